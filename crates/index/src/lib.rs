@@ -1,0 +1,1 @@
+//! halo-index (in progress).

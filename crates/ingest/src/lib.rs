@@ -1,0 +1,1 @@
+//! halo-ingest (in progress).

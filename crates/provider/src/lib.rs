@@ -1,0 +1,1 @@
+//! halo-provider (in progress).

@@ -1,0 +1,1 @@
+//! halo-query (in progress).

@@ -1,0 +1,1 @@
+//! halo-rlm (in progress).

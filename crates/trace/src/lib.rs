@@ -1,0 +1,1 @@
+//! halo-trace (in progress).
