@@ -1,1 +1,111 @@
-//! halo-trace (in progress).
+//! The span and trace model of halo-rs.
+//!
+//! This crate turns one line of input into spans and reads what those spans mean. It does no
+//! IO: callers hand it `&str` lines and get back borrowed [`RawSpan`]s and [`SpanFacts`].
+//!
+//! Two input formats are understood:
+//! - the reference HALO format, one canonical flat span per line ([`parse_canonical`]);
+//! - OTLP/JSON export requests, one `{"resourceSpans":[...]}` per line ([`parse_otlp_line`]).
+//!
+//! [`parse_line`] detects which one a line is. [`SpanFacts::extract`] then normalizes the
+//! OpenInference, inference.* and GenAI attribute dialects into one semantic view.
+//!
+//! ```
+//! use halo_trace::{parse_line, SpanFacts, SpanKind};
+//!
+//! let line = r#"{"trace_id":"t1","span_id":"s1","parent_span_id":"","name":"chat",
+//!   "start_time":"2026-04-23T05:32:00Z","end_time":"2026-04-23T05:32:01Z",
+//!   "status":{"code":"STATUS_CODE_OK","message":""},
+//!   "attributes":{"gen_ai.operation.name":"chat","gen_ai.usage.input_tokens":12}}"#;
+//! let spans = parse_line(line).unwrap().spans;
+//! let facts = SpanFacts::extract(&spans[0].0);
+//! assert_eq!(facts.kind, SpanKind::Llm);
+//! assert_eq!(facts.tokens.input, Some(12));
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod attr;
+pub mod kind;
+pub mod messages;
+pub mod otlp;
+pub mod semantic;
+pub mod span;
+pub mod time;
+
+use std::ops::Range;
+
+pub use attr::{AttrValue, Attributes};
+pub use kind::{SpanKind, StatusCode};
+pub use otlp::{looks_like_otlp, parse_otlp_line};
+pub use semantic::{head, SpanFacts, Tokens};
+pub use span::{parse_canonical, RawSpan};
+
+/// Why a line or a span could not be read. The message says what is wrong, in lower case,
+/// without the location: callers add `file:line`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ParseError {
+    /// A new error with this message.
+    pub fn new(message: impl Into<String>) -> ParseError {
+        ParseError { message: message.into() }
+    }
+
+    fn from_json(e: serde_json::Error) -> ParseError {
+        let what = match e.classify() {
+            serde_json::error::Category::Eof => "truncated JSON",
+            serde_json::error::Category::Syntax => "malformed JSON",
+            serde_json::error::Category::Data => "invalid span",
+            serde_json::error::Category::Io => "unreadable",
+        };
+        ParseError::new(format!("{what}: {e}"))
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Which input format a line is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineFormat {
+    /// One canonical flat span.
+    Canonical,
+    /// One OTLP/JSON export request.
+    Otlp,
+}
+
+/// The spans of one line, whatever its format.
+#[derive(Debug, Default)]
+pub struct ParsedLine<'a> {
+    /// Each span with the byte range of its JSON inside the line (the whole line for the
+    /// canonical format).
+    pub spans: Vec<(RawSpan<'a>, Range<usize>)>,
+    /// Spans of the line that were skipped (OTLP lines can be partly good).
+    pub problems: Vec<ParseError>,
+    /// The detected format.
+    pub format: Option<LineFormat>,
+}
+
+/// Parses a line in either format. Leading and trailing white space is ignored; an empty
+/// line yields no spans and no error.
+pub fn parse_line(line: &str) -> Result<ParsedLine<'_>, ParseError> {
+    let trimmed = line.trim_end_matches(['\r', '\n', ' ', '\t']);
+    if trimmed.trim_start().is_empty() {
+        return Ok(ParsedLine::default());
+    }
+    if looks_like_otlp(trimmed.as_bytes()) {
+        let parsed = parse_otlp_line(trimmed)?;
+        return Ok(ParsedLine { spans: parsed.spans, problems: parsed.problems, format: Some(LineFormat::Otlp) });
+    }
+    let span = parse_canonical(trimmed)?;
+    Ok(ParsedLine { spans: vec![(span, 0..trimmed.len())], problems: Vec::new(), format: Some(LineFormat::Canonical) })
+}

@@ -1,0 +1,241 @@
+//! Attribute values as both input formats carry them.
+//!
+//! The canonical format stores attributes as a flat JSON object; OTLP/JSON stores a list of
+//! typed `{key, value: {stringValue|intValue|...}}` pairs. Both become an [`Attributes`]
+//! list of [`AttrValue`]s that borrow from the input line wherever no unescaping is needed,
+//! so reading a span allocates little.
+
+use std::borrow::Cow;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// One attribute value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrValue<'a> {
+    /// A string.
+    Str(Cow<'a, str>),
+    /// An integer.
+    Int(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// JSON `null`, or an absent OTLP value.
+    Null,
+    /// An array or object, kept as JSON text.
+    Json(Cow<'a, str>),
+}
+
+impl<'a> AttrValue<'a> {
+    /// Classifies a raw JSON value of the canonical format.
+    pub fn from_raw_json(raw: &'a RawValue) -> AttrValue<'a> {
+        let text = raw.get();
+        match text.as_bytes().first() {
+            Some(b'"') => match serde_json::from_str::<CowStr<'a>>(text) {
+                Ok(s) => AttrValue::Str(s.0),
+                Err(_) => AttrValue::Json(Cow::Borrowed(text)),
+            },
+            Some(b'n') => AttrValue::Null,
+            Some(b't') => AttrValue::Bool(true),
+            Some(b'f') => AttrValue::Bool(false),
+            Some(b'[' | b'{') => AttrValue::Json(Cow::Borrowed(text)),
+            _ => match text.parse::<i64>() {
+                Ok(i) => AttrValue::Int(i),
+                Err(_) => text
+                    .parse::<f64>()
+                    .map(AttrValue::Float)
+                    .unwrap_or(AttrValue::Json(Cow::Borrowed(text))),
+            },
+        }
+    }
+
+    /// The value as text when it is a non-empty string, or a number or boolean rendered as
+    /// text. `Null` and empty strings count as absent: exporters write both for "unset".
+    pub fn as_text(&self) -> Option<Cow<'a, str>> {
+        match self {
+            AttrValue::Str(s) if s.is_empty() => None,
+            AttrValue::Str(s) => Some(s.clone()),
+            AttrValue::Int(i) => Some(Cow::Owned(i.to_string())),
+            AttrValue::Float(f) => Some(Cow::Owned(f.to_string())),
+            AttrValue::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            AttrValue::Json(j) => Some(j.clone()),
+            AttrValue::Null => None,
+        }
+    }
+
+    /// The value as an integer: integers, whole floats, and strings holding either.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            AttrValue::Int(i) => Some(*i),
+            AttrValue::Float(f) if f.fract() == 0.0 && f.is_finite() => Some(*f as i64),
+            AttrValue::Str(s) => s
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .or_else(|| s.trim().parse::<f64>().ok().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+            _ => None,
+        }
+    }
+
+    /// The value as a float: numbers and numeric strings (costs are often strings).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            AttrValue::Int(i) => Some(*i as f64),
+            AttrValue::Float(f) => Some(*f),
+            AttrValue::Str(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as a boolean: booleans and the strings `true`/`false`.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            AttrValue::Bool(b) => Some(*b),
+            AttrValue::Str(s) if s.eq_ignore_ascii_case("true") => Some(true),
+            AttrValue::Str(s) if s.eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        }
+    }
+
+    /// The value as a `serde_json::Value`, for rendering.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            AttrValue::Str(s) => serde_json::Value::String(s.to_string()),
+            AttrValue::Int(i) => serde_json::Value::from(*i),
+            AttrValue::Float(f) => serde_json::Value::from(*f),
+            AttrValue::Bool(b) => serde_json::Value::Bool(*b),
+            AttrValue::Null => serde_json::Value::Null,
+            AttrValue::Json(j) => serde_json::from_str(j).unwrap_or(serde_json::Value::Null),
+        }
+    }
+
+    /// Detaches the value from the input line.
+    pub fn into_owned(self) -> AttrValue<'static> {
+        match self {
+            AttrValue::Str(s) => AttrValue::Str(Cow::Owned(s.into_owned())),
+            AttrValue::Json(s) => AttrValue::Json(Cow::Owned(s.into_owned())),
+            AttrValue::Int(i) => AttrValue::Int(i),
+            AttrValue::Float(f) => AttrValue::Float(f),
+            AttrValue::Bool(b) => AttrValue::Bool(b),
+            AttrValue::Null => AttrValue::Null,
+        }
+    }
+}
+
+/// An ordered list of attributes, as they appeared in the input.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attributes<'a>(pub Vec<(Cow<'a, str>, AttrValue<'a>)>);
+
+impl<'a> Attributes<'a> {
+    /// The first value stored under `key`.
+    pub fn get(&self, key: &str) -> Option<&AttrValue<'a>> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Iterates over the pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &AttrValue<'a>)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+
+    /// The number of attributes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Detaches the list from the input line.
+    pub fn into_owned(self) -> Attributes<'static> {
+        Attributes(
+            self.0
+                .into_iter()
+                .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
+                .collect(),
+        )
+    }
+}
+
+/// A string that borrows from the input when it has no escapes (serde's own `Cow<str>`
+/// always allocates).
+#[derive(Debug)]
+pub struct CowStr<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for CowStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = CowStr<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// Deserializes a canonical flat attribute object in one pass, without building a map.
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Attributes<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FlatMap<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for FlatMap<'a> {
+            type Value = Attributes<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of attributes")
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Attributes::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(key) = map.next_key::<CowStr<'a>>()? {
+                    let raw: &'a RawValue = map.next_value()?;
+                    out.push((key.0, AttrValue::from_raw_json(raw)));
+                }
+                Ok(Attributes(out))
+            }
+        }
+        deserializer.deserialize_any(FlatMap(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_canonical_values() {
+        let attrs: Attributes = serde_json::from_str(
+            r#"{"a":"x","b":3,"c":1.5,"d":true,"e":null,"f":[1,2],"g":{"h":1},"i":"q\"uote","j":""}"#,
+        )
+        .unwrap();
+        assert_eq!(attrs.get("a"), Some(&AttrValue::Str("x".into())));
+        assert_eq!(attrs.get("b").unwrap().as_i64(), Some(3));
+        assert_eq!(attrs.get("c").unwrap().as_f64(), Some(1.5));
+        assert_eq!(attrs.get("d").unwrap().as_bool(), Some(true));
+        assert_eq!(attrs.get("e"), Some(&AttrValue::Null));
+        assert_eq!(attrs.get("f"), Some(&AttrValue::Json("[1,2]".into())));
+        assert_eq!(attrs.get("g").unwrap().to_json()["h"], 1);
+        assert_eq!(attrs.get("i").unwrap().as_text().unwrap(), "q\"uote");
+        assert_eq!(attrs.get("j").unwrap().as_text(), None);
+    }
+
+    #[test]
+    fn numeric_strings_read_as_numbers() {
+        assert_eq!(AttrValue::Str("0.0012".into()).as_f64(), Some(0.0012));
+        assert_eq!(AttrValue::Str("42".into()).as_i64(), Some(42));
+        assert_eq!(AttrValue::Float(42.0).as_i64(), Some(42));
+    }
+}

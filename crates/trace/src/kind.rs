@@ -1,0 +1,164 @@
+//! Span kinds and status codes, normalized across dialects.
+
+use serde::{Deserialize, Serialize};
+
+/// What a span does, in OpenInference's vocabulary, whichever dialect said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SpanKind {
+    /// A model call.
+    Llm,
+    /// A tool execution.
+    Tool,
+    /// An agent invocation.
+    Agent,
+    /// A step that groups others.
+    Chain,
+    /// A retrieval.
+    Retriever,
+    /// An embedding call.
+    Embedding,
+    /// A reranking call.
+    Reranker,
+    /// A guardrail check.
+    Guardrail,
+    /// An evaluation.
+    Evaluator,
+    /// None of the above, or not said.
+    Unknown,
+}
+
+impl SpanKind {
+    /// Every kind, in display order.
+    pub const ALL: [SpanKind; 10] = [
+        SpanKind::Llm,
+        SpanKind::Tool,
+        SpanKind::Agent,
+        SpanKind::Chain,
+        SpanKind::Retriever,
+        SpanKind::Embedding,
+        SpanKind::Reranker,
+        SpanKind::Guardrail,
+        SpanKind::Evaluator,
+        SpanKind::Unknown,
+    ];
+
+    /// The upper-case name (`LLM`, `TOOL`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Llm => "LLM",
+            SpanKind::Tool => "TOOL",
+            SpanKind::Agent => "AGENT",
+            SpanKind::Chain => "CHAIN",
+            SpanKind::Retriever => "RETRIEVER",
+            SpanKind::Embedding => "EMBEDDING",
+            SpanKind::Reranker => "RERANKER",
+            SpanKind::Guardrail => "GUARDRAIL",
+            SpanKind::Evaluator => "EVALUATOR",
+            SpanKind::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// Reads an OpenInference or inference.* kind name, case-insensitively.
+    pub fn from_openinference(name: &str) -> Option<SpanKind> {
+        let kind = match name.trim().to_ascii_uppercase().as_str() {
+            "LLM" => SpanKind::Llm,
+            "TOOL" => SpanKind::Tool,
+            "AGENT" => SpanKind::Agent,
+            "CHAIN" => SpanKind::Chain,
+            "RETRIEVER" => SpanKind::Retriever,
+            "EMBEDDING" => SpanKind::Embedding,
+            "RERANKER" => SpanKind::Reranker,
+            "GUARDRAIL" => SpanKind::Guardrail,
+            "EVALUATOR" => SpanKind::Evaluator,
+            _ => return None,
+        };
+        Some(kind)
+    }
+
+    /// Maps a GenAI `gen_ai.operation.name` to a kind.
+    pub fn from_genai_operation(op: &str) -> Option<SpanKind> {
+        let kind = match op {
+            "chat" | "text_completion" | "generate_content" | "completion" => SpanKind::Llm,
+            "execute_tool" => SpanKind::Tool,
+            "invoke_agent" | "create_agent" => SpanKind::Agent,
+            "embeddings" => SpanKind::Embedding,
+            _ => return None,
+        };
+        Some(kind)
+    }
+
+    /// Parses the upper-case name (as `as_str` writes it).
+    pub fn parse(name: &str) -> Option<SpanKind> {
+        if name.eq_ignore_ascii_case("UNKNOWN") {
+            return Some(SpanKind::Unknown);
+        }
+        SpanKind::from_openinference(name)
+    }
+}
+
+impl std::fmt::Display for SpanKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An OpenTelemetry status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum StatusCode {
+    /// `STATUS_CODE_UNSET`: the default.
+    #[default]
+    #[serde(rename = "STATUS_CODE_UNSET")]
+    Unset,
+    /// `STATUS_CODE_OK`.
+    #[serde(rename = "STATUS_CODE_OK")]
+    Ok,
+    /// `STATUS_CODE_ERROR`: this is what makes an error span.
+    #[serde(rename = "STATUS_CODE_ERROR")]
+    Error,
+}
+
+impl StatusCode {
+    /// The canonical format's name (`STATUS_CODE_ERROR`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusCode::Unset => "STATUS_CODE_UNSET",
+            StatusCode::Ok => "STATUS_CODE_OK",
+            StatusCode::Error => "STATUS_CODE_ERROR",
+        }
+    }
+
+    /// Reads a status code written as text (`STATUS_CODE_ERROR`, `ERROR`, `Error`) or as
+    /// OTLP's integer (0 unset, 1 ok, 2 error).
+    pub fn parse(text: &str) -> Option<StatusCode> {
+        let t = text.trim();
+        let t = t.strip_prefix("STATUS_CODE_").unwrap_or(t);
+        match t.to_ascii_uppercase().as_str() {
+            "UNSET" | "0" | "" => Some(StatusCode::Unset),
+            "OK" | "1" => Some(StatusCode::Ok),
+            "ERROR" | "2" => Some(StatusCode::Error),
+            _ => None,
+        }
+    }
+
+    /// The number OTLP uses.
+    pub fn otlp_number(self) -> u8 {
+        match self {
+            StatusCode::Unset => 0,
+            StatusCode::Ok => 1,
+            StatusCode::Error => 2,
+        }
+    }
+}
+
+/// Maps OTLP's integer span kind to the canonical format's name.
+pub fn otel_kind_name(number: i64) -> &'static str {
+    match number {
+        1 => "SPAN_KIND_INTERNAL",
+        2 => "SPAN_KIND_SERVER",
+        3 => "SPAN_KIND_CLIENT",
+        4 => "SPAN_KIND_PRODUCER",
+        5 => "SPAN_KIND_CONSUMER",
+        _ => "SPAN_KIND_UNSPECIFIED",
+    }
+}

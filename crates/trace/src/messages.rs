@@ -1,0 +1,202 @@
+//! The chat messages and tool calls of an LLM span, in one shape across dialects.
+//!
+//! OpenInference flattens messages into indexed keys
+//! (`llm.input_messages.1.message.tool_calls.0.tool_call.function.name`); GenAI stores JSON
+//! arrays of `{role, parts}` in `gen_ai.input.messages` / `gen_ai.output.messages`. Views and
+//! trace renderings read both through [`llm_messages`]. This is done on demand, when a span is
+//! viewed, never while indexing.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::attr::AttrValue;
+use crate::span::RawSpan;
+
+/// A tool call requested by the model.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ToolCallRef {
+    /// Call id, where recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Tool name.
+    pub name: String,
+    /// Arguments as JSON text.
+    pub arguments: String,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChatMessage {
+    /// `system`, `user`, `assistant`, `tool`...
+    pub role: String,
+    /// Text content (text parts joined by newlines).
+    pub content: String,
+    /// Tool calls requested in this message.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallRef>,
+    /// For tool messages: which call this answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+/// The input and output messages of an LLM span.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LlmMessages {
+    /// Messages sent to the model.
+    pub input: Vec<ChatMessage>,
+    /// Messages the model returned.
+    pub output: Vec<ChatMessage>,
+}
+
+/// Reads the messages of a span from whichever dialect carries them.
+pub fn llm_messages(span: &RawSpan<'_>) -> LlmMessages {
+    let mut input: BTreeMap<usize, ChatMessage> = BTreeMap::new();
+    let mut output: BTreeMap<usize, ChatMessage> = BTreeMap::new();
+    let mut genai_in = None;
+    let mut genai_out = None;
+    for (key, value) in span.attributes.iter() {
+        if let Some(rest) = key.strip_prefix("llm.input_messages.") {
+            apply_flat(&mut input, rest, value);
+        } else if let Some(rest) = key.strip_prefix("llm.output_messages.") {
+            apply_flat(&mut output, rest, value);
+        } else if key == "gen_ai.input.messages" {
+            genai_in = Some(value);
+        } else if key == "gen_ai.output.messages" {
+            genai_out = Some(value);
+        }
+    }
+    let mut result = LlmMessages {
+        input: input.into_values().collect(),
+        output: output.into_values().collect(),
+    };
+    if result.input.is_empty() {
+        if let Some(v) = genai_in {
+            result.input = genai_list(v);
+        }
+    }
+    if result.output.is_empty() {
+        if let Some(v) = genai_out {
+            result.output = genai_list(v);
+        }
+    }
+    result
+}
+
+fn split_index(rest: &str) -> Option<(usize, &str)> {
+    let dot = rest.find('.')?;
+    Some((rest[..dot].parse().ok()?, &rest[dot + 1..]))
+}
+
+fn apply_flat(messages: &mut BTreeMap<usize, ChatMessage>, rest: &str, value: &AttrValue<'_>) {
+    let Some((n, field)) = split_index(rest) else { return };
+    let text = value.as_text().map(|t| t.into_owned()).unwrap_or_default();
+    let message = messages.entry(n).or_default();
+    match field {
+        "message.role" => message.role = text,
+        "message.content" => message.content = text,
+        "message.tool_call_id" => message.tool_call_id = Some(text),
+        _ => {
+            if let Some(part) = field.strip_prefix("message.contents.") {
+                if part.ends_with("message_content.text") && !text.is_empty() {
+                    if !message.content.is_empty() {
+                        message.content.push('\n');
+                    }
+                    message.content.push_str(&text);
+                }
+            } else if let Some(call) = field.strip_prefix("message.tool_calls.") {
+                let Some((m, call_field)) = split_index(call) else { return };
+                while message.tool_calls.len() <= m {
+                    message.tool_calls.push(ToolCallRef::default());
+                }
+                let slot = &mut message.tool_calls[m];
+                match call_field {
+                    "tool_call.id" => slot.id = Some(text),
+                    "tool_call.function.name" => slot.name = text,
+                    "tool_call.function.arguments" => slot.arguments = text,
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn genai_list(value: &AttrValue<'_>) -> Vec<ChatMessage> {
+    let parsed: serde_json::Value = match value {
+        AttrValue::Str(s) => serde_json::from_str(s).unwrap_or_default(),
+        AttrValue::Json(j) => serde_json::from_str(j).unwrap_or_default(),
+        _ => return Vec::new(),
+    };
+    let Some(items) = parsed.as_array() else { return Vec::new() };
+    items.iter().map(genai_message).collect()
+}
+
+fn genai_message(m: &serde_json::Value) -> ChatMessage {
+    let str_of = |v: Option<&serde_json::Value>| -> String {
+        match v {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        }
+    };
+    let mut msg = ChatMessage { role: str_of(m.get("role")), ..Default::default() };
+    let mut texts = Vec::new();
+    for part in m.get("parts").and_then(|p| p.as_array()).into_iter().flatten() {
+        match part.get("type").and_then(|t| t.as_str()) {
+            Some("text") => texts.push(str_of(part.get("content"))),
+            Some("tool_call") => msg.tool_calls.push(ToolCallRef {
+                id: part.get("id").and_then(|i| i.as_str()).map(str::to_string),
+                name: str_of(part.get("name")),
+                arguments: str_of(part.get("arguments")),
+            }),
+            Some("tool_call_response") => {
+                msg.tool_call_id = part.get("id").and_then(|i| i.as_str()).map(str::to_string);
+                texts.push(str_of(part.get("response").or_else(|| part.get("result"))));
+            }
+            _ => {}
+        }
+    }
+    msg.content = texts.join("\n");
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::parse_canonical;
+
+    fn span_with(attrs: &'static str) -> RawSpan<'static> {
+        let line = format!(
+            r#"{{"trace_id":"t","span_id":"s","start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-01T00:00:01Z","attributes":{attrs}}}"#
+        );
+        parse_canonical(Box::leak(line.into_boxed_str())).unwrap()
+    }
+
+    #[test]
+    fn flat_openinference_messages() {
+        let s = span_with(
+            r#"{"llm.input_messages.1.message.role":"user","llm.input_messages.1.message.content":"hi",
+            "llm.input_messages.0.message.role":"system","llm.input_messages.0.message.content":"be brief",
+            "llm.output_messages.0.message.role":"assistant",
+            "llm.output_messages.0.message.tool_calls.0.tool_call.id":"c1",
+            "llm.output_messages.0.message.tool_calls.0.tool_call.function.name":"grep",
+            "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments":"{\"q\":1}"}"#,
+        );
+        let m = llm_messages(&s);
+        assert_eq!(m.input.iter().map(|m| m.role.as_str()).collect::<Vec<_>>(), ["system", "user"]);
+        assert_eq!(m.output[0].tool_calls[0].name, "grep");
+        assert_eq!(m.output[0].tool_calls[0].id.as_deref(), Some("c1"));
+    }
+
+    #[test]
+    fn genai_messages() {
+        let s = span_with(
+            r#"{"gen_ai.input.messages":"[{\"role\":\"tool\",\"parts\":[{\"type\":\"tool_call_response\",\"id\":\"c1\",\"response\":\"sunny\"}]}]",
+            "gen_ai.output.messages":"[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"It is sunny\"}]}]"}"#,
+        );
+        let m = llm_messages(&s);
+        assert_eq!(m.input[0].tool_call_id.as_deref(), Some("c1"));
+        assert_eq!(m.input[0].content, "sunny");
+        assert_eq!(m.output[0].content, "It is sunny");
+    }
+}

@@ -1,0 +1,333 @@
+//! OTLP/JSON, as the OpenTelemetry Collector's file exporter writes it: one
+//! `{"resourceSpans":[...]}` export request per line.
+//!
+//! Ids are hex strings, times are Unix nanoseconds (as strings or numbers), attribute values
+//! are typed (`stringValue`, `intValue`, `arrayValue`, `kvlistValue`, ...). Each span comes out
+//! as a [`RawSpan`] with the resource and scope copied onto it, plus the byte range of the
+//! span object inside the line so that a viewer can find it again.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::attr::{AttrValue, Attributes};
+use crate::kind::{otel_kind_name, StatusCode};
+use crate::span::RawSpan;
+use crate::ParseError;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExportRequest<'a> {
+    #[serde(borrow, default)]
+    resource_spans: Vec<ResourceSpans<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceSpans<'a> {
+    #[serde(borrow, default)]
+    resource: Option<Resource<'a>>,
+    #[serde(borrow, default, alias = "instrumentationLibrarySpans")]
+    scope_spans: Vec<ScopeSpans<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Resource<'a> {
+    #[serde(borrow, default)]
+    attributes: Vec<KeyValue<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScopeSpans<'a> {
+    #[serde(borrow, default, alias = "instrumentationLibrary")]
+    scope: Option<Scope<'a>>,
+    #[serde(borrow, default)]
+    spans: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Scope<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    version: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Span<'a> {
+    #[serde(borrow)]
+    trace_id: Cow<'a, str>,
+    #[serde(borrow)]
+    span_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    parent_span_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    trace_state: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    start_time_unix_nano: &'a RawValue,
+    #[serde(borrow)]
+    end_time_unix_nano: &'a RawValue,
+    #[serde(borrow, default)]
+    attributes: Vec<KeyValue<'a>>,
+    #[serde(borrow, default)]
+    events: Vec<Event<'a>>,
+    #[serde(borrow, default)]
+    status: Option<Status<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    attributes: Vec<KeyValue<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Status<'a> {
+    #[serde(borrow, default)]
+    code: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct KeyValue<'a> {
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    #[serde(borrow, default)]
+    value: Option<AnyValue<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AnyValue<'a> {
+    #[serde(borrow, default)]
+    string_value: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    int_value: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    double_value: Option<&'a RawValue>,
+    #[serde(default)]
+    bool_value: Option<bool>,
+    #[serde(borrow, default)]
+    array_value: Option<ArrayValue<'a>>,
+    #[serde(borrow, default)]
+    kvlist_value: Option<KvList<'a>>,
+    #[serde(borrow, default)]
+    bytes_value: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ArrayValue<'a> {
+    #[serde(borrow, default)]
+    values: Vec<AnyValue<'a>>,
+}
+
+#[derive(Deserialize)]
+struct KvList<'a> {
+    #[serde(borrow, default)]
+    values: Vec<KeyValue<'a>>,
+}
+
+/// A number that OTLP/JSON may write as a JSON number or as a string holding one.
+fn number_of(raw: &RawValue) -> Option<i64> {
+    let text = raw.get().trim_matches('"');
+    text.parse::<i64>().ok().or_else(|| text.parse::<f64>().ok().map(|f| f as i64))
+}
+
+impl<'a> AnyValue<'a> {
+    fn into_attr(self) -> AttrValue<'a> {
+        if let Some(s) = self.string_value {
+            return AttrValue::Str(s);
+        }
+        if let Some(i) = self.int_value.and_then(number_of) {
+            return AttrValue::Int(i);
+        }
+        if let Some(f) = self.double_value.and_then(|r| r.get().trim_matches('"').parse::<f64>().ok()) {
+            return AttrValue::Float(f);
+        }
+        if let Some(b) = self.bool_value {
+            return AttrValue::Bool(b);
+        }
+        if let Some(b) = self.bytes_value {
+            return AttrValue::Str(b);
+        }
+        if self.array_value.is_some() || self.kvlist_value.is_some() {
+            return AttrValue::Json(Cow::Owned(self.into_json().to_string()));
+        }
+        AttrValue::Null
+    }
+
+    fn into_json(self) -> serde_json::Value {
+        if let Some(list) = self.array_value {
+            return serde_json::Value::Array(list.values.into_iter().map(AnyValue::into_json).collect());
+        }
+        if let Some(kv) = self.kvlist_value {
+            return serde_json::Value::Object(
+                kv.values
+                    .into_iter()
+                    .map(|p| (p.key.into_owned(), p.value.map(AnyValue::into_json).unwrap_or_default()))
+                    .collect(),
+            );
+        }
+        self.into_attr().to_json()
+    }
+}
+
+fn attributes_of(pairs: Vec<KeyValue<'_>>) -> Attributes<'_> {
+    Attributes(
+        pairs
+            .into_iter()
+            .map(|p| (p.key, p.value.map(AnyValue::into_attr).unwrap_or(AttrValue::Null)))
+            .collect(),
+    )
+}
+
+/// What one OTLP line holds: its spans, and the spans that could not be read.
+#[derive(Debug, Default)]
+pub struct OtlpLine<'a> {
+    /// Each span with the byte range of its JSON object inside the line.
+    pub spans: Vec<(RawSpan<'a>, Range<usize>)>,
+    /// One entry per span that was skipped, saying why.
+    pub problems: Vec<ParseError>,
+}
+
+/// Whether a line looks like an OTLP/JSON export request rather than a canonical span.
+///
+/// Looks for the `resourceSpans` key near the start of the line, which is where exporters
+/// put it; a canonical span never has that key.
+pub fn looks_like_otlp(line: &[u8]) -> bool {
+    let head = &line[..line.len().min(256)];
+    memchr::memmem::find(head, b"\"resourceSpans\"").is_some()
+}
+
+/// Parses one OTLP/JSON line into spans. A malformed line is an error; a malformed span in
+/// an otherwise good line is skipped and reported in [`OtlpLine::problems`].
+pub fn parse_otlp_line(line: &str) -> Result<OtlpLine<'_>, ParseError> {
+    let request: ExportRequest = serde_json::from_str(line).map_err(ParseError::from_json)?;
+    let base = line.as_ptr() as usize;
+    let mut out = OtlpLine::default();
+    for rs in request.resource_spans {
+        let resource = rs.resource.map(|r| attributes_of(r.attributes)).unwrap_or_default();
+        for ss in rs.scope_spans {
+            let (scope_name, scope_version) = match ss.scope {
+                Some(s) => (s.name.unwrap_or_default(), s.version.unwrap_or_default()),
+                None => Default::default(),
+            };
+            for raw in ss.spans {
+                let start = raw.get().as_ptr() as usize - base;
+                let range = start..start + raw.get().len();
+                match span_of(raw, &resource, &scope_name, &scope_version) {
+                    Ok(span) => out.spans.push((span, range)),
+                    Err(e) => out.problems.push(e),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn span_of<'a>(
+    raw: &'a RawValue,
+    resource: &Attributes<'a>,
+    scope_name: &Cow<'a, str>,
+    scope_version: &Cow<'a, str>,
+) -> Result<RawSpan<'a>, ParseError> {
+    let s: Span<'a> = serde_json::from_str(raw.get()).map_err(ParseError::from_json)?;
+    if s.trace_id.is_empty() || s.span_id.is_empty() {
+        return Err(ParseError::new("span has an empty traceId or spanId"));
+    }
+    let start_ns = number_of(s.start_time_unix_nano)
+        .ok_or_else(|| ParseError::new("startTimeUnixNano is not a number"))?;
+    let end_ns =
+        number_of(s.end_time_unix_nano).ok_or_else(|| ParseError::new("endTimeUnixNano is not a number"))?;
+    let otel_kind = match s.kind {
+        Some(k) => match number_of(k) {
+            Some(n) => Cow::Borrowed(otel_kind_name(n)),
+            None => Cow::Owned(k.get().trim_matches('"').to_string()),
+        },
+        None => Cow::Borrowed("SPAN_KIND_INTERNAL"),
+    };
+    let (status_code, status_message) = match s.status {
+        Some(st) => {
+            let code = st
+                .code
+                .map(|c| StatusCode::parse(c.get().trim_matches('"')).unwrap_or(StatusCode::Unset))
+                .unwrap_or(StatusCode::Unset);
+            (code, st.message.unwrap_or_default())
+        }
+        None => (StatusCode::Unset, Cow::Borrowed("")),
+    };
+    let mut attributes = attributes_of(s.attributes);
+    // Exceptions live in span events in OTLP; lift the first one's attributes so that every
+    // dialect exposes `exception.*` the same way.
+    for event in s.events {
+        if event.name.as_deref() == Some("exception") {
+            for (k, v) in attributes_of(event.attributes).0 {
+                if k.starts_with("exception.") && attributes.get(&k).is_none() {
+                    attributes.0.push((k, v));
+                }
+            }
+            break;
+        }
+    }
+    Ok(RawSpan {
+        trace_id: s.trace_id,
+        span_id: s.span_id,
+        parent_span_id: s.parent_span_id.unwrap_or_default(),
+        trace_state: s.trace_state.unwrap_or_default(),
+        name: s.name.unwrap_or_default(),
+        otel_kind,
+        start_ns,
+        end_ns,
+        status_code,
+        status_message,
+        resource: resource.clone(),
+        scope_name: scope_name.clone(),
+        scope_version: scope_version.clone(),
+        attributes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},"scopeSpans":[{"scope":{"name":"sdk","version":"1"},"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","parentSpanId":"","name":"chat","kind":3,"startTimeUnixNano":"1544712660000000000","endTimeUnixNano":1544712661000000000,"attributes":[{"key":"gen_ai.usage.input_tokens","value":{"intValue":"12"}},{"key":"gen_ai.response.finish_reasons","value":{"arrayValue":{"values":[{"stringValue":"stop"}]}}},{"key":"meta","value":{"kvlistValue":{"values":[{"key":"a","value":{"doubleValue":1.5}}]}}}],"events":[{"name":"exception","attributes":[{"key":"exception.type","value":{"stringValue":"RateLimitError"}}]}],"status":{"code":2,"message":"429"}},{"spanId":"broken"}]}]}]}"#;
+
+    #[test]
+    fn reads_typed_values_events_and_ranges() {
+        let out = parse_otlp_line(LINE).unwrap();
+        assert_eq!(out.spans.len(), 1);
+        assert_eq!(out.problems.len(), 1, "the broken span is reported, not fatal");
+        let (span, range) = &out.spans[0];
+        assert_eq!(span.otel_kind, "SPAN_KIND_CLIENT");
+        assert_eq!(span.status_code, StatusCode::Error);
+        assert_eq!(span.duration_ms(), 1000.0);
+        assert_eq!(span.service_name().unwrap(), "svc");
+        assert_eq!(span.attributes.get("gen_ai.usage.input_tokens").unwrap().as_i64(), Some(12));
+        assert_eq!(
+            span.attributes.get("gen_ai.response.finish_reasons"),
+            Some(&AttrValue::Json(r#"["stop"]"#.into()))
+        );
+        assert_eq!(span.attributes.get("meta").unwrap().to_json()["a"], 1.5);
+        assert_eq!(span.attributes.get("exception.type").unwrap().as_text().unwrap(), "RateLimitError");
+        assert!(LINE[range.clone()].starts_with("{\"traceId\""));
+        assert!(LINE[range.clone()].ends_with('}'));
+    }
+
+    #[test]
+    fn detects_the_format() {
+        assert!(looks_like_otlp(LINE.as_bytes()));
+        assert!(!looks_like_otlp(br#"{"trace_id":"x"}"#));
+    }
+}

@@ -1,0 +1,455 @@
+//! One semantic view per span over three attribute dialects.
+//!
+//! Agent frameworks describe the same facts with different keys: OpenInference (`llm.*`,
+//! `tool.*`, `input.value`), inference.net's export keys (`inference.*`) and the
+//! OpenTelemetry GenAI conventions (`gen_ai.*`). [`SpanFacts::extract`] reads all of them in
+//! one pass over the attributes and exposes one answer per fact. Where dialects disagree, the
+//! first one in this order wins: inference.*, OpenInference, GenAI. Token counts come from the
+//! first dialect that has any of them and are never summed across dialects, because exporters
+//! often write the same numbers under two dialects.
+
+use std::borrow::Cow;
+
+use crate::attr::AttrValue;
+use crate::kind::{SpanKind, StatusCode};
+use crate::span::RawSpan;
+
+/// How many characters of a payload (tool arguments, results, outputs, error messages) the
+/// facts keep. Full values stay in the source file; the index keeps heads.
+pub const HEAD_CHARS: usize = 512;
+
+/// Token usage of one span, from a single dialect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tokens {
+    /// Input (prompt) tokens.
+    pub input: Option<i64>,
+    /// Output (completion) tokens.
+    pub output: Option<i64>,
+    /// Total tokens: as written, else input + output.
+    pub total: Option<i64>,
+}
+
+/// Everything halo-rs knows about a span without reading it again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanFacts<'a> {
+    /// What the span does.
+    pub kind: SpanKind,
+    /// Model name (response model preferred over request model in GenAI).
+    pub model: Option<Cow<'a, str>>,
+    /// Token usage.
+    pub tokens: Tokens,
+    /// Cost in the data's currency, where the data carries it.
+    pub cost: Option<f64>,
+    /// Agent name.
+    pub agent_name: Option<Cow<'a, str>>,
+    /// Agent id.
+    pub agent_id: Option<Cow<'a, str>>,
+    /// Tool name, for tool spans.
+    pub tool_name: Option<Cow<'a, str>>,
+    /// Tool call arguments (head), for tool spans.
+    pub tool_args: Option<Cow<'a, str>>,
+    /// Tool result (head), for tool spans.
+    pub tool_result: Option<Cow<'a, str>>,
+    /// Input text (head) for non-tool spans: `input.value` or the last input message.
+    pub input_head: Option<Cow<'a, str>>,
+    /// Output text (head) for non-tool spans: the output message or `output.value`.
+    pub output_head: Option<Cow<'a, str>>,
+    /// Exception or error type.
+    pub error_type: Option<Cow<'a, str>>,
+    /// Error message (head): `exception.message`, else the status message of an error span.
+    pub error_message: Option<Cow<'a, str>>,
+    /// HTTP status code, where recorded.
+    pub http_status: Option<i64>,
+    /// Tool names an LLM span declared as available.
+    pub declared_tools: Vec<String>,
+    /// Tool names an LLM span asked to call.
+    pub requested_tools: Vec<String>,
+    /// Why the model stopped (`stop`, `tool_calls`, `length`, `content_filter`...).
+    pub finish_reason: Option<Cow<'a, str>>,
+    /// A refusal the model returned, where the dialect records one.
+    pub refusal: Option<Cow<'a, str>>,
+    /// Session (conversation) id.
+    pub session_id: Option<Cow<'a, str>>,
+    /// End-user id.
+    pub user_id: Option<Cow<'a, str>>,
+    /// Project id.
+    pub project_id: Option<Cow<'a, str>>,
+    /// A semantic outcome marker (`agent.outcome`, or `success` as `success`/`failure`).
+    pub outcome: Option<Cow<'a, str>>,
+}
+
+/// Cuts text to at most `max` characters, on a character boundary.
+pub fn head(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn cap(value: Cow<'_, str>) -> Cow<'_, str> {
+    if value.len() <= HEAD_CHARS {
+        return value;
+    }
+    match value {
+        Cow::Borrowed(s) => Cow::Borrowed(head(s, HEAD_CHARS)),
+        Cow::Owned(s) => Cow::Owned(head(&s, HEAD_CHARS).to_string()),
+    }
+}
+
+/// Slots filled by one pass over the attributes; `first` keeps the first dialect's answer.
+#[derive(Default)]
+struct Slots<'s, 'a> {
+    oi_kind: Option<&'s AttrValue<'a>>,
+    inf_kind: Option<&'s AttrValue<'a>>,
+    genai_op: Option<&'s AttrValue<'a>>,
+    model: [Option<&'s AttrValue<'a>>; 4],
+    inf_tokens: [Option<&'s AttrValue<'a>>; 3],
+    oi_tokens: [Option<&'s AttrValue<'a>>; 3],
+    genai_tokens: [Option<&'s AttrValue<'a>>; 3],
+    cost: [Option<&'s AttrValue<'a>>; 3],
+    agent_name: [Option<&'s AttrValue<'a>>; 3],
+    agent_id: [Option<&'s AttrValue<'a>>; 3],
+    tool_name: [Option<&'s AttrValue<'a>>; 2],
+    tool_args: [Option<&'s AttrValue<'a>>; 2],
+    tool_result: Option<&'s AttrValue<'a>>,
+    input_value: Option<&'s AttrValue<'a>>,
+    output_value: Option<&'s AttrValue<'a>>,
+    error_type: [Option<&'s AttrValue<'a>>; 2],
+    error_message: [Option<&'s AttrValue<'a>>; 2],
+    http_status: [Option<&'s AttrValue<'a>>; 2],
+    finish_reason: [Option<&'s AttrValue<'a>>; 2],
+    session: [Option<&'s AttrValue<'a>>; 3],
+    user: [Option<&'s AttrValue<'a>>; 2],
+    project: Option<&'s AttrValue<'a>>,
+    outcome: Option<&'s AttrValue<'a>>,
+    success: Option<&'s AttrValue<'a>>,
+    genai_input_messages: Option<&'s AttrValue<'a>>,
+    genai_output_messages: Option<&'s AttrValue<'a>>,
+    genai_tool_definitions: Option<&'s AttrValue<'a>>,
+    agent_tools: Option<&'s AttrValue<'a>>,
+    last_input_content: Option<&'s AttrValue<'a>>,
+    first_output_content: Option<&'s AttrValue<'a>>,
+    refusal: Option<&'s AttrValue<'a>>,
+    declared: Vec<&'s AttrValue<'a>>,
+    requested: Vec<&'s AttrValue<'a>>,
+}
+
+fn set<'s, 'a>(slot: &mut Option<&'s AttrValue<'a>>, value: &'s AttrValue<'a>) {
+    if slot.is_none() && !matches!(value, AttrValue::Null) {
+        *slot = Some(value);
+    }
+}
+
+fn text_of<'a>(slots: &[Option<&AttrValue<'a>>]) -> Option<Cow<'a, str>> {
+    slots.iter().flatten().find_map(|v| v.as_text())
+}
+
+fn int_of(slots: &[Option<&AttrValue<'_>>]) -> Option<i64> {
+    slots.iter().flatten().find_map(|v| v.as_i64())
+}
+
+fn tokens_of(slots: &[Option<&AttrValue<'_>>; 3]) -> Option<Tokens> {
+    let input = slots[0].and_then(|v| v.as_i64());
+    let output = slots[1].and_then(|v| v.as_i64());
+    let total = slots[2].and_then(|v| v.as_i64());
+    if input.is_none() && output.is_none() && total.is_none() {
+        return None;
+    }
+    let total = total.or_else(|| Some(input.unwrap_or(0) + output.unwrap_or(0)));
+    Some(Tokens { input, output, total })
+}
+
+/// Reads `llm.output_messages.0.message.tool_calls.1.tool_call.function.name` style keys:
+/// returns the part after `prefix.N.` when the key starts with `prefix.` and a number.
+fn indexed_rest<'k>(key: &'k str, prefix: &str) -> Option<(usize, &'k str)> {
+    let rest = key.strip_prefix(prefix)?.strip_prefix('.')?;
+    let dot = rest.find('.')?;
+    let n = rest[..dot].parse().ok()?;
+    Some((n, &rest[dot + 1..]))
+}
+
+impl<'a> SpanFacts<'a> {
+    /// Reads the facts of a span.
+    pub fn extract(span: &RawSpan<'a>) -> SpanFacts<'a> {
+        let mut s = Slots::default();
+        let mut last_input_index = None;
+        for (key, value) in span.attributes.0.iter() {
+            let key: &str = key;
+            match key {
+                "openinference.span.kind" => set(&mut s.oi_kind, value),
+                "inference.observation_kind" => set(&mut s.inf_kind, value),
+                "gen_ai.operation.name" => set(&mut s.genai_op, value),
+                "inference.llm.model_name" => set(&mut s.model[0], value),
+                "llm.model_name" => set(&mut s.model[1], value),
+                "gen_ai.response.model" => set(&mut s.model[2], value),
+                "gen_ai.request.model" => set(&mut s.model[3], value),
+                "inference.llm.input_tokens" => set(&mut s.inf_tokens[0], value),
+                "inference.llm.output_tokens" => set(&mut s.inf_tokens[1], value),
+                "inference.llm.total_tokens" => set(&mut s.inf_tokens[2], value),
+                "llm.token_count.prompt" => set(&mut s.oi_tokens[0], value),
+                "llm.token_count.completion" => set(&mut s.oi_tokens[1], value),
+                "llm.token_count.total" => set(&mut s.oi_tokens[2], value),
+                "gen_ai.usage.input_tokens" | "gen_ai.usage.prompt_tokens" => set(&mut s.genai_tokens[0], value),
+                "gen_ai.usage.output_tokens" | "gen_ai.usage.completion_tokens" => {
+                    set(&mut s.genai_tokens[1], value)
+                }
+                "gen_ai.usage.total_tokens" => set(&mut s.genai_tokens[2], value),
+                "inference.llm.cost.total" => set(&mut s.cost[0], value),
+                "llm.cost.total" => set(&mut s.cost[1], value),
+                "gen_ai.usage.cost" => set(&mut s.cost[2], value),
+                "inference.agent_name" => set(&mut s.agent_name[0], value),
+                "gen_ai.agent.name" => set(&mut s.agent_name[1], value),
+                "agent.name" => set(&mut s.agent_name[2], value),
+                "inference.agent_id" => set(&mut s.agent_id[0], value),
+                "gen_ai.agent.id" => set(&mut s.agent_id[1], value),
+                "agent.id" => set(&mut s.agent_id[2], value),
+                "tool.name" => set(&mut s.tool_name[0], value),
+                "gen_ai.tool.name" => set(&mut s.tool_name[1], value),
+                "gen_ai.tool.call.arguments" => set(&mut s.tool_args[0], value),
+                "tool.parameters" => set(&mut s.tool_args[1], value),
+                "gen_ai.tool.call.result" => set(&mut s.tool_result, value),
+                "input.value" => set(&mut s.input_value, value),
+                "output.value" => set(&mut s.output_value, value),
+                "exception.type" => set(&mut s.error_type[0], value),
+                "error.type" => set(&mut s.error_type[1], value),
+                "exception.message" => set(&mut s.error_message[0], value),
+                "error.message" => set(&mut s.error_message[1], value),
+                "http.status_code" => set(&mut s.http_status[0], value),
+                "http.response.status_code" => set(&mut s.http_status[1], value),
+                "gen_ai.response.finish_reasons" => set(&mut s.finish_reason[0], value),
+                "llm.finish_reason" => set(&mut s.finish_reason[1], value),
+                "inference.session_id" => set(&mut s.session[0], value),
+                "session.id" => set(&mut s.session[1], value),
+                "gen_ai.conversation.id" => set(&mut s.session[2], value),
+                "inference.user_id" => set(&mut s.user[0], value),
+                "user.id" => set(&mut s.user[1], value),
+                "inference.project_id" => set(&mut s.project, value),
+                "agent.outcome" => set(&mut s.outcome, value),
+                "success" => set(&mut s.success, value),
+                "gen_ai.input.messages" => set(&mut s.genai_input_messages, value),
+                "gen_ai.output.messages" => set(&mut s.genai_output_messages, value),
+                "gen_ai.tool.definitions" => set(&mut s.genai_tool_definitions, value),
+                "agent.tools" => set(&mut s.agent_tools, value),
+                _ if key.starts_with("llm.") => {
+                    if let Some((n, rest)) = indexed_rest(key, "llm.input_messages") {
+                        if rest == "message.content" && last_input_index.is_none_or(|m| n >= m) {
+                            last_input_index = Some(n);
+                            s.last_input_content = Some(value);
+                        }
+                    } else if let Some((n, rest)) = indexed_rest(key, "llm.output_messages") {
+                        if n == 0 && rest == "message.content" {
+                            set(&mut s.first_output_content, value);
+                        } else if rest == "message.refusal" {
+                            set(&mut s.refusal, value);
+                        } else if rest.ends_with("tool_call.function.name") {
+                            s.requested.push(value);
+                        }
+                    } else if let Some((_, rest)) = indexed_rest(key, "llm.tools") {
+                        if rest == "tool.json_schema" || rest == "tool.name" {
+                            s.declared.push(value);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Self::from_slots(span, s)
+    }
+
+    fn from_slots(span: &RawSpan<'a>, s: Slots<'_, 'a>) -> SpanFacts<'a> {
+        let kind = s
+            .oi_kind
+            .and_then(|v| v.as_text())
+            .and_then(|t| SpanKind::from_openinference(&t))
+            .or_else(|| s.inf_kind.and_then(|v| v.as_text()).and_then(|t| SpanKind::from_openinference(&t)))
+            .or_else(|| s.genai_op.and_then(|v| v.as_text()).and_then(|t| SpanKind::from_genai_operation(&t)))
+            .unwrap_or(SpanKind::Unknown);
+        let tokens = tokens_of(&s.inf_tokens)
+            .or_else(|| tokens_of(&s.oi_tokens))
+            .or_else(|| tokens_of(&s.genai_tokens))
+            .unwrap_or_default();
+        let is_tool = kind == SpanKind::Tool;
+        let tool_name = text_of(&s.tool_name).or_else(|| {
+            // Frameworks without tool.name still name tool spans after the tool
+            // (`function.list_files`, `execute_tool get_weather`).
+            is_tool.then(|| tool_name_from_span_name(&span.name)).flatten()
+        });
+        let (tool_args, tool_result) = if is_tool {
+            (
+                text_of(&s.tool_args).or_else(|| s.input_value.and_then(|v| v.as_text())).map(cap),
+                s.tool_result.or(s.output_value).and_then(|v| v.as_text()).map(cap),
+            )
+        } else {
+            (None, None)
+        };
+        let (input_head, output_head) = if is_tool {
+            (None, None)
+        } else {
+            let input = s
+                .last_input_content
+                .and_then(|v| v.as_text())
+                .or_else(|| s.genai_input_messages.and_then(|v| last_genai_text(v)))
+                .or_else(|| s.input_value.and_then(|v| v.as_text()));
+            let output = s
+                .first_output_content
+                .and_then(|v| v.as_text())
+                .or_else(|| s.genai_output_messages.and_then(|v| last_genai_text(v)))
+                .or_else(|| s.output_value.and_then(|v| v.as_text()));
+            (input.map(cap), output.map(cap))
+        };
+        let error_type = text_of(&s.error_type).map(cap);
+        let error_message = text_of(&s.error_message)
+            .or_else(|| {
+                (span.status_code == StatusCode::Error && !span.status_message.is_empty())
+                    .then(|| span.status_message.clone())
+            })
+            .map(cap);
+        let mut declared_tools: Vec<String> = s.declared.iter().filter_map(|v| declared_tool_name(v)).collect();
+        if let Some(defs) = s.genai_tool_definitions {
+            declared_tools.extend(names_in_json_list(defs));
+        }
+        if declared_tools.is_empty() && kind == SpanKind::Agent {
+            if let Some(tools) = s.agent_tools {
+                declared_tools.extend(names_in_json_list(tools));
+            }
+        }
+        let mut requested_tools: Vec<String> =
+            s.requested.iter().filter_map(|v| v.as_text()).map(|t| t.into_owned()).collect();
+        if requested_tools.is_empty() {
+            if let Some(out) = s.genai_output_messages {
+                requested_tools = genai_tool_calls(out);
+            }
+        }
+        let finish_reason = s.finish_reason.iter().flatten().find_map(|v| match v {
+            AttrValue::Json(j) => serde_json::from_str::<Vec<String>>(j)
+                .ok()
+                .and_then(|v| v.into_iter().next())
+                .map(Cow::Owned),
+            other => other.as_text(),
+        });
+        let outcome = s.outcome.and_then(|v| v.as_text()).or_else(|| {
+            s.success
+                .and_then(|v| v.as_bool())
+                .map(|ok| Cow::Borrowed(if ok { "success" } else { "failure" }))
+        });
+        SpanFacts {
+            kind,
+            model: text_of(&s.model),
+            tokens,
+            cost: s.cost.iter().flatten().find_map(|v| v.as_f64()),
+            agent_name: text_of(&s.agent_name),
+            agent_id: text_of(&s.agent_id),
+            tool_name,
+            tool_args,
+            tool_result,
+            input_head,
+            output_head,
+            error_type,
+            error_message,
+            http_status: int_of(&s.http_status),
+            declared_tools,
+            requested_tools,
+            finish_reason,
+            refusal: s.refusal.and_then(|v| v.as_text()).map(cap),
+            session_id: text_of(&s.session),
+            user_id: text_of(&s.user),
+            project_id: s.project.and_then(|v| v.as_text()),
+            outcome,
+        }
+    }
+}
+
+/// `function.list_files` -> `list_files`; `execute_tool get_weather` -> `get_weather`.
+fn tool_name_from_span_name<'a>(name: &Cow<'a, str>) -> Option<Cow<'a, str>> {
+    let n: &str = name;
+    let stripped = n
+        .strip_prefix("function.")
+        .or_else(|| n.strip_prefix("execute_tool "))
+        .or_else(|| n.strip_prefix("tool."))
+        .unwrap_or(n)
+        .trim();
+    if stripped.is_empty() {
+        return None;
+    }
+    Some(Cow::Owned(stripped.to_string()))
+}
+
+/// A declared tool is a JSON schema (`{"type":"function","function":{"name":..}}` or
+/// `{"name":..}`) or a bare name.
+fn declared_tool_name(value: &AttrValue<'_>) -> Option<String> {
+    match value {
+        AttrValue::Str(s) if s.trim_start().starts_with('{') => name_in_schema(&serde_json::from_str(s).ok()?),
+        AttrValue::Json(j) => name_in_schema(&serde_json::from_str(j).ok()?),
+        other => other.as_text().map(|t| t.into_owned()),
+    }
+}
+
+fn name_in_schema(v: &serde_json::Value) -> Option<String> {
+    v.get("function")
+        .and_then(|f| f.get("name"))
+        .or_else(|| v.get("name"))
+        .and_then(|n| n.as_str())
+        .map(str::to_string)
+}
+
+/// Tool names from a JSON list of names or of tool definitions.
+fn names_in_json_list(value: &AttrValue<'_>) -> Vec<String> {
+    let text = match value {
+        AttrValue::Str(s) => s.as_ref(),
+        AttrValue::Json(j) => j.as_ref(),
+        _ => return Vec::new(),
+    };
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| match item {
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => name_in_schema(other),
+        })
+        .collect()
+}
+
+fn genai_messages(value: &AttrValue<'_>) -> Vec<serde_json::Value> {
+    let text = match value {
+        AttrValue::Str(s) => s.as_ref(),
+        AttrValue::Json(j) => j.as_ref(),
+        _ => return Vec::new(),
+    };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Array(items)) => items,
+        _ => Vec::new(),
+    }
+}
+
+/// The text of the last message with text parts, from `gen_ai.input/output.messages`.
+fn last_genai_text<'a>(value: &AttrValue<'_>) -> Option<Cow<'a, str>> {
+    genai_messages(value).iter().rev().find_map(|m| {
+        let parts = m.get("parts")?.as_array()?;
+        let text: Vec<&str> = parts
+            .iter()
+            .filter(|p| p.get("type").and_then(|t| t.as_str()) == Some("text"))
+            .filter_map(|p| p.get("content").and_then(|c| c.as_str()))
+            .collect();
+        (!text.is_empty()).then(|| Cow::Owned(text.join("\n")))
+    })
+}
+
+/// Names of the `tool_call` parts of `gen_ai.output.messages`.
+fn genai_tool_calls(value: &AttrValue<'_>) -> Vec<String> {
+    genai_messages(value)
+        .iter()
+        .filter_map(|m| m.get("parts")?.as_array())
+        .flatten()
+        .filter(|p| p.get("type").and_then(|t| t.as_str()) == Some("tool_call"))
+        .filter_map(|p| p.get("name").and_then(|n| n.as_str()).map(str::to_string))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

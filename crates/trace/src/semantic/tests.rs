@@ -1,0 +1,119 @@
+use super::*;
+use crate::span::parse_canonical;
+
+fn facts_of(attributes: &str) -> SpanFacts<'static> {
+    facts_with_status(attributes, "STATUS_CODE_OK", "")
+}
+
+fn facts_with_status(attributes: &str, code: &str, message: &str) -> SpanFacts<'static> {
+    let line = format!(
+        r#"{{"trace_id":"t","span_id":"s","name":"function.list_files","start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-01T00:00:01Z","status":{{"code":"{code}","message":"{message}"}},"attributes":{attributes}}}"#
+    );
+    let line: &'static str = Box::leak(line.into_boxed_str());
+    SpanFacts::extract(&parse_canonical(line).unwrap())
+}
+
+#[test]
+fn openinference_llm_span() {
+    let f = facts_of(
+        r#"{"openinference.span.kind":"LLM","llm.model_name":"gpt-5.4","llm.token_count.prompt":200,"llm.token_count.completion":40,
+        "llm.input_messages.0.message.role":"system","llm.input_messages.0.message.content":"sys",
+        "llm.input_messages.1.message.role":"user","llm.input_messages.1.message.content":"find songs",
+        "llm.output_messages.0.message.content":"calling",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.function.name":"spotify__search",
+        "llm.output_messages.0.message.tool_calls.1.tool_call.function.name":"spotify__play",
+        "llm.tools.0.tool.json_schema":"{\"type\":\"function\",\"function\":{\"name\":\"spotify__search\"}}",
+        "llm.tools.1.tool.json_schema":"{\"name\":\"spotify__login\"}"}"#,
+    );
+    assert_eq!(f.kind, SpanKind::Llm);
+    assert_eq!(f.model.as_deref(), Some("gpt-5.4"));
+    assert_eq!(f.tokens, Tokens { input: Some(200), output: Some(40), total: Some(240) });
+    assert_eq!(f.input_head.as_deref(), Some("find songs"));
+    assert_eq!(f.output_head.as_deref(), Some("calling"));
+    assert_eq!(f.requested_tools, ["spotify__search", "spotify__play"]);
+    assert_eq!(f.declared_tools, ["spotify__search", "spotify__login"]);
+}
+
+#[test]
+fn tokens_come_from_one_dialect_only() {
+    let f = facts_of(
+        r#"{"openinference.span.kind":"LLM","llm.token_count.prompt":100,"llm.token_count.completion":50,
+        "inference.llm.input_tokens":100,"inference.llm.output_tokens":50,"gen_ai.usage.input_tokens":100}"#,
+    );
+    assert_eq!(f.tokens.total, Some(150), "never summed across dialects");
+    let nulls = facts_of(
+        r#"{"inference.llm.input_tokens":null,"inference.llm.output_tokens":null,"llm.token_count.prompt":7}"#,
+    );
+    assert_eq!(nulls.tokens.input, Some(7), "null values do not claim a dialect");
+}
+
+#[test]
+fn genai_spans() {
+    let llm = facts_of(
+        r#"{"gen_ai.operation.name":"chat","gen_ai.request.model":"m-req","gen_ai.response.model":"m-resp",
+        "gen_ai.usage.input_tokens":12,"gen_ai.usage.output_tokens":3,"gen_ai.response.finish_reasons":["tool_calls"],
+        "gen_ai.output.messages":"[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"ok\"},{\"type\":\"tool_call\",\"id\":\"c1\",\"name\":\"get_weather\",\"arguments\":{}}]}]",
+        "gen_ai.tool.definitions":"[{\"type\":\"function\",\"name\":\"get_weather\"}]","gen_ai.agent.name":"planner","gen_ai.conversation.id":"conv-1"}"#,
+    );
+    assert_eq!(llm.kind, SpanKind::Llm);
+    assert_eq!(llm.model.as_deref(), Some("m-resp"));
+    assert_eq!(llm.tokens.total, Some(15));
+    assert_eq!(llm.finish_reason.as_deref(), Some("tool_calls"));
+    assert_eq!(llm.requested_tools, ["get_weather"]);
+    assert_eq!(llm.declared_tools, ["get_weather"]);
+    assert_eq!(llm.output_head.as_deref(), Some("ok"));
+    assert_eq!(llm.agent_name.as_deref(), Some("planner"));
+    assert_eq!(llm.session_id.as_deref(), Some("conv-1"));
+
+    let tool = facts_with_status(
+        r#"{"gen_ai.operation.name":"execute_tool","gen_ai.tool.name":"get_weather","gen_ai.tool.call.arguments":"{\"city\":\"Paris\"}","error.type":"TimeoutError","http.response.status_code":504}"#,
+        "STATUS_CODE_ERROR",
+        "timed out",
+    );
+    assert_eq!(tool.kind, SpanKind::Tool);
+    assert_eq!(tool.tool_name.as_deref(), Some("get_weather"));
+    assert_eq!(tool.tool_args.as_deref(), Some("{\"city\":\"Paris\"}"));
+    assert_eq!(tool.error_type.as_deref(), Some("TimeoutError"));
+    assert_eq!(tool.error_message.as_deref(), Some("timed out"));
+    assert_eq!(tool.http_status, Some(504));
+}
+
+#[test]
+fn tool_spans_without_tool_name_use_the_span_name() {
+    let f = facts_of(r#"{"openinference.span.kind":"TOOL","input.value":"{\"subdir\":\"./\"}","output.value":"[]"}"#);
+    assert_eq!(f.tool_name.as_deref(), Some("list_files"));
+    assert_eq!(f.tool_args.as_deref(), Some("{\"subdir\":\"./\"}"));
+    assert_eq!(f.tool_result.as_deref(), Some("[]"));
+    assert_eq!(f.input_head, None, "tool payloads are args/result, not input/output");
+}
+
+#[test]
+fn inference_keys_and_markers() {
+    let f = facts_of(
+        r#"{"inference.observation_kind":"AGENT","inference.agent_name":"agent-b","inference.project_id":"prj",
+        "inference.llm.cost.total":"0.0040","inference.user_id":null,"user.id":"u-1","success":false,
+        "agent.tools":"[\"list_files\",\"grep\"]"}"#,
+    );
+    assert_eq!(f.kind, SpanKind::Agent);
+    assert_eq!(f.agent_name.as_deref(), Some("agent-b"));
+    assert_eq!(f.project_id.as_deref(), Some("prj"));
+    assert_eq!(f.cost, Some(0.004));
+    assert_eq!(f.user_id.as_deref(), Some("u-1"));
+    assert_eq!(f.outcome.as_deref(), Some("failure"));
+    assert_eq!(f.declared_tools, ["list_files", "grep"]);
+}
+
+#[test]
+fn payload_heads_are_capped_on_char_boundaries() {
+    let long = "é".repeat(HEAD_CHARS);
+    let f = facts_of(&format!(r#"{{"openinference.span.kind":"TOOL","input.value":"{long}"}}"#));
+    let args = f.tool_args.unwrap();
+    assert!(args.len() <= HEAD_CHARS);
+    assert!(args.chars().all(|c| c == 'é'));
+}
+
+#[test]
+fn unknown_kind_when_no_dialect_says() {
+    assert_eq!(facts_of("{}").kind, SpanKind::Unknown);
+    assert_eq!(facts_of(r#"{"inference.observation_kind":"SPAN"}"#).kind, SpanKind::Unknown);
+}

@@ -1,0 +1,227 @@
+//! One span as read from a line, before semantic normalization.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::attr::Attributes;
+use crate::kind::StatusCode;
+use crate::time::parse_rfc3339_nanos;
+use crate::ParseError;
+
+/// A span as the input wrote it, borrowing from the line where it can.
+///
+/// Both input formats produce this one type: [`parse_canonical`] for the reference's flat
+/// format and [`crate::otlp::parse_otlp_line`] for OTLP/JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawSpan<'a> {
+    /// The trace this span belongs to.
+    pub trace_id: Cow<'a, str>,
+    /// This span's id, unique within its trace (duplicates are counted, not rejected).
+    pub span_id: Cow<'a, str>,
+    /// The parent's span id, empty for a root.
+    pub parent_span_id: Cow<'a, str>,
+    /// W3C trace state, usually empty.
+    pub trace_state: Cow<'a, str>,
+    /// The span name.
+    pub name: Cow<'a, str>,
+    /// The OpenTelemetry span kind name (`SPAN_KIND_INTERNAL`, ...).
+    pub otel_kind: Cow<'a, str>,
+    /// Start, in Unix nanoseconds.
+    pub start_ns: i64,
+    /// End, in Unix nanoseconds.
+    pub end_ns: i64,
+    /// The OpenTelemetry status code.
+    pub status_code: StatusCode,
+    /// The status message, often empty.
+    pub status_message: Cow<'a, str>,
+    /// Resource attributes (`service.name`, ...).
+    pub resource: Attributes<'a>,
+    /// Instrumentation scope name.
+    pub scope_name: Cow<'a, str>,
+    /// Instrumentation scope version.
+    pub scope_version: Cow<'a, str>,
+    /// Span attributes.
+    pub attributes: Attributes<'a>,
+}
+
+impl RawSpan<'_> {
+    /// The duration in milliseconds (never negative).
+    pub fn duration_ms(&self) -> f64 {
+        (self.end_ns.saturating_sub(self.start_ns)).max(0) as f64 / 1e6
+    }
+
+    /// `service.name` from the resource, if any.
+    pub fn service_name(&self) -> Option<Cow<'_, str>> {
+        self.resource.get("service.name").and_then(|v| v.as_text())
+    }
+
+    /// Detaches the span from its input line.
+    pub fn into_owned(self) -> RawSpan<'static> {
+        RawSpan {
+            trace_id: Cow::Owned(self.trace_id.into_owned()),
+            span_id: Cow::Owned(self.span_id.into_owned()),
+            parent_span_id: Cow::Owned(self.parent_span_id.into_owned()),
+            trace_state: Cow::Owned(self.trace_state.into_owned()),
+            name: Cow::Owned(self.name.into_owned()),
+            otel_kind: Cow::Owned(self.otel_kind.into_owned()),
+            start_ns: self.start_ns,
+            end_ns: self.end_ns,
+            status_code: self.status_code,
+            status_message: Cow::Owned(self.status_message.into_owned()),
+            resource: self.resource.into_owned(),
+            scope_name: Cow::Owned(self.scope_name.into_owned()),
+            scope_version: Cow::Owned(self.scope_version.into_owned()),
+            attributes: self.attributes.into_owned(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CanonicalLine<'a> {
+    #[serde(borrow)]
+    trace_id: Cow<'a, str>,
+    #[serde(borrow)]
+    span_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    parent_span_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    trace_state: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    start_time: Cow<'a, str>,
+    #[serde(borrow)]
+    end_time: Cow<'a, str>,
+    #[serde(borrow, default)]
+    status: Option<StatusIn<'a>>,
+    #[serde(borrow, default)]
+    resource: Option<ResourceIn<'a>>,
+    #[serde(borrow, default)]
+    scope: Option<ScopeIn<'a>>,
+    #[serde(borrow, default)]
+    attributes: Option<Attributes<'a>>,
+}
+
+#[derive(Deserialize)]
+struct StatusIn<'a> {
+    #[serde(borrow, default)]
+    code: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ResourceIn<'a> {
+    #[serde(borrow, default)]
+    attributes: Option<Attributes<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ScopeIn<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    version: Option<Cow<'a, str>>,
+}
+
+fn status_code_of(raw: Option<&RawValue>) -> Result<StatusCode, ParseError> {
+    let Some(raw) = raw else {
+        return Ok(StatusCode::Unset);
+    };
+    let text = raw.get();
+    let inner = serde_json::from_str::<String>(text);
+    let candidate = match inner {
+        Ok(s) => s,
+        Err(_) if text == "null" => return Ok(StatusCode::Unset),
+        Err(_) => text.to_string(),
+    };
+    StatusCode::parse(&candidate)
+        .ok_or_else(|| ParseError::new(format!("status.code {text} is not an OpenTelemetry status code")))
+}
+
+fn nanos_of(field: &str, text: &str) -> Result<i64, ParseError> {
+    parse_rfc3339_nanos(text)
+        .ok_or_else(|| ParseError::new(format!("{field} {text:?} is not an RFC 3339 timestamp")))
+}
+
+/// Parses one line of the canonical flat format (one span per line).
+///
+/// Required: non-empty `trace_id` and `span_id` strings and RFC 3339 `start_time` and
+/// `end_time`. Everything else is optional; unknown fields are ignored.
+pub fn parse_canonical(line: &str) -> Result<RawSpan<'_>, ParseError> {
+    let l: CanonicalLine = serde_json::from_str(line).map_err(ParseError::from_json)?;
+    if l.trace_id.is_empty() {
+        return Err(ParseError::new("trace_id is empty"));
+    }
+    if l.span_id.is_empty() {
+        return Err(ParseError::new("span_id is empty"));
+    }
+    let start_ns = nanos_of("start_time", &l.start_time)?;
+    let end_ns = nanos_of("end_time", &l.end_time)?;
+    let (status_code, status_message) = match l.status {
+        Some(s) => (status_code_of(s.code)?, s.message.unwrap_or_default()),
+        None => (StatusCode::Unset, Cow::Borrowed("")),
+    };
+    let (scope_name, scope_version) = match l.scope {
+        Some(s) => (s.name.unwrap_or_default(), s.version.unwrap_or_default()),
+        None => Default::default(),
+    };
+    Ok(RawSpan {
+        trace_id: l.trace_id,
+        span_id: l.span_id,
+        parent_span_id: l.parent_span_id.unwrap_or_default(),
+        trace_state: l.trace_state.unwrap_or_default(),
+        name: l.name.unwrap_or_default(),
+        otel_kind: l.kind.unwrap_or(Cow::Borrowed("SPAN_KIND_INTERNAL")),
+        start_ns,
+        end_ns,
+        status_code,
+        status_message,
+        resource: l.resource.and_then(|r| r.attributes).unwrap_or_default(),
+        scope_name,
+        scope_version,
+        attributes: l.attributes.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"{"trace_id":"t-aaaa","span_id":"s-1","parent_span_id":"","trace_state":"","name":"root","kind":"SPAN_KIND_INTERNAL","start_time":"2026-04-23T05:32:00.000000000Z","end_time":"2026-04-23T05:32:01.000000000Z","status":{"code":"STATUS_CODE_ERROR","message":"boom"},"resource":{"attributes":{"service.name":"agent-a"}},"scope":{"name":"@test/scope","version":"0.0.1"},"attributes":{"openinference.span.kind":"AGENT"}}"#;
+
+    #[test]
+    fn parses_the_reference_format() {
+        let s = parse_canonical(LINE).unwrap();
+        assert_eq!(s.trace_id, "t-aaaa");
+        assert_eq!(s.status_code, StatusCode::Error);
+        assert_eq!(s.status_message, "boom");
+        assert_eq!(s.duration_ms(), 1000.0);
+        assert_eq!(s.service_name().unwrap(), "agent-a");
+        assert!(matches!(s.trace_id, Cow::Borrowed(_)), "ids borrow from the line");
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        let missing = parse_canonical(r#"{"span_id":"s","start_time":"x","end_time":"y"}"#).unwrap_err();
+        assert!(missing.message.contains("missing field `trace_id`"), "{missing}");
+        let wrong = parse_canonical(&LINE.replace("\"t-aaaa\"", "17")).unwrap_err();
+        assert!(wrong.message.contains("invalid type"), "{wrong}");
+        let time = parse_canonical(&LINE.replace("2026-04-23T05:32:00.000000000Z", "soon")).unwrap_err();
+        assert!(time.message.contains("start_time \"soon\""), "{time}");
+        let status = parse_canonical(&LINE.replace("STATUS_CODE_ERROR", "BROKEN")).unwrap_err();
+        assert!(status.message.contains("status.code"), "{status}");
+    }
+
+    #[test]
+    fn accepts_lenient_status_forms() {
+        for (code, expected) in [("2", StatusCode::Error), ("\"OK\"", StatusCode::Ok), ("null", StatusCode::Unset)] {
+            let line = LINE.replace("\"STATUS_CODE_ERROR\"", code);
+            assert_eq!(parse_canonical(&line).unwrap().status_code, expected, "{code}");
+        }
+    }
+}

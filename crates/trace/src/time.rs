@@ -1,0 +1,142 @@
+//! Timestamps: RFC 3339 text to Unix nanoseconds and back.
+//!
+//! The canonical format writes times as ISO-8601 text with nine fractional digits; OTLP
+//! writes Unix nanoseconds. Everything inside halo-rs compares `i64` nanoseconds, so both
+//! meet here. The hand-written fast path handles the shape exporters actually write
+//! (`2026-04-23T05:32:00.123456789Z`, any fraction length, `Z` or a numeric offset);
+//! anything else falls back to chrono's RFC 3339 parser.
+
+/// Parses an RFC 3339 / ISO-8601 timestamp into nanoseconds since the Unix epoch.
+///
+/// Returns `None` when the text is not a timestamp.
+pub fn parse_rfc3339_nanos(text: &str) -> Option<i64> {
+    fast_path(text.as_bytes()).or_else(|| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt())
+    })
+}
+
+fn digits(bytes: &[u8], from: usize, len: usize) -> Option<i64> {
+    let mut value = 0i64;
+    for &b in bytes.get(from..from + len)? {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + i64::from(b - b'0');
+    }
+    Some(value)
+}
+
+fn fast_path(b: &[u8]) -> Option<i64> {
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let year = digits(b, 0, 4)?;
+    let month = digits(b, 5, 2)?;
+    let day = digits(b, 8, 2)?;
+    let hour = digits(b, 11, 2)?;
+    let minute = digits(b, 14, 2)?;
+    let second = digits(b, 17, 2)?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if i - start < 9 {
+                nanos = nanos * 10 + i64::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        let n = i - start;
+        if n == 0 {
+            return None;
+        }
+        for _ in n..9 {
+            nanos *= 10;
+        }
+    }
+    let offset_secs = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let h = digits(b, i + 1, 2)?;
+            let m = digits(b, i + 4, 2)?;
+            let s = h * 3600 + m * 60;
+            if *sign == b'+' {
+                s
+            } else {
+                -s
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Formats Unix nanoseconds as RFC 3339 UTC text with nine fractional digits, the way the
+/// canonical format writes it.
+pub fn format_rfc3339_nanos(nanos: i64) -> String {
+    let secs = nanos.div_euclid(1_000_000_000);
+    let sub = nanos.rem_euclid(1_000_000_000) as u32;
+    match chrono::DateTime::from_timestamp(secs, sub) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S.%fZ").to_string(),
+        None => nanos.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_path_agrees_with_chrono() {
+        for text in [
+            "2026-04-23T05:32:00.000000000Z",
+            "2026-04-23T05:32:00.1Z",
+            "2026-04-23T05:32:00Z",
+            "1999-12-31T23:59:59.999999999+02:00",
+            "2024-02-29T12:00:00.123456-05:30",
+            "1969-07-20T20:17:40Z",
+        ] {
+            let expected = chrono::DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .timestamp_nanos_opt()
+                .unwrap();
+            assert_eq!(fast_path(text.as_bytes()), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_non_timestamps() {
+        for text in ["", "yesterday", "2026-13-01T00:00:00Z", "2026-04-23T05:32:00", "12345"] {
+            assert_eq!(parse_rfc3339_nanos(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn round_trips_through_text() {
+        let n = parse_rfc3339_nanos("2026-04-23T05:32:00.123456789Z").unwrap();
+        assert_eq!(format_rfc3339_nanos(n), "2026-04-23T05:32:00.123456789Z");
+    }
+}
