@@ -1,1 +1,27 @@
-//! halo-ingest (in progress).
+//! Dataset sources for halo-rs: which files make a dataset, how to read them, and how to
+//! report what is wrong with them.
+//!
+//! A dataset is any mix of files and directories given on the command line. Directories are
+//! walked for trace files (`*.jsonl`, `*.ndjson`, `*.json`, and the same with `.gz`). Plain
+//! files are memory-mapped; gzip files are inflated once into a cache file that is then
+//! mapped, which gives view and search random access afterwards.
+//!
+//! Nothing here aborts a dataset because of one bad line: problems are values
+//! ([`Problem`]) that name the file, the line and the fault, and callers decide whether
+//! `--strict` makes them fatal.
+
+#![deny(missing_docs)]
+
+mod chunks;
+mod discover;
+mod fingerprint;
+mod gzip;
+mod mapped;
+mod problem;
+
+pub use chunks::{complete_end, split_lines, LineChunk};
+pub use discover::{discover, SourceFile, SourceKind};
+pub use fingerprint::Fingerprint;
+pub use gzip::inflate_to;
+pub use mapped::MappedFile;
+pub use problem::{IngestError, Problem};

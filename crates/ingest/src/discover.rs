@@ -1,0 +1,102 @@
+use std::path::{Path, PathBuf};
+
+use crate::problem::{IngestError, Problem};
+
+/// How a file is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SourceKind {
+    /// Plain JSONL.
+    Plain,
+    /// Gzip-compressed JSONL.
+    Gzip,
+}
+
+/// One file of a dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// The path as found (absolute).
+    pub path: PathBuf,
+    /// Plain or gzip.
+    pub kind: SourceKind,
+}
+
+const TRACE_EXTENSIONS: [&str; 3] = ["jsonl", "ndjson", "json"];
+
+fn kind_of(path: &Path) -> Option<SourceKind> {
+    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    if let Some(stem) = name.strip_suffix(".gz") {
+        return TRACE_EXTENSIONS.iter().any(|e| stem.ends_with(&format!(".{e}"))).then_some(SourceKind::Gzip);
+    }
+    TRACE_EXTENSIONS.iter().any(|e| name.ends_with(&format!(".{e}"))).then_some(SourceKind::Plain)
+}
+
+fn sniff_gzip(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 2];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == [0x1f, 0x8b]
+}
+
+/// Expands paths into the dataset's files, in a stable order.
+///
+/// A file named explicitly is taken whatever its extension (gzip is recognized by its magic
+/// bytes); directories are walked recursively for trace files, skipping hidden entries and
+/// halo's own index directories. Unreadable directory entries become [`Problem`]s.
+pub fn discover(paths: &[PathBuf]) -> Result<(Vec<SourceFile>, Vec<Problem>), IngestError> {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => IngestError::NotFound(path.clone()),
+            _ => IngestError::Io { path: path.clone(), source: e },
+        })?;
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        if meta.is_dir() {
+            let before = files.len();
+            walk(&abs, &mut files, &mut problems);
+            if files.len() == before {
+                return Err(IngestError::NoTraceFiles(path.display().to_string()));
+            }
+        } else {
+            let kind = if sniff_gzip(&abs) { SourceKind::Gzip } else { SourceKind::Plain };
+            files.push(SourceFile { path: abs, kind });
+        }
+    }
+    files.dedup_by(|a, b| a.path == b.path);
+    Ok((files, problems))
+}
+
+fn walk(dir: &Path, files: &mut Vec<SourceFile>, problems: &mut Vec<Problem>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            problems.push(Problem::in_file(dir, format!("directory skipped: {e}")));
+            return;
+        }
+    };
+    let mut entries: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') || name.ends_with(".halo-index") {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, files, problems);
+        } else if let Some(kind) = kind_of(&path) {
+            files.push(SourceFile { path, kind });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognizes_trace_files() {
+        assert_eq!(kind_of(Path::new("a/b.jsonl")), Some(SourceKind::Plain));
+        assert_eq!(kind_of(Path::new("b.JSONL.gz")), Some(SourceKind::Gzip));
+        assert_eq!(kind_of(Path::new("notes.txt")), None);
+        assert_eq!(kind_of(Path::new("x.tar.gz")), None);
+    }
+}

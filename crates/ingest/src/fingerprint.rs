@@ -1,0 +1,53 @@
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// How much of each end of a file the fingerprint hashes.
+const BLOCK: u64 = 64 * 1024;
+
+/// What identifies a file's content cheaply: size, modification time and hashes of its first
+/// and last 64 KiB. Size and mtime alone miss a rewrite of the same length within the
+/// filesystem's time granularity; the hashes catch that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fingerprint {
+    /// File size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch (0 where unknown).
+    pub mtime_ns: i128,
+    /// xxh3 of the first block.
+    pub head_hash: u64,
+    /// xxh3 of the last block.
+    pub tail_hash: u64,
+}
+
+impl Fingerprint {
+    /// Reads the fingerprint of a file.
+    pub fn of(path: &Path) -> std::io::Result<Fingerprint> {
+        let mut file = std::fs::File::open(path)?;
+        let meta = file.metadata()?;
+        let size = meta.len();
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or(0);
+        let head_hash = hash_range(&mut file, 0, BLOCK.min(size))?;
+        let tail_start = size.saturating_sub(BLOCK);
+        let tail_hash = hash_range(&mut file, tail_start, size - tail_start)?;
+        Ok(Fingerprint { size, mtime_ns, head_hash, tail_hash })
+    }
+
+    /// The hash of bytes `[start, start+len)` of a file; used to check that an indexed prefix
+    /// is unchanged when the file has grown.
+    pub fn hash_of_range(path: &Path, start: u64, len: u64) -> std::io::Result<u64> {
+        let mut file = std::fs::File::open(path)?;
+        hash_range(&mut file, start, len)
+    }
+}
+
+fn hash_range(file: &mut std::fs::File, start: u64, len: u64) -> std::io::Result<u64> {
+    file.seek(SeekFrom::Start(start))?;
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact(&mut buf)?;
+    Ok(xxhash_rust::xxh3::xxh3_64(&buf))
+}

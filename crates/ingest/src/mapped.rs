@@ -1,0 +1,44 @@
+use std::path::{Path, PathBuf};
+
+use crate::problem::IngestError;
+
+/// A read-only memory map of a file; an empty file maps to an empty slice.
+///
+/// The map is shared, not copied: the kernel pages the file in as it is read, so indexing a
+/// multi-GB file does not hold it on the heap.
+#[derive(Debug)]
+pub struct MappedFile {
+    path: PathBuf,
+    map: Option<memmap2::Mmap>,
+}
+
+impl MappedFile {
+    /// Maps a file.
+    pub fn open(path: &Path) -> Result<MappedFile, IngestError> {
+        let io = |e| IngestError::Io { path: path.to_path_buf(), source: e };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let map = if len == 0 {
+            None
+        } else {
+            // SAFETY: the map is read-only. A concurrent writer that truncates the file could
+            // make pages vanish; appends (the common case for live trace files) are safe, and
+            // readers only look at the length captured here.
+            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+            #[cfg(unix)]
+            let _ = map.advise(memmap2::Advice::Sequential);
+            Some(map)
+        };
+        Ok(MappedFile { path: path.to_path_buf(), map })
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,53 @@
+use std::path::PathBuf;
+
+/// Something wrong with the input that did not stop the run: a skipped line, a skipped span,
+/// a duplicate id, an unreadable file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Problem {
+    /// The file it concerns.
+    pub file: PathBuf,
+    /// The 1-based line, where it concerns one line.
+    pub line: Option<u64>,
+    /// What is wrong and what was done about it.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem on one line of a file.
+    pub fn at_line(file: impl Into<PathBuf>, line: u64, message: impl Into<String>) -> Problem {
+        Problem { file: file.into(), line: Some(line), message: message.into() }
+    }
+
+    /// A problem with a whole file.
+    pub fn in_file(file: impl Into<PathBuf>, message: impl Into<String>) -> Problem {
+        Problem { file: file.into(), line: None, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// Why a dataset could not be opened at all.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// A path given by the user does not exist.
+    #[error("{}: no such file or directory", .0.display())]
+    NotFound(PathBuf),
+    /// A path exists but could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The paths held no trace files.
+    #[error("no trace files found in {0} (looked for *.jsonl, *.ndjson, *.json and their .gz)")]
+    NoTraceFiles(String),
+}
