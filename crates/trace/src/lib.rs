@@ -31,6 +31,7 @@ pub mod messages;
 pub mod otlp;
 pub mod semantic;
 pub mod span;
+pub mod template;
 pub mod time;
 
 use std::ops::Range;
@@ -40,6 +41,7 @@ pub use kind::{SpanKind, StatusCode};
 pub use otlp::{looks_like_otlp, parse_otlp_line};
 pub use semantic::{head, SpanFacts, Tokens};
 pub use span::{parse_canonical, RawSpan};
+pub use template::error_template;
 
 /// Why a line or a span could not be read. The message says what is wrong, in lower case,
 /// without the location: callers add `file:line`.
