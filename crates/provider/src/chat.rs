@@ -1,0 +1,236 @@
+//! The Chat Completions wire: request body and stream decoding.
+
+use serde_json::{json, Map, Value};
+
+use crate::assemble::Attempt;
+use crate::error::ProviderError;
+use crate::retry::{from_api_error, AttemptFailure};
+use crate::sse::SseEvent;
+use crate::types::{FinishReason, Message, ModelRequest, Usage};
+
+/// Builds the `POST /chat/completions` body.
+pub(crate) fn request_body(req: &ModelRequest) -> Value {
+    let messages: Vec<Value> = req.messages.iter().map(message).collect();
+    let mut body = Map::new();
+    body.insert("model".into(), json!(req.model));
+    body.insert("messages".into(), Value::Array(messages));
+    body.insert("stream".into(), json!(true));
+    body.insert("stream_options".into(), json!({"include_usage": true}));
+    if !req.tools.is_empty() {
+        let tools: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| {
+                json!({
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": t.parameters,
+                    }
+                })
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+        if let Some(p) = req.parallel_tool_calls {
+            body.insert("parallel_tool_calls".into(), json!(p));
+        }
+    }
+    if let Some(t) = req.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(m) = req.max_output_tokens {
+        body.insert("max_completion_tokens".into(), json!(m));
+    }
+    if let Some(e) = req.reasoning_effort {
+        body.insert("reasoning_effort".into(), json!(e.as_str()));
+    }
+    Value::Object(body)
+}
+
+fn message(m: &Message) -> Value {
+    match m {
+        Message::System { content } => json!({"role": "system", "content": content}),
+        Message::User { content } => json!({"role": "user", "content": content}),
+        Message::Assistant {
+            content,
+            tool_calls,
+        } => {
+            let mut v = Map::new();
+            v.insert("role".into(), json!("assistant"));
+            if tool_calls.is_empty() {
+                v.insert("content".into(), json!(content));
+            } else {
+                let content = if content.is_empty() {
+                    Value::Null
+                } else {
+                    json!(content)
+                };
+                v.insert("content".into(), content);
+                let calls: Vec<Value> = tool_calls
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments},
+                        })
+                    })
+                    .collect();
+                v.insert("tool_calls".into(), Value::Array(calls));
+            }
+            Value::Object(v)
+        }
+        Message::Tool {
+            tool_call_id,
+            content,
+        } => json!({"role": "tool", "tool_call_id": tool_call_id, "content": content}),
+    }
+}
+
+/// Decodes one SSE event of a Chat Completions stream into `att`.
+pub(crate) fn decode(ev: &SseEvent, att: &mut Attempt) -> Result<(), AttemptFailure> {
+    let data = ev.data.trim();
+    if data.is_empty() {
+        return Ok(());
+    }
+    if data == "[DONE]" {
+        att.complete = true;
+        return Ok(());
+    }
+    let chunk: Value = serde_json::from_str(data).map_err(|e| {
+        AttemptFailure::fatal(ProviderError::Protocol(format!(
+            "invalid JSON in chat completion chunk: {e}"
+        )))
+    })?;
+    if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
+        return Err(from_api_error(err));
+    }
+    if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
+        att.usage = Some(Usage {
+            input_tokens: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
+            output_tokens: u
+                .get("completion_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            cached_input_tokens: u
+                .pointer("/prompt_tokens_details/cached_tokens")
+                .and_then(Value::as_u64),
+            reasoning_tokens: u
+                .pointer("/completion_tokens_details/reasoning_tokens")
+                .and_then(Value::as_u64),
+        });
+    }
+    let Some(choices) = chunk.get("choices").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    for choice in choices {
+        // Only the first choice is used (n is never set).
+        if choice.get("index").and_then(Value::as_u64).unwrap_or(0) != 0 {
+            continue;
+        }
+        let delta = choice.get("delta").or_else(|| choice.get("message"));
+        if let Some(delta) = delta {
+            if let Some(t) = delta.get("content").and_then(Value::as_str) {
+                att.text(t);
+            }
+            if let Some(r) = delta.get("refusal").and_then(Value::as_str) {
+                att.refusal.push_str(r);
+            }
+            if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
+                for (pos, call) in calls.iter().enumerate() {
+                    tool_call_delta(call, pos, att);
+                }
+            }
+        }
+        if let Some(fr) = choice.get("finish_reason").and_then(Value::as_str) {
+            att.finish_reason = Some(FinishReason::from_chat(fr));
+        }
+    }
+    Ok(())
+}
+
+fn tool_call_delta(call: &Value, pos: usize, att: &mut Attempt) {
+    let index = call
+        .get("index")
+        .and_then(Value::as_u64)
+        .unwrap_or(pos as u64);
+    let key = index.to_string();
+    let id = call
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    if let Some(id) = id {
+        // Some providers reuse index 0 for every call; a new id under a used
+        // index starts a new call.
+        if att.has_slot(&key)
+            && att
+                .slot_id(&key)
+                .is_some_and(|old| !old.is_empty() && old != id)
+        {
+            att.new_slot(&key);
+        }
+        att.tool_id(&key, id);
+    }
+    let func = call.get("function");
+    if let Some(name) = func
+        .and_then(|f| f.get("name"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        att.tool_name(&key, name);
+    }
+    match func.and_then(|f| f.get("arguments")) {
+        Some(Value::String(s)) => att.tool_args_delta(&key, s),
+        Some(Value::Null) | None => {
+            // Make sure a call that only carried id/name still exists.
+            att.tool_args_delta(&key, "");
+        }
+        Some(other) => att.tool_args_delta(&key, &other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{ToolCall, ToolSpec};
+
+    #[test]
+    fn body_shape() {
+        let mut req = ModelRequest::new(
+            "m",
+            vec![
+                Message::system("s"),
+                Message::user("u"),
+                Message::assistant_with_tools(
+                    "",
+                    vec![ToolCall {
+                        id: "c1".into(),
+                        name: "f".into(),
+                        arguments: "{}".into(),
+                    }],
+                ),
+                Message::tool_result("c1", "r"),
+            ],
+        );
+        req.parallel_tool_calls = Some(false);
+        let b = request_body(&req);
+        assert!(b.get("tools").is_none());
+        assert!(b.get("parallel_tool_calls").is_none());
+        assert_eq!(b["messages"][2]["content"], Value::Null);
+        assert_eq!(b["messages"][2]["tool_calls"][0]["function"]["name"], "f");
+        assert_eq!(b["messages"][3]["tool_call_id"], "c1");
+        req.tools.push(ToolSpec {
+            name: "f".into(),
+            description: "d".into(),
+            parameters: json!({"type": "object"}),
+        });
+        req.max_output_tokens = Some(7);
+        let b = request_body(&req);
+        assert_eq!(b["tools"][0]["type"], "function");
+        assert_eq!(b["tools"][0]["function"]["name"], "f");
+        assert_eq!(b["parallel_tool_calls"], false);
+        assert_eq!(b["max_completion_tokens"], 7);
+        assert_eq!(b["stream_options"]["include_usage"], true);
+    }
+}

@@ -1,0 +1,536 @@
+//! The model client, its event stream and the retry driver.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Once};
+use std::task::{Context, Poll};
+
+use futures::stream::{BoxStream, Stream, StreamExt};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+
+use crate::assemble::Attempt;
+use crate::config::{ProviderConfig, WireApi};
+use crate::error::ProviderError;
+use crate::retry::{backoff, from_http, from_reqwest, parse_retry_after, scrub, AttemptFailure};
+use crate::sse::SseParser;
+use crate::types::{FinishReason, ModelRequest, ModelResponse, RetryInfo, StreamEvent, Usage};
+use crate::{chat, responses};
+
+static CRYPTO: Once = Once::new();
+
+/// Installs rustls' `ring` provider as the process default, once. Another
+/// provider installed first (by another crate) is fine too.
+fn install_crypto_provider() {
+    CRYPTO.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+struct Inner {
+    http: reqwest::Client,
+    config: ProviderConfig,
+    url: String,
+    headers: HeaderMap,
+}
+
+/// An OpenAI-compatible model client. Cheap to clone (shares one connection
+/// pool). `Debug` never shows the key or header values.
+#[derive(Clone)]
+pub struct ModelClient {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for ModelClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelClient")
+            .field("url", &self.inner.url)
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl ModelClient {
+    /// Builds a client. Fails with [`ProviderError::InvalidConfig`] when a
+    /// header name or value is unusable or the HTTP client cannot be built.
+    pub fn new(config: ProviderConfig) -> Result<Self, ProviderError> {
+        install_crypto_provider();
+        let mut headers = HeaderMap::new();
+        for (name, value) in &config.headers {
+            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                ProviderError::InvalidConfig(format!("invalid header name {name:?}"))
+            })?;
+            let mut v = HeaderValue::from_str(value).map_err(|_| {
+                ProviderError::InvalidConfig(format!("invalid value for header {name:?}"))
+            })?;
+            v.set_sensitive(true);
+            headers.append(n, v);
+        }
+        if let Some(key) = config.api_key.as_ref().filter(|k| !k.is_empty()) {
+            let mut v =
+                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
+                    ProviderError::InvalidConfig(
+                        "the API key contains characters not allowed in a header".to_owned(),
+                    )
+                })?;
+            v.set_sensitive(true);
+            headers.insert(AUTHORIZATION, v);
+        }
+        if !headers.contains_key(CONTENT_TYPE) {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        if !headers.contains_key(ACCEPT) {
+            headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .build()
+            .map_err(|e| {
+                ProviderError::InvalidConfig(format!(
+                    "cannot build HTTP client: {}",
+                    e.without_url()
+                ))
+            })?;
+        let url = config.endpoint_url();
+        Ok(ModelClient {
+            inner: Arc::new(Inner {
+                http,
+                config,
+                url,
+                headers,
+            }),
+        })
+    }
+
+    /// The configuration this client was built from.
+    pub fn config(&self) -> &ProviderConfig {
+        &self.inner.config
+    }
+
+    /// Starts a streamed request. Nothing is sent until the stream is first
+    /// polled. The stream is `'static` and `Send`; dropping it cancels the
+    /// request. Retries happen inside the stream (see the crate docs for how
+    /// duplicated text is avoided). The last item is either
+    /// [`StreamEvent::Finished`] or an `Err`.
+    pub fn stream(&self, req: &ModelRequest) -> ModelStream {
+        let body = match self.inner.config.wire {
+            WireApi::ChatCompletions => chat::request_body(req),
+            WireApi::Responses => responses::request_body(req),
+        };
+        let driver = Driver {
+            inner: Arc::clone(&self.inner),
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+            attempts: 0,
+            phase: Phase::Start,
+            pending: VecDeque::new(),
+            replay: Replay::default(),
+        };
+        let stream = futures::stream::unfold(driver, |mut d| async move {
+            d.next_item().await.map(|item| (item, d))
+        });
+        ModelStream {
+            inner: stream.boxed(),
+        }
+    }
+
+    /// Runs a request to completion and returns the assembled response.
+    pub async fn complete(&self, req: &ModelRequest) -> Result<ModelResponse, ProviderError> {
+        self.complete_with(req, |_| {}).await
+    }
+
+    /// Like [`ModelClient::complete`], but calls `on_event` for every event as
+    /// it arrives (to stream text to a UI). The callback sees `Restart` and
+    /// `Retrying` too; the returned response already accounts for them.
+    pub async fn complete_with(
+        &self,
+        req: &ModelRequest,
+        mut on_event: impl FnMut(&StreamEvent),
+    ) -> Result<ModelResponse, ProviderError> {
+        let mut stream = self.stream(req);
+        let mut text = String::new();
+        let mut tool_calls = Vec::new();
+        let mut usage: Option<Usage> = None;
+        let mut refusal = None;
+        let mut attempts = 1;
+        while let Some(item) = stream.next().await {
+            let event = item?;
+            on_event(&event);
+            match event {
+                StreamEvent::TextDelta(t) => text.push_str(&t),
+                StreamEvent::Restart { .. } => text.clear(),
+                StreamEvent::Retrying(_) => attempts += 1,
+                StreamEvent::ToolCall(c) => tool_calls.push(c),
+                StreamEvent::Refusal(r) => refusal = Some(r),
+                StreamEvent::Usage(u) => usage = Some(u),
+                StreamEvent::Finished { finish_reason } => {
+                    return Ok(ModelResponse {
+                        text,
+                        tool_calls,
+                        usage,
+                        finish_reason,
+                        refusal,
+                        attempts,
+                    })
+                }
+            }
+        }
+        Err(ProviderError::Protocol(
+            "stream ended without a finish event".to_owned(),
+        ))
+    }
+}
+
+/// The events of one model request; see [`ModelClient::stream`].
+pub struct ModelStream {
+    inner: BoxStream<'static, Result<StreamEvent, ProviderError>>,
+}
+
+impl fmt::Debug for ModelStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ModelStream")
+    }
+}
+
+impl Stream for ModelStream {
+    type Item = Result<StreamEvent, ProviderError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+/// Keeps retried attempts from repeating text the caller already has.
+///
+/// `emitted` is the text handed out since the last `Restart`. A new attempt's
+/// text is swallowed while it repeats `emitted`; past that prefix it flows
+/// live again. A divergence (or an attempt that ends inside the prefix)
+/// emits `Restart` and the attempt's whole text.
+#[derive(Debug, Default)]
+struct Replay {
+    emitted: String,
+    attempt_text: String,
+    live: bool,
+}
+
+impl Replay {
+    fn begin_attempt(&mut self) {
+        self.attempt_text.clear();
+        self.live = self.emitted.is_empty();
+    }
+
+    fn delta(
+        &mut self,
+        d: String,
+        attempt: u32,
+        out: &mut VecDeque<Result<StreamEvent, ProviderError>>,
+    ) {
+        let start = self.attempt_text.len();
+        self.attempt_text.push_str(&d);
+        if self.live {
+            self.emitted.push_str(&d);
+            out.push_back(Ok(StreamEvent::TextDelta(d)));
+            return;
+        }
+        let end = self.attempt_text.len();
+        if end <= self.emitted.len() {
+            if self.emitted.as_bytes()[start..end] == *d.as_bytes() {
+                return; // still repeating what the caller already has
+            }
+        } else if self.emitted.as_bytes()[start..]
+            == self.attempt_text.as_bytes()[start..self.emitted.len()]
+        {
+            // Passed the end of the emitted prefix: forward only the new part.
+            let new = self.attempt_text[self.emitted.len()..].to_owned();
+            self.emitted.push_str(&new);
+            self.live = true;
+            out.push_back(Ok(StreamEvent::TextDelta(new)));
+            return;
+        }
+        self.restart(attempt, out);
+    }
+
+    fn restart(&mut self, attempt: u32, out: &mut VecDeque<Result<StreamEvent, ProviderError>>) {
+        self.emitted = self.attempt_text.clone();
+        self.live = true;
+        out.push_back(Ok(StreamEvent::Restart { attempt }));
+        if !self.emitted.is_empty() {
+            out.push_back(Ok(StreamEvent::TextDelta(self.emitted.clone())));
+        }
+    }
+
+    /// At success: an attempt that stopped inside the emitted prefix means the
+    /// caller holds text that is not part of the answer.
+    fn finish_attempt(
+        &mut self,
+        attempt: u32,
+        out: &mut VecDeque<Result<StreamEvent, ProviderError>>,
+    ) {
+        if !self.live && self.attempt_text != self.emitted {
+            self.restart(attempt, out);
+        }
+    }
+}
+
+enum Phase {
+    Start,
+    Backoff(std::time::Duration),
+    Streaming(Box<Live>),
+    Done,
+}
+
+/// An attempt whose response body is being read.
+struct Live {
+    resp: reqwest::Response,
+    sse: SseParser,
+    att: Attempt,
+}
+
+struct Driver {
+    inner: Arc<Inner>,
+    body: Vec<u8>,
+    attempts: u32,
+    phase: Phase,
+    pending: VecDeque<Result<StreamEvent, ProviderError>>,
+    replay: Replay,
+}
+
+impl Driver {
+    async fn next_item(&mut self) -> Option<Result<StreamEvent, ProviderError>> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
+            }
+            match std::mem::replace(&mut self.phase, Phase::Done) {
+                Phase::Done => return None,
+                Phase::Backoff(delay) => {
+                    tokio::time::sleep(delay).await;
+                    self.phase = Phase::Start;
+                }
+                Phase::Start => {
+                    self.attempts += 1;
+                    self.replay.begin_attempt();
+                    match self.send().await {
+                        Ok(resp) => {
+                            self.phase = Phase::Streaming(Box::new(Live {
+                                resp,
+                                sse: SseParser::default(),
+                                att: Attempt::default(),
+                            }))
+                        }
+                        Err(f) => self.fail(f),
+                    }
+                }
+                Phase::Streaming(mut live) => {
+                    let Live { resp, sse, att } = &mut *live;
+                    let timeout = self.inner.config.timeout;
+                    match tokio::time::timeout(timeout, resp.chunk()).await {
+                        Err(_) => self.fail(AttemptFailure::transient(ProviderError::Timeout(
+                            format!("no stream data for {}s", timeout.as_secs_f64()),
+                        ))),
+                        Ok(Err(e)) => self.fail(from_reqwest(e, true)),
+                        Ok(Ok(Some(bytes))) => {
+                            let events = sse.feed(&bytes);
+                            match self.process(events, att) {
+                                Err(f) => self.fail(f),
+                                Ok(()) if att.complete => self.succeed(std::mem::take(att)),
+                                Ok(()) => self.phase = Phase::Streaming(live),
+                            }
+                        }
+                        Ok(Ok(None)) => {
+                            let events = sse.finish();
+                            match self.process(events, att) {
+                                Err(f) => self.fail(f),
+                                // Lenient: a Chat Completions stream that sent
+                                // a finish_reason but no [DONE] is complete.
+                                Ok(())
+                                    if att.complete
+                                        || (self.inner.config.wire == WireApi::ChatCompletions
+                                            && att.finish_reason.is_some()) =>
+                                {
+                                    self.succeed(std::mem::take(att))
+                                }
+                                Ok(()) => self.fail(AttemptFailure::transient(
+                                    ProviderError::StreamDropped(
+                                        "the server closed the stream before the response was complete"
+                                            .to_owned(),
+                                    ),
+                                )),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send(&self) -> Result<reqwest::Response, AttemptFailure> {
+        let cfg = &self.inner.config;
+        let request = self
+            .inner
+            .http
+            .post(&self.inner.url)
+            .headers(self.inner.headers.clone())
+            .body(self.body.clone());
+        let resp = match tokio::time::timeout(cfg.timeout, request.send()).await {
+            Err(_) => {
+                return Err(AttemptFailure::transient(ProviderError::Timeout(format!(
+                    "no response headers within {}s",
+                    cfg.timeout.as_secs_f64()
+                ))))
+            }
+            Ok(Err(e)) => return Err(from_reqwest(e, false)),
+            Ok(Ok(resp)) => resp,
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let retry_after = parse_retry_after(resp.headers());
+        let body = match tokio::time::timeout(cfg.timeout, resp.text()).await {
+            Ok(Ok(body)) => body,
+            _ => String::new(),
+        };
+        Err(from_http(status.as_u16(), &body, retry_after))
+    }
+
+    fn process(
+        &mut self,
+        events: Vec<crate::sse::SseEvent>,
+        att: &mut Attempt,
+    ) -> Result<(), AttemptFailure> {
+        for ev in &events {
+            let res = match self.inner.config.wire {
+                WireApi::ChatCompletions => chat::decode(ev, att),
+                WireApi::Responses => responses::decode(ev, att),
+            };
+            for t in att.text_out.drain(..) {
+                self.replay.delta(t, self.attempts, &mut self.pending);
+            }
+            res?;
+            if att.complete {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn succeed(&mut self, mut att: Attempt) {
+        self.replay.finish_attempt(self.attempts, &mut self.pending);
+        let tool_calls = att.take_tool_calls();
+        let finish_reason = att
+            .finish_reason
+            .take()
+            .unwrap_or(if tool_calls.is_empty() {
+                FinishReason::Stop
+            } else {
+                FinishReason::ToolCalls
+            });
+        for call in tool_calls {
+            self.pending.push_back(Ok(StreamEvent::ToolCall(call)));
+        }
+        if !att.refusal.is_empty() {
+            self.pending
+                .push_back(Ok(StreamEvent::Refusal(std::mem::take(&mut att.refusal))));
+        }
+        if let Some(u) = att.usage {
+            self.pending.push_back(Ok(StreamEvent::Usage(u)));
+        }
+        self.pending
+            .push_back(Ok(StreamEvent::Finished { finish_reason }));
+        self.phase = Phase::Done;
+    }
+
+    fn fail(&mut self, f: AttemptFailure) {
+        let policy = &self.inner.config.retry;
+        let error = scrub(f.error, self.inner.config.api_key.as_ref());
+        self.phase = Phase::Done;
+        if !f.retryable {
+            self.pending.push_back(Err(error));
+        } else if self.attempts <= policy.max_retries {
+            let delay = match f.retry_after {
+                Some(d) => d.min(policy.max_retry_after),
+                None => backoff(policy, self.attempts - 1),
+            };
+            self.pending.push_back(Ok(StreamEvent::Retrying(RetryInfo {
+                attempt: self.attempts,
+                status: error.status(),
+                delay,
+                reason: error.to_string(),
+            })));
+            self.phase = Phase::Backoff(delay);
+        } else {
+            self.pending.push_back(Err(ProviderError::RetriesExhausted {
+                attempts: self.attempts,
+                last_status: error.status(),
+                last_error: Box::new(error),
+            }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(r: &mut Replay, attempts: &[&[&str]]) -> (Vec<StreamEvent>, String) {
+        let mut out = VecDeque::new();
+        let mut last = String::new();
+        for (i, deltas) in attempts.iter().enumerate() {
+            r.begin_attempt();
+            for d in *deltas {
+                r.delta((*d).to_owned(), i as u32 + 1, &mut out);
+            }
+            last = deltas.concat();
+        }
+        r.finish_attempt(attempts.len() as u32, &mut out);
+        (out.into_iter().map(Result::unwrap).collect(), last)
+    }
+
+    /// Applies the caller contract: Restart clears, deltas append.
+    fn view(events: &[StreamEvent]) -> String {
+        let mut s = String::new();
+        for e in events {
+            match e {
+                StreamEvent::TextDelta(t) => s.push_str(t),
+                StreamEvent::Restart { .. } => s.clear(),
+                _ => {}
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn replay_swallows_repeated_prefix() {
+        let (ev, last) = run(
+            &mut Replay::default(),
+            &[&["Hel", "lo w"], &["H", "ello", " world", "!"]],
+        );
+        assert_eq!(view(&ev), last);
+        assert!(!ev.iter().any(|e| matches!(e, StreamEvent::Restart { .. })));
+        assert_eq!(
+            ev,
+            vec![
+                StreamEvent::TextDelta("Hel".into()),
+                StreamEvent::TextDelta("lo w".into()),
+                StreamEvent::TextDelta("orld".into()),
+                StreamEvent::TextDelta("!".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn replay_restarts_on_divergence_or_short_answer() {
+        let cases: &[&[&[&str]]] = &[
+            &[&["Hello"], &["Help", " me"]],
+            &[&["Hello there"], &["Hello"]],
+            &[&["abc"], &["ab"], &["abcdef"]],
+            &[&["abc"], &[]],
+            &[&[], &["x"]],
+            &[&["é"], &["éa"]],
+        ];
+        for case in cases {
+            let (ev, last) = run(&mut Replay::default(), case);
+            assert_eq!(view(&ev), last, "{case:?}");
+        }
+    }
+}

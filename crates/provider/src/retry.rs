@@ -1,0 +1,324 @@
+//! Error classification, backoff and `Retry-After` parsing.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use serde_json::Value;
+
+use crate::config::RetryPolicy;
+use crate::error::ProviderError;
+use crate::key::ApiKey;
+
+/// The outcome of a failed attempt, before the retry decision.
+#[derive(Debug)]
+pub(crate) struct AttemptFailure {
+    pub(crate) error: ProviderError,
+    pub(crate) retryable: bool,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl AttemptFailure {
+    pub(crate) fn transient(error: ProviderError) -> Self {
+        AttemptFailure {
+            error,
+            retryable: true,
+            retry_after: None,
+        }
+    }
+
+    pub(crate) fn fatal(error: ProviderError) -> Self {
+        AttemptFailure {
+            error,
+            retryable: false,
+            retry_after: None,
+        }
+    }
+}
+
+/// Statuses worth retrying: request timeout, rate limit, server errors.
+pub(crate) fn retryable_status(status: u16) -> bool {
+    status == 408 || status == 429 || (500..=599).contains(&status)
+}
+
+/// Full jitter: `random(0, min(max_delay, base_delay * 2^retry))`.
+pub(crate) fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
+    let factor = 2u32.saturating_pow(retry.min(30));
+    let cap = policy
+        .base_delay
+        .checked_mul(factor)
+        .unwrap_or(policy.max_delay)
+        .min(policy.max_delay);
+    let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
+    if nanos == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_nanos(rand::rng().random_range(0..=nanos))
+}
+
+/// Parses `retry-after-ms`, then `Retry-After` (delta seconds or an HTTP date).
+pub(crate) fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    if let Some(ms) = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+    {
+        if ms.is_finite() && ms >= 0.0 {
+            return Some(Duration::from_secs_f64(ms / 1000.0));
+        }
+    }
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = parse_http_date(value)?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(when.saturating_sub(now)))
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to Unix seconds.
+fn parse_http_date(s: &str) -> Option<u64> {
+    let rest = s.split_once(", ")?.1;
+    let parts: Vec<&str> = rest.split_whitespace().collect();
+    if parts.len() != 5 || parts[4] != "GMT" {
+        return None;
+    }
+    let day: u64 = parts[0].parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[1])? as u64
+        + 1;
+    let year: i64 = parts[2].parse().ok()?;
+    let hms: Vec<u64> = parts[3]
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    if hms.len() != 3 || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Days from civil (proleptic Gregorian), Howard Hinnant's algorithm.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = month as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + (hms[0] * 3600 + hms[1] * 60 + hms[2]) as i64;
+    u64::try_from(secs).ok()
+}
+
+/// Pulls a human-readable message and an error code out of an error body.
+fn error_parts(body: &str) -> (String, Option<String>) {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        let err = v.get("error").unwrap_or(&v);
+        let err = if err.is_object() { err } else { &v };
+        let message = err
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| v.get("error").and_then(Value::as_str).map(str::to_owned))
+            .or_else(|| v.get("detail").and_then(Value::as_str).map(str::to_owned));
+        let code = err
+            .get("code")
+            .and_then(|c| {
+                c.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| c.as_i64().map(|n| n.to_string()))
+            })
+            .or_else(|| err.get("type").and_then(Value::as_str).map(str::to_owned));
+        if let Some(message) = message {
+            return (message, code);
+        }
+    }
+    let trimmed = body.trim();
+    let mut message: String = trimmed.chars().take(500).collect();
+    if message.len() < trimmed.len() {
+        message.push_str("...");
+    }
+    if message.is_empty() {
+        message = "(empty body)".to_owned();
+    }
+    (message, None)
+}
+
+fn is_context_length(code: Option<&str>, message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    code == Some("context_length_exceeded")
+        || m.contains("context_length_exceeded")
+        || m.contains("maximum context length")
+        || m.contains("context window")
+        || m.contains("prompt is too long")
+}
+
+/// Classifies a non-success HTTP response.
+pub(crate) fn from_http(status: u16, body: &str, retry_after: Option<Duration>) -> AttemptFailure {
+    let (message, code) = error_parts(body);
+    if (400..500).contains(&status) && is_context_length(code.as_deref(), &message) {
+        return AttemptFailure::fatal(ProviderError::ContextLengthExceeded { status, message });
+    }
+    AttemptFailure {
+        error: ProviderError::Http { status, message },
+        retryable: retryable_status(status),
+        retry_after: if status == 429 || status == 503 {
+            retry_after
+        } else {
+            None
+        },
+    }
+}
+
+/// Classifies an error object reported inside a stream.
+pub(crate) fn from_api_error(err: &Value) -> AttemptFailure {
+    let text = err.to_string();
+    let (message, code) = error_parts(&text);
+    if is_context_length(code.as_deref(), &message) {
+        return AttemptFailure::fatal(ProviderError::ContextLengthExceeded {
+            status: 200,
+            message,
+        });
+    }
+    let retryable = matches!(
+        code.as_deref(),
+        Some(
+            "server_error"
+                | "internal_error"
+                | "rate_limit_exceeded"
+                | "rate_limit_error"
+                | "overloaded_error"
+                | "service_unavailable"
+                | "timeout"
+                | "500"
+                | "502"
+                | "503"
+                | "504"
+                | "529"
+        )
+    );
+    AttemptFailure {
+        error: ProviderError::Api { code, message },
+        retryable,
+        retry_after: None,
+    }
+}
+
+/// Classifies a transport error from reqwest. The URL is stripped (it is
+/// known to the caller and could carry credentials in its userinfo).
+pub(crate) fn from_reqwest(err: reqwest::Error, during_body: bool) -> AttemptFailure {
+    let is_timeout = err.is_timeout();
+    let is_connect = err.is_connect();
+    let text = error_chain(&err.without_url());
+    let error = if is_timeout {
+        ProviderError::Timeout(text)
+    } else if during_body {
+        ProviderError::StreamDropped(text)
+    } else if is_connect {
+        ProviderError::Connect(text)
+    } else {
+        // Request-level failures (connection reset, protocol errors...) are
+        // transient as far as we can tell.
+        ProviderError::Connect(text)
+    };
+    AttemptFailure::transient(error)
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut s = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let part = e.to_string();
+        if !s.contains(&part) {
+            s.push_str(": ");
+            s.push_str(&part);
+        }
+        source = e.source();
+    }
+    s
+}
+
+/// Replaces every occurrence of the key in `s` with `***`.
+fn scrub_str(s: &mut String, key: &str) {
+    if key.len() >= 4 && s.contains(key) {
+        *s = s.replace(key, "***");
+    }
+}
+
+/// Removes the API key from every message inside `err` (providers sometimes
+/// echo a key back in an error body).
+pub(crate) fn scrub(mut err: ProviderError, key: Option<&ApiKey>) -> ProviderError {
+    let Some(key) = key else { return err };
+    let k = key.expose();
+    match &mut err {
+        ProviderError::ContextLengthExceeded { message, .. }
+        | ProviderError::Http { message, .. }
+        | ProviderError::Api { message, .. } => scrub_str(message, k),
+        ProviderError::Timeout(m)
+        | ProviderError::Connect(m)
+        | ProviderError::StreamDropped(m)
+        | ProviderError::Protocol(m)
+        | ProviderError::InvalidConfig(m) => scrub_str(m, k),
+        ProviderError::RetriesExhausted { last_error, .. } => {
+            let inner =
+                std::mem::replace(last_error.as_mut(), ProviderError::Protocol(String::new()));
+            **last_error = scrub(inner, Some(key));
+        }
+    }
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_date() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784111777)
+        );
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(parse_http_date("garbage"), None);
+    }
+
+    #[test]
+    fn backoff_is_bounded() {
+        let p = RetryPolicy {
+            max_retries: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(250),
+            max_retry_after: Duration::from_secs(1),
+        };
+        for retry in 0..40 {
+            let d = backoff(&p, retry);
+            assert!(d <= Duration::from_millis(250));
+            if retry == 0 {
+                assert!(d <= Duration::from_millis(100));
+            }
+        }
+    }
+
+    #[test]
+    fn classifies_bodies() {
+        let f = from_http(
+            400,
+            r#"{"error":{"message":"This model's maximum context length is 8192 tokens","type":"invalid_request_error","code":"context_length_exceeded"}}"#,
+            None,
+        );
+        assert!(!f.retryable);
+        assert!(f.error.is_context_length_exceeded());
+        let f = from_http(500, "oops", Some(Duration::from_secs(3)));
+        assert!(f.retryable);
+        assert_eq!(f.retry_after, None);
+        assert_eq!(f.error.to_string(), "HTTP 500: oops");
+        let f = from_http(401, r#"{"error":{"message":"bad key sk-abcdef"}}"#, None);
+        assert!(!f.retryable);
+        let key = ApiKey::new("sk-abcdef");
+        let e = scrub(f.error, Some(&key));
+        assert_eq!(e.to_string(), "HTTP 401: bad key ***");
+    }
+}
