@@ -1,0 +1,721 @@
+//! Real HTTP tests of halo-provider against the scripted server.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use halo_provider::{
+    ApiKey, FinishReason, Message, ModelClient, ModelRequest, ProviderConfig, ProviderError,
+    ReasoningEffort, RetryPolicy, StreamEvent, ToolCall, ToolSpec, WireApi,
+};
+use halo_testkit::scripted_server::{Reply, Script, ScriptedServer, Turn};
+use serde_json::json;
+
+const KEY: &str = "sk-test-SECRET-0123456789";
+
+fn fast_retry(max_retries: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_retries,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        max_retry_after: Duration::from_secs(2),
+    }
+}
+
+fn config(server: &ScriptedServer) -> ProviderConfig {
+    ProviderConfig::new(server.base_url()).with_retry(fast_retry(5))
+}
+
+fn client(server: &ScriptedServer) -> ModelClient {
+    ModelClient::new(config(server)).unwrap()
+}
+
+fn request(user: &str) -> ModelRequest {
+    ModelRequest::new(
+        "test-model",
+        vec![Message::system("You are terse."), Message::user(user)],
+    )
+}
+
+fn tools() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            name: "view_trace".into(),
+            description: "Show a trace".into(),
+            parameters: json!({"type": "object", "properties": {"trace_id": {"type": "string"}}}),
+        },
+        ToolSpec {
+            name: "count_traces".into(),
+            description: "Count traces".into(),
+            parameters: json!({"type": "object", "properties": {}}),
+        },
+    ]
+}
+
+async fn collect(
+    client: &ModelClient,
+    req: &ModelRequest,
+) -> Vec<Result<StreamEvent, ProviderError>> {
+    client.stream(req).collect().await
+}
+
+/// What a caller following the contract displays: `Restart` clears.
+fn visible_text(events: &[Result<StreamEvent, ProviderError>]) -> String {
+    let mut s = String::new();
+    for e in events.iter().flatten() {
+        match e {
+            StreamEvent::TextDelta(t) => s.push_str(t),
+            StreamEvent::Restart { .. } => s.clear(),
+            _ => {}
+        }
+    }
+    s
+}
+
+fn count<F: Fn(&StreamEvent) -> bool>(
+    events: &[Result<StreamEvent, ProviderError>],
+    f: F,
+) -> usize {
+    events.iter().flatten().filter(|e| f(e)).count()
+}
+
+#[tokio::test]
+async fn streams_text_deltas_then_usage_and_finish() {
+    let server = ScriptedServer::start(vec![Reply::turn(
+        Turn::new().text("Hello there, trace world").usage(42, 7),
+    )])
+    .await;
+    let events = collect(&client(&server), &request("hi")).await;
+    let deltas: Vec<&str> = events
+        .iter()
+        .flatten()
+        .filter_map(|e| match e {
+            StreamEvent::TextDelta(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deltas, ["Hello ", "there, ", "trace ", "world"]);
+    let tail: Vec<StreamEvent> = events.iter().skip(4).cloned().map(Result::unwrap).collect();
+    assert_eq!(
+        tail,
+        vec![
+            StreamEvent::Usage(halo_provider::Usage {
+                input_tokens: 42,
+                output_tokens: 7,
+                ..Default::default()
+            }),
+            StreamEvent::Finished {
+                finish_reason: FinishReason::Stop
+            },
+        ]
+    );
+
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    let r = &reqs[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, "/v1/chat/completions");
+    assert_eq!(r.body["model"], "test-model");
+    assert_eq!(r.body["stream"], true);
+    assert_eq!(r.body["stream_options"]["include_usage"], true);
+    assert_eq!(
+        r.body["messages"][0],
+        json!({"role": "system", "content": "You are terse."})
+    );
+    assert_eq!(
+        r.body["messages"][1],
+        json!({"role": "user", "content": "hi"})
+    );
+    for absent in [
+        "tools",
+        "parallel_tool_calls",
+        "temperature",
+        "max_completion_tokens",
+        "reasoning_effort",
+    ] {
+        assert!(r.body.get(absent).is_none(), "{absent} should be omitted");
+    }
+}
+
+#[tokio::test]
+async fn parallel_tool_calls_assembled_across_odd_chunk_boundaries() {
+    for (chunk, crlf) in [(1, false), (3, false), (7, true)] {
+        let turn = Turn::new()
+            .text("Let me look — ünïcödé.")
+            .tool_call("call_a", "view_trace", r#"{"trace_id": "t-ä1"}"#)
+            .tool_call_deltas("call_b", "count_traces", ["{", "\"has_errors\"", ": true}"]);
+        let server = ScriptedServer::start(
+            Script::new()
+                .reply(Reply::turn(turn))
+                .chunk_size(chunk)
+                .crlf(crlf),
+        )
+        .await;
+        let mut req = request("look");
+        req.tools = tools();
+        req.parallel_tool_calls = Some(true);
+        req.temperature = Some(0.5);
+        req.max_output_tokens = Some(321);
+        req.reasoning_effort = Some(ReasoningEffort::Low);
+        let resp = client(&server).complete(&req).await.unwrap();
+        assert_eq!(resp.text, "Let me look — ünïcödé.", "chunk {chunk}");
+        assert_eq!(
+            resp.tool_calls,
+            vec![
+                ToolCall {
+                    id: "call_a".into(),
+                    name: "view_trace".into(),
+                    arguments: r#"{"trace_id": "t-ä1"}"#.into()
+                },
+                ToolCall {
+                    id: "call_b".into(),
+                    name: "count_traces".into(),
+                    arguments: r#"{"has_errors": true}"#.into()
+                },
+            ]
+        );
+        assert_eq!(resp.finish_reason, FinishReason::ToolCalls);
+        assert_eq!(resp.attempts, 1);
+        assert!(resp.usage.is_some());
+
+        let body = &server.requests()[0].body;
+        assert_eq!(body["tools"][0]["type"], "function");
+        assert_eq!(body["tools"][0]["function"]["name"], "view_trace");
+        assert_eq!(body["tools"][0]["function"]["parameters"]["type"], "object");
+        assert_eq!(body["tools"][1]["function"]["description"], "Count traces");
+        assert_eq!(body["parallel_tool_calls"], true);
+        assert_eq!(body["temperature"], 0.5);
+        assert_eq!(body["max_completion_tokens"], 321);
+        assert_eq!(body["reasoning_effort"], "low");
+    }
+}
+
+#[tokio::test]
+async fn malformed_tool_arguments_pass_through_raw() {
+    let bad = r#"{"trace_id": "abc",, oops"#;
+    let server = ScriptedServer::start(vec![Reply::turn(Turn::new().tool_call(
+        "c1",
+        "view_trace",
+        bad,
+    ))])
+    .await;
+    let mut req = request("x");
+    req.tools = tools();
+    let resp = client(&server).complete(&req).await.unwrap();
+    assert_eq!(resp.tool_calls.len(), 1);
+    assert_eq!(resp.tool_calls[0].arguments, bad);
+    assert!(resp.tool_calls[0].parse_arguments().is_err());
+}
+
+#[tokio::test]
+async fn rate_limit_with_retry_after_then_success_without_duplicate_deltas() {
+    let answer = "The failing span is tool call three.";
+    let server = ScriptedServer::start(vec![
+        // Attempt 1 streams part of the answer, then the connection drops.
+        Reply::drop_after(Turn::new().text(answer), 400),
+        // Attempt 2 is rate limited.
+        Reply::rate_limited(1),
+        // Attempt 3 streams the same answer in full.
+        Reply::turn(Turn::new().text(answer)),
+    ])
+    .await;
+    let events = collect(&client(&server), &request("why")).await;
+    assert!(events.iter().all(Result::is_ok), "{events:?}");
+    let retries: Vec<_> = events
+        .iter()
+        .flatten()
+        .filter_map(|e| match e {
+            StreamEvent::Retrying(info) => Some(info.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retries.len(), 2);
+    assert_eq!(retries[1].status, Some(429));
+    // Retry-After: 1 is used as is (not the tiny exponential backoff).
+    assert_eq!(retries[1].delay, Duration::from_secs(1));
+    // Each piece of text reached the caller once; no Restart was needed.
+    assert_eq!(
+        count(&events, |e| matches!(e, StreamEvent::Restart { .. })),
+        0
+    );
+    let concatenated: String = events
+        .iter()
+        .flatten()
+        .filter_map(|e| match e {
+            StreamEvent::TextDelta(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(concatenated, answer);
+    assert_eq!(server.requests().len(), 3);
+    assert_eq!(server.remaining(), 0);
+}
+
+#[tokio::test]
+async fn server_error_storm_gives_up_naming_attempts_and_status() {
+    let server = ScriptedServer::start(
+        (0..10)
+            .map(|_| Reply::api_error(500, "server_error", "The server had an error"))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let c = ModelClient::new(config(&server).with_retry(fast_retry(3))).unwrap();
+    let err = c.complete(&request("x")).await.unwrap_err();
+    match &err {
+        ProviderError::RetriesExhausted {
+            attempts,
+            last_status,
+            ..
+        } => {
+            assert_eq!(*attempts, 4);
+            assert_eq!(*last_status, Some(500));
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains("4 attempts"), "{msg}");
+    assert!(msg.contains("500"), "{msg}");
+    assert!(msg.contains("The server had an error"), "{msg}");
+    assert_eq!(err.status(), Some(500));
+    assert_eq!(server.requests().len(), 4);
+}
+
+#[tokio::test]
+async fn context_length_exceeded_is_typed_and_not_retried() {
+    let server = ScriptedServer::start(vec![
+        Reply::api_error(
+            400,
+            "context_length_exceeded",
+            "This model's maximum context length is 128000 tokens. However, your messages resulted in 200000 tokens.",
+        ),
+        Reply::text("must not be reached"),
+    ])
+    .await;
+    let err = client(&server).complete(&request("x")).await.unwrap_err();
+    assert!(err.is_context_length_exceeded(), "{err:?}");
+    assert!(
+        err.to_string().contains("maximum context length is 128000"),
+        "{err}"
+    );
+    assert_eq!(server.requests().len(), 1);
+
+    // Other 4xx: typed Http error with the provider's message, not retried.
+    let server = ScriptedServer::start(vec![
+        Reply::api_error(400, "invalid_value", "Invalid value for temperature"),
+        Reply::text("must not be reached"),
+    ])
+    .await;
+    let err = client(&server).complete(&request("x")).await.unwrap_err();
+    assert_eq!(
+        err,
+        ProviderError::Http {
+            status: 400,
+            message: "Invalid value for temperature".into()
+        }
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn dropped_stream_is_retried_and_divergent_retry_restarts() {
+    // Same answer on retry: continues seamlessly.
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::drop_after(
+                Turn::new().text("alpha beta gamma delta"),
+                600,
+            ))
+            .reply(Reply::text("alpha beta gamma delta"))
+            .chunk_size(5),
+    )
+    .await;
+    let resp = client(&server).complete(&request("x")).await.unwrap();
+    assert_eq!(resp.text, "alpha beta gamma delta");
+    assert_eq!(resp.attempts, 2);
+
+    // A different answer on retry: Restart, then the new answer in full.
+    let server = ScriptedServer::start(vec![
+        Reply::drop_after(
+            Turn::new().text("First draft of an answer that never finishes"),
+            700,
+        ),
+        Reply::text("Second, different answer."),
+    ])
+    .await;
+    let c = client(&server);
+    let events = collect(&c, &request("x")).await;
+    let first_restart = events
+        .iter()
+        .position(|e| matches!(e, Ok(StreamEvent::Restart { .. })))
+        .expect("a Restart event");
+    assert!(
+        events[..first_restart]
+            .iter()
+            .any(|e| matches!(e, Ok(StreamEvent::TextDelta(_)))),
+        "text was streamed before the drop: {events:?}"
+    );
+    assert_eq!(visible_text(&events), "Second, different answer.");
+    assert!(matches!(
+        events.last(),
+        Some(Ok(StreamEvent::Finished { .. }))
+    ));
+
+    // A stream that ends cleanly but early (no finish, no [DONE]) is a drop too.
+    let server = ScriptedServer::start(vec![
+        Reply::raw_sse(["data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"par\"}}]}\n\n"]),
+        Reply::text("partial no more"),
+    ])
+    .await;
+    let events = collect(&client(&server), &request("x")).await;
+    assert_eq!(visible_text(&events), "partial no more");
+    assert_eq!(
+        count(&events, |e| matches!(e, StreamEvent::Restart { .. })),
+        0
+    );
+}
+
+#[tokio::test]
+async fn refusal_is_surfaced_on_both_wires() {
+    for wire in [WireApi::ChatCompletions, WireApi::Responses] {
+        let server = ScriptedServer::start(vec![Reply::turn(
+            Turn::new().refusal("I can't help with that."),
+        )])
+        .await;
+        let c = ModelClient::new(config(&server).with_wire(wire)).unwrap();
+        let resp = c.complete(&request("do bad things")).await.unwrap();
+        assert_eq!(
+            resp.refusal.as_deref(),
+            Some("I can't help with that."),
+            "{wire:?}"
+        );
+        assert_eq!(resp.text, "");
+        assert_eq!(resp.finish_reason, FinishReason::Stop);
+    }
+}
+
+#[tokio::test]
+async fn headers_forwarded_and_authorization_only_with_a_key() {
+    let server = ScriptedServer::start(vec![Reply::text("a"), Reply::text("b")]).await;
+    let with_key = ModelClient::new(
+        config(&server)
+            .with_api_key(KEY)
+            .with_header("X-Org", "acme")
+            .with_header("X-Title", "halo tests"),
+    )
+    .unwrap();
+    with_key.complete(&request("one")).await.unwrap();
+    let without_key = ModelClient::new(config(&server).with_header("X-Org", "acme")).unwrap();
+    without_key.complete(&request("two")).await.unwrap();
+
+    let reqs = server.requests();
+    assert_eq!(
+        reqs[0].header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    assert_eq!(reqs[0].header("x-org"), Some("acme"));
+    assert_eq!(reqs[0].header("x-title"), Some("halo tests"));
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    assert!(!reqs[0].raw_body.contains(KEY));
+    assert!(!reqs[0].path.contains(KEY));
+    assert_eq!(
+        reqs[0]
+            .headers
+            .iter()
+            .filter(|(_, v)| v.contains(KEY))
+            .count(),
+        1,
+        "the key is only in the Authorization header"
+    );
+    assert_eq!(reqs[1].header("authorization"), None);
+    assert_eq!(reqs[1].header("x-org"), Some("acme"));
+}
+
+#[tokio::test]
+async fn key_never_appears_in_debug_or_errors() {
+    let server = ScriptedServer::start(vec![Reply::api_error(
+        401,
+        "invalid_api_key",
+        &format!("Incorrect API key provided: {KEY}."),
+    )])
+    .await;
+    let cfg = config(&server).with_api_key(ApiKey::new(KEY));
+    let c = ModelClient::new(cfg.clone()).unwrap();
+    let err = c.complete(&request("x")).await.unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    let key = ApiKey::new(KEY);
+    for text in [
+        format!("{cfg:?}"),
+        format!("{c:?}"),
+        format!("{err:?}"),
+        format!("{err}"),
+        format!("{key}"),
+        format!("{key:?}"),
+        format!("{:?}", cfg.api_key),
+    ] {
+        assert!(!text.contains("SECRET"), "key leaked in {text}");
+    }
+    assert_eq!(format!("{key}"), "***");
+    assert!(
+        format!("{err}").contains("Incorrect API key provided: ***"),
+        "{err}"
+    );
+
+    // Retries exhausted on a connection error: nothing listens on this port.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let c = ModelClient::new(
+        ProviderConfig::new(format!("http://{dead}/v1"))
+            .with_api_key(KEY)
+            .with_retry(fast_retry(1)),
+    )
+    .unwrap();
+    let err = c.complete(&request("x")).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ProviderError::RetriesExhausted {
+                attempts: 2,
+                last_status: None,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!format!("{err:?}{err}").contains("SECRET"));
+}
+
+#[tokio::test]
+async fn responses_wire_tool_call_round_trip() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(
+                Turn::new()
+                    .text("Checking.")
+                    .tool_call("call_1", "view_trace", r#"{"trace_id":"t1"}"#)
+                    .tool_call("call_2", "count_traces", "{}")
+                    .usage(100, 20),
+            ))
+            .reply(Reply::turn(
+                Turn::new().text("Trace t1 fails in step 3.").usage(150, 9),
+            ))
+            .chunk_size(4),
+    )
+    .await;
+    let c = ModelClient::new(
+        config(&server)
+            .with_wire(WireApi::Responses)
+            .with_api_key(KEY),
+    )
+    .unwrap();
+    let mut req = request("diagnose t1");
+    req.tools = tools();
+    req.parallel_tool_calls = Some(true);
+    req.max_output_tokens = Some(500);
+    req.reasoning_effort = Some(ReasoningEffort::Xhigh);
+    let first = c.complete(&req).await.unwrap();
+    assert_eq!(first.text, "Checking.");
+    assert_eq!(first.finish_reason, FinishReason::ToolCalls);
+    assert_eq!(first.tool_calls.len(), 2);
+    assert_eq!(first.tool_calls[0].id, "call_1");
+    assert_eq!(first.tool_calls[0].name, "view_trace");
+    assert_eq!(first.tool_calls[0].arguments, r#"{"trace_id":"t1"}"#);
+    assert_eq!(first.tool_calls[1].id, "call_2");
+    assert_eq!(first.usage.unwrap().input_tokens, 100);
+    assert_eq!(first.usage.unwrap().output_tokens, 20);
+
+    req.messages.push(Message::from_response(&first));
+    req.messages
+        .push(Message::tool_result("call_1", "trace t1: 12 spans"));
+    req.messages.push(Message::tool_result("call_2", "42"));
+    let second = c.complete(&req).await.unwrap();
+    assert_eq!(second.text, "Trace t1 fails in step 3.");
+    assert_eq!(second.finish_reason, FinishReason::Stop);
+    assert!(second.tool_calls.is_empty());
+
+    let reqs = server.requests();
+    assert!(reqs.iter().all(|r| r.path == "/v1/responses"));
+    let b0 = &reqs[0].body;
+    assert_eq!(b0["stream"], true);
+    assert_eq!(
+        b0["tools"][0],
+        json!({"type": "function", "name": "view_trace", "description": "Show a trace",
+        "parameters": {"type": "object", "properties": {"trace_id": {"type": "string"}}}})
+    );
+    assert_eq!(b0["max_output_tokens"], 500);
+    assert_eq!(b0["reasoning"], json!({"effort": "xhigh"}));
+    assert_eq!(b0["parallel_tool_calls"], true);
+    assert_eq!(
+        b0["input"][1],
+        json!({"type": "message", "role": "user", "content": "diagnose t1"})
+    );
+    let input = reqs[1].body["input"].as_array().unwrap();
+    let kinds: Vec<&str> = input.iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "message",
+            "message",
+            "message",
+            "function_call",
+            "function_call",
+            "function_call_output",
+            "function_call_output"
+        ]
+    );
+    assert_eq!(input[3]["call_id"], "call_1");
+    assert_eq!(input[3]["arguments"], r#"{"trace_id":"t1"}"#);
+    assert_eq!(
+        reqs[1].tool_results(),
+        vec![
+            ("call_1".to_owned(), "trace t1: 12 spans".to_owned()),
+            ("call_2".to_owned(), "42".to_owned())
+        ]
+    );
+    assert_eq!(reqs[1].tool_names(), ["view_trace", "count_traces"]);
+}
+
+#[tokio::test]
+async fn chat_tool_results_sent_back_in_order() {
+    let server = ScriptedServer::start(vec![
+        Reply::turn(Turn::new().tool_call("c1", "view_trace", "{}").tool_call(
+            "c2",
+            "count_traces",
+            "{}",
+        )),
+        Reply::text("done"),
+    ])
+    .await;
+    let c = client(&server);
+    let mut req = request("go");
+    req.tools = tools();
+    let first = c.complete(&req).await.unwrap();
+    req.messages.push(Message::from_response(&first));
+    req.messages.push(Message::tool_result("c1", "r1"));
+    req.messages.push(Message::tool_result("c2", "r2"));
+    assert_eq!(c.complete(&req).await.unwrap().text, "done");
+    let r = &server.requests()[1];
+    assert_eq!(
+        r.tool_results(),
+        [
+            ("c1".to_owned(), "r1".to_owned()),
+            ("c2".to_owned(), "r2".to_owned())
+        ]
+    );
+    let assistant = &r.body["messages"][2];
+    assert_eq!(assistant["role"], "assistant");
+    assert_eq!(assistant["content"], serde_json::Value::Null);
+    assert_eq!(
+        assistant["tool_calls"][1]["function"]["name"],
+        "count_traces"
+    );
+    // Messages round-trip through serde (they go into checkpoints).
+    let json = serde_json::to_string(&req.messages).unwrap();
+    let back: Vec<Message> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, req.messages);
+}
+
+#[tokio::test]
+async fn in_stream_errors_are_classified() {
+    // Responses: response.failed with a server error is retried.
+    let failed = r#"event: response.failed
+data: {"type":"response.failed","response":{"id":"r","status":"failed","error":{"code":"server_error","message":"boom"}}}
+
+"#;
+    let server =
+        ScriptedServer::start(vec![Reply::raw_sse([failed]), Reply::text("recovered")]).await;
+    let c = ModelClient::new(config(&server).with_wire(WireApi::Responses)).unwrap();
+    assert_eq!(c.complete(&request("x")).await.unwrap().text, "recovered");
+
+    // Chat: an error chunk with an unretryable code surfaces as Api error.
+    let chunk =
+        "data: {\"error\":{\"message\":\"bad tool schema\",\"code\":\"invalid_request\"}}\n\n";
+    let server = ScriptedServer::start(vec![Reply::raw_sse([chunk]), Reply::text("nope")]).await;
+    let err = client(&server).complete(&request("x")).await.unwrap_err();
+    assert_eq!(
+        err,
+        ProviderError::Api {
+            code: Some("invalid_request".into()),
+            message: "bad tool schema".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn stall_times_out_and_is_retried() {
+    let server = ScriptedServer::start(vec![Reply::hang(), Reply::text("after the stall")]).await;
+    let mut cfg = config(&server);
+    cfg.timeout = Duration::from_millis(200);
+    let resp = ModelClient::new(cfg)
+        .unwrap()
+        .complete(&request("x"))
+        .await
+        .unwrap();
+    assert_eq!(resp.text, "after the stall");
+    assert_eq!(resp.attempts, 2);
+}
+
+#[tokio::test]
+async fn dropping_the_stream_cancels_the_request() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::text("a b c d e f g h i j k l m n o p"))
+            .chunk_delay(Duration::from_millis(50)),
+    )
+    .await;
+    let c = client(&server);
+    let mut stream = c.stream(&request("x"));
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first, StreamEvent::TextDelta("a ".into()));
+    drop(stream);
+    // The client is still usable afterwards.
+    server.push(Reply::text("again"));
+    assert_eq!(c.complete(&request("y")).await.unwrap().text, "again");
+}
+
+#[tokio::test]
+async fn matcher_routes_parallel_requests() {
+    let server = ScriptedServer::start(vec![
+        Reply::text("answer A")
+            .when_last_user_contains("task A")
+            .delay(Duration::from_millis(30)),
+        Reply::text("answer B").when_last_user_contains("task B"),
+        Reply::text("answer C").when(|r| r.body["model"] == "other-model"),
+    ])
+    .await;
+    let c = client(&server);
+    let (ra, rb) = (request("please do task A"), request("please do task B"));
+    let rc = ModelRequest::new("other-model", vec![Message::user("task C")]);
+    let (a, b, cc) = tokio::join!(c.complete(&ra), c.complete(&rb), c.complete(&rc));
+    assert_eq!(a.unwrap().text, "answer A");
+    assert_eq!(b.unwrap().text, "answer B");
+    assert_eq!(cc.unwrap().text, "answer C");
+    assert_eq!(server.unmatched(), 0);
+    assert_eq!(server.remaining(), 0);
+}
+
+#[tokio::test]
+async fn drop_offsets_used_above_cut_inside_the_text() {
+    // Guards the byte offsets chosen in the tests above: with the scripted
+    // renderer, 400/600/700 bytes end after some text and before the end.
+    for (text, cut) in [
+        ("The failing span is tool call three.", 400),
+        ("alpha beta gamma delta", 600),
+        ("First draft of an answer that never finishes", 700),
+    ] {
+        let server =
+            ScriptedServer::start(vec![Reply::drop_after(Turn::new().text(text), cut)]).await;
+        let c = ModelClient::new(config(&server).with_retry(RetryPolicy::none())).unwrap();
+        let events = collect(&c, &request("x")).await;
+        let seen = visible_text(&events);
+        assert!(
+            !seen.is_empty() && seen.len() < text.len(),
+            "{cut}: {seen:?}"
+        );
+        assert!(text.starts_with(&seen));
+        assert!(matches!(
+            events.last(),
+            Some(Err(ProviderError::RetriesExhausted { attempts: 1, .. }))
+        ));
+    }
+}
