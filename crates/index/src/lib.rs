@@ -1,1 +1,91 @@
-//! halo-index (in progress).
+//! The halo-rs trace index.
+//!
+//! Opening a dataset ([`Dataset::open`]) finds its files, makes sure each has a current
+//! index (reusing it, indexing only what was appended, or rebuilding it), and merges the
+//! per-file rollups into one set of traces: a trace whose spans are spread over several
+//! files is one trace.
+//!
+//! Each file's index is a directory of Arrow IPC files: a span table (one row per span:
+//! ids, times, status, the normalized facts of [`halo_trace::SpanFacts`], payload heads and
+//! the span's byte range in the source) and a trace table (one row per trace: counts, time
+//! range, services, models, agents, tools, tokens, error groups). The same Arrow columns are
+//! what an SQL engine reads; there is no second copy of the data.
+//!
+//! Invariants:
+//! - building never holds the source or all spans on the heap: the file is memory-mapped,
+//!   parsed in waves of chunks, and span batches are written as they are made;
+//! - one unreadable line never loses the rest: it is skipped and reported as a
+//!   [`halo_ingest::Problem`] naming the file and line (unless `strict`);
+//! - the index is replaced atomically; a corrupt or foreign index is rebuilt, never misread.
+
+#![deny(missing_docs)]
+
+mod build;
+mod dataset;
+pub mod rollup;
+pub mod span_columns;
+pub mod span_table;
+pub mod span_view;
+pub mod store;
+pub mod trace_columns;
+
+use std::path::PathBuf;
+
+pub use build::BuildOptions;
+pub use dataset::{BuildProgress, Dataset, FileReport, IndexAction, NoProgress, OpenOptions, SegmentInfo};
+pub use halo_ingest::Problem;
+pub use rollup::{error_group_label, ErrorGroupCount, ToolUsage, TracePart, TraceSummary};
+pub use span_columns::span_schema;
+pub use span_table::SpanTable;
+pub use span_view::SpanColumns;
+pub use store::FORMAT_VERSION;
+pub use trace_columns::{trace_schema, traces_to_batch};
+
+/// Why a dataset could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// Finding the files failed.
+    #[error(transparent)]
+    Ingest(#[from] halo_ingest::IngestError),
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Writing Arrow data failed.
+    #[error("{}: cannot write index: {message}", path.display())]
+    Arrow {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// An index file is unreadable.
+    #[error("{}: index is corrupt ({message}); run `halo index --rebuild`", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file has more spans than one segment can address.
+    #[error("{}: more than 4 billion spans in one file", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// `--strict` and something was unreadable.
+    #[error("{first} ({count} problem(s); --strict makes them fatal)")]
+    Strict {
+        /// How many problems.
+        count: u64,
+        /// The first one.
+        first: Problem,
+    },
+    /// Nothing readable was found.
+    #[error("no readable trace files{}", .0.as_ref().map(|p| format!(": {p}")).unwrap_or_default())]
+    NoData(Option<String>),
+}

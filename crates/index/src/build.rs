@@ -1,0 +1,219 @@
+//! Building one segment: parse a byte range of a file in parallel chunks, write the span
+//! table as it goes, and roll spans up per trace.
+//!
+//! Memory stays bounded: chunks are parsed a wave at a time (a few per core), each wave's
+//! span batches are written to disk before the next is parsed, and only the per-trace
+//! rollups (a few hundred bytes a trace plus 4 bytes a span) stay on the heap.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, UInt64Array};
+use halo_ingest::Problem;
+use halo_trace::{parse_line, SpanFacts};
+use rayon::prelude::*;
+
+use crate::rollup::{Interner, TraceAcc, TraceSummary};
+use crate::span_columns::{span_schema, SpanBatchBuilder, SpanLocation};
+use crate::span_view::SpanColumns;
+use crate::IndexError;
+
+/// How many problems a segment keeps word for word; the rest are counted.
+pub(crate) const KEPT_PROBLEMS: usize = 200;
+
+/// Tuning for index builds.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Bytes per parse chunk.
+    pub chunk_bytes: usize,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions { chunk_bytes: 4 << 20 }
+    }
+}
+
+/// What building a segment produced.
+#[derive(Debug)]
+pub(crate) struct SegmentBuild {
+    pub(crate) traces: Vec<TraceSummary>,
+    pub(crate) problems: Vec<Problem>,
+    pub(crate) problem_count: u64,
+    pub(crate) skipped_lines: u64,
+    pub(crate) skipped_spans: u64,
+    pub(crate) duplicate_span_traces: u64,
+    pub(crate) span_count: u64,
+    pub(crate) line_count: u64,
+}
+
+struct ChunkOut {
+    batch: RecordBatch,
+    problems: Vec<(u64, String)>,
+    skipped_lines: u64,
+    skipped_spans: u64,
+    lines: u64,
+}
+
+fn parse_chunk(data: &[u8], range: Range<usize>) -> ChunkOut {
+    let mut builder = SpanBatchBuilder::new();
+    let mut problems = Vec::new();
+    let mut skipped_lines = 0u64;
+    let mut skipped_spans = 0u64;
+    let mut line_no = 0u64;
+    let mut pos = range.start;
+    while pos < range.end {
+        let end = memchr::memchr(b'\n', &data[pos..range.end]).map_or(range.end, |i| pos + i);
+        line_no += 1;
+        let raw = &data[pos..end];
+        if !raw.iter().all(u8::is_ascii_whitespace) {
+            match std::str::from_utf8(raw) {
+                Err(e) => {
+                    skipped_lines += 1;
+                    problems.push((line_no, format!("invalid UTF-8 at byte {} of the line; line skipped", e.valid_up_to())))
+                }
+                Ok(line) => match parse_line(line) {
+                    Err(e) => {
+                        skipped_lines += 1;
+                        problems.push((line_no, format!("{e}; line skipped")))
+                    }
+                    Ok(parsed) => {
+                        for p in parsed.problems {
+                            skipped_spans += 1;
+                            problems.push((line_no, format!("{p}; span skipped")));
+                        }
+                        for (span, within) in &parsed.spans {
+                            let facts = SpanFacts::extract(span);
+                            let at = SpanLocation {
+                                line: line_no,
+                                byte_offset: (pos + within.start) as u64,
+                                byte_len: clamp_u32(within.len()),
+                                record_offset: pos as u64,
+                                record_len: clamp_u32(raw.len()),
+                            };
+                            builder.push(span, &facts, at);
+                        }
+                    }
+                },
+            }
+        }
+        pos = end + 1;
+    }
+    ChunkOut { batch: builder.finish(), problems, skipped_lines, skipped_spans, lines: line_no }
+}
+
+fn clamp_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn shift_lines(batch: RecordBatch, offset: u64) -> RecordBatch {
+    if offset == 0 {
+        return batch;
+    }
+    let idx = batch.schema().index_of(crate::span_columns::col::LINE).expect("span batches have a line column");
+    let lines = SpanColumns::new(&batch).expect("own batches have the span shape").line;
+    let shifted: ArrayRef = Arc::new(UInt64Array::from_iter_values(lines.values().iter().map(|l| l + offset)));
+    let mut columns = batch.columns().to_vec();
+    columns[idx] = shifted;
+    RecordBatch::try_new(batch.schema(), columns).expect("same schema")
+}
+
+/// Indexes `data[range]`, whose first line is line `first_line` of `file`, writing the span
+/// table to `spans_path`. `progress` gets the number of bytes done after each wave.
+pub(crate) fn build_segment(
+    file: &Path,
+    data: &[u8],
+    range: Range<usize>,
+    first_line: u64,
+    spans_path: &Path,
+    options: &BuildOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<SegmentBuild, IndexError> {
+    let io = |e: std::io::Error| IndexError::Io { path: spans_path.to_path_buf(), source: e };
+    let out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(spans_path).map_err(io)?);
+    let mut writer = arrow_ipc::writer::FileWriter::try_new(out, &span_schema())
+        .map_err(|e| IndexError::Arrow { path: spans_path.to_path_buf(), message: e.to_string() })?;
+    let chunks = halo_ingest::split_lines(data, range.clone(), options.chunk_bytes);
+    let wave = rayon::current_num_threads().max(1) * 2;
+    let mut traces: HashMap<String, TraceAcc> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut interner = Interner::default();
+    let mut problems = Vec::new();
+    let mut problem_count = 0u64;
+    let mut skipped_lines = 0u64;
+    let mut skipped_spans = 0u64;
+    let mut lines_before = 0u64;
+    let mut rows_before = 0u64;
+    for group in chunks.chunks(wave) {
+        let outs: Vec<ChunkOut> = group.par_iter().map(|c| parse_chunk(data, c.bytes.clone())).collect();
+        for out in outs {
+            let line_base = first_line - 1 + lines_before;
+            for (line, message) in out.problems {
+                problem_count += 1;
+                if problems.len() < KEPT_PROBLEMS {
+                    problems.push(Problem::at_line(file, line_base + line, message));
+                }
+            }
+            lines_before += out.lines;
+            skipped_lines += out.skipped_lines;
+            skipped_spans += out.skipped_spans;
+            if out.batch.num_rows() == 0 {
+                continue;
+            }
+            let batch = shift_lines(out.batch, line_base);
+            let columns = SpanColumns::new(&batch).expect("own batches have the span shape");
+            for i in 0..columns.len() {
+                let row = u32::try_from(rows_before + i as u64)
+                    .map_err(|_| IndexError::TooLarge { path: file.to_path_buf() })?;
+                let id = columns.trace_id.value(i);
+                let acc = match traces.get_mut(id) {
+                    Some(acc) => acc,
+                    None => {
+                        order.push(id.to_string());
+                        traces.entry(id.to_string()).or_insert_with(|| TraceAcc::new(id, 0))
+                    }
+                };
+                acc.add(&columns, i, row, &mut interner);
+            }
+            rows_before += columns.len() as u64;
+            writer
+                .write(&batch)
+                .map_err(|e| IndexError::Arrow { path: spans_path.to_path_buf(), message: e.to_string() })?;
+        }
+        let done = group.last().map_or(range.start, |c| c.bytes.end) - range.start;
+        progress(done as u64);
+    }
+    writer.finish().map_err(|e| IndexError::Arrow { path: spans_path.to_path_buf(), message: e.to_string() })?;
+    let mut summaries = Vec::with_capacity(order.len());
+    let mut duplicate_span_traces = 0;
+    for id in order {
+        let Some(acc) = traces.remove(&id) else { continue };
+        let summary = acc.finish();
+        if summary.duplicate_span_count > 0 {
+            duplicate_span_traces += 1;
+            problem_count += 1;
+            if problems.len() < KEPT_PROBLEMS {
+                problems.push(Problem::in_file(
+                    file,
+                    format!(
+                        "trace {} has {} duplicate span id(s); all copies kept and counted",
+                        summary.trace_id, summary.duplicate_span_count
+                    ),
+                ));
+            }
+        }
+        summaries.push(summary);
+    }
+    Ok(SegmentBuild {
+        traces: summaries,
+        problems,
+        problem_count,
+        skipped_lines,
+        skipped_spans,
+        duplicate_span_traces,
+        span_count: rows_before,
+        line_count: lines_before,
+    })
+}

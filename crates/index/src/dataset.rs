@@ -1,0 +1,593 @@
+//! A dataset: several files indexed and merged into one set of traces.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use halo_ingest::{discover, Fingerprint, MappedFile, Problem, SourceFile, SourceKind};
+use serde::Serialize;
+
+use crate::build::{build_segment, BuildOptions};
+use crate::rollup::{id_hashes, merge_summary, tree_counts, Interner, TraceSummary};
+use crate::span_table::SpanTable;
+use crate::span_view::SpanColumns;
+use crate::store::{index_dir_for, segment_paths, IndexMeta, SegmentMeta, FORMAT_VERSION};
+use crate::trace_columns::{traces_from_batch, traces_to_batch};
+use crate::IndexError;
+
+/// How to open a dataset.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Root directory for indexes (`--index-dir`); default: beside each file.
+    pub index_dir: Option<PathBuf>,
+    /// Fail on the first unreadable line or file instead of skipping it.
+    pub strict: bool,
+    /// Rebuild every index even when it is current.
+    pub force_rebuild: bool,
+    /// Build tuning.
+    pub build: BuildOptions,
+}
+
+/// What was done to a file's index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum IndexAction {
+    /// The index was current and loaded as is.
+    Reused,
+    /// There was no index; one was built.
+    Built,
+    /// The file had grown; only the appended bytes were indexed.
+    Appended {
+        /// Bytes indexed now.
+        bytes: u64,
+    },
+    /// The index was out of date or unreadable and was rebuilt.
+    Rebuilt {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What opening did with one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    /// The source file.
+    pub path: PathBuf,
+    /// Its index directory.
+    pub index_dir: PathBuf,
+    /// Plain or gzip.
+    pub gzip: bool,
+    /// What was done.
+    #[serde(flatten)]
+    pub action: IndexAction,
+    /// Size of the (inflated) data.
+    pub data_bytes: u64,
+    /// Bytes covered by the index (the rest is an incomplete last line).
+    pub indexed_bytes: u64,
+    /// Lines covered.
+    pub lines: u64,
+    /// Spans indexed.
+    pub spans: u64,
+    /// Traces with spans in this file.
+    pub traces: u64,
+    /// Lines skipped as unreadable.
+    pub skipped_lines: u64,
+    /// Spans skipped inside readable lines.
+    pub skipped_spans: u64,
+    /// Traces with duplicate span ids.
+    pub duplicate_span_traces: u64,
+    /// Time spent on this file, in milliseconds.
+    pub elapsed_ms: f64,
+}
+
+/// Receives progress while indexes are built.
+pub trait BuildProgress: Sync {
+    /// Work on `file` begins: `what` (`indexing`, `inflating`) over `total` bytes.
+    fn begin(&self, file: &Path, what: &str, total: u64);
+    /// `done` bytes of the current work are finished.
+    fn advance(&self, done: u64);
+    /// The current work is finished.
+    fn end(&self);
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl BuildProgress for NoProgress {
+    fn begin(&self, _: &Path, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn end(&self) {}
+}
+
+#[derive(Debug)]
+struct FileEntry {
+    source: SourceFile,
+    data_path: PathBuf,
+    data: OnceLock<Result<Arc<MappedFile>, String>>,
+}
+
+#[derive(Debug)]
+struct Segment {
+    file: usize,
+    meta: SegmentMeta,
+    spans_path: PathBuf,
+    spans: OnceLock<Result<Arc<SpanTable>, String>>,
+}
+
+/// Location of one segment's data, for dataset-wide scans.
+#[derive(Debug, Clone)]
+pub struct SegmentInfo {
+    /// Segment index.
+    pub segment: u32,
+    /// The source file (as the user knows it).
+    pub source: PathBuf,
+    /// Byte range of the data it covers.
+    pub bytes: std::ops::Range<u64>,
+    /// First line number.
+    pub first_line: u64,
+}
+
+/// Indexed traces from one or more files, merged by trace id.
+#[derive(Debug)]
+pub struct Dataset {
+    files: Vec<FileEntry>,
+    segments: Vec<Segment>,
+    traces: Vec<TraceSummary>,
+    by_id: HashMap<String, u32>,
+    reports: Vec<FileReport>,
+    problems: Vec<Problem>,
+    problem_count: u64,
+}
+
+impl Dataset {
+    /// Opens the dataset made of `paths` (files and directories), building or updating
+    /// indexes as needed.
+    pub fn open(paths: &[PathBuf], options: &OpenOptions, progress: &dyn BuildProgress) -> Result<Dataset, IndexError> {
+        let (sources, mut problems) = discover(paths)?;
+        if options.strict {
+            if let Some(p) = problems.first() {
+                return Err(IndexError::Strict { count: problems.len() as u64, first: p.clone() });
+            }
+        }
+        let mut problem_count = problems.len() as u64;
+        let mut files = Vec::new();
+        let mut segments = Vec::new();
+        let mut reports = Vec::new();
+        let mut metas = Vec::new();
+        for source in sources {
+            let started = Instant::now();
+            let dir = index_dir_for(&source.path, options.index_dir.as_deref());
+            let outcome = match ensure_index(&source, &dir, options, progress) {
+                Ok(o) => o,
+                Err(IndexError::Io { path, source: e }) if path == source.path && !options.strict => {
+                    problem_count += 1;
+                    problems.push(Problem::in_file(&source.path, format!("file skipped: {e}")));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let (meta, action) = outcome;
+            let file_index = files.len();
+            let data_path = match source.kind {
+                SourceKind::Plain => source.path.clone(),
+                SourceKind::Gzip => dir.join("source.jsonl"),
+            };
+            let mut report = FileReport {
+                path: source.path.clone(),
+                index_dir: dir.clone(),
+                gzip: source.kind == SourceKind::Gzip,
+                action,
+                data_bytes: meta.data_bytes,
+                indexed_bytes: meta.indexed_bytes,
+                lines: meta.line_count,
+                spans: 0,
+                traces: 0,
+                skipped_lines: 0,
+                skipped_spans: 0,
+                duplicate_span_traces: 0,
+                elapsed_ms: 0.0,
+            };
+            for seg in &meta.segments {
+                report.spans += seg.span_count;
+                report.skipped_lines += seg.skipped_lines;
+                report.skipped_spans += seg.skipped_spans;
+                report.duplicate_span_traces += seg.duplicate_span_traces;
+                problem_count += seg.problem_count;
+                problems.extend(seg.problems.iter().cloned());
+                let (spans_path, _) = segment_paths(&dir, &seg.name);
+                segments.push(Segment { file: file_index, meta: seg.clone(), spans_path, spans: OnceLock::new() });
+            }
+            if meta.indexed_bytes < meta.data_bytes {
+                problem_count += 1;
+                problems.push(Problem::at_line(
+                    &source.path,
+                    meta.line_count + 1,
+                    format!(
+                        "last line is incomplete ({} bytes, no newline, not valid JSON); not indexed until it is completed",
+                        meta.data_bytes - meta.indexed_bytes
+                    ),
+                ));
+            }
+            if options.strict && (report.skipped_lines > 0 || report.skipped_spans > 0) {
+                let first = problems.iter().find(|p| p.file == source.path && p.line.is_some()).cloned();
+                return Err(IndexError::Strict {
+                    count: report.skipped_lines + report.skipped_spans,
+                    first: first.unwrap_or_else(|| Problem::in_file(&source.path, "unreadable lines")),
+                });
+            }
+            report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+            reports.push(report);
+            metas.push(dir);
+            files.push(FileEntry { source, data_path, data: OnceLock::new() });
+        }
+        if files.is_empty() {
+            return Err(IndexError::NoData(problems.first().map(|p| p.to_string())));
+        }
+        let mut dataset =
+            Dataset { files, segments, traces: Vec::new(), by_id: HashMap::new(), reports, problems, problem_count };
+        dataset.load_rollups(&metas)?;
+        Ok(dataset)
+    }
+
+    fn load_rollups(&mut self, dirs: &[PathBuf]) -> Result<(), IndexError> {
+        let mut interner = Interner::default();
+        let mut merged = Vec::new();
+        for (s, seg) in self.segments.iter().enumerate() {
+            let (_, traces_path) = segment_paths(&dirs[seg.file], &seg.meta.name);
+            let batches = read_ipc(&traces_path)?;
+            let mut count = 0;
+            for batch in batches {
+                let summaries = traces_from_batch(&batch, s as u32, &mut interner)
+                    .map_err(|e| IndexError::Corrupt { path: traces_path.clone(), message: e.0 })?;
+                for t in summaries {
+                    count += 1;
+                    match self.by_id.get(&t.trace_id) {
+                        Some(&i) => {
+                            merge_summary(&mut self.traces[i as usize], t);
+                            merged.push(i);
+                        }
+                        None => {
+                            self.by_id.insert(t.trace_id.clone(), self.traces.len() as u32);
+                            self.traces.push(t);
+                        }
+                    }
+                }
+            }
+            self.reports[seg.file].traces += count;
+        }
+        merged.sort_unstable();
+        merged.dedup();
+        for i in merged {
+            self.recount_tree(i as usize)?;
+        }
+        Ok(())
+    }
+
+    /// Recounts duplicates and missing parents of a trace whose spans span segments.
+    fn recount_tree(&mut self, i: usize) -> Result<(), IndexError> {
+        let mut ids = Vec::new();
+        let mut parents = Vec::new();
+        for part in self.traces[i].parts.clone() {
+            let table = self.span_table(part.segment)?;
+            for row in part.rows {
+                if let Some((batch, r)) = table.locate(row) {
+                    let c = SpanColumns::new(batch).expect("checked at load");
+                    let (id, parent) = id_hashes(&c, r);
+                    ids.push(id);
+                    parents.extend(parent);
+                }
+            }
+        }
+        let (dups, missing) = tree_counts(&mut ids, &parents);
+        self.traces[i].duplicate_span_count = dups;
+        self.traces[i].missing_parent_count = missing;
+        Ok(())
+    }
+
+    /// Every trace, in order of first appearance.
+    pub fn traces(&self) -> &[TraceSummary] {
+        &self.traces
+    }
+
+    /// A trace by id.
+    pub fn trace(&self, trace_id: &str) -> Option<&TraceSummary> {
+        self.by_id.get(trace_id).map(|&i| &self.traces[i as usize])
+    }
+
+    /// What opening did with each file.
+    pub fn reports(&self) -> &[FileReport] {
+        &self.reports
+    }
+
+    /// The problems found (the first ones of each file, word for word).
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    /// All problems, counted.
+    pub fn problem_count(&self) -> u64 {
+        self.problem_count
+    }
+
+    /// Lines skipped over all files.
+    pub fn skipped_lines(&self) -> u64 {
+        self.reports.iter().map(|r| r.skipped_lines).sum()
+    }
+
+    /// Spans over all files.
+    pub fn span_count(&self) -> u64 {
+        self.reports.iter().map(|r| r.spans).sum()
+    }
+
+    /// The source files, in dataset order.
+    pub fn sources(&self) -> impl Iterator<Item = &Path> {
+        self.files.iter().map(|f| f.source.path.as_path())
+    }
+
+    /// A combined fingerprint of every source, for checkpoints that must not be resumed on
+    /// other data.
+    pub fn fingerprint(&self) -> String {
+        let mut text = String::new();
+        for (f, r) in self.files.iter().zip(&self.reports) {
+            text.push_str(&format!("{}:{}:{};", f.source.path.display(), r.indexed_bytes, r.spans));
+        }
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+    }
+
+    /// The number of segments.
+    pub fn segment_count(&self) -> u32 {
+        self.segments.len() as u32
+    }
+
+    /// Where segment `s` is.
+    pub fn segment_info(&self, s: u32) -> SegmentInfo {
+        let seg = &self.segments[s as usize];
+        SegmentInfo {
+            segment: s,
+            source: self.files[seg.file].source.path.clone(),
+            bytes: seg.meta.byte_start..seg.meta.byte_end,
+            first_line: seg.meta.first_line,
+        }
+    }
+
+    /// The span table of segment `s`, loaded on first use and kept.
+    pub fn span_table(&self, s: u32) -> Result<Arc<SpanTable>, IndexError> {
+        let seg = &self.segments[s as usize];
+        seg.spans
+            .get_or_init(|| SpanTable::read(&seg.spans_path).map(Arc::new).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(|message| IndexError::Corrupt { path: seg.spans_path.clone(), message })
+    }
+
+    /// The (inflated) data of the file behind segment `s`, memory-mapped on first use.
+    pub fn segment_data(&self, s: u32) -> Result<Arc<MappedFile>, IndexError> {
+        let file = &self.files[self.segments[s as usize].file];
+        file.data
+            .get_or_init(|| MappedFile::open(&file.data_path).map(Arc::new).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(|message| IndexError::Corrupt { path: file.data_path.clone(), message })
+    }
+}
+
+fn read_ipc(path: &Path) -> Result<Vec<arrow_array::RecordBatch>, IndexError> {
+    let corrupt = |message: String| IndexError::Corrupt { path: path.to_path_buf(), message };
+    let file = std::fs::File::open(path).map_err(|e| corrupt(e.to_string()))?;
+    let reader =
+        arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None).map_err(|e| corrupt(e.to_string()))?;
+    reader.map(|b| b.map_err(|e| corrupt(e.to_string()))).collect()
+}
+
+fn write_ipc(path: &Path, batch: &arrow_array::RecordBatch) -> Result<(), IndexError> {
+    let arrow = |e: arrow_schema::ArrowError| IndexError::Arrow { path: path.to_path_buf(), message: e.to_string() };
+    let file = std::fs::File::create(path).map_err(|e| IndexError::Io { path: path.to_path_buf(), source: e })?;
+    let mut w = arrow_ipc::writer::FileWriter::try_new(std::io::BufWriter::new(file), &batch.schema()).map_err(arrow)?;
+    w.write(batch).map_err(arrow)?;
+    w.finish().map_err(arrow)?;
+    Ok(())
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+const TAIL_BLOCK: u64 = 64 * 1024;
+
+fn prefix_tail_hash(path: &Path, end: u64) -> std::io::Result<u64> {
+    let start = end.saturating_sub(TAIL_BLOCK);
+    Fingerprint::hash_of_range(path, start, end - start)
+}
+
+/// Makes sure the index of `source` in `dir` is current; returns its meta and what was done.
+fn ensure_index(
+    source: &SourceFile,
+    dir: &Path,
+    options: &OpenOptions,
+    progress: &dyn BuildProgress,
+) -> Result<(IndexMeta, IndexAction), IndexError> {
+    let src_io = |e| IndexError::Io { path: source.path.clone(), source: e };
+    let fingerprint = Fingerprint::of(&source.path).map_err(src_io)?;
+    let existing = if options.force_rebuild { Err("a rebuild was asked for".to_string()) } else { IndexMeta::read(dir) };
+    let reason = match existing {
+        Ok(meta) if meta.source != source.path => format!("the index belongs to {}", meta.source.display()),
+        Ok(meta) if !segments_present(dir, &meta) => "index files are missing or truncated".to_string(),
+        Ok(meta) if meta.fingerprint == fingerprint => return Ok((meta, IndexAction::Reused)),
+        Ok(meta) if source.kind == SourceKind::Plain && is_append(&source.path, &meta, &fingerprint) => {
+            return append(source, dir, meta, fingerprint, options, progress);
+        }
+        Ok(_) => "the file changed".to_string(),
+        Err(e) if dir.join("meta.json").exists() => e,
+        Err(_) => return build_fresh(source, dir, fingerprint, options, progress).map(|m| (m, IndexAction::Built)),
+    };
+    build_fresh(source, dir, fingerprint, options, progress).map(|m| (m, IndexAction::Rebuilt { reason }))
+}
+
+fn segments_present(dir: &Path, meta: &IndexMeta) -> bool {
+    meta.segments.iter().all(|s| {
+        let (a, b) = segment_paths(dir, &s.name);
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).ok();
+        size(&a) == Some(s.spans_file_bytes) && size(&b) == Some(s.traces_file_bytes)
+    })
+}
+
+fn is_append(path: &Path, meta: &IndexMeta, now: &Fingerprint) -> bool {
+    if now.size <= meta.fingerprint.size {
+        return false;
+    }
+    let head_len = meta.fingerprint.size.min(TAIL_BLOCK);
+    let head_same = Fingerprint::hash_of_range(path, 0, head_len).ok() == Some(meta.fingerprint.head_hash);
+    head_same && prefix_tail_hash(path, meta.indexed_bytes).ok() == Some(meta.prefix_tail_hash)
+}
+
+/// The end of the complete lines of `data`: an unterminated last line counts when it parses.
+fn complete_end(data: &[u8]) -> usize {
+    halo_ingest::complete_end(data, |tail| std::str::from_utf8(tail).is_ok_and(|t| halo_trace::parse_line(t).is_ok()))
+}
+
+fn build_fresh(
+    source: &SourceFile,
+    dir: &Path,
+    fingerprint: Fingerprint,
+    options: &OpenOptions,
+    progress: &dyn BuildProgress,
+) -> Result<IndexMeta, IndexError> {
+    let tmp = dir.with_file_name(format!(
+        "{}.tmp-{}",
+        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        std::process::id()
+    ));
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| IndexError::Io { path: p, source: e }
+    };
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let data_path = match source.kind {
+        SourceKind::Plain => source.path.clone(),
+        SourceKind::Gzip => {
+            let cache = tmp.join("source.jsonl");
+            progress.begin(&source.path, "inflating", fingerprint.size);
+            let (_, fault) = halo_ingest::inflate_to(&source.path, &cache, |n| progress.advance(n))?;
+            progress.end();
+            if let Some(fault) = fault {
+                // The good prefix is indexed; the fault is reported as a problem below.
+                std::fs::write(tmp.join("inflate-fault.txt"), fault).map_err(io(&tmp))?;
+            }
+            cache
+        }
+    };
+    let mapped = MappedFile::open(&data_path)?;
+    let data = mapped.bytes();
+    let end = complete_end(data);
+    let name = "seg-0000".to_string();
+    let (spans_path, traces_path) = segment_paths(&tmp, &name);
+    progress.begin(&source.path, "indexing", end as u64);
+    let built = build_segment(&source.path, data, 0..end, 1, &spans_path, &options.build, &|n| progress.advance(n));
+    progress.end();
+    let mut built = built?;
+    write_ipc(&traces_path, &traces_to_batch(&built.traces))?;
+    if let Ok(fault) = std::fs::read_to_string(tmp.join("inflate-fault.txt")) {
+        built.problem_count += 1;
+        built.skipped_lines += 1;
+        built.problems.insert(0, Problem::in_file(&source.path, fault));
+    }
+    let meta = IndexMeta {
+        format_version: FORMAT_VERSION,
+        source: source.path.clone(),
+        source_kind: source.kind,
+        fingerprint,
+        prefix_tail_hash: prefix_tail_hash(&data_path, end as u64).map_err(io(&data_path))?,
+        indexed_bytes: end as u64,
+        data_bytes: data.len() as u64,
+        line_count: built.line_count,
+        segments: vec![SegmentMeta {
+            name,
+            byte_start: 0,
+            byte_end: end as u64,
+            first_line: 1,
+            line_count: built.line_count,
+            span_count: built.span_count,
+            trace_count: built.traces.len() as u64,
+            skipped_lines: built.skipped_lines,
+            skipped_spans: built.skipped_spans,
+            duplicate_span_traces: built.duplicate_span_traces,
+            problem_count: built.problem_count,
+            problems: built.problems,
+            spans_file_bytes: file_size(&spans_path),
+            traces_file_bytes: file_size(&traces_path),
+        }],
+    };
+    // For gzip the cache was read through its tmp path; its meta must name the final path.
+    drop(mapped);
+    meta.write(&tmp)?;
+    // Swap the finished directory in: move the old one aside first, since a rename cannot
+    // replace a non-empty directory.
+    let old = dir.with_file_name(format!(
+        "{}.old-{}",
+        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        std::process::id()
+    ));
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(io(dir))?;
+    }
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(io(dir))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(meta)
+}
+
+fn append(
+    source: &SourceFile,
+    dir: &Path,
+    mut meta: IndexMeta,
+    fingerprint: Fingerprint,
+    options: &OpenOptions,
+    progress: &dyn BuildProgress,
+) -> Result<(IndexMeta, IndexAction), IndexError> {
+    let mapped = MappedFile::open(&source.path)?;
+    let data = mapped.bytes();
+    let start = meta.indexed_bytes as usize;
+    let end = start + complete_end(&data[start..]);
+    if end == start {
+        meta.fingerprint = fingerprint;
+        meta.data_bytes = data.len() as u64;
+        meta.write(dir)?;
+        return Ok((meta, IndexAction::Appended { bytes: 0 }));
+    }
+    let name = format!("seg-{:04}", meta.segments.len());
+    let (spans_path, traces_path) = segment_paths(dir, &name);
+    let first_line = meta.line_count + 1;
+    progress.begin(&source.path, "indexing appended", (end - start) as u64);
+    let built =
+        build_segment(&source.path, data, start..end, first_line, &spans_path, &options.build, &|n| progress.advance(n));
+    progress.end();
+    let built = built?;
+    write_ipc(&traces_path, &traces_to_batch(&built.traces))?;
+    meta.segments.push(SegmentMeta {
+        name,
+        byte_start: start as u64,
+        byte_end: end as u64,
+        first_line,
+        line_count: built.line_count,
+        span_count: built.span_count,
+        trace_count: built.traces.len() as u64,
+        skipped_lines: built.skipped_lines,
+        skipped_spans: built.skipped_spans,
+        duplicate_span_traces: built.duplicate_span_traces,
+        problem_count: built.problem_count,
+        problems: built.problems,
+        spans_file_bytes: file_size(&spans_path),
+        traces_file_bytes: file_size(&traces_path),
+    });
+    meta.fingerprint = fingerprint;
+    meta.indexed_bytes = end as u64;
+    meta.data_bytes = data.len() as u64;
+    meta.line_count += built.line_count;
+    meta.prefix_tail_hash =
+        prefix_tail_hash(&source.path, end as u64).map_err(|e| IndexError::Io { path: source.path.clone(), source: e })?;
+    meta.write(dir)?;
+    Ok((meta, IndexAction::Appended { bytes: (end - start) as u64 }))
+}

@@ -1,0 +1,379 @@
+//! Per-trace rollups: what overview, query and count answer from without touching spans.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use halo_trace::{error_template, SpanKind};
+
+use crate::span_view::SpanColumns;
+
+/// Calls and errors of one tool within a trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolUsage {
+    /// Tool name.
+    pub name: Arc<str>,
+    /// Tool spans with this name.
+    pub calls: u32,
+    /// Of those, error spans.
+    pub errors: u32,
+}
+
+/// Error spans of one error group within a trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorGroupCount {
+    /// The group label: what failed and the masked message (see [`error_group_label`]).
+    pub group: Arc<str>,
+    /// Error spans in the group.
+    pub spans: u32,
+}
+
+/// Where a trace's spans are: rows of one segment's span table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracePart {
+    /// Index of the segment within the dataset.
+    pub segment: u32,
+    /// Row numbers within that segment's span table, in file order.
+    pub rows: Vec<u32>,
+}
+
+/// The rollup of one trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceSummary {
+    /// Trace id.
+    pub trace_id: String,
+    /// Spans, duplicates included.
+    pub span_count: u32,
+    /// Earliest span start, Unix ns.
+    pub start_ns: i64,
+    /// Latest span end, Unix ns.
+    pub end_ns: i64,
+    /// Name of the root span (the earliest span without a parent; else the earliest span
+    /// whose parent is missing).
+    pub root_span_name: String,
+    /// Whether the root came from a span without a parent.
+    pub has_root: bool,
+    /// Spans with OTel status ERROR.
+    pub error_span_count: u32,
+    /// Error spans of kind TOOL.
+    pub tool_error_span_count: u32,
+    /// Service names seen, sorted.
+    pub services: Vec<Arc<str>>,
+    /// Models seen, sorted.
+    pub models: Vec<Arc<str>>,
+    /// Agent names seen, sorted.
+    pub agents: Vec<Arc<str>>,
+    /// Tools called, sorted by name.
+    pub tools: Vec<ToolUsage>,
+    /// Input tokens over all spans.
+    pub input_tokens: i64,
+    /// Output tokens over all spans.
+    pub output_tokens: i64,
+    /// Total tokens over all spans.
+    pub total_tokens: i64,
+    /// Cost over the spans that carry one; `None` when none does.
+    pub cost: Option<f64>,
+    /// Spans whose parent id is set but not among the trace's spans.
+    pub missing_parent_count: u32,
+    /// Spans whose id repeats an earlier span's id in the trace.
+    pub duplicate_span_count: u32,
+    /// First session id seen.
+    pub session_id: Option<String>,
+    /// First user id seen.
+    pub user_id: Option<String>,
+    /// First project id seen.
+    pub project_id: Option<String>,
+    /// Bytes of the trace's spans in the source.
+    pub raw_bytes: u64,
+    /// LLM spans.
+    pub llm_call_count: u32,
+    /// Tool spans.
+    pub tool_call_count: u32,
+    /// Error groups, sorted by label.
+    pub error_groups: Vec<ErrorGroupCount>,
+    /// The root's outcome marker, else the first one seen.
+    pub outcome: Option<String>,
+    /// Where the spans are.
+    pub parts: Vec<TracePart>,
+}
+
+impl TraceSummary {
+    /// Whether any span is an error span (the reference's `has_errors`).
+    pub fn has_errors(&self) -> bool {
+        self.error_span_count > 0
+    }
+
+    /// End minus start, in milliseconds.
+    pub fn duration_ms(&self) -> f64 {
+        (self.end_ns - self.start_ns).max(0) as f64 / 1e6
+    }
+}
+
+/// The label an error span is grouped under: `tool NAME: TEMPLATE` for tools, else
+/// `KIND: TEMPLATE` (with the error type in front of the template when the message does not
+/// already say it).
+pub fn error_group_label(
+    kind: &str,
+    tool_name: Option<&str>,
+    error_type: Option<&str>,
+    error_message: Option<&str>,
+) -> String {
+    let what = match tool_name {
+        Some(t) if kind == SpanKind::Tool.as_str() => format!("tool {t}"),
+        _ => kind.to_ascii_lowercase(),
+    };
+    let text = match (error_type, error_message) {
+        (Some(t), Some(m)) if !m.contains(t) => format!("{t}: {m}"),
+        (_, Some(m)) => m.to_string(),
+        (Some(t), None) => t.to_string(),
+        (None, None) => "(no message)".to_string(),
+    };
+    format!("{what}: {}", error_template(&text))
+}
+
+/// Shares equal strings as one `Arc<str>`.
+#[derive(Debug, Default)]
+pub struct Interner(HashMap<Box<str>, Arc<str>>);
+
+impl Interner {
+    /// The shared copy of `s`.
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(Box::from(s), a.clone());
+        a
+    }
+}
+
+fn add_sorted(set: &mut Vec<Arc<str>>, value: Arc<str>) {
+    if let Err(i) = set.binary_search(&value) {
+        set.insert(i, value);
+    }
+}
+
+/// A trace's rollup while it is being built.
+#[derive(Debug)]
+pub(crate) struct TraceAcc {
+    pub(crate) summary: TraceSummary,
+    span_hashes: Vec<u64>,
+    parent_hashes: Vec<u64>,
+    root_start: Option<(bool, i64)>,
+    outcome_from_root: bool,
+}
+
+fn hash_id(s: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(s.as_bytes())
+}
+
+impl TraceAcc {
+    pub(crate) fn new(trace_id: &str, segment: u32) -> TraceAcc {
+        TraceAcc {
+            summary: TraceSummary {
+                trace_id: trace_id.to_string(),
+                span_count: 0,
+                start_ns: i64::MAX,
+                end_ns: i64::MIN,
+                root_span_name: String::new(),
+                has_root: false,
+                error_span_count: 0,
+                tool_error_span_count: 0,
+                services: Vec::new(),
+                models: Vec::new(),
+                agents: Vec::new(),
+                tools: Vec::new(),
+                input_tokens: 0,
+                output_tokens: 0,
+                total_tokens: 0,
+                cost: None,
+                missing_parent_count: 0,
+                duplicate_span_count: 0,
+                session_id: None,
+                user_id: None,
+                project_id: None,
+                raw_bytes: 0,
+                llm_call_count: 0,
+                tool_call_count: 0,
+                error_groups: Vec::new(),
+                outcome: None,
+                parts: vec![TracePart { segment, rows: Vec::new() }],
+            },
+            span_hashes: Vec::new(),
+            parent_hashes: Vec::new(),
+            root_start: None,
+            outcome_from_root: false,
+        }
+    }
+
+    /// Adds span `i` of a batch whose first row is segment row `row_base`.
+    pub(crate) fn add(&mut self, c: &SpanColumns<'_>, i: usize, segment_row: u32, interner: &mut Interner) {
+        let s = &mut self.summary;
+        s.span_count += 1;
+        s.parts[0].rows.push(segment_row);
+        let start = c.start_time.value(i);
+        let end = c.end_time.value(i);
+        s.start_ns = s.start_ns.min(start);
+        s.end_ns = s.end_ns.max(end);
+        let parent = c.parent_span_id.value(i);
+        let is_root = parent.is_empty();
+        self.span_hashes.push(hash_id(c.span_id.value(i)));
+        if !is_root {
+            self.parent_hashes.push(hash_id(parent));
+        }
+        // Root candidates: parentless spans beat orphans; earlier beats later.
+        let candidate = (is_root, start);
+        let better = match self.root_start {
+            None => true,
+            Some((had_root, t)) => (is_root && !had_root) || (is_root == had_root && start < t),
+        };
+        if better {
+            self.root_start = Some(candidate);
+            s.root_span_name = c.name.value(i).to_string();
+            s.has_root = is_root;
+        }
+        let kind = c.kind.value(i);
+        let is_error = c.is_error.value(i);
+        let is_tool = kind == SpanKind::Tool.as_str();
+        if kind == SpanKind::Llm.as_str() {
+            s.llm_call_count += 1;
+        }
+        if is_error {
+            s.error_span_count += 1;
+            if is_tool {
+                s.tool_error_span_count += 1;
+            }
+            let label = error_group_label(
+                kind,
+                SpanColumns::opt(c.tool_name, i),
+                SpanColumns::opt(c.error_type, i),
+                SpanColumns::opt(c.error_message, i),
+            );
+            let label = interner.get(&label);
+            match s.error_groups.binary_search_by(|g| g.group.cmp(&label)) {
+                Ok(j) => s.error_groups[j].spans += 1,
+                Err(j) => s.error_groups.insert(j, ErrorGroupCount { group: label, spans: 1 }),
+            }
+        }
+        if is_tool {
+            s.tool_call_count += 1;
+        }
+        if let Some(tool) = SpanColumns::opt(c.tool_name, i).filter(|_| is_tool) {
+            let name = interner.get(tool);
+            match s.tools.binary_search_by(|t| t.name.cmp(&name)) {
+                Ok(j) => {
+                    s.tools[j].calls += 1;
+                    s.tools[j].errors += u32::from(is_error);
+                }
+                Err(j) => s.tools.insert(j, ToolUsage { name, calls: 1, errors: u32::from(is_error) }),
+            }
+        }
+        if let Some(v) = SpanColumns::opt(c.service_name, i) {
+            add_sorted(&mut s.services, interner.get(v));
+        }
+        if let Some(v) = SpanColumns::opt(c.model, i) {
+            add_sorted(&mut s.models, interner.get(v));
+        }
+        if let Some(v) = SpanColumns::opt(c.agent_name, i) {
+            add_sorted(&mut s.agents, interner.get(v));
+        }
+        s.input_tokens += SpanColumns::opt_i64(c.input_tokens, i).unwrap_or(0);
+        s.output_tokens += SpanColumns::opt_i64(c.output_tokens, i).unwrap_or(0);
+        s.total_tokens += SpanColumns::opt_i64(c.total_tokens, i).unwrap_or(0);
+        if let Some(cost) = SpanColumns::opt_f64(c.cost, i) {
+            s.cost = Some(s.cost.unwrap_or(0.0) + cost);
+        }
+        if s.session_id.is_none() {
+            s.session_id = SpanColumns::opt(c.session_id, i).map(str::to_string);
+        }
+        if s.user_id.is_none() {
+            s.user_id = SpanColumns::opt(c.user_id, i).map(str::to_string);
+        }
+        if s.project_id.is_none() {
+            s.project_id = SpanColumns::opt(c.project_id, i).map(str::to_string);
+        }
+        if let Some(outcome) = SpanColumns::opt(c.outcome, i) {
+            if s.outcome.is_none() || (is_root && !self.outcome_from_root) {
+                s.outcome = Some(outcome.to_string());
+                self.outcome_from_root = is_root;
+            }
+        }
+        s.raw_bytes += u64::from(c.byte_len.value(i));
+    }
+
+    /// Counts duplicates and missing parents once every span is in.
+    pub(crate) fn finish(mut self) -> TraceSummary {
+        let (duplicates, missing) = tree_counts(&mut self.span_hashes, &self.parent_hashes);
+        self.summary.duplicate_span_count = duplicates;
+        self.summary.missing_parent_count = missing;
+        self.summary
+    }
+}
+
+/// Duplicate span ids and parents that are not among the span ids. Sorts `span_hashes`.
+pub(crate) fn tree_counts(span_hashes: &mut [u64], parent_hashes: &[u64]) -> (u32, u32) {
+    span_hashes.sort_unstable();
+    let duplicates = span_hashes.windows(2).filter(|w| w[0] == w[1]).count() as u32;
+    let missing = parent_hashes.iter().filter(|p| span_hashes.binary_search(p).is_err()).count() as u32;
+    (duplicates, missing)
+}
+
+/// Span-id hashes of a span batch's rows, for recounting a merged trace's tree.
+pub(crate) fn id_hashes(c: &SpanColumns<'_>, row: usize) -> (u64, Option<u64>) {
+    let parent = c.parent_span_id.value(row);
+    (hash_id(c.span_id.value(row)), (!parent.is_empty()).then(|| hash_id(parent)))
+}
+
+/// Merges a later part of a trace (another file, or an appended segment) into `into`.
+/// Tree counts must be recomputed by the caller from the spans of all parts.
+pub(crate) fn merge_summary(into: &mut TraceSummary, other: TraceSummary) {
+    into.span_count += other.span_count;
+    let other_root_better = (other.has_root && !into.has_root)
+        || (other.has_root == into.has_root && other.start_ns < into.start_ns);
+    if other_root_better {
+        into.root_span_name = other.root_span_name;
+        into.has_root = other.has_root;
+    }
+    into.start_ns = into.start_ns.min(other.start_ns);
+    into.end_ns = into.end_ns.max(other.end_ns);
+    into.error_span_count += other.error_span_count;
+    into.tool_error_span_count += other.tool_error_span_count;
+    for v in other.services {
+        add_sorted(&mut into.services, v);
+    }
+    for v in other.models {
+        add_sorted(&mut into.models, v);
+    }
+    for v in other.agents {
+        add_sorted(&mut into.agents, v);
+    }
+    for t in other.tools {
+        match into.tools.binary_search_by(|x| x.name.cmp(&t.name)) {
+            Ok(j) => {
+                into.tools[j].calls += t.calls;
+                into.tools[j].errors += t.errors;
+            }
+            Err(j) => into.tools.insert(j, t),
+        }
+    }
+    for g in other.error_groups {
+        match into.error_groups.binary_search_by(|x| x.group.cmp(&g.group)) {
+            Ok(j) => into.error_groups[j].spans += g.spans,
+            Err(j) => into.error_groups.insert(j, g),
+        }
+    }
+    into.input_tokens += other.input_tokens;
+    into.output_tokens += other.output_tokens;
+    into.total_tokens += other.total_tokens;
+    into.cost = match (into.cost, other.cost) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    };
+    into.session_id = into.session_id.take().or(other.session_id);
+    into.user_id = into.user_id.take().or(other.user_id);
+    into.project_id = into.project_id.take().or(other.project_id);
+    into.outcome = into.outcome.take().or(other.outcome);
+    into.raw_bytes += other.raw_bytes;
+    into.llm_call_count += other.llm_call_count;
+    into.tool_call_count += other.tool_call_count;
+    into.parts.extend(other.parts);
+}

@@ -1,0 +1,337 @@
+//! The columnar span table: one row per span, Arrow arrays, written per chunk.
+//!
+//! This is the layout an SQL engine reads directly (`spans` table): ids, tree, times,
+//! status, the normalized semantic facts, payload heads and where the span lives in its
+//! source file. Column names are part of the SQL contract; change them only with
+//! [`crate::FORMAT_VERSION`].
+
+use std::sync::{Arc, OnceLock};
+
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder, TimestampNanosecondBuilder,
+    UInt32Builder, UInt64Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use halo_trace::{RawSpan, SpanFacts, StatusCode};
+
+/// Column names of the span table, in order.
+pub mod col {
+    #![allow(missing_docs)]
+    pub const TRACE_ID: &str = "trace_id";
+    pub const SPAN_ID: &str = "span_id";
+    pub const PARENT_SPAN_ID: &str = "parent_span_id";
+    pub const NAME: &str = "name";
+    pub const OTEL_KIND: &str = "otel_kind";
+    pub const KIND: &str = "kind";
+    pub const START_TIME: &str = "start_time";
+    pub const END_TIME: &str = "end_time";
+    pub const DURATION_MS: &str = "duration_ms";
+    pub const STATUS_CODE: &str = "status_code";
+    pub const STATUS_MESSAGE: &str = "status_message";
+    pub const IS_ERROR: &str = "is_error";
+    pub const SERVICE_NAME: &str = "service_name";
+    pub const MODEL: &str = "model";
+    pub const AGENT_NAME: &str = "agent_name";
+    pub const AGENT_ID: &str = "agent_id";
+    pub const TOOL_NAME: &str = "tool_name";
+    pub const INPUT_TOKENS: &str = "input_tokens";
+    pub const OUTPUT_TOKENS: &str = "output_tokens";
+    pub const TOTAL_TOKENS: &str = "total_tokens";
+    pub const COST: &str = "cost";
+    pub const ERROR_TYPE: &str = "error_type";
+    pub const ERROR_MESSAGE: &str = "error_message";
+    pub const HTTP_STATUS: &str = "http_status";
+    pub const TOOL_ARGS: &str = "tool_args";
+    pub const TOOL_RESULT: &str = "tool_result";
+    pub const INPUT_HEAD: &str = "input_head";
+    pub const OUTPUT_HEAD: &str = "output_head";
+    pub const DECLARED_TOOLS: &str = "declared_tools";
+    pub const REQUESTED_TOOLS: &str = "requested_tools";
+    pub const FINISH_REASON: &str = "finish_reason";
+    pub const REFUSAL: &str = "refusal";
+    pub const SESSION_ID: &str = "session_id";
+    pub const USER_ID: &str = "user_id";
+    pub const PROJECT_ID: &str = "project_id";
+    pub const OUTCOME: &str = "outcome";
+    pub const LINE: &str = "line";
+    pub const BYTE_OFFSET: &str = "byte_offset";
+    pub const BYTE_LEN: &str = "byte_len";
+    pub const RECORD_OFFSET: &str = "record_offset";
+    pub const RECORD_LEN: &str = "record_len";
+}
+
+fn utf8(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+
+fn string_list(name: &str) -> Field {
+    Field::new(name, DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), true)
+}
+
+/// The span table's schema.
+pub fn span_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+            Arc::new(Schema::new(vec![
+                Field::new(col::TRACE_ID, DataType::Utf8, false),
+                Field::new(col::SPAN_ID, DataType::Utf8, false),
+                Field::new(col::PARENT_SPAN_ID, DataType::Utf8, false),
+                Field::new(col::NAME, DataType::Utf8, false),
+                Field::new(col::OTEL_KIND, DataType::Utf8, false),
+                Field::new(col::KIND, DataType::Utf8, false),
+                Field::new(col::START_TIME, ts.clone(), false),
+                Field::new(col::END_TIME, ts, false),
+                Field::new(col::DURATION_MS, DataType::Float64, false),
+                Field::new(col::STATUS_CODE, DataType::Utf8, false),
+                Field::new(col::STATUS_MESSAGE, DataType::Utf8, false),
+                Field::new(col::IS_ERROR, DataType::Boolean, false),
+                utf8(col::SERVICE_NAME),
+                utf8(col::MODEL),
+                utf8(col::AGENT_NAME),
+                utf8(col::AGENT_ID),
+                utf8(col::TOOL_NAME),
+                Field::new(col::INPUT_TOKENS, DataType::Int64, true),
+                Field::new(col::OUTPUT_TOKENS, DataType::Int64, true),
+                Field::new(col::TOTAL_TOKENS, DataType::Int64, true),
+                Field::new(col::COST, DataType::Float64, true),
+                utf8(col::ERROR_TYPE),
+                utf8(col::ERROR_MESSAGE),
+                Field::new(col::HTTP_STATUS, DataType::Int64, true),
+                utf8(col::TOOL_ARGS),
+                utf8(col::TOOL_RESULT),
+                utf8(col::INPUT_HEAD),
+                utf8(col::OUTPUT_HEAD),
+                string_list(col::DECLARED_TOOLS),
+                string_list(col::REQUESTED_TOOLS),
+                utf8(col::FINISH_REASON),
+                utf8(col::REFUSAL),
+                utf8(col::SESSION_ID),
+                utf8(col::USER_ID),
+                utf8(col::PROJECT_ID),
+                utf8(col::OUTCOME),
+                Field::new(col::LINE, DataType::UInt64, false),
+                Field::new(col::BYTE_OFFSET, DataType::UInt64, false),
+                Field::new(col::BYTE_LEN, DataType::UInt32, false),
+                Field::new(col::RECORD_OFFSET, DataType::UInt64, false),
+                Field::new(col::RECORD_LEN, DataType::UInt32, false),
+            ]))
+        })
+        .clone()
+}
+
+/// Where a span's JSON lives in its source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanLocation {
+    /// 1-based line number (relative to the chunk while building).
+    pub line: u64,
+    /// Offset of the span's own JSON object.
+    pub byte_offset: u64,
+    /// Length of the span's own JSON object.
+    pub byte_len: u32,
+    /// Offset of the whole line (an OTLP line holds many spans).
+    pub record_offset: u64,
+    /// Length of the whole line.
+    pub record_len: u32,
+}
+
+/// Appends spans to Arrow builders, one chunk at a time.
+#[derive(Debug)]
+pub(crate) struct SpanBatchBuilder {
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    parent: StringBuilder,
+    name: StringBuilder,
+    otel_kind: StringBuilder,
+    kind: StringBuilder,
+    start: TimestampNanosecondBuilder,
+    end: TimestampNanosecondBuilder,
+    duration: Float64Builder,
+    status_code: StringBuilder,
+    status_message: StringBuilder,
+    is_error: BooleanBuilder,
+    service: StringBuilder,
+    model: StringBuilder,
+    agent_name: StringBuilder,
+    agent_id: StringBuilder,
+    tool_name: StringBuilder,
+    input_tokens: Int64Builder,
+    output_tokens: Int64Builder,
+    total_tokens: Int64Builder,
+    cost: Float64Builder,
+    error_type: StringBuilder,
+    error_message: StringBuilder,
+    http_status: Int64Builder,
+    tool_args: StringBuilder,
+    tool_result: StringBuilder,
+    input_head: StringBuilder,
+    output_head: StringBuilder,
+    declared: ListBuilder<StringBuilder>,
+    requested: ListBuilder<StringBuilder>,
+    finish_reason: StringBuilder,
+    refusal: StringBuilder,
+    session: StringBuilder,
+    user: StringBuilder,
+    project: StringBuilder,
+    outcome: StringBuilder,
+    line: UInt64Builder,
+    byte_offset: UInt64Builder,
+    byte_len: UInt32Builder,
+    record_offset: UInt64Builder,
+    record_len: UInt32Builder,
+    rows: usize,
+}
+
+impl SpanBatchBuilder {
+    pub(crate) fn new() -> SpanBatchBuilder {
+        SpanBatchBuilder {
+            trace_id: StringBuilder::new(),
+            span_id: StringBuilder::new(),
+            parent: StringBuilder::new(),
+            name: StringBuilder::new(),
+            otel_kind: StringBuilder::new(),
+            kind: StringBuilder::new(),
+            start: TimestampNanosecondBuilder::new().with_timezone("UTC"),
+            end: TimestampNanosecondBuilder::new().with_timezone("UTC"),
+            duration: Float64Builder::new(),
+            status_code: StringBuilder::new(),
+            status_message: StringBuilder::new(),
+            is_error: BooleanBuilder::new(),
+            service: StringBuilder::new(),
+            model: StringBuilder::new(),
+            agent_name: StringBuilder::new(),
+            agent_id: StringBuilder::new(),
+            tool_name: StringBuilder::new(),
+            input_tokens: Int64Builder::new(),
+            output_tokens: Int64Builder::new(),
+            total_tokens: Int64Builder::new(),
+            cost: Float64Builder::new(),
+            error_type: StringBuilder::new(),
+            error_message: StringBuilder::new(),
+            http_status: Int64Builder::new(),
+            tool_args: StringBuilder::new(),
+            tool_result: StringBuilder::new(),
+            input_head: StringBuilder::new(),
+            output_head: StringBuilder::new(),
+            declared: ListBuilder::new(StringBuilder::new()),
+            requested: ListBuilder::new(StringBuilder::new()),
+            finish_reason: StringBuilder::new(),
+            refusal: StringBuilder::new(),
+            session: StringBuilder::new(),
+            user: StringBuilder::new(),
+            project: StringBuilder::new(),
+            outcome: StringBuilder::new(),
+            line: UInt64Builder::new(),
+            byte_offset: UInt64Builder::new(),
+            byte_len: UInt32Builder::new(),
+            record_offset: UInt64Builder::new(),
+            record_len: UInt32Builder::new(),
+            rows: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, span: &RawSpan<'_>, facts: &SpanFacts<'_>, at: SpanLocation) {
+        self.rows += 1;
+        self.trace_id.append_value(&span.trace_id);
+        self.span_id.append_value(&span.span_id);
+        self.parent.append_value(&span.parent_span_id);
+        self.name.append_value(&span.name);
+        self.otel_kind.append_value(&span.otel_kind);
+        self.kind.append_value(facts.kind.as_str());
+        self.start.append_value(span.start_ns);
+        self.end.append_value(span.end_ns);
+        self.duration.append_value(span.duration_ms());
+        self.status_code.append_value(match span.status_code {
+            StatusCode::Ok => "OK",
+            StatusCode::Error => "ERROR",
+            StatusCode::Unset => "UNSET",
+        });
+        self.status_message.append_value(halo_trace::head(&span.status_message, halo_trace::semantic::HEAD_CHARS));
+        self.is_error.append_value(span.status_code == StatusCode::Error);
+        self.service.append_option(span.service_name());
+        self.model.append_option(facts.model.as_deref());
+        self.agent_name.append_option(facts.agent_name.as_deref());
+        self.agent_id.append_option(facts.agent_id.as_deref());
+        self.tool_name.append_option(facts.tool_name.as_deref());
+        self.input_tokens.append_option(facts.tokens.input);
+        self.output_tokens.append_option(facts.tokens.output);
+        self.total_tokens.append_option(facts.tokens.total);
+        self.cost.append_option(facts.cost);
+        self.error_type.append_option(facts.error_type.as_deref());
+        self.error_message.append_option(facts.error_message.as_deref());
+        self.http_status.append_option(facts.http_status);
+        self.tool_args.append_option(facts.tool_args.as_deref());
+        self.tool_result.append_option(facts.tool_result.as_deref());
+        self.input_head.append_option(facts.input_head.as_deref());
+        self.output_head.append_option(facts.output_head.as_deref());
+        push_list(&mut self.declared, &facts.declared_tools);
+        push_list(&mut self.requested, &facts.requested_tools);
+        self.finish_reason.append_option(facts.finish_reason.as_deref());
+        self.refusal.append_option(facts.refusal.as_deref());
+        self.session.append_option(facts.session_id.as_deref());
+        self.user.append_option(facts.user_id.as_deref());
+        self.project.append_option(facts.project_id.as_deref());
+        self.outcome.append_option(facts.outcome.as_deref());
+        self.line.append_value(at.line);
+        self.byte_offset.append_value(at.byte_offset);
+        self.byte_len.append_value(at.byte_len);
+        self.record_offset.append_value(at.record_offset);
+        self.record_len.append_value(at.record_len);
+    }
+
+    pub(crate) fn finish(mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.parent.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.otel_kind.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.start.finish()),
+            Arc::new(self.end.finish()),
+            Arc::new(self.duration.finish()),
+            Arc::new(self.status_code.finish()),
+            Arc::new(self.status_message.finish()),
+            Arc::new(self.is_error.finish()),
+            Arc::new(self.service.finish()),
+            Arc::new(self.model.finish()),
+            Arc::new(self.agent_name.finish()),
+            Arc::new(self.agent_id.finish()),
+            Arc::new(self.tool_name.finish()),
+            Arc::new(self.input_tokens.finish()),
+            Arc::new(self.output_tokens.finish()),
+            Arc::new(self.total_tokens.finish()),
+            Arc::new(self.cost.finish()),
+            Arc::new(self.error_type.finish()),
+            Arc::new(self.error_message.finish()),
+            Arc::new(self.http_status.finish()),
+            Arc::new(self.tool_args.finish()),
+            Arc::new(self.tool_result.finish()),
+            Arc::new(self.input_head.finish()),
+            Arc::new(self.output_head.finish()),
+            Arc::new(self.declared.finish()),
+            Arc::new(self.requested.finish()),
+            Arc::new(self.finish_reason.finish()),
+            Arc::new(self.refusal.finish()),
+            Arc::new(self.session.finish()),
+            Arc::new(self.user.finish()),
+            Arc::new(self.project.finish()),
+            Arc::new(self.outcome.finish()),
+            Arc::new(self.line.finish()),
+            Arc::new(self.byte_offset.finish()),
+            Arc::new(self.byte_len.finish()),
+            Arc::new(self.record_offset.finish()),
+            Arc::new(self.record_len.finish()),
+        ];
+        RecordBatch::try_new(span_schema(), columns).expect("span builders match the span schema")
+    }
+}
+
+fn push_list(builder: &mut ListBuilder<StringBuilder>, items: &[String]) {
+    for item in items {
+        builder.values().append_value(item);
+    }
+    builder.append(true);
+}

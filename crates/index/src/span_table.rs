@@ -1,0 +1,88 @@
+//! A segment's span table, loaded from its Arrow IPC file.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+
+use crate::span_view::{ShapeError, SpanColumns};
+use crate::IndexError;
+
+/// The span table of one segment: its record batches and where each batch starts.
+#[derive(Debug)]
+pub struct SpanTable {
+    batches: Vec<RecordBatch>,
+    starts: Vec<u32>,
+    rows: u32,
+}
+
+impl SpanTable {
+    /// Reads a span table file, checking its shape.
+    pub fn read(path: &Path) -> Result<SpanTable, IndexError> {
+        let corrupt = |message: String| IndexError::Corrupt { path: path.to_path_buf(), message };
+        let file = std::fs::File::open(path).map_err(|e| IndexError::Io { path: path.to_path_buf(), source: e })?;
+        let reader = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None)
+            .map_err(|e| corrupt(e.to_string()))?;
+        let mut batches = Vec::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| corrupt(e.to_string()))?;
+            SpanColumns::new(&batch).map_err(|ShapeError(m)| corrupt(m))?;
+            batches.push(batch);
+        }
+        Ok(SpanTable::from_batches(batches))
+    }
+
+    /// Wraps batches already in memory.
+    pub fn from_batches(batches: Vec<RecordBatch>) -> SpanTable {
+        let mut starts = Vec::with_capacity(batches.len());
+        let mut rows = 0u32;
+        for b in &batches {
+            starts.push(rows);
+            rows += b.num_rows() as u32;
+        }
+        SpanTable { batches, starts, rows }
+    }
+
+    /// The batches, in row order.
+    pub fn batches(&self) -> &[RecordBatch] {
+        &self.batches
+    }
+
+    /// Total rows.
+    pub fn num_rows(&self) -> u32 {
+        self.rows
+    }
+
+    /// The batch holding `row` and the row's index inside it.
+    pub fn locate(&self, row: u32) -> Option<(&RecordBatch, usize)> {
+        if row >= self.rows {
+            return None;
+        }
+        let b = self.starts.partition_point(|&s| s <= row) - 1;
+        Some((&self.batches[b], (row - self.starts[b]) as usize))
+    }
+
+    /// The segment row whose span JSON contains byte `offset` of the data, if any (rows are
+    /// in file order, so this is a binary search over span offsets).
+    pub fn row_at_offset(&self, offset: u64) -> Option<u32> {
+        // Find the last batch whose first span starts at or before `offset`.
+        let b = self.batches.partition_point(|batch| {
+            SpanColumns::new(batch).is_ok_and(|c| !c.is_empty() && c.byte_offset.value(0) <= offset)
+        });
+        if b == 0 {
+            return None;
+        }
+        let batch = &self.batches[b - 1];
+        let c = SpanColumns::new(batch).ok()?;
+        let i = c.byte_offset.values().partition_point(|&o| o <= offset);
+        if i == 0 {
+            return None;
+        }
+        let i = i - 1;
+        let end = c.byte_offset.value(i) + u64::from(c.byte_len.value(i));
+        (offset < end).then(|| self.starts[b - 1] + i as u32)
+    }
+}
+
+/// A shared span table.
+pub type SharedSpanTable = Arc<SpanTable>;

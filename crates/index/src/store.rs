@@ -1,0 +1,162 @@
+//! The persistent sidecar: where a file's index lives and what its `meta.json` says.
+//!
+//! Layout of an index directory:
+//!
+//! ```text
+//! traces.jsonl.halo-index/
+//!   meta.json              format version, source fingerprint, segments, problems
+//!   seg-0000.spans.arrow   span table of segment 0 (Arrow IPC file)
+//!   seg-0000.traces.arrow  trace rollups of segment 0 (Arrow IPC file)
+//!   source.jsonl           inflated copy, for .gz sources only
+//! ```
+//!
+//! A segment covers a byte range of the source. A first build writes one segment; when the
+//! file has grown (and its indexed prefix is unchanged), the appended bytes become a new
+//! segment. `meta.json` is replaced atomically (write then rename), after the segment files
+//! it names are complete, so a crash leaves either the old index or the new one.
+
+use std::path::{Path, PathBuf};
+
+use halo_ingest::{Fingerprint, Problem, SourceKind};
+use serde::{Deserialize, Serialize};
+
+use crate::IndexError;
+
+/// The sidecar format version; a different version is rebuilt, never misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One segment's entry in `meta.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SegmentMeta {
+    /// File name stem (`seg-0000`).
+    pub name: String,
+    /// First byte covered.
+    pub byte_start: u64,
+    /// One past the last byte covered (always the end of a complete line).
+    pub byte_end: u64,
+    /// Line number of the first line.
+    pub first_line: u64,
+    /// Lines covered.
+    pub line_count: u64,
+    /// Spans indexed.
+    pub span_count: u64,
+    /// Trace parts (a trace that continues from an earlier segment counts again).
+    pub trace_count: u64,
+    /// Lines skipped as unreadable.
+    pub skipped_lines: u64,
+    /// Spans skipped inside otherwise good (OTLP) lines.
+    pub skipped_spans: u64,
+    /// Traces with duplicate span ids.
+    pub duplicate_span_traces: u64,
+    /// All problems, counted.
+    pub problem_count: u64,
+    /// The first problems, word for word.
+    pub problems: Vec<Problem>,
+    /// Size of the span table file, to catch truncation without reading it.
+    #[serde(default)]
+    pub spans_file_bytes: u64,
+    /// Size of the trace table file.
+    #[serde(default)]
+    pub traces_file_bytes: u64,
+}
+
+/// `meta.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IndexMeta {
+    /// [`FORMAT_VERSION`] at write time.
+    pub format_version: u32,
+    /// The source file.
+    pub source: PathBuf,
+    /// Plain or gzip.
+    pub source_kind: SourceKind,
+    /// The source's fingerprint when it was last indexed.
+    pub fingerprint: Fingerprint,
+    /// Hash of the 64 KiB before `indexed_bytes` (for checking an append).
+    pub prefix_tail_hash: u64,
+    /// Bytes of the (inflated) data covered by segments.
+    pub indexed_bytes: u64,
+    /// Size of the (inflated) data when last indexed.
+    pub data_bytes: u64,
+    /// Lines covered by segments.
+    pub line_count: u64,
+    /// Segments, in byte order.
+    pub segments: Vec<SegmentMeta>,
+}
+
+impl IndexMeta {
+    /// Reads `meta.json` from an index directory.
+    pub fn read(dir: &Path) -> Result<IndexMeta, String> {
+        let path = dir.join("meta.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let meta: IndexMeta =
+            serde_json::from_str(&text).map_err(|e| format!("{} is corrupt: {e}", path.display()))?;
+        if meta.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "index format {} is not the current format {FORMAT_VERSION}",
+                meta.format_version
+            ));
+        }
+        Ok(meta)
+    }
+
+    /// Writes `meta.json` atomically.
+    pub fn write(&self, dir: &Path) -> Result<(), IndexError> {
+        let path = dir.join("meta.json");
+        let tmp = dir.join(format!("meta.json.tmp-{}", std::process::id()));
+        let io = |e| IndexError::Io { path: path.clone(), source: e };
+        let text = serde_json::to_vec_pretty(self).expect("meta serializes");
+        std::fs::write(&tmp, text).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(())
+    }
+}
+
+/// Paths of one segment's files.
+pub fn segment_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    (dir.join(format!("{name}.spans.arrow")), dir.join(format!("{name}.traces.arrow")))
+}
+
+/// Where the index of `source` lives.
+///
+/// With `index_root` (from `--index-dir`): `ROOT/<file name>-<hash of its path>`. Otherwise
+/// beside the source (`traces.jsonl.halo-index`) when that directory is writable, else in
+/// the user cache (`$HALO_CACHE_DIR`, `$XDG_CACHE_HOME/halo` or `~/.cache/halo`).
+pub fn index_dir_for(source: &Path, index_root: Option<&Path>) -> PathBuf {
+    let name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "traces".into());
+    let keyed = || {
+        let hash = xxhash_rust::xxh3::xxh3_64(source.as_os_str().as_encoded_bytes());
+        format!("{name}-{:08x}", hash as u32)
+    };
+    if let Some(root) = index_root {
+        return root.join(keyed());
+    }
+    let beside = source.with_file_name(format!("{name}.halo-index"));
+    if beside.is_dir() || source.parent().is_some_and(dir_is_writable) {
+        return beside;
+    }
+    cache_root().join("index").join(keyed())
+}
+
+fn cache_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("HALO_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("halo");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache").join("halo"),
+        None => std::env::temp_dir().join("halo-cache"),
+    }
+}
+
+fn dir_is_writable(dir: &Path) -> bool {
+    let probe = dir.join(format!(".halo-write-probe-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        Err(_) => false,
+    }
+}
