@@ -35,6 +35,8 @@
 //! [`ModelClient::complete`]) drops the in-flight HTTP response, which closes
 //! the connection and cancels the request. No background task is spawned.
 
+#![deny(missing_docs)]
+
 mod assemble;
 mod chat;
 mod client;

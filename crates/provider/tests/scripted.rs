@@ -719,3 +719,31 @@ async fn drop_offsets_used_above_cut_inside_the_text() {
         ));
     }
 }
+
+#[tokio::test]
+async fn retry_after_http_date_and_length_finish() {
+    let server = ScriptedServer::start(vec![
+        Reply::error(503, "upstream overloaded").retry_after("Thu, 01 Jan 1970 00:00:00 GMT"),
+        Reply::turn(Turn::new().text("cut sho").finish_reason("length")),
+    ])
+    .await;
+    let mut infos = Vec::new();
+    let resp = client(&server)
+        .complete_with(&request("x"), |e| {
+            if let StreamEvent::Retrying(i) = e {
+                infos.push(i.clone());
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(infos.len(), 1);
+    assert_eq!(infos[0].status, Some(503));
+    assert_eq!(
+        infos[0].delay,
+        Duration::ZERO,
+        "a past HTTP date means retry now"
+    );
+    assert!(infos[0].reason.contains("upstream overloaded"));
+    assert_eq!(resp.finish_reason, FinishReason::Length);
+    assert_eq!(resp.attempts, 2);
+}
