@@ -43,6 +43,9 @@ struct Cli {
     /// Generate only clean traces (applied before --rate overrides).
     #[arg(long)]
     no_failures: bool,
+    /// Smaller spans (for bundled example files); failure signatures are unchanged.
+    #[arg(long)]
+    compact: bool,
     /// Print a summary to stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -77,6 +80,7 @@ fn run() -> Result<(), String> {
         seed: cli.seed,
         target_bytes: cli.target_bytes,
         rates,
+        compact: cli.compact,
         ..GeneratorConfig::default()
     };
     let started = Instant::now();

@@ -178,6 +178,8 @@ struct Sim<'a> {
     llm_index: usize,
     llm_faults: Vec<LlmFault>,
     history_window: usize,
+    compact: bool,
+    llm_count: usize,
 }
 
 type Attrs = Vec<(Cow<'static, str>, AttrValue)>;
@@ -287,9 +289,22 @@ impl Sim<'_> {
         } else {
             conv.iter().collect()
         };
-        let schemas: Vec<String> = tools.iter().map(|t| content::tool_schema(t)).collect();
-        let in_chars: usize = window.iter().map(|m| m.size()).sum::<usize>()
-            + schemas.iter().map(|s| s.len()).sum::<usize>();
+        let full_schema_chars: usize = tools
+            .iter()
+            .map(|t| content::tool_schema(t, false).len())
+            .sum();
+        let schemas: Vec<String> = tools
+            .iter()
+            .map(|t| content::tool_schema(t, self.compact))
+            .collect();
+        let in_chars: usize = window.iter().map(|m| m.size()).sum::<usize>() + full_schema_chars;
+        // Compact datasets record the system prompt only on the first LLM call of a trace.
+        let window: Vec<&Msg> = if self.compact && self.llm_count > 0 {
+            window.into_iter().filter(|m| m.role != "system").collect()
+        } else {
+            window
+        };
+        self.llm_count += 1;
         let mut prompt = (in_chars / 4) as i64 + self.rng.random_range(3..40);
         let out_chars = out.map(|o| o.size()).unwrap_or(0);
         let mut completion = (out_chars / 4) as i64 + self.rng.random_range(4..60);
@@ -456,6 +471,7 @@ impl Sim<'_> {
         span.end_ns = start + ms(dur);
         let output = match &pc.fault {
             CallFault::Error { msg, .. } => format!("Error: {msg}"),
+            _ if self.compact => shorten(result.to_owned(), 400),
             _ => result.to_owned(),
         };
         let a = &mut span.attributes;
@@ -1123,7 +1139,12 @@ fn generic_arg(rng: &mut SmallRng, p: &str, ty: &str, i: usize) -> String {
 }
 
 /// Generates one trace for `mode` (None = clean).
-pub(crate) fn simulate(rng: &mut SmallRng, mode: Option<FailureMode>, start_ns: u64) -> Trace {
+pub(crate) fn simulate(
+    rng: &mut SmallRng,
+    mode: Option<FailureMode>,
+    start_ns: u64,
+    compact: bool,
+) -> Trace {
     let svc = {
         let r: f64 = rng.random();
         &super::model::SERVICES[if r < 0.35 {
@@ -1492,7 +1513,9 @@ pub(crate) fn simulate(rng: &mut SmallRng, mode: Option<FailureMode>, start_ns: 
         user,
         llm_index: 0,
         llm_faults,
-        history_window,
+        history_window: if compact { 2 } else { history_window },
+        compact,
+        llm_count: 0,
     };
     let mut root = sim.agent_span("", agent, 0);
     let apps_list = task.apps.join(", ");

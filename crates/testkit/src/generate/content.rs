@@ -820,9 +820,13 @@ pub(crate) fn tool_result(rng: &mut SmallRng, call: &Call, empty: bool) -> Strin
 }
 
 /// The JSON schema (OpenAI function-tool shape) of a declared tool.
-pub(crate) fn tool_schema(t: &ToolDef) -> String {
+pub(crate) fn tool_schema(t: &ToolDef, compact: bool) -> String {
     let mut s = String::from("{\"type\":\"function\",\"function\":{\"name\":");
     push_json_string(&mut s, t.name);
+    if compact {
+        s.push_str("}}");
+        return s;
+    }
     s.push_str(",\"description\":");
     push_json_string(&mut s, t.description);
     s.push_str(",\"parameters\":{\"type\":\"object\",\"properties\":{");

@@ -207,6 +207,10 @@ pub struct GeneratorConfig {
     pub start_unix_nanos: u64,
     /// Mean gap between trace starts, milliseconds (controls interleaving).
     pub mean_interarrival_ms: f64,
+    /// Smaller spans for bundled example files: the system prompt is recorded only on the
+    /// first LLM call, declared tools carry only their names, shorter history and tool outputs.
+    /// Failure-mode signatures are unchanged.
+    pub compact: bool,
 }
 
 impl Default for GeneratorConfig {
@@ -219,6 +223,7 @@ impl Default for GeneratorConfig {
             rates: ModeRates::default(),
             start_unix_nanos: (day * 86_400 + 8 * 3600) * 1_000_000_000,
             mean_interarrival_ms: 700.0,
+            compact: false,
         }
     }
 }
@@ -246,6 +251,7 @@ pub struct TraceGenerator {
     clock_ns: u64,
     arrival: SmallRng,
     mean_gap_ms: f64,
+    compact: bool,
 }
 
 impl TraceGenerator {
@@ -266,6 +272,7 @@ impl TraceGenerator {
             clock_ns: config.start_unix_nanos,
             arrival: SmallRng::seed_from_u64(mix(config.seed, 0xA11)),
             mean_gap_ms: config.mean_interarrival_ms,
+            compact: config.compact,
         }
     }
 
@@ -299,7 +306,7 @@ impl TraceGenerator {
         self.clock_ns += (-u.ln() * self.mean_gap_ms * 1e6) as u64;
         let mut rng = SmallRng::seed_from_u64(mix(self.seed, self.index));
         self.index += 1;
-        agent::simulate(&mut rng, mode, self.clock_ns)
+        agent::simulate(&mut rng, mode, self.clock_ns, self.compact)
     }
 }
 
