@@ -1,0 +1,208 @@
+//! Dataset-wide regex scans over the raw span JSON, in parallel, within a time budget.
+//!
+//! The scan runs the regex over whole memory-mapped chunks rather than line by line (the
+//! regex crate's literal prefilters then run at memory speed), and maps each match back to
+//! the span whose JSON contains it: the canonical format has one span per line, OTLP lines
+//! hold many spans whose byte ranges the index knows. A match is always confined to one line,
+//! as if each line were searched alone.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use halo_index::Dataset;
+use rayon::prelude::*;
+use regex::bytes::Regex;
+use serde::Serialize;
+
+use crate::QueryError;
+
+/// How long a dataset scan may run before it stops and says so.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanBudget {
+    /// Wall-clock limit.
+    pub time: Duration,
+}
+
+impl Default for ScanBudget {
+    fn default() -> Self {
+        ScanBudget { time: Duration::from_secs(30) }
+    }
+}
+
+/// What a scan covered; `complete: false` means the budget ran out and answers are partial.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScanInfo {
+    /// Whether every byte was scanned.
+    pub complete: bool,
+    /// Bytes scanned.
+    pub scanned_bytes: u64,
+    /// Bytes in the dataset.
+    pub total_bytes: u64,
+    /// Time taken, in milliseconds.
+    pub elapsed_ms: f64,
+}
+
+/// One match found by a scan.
+#[derive(Debug, Clone)]
+pub(crate) struct ScanHit {
+    pub(crate) segment: u32,
+    pub(crate) line_start: usize,
+    pub(crate) line_end: usize,
+    pub(crate) matched: Range<usize>,
+}
+
+const CHUNK: usize = 8 << 20;
+
+/// Finds the lines of the dataset that match, calling `per_chunk_limit`-bounded collection.
+/// Returns hits in dataset order and what was covered. `max_hits` stops early once enough
+/// hits are found (`usize::MAX` for all); at most one hit per line is reported unless
+/// `all_per_line`.
+pub(crate) fn scan(
+    ds: &Dataset,
+    regex: &Regex,
+    budget: ScanBudget,
+    max_hits: usize,
+) -> Result<(Vec<ScanHit>, ScanInfo), QueryError> {
+    let started = Instant::now();
+    let deadline = started + budget.time;
+    let mut jobs = Vec::new();
+    let mut datas = Vec::new();
+    let mut total = 0u64;
+    for s in 0..ds.segment_count() {
+        let info = ds.segment_info(s);
+        let data = ds.segment_data(s)?;
+        let len = data.bytes().len();
+        let range = (info.bytes.start as usize).min(len)..(info.bytes.end as usize).min(len);
+        total += (range.end - range.start) as u64;
+        for c in halo_ingest::split_lines(data.bytes(), range, CHUNK) {
+            jobs.push((s, datas.len(), c.bytes));
+        }
+        datas.push(data);
+    }
+    let found = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Option<(Vec<ScanHit>, u64)>> = jobs
+        .par_iter()
+        .map(|(s, d, range)| {
+            if Instant::now() > deadline || found.load(std::sync::atomic::Ordering::Relaxed) >= max_hits {
+                return None;
+            }
+            let hits = scan_chunk(datas[*d].bytes(), range.clone(), regex, *s);
+            found.fetch_add(hits.len(), std::sync::atomic::Ordering::Relaxed);
+            Some((hits, (range.end - range.start) as u64))
+        })
+        .collect();
+    let mut hits = Vec::new();
+    let mut scanned = 0u64;
+    let mut complete = true;
+    for r in results {
+        match r {
+            Some((h, n)) => {
+                scanned += n;
+                hits.extend(h);
+            }
+            None => complete = false,
+        }
+    }
+    // Stopping early because enough hits were found is not a budget overrun.
+    let out_of_time = !complete && Instant::now() > deadline;
+    let info = ScanInfo {
+        complete: complete || !out_of_time && hits.len() >= max_hits,
+        scanned_bytes: scanned,
+        total_bytes: total,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+    };
+    Ok((hits, info))
+}
+
+fn scan_chunk(data: &[u8], range: Range<usize>, regex: &Regex, segment: u32) -> Vec<ScanHit> {
+    let mut hits = Vec::new();
+    let hay = &data[..range.end];
+    let mut pos = range.start;
+    while pos < range.end {
+        let Some(m) = regex.find_at(hay, pos) else { break };
+        let line_start = memchr::memrchr(b'\n', &hay[range.start..m.start()]).map_or(range.start, |i| range.start + i + 1);
+        let line_end = memchr::memchr(b'\n', &hay[m.start()..]).map_or(range.end, |i| m.start() + i);
+        let matched = if m.end() <= line_end {
+            Some(m.range())
+        } else {
+            // The match ran past the end of its line (e.g. through `\s`): search the line alone.
+            regex.find(&hay[line_start..line_end]).map(|mm| line_start + mm.start()..line_start + mm.end())
+        };
+        if let Some(matched) = matched {
+            hits.push(ScanHit { segment, line_start, line_end, matched });
+        }
+        pos = line_end + 1;
+    }
+    hits
+}
+
+/// The trace id of the span that contains `offset` of a line: read straight from the JSON
+/// (`"trace_id":"..."` in the canonical format; the nearest `"traceId":"..."` before the
+/// offset, else after it, in OTLP), so a count needs no span table.
+pub(crate) fn trace_id_at<'d>(line: &'d [u8], offset_in_line: usize) -> Option<&'d [u8]> {
+    let finder = |key: &[u8]| -> Option<&'d [u8]> {
+        let before = memchr::memmem::rfind(&line[..offset_in_line.min(line.len())], key)
+            .or_else(|| memchr::memmem::find(line, key))?;
+        let start = before + key.len();
+        let end = start + memchr::memchr(b'"', &line[start..])?;
+        Some(&line[start..end])
+    };
+    finder(b"\"trace_id\":\"").or_else(|| finder(b"\"traceId\":\"")).or_else(|| finder(b"\"trace_id\": \""))
+}
+
+/// The ids of traces with a span matching `regex`, over the whole dataset.
+pub(crate) fn matching_trace_ids(
+    ds: &Dataset,
+    regex: &Regex,
+    budget: ScanBudget,
+) -> Result<(HashSet<Vec<u8>>, ScanInfo), QueryError> {
+    let (hits, info) = scan(ds, regex, budget, usize::MAX)?;
+    let mut ids = HashSet::new();
+    let mut datas = Vec::new();
+    for s in 0..ds.segment_count() {
+        datas.push(ds.segment_data(s)?);
+    }
+    for h in hits {
+        let line = &datas[h.segment as usize].bytes()[h.line_start..h.line_end];
+        if let Some(id) = trace_id_at(line, h.matched.start - h.line_start) {
+            ids.insert(unescape_id(id));
+        }
+    }
+    Ok((ids, info))
+}
+
+fn unescape_id(raw: &[u8]) -> Vec<u8> {
+    if !raw.contains(&b'\\') {
+        return raw.to_vec();
+    }
+    let quoted = [b"\"".as_slice(), raw, b"\""].concat();
+    serde_json::from_slice::<String>(&quoted).map(String::into_bytes).unwrap_or_else(|_| raw.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_trace_ids_in_both_formats() {
+        let canonical = br#"{"trace_id":"t-1","span_id":"s","attributes":{"x":"boom"}}"#;
+        assert_eq!(trace_id_at(canonical, 50), Some(&b"t-1"[..]));
+        let otlp = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"aa","x":"boom"},{"traceId":"bb","x":"boom"}]}]}]}"#;
+        let second = memchr::memmem::rfind(otlp, b"boom").unwrap();
+        assert_eq!(trace_id_at(otlp, second), Some(&b"bb"[..]));
+        let first = memchr::memmem::find(otlp, b"boom").unwrap();
+        assert_eq!(trace_id_at(otlp, first), Some(&b"aa"[..]));
+    }
+
+    #[test]
+    fn matches_stay_within_a_line() {
+        let data = b"{\"a\":\"foo\"}\n{\"b\":\"bar\"}\n";
+        let re = Regex::new(r"foo\W+\{").unwrap();
+        assert!(scan_chunk(data, 0..data.len(), &re, 0).is_empty(), "no match across the newline");
+        let re = Regex::new("bar").unwrap();
+        let hits = scan_chunk(data, 0..data.len(), &re, 0);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].line_start, 12);
+    }
+}

@@ -1,0 +1,311 @@
+//! `view_trace` and `view_spans`: spans with every attribute, capped the reference's way.
+
+use std::collections::BTreeMap;
+
+use halo_index::Dataset;
+use halo_trace::time::format_rfc3339_nanos;
+use halo_trace::{AttrValue, Attributes, SpanFacts};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::records::{find_trace, full_span, spans_of, SpanRecord};
+use crate::QueryError;
+
+/// Version of the [`TraceView`] JSON.
+pub const VIEW_SCHEMA_VERSION: u32 = 1;
+/// Characters kept of each attribute value by `view_trace`.
+pub const VIEW_TRACE_VALUE_CAP: usize = 4_096;
+/// Characters kept of each attribute value by `view_spans`.
+pub const VIEW_SPANS_VALUE_CAP: usize = 16_384;
+/// Above this many bytes of JSON, a view answers with an oversized summary instead.
+pub const OVERSIZED_BYTES: usize = 150_000;
+/// Most spans `view_spans` takes, and most a `view_trace` page may hold.
+pub const MAX_SPANS_PER_VIEW: usize = 200;
+
+/// Arguments of `view_trace`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ViewTraceArgs {
+    /// The trace.
+    pub trace_id: String,
+    /// Page through a large trace: spans (in start order) to skip.
+    #[serde(default)]
+    pub offset: Option<usize>,
+    /// Page through a large trace: spans in this page (at most 200).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Arguments of `view_spans`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ViewSpansArgs {
+    /// The trace.
+    pub trace_id: String,
+    /// Up to 200 span ids.
+    pub span_ids: Vec<String>,
+}
+
+/// A span's status.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StatusView {
+    /// `STATUS_CODE_OK`, `STATUS_CODE_ERROR` or `STATUS_CODE_UNSET`.
+    pub code: String,
+    /// The message.
+    pub message: String,
+}
+
+/// One span with its attributes.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SpanView {
+    /// Span id.
+    pub span_id: String,
+    /// Parent span id ("" for a root).
+    pub parent_span_id: String,
+    /// Name.
+    pub name: String,
+    /// OTel kind.
+    pub kind: String,
+    /// Semantic kind (LLM, TOOL, AGENT...).
+    pub span_kind: String,
+    /// Start.
+    pub start_time: String,
+    /// End.
+    pub end_time: String,
+    /// Duration.
+    pub duration_ms: f64,
+    /// Status.
+    pub status: StatusView,
+    /// `service.name`.
+    pub service_name: Option<String>,
+    /// Where it is in its file.
+    pub source: String,
+    /// Every attribute, values capped.
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+/// Count of spans with one name.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NameTally {
+    /// Span name.
+    pub name: String,
+    /// Spans.
+    pub count: u64,
+}
+
+/// A short line about one span, for outlines.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SpanOutline {
+    /// Span id.
+    pub span_id: String,
+    /// Name.
+    pub name: String,
+    /// Semantic kind.
+    pub span_kind: String,
+    /// Whether it is an error span.
+    pub is_error: bool,
+    /// Error message head, for error spans.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// Bytes of its JSON.
+    pub bytes: u32,
+}
+
+/// What a view returns instead of spans when they would pass [`OVERSIZED_BYTES`].
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OversizedSummary {
+    /// Spans in the trace.
+    pub span_count: u64,
+    /// Spans the view would have shown.
+    pub requested_span_count: u64,
+    /// Bytes the answer would have had.
+    pub response_bytes: u64,
+    /// Distribution of span JSON sizes, in bytes.
+    pub span_bytes: crate::overview::Distribution,
+    /// The most common span names.
+    pub top_span_names: Vec<NameTally>,
+    /// Error spans.
+    pub error_span_count: u64,
+    /// Up to 50 error spans.
+    pub error_spans: Vec<SpanOutline>,
+    /// The largest spans (up to 20).
+    pub largest_spans: Vec<SpanOutline>,
+    /// How to read it anyway.
+    pub hint: String,
+}
+
+/// The answer of `view_trace` / `view_spans` / `halo view`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TraceView {
+    /// [`VIEW_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Trace id.
+    pub trace_id: String,
+    /// Spans in the trace.
+    pub span_count: u64,
+    /// First span of this page (start order).
+    pub offset: usize,
+    /// Spans shown (empty when oversized).
+    pub spans: Vec<SpanView>,
+    /// Requested span ids that are not in the trace.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_span_ids: Vec<String>,
+    /// Set instead of `spans` when they would be too large.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oversized: Option<OversizedSummary>,
+}
+
+fn cap_text(text: &str, cap: usize) -> serde_json::Value {
+    let chars = text.chars().count();
+    if chars <= cap {
+        return serde_json::Value::String(text.to_string());
+    }
+    let kept: String = text.chars().take(cap).collect();
+    serde_json::Value::String(format!("{kept}…[truncated: original {chars} chars]"))
+}
+
+fn capped(value: &AttrValue<'_>, cap: usize) -> serde_json::Value {
+    match value {
+        AttrValue::Str(s) => cap_text(s, cap),
+        AttrValue::Json(j) if j.chars().count() > cap => cap_text(j, cap),
+        other => other.to_json(),
+    }
+}
+
+fn attributes_view(attrs: &Attributes<'_>, cap: usize) -> BTreeMap<String, serde_json::Value> {
+    attrs.iter().map(|(k, v)| (k.to_string(), capped(v, cap))).collect()
+}
+
+fn status_name(code: &str) -> String {
+    format!("STATUS_CODE_{code}")
+}
+
+fn span_view(ds: &Dataset, rec: &SpanRecord, cap: usize) -> Result<SpanView, QueryError> {
+    let span = full_span(ds, rec)?;
+    let facts = SpanFacts::extract(&span);
+    Ok(SpanView {
+        span_id: rec.span_id.clone(),
+        parent_span_id: rec.parent_span_id.clone(),
+        name: rec.name.clone(),
+        kind: rec.otel_kind.clone(),
+        span_kind: facts.kind.as_str().to_string(),
+        start_time: format_rfc3339_nanos(rec.start_ns),
+        end_time: format_rfc3339_nanos(rec.end_ns),
+        duration_ms: rec.duration_ms,
+        status: StatusView { code: status_name(&rec.status_code), message: span.status_message.to_string() },
+        service_name: rec.service_name.clone(),
+        source: format!("line {}", rec.line),
+        attributes: attributes_view(&span.attributes, cap),
+    })
+}
+
+fn outline(s: &SpanRecord) -> SpanOutline {
+    SpanOutline {
+        span_id: s.span_id.clone(),
+        name: s.name.clone(),
+        span_kind: s.kind.clone(),
+        is_error: s.is_error,
+        error_message: s.error_message.clone(),
+        bytes: s.byte_len,
+    }
+}
+
+fn oversized(all: &[SpanRecord], requested: &[&SpanRecord], response_bytes: usize, hint: &str) -> OversizedSummary {
+    let mut names: BTreeMap<&str, u64> = BTreeMap::new();
+    for s in all {
+        *names.entry(&s.name).or_insert(0) += 1;
+    }
+    let mut top: Vec<NameTally> = names.into_iter().map(|(n, c)| NameTally { name: n.to_string(), count: c }).collect();
+    top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    top.truncate(15);
+    let mut largest: Vec<&SpanRecord> = requested.to_vec();
+    largest.sort_by(|a, b| b.byte_len.cmp(&a.byte_len));
+    OversizedSummary {
+        span_count: all.len() as u64,
+        requested_span_count: requested.len() as u64,
+        response_bytes: response_bytes as u64,
+        span_bytes: crate::overview::Distribution::of_values(requested.iter().map(|s| f64::from(s.byte_len)).collect()),
+        top_span_names: top,
+        error_span_count: all.iter().filter(|s| s.is_error).count() as u64,
+        error_spans: all.iter().filter(|s| s.is_error).take(50).map(outline).collect(),
+        largest_spans: largest.into_iter().take(20).map(outline).collect(),
+        hint: hint.to_string(),
+    }
+}
+
+fn build_view(
+    ds: &Dataset,
+    trace_id: &str,
+    all: &[SpanRecord],
+    shown: Vec<&SpanRecord>,
+    offset: usize,
+    missing: Vec<String>,
+    cap: usize,
+    hint: &str,
+) -> Result<TraceView, QueryError> {
+    // Estimate first from the raw sizes, so a 25,000-span trace is never rendered whole.
+    let estimate: usize = shown.iter().map(|s| (s.byte_len as usize).min(cap * 8) + 200).sum();
+    let mut view = TraceView {
+        schema_version: VIEW_SCHEMA_VERSION,
+        trace_id: trace_id.to_string(),
+        span_count: all.len() as u64,
+        offset,
+        spans: Vec::new(),
+        missing_span_ids: missing,
+        oversized: None,
+    };
+    if estimate > OVERSIZED_BYTES * 4 {
+        view.oversized = Some(oversized(all, &shown, estimate, hint));
+        return Ok(view);
+    }
+    let spans = shown.iter().map(|s| span_view(ds, s, cap)).collect::<Result<Vec<_>, _>>()?;
+    let bytes = serde_json::to_vec(&spans).map(|v| v.len()).unwrap_or(usize::MAX);
+    if bytes > OVERSIZED_BYTES {
+        view.oversized = Some(oversized(all, &shown, bytes, hint));
+    } else {
+        view.spans = spans;
+    }
+    Ok(view)
+}
+
+/// Shows a trace's spans (or a page of them) with attribute values capped at
+/// [`VIEW_TRACE_VALUE_CAP`] characters.
+pub fn view_trace(ds: &Dataset, args: &ViewTraceArgs) -> Result<TraceView, QueryError> {
+    let trace = find_trace(ds, &args.trace_id)?;
+    let all = spans_of(ds, trace)?;
+    let offset = args.offset.unwrap_or(0);
+    let limit = match args.limit {
+        Some(l) if l == 0 || l > MAX_SPANS_PER_VIEW => {
+            return Err(QueryError::BadArgument {
+                name: "limit".into(),
+                message: format!("{l} is outside 1..={MAX_SPANS_PER_VIEW}"),
+            })
+        }
+        Some(l) => l,
+        None if args.offset.is_some() => MAX_SPANS_PER_VIEW,
+        None => usize::MAX,
+    };
+    let shown: Vec<&SpanRecord> = all.iter().skip(offset).take(limit).collect();
+    let hint = format!(
+        "too large to show at once: page with view_trace(trace_id, offset, limit<=200) (e.g. offset=0, limit=50), \
+         read chosen spans with view_spans (<=200 ids), or find spans with search_trace; the trace has {} spans",
+        all.len()
+    );
+    build_view(ds, &args.trace_id, &all, shown, offset, Vec::new(), VIEW_TRACE_VALUE_CAP, &hint)
+}
+
+/// Shows chosen spans of a trace with attribute values capped at [`VIEW_SPANS_VALUE_CAP`].
+pub fn view_spans(ds: &Dataset, args: &ViewSpansArgs) -> Result<TraceView, QueryError> {
+    if args.span_ids.is_empty() || args.span_ids.len() > MAX_SPANS_PER_VIEW {
+        return Err(QueryError::BadArgument {
+            name: "span_ids".into(),
+            message: format!("give 1 to {MAX_SPANS_PER_VIEW} span ids, not {}", args.span_ids.len()),
+        });
+    }
+    let trace = find_trace(ds, &args.trace_id)?;
+    let all = spans_of(ds, trace)?;
+    let shown: Vec<&SpanRecord> = all.iter().filter(|s| args.span_ids.iter().any(|id| id == &s.span_id)).collect();
+    let missing =
+        args.span_ids.iter().filter(|id| !all.iter().any(|s| &&s.span_id == id)).cloned().collect::<Vec<_>>();
+    let hint = "these spans together are too large: ask for fewer span ids, or use search_span to read \
+                the parts that matter";
+    build_view(ds, &args.trace_id, &all, shown, 0, missing, VIEW_SPANS_VALUE_CAP, hint)
+}
