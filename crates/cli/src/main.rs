@@ -1,1 +1,129 @@
-fn main() {}
+//! `halo`: find the systemic failure modes in agent traces.
+//!
+//! This binary is flags plus glue: it parses the command line, calls the library crates,
+//! renders their results, and maps the outcome to a documented exit code (see `exit.rs`).
+
+mod cmd;
+mod exit;
+mod render;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use cmd::count::CountArgs;
+use cmd::grep::GrepArgs;
+use cmd::index::IndexArgs;
+use cmd::overview::OverviewArgs;
+use cmd::query::QueryCmdArgs;
+use cmd::search::SearchArgs;
+use cmd::view::ViewArgs;
+
+const AFTER_HELP: &str = "\
+The analysis form:
+  halo TRACE_PATH... -p PROMPT [run options]   diagnose with a language model (`halo run --help`)
+
+Paths that collide with a command name are written ./index, or after `--`.
+Every command takes several files and directories as one dataset, plain or .gz, in the
+reference span format or OTLP/JSON. Indexes are kept beside the files (or under --index-dir)
+and reused while the files are unchanged.
+
+Exit codes: 0 ok · 1 bad usage or no data · 2 I/O failure, or bad input with --strict ·
+3 model provider failure · 130 interrupted.";
+
+/// Find the systemic failure modes in AI agent traces.
+#[derive(Debug, Parser)]
+#[command(name = "halo", version, about, after_help = AFTER_HELP, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build (or reuse) the index of a dataset and report what is in it.
+    Index(IndexArgs),
+    /// Counts, time range, services, models, agents, tools, tokens and the error taxonomy.
+    Overview(OverviewArgs),
+    /// List traces that match filters, sorted and paged.
+    Query(QueryCmdArgs),
+    /// Count traces that match filters.
+    Count(CountArgs),
+    /// Show one trace span by span.
+    View(ViewArgs),
+    /// Find a regex inside one trace (or one span).
+    Search(SearchArgs),
+    /// Find a regex across the whole dataset.
+    Grep(GrepArgs),
+}
+
+/// The subcommand names, for telling `halo index ...` from `halo traces.jsonl -p ...`.
+const COMMANDS: &[&str] = &["index", "overview", "query", "count", "view", "search", "grep", "run", "help"];
+
+/// Rewrites the reference's analysis form (`halo TRACES -p PROMPT`) into `halo run ...`.
+fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
+    let first = args.iter().skip(1).find(|a| {
+        let s = a.to_string_lossy();
+        !s.starts_with('-') || s == "--"
+    });
+    let Some(first) = first else { return args };
+    let word = first.to_string_lossy();
+    if COMMANDS.contains(&word.as_ref()) {
+        return args;
+    }
+    let mut out = args;
+    out.insert(1, OsString::from("run"));
+    out
+}
+
+fn main() -> ExitCode {
+    let args = normalize_args(std::env::args_os().collect());
+    if args.get(1).is_some_and(|a| a == "run") {
+        return exit::finish(Err(exit::Failure::usage(anyhow::anyhow!(
+            "the analysis form (`halo TRACES -p PROMPT`) is not available in this build yet; \
+             use `halo overview`, `halo query` and `halo view` to explore the traces"
+        ))));
+    }
+    let cli = Cli::parse_from(args);
+    let outcome = match &cli.command {
+        Command::Index(a) => cmd::index::run(a),
+        Command::Overview(a) => cmd::overview::run(a),
+        Command::Query(a) => cmd::query::run(a),
+        Command::Count(a) => cmd::count::run(a),
+        Command::View(a) => cmd::view::run(a),
+        Command::Search(a) => cmd::search::run(a),
+        Command::Grep(a) => cmd::grep::run(a),
+    };
+    exit::finish(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(args: &[&str]) -> Vec<String> {
+        normalize_args(args.iter().map(OsString::from).collect()).into_iter().map(|a| a.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_reference_form_becomes_run() {
+        assert_eq!(norm(&["halo", "t.jsonl", "-p", "x"]), ["halo", "run", "t.jsonl", "-p", "x"]);
+        assert_eq!(norm(&["halo", "-m", "gpt", "t.jsonl"]), ["halo", "run", "-m", "gpt", "t.jsonl"]);
+        assert_eq!(norm(&["halo", "./index", "-p", "x"]), ["halo", "run", "./index", "-p", "x"]);
+        assert_eq!(norm(&["halo", "--", "index", "-p", "x"]), ["halo", "run", "--", "index", "-p", "x"]);
+    }
+
+    #[test]
+    fn subcommands_stay() {
+        assert_eq!(norm(&["halo", "index", "t.jsonl"]), ["halo", "index", "t.jsonl"]);
+        assert_eq!(norm(&["halo", "--help"]), ["halo", "--help"]);
+        assert_eq!(norm(&["halo", "--json", "overview", "t"]), ["halo", "--json", "overview", "t"]);
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,105 @@
+//! Options every command takes about the dataset, and opening it with a progress bar.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use clap::Args;
+use halo_index::{BuildProgress, Dataset, OpenOptions};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::exit::Failure;
+
+/// The dataset: files and directories, read as one.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DatasetArgs {
+    /// Trace files (.jsonl, OTLP/JSON, .gz) and directories, read as one dataset.
+    #[arg(required = true, value_name = "TRACE_PATH")]
+    pub(crate) paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) options: DatasetOptions,
+}
+
+/// Dataset options shared by every command.
+#[derive(Debug, Clone, Args, Default)]
+pub(crate) struct DatasetOptions {
+    /// Keep indexes under DIR instead of beside each trace file.
+    #[arg(long, value_name = "DIR", global = true, help_heading = "Dataset options")]
+    pub(crate) index_dir: Option<PathBuf>,
+    /// Fail on the first unreadable line or file instead of skipping it with a warning.
+    #[arg(long, global = true, help_heading = "Dataset options")]
+    pub(crate) strict: bool,
+    /// Print machine-readable JSON (one documented, versioned schema per command).
+    #[arg(long, global = true, help_heading = "Dataset options")]
+    pub(crate) json: bool,
+    /// Print no progress and no warnings about skipped lines.
+    #[arg(long, short = 'q', global = true, help_heading = "Dataset options")]
+    pub(crate) quiet: bool,
+}
+
+struct Bar {
+    bar: Mutex<Option<ProgressBar>>,
+    enabled: bool,
+}
+
+impl BuildProgress for Bar {
+    fn begin(&self, file: &Path, what: &str, total: u64) {
+        if !self.enabled {
+            return;
+        }
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        bar.set_message(format!("{what} {name}"));
+        bar.enable_steady_tick(Duration::from_millis(200));
+        *self.bar.lock().expect("progress lock") = Some(bar);
+    }
+
+    fn advance(&self, done: u64) {
+        if let Some(bar) = self.bar.lock().expect("progress lock").as_ref() {
+            bar.set_position(done);
+        }
+    }
+
+    fn end(&self) {
+        if let Some(bar) = self.bar.lock().expect("progress lock").take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl DatasetArgs {
+    /// Opens the dataset, building indexes with a progress bar on a terminal, and prints a
+    /// warning per problem (the first few) and a count of the rest.
+    pub(crate) fn open(&self, force_rebuild: bool) -> Result<Dataset, Failure> {
+        let options = OpenOptions {
+            index_dir: self.options.index_dir.clone(),
+            strict: self.options.strict,
+            force_rebuild,
+            ..Default::default()
+        };
+        let bar = Bar { bar: Mutex::new(None), enabled: !self.options.quiet };
+        let ds = Dataset::open(&self.paths, &options, &bar)?;
+        if !self.options.quiet {
+            warn_problems(&ds);
+        }
+        Ok(ds)
+    }
+}
+
+/// How many problems are printed one by one.
+const SHOWN_PROBLEMS: usize = 5;
+
+fn warn_problems(ds: &Dataset) {
+    for p in ds.problems().iter().take(SHOWN_PROBLEMS) {
+        eprintln!("halo: warning: {p}");
+    }
+    let rest = ds.problem_count().saturating_sub(SHOWN_PROBLEMS.min(ds.problems().len()) as u64);
+    if rest > 0 {
+        eprintln!("halo: warning: {rest} more problem(s); `halo index --json` lists them");
+    }
+}

@@ -1,0 +1,44 @@
+//! `halo grep`: a regex across the whole dataset, bounded.
+
+use std::time::Duration;
+
+use clap::Args;
+use halo_query::ScanBudget;
+
+use super::dataset::DatasetOptions;
+use crate::exit::{Failure, OK};
+use crate::render;
+
+/// Find a regex across every span of the dataset (bounded by --max-matches and --time-budget).
+#[derive(Debug, Args)]
+pub(crate) struct GrepArgs {
+    /// Trace files and directories (the dataset), then PATTERN.
+    #[arg(required = true, num_args = 2.., value_name = "TRACE_PATH... PATTERN")]
+    pub(crate) words: Vec<String>,
+    /// Most matching lines to show.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) max_matches: usize,
+    /// Characters of context on each side.
+    #[arg(long, default_value_t = 80)]
+    pub(crate) context_chars: usize,
+    /// Stop after this many seconds and say the answer is partial.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub(crate) time_budget: f64,
+    #[command(flatten)]
+    pub(crate) options: DatasetOptions,
+}
+
+pub(crate) fn run(args: &GrepArgs) -> Result<u8, Failure> {
+    let n = args.words.len();
+    let (paths, pattern) = (&args.words[..n - 1], &args.words[n - 1]);
+    let dataset = super::dataset::DatasetArgs { paths: paths.iter().map(Into::into).collect(), options: args.options.clone() };
+    let ds = dataset.open(false)?;
+    let budget = ScanBudget { time: Duration::from_secs_f64(args.time_budget.clamp(0.001, 86_400.0)) };
+    let result = halo_query::grep(&ds, pattern, args.max_matches, args.context_chars, budget)?;
+    if args.options.json {
+        render::json(&result)?;
+    } else {
+        render::text(&render::human::grep(&result))?;
+    }
+    Ok(OK)
+}

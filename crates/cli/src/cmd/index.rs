@@ -1,0 +1,48 @@
+//! `halo index`: build (or reuse) the index and report what was done.
+
+use clap::Args;
+use serde::Serialize;
+
+use super::dataset::DatasetArgs;
+use crate::exit::{Failure, OK};
+use crate::render;
+
+/// Build or update the index of a dataset.
+#[derive(Debug, Args)]
+pub(crate) struct IndexArgs {
+    #[command(flatten)]
+    pub(crate) dataset: DatasetArgs,
+    /// Rebuild even when the index is current.
+    #[arg(long)]
+    pub(crate) rebuild: bool,
+}
+
+/// The `--json` output of `halo index`.
+#[derive(Debug, Serialize)]
+struct IndexJson<'a> {
+    schema_version: u32,
+    files: &'a [halo_index::FileReport],
+    total_traces: usize,
+    total_spans: u64,
+    skipped_lines: u64,
+    problem_count: u64,
+    problems: &'a [halo_index::Problem],
+}
+
+pub(crate) fn run(args: &IndexArgs) -> Result<u8, Failure> {
+    let ds = args.dataset.open(args.rebuild)?;
+    if args.dataset.options.json {
+        render::json(&IndexJson {
+            schema_version: 1,
+            files: ds.reports(),
+            total_traces: ds.traces().len(),
+            total_spans: ds.span_count(),
+            skipped_lines: ds.skipped_lines(),
+            problem_count: ds.problem_count(),
+            problems: ds.problems(),
+        })?;
+    } else {
+        render::text(&render::human::index_report(ds.reports(), ds.traces().len(), ds.problem_count()))?;
+    }
+    Ok(OK)
+}

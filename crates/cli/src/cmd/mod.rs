@@ -1,0 +1,11 @@
+//! One module per command: arguments in, a library call, output out.
+
+pub(crate) mod count;
+pub(crate) mod dataset;
+pub(crate) mod filters;
+pub(crate) mod grep;
+pub(crate) mod index;
+pub(crate) mod overview;
+pub(crate) mod query;
+pub(crate) mod search;
+pub(crate) mod view;

@@ -1,0 +1,61 @@
+//! `halo search`: a regex inside one trace (or one span).
+
+use clap::Args;
+use halo_query::{SearchSpanArgs, SearchTraceArgs};
+
+use super::dataset::DatasetOptions;
+use crate::exit::{Failure, OK};
+use crate::render;
+
+/// Find a regex in one trace's raw span JSON.
+#[derive(Debug, Args)]
+pub(crate) struct SearchArgs {
+    /// Trace files and directories (the dataset), then TRACE_ID and PATTERN.
+    #[arg(required = true, num_args = 3.., value_name = "TRACE_PATH... TRACE_ID PATTERN")]
+    pub(crate) words: Vec<String>,
+    /// Search only this span.
+    #[arg(long = "span", value_name = "SPAN_ID")]
+    pub(crate) span: Option<String>,
+    /// Characters of context on each side.
+    #[arg(long, default_value_t = halo_query::DEFAULT_CONTEXT_CHARS)]
+    pub(crate) context_chars: usize,
+    /// Most matches to show.
+    #[arg(long, default_value_t = halo_query::DEFAULT_MAX_MATCHES)]
+    pub(crate) max_matches: usize,
+    #[command(flatten)]
+    pub(crate) options: DatasetOptions,
+}
+
+pub(crate) fn run(args: &SearchArgs) -> Result<u8, Failure> {
+    let n = args.words.len();
+    let (paths, trace_id, pattern) = (&args.words[..n - 2], &args.words[n - 2], &args.words[n - 1]);
+    let dataset = super::dataset::DatasetArgs { paths: paths.iter().map(Into::into).collect(), options: args.options.clone() };
+    let ds = dataset.open(false)?;
+    let result = match &args.span {
+        None => halo_query::search_trace(
+            &ds,
+            &SearchTraceArgs {
+                trace_id: trace_id.clone(),
+                pattern: pattern.clone(),
+                context_chars: args.context_chars,
+                max_matches: args.max_matches,
+            },
+        )?,
+        Some(span) => halo_query::search_span(
+            &ds,
+            &SearchSpanArgs {
+                trace_id: trace_id.clone(),
+                span_id: span.clone(),
+                pattern: pattern.clone(),
+                context_chars: args.context_chars,
+                max_matches: args.max_matches,
+            },
+        )?,
+    };
+    if args.options.json {
+        render::json(&result)?;
+    } else {
+        render::text(&render::human::search(&result))?;
+    }
+    Ok(OK)
+}

@@ -1,0 +1,48 @@
+//! `halo view`: one trace, span by span.
+
+use clap::Args;
+use halo_query::{ViewSpansArgs, ViewTraceArgs};
+
+use super::dataset::DatasetOptions;
+use crate::exit::{Failure, OK};
+use crate::render;
+
+/// Show a trace's spans with their attributes (values capped like the agents see them).
+#[derive(Debug, Args)]
+pub(crate) struct ViewArgs {
+    /// Trace files and directories (the dataset), then the TRACE_ID to show.
+    #[arg(required = true, num_args = 2.., value_name = "TRACE_PATH... TRACE_ID")]
+    pub(crate) words: Vec<String>,
+    /// Show only these spans (repeatable, up to 200; values capped at 16 KB instead of 4 KB).
+    #[arg(long = "span", value_name = "SPAN_ID")]
+    pub(crate) spans: Vec<String>,
+    /// Page through a large trace: spans to skip.
+    #[arg(long)]
+    pub(crate) offset: Option<usize>,
+    /// Page through a large trace: spans per page (at most 200).
+    #[arg(long)]
+    pub(crate) limit: Option<usize>,
+    #[command(flatten)]
+    pub(crate) options: DatasetOptions,
+}
+
+pub(crate) fn run(args: &ViewArgs) -> Result<u8, Failure> {
+    let n = args.words.len();
+    let (paths, trace_id) = (&args.words[..n - 1], &args.words[n - 1]);
+    let dataset = super::dataset::DatasetArgs { paths: paths.iter().map(Into::into).collect(), options: args.options.clone() };
+    let ds = dataset.open(false)?;
+    let view = if args.spans.is_empty() {
+        halo_query::view_trace(
+            &ds,
+            &ViewTraceArgs { trace_id: trace_id.clone(), offset: args.offset, limit: args.limit },
+        )?
+    } else {
+        halo_query::view_spans(&ds, &ViewSpansArgs { trace_id: trace_id.clone(), span_ids: args.spans.clone() })?
+    };
+    if args.options.json {
+        render::json(&view)?;
+    } else {
+        render::text(&render::human::trace_view(&view))?;
+    }
+    Ok(OK)
+}

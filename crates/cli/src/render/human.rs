@@ -1,0 +1,298 @@
+//! Human-readable renderings of the query results.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use halo_index::FileReport;
+use halo_query::{GrepResult, Overview, ScanInfo, SearchResult, TraceList, TraceView};
+
+use super::table::{bytes, cut, millis, thousands, Table};
+
+fn scan_note(out: &mut String, scan: &Option<ScanInfo>) {
+    if let Some(s) = scan {
+        if !s.complete {
+            let _ = writeln!(
+                out,
+                "note: the data scan stopped early at the time budget ({} of {} scanned); results are partial, raise --time-budget",
+                bytes(s.scanned_bytes),
+                bytes(s.total_bytes)
+            );
+        }
+    }
+}
+
+/// `halo index`.
+pub(crate) fn index_report(reports: &[FileReport], traces: usize, problems: u64) -> String {
+    let mut out = String::new();
+    let mut t = Table::new(&["file", "action", "size", "lines", "spans", "traces", "skipped", "time"]);
+    for r in reports {
+        let action = match &r.action {
+            halo_index::IndexAction::Reused => "reused".to_string(),
+            halo_index::IndexAction::Built => "built".to_string(),
+            halo_index::IndexAction::Appended { bytes: b } => format!("appended {}", bytes(*b)),
+            halo_index::IndexAction::Rebuilt { reason } => format!("rebuilt ({reason})"),
+        };
+        t.row(vec![
+            r.path.display().to_string(),
+            action,
+            bytes(r.data_bytes),
+            thousands(r.lines as i64),
+            thousands(r.spans as i64),
+            thousands(r.traces as i64),
+            thousands((r.skipped_lines + r.skipped_spans) as i64),
+            millis(r.elapsed_ms),
+        ]);
+    }
+    out.push_str(&t.render(""));
+    let _ = writeln!(out, "\n{} trace(s) in the dataset; {} problem(s)", thousands(traces as i64), problems);
+    if let Some(r) = reports.first() {
+        let _ = writeln!(out, "index: {}", r.index_dir.display());
+    }
+    out
+}
+
+/// `halo overview`.
+pub(crate) fn overview(o: &Overview) -> String {
+    let mut out = String::new();
+    let pct = |n: u64, of: u64| if of == 0 { 0.0 } else { n as f64 * 100.0 / of as f64 };
+    let _ = writeln!(
+        out,
+        "{} traces · {} spans · {} files · {}",
+        thousands(o.total_traces as i64),
+        thousands(o.total_spans as i64),
+        o.file_count,
+        bytes(o.raw_jsonl_bytes)
+    );
+    if let (Some(s), Some(e)) = (&o.start_time, &o.end_time) {
+        let _ = writeln!(out, "time range    {s} .. {e}");
+    }
+    let _ = writeln!(
+        out,
+        "errors        {} traces with errors ({:.1}%), {} error spans, {} failed tool calls in {} traces",
+        thousands(o.error_trace_count as i64),
+        pct(o.error_trace_count, o.total_traces),
+        thousands(o.error_span_count as i64),
+        thousands(o.tool_error_span_count as i64),
+        thousands(o.tool_error_trace_count as i64),
+    );
+    let _ = writeln!(
+        out,
+        "calls         {} LLM, {} tool",
+        thousands(o.llm_call_count as i64),
+        thousands(o.tool_call_count as i64)
+    );
+    let mut tokens = format!(
+        "tokens        {} in, {} out, {} total",
+        thousands(o.total_input_tokens),
+        thousands(o.total_output_tokens),
+        thousands(o.total_tokens)
+    );
+    if let Some(c) = o.total_cost {
+        let _ = write!(tokens, " · cost {c:.4}");
+    }
+    let _ = writeln!(out, "{tokens}");
+    let _ = writeln!(
+        out,
+        "durations     p50 {} · p90 {} · p99 {} · max {}",
+        millis(o.duration_ms.p50),
+        millis(o.duration_ms.p90),
+        millis(o.duration_ms.p99),
+        millis(o.duration_ms.max)
+    );
+    let _ = writeln!(out, "spans/trace   p50 {:.0} · max {:.0}", o.spans_per_trace.p50, o.spans_per_trace.max);
+    let names = |v: &[halo_query::NameCount]| {
+        if v.is_empty() {
+            return "-".to_string();
+        }
+        let mut s: Vec<String> = v.iter().take(8).map(|n| format!("{} ({})", n.name, thousands(n.trace_count as i64))).collect();
+        if v.len() > 8 {
+            s.push(format!("+{} more", v.len() - 8));
+        }
+        s.join(", ")
+    };
+    let _ = writeln!(out, "services      {}", names(&o.services));
+    let _ = writeln!(out, "models        {}", names(&o.models));
+    let _ = writeln!(out, "agents        {}", names(&o.agents));
+    if !o.projects.is_empty() {
+        let _ = writeln!(out, "projects      {}", names(&o.projects));
+    }
+    if o.session_count > 0 {
+        let _ = writeln!(out, "sessions      {}", thousands(o.session_count as i64));
+    }
+    if o.skipped_lines > 0 || o.problem_count > 0 || o.missing_parent_span_count > 0 || o.duplicate_span_count > 0 {
+        let _ = writeln!(
+            out,
+            "data quality  {} skipped lines, {} problems, {} spans with a missing parent, {} duplicate span ids",
+            o.skipped_lines, o.problem_count, o.missing_parent_span_count, o.duplicate_span_count
+        );
+    }
+    if !o.tools.is_empty() {
+        let mut t = Table::new(&["tool", "calls", "errors", "error rate", "traces"]);
+        for tool in o.tools.iter().take(25) {
+            t.row(vec![
+                tool.name.clone(),
+                thousands(tool.calls as i64),
+                thousands(tool.errors as i64),
+                format!("{:.1}%", tool.error_rate * 100.0),
+                thousands(tool.trace_count as i64),
+            ]);
+        }
+        let _ = writeln!(out, "\ntools");
+        out.push_str(&t.render("  "));
+        if o.tools.len() > 25 {
+            let _ = writeln!(out, "  … {} more tools (--json lists all)", o.tools.len() - 25);
+        }
+    }
+    if !o.error_taxonomy.is_empty() {
+        let mut t = Table::new(&["traces", "spans", "error group", "example"]);
+        for g in &o.error_taxonomy {
+            t.row(vec![
+                thousands(g.trace_count as i64),
+                thousands(g.span_count as i64),
+                cut(&g.group, 90),
+                g.sample_trace_ids.first().cloned().unwrap_or_default(),
+            ]);
+        }
+        let _ = writeln!(out, "\nerror taxonomy");
+        out.push_str(&t.render("  "));
+    }
+    if !o.sample_trace_ids.is_empty() {
+        let _ = writeln!(out, "\nsample traces: {}", o.sample_trace_ids.iter().take(6).cloned().collect::<Vec<_>>().join(" "));
+    }
+    scan_note(&mut out, &o.scan);
+    out
+}
+
+/// `halo query`.
+pub(crate) fn trace_list(list: &TraceList) -> String {
+    let mut out = String::new();
+    let mut t = Table::new(&["trace_id", "start", "duration", "spans", "errors", "tokens", "root", "tools / first error"]);
+    for r in &list.traces {
+        let detail = match r.error_groups.first() {
+            Some(g) => g.clone(),
+            None => r.tools.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(","),
+        };
+        t.row(vec![
+            r.trace_id.clone(),
+            r.start_time.get(..19).unwrap_or(&r.start_time).replace('T', " "),
+            millis(r.duration_ms),
+            r.span_count.to_string(),
+            r.error_span_count.to_string(),
+            thousands(r.total_tokens),
+            cut(&r.root_span_name, 24),
+            cut(&detail, 60),
+        ]);
+    }
+    if t.is_empty() {
+        out.push_str("no traces match\n");
+    } else {
+        out.push_str(&t.render(""));
+    }
+    let shown = list.traces.len();
+    let _ = writeln!(
+        out,
+        "{} of {} trace(s){}",
+        if shown == 0 { "0".to_string() } else { format!("{}-{}", list.offset + 1, list.offset + shown) },
+        thousands(list.total as i64),
+        if list.has_more { format!("; next page: --offset {}", list.offset + shown) } else { String::new() }
+    );
+    scan_note(&mut out, &list.scan);
+    out
+}
+
+/// `halo view`: a span tree with attributes.
+pub(crate) fn trace_view(v: &TraceView) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "trace {} · {} spans", v.trace_id, v.span_count);
+    if let Some(o) = &v.oversized {
+        let _ = writeln!(
+            out,
+            "too large to show at once ({} of JSON for {} spans; {} error spans)",
+            bytes(o.response_bytes),
+            o.requested_span_count,
+            o.error_span_count
+        );
+        let _ = writeln!(out, "{}", o.hint);
+        let mut t = Table::new(&["count", "span name"]);
+        for n in &o.top_span_names {
+            t.row(vec![thousands(n.count as i64), n.name.clone()]);
+        }
+        out.push_str(&t.render("  "));
+        if !o.error_spans.is_empty() {
+            let _ = writeln!(out, "error spans:");
+            for s in &o.error_spans {
+                let _ = writeln!(out, "  {} {} {}", s.span_id, s.name, cut(s.error_message.as_deref().unwrap_or(""), 100));
+            }
+        }
+        return out;
+    }
+    let ids: HashMap<&str, usize> = v.spans.iter().enumerate().map(|(i, s)| (s.span_id.as_str(), i)).collect();
+    let depth = |mut i: usize| {
+        let mut d = 0;
+        while let Some(&p) = ids.get(v.spans[i].parent_span_id.as_str()) {
+            if p == i || d > 32 {
+                break;
+            }
+            d += 1;
+            i = p;
+        }
+        d
+    };
+    for (i, s) in v.spans.iter().enumerate() {
+        let pad = "  ".repeat(depth(i));
+        let status = if s.status.code.ends_with("ERROR") { " ERROR" } else { "" };
+        let _ = writeln!(
+            out,
+            "{pad}├─ {} {} [{}] {}{}{}",
+            s.span_kind,
+            s.name,
+            s.span_id,
+            millis(s.duration_ms),
+            status,
+            if s.status.message.is_empty() { String::new() } else { format!(": {}", cut(&s.status.message, 100)) }
+        );
+        for (k, val) in &s.attributes {
+            let text = match val {
+                serde_json::Value::String(t) => t.clone(),
+                other => other.to_string(),
+            };
+            let _ = writeln!(out, "{pad}│    {k} = {}", cut(&text, 160));
+        }
+    }
+    if !v.missing_span_ids.is_empty() {
+        let _ = writeln!(out, "not in this trace: {}", v.missing_span_ids.join(", "));
+    }
+    out
+}
+
+/// `halo search`.
+pub(crate) fn search(r: &SearchResult) -> String {
+    let mut out = String::new();
+    for m in &r.matches {
+        let _ = writeln!(out, "{} {} [{}] {}: {}", m.span_id, m.span_name, m.span_kind, m.status, cut(&m.context, 240));
+    }
+    let _ = writeln!(
+        out,
+        "{} match(es) in {} span(s){}",
+        r.total_matches,
+        r.matching_span_count,
+        if r.has_more { format!(" (first {} shown; raise --max-matches)", r.matches.len()) } else { String::new() }
+    );
+    out
+}
+
+/// `halo grep`.
+pub(crate) fn grep(r: &GrepResult) -> String {
+    let mut out = String::new();
+    for m in &r.matches {
+        let _ = writeln!(out, "{}:{}: trace {}: {}", m.file, m.line, m.trace_id.as_deref().unwrap_or("?"), cut(&m.context, 200));
+    }
+    let _ = writeln!(
+        out,
+        "{} matching line(s){}",
+        r.matches.len(),
+        if r.truncated { " (more exist; raise --max-matches)" } else { "" }
+    );
+    scan_note(&mut out, &Some(r.scan.clone()));
+    out
+}

@@ -1,0 +1,26 @@
+//! The only place that decides how output looks: `--json` or tables for people.
+
+pub(crate) mod human;
+pub(crate) mod table;
+
+use std::io::Write;
+
+use serde::Serialize;
+
+/// Writes one value as pretty JSON on stdout, followed by a newline.
+pub(crate) fn json<T: Serialize>(value: &T) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()
+}
+
+/// Writes text on stdout.
+pub(crate) fn text(s: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(s.as_bytes())?;
+    if !s.ends_with('\n') {
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}

@@ -1,0 +1,140 @@
+//! Plain aligned text tables.
+
+/// A table: a header and rows of cells; numeric-looking cells are right-aligned.
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub(crate) fn new(header: &[&str]) -> Table {
+        Table { header: header.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
+    }
+
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub(crate) fn render(&self, indent: &str) -> String {
+        let n = self.header.len();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate().take(n) {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+        let numeric: Vec<bool> = (0..n)
+            .map(|i| {
+                !self.rows.is_empty()
+                    && self.rows.iter().all(|r| {
+                        r.get(i).is_none_or(|c| {
+                            c.is_empty() || c == "-" || c.trim_end_matches(['%', 's']).replace([',', '.'], "").parse::<f64>().is_ok()
+                        })
+                    })
+            })
+            .collect();
+        let line = |cells: &[String]| {
+            let mut s = String::from(indent);
+            for i in 0..n {
+                let c = cells.get(i).map(String::as_str).unwrap_or("");
+                let pad = widths[i] - c.chars().count();
+                if numeric[i] {
+                    s.push_str(&" ".repeat(pad));
+                    s.push_str(c);
+                } else {
+                    s.push_str(c);
+                    if i + 1 < n {
+                        s.push_str(&" ".repeat(pad));
+                    }
+                }
+                if i + 1 < n {
+                    s.push_str("  ");
+                }
+            }
+            s.trim_end().to_string()
+        };
+        let mut out = line(&self.header);
+        out.push('\n');
+        for r in &self.rows {
+            out.push_str(&line(r));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// 1234567 -> "1,234,567".
+pub(crate) fn thousands(n: i64) -> String {
+    let s = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Bytes in human units.
+pub(crate) fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Milliseconds in human units.
+pub(crate) fn millis(ms: f64) -> String {
+    if ms >= 60_000.0 {
+        format!("{:.1}min", ms / 60_000.0)
+    } else if ms >= 1_000.0 {
+        format!("{:.1}s", ms / 1_000.0)
+    } else {
+        format!("{ms:.0}ms")
+    }
+}
+
+/// Cuts a cell to `max` characters.
+pub(crate) fn cut(s: &str, max: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let kept: String = flat.chars().take(max.saturating_sub(1)).collect();
+    format!("{kept}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligns_and_formats() {
+        let mut t = Table::new(&["tool", "calls"]);
+        t.row(vec!["grep".into(), "1,200".into()]);
+        t.row(vec!["list_files".into(), "3".into()]);
+        assert_eq!(t.render(""), "tool        calls\ngrep        1,200\nlist_files      3\n");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(bytes(1_500_000), "1.5 MB");
+        assert_eq!(cut("a  b\nc", 10), "a b c");
+        assert_eq!(cut("abcdef", 4), "abc…");
+    }
+}
