@@ -1,0 +1,160 @@
+//! `halo sql`: one read-only SQL query over the dataset (tables `traces`, `spans`,
+//! `tool_calls`, `llm_calls`), as an aligned table, `--json` or `--csv`.
+
+use std::time::Duration;
+
+use clap::Args;
+use halo_sql::{SqlEngine, SqlError, SqlLimits, SqlResult};
+
+use super::dataset::{DatasetArgs, DatasetOptions};
+use crate::exit::{Failure, OK};
+use crate::render;
+use crate::render::table::Table;
+
+/// Widest cell shown in the human table; longer values end in "…" (use --json or --csv for
+/// whole values).
+const MAX_CELL_CHARS: usize = 120;
+
+/// Run one read-only SQL query over the dataset.
+#[derive(Debug, Args)]
+#[command(after_help = "Tables: traces (one row per trace), spans (one row per span), tool_calls and llm_calls \
+(views over spans). `halo sql TRACES \"DESCRIBE spans\"` lists a table's columns.\n\
+Example: halo sql traces.jsonl \"SELECT tool_name, count(*) AS failures FROM tool_calls WHERE is_error GROUP BY 1 ORDER BY 2 DESC\"")]
+pub(crate) struct SqlArgs {
+    /// Trace files and directories (the dataset), then the SQL query.
+    #[arg(required = true, num_args = 2.., value_name = "TRACE_PATH... QUERY")]
+    pub(crate) words: Vec<String>,
+    /// Print comma-separated values (a header line, then one line per row).
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) csv: bool,
+    /// Most rows to return; more are cut, with a note.
+    #[arg(long, value_name = "N", default_value_t = SqlLimits::default().max_rows)]
+    pub(crate) max_rows: usize,
+    /// Most bytes of (JSON) rows to return; more are cut, with a note.
+    #[arg(long, value_name = "BYTES", default_value_t = SqlLimits::default().max_bytes)]
+    pub(crate) max_bytes: usize,
+    /// Cancel the query after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = SqlLimits::default().timeout.as_secs_f64())]
+    pub(crate) timeout: f64,
+    #[command(flatten)]
+    pub(crate) options: DatasetOptions,
+}
+
+pub(crate) fn run(args: &SqlArgs) -> Result<u8, Failure> {
+    let n = args.words.len();
+    let (paths, query) = (&args.words[..n - 1], &args.words[n - 1]);
+    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+        return Err(Failure::usage(anyhow::anyhow!("--timeout must be a positive number of seconds")));
+    }
+    let limits = SqlLimits {
+        max_rows: args.max_rows,
+        max_bytes: args.max_bytes,
+        timeout: Duration::from_secs_f64(args.timeout),
+        ..SqlLimits::default()
+    };
+    let dataset = DatasetArgs { paths: paths.iter().map(Into::into).collect(), options: args.options.clone() };
+    let ds = dataset.open(false)?;
+    let engine = SqlEngine::open(&ds).map_err(failure)?;
+    let result = engine.query(query, &limits).map_err(failure)?;
+    if args.options.json {
+        render::json(&result)?;
+    } else if args.csv {
+        render::text(&csv(&result))?;
+        note(&result);
+    } else {
+        render::text(&human(&result))?;
+        note(&result);
+    }
+    Ok(OK)
+}
+
+/// The query's own mistakes (refused, syntax, limits) are bad usage; the rest is data.
+fn failure(e: SqlError) -> Failure {
+    match e {
+        SqlError::Refused(_)
+        | SqlError::Syntax(_)
+        | SqlError::Query(_)
+        | SqlError::Timeout { .. }
+        | SqlError::MemoryLimit { .. } => Failure::usage(e),
+        other => Failure::from(other),
+    }
+}
+
+fn note(r: &SqlResult) {
+    if let Some(n) = &r.truncation_note {
+        eprintln!("halo: note: {n}");
+    }
+}
+
+/// Text of a value for people and CSV: strings as they are, null as nothing, the rest as JSON.
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn human(r: &SqlResult) -> String {
+    let header: Vec<&str> = r.columns.iter().map(|c| c.name.as_str()).collect();
+    let mut t = Table::new(&header);
+    for row in &r.rows {
+        t.row(row.iter().map(|v| shorten(&cell(v).replace(['\n', '\r', '\t'], " "))).collect());
+    }
+    let mut out = t.render("");
+    let rows = if r.row_count == 1 { "1 row".to_string() } else { format!("{} rows", r.row_count) };
+    let cut = if r.truncated { " (cut)" } else { "" };
+    out.push_str(&format!("{rows}{cut} · {:.1} ms\n", r.elapsed_ms));
+    out
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= MAX_CELL_CHARS {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(MAX_CELL_CHARS - 1).collect();
+    t.push('…');
+    t
+}
+
+fn csv(r: &SqlResult) -> String {
+    let mut out = String::new();
+    let header: Vec<String> = r.columns.iter().map(|c| csv_field(&c.name)).collect();
+    out.push_str(&header.join(","));
+    out.push('\n');
+    for row in &r.rows {
+        let fields: Vec<String> = row.iter().map(|v| csv_field(&cell(v))).collect();
+        out.push_str(&fields.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// RFC 4180 quoting: fields with a comma, quote or line break are quoted, quotes doubled.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn long_cells_are_shortened_for_people() {
+        let s = "x".repeat(500);
+        assert_eq!(shorten(&s).chars().count(), MAX_CELL_CHARS);
+        assert!(shorten(&s).ends_with('…'));
+    }
+}

@@ -1,0 +1,66 @@
+//! `halo sql` and `halo export --parquet` as a user runs them.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn sql_answers_as_json_table_and_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let f = file.to_str().unwrap();
+    let q = "SELECT tool_name, count(*) AS calls, sum(CASE WHEN is_error THEN 1 ELSE 0 END) AS failures FROM tool_calls GROUP BY tool_name ORDER BY tool_name";
+    let o = json(&halo(tmp.path(), &["sql", f, q, "--json"]));
+    assert_eq!(o["schema_version"], 1);
+    assert_eq!(o["columns"][0]["name"], "tool_name");
+    assert_eq!(o["columns"][1]["type"], "BIGINT");
+    assert_eq!(o["rows"], serde_json::json!([["grep", 1, 1], ["list_files", 1, 0]]));
+    assert_eq!(o["truncated"], false);
+
+    let out = halo(tmp.path(), &["sql", f, q]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("tool_name   calls  failures\n"), "{text}");
+    assert!(text.contains("grep            1         1"), "{text}");
+    assert!(text.contains("2 rows"), "{text}");
+
+    let out = halo(tmp.path(), &["sql", f, "SELECT 'a,b' AS x, 2 AS y", "--csv"]);
+    assert_eq!(stdout(&out), "x,y\n\"a,b\",2\n");
+}
+
+#[test]
+fn sql_refusals_and_caps_are_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let f = file.to_str().unwrap();
+    let out = halo(tmp.path(), &["sql", f, "DROP TABLE spans"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("refused: DROP TABLE is not allowed"), "{}", stderr(&out));
+    let out = halo(tmp.path(), &["sql", f, "SELECT 1; SELECT 2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("exactly one statement"), "{}", stderr(&out));
+
+    let out = halo(tmp.path(), &["sql", f, "SELECT * FROM spans", "--max-rows", "3"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("3 rows (cut)"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("row limit of 3 rows"), "{}", stderr(&out));
+    let o = json(&halo(tmp.path(), &["sql", f, "SELECT * FROM spans", "--max-rows", "3", "--json"]));
+    assert_eq!(o["row_count"], 3);
+    assert_eq!(o["truncated"], true);
+}
+
+#[test]
+fn export_writes_parquet_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let dir = tmp.path().join("pq");
+    let o = json(&halo(tmp.path(), &["export", file.to_str().unwrap(), "--parquet", dir.to_str().unwrap(), "--json"]));
+    assert_eq!(o["format"], "parquet");
+    assert_eq!(o["files"].as_array().unwrap().len(), 4);
+    for t in ["traces", "spans", "tool_calls", "llm_calls"] {
+        let p = dir.join(format!("{t}.parquet"));
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!(&bytes[..4], b"PAR1", "{t}");
+        assert_eq!(&bytes[bytes.len() - 4..], b"PAR1", "{t}");
+    }
+}

@@ -1,0 +1,50 @@
+//! `halo export --parquet`: every table as one Parquet file, for DuckDB, Polars, Spark or a
+//! warehouse.
+
+use std::path::{Path, PathBuf};
+
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::SessionConfig;
+use futures::StreamExt;
+use halo_index::Dataset;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::{SqlEngine, SqlError, TABLE_NAMES};
+
+/// Writes every table (`traces`, `spans`, `tool_calls`, `llm_calls`) as `DIR/<table>.parquet`
+/// (Snappy-compressed, rows in index order), creating `dir` if needed. Returns the files.
+pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<PathBuf>, SqlError> {
+    let engine = SqlEngine::open(ds)?;
+    std::fs::create_dir_all(dir).map_err(|source| SqlError::Io { path: dir.to_path_buf(), source })?;
+    let mut written = Vec::new();
+    for name in TABLE_NAMES {
+        let path = dir.join(format!("{name}.parquet"));
+        engine.block_on(write_table(&engine, name, &path))??;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+async fn write_table(engine: &SqlEngine, name: &str, path: &Path) -> Result<(), SqlError> {
+    let df_err = |e| SqlError::from_datafusion(e, usize::MAX);
+    // One partition: the file keeps the index's row order.
+    let config = SessionConfig::from(engine.base_state().config().options().as_ref().clone()).with_target_partitions(1);
+    let state = SessionStateBuilder::new_from_existing(engine.base_state().clone()).with_config(config).build();
+    let plan = state.create_logical_plan(&format!("SELECT * FROM {name}")).await.map_err(df_err)?;
+    let df = DataFrame::new(state, plan);
+    let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+    let mut stream = df.execute_stream().await.map_err(df_err)?;
+
+    let parquet_err = |e: parquet::errors::ParquetError| SqlError::Parquet { path: path.to_path_buf(), message: e.to_string() };
+    let file = std::fs::File::create(path).map_err(|source| SqlError::Io { path: path.to_path_buf(), source })?;
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut writer = ArrowWriter::try_new(std::io::BufWriter::new(file), schema, Some(props)).map_err(parquet_err)?;
+    while let Some(batch) = stream.next().await {
+        writer.write(&batch.map_err(df_err)?).map_err(parquet_err)?;
+    }
+    writer.close().map_err(parquet_err)?;
+    Ok(())
+}

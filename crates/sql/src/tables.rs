@@ -1,0 +1,139 @@
+//! The tables: the index's record batches registered as they are, and views over them.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use datafusion::catalog::MemTable;
+use datafusion::execution::context::SessionContext;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::prelude::SessionConfig;
+use halo_index::Dataset;
+
+use crate::SqlError;
+
+/// Every table a query can name, in the order they are described and exported.
+pub const TABLE_NAMES: &[&str] = &["traces", "spans", "tool_calls", "llm_calls"];
+
+/// The trace table's columns that are internal pointers into the index (hidden from SQL).
+const HIDDEN_TRACE_COLUMNS: &[&str] = &["span_rows"];
+
+/// `tool_calls`: one row per TOOL span.
+const TOOL_CALLS: &str = "CREATE VIEW tool_calls AS SELECT \
+    trace_id, span_id, parent_span_id, tool_name, tool_args AS arguments, tool_result AS result_head, \
+    is_error, error_type, error_message, status_message, http_status, duration_ms, start_time, end_time, \
+    agent_name, service_name, name AS span_name \
+    FROM spans WHERE kind = 'TOOL'";
+
+/// `llm_calls`: one row per LLM span.
+const LLM_CALLS: &str = "CREATE VIEW llm_calls AS SELECT \
+    trace_id, span_id, parent_span_id, model, input_tokens, output_tokens, total_tokens, cost, \
+    duration_ms AS latency_ms, finish_reason, output_head, input_head, requested_tools, declared_tools, refusal, \
+    is_error, error_type, error_message, status_message, http_status, start_time, end_time, \
+    agent_name, service_name, name AS span_name \
+    FROM spans WHERE kind = 'LLM'";
+
+/// The session every query starts from: tables, views and functions, no file access.
+pub(crate) fn base_state(
+    span_partitions: Vec<Vec<RecordBatch>>,
+    traces: RecordBatch,
+    partitions: usize,
+) -> Result<SessionState, SqlError> {
+    let config = SessionConfig::new()
+        .with_target_partitions(partitions.max(1))
+        .with_information_schema(true)
+        .with_default_catalog_and_schema("halo", "public");
+    let mut builder = SessionStateBuilder::new().with_config(config).with_default_features();
+    // No CREATE EXTERNAL TABLE, no file formats: the session cannot name a file.
+    *builder.table_factories() = Some(Default::default());
+    *builder.file_formats() = Some(Vec::new());
+    let mut state = builder.build();
+    datafusion_functions_json::register_all(&mut state).map_err(|e| SqlError::Query(e.to_string()))?;
+    let ctx = SessionContext::new_with_state(state);
+
+    let span_schema = halo_index::span_schema();
+    let spans = MemTable::try_new(span_schema, non_empty(span_partitions))
+        .map_err(|e| SqlError::Query(format!("spans table: {e}")))?;
+    ctx.register_table("spans", Arc::new(spans)).map_err(|e| SqlError::Query(e.to_string()))?;
+
+    let traces = visible_traces(&traces)?;
+    let trace_parts = slices(&traces, partitions.max(1));
+    let traces = MemTable::try_new(traces.schema(), non_empty(trace_parts))
+        .map_err(|e| SqlError::Query(format!("traces table: {e}")))?;
+    ctx.register_table("traces", Arc::new(traces)).map_err(|e| SqlError::Query(e.to_string()))?;
+
+    for view in [TOOL_CALLS, LLM_CALLS] {
+        // Views are made here, before any sandbox applies; planning them needs no runtime.
+        futures::executor::block_on(ctx.sql(view)).map_err(|e| SqlError::Query(format!("view: {e}")))?;
+    }
+    Ok(ctx.state())
+}
+
+/// The state for a dataset: the span batches of every segment and the trace rollups.
+pub(crate) fn dataset_state(ds: &Dataset, partitions: usize) -> Result<SessionState, SqlError> {
+    let segments: Vec<u32> = (0..ds.segment_count()).collect();
+    // Segments not loaded yet are read in parallel, one thread per core.
+    let per_thread = segments.len().div_ceil(partitions.max(1)).max(1);
+    let loaded: Vec<Result<Vec<Vec<RecordBatch>>, SqlError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = segments
+            .chunks(per_thread)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|&seg| Ok(ds.span_table(seg)?.batches().to_vec()))
+                        .collect::<Result<Vec<_>, SqlError>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("span table loading does not panic")).collect()
+    });
+    let mut span_partitions = Vec::with_capacity(segments.len());
+    for part in loaded {
+        span_partitions.extend(part?);
+    }
+    base_state(span_partitions, halo_index::traces_to_batch(ds.traces()), partitions)
+}
+
+/// The state with no data, for schemas and the tool description.
+pub(crate) fn empty_state() -> Result<SessionState, SqlError> {
+    base_state(Vec::new(), halo_index::traces_to_batch(&[]), 1)
+}
+
+/// The schema of each table, in [`TABLE_NAMES`] order.
+pub(crate) fn schemas_of(state: &SessionState) -> Result<Vec<(String, SchemaRef)>, SqlError> {
+    let ctx = SessionContext::new_with_state(state.clone());
+    TABLE_NAMES
+        .iter()
+        .map(|name| {
+            let df = futures::executor::block_on(ctx.table(*name)).map_err(|e| SqlError::Query(e.to_string()))?;
+            Ok((name.to_string(), Arc::new(df.schema().as_arrow().clone())))
+        })
+        .collect()
+}
+
+fn visible_traces(batch: &RecordBatch) -> Result<RecordBatch, SqlError> {
+    let schema = batch.schema();
+    let keep: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| !HIDDEN_TRACE_COLUMNS.contains(&schema.field(i).name().as_str()))
+        .collect();
+    batch.project(&keep).map_err(|e| SqlError::Query(format!("traces table: {e}")))
+}
+
+/// Splits a batch into up to `n` zero-copy slices, one partition each.
+fn slices(batch: &RecordBatch, n: usize) -> Vec<Vec<RecordBatch>> {
+    let rows = batch.num_rows();
+    if rows == 0 {
+        return vec![vec![batch.clone()]];
+    }
+    let per = rows.div_ceil(n);
+    (0..rows).step_by(per).map(|start| vec![batch.slice(start, per.min(rows - start))]).collect()
+}
+
+fn non_empty(parts: Vec<Vec<RecordBatch>>) -> Vec<Vec<RecordBatch>> {
+    if parts.is_empty() {
+        vec![Vec::new()]
+    } else {
+        parts
+    }
+}
