@@ -1,1 +1,116 @@
-//! halo-rlm (in progress).
+//! The halo-rs recursive language model (RLM) engine.
+//!
+//! A run diagnoses a trace dataset far too large for one context window. A
+//! root agent (depth 0) investigates through tools over the trace index
+//! (`halo_query`), delegates focused questions to subagents (`call_subagent`,
+//! up to [`EngineConfig::max_depth`]) and ends with `final_answer(answer)`:
+//! a Markdown report whose `[trace:ID]` / `[span:TRACE_ID:SPAN_ID]`
+//! citations are checked against the dataset ([`check_citations`]).
+//!
+//! What the engine guarantees:
+//! - **One concurrency cap for the whole run.** At most
+//!   [`EngineConfig::max_parallel`] subagent model requests run at once. A
+//!   subagent holds a slot only while its own model request runs, never while
+//!   it waits for its children, so deep trees cannot deadlock.
+//! - **Budgets end with a report, never silently.** Each agent has a turn
+//!   budget announced every turn; when it runs out, the model is asked once
+//!   more for its answer, and failing that a partial report is assembled from
+//!   what was found. [`EngineConfig::max_total_tokens`] is a hard budget: near
+//!   it the root is told to finish (only `final_answer` is offered), past it no
+//!   request is made and the partial report is returned.
+//! - **Nothing the model sends crashes the run.** Malformed arguments, unknown
+//!   tools and tool failures come back to the model as `{"error": ...}`
+//!   results; a failed subagent is an error result for its parent.
+//! - **Context is compacted during the run.** Past
+//!   [`CompactionConfig::threshold_tokens`], older tool turns (atomically) and
+//!   messages are summarized by the compaction model; the originals stay
+//!   reachable with `get_context_item`.
+//! - **Events are never duplicated.** Sequence numbers are global and
+//!   monotonic; retried requests do not repeat items or deltas (see
+//!   [`events`] for the wire format).
+//! - **Resumable.** A [`RunCheckpoint`] is emitted after every root turn and
+//!   can be resumed with [`Engine::resume`], only on the same data.
+//! - **No secrets.** The API key lives only in `halo_provider`'s redacting
+//!   type; it never appears in events, reports, records, checkpoints or errors.
+//!
+//! ```no_run
+//! # async fn demo(ds: std::sync::Arc<halo_index::Dataset>) -> Result<(), halo_rlm::EngineError> {
+//! use futures::StreamExt;
+//! use halo_provider::ProviderConfig;
+//! use halo_rlm::{Engine, EngineConfig, EngineEvent};
+//!
+//! let config = EngineConfig::new(ProviderConfig::new("http://localhost:8080/v1"), "gpt-5.4-mini");
+//! let engine = Engine::new(config, ds)?;
+//! let mut run = engine.start("Why do the agents fail?");
+//! while let Some(event) = run.next().await {
+//!     if let EngineEvent::OutputItem(item) = event {
+//!         println!("{} {:?}", item.agent.agent_id, item.item);
+//!     }
+//! }
+//! let outcome = run.outcome().await?;
+//! println!("{}", outcome.report);
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+mod agent;
+mod checkpoint;
+mod citations;
+mod config;
+mod context;
+mod engine;
+pub mod events;
+mod prompts;
+mod record;
+mod tools;
+
+use std::path::PathBuf;
+
+pub use checkpoint::{RunCheckpoint, CHECKPOINT_VERSION};
+pub use citations::{check_citations, CheckedReport, UNVERIFIED_MARK};
+pub use config::{CompactionConfig, EngineConfig};
+pub use engine::{
+    run, run_blocking, stream_events, stream_events_blocking, stream_output,
+    stream_output_blocking, BlockingEvents, Canceller, Engine, OutputItems, RunHandle, RunOutcome,
+};
+pub use events::{
+    AgentInfo, AgentItem, AgentOutputItem, AgentTextDelta, CheckpointEvent, EngineEvent,
+};
+pub use record::{ModelUsage, RunRecord, RunStatus, ToolStats, UsageProbe};
+
+/// Why the engine could not start or resume a run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The provider client could not be built.
+    #[error("provider configuration: {0}")]
+    Provider(halo_provider::ProviderError),
+    /// The repository for the code tools is unusable.
+    #[error("{0}")]
+    Repo(String),
+    /// A checkpoint file could not be read or written.
+    #[error("checkpoint {}: {message}", path.display())]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The checkpoint belongs to other data.
+    #[error(
+        "the checkpoint belongs to other data (dataset fingerprint {expected}, these traces are {found}); \
+         resume it with the same trace files it was made from: {}",
+        paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    DatasetMismatch {
+        /// The checkpoint's fingerprint.
+        expected: String,
+        /// The current dataset's fingerprint.
+        found: String,
+        /// The checkpoint's dataset files.
+        paths: Vec<PathBuf>,
+    },
+    /// The async runtime failed.
+    #[error("{0}")]
+    Runtime(String),
+}

@@ -1,0 +1,827 @@
+//! One agent: its conversation, turn loop, tool execution and compaction.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use halo_provider::{Message, ModelRequest, ModelResponse, StreamEvent, ToolCall, ToolSpec};
+
+use crate::checkpoint::{RunCheckpoint, CHECKPOINT_VERSION};
+use crate::context::{self, COMPACTED_PREFIX};
+use crate::engine::{cancelled, Shared};
+use crate::events::{AgentInfo, AgentItem, EngineEvent};
+use crate::prompts;
+use crate::tools::{self, error_json, parse_args, ToolSet};
+
+/// How an agent ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Root: `final_answer`; subagent: a plain answer.
+    Answered,
+    /// Root stopped without `final_answer` after the re-prompt.
+    NoFinalAnswer,
+    /// Turn budget used up.
+    TurnBudget,
+    /// Token budget used up.
+    TokenBudget,
+    /// Cancelled.
+    Cancelled,
+    /// A model request failed for good.
+    Failed(String),
+}
+
+/// What an agent hands back.
+#[derive(Debug, Clone)]
+pub(crate) struct AgentResult {
+    pub(crate) answer: String,
+    pub(crate) ending: Ending,
+}
+
+enum Stop {
+    Cancelled,
+    Failed(String),
+}
+
+struct ToolOutput {
+    content: String,
+    is_error: bool,
+    final_answer: Option<String>,
+}
+
+impl ToolOutput {
+    fn ok(content: String) -> Self {
+        ToolOutput {
+            content,
+            is_error: false,
+            final_answer: None,
+        }
+    }
+    fn err(message: &str) -> Self {
+        ToolOutput {
+            content: error_json(message),
+            is_error: true,
+            final_answer: None,
+        }
+    }
+}
+
+pub(crate) struct Agent {
+    shared: Arc<Shared>,
+    info: AgentInfo,
+    pub(crate) messages: Vec<Message>,
+    pub(crate) turns_used: u32,
+    pub(crate) reprompted: bool,
+    items: u64,
+    findings: Vec<String>,
+    compaction_floor: usize,
+}
+
+impl Agent {
+    /// The root agent, fresh.
+    pub(crate) fn root(shared: Arc<Shared>, prompt: &str) -> Agent {
+        let cfg = &shared.config;
+        let system = prompts::root_system(cfg.max_depth > 0, shared.repo.is_some());
+        let task = prompts::root_task(prompt, cfg.dataset_context.as_deref());
+        Agent::new(
+            shared,
+            root_info(),
+            vec![Message::system(system), Message::user(task)],
+        )
+    }
+
+    /// The root agent, resumed from a checkpoint.
+    pub(crate) fn resumed(shared: Arc<Shared>, cp: &RunCheckpoint) -> Agent {
+        let mut a = Agent::new(shared, root_info(), cp.root_messages.clone());
+        a.turns_used = cp.turns_used;
+        a.reprompted = cp.reprompted;
+        a
+    }
+
+    fn new(shared: Arc<Shared>, info: AgentInfo, messages: Vec<Message>) -> Agent {
+        Agent {
+            shared,
+            info,
+            messages,
+            turns_used: 0,
+            reprompted: false,
+            items: 0,
+            findings: Vec::new(),
+            compaction_floor: 0,
+        }
+    }
+
+    fn is_root(&self) -> bool {
+        self.info.depth == 0
+    }
+
+    fn can_delegate(&self) -> bool {
+        self.info.depth < self.shared.config.max_depth
+    }
+
+    fn tool_set(&self) -> ToolSet {
+        ToolSet {
+            subagents: self.can_delegate(),
+            final_answer: self.is_root(),
+            repo: self.shared.repo.is_some(),
+            git: self.shared.repo.as_ref().is_some_and(|r| r.is_git()),
+        }
+    }
+
+    fn next_item_id(&mut self) -> String {
+        self.items += 1;
+        format!(
+            "{}/{}.{}",
+            self.info.agent_id,
+            self.turns_used + 1,
+            self.items
+        )
+    }
+
+    fn emit(&self, item: AgentItem, is_final: bool) {
+        self.shared.emitter.item(&self.info, item, is_final);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        *self.shared.cancel.borrow()
+    }
+
+    fn tokens_exceeded(&self) -> bool {
+        self.shared
+            .config
+            .max_total_tokens
+            .is_some_and(|max| self.shared.usage.total_tokens() >= max)
+    }
+
+    fn tokens_near(&self) -> bool {
+        self.shared.config.max_total_tokens.is_some_and(|max| {
+            let used = self.shared.usage.total_tokens();
+            used.saturating_mul(100) >= max.saturating_mul(85)
+        })
+    }
+
+    /// Runs the agent to its end (boxed: agents start agents).
+    pub(crate) fn run(self) -> BoxFuture<'static, AgentResult> {
+        self.run_inner().boxed()
+    }
+
+    async fn run_inner(mut self) -> AgentResult {
+        let max = self.shared.config.max_turns.max(1);
+        loop {
+            if self.is_cancelled() {
+                return self.fallback(Ending::Cancelled, "the run was cancelled");
+            }
+            if self.tokens_exceeded() {
+                return self.fallback(
+                    Ending::TokenBudget,
+                    "the token budget of the run (--max-total-tokens) was used up",
+                );
+            }
+            if self.turns_used >= max {
+                return self.exhausted().await;
+            }
+            if let Err(Stop::Cancelled) = self.maybe_compact(false).await {
+                return self.fallback(Ending::Cancelled, "the run was cancelled");
+            }
+            let turn = self.turns_used + 1;
+            let finish_now = self.tokens_near();
+            let tools = if finish_now {
+                if self.is_root() {
+                    tools::final_answer_only()
+                } else {
+                    Vec::new()
+                }
+            } else {
+                tools::specs(self.tool_set())
+            };
+            let note = prompts::turn_note(turn, max, self.is_root(), finish_now);
+            let (resp, message_id) = match self.call_model(tools, Some(note)).await {
+                Ok(r) => r,
+                Err(Stop::Cancelled) => {
+                    return self.fallback(Ending::Cancelled, "the run was cancelled")
+                }
+                Err(Stop::Failed(e)) => {
+                    let reason = format!("a model request failed: {e}");
+                    let mut r = self.fallback(Ending::Failed(e), &reason);
+                    if !self.is_root() {
+                        r.answer = format!(
+                            "error: the subagent could not finish: {reason}\n\n{}",
+                            r.answer
+                        );
+                    }
+                    return r;
+                }
+            };
+            self.turns_used = turn;
+            if let Some(result) = self.apply(resp, message_id).await {
+                return result;
+            }
+        }
+    }
+
+    /// Records a response, runs its tool calls; `Some` when the agent is done.
+    async fn apply(&mut self, resp: ModelResponse, message_id: String) -> Option<AgentResult> {
+        let mut text = resp.text.clone();
+        if text.trim().is_empty() && resp.tool_calls.is_empty() {
+            if let Some(r) = &resp.refusal {
+                text = format!("(the model refused) {r}");
+            }
+        }
+        let calls = resp.tool_calls;
+        if calls.is_empty() {
+            self.messages.push(Message::assistant(text.clone()));
+            if self.is_root() {
+                if !text.trim().is_empty() {
+                    self.findings.push(text.clone());
+                }
+                self.emit(
+                    AgentItem::Message {
+                        id: message_id,
+                        role: "assistant".into(),
+                        content: text.clone(),
+                    },
+                    false,
+                );
+                if !self.reprompted {
+                    self.reprompted = true;
+                    self.messages
+                        .push(Message::user(prompts::REPROMPT_FINAL_ANSWER));
+                    self.checkpoint();
+                    return None;
+                }
+                if text.trim().is_empty() {
+                    return Some(self.fallback(
+                        Ending::NoFinalAnswer,
+                        "the root agent stopped without calling final_answer",
+                    ));
+                }
+                return Some(AgentResult {
+                    answer: text,
+                    ending: Ending::NoFinalAnswer,
+                });
+            }
+            self.emit(
+                AgentItem::Message {
+                    id: message_id,
+                    role: "assistant".into(),
+                    content: text.clone(),
+                },
+                true,
+            );
+            return Some(AgentResult {
+                answer: if text.trim().is_empty() {
+                    "(the subagent returned an empty answer)".to_owned()
+                } else {
+                    text
+                },
+                ending: Ending::Answered,
+            });
+        }
+        if !text.trim().is_empty() {
+            self.findings.push(text.clone());
+            self.emit(
+                AgentItem::Message {
+                    id: message_id,
+                    role: "assistant".into(),
+                    content: text.clone(),
+                },
+                false,
+            );
+        }
+        self.messages
+            .push(Message::assistant_with_tools(text, calls.clone()));
+        for c in &calls {
+            let id = self.next_item_id();
+            self.emit(
+                AgentItem::ToolCall {
+                    id,
+                    call_id: c.id.clone(),
+                    name: c.name.clone(),
+                    arguments: c.arguments.clone(),
+                },
+                false,
+            );
+        }
+        let turn = self.turns_used;
+        let outputs = {
+            let this = &*self;
+            futures::future::join_all(
+                calls
+                    .iter()
+                    .enumerate()
+                    .map(|(k, c)| this.execute(c, turn, k + 1)),
+            )
+            .await
+        };
+        let mut final_answer = None;
+        for (c, out) in calls.iter().zip(outputs) {
+            self.shared.usage.add_tool(&c.name, out.is_error);
+            if c.name == "call_subagent" && !out.is_error {
+                self.findings
+                    .push(format!("Subagent answer:\n{}", out.content));
+            }
+            let id = self.next_item_id();
+            self.emit(
+                AgentItem::ToolResult {
+                    id,
+                    call_id: c.id.clone(),
+                    name: c.name.clone(),
+                    content: out.content.clone(),
+                    is_error: out.is_error,
+                },
+                false,
+            );
+            self.messages.push(Message::tool_result(&c.id, out.content));
+            if out.final_answer.is_some() {
+                final_answer = out.final_answer;
+            }
+        }
+        if self.is_root() {
+            self.checkpoint();
+        }
+        final_answer.map(|answer| AgentResult {
+            answer,
+            ending: Ending::Answered,
+        })
+    }
+
+    /// Runs one tool call. Never fails: problems become error results.
+    async fn execute(&self, call: &ToolCall, turn: u32, index: usize) -> ToolOutput {
+        let args = match call.parse_arguments() {
+            Ok(v) if v.is_object() => v,
+            Ok(_) => return ToolOutput::err("arguments must be a JSON object"),
+            Err(e) => {
+                return ToolOutput::err(&format!(
+                    "the arguments are not valid JSON ({e}); send a JSON object matching the tool's schema"
+                ))
+            }
+        };
+        let shared = &self.shared;
+        match call.name.as_str() {
+            "final_answer" if self.is_root() => match parse_args::<tools::FinalAnswerArgs>(&args) {
+                Ok(a) if !a.answer.trim().is_empty() => ToolOutput {
+                    content: "final answer recorded".to_owned(),
+                    is_error: false,
+                    final_answer: Some(a.answer),
+                },
+                Ok(_) => ToolOutput::err("the answer is empty; pass the complete report"),
+                Err(e) => ToolOutput::err(&e),
+            },
+            "call_subagent" if self.can_delegate() => {
+                match parse_args::<tools::SubagentArgs>(&args) {
+                    Ok(a) => self.subagent(call, a.input, turn, index).await,
+                    Err(e) => ToolOutput::err(&e),
+                }
+            }
+            "get_context_item" => match parse_args::<tools::ContextItemArgs>(&args) {
+                Ok(a) => match shared.contexts.get(&a.item_id) {
+                    Some(text) => ToolOutput::ok(text),
+                    None => ToolOutput::err(&format!("no context item {:?}", a.item_id)),
+                },
+                Err(e) => ToolOutput::err(&e),
+            },
+            "synthesize_traces" => match parse_args::<tools::SynthesizeArgs>(&args) {
+                Ok(a) => self.synthesize(a).await,
+                Err(e) => ToolOutput::err(&e),
+            },
+            name => {
+                let ds = Arc::clone(&shared.dataset);
+                let repo = shared.repo.clone();
+                let name_owned = name.to_owned();
+                let joined = tokio::task::spawn_blocking(move || {
+                    tools::run_trace_tool(&ds, &name_owned, &args)
+                        .or_else(|| repo.as_ref().and_then(|r| r.run(&name_owned, &args)))
+                })
+                .await;
+                match joined {
+                    Ok(Some(Ok(text))) => {
+                        ToolOutput::ok(tools::cap_text(text, tools::MAX_RESULT_CHARS))
+                    }
+                    Ok(Some(Err(e))) => ToolOutput::err(&e),
+                    Ok(None) => {
+                        let offered: Vec<String> = tools::specs(self.tool_set())
+                            .into_iter()
+                            .map(|s| s.name)
+                            .collect();
+                        ToolOutput::err(&format!(
+                            "unknown tool {name:?}; available tools: {}",
+                            offered.join(", ")
+                        ))
+                    }
+                    Err(e) => ToolOutput::err(&format!("the tool crashed: {e}")),
+                }
+            }
+        }
+    }
+
+    async fn subagent(
+        &self,
+        call: &ToolCall,
+        input: String,
+        turn: u32,
+        index: usize,
+    ) -> ToolOutput {
+        if input.trim().is_empty() {
+            return ToolOutput::err("input is empty; give the subagent a complete task");
+        }
+        let depth = self.info.depth + 1;
+        let info = AgentInfo {
+            agent_id: format!("{}/{turn}.{index}", self.info.agent_id),
+            parent_agent_id: Some(self.info.agent_id.clone()),
+            parent_tool_call_id: Some(call.id.clone()),
+            agent_name: "subagent".to_owned(),
+            depth,
+        };
+        self.shared
+            .usage
+            .subagents
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cfg = &self.shared.config;
+        let system =
+            prompts::subagent_system(depth, depth < cfg.max_depth, self.shared.repo.is_some());
+        let task = prompts::subagent_task(&input, cfg.dataset_context.as_deref());
+        let child = Agent::new(
+            Arc::clone(&self.shared),
+            info,
+            vec![Message::system(system), Message::user(task)],
+        );
+        let r = child.run().await;
+        match r.ending {
+            Ending::Answered => ToolOutput::ok(r.answer),
+            Ending::Cancelled => ToolOutput::err("the subagent was cancelled"),
+            Ending::Failed(e) => ToolOutput::err(&format!(
+                "the subagent failed ({e}). What it found before failing:\n{}",
+                r.answer
+            )),
+            Ending::TurnBudget | Ending::TokenBudget | Ending::NoFinalAnswer => {
+                ToolOutput::ok(format!(
+                    "(the subagent ran out of budget; its answer may be incomplete)\n{}",
+                    r.answer
+                ))
+            }
+        }
+    }
+
+    async fn synthesize(&self, a: tools::SynthesizeArgs) -> ToolOutput {
+        if a.trace_ids.is_empty() {
+            return ToolOutput::err("trace_ids is empty");
+        }
+        if a.trace_ids.len() > 20 {
+            return ToolOutput::err("at most 20 trace_ids per call");
+        }
+        let per_trace = (48_000 / a.trace_ids.len()).clamp(2_000, 8_000);
+        let ds = Arc::clone(&self.shared.dataset);
+        let ids = a.trace_ids.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            let mut out = String::new();
+            let mut missing = Vec::new();
+            for id in &ids {
+                match halo_query::render_trace(&ds, id, per_trace) {
+                    Ok(r) => {
+                        out.push_str(&format!("=== trace {id} ===\n{r}\n\n"));
+                    }
+                    Err(e) => missing.push(format!("{id}: {e}")),
+                }
+            }
+            (out, missing)
+        })
+        .await;
+        let (text, missing) = match rendered {
+            Ok(r) => r,
+            Err(e) => return ToolOutput::err(&format!("rendering failed: {e}")),
+        };
+        if text.is_empty() {
+            return ToolOutput::err(&format!(
+                "no trace could be rendered: {}",
+                missing.join("; ")
+            ));
+        }
+        let cfg = &self.shared.config;
+        let model = cfg.synthesis_model().to_owned();
+        let mut req = ModelRequest::new(
+            model.clone(),
+            vec![
+                Message::system(prompts::SYNTHESIS_SYSTEM),
+                Message::user(prompts::synthesis_request(a.focus.as_deref(), &text)),
+            ],
+        );
+        req.temperature = cfg.temperature;
+        req.max_output_tokens = cfg.max_output_tokens;
+        let resp = {
+            let _permit = if self.info.depth > 0 {
+                match self.slot().await {
+                    Some(p) => Some(p),
+                    None => return ToolOutput::err("cancelled"),
+                }
+            } else {
+                None
+            };
+            tokio::select! {
+                r = self.shared.client.complete(&req) => r,
+                _ = cancelled(&self.shared.cancel) => return ToolOutput::err("cancelled"),
+            }
+        };
+        match resp {
+            Ok(r) => {
+                self.shared.usage.add_call(&model, r.usage);
+                let mut s = r.text;
+                if !missing.is_empty() {
+                    s.push_str(&format!("\n\n(not rendered: {})", missing.join("; ")));
+                }
+                ToolOutput::ok(s)
+            }
+            Err(e) => ToolOutput::err(&format!("the synthesis model failed: {e}")),
+        }
+    }
+
+    async fn slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        tokio::select! {
+            p = self.shared.slots.acquire() => p.ok(),
+            _ = cancelled(&self.shared.cancel) => None,
+        }
+    }
+
+    /// One model request with refusal retries; returns the response and the
+    /// id its text streamed under.
+    async fn call_model(
+        &mut self,
+        tools: Vec<ToolSpec>,
+        note: Option<String>,
+    ) -> Result<(ModelResponse, String), Stop> {
+        let mut refusals = 0;
+        let mut compacted_for_length = false;
+        loop {
+            let cfg = &self.shared.config;
+            let mut messages = self.messages.clone();
+            if let Some(n) = &note {
+                messages.push(Message::user(n.clone()));
+            }
+            let req = ModelRequest {
+                model: cfg.model.clone(),
+                messages,
+                parallel_tool_calls: (!tools.is_empty()).then_some(cfg.parallel_tool_calls),
+                tools: tools.clone(),
+                temperature: cfg.temperature,
+                max_output_tokens: cfg.max_output_tokens,
+                reasoning_effort: cfg.reasoning_effort,
+            };
+            let item_id = self.next_item_id();
+            let mut current = item_id.clone();
+            let result = {
+                let shared = &*self.shared;
+                let info = &self.info;
+                let _permit = if info.depth > 0 {
+                    match self.slot().await {
+                        Some(p) => Some(p),
+                        None => return Err(Stop::Cancelled),
+                    }
+                } else {
+                    None
+                };
+                let current = &mut current;
+                let fut = shared.client.complete_with(&req, |ev| match ev {
+                    StreamEvent::TextDelta(t) => shared.emitter.delta(info, current, t),
+                    StreamEvent::Restart { attempt } => *current = format!("{item_id}~{attempt}"),
+                    _ => {}
+                });
+                tokio::select! {
+                    r = fut => r,
+                    _ = cancelled(&shared.cancel) => return Err(Stop::Cancelled),
+                }
+            };
+            match result {
+                Ok(resp) => {
+                    self.shared.usage.add_call(&req.model, resp.usage);
+                    if resp.refusal.is_some()
+                        && resp.tool_calls.is_empty()
+                        && refusals < self.shared.config.refusal_retries
+                    {
+                        refusals += 1;
+                        continue;
+                    }
+                    return Ok((resp, current));
+                }
+                Err(e) if e.is_context_length_exceeded() && !compacted_for_length => {
+                    compacted_for_length = true;
+                    match self.maybe_compact(true).await {
+                        Ok(true) => continue,
+                        Ok(false) => return Err(Stop::Failed(e.to_string())),
+                        Err(stop) => return Err(stop),
+                    }
+                }
+                Err(e) => return Err(Stop::Failed(e.to_string())),
+            }
+        }
+    }
+
+    /// Compacts older context when it is over the threshold (or `force`).
+    /// Returns whether anything was compacted.
+    async fn maybe_compact(&mut self, force: bool) -> Result<bool, Stop> {
+        let cfg = self.shared.config.compaction.clone();
+        let size = context::estimate_tokens(&self.messages);
+        if !force && (size <= cfg.threshold_tokens || size <= self.compaction_floor) {
+            return Ok(false);
+        }
+        let head = context::head_len(&self.messages);
+        let units = context::units(&self.messages, head);
+        let (keep_tool, keep_plain) = if force {
+            (1, 1)
+        } else {
+            (cfg.keep_recent_tool_turns, cfg.keep_recent_messages)
+        };
+        let n = context::compactable(&units, keep_tool, keep_plain);
+        if n == 0 {
+            return Ok(false);
+        }
+        let start = units[0].start;
+        let end = units[n - 1].end;
+        let mut listing = Vec::new();
+        let mut originals = String::new();
+        let mut ids = Vec::new();
+        for u in &units[..n] {
+            let (label, text) = context::render_unit(&self.messages[u.start..u.end]);
+            ids.push((label, text.clone()));
+            originals.push_str(&text);
+            originals.push('\n');
+        }
+        let model = self.shared.config.compaction_model().to_owned();
+        let mut req = ModelRequest::new(
+            model.clone(),
+            vec![
+                Message::system(prompts::COMPACTION_SYSTEM),
+                Message::user(prompts::compaction_request(&tools::cap_text(
+                    originals, 400_000,
+                ))),
+            ],
+        );
+        req.temperature = self.shared.config.temperature;
+        let resp = {
+            let _permit = if self.info.depth > 0 {
+                match self.slot().await {
+                    Some(p) => Some(p),
+                    None => return Err(Stop::Cancelled),
+                }
+            } else {
+                None
+            };
+            tokio::select! {
+                r = self.shared.client.complete(&req) => r,
+                _ = cancelled(&self.shared.cancel) => return Err(Stop::Cancelled),
+            }
+        };
+        let summary = match resp {
+            Ok(r) => {
+                self.shared.usage.add_call(&model, r.usage);
+                r.text
+            }
+            Err(_) => {
+                // Leave the context as it was; try again only after it grew.
+                self.compaction_floor = size + size / 4;
+                return Ok(false);
+            }
+        };
+        if summary.trim().is_empty() {
+            self.compaction_floor = size + size / 4;
+            return Ok(false);
+        }
+        for (label, text) in ids {
+            let id = self.shared.contexts.insert(text);
+            listing.push(format!("{id} ({label})"));
+        }
+        let message = format!(
+            "{COMPACTED_PREFIX} Earlier work was summarized to save context. Originals: {}. Fetch any of them in full with get_context_item(item_id).\n\n{}",
+            listing.join(", "),
+            summary.trim()
+        );
+        self.messages.splice(start..end, [Message::user(message)]);
+        self.shared
+            .usage
+            .compactions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.compaction_floor = 0;
+        Ok(true)
+    }
+
+    /// The turn budget is used up: ask once more for the answer, without tools.
+    async fn exhausted(&mut self) -> AgentResult {
+        let reason = "the turn budget (--max-turns) was used up";
+        if self.tokens_exceeded() {
+            return self.fallback(
+                Ending::TokenBudget,
+                "the token budget of the run (--max-total-tokens) was used up",
+            );
+        }
+        self.messages
+            .push(Message::user(prompts::budget_exhausted(self.is_root())));
+        let tools = if self.is_root() {
+            tools::final_answer_only()
+        } else {
+            Vec::new()
+        };
+        match self.call_model(tools, None).await {
+            Ok((resp, message_id)) => {
+                let from_call = resp
+                    .tool_calls
+                    .iter()
+                    .find(|c| c.name == "final_answer")
+                    .and_then(|c| {
+                        parse_args::<tools::FinalAnswerArgs>(&c.parse_arguments().ok()?).ok()
+                    })
+                    .map(|a| a.answer);
+                let answer = from_call.unwrap_or(resp.text);
+                if answer.trim().is_empty() {
+                    return self.fallback(Ending::TurnBudget, reason);
+                }
+                self.emit(
+                    AgentItem::Message {
+                        id: message_id,
+                        role: "assistant".into(),
+                        content: answer.clone(),
+                    },
+                    !self.is_root(),
+                );
+                AgentResult {
+                    answer,
+                    ending: Ending::TurnBudget,
+                }
+            }
+            Err(Stop::Cancelled) => self.fallback(Ending::Cancelled, "the run was cancelled"),
+            Err(Stop::Failed(e)) => self.fallback(
+                Ending::TurnBudget,
+                &format!("{reason}, and the last request failed: {e}"),
+            ),
+        }
+    }
+
+    /// A report assembled from what the agent found, when the model could not
+    /// write one.
+    fn fallback(&self, ending: Ending, reason: &str) -> AgentResult {
+        let mut s = format!(
+            "# Partial report\n\n_The investigation ended before a final answer was written: {reason}. \
+What follows is what was found so far, unedited._\n"
+        );
+        if self.findings.is_empty() {
+            s.push_str("\nNothing was found before the run ended.\n");
+        }
+        let mut total = 0;
+        let mut parts = Vec::new();
+        for f in self.findings.iter().rev() {
+            total += f.len();
+            if total > 60_000 {
+                break;
+            }
+            parts.push(f.as_str());
+        }
+        for f in parts.into_iter().rev() {
+            s.push_str("\n---\n\n");
+            s.push_str(f.trim());
+            s.push('\n');
+        }
+        AgentResult { answer: s, ending }
+    }
+
+    /// Emits (and saves) a checkpoint of the root.
+    fn checkpoint(&self) {
+        let shared = &self.shared;
+        let cp = RunCheckpoint {
+            version: CHECKPOINT_VERSION,
+            run_id: shared.run_id.clone(),
+            prompt: shared.prompt.clone(),
+            dataset_fingerprint: shared.dataset.fingerprint(),
+            dataset_paths: shared.dataset.sources().map(|p| p.to_path_buf()).collect(),
+            root_messages: self.messages.clone(),
+            turns_used: self.turns_used,
+            tokens_used: shared.usage.total_tokens(),
+            reprompted: self.reprompted,
+            context_items: shared.contexts.snapshot(),
+        };
+        if let Some(path) = &shared.config.checkpoint_path {
+            if let Err(e) = cp.save(path) {
+                let mut errs = shared
+                    .checkpoint_errors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                errs.push(e.to_string());
+            }
+        }
+        shared.emitter.emit(|sequence| {
+            EngineEvent::Checkpoint(crate::events::CheckpointEvent {
+                sequence,
+                checkpoint: cp.clone(),
+            })
+        });
+        *shared
+            .last_checkpoint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(cp);
+    }
+}
+
+pub(crate) fn root_info() -> AgentInfo {
+    AgentInfo {
+        agent_id: "root".to_owned(),
+        parent_agent_id: None,
+        parent_tool_call_id: None,
+        agent_name: "root".to_owned(),
+        depth: 0,
+    }
+}

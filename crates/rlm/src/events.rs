@@ -1,0 +1,204 @@
+//! The event stream of a run, and its JSON wire format.
+//!
+//! Every event is one JSON object with a `type` tag. The `--json` output of
+//! `halo` is exactly these objects, one per line:
+//!
+//! * `{"type":"output_item", "sequence", "agent_id", "parent_agent_id",
+//!   "parent_tool_call_id", "agent_name", "depth", "item", "final"}`: one
+//!   completed item of an agent. `item` is `{"type":"message", "id", "role",
+//!   "content"}`, `{"type":"tool_call", "id", "call_id", "name",
+//!   "arguments"}` or `{"type":"tool_result", "id", "call_id", "name",
+//!   "content", "is_error"}`. `final` marks an agent's last answer (for the
+//!   root: the verified report).
+//! * `{"type":"text_delta", "sequence", "agent_id", ..., "item_id",
+//!   "text_delta"}`: a piece of the text of the message item `item_id`, as it
+//!   streams. When a retried model request produces a different answer, the
+//!   new text streams under a new `item_id`; the output item carries the text
+//!   that counts.
+//! * `{"type":"checkpoint", "sequence", "checkpoint"}`: the state needed to
+//!   resume the run (see [`crate::RunCheckpoint`]).
+//!
+//! `sequence` is global over the run, starts at 0 and increases by one per
+//! event, in emission order. `parent_agent_id` and `parent_tool_call_id` are
+//! `null` for the root.
+
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::checkpoint::RunCheckpoint;
+
+/// Who produced an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    /// Unique id in the run: `root`, `root.1`, `root.1.2`, ...
+    pub agent_id: String,
+    /// The parent agent (`None` for the root).
+    pub parent_agent_id: Option<String>,
+    /// The parent's `call_subagent` tool call that started this agent.
+    pub parent_tool_call_id: Option<String>,
+    /// `root` or `subagent`.
+    pub agent_name: String,
+    /// 0 for the root, parent depth + 1 for a subagent.
+    pub depth: u32,
+}
+
+/// One completed conversation item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentItem {
+    /// A message (assistant text, or the final report).
+    Message {
+        /// Item id (text deltas refer to it).
+        id: String,
+        /// `assistant` (or `user` for engine prompts, which are not emitted today).
+        role: String,
+        /// The text.
+        content: String,
+    },
+    /// A tool call made by the model.
+    ToolCall {
+        /// Item id.
+        id: String,
+        /// The provider's call id.
+        call_id: String,
+        /// Tool name.
+        name: String,
+        /// Arguments as the model wrote them.
+        arguments: String,
+    },
+    /// The result of a tool call, as sent back to the model.
+    ToolResult {
+        /// Item id.
+        id: String,
+        /// The call it answers.
+        call_id: String,
+        /// Tool name.
+        name: String,
+        /// Result text.
+        content: String,
+        /// True when the tool failed or its arguments were invalid.
+        is_error: bool,
+    },
+}
+
+/// A completed item of one agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentOutputItem {
+    /// Global, monotonic sequence number.
+    pub sequence: u64,
+    /// The agent.
+    #[serde(flatten)]
+    pub agent: AgentInfo,
+    /// The item.
+    pub item: AgentItem,
+    /// True for an agent's final answer.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+}
+
+/// A piece of streamed text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentTextDelta {
+    /// Global, monotonic sequence number.
+    pub sequence: u64,
+    /// The agent.
+    #[serde(flatten)]
+    pub agent: AgentInfo,
+    /// The message item the text belongs to.
+    pub item_id: String,
+    /// The new text.
+    pub text_delta: String,
+}
+
+/// A resumable snapshot of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointEvent {
+    /// Global, monotonic sequence number.
+    pub sequence: u64,
+    /// The snapshot.
+    pub checkpoint: RunCheckpoint,
+}
+
+/// Any event of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EngineEvent {
+    /// A completed item.
+    OutputItem(AgentOutputItem),
+    /// Streamed text.
+    TextDelta(AgentTextDelta),
+    /// A checkpoint.
+    Checkpoint(CheckpointEvent),
+}
+
+impl EngineEvent {
+    /// The event's sequence number.
+    pub fn sequence(&self) -> u64 {
+        match self {
+            EngineEvent::OutputItem(i) => i.sequence,
+            EngineEvent::TextDelta(d) => d.sequence,
+            EngineEvent::Checkpoint(c) => c.sequence,
+        }
+    }
+}
+
+/// Hands out sequence numbers and sends events, under one lock so that the
+/// channel order is the sequence order.
+#[derive(Debug)]
+pub(crate) struct Emitter {
+    state: Mutex<EmitState>,
+}
+
+#[derive(Debug)]
+struct EmitState {
+    next: u64,
+    tx: Option<UnboundedSender<EngineEvent>>,
+}
+
+impl Emitter {
+    pub(crate) fn new(tx: Option<UnboundedSender<EngineEvent>>) -> Self {
+        Emitter {
+            state: Mutex::new(EmitState { next: 0, tx }),
+        }
+    }
+
+    pub(crate) fn emit(&self, make: impl FnOnce(u64) -> EngineEvent) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = st.next;
+        st.next += 1;
+        let event = make(seq);
+        if let Some(tx) = &st.tx {
+            // A dropped receiver only means nobody listens any more.
+            let _ = tx.send(event);
+        }
+    }
+
+    pub(crate) fn item(&self, agent: &AgentInfo, item: AgentItem, is_final: bool) {
+        self.emit(|sequence| {
+            EngineEvent::OutputItem(AgentOutputItem {
+                sequence,
+                agent: agent.clone(),
+                item,
+                is_final,
+            })
+        });
+    }
+
+    pub(crate) fn delta(&self, agent: &AgentInfo, item_id: &str, text: &str) {
+        self.emit(|sequence| {
+            EngineEvent::TextDelta(AgentTextDelta {
+                sequence,
+                agent: agent.clone(),
+                item_id: item_id.to_owned(),
+                text_delta: text.to_owned(),
+            })
+        });
+    }
+
+    pub(crate) fn close(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.tx = None;
+    }
+}

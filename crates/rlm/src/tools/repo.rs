@@ -1,0 +1,531 @@
+//! Read-only code tools over the harness repository (`--repo-path`).
+//!
+//! Safety rules: every path is resolved under the repository root and
+//! canonicalized, and must stay under the canonical root (so `..` and symlinks
+//! pointing outside are refused); walks honour `.gitignore` and never follow
+//! symlinks; `git` runs with fixed options, validated refs after
+//! `--end-of-options` and validated repository paths after `--`, so no
+//! free-form option ever reaches it.
+
+use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{cap_text, parse_args};
+
+const MAX_OUTPUT: usize = 40_000;
+
+/// Arguments of `view_repo_tree`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RepoTreeArgs {
+    /// Directory to list, relative to the repository root (default: the root).
+    #[serde(default)]
+    pub(crate) path: Option<String>,
+    /// How many directory levels to show (default 3).
+    #[serde(default)]
+    pub(crate) max_depth: Option<usize>,
+}
+
+/// Arguments of `glob_files`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GlobArgs {
+    /// Glob over repository-relative paths, e.g. `src/**/*.py`.
+    pub(crate) pattern: String,
+    /// Most paths to return (default 200).
+    #[serde(default)]
+    pub(crate) limit: Option<usize>,
+}
+
+/// Arguments of `grep_files`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GrepArgs {
+    /// Regular expression (Rust syntax) searched line by line.
+    pub(crate) pattern: String,
+    /// Only files whose repository-relative path matches this glob.
+    #[serde(default)]
+    pub(crate) glob: Option<String>,
+    /// Directory to search, relative to the root (default: the root).
+    #[serde(default)]
+    pub(crate) path: Option<String>,
+    /// Case-insensitive matching.
+    #[serde(default)]
+    pub(crate) case_insensitive: Option<bool>,
+    /// Most matching lines to return (default 100).
+    #[serde(default)]
+    pub(crate) max_matches: Option<usize>,
+}
+
+/// Arguments of `read_file`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReadFileArgs {
+    /// File path relative to the repository root.
+    pub(crate) path: String,
+    /// First line to show, 1-based (default 1).
+    #[serde(default)]
+    pub(crate) start_line: Option<usize>,
+    /// Last line to show, inclusive (default: start_line + 399).
+    #[serde(default)]
+    pub(crate) end_line: Option<usize>,
+}
+
+/// Arguments of `git_log`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GitLogArgs {
+    /// Revision or range (default HEAD), e.g. `main`, `v1.2..HEAD`.
+    #[serde(default)]
+    pub(crate) rev: Option<String>,
+    /// Only commits touching this repository path.
+    #[serde(default)]
+    pub(crate) path: Option<String>,
+    /// Most commits to list (default 30, at most 200).
+    #[serde(default)]
+    pub(crate) max_count: Option<u32>,
+}
+
+/// Arguments of `git_show`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GitShowArgs {
+    /// The commit to show.
+    pub(crate) rev: String,
+    /// Limit the patch to this repository path.
+    #[serde(default)]
+    pub(crate) path: Option<String>,
+}
+
+/// Arguments of `git_diff`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GitDiffArgs {
+    /// Base revision.
+    pub(crate) base: String,
+    /// Head revision (default: the working tree).
+    #[serde(default)]
+    pub(crate) head: Option<String>,
+    /// Limit the diff to this repository path.
+    #[serde(default)]
+    pub(crate) path: Option<String>,
+}
+
+/// Arguments of `git_blame`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GitBlameArgs {
+    /// File path relative to the repository root.
+    pub(crate) path: String,
+    /// First line (1-based).
+    #[serde(default)]
+    pub(crate) start_line: Option<usize>,
+    /// Last line (inclusive).
+    #[serde(default)]
+    pub(crate) end_line: Option<usize>,
+    /// Revision to blame at (default HEAD).
+    #[serde(default)]
+    pub(crate) rev: Option<String>,
+}
+
+/// Arguments of `git_read_file`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GitReadFileArgs {
+    /// Revision to read from.
+    pub(crate) rev: String,
+    /// File path relative to the repository root.
+    pub(crate) path: String,
+}
+
+/// The code tools of one repository.
+#[derive(Debug, Clone)]
+pub(crate) struct RepoTools {
+    root: PathBuf,
+    git: bool,
+}
+
+impl RepoTools {
+    /// Opens `path` as the repository root.
+    pub(crate) fn open(path: &Path) -> Result<RepoTools, String> {
+        let root = path
+            .canonicalize()
+            .map_err(|e| format!("repo path {}: {e}", path.display()))?;
+        if !root.is_dir() {
+            return Err(format!("repo path {} is not a directory", path.display()));
+        }
+        let git = Command::new("git")
+            .arg("-C")
+            .arg(&root)
+            .args(["rev-parse", "--is-inside-work-tree"])
+            .output()
+            .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "true")
+            .unwrap_or(false);
+        Ok(RepoTools { root, git })
+    }
+
+    /// True when the repository is a git work tree (git tools offered).
+    pub(crate) fn is_git(&self) -> bool {
+        self.git
+    }
+
+    /// Runs tool `name`; `None` when it is not a code tool.
+    pub(crate) fn run(
+        &self,
+        name: &str,
+        args: &serde_json::Value,
+    ) -> Option<Result<String, String>> {
+        Some(match name {
+            "view_repo_tree" => parse_args(args).and_then(|a| self.tree(a)),
+            "glob_files" => parse_args(args).and_then(|a| self.glob(a)),
+            "grep_files" => parse_args(args).and_then(|a| self.grep(a)),
+            "read_file" => parse_args(args).and_then(|a| self.read(a)),
+            "git_log" if self.git => parse_args(args).and_then(|a| self.git_log(a)),
+            "git_show" if self.git => parse_args(args).and_then(|a| self.git_show(a)),
+            "git_diff" if self.git => parse_args(args).and_then(|a| self.git_diff(a)),
+            "git_blame" if self.git => parse_args(args).and_then(|a| self.git_blame(a)),
+            "git_read_file" if self.git => parse_args(args).and_then(|a| self.git_read_file(a)),
+            _ => return None,
+        })
+    }
+
+    /// Resolves a repository-relative path to an existing path inside the root.
+    fn resolve(&self, rel: Option<&str>) -> Result<PathBuf, String> {
+        let rel = rel.unwrap_or("").trim();
+        let joined = if rel.is_empty() || rel == "." {
+            self.root.clone()
+        } else {
+            self.root.join(rel.trim_start_matches('/'))
+        };
+        let canon = joined
+            .canonicalize()
+            .map_err(|_| format!("path {rel:?} does not exist in the repository"))?;
+        if !canon.starts_with(&self.root) {
+            return Err(format!("path {rel:?} is outside the repository"));
+        }
+        Ok(canon)
+    }
+
+    fn rel<'a>(&self, p: &'a Path) -> std::borrow::Cow<'a, str> {
+        p.strip_prefix(&self.root).unwrap_or(p).to_string_lossy()
+    }
+
+    fn walker(&self, start: &Path, max_depth: Option<usize>) -> ignore::Walk {
+        let mut b = ignore::WalkBuilder::new(start);
+        b.hidden(false)
+            .follow_links(false)
+            .require_git(false)
+            .max_depth(max_depth)
+            .sort_by_file_name(|a, b| a.cmp(b))
+            .filter_entry(|e| e.file_name() != ".git");
+        b.build()
+    }
+
+    fn tree(&self, a: RepoTreeArgs) -> Result<String, String> {
+        let start = self.resolve(a.path.as_deref())?;
+        let depth = a.max_depth.unwrap_or(3).clamp(1, 12);
+        let mut out = String::new();
+        let mut n = 0usize;
+        for entry in self.walker(&start, Some(depth)).flatten() {
+            if entry.depth() == 0 {
+                continue;
+            }
+            n += 1;
+            if n > 1000 {
+                out.push_str("... (more entries; narrow the path)\n");
+                break;
+            }
+            let indent = "  ".repeat(entry.depth() - 1);
+            let name = entry.file_name().to_string_lossy();
+            let dir = entry.file_type().is_some_and(|t| t.is_dir());
+            let _ = writeln!(out, "{indent}{name}{}", if dir { "/" } else { "" });
+        }
+        if out.is_empty() {
+            out.push_str("(empty)\n");
+        }
+        Ok(cap_text(out, MAX_OUTPUT))
+    }
+
+    fn glob(&self, a: GlobArgs) -> Result<String, String> {
+        let glob = globset::Glob::new(&a.pattern)
+            .map_err(|e| format!("invalid glob: {e}"))?
+            .compile_matcher();
+        let limit = a.limit.unwrap_or(200).clamp(1, 2000);
+        let mut out = Vec::new();
+        let mut more = false;
+        for entry in self.walker(&self.root, None).flatten() {
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue;
+            }
+            let rel = self.rel(entry.path()).into_owned();
+            if glob.is_match(&rel) {
+                if out.len() == limit {
+                    more = true;
+                    break;
+                }
+                out.push(rel);
+            }
+        }
+        let mut s = out.join("\n");
+        if out.is_empty() {
+            s = "(no files match)".to_owned();
+        }
+        if more {
+            s.push_str("\n... (more files match; raise limit or narrow the pattern)");
+        }
+        Ok(s)
+    }
+
+    fn grep(&self, a: GrepArgs) -> Result<String, String> {
+        let re = regex::RegexBuilder::new(&a.pattern)
+            .case_insensitive(a.case_insensitive.unwrap_or(false))
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| format!("invalid regex: {e}"))?;
+        let glob = match &a.glob {
+            Some(g) => Some(
+                globset::Glob::new(g)
+                    .map_err(|e| format!("invalid glob: {e}"))?
+                    .compile_matcher(),
+            ),
+            None => None,
+        };
+        let start = self.resolve(a.path.as_deref())?;
+        let max = a.max_matches.unwrap_or(100).clamp(1, 1000);
+        let mut out = String::new();
+        let mut count = 0usize;
+        'files: for entry in self.walker(&start, None).flatten() {
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue;
+            }
+            let rel = self.rel(entry.path()).into_owned();
+            if glob.as_ref().is_some_and(|g| !g.is_match(&rel)) {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(entry.path()) else {
+                continue;
+            };
+            if bytes.len() > 4 << 20 || bytes.contains(&0) {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            for (i, line) in text.lines().enumerate() {
+                if re.is_match(line) {
+                    count += 1;
+                    if count > max {
+                        out.push_str(
+                            "... (more matches; raise max_matches or narrow the search)\n",
+                        );
+                        break 'files;
+                    }
+                    let line: String = line.chars().take(300).collect();
+                    let _ = writeln!(out, "{rel}:{}: {line}", i + 1);
+                }
+            }
+        }
+        if out.is_empty() {
+            out.push_str("(no matches)");
+        }
+        Ok(cap_text(out, MAX_OUTPUT))
+    }
+
+    fn read(&self, a: ReadFileArgs) -> Result<String, String> {
+        let path = self.resolve(Some(&a.path))?;
+        if !path.is_file() {
+            return Err(format!("{:?} is not a file", a.path));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {:?}: {e}", a.path))?;
+        if bytes.contains(&0) {
+            return Err(format!("{:?} is a binary file", a.path));
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let start = a.start_line.unwrap_or(1).max(1);
+        let end = a.end_line.unwrap_or(start + 399).max(start);
+        let total = text.lines().count();
+        let mut out = format!(
+            "{} (lines {start}-{} of {total})\n",
+            self.rel(&path),
+            end.min(total)
+        );
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .skip(start - 1)
+            .take(end - start + 1)
+        {
+            let _ = writeln!(out, "{:>6}  {line}", i + 1);
+        }
+        Ok(cap_text(out, MAX_OUTPUT))
+    }
+
+    fn git(&self, args: &[String]) -> Result<String, String> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&self.root)
+            .args([
+                "--no-pager",
+                "-c",
+                "core.quotepath=off",
+                "-c",
+                "diff.external=",
+            ])
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .map_err(|e| format!("cannot run git: {e}"))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(format!("git failed: {}", err.trim()));
+        }
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        Ok(cap_text(
+            if text.is_empty() {
+                "(no output)".to_owned()
+            } else {
+                text
+            },
+            MAX_OUTPUT,
+        ))
+    }
+
+    fn git_log(&self, a: GitLogArgs) -> Result<String, String> {
+        let n = a.max_count.unwrap_or(30).clamp(1, 200);
+        let mut args = vec![
+            "log".to_owned(),
+            "--no-color".to_owned(),
+            format!("--max-count={n}"),
+            "--format=%h %ad %an%n    %s".to_owned(),
+            "--date=short".to_owned(),
+            "--end-of-options".to_owned(),
+            valid_ref(a.rev.as_deref().unwrap_or("HEAD"))?,
+            "--".to_owned(),
+        ];
+        if let Some(p) = a.path {
+            args.push(valid_repo_path(&p)?);
+        }
+        self.git(&args)
+    }
+
+    fn git_show(&self, a: GitShowArgs) -> Result<String, String> {
+        let mut args = vec![
+            "show".to_owned(),
+            "--no-color".to_owned(),
+            "--no-ext-diff".to_owned(),
+            "--no-textconv".to_owned(),
+            "--stat".to_owned(),
+            "--patch".to_owned(),
+            "--end-of-options".to_owned(),
+            valid_ref(&a.rev)?,
+            "--".to_owned(),
+        ];
+        if let Some(p) = a.path {
+            args.push(valid_repo_path(&p)?);
+        }
+        self.git(&args)
+    }
+
+    fn git_diff(&self, a: GitDiffArgs) -> Result<String, String> {
+        let mut args = vec![
+            "diff".to_owned(),
+            "--no-color".to_owned(),
+            "--no-ext-diff".to_owned(),
+            "--no-textconv".to_owned(),
+            "--end-of-options".to_owned(),
+            valid_ref(&a.base)?,
+        ];
+        if let Some(h) = a.head {
+            args.push(valid_ref(&h)?);
+        }
+        args.push("--".to_owned());
+        if let Some(p) = a.path {
+            args.push(valid_repo_path(&p)?);
+        }
+        self.git(&args)
+    }
+
+    fn git_blame(&self, a: GitBlameArgs) -> Result<String, String> {
+        let mut args = vec!["blame".to_owned(), "--date=short".to_owned()];
+        if a.start_line.is_some() || a.end_line.is_some() {
+            let s = a.start_line.unwrap_or(1).max(1);
+            let e = a.end_line.unwrap_or(s + 199).max(s);
+            args.push(format!("-L{s},{e}"));
+        }
+        args.push("--end-of-options".to_owned());
+        args.push(valid_ref(a.rev.as_deref().unwrap_or("HEAD"))?);
+        args.push("--".to_owned());
+        args.push(valid_repo_path(&a.path)?);
+        self.git(&args)
+    }
+
+    fn git_read_file(&self, a: GitReadFileArgs) -> Result<String, String> {
+        let spec = format!("{}:{}", valid_ref(&a.rev)?, valid_repo_path(&a.path)?);
+        self.git(&[
+            "show".to_owned(),
+            "--no-color".to_owned(),
+            "--no-textconv".to_owned(),
+            "--end-of-options".to_owned(),
+            spec,
+        ])
+    }
+}
+
+/// A revision: no leading `-`, only characters that appear in ref names and
+/// revision expressions, no `:` (which would select a path).
+pub(crate) fn valid_ref(r: &str) -> Result<String, String> {
+    let r = r.trim();
+    let ok = !r.is_empty()
+        && r.len() <= 200
+        && !r.starts_with('-')
+        && r.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/~^@{}-+".contains(c));
+    if ok {
+        Ok(r.to_owned())
+    } else {
+        Err(format!(
+            "invalid revision {r:?}: use a commit id, branch, tag or range such as main~3 or v1..v2"
+        ))
+    }
+}
+
+/// A repository-relative path: not absolute, no `..`, no leading `-`.
+pub(crate) fn valid_repo_path(p: &str) -> Result<String, String> {
+    let p = p.trim().trim_start_matches("./");
+    let path = Path::new(p);
+    let ok = !p.is_empty()
+        && !p.starts_with('-')
+        && !p.contains('\0')
+        && path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if ok {
+        Ok(p.to_owned())
+    } else {
+        Err(format!(
+            "invalid path {p:?}: use a path relative to the repository root, without '..'"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_and_paths_are_validated() {
+        assert!(valid_ref("main~3").is_ok());
+        assert!(valid_ref("v1.0..HEAD").is_ok());
+        assert!(valid_ref("--output=/tmp/x").is_err());
+        assert!(valid_ref("-p").is_err());
+        assert!(valid_ref("HEAD:secret").is_err());
+        assert!(valid_ref("a b").is_err());
+        assert!(valid_repo_path("src/lib.rs").is_ok());
+        assert!(valid_repo_path("../etc/passwd").is_err());
+        assert!(valid_repo_path("/etc/passwd").is_err());
+        assert!(valid_repo_path("-rf").is_err());
+    }
+}
