@@ -1,0 +1,271 @@
+//! Titles, signals, fix directions and follow-up questions for findings.
+
+use crate::model::{FindingKey, Mode};
+
+/// The human text of one finding.
+#[derive(Debug, Clone)]
+pub(crate) struct Text {
+    pub(crate) title: String,
+    pub(crate) signal: String,
+    pub(crate) fix: String,
+    pub(crate) deeper: String,
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+fn ms(v: f64) -> String {
+    if v >= 10_000.0 {
+        format!("{:.1} s", v / 1000.0)
+    } else {
+        format!("{v:.0} ms")
+    }
+}
+
+fn tool_error_fix(tool: &str, template: &str) -> String {
+    let t = template.to_ascii_lowercase();
+    if t.contains("not found") || t.contains("does not exist") || t.contains("no such") {
+        format!(
+            "Make `{tool}` callers look ids and paths up first (list/search, then act) instead of guessing them; \
+             have the tool's error name the valid options, and add a prompt rule to re-query once on \"not found\" \
+             rather than carry on."
+        )
+    } else if t.contains("expired") || t.contains("token") || t.contains("auth") || t.contains("unauthori") {
+        format!(
+            "Refresh credentials in the harness before `{tool}` is called (re-login on expiry, longer-lived tokens), \
+             and tell the agent in the system prompt to log in again when it sees this error."
+        )
+    } else if t.contains("permission") || t.contains("denied") || t.contains("forbidden") {
+        format!(
+            "Check the account/path permissions the harness grants `{tool}`; if the denial is expected, tell the \
+             agent which resources it may touch so it stops trying the others, and surface the blocker to the user."
+        )
+    } else if t.contains("insufficient") || t.contains("balance") || t.contains("limit") {
+        format!(
+            "Have the agent check preconditions (balances, limits) before calling `{tool}` and report the blocker \
+             instead of proceeding; expose a cheap read tool for the precondition if there is none."
+        )
+    } else {
+        format!(
+            "Make `{tool}`'s error actionable (say what to change), add a recovery rule for it to the system \
+             prompt, and retry in the harness if the error is transient."
+        )
+    }
+}
+
+fn provider_fix(kind: &str, model: &str) -> String {
+    match kind {
+        "rate_limit" => format!(
+            "Add client-side rate limiting and exponential backoff with jitter that honours Retry-After for \
+             `{model}`; spread load over deployments or raise the quota."
+        ),
+        "server_error" => format!(
+            "Retry 5xx responses from `{model}` with backoff and fall back to a secondary deployment or model; \
+             keep retries idempotent."
+        ),
+        "timeout" => format!(
+            "Set explicit request timeouts with a retry for `{model}`, stream responses, and cut prompt size or \
+             max_tokens on the calls that time out."
+        ),
+        "context_length" => format!(
+            "Trim or summarise history and tool outputs before each `{model}` call (a token budget per message), \
+             or route long contexts to a model with a larger window."
+        ),
+        "content_filter" => format!(
+            "Find what trips `{model}`'s content filter (often tool output pasted verbatim into the prompt); \
+             sanitise or summarise it, and handle a filtered response without aborting the run."
+        ),
+        "auth" => format!("Fix the API key or permissions used for `{model}`; fail fast at start-up when they are wrong."),
+        _ => format!("Inspect the examples; retry `{model}` calls where the error is transient and alert on the rest."),
+    }
+}
+
+fn arg_fix(tool: &str, template: &str, argument: Option<&str>) -> String {
+    let arg = argument.map(|a| format!("`{a}`")).unwrap_or_else(|| "the argument".to_string());
+    if template.starts_with("unexpected_argument") {
+        format!(
+            "The model passes {arg}, which `{tool}` does not accept: list the exact parameters in the tool \
+             description, enable strict JSON-schema tool calling, or accept (and ignore) {arg} in the tool."
+        )
+    } else if template.starts_with("missing_argument") {
+        format!(
+            "The model omits {arg}: mark it required in `{tool}`'s declared schema with a description and an \
+             example, and validate arguments in the harness with a corrective message before calling the tool."
+        )
+    } else if template.starts_with("wrong_type") {
+        format!(
+            "The model sends {arg} with the wrong type: declare its type (with an example value) in `{tool}`'s \
+             schema, enable strict tool calling, or coerce the value in the harness."
+        )
+    } else {
+        format!(
+            "Validate `{tool}` arguments against its schema in the harness, return the exact problem to the model, \
+             and enable strict JSON-schema tool calling."
+        )
+    }
+}
+
+/// Describes one finding.
+pub(crate) fn describe(
+    key: &FindingKey,
+    argument: Option<&str>,
+    traces: usize,
+    spans: usize,
+    median: Option<f64>,
+    worst: f64,
+) -> Text {
+    let tool = key.tool.as_deref().unwrap_or("?");
+    let model = key.model.as_deref().unwrap_or("the model");
+    let template = key.template.as_deref().unwrap_or("");
+    let in_traces = plural(traces, "trace", "traces");
+    match key.mode {
+        Mode::ToolError => Text {
+            title: format!("`{tool}` fails: {template}"),
+            signal: format!("{} of `{tool}` failed with \"{template}\" in {in_traces}.", plural(spans, "call", "calls")),
+            fix: tool_error_fix(tool, template),
+            deeper: format!(
+                "Why does {tool} fail with '{template}'? Which inputs trigger it, and what does the agent do after the error?"
+            ),
+        },
+        Mode::HallucinatedTool => Text {
+            title: format!("Model calls nonexistent tool `{tool}`"),
+            signal: format!(
+                "`{tool}` was requested or called although it is not among the declared tools (or the runtime \
+                 answered that it does not exist) in {in_traces}."
+            ),
+            fix: format!(
+                "List the available tools explicitly in the system prompt and enable strict tool calling so only \
+                 declared names can be produced; if `{tool}` is a capability users need, implement it or map it to \
+                 an existing tool."
+            ),
+            deeper: format!(
+                "Why does the model call the nonexistent tool {tool}? What was it trying to do, and which declared tool should it have used?"
+            ),
+        },
+        Mode::InvalidToolArgs => Text {
+            title: format!("`{tool}` rejects arguments: {template}"),
+            signal: format!(
+                "{} of `{tool}` were rejected for their arguments ({template}) in {in_traces}.",
+                plural(spans, "call", "calls")
+            ),
+            fix: arg_fix(tool, template, argument),
+            deeper: format!(
+                "Why does the model call {tool} with invalid arguments ({template})? Compare the declared schema with what it sent."
+            ),
+        },
+        Mode::RepeatedToolLoop => Text {
+            title: format!("`{tool}` called repeatedly with identical arguments"),
+            signal: format!(
+                "{in_traces} call `{tool}` with the same arguments several times in a row ({} repeated calls in all).",
+                spans
+            ),
+            fix: "Detect identical consecutive calls in the harness and stop them (or answer \"already called with \
+                  these arguments; the result was ...\"); add a prompt rule to change strategy when a call returns \
+                  the same result twice."
+                .to_string(),
+            deeper: format!(
+                "Why does the agent call {tool} again and again with the same arguments? What did it expect to change?"
+            ),
+        },
+        Mode::RefusalLoop => Text {
+            title: "Model refuses repeatedly (refusal loop)".to_string(),
+            signal: format!("{in_traces} contain three or more refusals ({spans} refusing model calls)."),
+            fix: "Review the prompt and task framing that trigger the refusals (state the authorization and that the \
+                  user owns the accounts); stop re-prompting after a refusal and surface it instead of looping."
+                .to_string(),
+            deeper: "What makes the model refuse these tasks, and why do re-prompts not help?".to_string(),
+        },
+        Mode::Refusal => Text {
+            title: "Model refuses, then continues".to_string(),
+            signal: format!("{in_traces} contain one or two refusals before the run goes on."),
+            fix: "Give the model the context it asks for up front (authorization, data ownership) so the first \
+                  answer is not a refusal; track refusals as a metric."
+                .to_string(),
+            deeper: "Which requests make the model refuse at first, and what made it continue?".to_string(),
+        },
+        Mode::TurnExhaustion => Text {
+            title: format!("Runs hit the turn/recursion limit: {template}"),
+            signal: format!("{in_traces} stop at the turn, step or recursion budget (\"{template}\")."),
+            fix: "Find where progress stalls in the examples; add a planning step and an explicit stop condition, \
+                  keep a summary of what was already fetched so the agent does not re-read, and raise the limit \
+                  only for runs that still make progress."
+                .to_string(),
+            deeper: "Why do these runs exhaust their turn budget? Where do they stop making progress?".to_string(),
+        },
+        Mode::ProviderError => Text {
+            title: format!("Provider failure on `{model}`: {}", template.replace('_', " ")),
+            signal: format!(
+                "{} to `{model}` failed with {} in {in_traces}.",
+                plural(spans, "call", "calls"),
+                template.replace('_', " ")
+            ),
+            fix: provider_fix(template, model),
+            deeper: format!(
+                "How do {} failures of {model} affect the runs, and does the harness retry or abort?",
+                template.replace('_', " ")
+            ),
+        },
+        Mode::PrematureSuccess => Text {
+            title: "Runs claim success without calling any tool".to_string(),
+            signal: format!(
+                "{in_traces} end with a success outcome after model calls only, while peer runs of the same agent \
+                 call tools."
+            ),
+            fix: "Require evidence before finishing: have the harness reject a final answer when no tool was called \
+                  for a task that needs one (or add a verification step), and add a prompt rule never to claim \
+                  completion without having called the apps."
+                .to_string(),
+            deeper: "Why do these runs declare the task done without calling any tool?".to_string(),
+        },
+        Mode::SilentFailure => Text {
+            title: format!("Runs fail without any error status ({template})"),
+            signal: format!(
+                "{in_traces} end as failures ({template}) while no span has an error status, so error dashboards \
+                 miss them."
+            ),
+            fix: "Propagate failure to telemetry (set the root span's status to ERROR with a message when the \
+                  agent gives up), and when a lookup comes back empty, teach the agent to broaden the search or \
+                  ask for clarification instead of giving up."
+                .to_string(),
+            deeper: "Why do these runs give up without an error? What did the last tool calls return?".to_string(),
+        },
+        Mode::LatencyOutlier => {
+            let what = key
+                .tool
+                .as_deref()
+                .map(|t| format!("`{t}` calls"))
+                .unwrap_or_else(|| format!("`{model}` calls"));
+            Text {
+                title: format!("{what} far slower than usual"),
+                signal: format!(
+                    "{} took far longer than their peers (median {}, worst {}) in {in_traces}.",
+                    plural(spans, "span", "spans"),
+                    median.map(ms).unwrap_or_else(|| "?".into()),
+                    ms(worst)
+                ),
+                fix: "Set per-call timeouts and hedge or retry slow calls; check the examples for pathological inputs \
+                      (huge prompts, large result sets); stream or use a faster model/endpoint for this step."
+                    .to_string(),
+                deeper: format!("What makes these {} so slow, and what do the runs do while waiting?", what.replace('`', "")),
+            }
+        }
+        Mode::TokenOutlier => Text {
+            title: format!("`{model}` calls with far more tokens than usual"),
+            signal: format!(
+                "{} used far more tokens than their peers (median {:.0}, worst {:.0}) in {in_traces}.",
+                plural(spans, "call", "calls"),
+                median.unwrap_or(0.0),
+                worst
+            ),
+            fix: "Cap what goes into the prompt: truncate or summarise tool outputs and history, set a token budget \
+                  per call, and alert on calls above the threshold."
+                .to_string(),
+            deeper: format!("What fills the prompt of these {model} calls with so many tokens?"),
+        },
+    }
+}

@@ -1,0 +1,299 @@
+//! The whole-dataset pass: per-trace detectors in parallel, then outlier thresholds,
+//! grouping into findings, descriptions and ranking.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use halo_index::{Dataset, TraceSummary};
+use halo_trace::time::format_rfc3339_nanos;
+use rayon::prelude::*;
+
+use crate::model::{DatasetStats, Diagnosis, Example, Finding, FindingKey, Mode, DIAGNOSIS_SCHEMA_VERSION};
+use crate::scan::{self, MeasureKind, SegmentView, TraceContext, TraceOut};
+use crate::stats::{median_mad, quantile};
+use crate::{DiagnoseError, DiagnoseOptions};
+
+/// The outlier limit of one group of measurements.
+#[derive(Debug, Clone, Copy)]
+struct Limit {
+    median: f64,
+    limit: f64,
+}
+
+fn limit_of(values: &mut [f64], kind: MeasureKind, opts: &DiagnoseOptions) -> Option<Limit> {
+    let (median, mad) = median_mad(values)?;
+    let floor = match kind {
+        MeasureKind::LlmLatency => opts.min_llm_outlier_ms,
+        MeasureKind::ToolLatency => opts.min_tool_outlier_ms,
+        MeasureKind::LlmTokens => opts.min_outlier_tokens,
+    };
+    let limit = (median * opts.outlier_factor)
+        .max(median + opts.outlier_mads * 1.4826 * mad)
+        .max(floor);
+    Some(Limit { median, limit })
+}
+
+#[derive(Debug, Default)]
+struct Acc<'a> {
+    traces: Vec<(usize, Vec<&'a str>)>,
+    argument: Option<String>,
+    spans: usize,
+    worst: f64,
+}
+
+/// Diagnoses the dataset (see the crate documentation).
+pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, DiagnoseError> {
+    let all = ds.traces();
+    let selected: Vec<usize> = match &opts.trace_ids {
+        Some(ids) => (0..all.len()).filter(|&i| ids.contains(&all[i].trace_id)).collect(),
+        None => (0..all.len()).collect(),
+    };
+    let tables = (0..ds.segment_count())
+        .into_par_iter()
+        .map(|s| ds.span_table(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let views = tables
+        .iter()
+        .map(SegmentView::new)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(DiagnoseError::Corrupt)?;
+
+    // Peers: median tool calls per root span name.
+    let mut by_root: HashMap<&str, Vec<f64>> = HashMap::new();
+    for &i in &selected {
+        by_root
+            .entry(all[i].root_span_name.as_str())
+            .or_default()
+            .push(f64::from(all[i].tool_call_count));
+    }
+    let mut global: Vec<f64> = selected.iter().map(|&i| f64::from(all[i].tool_call_count)).collect();
+    let global_tool_calls = quantile(&mut global, 0.5).unwrap_or(0.0);
+    let peer_tool_calls: HashMap<String, f64> = by_root
+        .into_iter()
+        .filter(|(_, v)| v.len() >= 5)
+        .filter_map(|(k, mut v)| quantile(&mut v, 0.5).map(|m| (k.to_string(), m)))
+        .collect();
+    let ctx = TraceContext {
+        repeat_threshold: opts.repeat_threshold.max(2),
+        refusal_loop_threshold: opts.refusal_loop_threshold.max(2),
+        peer_tool_calls: &peer_tool_calls,
+        global_tool_calls,
+    };
+
+    let mut outs: Vec<TraceOut<'_>> = selected
+        .par_iter()
+        .map(|&i| {
+            let spans = scan::spans_of(&all[i], &views);
+            scan::analyze(&all[i], &spans, &ctx)
+        })
+        .collect();
+
+    // Outlier limits per group; small groups use the pooled limit of their kind.
+    let mut groups: HashMap<(MeasureKind, &str), Vec<f64>> = HashMap::new();
+    let mut pooled: HashMap<MeasureKind, Vec<f64>> = HashMap::new();
+    for o in &outs {
+        for m in &o.measures {
+            groups.entry((m.kind, m.group)).or_default().push(m.value);
+            pooled.entry(m.kind).or_default().push(m.value);
+        }
+    }
+    let pooled_limits: HashMap<MeasureKind, Limit> = pooled
+        .into_iter()
+        .filter_map(|(k, mut v)| limit_of(&mut v, k, opts).map(|l| (k, l)))
+        .collect();
+    let limits: HashMap<(MeasureKind, &str), Limit> = groups
+        .into_iter()
+        .filter_map(|((k, g), mut v)| {
+            let l = if v.len() >= opts.min_group_samples {
+                limit_of(&mut v, k, opts)
+            } else {
+                pooled_limits.get(&k).copied()
+            };
+            l.map(|l| ((k, g), l))
+        })
+        .collect();
+
+    let mut acc: BTreeMap<FindingKey, Acc<'_>> = BTreeMap::new();
+    let mut medians: HashMap<FindingKey, f64> = HashMap::new();
+    for (n, o) in outs.iter_mut().enumerate() {
+        let trace = selected[n];
+        let mut extra: Vec<(FindingKey, &str, f64, f64)> = Vec::new();
+        for m in &o.measures {
+            let Some(l) = limits.get(&(m.kind, m.group)) else { continue };
+            if m.value > l.limit {
+                let key = match m.kind {
+                    MeasureKind::LlmLatency => FindingKey {
+                        mode: Mode::LatencyOutlier,
+                        tool: None,
+                        model: Some(m.group.to_string()),
+                        template: None,
+                    },
+                    MeasureKind::ToolLatency => FindingKey {
+                        mode: Mode::LatencyOutlier,
+                        tool: Some(m.group.to_string()),
+                        model: None,
+                        template: None,
+                    },
+                    MeasureKind::LlmTokens => FindingKey {
+                        mode: Mode::TokenOutlier,
+                        tool: None,
+                        model: Some(m.group.to_string()),
+                        template: None,
+                    },
+                };
+                extra.push((key, m.span, m.value, l.median));
+            }
+        }
+        for (key, span, value, median) in extra {
+            medians.insert(key.clone(), median);
+            let a = acc.entry(key.clone()).or_default();
+            a.worst = a.worst.max(value);
+            match a.traces.last_mut() {
+                Some((t, spans)) if *t == trace => spans.push(span),
+                _ => a.traces.push((trace, vec![span])),
+            }
+            a.spans += 1;
+        }
+        for h in o.hits.drain(..) {
+            let a = acc.entry(h.key).or_default();
+            a.spans += h.spans.len();
+            if a.argument.is_none() {
+                a.argument = h.argument;
+            }
+            a.traces.push((trace, h.spans));
+        }
+    }
+
+    let stats = dataset_stats(all, &selected, &acc);
+    let total = selected.len().max(1);
+    let mut findings: Vec<Finding> = acc
+        .into_iter()
+        .map(|(key, a)| {
+            let median = medians.get(&key).copied();
+            finding(all, key, a, total, median, opts)
+        })
+        .collect();
+    findings.sort_by(|a, b| {
+        b.impact
+            .total_cmp(&a.impact)
+            .then(b.trace_count.cmp(&a.trace_count))
+            .then(a.id.cmp(&b.id))
+    });
+    Ok(Diagnosis {
+        schema_version: DIAGNOSIS_SCHEMA_VERSION,
+        sources: ds.sources().map(|p| p.display().to_string()).collect(),
+        stats,
+        findings,
+    })
+}
+
+fn top_names<'t>(names: impl Iterator<Item = &'t str>) -> Vec<String> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for n in names {
+        *counts.entry(n).or_default() += 1;
+    }
+    let mut v: Vec<(&str, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    v.into_iter().take(5).map(|(n, _)| n.to_string()).collect()
+}
+
+fn finding(
+    all: &[TraceSummary],
+    key: FindingKey,
+    mut a: Acc<'_>,
+    total: usize,
+    median: Option<f64>,
+    opts: &DiagnoseOptions,
+) -> Finding {
+    a.traces.sort_by(|x, y| {
+        all[x.0]
+            .start_ns
+            .cmp(&all[y.0].start_ns)
+            .then(all[x.0].trace_id.cmp(&all[y.0].trace_id))
+    });
+    let n = a.traces.len();
+    let max_examples = opts.max_examples.max(1);
+    let picks: Vec<usize> = if n <= max_examples {
+        (0..n).collect()
+    } else {
+        (0..max_examples).map(|k| k * (n - 1) / (max_examples - 1).max(1)).collect()
+    };
+    let examples = picks
+        .into_iter()
+        .map(|k| {
+            let (t, spans) = &a.traces[k];
+            Example {
+                trace_id: all[*t].trace_id.clone(),
+                span_ids: spans.iter().take(5).map(|s| s.to_string()).collect(),
+            }
+        })
+        .collect();
+    let mut trace_ids: Vec<String> = a.traces.iter().map(|(t, _)| all[*t].trace_id.clone()).collect();
+    trace_ids.sort_unstable();
+    trace_ids.dedup();
+    let first = a.traces.first().map(|(t, _)| all[*t].start_ns).unwrap_or(0);
+    let last = a.traces.last().map(|(t, _)| all[*t].start_ns).unwrap_or(0);
+    let services = top_names(a.traces.iter().flat_map(|(t, _)| all[*t].services.iter().map(|s| s.as_ref())));
+    let models = top_names(a.traces.iter().flat_map(|(t, _)| all[*t].models.iter().map(|s| s.as_ref())));
+    let agents = top_names(a.traces.iter().flat_map(|(t, _)| all[*t].agents.iter().map(|s| s.as_ref())));
+    let share = trace_ids.len() as f64 / total as f64;
+    let text = crate::describe::describe(&key, a.argument.as_deref(), trace_ids.len(), a.spans, median, a.worst);
+    let impact = (share * 100.0 * key.mode.severity() * 100.0).round() / 100.0;
+    Finding {
+        id: key.id(),
+        title: text.title,
+        signal: text.signal,
+        argument: a.argument,
+        trace_count: trace_ids.len(),
+        share,
+        span_count: a.spans,
+        services,
+        models,
+        agents,
+        first_seen: format_rfc3339_nanos(first),
+        last_seen: format_rfc3339_nanos(last),
+        examples,
+        trace_ids,
+        fix: text.fix,
+        deeper_prompt: text.deeper,
+        impact,
+        key,
+    }
+}
+
+fn dataset_stats(all: &[TraceSummary], selected: &[usize], acc: &BTreeMap<FindingKey, Acc<'_>>) -> DatasetStats {
+    let n = selected.len();
+    let failing: HashSet<usize> = acc.values().flat_map(|a| a.traces.iter().map(|(t, _)| *t)).collect();
+    let mut durations: Vec<f64> = selected.iter().map(|&i| all[i].duration_ms()).collect();
+    let mut s = DatasetStats {
+        traces: n,
+        failing_traces: failing.len(),
+        ..Default::default()
+    };
+    let mut first = i64::MAX;
+    let mut last = i64::MIN;
+    for &i in selected {
+        let t = &all[i];
+        s.spans += u64::from(t.span_count);
+        s.error_traces += usize::from(t.error_span_count > 0);
+        s.llm_calls += u64::from(t.llm_call_count);
+        s.tool_calls += u64::from(t.tool_call_count);
+        s.total_tokens += t.total_tokens;
+        if let Some(c) = t.cost {
+            s.cost = Some(s.cost.unwrap_or(0.0) + c);
+        }
+        first = first.min(t.start_ns);
+        last = last.max(t.start_ns);
+    }
+    if n > 0 {
+        let nf = n as f64;
+        s.mean_llm_calls = s.llm_calls as f64 / nf;
+        s.mean_tool_calls = s.tool_calls as f64 / nf;
+        s.mean_tokens = s.total_tokens as f64 / nf;
+        s.mean_duration_ms = durations.iter().sum::<f64>() / nf;
+        s.p50_duration_ms = quantile(&mut durations, 0.5).unwrap_or(0.0);
+        s.p90_duration_ms = quantile(&mut durations, 0.9).unwrap_or(0.0);
+        s.first_seen = format_rfc3339_nanos(first);
+        s.last_seen = format_rfc3339_nanos(last);
+    }
+    s
+}

@@ -1,0 +1,358 @@
+//! Run-vs-run comparison of two diagnoses (before and after a harness change).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Diagnosis, FindingKey, Mode};
+use crate::render::{pct, thousands};
+use crate::stats::fisher_exact;
+
+/// Version of the JSON rendering of [`DiffReport`].
+pub const DIFF_SCHEMA_VERSION: u32 = 1;
+
+/// Significance level for verdicts.
+pub const ALPHA: f64 = 0.05;
+
+/// What happened to a finding between the two runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The rate went up significantly.
+    Worse,
+    /// Absent before, present after.
+    New,
+    /// Present before, absent after, and the drop is significant.
+    Fixed,
+    /// The rate went down significantly but the finding remains.
+    Improved,
+    /// No significant change.
+    Unchanged,
+}
+
+impl Verdict {
+    /// The stable identifier.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Worse => "worse",
+            Verdict::New => "new",
+            Verdict::Fixed => "fixed",
+            Verdict::Improved => "improved",
+            Verdict::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// One finding (or one whole mode) before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingDiff {
+    /// The matched identity (mode, tool, model, template).
+    #[serde(flatten)]
+    pub key: FindingKey,
+    /// `key.id()`.
+    pub id: String,
+    /// The finding's title (from the run that has it, after preferred).
+    pub title: String,
+    /// Affected traces before.
+    pub before_traces: usize,
+    /// Affected share before.
+    pub before_rate: f64,
+    /// Affected traces after.
+    pub after_traces: usize,
+    /// Affected share after.
+    pub after_rate: f64,
+    /// `after_rate - before_rate`.
+    pub change: f64,
+    /// Two-sided Fisher's exact p-value of the 2x2 table affected/unaffected x before/after.
+    pub p_value: f64,
+    /// The verdict at [`ALPHA`].
+    pub verdict: Verdict,
+}
+
+/// One whole-run number before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricDiff {
+    /// Metric name.
+    pub name: String,
+    /// Value before.
+    pub before: f64,
+    /// Value after.
+    pub after: f64,
+    /// `after - before`.
+    pub change: f64,
+    /// `change / before`, when `before` is not zero.
+    pub relative_change: Option<f64>,
+    /// Fisher's exact p-value, for rates.
+    pub p_value: Option<f64>,
+}
+
+/// The result of [`diff`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffReport {
+    /// [`DIFF_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Sources of the run before.
+    pub before_sources: Vec<String>,
+    /// Sources of the run after.
+    pub after_sources: Vec<String>,
+    /// Traces before.
+    pub before_traces: usize,
+    /// Traces after.
+    pub after_traces: usize,
+    /// The significance level used.
+    pub alpha: f64,
+    /// Whole-run numbers: error rate, failure rate, turns, tool calls, tokens, durations.
+    pub metrics: Vec<MetricDiff>,
+    /// Per mode (all findings of a mode together).
+    pub modes: Vec<FindingDiff>,
+    /// Per finding, matched by mode, tool, model and template; worst news first.
+    pub findings: Vec<FindingDiff>,
+}
+
+fn compare(key: FindingKey, title: String, b: usize, nb: usize, a: usize, na: usize) -> FindingDiff {
+    let rate = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+    let (rb, ra) = (rate(b, nb), rate(a, na));
+    let p = fisher_exact(
+        b as u64,
+        nb.saturating_sub(b) as u64,
+        a as u64,
+        na.saturating_sub(a) as u64,
+    );
+    let verdict = if b == 0 && a > 0 {
+        Verdict::New
+    } else if p >= ALPHA {
+        Verdict::Unchanged
+    } else if a == 0 {
+        Verdict::Fixed
+    } else if ra < rb {
+        Verdict::Improved
+    } else {
+        Verdict::Worse
+    };
+    FindingDiff {
+        id: key.id(),
+        key,
+        title,
+        before_traces: b,
+        before_rate: rb,
+        after_traces: a,
+        after_rate: ra,
+        change: ra - rb,
+        p_value: p,
+        verdict,
+    }
+}
+
+fn metric(name: &str, before: f64, after: f64, p_value: Option<f64>) -> MetricDiff {
+    MetricDiff {
+        name: name.to_string(),
+        before,
+        after,
+        change: after - before,
+        relative_change: (before != 0.0).then(|| (after - before) / before),
+        p_value,
+    }
+}
+
+fn sort(v: &mut [FindingDiff]) {
+    v.sort_by(|x, y| {
+        x.verdict
+            .cmp(&y.verdict)
+            .then(x.p_value.total_cmp(&y.p_value))
+            .then((y.before_traces + y.after_traces).cmp(&(x.before_traces + x.after_traces)))
+            .then(x.id.cmp(&y.id))
+    });
+}
+
+/// Compares two diagnoses: per finding (matched by mode, tool, model and template) and per
+/// mode the affected rate before and after, its change, Fisher's exact p-value and a verdict
+/// (fixed, improved, unchanged, worse, new), plus whole-run numbers (error rate, failure
+/// rate, turns, tool calls, tokens, durations).
+pub fn diff(before: &Diagnosis, after: &Diagnosis) -> DiffReport {
+    let (nb, na) = (before.stats.traces, after.stats.traces);
+    let mut keys: BTreeMap<FindingKey, (usize, usize, String)> = BTreeMap::new();
+    for f in &before.findings {
+        keys.entry(f.key.clone()).or_insert((0, 0, f.title.clone())).0 = f.trace_count;
+    }
+    for f in &after.findings {
+        let e = keys.entry(f.key.clone()).or_insert((0, 0, String::new()));
+        e.1 = f.trace_count;
+        e.2 = f.title.clone();
+    }
+    let mut findings: Vec<FindingDiff> = keys
+        .into_iter()
+        .map(|(k, (b, a, title))| compare(k, title, b, nb, a, na))
+        .collect();
+    sort(&mut findings);
+    let mut modes: Vec<FindingDiff> = Mode::ALL
+        .into_iter()
+        .filter_map(|m| {
+            let (b, a) = (before.traces_with(m).len(), after.traces_with(m).len());
+            (b + a > 0).then(|| compare(FindingKey::new(m), m.label().to_string(), b, nb, a, na))
+        })
+        .collect();
+    sort(&mut modes);
+    let (sb, sa) = (&before.stats, &after.stats);
+    let rate_p = |kb: usize, ka: usize| {
+        Some(fisher_exact(
+            kb as u64,
+            nb.saturating_sub(kb) as u64,
+            ka as u64,
+            na.saturating_sub(ka) as u64,
+        ))
+    };
+    let rate = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+    let metrics = vec![
+        metric(
+            "error_rate",
+            rate(sb.error_traces, nb),
+            rate(sa.error_traces, na),
+            rate_p(sb.error_traces, sa.error_traces),
+        ),
+        metric(
+            "failure_rate",
+            rate(sb.failing_traces, nb),
+            rate(sa.failing_traces, na),
+            rate_p(sb.failing_traces, sa.failing_traces),
+        ),
+        metric("turns_per_trace", sb.mean_llm_calls, sa.mean_llm_calls, None),
+        metric("tool_calls_per_trace", sb.mean_tool_calls, sa.mean_tool_calls, None),
+        metric("tokens_per_trace", sb.mean_tokens, sa.mean_tokens, None),
+        metric("p50_duration_ms", sb.p50_duration_ms, sa.p50_duration_ms, None),
+        metric("p90_duration_ms", sb.p90_duration_ms, sa.p90_duration_ms, None),
+        metric("mean_duration_ms", sb.mean_duration_ms, sa.mean_duration_ms, None),
+    ];
+    DiffReport {
+        schema_version: DIFF_SCHEMA_VERSION,
+        before_sources: before.sources.clone(),
+        after_sources: after.sources.clone(),
+        before_traces: nb,
+        after_traces: na,
+        alpha: ALPHA,
+        metrics,
+        modes,
+        findings,
+    }
+}
+
+fn p_text(p: f64) -> String {
+    if p < 1e-4 {
+        "<0.0001".to_string()
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+fn signed_pct(change: f64) -> String {
+    format!("{:+.1} pp", change * 100.0)
+}
+
+fn metric_value(name: &str, v: f64) -> String {
+    if name.ends_with("_rate") {
+        pct(v)
+    } else if name.ends_with("_ms") {
+        format!("{:.0} ms", v)
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+impl DiffReport {
+    /// The JSON rendering (pretty-printed, with `schema_version`).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
+    }
+
+    /// How many findings got each verdict.
+    pub fn verdict_counts(&self) -> BTreeMap<Verdict, usize> {
+        let mut m = BTreeMap::new();
+        for f in &self.findings {
+            *m.entry(f.verdict).or_default() += 1;
+        }
+        m
+    }
+
+    /// One line: `fixed 3 · improved 1 · unchanged 20 · worse 0 · new 2`.
+    pub fn verdict_line(&self) -> String {
+        let c = self.verdict_counts();
+        [
+            Verdict::Fixed,
+            Verdict::Improved,
+            Verdict::Unchanged,
+            Verdict::Worse,
+            Verdict::New,
+        ]
+        .iter()
+        .map(|v| format!("{} {}", v.as_str(), c.get(v).copied().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(" · ")
+    }
+
+    /// The Markdown rendering: overall numbers, per-mode and per-finding tables.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# HALO run-vs-run diff\n");
+        let _ = writeln!(
+            out,
+            "Before: {} traces ({}) · After: {} traces ({})\n",
+            thousands(self.before_traces as u64),
+            self.before_sources.join(", "),
+            thousands(self.after_traces as u64),
+            self.after_sources.join(", ")
+        );
+        let _ = writeln!(
+            out,
+            "Findings: {}. Verdicts use Fisher's exact test at p < {}.\n",
+            self.verdict_line(),
+            self.alpha
+        );
+        let _ = writeln!(out, "## Overall\n");
+        let _ = writeln!(out, "| metric | before | after | change | p |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+        for m in &self.metrics {
+            let change = if m.name.ends_with("_rate") {
+                signed_pct(m.change)
+            } else {
+                match m.relative_change {
+                    Some(r) => format!("{:+.1}%", r * 100.0),
+                    None => format!("{:+.2}", m.change),
+                }
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                m.name,
+                metric_value(&m.name, m.before),
+                metric_value(&m.name, m.after),
+                change,
+                m.p_value.map(p_text).unwrap_or_default()
+            );
+        }
+        for (title, rows) in [("By mode", &self.modes), ("By finding", &self.findings)] {
+            let _ = writeln!(out, "\n## {title}\n");
+            if rows.is_empty() {
+                let _ = writeln!(out, "No findings in either run.");
+                continue;
+            }
+            let _ = writeln!(out, "| verdict | finding | before | after | change | p |");
+            let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+            for f in rows.iter() {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} (`{}`) | {} ({}) | {} ({}) | {} | {} |",
+                    f.verdict.as_str(),
+                    f.title.replace('|', "\\|"),
+                    f.key.mode,
+                    thousands(f.before_traces as u64),
+                    pct(f.before_rate),
+                    thousands(f.after_traces as u64),
+                    pct(f.after_rate),
+                    signed_pct(f.change),
+                    p_text(f.p_value)
+                );
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,320 @@
+//! Markdown report and terminal summary of a [`Diagnosis`].
+
+use std::fmt::Write;
+
+use crate::model::{Diagnosis, Finding};
+
+/// Findings rendered in full in the Markdown report; the rest go in a compact table.
+const DETAILED: usize = 30;
+
+/// `12345` -> `12,345`.
+pub(crate) fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+pub(crate) fn pct(share: f64) -> String {
+    let p = share * 100.0;
+    if p > 0.0 && p < 0.1 {
+        "<0.1%".to_string()
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// How a path appears in a shell command.
+pub(crate) fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@=".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn dataset_words(d: &Diagnosis) -> String {
+    if d.sources.is_empty() {
+        return "TRACES".to_string();
+    }
+    d.sources.iter().map(|s| shell_word(s)).collect::<Vec<_>>().join(" ")
+}
+
+fn deeper_command(d: &Diagnosis, prompt: &str) -> String {
+    format!(
+        "halo {} -p \"{}\"",
+        dataset_words(d),
+        prompt.replace('\\', "\\\\").replace('"', "\\\"")
+    )
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn qualifiers(f: &Finding) -> String {
+    let mut parts = vec![format!("**mode** `{}`", f.key.mode)];
+    if let Some(t) = &f.key.tool {
+        parts.push(format!("**tool** `{t}`"));
+    }
+    if let Some(m) = &f.key.model {
+        parts.push(format!("**model** `{m}`"));
+    }
+    if let Some(t) = &f.key.template {
+        parts.push(format!("**template** `{}`", t.replace('`', "'")));
+    }
+    if let Some(a) = &f.argument {
+        parts.push(format!("**argument** `{a}`"));
+    }
+    parts.join(" · ")
+}
+
+/// The Markdown report: a summary table ranked by impact, then each finding with its
+/// evidence as `[trace:ID]` / `[span:TRACE:SPAN]` citations, a fix direction and the
+/// `halo ... -p "..."` command to go deeper. Commands name the dataset by `d.sources`.
+pub fn render_markdown(d: &Diagnosis) -> String {
+    let s = &d.stats;
+    let mut out = String::new();
+    let _ = writeln!(out, "# HALO diagnosis\n");
+    let share = if s.traces > 0 {
+        s.failing_traces as f64 / s.traces as f64
+    } else {
+        0.0
+    };
+    let err_share = if s.traces > 0 {
+        s.error_traces as f64 / s.traces as f64
+    } else {
+        0.0
+    };
+    let _ = writeln!(
+        out,
+        "Offline diagnosis of **{} traces** ({} spans) from {}{}.",
+        thousands(s.traces as u64),
+        thousands(s.spans),
+        d.sources
+            .iter()
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if s.first_seen.is_empty() {
+            String::new()
+        } else {
+            format!(", {} .. {}", s.first_seen, s.last_seen)
+        }
+    );
+    let _ = writeln!(
+        out,
+        "**{} traces ({})** show at least one failure mode; {} ({}) have an error span. \
+         {} findings, ranked by impact (affected share x severity).\n",
+        thousands(s.failing_traces as u64),
+        pct(share),
+        thousands(s.error_traces as u64),
+        pct(err_share),
+        d.findings.len()
+    );
+    let _ = writeln!(
+        out,
+        "No model was used: these are deterministic detectors over every span. Evidence is cited as \
+         `[trace:ID]` and `[span:TRACE_ID:SPAN_ID]`.\n"
+    );
+    if d.findings.is_empty() {
+        let _ = writeln!(out, "No failure mode was found.\n");
+    } else {
+        let _ = writeln!(out, "## Summary\n");
+        let _ = writeln!(out, "| # | Finding | Mode | Traces | Share | Impact |");
+        let _ = writeln!(out, "|---:|---|---|---:|---:|---:|");
+        for (i, f) in d.findings.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "| {} | {} | `{}` | {} | {} | {:.2} |",
+                i + 1,
+                md_cell(&f.title),
+                f.key.mode,
+                thousands(f.trace_count as u64),
+                pct(f.share),
+                f.impact
+            );
+        }
+        out.push('\n');
+    }
+    for (i, f) in d.findings.iter().enumerate().take(DETAILED) {
+        let _ = writeln!(out, "## {}. {}\n", i + 1, f.title);
+        let _ = writeln!(out, "{}\n", qualifiers(f));
+        let _ = writeln!(
+            out,
+            "**Affected:** {} traces ({}), {} spans · first seen {} · last seen {}\n",
+            thousands(f.trace_count as u64),
+            pct(f.share),
+            thousands(f.span_count as u64),
+            f.first_seen,
+            f.last_seen
+        );
+        let mut wher = Vec::new();
+        if !f.services.is_empty() {
+            wher.push(format!("services {}", f.services.join(", ")));
+        }
+        if !f.models.is_empty() {
+            wher.push(format!("models {}", f.models.join(", ")));
+        }
+        if !f.agents.is_empty() {
+            wher.push(format!("agents {}", f.agents.join(", ")));
+        }
+        if !wher.is_empty() {
+            let _ = writeln!(out, "**Where:** {}\n", wher.join(" · "));
+        }
+        let _ = writeln!(out, "**Signal:** {}\n", f.signal);
+        let _ = writeln!(out, "**Fix direction:** {}\n", f.fix);
+        let _ = writeln!(out, "**Evidence:**\n");
+        for e in &f.examples {
+            let spans = e
+                .span_ids
+                .iter()
+                .map(|s| format!("[span:{}:{}]", e.trace_id, s))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if spans.is_empty() {
+                let _ = writeln!(out, "- [trace:{}]", e.trace_id);
+            } else {
+                let _ = writeln!(out, "- [trace:{}]: {}", e.trace_id, spans);
+            }
+        }
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "**Go deeper:** `{}`\n",
+            deeper_command(d, &f.deeper_prompt)
+        );
+    }
+    if d.findings.len() > DETAILED {
+        let _ = writeln!(out, "## Other findings\n");
+        let _ = writeln!(out, "| # | Finding | Traces | Example |");
+        let _ = writeln!(out, "|---:|---|---:|---|");
+        for (i, f) in d.findings.iter().enumerate().skip(DETAILED) {
+            let example = f
+                .examples
+                .first()
+                .map(|e| format!("[trace:{}]", e.trace_id))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                i + 1,
+                md_cell(&f.title),
+                thousands(f.trace_count as u64),
+                example
+            );
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "## Going deeper\n");
+    let _ = writeln!(
+        out,
+        "- Read one example span by span: `halo view {} TRACE_ID`",
+        dataset_words(d)
+    );
+    let _ = writeln!(
+        out,
+        "- Every affected trace id per finding: `halo diagnose {} --json`",
+        dataset_words(d)
+    );
+    let prompt = d
+        .findings
+        .first()
+        .map(|f| f.deeper_prompt.as_str())
+        .unwrap_or("What are the most common failure modes in these traces, and how do I fix them?");
+    let _ = writeln!(
+        out,
+        "- Ask a model to investigate (needs an API key): `{}`",
+        deeper_command(d, prompt)
+    );
+    out
+}
+
+/// A short terminal summary: the top `rows` findings and how to go deeper.
+pub fn render_summary(d: &Diagnosis, rows: usize) -> String {
+    let s = &d.stats;
+    let mut out = String::new();
+    let share = if s.traces > 0 {
+        s.failing_traces as f64 / s.traces as f64
+    } else {
+        0.0
+    };
+    let _ = writeln!(
+        out,
+        "{} traces · {} with a failure mode ({}) · {} findings",
+        thousands(s.traces as u64),
+        thousands(s.failing_traces as u64),
+        pct(share),
+        d.findings.len()
+    );
+    if d.findings.is_empty() {
+        let _ = writeln!(out, "\nNo failure mode was found.");
+    } else {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:>3}  {:>7}  {:>6}  {:>6}  {:<18}  finding",
+            "#", "traces", "share", "impact", "mode"
+        );
+        for (i, f) in d.findings.iter().enumerate().take(rows) {
+            let _ = writeln!(
+                out,
+                "{:>3}  {:>7}  {:>6}  {:>6.2}  {:<18}  {}",
+                i + 1,
+                thousands(f.trace_count as u64),
+                pct(f.share),
+                f.impact,
+                f.key.mode.as_str(),
+                f.title.replace('`', "")
+            );
+        }
+        if d.findings.len() > rows {
+            let _ = writeln!(
+                out,
+                "  … {} more findings (the Markdown report and --json list all)",
+                d.findings.len() - rows
+            );
+        }
+        if let Some(f) = d.findings.first() {
+            let _ = writeln!(
+                out,
+                "\nTop example: halo view {} {}",
+                dataset_words(d),
+                f.examples
+                    .first()
+                    .map(|e| e.trace_id.as_str())
+                    .unwrap_or("TRACE_ID")
+            );
+        }
+    }
+    let prompt = d
+        .findings
+        .first()
+        .map(|f| f.deeper_prompt.as_str())
+        .unwrap_or("What are the most common failure modes in these traces, and how do I fix them?");
+    let _ = writeln!(out, "Go deeper with a model: {}", deeper_command(d, prompt));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formatting() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(pct(0.0004), "<0.1%");
+        assert_eq!(pct(0.25), "25.0%");
+        assert_eq!(shell_word("a/b.jsonl"), "a/b.jsonl");
+        assert_eq!(shell_word("my file"), "'my file'");
+    }
+}

@@ -1,0 +1,517 @@
+//! Per-trace detection over the index's span tables.
+//!
+//! Each trace's spans are read straight from the Arrow columns of its segments (no JSON is
+//! parsed) and run through every detector once. What needs dataset-wide statistics (latency
+//! and token outliers, peer comparisons) is collected here as measurements and decided in
+//! [`crate::detect`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ListArray};
+use halo_index::{SpanColumns, SpanTable, TraceSummary};
+
+use crate::model::{FindingKey, Mode};
+use crate::signals;
+
+/// Typed columns of one segment's batches, with the first row of each batch.
+#[derive(Debug)]
+pub(crate) struct SegmentView<'a> {
+    starts: Vec<u32>,
+    cols: Vec<SpanColumns<'a>>,
+}
+
+impl<'a> SegmentView<'a> {
+    pub(crate) fn new(table: &'a Arc<SpanTable>) -> Result<SegmentView<'a>, String> {
+        let mut starts = Vec::new();
+        let mut cols = Vec::new();
+        let mut row = 0u32;
+        for batch in table.batches() {
+            starts.push(row);
+            row += batch.num_rows() as u32;
+            cols.push(SpanColumns::new(batch).map_err(|e| e.0)?);
+        }
+        Ok(SegmentView { starts, cols })
+    }
+
+    fn get(&self, row: u32) -> Option<(SpanColumns<'a>, usize)> {
+        let b = self.starts.partition_point(|&s| s <= row).checked_sub(1)?;
+        let c = *self.cols.get(b)?;
+        let i = (row - self.starts[b]) as usize;
+        (i < c.len()).then_some((c, i))
+    }
+}
+
+/// One span, as the detectors see it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span<'a> {
+    c: SpanColumns<'a>,
+    i: usize,
+    pub(crate) span_id: &'a str,
+    pub(crate) parent: &'a str,
+    pub(crate) kind: &'a str,
+    pub(crate) start: i64,
+    pub(crate) duration_ms: f64,
+    pub(crate) is_error: bool,
+}
+
+fn opt<'a>(a: &'a arrow_array::StringArray, i: usize) -> Option<&'a str> {
+    (!a.is_null(i)).then(|| a.value(i)).filter(|s| !s.is_empty())
+}
+
+fn list_items<'a>(list: &'a ListArray, i: usize) -> impl Iterator<Item = &'a str> + 'a {
+    let offsets = list.value_offsets();
+    let (s, e) = if list.is_null(i) {
+        (0, 0)
+    } else {
+        (offsets[i] as usize, offsets[i + 1] as usize)
+    };
+    let values = list.values().as_string_opt::<i32>();
+    (s..e).filter_map(move |j| values.and_then(|v| (!v.is_null(j)).then(|| v.value(j))))
+}
+
+impl<'a> Span<'a> {
+    fn new(c: SpanColumns<'a>, i: usize) -> Span<'a> {
+        Span {
+            c,
+            i,
+            span_id: c.span_id.value(i),
+            parent: c.parent_span_id.value(i),
+            kind: c.kind.value(i),
+            start: c.start_time.value(i),
+            duration_ms: c.duration_ms.value(i),
+            is_error: c.is_error.value(i),
+        }
+    }
+    fn model(&self) -> Option<&'a str> {
+        opt(self.c.model, self.i)
+    }
+    fn tool(&self) -> Option<&'a str> {
+        opt(self.c.tool_name, self.i)
+    }
+    fn tool_args(&self) -> Option<&'a str> {
+        opt(self.c.tool_args, self.i)
+    }
+    fn output(&self) -> Option<&'a str> {
+        opt(self.c.output_head, self.i)
+    }
+    fn finish_reason(&self) -> Option<&'a str> {
+        opt(self.c.finish_reason, self.i)
+    }
+    fn refusal(&self) -> Option<&'a str> {
+        opt(self.c.refusal, self.i)
+    }
+    fn outcome(&self) -> Option<&'a str> {
+        opt(self.c.outcome, self.i)
+    }
+    fn http(&self) -> Option<i64> {
+        SpanColumns::opt_i64(self.c.http_status, self.i)
+    }
+    fn error_type(&self) -> Option<&'a str> {
+        opt(self.c.error_type, self.i)
+    }
+    fn error_message(&self) -> Option<&'a str> {
+        opt(self.c.error_message, self.i).or_else(|| opt(self.c.status_message, self.i))
+    }
+    fn error_text(&self) -> String {
+        match (self.error_type(), self.error_message()) {
+            (Some(t), Some(m)) => format!("{t}: {m}"),
+            (Some(t), None) => t.to_string(),
+            (None, Some(m)) => m.to_string(),
+            (None, None) => String::new(),
+        }
+    }
+    fn tokens(&self) -> Option<i64> {
+        let input = SpanColumns::opt_i64(self.c.input_tokens, self.i);
+        let total = SpanColumns::opt_i64(self.c.total_tokens, self.i);
+        total.or(input).filter(|&t| t > 0)
+    }
+    fn declared(&self) -> impl Iterator<Item = &'a str> + 'a {
+        list_items(self.c.declared_tools, self.i)
+    }
+    fn requested(&self) -> impl Iterator<Item = &'a str> + 'a {
+        list_items(self.c.requested_tools, self.i)
+    }
+}
+
+/// The spans of one trace, from all its parts.
+pub(crate) fn spans_of<'a>(t: &TraceSummary, segments: &[SegmentView<'a>]) -> Vec<Span<'a>> {
+    let mut out = Vec::with_capacity(t.span_count as usize);
+    for part in &t.parts {
+        let Some(seg) = segments.get(part.segment as usize) else {
+            continue;
+        };
+        for &row in &part.rows {
+            if let Some((c, i)) = seg.get(row) {
+                out.push(Span::new(c, i));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.start.cmp(&b.start).then(a.span_id.cmp(b.span_id)));
+    out
+}
+
+/// A failure seen in one trace: the finding it belongs to and the spans that show it.
+#[derive(Debug, Clone)]
+pub(crate) struct Hit<'a> {
+    pub(crate) key: FindingKey,
+    pub(crate) argument: Option<String>,
+    pub(crate) spans: Vec<&'a str>,
+}
+
+/// What a measurement is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum MeasureKind {
+    /// Duration of a successful LLM span, grouped by model.
+    LlmLatency,
+    /// Duration of a successful tool span, grouped by tool.
+    ToolLatency,
+    /// Tokens of an LLM span, grouped by model.
+    LlmTokens,
+}
+
+/// One measured value of one span, for the outlier detectors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Measure<'a> {
+    pub(crate) kind: MeasureKind,
+    pub(crate) group: &'a str,
+    pub(crate) value: f64,
+    pub(crate) span: &'a str,
+}
+
+/// Detector settings needed per trace.
+#[derive(Debug, Clone)]
+pub(crate) struct TraceContext<'o> {
+    pub(crate) repeat_threshold: usize,
+    pub(crate) refusal_loop_threshold: usize,
+    /// Median tool calls of the trace's peers (same root span name).
+    pub(crate) peer_tool_calls: &'o HashMap<String, f64>,
+    pub(crate) global_tool_calls: f64,
+}
+
+/// Everything one trace contributes.
+#[derive(Debug, Default)]
+pub(crate) struct TraceOut<'a> {
+    pub(crate) hits: Vec<Hit<'a>>,
+    pub(crate) measures: Vec<Measure<'a>>,
+}
+
+impl<'a> TraceOut<'a> {
+    fn hit(&mut self, key: FindingKey, argument: Option<String>, spans: Vec<&'a str>) {
+        if let Some(h) = self.hits.iter_mut().find(|h| h.key == key) {
+            for s in spans {
+                if !h.spans.contains(&s) {
+                    h.spans.push(s);
+                }
+            }
+            if h.argument.is_none() {
+                h.argument = argument;
+            }
+        } else {
+            self.hits.push(Hit {
+                key,
+                argument,
+                spans,
+            });
+        }
+    }
+}
+
+fn key(
+    mode: Mode,
+    tool: Option<&str>,
+    model: Option<&str>,
+    template: Option<String>,
+) -> FindingKey {
+    FindingKey {
+        mode,
+        tool: tool.map(str::to_string),
+        model: model.map(str::to_string),
+        template,
+    }
+}
+
+const LLM: &str = "LLM";
+const TOOL: &str = "TOOL";
+
+/// Runs every per-trace detector over one trace.
+pub(crate) fn analyze<'a>(
+    t: &TraceSummary,
+    spans: &[Span<'a>],
+    ctx: &TraceContext<'_>,
+) -> TraceOut<'a> {
+    let mut out = TraceOut::default();
+    let trace_model = t.models.first().map(|m| m.as_ref());
+
+    // Declared tools over the whole trace (LLM and agent spans).
+    let mut declared_all: HashSet<&'a str> = HashSet::new();
+    for s in spans {
+        if s.kind == LLM || s.kind == "AGENT" {
+            declared_all.extend(s.declared());
+        }
+    }
+
+    let mut llm_errors = false;
+    let mut refusals: Vec<&'a str> = Vec::new();
+    let mut tool_calls: Vec<(&'a str, &'a str, &'a str)> = Vec::new();
+
+    for s in spans {
+        if s.kind == LLM {
+            // Hallucinated tools: requested but not declared on the same span.
+            let declared: Vec<&str> = s.declared().collect();
+            if !declared.is_empty() {
+                for r in s.requested() {
+                    if !declared.contains(&r) {
+                        out.hit(
+                            key(Mode::HallucinatedTool, Some(r), None, None),
+                            None,
+                            vec![s.span_id],
+                        );
+                    }
+                }
+            }
+            if s.is_error {
+                let text = s.error_text();
+                if signals::says_turn_limit(&text) {
+                    out.hit(
+                        key(
+                            Mode::TurnExhaustion,
+                            None,
+                            None,
+                            Some(signals::template_of(s.error_type(), s.error_message())),
+                        ),
+                        None,
+                        vec![s.span_id],
+                    );
+                } else {
+                    llm_errors = true;
+                    let kind = signals::provider_kind(s.http(), &text, s.finish_reason());
+                    out.hit(
+                        key(
+                            Mode::ProviderError,
+                            None,
+                            s.model().or(trace_model),
+                            Some(kind.to_string()),
+                        ),
+                        None,
+                        vec![s.span_id],
+                    );
+                }
+            } else {
+                let refused = s.refusal().is_some()
+                    || s
+                        .finish_reason()
+                        .is_some_and(|f| f.eq_ignore_ascii_case("content_filter"))
+                    || s.output().is_some_and(signals::says_refusal);
+                if refused {
+                    refusals.push(s.span_id);
+                }
+                if let Some(model) = s.model() {
+                    out.measures.push(Measure {
+                        kind: MeasureKind::LlmLatency,
+                        group: model,
+                        value: s.duration_ms,
+                        span: s.span_id,
+                    });
+                    if let Some(tokens) = s.tokens() {
+                        out.measures.push(Measure {
+                            kind: MeasureKind::LlmTokens,
+                            group: model,
+                            value: tokens as f64,
+                            span: s.span_id,
+                        });
+                    }
+                }
+            }
+        } else if s.kind == TOOL {
+            let tool = s.tool().unwrap_or("(unnamed tool)");
+            if let Some(args) = s.tool_args() {
+                tool_calls.push((tool, args, s.span_id));
+            }
+            let undeclared = !declared_all.is_empty() && !declared_all.contains(tool);
+            if s.is_error {
+                let text = s.error_text();
+                if undeclared || signals::says_unknown_tool(&text) {
+                    out.hit(
+                        key(Mode::HallucinatedTool, Some(tool), None, None),
+                        None,
+                        vec![s.span_id],
+                    );
+                } else if let Some(p) = signals::arg_problem(&text) {
+                    let template = match &p.argument {
+                        Some(a) => format!("{} '{a}'", p.kind),
+                        None => p.kind.to_string(),
+                    };
+                    out.hit(
+                        key(Mode::InvalidToolArgs, Some(tool), None, Some(template)),
+                        p.argument,
+                        vec![s.span_id],
+                    );
+                } else {
+                    let template = signals::template_of(s.error_type(), s.error_message());
+                    out.hit(
+                        key(Mode::ToolError, Some(tool), None, Some(template)),
+                        None,
+                        vec![s.span_id],
+                    );
+                }
+            } else {
+                if undeclared {
+                    out.hit(
+                        key(Mode::HallucinatedTool, Some(tool), None, None),
+                        None,
+                        vec![s.span_id],
+                    );
+                }
+                out.measures.push(Measure {
+                    kind: MeasureKind::ToolLatency,
+                    group: tool,
+                    value: s.duration_ms,
+                    span: s.span_id,
+                });
+            }
+        } else if s.is_error {
+            let text = s.error_text();
+            if signals::says_turn_limit(&text) {
+                out.hit(
+                    key(
+                        Mode::TurnExhaustion,
+                        None,
+                        None,
+                        Some(signals::template_of(s.error_type(), s.error_message())),
+                    ),
+                    None,
+                    vec![s.span_id],
+                );
+            }
+        }
+    }
+
+    // Provider failures recorded only on an agent/chain span.
+    if !llm_errors {
+        for s in spans.iter().filter(|s| s.is_error && s.kind != TOOL && s.kind != LLM) {
+            let text = s.error_text();
+            if !signals::says_turn_limit(&text) && signals::says_provider_failure(s.http(), &text)
+            {
+                let kind = signals::provider_kind(s.http(), &text, s.finish_reason());
+                out.hit(
+                    key(
+                        Mode::ProviderError,
+                        None,
+                        s.model().or(trace_model),
+                        Some(kind.to_string()),
+                    ),
+                    None,
+                    vec![s.span_id],
+                );
+            }
+        }
+    }
+
+    // Repeated identical tool calls, in start order.
+    let mut run: Vec<&'a str> = Vec::new();
+    let mut best: Option<(&'a str, Vec<&'a str>)> = None;
+    for (n, &(tool, args, span)) in tool_calls.iter().enumerate() {
+        let same = n > 0 && {
+            let (pt, pa, _) = tool_calls[n - 1];
+            pt == tool && pa == args
+        };
+        if !same {
+            run.clear();
+        }
+        run.push(span);
+        if run.len() >= ctx.repeat_threshold
+            && best.as_ref().is_none_or(|(_, b)| run.len() > b.len())
+        {
+            best = Some((tool, run.clone()));
+        }
+    }
+    if let Some((tool, spans)) = best {
+        out.hit(
+            key(Mode::RepeatedToolLoop, Some(tool), None, None),
+            None,
+            spans,
+        );
+    }
+
+    // Refusals and refusal loops.
+    if refusals.len() >= ctx.refusal_loop_threshold {
+        out.hit(key(Mode::RefusalLoop, None, None, None), None, refusals.clone());
+    } else if !refusals.is_empty() {
+        out.hit(key(Mode::Refusal, None, None, None), None, refusals.clone());
+    }
+
+    // Outcome-based modes only apply to runs without any error status.
+    if t.error_span_count == 0 && refusals.len() < ctx.refusal_loop_threshold {
+        let root = spans
+            .iter()
+            .find(|s| s.parent.is_empty())
+            .or_else(|| spans.first());
+        let last_llm = spans.iter().rev().find(|s| s.kind == LLM);
+        let final_text = root
+            .and_then(|r| r.output())
+            .or_else(|| last_llm.and_then(|s| s.output()));
+        let outcome_span = spans
+            .iter()
+            .find(|s| s.outcome().is_some() && s.parent.is_empty())
+            .or_else(|| spans.iter().find(|s| s.outcome().is_some()));
+        let outcome = t.outcome.as_deref();
+        let refused = outcome.is_some_and(signals::outcome_refused);
+        let failed = outcome.is_some_and(signals::outcome_failed);
+        let says_not_done = final_text.is_some_and(signals::says_not_done);
+        if !refused && (failed || says_not_done) {
+            let mut ev: Vec<&'a str> = Vec::new();
+            if let Some(s) = outcome_span.filter(|_| failed) {
+                ev.push(s.span_id);
+            }
+            if let Some(s) = last_llm.filter(|s| s.output().is_some_and(signals::says_not_done)) {
+                ev.push(s.span_id);
+            }
+            if ev.is_empty() {
+                if let Some(r) = root {
+                    ev.push(r.span_id);
+                }
+            }
+            let template = if failed {
+                format!("outcome={}", outcome.unwrap_or_default().to_ascii_lowercase())
+            } else {
+                "final answer says not done".to_string()
+            };
+            out.hit(key(Mode::SilentFailure, None, None, Some(template)), None, ev);
+        } else if !refused
+            && refusals.is_empty()
+            && signals::outcome_claims_success(outcome)
+            && t.tool_call_count == 0
+            && t.llm_call_count >= 1
+        {
+            let peers = ctx
+                .peer_tool_calls
+                .get(&t.root_span_name)
+                .copied()
+                .unwrap_or(ctx.global_tool_calls);
+            if peers >= 1.0 {
+                let mut ev: Vec<&'a str> = Vec::new();
+                if let Some(r) = root {
+                    ev.push(r.span_id);
+                }
+                if let Some(s) = last_llm {
+                    if !ev.contains(&s.span_id) {
+                        ev.push(s.span_id);
+                    }
+                }
+                out.hit(
+                    key(
+                        Mode::PrematureSuccess,
+                        None,
+                        None,
+                        Some("claims success with no tool call".to_string()),
+                    ),
+                    None,
+                    ev,
+                );
+            }
+        }
+    }
+    out
+}

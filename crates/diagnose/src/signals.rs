@@ -1,0 +1,273 @@
+//! Text signals: what error messages, outputs and outcome markers say.
+//!
+//! Each classifier is a small, documented set of patterns over the index's payload heads.
+//! They are deliberately conservative: a message is only given a specific meaning when its
+//! wording says so, and anything else falls back to the generic class (a plain tool error).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("static regex")
+}
+
+static HALLUCINATED: LazyLock<Regex> = LazyLock::new(|| {
+    re(r#"(?i)\b(?:unknown|unrecognized|undefined|unsupported|nonexistent|non-existent|no such)\s+(?:tool|function)\b|\b(?:tool|function)\s+['"`]?[\w.:/\-]+['"`]?\s+(?:not found|does not exist|doesn't exist|is not (?:available|defined|registered|declared|allowed))|\bnot a valid tool\b|\btool_not_found\b"#)
+});
+
+/// Whether a tool error says the tool itself does not exist.
+pub(crate) fn says_unknown_tool(message: &str) -> bool {
+    HALLUCINATED.is_match(message)
+}
+
+/// What is wrong with a tool call's arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ArgProblem {
+    /// `unexpected_argument`, `missing_argument`, `wrong_type`, `malformed_arguments` or
+    /// `invalid_arguments`.
+    pub(crate) kind: &'static str,
+    /// The argument, when the message names it.
+    pub(crate) argument: Option<String>,
+}
+
+static UNEXPECTED_ARG: LazyLock<Regex> = LazyLock::new(|| {
+    re(r#"(?i)unexpected (?:keyword )?(?:argument|parameter|field|property)s?:?\s*['"`]?([\w.\-]+)?|(?:extra|additional) (?:fields?|propert(?:y|ies)) (?:not (?:permitted|allowed)|are not permitted)(?:[^'"`]*['"`]([\w.\-]+))?|unknown (?:argument|parameter|field|keyword)s?:?\s*['"`]?([\w.\-]+)?"#)
+});
+static MISSING_ARG: LazyLock<Regex> = LazyLock::new(|| {
+    re(r#"(?i)missing (?:\d+ )?(?:required )?(?:positional |keyword )?(?:argument|parameter|field|property)s?:?\s*['"`]?([\w.\-]+)?|['"`]([\w.\-]+)['"`] is a required (?:property|argument|parameter|field)|(?:argument|parameter|field) ['"`]?([\w.\-]+)['"`]? is required"#)
+});
+static WRONG_TYPE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r#"(?i)(?:field|argument|parameter|param|property)\s+['"`]?([\w.\-]+)['"`]?:?\s+(?:expected|must be|should be|is not (?:of type|a valid)|has (?:an )?invalid type)|\binvalid type\b|\bexpected (?:type )?\w+,? (?:but )?got \w+"#)
+});
+static MALFORMED_ARGS: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)JSONDecodeError|invalid json (?:in|for) (?:the )?(?:tool )?(?:arguments|parameters|input)|could not parse (?:tool )?arguments|malformed (?:tool )?arguments")
+});
+static INVALID_ARGS: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)\bValidationError\b|validation errors? for\b|invalid (?:tool )?(?:arguments?|parameters?|input)\b|\bargument(?:s)? (?:is|are) invalid")
+});
+
+fn first_group(caps: &regex::Captures<'_>) -> Option<String> {
+    caps.iter()
+        .skip(1)
+        .flatten()
+        .next()
+        .map(|m| m.as_str().to_string())
+}
+
+/// Classifies a tool error as an argument problem, if its wording says so.
+pub(crate) fn arg_problem(message: &str) -> Option<ArgProblem> {
+    let pick = |kind: &'static str, r: &Regex| {
+        r.captures(message).map(|c| ArgProblem {
+            kind,
+            argument: first_group(&c),
+        })
+    };
+    pick("unexpected_argument", &UNEXPECTED_ARG)
+        .or_else(|| pick("missing_argument", &MISSING_ARG))
+        .or_else(|| pick("wrong_type", &WRONG_TYPE))
+        .or_else(|| pick("malformed_arguments", &MALFORMED_ARGS))
+        .or_else(|| pick("invalid_arguments", &INVALID_ARGS))
+}
+
+static TURN_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)max_?turns|MaxTurnsExceeded|max(?:imum)?[ _](?:number of )?(?:turns|steps|iterations|rounds)\b|(?:turn|step|iteration|recursion|round)[ _]limit|GraphRecursionError|RecursionError|too many (?:turns|steps|iterations)|(?:turn|step) budget")
+});
+
+/// Whether an error says the run hit its turn/step/recursion budget.
+pub(crate) fn says_turn_limit(text: &str) -> bool {
+    TURN_LIMIT.is_match(text)
+}
+
+static RATE_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)rate.?limit|too many requests|quota (?:exceeded|exhausted)|RESOURCE_EXHAUSTED|\b429\b")
+});
+static CONTEXT_LENGTH: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)context.?length|maximum context|context window|prompt is too long|too many (?:input )?tokens|input is too long|max(?:imum)? tokens? (?:exceeded|limit)")
+});
+static CONTENT_FILTER: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)content.?filter|content management policy|responsible ai|safety (?:system|filter)|blocked by (?:the )?(?:safety|moderation)|SAFETY")
+});
+static TIMEOUT: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)timed? ?out|timeout|deadline exceeded|\b504\b|\b408\b")
+});
+static SERVER: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)internal server error|server had an error|bad gateway|service unavailable|overloaded|\b5\d\d\b|upstream|connection (?:reset|refused|error)")
+});
+static AUTH: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)invalid api key|incorrect api key|unauthori[sz]ed|authentication|permission denied|\b40[13]\b")
+});
+
+/// The kind of a provider (model call) failure: `rate_limit`, `context_length`,
+/// `content_filter`, `timeout`, `server_error`, `auth` or `other`.
+pub(crate) fn provider_kind(
+    http: Option<i64>,
+    text: &str,
+    finish_reason: Option<&str>,
+) -> &'static str {
+    if http == Some(429) || RATE_LIMIT.is_match(text) {
+        "rate_limit"
+    } else if CONTEXT_LENGTH.is_match(text) {
+        "context_length"
+    } else if finish_reason.is_some_and(|f| f.eq_ignore_ascii_case("content_filter"))
+        || CONTENT_FILTER.is_match(text)
+    {
+        "content_filter"
+    } else if matches!(http, Some(408 | 504)) || TIMEOUT.is_match(text) {
+        "timeout"
+    } else if http.is_some_and(|h| (500..600).contains(&h)) || SERVER.is_match(text) {
+        "server_error"
+    } else if matches!(http, Some(401 | 403)) || AUTH.is_match(text) {
+        "auth"
+    } else {
+        "other"
+    }
+}
+
+/// Whether a non-model span's error reads like a provider failure (for traces whose model
+/// spans carry no error of their own).
+pub(crate) fn says_provider_failure(http: Option<i64>, text: &str) -> bool {
+    http == Some(429)
+        || RATE_LIMIT.is_match(text)
+        || CONTEXT_LENGTH.is_match(text)
+        || CONTENT_FILTER.is_match(text)
+}
+
+static REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^\W{0,3}(?:(?:I'?m|I am|I’m) (?:very |really |so )?sorry|sorry|(?:I )?apologi[sz]e)\b[^.!?\n]{0,80}?\b(?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t|will not|unable to|not able to)\s+(?:help|assist|comply|do that|fulfil|fulfill|provide|support|complete (?:that|this) request|continue with (?:that|this))|^\W{0,3}I (?:can(?:'|’)?t|cannot|won(?:'|’)?t|will not|am unable to|am not able to|must decline to) (?:help|assist|comply|fulfil|fulfill|support)(?: you)? with (?:that|this|your)")
+});
+
+/// Whether a model output reads like a refusal.
+pub(crate) fn says_refusal(output: &str) -> bool {
+    REFUSAL.is_match(output)
+}
+
+static FAILURE_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)\b(?:I was|I am|I'm|we were) (?:unable|not able) to (?:complete|finish|do|perform)|\b(?:could not|couldn't|did not|didn't) (?:complete|finish) the (?:task|request)|\bI (?:could not|couldn't|failed to) (?:complete|finish|do)\b")
+});
+
+/// Whether a final answer says the task was not done.
+pub(crate) fn says_not_done(output: &str) -> bool {
+    FAILURE_TEXT.is_match(output)
+}
+
+/// Whether an outcome marker means the run failed (`failure`, `failed`, `error`, `false`...).
+pub(crate) fn outcome_failed(outcome: &str) -> bool {
+    let o = outcome.trim().to_ascii_lowercase();
+    matches!(
+        o.as_str(),
+        "failure"
+            | "failed"
+            | "fail"
+            | "error"
+            | "errored"
+            | "false"
+            | "unsuccessful"
+            | "incomplete"
+            | "partial"
+            | "aborted"
+            | "not_done"
+            | "gave_up"
+    )
+}
+
+/// Whether an outcome marker means the run refused.
+pub(crate) fn outcome_refused(outcome: &str) -> bool {
+    let o = outcome.trim().to_ascii_lowercase();
+    o == "refused" || o == "refusal" || o == "declined"
+}
+
+/// Whether an outcome marker (or its absence) claims success.
+pub(crate) fn outcome_claims_success(outcome: Option<&str>) -> bool {
+    match outcome {
+        None => true,
+        Some(o) => {
+            let o = o.trim().to_ascii_lowercase();
+            matches!(
+                o.as_str(),
+                "success" | "succeeded" | "ok" | "done" | "true" | "completed" | "complete"
+            )
+        }
+    }
+}
+
+/// The masked error template of a span's error (type prefixed when the message lacks it).
+pub(crate) fn template_of(error_type: Option<&str>, message: Option<&str>) -> String {
+    let text = match (error_type, message) {
+        (Some(t), Some(m)) if !m.contains(t) => format!("{t}: {m}"),
+        (_, Some(m)) => m.to_string(),
+        (Some(t), None) => t.to_string(),
+        (None, None) => "(no message)".to_string(),
+    };
+    halo_trace::error_template(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_tools() {
+        assert!(says_unknown_tool("Tool spotify__x not found"));
+        assert!(says_unknown_tool("Unknown tool: venmo__split_bill"));
+        assert!(says_unknown_tool("Tool a__b not found in agent X"));
+        assert!(!says_unknown_tool("User 17 not found"));
+        assert!(!says_unknown_tool("Playlist 3 not found"));
+        assert!(!says_unknown_tool("File '/a/b.txt' does not exist"));
+    }
+
+    #[test]
+    fn argument_problems() {
+        let p = arg_problem("TypeError: f() got an unexpected keyword argument 'note'").unwrap();
+        assert_eq!(
+            (p.kind, p.argument.as_deref()),
+            ("unexpected_argument", Some("note"))
+        );
+        let p = arg_problem("TypeError: f() missing required argument 'user_id'").unwrap();
+        assert_eq!(
+            (p.kind, p.argument.as_deref()),
+            ("missing_argument", Some("user_id"))
+        );
+        let p = arg_problem("ValidationError: field 'amount' expected number, got string").unwrap();
+        assert_eq!((p.kind, p.argument.as_deref()), ("wrong_type", Some("amount")));
+        assert!(arg_problem("Insufficient balance: requested $3.00, available $1.20").is_none());
+        assert!(arg_problem("Permission denied for account acct_12ab").is_none());
+        assert!(arg_problem("Access token expired for user a@b.c").is_none());
+    }
+
+    #[test]
+    fn provider_kinds() {
+        assert_eq!(provider_kind(Some(429), "x", None), "rate_limit");
+        assert_eq!(
+            provider_kind(None, "Rate limit reached for gpt on tokens per min", None),
+            "rate_limit"
+        );
+        assert_eq!(provider_kind(Some(502), "502 Bad Gateway", None), "server_error");
+        assert_eq!(provider_kind(None, "Request timed out.", None), "timeout");
+        assert_eq!(
+            provider_kind(Some(400), "context_length_exceeded: maximum context length is 8192", None),
+            "context_length"
+        );
+        assert_eq!(
+            provider_kind(Some(400), "content_filter: The response was filtered", None),
+            "content_filter"
+        );
+    }
+
+    #[test]
+    fn refusals_and_failures() {
+        assert!(says_refusal("I'm sorry, but I can't help with that."));
+        assert!(says_refusal("I'm sorry, I can't assist with that."));
+        assert!(says_refusal("I cannot help with that request."));
+        assert!(!says_refusal(
+            "I was unable to complete the task because the lookup returned no results."
+        ));
+        assert!(!says_refusal("Sorry for the delay, here are your songs."));
+        assert!(says_not_done(
+            "I was unable to complete the task because the lookup returned no results."
+        ));
+        assert!(says_turn_limit("MaxTurnsExceeded: max_turns (20) exceeded"));
+        assert!(says_turn_limit("GraphRecursionError: Recursion limit of 25 reached"));
+        assert!(!says_turn_limit("User 17 not found"));
+    }
+}
