@@ -1,0 +1,788 @@
+//! End-to-end runs of the engine over real HTTP against the scripted server.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures::StreamExt;
+use halo_provider::{ProviderConfig, WireApi};
+use halo_rlm::{
+    AgentItem, Engine, EngineError, EngineEvent, RunCheckpoint, RunStatus, UNVERIFIED_MARK,
+};
+use halo_testkit::scripted_server::{Reply, Script, ScriptedServer, Turn};
+
+async fn run_all(engine: &Engine, prompt: &str) -> (Vec<EngineEvent>, halo_rlm::RunOutcome) {
+    let mut handle = engine.start(prompt);
+    let mut events = Vec::new();
+    while let Some(e) = handle.next().await {
+        events.push(e);
+    }
+    let outcome = handle.outcome().await.unwrap();
+    assert_sequences(&events);
+    (events, outcome)
+}
+
+fn final_answer(id: &str, answer: &str) -> Reply {
+    Reply::turn(Turn::new().tool_call(
+        id,
+        "final_answer",
+        &serde_json::json!({ "answer": answer }).to_string(),
+    ))
+}
+
+#[tokio::test]
+async fn root_delegates_to_parallel_subagents_that_use_trace_tools() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(
+                Reply::turn(
+                    Turn::new()
+                        .text("Overview first, then two questions.")
+                        .tool_call("c1", "get_dataset_overview", "{}")
+                        .tool_call("c2", "call_subagent", r#"{"input":"task A: inspect trace t1"}"#)
+                        .tool_call("c3", "call_subagent", r#"{"input":"task B: count failing traces"}"#)
+                        .usage(100, 20),
+                )
+                .when(|r| is_root(r) && !has_tool_results(r)),
+            )
+            .reply(
+                Reply::turn(Turn::new().tool_call("a1", "view_trace", r#"{"trace_id":"t1"}"#))
+                    .when(|r| is_subagent_with(r, "task A") && !has_tool_results(r)),
+            )
+            .reply(
+                Reply::text("A: trace t1 fails in list_files [span:t1:s2].")
+                    .when(|r| is_subagent_with(r, "task A") && has_tool_results(r)),
+            )
+            .reply(
+                Reply::turn(Turn::new().tool_call(
+                    "b1",
+                    "count_traces",
+                    r#"{"filters":{"has_errors":true}}"#,
+                ))
+                .when(|r| is_subagent_with(r, "task B") && !has_tool_results(r)),
+            )
+            .reply(
+                Reply::text("B: 2 of 3 traces fail [trace:t1] [trace:t3].")
+                    .when(|r| is_subagent_with(r, "task B") && has_tool_results(r)),
+            )
+            .reply(
+                final_answer(
+                    "c4",
+                    "# Report\n2 of 3 traces fail [trace:t1] [trace:t3]; tool error at [span:t1:s2]; also [trace:nope] and [span:t1:zz].",
+                )
+                .when(|r| is_root(r) && has_tool_results(r)),
+            ),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.max_depth = 1;
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (events, outcome) = run_all(&engine, "Why do agents fail?").await;
+
+    assert_eq!(outcome.status, RunStatus::Completed, "{:?}", outcome.error);
+    assert!(outcome
+        .report
+        .contains(&format!("[trace:nope] {UNVERIFIED_MARK}")));
+    assert!(outcome
+        .report
+        .contains(&format!("[span:t1:zz] {UNVERIFIED_MARK}")));
+    assert!(!outcome
+        .report
+        .contains(&format!("[trace:t1] {UNVERIFIED_MARK}")));
+    assert!(!outcome
+        .report
+        .contains(&format!("[span:t1:s2] {UNVERIFIED_MARK}")));
+    assert_eq!(
+        outcome.record.unverified_citations,
+        vec!["[trace:nope]", "[span:t1:zz]"]
+    );
+    assert_eq!(outcome.record.subagents, 2);
+    assert_eq!(outcome.record.tools["call_subagent"].calls, 2);
+    assert_eq!(outcome.record.usage_by_model["test-model"].calls, 6);
+    assert_eq!(server.unmatched(), 0);
+
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 6);
+    let root_first = reqs
+        .iter()
+        .find(|r| is_root(r) && !has_tool_results(r))
+        .unwrap();
+    let names = root_first.tool_names();
+    for t in [
+        "get_dataset_overview",
+        "query_traces",
+        "count_traces",
+        "view_trace",
+        "view_spans",
+        "search_trace",
+        "search_span",
+        "synthesize_traces",
+        "call_subagent",
+        "get_context_item",
+        "final_answer",
+    ] {
+        assert!(names.contains(&t.to_owned()), "root lacks {t}: {names:?}");
+    }
+    assert!(root_first
+        .last_user_message()
+        .unwrap()
+        .contains("turn 1 of 20"));
+    // Subagents are at max depth: no call_subagent, no final_answer.
+    for r in reqs.iter().filter(|r| !is_root(r)) {
+        let names = r.tool_names();
+        assert!(!names.contains(&"call_subagent".to_owned()), "{names:?}");
+        assert!(!names.contains(&"final_answer".to_owned()));
+        assert!(names.contains(&"view_trace".to_owned()));
+    }
+    // The root's second request sends back the three results in call order.
+    let root_second = reqs
+        .iter()
+        .find(|r| is_root(r) && has_tool_results(r))
+        .unwrap();
+    let results = root_second.tool_results();
+    let ids: Vec<&str> = results.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["c1", "c2", "c3"]);
+    assert!(
+        results[0].1.contains("\"total_traces\":3"),
+        "{}",
+        results[0].1
+    );
+    assert!(results[1].1.contains("A: trace t1 fails"));
+    assert!(results[2].1.contains("B: 2 of 3"));
+    // Subagent A got the real trace back.
+    let sub_a = reqs
+        .iter()
+        .find(|r| is_subagent_with(r, "task A") && has_tool_results(r))
+        .unwrap();
+    assert!(sub_a.tool_results()[0].1.contains("list_files"));
+    // No key, and a sane body.
+    assert!(root_first.header("authorization").is_none());
+
+    // Events: subagent items carry their parent; the report is the final root item.
+    let sub_items: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::OutputItem(i) if i.agent.depth == 1 => Some(i),
+            _ => None,
+        })
+        .collect();
+    assert!(!sub_items.is_empty());
+    for i in &sub_items {
+        assert_eq!(i.agent.parent_agent_id.as_deref(), Some("root"));
+        assert!(matches!(
+            i.agent.parent_tool_call_id.as_deref(),
+            Some("c2" | "c3")
+        ));
+        assert_eq!(i.agent.agent_name, "subagent");
+    }
+    assert!(sub_items.iter().filter(|i| i.is_final).count() == 2);
+    let last = events.iter().rev().find_map(|e| match e {
+        EngineEvent::OutputItem(i) => Some(i),
+        _ => None,
+    });
+    let last = last.unwrap();
+    assert!(last.is_final && last.agent.agent_id == "root");
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, EngineEvent::Checkpoint(_))));
+    // The JSON wire format uses the reference field names.
+    let json = serde_json::to_value(last).unwrap();
+    for k in [
+        "sequence",
+        "agent_id",
+        "parent_agent_id",
+        "parent_tool_call_id",
+        "agent_name",
+        "depth",
+        "item",
+        "final",
+    ] {
+        assert!(json.get(k).is_some(), "missing {k} in {json}");
+    }
+    let round: EngineEvent =
+        serde_json::from_str(&serde_json::to_string(&events[0]).unwrap()).unwrap();
+    assert_eq!(round, events[0]);
+}
+
+#[tokio::test]
+async fn call_subagent_is_not_offered_at_the_depth_limit_and_refused_if_called() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(Turn::new().tool_call(
+                "c1",
+                "call_subagent",
+                r#"{"input":"x"}"#,
+            )))
+            .reply(final_answer("c2", "done [trace:t2]")),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.max_depth = 0;
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let reqs = server.requests();
+    assert!(!reqs[0].tool_names().contains(&"call_subagent".to_owned()));
+    let (_, result) = &reqs[1].tool_results()[0];
+    assert!(result.contains("unknown tool"), "{result}");
+    assert_eq!(outcome.record.subagents, 0);
+}
+
+#[tokio::test]
+async fn reprompts_once_then_takes_the_text() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::text("I think it is the tools."))
+            .reply(Reply::text("Report without the tool: [trace:t1].")),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::NoFinalAnswer);
+    assert!(outcome.report.contains("Report without the tool"));
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs[1]
+        .raw_body
+        .contains("You stopped without calling final_answer"));
+}
+
+#[tokio::test]
+async fn turn_budget_ends_with_a_report() {
+    let data = data();
+    let count = || Reply::turn(Turn::new().tool_call("c", "count_traces", "{}"));
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(count())
+            .reply(count())
+            .reply(Reply::text("Final from the budget: 3 traces [trace:t1].")),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.max_turns = 2;
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::TurnBudgetExhausted);
+    assert!(outcome.report.contains("Final from the budget"));
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3);
+    assert!(reqs[0].last_user_message().unwrap().contains("turn 1 of 2"));
+    assert!(reqs[1].last_user_message().unwrap().contains("turn 2 of 2"));
+    assert!(reqs[1].last_user_message().unwrap().contains("last turn"));
+    assert_eq!(reqs[2].tool_names(), vec!["final_answer"]);
+    assert!(reqs[2]
+        .last_user_message()
+        .unwrap()
+        .contains("turn budget is used up"));
+    assert_eq!(outcome.record.root_turns, 2);
+}
+
+#[tokio::test]
+async fn rate_limit_then_success() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::rate_limited(0))
+            .reply(final_answer("c1", "ok [trace:t1]")),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (events, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert_eq!(server.requests().len(), 2);
+    // One tool call item for final_answer, not two.
+    let calls = events
+        .iter()
+        .filter(|e| matches!(e, EngineEvent::OutputItem(i) if matches!(i.item, AgentItem::ToolCall { .. })))
+        .count();
+    assert_eq!(calls, 1);
+}
+
+#[tokio::test]
+async fn server_error_storm_gives_up_with_a_clear_error() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::error(500, r#"{"error":{"message":"boom"}}"#))
+            .reply(Reply::error(500, r#"{"error":{"message":"boom"}}"#))
+            .reply(Reply::error(500, r#"{"error":{"message":"boom"}}"#)),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Failed);
+    let err = outcome.error.unwrap();
+    assert!(err.contains("3 attempts") && err.contains("500"), "{err}");
+    assert!(outcome.report.contains("Partial report"));
+    assert!(outcome.report.contains("500"));
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn refusal_is_retried() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(Turn::new().refusal("I cannot help with that.")))
+            .reply(final_answer("c1", "fine [trace:t3]")),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.refusal_retries = 1;
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert!(outcome.report.contains("fine"));
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(
+        reqs[0].body["messages"], reqs[1].body["messages"],
+        "the same request is retried"
+    );
+}
+
+#[tokio::test]
+async fn malformed_tool_arguments_come_back_as_errors() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(
+                Turn::new()
+                    .tool_call("c1", "count_traces", r#"{"filters": {"has_errors": tru"#)
+                    .tool_call("c2", "view_trace", r#"{"trace_id": 5}"#)
+                    .tool_call("c3", "view_trace", r#"{"trace_id": "missing"}"#)
+                    .tool_call("c4", "no_such_tool", "{}"),
+            ))
+            .reply(final_answer("c5", "done")),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (events, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let results = server.requests()[1].tool_results();
+    assert_eq!(results.len(), 4);
+    assert!(results[0].1.contains("not valid JSON"), "{}", results[0].1);
+    assert!(
+        results[1].1.contains("invalid arguments"),
+        "{}",
+        results[1].1
+    );
+    assert!(
+        results[2].1.contains("no trace with id"),
+        "{}",
+        results[2].1
+    );
+    assert!(results[3].1.contains("unknown tool"), "{}", results[3].1);
+    let errors = events
+        .iter()
+        .filter(|e| matches!(e, EngineEvent::OutputItem(i) if matches!(i.item, AgentItem::ToolResult { is_error: true, .. })))
+        .count();
+    assert_eq!(errors, 4);
+    assert_eq!(outcome.record.tools["view_trace"].errors, 2);
+}
+
+#[tokio::test]
+async fn deltas_split_at_odd_places_add_up_to_the_item() {
+    let data = data();
+    let text = "Plän: überprüfe 🚀 die Fehler, dann zähle.";
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(
+                Turn::new()
+                    .text_deltas(["Plä", "n: über", "prüfe 🚀", " die Fehler,", " dann zähle."])
+                    .tool_call("c1", "count_traces", "{}"),
+            ))
+            .reply(final_answer("c2", "done"))
+            .chunk_size(3),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (events, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let (item_id, content) = events
+        .iter()
+        .find_map(|e| match e {
+            EngineEvent::OutputItem(i) => match &i.item {
+                AgentItem::Message { id, content, .. }
+                    if i.agent.agent_id == "root" && !i.is_final =>
+                {
+                    Some((id.clone(), content.clone()))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(content, text);
+    let streamed: String = events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::TextDelta(d) if d.item_id == item_id => Some(d.text_delta.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(streamed, text);
+}
+
+#[tokio::test]
+async fn compaction_runs_during_the_run_and_originals_stay_reachable() {
+    let data = data();
+    let mut script = Script::new()
+        .reply(
+            Reply::turn(Turn::new().tool_call(
+                "c1",
+                "count_traces",
+                r#"{"filters":{"has_errors":true}}"#,
+            ))
+            .when(|r| is_root(r) && results(r) == 0),
+        )
+        .reply(
+            Reply::turn(Turn::new().tool_call("c2", "view_trace", r#"{"trace_id":"t1"}"#))
+                .when(|r| is_root(r) && results(r) == 1),
+        )
+        .reply(
+            Reply::turn(Turn::new().tool_call("c3", "get_context_item", r#"{"item_id":"ctx-1"}"#))
+                .when(|r| {
+                    is_root(r)
+                        && r.raw_body.contains("[compacted context]")
+                        && !r.raw_body.contains("\"c3\"")
+                }),
+        )
+        .reply(
+            final_answer("c4", "done [trace:t1]")
+                .when(|r| is_root(r) && r.raw_body.contains("\"c3\"")),
+        );
+    for _ in 0..6 {
+        script = script.reply(
+            Reply::text("Summary: 2 traces have errors; t1 fails in list_files.")
+                .when(is_compaction),
+        );
+    }
+    let server = ScriptedServer::start(script).await;
+    let mut cfg = config(&server.base_url());
+    cfg.compaction.threshold_tokens = 50;
+    cfg.compaction.keep_recent_tool_turns = 1;
+    cfg.compaction.keep_recent_messages = 1;
+    cfg.compaction_model = Some("small-model".to_owned());
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(
+        outcome.status,
+        RunStatus::Completed,
+        "{:?} unmatched={}",
+        outcome.error,
+        server.unmatched()
+    );
+    let reqs = server.requests();
+    let compactions: Vec<_> = reqs.iter().filter(|r| is_compaction(r)).collect();
+    assert!(!compactions.is_empty());
+    assert_eq!(compactions[0].body["model"], "small-model");
+    assert!(compactions[0].body.get("tools").is_none());
+    assert!(compactions[0].body.get("reasoning_effort").is_none());
+    assert!(compactions[0].raw_body.contains("count_traces"));
+    assert!(outcome.record.compactions >= 1);
+    assert!(outcome.record.usage_by_model.contains_key("small-model"));
+    // get_context_item returned the original tool turn, call and result.
+    let last_root = reqs.iter().rev().find(|r| is_root(r)).unwrap();
+    let (_, original) = last_root
+        .tool_results()
+        .into_iter()
+        .find(|(id, _)| id == "c3")
+        .unwrap();
+    assert!(original.contains("tool call c1 count_traces"), "{original}");
+    assert!(original.contains("\"total\":2"), "{original}");
+    // Tool turns are compacted atomically: no tool result without its call.
+    for r in reqs.iter().filter(|r| is_root(r)) {
+        let items = r.items();
+        for (k, m) in items.iter().enumerate() {
+            if m["role"] == "tool" {
+                let prev = &items[..k];
+                let id = m["tool_call_id"].as_str().unwrap();
+                assert!(
+                    prev.iter().any(|p| p["tool_calls"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().any(|c| c["id"] == id))),
+                    "orphaned tool result {id}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn headers_forwarded_and_the_key_never_leaks() {
+    const KEY: &str = "sk-test-SECRET-4242";
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(Turn::new().tool_call(
+                "c1",
+                "count_traces",
+                "{}",
+            )))
+            .reply(final_answer("c2", "done [trace:t1]")),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.provider = ProviderConfig::new(server.base_url())
+        .with_api_key(KEY)
+        .with_header("X-Title", "halo-test")
+        .with_retry(fast_retry());
+    cfg.temperature = Some(0.5);
+    cfg.max_output_tokens = Some(777);
+    cfg.reasoning_effort = Some(halo_provider::ReasoningEffort::Low);
+    cfg.parallel_tool_calls = false;
+    let engine = Engine::new(cfg.clone(), data.dataset.clone()).unwrap();
+    let (events, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let reqs = server.requests();
+    for r in &reqs {
+        assert_eq!(r.header("x-title"), Some("halo-test"));
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {KEY}").as_str())
+        );
+        assert!(!r.raw_body.contains(KEY));
+        assert_eq!(r.body["temperature"], 0.5);
+        assert_eq!(r.body["max_completion_tokens"], 777);
+        assert_eq!(r.body["reasoning_effort"], "low");
+        assert_eq!(r.body["parallel_tool_calls"], false);
+    }
+    for e in &events {
+        assert!(!serde_json::to_string(e).unwrap().contains(KEY));
+    }
+    assert!(!outcome.report.contains(KEY));
+    assert!(!serde_json::to_string(&outcome.record)
+        .unwrap()
+        .contains(KEY));
+    assert!(!format!("{:?}", engine).contains(KEY));
+
+    // A provider error that echoes the key is scrubbed too.
+    let server = ScriptedServer::start(Script::new().reply(Reply::error(
+        401,
+        format!(r#"{{"error":{{"message":"Incorrect API key provided: {KEY}"}}}}"#),
+    )))
+    .await;
+    cfg.provider = ProviderConfig::new(server.base_url())
+        .with_api_key(KEY)
+        .with_retry(fast_retry());
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (events, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert!(outcome.error.as_deref().unwrap().contains("401"));
+    assert!(!outcome.error.as_deref().unwrap().contains(KEY));
+    assert!(!outcome.report.contains(KEY));
+    for e in &events {
+        assert!(!serde_json::to_string(e).unwrap().contains(KEY));
+    }
+}
+
+#[tokio::test]
+async fn token_budget_tells_the_root_to_finish_then_stops() {
+    let data = data();
+    // Near the budget: only final_answer is offered, with a note.
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(
+                Turn::new()
+                    .tool_call("c1", "count_traces", "{}")
+                    .usage(900, 10),
+            ))
+            .reply(final_answer("c2", "short report [trace:t1]")),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.max_total_tokens = Some(1000);
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let reqs = server.requests();
+    assert_eq!(reqs[1].tool_names(), vec!["final_answer"]);
+    assert!(reqs[1]
+        .last_user_message()
+        .unwrap()
+        .contains("token budget"));
+
+    // Over the budget: no further request, a partial report.
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(
+                Turn::new()
+                    .text("Counting.")
+                    .tool_call("c1", "count_traces", "{}")
+                    .usage(1500, 10),
+            ))
+            .reply(final_answer("c2", "never sent")),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.max_total_tokens = Some(1000);
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (events, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::TokenBudgetExhausted);
+    assert_eq!(server.requests().len(), 1);
+    assert!(outcome.report.contains("Partial report"));
+    assert!(outcome.report.contains("--max-total-tokens"));
+    assert!(outcome.report.contains("Counting."));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, EngineEvent::OutputItem(i) if i.is_final)));
+}
+
+#[tokio::test]
+async fn cancel_mid_run_then_resume_from_the_checkpoint() {
+    let data = data();
+    let cp_path = data.dir.path().join("run.checkpoint.json");
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(Turn::new().text("First I count.").tool_call(
+                "c1",
+                "count_traces",
+                "{}",
+            )))
+            .reply(Reply::hang()),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.checkpoint_path = Some(cp_path.clone());
+    let engine = Engine::new(cfg.clone(), data.dataset.clone()).unwrap();
+    let mut handle = engine.start("Why do agents fail?");
+    let canceller = handle.canceller();
+    while let Some(e) = handle.next().await {
+        if matches!(e, EngineEvent::Checkpoint(_)) {
+            // Let the second request reach the (hanging) server, then Ctrl-C.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            canceller.cancel();
+        }
+    }
+    let outcome = tokio::time::timeout(Duration::from_secs(10), handle.outcome())
+        .await
+        .expect("cancel must end the run promptly")
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Cancelled);
+    assert!(outcome.report.contains("Partial report"));
+    assert!(outcome.report.contains("First I count."));
+    assert_eq!(server.requests().len(), 2);
+    let cp = RunCheckpoint::load(&cp_path).unwrap();
+    assert_eq!(cp.turns_used, 1);
+    assert_eq!(Some(&cp), outcome.checkpoint.as_ref());
+    assert!(!std::fs::read_to_string(&cp_path).unwrap().contains("sk-"));
+
+    // Resume on the same data.
+    let server =
+        ScriptedServer::start(Script::new().reply(final_answer("c2", "resumed [trace:t1]"))).await;
+    let mut cfg = config(&server.base_url());
+    cfg.run_id = Some("run-2".to_owned());
+    let engine = Engine::new(cfg.clone(), data.dataset.clone()).unwrap();
+    let handle = engine.resume(cp.clone()).unwrap();
+    let (_, outcome) = handle.collect().await.unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert!(outcome.report.contains("resumed"));
+    assert_eq!(outcome.record.resumed_from.as_deref(), Some("run-test"));
+    let reqs = server.requests();
+    assert_eq!(reqs[0].tool_results()[0].0, "c1");
+    assert!(reqs[0].raw_body.contains("Why do agents fail?"));
+    assert!(reqs[0]
+        .last_user_message()
+        .unwrap()
+        .contains("turn 2 of 20"));
+
+    // Refused on other data.
+    let other =
+        open_lines(&(dataset_lines() + &span("t9", "s9", "", "STATUS_CODE_OK", "", "{}") + "\n"));
+    let engine = Engine::new(cfg, other.dataset.clone()).unwrap();
+    let err = engine.resume(cp).unwrap_err();
+    assert!(matches!(err, EngineError::DatasetMismatch { .. }));
+    assert!(err.to_string().contains("other data"), "{err}");
+}
+
+#[tokio::test]
+async fn responses_api_run() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(Turn::new().text("Looking.").tool_call(
+                "c1",
+                "count_traces",
+                r#"{"filters":{"has_tool_errors":true}}"#,
+            )))
+            .reply(final_answer("c2", "one trace has tool errors [trace:t1]")),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.provider = cfg.provider.clone().with_wire(WireApi::Responses);
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed, "{:?}", outcome.error);
+    let reqs = server.requests();
+    assert!(reqs.iter().all(|r| r.is_responses()));
+    let results = reqs[1].tool_results();
+    assert_eq!(results[0].0, "c1");
+    assert!(results[0].1.contains("\"total\":1"), "{}", results[0].1);
+    assert!(reqs[0].tool_names().contains(&"final_answer".to_owned()));
+}
+
+#[tokio::test]
+async fn synthesize_traces_uses_the_synthesis_model_without_reasoning_effort() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(
+                Reply::turn(Turn::new().tool_call(
+                    "c1",
+                    "synthesize_traces",
+                    r#"{"trace_ids":["t1","t3","zz"],"focus":"errors"}"#,
+                ))
+                .when(is_root),
+            )
+            .reply(
+                Reply::text("Both fail: t1 in list_files, t3 rate limited.")
+                    .when(|r| r.body["model"] == "synth"),
+            )
+            .reply(final_answer("c2", "done").when(is_root)),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.synthesis_model = Some("synth".to_owned());
+    cfg.reasoning_effort = Some(halo_provider::ReasoningEffort::High);
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let reqs = server.requests();
+    let synth = reqs.iter().find(|r| r.body["model"] == "synth").unwrap();
+    assert!(synth.body.get("reasoning_effort").is_none());
+    assert!(
+        synth.raw_body.contains("file not found"),
+        "rendering includes error messages"
+    );
+    assert!(synth.raw_body.contains("rate limit exceeded"));
+    let res = &reqs.last().unwrap().tool_results()[0].1;
+    assert!(res.contains("Both fail"));
+    assert!(res.contains("not rendered: zz"), "{res}");
+}
+
+#[test]
+fn blocking_wrappers_run_to_the_end() {
+    let data = data();
+    let server_rt = tokio::runtime::Runtime::new().unwrap();
+    let server = server_rt.block_on(ScriptedServer::start(
+        Script::new()
+            .reply(final_answer("c1", "blocking [trace:t2]"))
+            .reply(final_answer("c1", "blocking again [trace:t2]")),
+    ));
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (items, outcome) = halo_rlm::run_blocking(&engine, "q").unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert!(items.last().unwrap().is_final);
+    let items: Vec<_> = halo_rlm::stream_output_blocking(&engine, "q")
+        .unwrap()
+        .collect();
+    assert!(
+        matches!(&items.last().unwrap().item, AgentItem::Message { content, .. } if content.contains("blocking again"))
+    );
+    drop(server);
+}
