@@ -58,7 +58,7 @@ pub fn check_citations(ds: &Dataset, report: &str) -> CheckedReport {
         if ok {
             verified += 1;
         } else {
-            out.push_str(" ");
+            out.push(' ');
             out.push_str(UNVERIFIED_MARK);
             unverified.push(whole.as_str().to_owned());
         }
