@@ -1,0 +1,98 @@
+//! Run-vs-run diff on two generated datasets with different failure rates.
+
+mod common;
+
+use halo_diagnose::{diagnose, diff, DiagnoseOptions, Mode, Verdict};
+use halo_testkit::generate::{FailureMode, GeneratorConfig, ModeRates, OutputFormat};
+
+#[test]
+fn a_fixed_mode_and_a_worse_mode_get_their_verdicts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let before_cfg = GeneratorConfig {
+        traces: 2000,
+        seed: 5,
+        ..GeneratorConfig::default()
+    };
+    let mut rates = ModeRates::default();
+    rates.set(FailureMode::ToolError, 0.0);
+    rates.set(FailureMode::ProviderError, 0.12);
+    let after_cfg = GeneratorConfig {
+        traces: 2000,
+        seed: 6,
+        rates,
+        ..GeneratorConfig::default()
+    };
+    let b = common::generate(tmp.path(), "before.jsonl", &before_cfg, OutputFormat::Canonical);
+    let a = common::generate(tmp.path(), "after.jsonl", &after_cfg, OutputFormat::Canonical);
+    let before_ds = common::open(&tmp.path().join("b"), std::slice::from_ref(&b.path));
+    let after_ds = common::open(&tmp.path().join("a"), std::slice::from_ref(&a.path));
+    let opts = DiagnoseOptions::default();
+    let before = diagnose(&before_ds, &opts).unwrap();
+    let after = diagnose(&after_ds, &opts).unwrap();
+    let report = diff(&before, &after);
+    let md = report.to_markdown();
+    eprintln!("{md}");
+
+    let mode = |m: Mode| {
+        report
+            .modes
+            .iter()
+            .find(|d| d.key.mode == m)
+            .unwrap_or_else(|| panic!("{m} missing from the diff"))
+    };
+    assert_eq!(mode(Mode::ToolError).verdict, Verdict::Fixed);
+    assert_eq!(mode(Mode::ToolError).after_traces, 0);
+    assert!(mode(Mode::ToolError).p_value < 1e-10);
+    assert_eq!(mode(Mode::ProviderError).verdict, Verdict::Worse);
+    assert!(mode(Mode::ProviderError).change > 0.05);
+    for m in [
+        Mode::HallucinatedTool,
+        Mode::InvalidToolArgs,
+        Mode::RepeatedToolLoop,
+        Mode::RefusalLoop,
+        Mode::TurnExhaustion,
+        Mode::SilentFailure,
+    ] {
+        assert_eq!(mode(m).verdict, Verdict::Unchanged, "{m}");
+    }
+
+    // Per finding: tool errors are fixed (or too small to tell), never new or worse.
+    let tool_errors: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.key.mode == Mode::ToolError)
+        .collect();
+    assert!(tool_errors.iter().any(|f| f.verdict == Verdict::Fixed));
+    assert!(tool_errors
+        .iter()
+        .all(|f| matches!(f.verdict, Verdict::Fixed | Verdict::Unchanged)));
+    let provider: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.key.mode == Mode::ProviderError)
+        .collect();
+    assert!(provider.iter().any(|f| f.verdict == Verdict::Worse));
+    assert!(provider
+        .iter()
+        .all(|f| !matches!(f.verdict, Verdict::Fixed | Verdict::Improved)));
+
+    // Whole-run numbers and renderings.
+    let names: Vec<&str> = report.metrics.iter().map(|m| m.name.as_str()).collect();
+    for n in [
+        "error_rate",
+        "failure_rate",
+        "turns_per_trace",
+        "tokens_per_trace",
+        "p50_duration_ms",
+    ] {
+        assert!(names.contains(&n), "{n}");
+    }
+    assert!(md.contains("| fixed | Tool error"));
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["schema_version"], 1);
+    assert!(json["findings"][0]["verdict"].is_string());
+
+    // A run compared with itself is unchanged everywhere.
+    let same = diff(&before, &before);
+    assert!(same.findings.iter().all(|f| f.verdict == Verdict::Unchanged));
+}

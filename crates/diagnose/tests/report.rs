@@ -1,0 +1,87 @@
+//! Reports on the bundled example data: Markdown and JSON shape, determinism and
+//! citation checks.
+
+mod common;
+
+use std::path::PathBuf;
+
+use halo_diagnose::{check_citations, diagnose, render_markdown, render_summary, DiagnoseOptions, UNKNOWN_FLAG};
+
+fn example() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/data/agent-traces.jsonl"
+    ))
+}
+
+#[test]
+fn report_cites_real_evidence_and_json_lists_every_trace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = common::open(tmp.path(), &[example()]);
+    let d = diagnose(&ds, &DiagnoseOptions::default()).unwrap();
+    assert!(!d.findings.is_empty());
+    for f in &d.findings {
+        assert_eq!(f.trace_ids.len(), f.trace_count, "{}", f.id);
+        assert_eq!(f.id, f.key.id());
+        assert!(!f.examples.is_empty() && f.examples.len() <= 5);
+        assert!(f.examples.len() >= f.trace_count.min(3));
+        assert!(f.examples.iter().all(|e| !e.span_ids.is_empty()));
+        assert!(f.examples.iter().all(|e| f.trace_ids.contains(&e.trace_id)));
+        assert!(!f.fix.is_empty() && !f.first_seen.is_empty());
+    }
+    // Ranked by impact.
+    assert!(d.findings.windows(2).all(|w| w[0].impact >= w[1].impact));
+
+    let md = render_markdown(&d);
+    assert!(md.starts_with("# HALO diagnosis"));
+    assert!(md.contains("## Summary"));
+    assert!(md.contains("[trace:") && md.contains("[span:"));
+    assert!(md.contains("**Go deeper:** `halo "));
+    assert!(md.contains(" -p \""));
+    let summary = render_summary(&d, 10);
+    assert!(summary.contains("Go deeper with a model: halo "));
+
+    // Every citation of our own report resolves.
+    let check = check_citations(&md, &ds);
+    assert!(check.total > 10);
+    assert!(check.all_valid(), "{:?}", check.unknown_citations().collect::<Vec<_>>());
+    assert_eq!(check.markdown, md);
+
+    // JSON: schema version, mode ids, full lists; deterministic.
+    let json: serde_json::Value = serde_json::from_str(&d.to_json()).unwrap();
+    assert_eq!(json["schema_version"], 1);
+    assert!(json["findings"][0]["mode"].is_string());
+    assert!(json["findings"][0]["trace_ids"].is_array());
+    let again = diagnose(&ds, &DiagnoseOptions::default()).unwrap();
+    assert_eq!(again.to_json(), d.to_json());
+}
+
+#[test]
+fn unknown_citations_are_flagged_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = common::open(tmp.path(), &[example()]);
+    let t = &ds.traces()[0];
+    let real_trace = t.trace_id.clone();
+    let d = diagnose(&ds, &DiagnoseOptions::default()).unwrap();
+    let e = &d.findings[0].examples[0];
+    let real_span = format!("[span:{}:{}]", e.trace_id, e.span_ids[0]);
+    let report = format!(
+        "See [trace:{real_trace}] and {real_span}.\n\
+         Made up: [trace:00000000000000000000000000000000], \
+         [span:{real_trace}:ffffffffffffffff] and [span:nope] and again [trace:00000000000000000000000000000000]."
+    );
+    let check = check_citations(&report, &ds);
+    assert_eq!(check.total, 6);
+    assert_eq!(check.valid, 2);
+    assert_eq!(check.unknown, 4);
+    assert_eq!(check.citations.len(), 5);
+    assert_eq!(check.markdown.matches(UNKNOWN_FLAG).count(), 4);
+    assert!(check
+        .markdown
+        .contains(&format!("[span:{real_trace}:ffffffffffffffff]{UNKNOWN_FLAG}")));
+    assert!(check.markdown.contains(&format!("[trace:{real_trace}] and")));
+    // Checking the flagged report again adds no second flag.
+    let again = check_citations(&check.markdown, &ds);
+    assert_eq!(again.markdown, check.markdown);
+    assert_eq!(again.unknown, 4);
+}
