@@ -32,7 +32,10 @@ fn main() {
         eprintln!("usage: sql_bench TRACES [INDEX_DIR]");
         std::process::exit(1);
     };
-    let options = OpenOptions { index_dir: args.get(1).map(PathBuf::from), ..Default::default() };
+    let options = OpenOptions {
+        index_dir: args.get(1).map(PathBuf::from),
+        ..Default::default()
+    };
     let t = Instant::now();
     let ds = Dataset::open(&[PathBuf::from(path)], &options, &NoProgress).expect("dataset opens");
     println!(
@@ -45,11 +48,20 @@ fn main() {
     for round in 0..2 {
         let t = Instant::now();
         let engine = SqlEngine::open(&ds).expect("engine opens");
-        println!("sql open (round {round}): {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+        println!(
+            "sql open (round {round}): {:.1} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
         for (what, sql) in QUERIES {
             let t = Instant::now();
-            let r = engine.query(sql, &SqlLimits::default()).expect("query runs");
-            println!("  {what}: {:.1} ms ({} rows)", t.elapsed().as_secs_f64() * 1e3, r.row_count);
+            let r = engine
+                .query(sql, &SqlLimits::default())
+                .expect("query runs");
+            println!(
+                "  {what}: {:.1} ms ({} rows)",
+                t.elapsed().as_secs_f64() * 1e3,
+                r.row_count
+            );
         }
     }
 }

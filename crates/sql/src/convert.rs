@@ -2,8 +2,8 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type,
-    UInt64Type, UInt8Type,
+    Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type,
+    UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow_array::Array;
 use arrow_schema::DataType;
@@ -49,7 +49,9 @@ pub(crate) fn value(array: &dyn Array, row: usize) -> Value {
 }
 
 fn float(f: f64) -> Value {
-    Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+    Number::from_f64(f)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 fn list(values: &dyn Array) -> Value {
@@ -103,8 +105,14 @@ mod tests {
 
     #[test]
     fn values_become_plain_json() {
-        assert_eq!(value(&Int64Array::from(vec![Some(7), None]), 0), Value::from(7));
-        assert_eq!(value(&Int64Array::from(vec![Some(7), None]), 1), Value::Null);
+        assert_eq!(
+            value(&Int64Array::from(vec![Some(7), None]), 0),
+            Value::from(7)
+        );
+        assert_eq!(
+            value(&Int64Array::from(vec![Some(7), None]), 1),
+            Value::Null
+        );
         assert_eq!(value(&Float64Array::from(vec![f64::NAN]), 0), Value::Null);
         assert_eq!(value(&StringArray::from(vec!["a"]), 0), Value::from("a"));
         let mut b = ListBuilder::new(StringBuilder::new());
@@ -121,7 +129,11 @@ mod tests {
     fn types_have_short_names() {
         let ts = DataType::Timestamp(arrow_schema::TimeUnit::Nanosecond, Some("UTC".into()));
         assert_eq!(sql_type(&ts), "TIMESTAMP (UTC)");
-        let list = DataType::List(Arc::new(arrow_schema::Field::new("item", DataType::Utf8, true)));
+        let list = DataType::List(Arc::new(arrow_schema::Field::new(
+            "item",
+            DataType::Utf8,
+            true,
+        )));
         assert_eq!(sql_type(&list), "TEXT[]");
     }
 }

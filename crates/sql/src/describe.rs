@@ -59,26 +59,58 @@ pub const EXAMPLE_QUERIES: &[(&str, &str)] = &[
 /// Short notes on the columns whose meaning is not obvious from the name; every name here
 /// is a real column (tested).
 pub(crate) const COLUMN_NOTES: &[(&str, &str, &str)] = &[
-    ("spans", "kind", "LLM, TOOL, AGENT, CHAIN, RETRIEVER, EMBEDDING, RERANKER, GUARDRAIL, EVALUATOR or UNKNOWN"),
-    ("spans", "status_code", "STATUS_CODE_OK, STATUS_CODE_ERROR or STATUS_CODE_UNSET"),
+    (
+        "spans",
+        "kind",
+        "LLM, TOOL, AGENT, CHAIN, RETRIEVER, EMBEDDING, RERANKER, GUARDRAIL, EVALUATOR or UNKNOWN",
+    ),
+    (
+        "spans",
+        "status_code",
+        "STATUS_CODE_OK, STATUS_CODE_ERROR or STATUS_CODE_UNSET",
+    ),
     ("spans", "is_error", "status is ERROR"),
     ("spans", "parent_span_id", "'' for a root span"),
     ("spans", "tool_args", "tool arguments (JSON text, capped)"),
     ("spans", "tool_result", "head of the tool result (capped)"),
     ("spans", "input_head", "head of the span input (capped)"),
     ("spans", "output_head", "head of the span output (capped)"),
-    ("spans", "declared_tools", "tools an LLM span offered the model"),
+    (
+        "spans",
+        "declared_tools",
+        "tools an LLM span offered the model",
+    ),
     ("spans", "requested_tools", "tools the model asked to call"),
     ("spans", "line", "line in the source file"),
     ("traces", "span_count", "spans in the trace"),
-    ("traces", "tool_names", "tools called; tool_calls[i] and tool_errors[i] count tool_names[i]"),
-    ("traces", "error_groups", "error kinds seen; error_group_spans[i] counts error_groups[i]"),
+    (
+        "traces",
+        "tool_names",
+        "tools called; tool_calls[i] and tool_errors[i] count tool_names[i]",
+    ),
+    (
+        "traces",
+        "error_groups",
+        "error kinds seen; error_group_spans[i] counts error_groups[i]",
+    ),
     ("traces", "has_root", "a span without parent exists"),
     ("traces", "raw_bytes", "bytes of the trace's JSON"),
-    ("tool_calls", "arguments", "tool arguments (JSON text, capped)"),
-    ("tool_calls", "result_head", "head of the tool result (capped)"),
+    (
+        "tool_calls",
+        "arguments",
+        "tool arguments (JSON text, capped)",
+    ),
+    (
+        "tool_calls",
+        "result_head",
+        "head of the tool result (capped)",
+    ),
     ("llm_calls", "latency_ms", "duration of the LLM call"),
-    ("llm_calls", "requested_tools", "tools the model asked to call"),
+    (
+        "llm_calls",
+        "requested_tools",
+        "tools the model asked to call",
+    ),
 ];
 
 /// The schema of every table, in [`crate::TABLE_NAMES`] order (no dataset needed).
@@ -86,7 +118,8 @@ pub fn table_schemas() -> Vec<(String, SchemaRef)> {
     static SCHEMAS: OnceLock<Vec<(String, SchemaRef)>> = OnceLock::new();
     SCHEMAS
         .get_or_init(|| {
-            let state = tables::empty_state().expect("the built-in tables and views plan on empty data");
+            let state =
+                tables::empty_state().expect("the built-in tables and views plan on empty data");
             tables::schemas_of(&state).expect("the built-in tables have schemas")
         })
         .clone()

@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use arrow_schema::SchemaRef;
 use datafusion::dataframe::DataFrame;
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-use datafusion::execution::context::SQLOptions;
 use futures::StreamExt;
 use halo_index::Dataset;
 use serde::{Deserialize, Serialize};
@@ -50,7 +50,12 @@ impl Default for SqlLimits {
 impl SqlLimits {
     /// For agents, whose context is small: 200 rows, 64 KiB of results, 30 s, 1 GiB.
     pub fn for_agents() -> SqlLimits {
-        SqlLimits { max_rows: 200, max_bytes: 64 << 10, timeout: Duration::from_secs(30), max_memory_bytes: 1 << 30 }
+        SqlLimits {
+            max_rows: 200,
+            max_bytes: 64 << 10,
+            timeout: Duration::from_secs(30),
+            max_memory_bytes: 1 << 30,
+        }
     }
 }
 
@@ -95,7 +100,14 @@ pub struct SqlEngine {
 impl std::fmt::Debug for SqlEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqlEngine")
-            .field("tables", &self.schemas.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
+            .field(
+                "tables",
+                &self
+                    .schemas
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("threads", &self.threads)
             .finish()
     }
@@ -105,14 +117,21 @@ impl SqlEngine {
     /// Opens the tables over `ds`: the span tables of every segment (loaded once, as the
     /// index keeps them) and the trace rollups; no data is copied.
     pub fn open(ds: &Dataset) -> Result<SqlEngine, SqlError> {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let base = tables::dataset_state(ds, threads)?;
         Self::from_state(base, threads)
     }
 
     fn from_state(base: SessionState, threads: usize) -> Result<SqlEngine, SqlError> {
         let schemas = tables::schemas_of(&base)?;
-        Ok(SqlEngine { base, schemas, runtime: OnceLock::new(), threads })
+        Ok(SqlEngine {
+            base,
+            schemas,
+            runtime: OnceLock::new(),
+            threads,
+        })
     }
 
     /// The tables and their schemas, in [`crate::TABLE_NAMES`] order.
@@ -123,7 +142,7 @@ impl SqlEngine {
     /// Runs one sandboxed query, blocking. Call [`SqlEngine::query_async`] instead from
     /// inside an async runtime.
     pub fn query(&self, sql: &str, limits: &SqlLimits) -> Result<SqlResult, SqlError> {
-        self.block_on(self.query_async(sql, limits))
+        self.block_on(self.query_async(sql, limits))?
     }
 
     /// Runs one sandboxed query on the caller's tokio runtime (which needs the time driver).
@@ -131,10 +150,19 @@ impl SqlEngine {
         let started = Instant::now();
         let statement = sandbox::checked_statement(sql)?;
         let state = self.session(limits)?;
-        let run = run(state, statement, limits, started);
-        match tokio::time::timeout(limits.timeout, run).await {
-            Ok(result) => result,
-            Err(_) => Err(SqlError::Timeout { seconds: limits.timeout.as_secs_f64() }),
+        // On its own task, so that the time limit holds even while an operator is busy; the
+        // task is aborted (and its streams dropped) when the limit passes.
+        let task = tokio::spawn(run(state, statement, limits.clone(), started));
+        let abort = task.abort_handle();
+        match tokio::time::timeout(limits.timeout, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(SqlError::Runtime(format!("the query task failed: {e}"))),
+            Err(_) => {
+                abort.abort();
+                Err(SqlError::Timeout {
+                    seconds: limits.timeout.as_secs_f64(),
+                })
+            }
         }
     }
 
@@ -158,7 +186,9 @@ impl SqlEngine {
         });
         match rt {
             Ok(rt) => Ok(rt.block_on(f)),
-            Err(e) => Err(SqlError::Runtime(format!("cannot start the query runtime: {e}"))),
+            Err(e) => Err(SqlError::Runtime(format!(
+                "cannot start the query runtime: {e}"
+            ))),
         }
     }
 
@@ -166,10 +196,14 @@ impl SqlEngine {
     fn session(&self, limits: &SqlLimits) -> Result<SessionState, SqlError> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(limits.max_memory_bytes, 1.0)
-            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
             .build_arc()
             .map_err(|e| SqlError::Runtime(e.to_string()))?;
-        Ok(SessionStateBuilder::new_from_existing(self.base.clone()).with_runtime_env(runtime).build())
+        Ok(SessionStateBuilder::new_from_existing(self.base.clone())
+            .with_runtime_env(runtime)
+            .build())
     }
 
     /// The base session (tables, views, functions), for export.
@@ -180,24 +214,32 @@ impl SqlEngine {
 
 /// The wall behind the statement check: no DDL, no DML, no statements such as SET.
 pub(crate) fn sql_options() -> SQLOptions {
-    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
 }
 
 async fn run(
     state: SessionState,
     statement: datafusion::sql::parser::Statement,
-    limits: &SqlLimits,
+    limits: SqlLimits,
     started: Instant,
 ) -> Result<SqlResult, SqlError> {
     let df_err = |e| SqlError::from_datafusion(e, limits.max_memory_bytes);
     let plan = state.statement_to_plan(statement).await.map_err(df_err)?;
-    sql_options().verify_plan(&plan).map_err(|e| SqlError::Refused(e.to_string()))?;
+    sql_options()
+        .verify_plan(&plan)
+        .map_err(|e| SqlError::Refused(e.to_string()))?;
     let df = DataFrame::new(state, plan);
     let schema = Arc::new(df.schema().as_arrow().clone());
     let columns = schema
         .fields()
         .iter()
-        .map(|f| SqlColumn { name: f.name().clone(), data_type: convert::sql_type(f.data_type()) })
+        .map(|f| SqlColumn {
+            name: f.name().clone(),
+            data_type: convert::sql_type(f.data_type()),
+        })
         .collect();
     let mut stream = df.execute_stream().await.map_err(df_err)?;
     let mut rows = Vec::new();
@@ -213,8 +255,11 @@ async fn run(
                 ));
                 break 'batches;
             }
-            let row: Vec<serde_json::Value> =
-                batch.columns().iter().map(|c| convert::value(c.as_ref(), r)).collect();
+            let row: Vec<serde_json::Value> = batch
+                .columns()
+                .iter()
+                .map(|c| convert::value(c.as_ref(), r))
+                .collect();
             let size = serde_json::to_string(&row).map(|s| s.len()).unwrap_or(0);
             if bytes + size > limits.max_bytes {
                 cut = Some(format!(

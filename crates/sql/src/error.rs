@@ -58,9 +58,10 @@ impl SqlError {
     /// Maps a DataFusion error, recognizing memory exhaustion and syntax errors.
     pub(crate) fn from_datafusion(e: DataFusionError, memory_limit: usize) -> SqlError {
         match e.find_root() {
-            DataFusionError::ResourcesExhausted(m) => {
-                SqlError::MemoryLimit { limit_bytes: memory_limit, detail: first_line(m) }
-            }
+            DataFusionError::ResourcesExhausted(m) => SqlError::MemoryLimit {
+                limit_bytes: memory_limit,
+                detail: first_line(m),
+            },
             DataFusionError::SQL(p, _) => SqlError::Syntax(p.to_string()),
             root => SqlError::Query(strip_prefixes(&root.to_string())),
         }

@@ -4,8 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use datafusion::dataframe::DataFrame;
-use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::prelude::SessionConfig;
 use futures::StreamExt;
 use halo_index::Dataset;
 use parquet::arrow::ArrowWriter;
@@ -18,7 +16,10 @@ use crate::{SqlEngine, SqlError, TABLE_NAMES};
 /// (Snappy-compressed, rows in index order), creating `dir` if needed. Returns the files.
 pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<PathBuf>, SqlError> {
     let engine = SqlEngine::open(ds)?;
-    std::fs::create_dir_all(dir).map_err(|source| SqlError::Io { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| SqlError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut written = Vec::new();
     for name in TABLE_NAMES {
         let path = dir.join(format!("{name}.parquet"));
@@ -31,17 +32,29 @@ pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<PathBuf>, SqlError
 async fn write_table(engine: &SqlEngine, name: &str, path: &Path) -> Result<(), SqlError> {
     let df_err = |e| SqlError::from_datafusion(e, usize::MAX);
     // One partition: the file keeps the index's row order.
-    let config = SessionConfig::from(engine.base_state().config().options().as_ref().clone()).with_target_partitions(1);
-    let state = SessionStateBuilder::new_from_existing(engine.base_state().clone()).with_config(config).build();
-    let plan = state.create_logical_plan(&format!("SELECT * FROM {name}")).await.map_err(df_err)?;
+    let mut state = engine.base_state().clone();
+    state.config_mut().options_mut().execution.target_partitions = 1;
+    let plan = state
+        .create_logical_plan(&format!("SELECT * FROM {name}"))
+        .await
+        .map_err(df_err)?;
     let df = DataFrame::new(state, plan);
     let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
     let mut stream = df.execute_stream().await.map_err(df_err)?;
 
-    let parquet_err = |e: parquet::errors::ParquetError| SqlError::Parquet { path: path.to_path_buf(), message: e.to_string() };
-    let file = std::fs::File::create(path).map_err(|source| SqlError::Io { path: path.to_path_buf(), source })?;
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-    let mut writer = ArrowWriter::try_new(std::io::BufWriter::new(file), schema, Some(props)).map_err(parquet_err)?;
+    let parquet_err = |e: parquet::errors::ParquetError| SqlError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::create(path).map_err(|source| SqlError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut writer = ArrowWriter::try_new(std::io::BufWriter::new(file), schema, Some(props))
+        .map_err(parquet_err)?;
     while let Some(batch) = stream.next().await {
         writer.write(&batch.map_err(df_err)?).map_err(parquet_err)?;
     }

@@ -34,6 +34,7 @@
 //! the real schemas; [`export_parquet`] writes every table as Parquet.
 
 mod convert;
+mod coop;
 mod describe;
 mod engine;
 mod error;

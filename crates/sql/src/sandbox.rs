@@ -21,9 +21,15 @@ pub(crate) fn checked_statement(sql: &str) -> Result<DfStatement, SqlError> {
         .with_recursion_limit(RECURSION_LIMIT)
         .build()
         .map_err(|e| SqlError::Syntax(parse_message(&e)))?;
-    let mut statements = parser.parse_statements().map_err(|e| SqlError::Syntax(parse_message(&e)))?;
+    let mut statements = parser
+        .parse_statements()
+        .map_err(|e| SqlError::Syntax(parse_message(&e)))?;
     match statements.len() {
-        0 => return Err(SqlError::Refused("the query is empty; write one SELECT statement".into())),
+        0 => {
+            return Err(SqlError::Refused(
+                "the query is empty; write one SELECT statement".into(),
+            ))
+        }
         1 => {}
         n => {
             return Err(SqlError::Refused(format!(
@@ -66,15 +72,20 @@ fn check(statement: &DfStatement) -> Result<(), SqlError> {
 /// The statement's leading keywords, e.g. "INSERT", "CREATE TABLE", "SET".
 fn describe(statement: &Statement) -> String {
     let text = statement.to_string();
-    let words: Vec<&str> = text.split_whitespace().take(3).collect();
-    let Some(first) = words.first() else { return "this statement".into() };
+    let words: Vec<&str> = text.split_whitespace().take(6).collect();
+    let Some(first) = words.first() else {
+        return "this statement".into();
+    };
     let first = first.to_ascii_uppercase();
     match first.as_str() {
         "CREATE" | "DROP" | "ALTER" | "TRUNCATE" | "SHOW" => {
             let mut kind = vec![first.clone()];
             for w in words.iter().skip(1) {
                 let w = w.to_ascii_uppercase();
-                let modifier = matches!(w.as_str(), "OR" | "REPLACE" | "TEMPORARY" | "TEMP" | "EXTERNAL" | "UNIQUE" | "IF");
+                let modifier = matches!(
+                    w.as_str(),
+                    "OR" | "REPLACE" | "TEMPORARY" | "TEMP" | "EXTERNAL" | "UNIQUE" | "IF"
+                );
                 kind.push(w);
                 if !modifier {
                     break;

@@ -43,28 +43,35 @@ pub(crate) fn base_state(
         .with_target_partitions(partitions.max(1))
         .with_information_schema(true)
         .with_default_catalog_and_schema("halo", "public");
-    let mut builder = SessionStateBuilder::new().with_config(config).with_default_features();
+    let mut builder = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(crate::coop::YieldAfterJoins));
     // No CREATE EXTERNAL TABLE, no file formats: the session cannot name a file.
     *builder.table_factories() = Some(Default::default());
     *builder.file_formats() = Some(Vec::new());
     let mut state = builder.build();
-    datafusion_functions_json::register_all(&mut state).map_err(|e| SqlError::Query(e.to_string()))?;
+    datafusion_functions_json::register_all(&mut state)
+        .map_err(|e| SqlError::Query(e.to_string()))?;
     let ctx = SessionContext::new_with_state(state);
 
     let span_schema = halo_index::span_schema();
     let spans = MemTable::try_new(span_schema, non_empty(span_partitions))
         .map_err(|e| SqlError::Query(format!("spans table: {e}")))?;
-    ctx.register_table("spans", Arc::new(spans)).map_err(|e| SqlError::Query(e.to_string()))?;
+    ctx.register_table("spans", Arc::new(spans))
+        .map_err(|e| SqlError::Query(e.to_string()))?;
 
     let traces = visible_traces(&traces)?;
     let trace_parts = slices(&traces, partitions.max(1));
     let traces = MemTable::try_new(traces.schema(), non_empty(trace_parts))
         .map_err(|e| SqlError::Query(format!("traces table: {e}")))?;
-    ctx.register_table("traces", Arc::new(traces)).map_err(|e| SqlError::Query(e.to_string()))?;
+    ctx.register_table("traces", Arc::new(traces))
+        .map_err(|e| SqlError::Query(e.to_string()))?;
 
     for view in [TOOL_CALLS, LLM_CALLS] {
         // Views are made here, before any sandbox applies; planning them needs no runtime.
-        futures::executor::block_on(ctx.sql(view)).map_err(|e| SqlError::Query(format!("view: {e}")))?;
+        futures::executor::block_on(ctx.sql(view))
+            .map_err(|e| SqlError::Query(format!("view: {e}")))?;
     }
     Ok(ctx.state())
 }
@@ -86,13 +93,20 @@ pub(crate) fn dataset_state(ds: &Dataset, partitions: usize) -> Result<SessionSt
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("span table loading does not panic")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("span table loading does not panic"))
+            .collect()
     });
     let mut span_partitions = Vec::with_capacity(segments.len());
     for part in loaded {
         span_partitions.extend(part?);
     }
-    base_state(span_partitions, halo_index::traces_to_batch(ds.traces()), partitions)
+    base_state(
+        span_partitions,
+        halo_index::traces_to_batch(ds.traces()),
+        partitions,
+    )
 }
 
 /// The state with no data, for schemas and the tool description.
@@ -106,7 +120,8 @@ pub(crate) fn schemas_of(state: &SessionState) -> Result<Vec<(String, SchemaRef)
     TABLE_NAMES
         .iter()
         .map(|name| {
-            let df = futures::executor::block_on(ctx.table(*name)).map_err(|e| SqlError::Query(e.to_string()))?;
+            let df = futures::executor::block_on(ctx.table(*name))
+                .map_err(|e| SqlError::Query(e.to_string()))?;
             Ok((name.to_string(), Arc::new(df.schema().as_arrow().clone())))
         })
         .collect()
@@ -117,7 +132,9 @@ fn visible_traces(batch: &RecordBatch) -> Result<RecordBatch, SqlError> {
     let keep: Vec<usize> = (0..schema.fields().len())
         .filter(|&i| !HIDDEN_TRACE_COLUMNS.contains(&schema.field(i).name().as_str()))
         .collect();
-    batch.project(&keep).map_err(|e| SqlError::Query(format!("traces table: {e}")))
+    batch
+        .project(&keep)
+        .map_err(|e| SqlError::Query(format!("traces table: {e}")))
 }
 
 /// Splits a batch into up to `n` zero-copy slices, one partition each.
@@ -127,7 +144,10 @@ fn slices(batch: &RecordBatch, n: usize) -> Vec<Vec<RecordBatch>> {
         return vec![vec![batch.clone()]];
     }
     let per = rows.div_ceil(n);
-    (0..rows).step_by(per).map(|start| vec![batch.slice(start, per.min(rows - start))]).collect()
+    (0..rows)
+        .step_by(per)
+        .map(|start| vec![batch.slice(start, per.min(rows - start))])
+        .collect()
 }
 
 fn non_empty(parts: Vec<Vec<RecordBatch>>) -> Vec<Vec<RecordBatch>> {

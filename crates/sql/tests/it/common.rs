@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use halo_index::{Dataset, NoProgress, OpenOptions};
 
 /// Tools the generated agents call.
-pub const TOOLS: &[&str] = &["read_file", "grep", "search"];
+pub(crate) const TOOLS: &[&str] = &["read_file", "grep", "search"];
 
 fn ts(trace: usize, ms: u64) -> String {
     let base = 1_776_000_000_000u64 + trace as u64 * 60_000 + ms; // epoch ms
@@ -24,11 +24,26 @@ fn ts(trace: usize, ms: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:03}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
-fn line(trace: &str, span: &str, parent: &str, name: &str, t: usize, start: u64, end: u64, error: Option<&str>, attrs: &str) -> String {
+fn line(
+    trace: &str,
+    span: &str,
+    parent: &str,
+    name: &str,
+    t: usize,
+    start: u64,
+    end: u64,
+    error: Option<&str>,
+    attrs: &str,
+) -> String {
     let (code, msg) = match error {
         Some(m) => ("STATUS_CODE_ERROR", m),
         None => ("STATUS_CODE_OK", ""),
@@ -43,7 +58,7 @@ fn line(trace: &str, span: &str, parent: &str, name: &str, t: usize, start: u64,
 
 /// Lines of trace `t`: a root agent span, LLM calls with tokens, tool calls (some failing);
 /// trace 7 calls `grep` six times with identical arguments; every 5th trace hits a rate limit.
-pub fn trace_lines(t: usize) -> Vec<String> {
+pub(crate) fn trace_lines(t: usize) -> Vec<String> {
     let trace = format!("trace-{t:03}");
     let model = ["gpt-5.4", "claude-sonnet-4-6"][t % 2];
     let mut out = vec![line(
@@ -55,7 +70,10 @@ pub fn trace_lines(t: usize) -> Vec<String> {
         0,
         10_000,
         None,
-        &format!(r#"{{"openinference.span.kind":"AGENT","inference.agent_name":"agent-{}"}}"#, t % 3),
+        &format!(
+            r#"{{"openinference.span.kind":"AGENT","inference.agent_name":"agent-{}"}}"#,
+            t % 3
+        ),
     )];
     let llm_calls = 1 + t % 3;
     for k in 0..llm_calls {
@@ -79,8 +97,16 @@ pub fn trace_lines(t: usize) -> Vec<String> {
     }
     let tool_calls = if t == 7 { 6 } else { 1 + t % 4 };
     for k in 0..tool_calls {
-        let tool = if t == 7 { "grep" } else { TOOLS[(t * 7 + k) % TOOLS.len()] };
-        let args = if t == 7 { r#"{\"path\":\"/src\",\"pattern\":\"TODO\"}"#.to_string() } else { format!(r#"{{\"path\":\"/data/{k}\"}}"#) };
+        let tool = if t == 7 {
+            "grep"
+        } else {
+            TOOLS[(t * 7 + k) % TOOLS.len()]
+        };
+        let args = if t == 7 {
+            r#"{\"path\":\"/src\",\"pattern\":\"TODO\"}"#.to_string()
+        } else {
+            format!(r#"{{\"path\":\"/data/{k}\"}}"#)
+        };
         let error = ((t + k) % 4 == 0).then(|| format!("{tool} failed: file {k} not found"));
         out.push(line(
             &trace,
@@ -98,7 +124,7 @@ pub fn trace_lines(t: usize) -> Vec<String> {
 }
 
 /// Writes traces `range` to `dir/name`.
-pub fn write(dir: &Path, name: &str, range: std::ops::Range<usize>) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, range: std::ops::Range<usize>) -> PathBuf {
     let path = dir.join(name);
     let mut text = String::new();
     for t in range {
@@ -112,13 +138,16 @@ pub fn write(dir: &Path, name: &str, range: std::ops::Range<usize>) -> PathBuf {
 }
 
 /// Opens `paths` with its index inside `dir`.
-pub fn open(dir: &Path, paths: &[PathBuf]) -> Dataset {
-    let options = OpenOptions { index_dir: Some(dir.join("index")), ..Default::default() };
+pub(crate) fn open(dir: &Path, paths: &[PathBuf]) -> Dataset {
+    let options = OpenOptions {
+        index_dir: Some(dir.join("index")),
+        ..Default::default()
+    };
     Dataset::open(paths, &options, &NoProgress).unwrap()
 }
 
 /// 40 traces over two files (so two segments at least).
-pub fn dataset(dir: &Path) -> Dataset {
+pub(crate) fn dataset(dir: &Path) -> Dataset {
     let a = write(dir, "a.jsonl", 0..25);
     let b = write(dir, "b.jsonl", 25..40);
     open(dir, &[a, b])

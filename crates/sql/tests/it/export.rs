@@ -18,19 +18,34 @@ fn every_table_is_exported_and_reads_back() {
     for ((name, schema), path) in engine.schemas().iter().zip(&files) {
         assert_eq!(path, &out.join(format!("{name}.parquet")));
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
-        let names: Vec<String> = reader.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let names: Vec<String> = reader
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let expected: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(names, expected, "{name}");
         let batches: Vec<_> = reader.build().unwrap().collect::<Result<_, _>>().unwrap();
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        let r = engine.query(&format!("SELECT count(*) FROM {name}"), &SqlLimits::default()).unwrap();
+        let r = engine
+            .query(
+                &format!("SELECT count(*) FROM {name}"),
+                &SqlLimits::default(),
+            )
+            .unwrap();
         assert_eq!(rows as i64, r.rows[0][0].as_i64().unwrap(), "{name}");
         assert!(rows > 0, "{name}");
     }
     // Rows keep the index order: the first exported trace is the first trace.
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(out.join("traces.parquet")).unwrap()).unwrap();
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(File::open(out.join("traces.parquet")).unwrap())
+            .unwrap();
     let first = reader.build().unwrap().next().unwrap().unwrap();
     let ids = first.column_by_name("trace_id").unwrap();
-    let ids = ids.as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+    let ids = ids
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap();
     assert_eq!(ids.value(0), ds.traces()[0].trace_id);
 }

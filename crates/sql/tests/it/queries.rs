@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 use crate::common;
 
 fn q(engine: &SqlEngine, sql: &str) -> SqlResult {
-    engine.query(sql, &SqlLimits::default()).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    engine
+        .query(sql, &SqlLimits::default())
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 fn int(v: &Value) -> i64 {
@@ -36,7 +38,10 @@ fn counts_match_the_index() {
     let errors = ds.traces().iter().filter(|t| t.has_errors()).count() as i64;
     let r = q(&engine, "SELECT count(*) FROM traces WHERE has_errors");
     assert_eq!(int(&r.rows[0][0]), errors);
-    let r = q(&engine, "SELECT count(DISTINCT trace_id) FROM spans WHERE is_error");
+    let r = q(
+        &engine,
+        "SELECT count(DISTINCT trace_id) FROM spans WHERE is_error",
+    );
     assert_eq!(int(&r.rows[0][0]), errors);
 }
 
@@ -58,8 +63,16 @@ fn failures_by_tool_match_the_rollups() {
         "SELECT tool_name, count(*) AS calls, sum(CASE WHEN is_error THEN 1 ELSE 0 END) AS failures \
          FROM tool_calls GROUP BY tool_name ORDER BY tool_name",
     );
-    let got: BTreeMap<String, (i64, i64)> =
-        r.rows.iter().map(|row| (row[0].as_str().unwrap().to_string(), (int(&row[1]), int(&row[2])))).collect();
+    let got: BTreeMap<String, (i64, i64)> = r
+        .rows
+        .iter()
+        .map(|row| {
+            (
+                row[0].as_str().unwrap().to_string(),
+                (int(&row[1]), int(&row[2])),
+            )
+        })
+        .collect();
     assert_eq!(got, oracle);
     assert_eq!(got.len(), common::TOOLS.len());
 }
@@ -110,9 +123,15 @@ fn derived_tables_hold_tool_and_llm_calls() {
     assert_eq!(row[1], json!(r#"{"path":"/data/1"}"#));
     assert_eq!(row[2], json!("result 3-1"));
     assert_eq!(row[3], json!(true), "(3 + 1) % 4 == 0 fails");
-    assert!(row[4].as_str().unwrap().contains("file 1 not found"), "{row:?}");
+    assert!(
+        row[4].as_str().unwrap().contains("file 1 not found"),
+        "{row:?}"
+    );
     assert_eq!(row[5], json!(10.0 + ((3 * 13 + 7) % 300) as f64));
-    assert!(row[6].as_str().unwrap().ends_with('Z'), "times are RFC 3339: {row:?}");
+    assert!(
+        row[6].as_str().unwrap().ends_with('Z'),
+        "times are RFC 3339: {row:?}"
+    );
 
     let r = q(
         &engine,
@@ -127,11 +146,15 @@ fn derived_tables_hold_tool_and_llm_calls() {
     assert_eq!(r.rows[0][4], json!(505.0));
     assert_eq!(r.rows[0][5], json!("thinking 5"));
     assert_eq!(r.rows[0][6], json!([common::TOOLS[5 % 3]]));
-    assert_eq!(r.rows[0][7], json!(true), "every 5th trace hits a rate limit on its first call");
+    assert_eq!(
+        r.rows[0][7],
+        json!(true),
+        "every 5th trace hits a rate limit on its first call"
+    );
     assert_eq!(r.columns[6].data_type, "TEXT[]");
 
     // Row counts of the views equal the span kinds.
-    let r = q(&engine, "SELECT (SELECT count(*) FROM tool_calls), (SELECT count(*) FROM llm_calls)");
+    let r = q(&engine, "SELECT (SELECT count(*) FROM tool_calls) AS tools, (SELECT count(*) FROM llm_calls) AS llms");
     let tools: u32 = ds.traces().iter().map(|t| t.tool_call_count).sum();
     let llms: u32 = ds.traces().iter().map(|t| t.llm_call_count).sum();
     assert_eq!(r.rows[0], vec![json!(tools), json!(llms)]);
@@ -142,7 +165,11 @@ fn repeated_identical_calls_are_found() {
     let tmp = tempfile::tempdir().unwrap();
     let ds = common::dataset(tmp.path());
     let engine = SqlEngine::open(&ds).unwrap();
-    let sql = halo_sql::EXAMPLE_QUERIES.iter().find(|(w, _)| w.contains("identical")).unwrap().1;
+    let sql = halo_sql::EXAMPLE_QUERIES
+        .iter()
+        .find(|(w, _)| w.contains("identical"))
+        .unwrap()
+        .1;
     let r = q(&engine, sql);
     assert_eq!(r.row_count, 1, "{:?}", r.rows);
     assert_eq!(r.rows[0][0], json!("trace-007"));
@@ -161,7 +188,10 @@ fn every_example_query_runs_and_json_functions_work() {
     }
     let r = q(&engine, "SELECT json_get_str(arguments, 'pattern') FROM tool_calls WHERE trace_id = 'trace-007' LIMIT 1");
     assert_eq!(r.rows[0][0], json!("TODO"));
-    let r = q(&engine, "SELECT count(*) FROM spans WHERE regexp_like(error_message, 'file [0-9]+ not found')");
+    let r = q(
+        &engine,
+        "SELECT count(*) FROM spans WHERE regexp_like(error_message, 'file [0-9]+ not found')",
+    );
     assert!(int(&r.rows[0][0]) > 0);
     let r = q(&engine, "DESCRIBE tool_calls");
     assert!(r.rows.iter().any(|row| row[0] == json!("arguments")));
@@ -169,7 +199,10 @@ fn every_example_query_runs_and_json_functions_work() {
     assert!(r.row_count > 0);
     let r = q(&engine, "SHOW TABLES");
     for t in halo_sql::TABLE_NAMES {
-        assert!(r.rows.iter().any(|row| row.contains(&json!(t))), "{t} listed");
+        assert!(
+            r.rows.iter().any(|row| row.contains(&json!(t))),
+            "{t} listed"
+        );
     }
 }
 
@@ -183,7 +216,11 @@ fn the_tool_description_names_every_table_and_column() {
     for (table, schema) in engine.schemas() {
         assert!(d.contains(&format!("\n{table}(")), "{table} described");
         for f in schema.fields() {
-            assert!(d.contains(&format!("\n  {} ", f.name())), "{table}.{} described", f.name());
+            assert!(
+                d.contains(&format!("\n  {} ", f.name())),
+                "{table}.{} described",
+                f.name()
+            );
         }
     }
     // The description is generated from the same schemas the engine serves.
@@ -195,7 +232,10 @@ fn the_tool_description_names_every_table_and_column() {
     for (what, sql) in halo_sql::EXAMPLE_QUERIES {
         assert!(d.contains(what) && d.contains(sql));
     }
-    assert!(!d.contains("span_rows"), "index-internal columns stay hidden");
+    assert!(
+        !d.contains("span_rows"),
+        "index-internal columns stay hidden"
+    );
 }
 
 #[test]
@@ -203,7 +243,10 @@ fn an_empty_dataset_still_has_every_table() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("empty.jsonl");
     std::fs::write(&path, "").unwrap();
-    let options = halo_index::OpenOptions { index_dir: Some(tmp.path().join("index")), ..Default::default() };
+    let options = halo_index::OpenOptions {
+        index_dir: Some(tmp.path().join("index")),
+        ..Default::default()
+    };
     let Ok(ds) = halo_index::Dataset::open(&[path], &options, &halo_index::NoProgress) else {
         return; // an empty file may be "no data" for the index: nothing to query then
     };
@@ -219,15 +262,30 @@ fn the_async_api_runs_on_the_callers_runtime() {
     let tmp = tempfile::tempdir().unwrap();
     let ds = common::dataset(tmp.path());
     let engine = SqlEngine::open(&ds).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    let r = rt.block_on(engine.query_async("SELECT count(*) FROM llm_calls", &SqlLimits::for_agents())).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let r = rt
+        .block_on(engine.query_async("SELECT count(*) FROM llm_calls", &SqlLimits::for_agents()))
+        .unwrap();
     assert!(int(&r.rows[0][0]) > 0);
     // The blocking API refuses to nest inside a runtime rather than panic.
-    let e = rt.block_on(async { engine.query("SELECT 1", &SqlLimits::default()) }).unwrap_err();
+    let e = rt
+        .block_on(async { engine.query("SELECT 1", &SqlLimits::default()) })
+        .unwrap_err();
     assert!(e.to_string().contains("query_async"), "{e}");
     // The result serializes with the documented field names.
     let v = serde_json::to_value(&r).unwrap();
-    for k in ["schema_version", "columns", "rows", "row_count", "truncated", "truncation_note", "elapsed_ms"] {
+    for k in [
+        "schema_version",
+        "columns",
+        "rows",
+        "row_count",
+        "truncated",
+        "truncation_note",
+        "elapsed_ms",
+    ] {
         assert!(v.get(k).is_some(), "{k}");
     }
     assert!(v["columns"][0].get("type").is_some());

@@ -27,13 +27,29 @@ fn refused(engine: &SqlEngine, sql: &str, says: &str) {
 #[test]
 fn writes_schema_changes_files_and_options_are_refused() {
     let (_tmp, e) = engine();
-    refused(&e, "INSERT INTO spans SELECT * FROM spans", "INSERT is not allowed: the tables are read-only");
+    refused(
+        &e,
+        "INSERT INTO spans SELECT * FROM spans",
+        "INSERT is not allowed: the tables are read-only",
+    );
     refused(&e, "UPDATE spans SET name = 'x'", "UPDATE is not allowed");
     refused(&e, "DELETE FROM spans", "DELETE is not allowed");
-    refused(&e, "CREATE TABLE t AS SELECT * FROM spans", "CREATE TABLE is not allowed: the schema cannot be changed");
+    refused(
+        &e,
+        "CREATE TABLE t AS SELECT * FROM spans",
+        "CREATE TABLE is not allowed: the schema cannot be changed",
+    );
     refused(&e, "CREATE TABLE t (a INT)", "CREATE TABLE is not allowed");
-    refused(&e, "CREATE VIEW v AS SELECT 1", "CREATE VIEW is not allowed");
-    refused(&e, "CREATE OR REPLACE VIEW tool_calls AS SELECT 1", "CREATE OR REPLACE VIEW is not allowed");
+    refused(
+        &e,
+        "CREATE VIEW v AS SELECT 1",
+        "CREATE VIEW is not allowed",
+    );
+    refused(
+        &e,
+        "CREATE OR REPLACE VIEW tool_calls AS SELECT 1",
+        "CREATE OR REPLACE VIEW is not allowed: the schema cannot be changed",
+    );
     refused(&e, "DROP TABLE spans", "DROP TABLE is not allowed");
     refused(&e, "DROP VIEW tool_calls", "DROP VIEW is not allowed");
     refused(
@@ -41,29 +57,71 @@ fn writes_schema_changes_files_and_options_are_refused() {
         "CREATE EXTERNAL TABLE pw (line VARCHAR) STORED AS CSV LOCATION '/etc/passwd'",
         "CREATE EXTERNAL TABLE is not allowed: queries cannot read or write files",
     );
-    refused(&e, "COPY spans TO '/tmp/halo-sql-escape.csv'", "COPY is not allowed: queries cannot write files");
-    refused(&e, "COPY (SELECT 1) TO '/tmp/halo-sql-escape.parquet' STORED AS PARQUET", "COPY is not allowed");
-    refused(&e, "EXPLAIN COPY spans TO '/tmp/halo-sql-escape.csv'", "COPY is not allowed");
-    refused(&e, "EXPLAIN ANALYZE INSERT INTO spans SELECT * FROM spans", "INSERT is not allowed");
-    refused(&e, "SET datafusion.execution.batch_size = 1", "SET is not allowed: engine options cannot be changed");
-    refused(&e, "SET datafusion.catalog.information_schema = false", "SET is not allowed");
-    refused(&e, "RESET datafusion.execution.batch_size", "RESET is not allowed");
-    refused(&e, "SELECT 1; SELECT 2", "exactly one statement is allowed per query, found 2");
-    refused(&e, "SELECT count(*) FROM spans; DROP TABLE spans", "exactly one statement");
+    refused(
+        &e,
+        "COPY spans TO '/tmp/halo-sql-escape.csv'",
+        "COPY is not allowed: queries cannot write files",
+    );
+    refused(
+        &e,
+        "COPY (SELECT 1) TO '/tmp/halo-sql-escape.parquet' STORED AS PARQUET",
+        "COPY is not allowed",
+    );
+    refused(
+        &e,
+        "EXPLAIN COPY spans TO '/tmp/halo-sql-escape.csv'",
+        "COPY is not allowed",
+    );
+    refused(
+        &e,
+        "EXPLAIN ANALYZE INSERT INTO spans SELECT * FROM spans",
+        "INSERT is not allowed",
+    );
+    refused(
+        &e,
+        "SET datafusion.execution.batch_size = 1",
+        "SET is not allowed: engine options cannot be changed",
+    );
+    refused(
+        &e,
+        "SET datafusion.catalog.information_schema = false",
+        "SET is not allowed",
+    );
+    refused(
+        &e,
+        "RESET datafusion.execution.batch_size",
+        "RESET is not allowed",
+    );
+    refused(
+        &e,
+        "SELECT 1; SELECT 2",
+        "exactly one statement is allowed per query, found 2",
+    );
+    refused(
+        &e,
+        "SELECT count(*) FROM spans; DROP TABLE spans",
+        "exactly one statement",
+    );
     refused(&e, "", "the query is empty");
     refused(&e, " ; ", "the query is empty");
     assert!(!std::path::Path::new("/tmp/halo-sql-escape.csv").exists());
     assert!(!std::path::Path::new("/tmp/halo-sql-escape.parquet").exists());
 
     // SELECT ... INTO plans as DDL: the plan check refuses it.
-    let err = e.query("SELECT * INTO stolen FROM spans", &SqlLimits::default()).unwrap_err();
+    let err = e
+        .query("SELECT * INTO stolen FROM spans", &SqlLimits::default())
+        .unwrap_err();
     assert!(matches!(err, SqlError::Refused(_)), "{err:?}");
     // No file can be named as a table.
-    let err = e.query("SELECT * FROM '/etc/passwd'", &SqlLimits::default()).unwrap_err();
+    let err = e
+        .query("SELECT * FROM '/etc/passwd'", &SqlLimits::default())
+        .unwrap_err();
     assert!(matches!(err, SqlError::Query(_)), "{err:?}");
     assert!(err.to_string().contains("not found"), "{err}");
     // After all that, the tables are intact.
-    let r = e.query("SELECT count(*) FROM tool_calls", &SqlLimits::default()).unwrap();
+    let r = e
+        .query("SELECT count(*) FROM tool_calls", &SqlLimits::default())
+        .unwrap();
     assert!(r.rows[0][0].as_i64().unwrap() > 0);
 }
 
@@ -72,7 +130,9 @@ fn syntax_and_planning_errors_say_what_is_wrong() {
     let (_tmp, e) = engine();
     let err = e.query("SELEC 1", &SqlLimits::default()).unwrap_err();
     assert!(matches!(err, SqlError::Syntax(_)), "{err:?}");
-    let err = e.query("SELECT nope FROM spans", &SqlLimits::default()).unwrap_err();
+    let err = e
+        .query("SELECT nope FROM spans", &SqlLimits::default())
+        .unwrap_err();
     assert!(matches!(err, SqlError::Query(_)), "{err:?}");
     assert!(err.to_string().contains("nope"), "{err}");
 }
@@ -80,7 +140,10 @@ fn syntax_and_planning_errors_say_what_is_wrong() {
 #[test]
 fn a_huge_cross_join_hits_the_time_limit() {
     let (_tmp, e) = engine();
-    let limits = SqlLimits { timeout: Duration::from_millis(1500), ..SqlLimits::default() };
+    let limits = SqlLimits {
+        timeout: Duration::from_millis(1500),
+        ..SqlLimits::default()
+    };
     let started = Instant::now();
     let err = e
         .query(
@@ -91,7 +154,11 @@ fn a_huge_cross_join_hits_the_time_limit() {
         .unwrap_err();
     assert!(matches!(err, SqlError::Timeout { .. }), "{err:?}");
     assert!(err.to_string().contains("time limit of 1.5 s"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(10), "cancelled promptly: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "cancelled promptly: {:?}",
+        started.elapsed()
+    );
     // The engine is still usable afterwards.
     assert!(e.query("SELECT 1", &SqlLimits::default()).is_ok());
 }
@@ -99,7 +166,11 @@ fn a_huge_cross_join_hits_the_time_limit() {
 #[test]
 fn a_huge_sort_hits_the_memory_limit() {
     let (_tmp, e) = engine();
-    let limits = SqlLimits { max_memory_bytes: 4 << 20, timeout: Duration::from_secs(120), ..SqlLimits::default() };
+    let limits = SqlLimits {
+        max_memory_bytes: 4 << 20,
+        timeout: Duration::from_secs(120),
+        ..SqlLimits::default()
+    };
     let err = e
         .query(
             "SELECT a.span_id, b.span_id, c.output_head FROM spans a, spans b, spans c ORDER BY 3, 2, 1",
@@ -107,13 +178,19 @@ fn a_huge_sort_hits_the_memory_limit() {
         )
         .unwrap_err();
     assert!(matches!(err, SqlError::MemoryLimit { .. }), "{err:?}");
-    assert!(err.to_string().contains("memory limit of 4194304 bytes"), "{err}");
+    assert!(
+        err.to_string().contains("memory limit of 4194304 bytes"),
+        "{err}"
+    );
 }
 
 #[test]
 fn results_are_cut_at_the_row_and_byte_caps_with_a_note() {
     let (_tmp, e) = engine();
-    let limits = SqlLimits { max_rows: 5, ..SqlLimits::default() };
+    let limits = SqlLimits {
+        max_rows: 5,
+        ..SqlLimits::default()
+    };
     let r = e.query("SELECT * FROM spans", &limits).unwrap();
     assert_eq!(r.row_count, 5);
     assert_eq!(r.rows.len(), 5);
@@ -125,16 +202,31 @@ fn results_are_cut_at_the_row_and_byte_caps_with_a_note() {
     let r = e.query("SELECT * FROM spans LIMIT 5", &limits).unwrap();
     assert!(!r.truncated && r.truncation_note.is_none());
 
-    let limits = SqlLimits { max_bytes: 2000, ..SqlLimits::default() };
+    let limits = SqlLimits {
+        max_bytes: 2000,
+        ..SqlLimits::default()
+    };
     let r = e.query("SELECT * FROM spans", &limits).unwrap();
     assert!(r.truncated);
     assert!(r.row_count > 0);
     assert!(serde_json::to_string(&r.rows).unwrap().len() <= 2000 + r.row_count + 2);
-    assert!(r.truncation_note.unwrap().contains("size limit of 2000 bytes"));
+    assert!(r
+        .truncation_note
+        .unwrap()
+        .contains("size limit of 2000 bytes"));
 
     // A cross join far past the row cap returns its first rows quickly, without running to the end.
-    let limits = SqlLimits { max_rows: 100, timeout: Duration::from_secs(20), ..SqlLimits::default() };
-    let r = e.query("SELECT a.span_id, b.span_id FROM spans a, spans b, spans c, spans d", &limits).unwrap();
+    let limits = SqlLimits {
+        max_rows: 100,
+        timeout: Duration::from_secs(20),
+        ..SqlLimits::default()
+    };
+    let r = e
+        .query(
+            "SELECT a.span_id, b.span_id FROM spans a, spans b, spans c, spans d",
+            &limits,
+        )
+        .unwrap();
     assert_eq!(r.row_count, 100);
     assert!(r.truncated);
 }
