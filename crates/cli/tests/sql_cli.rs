@@ -14,7 +14,10 @@ fn sql_answers_as_json_table_and_csv() {
     assert_eq!(o["schema_version"], 1);
     assert_eq!(o["columns"][0]["name"], "tool_name");
     assert_eq!(o["columns"][1]["type"], "BIGINT");
-    assert_eq!(o["rows"], serde_json::json!([["grep", 1, 1], ["list_files", 1, 0]]));
+    assert_eq!(
+        o["rows"],
+        serde_json::json!([["grep", 1, 1], ["list_files", 1, 0]])
+    );
     assert_eq!(o["truncated"], false);
 
     let out = halo(tmp.path(), &["sql", f, q]);
@@ -24,7 +27,10 @@ fn sql_answers_as_json_table_and_csv() {
     assert!(text.contains("grep            1         1"), "{text}");
     assert!(text.contains("2 rows"), "{text}");
 
-    let out = halo(tmp.path(), &["sql", f, "SELECT 'a,b' AS x, 2 AS y", "--csv"]);
+    let out = halo(
+        tmp.path(),
+        &["sql", f, "SELECT 'a,b' AS x, 2 AS y", "--csv"],
+    );
     assert_eq!(stdout(&out), "x,y\n\"a,b\",2\n");
 }
 
@@ -35,16 +41,34 @@ fn sql_refusals_and_caps_are_clear() {
     let f = file.to_str().unwrap();
     let out = halo(tmp.path(), &["sql", f, "DROP TABLE spans"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("refused: DROP TABLE is not allowed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refused: DROP TABLE is not allowed"),
+        "{}",
+        stderr(&out)
+    );
     let out = halo(tmp.path(), &["sql", f, "SELECT 1; SELECT 2"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("exactly one statement"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("exactly one statement"),
+        "{}",
+        stderr(&out)
+    );
 
-    let out = halo(tmp.path(), &["sql", f, "SELECT * FROM spans", "--max-rows", "3"]);
+    let out = halo(
+        tmp.path(),
+        &["sql", f, "SELECT * FROM spans", "--max-rows", "3"],
+    );
     assert!(out.status.success());
     assert!(stdout(&out).contains("3 rows (cut)"), "{}", stdout(&out));
-    assert!(stderr(&out).contains("row limit of 3 rows"), "{}", stderr(&out));
-    let o = json(&halo(tmp.path(), &["sql", f, "SELECT * FROM spans", "--max-rows", "3", "--json"]));
+    assert!(
+        stderr(&out).contains("row limit of 3 rows"),
+        "{}",
+        stderr(&out)
+    );
+    let o = json(&halo(
+        tmp.path(),
+        &["sql", f, "SELECT * FROM spans", "--max-rows", "3", "--json"],
+    ));
     assert_eq!(o["row_count"], 3);
     assert_eq!(o["truncated"], true);
 }
@@ -54,7 +78,16 @@ fn export_writes_parquet_files() {
     let tmp = tempfile::tempdir().unwrap();
     let file = small_dataset(tmp.path());
     let dir = tmp.path().join("pq");
-    let o = json(&halo(tmp.path(), &["export", file.to_str().unwrap(), "--parquet", dir.to_str().unwrap(), "--json"]));
+    let o = json(&halo(
+        tmp.path(),
+        &[
+            "export",
+            file.to_str().unwrap(),
+            "--parquet",
+            dir.to_str().unwrap(),
+            "--json",
+        ],
+    ));
     assert_eq!(o["format"], "parquet");
     assert_eq!(o["files"].as_array().unwrap().len(), 4);
     for t in ["traces", "spans", "tool_calls", "llm_calls"] {

@@ -32,7 +32,11 @@ pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
     let ds = args.dataset.open(false)?;
     let files = halo_sql::export_parquet(&ds, &args.parquet)?;
     if args.dataset.options.json {
-        render::json(&ExportReport { schema_version: 1, format: "parquet", files })?;
+        render::json(&ExportReport {
+            schema_version: 1,
+            format: "parquet",
+            files,
+        })?;
     } else {
         let mut out = String::new();
         for f in &files {

@@ -17,9 +17,11 @@ const MAX_CELL_CHARS: usize = 120;
 
 /// Run one read-only SQL query over the dataset.
 #[derive(Debug, Args)]
-#[command(after_help = "Tables: traces (one row per trace), spans (one row per span), tool_calls and llm_calls \
+#[command(
+    after_help = "Tables: traces (one row per trace), spans (one row per span), tool_calls and llm_calls \
 (views over spans). `halo sql TRACES \"DESCRIBE spans\"` lists a table's columns.\n\
-Example: halo sql traces.jsonl \"SELECT tool_name, count(*) AS failures FROM tool_calls WHERE is_error GROUP BY 1 ORDER BY 2 DESC\"")]
+Example: halo sql traces.jsonl \"SELECT tool_name, count(*) AS failures FROM tool_calls WHERE is_error GROUP BY 1 ORDER BY 2 DESC\""
+)]
 pub(crate) struct SqlArgs {
     /// Trace files and directories (the dataset), then the SQL query.
     #[arg(required = true, num_args = 2.., value_name = "TRACE_PATH... QUERY")]
@@ -44,7 +46,9 @@ pub(crate) fn run(args: &SqlArgs) -> Result<u8, Failure> {
     let n = args.words.len();
     let (paths, query) = (&args.words[..n - 1], &args.words[n - 1]);
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        return Err(Failure::usage(anyhow::anyhow!("--timeout must be a positive number of seconds")));
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--timeout must be a positive number of seconds"
+        )));
     }
     let limits = SqlLimits {
         max_rows: args.max_rows,
@@ -52,7 +56,10 @@ pub(crate) fn run(args: &SqlArgs) -> Result<u8, Failure> {
         timeout: Duration::from_secs_f64(args.timeout),
         ..SqlLimits::default()
     };
-    let dataset = DatasetArgs { paths: paths.iter().map(Into::into).collect(), options: args.options.clone() };
+    let dataset = DatasetArgs {
+        paths: paths.iter().map(Into::into).collect(),
+        options: args.options.clone(),
+    };
     let ds = dataset.open(false)?;
     let engine = SqlEngine::open(&ds).map_err(failure)?;
     let result = engine.query(query, &limits).map_err(failure)?;
@@ -99,10 +106,18 @@ fn human(r: &SqlResult) -> String {
     let header: Vec<&str> = r.columns.iter().map(|c| c.name.as_str()).collect();
     let mut t = Table::new(&header);
     for row in &r.rows {
-        t.row(row.iter().map(|v| shorten(&cell(v).replace(['\n', '\r', '\t'], " "))).collect());
+        t.row(
+            row.iter()
+                .map(|v| shorten(&cell(v).replace(['\n', '\r', '\t'], " ")))
+                .collect(),
+        );
     }
     let mut out = t.render("");
-    let rows = if r.row_count == 1 { "1 row".to_string() } else { format!("{} rows", r.row_count) };
+    let rows = if r.row_count == 1 {
+        "1 row".to_string()
+    } else {
+        format!("{} rows", r.row_count)
+    };
     let cut = if r.truncated { " (cut)" } else { "" };
     out.push_str(&format!("{rows}{cut} · {:.1} ms\n", r.elapsed_ms));
     out
