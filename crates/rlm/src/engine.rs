@@ -176,7 +176,8 @@ impl Stream for OutputItems {
     }
 }
 
-fn new_run_id() -> String {
+/// A fresh run id: `halo-YYYYMMDD-HHMMSS-xxxxxx` (UTC time and random hex).
+pub fn new_run_id() -> String {
     let now = chrono::Utc::now().format("%Y%m%d-%H%M%S");
     format!("halo-{now}-{:06x}", rand::random::<u32>() & 0xff_ffff)
 }

@@ -55,6 +55,7 @@
 #![deny(missing_docs)]
 
 mod agent;
+mod artifacts;
 mod checkpoint;
 mod citations;
 mod config;
@@ -67,11 +68,12 @@ mod tools;
 
 use std::path::PathBuf;
 
+pub use artifacts::ArtifactPaths;
 pub use checkpoint::{RunCheckpoint, CHECKPOINT_VERSION};
 pub use citations::{check_citations, CheckedReport, UNVERIFIED_MARK};
 pub use config::{CompactionConfig, EngineConfig};
 pub use engine::{
-    run, run_blocking, stream_events, stream_events_blocking, stream_output,
+    new_run_id, run, run_blocking, stream_events, stream_events_blocking, stream_output,
     stream_output_blocking, BlockingEvents, Canceller, Engine, OutputItems, RunHandle, RunOutcome,
 };
 pub use events::{

@@ -1,0 +1,483 @@
+//! `halo TRACE_PATH... -p PROMPT`: diagnose a dataset with the RLM engine.
+//!
+//! Flags keep the reference's names and defaults. Progress goes to stderr
+//! (indented by agent depth: what each agent says, which tools it calls, what
+//! comes back, tokens so far), the final report to stdout. With `--json`,
+//! stdout carries the engine's event stream instead, one JSON object a line
+//! (`output_item`, `text_delta`, `checkpoint`; schema documented in
+//! `halo_rlm::events`), followed by one closing object:
+//! `{"type":"run_finished","run_id","status","error","report_path",
+//! "record_path","checkpoint_path"}`.
+//!
+//! Exit codes: 0 when a report was produced (also after a budget ran out),
+//! 3 when the model provider failed, 130 when interrupted. In every case the
+//! report so far, the run record and (once the root finished a turn) a
+//! checkpoint are saved and their paths printed.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use futures::StreamExt;
+use halo_index::Dataset;
+use halo_provider::{parse_header, ApiKey, ProviderConfig, ReasoningEffort, WireApi};
+use halo_rlm::{
+    AgentItem, AgentOutputItem, ArtifactPaths, Engine, EngineConfig, EngineEvent, RunCheckpoint,
+    RunStatus, UsageProbe,
+};
+
+/// The provider used when neither --base-url nor OPENAI_BASE_URL is given.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+fn parse_key(s: &str) -> Result<ApiKey, String> {
+    Ok(ApiKey::new(s))
+}
+
+fn parse_effort(s: &str) -> Result<ReasoningEffort, String> {
+    s.parse()
+}
+
+fn parse_temperature(s: &str) -> Result<f32, String> {
+    let t: f32 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if (0.0..=2.0).contains(&t) {
+        Ok(t)
+    } else {
+        Err("the temperature must be between 0 and 2".to_owned())
+    }
+}
+
+/// Options of an analysis run (the dataset paths are taken separately).
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The question for the root agent, e.g. "Diagnose errors you find and suggest fixes".
+    #[arg(short = 'p', long, required_unless_present = "resume")]
+    pub prompt: Option<String>,
+    /// Model of the root agent and subagents; also the fallback for the two below.
+    #[arg(
+        short = 'm',
+        long,
+        default_value = "gpt-5.4-mini",
+        help_heading = "Models"
+    )]
+    pub model: String,
+    /// Model for synthesize_traces (trace summaries); a small cheap model is recommended.
+    #[arg(long, value_name = "MODEL", help_heading = "Models")]
+    pub synthesis_model: Option<String>,
+    /// Model for context compaction; a small cheap model is recommended.
+    #[arg(long, value_name = "MODEL", help_heading = "Models")]
+    pub compaction_model: Option<String>,
+    /// Deepest subagent level (0: the root works alone).
+    #[arg(long, default_value_t = 2, help_heading = "Agents")]
+    pub max_depth: u32,
+    /// Model turns per agent.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Agents")]
+    pub max_turns: u32,
+    /// Subagents running at once, over the whole run.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Agents")]
+    pub max_parallel: u32,
+    /// Source tree of the agent harness: read-only code tools (and git tools in a work tree).
+    #[arg(long, value_name = "DIR", help_heading = "Agents")]
+    pub repo_path: Option<PathBuf>,
+    /// Hard token budget of the whole run (input + output, all models); near it the root is
+    /// told to finish, and the run ends with the best report so far.
+    #[arg(long, value_name = "N", help_heading = "Agents")]
+    pub max_total_tokens: Option<u64>,
+    /// Extra context about the dataset, given to every agent.
+    #[arg(long, value_name = "TEXT", help_heading = "Agents")]
+    pub dataset_context: Option<String>,
+    /// Resume the run saved in this checkpoint (on the same trace files).
+    #[arg(long, value_name = "CHECKPOINT", help_heading = "Agents")]
+    pub resume: Option<PathBuf>,
+    /// OpenAI-compatible API base URL.
+    #[arg(long, env = "OPENAI_BASE_URL", default_value = DEFAULT_BASE_URL, help_heading = "Provider")]
+    pub base_url: String,
+    /// Provider API key (not needed by local servers that ask for none).
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true, value_parser = parse_key, help_heading = "Provider")]
+    pub api_key: Option<ApiKey>,
+    /// Provider header as "NAME: VALUE"; repeat for several (curl's -H convention).
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "NAME: VALUE",
+        help_heading = "Provider"
+    )]
+    pub headers: Vec<String>,
+    /// Use the Responses API instead of Chat Completions.
+    #[arg(long, help_heading = "Provider")]
+    pub responses_api: bool,
+    /// Sampling temperature (0 to 2); provider default when absent.
+    #[arg(long, value_parser = parse_temperature, help_heading = "Provider")]
+    pub temperature: Option<f32>,
+    /// Output token limit per model request; provider default when absent.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Provider")]
+    pub max_output_tokens: Option<u32>,
+    /// Allow several tool calls per model turn (the default).
+    #[arg(
+        long,
+        overrides_with = "no_parallel_tool_calls",
+        help_heading = "Provider"
+    )]
+    pub parallel_tool_calls: bool,
+    /// Allow only one tool call per model turn.
+    #[arg(
+        long,
+        overrides_with = "parallel_tool_calls",
+        help_heading = "Provider"
+    )]
+    pub no_parallel_tool_calls: bool,
+    /// Retry an agent request this many times when the model refuses.
+    #[arg(long, default_value_t = 0, help_heading = "Provider")]
+    pub refusal_retries: u32,
+    /// Reasoning effort of root and subagent requests: none, minimal, low, medium, high, xhigh.
+    #[arg(long, value_parser = parse_effort, value_name = "EFFORT", help_heading = "Provider")]
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// Emit telemetry of HALO's own activity (not available yet: refused).
+    #[arg(long, help_heading = "Output")]
+    pub telemetry: bool,
+    /// Write the report here (default: halo-report-RUN_ID.md in the current directory).
+    #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
+    pub output: Option<PathBuf>,
+}
+
+fn is_default_openai(base_url: &str) -> bool {
+    base_url.trim_end_matches('/').contains("://api.openai.com")
+}
+
+/// Checks what can be checked before any indexing: flags, the API key, the
+/// checkpoint file and the repository path.
+pub fn preflight(args: &RunArgs) -> anyhow::Result<()> {
+    if args.telemetry {
+        bail!(
+            "--telemetry is not available in this release (telemetry of HALO's own activity comes in a later one); run without it"
+        );
+    }
+    let has_key = args.api_key.as_ref().is_some_and(|k| !k.is_empty());
+    if !has_key && is_default_openai(&args.base_url) {
+        bail!(
+            "no API key for {}: set OPENAI_API_KEY or pass --api-key (a local server that needs no key can be used with --base-url)",
+            args.base_url
+        );
+    }
+    for h in &args.headers {
+        parse_header(h)
+            .with_context(|| format!("bad -H/--header {:?}", h.split(':').next().unwrap_or("")))?;
+    }
+    if let Some(repo) = &args.repo_path {
+        if !repo.is_dir() {
+            bail!("--repo-path {} is not a directory", repo.display());
+        }
+    }
+    if let Some(cp) = &args.resume {
+        RunCheckpoint::load(cp)?;
+    }
+    if let Some(out) = &args.output {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                bail!("-o/--output: directory {} does not exist", dir.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn engine_config(
+    args: &RunArgs,
+    run_id: &str,
+    checkpoint: PathBuf,
+) -> anyhow::Result<EngineConfig> {
+    let mut provider = ProviderConfig::new(args.base_url.clone());
+    if let Some(key) = args.api_key.clone().filter(|k| !k.is_empty()) {
+        provider = provider.with_api_key(key);
+    }
+    for h in &args.headers {
+        let (name, value) = parse_header(h)?;
+        provider = provider.with_header(name, value);
+    }
+    if args.responses_api {
+        provider = provider.with_wire(WireApi::Responses);
+    }
+    let mut cfg = EngineConfig::new(provider, args.model.clone());
+    cfg.synthesis_model = args.synthesis_model.clone();
+    cfg.compaction_model = args.compaction_model.clone();
+    cfg.max_depth = args.max_depth;
+    cfg.max_turns = args.max_turns;
+    cfg.max_parallel = args.max_parallel as usize;
+    cfg.repo_path = args.repo_path.clone();
+    cfg.temperature = args.temperature;
+    cfg.max_output_tokens = args.max_output_tokens;
+    cfg.parallel_tool_calls = !args.no_parallel_tool_calls;
+    cfg.refusal_retries = args.refusal_retries;
+    cfg.reasoning_effort = args.reasoning_effort;
+    cfg.max_total_tokens = args.max_total_tokens;
+    cfg.dataset_context = args.dataset_context.clone();
+    cfg.checkpoint_path = Some(checkpoint);
+    cfg.run_id = Some(run_id.to_owned());
+    Ok(cfg)
+}
+
+/// Runs the analysis over an opened dataset and saves its report, record and
+/// checkpoint. `json` prints the event stream as JSON lines.
+pub fn execute(args: &RunArgs, dataset: Arc<Dataset>, json: bool) -> anyhow::Result<ExitCode> {
+    preflight(args)?;
+    let checkpoint = match &args.resume {
+        Some(p) => Some(RunCheckpoint::load(p)?),
+        None => None,
+    };
+    let run_id = halo_rlm::new_run_id();
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let paths = ArtifactPaths::for_run(args.output.as_deref(), &run_id, &cwd);
+    let cfg = engine_config(args, &run_id, paths.checkpoint.clone())?;
+    let engine = Engine::new(cfg, dataset)?;
+    let prompt = args.prompt.clone().unwrap_or_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let outcome = rt.block_on(async {
+        let mut handle = match checkpoint {
+            Some(cp) => engine.resume(cp)?,
+            None => engine.start(&prompt),
+        };
+        let canceller = handle.canceller();
+        let flag = Arc::clone(&interrupted);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                flag.store(true, Ordering::SeqCst);
+                eprintln!("\nhalo: interrupted; stopping the agents and saving the report so far");
+                canceller.cancel();
+            }
+        });
+        if !json {
+            eprintln!(
+                "halo: run {} with {} at {}",
+                handle.run_id(),
+                args.model,
+                args.base_url
+            );
+        }
+        let mut progress = Progress {
+            probe: handle.usage(),
+            json,
+        };
+        while let Some(event) = handle.next().await {
+            progress.show(&event)?;
+        }
+        anyhow::Ok(handle.outcome().await?)
+    })?;
+    drop(rt);
+
+    paths
+        .save(&outcome)
+        .with_context(|| format!("cannot save the report to {}", paths.report.display()))?;
+    let checkpoint_path = outcome
+        .checkpoint
+        .as_ref()
+        .map(|_| paths.checkpoint.clone())
+        .filter(|p| p.exists());
+    let mut out = std::io::stdout().lock();
+    if json {
+        let line = serde_json::json!({
+            "type": "run_finished",
+            "run_id": outcome.run_id,
+            "status": outcome.status,
+            "error": outcome.error,
+            "report_path": paths.report,
+            "record_path": paths.record,
+            "checkpoint_path": checkpoint_path,
+        });
+        writeln!(out, "{line}")?;
+    } else {
+        writeln!(out, "{}", outcome.report.trim_end())?;
+    }
+    out.flush()?;
+    let r = &outcome.record;
+    eprintln!(
+        "halo: {} · {} model calls · {} tokens in / {} out · {:.1}s",
+        status_text(outcome.status),
+        r.model_calls,
+        r.input_tokens,
+        r.output_tokens,
+        r.duration_ms as f64 / 1000.0
+    );
+    if !r.unverified_citations.is_empty() {
+        eprintln!(
+            "halo: {} citation(s) in the report do not match the dataset (marked in the report)",
+            r.unverified_citations.len()
+        );
+    }
+    eprintln!("halo: report saved to {}", paths.report.display());
+    eprintln!("halo: run record saved to {}", paths.record.display());
+    match &checkpoint_path {
+        Some(p) => eprintln!(
+            "halo: checkpoint saved to {} (resume with --resume)",
+            p.display()
+        ),
+        None => eprintln!("halo: no checkpoint (the root agent finished no turn)"),
+    }
+    for e in &outcome.checkpoint_errors {
+        eprintln!("halo: warning: {e}");
+    }
+    Ok(match outcome.status {
+        RunStatus::Cancelled => ExitCode::from(130),
+        RunStatus::Failed => {
+            eprintln!(
+                "halo: the model provider failed: {}",
+                outcome.error.as_deref().unwrap_or("unknown error")
+            );
+            ExitCode::from(3)
+        }
+        _ if interrupted.load(Ordering::SeqCst) => ExitCode::from(130),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn status_text(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Completed => "completed",
+        RunStatus::NoFinalAnswer => "completed without final_answer",
+        RunStatus::TurnBudgetExhausted => "turn budget used up; report from what was found",
+        RunStatus::TokenBudgetExhausted => "token budget used up; report from what was found",
+        RunStatus::Cancelled => "interrupted; partial report",
+        RunStatus::Failed => "failed; partial report",
+    }
+}
+
+struct Progress {
+    probe: UsageProbe,
+    json: bool,
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let cut: String = flat.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+fn tokens(n: u64) -> String {
+    if n >= 1_000_000 {
+        format!("{:.1}M", n as f64 / 1e6)
+    } else if n >= 1_000 {
+        format!("{:.1}k", n as f64 / 1e3)
+    } else {
+        n.to_string()
+    }
+}
+
+impl Progress {
+    fn show(&mut self, event: &EngineEvent) -> anyhow::Result<()> {
+        if self.json {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer(&mut out, event)?;
+            out.write_all(b"\n")?;
+            return Ok(());
+        }
+        if let EngineEvent::OutputItem(item) = event {
+            if item.is_final && item.agent.depth == 0 {
+                return Ok(()); // the report is printed at the end
+            }
+            eprintln!("{}", self.line(item));
+        }
+        Ok(())
+    }
+
+    fn line(&self, item: &AgentOutputItem) -> String {
+        let indent = "  ".repeat(item.agent.depth as usize);
+        let who = &item.agent.agent_id;
+        let tok = tokens(self.probe.total_tokens());
+        match &item.item {
+            AgentItem::Message { content, .. } => {
+                let tag = if item.is_final { "answer" } else { "says" };
+                format!("{indent}{who} {tag}: {}", one_line(content, 160))
+            }
+            AgentItem::ToolCall {
+                name, arguments, ..
+            } => {
+                format!(
+                    "{indent}{who} → {name} {} [{tok} tokens]",
+                    one_line(arguments, 120)
+                )
+            }
+            AgentItem::ToolResult {
+                name,
+                content,
+                is_error,
+                ..
+            } => {
+                if *is_error {
+                    format!("{indent}{who} ✗ {name}: {}", one_line(content, 160))
+                } else {
+                    format!("{indent}{who} ← {name}: {} chars", content.len())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct T {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        T::try_parse_from(std::iter::once("halo").chain(args.iter().copied())).map(|t| t.run)
+    }
+
+    #[test]
+    fn reference_defaults() {
+        let a = parse(&["-p", "why", "--base-url", "http://localhost:1/v1"]).unwrap();
+        assert_eq!(a.model, "gpt-5.4-mini");
+        assert_eq!(
+            (a.max_depth, a.max_turns, a.max_parallel, a.refusal_retries),
+            (2, 20, 10, 0)
+        );
+        assert!(!a.no_parallel_tool_calls);
+        assert!(preflight(&a).is_ok());
+        let a = parse(&[
+            "-p",
+            "x",
+            "--no-parallel-tool-calls",
+            "--reasoning-effort",
+            "xhigh",
+            "-H",
+            "X-A: 1",
+            "-H",
+            "X-B: 2",
+        ])
+        .unwrap();
+        assert!(a.no_parallel_tool_calls);
+        assert_eq!(a.reasoning_effort, Some(ReasoningEffort::Xhigh));
+        assert_eq!(a.headers.len(), 2);
+        assert!(parse(&["-p", "x", "--temperature", "3"]).is_err());
+        assert!(parse(&["-p", "x", "--max-turns", "0"]).is_err());
+        assert!(parse(&[]).is_err(), "a prompt is required without --resume");
+    }
+
+    #[test]
+    fn preflight_refuses_telemetry_and_a_missing_key_for_openai() {
+        let mut a = parse(&["-p", "x", "--base-url", DEFAULT_BASE_URL]).unwrap();
+        a.api_key = None;
+        let e = preflight(&a).unwrap_err().to_string();
+        assert!(e.contains("OPENAI_API_KEY"), "{e}");
+        a.api_key = Some(ApiKey::new("sk-abc"));
+        assert!(preflight(&a).is_ok());
+        assert!(!format!("{a:?}").contains("sk-abc"));
+        a.telemetry = true;
+        assert!(preflight(&a).unwrap_err().to_string().contains("later"));
+    }
+}
