@@ -35,7 +35,11 @@ fn tool_error_fix(tool: &str, template: &str) -> String {
              have the tool's error name the valid options, and add a prompt rule to re-query once on \"not found\" \
              rather than carry on."
         )
-    } else if t.contains("expired") || t.contains("token") || t.contains("auth") || t.contains("unauthori") {
+    } else if t.contains("expired")
+        || t.contains("token")
+        || t.contains("auth")
+        || t.contains("unauthori")
+    {
         format!(
             "Refresh credentials in the harness before `{tool}` is called (re-login on expiry, longer-lived tokens), \
              and tell the agent in the system prompt to log in again when it sees this error."
@@ -86,7 +90,9 @@ fn provider_fix(kind: &str, model: &str) -> String {
 }
 
 fn arg_fix(tool: &str, template: &str, argument: Option<&str>) -> String {
-    let arg = argument.map(|a| format!("`{a}`")).unwrap_or_else(|| "the argument".to_string());
+    let arg = argument
+        .map(|a| format!("`{a}`"))
+        .unwrap_or_else(|| "the argument".to_string());
     if template.starts_with("unexpected_argument") {
         format!(
             "The model passes {arg}, which `{tool}` does not accept: list the exact parameters in the tool \

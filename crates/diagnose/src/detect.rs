@@ -7,7 +7,9 @@ use halo_index::{Dataset, TraceSummary};
 use halo_trace::time::format_rfc3339_nanos;
 use rayon::prelude::*;
 
-use crate::model::{DatasetStats, Diagnosis, Example, Finding, FindingKey, Mode, DIAGNOSIS_SCHEMA_VERSION};
+use crate::model::{
+    DatasetStats, Diagnosis, Example, Finding, FindingKey, Mode, DIAGNOSIS_SCHEMA_VERSION,
+};
 use crate::scan::{self, MeasureKind, SegmentView, TraceContext, TraceOut};
 use crate::stats::{median_mad, quantile};
 use crate::{DiagnoseError, DiagnoseOptions};
@@ -44,7 +46,9 @@ struct Acc<'a> {
 pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, DiagnoseError> {
     let all = ds.traces();
     let selected: Vec<usize> = match &opts.trace_ids {
-        Some(ids) => (0..all.len()).filter(|&i| ids.contains(&all[i].trace_id)).collect(),
+        Some(ids) => (0..all.len())
+            .filter(|&i| ids.contains(&all[i].trace_id))
+            .collect(),
         None => (0..all.len()).collect(),
     };
     let tables = (0..ds.segment_count())
@@ -65,7 +69,10 @@ pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, Dia
             .or_default()
             .push(f64::from(all[i].tool_call_count));
     }
-    let mut global: Vec<f64> = selected.iter().map(|&i| f64::from(all[i].tool_call_count)).collect();
+    let mut global: Vec<f64> = selected
+        .iter()
+        .map(|&i| f64::from(all[i].tool_call_count))
+        .collect();
     let global_tool_calls = quantile(&mut global, 0.5).unwrap_or(0.0);
     let peer_tool_calls: HashMap<String, f64> = by_root
         .into_iter()
@@ -118,7 +125,9 @@ pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, Dia
         let trace = selected[n];
         let mut extra: Vec<(FindingKey, &str, f64, f64)> = Vec::new();
         for m in &o.measures {
-            let Some(l) = limits.get(&(m.kind, m.group)) else { continue };
+            let Some(l) = limits.get(&(m.kind, m.group)) else {
+                continue;
+            };
             if m.value > l.limit {
                 let key = match m.kind {
                     MeasureKind::LlmLatency => FindingKey {
@@ -215,7 +224,9 @@ fn finding(
     let picks: Vec<usize> = if n <= max_examples {
         (0..n).collect()
     } else {
-        (0..max_examples).map(|k| k * (n - 1) / (max_examples - 1).max(1)).collect()
+        (0..max_examples)
+            .map(|k| k * (n - 1) / (max_examples - 1).max(1))
+            .collect()
     };
     let examples = picks
         .into_iter()
@@ -227,16 +238,39 @@ fn finding(
             }
         })
         .collect();
-    let mut trace_ids: Vec<String> = a.traces.iter().map(|(t, _)| all[*t].trace_id.clone()).collect();
+    let mut trace_ids: Vec<String> = a
+        .traces
+        .iter()
+        .map(|(t, _)| all[*t].trace_id.clone())
+        .collect();
     trace_ids.sort_unstable();
     trace_ids.dedup();
     let first = a.traces.first().map(|(t, _)| all[*t].start_ns).unwrap_or(0);
     let last = a.traces.last().map(|(t, _)| all[*t].start_ns).unwrap_or(0);
-    let services = top_names(a.traces.iter().flat_map(|(t, _)| all[*t].services.iter().map(|s| s.as_ref())));
-    let models = top_names(a.traces.iter().flat_map(|(t, _)| all[*t].models.iter().map(|s| s.as_ref())));
-    let agents = top_names(a.traces.iter().flat_map(|(t, _)| all[*t].agents.iter().map(|s| s.as_ref())));
+    let services = top_names(
+        a.traces
+            .iter()
+            .flat_map(|(t, _)| all[*t].services.iter().map(|s| s.as_ref())),
+    );
+    let models = top_names(
+        a.traces
+            .iter()
+            .flat_map(|(t, _)| all[*t].models.iter().map(|s| s.as_ref())),
+    );
+    let agents = top_names(
+        a.traces
+            .iter()
+            .flat_map(|(t, _)| all[*t].agents.iter().map(|s| s.as_ref())),
+    );
     let share = trace_ids.len() as f64 / total as f64;
-    let text = crate::describe::describe(&key, a.argument.as_deref(), trace_ids.len(), a.spans, median, a.worst);
+    let text = crate::describe::describe(
+        &key,
+        a.argument.as_deref(),
+        trace_ids.len(),
+        a.spans,
+        median,
+        a.worst,
+    );
     let impact = (share * 100.0 * key.mode.severity() * 100.0).round() / 100.0;
     Finding {
         id: key.id(),
@@ -260,9 +294,16 @@ fn finding(
     }
 }
 
-fn dataset_stats(all: &[TraceSummary], selected: &[usize], acc: &BTreeMap<FindingKey, Acc<'_>>) -> DatasetStats {
+fn dataset_stats(
+    all: &[TraceSummary],
+    selected: &[usize],
+    acc: &BTreeMap<FindingKey, Acc<'_>>,
+) -> DatasetStats {
     let n = selected.len();
-    let failing: HashSet<usize> = acc.values().flat_map(|a| a.traces.iter().map(|(t, _)| *t)).collect();
+    let failing: HashSet<usize> = acc
+        .values()
+        .flat_map(|a| a.traces.iter().map(|(t, _)| *t))
+        .collect();
     let mut durations: Vec<f64> = selected.iter().map(|&i| all[i].duration_ms()).collect();
     let mut s = DatasetStats {
         traces: n,

@@ -110,7 +110,14 @@ pub struct DiffReport {
     pub findings: Vec<FindingDiff>,
 }
 
-fn compare(key: FindingKey, title: String, b: usize, nb: usize, a: usize, na: usize) -> FindingDiff {
+fn compare(
+    key: FindingKey,
+    title: String,
+    b: usize,
+    nb: usize,
+    a: usize,
+    na: usize,
+) -> FindingDiff {
     let rate = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
     let (rb, ra) = (rate(b, nb), rate(a, na));
     let p = fisher_exact(
@@ -173,7 +180,9 @@ pub fn diff(before: &Diagnosis, after: &Diagnosis) -> DiffReport {
     let (nb, na) = (before.stats.traces, after.stats.traces);
     let mut keys: BTreeMap<FindingKey, (usize, usize, String)> = BTreeMap::new();
     for f in &before.findings {
-        keys.entry(f.key.clone()).or_insert((0, 0, f.title.clone())).0 = f.trace_count;
+        keys.entry(f.key.clone())
+            .or_insert((0, 0, f.title.clone()))
+            .0 = f.trace_count;
     }
     for f in &after.findings {
         let e = keys.entry(f.key.clone()).or_insert((0, 0, String::new()));
@@ -216,12 +225,37 @@ pub fn diff(before: &Diagnosis, after: &Diagnosis) -> DiffReport {
             rate(sa.failing_traces, na),
             rate_p(sb.failing_traces, sa.failing_traces),
         ),
-        metric("turns_per_trace", sb.mean_llm_calls, sa.mean_llm_calls, None),
-        metric("tool_calls_per_trace", sb.mean_tool_calls, sa.mean_tool_calls, None),
+        metric(
+            "turns_per_trace",
+            sb.mean_llm_calls,
+            sa.mean_llm_calls,
+            None,
+        ),
+        metric(
+            "tool_calls_per_trace",
+            sb.mean_tool_calls,
+            sa.mean_tool_calls,
+            None,
+        ),
         metric("tokens_per_trace", sb.mean_tokens, sa.mean_tokens, None),
-        metric("p50_duration_ms", sb.p50_duration_ms, sa.p50_duration_ms, None),
-        metric("p90_duration_ms", sb.p90_duration_ms, sa.p90_duration_ms, None),
-        metric("mean_duration_ms", sb.mean_duration_ms, sa.mean_duration_ms, None),
+        metric(
+            "p50_duration_ms",
+            sb.p50_duration_ms,
+            sa.p50_duration_ms,
+            None,
+        ),
+        metric(
+            "p90_duration_ms",
+            sb.p90_duration_ms,
+            sa.p90_duration_ms,
+            None,
+        ),
+        metric(
+            "mean_duration_ms",
+            sb.mean_duration_ms,
+            sa.mean_duration_ms,
+            None,
+        ),
     ];
     DiffReport {
         schema_version: DIFF_SCHEMA_VERSION,
@@ -261,7 +295,8 @@ fn metric_value(name: &str, v: f64) -> String {
 impl DiffReport {
     /// The JSON rendering (pretty-printed, with `schema_version`).
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
+        serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
     }
 
     /// How many findings got each verdict.

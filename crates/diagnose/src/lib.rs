@@ -50,7 +50,9 @@ use halo_index::{Dataset, IndexError};
 pub use cite::{check_citations, Citation, CitationCheck, CitationKind, UNKNOWN_FLAG};
 pub use diff::{diff, DiffReport, FindingDiff, MetricDiff, Verdict, ALPHA, DIFF_SCHEMA_VERSION};
 pub use evaluate::{evaluate, parse_labels, ModeScore};
-pub use model::{DatasetStats, Diagnosis, Example, Finding, FindingKey, Mode, DIAGNOSIS_SCHEMA_VERSION};
+pub use model::{
+    DatasetStats, Diagnosis, Example, Finding, FindingKey, Mode, DIAGNOSIS_SCHEMA_VERSION,
+};
 pub use render::{render_markdown, render_summary};
 
 /// Why a dataset could not be diagnosed.

@@ -45,7 +45,11 @@ fn dataset_words(d: &Diagnosis) -> String {
     if d.sources.is_empty() {
         return "TRACES".to_string();
     }
-    d.sources.iter().map(|s| shell_word(s)).collect::<Vec<_>>().join(" ")
+    d.sources
+        .iter()
+        .map(|s| shell_word(s))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn deeper_command(d: &Diagnosis, prompt: &str) -> String {
@@ -123,7 +127,7 @@ pub fn render_markdown(d: &Diagnosis) -> String {
     let _ = writeln!(
         out,
         "No model was used: these are deterministic detectors over every span. Evidence is cited as \
-         `[trace:ID]` and `[span:TRACE_ID:SPAN_ID]`.\n"
+         links of the form trace:ID and span:TRACE_ID:SPAN_ID in square brackets.\n"
     );
     if d.findings.is_empty() {
         let _ = writeln!(out, "No failure mode was found.\n");
@@ -229,7 +233,9 @@ pub fn render_markdown(d: &Diagnosis) -> String {
         .findings
         .first()
         .map(|f| f.deeper_prompt.as_str())
-        .unwrap_or("What are the most common failure modes in these traces, and how do I fix them?");
+        .unwrap_or(
+            "What are the most common failure modes in these traces, and how do I fix them?",
+        );
     let _ = writeln!(
         out,
         "- Ask a model to investigate (needs an API key): `{}`",
@@ -299,7 +305,9 @@ pub fn render_summary(d: &Diagnosis, rows: usize) -> String {
         .findings
         .first()
         .map(|f| f.deeper_prompt.as_str())
-        .unwrap_or("What are the most common failure modes in these traces, and how do I fix them?");
+        .unwrap_or(
+            "What are the most common failure modes in these traces, and how do I fix them?",
+        );
     let _ = writeln!(out, "Go deeper with a model: {}", deeper_command(d, prompt));
     out
 }

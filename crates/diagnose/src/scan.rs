@@ -56,8 +56,10 @@ pub(crate) struct Span<'a> {
     pub(crate) is_error: bool,
 }
 
-fn opt<'a>(a: &'a arrow_array::StringArray, i: usize) -> Option<&'a str> {
-    (!a.is_null(i)).then(|| a.value(i)).filter(|s| !s.is_empty())
+fn opt(a: &arrow_array::StringArray, i: usize) -> Option<&str> {
+    (!a.is_null(i))
+        .then(|| a.value(i))
+        .filter(|s| !s.is_empty())
 }
 
 fn list_items<'a>(list: &'a ListArray, i: usize) -> impl Iterator<Item = &'a str> + 'a {
@@ -300,8 +302,7 @@ pub(crate) fn analyze<'a>(
                 }
             } else {
                 let refused = s.refusal().is_some()
-                    || s
-                        .finish_reason()
+                    || s.finish_reason()
                         .is_some_and(|f| f.eq_ignore_ascii_case("content_filter"))
                     || s.output().is_some_and(signals::says_refusal);
                 if refused {
@@ -390,10 +391,12 @@ pub(crate) fn analyze<'a>(
 
     // Provider failures recorded only on an agent/chain span.
     if !llm_errors {
-        for s in spans.iter().filter(|s| s.is_error && s.kind != TOOL && s.kind != LLM) {
+        for s in spans
+            .iter()
+            .filter(|s| s.is_error && s.kind != TOOL && s.kind != LLM)
+        {
             let text = s.error_text();
-            if !signals::says_turn_limit(&text) && signals::says_provider_failure(s.http(), &text)
-            {
+            if !signals::says_turn_limit(&text) && signals::says_provider_failure(s.http(), &text) {
                 let kind = signals::provider_kind(s.http(), &text, s.finish_reason());
                 out.hit(
                     key(
@@ -437,7 +440,11 @@ pub(crate) fn analyze<'a>(
 
     // Refusals and refusal loops.
     if refusals.len() >= ctx.refusal_loop_threshold {
-        out.hit(key(Mode::RefusalLoop, None, None, None), None, refusals.clone());
+        out.hit(
+            key(Mode::RefusalLoop, None, None, None),
+            None,
+            refusals.clone(),
+        );
     } else if !refusals.is_empty() {
         out.hit(key(Mode::Refusal, None, None, None), None, refusals.clone());
     }
@@ -474,11 +481,18 @@ pub(crate) fn analyze<'a>(
                 }
             }
             let template = if failed {
-                format!("outcome={}", outcome.unwrap_or_default().to_ascii_lowercase())
+                format!(
+                    "outcome={}",
+                    outcome.unwrap_or_default().to_ascii_lowercase()
+                )
             } else {
                 "final answer says not done".to_string()
             };
-            out.hit(key(Mode::SilentFailure, None, None, Some(template)), None, ev);
+            out.hit(
+                key(Mode::SilentFailure, None, None, Some(template)),
+                None,
+                ev,
+            );
         } else if !refused
             && refusals.is_empty()
             && signals::outcome_claims_success(outcome)

@@ -13,7 +13,9 @@ fn re(pattern: &str) -> Regex {
 }
 
 static HALLUCINATED: LazyLock<Regex> = LazyLock::new(|| {
-    re(r#"(?i)\b(?:unknown|unrecognized|undefined|unsupported|nonexistent|non-existent|no such)\s+(?:tool|function)\b|\b(?:tool|function)\s+['"`]?[\w.:/\-]+['"`]?\s+(?:not found|does not exist|doesn't exist|is not (?:available|defined|registered|declared|allowed))|\bnot a valid tool\b|\btool_not_found\b"#)
+    re(
+        r#"(?i)\b(?:unknown|unrecognized|undefined|unsupported|nonexistent|non-existent|no such)\s+(?:tool|function)\b|\b(?:tool|function)\s+['"`]?[\w.:/\-]+['"`]?\s+(?:not found|does not exist|doesn't exist|is not (?:available|defined|registered|declared|allowed))|\bnot a valid tool\b|\btool_not_found\b"#,
+    )
 });
 
 /// Whether a tool error says the tool itself does not exist.
@@ -32,19 +34,29 @@ pub(crate) struct ArgProblem {
 }
 
 static UNEXPECTED_ARG: LazyLock<Regex> = LazyLock::new(|| {
-    re(r#"(?i)unexpected (?:keyword )?(?:argument|parameter|field|property)s?:?\s*['"`]?([\w.\-]+)?|(?:extra|additional) (?:fields?|propert(?:y|ies)) (?:not (?:permitted|allowed)|are not permitted)(?:[^'"`]*['"`]([\w.\-]+))?|unknown (?:argument|parameter|field|keyword)s?:?\s*['"`]?([\w.\-]+)?"#)
+    re(
+        r#"(?i)unexpected (?:keyword )?(?:argument|parameter|field|property)s?:?\s*['"`]?([\w.\-]+)?|(?:extra|additional) (?:fields?|propert(?:y|ies)) (?:not (?:permitted|allowed)|are not permitted)(?:[^'"`]*['"`]([\w.\-]+))?|unknown (?:argument|parameter|field|keyword)s?:?\s*['"`]?([\w.\-]+)?"#,
+    )
 });
 static MISSING_ARG: LazyLock<Regex> = LazyLock::new(|| {
-    re(r#"(?i)missing (?:\d+ )?(?:required )?(?:positional |keyword )?(?:argument|parameter|field|property)s?:?\s*['"`]?([\w.\-]+)?|['"`]([\w.\-]+)['"`] is a required (?:property|argument|parameter|field)|(?:argument|parameter|field) ['"`]?([\w.\-]+)['"`]? is required"#)
+    re(
+        r#"(?i)missing (?:\d+ )?(?:required )?(?:positional |keyword )?(?:argument|parameter|field|property)s?:?\s*['"`]?([\w.\-]+)?|['"`]([\w.\-]+)['"`] is a required (?:property|argument|parameter|field)|(?:argument|parameter|field) ['"`]?([\w.\-]+)['"`]? is required"#,
+    )
 });
 static WRONG_TYPE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r#"(?i)(?:field|argument|parameter|param|property)\s+['"`]?([\w.\-]+)['"`]?:?\s+(?:expected|must be|should be|is not (?:of type|a valid)|has (?:an )?invalid type)|\binvalid type\b|\bexpected (?:type )?\w+,? (?:but )?got \w+"#)
+    re(
+        r#"(?i)(?:field|argument|parameter|param|property)\s+['"`]?([\w.\-]+)['"`]?:?\s+(?:expected|must be|should be|is not (?:of type|a valid)|has (?:an )?invalid type)|\binvalid type\b|\bexpected (?:type )?\w+,? (?:but )?got \w+"#,
+    )
 });
 static MALFORMED_ARGS: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)JSONDecodeError|invalid json (?:in|for) (?:the )?(?:tool )?(?:arguments|parameters|input)|could not parse (?:tool )?arguments|malformed (?:tool )?arguments")
+    re(
+        r"(?i)JSONDecodeError|invalid json (?:in|for) (?:the )?(?:tool )?(?:arguments|parameters|input)|could not parse (?:tool )?arguments|malformed (?:tool )?arguments",
+    )
 });
 static INVALID_ARGS: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)\bValidationError\b|validation errors? for\b|invalid (?:tool )?(?:arguments?|parameters?|input)\b|\bargument(?:s)? (?:is|are) invalid")
+    re(
+        r"(?i)\bValidationError\b|validation errors? for\b|invalid (?:tool )?(?:arguments?|parameters?|input)\b|\bargument(?:s)? (?:is|are) invalid",
+    )
 });
 
 fn first_group(caps: &regex::Captures<'_>) -> Option<String> {
@@ -71,7 +83,9 @@ pub(crate) fn arg_problem(message: &str) -> Option<ArgProblem> {
 }
 
 static TURN_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)max_?turns|MaxTurnsExceeded|max(?:imum)?[ _](?:number of )?(?:turns|steps|iterations|rounds)\b|(?:turn|step|iteration|recursion|round)[ _]limit|GraphRecursionError|RecursionError|too many (?:turns|steps|iterations)|(?:turn|step) budget")
+    re(
+        r"(?i)max_?turns|MaxTurnsExceeded|max(?:imum)?[ _](?:number of )?(?:turns|steps|iterations|rounds)\b|(?:turn|step|iteration|recursion|round)[ _]limit|GraphRecursionError|RecursionError|too many (?:turns|steps|iterations)|(?:turn|step) budget",
+    )
 });
 
 /// Whether an error says the run hit its turn/step/recursion budget.
@@ -83,19 +97,26 @@ static RATE_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?i)rate.?limit|too many requests|quota (?:exceeded|exhausted)|RESOURCE_EXHAUSTED|\b429\b")
 });
 static CONTEXT_LENGTH: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)context.?length|maximum context|context window|prompt is too long|too many (?:input )?tokens|input is too long|max(?:imum)? tokens? (?:exceeded|limit)")
+    re(
+        r"(?i)context.?length|maximum context|context window|prompt is too long|too many (?:input )?tokens|input is too long|max(?:imum)? tokens? (?:exceeded|limit)",
+    )
 });
 static CONTENT_FILTER: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)content.?filter|content management policy|responsible ai|safety (?:system|filter)|blocked by (?:the )?(?:safety|moderation)|SAFETY")
+    re(
+        r"(?i)content.?filter|content management policy|responsible ai|safety (?:system|filter)|blocked by (?:the )?(?:safety|moderation)|SAFETY",
+    )
 });
-static TIMEOUT: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)timed? ?out|timeout|deadline exceeded|\b504\b|\b408\b")
-});
+static TIMEOUT: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)timed? ?out|timeout|deadline exceeded|\b504\b|\b408\b"));
 static SERVER: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)internal server error|server had an error|bad gateway|service unavailable|overloaded|\b5\d\d\b|upstream|connection (?:reset|refused|error)")
+    re(
+        r"(?i)internal server error|server had an error|bad gateway|service unavailable|overloaded|\b5\d\d\b|upstream|connection (?:reset|refused|error)",
+    )
 });
 static AUTH: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)invalid api key|incorrect api key|unauthori[sz]ed|authentication|permission denied|\b40[13]\b")
+    re(
+        r"(?i)invalid api key|incorrect api key|unauthori[sz]ed|authentication|permission denied|\b40[13]\b",
+    )
 });
 
 /// The kind of a provider (model call) failure: `rate_limit`, `context_length`,
@@ -134,7 +155,9 @@ pub(crate) fn says_provider_failure(http: Option<i64>, text: &str) -> bool {
 }
 
 static REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^\W{0,3}(?:(?:I'?m|I am|I’m) (?:very |really |so )?sorry|sorry|(?:I )?apologi[sz]e)\b[^.!?\n]{0,80}?\b(?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t|will not|unable to|not able to)\s+(?:help|assist|comply|do that|fulfil|fulfill|provide|support|complete (?:that|this) request|continue with (?:that|this))|^\W{0,3}I (?:can(?:'|’)?t|cannot|won(?:'|’)?t|will not|am unable to|am not able to|must decline to) (?:help|assist|comply|fulfil|fulfill|support)(?: you)? with (?:that|this|your)")
+    re(
+        r"(?i)^\W{0,3}(?:(?:I'?m|I am|I’m) (?:very |really |so )?sorry|sorry|(?:I )?apologi[sz]e)\b[^.!?\n]{0,80}?\b(?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t|will not|unable to|not able to)\s+(?:help|assist|comply|do that|fulfil|fulfill|provide|support|complete (?:that|this) request|continue with (?:that|this))|^\W{0,3}I (?:can(?:'|’)?t|cannot|won(?:'|’)?t|will not|am unable to|am not able to|must decline to) (?:help|assist|comply|fulfil|fulfill|support)(?: you)? with (?:that|this|your)",
+    )
 });
 
 /// Whether a model output reads like a refusal.
@@ -143,7 +166,9 @@ pub(crate) fn says_refusal(output: &str) -> bool {
 }
 
 static FAILURE_TEXT: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)\b(?:I was|I am|I'm|we were) (?:unable|not able) to (?:complete|finish|do|perform)|\b(?:could not|couldn't|did not|didn't) (?:complete|finish) the (?:task|request)|\bI (?:could not|couldn't|failed to) (?:complete|finish|do)\b")
+    re(
+        r"(?i)\b(?:I was|I am|I'm|we were) (?:unable|not able) to (?:complete|finish|do|perform)|\b(?:could not|couldn't|did not|didn't) (?:complete|finish) the (?:task|request)|\bI (?:could not|couldn't|failed to) (?:complete|finish|do)\b",
+    )
 });
 
 /// Whether a final answer says the task was not done.
@@ -229,7 +254,10 @@ mod tests {
             ("missing_argument", Some("user_id"))
         );
         let p = arg_problem("ValidationError: field 'amount' expected number, got string").unwrap();
-        assert_eq!((p.kind, p.argument.as_deref()), ("wrong_type", Some("amount")));
+        assert_eq!(
+            (p.kind, p.argument.as_deref()),
+            ("wrong_type", Some("amount"))
+        );
         assert!(arg_problem("Insufficient balance: requested $3.00, available $1.20").is_none());
         assert!(arg_problem("Permission denied for account acct_12ab").is_none());
         assert!(arg_problem("Access token expired for user a@b.c").is_none());
@@ -242,10 +270,17 @@ mod tests {
             provider_kind(None, "Rate limit reached for gpt on tokens per min", None),
             "rate_limit"
         );
-        assert_eq!(provider_kind(Some(502), "502 Bad Gateway", None), "server_error");
+        assert_eq!(
+            provider_kind(Some(502), "502 Bad Gateway", None),
+            "server_error"
+        );
         assert_eq!(provider_kind(None, "Request timed out.", None), "timeout");
         assert_eq!(
-            provider_kind(Some(400), "context_length_exceeded: maximum context length is 8192", None),
+            provider_kind(
+                Some(400),
+                "context_length_exceeded: maximum context length is 8192",
+                None
+            ),
             "context_length"
         );
         assert_eq!(
@@ -267,7 +302,9 @@ mod tests {
             "I was unable to complete the task because the lookup returned no results."
         ));
         assert!(says_turn_limit("MaxTurnsExceeded: max_turns (20) exceeded"));
-        assert!(says_turn_limit("GraphRecursionError: Recursion limit of 25 reached"));
+        assert!(says_turn_limit(
+            "GraphRecursionError: Recursion limit of 25 reached"
+        ));
         assert!(!says_turn_limit("User 17 not found"));
     }
 }

@@ -22,8 +22,18 @@ fn a_fixed_mode_and_a_worse_mode_get_their_verdicts() {
         rates,
         ..GeneratorConfig::default()
     };
-    let b = common::generate(tmp.path(), "before.jsonl", &before_cfg, OutputFormat::Canonical);
-    let a = common::generate(tmp.path(), "after.jsonl", &after_cfg, OutputFormat::Canonical);
+    let b = common::generate(
+        tmp.path(),
+        "before.jsonl",
+        &before_cfg,
+        OutputFormat::Canonical,
+    );
+    let a = common::generate(
+        tmp.path(),
+        "after.jsonl",
+        &after_cfg,
+        OutputFormat::Canonical,
+    );
     let before_ds = common::open(&tmp.path().join("b"), std::slice::from_ref(&b.path));
     let after_ds = common::open(&tmp.path().join("a"), std::slice::from_ref(&a.path));
     let opts = DiagnoseOptions::default();
@@ -94,5 +104,8 @@ fn a_fixed_mode_and_a_worse_mode_get_their_verdicts() {
 
     // A run compared with itself is unchanged everywhere.
     let same = diff(&before, &before);
-    assert!(same.findings.iter().all(|f| f.verdict == Verdict::Unchanged));
+    assert!(same
+        .findings
+        .iter()
+        .all(|f| f.verdict == Verdict::Unchanged));
 }
