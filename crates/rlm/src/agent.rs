@@ -72,6 +72,7 @@ pub(crate) struct Agent {
     pub(crate) turns_used: u32,
     pub(crate) reprompted: bool,
     items: u64,
+    turn: u32,
     findings: Vec<String>,
     compaction_floor: usize,
 }
@@ -105,6 +106,7 @@ impl Agent {
             turns_used: 0,
             reprompted: false,
             items: 0,
+            turn: 0,
             findings: Vec::new(),
             compaction_floor: 0,
         }
@@ -183,6 +185,7 @@ impl Agent {
                 return self.fallback(Ending::Cancelled, "the run was cancelled");
             }
             let turn = self.turns_used + 1;
+            self.turn = turn;
             let finish_now = self.tokens_near();
             let tools = if finish_now {
                 if self.is_root() {
@@ -710,6 +713,7 @@ impl Agent {
                 "the token budget of the run (--max-total-tokens) was used up",
             );
         }
+        self.turn = self.turns_used + 1;
         self.messages
             .push(Message::user(prompts::budget_exhausted(self.is_root())));
         let tools = if self.is_root() {

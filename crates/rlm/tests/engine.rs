@@ -786,3 +786,114 @@ fn blocking_wrappers_run_to_the_end() {
     );
     drop(server);
 }
+
+#[tokio::test]
+async fn nested_subagents_with_one_slot_do_not_deadlock() {
+    let data = data();
+    let sub = |task: &'static str, child: &'static str| {
+        Reply::turn(Turn::new().tool_call(
+            "s1",
+            "call_subagent",
+            &serde_json::json!({ "input": child }).to_string(),
+        ))
+        .when(move |r| is_subagent_with(r, task) && !has_tool_results(r))
+    };
+    let answer = |task: &'static str, text: &'static str, after_results: bool| {
+        Reply::text(text)
+            .when(move |r| is_subagent_with(r, task) && has_tool_results(r) == after_results)
+    };
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(
+                Reply::turn(
+                    Turn::new()
+                        .tool_call("c1", "call_subagent", r#"{"input":"task A"}"#)
+                        .tool_call("c2", "call_subagent", r#"{"input":"task B"}"#),
+                )
+                .when(|r| is_root(r) && !has_tool_results(r)),
+            )
+            .reply(sub("task A", "deep A1"))
+            .reply(sub("task B", "deep B1"))
+            .reply(answer("deep A1", "A1 done", false))
+            .reply(answer("deep B1", "B1 done", false))
+            .reply(answer("task A", "A done", true))
+            .reply(answer("task B", "B done", true))
+            .reply(final_answer("c3", "all done").when(|r| is_root(r) && has_tool_results(r))),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.max_depth = 2;
+    cfg.max_parallel = 1;
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (events, outcome) = tokio::time::timeout(Duration::from_secs(20), run_all(&engine, "q"))
+        .await
+        .expect("no deadlock");
+    assert_eq!(
+        outcome.status,
+        RunStatus::Completed,
+        "unmatched={}",
+        server.unmatched()
+    );
+    assert_eq!(outcome.record.subagents, 4);
+    let reqs = server.requests();
+    // Depth-2 agents get no call_subagent; depth-1 agents do.
+    for r in &reqs {
+        let deep = is_subagent_with(r, "deep");
+        let offered = r.tool_names().contains(&"call_subagent".to_owned());
+        if r.raw_body.contains("You are a HALO subagent") {
+            assert_eq!(offered, !deep);
+        }
+    }
+    let depth2 = events
+        .iter()
+        .filter(|e| matches!(e, EngineEvent::OutputItem(i) if i.agent.depth == 2 && i.is_final))
+        .count();
+    assert_eq!(depth2, 2);
+}
+
+#[tokio::test]
+async fn reference_fixtures_through_the_tools() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/halo-fixtures");
+    if !dir.is_dir() {
+        eprintln!("skipped: ../shared/data/halo-fixtures is absent");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = open_path(&dir.join("realistic_traces.jsonl"), tmp.path());
+    let id = "a9746d1452534d89af85ad99c6493473";
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(
+                Turn::new()
+                    .tool_call("c1", "get_dataset_overview", "{}")
+                    .tool_call(
+                        "c2",
+                        "search_trace",
+                        &format!(r#"{{"trace_id":"{id}","pattern":"list_files"}}"#),
+                    )
+                    .tool_call(
+                        "c3",
+                        "query_traces",
+                        r#"{"filters":{"has_tool_errors":true},"limit":5}"#,
+                    ),
+            ))
+            .reply(final_answer(
+                "c4",
+                &format!("list_files fails [trace:{id}]"),
+            )),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), ds).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert!(outcome.record.unverified_citations.is_empty());
+    let results = server.requests()[1].tool_results();
+    assert!(
+        results[0].1.contains("\"total_traces\":3"),
+        "{}",
+        &results[0].1[..200.min(results[0].1.len())]
+    );
+    assert!(results[1].1.contains("total_matches"), "{}", results[1].1);
+    assert!(results[2].1.contains(id));
+}

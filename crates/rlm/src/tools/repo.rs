@@ -528,4 +528,59 @@ mod tests {
         assert!(valid_repo_path("/etc/passwd").is_err());
         assert!(valid_repo_path("-rf").is_err());
     }
+
+    #[test]
+    fn file_tools_honour_gitignore_and_stay_inside_the_repo() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.txt"), "top secret").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("src")).unwrap();
+        std::fs::write(
+            root.join("src/agent.py"),
+            "def run():\n    call_tool('list_files')\n",
+        )
+        .unwrap();
+        std::fs::write(root.join(".gitignore"), "build/\n").unwrap();
+        std::fs::create_dir(root.join("build")).unwrap();
+        std::fs::write(root.join("build/gen.py"), "call_tool('generated')\n").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(outside.path().join("secret.txt"), root.join("src/link.txt"))
+            .unwrap();
+        let tools = RepoTools::open(root).unwrap();
+        let run = |name: &str, args: serde_json::Value| tools.run(name, &args).unwrap();
+
+        let grep = run("grep_files", serde_json::json!({"pattern": "call_tool"})).unwrap();
+        assert!(grep.contains("src/agent.py:2:"), "{grep}");
+        assert!(
+            !grep.contains("build/gen.py"),
+            "gitignored files are skipped: {grep}"
+        );
+        let glob = run("glob_files", serde_json::json!({"pattern": "**/*.py"})).unwrap();
+        assert_eq!(glob, "src/agent.py");
+        let read = run(
+            "read_file",
+            serde_json::json!({"path": "src/agent.py", "start_line": 2}),
+        )
+        .unwrap();
+        assert!(read.contains("     2  "), "{read}");
+        assert!(run("read_file", serde_json::json!({"path": "../x"})).is_err());
+        assert!(run("read_file", serde_json::json!({"path": "/etc/passwd"})).is_err());
+        #[cfg(unix)]
+        {
+            let e = run("read_file", serde_json::json!({"path": "src/link.txt"})).unwrap_err();
+            assert!(e.contains("outside the repository"), "{e}");
+            let grep = run("grep_files", serde_json::json!({"pattern": "secret"})).unwrap();
+            assert!(!grep.contains("top secret"), "{grep}");
+        }
+        let tree = run("view_repo_tree", serde_json::json!({})).unwrap();
+        assert!(
+            tree.contains("src/") && tree.contains("agent.py") && !tree.contains("gen.py"),
+            "{tree}"
+        );
+        assert!(
+            tools.run("git_log", &serde_json::json!({})).is_none(),
+            "not a git work tree"
+        );
+    }
 }
