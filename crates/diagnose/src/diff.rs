@@ -324,6 +324,92 @@ impl DiffReport {
         .join(" · ")
     }
 
+    /// A terminal rendering: overall numbers, every mode, and the findings whose verdict is
+    /// not `unchanged` (at most `rows` of them).
+    pub fn render_summary(&self, rows: usize) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "before {} traces · after {} traces · {}",
+            thousands(self.before_traces as u64),
+            thousands(self.after_traces as u64),
+            self.verdict_line()
+        );
+        let _ = writeln!(
+            out,
+            "\n{:<22} {:>12} {:>12} {:>10} {:>8}",
+            "metric", "before", "after", "change", "p"
+        );
+        for m in &self.metrics {
+            let change = if m.name.ends_with("_rate") {
+                signed_pct(m.change)
+            } else {
+                match m.relative_change {
+                    Some(r) => format!("{:+.1}%", r * 100.0),
+                    None => format!("{:+.2}", m.change),
+                }
+            };
+            let _ = writeln!(
+                out,
+                "{:<22} {:>12} {:>12} {:>10} {:>8}",
+                m.name,
+                metric_value(&m.name, m.before),
+                metric_value(&m.name, m.after),
+                change,
+                m.p_value.map(p_text).unwrap_or_default()
+            );
+        }
+        let row = |out: &mut String, f: &FindingDiff, name: &str| {
+            let _ = writeln!(
+                out,
+                "{:<10} {:>14} {:>14} {:>9} {:>8}  {}",
+                f.verdict.as_str(),
+                format!(
+                    "{} ({})",
+                    thousands(f.before_traces as u64),
+                    pct(f.before_rate)
+                ),
+                format!(
+                    "{} ({})",
+                    thousands(f.after_traces as u64),
+                    pct(f.after_rate)
+                ),
+                signed_pct(f.change),
+                p_text(f.p_value),
+                name
+            );
+        };
+        if !self.modes.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{:<10} {:>14} {:>14} {:>9} {:>8}  mode",
+                "verdict", "before", "after", "change", "p"
+            );
+            for f in &self.modes {
+                row(&mut out, f, f.key.mode.as_str());
+            }
+        }
+        let changed: Vec<&FindingDiff> = self
+            .findings
+            .iter()
+            .filter(|f| f.verdict != Verdict::Unchanged)
+            .collect();
+        if !changed.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{:<10} {:>14} {:>14} {:>9} {:>8}  finding",
+                "verdict", "before", "after", "change", "p"
+            );
+            for f in changed.iter().take(rows) {
+                row(&mut out, f, &f.title.replace('`', ""));
+            }
+            if changed.len() > rows {
+                let _ = writeln!(out, "  … {} more (--json lists all)", changed.len() - rows);
+            }
+        }
+        out
+    }
+
     /// The Markdown rendering: overall numbers, per-mode and per-finding tables.
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();

@@ -244,8 +244,9 @@ pub fn render_markdown(d: &Diagnosis) -> String {
     out
 }
 
-/// A short terminal summary: the top `rows` findings and how to go deeper.
-pub fn render_summary(d: &Diagnosis, rows: usize) -> String {
+/// A short terminal summary: the top `rows` findings, where the Markdown report went (if
+/// `report` is given) and, last, how to go deeper with a model.
+pub fn render_summary(d: &Diagnosis, rows: usize, report: Option<&str>) -> String {
     let s = &d.stats;
     let mut out = String::new();
     let share = if s.traces > 0 {
@@ -300,6 +301,12 @@ pub fn render_summary(d: &Diagnosis, rows: usize) -> String {
                     .unwrap_or("TRACE_ID")
             );
         }
+    }
+    if let Some(path) = report {
+        let _ = writeln!(
+            out,
+            "Markdown report (every finding with evidence and a fix direction): {path}"
+        );
     }
     let prompt = d
         .findings

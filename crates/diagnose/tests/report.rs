@@ -40,8 +40,14 @@ fn report_cites_real_evidence_and_json_lists_every_trace() {
     assert!(md.contains("[trace:") && md.contains("[span:"));
     assert!(md.contains("**Go deeper:** `halo "));
     assert!(md.contains(" -p \""));
-    let summary = render_summary(&d, 10);
-    assert!(summary.contains("Go deeper with a model: halo "));
+    let summary = render_summary(&d, 10, Some("r.md"));
+    assert!(summary.contains("r.md"));
+    assert!(summary
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("Go deeper with a model: halo "));
 
     // Every citation of our own report resolves.
     let check = check_citations(&md, &ds);

@@ -1,0 +1,61 @@
+//! `halo diff`: compare two runs (before and after a harness change).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use halo_diagnose::{diagnose, diff, DiagnoseOptions};
+
+use super::dataset::{DatasetArgs, DatasetOptions};
+use crate::exit::{Failure, OK};
+use crate::render;
+
+/// Compare two runs: per finding the rate before and after, Fisher's exact p-value and a
+/// verdict (fixed, improved, unchanged, worse, new), plus error rate, turns, tokens and
+/// durations.
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The run before the change: a trace file, or a directory read as one dataset.
+    #[arg(value_name = "BEFORE")]
+    pub(crate) before: PathBuf,
+    /// The run after the change: a trace file, or a directory read as one dataset.
+    #[arg(value_name = "AFTER")]
+    pub(crate) after: PathBuf,
+    /// Also write the diff as Markdown to FILE.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Changed findings listed in the terminal summary.
+    #[arg(long, value_name = "N", default_value_t = 25)]
+    pub(crate) top: usize,
+    #[command(flatten)]
+    pub(crate) options: DatasetOptions,
+}
+
+pub(crate) fn run(args: &DiffArgs) -> Result<u8, Failure> {
+    let open = |path: &PathBuf| {
+        let dataset = DatasetArgs { paths: vec![path.clone()], options: args.options.clone() };
+        dataset.open(false)
+    };
+    let before_ds = open(&args.before)?;
+    let after_ds = open(&args.after)?;
+    let opts = DiagnoseOptions::default();
+    let mut before = diagnose(&before_ds, &opts)?;
+    let mut after = diagnose(&after_ds, &opts)?;
+    before.sources = vec![args.before.display().to_string()];
+    after.sources = vec![args.after.display().to_string()];
+    let report = diff(&before, &after);
+    if let Some(path) = &args.output {
+        std::fs::write(path, report.to_markdown())
+            .with_context(|| format!("cannot write the diff to {}", path.display()))?;
+    }
+    if args.options.json {
+        render::json(&report)?;
+    } else {
+        let mut text = report.render_summary(args.top);
+        if let Some(path) = &args.output {
+            text.push_str(&format!("\nMarkdown diff: {}\n", path.display()));
+        }
+        render::text(&text)?;
+    }
+    Ok(OK)
+}
