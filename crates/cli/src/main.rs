@@ -40,8 +40,19 @@ struct Cli {
     command: Command,
 }
 
+/// The analysis form's arguments: the dataset and the run options.
+#[derive(Debug, clap::Args)]
+struct RunCmd {
+    #[command(flatten)]
+    dataset: cmd::dataset::DatasetArgs,
+    #[command(flatten)]
+    run: cmd::run::RunArgs,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Diagnose traces with a language model: `halo TRACE_PATH... -p PROMPT` (the reference's form).
+    Run(Box<RunCmd>),
     /// Build (or reuse) the index of a dataset and report what is in it.
     Index(IndexArgs),
     /// Counts, time range, services, models, agents, tools, tokens and the error taxonomy.
@@ -79,14 +90,9 @@ fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
 
 fn main() -> ExitCode {
     let args = normalize_args(std::env::args_os().collect());
-    if args.get(1).is_some_and(|a| a == "run") {
-        return exit::finish(Err(exit::Failure::usage(anyhow::anyhow!(
-            "the analysis form (`halo TRACES -p PROMPT`) is not available in this build yet; \
-             use `halo overview`, `halo query` and `halo view` to explore the traces"
-        ))));
-    }
     let cli = Cli::parse_from(args);
     let outcome = match &cli.command {
+        Command::Run(a) => return run_analysis(a),
         Command::Index(a) => cmd::index::run(a),
         Command::Overview(a) => cmd::overview::run(a),
         Command::Query(a) => cmd::query::run(a),
@@ -96,6 +102,21 @@ fn main() -> ExitCode {
         Command::Grep(a) => cmd::grep::run(a),
     };
     exit::finish(outcome)
+}
+
+/// `halo TRACES -p PROMPT`: checks what can fail at once (key, flags) before indexing.
+fn run_analysis(a: &RunCmd) -> ExitCode {
+    if let Err(e) = cmd::run::preflight(&a.run) {
+        return exit::finish(Err(exit::Failure::usage(e)));
+    }
+    let dataset = match a.dataset.open(false) {
+        Ok(ds) => std::sync::Arc::new(ds),
+        Err(f) => return exit::finish(Err(f)),
+    };
+    match cmd::run::execute(&a.run, dataset, a.dataset.options.json) {
+        Ok(code) => code,
+        Err(e) => exit::finish(Err(e.into())),
+    }
 }
 
 #[cfg(test)]

@@ -164,7 +164,7 @@ fn cap_text(text: &str, cap: usize) -> serde_json::Value {
 
 fn capped(value: &AttrValue<'_>, cap: usize) -> serde_json::Value {
     match value {
-        AttrValue::Str(s) => cap_text(s, cap),
+        AttrValue::Str(_) | AttrValue::RawStr(_) => cap_text(&value.string().unwrap_or_default(), cap),
         AttrValue::Json(j) if j.chars().count() > cap => cap_text(j, cap),
         other => other.to_json(),
     }

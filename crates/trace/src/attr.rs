@@ -15,6 +15,10 @@ use serde_json::value::RawValue;
 pub enum AttrValue<'a> {
     /// A string.
     Str(Cow<'a, str>),
+    /// A string still in its JSON form (quotes and escapes included), decoded only when
+    /// read: most attribute values are never looked at, and unescaping them all while
+    /// indexing would cost an allocation each.
+    RawStr(&'a str),
     /// An integer.
     Int(i64),
     /// A floating-point number.
@@ -32,10 +36,10 @@ impl<'a> AttrValue<'a> {
     pub fn from_raw_json(raw: &'a RawValue) -> AttrValue<'a> {
         let text = raw.get();
         match text.as_bytes().first() {
-            Some(b'"') => match serde_json::from_str::<CowStr<'a>>(text) {
-                Ok(s) => AttrValue::Str(s.0),
-                Err(_) => AttrValue::Json(Cow::Borrowed(text)),
-            },
+            Some(b'"') if memchr::memchr(b'\\', text.as_bytes()).is_none() => {
+                AttrValue::Str(Cow::Borrowed(&text[1..text.len() - 1]))
+            }
+            Some(b'"') => AttrValue::RawStr(text),
             Some(b'n') => AttrValue::Null,
             Some(b't') => AttrValue::Bool(true),
             Some(b'f') => AttrValue::Bool(false),
@@ -50,10 +54,20 @@ impl<'a> AttrValue<'a> {
         }
     }
 
+    /// The value when it is a string (decoded), else `None`.
+    pub fn string(&self) -> Option<Cow<'a, str>> {
+        match self {
+            AttrValue::Str(s) => Some(s.clone()),
+            AttrValue::RawStr(raw) => Some(decode(raw)),
+            _ => None,
+        }
+    }
+
     /// The value as text when it is a non-empty string, or a number or boolean rendered as
     /// text. `Null` and empty strings count as absent: exporters write both for "unset".
     pub fn as_text(&self) -> Option<Cow<'a, str>> {
         match self {
+            AttrValue::RawStr(raw) => Some(decode(raw)).filter(|s| !s.is_empty()),
             AttrValue::Str(s) if s.is_empty() => None,
             AttrValue::Str(s) => Some(s.clone()),
             AttrValue::Int(i) => Some(Cow::Owned(i.to_string())),
@@ -69,6 +83,7 @@ impl<'a> AttrValue<'a> {
         match self {
             AttrValue::Int(i) => Some(*i),
             AttrValue::Float(f) if f.fract() == 0.0 && f.is_finite() => Some(*f as i64),
+            AttrValue::RawStr(_) => self.string()?.trim().parse::<i64>().ok(),
             AttrValue::Str(s) => s
                 .trim()
                 .parse::<i64>()
@@ -84,6 +99,7 @@ impl<'a> AttrValue<'a> {
             AttrValue::Int(i) => Some(*i as f64),
             AttrValue::Float(f) => Some(*f),
             AttrValue::Str(s) => s.trim().parse::<f64>().ok(),
+            AttrValue::RawStr(_) => self.string()?.trim().parse::<f64>().ok(),
             _ => None,
         }
     }
@@ -102,6 +118,7 @@ impl<'a> AttrValue<'a> {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             AttrValue::Str(s) => serde_json::Value::String(s.to_string()),
+            AttrValue::RawStr(raw) => serde_json::Value::String(decode(raw).into_owned()),
             AttrValue::Int(i) => serde_json::Value::from(*i),
             AttrValue::Float(f) => serde_json::Value::from(*f),
             AttrValue::Bool(b) => serde_json::Value::Bool(*b),
@@ -114,12 +131,21 @@ impl<'a> AttrValue<'a> {
     pub fn into_owned(self) -> AttrValue<'static> {
         match self {
             AttrValue::Str(s) => AttrValue::Str(Cow::Owned(s.into_owned())),
+            AttrValue::RawStr(raw) => AttrValue::Str(Cow::Owned(decode(raw).into_owned())),
             AttrValue::Json(s) => AttrValue::Json(Cow::Owned(s.into_owned())),
             AttrValue::Int(i) => AttrValue::Int(i),
             AttrValue::Float(f) => AttrValue::Float(f),
             AttrValue::Bool(b) => AttrValue::Bool(b),
             AttrValue::Null => AttrValue::Null,
         }
+    }
+}
+
+/// Decodes a JSON string literal (quotes included); a malformed one is kept as written.
+fn decode(raw: &str) -> Cow<'_, str> {
+    match serde_json::from_str::<CowStr<'_>>(raw) {
+        Ok(s) => s.0,
+        Err(_) => Cow::Borrowed(raw),
     }
 }
 
@@ -229,6 +255,9 @@ mod tests {
         assert_eq!(attrs.get("f"), Some(&AttrValue::Json("[1,2]".into())));
         assert_eq!(attrs.get("g").unwrap().to_json()["h"], 1);
         assert_eq!(attrs.get("i").unwrap().as_text().unwrap(), "q\"uote");
+        assert!(matches!(attrs.get("i"), Some(AttrValue::RawStr(_))), "escaped strings decode lazily");
+        assert_eq!(attrs.get("i").unwrap().to_json(), "q\"uote");
+        assert!(matches!(attrs.get("a"), Some(AttrValue::Str(Cow::Borrowed("x")))));
         assert_eq!(attrs.get("j").unwrap().as_text(), None);
     }
 

@@ -123,9 +123,11 @@ fn apply_flat(messages: &mut BTreeMap<usize, ChatMessage>, rest: &str, value: &A
 
 fn genai_list(value: &AttrValue<'_>) -> Vec<ChatMessage> {
     let parsed: serde_json::Value = match value {
-        AttrValue::Str(s) => serde_json::from_str(s).unwrap_or_default(),
         AttrValue::Json(j) => serde_json::from_str(j).unwrap_or_default(),
-        _ => return Vec::new(),
+        other => match other.string() {
+            Some(s) => serde_json::from_str(&s).unwrap_or_default(),
+            None => return Vec::new(),
+        },
     };
     let Some(items) = parsed.as_array() else { return Vec::new() };
     items.iter().map(genai_message).collect()

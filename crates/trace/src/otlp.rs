@@ -111,7 +111,7 @@ struct KeyValue<'a> {
 #[serde(rename_all = "camelCase")]
 struct AnyValue<'a> {
     #[serde(borrow, default)]
-    string_value: Option<Cow<'a, str>>,
+    string_value: Option<&'a RawValue>,
     #[serde(borrow, default)]
     int_value: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -146,8 +146,12 @@ fn number_of(raw: &RawValue) -> Option<i64> {
 
 impl<'a> AnyValue<'a> {
     fn into_attr(self) -> AttrValue<'a> {
-        if let Some(s) = self.string_value {
-            return AttrValue::Str(s);
+        if let Some(raw) = self.string_value {
+            return match AttrValue::from_raw_json(raw) {
+                AttrValue::Null => AttrValue::Null,
+                v @ (AttrValue::Str(_) | AttrValue::RawStr(_)) => v,
+                other => AttrValue::Str(Cow::Owned(other.as_text().unwrap_or_default().into_owned())),
+            };
         }
         if let Some(i) = self.int_value.and_then(number_of) {
             return AttrValue::Int(i);

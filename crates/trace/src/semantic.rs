@@ -14,9 +14,13 @@ use crate::attr::AttrValue;
 use crate::kind::{SpanKind, StatusCode};
 use crate::span::RawSpan;
 
-/// How many characters of a payload (tool arguments, results, outputs, error messages) the
+/// How many bytes of a payload (tool arguments and results, model input and output) the
 /// facts keep. Full values stay in the source file; the index keeps heads.
-pub const HEAD_CHARS: usize = 512;
+pub const HEAD_CHARS: usize = 256;
+
+/// How many bytes of an error message the facts keep: messages carry the detail that
+/// groups failures, so they get more room than payloads.
+pub const ERROR_HEAD_CHARS: usize = 512;
 
 /// Token usage of one span, from a single dialect.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,12 +95,16 @@ pub fn head(text: &str, max: usize) -> &str {
 }
 
 fn cap(value: Cow<'_, str>) -> Cow<'_, str> {
-    if value.len() <= HEAD_CHARS {
+    cap_at(value, HEAD_CHARS)
+}
+
+fn cap_at(value: Cow<'_, str>, max: usize) -> Cow<'_, str> {
+    if value.len() <= max {
         return value;
     }
     match value {
-        Cow::Borrowed(s) => Cow::Borrowed(head(s, HEAD_CHARS)),
-        Cow::Owned(s) => Cow::Owned(head(&s, HEAD_CHARS).to_string()),
+        Cow::Borrowed(s) => Cow::Borrowed(head(s, max)),
+        Cow::Owned(s) => Cow::Owned(head(&s, max).to_string()),
     }
 }
 
@@ -307,7 +315,7 @@ impl<'a> SpanFacts<'a> {
                 (span.status_code == StatusCode::Error && !span.status_message.is_empty())
                     .then(|| span.status_message.clone())
             })
-            .map(cap);
+            .map(|m| cap_at(m, ERROR_HEAD_CHARS));
         let mut declared_tools: Vec<String> = s.declared.iter().filter_map(|v| declared_tool_name(v)).collect();
         if let Some(defs) = s.genai_tool_definitions {
             declared_tools.extend(names_in_json_list(defs));
@@ -365,26 +373,33 @@ impl<'a> SpanFacts<'a> {
 
 /// `function.list_files` -> `list_files`; `execute_tool get_weather` -> `get_weather`.
 fn tool_name_from_span_name<'a>(name: &Cow<'a, str>) -> Option<Cow<'a, str>> {
-    let n: &str = name;
-    let stripped = n
-        .strip_prefix("function.")
-        .or_else(|| n.strip_prefix("execute_tool "))
-        .or_else(|| n.strip_prefix("tool."))
-        .unwrap_or(n)
-        .trim();
-    if stripped.is_empty() {
-        return None;
+    fn strip(n: &str) -> &str {
+        n.strip_prefix("function.")
+            .or_else(|| n.strip_prefix("execute_tool "))
+            .or_else(|| n.strip_prefix("tool."))
+            .unwrap_or(n)
+            .trim()
     }
-    Some(Cow::Owned(stripped.to_string()))
+    let stripped = match name {
+        Cow::Borrowed(n) => Cow::Borrowed(strip(n)),
+        Cow::Owned(n) => Cow::Owned(strip(n).to_string()),
+    };
+    (!stripped.is_empty()).then_some(stripped)
 }
 
 /// A declared tool is a JSON schema (`{"type":"function","function":{"name":..}}` or
 /// `{"name":..}`) or a bare name.
 fn declared_tool_name(value: &AttrValue<'_>) -> Option<String> {
     match value {
-        AttrValue::Str(s) if s.trim_start().starts_with('{') => name_in_schema(&serde_json::from_str(s).ok()?),
-        AttrValue::Json(j) => name_in_schema(&serde_json::from_str(j).ok()?),
-        other => other.as_text().map(|t| t.into_owned()),
+        AttrValue::Json(j) => name_of_definition(j),
+        other => {
+            let text = other.as_text()?;
+            if text.trim_start().starts_with('{') {
+                name_of_definition(&text)
+            } else {
+                Some(text.into_owned())
+            }
+        }
     }
 }
 
@@ -396,14 +411,31 @@ fn name_in_schema(v: &serde_json::Value) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Just the name of a tool definition, read without building a JSON tree (schemas are
+/// long, and an LLM span can declare dozens).
+#[derive(serde::Deserialize)]
+struct ToolDefinition<'a> {
+    #[serde(borrow, default)]
+    name: Option<crate::attr::CowStr<'a>>,
+    #[serde(borrow, default)]
+    function: Option<FunctionName<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct FunctionName<'a> {
+    #[serde(borrow, default)]
+    name: Option<crate::attr::CowStr<'a>>,
+}
+
+fn name_of_definition(json: &str) -> Option<String> {
+    let def: ToolDefinition = serde_json::from_str(json).ok()?;
+    def.function.and_then(|f| f.name).or(def.name).map(|n| n.0.into_owned())
+}
+
 /// Tool names from a JSON list of names or of tool definitions.
 fn names_in_json_list(value: &AttrValue<'_>) -> Vec<String> {
-    let text = match value {
-        AttrValue::Str(s) => s.as_ref(),
-        AttrValue::Json(j) => j.as_ref(),
-        _ => return Vec::new(),
-    };
-    let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(text) else {
+    let Some(text) = json_text(value) else { return Vec::new() };
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(&text) else {
         return Vec::new();
     };
     items
@@ -415,40 +447,65 @@ fn names_in_json_list(value: &AttrValue<'_>) -> Vec<String> {
         .collect()
 }
 
-fn genai_messages(value: &AttrValue<'_>) -> Vec<serde_json::Value> {
-    let text = match value {
-        AttrValue::Str(s) => s.as_ref(),
-        AttrValue::Json(j) => j.as_ref(),
-        _ => return Vec::new(),
-    };
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Array(items)) => items,
-        _ => Vec::new(),
+/// The JSON text an attribute holds: a JSON value, or a string that contains JSON.
+fn json_text<'v>(value: &'v AttrValue<'_>) -> Option<Cow<'v, str>> {
+    match value {
+        AttrValue::Json(j) => Some(Cow::Borrowed(j.as_ref())),
+        other => other.string(),
     }
+}
+
+/// A GenAI message, read without building a JSON tree: only part types, texts and tool
+/// names are kept, borrowed from the attribute.
+#[derive(serde::Deserialize)]
+struct GenaiMessage<'a> {
+    #[serde(borrow, default)]
+    parts: Vec<GenaiPart<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct GenaiPart<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<crate::attr::CowStr<'a>>,
+    #[serde(borrow, default)]
+    content: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    name: Option<crate::attr::CowStr<'a>>,
+}
+
+fn with_genai_messages<T>(value: &AttrValue<'_>, f: impl FnOnce(Vec<GenaiMessage<'_>>) -> T) -> Option<T> {
+    let text = json_text(value)?;
+    let messages: Vec<GenaiMessage> = serde_json::from_str(&text).ok()?;
+    Some(f(messages))
 }
 
 /// The text of the last message with text parts, from `gen_ai.input/output.messages`.
 fn last_genai_text<'a>(value: &AttrValue<'_>) -> Option<Cow<'a, str>> {
-    genai_messages(value).iter().rev().find_map(|m| {
-        let parts = m.get("parts")?.as_array()?;
-        let text: Vec<&str> = parts
-            .iter()
-            .filter(|p| p.get("type").and_then(|t| t.as_str()) == Some("text"))
-            .filter_map(|p| p.get("content").and_then(|c| c.as_str()))
-            .collect();
-        (!text.is_empty()).then(|| Cow::Owned(text.join("\n")))
+    with_genai_messages(value, |messages| {
+        messages.iter().rev().find_map(|m| {
+            let texts: Vec<String> = m
+                .parts
+                .iter()
+                .filter(|p| p.kind.as_ref().is_some_and(|k| k.0 == "text"))
+                .filter_map(|p| p.content.and_then(|c| serde_json::from_str::<String>(c.get()).ok()))
+                .collect();
+            (!texts.is_empty()).then(|| Cow::Owned(texts.join("\n")))
+        })
     })
+    .flatten()
 }
 
 /// Names of the `tool_call` parts of `gen_ai.output.messages`.
 fn genai_tool_calls(value: &AttrValue<'_>) -> Vec<String> {
-    genai_messages(value)
-        .iter()
-        .filter_map(|m| m.get("parts")?.as_array())
-        .flatten()
-        .filter(|p| p.get("type").and_then(|t| t.as_str()) == Some("tool_call"))
-        .filter_map(|p| p.get("name").and_then(|n| n.as_str()).map(str::to_string))
-        .collect()
+    with_genai_messages(value, |messages| {
+        messages
+            .iter()
+            .flat_map(|m| m.parts.iter())
+            .filter(|p| p.kind.as_ref().is_some_and(|k| k.0 == "tool_call"))
+            .filter_map(|p| p.name.as_ref().map(|n| n.0.to_string()))
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]

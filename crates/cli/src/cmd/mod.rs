@@ -7,5 +7,6 @@ pub(crate) mod grep;
 pub(crate) mod index;
 pub(crate) mod overview;
 pub(crate) mod query;
+pub(crate) mod run;
 pub(crate) mod search;
 pub(crate) mod view;

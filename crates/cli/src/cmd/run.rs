@@ -31,7 +31,7 @@ use halo_rlm::{
 };
 
 /// The provider used when neither --base-url nor OPENAI_BASE_URL is given.
-pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+pub(crate) const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
 fn parse_key(s: &str) -> Result<ApiKey, String> {
     Ok(ApiKey::new(s))
@@ -52,10 +52,10 @@ fn parse_temperature(s: &str) -> Result<f32, String> {
 
 /// Options of an analysis run (the dataset paths are taken separately).
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The question for the root agent, e.g. "Diagnose errors you find and suggest fixes".
     #[arg(short = 'p', long, required_unless_present = "resume")]
-    pub prompt: Option<String>,
+    pub(crate) prompt: Option<String>,
     /// Model of the root agent and subagents; also the fallback for the two below.
     #[arg(
         short = 'm',
@@ -63,41 +63,41 @@ pub struct RunArgs {
         default_value = "gpt-5.4-mini",
         help_heading = "Models"
     )]
-    pub model: String,
+    pub(crate) model: String,
     /// Model for synthesize_traces (trace summaries); a small cheap model is recommended.
     #[arg(long, value_name = "MODEL", help_heading = "Models")]
-    pub synthesis_model: Option<String>,
+    pub(crate) synthesis_model: Option<String>,
     /// Model for context compaction; a small cheap model is recommended.
     #[arg(long, value_name = "MODEL", help_heading = "Models")]
-    pub compaction_model: Option<String>,
+    pub(crate) compaction_model: Option<String>,
     /// Deepest subagent level (0: the root works alone).
     #[arg(long, default_value_t = 2, help_heading = "Agents")]
-    pub max_depth: u32,
+    pub(crate) max_depth: u32,
     /// Model turns per agent.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Agents")]
-    pub max_turns: u32,
+    pub(crate) max_turns: u32,
     /// Subagents running at once, over the whole run.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Agents")]
-    pub max_parallel: u32,
+    pub(crate) max_parallel: u32,
     /// Source tree of the agent harness: read-only code tools (and git tools in a work tree).
     #[arg(long, value_name = "DIR", help_heading = "Agents")]
-    pub repo_path: Option<PathBuf>,
+    pub(crate) repo_path: Option<PathBuf>,
     /// Hard token budget of the whole run (input + output, all models); near it the root is
     /// told to finish, and the run ends with the best report so far.
     #[arg(long, value_name = "N", help_heading = "Agents")]
-    pub max_total_tokens: Option<u64>,
+    pub(crate) max_total_tokens: Option<u64>,
     /// Extra context about the dataset, given to every agent.
     #[arg(long, value_name = "TEXT", help_heading = "Agents")]
-    pub dataset_context: Option<String>,
+    pub(crate) dataset_context: Option<String>,
     /// Resume the run saved in this checkpoint (on the same trace files).
     #[arg(long, value_name = "CHECKPOINT", help_heading = "Agents")]
-    pub resume: Option<PathBuf>,
+    pub(crate) resume: Option<PathBuf>,
     /// OpenAI-compatible API base URL.
     #[arg(long, env = "OPENAI_BASE_URL", default_value = DEFAULT_BASE_URL, help_heading = "Provider")]
-    pub base_url: String,
+    pub(crate) base_url: String,
     /// Provider API key (not needed by local servers that ask for none).
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true, value_parser = parse_key, help_heading = "Provider")]
-    pub api_key: Option<ApiKey>,
+    pub(crate) api_key: Option<ApiKey>,
     /// Provider header as "NAME: VALUE"; repeat for several (curl's -H convention).
     #[arg(
         short = 'H',
@@ -105,42 +105,42 @@ pub struct RunArgs {
         value_name = "NAME: VALUE",
         help_heading = "Provider"
     )]
-    pub headers: Vec<String>,
+    pub(crate) headers: Vec<String>,
     /// Use the Responses API instead of Chat Completions.
     #[arg(long, help_heading = "Provider")]
-    pub responses_api: bool,
+    pub(crate) responses_api: bool,
     /// Sampling temperature (0 to 2); provider default when absent.
     #[arg(long, value_parser = parse_temperature, help_heading = "Provider")]
-    pub temperature: Option<f32>,
+    pub(crate) temperature: Option<f32>,
     /// Output token limit per model request; provider default when absent.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Provider")]
-    pub max_output_tokens: Option<u32>,
+    pub(crate) max_output_tokens: Option<u32>,
     /// Allow several tool calls per model turn (the default).
     #[arg(
         long,
         overrides_with = "no_parallel_tool_calls",
         help_heading = "Provider"
     )]
-    pub parallel_tool_calls: bool,
+    pub(crate) parallel_tool_calls: bool,
     /// Allow only one tool call per model turn.
     #[arg(
         long,
         overrides_with = "parallel_tool_calls",
         help_heading = "Provider"
     )]
-    pub no_parallel_tool_calls: bool,
+    pub(crate) no_parallel_tool_calls: bool,
     /// Retry an agent request this many times when the model refuses.
     #[arg(long, default_value_t = 0, help_heading = "Provider")]
-    pub refusal_retries: u32,
+    pub(crate) refusal_retries: u32,
     /// Reasoning effort of root and subagent requests: none, minimal, low, medium, high, xhigh.
     #[arg(long, value_parser = parse_effort, value_name = "EFFORT", help_heading = "Provider")]
-    pub reasoning_effort: Option<ReasoningEffort>,
+    pub(crate) reasoning_effort: Option<ReasoningEffort>,
     /// Emit telemetry of HALO's own activity (not available yet: refused).
     #[arg(long, help_heading = "Output")]
-    pub telemetry: bool,
+    pub(crate) telemetry: bool,
     /// Write the report here (default: halo-report-RUN_ID.md in the current directory).
     #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
 }
 
 fn is_default_openai(base_url: &str) -> bool {
@@ -149,7 +149,7 @@ fn is_default_openai(base_url: &str) -> bool {
 
 /// Checks what can be checked before any indexing: flags, the API key, the
 /// checkpoint file and the repository path.
-pub fn preflight(args: &RunArgs) -> anyhow::Result<()> {
+pub(crate) fn preflight(args: &RunArgs) -> anyhow::Result<()> {
     if args.telemetry {
         bail!(
             "--telemetry is not available in this release (telemetry of HALO's own activity comes in a later one); run without it"
@@ -221,7 +221,7 @@ fn engine_config(
 
 /// Runs the analysis over an opened dataset and saves its report, record and
 /// checkpoint. `json` prints the event stream as JSON lines.
-pub fn execute(args: &RunArgs, dataset: Arc<Dataset>, json: bool) -> anyhow::Result<ExitCode> {
+pub(crate) fn execute(args: &RunArgs, dataset: Arc<Dataset>, json: bool) -> anyhow::Result<ExitCode> {
     preflight(args)?;
     let checkpoint = match &args.resume {
         Some(p) => Some(RunCheckpoint::load(p)?),

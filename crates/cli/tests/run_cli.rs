@@ -1,0 +1,76 @@
+//! The analysis form through the real binary: `halo TRACES -p PROMPT` against a scripted
+//! OpenAI-compatible server on loopback.
+
+mod common;
+
+use common::*;
+use halo_testkit::scripted_server::{Reply, Script, ScriptedServer, Turn};
+
+#[test]
+fn a_run_saves_report_record_and_checkpoint_and_never_prints_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(Turn::new().tool_call("c1", "count_traces", r#"{"filters":{"has_errors":true}}"#)))
+            .reply(Reply::turn(Turn::new().tool_call(
+                "c2",
+                "final_answer",
+                r##"{"answer":"# Findings\n2 failing traces [trace:t2] [trace:t3] [trace:bogus]"}"##,
+            ))),
+    ));
+    let out = tmp.path().join("report.md");
+    let o = halo(
+        tmp.path(),
+        &[
+            file.to_str().unwrap(),
+            "-p",
+            "why do runs fail?",
+            "--base-url",
+            &server.base_url(),
+            "--api-key",
+            "sk-cli-SECRET",
+            "-H",
+            "X-Trace: on",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}\n{}", stderr(&o), stdout(&o));
+    let report = std::fs::read_to_string(&out).unwrap();
+    assert!(report.contains("2 failing traces"), "{report}");
+    assert!(report.contains("[trace:bogus] ⚠"), "unknown citations are flagged: {report}");
+    assert!(!report.contains("[trace:t2] ⚠"));
+    assert!(tmp.path().join("report.record.json").exists());
+    let everything = format!("{}{}{}", stdout(&o), stderr(&o), report);
+    assert!(!everything.contains("sk-cli-SECRET"));
+    let requests = server.requests();
+    assert_eq!(requests[0].header("x-trace"), Some("on"));
+    let results = requests[1].tool_results();
+    assert!(results.iter().any(|(_, r)| r.contains("\"total\":2")), "{results:?}");
+}
+
+#[test]
+fn the_default_provider_without_a_key_fails_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_halo"));
+    cmd.args([file.to_str().unwrap(), "-p", "x"])
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .current_dir(tmp.path());
+    let o = cmd.output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("OPENAI_API_KEY"), "{}", stderr(&o));
+    assert!(!tmp.path().join("small.jsonl.halo-index").exists(), "nothing was indexed");
+}
+
+#[test]
+fn telemetry_is_refused_not_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let o = halo(tmp.path(), &[file.to_str().unwrap(), "-p", "x", "--base-url", "http://127.0.0.1:9", "--telemetry"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("telemetry"), "{}", stderr(&o));
+}
