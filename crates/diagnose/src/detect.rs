@@ -8,7 +8,8 @@ use halo_trace::time::format_rfc3339_nanos;
 use rayon::prelude::*;
 
 use crate::model::{
-    DatasetStats, Diagnosis, Example, Finding, FindingKey, Mode, DIAGNOSIS_SCHEMA_VERSION,
+    DatasetStats, Diagnosis, Example, Finding, FindingKey, Mode, ModeSummary,
+    DIAGNOSIS_SCHEMA_VERSION,
 };
 use crate::scan::{self, MeasureKind, SegmentView, TraceContext, TraceOut};
 use crate::stats::{median_mad, quantile};
@@ -187,12 +188,44 @@ pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, Dia
             .then(b.trace_count.cmp(&a.trace_count))
             .then(a.id.cmp(&b.id))
     });
+    let modes = mode_summaries(&findings, total);
     Ok(Diagnosis {
         schema_version: DIAGNOSIS_SCHEMA_VERSION,
         sources: ds.sources().map(|p| p.display().to_string()).collect(),
         stats,
+        modes,
         findings,
     })
+}
+
+fn mode_summaries(findings: &[Finding], total: usize) -> Vec<ModeSummary> {
+    let mut out: Vec<ModeSummary> = Mode::ALL
+        .into_iter()
+        .filter_map(|mode| {
+            let of_mode: Vec<&Finding> = findings.iter().filter(|f| f.key.mode == mode).collect();
+            let top = of_mode.first()?;
+            let traces: HashSet<&str> = of_mode
+                .iter()
+                .flat_map(|f| f.trace_ids.iter().map(String::as_str))
+                .collect();
+            let share = traces.len() as f64 / total as f64;
+            Some(ModeSummary {
+                mode,
+                trace_count: traces.len(),
+                share,
+                findings: of_mode.len(),
+                top_finding: top.id.clone(),
+                impact: (share * 100.0 * mode.severity() * 100.0).round() / 100.0,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.impact
+            .total_cmp(&a.impact)
+            .then(b.trace_count.cmp(&a.trace_count))
+            .then(a.mode.cmp(&b.mode))
+    });
+    out
 }
 
 fn top_names<'t>(names: impl Iterator<Item = &'t str>) -> Vec<String> {
@@ -263,7 +296,13 @@ fn finding(
             .flat_map(|(t, _)| all[*t].agents.iter().map(|s| s.as_ref())),
     );
     let share = trace_ids.len() as f64 / total as f64;
-    let text = crate::describe::describe(
+    let example_ids: Vec<&str> = a
+        .traces
+        .iter()
+        .take(2)
+        .map(|(t, _)| all[*t].trace_id.as_str())
+        .collect();
+    let mut text = crate::describe::describe(
         &key,
         a.argument.as_deref(),
         trace_ids.len(),
@@ -271,6 +310,13 @@ fn finding(
         median,
         a.worst,
     );
+    if !example_ids.is_empty() {
+        text.deeper = format!(
+            "{} Start with trace {}.",
+            text.deeper,
+            example_ids.join(" and ")
+        );
+    }
     let impact = (share * 100.0 * key.mode.severity() * 100.0).round() / 100.0;
     Finding {
         id: key.id(),

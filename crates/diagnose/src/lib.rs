@@ -51,7 +51,8 @@ pub use cite::{check_citations, Citation, CitationCheck, CitationKind, UNKNOWN_F
 pub use diff::{diff, DiffReport, FindingDiff, MetricDiff, Verdict, ALPHA, DIFF_SCHEMA_VERSION};
 pub use evaluate::{evaluate, parse_labels, ModeScore};
 pub use model::{
-    DatasetStats, Diagnosis, Example, Finding, FindingKey, Mode, DIAGNOSIS_SCHEMA_VERSION,
+    DatasetStats, Diagnosis, Example, Finding, FindingKey, Mode, ModeSummary,
+    DIAGNOSIS_SCHEMA_VERSION,
 };
 pub use render::{render_markdown, render_summary};
 

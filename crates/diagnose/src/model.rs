@@ -245,6 +245,23 @@ pub struct DatasetStats {
     pub last_seen: String,
 }
 
+/// All findings of one mode together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModeSummary {
+    /// The mode.
+    pub mode: Mode,
+    /// Traces with at least one finding of the mode.
+    pub trace_count: usize,
+    /// Those traces as a share of the analysed traces.
+    pub share: f64,
+    /// Findings of the mode.
+    pub findings: usize,
+    /// The id of the mode's highest-impact finding.
+    pub top_finding: String,
+    /// Ranking score: affected share (in percent) times the mode's severity.
+    pub impact: f64,
+}
+
 /// The result of [`crate::diagnose`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diagnosis {
@@ -254,6 +271,8 @@ pub struct Diagnosis {
     pub sources: Vec<String>,
     /// Whole-dataset numbers.
     pub stats: DatasetStats,
+    /// Per mode, ranked by impact (highest first).
+    pub modes: Vec<ModeSummary>,
     /// Findings, ranked by impact (highest first).
     pub findings: Vec<Finding>,
 }

@@ -29,6 +29,16 @@ pub(crate) fn pct(share: f64) -> String {
     }
 }
 
+/// At most `max` characters of `s`, with an ellipsis when cut.
+pub(crate) fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 /// How a path appears in a shell command.
 pub(crate) fn shell_word(s: &str) -> String {
     if !s.is_empty()
@@ -132,6 +142,26 @@ pub fn render_markdown(d: &Diagnosis) -> String {
     if d.findings.is_empty() {
         let _ = writeln!(out, "No failure mode was found.\n");
     } else {
+        let _ = writeln!(out, "## Failure modes\n");
+        let _ = writeln!(out, "| Mode | Traces | Share | Findings | Top finding |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---|");
+        for m in &d.modes {
+            let top = d
+                .finding(&m.top_finding)
+                .map(|f| md_cell(&f.title))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| {} (`{}`) | {} | {} | {} | {} |",
+                m.mode.label(),
+                m.mode,
+                thousands(m.trace_count as u64),
+                pct(m.share),
+                m.findings,
+                top
+            );
+        }
+        out.push('\n');
         let _ = writeln!(out, "## Summary\n");
         let _ = writeln!(out, "| # | Finding | Mode | Traces | Share | Impact |");
         let _ = writeln!(out, "|---:|---|---|---:|---:|---:|");
@@ -268,6 +298,22 @@ pub fn render_summary(d: &Diagnosis, rows: usize, report: Option<&str>) -> Strin
         let _ = writeln!(out);
         let _ = writeln!(
             out,
+            "{:<20}  {:>7}  {:>6}  {:>8}",
+            "mode", "traces", "share", "findings"
+        );
+        for m in &d.modes {
+            let _ = writeln!(
+                out,
+                "{:<20}  {:>7}  {:>6}  {:>8}",
+                m.mode.as_str(),
+                thousands(m.trace_count as u64),
+                pct(m.share),
+                m.findings
+            );
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
             "{:>3}  {:>7}  {:>6}  {:>6}  {:<18}  finding",
             "#", "traces", "share", "impact", "mode"
         );
@@ -280,7 +326,7 @@ pub fn render_summary(d: &Diagnosis, rows: usize, report: Option<&str>) -> Strin
                 pct(f.share),
                 f.impact,
                 f.key.mode.as_str(),
-                f.title.replace('`', "")
+                clip(&f.title.replace('`', ""), 100)
             );
         }
         if d.findings.len() > rows {
