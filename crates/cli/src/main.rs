@@ -23,6 +23,7 @@ use cmd::view::ViewArgs;
 const AFTER_HELP: &str = "\
 The analysis form:
   halo TRACE_PATH... -p PROMPT [run options]   diagnose with a language model (`halo run --help`)
+  halo TRACE_PATH...                           offline diagnosis: no model, no key, no network
 
 Paths that collide with a command name are written ./index, or after `--`.
 Every command takes several files and directories as one dataset, plain or .gz, in the
@@ -53,6 +54,10 @@ struct RunCmd {
 enum Command {
     /// Diagnose traces with a language model: `halo TRACE_PATH... -p PROMPT` (the reference's form).
     Run(Box<RunCmd>),
+    /// Find the failure modes with deterministic detectors: no model, no key, no network.
+    Diagnose(cmd::diagnose::DiagnoseArgs),
+    /// Compare two datasets (before and after a fix): per failure mode, did it go away?
+    Diff(cmd::diff::DiffArgs),
     /// Build (or reuse) the index of a dataset and report what is in it.
     Index(IndexArgs),
     /// Counts, time range, services, models, agents, tools, tokens and the error taxonomy.
@@ -70,7 +75,7 @@ enum Command {
 }
 
 /// The subcommand names, for telling `halo index ...` from `halo traces.jsonl -p ...`.
-const COMMANDS: &[&str] = &["index", "overview", "query", "count", "view", "search", "grep", "run", "help"];
+const COMMANDS: &[&str] = &["diagnose", "diff", "index", "overview", "query", "count", "view", "search", "grep", "run", "help"];
 
 /// Rewrites the reference's analysis form (`halo TRACES -p PROMPT`) into `halo run ...`.
 fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
@@ -93,6 +98,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(args);
     let outcome = match &cli.command {
         Command::Run(a) => return run_analysis(a),
+        Command::Diagnose(a) => cmd::diagnose::run(a),
+        Command::Diff(a) => cmd::diff::run(a),
         Command::Index(a) => cmd::index::run(a),
         Command::Overview(a) => cmd::overview::run(a),
         Command::Query(a) => cmd::query::run(a),
@@ -106,6 +113,11 @@ fn main() -> ExitCode {
 
 /// `halo TRACES -p PROMPT`: checks what can fail at once (key, flags) before indexing.
 fn run_analysis(a: &RunCmd) -> ExitCode {
+    if a.run.prompt.is_none() && a.run.resume.is_none() {
+        // The embedded default: the offline diagnosis, then how to go deeper.
+        let args = cmd::diagnose::DiagnoseArgs { dataset: a.dataset.clone(), output: a.run.output.clone(), top: 15 };
+        return exit::finish(cmd::diagnose::run(&args));
+    }
     if let Err(e) = cmd::run::preflight(&a.run) {
         return exit::finish(Err(exit::Failure::usage(e)));
     }

@@ -74,3 +74,14 @@ fn telemetry_is_refused_not_ignored() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("telemetry"), "{}", stderr(&o));
 }
+
+#[test]
+fn without_a_prompt_the_offline_diagnosis_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_halo"));
+    cmd.arg(file.to_str().unwrap()).env_remove("OPENAI_API_KEY").current_dir(tmp.path());
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("-p"), "ends by showing how to go deeper: {}", stdout(&o));
+}

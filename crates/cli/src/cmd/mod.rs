@@ -2,6 +2,8 @@
 
 pub(crate) mod count;
 pub(crate) mod dataset;
+pub(crate) mod diagnose;
+pub(crate) mod diff;
 pub(crate) mod filters;
 pub(crate) mod grep;
 pub(crate) mod index;

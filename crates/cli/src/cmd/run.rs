@@ -54,7 +54,8 @@ fn parse_temperature(s: &str) -> Result<f32, String> {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct RunArgs {
     /// The question for the root agent, e.g. "Diagnose errors you find and suggest fixes".
-    #[arg(short = 'p', long, required_unless_present = "resume")]
+    /// Without -p (and without --resume) `halo TRACES` runs the offline diagnosis instead.
+    #[arg(short = 'p', long)]
     pub(crate) prompt: Option<String>,
     /// Model of the root agent and subagents; also the fallback for the two below.
     #[arg(
@@ -465,7 +466,7 @@ mod tests {
         assert_eq!(a.headers.len(), 2);
         assert!(parse(&["-p", "x", "--temperature", "3"]).is_err());
         assert!(parse(&["-p", "x", "--max-turns", "0"]).is_err());
-        assert!(parse(&[]).is_err(), "a prompt is required without --resume");
+        assert!(parse(&[]).unwrap().prompt.is_none(), "no prompt means the offline diagnosis");
     }
 
     #[test]
