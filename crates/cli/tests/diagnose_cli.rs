@@ -6,7 +6,9 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use halo_testkit::generate::{write_dataset, FailureMode, GeneratorConfig, ModeRates, OutputFormat};
+use halo_testkit::generate::{
+    write_dataset, FailureMode, GeneratorConfig, ModeRates, OutputFormat,
+};
 
 fn generated(dir: &Path, name: &str, cfg: &GeneratorConfig) -> PathBuf {
     let path = dir.join(name);
@@ -18,7 +20,11 @@ fn generated(dir: &Path, name: &str, cfg: &GeneratorConfig) -> PathBuf {
 #[test]
 fn diagnose_prints_a_summary_writes_a_report_and_json() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = GeneratorConfig { traces: 600, seed: 3, ..GeneratorConfig::default() };
+    let cfg = GeneratorConfig {
+        traces: 600,
+        seed: 3,
+        ..GeneratorConfig::default()
+    };
     let file = generated(tmp.path(), "run.jsonl", &cfg);
     let f = file.to_str().unwrap();
 
@@ -28,7 +34,10 @@ fn diagnose_prints_a_summary_writes_a_report_and_json() {
     assert!(text.contains("findings"), "{text}");
     assert!(text.contains("report.md"), "{text}");
     let last = text.trim_end().lines().last().unwrap();
-    assert!(last.starts_with("Go deeper with a model: halo ") && last.contains(" -p \""), "{text}");
+    assert!(
+        last.starts_with("Go deeper with a model: halo ") && last.contains(" -p \""),
+        "{text}"
+    );
     let report = std::fs::read_to_string(tmp.path().join("report.md")).unwrap();
     assert!(report.starts_with("# HALO diagnosis"));
     assert!(report.contains("[trace:") && report.contains("[span:"));
@@ -37,34 +46,69 @@ fn diagnose_prints_a_summary_writes_a_report_and_json() {
     let j = json(&halo(tmp.path(), &["diagnose", f, "--json", "-q"]));
     assert_eq!(j["schema_version"], 1);
     let findings = j["findings"].as_array().unwrap();
-    let modes: Vec<&str> = findings.iter().map(|f| f["mode"].as_str().unwrap()).collect();
-    for m in ["tool_error", "hallucinated_tool", "provider_error", "silent_failure"] {
+    let modes: Vec<&str> = findings
+        .iter()
+        .map(|f| f["mode"].as_str().unwrap())
+        .collect();
+    for m in [
+        "tool_error",
+        "hallucinated_tool",
+        "provider_error",
+        "silent_failure",
+    ] {
         assert!(modes.contains(&m), "{m} missing: {modes:?}");
     }
     for f in findings {
-        assert_eq!(f["trace_ids"].as_array().unwrap().len() as u64, f["trace_count"].as_u64().unwrap());
+        assert_eq!(
+            f["trace_ids"].as_array().unwrap().len() as u64,
+            f["trace_count"].as_u64().unwrap()
+        );
     }
 }
 
 #[test]
 fn diff_gives_verdicts_between_two_runs() {
     let tmp = tempfile::tempdir().unwrap();
-    let before = generated(tmp.path(), "before.jsonl", &GeneratorConfig { traces: 1000, seed: 1, ..GeneratorConfig::default() });
+    let before = generated(
+        tmp.path(),
+        "before.jsonl",
+        &GeneratorConfig {
+            traces: 1000,
+            seed: 1,
+            ..GeneratorConfig::default()
+        },
+    );
     let mut rates = ModeRates::default();
     rates.set(FailureMode::ToolError, 0.0);
-    let after = generated(tmp.path(), "after.jsonl", &GeneratorConfig { traces: 1000, seed: 2, rates, ..GeneratorConfig::default() });
+    let after = generated(
+        tmp.path(),
+        "after.jsonl",
+        &GeneratorConfig {
+            traces: 1000,
+            seed: 2,
+            rates,
+            ..GeneratorConfig::default()
+        },
+    );
     let (b, a) = (before.to_str().unwrap(), after.to_str().unwrap());
 
     let j = json(&halo(tmp.path(), &["diff", b, a, "--json", "-q"]));
     assert_eq!(j["schema_version"], 1);
-    let tool_error = j["modes"].as_array().unwrap().iter().find(|m| m["mode"] == "tool_error").unwrap();
+    let tool_error = j["modes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mode"] == "tool_error")
+        .unwrap();
     assert_eq!(tool_error["verdict"], "fixed");
     assert_eq!(tool_error["after_traces"], 0);
 
     let out = halo(tmp.path(), &["diff", b, a, "-o", "diff.md", "-q"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("fixed"), "{}", stdout(&out));
-    assert!(std::fs::read_to_string(tmp.path().join("diff.md")).unwrap().starts_with("# HALO run-vs-run diff"));
+    assert!(std::fs::read_to_string(tmp.path().join("diff.md"))
+        .unwrap()
+        .starts_with("# HALO run-vs-run diff"));
 
     let missing = halo(tmp.path(), &["diff", b, "nope.jsonl"]);
     assert_eq!(missing.status.code(), Some(1));

@@ -28,7 +28,12 @@ pub(crate) fn run(args: &DiagnoseArgs) -> Result<u8, Failure> {
     let ds = args.dataset.open(false)?;
     let mut d = diagnose(&ds, &DiagnoseOptions::default())?;
     // Commands in the report name the dataset the way the user did.
-    d.sources = args.dataset.paths.iter().map(|p| p.display().to_string()).collect();
+    d.sources = args
+        .dataset
+        .paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     let report = match &args.output {
         Some(path) => {
             // Our own citations always resolve; the check keeps that a guarantee.

@@ -33,7 +33,10 @@ pub(crate) struct DiffArgs {
 
 pub(crate) fn run(args: &DiffArgs) -> Result<u8, Failure> {
     let open = |path: &PathBuf| {
-        let dataset = DatasetArgs { paths: vec![path.clone()], options: args.options.clone() };
+        let dataset = DatasetArgs {
+            paths: vec![path.clone()],
+            options: args.options.clone(),
+        };
         dataset.open(false)
     };
     let before_ds = open(&args.before)?;
