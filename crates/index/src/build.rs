@@ -32,7 +32,9 @@ pub struct BuildOptions {
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { chunk_bytes: 4 << 20 }
+        BuildOptions {
+            chunk_bytes: 4 << 20,
+        }
     }
 }
 
@@ -72,7 +74,13 @@ fn parse_chunk(data: &[u8], range: Range<usize>) -> ChunkOut {
             match std::str::from_utf8(raw) {
                 Err(e) => {
                     skipped_lines += 1;
-                    problems.push((line_no, format!("invalid UTF-8 at byte {} of the line; line skipped", e.valid_up_to())))
+                    problems.push((
+                        line_no,
+                        format!(
+                            "invalid UTF-8 at byte {} of the line; line skipped",
+                            e.valid_up_to()
+                        ),
+                    ))
                 }
                 Ok(line) => match parse_line(line) {
                     Err(e) => {
@@ -101,7 +109,13 @@ fn parse_chunk(data: &[u8], range: Range<usize>) -> ChunkOut {
         }
         pos = end + 1;
     }
-    ChunkOut { batch: builder.finish(), problems, skipped_lines, skipped_spans, lines: line_no }
+    ChunkOut {
+        batch: builder.finish(),
+        problems,
+        skipped_lines,
+        skipped_spans,
+        lines: line_no,
+    }
 }
 
 fn clamp_u32(n: usize) -> u32 {
@@ -112,9 +126,16 @@ fn shift_lines(batch: RecordBatch, offset: u64) -> RecordBatch {
     if offset == 0 {
         return batch;
     }
-    let idx = batch.schema().index_of(crate::span_columns::col::LINE).expect("span batches have a line column");
-    let lines = SpanColumns::new(&batch).expect("own batches have the span shape").line;
-    let shifted: ArrayRef = Arc::new(UInt64Array::from_iter_values(lines.values().iter().map(|l| l + offset)));
+    let idx = batch
+        .schema()
+        .index_of(crate::span_columns::col::LINE)
+        .expect("span batches have a line column");
+    let lines = SpanColumns::new(&batch)
+        .expect("own batches have the span shape")
+        .line;
+    let shifted: ArrayRef = Arc::new(UInt64Array::from_iter_values(
+        lines.values().iter().map(|l| l + offset),
+    ));
     let mut columns = batch.columns().to_vec();
     columns[idx] = shifted;
     RecordBatch::try_new(batch.schema(), columns).expect("same schema")
@@ -131,10 +152,18 @@ pub(crate) fn build_segment(
     options: &BuildOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<SegmentBuild, IndexError> {
-    let io = |e: std::io::Error| IndexError::Io { path: spans_path.to_path_buf(), source: e };
-    let out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(spans_path).map_err(io)?);
-    let mut writer = arrow_ipc::writer::FileWriter::try_new(out, &span_schema())
-        .map_err(|e| IndexError::Arrow { path: spans_path.to_path_buf(), message: e.to_string() })?;
+    let io = |e: std::io::Error| IndexError::Io {
+        path: spans_path.to_path_buf(),
+        source: e,
+    };
+    let out =
+        std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(spans_path).map_err(io)?);
+    let mut writer = arrow_ipc::writer::FileWriter::try_new(out, &span_schema()).map_err(|e| {
+        IndexError::Arrow {
+            path: spans_path.to_path_buf(),
+            message: e.to_string(),
+        }
+    })?;
     let chunks = halo_ingest::split_lines(data, range.clone(), options.chunk_bytes);
     let wave = rayon::current_num_threads().max(1) * 2;
     let mut traces: HashMap<String, TraceAcc> = HashMap::new();
@@ -147,7 +176,10 @@ pub(crate) fn build_segment(
     let mut lines_before = 0u64;
     let mut rows_before = 0u64;
     for group in chunks.chunks(wave) {
-        let outs: Vec<ChunkOut> = group.par_iter().map(|c| parse_chunk(data, c.bytes.clone())).collect();
+        let outs: Vec<ChunkOut> = group
+            .par_iter()
+            .map(|c| parse_chunk(data, c.bytes.clone()))
+            .collect();
         for out in outs {
             let line_base = first_line - 1 + lines_before;
             for (line, message) in out.problems {
@@ -165,31 +197,41 @@ pub(crate) fn build_segment(
             let batch = shift_lines(out.batch, line_base);
             let columns = SpanColumns::new(&batch).expect("own batches have the span shape");
             for i in 0..columns.len() {
-                let row = u32::try_from(rows_before + i as u64)
-                    .map_err(|_| IndexError::TooLarge { path: file.to_path_buf() })?;
+                let row =
+                    u32::try_from(rows_before + i as u64).map_err(|_| IndexError::TooLarge {
+                        path: file.to_path_buf(),
+                    })?;
                 let id = columns.trace_id.value(i);
                 let acc = match traces.get_mut(id) {
                     Some(acc) => acc,
                     None => {
                         order.push(id.to_string());
-                        traces.entry(id.to_string()).or_insert_with(|| TraceAcc::new(id, 0))
+                        traces
+                            .entry(id.to_string())
+                            .or_insert_with(|| TraceAcc::new(id, 0))
                     }
                 };
                 acc.add(&columns, i, row, &mut interner);
             }
             rows_before += columns.len() as u64;
-            writer
-                .write(&batch)
-                .map_err(|e| IndexError::Arrow { path: spans_path.to_path_buf(), message: e.to_string() })?;
+            writer.write(&batch).map_err(|e| IndexError::Arrow {
+                path: spans_path.to_path_buf(),
+                message: e.to_string(),
+            })?;
         }
         let done = group.last().map_or(range.start, |c| c.bytes.end) - range.start;
         progress(done as u64);
     }
-    writer.finish().map_err(|e| IndexError::Arrow { path: spans_path.to_path_buf(), message: e.to_string() })?;
+    writer.finish().map_err(|e| IndexError::Arrow {
+        path: spans_path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let mut summaries = Vec::with_capacity(order.len());
     let mut duplicate_span_traces = 0;
     for id in order {
-        let Some(acc) = traces.remove(&id) else { continue };
+        let Some(acc) = traces.remove(&id) else {
+            continue;
+        };
         let summary = acc.finish();
         if summary.duplicate_span_count > 0 {
             duplicate_span_traces += 1;

@@ -144,11 +144,18 @@ pub struct Dataset {
 impl Dataset {
     /// Opens the dataset made of `paths` (files and directories), building or updating
     /// indexes as needed.
-    pub fn open(paths: &[PathBuf], options: &OpenOptions, progress: &dyn BuildProgress) -> Result<Dataset, IndexError> {
+    pub fn open(
+        paths: &[PathBuf],
+        options: &OpenOptions,
+        progress: &dyn BuildProgress,
+    ) -> Result<Dataset, IndexError> {
         let (sources, mut problems) = discover(paths)?;
         if options.strict {
             if let Some(p) = problems.first() {
-                return Err(IndexError::Strict { count: problems.len() as u64, first: p.clone() });
+                return Err(IndexError::Strict {
+                    count: problems.len() as u64,
+                    first: p.clone(),
+                });
             }
         }
         let mut problem_count = problems.len() as u64;
@@ -161,7 +168,9 @@ impl Dataset {
             let dir = index_dir_for(&source.path, options.index_dir.as_deref());
             let outcome = match ensure_index(&source, &dir, options, progress) {
                 Ok(o) => o,
-                Err(IndexError::Io { path, source: e }) if path == source.path && !options.strict => {
+                Err(IndexError::Io { path, source: e })
+                    if path == source.path && !options.strict =>
+                {
                     problem_count += 1;
                     problems.push(Problem::in_file(&source.path, format!("file skipped: {e}")));
                     continue;
@@ -197,7 +206,12 @@ impl Dataset {
                 problem_count += seg.problem_count;
                 problems.extend(seg.problems.iter().cloned());
                 let (spans_path, _) = segment_paths(&dir, &seg.name);
-                segments.push(Segment { file: file_index, meta: seg.clone(), spans_path, spans: OnceLock::new() });
+                segments.push(Segment {
+                    file: file_index,
+                    meta: seg.clone(),
+                    spans_path,
+                    spans: OnceLock::new(),
+                });
             }
             if meta.indexed_bytes < meta.data_bytes {
                 problem_count += 1;
@@ -211,22 +225,37 @@ impl Dataset {
                 ));
             }
             if options.strict && (report.skipped_lines > 0 || report.skipped_spans > 0) {
-                let first = problems.iter().find(|p| p.file == source.path && p.line.is_some()).cloned();
+                let first = problems
+                    .iter()
+                    .find(|p| p.file == source.path && p.line.is_some())
+                    .cloned();
                 return Err(IndexError::Strict {
                     count: report.skipped_lines + report.skipped_spans,
-                    first: first.unwrap_or_else(|| Problem::in_file(&source.path, "unreadable lines")),
+                    first: first
+                        .unwrap_or_else(|| Problem::in_file(&source.path, "unreadable lines")),
                 });
             }
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             reports.push(report);
             metas.push(dir);
-            files.push(FileEntry { source, data_path, data: OnceLock::new() });
+            files.push(FileEntry {
+                source,
+                data_path,
+                data: OnceLock::new(),
+            });
         }
         if files.is_empty() {
             return Err(IndexError::NoData(problems.first().map(|p| p.to_string())));
         }
-        let mut dataset =
-            Dataset { files, segments, traces: Vec::new(), by_id: HashMap::new(), reports, problems, problem_count };
+        let mut dataset = Dataset {
+            files,
+            segments,
+            traces: Vec::new(),
+            by_id: HashMap::new(),
+            reports,
+            problems,
+            problem_count,
+        };
         dataset.load_rollups(&metas)?;
         Ok(dataset)
     }
@@ -239,8 +268,13 @@ impl Dataset {
             let batches = read_ipc(&traces_path)?;
             let mut count = 0;
             for batch in batches {
-                let summaries = traces_from_batch(&batch, s as u32, &mut interner)
-                    .map_err(|e| IndexError::Corrupt { path: traces_path.clone(), message: e.0 })?;
+                let summaries =
+                    traces_from_batch(&batch, s as u32, &mut interner).map_err(|e| {
+                        IndexError::Corrupt {
+                            path: traces_path.clone(),
+                            message: e.0,
+                        }
+                    })?;
                 for t in summaries {
                     count += 1;
                     match self.by_id.get(&t.trace_id) {
@@ -249,7 +283,8 @@ impl Dataset {
                             merged.push(i);
                         }
                         None => {
-                            self.by_id.insert(t.trace_id.clone(), self.traces.len() as u32);
+                            self.by_id
+                                .insert(t.trace_id.clone(), self.traces.len() as u32);
                             self.traces.push(t);
                         }
                     }
@@ -331,7 +366,12 @@ impl Dataset {
     pub fn fingerprint(&self) -> String {
         let mut text = String::new();
         for (f, r) in self.files.iter().zip(&self.reports) {
-            text.push_str(&format!("{}:{}:{};", f.source.path.display(), r.indexed_bytes, r.spans));
+            text.push_str(&format!(
+                "{}:{}:{};",
+                f.source.path.display(),
+                r.indexed_bytes,
+                r.spans
+            ));
         }
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
     }
@@ -356,33 +396,60 @@ impl Dataset {
     pub fn span_table(&self, s: u32) -> Result<Arc<SpanTable>, IndexError> {
         let seg = &self.segments[s as usize];
         seg.spans
-            .get_or_init(|| SpanTable::read(&seg.spans_path).map(Arc::new).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                SpanTable::read(&seg.spans_path)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
             .clone()
-            .map_err(|message| IndexError::Corrupt { path: seg.spans_path.clone(), message })
+            .map_err(|message| IndexError::Corrupt {
+                path: seg.spans_path.clone(),
+                message,
+            })
     }
 
     /// The (inflated) data of the file behind segment `s`, memory-mapped on first use.
     pub fn segment_data(&self, s: u32) -> Result<Arc<MappedFile>, IndexError> {
         let file = &self.files[self.segments[s as usize].file];
         file.data
-            .get_or_init(|| MappedFile::open(&file.data_path).map(Arc::new).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                MappedFile::open(&file.data_path)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
             .clone()
-            .map_err(|message| IndexError::Corrupt { path: file.data_path.clone(), message })
+            .map_err(|message| IndexError::Corrupt {
+                path: file.data_path.clone(),
+                message,
+            })
     }
 }
 
 fn read_ipc(path: &Path) -> Result<Vec<arrow_array::RecordBatch>, IndexError> {
-    let corrupt = |message: String| IndexError::Corrupt { path: path.to_path_buf(), message };
+    let corrupt = |message: String| IndexError::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    };
     let file = std::fs::File::open(path).map_err(|e| corrupt(e.to_string()))?;
-    let reader =
-        arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None).map_err(|e| corrupt(e.to_string()))?;
-    reader.map(|b| b.map_err(|e| corrupt(e.to_string()))).collect()
+    let reader = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None)
+        .map_err(|e| corrupt(e.to_string()))?;
+    reader
+        .map(|b| b.map_err(|e| corrupt(e.to_string())))
+        .collect()
 }
 
 fn write_ipc(path: &Path, batch: &arrow_array::RecordBatch) -> Result<(), IndexError> {
-    let arrow = |e: arrow_schema::ArrowError| IndexError::Arrow { path: path.to_path_buf(), message: e.to_string() };
-    let file = std::fs::File::create(path).map_err(|e| IndexError::Io { path: path.to_path_buf(), source: e })?;
-    let mut w = arrow_ipc::writer::FileWriter::try_new(std::io::BufWriter::new(file), &batch.schema()).map_err(arrow)?;
+    let arrow = |e: arrow_schema::ArrowError| IndexError::Arrow {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::create(path).map_err(|e| IndexError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let mut w =
+        arrow_ipc::writer::FileWriter::try_new(std::io::BufWriter::new(file), &batch.schema())
+            .map_err(arrow)?;
     w.write(batch).map_err(arrow)?;
     w.finish().map_err(arrow)?;
     Ok(())
@@ -406,21 +473,38 @@ fn ensure_index(
     options: &OpenOptions,
     progress: &dyn BuildProgress,
 ) -> Result<(IndexMeta, IndexAction), IndexError> {
-    let src_io = |e| IndexError::Io { path: source.path.clone(), source: e };
+    let src_io = |e| IndexError::Io {
+        path: source.path.clone(),
+        source: e,
+    };
     let fingerprint = Fingerprint::of(&source.path).map_err(src_io)?;
-    let existing = if options.force_rebuild { Err("a rebuild was asked for".to_string()) } else { IndexMeta::read(dir) };
+    let existing = if options.force_rebuild {
+        Err("a rebuild was asked for".to_string())
+    } else {
+        IndexMeta::read(dir)
+    };
     let reason = match existing {
-        Ok(meta) if meta.source != source.path => format!("the index belongs to {}", meta.source.display()),
-        Ok(meta) if !segments_present(dir, &meta) => "index files are missing or truncated".to_string(),
+        Ok(meta) if meta.source != source.path => {
+            format!("the index belongs to {}", meta.source.display())
+        }
+        Ok(meta) if !segments_present(dir, &meta) => {
+            "index files are missing or truncated".to_string()
+        }
         Ok(meta) if meta.fingerprint == fingerprint => return Ok((meta, IndexAction::Reused)),
-        Ok(meta) if source.kind == SourceKind::Plain && is_append(&source.path, &meta, &fingerprint) => {
+        Ok(meta)
+            if source.kind == SourceKind::Plain && is_append(&source.path, &meta, &fingerprint) =>
+        {
             return append(source, dir, meta, fingerprint, options, progress);
         }
         Ok(_) => "the file changed".to_string(),
         Err(e) if dir.join("meta.json").exists() => e,
-        Err(_) => return build_fresh(source, dir, fingerprint, options, progress).map(|m| (m, IndexAction::Built)),
+        Err(_) => {
+            return build_fresh(source, dir, fingerprint, options, progress)
+                .map(|m| (m, IndexAction::Built))
+        }
     };
-    build_fresh(source, dir, fingerprint, options, progress).map(|m| (m, IndexAction::Rebuilt { reason }))
+    build_fresh(source, dir, fingerprint, options, progress)
+        .map(|m| (m, IndexAction::Rebuilt { reason }))
 }
 
 fn segments_present(dir: &Path, meta: &IndexMeta) -> bool {
@@ -436,13 +520,16 @@ fn is_append(path: &Path, meta: &IndexMeta, now: &Fingerprint) -> bool {
         return false;
     }
     let head_len = meta.fingerprint.size.min(TAIL_BLOCK);
-    let head_same = Fingerprint::hash_of_range(path, 0, head_len).ok() == Some(meta.fingerprint.head_hash);
+    let head_same =
+        Fingerprint::hash_of_range(path, 0, head_len).ok() == Some(meta.fingerprint.head_hash);
     head_same && prefix_tail_hash(path, meta.indexed_bytes).ok() == Some(meta.prefix_tail_hash)
 }
 
 /// The end of the complete lines of `data`: an unterminated last line counts when it parses.
 fn complete_end(data: &[u8]) -> usize {
-    halo_ingest::complete_end(data, |tail| std::str::from_utf8(tail).is_ok_and(|t| halo_trace::parse_line(t).is_ok()))
+    halo_ingest::complete_end(data, |tail| {
+        std::str::from_utf8(tail).is_ok_and(|t| halo_trace::parse_line(t).is_ok())
+    })
 }
 
 fn build_fresh(
@@ -454,7 +541,9 @@ fn build_fresh(
 ) -> Result<IndexMeta, IndexError> {
     let tmp = dir.with_file_name(format!(
         "{}.tmp-{}",
-        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let io = |p: &Path| {
@@ -468,7 +557,8 @@ fn build_fresh(
         SourceKind::Gzip => {
             let cache = tmp.join("source.jsonl");
             progress.begin(&source.path, "inflating", fingerprint.size);
-            let (_, fault) = halo_ingest::inflate_to(&source.path, &cache, |n| progress.advance(n))?;
+            let (_, fault) =
+                halo_ingest::inflate_to(&source.path, &cache, |n| progress.advance(n))?;
             progress.end();
             if let Some(fault) = fault {
                 // The good prefix is indexed; the fault is reported as a problem below.
@@ -483,14 +573,24 @@ fn build_fresh(
     let name = "seg-0000".to_string();
     let (spans_path, traces_path) = segment_paths(&tmp, &name);
     progress.begin(&source.path, "indexing", end as u64);
-    let built = build_segment(&source.path, data, 0..end, 1, &spans_path, &options.build, &|n| progress.advance(n));
+    let built = build_segment(
+        &source.path,
+        data,
+        0..end,
+        1,
+        &spans_path,
+        &options.build,
+        &|n| progress.advance(n),
+    );
     progress.end();
     let mut built = built?;
     write_ipc(&traces_path, &traces_to_batch(&built.traces))?;
     if let Ok(fault) = std::fs::read_to_string(tmp.join("inflate-fault.txt")) {
         built.problem_count += 1;
         built.skipped_lines += 1;
-        built.problems.insert(0, Problem::in_file(&source.path, fault));
+        built
+            .problems
+            .insert(0, Problem::in_file(&source.path, fault));
     }
     let meta = IndexMeta {
         format_version: FORMAT_VERSION,
@@ -525,7 +625,9 @@ fn build_fresh(
     // replace a non-empty directory.
     let old = dir.with_file_name(format!(
         "{}.old-{}",
-        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         std::process::id()
     ));
     if dir.exists() {
@@ -561,8 +663,15 @@ fn append(
     let (spans_path, traces_path) = segment_paths(dir, &name);
     let first_line = meta.line_count + 1;
     progress.begin(&source.path, "indexing appended", (end - start) as u64);
-    let built =
-        build_segment(&source.path, data, start..end, first_line, &spans_path, &options.build, &|n| progress.advance(n));
+    let built = build_segment(
+        &source.path,
+        data,
+        start..end,
+        first_line,
+        &spans_path,
+        &options.build,
+        &|n| progress.advance(n),
+    );
     progress.end();
     let built = built?;
     write_ipc(&traces_path, &traces_to_batch(&built.traces))?;
@@ -587,7 +696,15 @@ fn append(
     meta.data_bytes = data.len() as u64;
     meta.line_count += built.line_count;
     meta.prefix_tail_hash =
-        prefix_tail_hash(&source.path, end as u64).map_err(|e| IndexError::Io { path: source.path.clone(), source: e })?;
+        prefix_tail_hash(&source.path, end as u64).map_err(|e| IndexError::Io {
+            path: source.path.clone(),
+            source: e,
+        })?;
     meta.write(dir)?;
-    Ok((meta, IndexAction::Appended { bytes: (end - start) as u64 }))
+    Ok((
+        meta,
+        IndexAction::Appended {
+            bytes: (end - start) as u64,
+        },
+    ))
 }

@@ -32,7 +32,9 @@ pub mod trace_columns;
 use std::path::PathBuf;
 
 pub use build::BuildOptions;
-pub use dataset::{BuildProgress, Dataset, FileReport, IndexAction, NoProgress, OpenOptions, SegmentInfo};
+pub use dataset::{
+    BuildProgress, Dataset, FileReport, IndexAction, NoProgress, OpenOptions, SegmentInfo,
+};
 pub use halo_ingest::Problem;
 pub use rollup::{error_group_label, ErrorGroupCount, ToolUsage, TracePart, TraceSummary};
 pub use span_columns::span_schema;

@@ -196,7 +196,10 @@ impl TraceAcc {
                 tool_call_count: 0,
                 error_groups: Vec::new(),
                 outcome: None,
-                parts: vec![TracePart { segment, rows: Vec::new() }],
+                parts: vec![TracePart {
+                    segment,
+                    rows: Vec::new(),
+                }],
             },
             span_hashes: Vec::new(),
             parent_hashes: Vec::new(),
@@ -206,7 +209,13 @@ impl TraceAcc {
     }
 
     /// Adds span `i` of a batch whose first row is segment row `row_base`.
-    pub(crate) fn add(&mut self, c: &SpanColumns<'_>, i: usize, segment_row: u32, interner: &mut Interner) {
+    pub(crate) fn add(
+        &mut self,
+        c: &SpanColumns<'_>,
+        i: usize,
+        segment_row: u32,
+        interner: &mut Interner,
+    ) {
         let s = &mut self.summary;
         s.span_count += 1;
         s.parts[0].rows.push(segment_row);
@@ -251,7 +260,13 @@ impl TraceAcc {
             let label = interner.get(&label);
             match s.error_groups.binary_search_by(|g| g.group.cmp(&label)) {
                 Ok(j) => s.error_groups[j].spans += 1,
-                Err(j) => s.error_groups.insert(j, ErrorGroupCount { group: label, spans: 1 }),
+                Err(j) => s.error_groups.insert(
+                    j,
+                    ErrorGroupCount {
+                        group: label,
+                        spans: 1,
+                    },
+                ),
             }
         }
         if is_tool {
@@ -264,7 +279,14 @@ impl TraceAcc {
                     s.tools[j].calls += 1;
                     s.tools[j].errors += u32::from(is_error);
                 }
-                Err(j) => s.tools.insert(j, ToolUsage { name, calls: 1, errors: u32::from(is_error) }),
+                Err(j) => s.tools.insert(
+                    j,
+                    ToolUsage {
+                        name,
+                        calls: 1,
+                        errors: u32::from(is_error),
+                    },
+                ),
             }
         }
         if let Some(v) = SpanColumns::opt(c.service_name, i) {
@@ -313,14 +335,20 @@ impl TraceAcc {
 pub(crate) fn tree_counts(span_hashes: &mut [u64], parent_hashes: &[u64]) -> (u32, u32) {
     span_hashes.sort_unstable();
     let duplicates = span_hashes.windows(2).filter(|w| w[0] == w[1]).count() as u32;
-    let missing = parent_hashes.iter().filter(|p| span_hashes.binary_search(p).is_err()).count() as u32;
+    let missing = parent_hashes
+        .iter()
+        .filter(|p| span_hashes.binary_search(p).is_err())
+        .count() as u32;
     (duplicates, missing)
 }
 
 /// Span-id hashes of a span batch's rows, for recounting a merged trace's tree.
 pub(crate) fn id_hashes(c: &SpanColumns<'_>, row: usize) -> (u64, Option<u64>) {
     let parent = c.parent_span_id.value(row);
-    (hash_id(c.span_id.value(row)), (!parent.is_empty()).then(|| hash_id(parent)))
+    (
+        hash_id(c.span_id.value(row)),
+        (!parent.is_empty()).then(|| hash_id(parent)),
+    )
 }
 
 /// Merges a later part of a trace (another file, or an appended segment) into `into`.
@@ -356,7 +384,10 @@ pub(crate) fn merge_summary(into: &mut TraceSummary, other: TraceSummary) {
         }
     }
     for g in other.error_groups {
-        match into.error_groups.binary_search_by(|x| x.group.cmp(&g.group)) {
+        match into
+            .error_groups
+            .binary_search_by(|x| x.group.cmp(&g.group))
+        {
             Ok(j) => into.error_groups[j].spans += g.spans,
             Err(j) => into.error_groups.insert(j, g),
         }

@@ -8,8 +8,8 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder, TimestampNanosecondBuilder,
-    UInt32Builder, UInt64Builder,
+    BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -66,7 +66,11 @@ fn utf8(name: &str) -> Field {
 }
 
 fn string_list(name: &str) -> Field {
-    Field::new(name, DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), true)
+    Field::new(
+        name,
+        DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        true,
+    )
 }
 
 /// The span table's schema.
@@ -248,8 +252,12 @@ impl SpanBatchBuilder {
             StatusCode::Error => "ERROR",
             StatusCode::Unset => "UNSET",
         });
-        self.status_message.append_value(halo_trace::head(&span.status_message, halo_trace::semantic::HEAD_CHARS));
-        self.is_error.append_value(span.status_code == StatusCode::Error);
+        self.status_message.append_value(halo_trace::head(
+            &span.status_message,
+            halo_trace::semantic::HEAD_CHARS,
+        ));
+        self.is_error
+            .append_value(span.status_code == StatusCode::Error);
         self.service.append_option(span.service_name());
         self.model.append_option(facts.model.as_deref());
         self.agent_name.append_option(facts.agent_name.as_deref());
@@ -260,7 +268,8 @@ impl SpanBatchBuilder {
         self.total_tokens.append_option(facts.tokens.total);
         self.cost.append_option(facts.cost);
         self.error_type.append_option(facts.error_type.as_deref());
-        self.error_message.append_option(facts.error_message.as_deref());
+        self.error_message
+            .append_option(facts.error_message.as_deref());
         self.http_status.append_option(facts.http_status);
         self.tool_args.append_option(facts.tool_args.as_deref());
         self.tool_result.append_option(facts.tool_result.as_deref());
@@ -268,7 +277,8 @@ impl SpanBatchBuilder {
         self.output_head.append_option(facts.output_head.as_deref());
         push_list(&mut self.declared, &facts.declared_tools);
         push_list(&mut self.requested, &facts.requested_tools);
-        self.finish_reason.append_option(facts.finish_reason.as_deref());
+        self.finish_reason
+            .append_option(facts.finish_reason.as_deref());
         self.refusal.append_option(facts.refusal.as_deref());
         self.session.append_option(facts.session_id.as_deref());
         self.user.append_option(facts.user_id.as_deref());

@@ -19,8 +19,14 @@ pub struct SpanTable {
 impl SpanTable {
     /// Reads a span table file, checking its shape.
     pub fn read(path: &Path) -> Result<SpanTable, IndexError> {
-        let corrupt = |message: String| IndexError::Corrupt { path: path.to_path_buf(), message };
-        let file = std::fs::File::open(path).map_err(|e| IndexError::Io { path: path.to_path_buf(), source: e })?;
+        let corrupt = |message: String| IndexError::Corrupt {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file = std::fs::File::open(path).map_err(|e| IndexError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
         let reader = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None)
             .map_err(|e| corrupt(e.to_string()))?;
         let mut batches = Vec::new();
@@ -40,7 +46,11 @@ impl SpanTable {
             starts.push(rows);
             rows += b.num_rows() as u32;
         }
-        SpanTable { batches, starts, rows }
+        SpanTable {
+            batches,
+            starts,
+            rows,
+        }
     }
 
     /// The batches, in row order.

@@ -2,7 +2,9 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType, UInt32Type, UInt64Type};
-use arrow_array::{Array, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray};
+use arrow_array::{
+    Array, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray,
+};
 use arrow_array::{PrimitiveArray, TimestampNanosecondArray, UInt32Array, UInt64Array};
 
 use crate::span_columns::col;
@@ -72,14 +74,18 @@ fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b dyn Array, Shape
 }
 
 fn strings<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b StringArray, ShapeError> {
-    column(batch, name)?.as_string_opt::<i32>().ok_or_else(|| ShapeError(format!("column {name} is not text")))
+    column(batch, name)?
+        .as_string_opt::<i32>()
+        .ok_or_else(|| ShapeError(format!("column {name} is not text")))
 }
 
 fn prim<'b, T: arrow_array::ArrowPrimitiveType>(
     batch: &'b RecordBatch,
     name: &str,
 ) -> Result<&'b PrimitiveArray<T>, ShapeError> {
-    column(batch, name)?.as_primitive_opt::<T>().ok_or_else(|| ShapeError(format!("column {name} has the wrong type")))
+    column(batch, name)?
+        .as_primitive_opt::<T>()
+        .ok_or_else(|| ShapeError(format!("column {name} has the wrong type")))
 }
 
 impl<'b> SpanColumns<'b> {
@@ -147,7 +153,7 @@ impl<'b> SpanColumns<'b> {
     }
 
     /// A nullable text column's value.
-    pub fn opt<'s>(array: &'s StringArray, row: usize) -> Option<&'s str> {
+    pub fn opt(array: &StringArray, row: usize) -> Option<&str> {
         (!array.is_null(row)).then(|| array.value(row))
     }
 
@@ -167,7 +173,9 @@ impl<'b> SpanColumns<'b> {
             return Vec::new();
         }
         let values = array.value(row);
-        let Some(values) = values.as_string_opt::<i32>() else { return Vec::new() };
+        let Some(values) = values.as_string_opt::<i32>() else {
+            return Vec::new();
+        };
         values.iter().flatten().map(str::to_string).collect()
     }
 }

@@ -87,9 +87,10 @@ impl IndexMeta {
     /// Reads `meta.json` from an index directory.
     pub fn read(dir: &Path) -> Result<IndexMeta, String> {
         let path = dir.join("meta.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let meta: IndexMeta =
-            serde_json::from_str(&text).map_err(|e| format!("{} is corrupt: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let meta: IndexMeta = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is corrupt: {e}", path.display()))?;
         if meta.format_version != FORMAT_VERSION {
             return Err(format!(
                 "index format {} is not the current format {FORMAT_VERSION}",
@@ -103,7 +104,10 @@ impl IndexMeta {
     pub fn write(&self, dir: &Path) -> Result<(), IndexError> {
         let path = dir.join("meta.json");
         let tmp = dir.join(format!("meta.json.tmp-{}", std::process::id()));
-        let io = |e| IndexError::Io { path: path.clone(), source: e };
+        let io = |e| IndexError::Io {
+            path: path.clone(),
+            source: e,
+        };
         let text = serde_json::to_vec_pretty(self).expect("meta serializes");
         std::fs::write(&tmp, text).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
@@ -113,7 +117,10 @@ impl IndexMeta {
 
 /// Paths of one segment's files.
 pub fn segment_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    (dir.join(format!("{name}.spans.arrow")), dir.join(format!("{name}.traces.arrow")))
+    (
+        dir.join(format!("{name}.spans.arrow")),
+        dir.join(format!("{name}.traces.arrow")),
+    )
 }
 
 /// Where the index of `source` lives.
@@ -122,7 +129,10 @@ pub fn segment_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 /// beside the source (`traces.jsonl.halo-index`) when that directory is writable, else in
 /// the user cache (`$HALO_CACHE_DIR`, `$XDG_CACHE_HOME/halo` or `~/.cache/halo`).
 pub fn index_dir_for(source: &Path, index_root: Option<&Path>) -> PathBuf {
-    let name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "traces".into());
+    let name = source
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "traces".into());
     let keyed = || {
         let hash = xxhash_rust::xxh3::xxh3_64(source.as_os_str().as_encoded_bytes());
         format!("{name}-{:08x}", hash as u32)

@@ -7,8 +7,8 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder, TimestampNanosecondBuilder,
-    UInt32Builder, UInt64Builder,
+    BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType, UInt32Type, UInt64Type};
@@ -19,7 +19,11 @@ use crate::rollup::{ErrorGroupCount, Interner, ToolUsage, TracePart, TraceSummar
 use crate::span_view::ShapeError;
 
 fn list_of(name: &str, item: DataType) -> Field {
-    Field::new(name, DataType::List(Arc::new(Field::new("item", item, true))), false)
+    Field::new(
+        name,
+        DataType::List(Arc::new(Field::new("item", item, true))),
+        false,
+    )
 }
 
 /// The trace table's schema.
@@ -112,7 +116,11 @@ pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
         has_errors.append_value(t.has_errors());
         errors.append_value(t.error_span_count);
         tool_errors_total.append_value(t.tool_error_span_count);
-        for (b, vals) in [(&mut services, &t.services), (&mut models, &t.models), (&mut agents, &t.agents)] {
+        for (b, vals) in [
+            (&mut services, &t.services),
+            (&mut models, &t.models),
+            (&mut agents, &t.agents),
+        ] {
             for v in vals {
                 b.values().append_value(v);
             }
@@ -188,7 +196,9 @@ pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
 }
 
 fn col<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef, ShapeError> {
-    batch.column_by_name(name).ok_or_else(|| ShapeError(format!("trace table has no column {name}")))
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| ShapeError(format!("trace table has no column {name}")))
 }
 
 macro_rules! typed {
@@ -223,12 +233,24 @@ pub fn traces_from_batch(
 ) -> Result<Vec<TraceSummary>, ShapeError> {
     let trace_id = typed!(batch, "trace_id", as_string_opt::<i32>);
     let span_count = typed!(batch, "span_count", as_primitive_opt::<UInt32Type>);
-    let start = typed!(batch, "start_time", as_primitive_opt::<TimestampNanosecondType>);
-    let end = typed!(batch, "end_time", as_primitive_opt::<TimestampNanosecondType>);
+    let start = typed!(
+        batch,
+        "start_time",
+        as_primitive_opt::<TimestampNanosecondType>
+    );
+    let end = typed!(
+        batch,
+        "end_time",
+        as_primitive_opt::<TimestampNanosecondType>
+    );
     let root = typed!(batch, "root_span_name", as_string_opt::<i32>);
     let has_root = typed!(batch, "has_root", as_boolean_opt);
     let errors = typed!(batch, "error_span_count", as_primitive_opt::<UInt32Type>);
-    let tool_errors_total = typed!(batch, "tool_error_span_count", as_primitive_opt::<UInt32Type>);
+    let tool_errors_total = typed!(
+        batch,
+        "tool_error_span_count",
+        as_primitive_opt::<UInt32Type>
+    );
     let services = typed!(batch, "services", as_list_opt::<i32>);
     let models = typed!(batch, "models", as_list_opt::<i32>);
     let agents = typed!(batch, "agents", as_list_opt::<i32>);
@@ -239,8 +261,16 @@ pub fn traces_from_batch(
     let output = typed!(batch, "output_tokens", as_primitive_opt::<Int64Type>);
     let total = typed!(batch, "total_tokens", as_primitive_opt::<Int64Type>);
     let cost = typed!(batch, "cost", as_primitive_opt::<Float64Type>);
-    let missing = typed!(batch, "missing_parent_count", as_primitive_opt::<UInt32Type>);
-    let dups = typed!(batch, "duplicate_span_count", as_primitive_opt::<UInt32Type>);
+    let missing = typed!(
+        batch,
+        "missing_parent_count",
+        as_primitive_opt::<UInt32Type>
+    );
+    let dups = typed!(
+        batch,
+        "duplicate_span_count",
+        as_primitive_opt::<UInt32Type>
+    );
     let session = typed!(batch, "session_id", as_string_opt::<i32>);
     let user = typed!(batch, "user_id", as_string_opt::<i32>);
     let project = typed!(batch, "project_id", as_string_opt::<i32>);
@@ -251,7 +281,8 @@ pub fn traces_from_batch(
     let group_spans = typed!(batch, "error_group_spans", as_list_opt::<i32>);
     let outcome = typed!(batch, "outcome", as_string_opt::<i32>);
     let rows = typed!(batch, "span_rows", as_list_opt::<i32>);
-    let opt = |a: &arrow_array::StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
+    let opt =
+        |a: &arrow_array::StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
     let mut out = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
         let names = strings_at(tool_names, i, interner);
@@ -281,7 +312,11 @@ pub fn traces_from_batch(
                 .into_iter()
                 .zip(calls)
                 .zip(errs)
-                .map(|((name, calls), errors)| ToolUsage { name, calls, errors })
+                .map(|((name, calls), errors)| ToolUsage {
+                    name,
+                    calls,
+                    errors,
+                })
                 .collect(),
             input_tokens: input.value(i),
             output_tokens: output.value(i),
@@ -301,7 +336,10 @@ pub fn traces_from_batch(
                 .map(|(group, spans)| ErrorGroupCount { group, spans })
                 .collect(),
             outcome: opt(outcome, i),
-            parts: vec![TracePart { segment, rows: u32s_at(rows, i) }],
+            parts: vec![TracePart {
+                segment,
+                rows: u32s_at(rows, i),
+            }],
         });
     }
     Ok(out)

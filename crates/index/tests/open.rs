@@ -22,7 +22,10 @@ fn span(trace: &str, span: &str, parent: &str, status: &str, attrs: &str) -> Str
 }
 
 fn open(paths: &[PathBuf], index_dir: &Path) -> Result<Dataset, IndexError> {
-    let options = OpenOptions { index_dir: Some(index_dir.to_path_buf()), ..Default::default() };
+    let options = OpenOptions {
+        index_dir: Some(index_dir.to_path_buf()),
+        ..Default::default()
+    };
     Dataset::open(paths, &options, &NoProgress)
 }
 
@@ -36,7 +39,10 @@ fn reference_fixtures_index_like_the_reference() {
     let b = ds.trace("t-bbbb").unwrap();
     assert!(b.has_errors());
     assert_eq!(b.error_span_count, 2);
-    assert_eq!(b.input_tokens, 200, "tokens from one dialect, not inference.* plus llm.*");
+    assert_eq!(
+        b.input_tokens, 200,
+        "tokens from one dialect, not inference.* plus llm.*"
+    );
     assert_eq!(b.cost, Some(0.004));
     assert_eq!(b.root_span_name, "root");
     assert_eq!(&*b.models[0], "gpt-5.4");
@@ -46,7 +52,10 @@ fn reference_fixtures_index_like_the_reference() {
     let t = real.trace("a9746d1452534d89af85ad99c6493473").unwrap();
     assert_eq!(t.tool_error_span_count, 1);
     assert_eq!(t.root_span_name, "custom.task");
-    assert!(t.tools.iter().any(|u| &*u.name == "list_files" && u.errors == 1));
+    assert!(t
+        .tools
+        .iter()
+        .any(|u| &*u.name == "list_files" && u.errors == 1));
 }
 
 #[test]
@@ -71,36 +80,63 @@ fn reuses_appends_and_rebuilds() {
     let file = tmp.path().join("live.jsonl");
     let idx = tmp.path().join("idx");
     std::fs::write(&file, span("t1", "s1", "", "STATUS_CODE_OK", "{}") + "\n").unwrap();
-    let first = open(&[file.clone()], &idx).unwrap();
+    let first = open(std::slice::from_ref(&file), &idx).unwrap();
     assert_eq!(first.reports()[0].action, IndexAction::Built);
-    let again = open(&[file.clone()], &idx).unwrap();
+    let again = open(std::slice::from_ref(&file), &idx).unwrap();
     assert_eq!(again.reports()[0].action, IndexAction::Reused);
 
     // An append, with a half-written last line that must wait.
-    let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
     let partial = span("t1", "s3", "s1", "STATUS_CODE_OK", "{}");
-    write!(f, "{}\n{}", span("t1", "s2", "s1", "STATUS_CODE_ERROR", "{}"), &partial[..40]).unwrap();
+    write!(
+        f,
+        "{}\n{}",
+        span("t1", "s2", "s1", "STATUS_CODE_ERROR", "{}"),
+        &partial[..40]
+    )
+    .unwrap();
     drop(f);
-    let appended = open(&[file.clone()], &idx).unwrap();
-    assert!(matches!(appended.reports()[0].action, IndexAction::Appended { .. }), "{:?}", appended.reports()[0].action);
+    let appended = open(std::slice::from_ref(&file), &idx).unwrap();
+    assert!(
+        matches!(appended.reports()[0].action, IndexAction::Appended { .. }),
+        "{:?}",
+        appended.reports()[0].action
+    );
     assert_eq!(appended.traces()[0].span_count, 2);
-    assert!(appended.problems().iter().any(|p| p.message.contains("incomplete")));
+    assert!(appended
+        .problems()
+        .iter()
+        .any(|p| p.message.contains("incomplete")));
     assert_eq!(appended.reports()[0].lines, 2);
 
     // The writer finishes the line.
-    let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
     writeln!(f, "{}", &partial[40..]).unwrap();
     drop(f);
-    let done = open(&[file.clone()], &idx).unwrap();
+    let done = open(std::slice::from_ref(&file), &idx).unwrap();
     assert_eq!(done.traces()[0].span_count, 3);
     assert_eq!(done.reports()[0].lines, 3);
-    assert!(!done.problems().iter().any(|p| p.message.contains("incomplete")));
+    assert!(!done
+        .problems()
+        .iter()
+        .any(|p| p.message.contains("incomplete")));
 
     // A rewrite of the same size is caught by the content hashes.
-    let text = std::fs::read_to_string(&file).unwrap().replace("STATUS_CODE_ERROR", "STATUS_CODE_OK___");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("STATUS_CODE_ERROR", "STATUS_CODE_OK___");
     std::fs::write(&file, text).unwrap();
-    let rebuilt = open(&[file.clone()], &idx).unwrap();
-    assert!(matches!(rebuilt.reports()[0].action, IndexAction::Rebuilt { .. }));
+    let rebuilt = open(std::slice::from_ref(&file), &idx).unwrap();
+    assert!(matches!(
+        rebuilt.reports()[0].action,
+        IndexAction::Rebuilt { .. }
+    ));
 }
 
 #[test]
@@ -109,18 +145,27 @@ fn corrupt_index_is_rebuilt() {
     let file = tmp.path().join("t.jsonl");
     let idx = tmp.path().join("idx");
     std::fs::write(&file, span("t1", "s1", "", "STATUS_CODE_OK", "{}") + "\n").unwrap();
-    let ds = open(&[file.clone()], &idx).unwrap();
+    let ds = open(std::slice::from_ref(&file), &idx).unwrap();
     let dir = ds.reports()[0].index_dir.clone();
     std::fs::write(dir.join("meta.json"), "{ truncated").unwrap();
-    let again = open(&[file.clone()], &idx).unwrap();
-    assert!(matches!(again.reports()[0].action, IndexAction::Rebuilt { .. }));
+    let again = open(std::slice::from_ref(&file), &idx).unwrap();
+    assert!(matches!(
+        again.reports()[0].action,
+        IndexAction::Rebuilt { .. }
+    ));
     assert_eq!(again.traces().len(), 1);
     // A truncated span table is detected when read.
     let spans = dir.join("seg-0000.spans.arrow");
     let len = std::fs::metadata(&spans).unwrap().len();
-    let f = std::fs::OpenOptions::new().write(true).open(&spans).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&spans)
+        .unwrap();
     f.set_len(len / 2).unwrap();
-    let ds = open(&[file.clone()], &idx).unwrap();
-    assert!(matches!(ds.reports()[0].action, IndexAction::Rebuilt { .. }));
+    let ds = open(std::slice::from_ref(&file), &idx).unwrap();
+    assert!(matches!(
+        ds.reports()[0].action,
+        IndexAction::Rebuilt { .. }
+    ));
     assert_eq!(ds.span_table(0).unwrap().num_rows(), 1);
 }

@@ -93,7 +93,10 @@ pub(crate) fn compile_regex(pattern: &str) -> Result<regex::bytes::Regex, QueryE
         .size_limit(16 << 20)
         .dfa_size_limit(32 << 20)
         .build()
-        .map_err(|e| QueryError::BadRegex { pattern: pattern.to_string(), message: e.to_string() })
+        .map_err(|e| QueryError::BadRegex {
+            pattern: pattern.to_string(),
+            message: e.to_string(),
+        })
 }
 
 impl TraceFilters {
@@ -103,7 +106,9 @@ impl TraceFilters {
                 .map(|t| {
                     parse_rfc3339_nanos(t).ok_or_else(|| QueryError::BadArgument {
                         name: field.to_string(),
-                        message: format!("{t:?} is not an RFC 3339 time (e.g. 2026-04-23T05:32:00Z)"),
+                        message: format!(
+                            "{t:?} is not an RFC 3339 time (e.g. 2026-04-23T05:32:00Z)"
+                        ),
                     })
                 })
                 .transpose()
@@ -112,7 +117,11 @@ impl TraceFilters {
             start_gte: time("start_time_gte", &self.start_time_gte)?,
             end_lte: time("end_time_lte", &self.end_time_lte)?,
             status_message: self.status_message.as_ref().map(|s| s.to_lowercase()),
-            regex: self.regex_pattern.as_deref().map(compile_regex).transpose()?,
+            regex: self
+                .regex_pattern
+                .as_deref()
+                .map(compile_regex)
+                .transpose()?,
             f: self.clone(),
         })
     }
@@ -130,28 +139,47 @@ impl CompiledFilters {
         if f.has_errors.is_some_and(|want| t.has_errors() != want) {
             return false;
         }
-        if f.has_tool_errors.is_some_and(|want| (t.tool_error_span_count > 0) != want) {
+        if f.has_tool_errors
+            .is_some_and(|want| (t.tool_error_span_count > 0) != want)
+        {
             return false;
         }
-        if !any_in(&t.models, &f.model_names) || !any_in(&t.services, &f.service_names) || !any_in(&t.agents, &f.agent_names)
+        if !any_in(&t.models, &f.model_names)
+            || !any_in(&t.services, &f.service_names)
+            || !any_in(&t.agents, &f.agent_names)
         {
             return false;
         }
         if let Some(tools) = f.tool_names.as_ref().filter(|w| !w.is_empty()) {
-            if !t.tools.iter().any(|u| tools.iter().any(|w| w.as_str() == &*u.name)) {
+            if !t
+                .tools
+                .iter()
+                .any(|u| tools.iter().any(|w| w.as_str() == &*u.name))
+            {
                 return false;
             }
         }
-        if f.project_id.as_ref().is_some_and(|p| t.project_id.as_deref() != Some(p.as_str())) {
+        if f.project_id
+            .as_ref()
+            .is_some_and(|p| t.project_id.as_deref() != Some(p.as_str()))
+        {
             return false;
         }
-        if f.session_id.as_ref().is_some_and(|p| t.session_id.as_deref() != Some(p.as_str())) {
+        if f.session_id
+            .as_ref()
+            .is_some_and(|p| t.session_id.as_deref() != Some(p.as_str()))
+        {
             return false;
         }
-        if f.user_id.as_ref().is_some_and(|p| t.user_id.as_deref() != Some(p.as_str())) {
+        if f.user_id
+            .as_ref()
+            .is_some_and(|p| t.user_id.as_deref() != Some(p.as_str()))
+        {
             return false;
         }
-        if self.start_gte.is_some_and(|s| t.start_ns < s) || self.end_lte.is_some_and(|e| t.end_ns > e) {
+        if self.start_gte.is_some_and(|s| t.start_ns < s)
+            || self.end_lte.is_some_and(|e| t.end_ns > e)
+        {
             return false;
         }
         let d = t.duration_ms();
@@ -162,7 +190,11 @@ impl CompiledFilters {
             return false;
         }
         if let Some(needle) = &self.status_message {
-            if !t.error_groups.iter().any(|g| g.group.to_lowercase().contains(needle.as_str())) {
+            if !t
+                .error_groups
+                .iter()
+                .any(|g| g.group.to_lowercase().contains(needle.as_str()))
+            {
                 return false;
             }
         }

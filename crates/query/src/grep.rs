@@ -72,12 +72,15 @@ pub fn grep(
         let bytes = data.bytes();
         let line = &bytes[h.line_start..h.line_end];
         let local = h.matched.start - h.line_start..h.matched.end - h.line_start;
-        let line_no = seg.first_line + memchr::memchr_iter(b'\n', &bytes[seg.bytes.start as usize..h.line_start]).count() as u64;
+        let line_no = seg.first_line
+            + memchr::memchr_iter(b'\n', &bytes[seg.bytes.start as usize..h.line_start]).count()
+                as u64;
         let (matched, context) = around(line, local.clone(), context_chars);
         matches.push(GrepMatch {
             file: seg.source.display().to_string(),
             line: line_no,
-            trace_id: trace_id_at(line, local.start).map(|id| String::from_utf8_lossy(id).into_owned()),
+            trace_id: trace_id_at(line, local.start)
+                .map(|id| String::from_utf8_lossy(id).into_owned()),
             matched,
             context,
         });

@@ -38,24 +38,25 @@ mod view;
 pub use filter::TraceFilters;
 pub use grep::{grep, GrepMatch, GrepResult, GREP_SCHEMA_VERSION};
 pub use list::{
-    count_traces, query_traces, QueryArgs, SortKey, TraceCount, TraceList, TraceRow, TraceTool, MAX_LIMIT,
-    TRACE_COUNT_SCHEMA_VERSION, TRACE_LIST_SCHEMA_VERSION,
+    count_traces, query_traces, QueryArgs, SortKey, TraceCount, TraceList, TraceRow, TraceTool,
+    MAX_LIMIT, TRACE_COUNT_SCHEMA_VERSION, TRACE_LIST_SCHEMA_VERSION,
 };
 pub use overview::{
-    overview, Distribution, ErrorGroup, NameCount, Overview, ToolStats, OVERVIEW_SCHEMA_VERSION, SAMPLE_TRACE_IDS,
-    TAXONOMY_GROUPS,
+    overview, Distribution, ErrorGroup, NameCount, Overview, ToolStats, OVERVIEW_SCHEMA_VERSION,
+    SAMPLE_TRACE_IDS, TAXONOMY_GROUPS,
 };
 pub use records::{find_trace, full_span, raw_span_json, spans_of, SpanRecord};
 pub use render::render_trace;
 pub use scan::{ScanBudget, ScanInfo};
 pub use search::{
-    search_span, search_trace, SearchMatch, SearchResult, SearchSpanArgs, SearchTraceArgs, DEFAULT_CONTEXT_CHARS,
-    DEFAULT_MAX_MATCHES, MAX_CONTEXT_CHARS, MAX_MATCHES, SEARCH_SCHEMA_VERSION,
+    search_span, search_trace, SearchMatch, SearchResult, SearchSpanArgs, SearchTraceArgs,
+    DEFAULT_CONTEXT_CHARS, DEFAULT_MAX_MATCHES, MAX_CONTEXT_CHARS, MAX_MATCHES,
+    SEARCH_SCHEMA_VERSION,
 };
 pub use view::{
-    view_spans, view_trace, OversizedSummary, SpanView, TraceView, ViewSpansArgs, ViewTraceArgs, MAX_SPANS_PER_VIEW,
-    VIEW_SCHEMA_VERSION,
-    OVERSIZED_BYTES, VIEW_SPANS_VALUE_CAP, VIEW_TRACE_VALUE_CAP,
+    view_spans, view_trace, OversizedSummary, SpanView, TraceView, ViewSpansArgs, ViewTraceArgs,
+    MAX_SPANS_PER_VIEW, OVERSIZED_BYTES, VIEW_SCHEMA_VERSION, VIEW_SPANS_VALUE_CAP,
+    VIEW_TRACE_VALUE_CAP,
 };
 
 /// Why a question could not be answered.

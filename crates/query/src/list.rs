@@ -43,7 +43,9 @@ impl std::str::FromStr for SortKey {
             "tokens" => Ok(SortKey::Tokens),
             "errors" | "error_count" => Ok(SortKey::Errors),
             "spans" | "span_count" => Ok(SortKey::Spans),
-            _ => Err(format!("unknown sort key {s:?} (start, duration, tokens, errors, spans)")),
+            _ => Err(format!(
+                "unknown sort key {s:?} (start, duration, tokens, errors, spans)"
+            )),
         }
     }
 }
@@ -74,7 +76,13 @@ pub struct QueryArgs {
 
 impl Default for QueryArgs {
     fn default() -> Self {
-        QueryArgs { filters: TraceFilters::default(), limit: default_limit(), offset: 0, sort: SortKey::Start, descending: None }
+        QueryArgs {
+            filters: TraceFilters::default(),
+            limit: default_limit(),
+            offset: 0,
+            sort: SortKey::Start,
+            descending: None,
+        }
     }
 }
 
@@ -155,7 +163,15 @@ impl TraceRow {
             service_names: names(&t.services),
             model_names: names(&t.models),
             agent_names: names(&t.agents),
-            tools: t.tools.iter().map(|u| TraceTool { name: u.name.to_string(), calls: u.calls, errors: u.errors }).collect(),
+            tools: t
+                .tools
+                .iter()
+                .map(|u| TraceTool {
+                    name: u.name.to_string(),
+                    calls: u.calls,
+                    errors: u.errors,
+                })
+                .collect(),
             total_input_tokens: t.input_tokens,
             total_output_tokens: t.output_tokens,
             total_tokens: t.total_tokens,
@@ -202,7 +218,11 @@ pub struct TraceCount {
 }
 
 /// Lists the traces `args.filters` selects, sorted and paged.
-pub fn query_traces(ds: &Dataset, args: &QueryArgs, budget: ScanBudget) -> Result<TraceList, QueryError> {
+pub fn query_traces(
+    ds: &Dataset,
+    args: &QueryArgs,
+    budget: ScanBudget,
+) -> Result<TraceList, QueryError> {
     if args.limit == 0 || args.limit > MAX_LIMIT {
         return Err(QueryError::BadArgument {
             name: "limit".into(),
@@ -228,8 +248,12 @@ pub fn query_traces(ds: &Dataset, args: &QueryArgs, budget: ScanBudget) -> Resul
         o.then_with(|| traces[*a].trace_id.cmp(&traces[*b].trace_id))
     });
     let total = selected.len();
-    let page: Vec<TraceRow> =
-        selected.iter().skip(args.offset).take(args.limit).map(|&i| TraceRow::of(&traces[i])).collect();
+    let page: Vec<TraceRow> = selected
+        .iter()
+        .skip(args.offset)
+        .take(args.limit)
+        .map(|&i| TraceRow::of(&traces[i]))
+        .collect();
     Ok(TraceList {
         schema_version: TRACE_LIST_SCHEMA_VERSION,
         total: total as u64,
@@ -242,7 +266,15 @@ pub fn query_traces(ds: &Dataset, args: &QueryArgs, budget: ScanBudget) -> Resul
 }
 
 /// Counts the traces `filters` selects.
-pub fn count_traces(ds: &Dataset, filters: &TraceFilters, budget: ScanBudget) -> Result<TraceCount, QueryError> {
+pub fn count_traces(
+    ds: &Dataset,
+    filters: &TraceFilters,
+    budget: ScanBudget,
+) -> Result<TraceCount, QueryError> {
     let (selected, scan) = select(ds, filters, budget)?;
-    Ok(TraceCount { schema_version: TRACE_COUNT_SCHEMA_VERSION, total: selected.len() as u64, scan })
+    Ok(TraceCount {
+        schema_version: TRACE_COUNT_SCHEMA_VERSION,
+        total: selected.len() as u64,
+        scan,
+    })
 }

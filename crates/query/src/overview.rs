@@ -85,7 +85,13 @@ impl Distribution {
         }
         values.sort_by(|a, b| a.total_cmp(b));
         let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-        Distribution { min: values[0], p50: at(0.5), p90: at(0.9), p99: at(0.99), max: values[values.len() - 1] }
+        Distribution {
+            min: values[0],
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            max: values[values.len() - 1],
+        }
     }
 }
 
@@ -160,19 +166,37 @@ pub struct Overview {
 }
 
 fn ranked(counts: HashMap<Arc<str>, u64>) -> Vec<NameCount> {
-    let mut v: Vec<NameCount> = counts.into_iter().map(|(n, c)| NameCount { name: n.to_string(), trace_count: c }).collect();
-    v.sort_by(|a, b| b.trace_count.cmp(&a.trace_count).then_with(|| a.name.cmp(&b.name)));
+    let mut v: Vec<NameCount> = counts
+        .into_iter()
+        .map(|(n, c)| NameCount {
+            name: n.to_string(),
+            trace_count: c,
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        b.trace_count
+            .cmp(&a.trace_count)
+            .then_with(|| a.name.cmp(&b.name))
+    });
     v
 }
 
 /// Summarizes the traces that `filters` selects.
-pub fn overview(ds: &Dataset, filters: &TraceFilters, budget: ScanBudget) -> Result<Overview, QueryError> {
+pub fn overview(
+    ds: &Dataset,
+    filters: &TraceFilters,
+    budget: ScanBudget,
+) -> Result<Overview, QueryError> {
     let (selected, scan) = select(ds, filters, budget)?;
     let traces = ds.traces();
     Ok(summarize(ds, selected.iter().map(|&i| &traces[i]), scan))
 }
 
-fn summarize<'t>(ds: &Dataset, traces: impl Iterator<Item = &'t TraceSummary>, scan: Option<ScanInfo>) -> Overview {
+fn summarize<'t>(
+    ds: &Dataset,
+    traces: impl Iterator<Item = &'t TraceSummary>,
+    scan: Option<ScanInfo>,
+) -> Overview {
     let mut o = Overview {
         schema_version: OVERVIEW_SCHEMA_VERSION,
         total_traces: 0,
@@ -246,7 +270,11 @@ fn summarize<'t>(ds: &Dataset, traces: impl Iterator<Item = &'t TraceSummary>, s
         }
         start = start.min(t.start_ns);
         end = end.max(t.end_ns);
-        for (map, names) in [(&mut services, &t.services), (&mut models, &t.models), (&mut agents, &t.agents)] {
+        for (map, names) in [
+            (&mut services, &t.services),
+            (&mut models, &t.models),
+            (&mut agents, &t.agents),
+        ] {
             for n in names {
                 *map.entry(n.clone()).or_insert(0u64) += 1;
             }
@@ -289,7 +317,11 @@ fn summarize<'t>(ds: &Dataset, traces: impl Iterator<Item = &'t TraceSummary>, s
             name: n.to_string(),
             calls,
             errors,
-            error_rate: if calls == 0 { 0.0 } else { errors as f64 / calls as f64 },
+            error_rate: if calls == 0 {
+                0.0
+            } else {
+                errors as f64 / calls as f64
+            },
             trace_count: traces,
         })
         .collect();
@@ -304,15 +336,23 @@ fn summarize<'t>(ds: &Dataset, traces: impl Iterator<Item = &'t TraceSummary>, s
             sample_trace_ids: samples,
         })
         .collect();
-    taxonomy.sort_by(|a, b| b.trace_count.cmp(&a.trace_count).then(b.span_count.cmp(&a.span_count)).then_with(|| a.group.cmp(&b.group)));
+    taxonomy.sort_by(|a, b| {
+        b.trace_count
+            .cmp(&a.trace_count)
+            .then(b.span_count.cmp(&a.span_count))
+            .then_with(|| a.group.cmp(&b.group))
+    });
     taxonomy.truncate(TAXONOMY_GROUPS);
     o.error_taxonomy = taxonomy;
     o.duration_ms = Distribution::of(durations);
     o.spans_per_trace = Distribution::of(span_counts);
     let half = SAMPLE_TRACE_IDS / 2;
-    let take_errors = error_samples.len().min(half.max(SAMPLE_TRACE_IDS.saturating_sub(other_samples.len())));
+    let take_errors = error_samples
+        .len()
+        .min(half.max(SAMPLE_TRACE_IDS.saturating_sub(other_samples.len())));
     o.sample_trace_ids = error_samples.into_iter().take(take_errors).collect();
     let rest = SAMPLE_TRACE_IDS - o.sample_trace_ids.len();
-    o.sample_trace_ids.extend(other_samples.into_iter().take(rest));
+    o.sample_trace_ids
+        .extend(other_samples.into_iter().take(rest));
     o
 }

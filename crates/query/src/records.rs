@@ -94,7 +94,8 @@ impl SpanRecord {
 
 /// Looks a trace up, or says it does not exist.
 pub fn find_trace<'d>(ds: &'d Dataset, trace_id: &str) -> Result<&'d TraceSummary, QueryError> {
-    ds.trace(trace_id).ok_or_else(|| QueryError::UnknownTrace(trace_id.to_string()))
+    ds.trace(trace_id)
+        .ok_or_else(|| QueryError::UnknownTrace(trace_id.to_string()))
 }
 
 /// The spans of a trace, ordered by start time (file order among equals).
@@ -103,7 +104,9 @@ pub fn spans_of(ds: &Dataset, trace: &TraceSummary) -> Result<Vec<SpanRecord>, Q
     for part in &trace.parts {
         let table = ds.span_table(part.segment)?;
         for &row in &part.rows {
-            let Some((batch, i)) = table.locate(row) else { continue };
+            let Some((batch, i)) = table.locate(row) else {
+                continue;
+            };
             let c = SpanColumns::new(batch).map_err(|e| QueryError::Internal(e.0))?;
             out.push(SpanRecord::read(&c, i, part.segment, row));
         }
@@ -117,7 +120,9 @@ pub fn raw_span_json(ds: &Dataset, span: &SpanRecord) -> Result<String, QueryErr
     let data = ds.segment_data(span.segment)?;
     let bytes = data.bytes();
     let range = span.byte_offset as usize..(span.byte_offset + u64::from(span.byte_len)) as usize;
-    let raw = bytes.get(range).ok_or_else(|| QueryError::SourceChanged(span.line))?;
+    let raw = bytes
+        .get(range)
+        .ok_or(QueryError::SourceChanged(span.line))?;
     Ok(String::from_utf8_lossy(raw).into_owned())
 }
 
@@ -125,15 +130,20 @@ pub fn raw_span_json(ds: &Dataset, span: &SpanRecord) -> Result<String, QueryErr
 pub fn full_span(ds: &Dataset, span: &SpanRecord) -> Result<RawSpan<'static>, QueryError> {
     let data: Arc<halo_ingest::MappedFile> = ds.segment_data(span.segment)?;
     let bytes = data.bytes();
-    let range = span.record_offset as usize..(span.record_offset + u64::from(span.record_len)) as usize;
-    let raw = bytes.get(range).ok_or_else(|| QueryError::SourceChanged(span.line))?;
+    let range =
+        span.record_offset as usize..(span.record_offset + u64::from(span.record_len)) as usize;
+    let raw = bytes
+        .get(range)
+        .ok_or(QueryError::SourceChanged(span.line))?;
     let text = std::str::from_utf8(raw).map_err(|_| QueryError::SourceChanged(span.line))?;
     let parsed = parse_line(text).map_err(|_| QueryError::SourceChanged(span.line))?;
     let within = (span.byte_offset - span.record_offset) as usize;
     parsed
         .spans
         .into_iter()
-        .find(|(s, r)| r.start == within || (s.span_id == span.span_id && parsed_len_matches(r, span)))
+        .find(|(s, r)| {
+            r.start == within || (s.span_id == span.span_id && parsed_len_matches(r, span))
+        })
         .map(|(s, _)| s.into_owned())
         .ok_or(QueryError::SourceChanged(span.line))
 }

@@ -64,7 +64,11 @@ fn describe(s: &SpanRecord, detail: usize) -> String {
 }
 
 /// Renders a trace as an indented span tree of at most `budget_chars` characters.
-pub fn render_trace(ds: &Dataset, trace_id: &str, budget_chars: usize) -> Result<String, QueryError> {
+pub fn render_trace(
+    ds: &Dataset,
+    trace_id: &str,
+    budget_chars: usize,
+) -> Result<String, QueryError> {
     let trace = find_trace(ds, trace_id)?;
     let spans = spans_of(ds, trace)?;
     let header = format!(
@@ -77,7 +81,11 @@ pub fn render_trace(ds: &Dataset, trace_id: &str, budget_chars: usize) -> Result
         join(&trace.models),
     );
     // Depth of each span in the tree (orphans sit at depth 0).
-    let index: HashMap<&str, usize> = spans.iter().enumerate().map(|(i, s)| (s.span_id.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.span_id.as_str(), i))
+        .collect();
     let depth_of = |mut i: usize| {
         let mut d = 0;
         while let Some(&p) = index.get(spans[i].parent_span_id.as_str()) {
@@ -94,7 +102,14 @@ pub fn render_trace(ds: &Dataset, trace_id: &str, budget_chars: usize) -> Result
         let lines: Vec<String> = spans
             .iter()
             .zip(&depths)
-            .map(|(s, d)| format!("{}- [{}] {}", "  ".repeat((*d).min(12)), s.span_id, describe(s, detail)))
+            .map(|(s, d)| {
+                format!(
+                    "{}- [{}] {}",
+                    "  ".repeat((*d).min(12)),
+                    s.span_id,
+                    describe(s, detail)
+                )
+            })
             .collect();
         let total: usize = header.len() + lines.iter().map(|l| l.len() + 1).sum::<usize>();
         if total <= budget_chars || detail == 0 {
@@ -121,7 +136,7 @@ fn elide(header: &str, spans: &[SpanRecord], lines: Vec<String>, budget: usize) 
     let mut keep = vec![false; n];
     let mut used = header.len() + 60;
     let take = |i: usize, keep: &mut Vec<bool>, used: &mut usize| {
-        if i < n && !keep[i] && *used + lines[i].len() + 1 <= budget {
+        if i < n && !keep[i] && *used + lines[i].len() < budget {
             keep[i] = true;
             *used += lines[i].len() + 1;
         }

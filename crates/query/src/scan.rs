@@ -26,7 +26,9 @@ pub struct ScanBudget {
 
 impl Default for ScanBudget {
     fn default() -> Self {
-        ScanBudget { time: Duration::from_secs(30) }
+        ScanBudget {
+            time: Duration::from_secs(30),
+        }
     }
 }
 
@@ -84,7 +86,9 @@ pub(crate) fn scan(
     let results: Vec<Option<(Vec<ScanHit>, u64)>> = jobs
         .par_iter()
         .map(|(s, d, range)| {
-            if Instant::now() > deadline || found.load(std::sync::atomic::Ordering::Relaxed) >= max_hits {
+            if Instant::now() > deadline
+                || found.load(std::sync::atomic::Ordering::Relaxed) >= max_hits
+            {
                 return None;
             }
             let hits = scan_chunk(datas[*d].bytes(), range.clone(), regex, *s);
@@ -120,17 +124,28 @@ fn scan_chunk(data: &[u8], range: Range<usize>, regex: &Regex, segment: u32) -> 
     let hay = &data[..range.end];
     let mut pos = range.start;
     while pos < range.end {
-        let Some(m) = regex.find_at(hay, pos) else { break };
-        let line_start = memchr::memrchr(b'\n', &hay[range.start..m.start()]).map_or(range.start, |i| range.start + i + 1);
-        let line_end = memchr::memchr(b'\n', &hay[m.start()..]).map_or(range.end, |i| m.start() + i);
+        let Some(m) = regex.find_at(hay, pos) else {
+            break;
+        };
+        let line_start = memchr::memrchr(b'\n', &hay[range.start..m.start()])
+            .map_or(range.start, |i| range.start + i + 1);
+        let line_end =
+            memchr::memchr(b'\n', &hay[m.start()..]).map_or(range.end, |i| m.start() + i);
         let matched = if m.end() <= line_end {
             Some(m.range())
         } else {
             // The match ran past the end of its line (e.g. through `\s`): search the line alone.
-            regex.find(&hay[line_start..line_end]).map(|mm| line_start + mm.start()..line_start + mm.end())
+            regex
+                .find(&hay[line_start..line_end])
+                .map(|mm| line_start + mm.start()..line_start + mm.end())
         };
         if let Some(matched) = matched {
-            hits.push(ScanHit { segment, line_start, line_end, matched });
+            hits.push(ScanHit {
+                segment,
+                line_start,
+                line_end,
+                matched,
+            });
         }
         pos = line_end + 1;
     }
@@ -148,7 +163,9 @@ pub(crate) fn trace_id_at<'d>(line: &'d [u8], offset_in_line: usize) -> Option<&
         let end = start + memchr::memchr(b'"', &line[start..])?;
         Some(&line[start..end])
     };
-    finder(b"\"trace_id\":\"").or_else(|| finder(b"\"traceId\":\"")).or_else(|| finder(b"\"trace_id\": \""))
+    finder(b"\"trace_id\":\"")
+        .or_else(|| finder(b"\"traceId\":\""))
+        .or_else(|| finder(b"\"trace_id\": \""))
 }
 
 /// The ids of traces with a span matching `regex`, over the whole dataset.
@@ -177,7 +194,9 @@ fn unescape_id(raw: &[u8]) -> Vec<u8> {
         return raw.to_vec();
     }
     let quoted = [b"\"".as_slice(), raw, b"\""].concat();
-    serde_json::from_slice::<String>(&quoted).map(String::into_bytes).unwrap_or_else(|_| raw.to_vec())
+    serde_json::from_slice::<String>(&quoted)
+        .map(String::into_bytes)
+        .unwrap_or_else(|_| raw.to_vec())
 }
 
 #[cfg(test)]
@@ -199,7 +218,10 @@ mod tests {
     fn matches_stay_within_a_line() {
         let data = b"{\"a\":\"foo\"}\n{\"b\":\"bar\"}\n";
         let re = Regex::new(r"foo\W+\{").unwrap();
-        assert!(scan_chunk(data, 0..data.len(), &re, 0).is_empty(), "no match across the newline");
+        assert!(
+            scan_chunk(data, 0..data.len(), &re, 0).is_empty(),
+            "no match across the newline"
+        );
         let re = Regex::new("bar").unwrap();
         let hits = scan_chunk(data, 0..data.len(), &re, 0);
         assert_eq!(hits.len(), 1);

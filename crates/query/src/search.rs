@@ -120,7 +120,10 @@ fn check_bounds(context: usize, max: usize) -> Result<(), QueryError> {
         });
     }
     if max == 0 || max > MAX_MATCHES {
-        return Err(QueryError::BadArgument { name: "max_matches".into(), message: format!("{max} is outside 1..={MAX_MATCHES}") });
+        return Err(QueryError::BadArgument {
+            name: "max_matches".into(),
+            message: format!("{max} is outside 1..={MAX_MATCHES}"),
+        });
     }
     Ok(())
 }
@@ -176,15 +179,35 @@ fn search(
 pub fn search_trace(ds: &Dataset, args: &SearchTraceArgs) -> Result<SearchResult, QueryError> {
     let trace = find_trace(ds, &args.trace_id)?;
     let spans = spans_of(ds, trace)?;
-    search(ds, &args.trace_id, spans, &args.pattern, args.context_chars, args.max_matches)
+    search(
+        ds,
+        &args.trace_id,
+        spans,
+        &args.pattern,
+        args.context_chars,
+        args.max_matches,
+    )
 }
 
 /// Searches one span of a trace.
 pub fn search_span(ds: &Dataset, args: &SearchSpanArgs) -> Result<SearchResult, QueryError> {
     let trace = find_trace(ds, &args.trace_id)?;
-    let spans: Vec<SpanRecord> = spans_of(ds, trace)?.into_iter().filter(|s| s.span_id == args.span_id).collect();
+    let spans: Vec<SpanRecord> = spans_of(ds, trace)?
+        .into_iter()
+        .filter(|s| s.span_id == args.span_id)
+        .collect();
     if spans.is_empty() {
-        return Err(QueryError::UnknownSpan { trace_id: args.trace_id.clone(), span_id: args.span_id.clone() });
+        return Err(QueryError::UnknownSpan {
+            trace_id: args.trace_id.clone(),
+            span_id: args.span_id.clone(),
+        });
     }
-    search(ds, &args.trace_id, spans, &args.pattern, args.context_chars, args.max_matches)
+    search(
+        ds,
+        &args.trace_id,
+        spans,
+        &args.pattern,
+        args.context_chars,
+        args.max_matches,
+    )
 }

@@ -22,7 +22,9 @@ pub(crate) fn select(
 ) -> Result<(Vec<usize>, Option<ScanInfo>), QueryError> {
     let compiled = filters.compile()?;
     let traces = ds.traces();
-    let candidates: Vec<usize> = (0..traces.len()).filter(|&i| compiled.matches_rollup(&traces[i])).collect();
+    let candidates: Vec<usize> = (0..traces.len())
+        .filter(|&i| compiled.matches_rollup(&traces[i]))
+        .collect();
     let Some(regex) = &compiled.regex else {
         return Ok((candidates, None));
     };
@@ -47,11 +49,18 @@ pub(crate) fn select(
                 }
             }
         }
-        let info =
-            ScanInfo { complete, scanned_bytes: scanned, total_bytes: selected, elapsed_ms: started.elapsed().as_secs_f64() * 1e3 };
+        let info = ScanInfo {
+            complete,
+            scanned_bytes: scanned,
+            total_bytes: selected,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        };
         return Ok((kept, Some(info)));
     }
     let (ids, info) = matching_trace_ids(ds, regex, budget)?;
-    let kept = candidates.into_iter().filter(|&i| ids.contains(traces[i].trace_id.as_bytes())).collect();
+    let kept = candidates
+        .into_iter()
+        .filter(|&i| ids.contains(traces[i].trace_id.as_bytes()))
+        .collect();
     Ok((kept, Some(info)))
 }

@@ -164,14 +164,19 @@ fn cap_text(text: &str, cap: usize) -> serde_json::Value {
 
 fn capped(value: &AttrValue<'_>, cap: usize) -> serde_json::Value {
     match value {
-        AttrValue::Str(_) | AttrValue::RawStr(_) => cap_text(&value.string().unwrap_or_default(), cap),
+        AttrValue::Str(_) | AttrValue::RawStr(_) => {
+            cap_text(&value.string().unwrap_or_default(), cap)
+        }
         AttrValue::Json(j) if j.chars().count() > cap => cap_text(j, cap),
         other => other.to_json(),
     }
 }
 
 fn attributes_view(attrs: &Attributes<'_>, cap: usize) -> BTreeMap<String, serde_json::Value> {
-    attrs.iter().map(|(k, v)| (k.to_string(), capped(v, cap))).collect()
+    attrs
+        .iter()
+        .map(|(k, v)| (k.to_string(), capped(v, cap)))
+        .collect()
 }
 
 fn status_name(code: &str) -> String {
@@ -190,7 +195,10 @@ fn span_view(ds: &Dataset, rec: &SpanRecord, cap: usize) -> Result<SpanView, Que
         start_time: format_rfc3339_nanos(rec.start_ns),
         end_time: format_rfc3339_nanos(rec.end_ns),
         duration_ms: rec.duration_ms,
-        status: StatusView { code: status_name(&rec.status_code), message: span.status_message.to_string() },
+        status: StatusView {
+            code: status_name(&rec.status_code),
+            message: span.status_message.to_string(),
+        },
         service_name: rec.service_name.clone(),
         source: format!("line {}", rec.line),
         attributes: attributes_view(&span.attributes, cap),
@@ -208,41 +216,75 @@ fn outline(s: &SpanRecord) -> SpanOutline {
     }
 }
 
-fn oversized(all: &[SpanRecord], requested: &[&SpanRecord], response_bytes: usize, hint: &str) -> OversizedSummary {
+fn oversized(
+    all: &[SpanRecord],
+    requested: &[&SpanRecord],
+    response_bytes: usize,
+    hint: &str,
+) -> OversizedSummary {
     let mut names: BTreeMap<&str, u64> = BTreeMap::new();
     for s in all {
         *names.entry(&s.name).or_insert(0) += 1;
     }
-    let mut top: Vec<NameTally> = names.into_iter().map(|(n, c)| NameTally { name: n.to_string(), count: c }).collect();
+    let mut top: Vec<NameTally> = names
+        .into_iter()
+        .map(|(n, c)| NameTally {
+            name: n.to_string(),
+            count: c,
+        })
+        .collect();
     top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
     top.truncate(15);
     let mut largest: Vec<&SpanRecord> = requested.to_vec();
-    largest.sort_by(|a, b| b.byte_len.cmp(&a.byte_len));
+    largest.sort_by_key(|s| std::cmp::Reverse(s.byte_len));
     OversizedSummary {
         span_count: all.len() as u64,
         requested_span_count: requested.len() as u64,
         response_bytes: response_bytes as u64,
-        span_bytes: crate::overview::Distribution::of_values(requested.iter().map(|s| f64::from(s.byte_len)).collect()),
+        span_bytes: crate::overview::Distribution::of_values(
+            requested.iter().map(|s| f64::from(s.byte_len)).collect(),
+        ),
         top_span_names: top,
         error_span_count: all.iter().filter(|s| s.is_error).count() as u64,
-        error_spans: all.iter().filter(|s| s.is_error).take(50).map(outline).collect(),
+        error_spans: all
+            .iter()
+            .filter(|s| s.is_error)
+            .take(50)
+            .map(outline)
+            .collect(),
         largest_spans: largest.into_iter().take(20).map(outline).collect(),
         hint: hint.to_string(),
     }
+}
+
+/// What a view shows, before rendering.
+struct ViewPlan<'r> {
+    shown: Vec<&'r SpanRecord>,
+    offset: usize,
+    missing: Vec<String>,
+    cap: usize,
+    hint: String,
 }
 
 fn build_view(
     ds: &Dataset,
     trace_id: &str,
     all: &[SpanRecord],
-    shown: Vec<&SpanRecord>,
-    offset: usize,
-    missing: Vec<String>,
-    cap: usize,
-    hint: &str,
+    plan: ViewPlan<'_>,
 ) -> Result<TraceView, QueryError> {
+    let ViewPlan {
+        shown,
+        offset,
+        missing,
+        cap,
+        hint,
+    } = plan;
+    let hint = hint.as_str();
     // Estimate first from the raw sizes, so a 25,000-span trace is never rendered whole.
-    let estimate: usize = shown.iter().map(|s| (s.byte_len as usize).min(cap * 8) + 200).sum();
+    let estimate: usize = shown
+        .iter()
+        .map(|s| (s.byte_len as usize).min(cap * 8) + 200)
+        .sum();
     let mut view = TraceView {
         schema_version: VIEW_SCHEMA_VERSION,
         trace_id: trace_id.to_string(),
@@ -256,8 +298,13 @@ fn build_view(
         view.oversized = Some(oversized(all, &shown, estimate, hint));
         return Ok(view);
     }
-    let spans = shown.iter().map(|s| span_view(ds, s, cap)).collect::<Result<Vec<_>, _>>()?;
-    let bytes = serde_json::to_vec(&spans).map(|v| v.len()).unwrap_or(usize::MAX);
+    let spans = shown
+        .iter()
+        .map(|s| span_view(ds, s, cap))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bytes = serde_json::to_vec(&spans)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if bytes > OVERSIZED_BYTES {
         view.oversized = Some(oversized(all, &shown, bytes, hint));
     } else {
@@ -289,7 +336,18 @@ pub fn view_trace(ds: &Dataset, args: &ViewTraceArgs) -> Result<TraceView, Query
          read chosen spans with view_spans (<=200 ids), or find spans with search_trace; the trace has {} spans",
         all.len()
     );
-    build_view(ds, &args.trace_id, &all, shown, offset, Vec::new(), VIEW_TRACE_VALUE_CAP, &hint)
+    build_view(
+        ds,
+        &args.trace_id,
+        &all,
+        ViewPlan {
+            shown,
+            offset,
+            missing: Vec::new(),
+            cap: VIEW_TRACE_VALUE_CAP,
+            hint,
+        },
+    )
 }
 
 /// Shows chosen spans of a trace with attribute values capped at [`VIEW_SPANS_VALUE_CAP`].
@@ -297,15 +355,37 @@ pub fn view_spans(ds: &Dataset, args: &ViewSpansArgs) -> Result<TraceView, Query
     if args.span_ids.is_empty() || args.span_ids.len() > MAX_SPANS_PER_VIEW {
         return Err(QueryError::BadArgument {
             name: "span_ids".into(),
-            message: format!("give 1 to {MAX_SPANS_PER_VIEW} span ids, not {}", args.span_ids.len()),
+            message: format!(
+                "give 1 to {MAX_SPANS_PER_VIEW} span ids, not {}",
+                args.span_ids.len()
+            ),
         });
     }
     let trace = find_trace(ds, &args.trace_id)?;
     let all = spans_of(ds, trace)?;
-    let shown: Vec<&SpanRecord> = all.iter().filter(|s| args.span_ids.iter().any(|id| id == &s.span_id)).collect();
-    let missing =
-        args.span_ids.iter().filter(|id| !all.iter().any(|s| &&s.span_id == id)).cloned().collect::<Vec<_>>();
-    let hint = "these spans together are too large: ask for fewer span ids, or use search_span to read \
+    let shown: Vec<&SpanRecord> = all
+        .iter()
+        .filter(|s| args.span_ids.iter().any(|id| id == &s.span_id))
+        .collect();
+    let missing = args
+        .span_ids
+        .iter()
+        .filter(|id| !all.iter().any(|s| &&s.span_id == id))
+        .cloned()
+        .collect::<Vec<_>>();
+    let hint =
+        "these spans together are too large: ask for fewer span ids, or use search_span to read \
                 the parts that matter";
-    build_view(ds, &args.trace_id, &all, shown, 0, missing, VIEW_SPANS_VALUE_CAP, hint)
+    build_view(
+        ds,
+        &args.trace_id,
+        &all,
+        ViewPlan {
+            shown,
+            offset: 0,
+            missing,
+            cap: VIEW_SPANS_VALUE_CAP,
+            hint: hint.to_string(),
+        },
+    )
 }

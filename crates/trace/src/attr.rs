@@ -84,11 +84,13 @@ impl<'a> AttrValue<'a> {
             AttrValue::Int(i) => Some(*i),
             AttrValue::Float(f) if f.fract() == 0.0 && f.is_finite() => Some(*f as i64),
             AttrValue::RawStr(_) => self.string()?.trim().parse::<i64>().ok(),
-            AttrValue::Str(s) => s
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .or_else(|| s.trim().parse::<f64>().ok().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+            AttrValue::Str(s) => s.trim().parse::<i64>().ok().or_else(|| {
+                s.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.fract() == 0.0)
+                    .map(|f| f as i64)
+            }),
             _ => None,
         }
     }
@@ -255,9 +257,15 @@ mod tests {
         assert_eq!(attrs.get("f"), Some(&AttrValue::Json("[1,2]".into())));
         assert_eq!(attrs.get("g").unwrap().to_json()["h"], 1);
         assert_eq!(attrs.get("i").unwrap().as_text().unwrap(), "q\"uote");
-        assert!(matches!(attrs.get("i"), Some(AttrValue::RawStr(_))), "escaped strings decode lazily");
+        assert!(
+            matches!(attrs.get("i"), Some(AttrValue::RawStr(_))),
+            "escaped strings decode lazily"
+        );
         assert_eq!(attrs.get("i").unwrap().to_json(), "q\"uote");
-        assert!(matches!(attrs.get("a"), Some(AttrValue::Str(Cow::Borrowed("x")))));
+        assert!(matches!(
+            attrs.get("a"),
+            Some(AttrValue::Str(Cow::Borrowed("x")))
+        ));
         assert_eq!(attrs.get("j").unwrap().as_text(), None);
     }
 

@@ -54,7 +54,9 @@ pub struct ParseError {
 impl ParseError {
     /// A new error with this message.
     pub fn new(message: impl Into<String>) -> ParseError {
-        ParseError { message: message.into() }
+        ParseError {
+            message: message.into(),
+        }
     }
 
     fn from_json(e: serde_json::Error) -> ParseError {
@@ -106,8 +108,16 @@ pub fn parse_line(line: &str) -> Result<ParsedLine<'_>, ParseError> {
     }
     if looks_like_otlp(trimmed.as_bytes()) {
         let parsed = parse_otlp_line(trimmed)?;
-        return Ok(ParsedLine { spans: parsed.spans, problems: parsed.problems, format: Some(LineFormat::Otlp) });
+        return Ok(ParsedLine {
+            spans: parsed.spans,
+            problems: parsed.problems,
+            format: Some(LineFormat::Otlp),
+        });
     }
     let span = parse_canonical(trimmed)?;
-    Ok(ParsedLine { spans: vec![(span, 0..trimmed.len())], problems: Vec::new(), format: Some(LineFormat::Canonical) })
+    Ok(ParsedLine {
+        spans: vec![(span, 0..trimmed.len())],
+        problems: Vec::new(),
+        format: Some(LineFormat::Canonical),
+    })
 }

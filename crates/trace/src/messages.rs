@@ -89,7 +89,9 @@ fn split_index(rest: &str) -> Option<(usize, &str)> {
 }
 
 fn apply_flat(messages: &mut BTreeMap<usize, ChatMessage>, rest: &str, value: &AttrValue<'_>) {
-    let Some((n, field)) = split_index(rest) else { return };
+    let Some((n, field)) = split_index(rest) else {
+        return;
+    };
     let text = value.as_text().map(|t| t.into_owned()).unwrap_or_default();
     let message = messages.entry(n).or_default();
     match field {
@@ -105,7 +107,9 @@ fn apply_flat(messages: &mut BTreeMap<usize, ChatMessage>, rest: &str, value: &A
                     message.content.push_str(&text);
                 }
             } else if let Some(call) = field.strip_prefix("message.tool_calls.") {
-                let Some((m, call_field)) = split_index(call) else { return };
+                let Some((m, call_field)) = split_index(call) else {
+                    return;
+                };
                 while message.tool_calls.len() <= m {
                     message.tool_calls.push(ToolCallRef::default());
                 }
@@ -129,7 +133,9 @@ fn genai_list(value: &AttrValue<'_>) -> Vec<ChatMessage> {
             None => return Vec::new(),
         },
     };
-    let Some(items) = parsed.as_array() else { return Vec::new() };
+    let Some(items) = parsed.as_array() else {
+        return Vec::new();
+    };
     items.iter().map(genai_message).collect()
 }
 
@@ -141,9 +147,17 @@ fn genai_message(m: &serde_json::Value) -> ChatMessage {
             Some(other) => other.to_string(),
         }
     };
-    let mut msg = ChatMessage { role: str_of(m.get("role")), ..Default::default() };
+    let mut msg = ChatMessage {
+        role: str_of(m.get("role")),
+        ..Default::default()
+    };
     let mut texts = Vec::new();
-    for part in m.get("parts").and_then(|p| p.as_array()).into_iter().flatten() {
+    for part in m
+        .get("parts")
+        .and_then(|p| p.as_array())
+        .into_iter()
+        .flatten()
+    {
         match part.get("type").and_then(|t| t.as_str()) {
             Some("text") => texts.push(str_of(part.get("content"))),
             Some("tool_call") => msg.tool_calls.push(ToolCallRef {
@@ -185,7 +199,10 @@ mod tests {
             "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments":"{\"q\":1}"}"#,
         );
         let m = llm_messages(&s);
-        assert_eq!(m.input.iter().map(|m| m.role.as_str()).collect::<Vec<_>>(), ["system", "user"]);
+        assert_eq!(
+            m.input.iter().map(|m| m.role.as_str()).collect::<Vec<_>>(),
+            ["system", "user"]
+        );
         assert_eq!(m.output[0].tool_calls[0].name, "grep");
         assert_eq!(m.output[0].tool_calls[0].id.as_deref(), Some("c1"));
     }

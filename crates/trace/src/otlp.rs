@@ -141,7 +141,9 @@ struct KvList<'a> {
 /// A number that OTLP/JSON may write as a JSON number or as a string holding one.
 fn number_of(raw: &RawValue) -> Option<i64> {
     let text = raw.get().trim_matches('"');
-    text.parse::<i64>().ok().or_else(|| text.parse::<f64>().ok().map(|f| f as i64))
+    text.parse::<i64>()
+        .ok()
+        .or_else(|| text.parse::<f64>().ok().map(|f| f as i64))
 }
 
 impl<'a> AnyValue<'a> {
@@ -150,13 +152,18 @@ impl<'a> AnyValue<'a> {
             return match AttrValue::from_raw_json(raw) {
                 AttrValue::Null => AttrValue::Null,
                 v @ (AttrValue::Str(_) | AttrValue::RawStr(_)) => v,
-                other => AttrValue::Str(Cow::Owned(other.as_text().unwrap_or_default().into_owned())),
+                other => {
+                    AttrValue::Str(Cow::Owned(other.as_text().unwrap_or_default().into_owned()))
+                }
             };
         }
         if let Some(i) = self.int_value.and_then(number_of) {
             return AttrValue::Int(i);
         }
-        if let Some(f) = self.double_value.and_then(|r| r.get().trim_matches('"').parse::<f64>().ok()) {
+        if let Some(f) = self
+            .double_value
+            .and_then(|r| r.get().trim_matches('"').parse::<f64>().ok())
+        {
             return AttrValue::Float(f);
         }
         if let Some(b) = self.bool_value {
@@ -173,13 +180,20 @@ impl<'a> AnyValue<'a> {
 
     fn into_json(self) -> serde_json::Value {
         if let Some(list) = self.array_value {
-            return serde_json::Value::Array(list.values.into_iter().map(AnyValue::into_json).collect());
+            return serde_json::Value::Array(
+                list.values.into_iter().map(AnyValue::into_json).collect(),
+            );
         }
         if let Some(kv) = self.kvlist_value {
             return serde_json::Value::Object(
                 kv.values
                     .into_iter()
-                    .map(|p| (p.key.into_owned(), p.value.map(AnyValue::into_json).unwrap_or_default()))
+                    .map(|p| {
+                        (
+                            p.key.into_owned(),
+                            p.value.map(AnyValue::into_json).unwrap_or_default(),
+                        )
+                    })
                     .collect(),
             );
         }
@@ -191,7 +205,12 @@ fn attributes_of(pairs: Vec<KeyValue<'_>>) -> Attributes<'_> {
     Attributes(
         pairs
             .into_iter()
-            .map(|p| (p.key, p.value.map(AnyValue::into_attr).unwrap_or(AttrValue::Null)))
+            .map(|p| {
+                (
+                    p.key,
+                    p.value.map(AnyValue::into_attr).unwrap_or(AttrValue::Null),
+                )
+            })
             .collect(),
     )
 }
@@ -210,8 +229,9 @@ pub struct OtlpLine<'a> {
 /// Looks for the `resourceSpans` key near the start of the line, which is where exporters
 /// put it; a canonical span never has that key.
 pub fn looks_like_otlp(line: &[u8]) -> bool {
-    let head = &line[..line.len().min(256)];
-    memchr::memmem::find(head, b"\"resourceSpans\"").is_some()
+    static KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"resourceSpans\""));
+    KEY.find(&line[..line.len().min(256)]).is_some()
 }
 
 /// Parses one OTLP/JSON line into spans. A malformed line is an error; a malformed span in
@@ -221,7 +241,10 @@ pub fn parse_otlp_line(line: &str) -> Result<OtlpLine<'_>, ParseError> {
     let base = line.as_ptr() as usize;
     let mut out = OtlpLine::default();
     for rs in request.resource_spans {
-        let resource = rs.resource.map(|r| attributes_of(r.attributes)).unwrap_or_default();
+        let resource = rs
+            .resource
+            .map(|r| attributes_of(r.attributes))
+            .unwrap_or_default();
         for ss in rs.scope_spans {
             let (scope_name, scope_version) = match ss.scope {
                 Some(s) => (s.name.unwrap_or_default(), s.version.unwrap_or_default()),
@@ -252,8 +275,8 @@ fn span_of<'a>(
     }
     let start_ns = number_of(s.start_time_unix_nano)
         .ok_or_else(|| ParseError::new("startTimeUnixNano is not a number"))?;
-    let end_ns =
-        number_of(s.end_time_unix_nano).ok_or_else(|| ParseError::new("endTimeUnixNano is not a number"))?;
+    let end_ns = number_of(s.end_time_unix_nano)
+        .ok_or_else(|| ParseError::new("endTimeUnixNano is not a number"))?;
     let otel_kind = match s.kind {
         Some(k) => match number_of(k) {
             Some(n) => Cow::Borrowed(otel_kind_name(n)),
@@ -312,19 +335,36 @@ mod tests {
     fn reads_typed_values_events_and_ranges() {
         let out = parse_otlp_line(LINE).unwrap();
         assert_eq!(out.spans.len(), 1);
-        assert_eq!(out.problems.len(), 1, "the broken span is reported, not fatal");
+        assert_eq!(
+            out.problems.len(),
+            1,
+            "the broken span is reported, not fatal"
+        );
         let (span, range) = &out.spans[0];
         assert_eq!(span.otel_kind, "SPAN_KIND_CLIENT");
         assert_eq!(span.status_code, StatusCode::Error);
         assert_eq!(span.duration_ms(), 1000.0);
         assert_eq!(span.service_name().unwrap(), "svc");
-        assert_eq!(span.attributes.get("gen_ai.usage.input_tokens").unwrap().as_i64(), Some(12));
+        assert_eq!(
+            span.attributes
+                .get("gen_ai.usage.input_tokens")
+                .unwrap()
+                .as_i64(),
+            Some(12)
+        );
         assert_eq!(
             span.attributes.get("gen_ai.response.finish_reasons"),
             Some(&AttrValue::Json(r#"["stop"]"#.into()))
         );
         assert_eq!(span.attributes.get("meta").unwrap().to_json()["a"], 1.5);
-        assert_eq!(span.attributes.get("exception.type").unwrap().as_text().unwrap(), "RateLimitError");
+        assert_eq!(
+            span.attributes
+                .get("exception.type")
+                .unwrap()
+                .as_text()
+                .unwrap(),
+            "RateLimitError"
+        );
         assert!(LINE[range.clone()].starts_with("{\"traceId\""));
         assert!(LINE[range.clone()].ends_with('}'));
     }

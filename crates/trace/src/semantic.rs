@@ -168,7 +168,11 @@ fn tokens_of(slots: &[Option<&AttrValue<'_>>; 3]) -> Option<Tokens> {
         return None;
     }
     let total = total.or_else(|| Some(input.unwrap_or(0) + output.unwrap_or(0)));
-    Some(Tokens { input, output, total })
+    Some(Tokens {
+        input,
+        output,
+        total,
+    })
 }
 
 /// Reads `llm.output_messages.0.message.tool_calls.1.tool_call.function.name` style keys:
@@ -201,7 +205,9 @@ impl<'a> SpanFacts<'a> {
                 "llm.token_count.prompt" => set(&mut s.oi_tokens[0], value),
                 "llm.token_count.completion" => set(&mut s.oi_tokens[1], value),
                 "llm.token_count.total" => set(&mut s.oi_tokens[2], value),
-                "gen_ai.usage.input_tokens" | "gen_ai.usage.prompt_tokens" => set(&mut s.genai_tokens[0], value),
+                "gen_ai.usage.input_tokens" | "gen_ai.usage.prompt_tokens" => {
+                    set(&mut s.genai_tokens[0], value)
+                }
                 "gen_ai.usage.output_tokens" | "gen_ai.usage.completion_tokens" => {
                     set(&mut s.genai_tokens[1], value)
                 }
@@ -273,8 +279,16 @@ impl<'a> SpanFacts<'a> {
             .oi_kind
             .and_then(|v| v.as_text())
             .and_then(|t| SpanKind::from_openinference(&t))
-            .or_else(|| s.inf_kind.and_then(|v| v.as_text()).and_then(|t| SpanKind::from_openinference(&t)))
-            .or_else(|| s.genai_op.and_then(|v| v.as_text()).and_then(|t| SpanKind::from_genai_operation(&t)))
+            .or_else(|| {
+                s.inf_kind
+                    .and_then(|v| v.as_text())
+                    .and_then(|t| SpanKind::from_openinference(&t))
+            })
+            .or_else(|| {
+                s.genai_op
+                    .and_then(|v| v.as_text())
+                    .and_then(|t| SpanKind::from_genai_operation(&t))
+            })
             .unwrap_or(SpanKind::Unknown);
         let tokens = tokens_of(&s.inf_tokens)
             .or_else(|| tokens_of(&s.oi_tokens))
@@ -284,12 +298,19 @@ impl<'a> SpanFacts<'a> {
         let tool_name = text_of(&s.tool_name).or_else(|| {
             // Frameworks without tool.name still name tool spans after the tool
             // (`function.list_files`, `execute_tool get_weather`).
-            is_tool.then(|| tool_name_from_span_name(&span.name)).flatten()
+            is_tool
+                .then(|| tool_name_from_span_name(&span.name))
+                .flatten()
         });
         let (tool_args, tool_result) = if is_tool {
             (
-                text_of(&s.tool_args).or_else(|| s.input_value.and_then(|v| v.as_text())).map(cap),
-                s.tool_result.or(s.output_value).and_then(|v| v.as_text()).map(cap),
+                text_of(&s.tool_args)
+                    .or_else(|| s.input_value.and_then(|v| v.as_text()))
+                    .map(cap),
+                s.tool_result
+                    .or(s.output_value)
+                    .and_then(|v| v.as_text())
+                    .map(cap),
             )
         } else {
             (None, None)
@@ -316,7 +337,11 @@ impl<'a> SpanFacts<'a> {
                     .then(|| span.status_message.clone())
             })
             .map(|m| cap_at(m, ERROR_HEAD_CHARS));
-        let mut declared_tools: Vec<String> = s.declared.iter().filter_map(|v| declared_tool_name(v)).collect();
+        let mut declared_tools: Vec<String> = s
+            .declared
+            .iter()
+            .filter_map(|v| declared_tool_name(v))
+            .collect();
         if let Some(defs) = s.genai_tool_definitions {
             declared_tools.extend(names_in_json_list(defs));
         }
@@ -325,8 +350,12 @@ impl<'a> SpanFacts<'a> {
                 declared_tools.extend(names_in_json_list(tools));
             }
         }
-        let mut requested_tools: Vec<String> =
-            s.requested.iter().filter_map(|v| v.as_text()).map(|t| t.into_owned()).collect();
+        let mut requested_tools: Vec<String> = s
+            .requested
+            .iter()
+            .filter_map(|v| v.as_text())
+            .map(|t| t.into_owned())
+            .collect();
         if requested_tools.is_empty() {
             if let Some(out) = s.genai_output_messages {
                 requested_tools = genai_tool_calls(out);
@@ -390,6 +419,11 @@ fn tool_name_from_span_name<'a>(name: &Cow<'a, str>) -> Option<Cow<'a, str>> {
 /// A declared tool is a JSON schema (`{"type":"function","function":{"name":..}}` or
 /// `{"name":..}`) or a bare name.
 fn declared_tool_name(value: &AttrValue<'_>) -> Option<String> {
+    if let AttrValue::RawStr(raw) = value {
+        if let Some(name) = name_in_escaped_definition(raw) {
+            return Some(name.to_string());
+        }
+    }
     match value {
         AttrValue::Json(j) => name_of_definition(j),
         other => {
@@ -401,14 +435,6 @@ fn declared_tool_name(value: &AttrValue<'_>) -> Option<String> {
             }
         }
     }
-}
-
-fn name_in_schema(v: &serde_json::Value) -> Option<String> {
-    v.get("function")
-        .and_then(|f| f.get("name"))
-        .or_else(|| v.get("name"))
-        .and_then(|n| n.as_str())
-        .map(str::to_string)
 }
 
 /// Just the name of a tool definition, read without building a JSON tree (schemas are
@@ -427,22 +453,60 @@ struct FunctionName<'a> {
     name: Option<crate::attr::CowStr<'a>>,
 }
 
-fn name_of_definition(json: &str) -> Option<String> {
-    let def: ToolDefinition = serde_json::from_str(json).ok()?;
-    def.function.and_then(|f| f.name).or(def.name).map(|n| n.0.into_owned())
+/// The tool name of a definition still in its escaped JSON-string form
+/// (`"{\"type\":\"function\",\"function\":{\"name\":\"x\",...`), found without decoding
+/// the (often long) schema: the first `name` key before any `parameters`/`properties`.
+/// `None` when that is not certain; the caller then decodes and parses.
+fn name_in_escaped_definition(raw: &str) -> Option<&str> {
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    static NAME: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#"\"name\""#));
+    static PARAMETERS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"parameters"));
+    static PROPERTIES: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"properties"));
+    let key = NAME.find(raw.as_bytes())?;
+    if key > 0 && raw.as_bytes()[key - 1] == b'\\' {
+        return None;
+    }
+    let before = &raw.as_bytes()[..key];
+    if PARAMETERS.find(before).is_some() || PROPERTIES.find(before).is_some() {
+        return None;
+    }
+    let rest = raw[key + 8..].trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start().strip_prefix("\\\"")?;
+    let end = rest.find('\\')?;
+    let name = &rest[..end];
+    (rest[end..].starts_with("\\\"") && !name.is_empty() && !name.contains('"')).then_some(name)
 }
 
-/// Tool names from a JSON list of names or of tool definitions.
+fn name_of_definition(json: &str) -> Option<String> {
+    let def: ToolDefinition = serde_json::from_str(json).ok()?;
+    def.function
+        .and_then(|f| f.name)
+        .or(def.name)
+        .map(|n| n.0.into_owned())
+}
+
+/// Tool names from a JSON list of names or of tool definitions, read without building a
+/// JSON tree.
 fn names_in_json_list(value: &AttrValue<'_>) -> Vec<String> {
-    let Some(text) = json_text(value) else { return Vec::new() };
-    let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(&text) else {
+    let Some(text) = json_text(value) else {
+        return Vec::new();
+    };
+    let Ok(items) = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(&text) else {
         return Vec::new();
     };
     items
-        .iter()
-        .filter_map(|item| match item {
-            serde_json::Value::String(s) => Some(s.clone()),
-            other => name_in_schema(other),
+        .into_iter()
+        .filter_map(|raw| {
+            // Names are strings, definitions objects; telling them apart by the first byte
+            // avoids serde's buffering of untagged enums.
+            if raw.get().starts_with('"') {
+                serde_json::from_str::<crate::attr::CowStr>(raw.get())
+                    .ok()
+                    .map(|n| n.0.into_owned())
+            } else {
+                name_of_definition(raw.get())
+            }
         })
         .collect()
 }
@@ -473,7 +537,10 @@ struct GenaiPart<'a> {
     name: Option<crate::attr::CowStr<'a>>,
 }
 
-fn with_genai_messages<T>(value: &AttrValue<'_>, f: impl FnOnce(Vec<GenaiMessage<'_>>) -> T) -> Option<T> {
+fn with_genai_messages<T>(
+    value: &AttrValue<'_>,
+    f: impl FnOnce(Vec<GenaiMessage<'_>>) -> T,
+) -> Option<T> {
     let text = json_text(value)?;
     let messages: Vec<GenaiMessage> = serde_json::from_str(&text).ok()?;
     Some(f(messages))
@@ -487,7 +554,10 @@ fn last_genai_text<'a>(value: &AttrValue<'_>) -> Option<Cow<'a, str>> {
                 .parts
                 .iter()
                 .filter(|p| p.kind.as_ref().is_some_and(|k| k.0 == "text"))
-                .filter_map(|p| p.content.and_then(|c| serde_json::from_str::<String>(c.get()).ok()))
+                .filter_map(|p| {
+                    p.content
+                        .and_then(|c| serde_json::from_str::<String>(c.get()).ok())
+                })
                 .collect();
             (!texts.is_empty()).then(|| Cow::Owned(texts.join("\n")))
         })

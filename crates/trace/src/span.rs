@@ -139,8 +139,11 @@ fn status_code_of(raw: Option<&RawValue>) -> Result<StatusCode, ParseError> {
         Err(_) if text == "null" => return Ok(StatusCode::Unset),
         Err(_) => text.to_string(),
     };
-    StatusCode::parse(&candidate)
-        .ok_or_else(|| ParseError::new(format!("status.code {text} is not an OpenTelemetry status code")))
+    StatusCode::parse(&candidate).ok_or_else(|| {
+        ParseError::new(format!(
+            "status.code {text} is not an OpenTelemetry status code"
+        ))
+    })
 }
 
 fn nanos_of(field: &str, text: &str) -> Result<i64, ParseError> {
@@ -202,16 +205,24 @@ mod tests {
         assert_eq!(s.status_message, "boom");
         assert_eq!(s.duration_ms(), 1000.0);
         assert_eq!(s.service_name().unwrap(), "agent-a");
-        assert!(matches!(s.trace_id, Cow::Borrowed(_)), "ids borrow from the line");
+        assert!(
+            matches!(s.trace_id, Cow::Borrowed(_)),
+            "ids borrow from the line"
+        );
     }
 
     #[test]
     fn names_what_is_wrong() {
-        let missing = parse_canonical(r#"{"span_id":"s","start_time":"x","end_time":"y"}"#).unwrap_err();
-        assert!(missing.message.contains("missing field `trace_id`"), "{missing}");
+        let missing =
+            parse_canonical(r#"{"span_id":"s","start_time":"x","end_time":"y"}"#).unwrap_err();
+        assert!(
+            missing.message.contains("missing field `trace_id`"),
+            "{missing}"
+        );
         let wrong = parse_canonical(&LINE.replace("\"t-aaaa\"", "17")).unwrap_err();
         assert!(wrong.message.contains("invalid type"), "{wrong}");
-        let time = parse_canonical(&LINE.replace("2026-04-23T05:32:00.000000000Z", "soon")).unwrap_err();
+        let time =
+            parse_canonical(&LINE.replace("2026-04-23T05:32:00.000000000Z", "soon")).unwrap_err();
         assert!(time.message.contains("start_time \"soon\""), "{time}");
         let status = parse_canonical(&LINE.replace("STATUS_CODE_ERROR", "BROKEN")).unwrap_err();
         assert!(status.message.contains("status.code"), "{status}");
@@ -219,9 +230,17 @@ mod tests {
 
     #[test]
     fn accepts_lenient_status_forms() {
-        for (code, expected) in [("2", StatusCode::Error), ("\"OK\"", StatusCode::Ok), ("null", StatusCode::Unset)] {
+        for (code, expected) in [
+            ("2", StatusCode::Error),
+            ("\"OK\"", StatusCode::Ok),
+            ("null", StatusCode::Unset),
+        ] {
             let line = LINE.replace("\"STATUS_CODE_ERROR\"", code);
-            assert_eq!(parse_canonical(&line).unwrap().status_code, expected, "{code}");
+            assert_eq!(
+                parse_canonical(&line).unwrap().status_code,
+                expected,
+                "{code}"
+            );
         }
     }
 }

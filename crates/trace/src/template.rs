@@ -27,10 +27,22 @@ pub fn error_template(message: &str) -> String {
                 }
             }
         }
-        if c.is_alphanumeric() || c == '/' || c == '_' || c == '-' || c == '.' || c == '~' || c == ':' || c == '@' {
+        if c.is_alphanumeric()
+            || c == '/'
+            || c == '_'
+            || c == '-'
+            || c == '.'
+            || c == '~'
+            || c == ':'
+            || c == '@'
+        {
             let start = i;
             while i < chars.len()
-                && (chars[i].is_alphanumeric() || matches!(chars[i], '/' | '_' | '-' | '.' | '~' | ':' | '@' | '%' | '=' | '?' | '&' | '+'))
+                && (chars[i].is_alphanumeric()
+                    || matches!(
+                        chars[i],
+                        '/' | '_' | '-' | '.' | '~' | ':' | '@' | '%' | '=' | '?' | '&' | '+'
+                    ))
             {
                 i += 1;
             }
@@ -61,14 +73,21 @@ fn mask_word(word: &str) -> String {
     if word.contains('@') && word.contains('.') && !word.starts_with('@') {
         return "<email>".into();
     }
-    if word.starts_with('/') || word.starts_with("./") || word.starts_with("~/") || word.matches('/').count() >= 2 {
+    if word.starts_with('/')
+        || word.starts_with("./")
+        || word.starts_with("~/")
+        || word.matches('/').count() >= 2
+    {
         return "<path>".into();
     }
     let digits = word.chars().filter(|c| c.is_ascii_digit()).count();
     if digits == 0 {
         return word.to_string();
     }
-    if word.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',' || c == '-' || c == ':') {
+    if word
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '.' || c == ',' || c == '-' || c == ':')
+    {
         return "<num>".into();
     }
     let hexish = word.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
@@ -77,7 +96,7 @@ fn mask_word(word: &str) -> String {
     }
     // Identifiers that mix letters and digits (acct_93ab, user-1234, req_8f2c): keep a
     // letters-only prefix so "acct_" ids stay distinguishable from "order_" ids.
-    if let Some(split) = word.find(|c: char| c == '_' || c == '-') {
+    if let Some(split) = word.find(['_', '-']) {
         let (prefix, rest) = word.split_at(split + 1);
         if rest.contains('.') {
             // Versions and model names (gpt-5.4-mini, v1.2.3-beta) name a thing, not an id.
@@ -101,12 +120,27 @@ mod tests {
     fn masks_what_varies() {
         let cases = [
             ("User 17 not found", "User <num> not found"),
-            ("Permission denied for account acct_93ab", "Permission denied for account acct_<id>"),
+            (
+                "Permission denied for account acct_93ab",
+                "Permission denied for account acct_<id>",
+            ),
             ("Request 5b8efff798038103 failed", "Request <id> failed"),
-            ("[Errno 2] No such file or directory: /home/user/dev/tools", "[Errno <num>] No such file or directory: <path>"),
-            ("got an unexpected keyword argument 'note'", "got an unexpected keyword argument <str>"),
-            ("see https://x.io/a?b=1 or mail a@b.io", "see <url> or mail <email>"),
-            ("Rate limit reached for gpt-5.4-mini", "Rate limit reached for gpt-5.4-mini"),
+            (
+                "[Errno 2] No such file or directory: /home/user/dev/tools",
+                "[Errno <num>] No such file or directory: <path>",
+            ),
+            (
+                "got an unexpected keyword argument 'note'",
+                "got an unexpected keyword argument <str>",
+            ),
+            (
+                "see https://x.io/a?b=1 or mail a@b.io",
+                "see <url> or mail <email>",
+            ),
+            (
+                "Rate limit reached for gpt-5.4-mini",
+                "Rate limit reached for gpt-5.4-mini",
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(error_template(input), expected, "{input}");

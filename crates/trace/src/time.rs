@@ -41,7 +41,11 @@ fn fast_path(b: &[u8]) -> Option<i64> {
     let hour = digits(b, 11, 2)?;
     let minute = digits(b, 14, 2)?;
     let second = digits(b, 17, 2)?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
     {
         return None;
     }
@@ -129,7 +133,13 @@ mod tests {
 
     #[test]
     fn rejects_non_timestamps() {
-        for text in ["", "yesterday", "2026-13-01T00:00:00Z", "2026-04-23T05:32:00", "12345"] {
+        for text in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-04-23T05:32:00",
+            "12345",
+        ] {
             assert_eq!(parse_rfc3339_nanos(text), None, "{text}");
         }
     }

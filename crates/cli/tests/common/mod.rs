@@ -1,5 +1,5 @@
 //! Helpers for the end-to-end tests: run the real `halo` binary on real files.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -7,7 +7,9 @@ use std::process::Output;
 /// Runs `halo` with `args` and an index directory inside `tmp`.
 pub fn halo(tmp: &Path, args: &[&str]) -> Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_halo"));
-    cmd.args(args).env("HALO_CACHE_DIR", tmp.join("cache")).current_dir(tmp);
+    cmd.args(args)
+        .env("HALO_CACHE_DIR", tmp.join("cache"))
+        .current_dir(tmp);
     cmd.output().expect("halo runs")
 }
 
@@ -23,7 +25,12 @@ pub fn stderr(o: &Output) -> String {
 
 /// Stdout parsed as JSON, asserting success.
 pub fn json(o: &Output) -> serde_json::Value {
-    assert!(o.status.success(), "halo failed: {}\n{}", stderr(o), stdout(o));
+    assert!(
+        o.status.success(),
+        "halo failed: {}\n{}",
+        stderr(o),
+        stdout(o)
+    );
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
 }
 
@@ -78,7 +85,16 @@ impl Span {
     pub fn line(&self) -> String {
         format!(
             r#"{{"trace_id":"{}","span_id":"{}","parent_span_id":"{}","trace_state":"","name":"{}","kind":"SPAN_KIND_INTERNAL","start_time":"{}","end_time":"{}","status":{{"code":"{}","message":"{}"}},"resource":{{"attributes":{{"service.name":"{}"}}}},"scope":{{"name":"test","version":"1"}},"attributes":{}}}"#,
-            self.trace, self.span, self.parent, self.name, self.start, self.end, self.status, self.message, self.service, self.attrs
+            self.trace,
+            self.span,
+            self.parent,
+            self.name,
+            self.start,
+            self.end,
+            self.status,
+            self.message,
+            self.service,
+            self.attrs
         )
     }
 }

@@ -27,7 +27,14 @@ fn openinference_llm_span() {
     );
     assert_eq!(f.kind, SpanKind::Llm);
     assert_eq!(f.model.as_deref(), Some("gpt-5.4"));
-    assert_eq!(f.tokens, Tokens { input: Some(200), output: Some(40), total: Some(240) });
+    assert_eq!(
+        f.tokens,
+        Tokens {
+            input: Some(200),
+            output: Some(40),
+            total: Some(240)
+        }
+    );
     assert_eq!(f.input_head.as_deref(), Some("find songs"));
     assert_eq!(f.output_head.as_deref(), Some("calling"));
     assert_eq!(f.requested_tools, ["spotify__search", "spotify__play"]);
@@ -44,7 +51,11 @@ fn tokens_come_from_one_dialect_only() {
     let nulls = facts_of(
         r#"{"inference.llm.input_tokens":null,"inference.llm.output_tokens":null,"llm.token_count.prompt":7}"#,
     );
-    assert_eq!(nulls.tokens.input, Some(7), "null values do not claim a dialect");
+    assert_eq!(
+        nulls.tokens.input,
+        Some(7),
+        "null values do not claim a dialect"
+    );
 }
 
 #[test]
@@ -80,11 +91,16 @@ fn genai_spans() {
 
 #[test]
 fn tool_spans_without_tool_name_use_the_span_name() {
-    let f = facts_of(r#"{"openinference.span.kind":"TOOL","input.value":"{\"subdir\":\"./\"}","output.value":"[]"}"#);
+    let f = facts_of(
+        r#"{"openinference.span.kind":"TOOL","input.value":"{\"subdir\":\"./\"}","output.value":"[]"}"#,
+    );
     assert_eq!(f.tool_name.as_deref(), Some("list_files"));
     assert_eq!(f.tool_args.as_deref(), Some("{\"subdir\":\"./\"}"));
     assert_eq!(f.tool_result.as_deref(), Some("[]"));
-    assert_eq!(f.input_head, None, "tool payloads are args/result, not input/output");
+    assert_eq!(
+        f.input_head, None,
+        "tool payloads are args/result, not input/output"
+    );
 }
 
 #[test]
@@ -106,7 +122,9 @@ fn inference_keys_and_markers() {
 #[test]
 fn payload_heads_are_capped_on_char_boundaries() {
     let long = "é".repeat(HEAD_CHARS);
-    let f = facts_of(&format!(r#"{{"openinference.span.kind":"TOOL","input.value":"{long}"}}"#));
+    let f = facts_of(&format!(
+        r#"{{"openinference.span.kind":"TOOL","input.value":"{long}"}}"#
+    ));
     let args = f.tool_args.unwrap();
     assert!(args.len() <= HEAD_CHARS);
     assert!(args.chars().all(|c| c == 'é'));
@@ -115,5 +133,23 @@ fn payload_heads_are_capped_on_char_boundaries() {
 #[test]
 fn unknown_kind_when_no_dialect_says() {
     assert_eq!(facts_of("{}").kind, SpanKind::Unknown);
-    assert_eq!(facts_of(r#"{"inference.observation_kind":"SPAN"}"#).kind, SpanKind::Unknown);
+    assert_eq!(
+        facts_of(r#"{"inference.observation_kind":"SPAN"}"#).kind,
+        SpanKind::Unknown
+    );
+}
+
+#[test]
+fn declared_tool_names_fast_path_agrees_with_parsing() {
+    let f = facts_of(
+        r#"{"openinference.span.kind":"LLM",
+        "llm.tools.0.tool.json_schema":"{\"type\": \"function\", \"function\": {\"name\": \"a__b\", \"parameters\": {\"properties\": {\"name\": {\"type\": \"string\"}}}}}",
+        "llm.tools.1.tool.json_schema":"{\"parameters\": {\"properties\": {\"name\": \"decoy\"}}, \"name\": \"late_name\"}",
+        "llm.tools.2.tool.json_schema":"{\"description\": \"find by \\\"name\\\"\", \"name\": \"quoted\"}",
+        "gen_ai.tool.definitions":"[\"bare\", {\"type\":\"function\",\"name\":\"genai_def\",\"parameters\":{\"properties\":{\"name\":{}}}}]"}"#,
+    );
+    assert_eq!(
+        f.declared_tools,
+        ["a__b", "late_name", "quoted", "bare", "genai_def"]
+    );
 }
