@@ -32,7 +32,10 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub(crate) fn usage(error: impl Into<anyhow::Error>) -> Failure {
-        Failure { code: USAGE, error: error.into() }
+        Failure {
+            code: USAGE,
+            error: error.into(),
+        }
     }
 }
 
@@ -72,7 +75,10 @@ pub(crate) fn finish(outcome: Result<u8, Failure>) -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
             // A closed pipe (`halo query ... | head`) is a quiet success, as in ripgrep.
-            if f.error.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) {
+            if f.error.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
                 return ExitCode::from(OK);
             }
             eprintln!("halo: {:#}", f.error);

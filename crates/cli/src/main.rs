@@ -75,7 +75,10 @@ enum Command {
 }
 
 /// The subcommand names, for telling `halo index ...` from `halo traces.jsonl -p ...`.
-const COMMANDS: &[&str] = &["diagnose", "diff", "index", "overview", "query", "count", "view", "search", "grep", "run", "help"];
+const COMMANDS: &[&str] = &[
+    "diagnose", "diff", "index", "overview", "query", "count", "view", "search", "grep", "run",
+    "help",
+];
 
 /// Rewrites the reference's analysis form (`halo TRACES -p PROMPT`) into `halo run ...`.
 fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
@@ -115,7 +118,11 @@ fn main() -> ExitCode {
 fn run_analysis(a: &RunCmd) -> ExitCode {
     if a.run.prompt.is_none() && a.run.resume.is_none() {
         // The embedded default: the offline diagnosis, then how to go deeper.
-        let args = cmd::diagnose::DiagnoseArgs { dataset: a.dataset.clone(), output: a.run.output.clone(), top: 15 };
+        let args = cmd::diagnose::DiagnoseArgs {
+            dataset: a.dataset.clone(),
+            output: a.run.output.clone(),
+            top: 15,
+        };
         return exit::finish(cmd::diagnose::run(&args));
     }
     if let Err(e) = cmd::run::preflight(&a.run) {
@@ -136,22 +143,43 @@ mod tests {
     use super::*;
 
     fn norm(args: &[&str]) -> Vec<String> {
-        normalize_args(args.iter().map(OsString::from).collect()).into_iter().map(|a| a.into_string().unwrap()).collect()
+        normalize_args(args.iter().map(OsString::from).collect())
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
     }
 
     #[test]
     fn the_reference_form_becomes_run() {
-        assert_eq!(norm(&["halo", "t.jsonl", "-p", "x"]), ["halo", "run", "t.jsonl", "-p", "x"]);
-        assert_eq!(norm(&["halo", "-m", "gpt", "t.jsonl"]), ["halo", "run", "-m", "gpt", "t.jsonl"]);
-        assert_eq!(norm(&["halo", "./index", "-p", "x"]), ["halo", "run", "./index", "-p", "x"]);
-        assert_eq!(norm(&["halo", "--", "index", "-p", "x"]), ["halo", "run", "--", "index", "-p", "x"]);
+        assert_eq!(
+            norm(&["halo", "t.jsonl", "-p", "x"]),
+            ["halo", "run", "t.jsonl", "-p", "x"]
+        );
+        assert_eq!(
+            norm(&["halo", "-m", "gpt", "t.jsonl"]),
+            ["halo", "run", "-m", "gpt", "t.jsonl"]
+        );
+        assert_eq!(
+            norm(&["halo", "./index", "-p", "x"]),
+            ["halo", "run", "./index", "-p", "x"]
+        );
+        assert_eq!(
+            norm(&["halo", "--", "index", "-p", "x"]),
+            ["halo", "run", "--", "index", "-p", "x"]
+        );
     }
 
     #[test]
     fn subcommands_stay() {
-        assert_eq!(norm(&["halo", "index", "t.jsonl"]), ["halo", "index", "t.jsonl"]);
+        assert_eq!(
+            norm(&["halo", "index", "t.jsonl"]),
+            ["halo", "index", "t.jsonl"]
+        );
         assert_eq!(norm(&["halo", "--help"]), ["halo", "--help"]);
-        assert_eq!(norm(&["halo", "--json", "overview", "t"]), ["halo", "--json", "overview", "t"]);
+        assert_eq!(
+            norm(&["halo", "--json", "overview", "t"]),
+            ["halo", "--json", "overview", "t"]
+        );
     }
 
     #[test]

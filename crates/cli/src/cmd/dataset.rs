@@ -24,7 +24,12 @@ pub(crate) struct DatasetArgs {
 #[derive(Debug, Clone, Args, Default)]
 pub(crate) struct DatasetOptions {
     /// Keep indexes under DIR instead of beside each trace file.
-    #[arg(long, value_name = "DIR", global = true, help_heading = "Dataset options")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        global = true,
+        help_heading = "Dataset options"
+    )]
     pub(crate) index_dir: Option<PathBuf>,
     /// Fail on the first unreadable line or file instead of skipping it with a warning.
     #[arg(long, global = true, help_heading = "Dataset options")]
@@ -49,11 +54,16 @@ impl BuildProgress for Bar {
         }
         let bar = ProgressBar::new(total);
         bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
-                .expect("static template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
         );
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         bar.set_message(format!("{what} {name}"));
         bar.enable_steady_tick(Duration::from_millis(200));
         *self.bar.lock().expect("progress lock") = Some(bar);
@@ -82,7 +92,10 @@ impl DatasetArgs {
             force_rebuild,
             ..Default::default()
         };
-        let bar = Bar { bar: Mutex::new(None), enabled: !self.options.quiet };
+        let bar = Bar {
+            bar: Mutex::new(None),
+            enabled: !self.options.quiet,
+        };
         let ds = Dataset::open(&self.paths, &options, &bar)?;
         if !self.options.quiet {
             warn_problems(&ds);
@@ -98,7 +111,9 @@ fn warn_problems(ds: &Dataset) {
     for p in ds.problems().iter().take(SHOWN_PROBLEMS) {
         eprintln!("halo: warning: {p}");
     }
-    let rest = ds.problem_count().saturating_sub(SHOWN_PROBLEMS.min(ds.problems().len()) as u64);
+    let rest = ds
+        .problem_count()
+        .saturating_sub(SHOWN_PROBLEMS.min(ds.problems().len()) as u64);
     if rest > 0 {
         eprintln!("halo: warning: {rest} more problem(s); `halo index --json` lists them");
     }

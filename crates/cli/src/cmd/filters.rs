@@ -89,6 +89,8 @@ impl FilterArgs {
     }
 
     pub(crate) fn budget(&self) -> ScanBudget {
-        ScanBudget { time: Duration::from_secs_f64(self.time_budget.clamp(0.001, 86_400.0)) }
+        ScanBudget {
+            time: Duration::from_secs_f64(self.time_budget.clamp(0.001, 86_400.0)),
+        }
     }
 }

@@ -31,9 +31,14 @@ pub(crate) struct GrepArgs {
 pub(crate) fn run(args: &GrepArgs) -> Result<u8, Failure> {
     let n = args.words.len();
     let (paths, pattern) = (&args.words[..n - 1], &args.words[n - 1]);
-    let dataset = super::dataset::DatasetArgs { paths: paths.iter().map(Into::into).collect(), options: args.options.clone() };
+    let dataset = super::dataset::DatasetArgs {
+        paths: paths.iter().map(Into::into).collect(),
+        options: args.options.clone(),
+    };
     let ds = dataset.open(false)?;
-    let budget = ScanBudget { time: Duration::from_secs_f64(args.time_budget.clamp(0.001, 86_400.0)) };
+    let budget = ScanBudget {
+        time: Duration::from_secs_f64(args.time_budget.clamp(0.001, 86_400.0)),
+    };
     let result = halo_query::grep(&ds, pattern, args.max_matches, args.context_chars, budget)?;
     if args.options.json {
         render::json(&result)?;

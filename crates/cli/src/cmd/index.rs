@@ -42,7 +42,11 @@ pub(crate) fn run(args: &IndexArgs) -> Result<u8, Failure> {
             problems: ds.problems(),
         })?;
     } else {
-        render::text(&render::human::index_report(ds.reports(), ds.traces().len(), ds.problem_count()))?;
+        render::text(&render::human::index_report(
+            ds.reports(),
+            ds.traces().len(),
+            ds.problem_count(),
+        ))?;
     }
     Ok(OK)
 }

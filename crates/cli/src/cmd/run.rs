@@ -222,7 +222,11 @@ fn engine_config(
 
 /// Runs the analysis over an opened dataset and saves its report, record and
 /// checkpoint. `json` prints the event stream as JSON lines.
-pub(crate) fn execute(args: &RunArgs, dataset: Arc<Dataset>, json: bool) -> anyhow::Result<ExitCode> {
+pub(crate) fn execute(
+    args: &RunArgs,
+    dataset: Arc<Dataset>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     preflight(args)?;
     let checkpoint = match &args.resume {
         Some(p) => Some(RunCheckpoint::load(p)?),
@@ -466,7 +470,10 @@ mod tests {
         assert_eq!(a.headers.len(), 2);
         assert!(parse(&["-p", "x", "--temperature", "3"]).is_err());
         assert!(parse(&["-p", "x", "--max-turns", "0"]).is_err());
-        assert!(parse(&[]).unwrap().prompt.is_none(), "no prompt means the offline diagnosis");
+        assert!(
+            parse(&[]).unwrap().prompt.is_none(),
+            "no prompt means the offline diagnosis"
+        );
     }
 
     #[test]

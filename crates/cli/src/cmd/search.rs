@@ -29,7 +29,10 @@ pub(crate) struct SearchArgs {
 pub(crate) fn run(args: &SearchArgs) -> Result<u8, Failure> {
     let n = args.words.len();
     let (paths, trace_id, pattern) = (&args.words[..n - 2], &args.words[n - 2], &args.words[n - 1]);
-    let dataset = super::dataset::DatasetArgs { paths: paths.iter().map(Into::into).collect(), options: args.options.clone() };
+    let dataset = super::dataset::DatasetArgs {
+        paths: paths.iter().map(Into::into).collect(),
+        options: args.options.clone(),
+    };
     let ds = dataset.open(false)?;
     let result = match &args.span {
         None => halo_query::search_trace(

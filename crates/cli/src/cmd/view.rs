@@ -29,15 +29,28 @@ pub(crate) struct ViewArgs {
 pub(crate) fn run(args: &ViewArgs) -> Result<u8, Failure> {
     let n = args.words.len();
     let (paths, trace_id) = (&args.words[..n - 1], &args.words[n - 1]);
-    let dataset = super::dataset::DatasetArgs { paths: paths.iter().map(Into::into).collect(), options: args.options.clone() };
+    let dataset = super::dataset::DatasetArgs {
+        paths: paths.iter().map(Into::into).collect(),
+        options: args.options.clone(),
+    };
     let ds = dataset.open(false)?;
     let view = if args.spans.is_empty() {
         halo_query::view_trace(
             &ds,
-            &ViewTraceArgs { trace_id: trace_id.clone(), offset: args.offset, limit: args.limit },
+            &ViewTraceArgs {
+                trace_id: trace_id.clone(),
+                offset: args.offset,
+                limit: args.limit,
+            },
         )?
     } else {
-        halo_query::view_spans(&ds, &ViewSpansArgs { trace_id: trace_id.clone(), span_ids: args.spans.clone() })?
+        halo_query::view_spans(
+            &ds,
+            &ViewSpansArgs {
+                trace_id: trace_id.clone(),
+                span_ids: args.spans.clone(),
+            },
+        )?
     };
     if args.options.json {
         render::json(&view)?;

@@ -24,7 +24,9 @@ fn scan_note(out: &mut String, scan: &Option<ScanInfo>) {
 /// `halo index`.
 pub(crate) fn index_report(reports: &[FileReport], traces: usize, problems: u64) -> String {
     let mut out = String::new();
-    let mut t = Table::new(&["file", "action", "size", "lines", "spans", "traces", "skipped", "time"]);
+    let mut t = Table::new(&[
+        "file", "action", "size", "lines", "spans", "traces", "skipped", "time",
+    ]);
     for r in reports {
         let action = match &r.action {
             halo_index::IndexAction::Reused => "reused".to_string(),
@@ -44,7 +46,12 @@ pub(crate) fn index_report(reports: &[FileReport], traces: usize, problems: u64)
         ]);
     }
     out.push_str(&t.render(""));
-    let _ = writeln!(out, "\n{} trace(s) in the dataset; {} problem(s)", thousands(traces as i64), problems);
+    let _ = writeln!(
+        out,
+        "\n{} trace(s) in the dataset; {} problem(s)",
+        thousands(traces as i64),
+        problems
+    );
     if let Some(r) = reports.first() {
         let _ = writeln!(out, "index: {}", r.index_dir.display());
     }
@@ -54,7 +61,13 @@ pub(crate) fn index_report(reports: &[FileReport], traces: usize, problems: u64)
 /// `halo overview`.
 pub(crate) fn overview(o: &Overview) -> String {
     let mut out = String::new();
-    let pct = |n: u64, of: u64| if of == 0 { 0.0 } else { n as f64 * 100.0 / of as f64 };
+    let pct = |n: u64, of: u64| {
+        if of == 0 {
+            0.0
+        } else {
+            n as f64 * 100.0 / of as f64
+        }
+    };
     let _ = writeln!(
         out,
         "{} traces · {} spans · {} files · {}",
@@ -99,12 +112,20 @@ pub(crate) fn overview(o: &Overview) -> String {
         millis(o.duration_ms.p99),
         millis(o.duration_ms.max)
     );
-    let _ = writeln!(out, "spans/trace   p50 {:.0} · max {:.0}", o.spans_per_trace.p50, o.spans_per_trace.max);
+    let _ = writeln!(
+        out,
+        "spans/trace   p50 {:.0} · max {:.0}",
+        o.spans_per_trace.p50, o.spans_per_trace.max
+    );
     let names = |v: &[halo_query::NameCount]| {
         if v.is_empty() {
             return "-".to_string();
         }
-        let mut s: Vec<String> = v.iter().take(8).map(|n| format!("{} ({})", n.name, thousands(n.trace_count as i64))).collect();
+        let mut s: Vec<String> = v
+            .iter()
+            .take(8)
+            .map(|n| format!("{} ({})", n.name, thousands(n.trace_count as i64)))
+            .collect();
         if v.len() > 8 {
             s.push(format!("+{} more", v.len() - 8));
         }
@@ -119,7 +140,11 @@ pub(crate) fn overview(o: &Overview) -> String {
     if o.session_count > 0 {
         let _ = writeln!(out, "sessions      {}", thousands(o.session_count as i64));
     }
-    if o.skipped_lines > 0 || o.problem_count > 0 || o.missing_parent_span_count > 0 || o.duplicate_span_count > 0 {
+    if o.skipped_lines > 0
+        || o.problem_count > 0
+        || o.missing_parent_span_count > 0
+        || o.duplicate_span_count > 0
+    {
         let _ = writeln!(
             out,
             "data quality  {} skipped lines, {} problems, {} spans with a missing parent, {} duplicate span ids",
@@ -140,7 +165,11 @@ pub(crate) fn overview(o: &Overview) -> String {
         let _ = writeln!(out, "\ntools");
         out.push_str(&t.render("  "));
         if o.tools.len() > 25 {
-            let _ = writeln!(out, "  … {} more tools (--json lists all)", o.tools.len() - 25);
+            let _ = writeln!(
+                out,
+                "  … {} more tools (--json lists all)",
+                o.tools.len() - 25
+            );
         }
     }
     if !o.error_taxonomy.is_empty() {
@@ -157,7 +186,16 @@ pub(crate) fn overview(o: &Overview) -> String {
         out.push_str(&t.render("  "));
     }
     if !o.sample_trace_ids.is_empty() {
-        let _ = writeln!(out, "\nsample traces: {}", o.sample_trace_ids.iter().take(6).cloned().collect::<Vec<_>>().join(" "));
+        let _ = writeln!(
+            out,
+            "\nsample traces: {}",
+            o.sample_trace_ids
+                .iter()
+                .take(6)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
     scan_note(&mut out, &o.scan);
     out
@@ -166,15 +204,32 @@ pub(crate) fn overview(o: &Overview) -> String {
 /// `halo query`.
 pub(crate) fn trace_list(list: &TraceList) -> String {
     let mut out = String::new();
-    let mut t = Table::new(&["trace_id", "start", "duration", "spans", "errors", "tokens", "root", "tools / first error"]);
+    let mut t = Table::new(&[
+        "trace_id",
+        "start",
+        "duration",
+        "spans",
+        "errors",
+        "tokens",
+        "root",
+        "tools / first error",
+    ]);
     for r in &list.traces {
         let detail = match r.error_groups.first() {
             Some(g) => g.clone(),
-            None => r.tools.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(","),
+            None => r
+                .tools
+                .iter()
+                .map(|u| u.name.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
         };
         t.row(vec![
             r.trace_id.clone(),
-            r.start_time.get(..19).unwrap_or(&r.start_time).replace('T', " "),
+            r.start_time
+                .get(..19)
+                .unwrap_or(&r.start_time)
+                .replace('T', " "),
             millis(r.duration_ms),
             r.span_count.to_string(),
             r.error_span_count.to_string(),
@@ -192,9 +247,17 @@ pub(crate) fn trace_list(list: &TraceList) -> String {
     let _ = writeln!(
         out,
         "{} of {} trace(s){}",
-        if shown == 0 { "0".to_string() } else { format!("{}-{}", list.offset + 1, list.offset + shown) },
+        if shown == 0 {
+            "0".to_string()
+        } else {
+            format!("{}-{}", list.offset + 1, list.offset + shown)
+        },
         thousands(list.total as i64),
-        if list.has_more { format!("; next page: --offset {}", list.offset + shown) } else { String::new() }
+        if list.has_more {
+            format!("; next page: --offset {}", list.offset + shown)
+        } else {
+            String::new()
+        }
     );
     scan_note(&mut out, &list.scan);
     out
@@ -221,12 +284,23 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
         if !o.error_spans.is_empty() {
             let _ = writeln!(out, "error spans:");
             for s in &o.error_spans {
-                let _ = writeln!(out, "  {} {} {}", s.span_id, s.name, cut(s.error_message.as_deref().unwrap_or(""), 100));
+                let _ = writeln!(
+                    out,
+                    "  {} {} {}",
+                    s.span_id,
+                    s.name,
+                    cut(s.error_message.as_deref().unwrap_or(""), 100)
+                );
             }
         }
         return out;
     }
-    let ids: HashMap<&str, usize> = v.spans.iter().enumerate().map(|(i, s)| (s.span_id.as_str(), i)).collect();
+    let ids: HashMap<&str, usize> = v
+        .spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.span_id.as_str(), i))
+        .collect();
     let depth = |mut i: usize| {
         let mut d = 0;
         while let Some(&p) = ids.get(v.spans[i].parent_span_id.as_str()) {
@@ -240,7 +314,11 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
     };
     for (i, s) in v.spans.iter().enumerate() {
         let pad = "  ".repeat(depth(i));
-        let status = if s.status.code.ends_with("ERROR") { " ERROR" } else { "" };
+        let status = if s.status.code.ends_with("ERROR") {
+            " ERROR"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
             "{pad}├─ {} {} [{}] {}{}{}",
@@ -249,7 +327,11 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
             s.span_id,
             millis(s.duration_ms),
             status,
-            if s.status.message.is_empty() { String::new() } else { format!(": {}", cut(&s.status.message, 100)) }
+            if s.status.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", cut(&s.status.message, 100))
+            }
         );
         for (k, val) in &s.attributes {
             let text = match val {
@@ -269,14 +351,26 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
 pub(crate) fn search(r: &SearchResult) -> String {
     let mut out = String::new();
     for m in &r.matches {
-        let _ = writeln!(out, "{} {} [{}] {}: {}", m.span_id, m.span_name, m.span_kind, m.status, cut(&m.context, 240));
+        let _ = writeln!(
+            out,
+            "{} {} [{}] {}: {}",
+            m.span_id,
+            m.span_name,
+            m.span_kind,
+            m.status,
+            cut(&m.context, 240)
+        );
     }
     let _ = writeln!(
         out,
         "{} match(es) in {} span(s){}",
         r.total_matches,
         r.matching_span_count,
-        if r.has_more { format!(" (first {} shown; raise --max-matches)", r.matches.len()) } else { String::new() }
+        if r.has_more {
+            format!(" (first {} shown; raise --max-matches)", r.matches.len())
+        } else {
+            String::new()
+        }
     );
     out
 }
@@ -285,13 +379,24 @@ pub(crate) fn search(r: &SearchResult) -> String {
 pub(crate) fn grep(r: &GrepResult) -> String {
     let mut out = String::new();
     for m in &r.matches {
-        let _ = writeln!(out, "{}:{}: trace {}: {}", m.file, m.line, m.trace_id.as_deref().unwrap_or("?"), cut(&m.context, 200));
+        let _ = writeln!(
+            out,
+            "{}:{}: trace {}: {}",
+            m.file,
+            m.line,
+            m.trace_id.as_deref().unwrap_or("?"),
+            cut(&m.context, 200)
+        );
     }
     let _ = writeln!(
         out,
         "{} matching line(s){}",
         r.matches.len(),
-        if r.truncated { " (more exist; raise --max-matches)" } else { "" }
+        if r.truncated {
+            " (more exist; raise --max-matches)"
+        } else {
+            ""
+        }
     );
     scan_note(&mut out, &Some(r.scan.clone()));
     out

@@ -9,7 +9,10 @@ pub(crate) struct Table {
 
 impl Table {
     pub(crate) fn new(header: &[&str]) -> Table {
-        Table { header: header.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
+        Table {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub(crate) fn row(&mut self, cells: Vec<String>) {
@@ -33,7 +36,12 @@ impl Table {
                 !self.rows.is_empty()
                     && self.rows.iter().all(|r| {
                         r.get(i).is_none_or(|c| {
-                            c.is_empty() || c == "-" || c.trim_end_matches(['%', 's']).replace([',', '.'], "").parse::<f64>().is_ok()
+                            c.is_empty()
+                                || c == "-"
+                                || c.trim_end_matches(['%', 's'])
+                                    .replace([',', '.'], "")
+                                    .parse::<f64>()
+                                    .is_ok()
                         })
                     })
             })
@@ -131,7 +139,10 @@ mod tests {
         let mut t = Table::new(&["tool", "calls"]);
         t.row(vec!["grep".into(), "1,200".into()]);
         t.row(vec!["list_files".into(), "3".into()]);
-        assert_eq!(t.render(""), "tool        calls\ngrep        1,200\nlist_files      3\n");
+        assert_eq!(
+            t.render(""),
+            "tool        calls\ngrep        1,200\nlist_files      3\n"
+        );
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(bytes(1_500_000), "1.5 MB");
         assert_eq!(cut("a  b\nc", 10), "a b c");

@@ -1,0 +1,239 @@
+//! `halo-bench`: the performance figures in the README, measured over a generated dataset.
+//!
+//! ```text
+//! cargo run --release -p halo-bench -- [--data FILE] [--bytes N] [--runs N]
+//! ```
+//!
+//! It generates the dataset when FILE does not exist (a seeded ~1 GB file by default, the
+//! size of the targets in the issues), then measures, each as the best of `--runs` runs:
+//! a fresh index build (with peak anonymous memory, which excludes the input file's
+//! mapped pages), loading a built index, an overview, an indexed count, a dataset-wide regex
+//! count, and `halo --help` when a release binary is present. Speed lives here, never in
+//! timed tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use halo_index::{Dataset, NoProgress, OpenOptions};
+use halo_query::{ScanBudget, TraceFilters};
+
+struct Args {
+    data: PathBuf,
+    bytes: u64,
+    runs: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        data: std::env::temp_dir().join("halo-bench-1g.jsonl"),
+        bytes: 1_000_000_000,
+        runs: 3,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--data" => args.data = PathBuf::from(value()?),
+            "--bytes" => args.bytes = value()?.parse().map_err(|e| format!("--bytes: {e}"))?,
+            "--runs" => args.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
+            "-h" | "--help" => {
+                println!("usage: halo-bench [--data FILE] [--bytes N] [--runs N]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(args)
+}
+
+/// Samples RssAnon (heap and other anonymous memory, not file-backed pages) while alive.
+struct AnonPeak {
+    peak_kb: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn rss_anon_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+impl AnonPeak {
+    fn start() -> AnonPeak {
+        let peak_kb = Arc::new(AtomicU64::new(rss_anon_kb()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (peak_kb.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                p.fetch_max(rss_anon_kb(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        AnonPeak {
+            peak_kb,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.peak_kb.load(Ordering::Relaxed).max(rss_anon_kb())
+    }
+}
+
+fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let v = f();
+        best = best.min(t.elapsed());
+        last = Some(v);
+    }
+    (best, last.expect("at least one run"))
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn generate(path: &Path, bytes: u64) -> Result<(), String> {
+    eprintln!(
+        "generating {} (~{} MB, seed 1)...",
+        path.display(),
+        bytes / 1_000_000
+    );
+    let config = halo_testkit::generate::GeneratorConfig {
+        target_bytes: Some(bytes),
+        seed: 1,
+        ..Default::default()
+    };
+    let out = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| e.to_string())?);
+    halo_testkit::generate::write_dataset(
+        &config,
+        halo_testkit::generate::OutputFormat::Canonical,
+        out,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("halo-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args = parse_args()?;
+    if !args.data.exists() {
+        generate(&args.data, args.bytes)?;
+    }
+    let size = std::fs::metadata(&args.data)
+        .map_err(|e| e.to_string())?
+        .len();
+    let index_dir = std::env::temp_dir().join("halo-bench-index");
+    let paths = vec![args.data.clone()];
+    let open = |force: bool| {
+        let options = OpenOptions {
+            index_dir: Some(index_dir.clone()),
+            force_rebuild: force,
+            ..Default::default()
+        };
+        Dataset::open(&paths, &options, &NoProgress).map_err(|e| e.to_string())
+    };
+    // Warm the page cache so the figures are about halo, not the disk.
+    let _ = std::fs::read(&args.data).map(|v| v.len());
+
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "dataset: {} ({:.2} GB), {} cores",
+        args.data.display(),
+        size as f64 / 1e9,
+        cores
+    );
+    let mut build_best = Duration::MAX;
+    let mut peak = 0;
+    for _ in 0..args.runs.max(1) {
+        let probe = AnonPeak::start();
+        let t = Instant::now();
+        open(true)?;
+        build_best = build_best.min(t.elapsed());
+        peak = peak.max(probe.finish());
+    }
+    let (load, ds) = best(args.runs, || open(false));
+    let ds = ds?;
+    println!("traces {}, spans {}", ds.traces().len(), ds.span_count());
+    println!(
+        "index build       {:>10}  {:.2} GB/s  peak anon memory {} MB",
+        ms(build_best),
+        size as f64 / 1e9 / build_best.as_secs_f64(),
+        peak / 1024
+    );
+    println!("load built index  {:>10}", ms(load));
+    let budget = ScanBudget {
+        time: Duration::from_secs(600),
+    };
+    let (t, _) = best(args.runs, || {
+        halo_query::overview(&ds, &TraceFilters::default(), budget)
+    });
+    println!("overview          {:>10}", ms(t));
+    let errors = TraceFilters {
+        has_errors: Some(true),
+        ..Default::default()
+    };
+    let (t, n) = best(args.runs.max(5), || {
+        halo_query::count_traces(&ds, &errors, budget).map(|c| c.total)
+    });
+    println!(
+        "count has_errors  {:>10}  ({} traces)",
+        ms(t),
+        n.map_err(|e| e.to_string())?
+    );
+    let regex = TraceFilters {
+        regex_pattern: Some("unexpected keyword".into()),
+        ..Default::default()
+    };
+    let (t, n) = best(args.runs, || {
+        halo_query::count_traces(&ds, &regex, budget).map(|c| c.total)
+    });
+    println!(
+        "count regex       {:>10}  {:.2} GB/s  ({} traces match 'unexpected keyword')",
+        ms(t),
+        size as f64 / 1e9 / t.as_secs_f64(),
+        n.map_err(|e| e.to_string())?
+    );
+    let some_trace = ds.traces()[ds.traces().len() / 2].trace_id.clone();
+    let (t, _) = best(args.runs, || {
+        halo_query::view_trace(
+            &ds,
+            &halo_query::ViewTraceArgs {
+                trace_id: some_trace.clone(),
+                offset: None,
+                limit: None,
+            },
+        )
+    });
+    println!("view_trace        {:>10}", ms(t));
+    let halo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/halo");
+    if halo.exists() {
+        let (t, _) = best(10, || {
+            std::process::Command::new(&halo).arg("--help").output()
+        });
+        println!("halo --help       {:>10}", ms(t));
+    }
+    Ok(())
+}
