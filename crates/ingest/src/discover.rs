@@ -25,15 +25,24 @@ const TRACE_EXTENSIONS: [&str; 3] = ["jsonl", "ndjson", "json"];
 fn kind_of(path: &Path) -> Option<SourceKind> {
     let name = path.file_name()?.to_str()?.to_ascii_lowercase();
     if let Some(stem) = name.strip_suffix(".gz") {
-        return TRACE_EXTENSIONS.iter().any(|e| stem.ends_with(&format!(".{e}"))).then_some(SourceKind::Gzip);
+        return TRACE_EXTENSIONS
+            .iter()
+            .any(|e| stem.ends_with(&format!(".{e}")))
+            .then_some(SourceKind::Gzip);
     }
-    TRACE_EXTENSIONS.iter().any(|e| name.ends_with(&format!(".{e}"))).then_some(SourceKind::Plain)
+    TRACE_EXTENSIONS
+        .iter()
+        .any(|e| name.ends_with(&format!(".{e}")))
+        .then_some(SourceKind::Plain)
 }
 
 fn sniff_gzip(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 2];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == [0x1f, 0x8b]
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b]
 }
 
 /// Expands paths into the dataset's files, in a stable order.
@@ -47,7 +56,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<(Vec<SourceFile>, Vec<Problem>), In
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => IngestError::NotFound(path.clone()),
-            _ => IngestError::Io { path: path.clone(), source: e },
+            _ => IngestError::Io {
+                path: path.clone(),
+                source: e,
+            },
         })?;
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
         if meta.is_dir() {
@@ -57,7 +69,11 @@ pub fn discover(paths: &[PathBuf]) -> Result<(Vec<SourceFile>, Vec<Problem>), In
                 return Err(IngestError::NoTraceFiles(path.display().to_string()));
             }
         } else {
-            let kind = if sniff_gzip(&abs) { SourceKind::Gzip } else { SourceKind::Plain };
+            let kind = if sniff_gzip(&abs) {
+                SourceKind::Gzip
+            } else {
+                SourceKind::Plain
+            };
             files.push(SourceFile { path: abs, kind });
         }
     }

@@ -34,7 +34,12 @@ impl Fingerprint {
         let head_hash = hash_range(&mut file, 0, BLOCK.min(size))?;
         let tail_start = size.saturating_sub(BLOCK);
         let tail_hash = hash_range(&mut file, tail_start, size - tail_start)?;
-        Ok(Fingerprint { size, mtime_ns, head_hash, tail_hash })
+        Ok(Fingerprint {
+            size,
+            mtime_ns,
+            head_hash,
+            tail_hash,
+        })
     }
 
     /// The hash of bytes `[start, start+len)` of a file; used to check that an indexed prefix

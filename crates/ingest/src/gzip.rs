@@ -14,11 +14,21 @@ pub fn inflate_to(
     dest: &Path,
     mut progress: impl FnMut(u64),
 ) -> Result<(u64, Option<String>), IngestError> {
-    let io_src = |e| IngestError::Io { path: src.to_path_buf(), source: e };
-    let io_dest = |e| IngestError::Io { path: dest.to_path_buf(), source: e };
+    let io_src = |e| IngestError::Io {
+        path: src.to_path_buf(),
+        source: e,
+    };
+    let io_dest = |e| IngestError::Io {
+        path: dest.to_path_buf(),
+        source: e,
+    };
     let file = std::fs::File::open(src).map_err(io_src)?;
-    let counter = CountingReader { inner: file, read: 0 };
-    let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 20, counter));
+    let counter = CountingReader {
+        inner: file,
+        read: 0,
+    };
+    let mut decoder =
+        flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 20, counter));
     let tmp = dest.with_extension("tmp");
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).map_err(io_dest)?);
     let mut buf = vec![0u8; 1 << 20];
@@ -33,7 +43,9 @@ pub fn inflate_to(
                 progress(decoder.get_ref().get_ref().read);
             }
             Err(e) => {
-                fault = Some(format!("gzip stream is corrupt or truncated after {total} bytes: {e}"));
+                fault = Some(format!(
+                    "gzip stream is corrupt or truncated after {total} bytes: {e}"
+                ));
                 break;
             }
         }

@@ -15,7 +15,10 @@ pub struct MappedFile {
 impl MappedFile {
     /// Maps a file.
     pub fn open(path: &Path) -> Result<MappedFile, IngestError> {
-        let io = |e| IngestError::Io { path: path.to_path_buf(), source: e };
+        let io = |e| IngestError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let map = if len == 0 {
@@ -29,7 +32,10 @@ impl MappedFile {
             let _ = map.advise(memmap2::Advice::Sequential);
             Some(map)
         };
-        Ok(MappedFile { path: path.to_path_buf(), map })
+        Ok(MappedFile {
+            path: path.to_path_buf(),
+            map,
+        })
     }
 
     /// The bytes.

@@ -15,12 +15,20 @@ pub struct Problem {
 impl Problem {
     /// A problem on one line of a file.
     pub fn at_line(file: impl Into<PathBuf>, line: u64, message: impl Into<String>) -> Problem {
-        Problem { file: file.into(), line: Some(line), message: message.into() }
+        Problem {
+            file: file.into(),
+            line: Some(line),
+            message: message.into(),
+        }
     }
 
     /// A problem with a whole file.
     pub fn in_file(file: impl Into<PathBuf>, message: impl Into<String>) -> Problem {
-        Problem { file: file.into(), line: None, message: message.into() }
+        Problem {
+            file: file.into(),
+            line: None,
+            message: message.into(),
+        }
     }
 }
 
