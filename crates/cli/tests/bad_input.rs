@@ -13,7 +13,12 @@ fn bad_lines_are_skipped_named_and_counted() {
     bytes.extend_from_slice(good.as_bytes());
     bytes.extend_from_slice(b"\n{\"trace_id\": \"t1\", oops}\n"); // line 2: malformed
     bytes.extend_from_slice(b"{\"span_id\":\"x\",\"start_time\":\"2026-01-01T00:00:00Z\",\"end_time\":\"2026-01-01T00:00:00Z\"}\n"); // 3: missing trace_id
-    bytes.extend_from_slice(Span::new("t1", "b", "a").line().replace("\"t1\"", "17").as_bytes()); // 4: wrong type
+    bytes.extend_from_slice(
+        Span::new("t1", "b", "a")
+            .line()
+            .replace("\"t1\"", "17")
+            .as_bytes(),
+    ); // 4: wrong type
     bytes.extend_from_slice(b"\n");
     bytes.extend_from_slice(b"{\"trace_id\":\"t1\",\"span_id\":\"\xff\xfe\"}\n"); // 5: invalid UTF-8
     bytes.extend_from_slice(b"\n"); // 6: blank, ignored
@@ -28,16 +33,30 @@ fn bad_lines_are_skipped_named_and_counted() {
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("bad.jsonl:2: malformed JSON"), "{err}");
-    assert!(err.contains("bad.jsonl:3: invalid span: missing field `trace_id`"), "{err}");
-    assert!(err.contains("bad.jsonl:4: invalid span: invalid type"), "{err}");
+    assert!(
+        err.contains("bad.jsonl:3: invalid span: missing field `trace_id`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.jsonl:4: invalid span: invalid type"),
+        "{err}"
+    );
     assert!(err.contains("bad.jsonl:5: invalid UTF-8"), "{err}");
-    assert!(err.contains("more problem(s)") || err.contains("bad.jsonl:8"), "{err}");
+    assert!(
+        err.contains("more problem(s)") || err.contains("bad.jsonl:8"),
+        "{err}"
+    );
 
     let idx = json(&halo(tmp.path(), &["index", f, "--json", "-q"]));
-    assert_eq!(idx["total_traces"], 2, "good lines around bad ones are kept");
+    assert_eq!(
+        idx["total_traces"], 2,
+        "good lines around bad ones are kept"
+    );
     assert_eq!(idx["skipped_lines"], 4);
     let problems = idx["problems"].as_array().unwrap();
-    assert!(problems.iter().any(|p| p["line"] == 8 && p["message"].as_str().unwrap().contains("incomplete")));
+    assert!(problems
+        .iter()
+        .any(|p| p["line"] == 8 && p["message"].as_str().unwrap().contains("incomplete")));
     let o = json(&halo(tmp.path(), &["overview", f, "--json", "-q"]));
     assert_eq!(o["skipped_lines"], 4);
     assert_eq!(o["problem_count"], 5);
@@ -52,19 +71,30 @@ fn empty_missing_and_traceless_inputs() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("empty.jsonl");
     std::fs::write(&empty, "").unwrap();
-    let o = json(&halo(tmp.path(), &["overview", empty.to_str().unwrap(), "--json"]));
+    let o = json(&halo(
+        tmp.path(),
+        &["overview", empty.to_str().unwrap(), "--json"],
+    ));
     assert_eq!(o["total_traces"], 0);
 
     let missing = halo(tmp.path(), &["overview", "nope.jsonl"]);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(stderr(&missing).contains("nope.jsonl: no such file or directory"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("nope.jsonl: no such file or directory"),
+        "{}",
+        stderr(&missing)
+    );
 
     let dir = tmp.path().join("nothing");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("readme.md"), "hi").unwrap();
     let none = halo(tmp.path(), &["overview", dir.to_str().unwrap()]);
     assert_eq!(none.status.code(), Some(1));
-    assert!(stderr(&none).contains("no trace files found"), "{}", stderr(&none));
+    assert!(
+        stderr(&none).contains("no trace files found"),
+        "{}",
+        stderr(&none)
+    );
 
     let usage = halo(tmp.path(), &["overview"]);
     assert_eq!(usage.status.code(), Some(2), "clap's own usage error code");
@@ -76,10 +106,18 @@ fn duplicate_span_ids_are_kept_counted_and_warned() {
     let file = write(
         tmp.path(),
         "dups.jsonl",
-        &[Span::new("t1", "a", "").line(), Span::new("t1", "a", "").line(), Span::new("t1", "b", "a").line()],
+        &[
+            Span::new("t1", "a", "").line(),
+            Span::new("t1", "a", "").line(),
+            Span::new("t1", "b", "a").line(),
+        ],
     );
     let out = halo(tmp.path(), &["overview", file.to_str().unwrap(), "--json"]);
-    assert!(stderr(&out).contains("duplicate span id"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("duplicate span id"),
+        "{}",
+        stderr(&out)
+    );
     let o = json(&out);
     assert_eq!(o["total_spans"], 3);
     assert_eq!(o["duplicate_span_count"], 1);
@@ -90,14 +128,30 @@ fn unreadable_file_is_reported() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
     let good = small_dataset(tmp.path());
-    let locked = write(tmp.path(), "locked.jsonl", &[Span::new("x", "a", "").line()]);
+    let locked = write(
+        tmp.path(),
+        "locked.jsonl",
+        &[Span::new("x", "a", "").line()],
+    );
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
     if std::fs::File::open(&locked).is_ok() {
         eprintln!("skipped: running as root, a mode-000 file is still readable");
         return;
     }
-    let out = halo(tmp.path(), &["overview", good.to_str().unwrap(), locked.to_str().unwrap(), "--json"]);
-    assert!(stderr(&out).contains("locked.jsonl: file skipped"), "{}", stderr(&out));
+    let out = halo(
+        tmp.path(),
+        &[
+            "overview",
+            good.to_str().unwrap(),
+            locked.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(
+        stderr(&out).contains("locked.jsonl: file skipped"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(json(&out)["total_traces"], 3);
 }
 
@@ -105,15 +159,38 @@ fn unreadable_file_is_reported() {
 fn a_100_mb_span_is_indexed_viewed_and_searched() {
     let tmp = tempfile::tempdir().unwrap();
     let big = "x".repeat(100 << 20);
-    let line = Span::new("huge", "a", "").attrs(&format!(r#"{{"output.value":"{big}needle"}}"#)).line();
-    let file = write(tmp.path(), "big.jsonl", &[line, Span::new("small", "a", "").line()]);
+    let line = Span::new("huge", "a", "")
+        .attrs(&format!(r#"{{"output.value":"{big}needle"}}"#))
+        .line();
+    let file = write(
+        tmp.path(),
+        "big.jsonl",
+        &[line, Span::new("small", "a", "").line()],
+    );
     let f = file.to_str().unwrap();
     let o = json(&halo(tmp.path(), &["overview", f, "--json"]));
     assert_eq!(o["total_traces"], 2);
     let v = json(&halo(tmp.path(), &["view", f, "huge", "--json"]));
-    let value = v["spans"][0]["attributes"]["output.value"].as_str().unwrap();
-    assert!(value.ends_with("…[truncated: original 104857606 chars]"), "{}", &value[value.len() - 60..]);
-    let s = json(&halo(tmp.path(), &["search", f, "huge", "needle", "--context-chars", "5", "--json"]));
+    let value = v["spans"][0]["attributes"]["output.value"]
+        .as_str()
+        .unwrap();
+    assert!(
+        value.ends_with("…[truncated: original 104857606 chars]"),
+        "{}",
+        &value[value.len() - 60..]
+    );
+    let s = json(&halo(
+        tmp.path(),
+        &[
+            "search",
+            f,
+            "huge",
+            "needle",
+            "--context-chars",
+            "5",
+            "--json",
+        ],
+    ));
     assert_eq!(s["total_matches"], 1);
     assert_eq!(s["matches"][0]["context"], "xxxxxneedle\"}}");
 }

@@ -12,16 +12,31 @@ fn value_caps_match_the_reference() {
     let file = write(
         tmp.path(),
         "caps.jsonl",
-        &[Span::new("t", "a", "").attrs(&format!(r#"{{"input.value":"{value}","n":1}}"#)).line()],
+        &[Span::new("t", "a", "")
+            .attrs(&format!(r#"{{"input.value":"{value}","n":1}}"#))
+            .line()],
     );
     let f = file.to_str().unwrap();
     let trace = json(&halo(tmp.path(), &["view", f, "t", "--json"]));
-    let capped = trace["spans"][0]["attributes"]["input.value"].as_str().unwrap();
-    assert_eq!(capped, format!("{}…[truncated: original 20000 chars]", "v".repeat(4_096)));
+    let capped = trace["spans"][0]["attributes"]["input.value"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        capped,
+        format!("{}…[truncated: original 20000 chars]", "v".repeat(4_096))
+    );
     assert_eq!(trace["spans"][0]["attributes"]["n"], 1);
-    let spans = json(&halo(tmp.path(), &["view", f, "t", "--span", "a", "--json"]));
-    let capped = spans["spans"][0]["attributes"]["input.value"].as_str().unwrap();
-    assert!(capped.starts_with(&"v".repeat(16_384)) && capped.ends_with("[truncated: original 20000 chars]"));
+    let spans = json(&halo(
+        tmp.path(),
+        &["view", f, "t", "--span", "a", "--json"],
+    ));
+    let capped = spans["spans"][0]["attributes"]["input.value"]
+        .as_str()
+        .unwrap();
+    assert!(
+        capped.starts_with(&"v".repeat(16_384))
+            && capped.ends_with("[truncated: original 20000 chars]")
+    );
 }
 
 #[test]
@@ -29,7 +44,8 @@ fn a_25000_span_trace_is_summarized_paged_and_searched() {
     let tmp = tempfile::tempdir().unwrap();
     let mut lines = vec![Span::new("giant", "root", "").line()];
     for i in 0..25_000 {
-        let mut s = Span::new("giant", &format!("s{i}"), "root").attrs(r#"{"openinference.span.kind":"TOOL","tool.name":"poll"}"#);
+        let mut s = Span::new("giant", &format!("s{i}"), "root")
+            .attrs(r#"{"openinference.span.kind":"TOOL","tool.name":"poll"}"#);
         if i == 24_321 {
             s = s.error("deadline exceeded at step 24321");
         }
@@ -44,13 +60,24 @@ fn a_25000_span_trace_is_summarized_paged_and_searched() {
     assert_eq!(summary["error_span_count"], 1);
     assert_eq!(summary["error_spans"][0]["span_id"], "s24321");
     assert!(summary["hint"].as_str().unwrap().contains("offset"));
-    let page = json(&halo(tmp.path(), &["view", f, "giant", "--offset", "100", "--limit", "50", "--json"]));
+    let page = json(&halo(
+        tmp.path(),
+        &[
+            "view", f, "giant", "--offset", "100", "--limit", "50", "--json",
+        ],
+    ));
     assert_eq!(page["spans"].as_array().unwrap().len(), 50);
     assert!(page["oversized"].is_null());
-    let s = json(&halo(tmp.path(), &["search", f, "giant", "deadline exceeded", "--json"]));
+    let s = json(&halo(
+        tmp.path(),
+        &["search", f, "giant", "deadline exceeded", "--json"],
+    ));
     assert_eq!(s["total_matches"], 1);
     assert_eq!(s["matches"][0]["span_id"], "s24321");
-    let many = json(&halo(tmp.path(), &["search", f, "giant", "poll", "--max-matches", "5", "--json"]));
+    let many = json(&halo(
+        tmp.path(),
+        &["search", f, "giant", "poll", "--max-matches", "5", "--json"],
+    ));
     assert_eq!(many["total_matches"], 25_000);
     assert_eq!(many["has_more"], true);
     assert_eq!(many["matches"].as_array().unwrap().len(), 5);
@@ -61,10 +88,17 @@ fn oversized_past_150_kb_even_for_few_spans() {
     let tmp = tempfile::tempdir().unwrap();
     let value = "w".repeat(4_000);
     let lines: Vec<String> = (0..60)
-        .map(|i| Span::new("wide", &format!("s{i}"), "").attrs(&format!(r#"{{"a":"{value}","b":"{value}"}}"#)).line())
+        .map(|i| {
+            Span::new("wide", &format!("s{i}"), "")
+                .attrs(&format!(r#"{{"a":"{value}","b":"{value}"}}"#))
+                .line()
+        })
         .collect();
     let file = write(tmp.path(), "wide.jsonl", &lines);
-    let v = json(&halo(tmp.path(), &["view", file.to_str().unwrap(), "wide", "--json"]));
+    let v = json(&halo(
+        tmp.path(),
+        &["view", file.to_str().unwrap(), "wide", "--json"],
+    ));
     assert!(v["oversized"]["response_bytes"].as_u64().unwrap() > 150_000);
     assert!(v["spans"].as_array().unwrap().is_empty());
 }

@@ -27,8 +27,17 @@ fn otlp_json_is_detected_and_read() {
     let llm = r#"[{"key":"gen_ai.operation.name","value":{"stringValue":"chat"}},{"key":"gen_ai.request.model","value":{"stringValue":"m1"}},{"key":"gen_ai.usage.input_tokens","value":{"intValue":"40"}},{"key":"gen_ai.usage.output_tokens","value":{"intValue":2}},{"key":"gen_ai.response.finish_reasons","value":{"arrayValue":{"values":[{"stringValue":"stop"}]}}}]"#;
     let tool = r#"[{"key":"gen_ai.operation.name","value":{"stringValue":"execute_tool"}},{"key":"gen_ai.tool.name","value":{"stringValue":"get_weather"}},{"key":"meta","value":{"kvlistValue":{"values":[{"key":"retry","value":{"boolValue":true}}]}}}]"#;
     let lines = vec![
-        otlp_line("aaaa0000aaaa0000aaaa0000aaaa0000", &[("1111111111111111", "", 1, "[]"), ("2222222222222222", "1111111111111111", 1, llm)]),
-        otlp_line("bbbb0000bbbb0000bbbb0000bbbb0000", &[("3333333333333333", "", 2, tool)]),
+        otlp_line(
+            "aaaa0000aaaa0000aaaa0000aaaa0000",
+            &[
+                ("1111111111111111", "", 1, "[]"),
+                ("2222222222222222", "1111111111111111", 1, llm),
+            ],
+        ),
+        otlp_line(
+            "bbbb0000bbbb0000bbbb0000bbbb0000",
+            &[("3333333333333333", "", 2, tool)],
+        ),
     ];
     let file = write(tmp.path(), "otlp.jsonl", &lines);
     let f = file.to_str().unwrap();
@@ -38,15 +47,36 @@ fn otlp_json_is_detected_and_read() {
     assert_eq!(o["total_input_tokens"], 40);
     assert_eq!(o["tool_error_span_count"], 1);
     assert_eq!(o["services"][0]["name"], "otel-svc");
-    let v = json(&halo(tmp.path(), &["view", f, "bbbb0000bbbb0000bbbb0000bbbb0000", "--json"]));
+    let v = json(&halo(
+        tmp.path(),
+        &["view", f, "bbbb0000bbbb0000bbbb0000bbbb0000", "--json"],
+    ));
     let span = &v["spans"][0];
     assert_eq!(span["kind"], "SPAN_KIND_CLIENT");
     assert_eq!(span["status"]["message"], "m-3333333333333333");
-    assert_eq!(span["attributes"]["meta"]["retry"], true, "kvlist values become objects");
-    let s = json(&halo(tmp.path(), &["search", f, "aaaa0000aaaa0000aaaa0000aaaa0000", "gen_ai.request.model", "--json"]));
-    assert_eq!(s["total_matches"], 1, "search reads only the span's own JSON, not its neighbours'");
+    assert_eq!(
+        span["attributes"]["meta"]["retry"], true,
+        "kvlist values become objects"
+    );
+    let s = json(&halo(
+        tmp.path(),
+        &[
+            "search",
+            f,
+            "aaaa0000aaaa0000aaaa0000aaaa0000",
+            "gen_ai.request.model",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        s["total_matches"], 1,
+        "search reads only the span's own JSON, not its neighbours'"
+    );
     assert_eq!(s["matches"][0]["span_id"], "2222222222222222");
-    let c = json(&halo(tmp.path(), &["count", f, "--regex", "get_weather", "--json"]));
+    let c = json(&halo(
+        tmp.path(),
+        &["count", f, "--regex", "get_weather", "--json"],
+    ));
     assert_eq!(c["total"], 1);
 }
 
@@ -55,7 +85,10 @@ fn gzip_is_streamed_at_index_time_and_viewable_after() {
     let tmp = tempfile::tempdir().unwrap();
     let plain = small_dataset(tmp.path());
     let gz = tmp.path().join("small.jsonl.gz");
-    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
     enc.write_all(&std::fs::read(&plain).unwrap()).unwrap();
     enc.finish().unwrap();
     std::fs::remove_file(&plain).unwrap();
@@ -77,15 +110,25 @@ fn directories_and_traces_spread_over_files() {
     let dir = tmp.path().join("runs");
     std::fs::create_dir_all(dir.join("nested")).unwrap();
     write(&dir, "part-1.jsonl", &[Span::new("t1", "root", "").line()]);
-    write(&dir.join("nested"), "part-2.jsonl", &[Span::new("t1", "child", "root").error("boom").line()]);
+    write(
+        &dir.join("nested"),
+        "part-2.jsonl",
+        &[Span::new("t1", "child", "root").error("boom").line()],
+    );
     std::fs::write(dir.join("notes.txt"), "not traces").unwrap();
-    let o = json(&halo(tmp.path(), &["overview", dir.to_str().unwrap(), "--json"]));
+    let o = json(&halo(
+        tmp.path(),
+        &["overview", dir.to_str().unwrap(), "--json"],
+    ));
     assert_eq!(o["file_count"], 2);
     assert_eq!(o["total_traces"], 1, "one trace across two files");
     assert_eq!(o["total_spans"], 2);
     assert_eq!(o["error_trace_count"], 1);
     assert_eq!(o["missing_parent_span_count"], 0);
-    let v = json(&halo(tmp.path(), &["view", dir.to_str().unwrap(), "t1", "--json"]));
+    let v = json(&halo(
+        tmp.path(),
+        &["view", dir.to_str().unwrap(), "t1", "--json"],
+    ));
     assert_eq!(v["spans"].as_array().unwrap().len(), 2);
 }
 
@@ -93,10 +136,32 @@ fn directories_and_traces_spread_over_files() {
 fn index_dir_keeps_sources_untouched() {
     let tmp = tempfile::tempdir().unwrap();
     let file = small_dataset(tmp.path());
-    let out = json(&halo(tmp.path(), &["index", file.to_str().unwrap(), "--index-dir", "elsewhere", "--json"]));
+    let out = json(&halo(
+        tmp.path(),
+        &[
+            "index",
+            file.to_str().unwrap(),
+            "--index-dir",
+            "elsewhere",
+            "--json",
+        ],
+    ));
     assert_eq!(out["files"][0]["action"], "built");
-    assert!(out["files"][0]["index_dir"].as_str().unwrap().contains("elsewhere"));
+    assert!(out["files"][0]["index_dir"]
+        .as_str()
+        .unwrap()
+        .contains("elsewhere"));
     assert!(!tmp.path().join("small.jsonl.halo-index").exists());
-    let rebuilt = json(&halo(tmp.path(), &["index", file.to_str().unwrap(), "--index-dir", "elsewhere", "--rebuild", "--json"]));
+    let rebuilt = json(&halo(
+        tmp.path(),
+        &[
+            "index",
+            file.to_str().unwrap(),
+            "--index-dir",
+            "elsewhere",
+            "--rebuild",
+            "--json",
+        ],
+    ));
     assert_eq!(rebuilt["files"][0]["action"], "rebuilt");
 }

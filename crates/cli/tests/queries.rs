@@ -8,7 +8,10 @@ use common::*;
 fn overview_counts_and_vocabulary() {
     let tmp = tempfile::tempdir().unwrap();
     let file = small_dataset(tmp.path());
-    let o = json(&halo(tmp.path(), &["overview", file.to_str().unwrap(), "--json"]));
+    let o = json(&halo(
+        tmp.path(),
+        &["overview", file.to_str().unwrap(), "--json"],
+    ));
     assert_eq!(o["schema_version"], 1);
     assert_eq!(o["total_traces"], 3);
     assert_eq!(o["total_spans"], 8);
@@ -23,7 +26,10 @@ fn overview_counts_and_vocabulary() {
     assert_eq!(grep["errors"], 1);
     assert_eq!(grep["error_rate"], 1.0);
     let taxonomy = o["error_taxonomy"].as_array().unwrap();
-    assert!(taxonomy.iter().any(|g| g["group"].as_str().unwrap().starts_with("tool grep: TypeError")));
+    assert!(taxonomy.iter().any(|g| g["group"]
+        .as_str()
+        .unwrap()
+        .starts_with("tool grep: TypeError")));
     let human = stdout(&halo(tmp.path(), &["overview", file.to_str().unwrap()]));
     assert!(human.contains("3 traces · 8 spans"), "{human}");
     assert!(human.contains("error taxonomy"), "{human}");
@@ -44,7 +50,15 @@ fn every_filter_selects_what_it_says() {
     assert_eq!(count(&["--has-errors=false"]), 1);
     assert_eq!(count(&["--has-tool-errors"]), 1);
     assert_eq!(count(&["--model-name", "gpt-5.4"]), 2);
-    assert_eq!(count(&["--model-name", "gpt-5.4", "--model-name", "claude-sonnet-4-6"]), 3);
+    assert_eq!(
+        count(&[
+            "--model-name",
+            "gpt-5.4",
+            "--model-name",
+            "claude-sonnet-4-6"
+        ]),
+        3
+    );
     assert_eq!(count(&["--service-name", "svc-b"]), 1);
     assert_eq!(count(&["--agent-name", "agent-a"]), 2);
     assert_eq!(count(&["--project-id", "p2"]), 1);
@@ -58,7 +72,11 @@ fn every_filter_selects_what_it_says() {
     assert_eq!(count(&["--status-message", "RATE LIMIT"]), 1);
     assert_eq!(count(&["--regex", "unexpected keyword"]), 1);
     assert_eq!(count(&["--regex-pattern", "\"http.status_code\":429"]), 1);
-    assert_eq!(count(&["--regex", "^\\{\"trace_id\":\"t3\""]), 1, "^ anchors at each line");
+    assert_eq!(
+        count(&["--regex", "^\\{\"trace_id\":\"t3\""]),
+        1,
+        "^ anchors at each line"
+    );
     assert_eq!(count(&["--has-errors", "--model-name", "gpt-5.4"]), 1);
     let bad = halo(tmp.path(), &["count", f, "--regex", "(unclosed"]);
     assert_eq!(bad.status.code(), Some(1));
@@ -72,17 +90,33 @@ fn query_sorts_and_pages() {
     let tmp = tempfile::tempdir().unwrap();
     let file = small_dataset(tmp.path());
     let f = file.to_str().unwrap();
-    let q = json(&halo(tmp.path(), &["query", f, "--sort", "duration", "--json"]));
-    let ids: Vec<&str> = q["traces"].as_array().unwrap().iter().map(|t| t["trace_id"].as_str().unwrap()).collect();
+    let q = json(&halo(
+        tmp.path(),
+        &["query", f, "--sort", "duration", "--json"],
+    ));
+    let ids: Vec<&str> = q["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trace_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["t2", "t1", "t3"]);
     assert_eq!(q["total"], 3);
-    let page = json(&halo(tmp.path(), &["query", f, "--sort", "start", "--limit", "1", "--offset", "1", "--json"]));
+    let page = json(&halo(
+        tmp.path(),
+        &[
+            "query", f, "--sort", "start", "--limit", "1", "--offset", "1", "--json",
+        ],
+    ));
     assert_eq!(page["traces"][0]["trace_id"], "t2");
     assert_eq!(page["has_more"], true);
     let t2 = &page["traces"][0];
     assert_eq!(t2["tool_error_span_count"], 1);
     assert_eq!(t2["tools"][0]["name"], "grep");
-    let errors = json(&halo(tmp.path(), &["query", f, "--has-errors", "--tool", "grep", "--json"]));
+    let errors = json(&halo(
+        tmp.path(),
+        &["query", f, "--has-errors", "--tool", "grep", "--json"],
+    ));
     assert_eq!(errors["total"], 1);
     let human = stdout(&halo(tmp.path(), &["query", f, "--sort", "tokens"]));
     assert!(human.lines().nth(1).unwrap().starts_with("t1"), "{human}");
@@ -101,16 +135,31 @@ fn view_search_and_grep() {
     assert_eq!(tool["status"]["code"], "STATUS_CODE_ERROR");
     assert_eq!(tool["span_kind"], "TOOL");
     assert_eq!(tool["attributes"]["gen_ai.tool.name"], "grep");
-    let one = json(&halo(tmp.path(), &["view", f, "t2", "--span", "b", "--json"]));
+    let one = json(&halo(
+        tmp.path(),
+        &["view", f, "t2", "--span", "b", "--json"],
+    ));
     assert_eq!(one["spans"].as_array().unwrap().len(), 1);
     let tree = stdout(&halo(tmp.path(), &["view", f, "t2"]));
-    assert!(tree.contains("TOOL op-b [b]") && tree.contains("ERROR"), "{tree}");
+    assert!(
+        tree.contains("TOOL op-b [b]") && tree.contains("ERROR"),
+        "{tree}"
+    );
 
-    let s = json(&halo(tmp.path(), &["search", f, "t2", "unexpected keyword", "--json"]));
+    let s = json(&halo(
+        tmp.path(),
+        &["search", f, "t2", "unexpected keyword", "--json"],
+    ));
     assert_eq!(s["total_matches"], 1);
     assert_eq!(s["matches"][0]["span_id"], "b");
-    assert!(s["matches"][0]["context"].as_str().unwrap().contains("grep()"));
-    let in_span = json(&halo(tmp.path(), &["search", f, "t2", "grep", "--span", "c", "--json"]));
+    assert!(s["matches"][0]["context"]
+        .as_str()
+        .unwrap()
+        .contains("grep()"));
+    let in_span = json(&halo(
+        tmp.path(),
+        &["search", f, "t2", "grep", "--span", "c", "--json"],
+    ));
     assert_eq!(in_span["total_matches"], 0);
 
     let g = json(&halo(tmp.path(), &["grep", f, "Rate limit", "--json"]));
@@ -132,7 +181,14 @@ fn reference_fixtures_agree_with_the_reference_semantics() {
     let second = dir.join("tiny_traces_second_file.jsonl");
     let o = json(&halo(
         tmp.path(),
-        &["overview", tiny.to_str().unwrap(), second.to_str().unwrap(), "--index-dir", "idx", "--json"],
+        &[
+            "overview",
+            tiny.to_str().unwrap(),
+            second.to_str().unwrap(),
+            "--index-dir",
+            "idx",
+            "--json",
+        ],
     ));
     assert_eq!(o["total_traces"], 5);
     assert_eq!(o["total_spans"], 8);
@@ -140,8 +196,29 @@ fn reference_fixtures_agree_with_the_reference_semantics() {
     assert_eq!(o["error_trace_count"], 2);
     assert_eq!(o["total_input_tokens"], 330);
     let real = dir.join("realistic_traces.jsonl");
-    let q = json(&halo(tmp.path(), &["query", real.to_str().unwrap(), "--has-tool-errors", "--index-dir", "idx", "--json"]));
+    let q = json(&halo(
+        tmp.path(),
+        &[
+            "query",
+            real.to_str().unwrap(),
+            "--has-tool-errors",
+            "--index-dir",
+            "idx",
+            "--json",
+        ],
+    ));
     assert_eq!(q["total"], 2);
-    let c = json(&halo(tmp.path(), &["count", real.to_str().unwrap(), "--regex", "No such file", "--index-dir", "idx", "--json"]));
+    let c = json(&halo(
+        tmp.path(),
+        &[
+            "count",
+            real.to_str().unwrap(),
+            "--regex",
+            "No such file",
+            "--index-dir",
+            "idx",
+            "--json",
+        ],
+    ));
     assert_eq!(c["total"], 2);
 }

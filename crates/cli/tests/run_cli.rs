@@ -40,7 +40,10 @@ fn a_run_saves_report_record_and_checkpoint_and_never_prints_the_key() {
     assert!(o.status.success(), "{}\n{}", stderr(&o), stdout(&o));
     let report = std::fs::read_to_string(&out).unwrap();
     assert!(report.contains("2 failing traces"), "{report}");
-    assert!(report.contains("[trace:bogus] ⚠"), "unknown citations are flagged: {report}");
+    assert!(
+        report.contains("[trace:bogus] ⚠"),
+        "unknown citations are flagged: {report}"
+    );
     assert!(!report.contains("[trace:t2] ⚠"));
     assert!(tmp.path().join("report.record.json").exists());
     let everything = format!("{}{}{}", stdout(&o), stderr(&o), report);
@@ -48,7 +51,10 @@ fn a_run_saves_report_record_and_checkpoint_and_never_prints_the_key() {
     let requests = server.requests();
     assert_eq!(requests[0].header("x-trace"), Some("on"));
     let results = requests[1].tool_results();
-    assert!(results.iter().any(|(_, r)| r.contains("\"total\":2")), "{results:?}");
+    assert!(
+        results.iter().any(|(_, r)| r.contains("\"total\":2")),
+        "{results:?}"
+    );
 }
 
 #[test]
@@ -63,14 +69,27 @@ fn the_default_provider_without_a_key_fails_before_any_work() {
     let o = cmd.output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("OPENAI_API_KEY"), "{}", stderr(&o));
-    assert!(!tmp.path().join("small.jsonl.halo-index").exists(), "nothing was indexed");
+    assert!(
+        !tmp.path().join("small.jsonl.halo-index").exists(),
+        "nothing was indexed"
+    );
 }
 
 #[test]
 fn telemetry_is_refused_not_ignored() {
     let tmp = tempfile::tempdir().unwrap();
     let file = small_dataset(tmp.path());
-    let o = halo(tmp.path(), &[file.to_str().unwrap(), "-p", "x", "--base-url", "http://127.0.0.1:9", "--telemetry"]);
+    let o = halo(
+        tmp.path(),
+        &[
+            file.to_str().unwrap(),
+            "-p",
+            "x",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--telemetry",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("telemetry"), "{}", stderr(&o));
 }
@@ -80,8 +99,14 @@ fn without_a_prompt_the_offline_diagnosis_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let file = small_dataset(tmp.path());
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_halo"));
-    cmd.arg(file.to_str().unwrap()).env_remove("OPENAI_API_KEY").current_dir(tmp.path());
+    cmd.arg(file.to_str().unwrap())
+        .env_remove("OPENAI_API_KEY")
+        .current_dir(tmp.path());
     let o = cmd.output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("-p"), "ends by showing how to go deeper: {}", stdout(&o));
+    assert!(
+        stdout(&o).contains("-p"),
+        "ends by showing how to go deeper: {}",
+        stdout(&o)
+    );
 }
