@@ -124,6 +124,17 @@ impl SqlEngine {
         Self::from_state(base, threads)
     }
 
+    /// Opens the tables over a shared dataset (as the RLM holds it): only the trace rollups
+    /// are read now; the span tables are loaded by the first query that reads `spans`,
+    /// `tool_calls` or `llm_calls`.
+    pub fn open_shared(ds: Arc<Dataset>) -> Result<SqlEngine, SqlError> {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let base = tables::shared_dataset_state(ds, threads)?;
+        Self::from_state(base, threads)
+    }
+
     fn from_state(base: SessionState, threads: usize) -> Result<SqlEngine, SqlError> {
         let schemas = tables::schemas_of(&base)?;
         Ok(SqlEngine {

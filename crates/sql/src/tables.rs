@@ -1,12 +1,15 @@
 //! The tables: the index's record batches registered as they are, and views over them.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use datafusion::catalog::MemTable;
+use datafusion::catalog::{MemTable, Session, TableProvider};
+use datafusion::datasource::TableType;
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use halo_index::Dataset;
 
@@ -35,7 +38,7 @@ const LLM_CALLS: &str = "CREATE VIEW llm_calls AS SELECT \
 
 /// The session every query starts from: tables, views and functions, no file access.
 pub(crate) fn base_state(
-    span_partitions: Vec<Vec<RecordBatch>>,
+    spans: Arc<dyn TableProvider>,
     traces: RecordBatch,
     partitions: usize,
 ) -> Result<SessionState, SqlError> {
@@ -55,10 +58,7 @@ pub(crate) fn base_state(
         .map_err(|e| SqlError::Query(e.to_string()))?;
     let ctx = SessionContext::new_with_state(state);
 
-    let span_schema = halo_index::span_schema();
-    let spans = MemTable::try_new(span_schema, non_empty(span_partitions))
-        .map_err(|e| SqlError::Query(format!("spans table: {e}")))?;
-    ctx.register_table("spans", Arc::new(spans))
+    ctx.register_table("spans", spans)
         .map_err(|e| SqlError::Query(e.to_string()))?;
 
     let traces = visible_traces(&traces)?;
@@ -76,11 +76,42 @@ pub(crate) fn base_state(
     Ok(ctx.state())
 }
 
-/// The state for a dataset: the span batches of every segment and the trace rollups.
+/// The state for a dataset: the span batches of every segment (loaded now) and the trace
+/// rollups.
 pub(crate) fn dataset_state(ds: &Dataset, partitions: usize) -> Result<SessionState, SqlError> {
+    let spans = span_table(load_spans(ds, partitions)?)?;
+    base_state(
+        Arc::new(spans),
+        halo_index::traces_to_batch(ds.traces()),
+        partitions,
+    )
+}
+
+/// The state for a shared dataset: span tables are loaded by the first query that reads
+/// them, so opening costs only the trace rollups.
+pub(crate) fn shared_dataset_state(
+    ds: Arc<Dataset>,
+    partitions: usize,
+) -> Result<SessionState, SqlError> {
+    let traces = halo_index::traces_to_batch(ds.traces());
+    let spans = LazySpans {
+        ds,
+        partitions,
+        table: OnceLock::new(),
+    };
+    base_state(Arc::new(spans), traces, partitions)
+}
+
+fn span_table(partitions: Vec<Vec<RecordBatch>>) -> Result<MemTable, SqlError> {
+    MemTable::try_new(halo_index::span_schema(), non_empty(partitions))
+        .map_err(|e| SqlError::Query(format!("spans table: {e}")))
+}
+
+/// The span batches of every segment, one partition per segment; segments not loaded yet
+/// are read in parallel, one thread per core.
+fn load_spans(ds: &Dataset, threads: usize) -> Result<Vec<Vec<RecordBatch>>, SqlError> {
     let segments: Vec<u32> = (0..ds.segment_count()).collect();
-    // Segments not loaded yet are read in parallel, one thread per core.
-    let per_thread = segments.len().div_ceil(partitions.max(1)).max(1);
+    let per_thread = segments.len().div_ceil(threads.max(1)).max(1);
     let loaded: Vec<Result<Vec<Vec<RecordBatch>>, SqlError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = segments
             .chunks(per_thread)
@@ -98,20 +129,63 @@ pub(crate) fn dataset_state(ds: &Dataset, partitions: usize) -> Result<SessionSt
             .map(|h| h.join().expect("span table loading does not panic"))
             .collect()
     });
-    let mut span_partitions = Vec::with_capacity(segments.len());
+    let mut partitions = Vec::with_capacity(segments.len());
     for part in loaded {
-        span_partitions.extend(part?);
+        partitions.extend(part?);
     }
-    base_state(
-        span_partitions,
-        halo_index::traces_to_batch(ds.traces()),
-        partitions,
-    )
+    Ok(partitions)
+}
+
+/// The `spans` table of a shared dataset, loaded on first scan.
+#[derive(Debug)]
+struct LazySpans {
+    ds: Arc<Dataset>,
+    partitions: usize,
+    table: OnceLock<Result<Arc<MemTable>, String>>,
+}
+
+impl LazySpans {
+    fn table(&self) -> datafusion::error::Result<Arc<MemTable>> {
+        self.table
+            .get_or_init(|| {
+                load_spans(&self.ds, self.partitions)
+                    .and_then(span_table)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(datafusion::error::DataFusionError::Execution)
+    }
+}
+
+#[async_trait::async_trait]
+impl TableProvider for LazySpans {
+    fn schema(&self) -> SchemaRef {
+        halo_index::span_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        self.table()?.scan(state, projection, filters, limit).await
+    }
 }
 
 /// The state with no data, for schemas and the tool description.
 pub(crate) fn empty_state() -> Result<SessionState, SqlError> {
-    base_state(Vec::new(), halo_index::traces_to_batch(&[]), 1)
+    base_state(
+        Arc::new(span_table(Vec::new())?),
+        halo_index::traces_to_batch(&[]),
+        1,
+    )
 }
 
 /// The schema of each table, in [`TABLE_NAMES`] order.

@@ -290,3 +290,15 @@ fn the_async_api_runs_on_the_callers_runtime() {
     }
     assert!(v["columns"][0].get("type").is_some());
 }
+
+#[test]
+fn a_shared_dataset_opens_lazily_with_the_same_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = std::sync::Arc::new(common::dataset(tmp.path()));
+    let eager = SqlEngine::open(&ds).unwrap();
+    let lazy = SqlEngine::open_shared(ds.clone()).unwrap();
+    for (_, sql) in halo_sql::EXAMPLE_QUERIES {
+        let (a, b) = (q(&eager, sql), q(&lazy, sql));
+        assert_eq!((a.columns, a.rows), (b.columns, b.rows), "{sql}");
+    }
+}
