@@ -10,7 +10,8 @@
 //! - [`diff`] compares two diagnoses (before and after a harness change): per finding the
 //!   rate before and after, Fisher's exact p-value and a verdict, plus whole-run numbers.
 //! - [`check_citations`] verifies every `[trace:ID]` and `[span:TRACE:SPAN]` citation of a
-//!   report (offline or from the RLM) against the dataset and flags the unknown ones.
+//!   report (offline or from the RLM) against the dataset and flags the unknown ones; it is
+//!   halo-query's checker, the same one the RLM engine uses.
 //! - [`evaluate`] scores a diagnosis against ground-truth labels (trace-level recall and
 //!   precision per mode), as the quality-bar test and benchmark do.
 //!
@@ -32,7 +33,6 @@
 
 #![deny(missing_docs)]
 
-mod cite;
 mod describe;
 mod detect;
 mod diff;
@@ -47,9 +47,12 @@ use std::collections::HashSet;
 
 use halo_index::{Dataset, IndexError};
 
-pub use cite::{check_citations, Citation, CitationCheck, CitationKind, UNKNOWN_FLAG};
 pub use diff::{diff, DiffReport, FindingDiff, MetricDiff, Verdict, ALPHA, DIFF_SCHEMA_VERSION};
 pub use evaluate::{evaluate, parse_labels, ModeScore};
+// The one citation checker of halo-rs, shared with the RLM engine.
+pub use halo_query::{
+    check_citations, Citation, CitationCheck, CitationKind, UNKNOWN_CITATION_FLAG,
+};
 pub use model::{
     DatasetStats, Diagnosis, Example, Finding, FindingKey, Mode, ModeSummary,
     DIAGNOSIS_SCHEMA_VERSION,

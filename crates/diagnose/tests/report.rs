@@ -6,7 +6,8 @@ mod common;
 use std::path::PathBuf;
 
 use halo_diagnose::{
-    check_citations, diagnose, render_markdown, render_summary, DiagnoseOptions, UNKNOWN_FLAG,
+    check_citations, diagnose, render_markdown, render_summary, DiagnoseOptions,
+    UNKNOWN_CITATION_FLAG,
 };
 
 fn example() -> PathBuf {
@@ -87,9 +88,9 @@ fn unknown_citations_are_flagged_once() {
     assert_eq!(check.valid, 2);
     assert_eq!(check.unknown, 4);
     assert_eq!(check.citations.len(), 5);
-    assert_eq!(check.markdown.matches(UNKNOWN_FLAG).count(), 4);
+    assert_eq!(check.markdown.matches(UNKNOWN_CITATION_FLAG).count(), 4);
     assert!(check.markdown.contains(&format!(
-        "[span:{real_trace}:ffffffffffffffff]{UNKNOWN_FLAG}"
+        "[span:{real_trace}:ffffffffffffffff]{UNKNOWN_CITATION_FLAG}"
     )));
     assert!(check
         .markdown

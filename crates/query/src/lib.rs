@@ -24,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+mod citations;
 mod filter;
 mod grep;
 mod list;
@@ -33,8 +34,12 @@ mod render;
 mod scan;
 mod search;
 mod select;
+mod select_ids;
 mod view;
 
+pub use citations::{
+    check_citations, Citation, CitationCheck, CitationKind, UNKNOWN_CITATION_FLAG,
+};
 pub use filter::TraceFilters;
 pub use grep::{grep, GrepMatch, GrepResult, GREP_SCHEMA_VERSION};
 pub use list::{
@@ -53,6 +58,7 @@ pub use search::{
     DEFAULT_CONTEXT_CHARS, DEFAULT_MAX_MATCHES, MAX_CONTEXT_CHARS, MAX_MATCHES,
     SEARCH_SCHEMA_VERSION,
 };
+pub use select_ids::select_trace_ids;
 pub use view::{
     view_spans, view_trace, OversizedSummary, SpanView, TraceView, ViewSpansArgs, ViewTraceArgs,
     MAX_SPANS_PER_VIEW, OVERSIZED_BYTES, VIEW_SCHEMA_VERSION, VIEW_SPANS_VALUE_CAP,

@@ -12,13 +12,13 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::agent::{root_info, Agent, Ending};
 use crate::checkpoint::RunCheckpoint;
-use crate::citations::check_citations;
 use crate::config::EngineConfig;
 use crate::context::ContextStore;
 use crate::events::{AgentItem, AgentOutputItem, Emitter, EngineEvent};
 use crate::record::{RunRecord, RunStatus, Tracker, UsageProbe};
 use crate::tools::repo::RepoTools;
 use crate::EngineError;
+use halo_query::check_citations;
 
 /// State shared by every agent of one run.
 #[derive(Debug)]
@@ -284,19 +284,21 @@ async fn drive(shared: Arc<Shared>, root: Agent, resumed_from: Option<String>) -
     };
     let ds = Arc::clone(&shared.dataset);
     let answer = result.answer.clone();
-    let checked = tokio::task::spawn_blocking(move || check_citations(&ds, &answer))
-        .await
-        .unwrap_or_else(|_| crate::citations::CheckedReport {
-            text: result.answer.clone(),
-            unverified: Vec::new(),
-            verified: 0,
-        });
+    let (report, unverified) = tokio::task::spawn_blocking(move || {
+        let check = check_citations(&answer, &ds);
+        let unverified: Vec<String> = check.unknown_citations().map(|c| c.text.clone()).collect();
+        let mut report = check.markdown.clone();
+        report.extend(check.closing_note());
+        (report, unverified)
+    })
+    .await
+    .unwrap_or_else(|_| (result.answer.clone(), Vec::new()));
     shared.emitter.item(
         &root_info(),
         AgentItem::Message {
             id: "root/report".to_owned(),
             role: "assistant".to_owned(),
-            content: checked.text.clone(),
+            content: report.clone(),
         },
         true,
     );
@@ -331,7 +333,7 @@ async fn drive(shared: Arc<Shared>, root: Agent, resumed_from: Option<String>) -
             .usage
             .compactions
             .load(std::sync::atomic::Ordering::Relaxed),
-        unverified_citations: checked.unverified.clone(),
+        unverified_citations: unverified,
         dataset_fingerprint: shared.dataset.fingerprint(),
         resumed_from,
     };
@@ -344,7 +346,7 @@ async fn drive(shared: Arc<Shared>, root: Agent, resumed_from: Option<String>) -
     RunOutcome {
         run_id: shared.run_id.clone(),
         status,
-        report: checked.text,
+        report,
         record,
         checkpoint,
         error,

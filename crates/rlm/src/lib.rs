@@ -5,7 +5,9 @@
 //! (`halo_query`), delegates focused questions to subagents (`call_subagent`,
 //! up to [`EngineConfig::max_depth`]) and ends with `final_answer(answer)`:
 //! a Markdown report whose `[trace:ID]` / `[span:TRACE_ID:SPAN_ID]`
-//! citations are checked against the dataset ([`check_citations`]).
+//! citations are checked against the dataset ([`check_citations`], the checker shared
+//! with the offline diagnosis): unknown ones are flagged with [`UNKNOWN_CITATION_FLAG`]
+//! and listed in a closing note.
 //!
 //! What the engine guarantees:
 //! - **One concurrency cap for the whole run.** At most
@@ -57,7 +59,6 @@
 mod agent;
 mod artifacts;
 mod checkpoint;
-mod citations;
 mod config;
 mod context;
 mod engine;
@@ -70,14 +71,17 @@ use std::path::PathBuf;
 
 pub use artifacts::ArtifactPaths;
 pub use checkpoint::{RunCheckpoint, CHECKPOINT_VERSION};
-pub use citations::{check_citations, CheckedReport, UNVERIFIED_MARK};
 pub use config::{CompactionConfig, EngineConfig};
+// The one citation checker of halo-rs, shared with the offline diagnosis.
 pub use engine::{
     new_run_id, run, run_blocking, stream_events, stream_events_blocking, stream_output,
     stream_output_blocking, BlockingEvents, Canceller, Engine, OutputItems, RunHandle, RunOutcome,
 };
 pub use events::{
     AgentInfo, AgentItem, AgentOutputItem, AgentTextDelta, CheckpointEvent, EngineEvent,
+};
+pub use halo_query::{
+    check_citations, Citation, CitationCheck, CitationKind, UNKNOWN_CITATION_FLAG,
 };
 pub use record::{ModelUsage, RunRecord, RunStatus, ToolStats, UsageProbe};
 

@@ -89,7 +89,8 @@ pub struct RunRecord {
     pub root_turns: u32,
     /// Compactions performed.
     pub compactions: u64,
-    /// Citations in the report that do not resolve in the dataset.
+    /// Citations in the report that do not resolve in the dataset (distinct, as written,
+    /// in order of first occurrence).
     pub unverified_citations: Vec<String>,
     /// Content fingerprint of the dataset.
     pub dataset_fingerprint: String,

@@ -8,7 +8,7 @@ use common::*;
 use futures::StreamExt;
 use halo_provider::{ProviderConfig, WireApi};
 use halo_rlm::{
-    AgentItem, Engine, EngineError, EngineEvent, RunCheckpoint, RunStatus, UNVERIFIED_MARK,
+    AgentItem, Engine, EngineError, EngineEvent, RunCheckpoint, RunStatus, UNKNOWN_CITATION_FLAG,
 };
 use halo_testkit::scripted_server::{Reply, Script, ScriptedServer, Turn};
 
@@ -84,19 +84,26 @@ async fn root_delegates_to_parallel_subagents_that_use_trace_tools() {
     assert_eq!(outcome.status, RunStatus::Completed, "{:?}", outcome.error);
     assert!(outcome
         .report
-        .contains(&format!("[trace:nope] {UNVERIFIED_MARK}")));
+        .contains(&format!("[trace:nope]{UNKNOWN_CITATION_FLAG}")));
     assert!(outcome
         .report
-        .contains(&format!("[span:t1:zz] {UNVERIFIED_MARK}")));
+        .contains(&format!("[span:t1:zz]{UNKNOWN_CITATION_FLAG}")));
     assert!(!outcome
         .report
-        .contains(&format!("[trace:t1] {UNVERIFIED_MARK}")));
+        .contains(&format!("[trace:t1]{UNKNOWN_CITATION_FLAG}")));
     assert!(!outcome
         .report
-        .contains(&format!("[span:t1:s2] {UNVERIFIED_MARK}")));
+        .contains(&format!("[span:t1:s2]{UNKNOWN_CITATION_FLAG}")));
     assert_eq!(
         outcome.record.unverified_citations,
         vec!["[trace:nope]", "[span:t1:zz]"]
+    );
+    assert!(
+        outcome
+            .report
+            .contains("2 citation(s) in this report (2 distinct) do not match"),
+        "closing note: {}",
+        outcome.report
     );
     assert_eq!(outcome.record.subagents, 2);
     assert_eq!(outcome.record.tools["call_subagent"].calls, 2);
