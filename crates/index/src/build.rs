@@ -5,7 +5,6 @@
 //! span batches are written to disk before the next is parsed, and only the per-trace
 //! rollups (a few hundred bytes a trace plus 4 bytes a span) stay on the heap.
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
@@ -166,7 +165,7 @@ pub(crate) fn build_segment(
     })?;
     let chunks = halo_ingest::split_lines(data, range.clone(), options.chunk_bytes);
     let wave = rayon::current_num_threads().max(1) * 2;
-    let mut traces: HashMap<String, TraceAcc> = HashMap::new();
+    let mut traces: rustc_hash::FxHashMap<String, TraceAcc> = Default::default();
     let mut order: Vec<String> = Vec::new();
     let mut interner = Interner::default();
     let mut problems = Vec::new();

@@ -1,6 +1,5 @@
 //! A dataset: several files indexed and merged into one set of traces.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -135,7 +134,7 @@ pub struct Dataset {
     files: Vec<FileEntry>,
     segments: Vec<Segment>,
     traces: Vec<TraceSummary>,
-    by_id: HashMap<String, u32>,
+    by_id: rustc_hash::FxHashMap<String, u32>,
     reports: Vec<FileReport>,
     problems: Vec<Problem>,
     problem_count: u64,
@@ -251,7 +250,7 @@ impl Dataset {
             files,
             segments,
             traces: Vec::new(),
-            by_id: HashMap::new(),
+            by_id: Default::default(),
             reports,
             problems,
             problem_count,
@@ -265,7 +264,7 @@ impl Dataset {
         let mut merged = Vec::new();
         for (s, seg) in self.segments.iter().enumerate() {
             let (_, traces_path) = segment_paths(&dirs[seg.file], &seg.meta.name);
-            let batches = read_ipc(&traces_path)?;
+            let batches = crate::ipc_file::read_batches(&traces_path)?;
             let mut count = 0;
             for batch in batches {
                 let summaries =
@@ -423,19 +422,6 @@ impl Dataset {
                 message,
             })
     }
-}
-
-fn read_ipc(path: &Path) -> Result<Vec<arrow_array::RecordBatch>, IndexError> {
-    let corrupt = |message: String| IndexError::Corrupt {
-        path: path.to_path_buf(),
-        message,
-    };
-    let file = std::fs::File::open(path).map_err(|e| corrupt(e.to_string()))?;
-    let reader = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None)
-        .map_err(|e| corrupt(e.to_string()))?;
-    reader
-        .map(|b| b.map_err(|e| corrupt(e.to_string())))
-        .collect()
 }
 
 fn write_ipc(path: &Path, batch: &arrow_array::RecordBatch) -> Result<(), IndexError> {

@@ -22,6 +22,7 @@
 
 mod build;
 mod dataset;
+mod ipc_file;
 pub mod rollup;
 pub mod span_columns;
 pub mod span_table;

@@ -1,6 +1,5 @@
 //! Per-trace rollups: what overview, query and count answer from without touching spans.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use halo_trace::{error_template, SpanKind};
@@ -132,7 +131,7 @@ pub fn error_group_label(
 
 /// Shares equal strings as one `Arc<str>`.
 #[derive(Debug, Default)]
-pub struct Interner(HashMap<Box<str>, Arc<str>>);
+pub struct Interner(rustc_hash::FxHashMap<Box<str>, Arc<str>>);
 
 impl Interner {
     /// The shared copy of `s`.

@@ -209,19 +209,49 @@ macro_rules! typed {
     };
 }
 
-fn strings_at(list: &ListArray, row: usize, interner: &mut Interner) -> Vec<Arc<str>> {
-    let values = list.value(row);
-    match values.as_string_opt::<i32>() {
-        Some(v) => v.iter().flatten().map(|s| interner.get(s)).collect(),
-        None => Vec::new(),
+/// A list column read without slicing an array per row: offsets plus the flat values.
+struct StringLists<'b> {
+    offsets: &'b [i32],
+    values: &'b arrow_array::StringArray,
+}
+
+impl<'b> StringLists<'b> {
+    fn new(list: &'b ListArray, name: &str) -> Result<StringLists<'b>, ShapeError> {
+        let values = list
+            .values()
+            .as_string_opt::<i32>()
+            .ok_or_else(|| ShapeError(format!("trace column {name} does not hold text")))?;
+        Ok(StringLists {
+            offsets: list.value_offsets(),
+            values,
+        })
+    }
+
+    fn at(&self, row: usize, interner: &mut Interner) -> Vec<Arc<str>> {
+        let (a, b) = (self.offsets[row] as usize, self.offsets[row + 1] as usize);
+        (a..b).map(|i| interner.get(self.values.value(i))).collect()
     }
 }
 
-fn u32s_at(list: &ListArray, row: usize) -> Vec<u32> {
-    let values = list.value(row);
-    match values.as_primitive_opt::<UInt32Type>() {
-        Some(v) => v.values().to_vec(),
-        None => Vec::new(),
+struct U32Lists<'b> {
+    offsets: &'b [i32],
+    values: &'b [u32],
+}
+
+impl<'b> U32Lists<'b> {
+    fn new(list: &'b ListArray, name: &str) -> Result<U32Lists<'b>, ShapeError> {
+        let values = list
+            .values()
+            .as_primitive_opt::<UInt32Type>()
+            .ok_or_else(|| ShapeError(format!("trace column {name} does not hold u32")))?;
+        Ok(U32Lists {
+            offsets: list.value_offsets(),
+            values: values.values(),
+        })
+    }
+
+    fn at(&self, row: usize) -> &'b [u32] {
+        &self.values[self.offsets[row] as usize..self.offsets[row + 1] as usize]
     }
 }
 
@@ -251,12 +281,21 @@ pub fn traces_from_batch(
         "tool_error_span_count",
         as_primitive_opt::<UInt32Type>
     );
-    let services = typed!(batch, "services", as_list_opt::<i32>);
-    let models = typed!(batch, "models", as_list_opt::<i32>);
-    let agents = typed!(batch, "agents", as_list_opt::<i32>);
-    let tool_names = typed!(batch, "tool_names", as_list_opt::<i32>);
-    let tool_calls = typed!(batch, "tool_calls", as_list_opt::<i32>);
-    let tool_errors = typed!(batch, "tool_errors", as_list_opt::<i32>);
+    let services = StringLists::new(typed!(batch, "services", as_list_opt::<i32>), "services")?;
+    let models = StringLists::new(typed!(batch, "models", as_list_opt::<i32>), "models")?;
+    let agents = StringLists::new(typed!(batch, "agents", as_list_opt::<i32>), "agents")?;
+    let tool_names = StringLists::new(
+        typed!(batch, "tool_names", as_list_opt::<i32>),
+        "tool_names",
+    )?;
+    let tool_calls = U32Lists::new(
+        typed!(batch, "tool_calls", as_list_opt::<i32>),
+        "tool_calls",
+    )?;
+    let tool_errors = U32Lists::new(
+        typed!(batch, "tool_errors", as_list_opt::<i32>),
+        "tool_errors",
+    )?;
     let input = typed!(batch, "input_tokens", as_primitive_opt::<Int64Type>);
     let output = typed!(batch, "output_tokens", as_primitive_opt::<Int64Type>);
     let total = typed!(batch, "total_tokens", as_primitive_opt::<Int64Type>);
@@ -277,22 +316,28 @@ pub fn traces_from_batch(
     let raw = typed!(batch, "raw_bytes", as_primitive_opt::<UInt64Type>);
     let llm = typed!(batch, "llm_call_count", as_primitive_opt::<UInt32Type>);
     let tools_n = typed!(batch, "tool_call_count", as_primitive_opt::<UInt32Type>);
-    let groups = typed!(batch, "error_groups", as_list_opt::<i32>);
-    let group_spans = typed!(batch, "error_group_spans", as_list_opt::<i32>);
+    let groups = StringLists::new(
+        typed!(batch, "error_groups", as_list_opt::<i32>),
+        "error_groups",
+    )?;
+    let group_spans = U32Lists::new(
+        typed!(batch, "error_group_spans", as_list_opt::<i32>),
+        "error_group_spans",
+    )?;
     let outcome = typed!(batch, "outcome", as_string_opt::<i32>);
-    let rows = typed!(batch, "span_rows", as_list_opt::<i32>);
+    let rows = U32Lists::new(typed!(batch, "span_rows", as_list_opt::<i32>), "span_rows")?;
     let opt =
         |a: &arrow_array::StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
     let mut out = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
-        let names = strings_at(tool_names, i, interner);
-        let calls = u32s_at(tool_calls, i);
-        let errs = u32s_at(tool_errors, i);
+        let names = tool_names.at(i, interner);
+        let calls = tool_calls.at(i);
+        let errs = tool_errors.at(i);
         if names.len() != calls.len() || names.len() != errs.len() {
             return Err(ShapeError("tool lists differ in length".into()));
         }
-        let group_names = strings_at(groups, i, interner);
-        let group_counts = u32s_at(group_spans, i);
+        let group_names = groups.at(i, interner);
+        let group_counts = group_spans.at(i);
         if group_names.len() != group_counts.len() {
             return Err(ShapeError("error group lists differ in length".into()));
         }
@@ -305,17 +350,17 @@ pub fn traces_from_batch(
             has_root: has_root.value(i),
             error_span_count: errors.value(i),
             tool_error_span_count: tool_errors_total.value(i),
-            services: strings_at(services, i, interner),
-            models: strings_at(models, i, interner),
-            agents: strings_at(agents, i, interner),
+            services: services.at(i, interner),
+            models: models.at(i, interner),
+            agents: agents.at(i, interner),
             tools: names
                 .into_iter()
                 .zip(calls)
                 .zip(errs)
                 .map(|((name, calls), errors)| ToolUsage {
                     name,
-                    calls,
-                    errors,
+                    calls: *calls,
+                    errors: *errors,
                 })
                 .collect(),
             input_tokens: input.value(i),
@@ -333,12 +378,12 @@ pub fn traces_from_batch(
             error_groups: group_names
                 .into_iter()
                 .zip(group_counts)
-                .map(|(group, spans)| ErrorGroupCount { group, spans })
+                .map(|(group, &spans)| ErrorGroupCount { group, spans })
                 .collect(),
             outcome: opt(outcome, i),
             parts: vec![TracePart {
                 segment,
-                rows: u32s_at(rows, i),
+                rows: rows.at(i).to_vec(),
             }],
         });
     }
