@@ -127,7 +127,11 @@ fn derived_tables_hold_tool_and_llm_calls() {
         row[4].as_str().unwrap().contains("file 1 not found"),
         "{row:?}"
     );
-    assert_eq!(row[5], json!(10.0 + ((3 * 13 + 7) % 300) as f64));
+    assert_eq!(
+        row[5],
+        json!(10.0 + f64::from(3 * 13 + 7)),
+        "duration: 10 + (13t + 7k) % 300 ms"
+    );
     assert!(
         row[6].as_str().unwrap().ends_with('Z'),
         "times are RFC 3339: {row:?}"
