@@ -382,6 +382,13 @@ impl Agent {
                 },
                 Err(e) => ToolOutput::err(&e),
             },
+            "sql" => match parse_args::<tools::sql::SqlArgs>(&args) {
+                Ok(a) => match shared.sql.run(&shared.dataset, a).await {
+                    Ok(text) => ToolOutput::ok(tools::cap_text(text, tools::MAX_RESULT_CHARS)),
+                    Err(e) => ToolOutput::err(&e),
+                },
+                Err(e) => ToolOutput::err(&e),
+            },
             "synthesize_traces" => match parse_args::<tools::SynthesizeArgs>(&args) {
                 Ok(a) => self.synthesize(a).await,
                 Err(e) => ToolOutput::err(&e),

@@ -17,6 +17,7 @@ use crate::context::ContextStore;
 use crate::events::{AgentItem, AgentOutputItem, Emitter, EngineEvent};
 use crate::record::{RunRecord, RunStatus, Tracker, UsageProbe};
 use crate::tools::repo::RepoTools;
+use crate::tools::sql::SqlTool;
 use crate::EngineError;
 use halo_query::check_citations;
 
@@ -27,6 +28,7 @@ pub(crate) struct Shared {
     pub(crate) client: ModelClient,
     pub(crate) dataset: Arc<Dataset>,
     pub(crate) repo: Option<RepoTools>,
+    pub(crate) sql: SqlTool,
     pub(crate) emitter: Emitter,
     pub(crate) usage: Tracker,
     pub(crate) contexts: ContextStore,
@@ -243,6 +245,7 @@ impl Engine {
             client: self.client.clone(),
             dataset: Arc::clone(&self.dataset),
             repo: self.repo.clone(),
+            sql: SqlTool::default(),
             emitter: Emitter::new(Some(tx)),
             usage,
             contexts,

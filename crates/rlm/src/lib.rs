@@ -8,6 +8,9 @@
 //! citations are checked against the dataset ([`check_citations`], the checker shared
 //! with the offline diagnosis): unknown ones are flagged with [`UNKNOWN_CITATION_FLAG`]
 //! and listed in a closing note.
+//! Besides the trace tools, agents start from `get_failure_modes(filters)` (the offline
+//! diagnosis of `halo_diagnose` over the selected traces, as a compact map) and can ask
+//! `sql(query)` (read-only `halo_sql`, one engine per run, opened on first use).
 //!
 //! What the engine guarantees:
 //! - **One concurrency cap for the whole run.** At most

@@ -7,7 +7,9 @@
 //! structs with `schemars`, so the schema the model sees and the parser that
 //! checks its arguments can never disagree.
 
+pub(crate) mod failure_modes;
 pub(crate) mod repo;
+pub(crate) mod sql;
 
 use halo_index::Dataset;
 use halo_provider::ToolSpec;
@@ -136,6 +138,11 @@ pub(crate) fn specs(set: ToolSet) -> Vec<ToolSpec> {
             "get_dataset_overview",
             "Dataset-level statistics for all traces or those matching `filters`: trace and span counts, error and tool-error counts, services, models, agents, tools with error rates, token totals, duration distribution, an error taxonomy with sample trace ids, and up to 20 sample trace ids. Call this first.",
         ),
+        spec::<failure_modes::FailureModesArgs>(
+            "get_failure_modes",
+            "The map of the failure landscape for all traces or those matching `filters`: deterministic detectors (no model) over every span find tool errors (by tool and masked error template), hallucinated tools, invalid tool arguments, repeated tool-call loops, refusals, turn-budget exhaustion, provider failures, premature success, silent failures and latency/token outliers. Returns the modes with trace counts and shares, and the most impactful findings with their tool/template, trace count, 3 example trace ids with the span ids that show it, and a fix direction. Call this right after get_dataset_overview, then verify and explain the findings.",
+        ),
+        spec::<sql::SqlArgs>("sql", sql::description()),
         spec::<QueryArgs>(
             "query_traces",
             "List summaries of traces matching `filters`, paginated with `limit` and `offset` and ordered by `sort`. Each row has the trace id, times, span count, error counts, services, models, agents, tools used, tokens, error groups and raw_jsonl_bytes (use it to decide between view_trace and search_trace).",
@@ -256,6 +263,8 @@ pub(crate) fn run_trace_tool(
                 .map_err(err)
                 .and_then(|r| to_json(&r))
         }),
+        "get_failure_modes" => parse_args::<failure_modes::FailureModesArgs>(args)
+            .and_then(|a| failure_modes::failure_modes(ds, a)),
         "query_traces" => parse_args::<QueryArgs>(args).and_then(|a| {
             halo_query::query_traces(ds, &a, budget)
                 .map_err(err)
@@ -324,6 +333,8 @@ mod tests {
         assert_eq!(props("final_answer"), vec!["answer"]);
         assert!(props("search_trace").contains(&"pattern".to_owned()));
         assert!(props("view_spans").contains(&"span_ids".to_owned()));
+        assert_eq!(props("get_failure_modes"), vec!["filters"]);
+        assert_eq!(props("sql"), vec!["query"]);
     }
 
     #[test]
