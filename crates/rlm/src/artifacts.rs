@@ -19,16 +19,16 @@ pub struct ArtifactPaths {
 
 impl ArtifactPaths {
     /// Paths for a run: the report at `output` when given, else
-    /// `halo-report-<run_id>.md` in `dir`; the record and checkpoint next to it.
+    /// `<run_id>.md` in `dir` (run ids start with `halo-`); the record and checkpoint next to it.
     pub fn for_run(output: Option<&Path>, run_id: &str, dir: &Path) -> ArtifactPaths {
         let report = match output {
             Some(p) => p.to_path_buf(),
-            None => dir.join(format!("halo-report-{run_id}.md")),
+            None => dir.join(format!("{run_id}.md")),
         };
         let stem = report
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| format!("halo-report-{run_id}"));
+            .unwrap_or_else(|| run_id.to_string());
         let parent = report.parent().map(Path::to_path_buf).unwrap_or_default();
         ArtifactPaths {
             record: parent.join(format!("{stem}.record.json")),
@@ -59,9 +59,9 @@ mod tests {
     #[test]
     fn paths_sit_next_to_the_report() {
         let p = ArtifactPaths::for_run(None, "r1", Path::new("/w"));
-        assert_eq!(p.report, Path::new("/w/halo-report-r1.md"));
-        assert_eq!(p.record, Path::new("/w/halo-report-r1.record.json"));
-        assert_eq!(p.checkpoint, Path::new("/w/halo-report-r1.checkpoint.json"));
+        assert_eq!(p.report, Path::new("/w/r1.md"));
+        assert_eq!(p.record, Path::new("/w/r1.record.json"));
+        assert_eq!(p.checkpoint, Path::new("/w/r1.checkpoint.json"));
         let p = ArtifactPaths::for_run(Some(Path::new("out/diag.md")), "r1", Path::new("/w"));
         assert_eq!(p.report, Path::new("out/diag.md"));
         assert_eq!(p.record, Path::new("out/diag.record.json"));

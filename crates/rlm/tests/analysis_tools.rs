@@ -4,29 +4,9 @@
 mod common;
 
 use common::*;
-use futures::StreamExt;
-use halo_rlm::{AgentItem, Engine, EngineEvent, RunOutcome, RunStatus};
+use halo_rlm::{AgentItem, Engine, EngineEvent, RunStatus};
 use halo_testkit::scripted_server::{RecordedRequest, Reply, Script, ScriptedServer, Turn};
 use serde_json::Value;
-
-async fn run_all(engine: &Engine, prompt: &str) -> (Vec<EngineEvent>, RunOutcome) {
-    let mut handle = engine.start(prompt);
-    let mut events = Vec::new();
-    while let Some(e) = handle.next().await {
-        events.push(e);
-    }
-    let outcome = handle.outcome().await.unwrap();
-    assert_sequences(&events);
-    (events, outcome)
-}
-
-fn final_answer(id: &str, answer: &str) -> Reply {
-    Reply::turn(Turn::new().tool_call(
-        id,
-        "final_answer",
-        &serde_json::json!({ "answer": answer }).to_string(),
-    ))
-}
 
 /// Tool results of the root, by call id, with their error flag (from the event stream).
 fn tool_results(events: &[EngineEvent]) -> Vec<(String, String, bool)> {
@@ -67,61 +47,24 @@ fn first_request(server: &ScriptedServer) -> RecordedRequest {
 fn planted_tool_error() -> TestData {
     let llm = r#"{"openinference.span.kind":"LLM","llm.model_name":"gpt-x","llm.token_count.prompt":100,"llm.token_count.completion":20}"#;
     let tool_ok = r#"{"openinference.span.kind":"TOOL","tool.name":"fetch_invoice","input.value":"{\"id\":7}","output.value":"{\"total\":12}"}"#;
+    let trace = |k: &str, status: &str, message: &str, tool: &str| {
+        let root = format!("{k}-root");
+        [
+            span(k, &root, "", "STATUS_CODE_OK", "", "{}"),
+            span(k, &format!("{k}-llm"), &root, "STATUS_CODE_OK", "", llm),
+            span(k, &format!("{k}-tool"), &root, status, message, tool),
+        ]
+    };
     let mut lines = Vec::new();
     for (k, n) in ["p1", "p2", "p3"].iter().zip([1042, 77, 31337]) {
         let tool_err = format!(
             r#"{{"openinference.span.kind":"TOOL","tool.name":"fetch_invoice","input.value":"{{\"id\":{n}}}","output.value":"error"}}"#
         );
-        lines.push(span(
-            k,
-            &format!("{k}-root"),
-            "",
-            "STATUS_CODE_OK",
-            "",
-            "{}",
-        ));
-        lines.push(span(
-            k,
-            &format!("{k}-llm"),
-            &format!("{k}-root"),
-            "STATUS_CODE_OK",
-            "",
-            llm,
-        ));
-        lines.push(span(
-            k,
-            &format!("{k}-tool"),
-            &format!("{k}-root"),
-            "STATUS_CODE_ERROR",
-            &format!("invoice {n} not found in ledger"),
-            &tool_err,
-        ));
+        let message = format!("invoice {n} not found in ledger");
+        lines.extend(trace(k, "STATUS_CODE_ERROR", &message, &tool_err));
     }
     for k in ["ok1", "ok2", "ok3", "ok4", "ok5"] {
-        lines.push(span(
-            k,
-            &format!("{k}-root"),
-            "",
-            "STATUS_CODE_OK",
-            "",
-            "{}",
-        ));
-        lines.push(span(
-            k,
-            &format!("{k}-llm"),
-            &format!("{k}-root"),
-            "STATUS_CODE_OK",
-            "",
-            llm,
-        ));
-        lines.push(span(
-            k,
-            &format!("{k}-tool"),
-            &format!("{k}-root"),
-            "STATUS_CODE_OK",
-            "",
-            tool_ok,
-        ));
+        lines.extend(trace(k, "STATUS_CODE_OK", "", tool_ok));
     }
     open_lines(&(lines.join("\n") + "\n"))
 }

@@ -12,25 +12,6 @@ use halo_rlm::{
 };
 use halo_testkit::scripted_server::{Reply, Script, ScriptedServer, Turn};
 
-async fn run_all(engine: &Engine, prompt: &str) -> (Vec<EngineEvent>, halo_rlm::RunOutcome) {
-    let mut handle = engine.start(prompt);
-    let mut events = Vec::new();
-    while let Some(e) = handle.next().await {
-        events.push(e);
-    }
-    let outcome = handle.outcome().await.unwrap();
-    assert_sequences(&events);
-    (events, outcome)
-}
-
-fn final_answer(id: &str, answer: &str) -> Reply {
-    Reply::turn(Turn::new().tool_call(
-        id,
-        "final_answer",
-        &serde_json::json!({ "answer": answer }).to_string(),
-    ))
-}
-
 #[tokio::test]
 async fn root_delegates_to_parallel_subagents_that_use_trace_tools() {
     let data = data();

@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use halo_index::{Dataset, NoProgress, OpenOptions};
 use halo_provider::{ProviderConfig, RetryPolicy};
-use halo_rlm::{EngineConfig, EngineEvent};
+use halo_rlm::{Engine, EngineConfig, EngineEvent, RunOutcome};
 use halo_testkit::scripted_server::RecordedRequest;
+use halo_testkit::scripted_server::{Reply, Turn};
 use serde_json::Value;
 
 pub fn span(trace: &str, span: &str, parent: &str, status: &str, msg: &str, attrs: &str) -> String {
@@ -147,4 +149,25 @@ pub fn assert_sequences(events: &[EngineEvent]) {
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.sequence(), i as u64, "sequence gap or reorder at {i}");
     }
+}
+
+/// Runs `prompt` to the end: every event (sequence numbers checked) and the outcome.
+pub async fn run_all(engine: &Engine, prompt: &str) -> (Vec<EngineEvent>, RunOutcome) {
+    let mut handle = engine.start(prompt);
+    let mut events = Vec::new();
+    while let Some(e) = handle.next().await {
+        events.push(e);
+    }
+    let outcome = handle.outcome().await.unwrap();
+    assert_sequences(&events);
+    (events, outcome)
+}
+
+/// A model turn that calls `final_answer(answer)`.
+pub fn final_answer(id: &str, answer: &str) -> Reply {
+    Reply::turn(Turn::new().tool_call(
+        id,
+        "final_answer",
+        &serde_json::json!({ "answer": answer }).to_string(),
+    ))
 }
