@@ -81,7 +81,7 @@ pub(crate) fn finish(outcome: Result<u8, Failure>) -> ExitCode {
             }) {
                 return ExitCode::from(OK);
             }
-            eprintln!("halo: {:#}", f.error);
+            crate::errln!("halo: {:#}", f.error);
             ExitCode::from(f.code)
         }
     }

@@ -96,8 +96,33 @@ fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
+/// A first word that is neither a command nor an existing path but close to a command name
+/// is a typo (`halo overveiw ...`): say so instead of "no such file".
+fn mistyped_command(args: &[OsString]) -> Option<(String, &'static str)> {
+    let word = args.get(1)?.to_string_lossy().into_owned();
+    if word.starts_with('-')
+        || COMMANDS.contains(&word.as_str())
+        || std::path::Path::new(&word).exists()
+    {
+        return None;
+    }
+    COMMANDS
+        .iter()
+        .filter(|c| **c != "help")
+        .map(|c| (strsim::damerau_levenshtein(&word, c), *c))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, c)| (word, c))
+}
+
 fn main() -> ExitCode {
-    let args = normalize_args(std::env::args_os().collect());
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    if let Some((word, command)) = mistyped_command(&raw) {
+        return exit::finish(Err(exit::Failure::usage(anyhow::anyhow!(
+            "{word:?} is neither a command nor a file; did you mean `halo {command}`?"
+        ))));
+    }
+    let args = normalize_args(raw);
     let cli = Cli::parse_from(args);
     let outcome = match &cli.command {
         Command::Run(a) => return run_analysis(a),
@@ -167,6 +192,21 @@ mod tests {
             norm(&["halo", "--", "index", "-p", "x"]),
             ["halo", "run", "--", "index", "-p", "x"]
         );
+    }
+
+    #[test]
+    fn typos_of_commands_are_caught() {
+        let args = |w: &str| vec![OsString::from("halo"), OsString::from(w)];
+        assert_eq!(
+            mistyped_command(&args("overveiw")).map(|(_, c)| c),
+            Some("overview")
+        );
+        assert_eq!(
+            mistyped_command(&args("qeury")).map(|(_, c)| c),
+            Some("query")
+        );
+        assert_eq!(mistyped_command(&args("traces.jsonl")), None);
+        assert_eq!(mistyped_command(&args("index")), None);
     }
 
     #[test]

@@ -153,7 +153,7 @@ pub(crate) fn build_segment(
 ) -> Result<SegmentBuild, IndexError> {
     let io = |e: std::io::Error| IndexError::Io {
         path: spans_path.to_path_buf(),
-        source: e,
+        error: e,
     };
     let out =
         std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(spans_path).map_err(io)?);

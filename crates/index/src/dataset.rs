@@ -167,7 +167,7 @@ impl Dataset {
             let dir = index_dir_for(&source.path, options.index_dir.as_deref());
             let outcome = match ensure_index(&source, &dir, options, progress) {
                 Ok(o) => o,
-                Err(IndexError::Io { path, source: e })
+                Err(IndexError::Io { path, error: e })
                     if path == source.path && !options.strict =>
                 {
                     problem_count += 1;
@@ -217,10 +217,17 @@ impl Dataset {
                 problems.push(Problem::at_line(
                     &source.path,
                     meta.line_count + 1,
-                    format!(
-                        "last line is incomplete ({} bytes, no newline, not valid JSON); not indexed until it is completed",
-                        meta.data_bytes - meta.indexed_bytes
-                    ),
+                    if source.kind == SourceKind::Gzip {
+                        format!(
+                            "last line is incomplete ({} bytes, no newline, not valid JSON); skipped",
+                            meta.data_bytes - meta.indexed_bytes
+                        )
+                    } else {
+                        format!(
+                            "last line is incomplete ({} bytes, no newline, not valid JSON); not indexed until it is completed",
+                            meta.data_bytes - meta.indexed_bytes
+                        )
+                    },
                 ));
             }
             if options.strict && (report.skipped_lines > 0 || report.skipped_spans > 0) {
@@ -265,7 +272,6 @@ impl Dataset {
         for (s, seg) in self.segments.iter().enumerate() {
             let (_, traces_path) = segment_paths(&dirs[seg.file], &seg.meta.name);
             let batches = crate::ipc_file::read_batches(&traces_path)?;
-            let mut count = 0;
             for batch in batches {
                 let summaries =
                     traces_from_batch(&batch, s as u32, &mut interner).map_err(|e| {
@@ -275,7 +281,6 @@ impl Dataset {
                         }
                     })?;
                 for t in summaries {
-                    count += 1;
                     match self.by_id.get(&t.trace_id) {
                         Some(&i) => {
                             merge_summary(&mut self.traces[i as usize], t);
@@ -289,7 +294,19 @@ impl Dataset {
                     }
                 }
             }
-            self.reports[seg.file].traces += count;
+        }
+        // Traces per file: a trace with spans in two segments of one file counts once.
+        for t in &self.traces {
+            let mut files: Vec<usize> = t
+                .parts
+                .iter()
+                .map(|p| self.segments[p.segment as usize].file)
+                .collect();
+            files.sort_unstable();
+            files.dedup();
+            for f in files {
+                self.reports[f].traces += 1;
+            }
         }
         merged.sort_unstable();
         merged.dedup();
@@ -431,7 +448,7 @@ fn write_ipc(path: &Path, batch: &arrow_array::RecordBatch) -> Result<(), IndexE
     };
     let file = std::fs::File::create(path).map_err(|e| IndexError::Io {
         path: path.to_path_buf(),
-        source: e,
+        error: e,
     })?;
     let mut w =
         arrow_ipc::writer::FileWriter::try_new(std::io::BufWriter::new(file), &batch.schema())
@@ -461,7 +478,7 @@ fn ensure_index(
 ) -> Result<(IndexMeta, IndexAction), IndexError> {
     let src_io = |e| IndexError::Io {
         path: source.path.clone(),
-        source: e,
+        error: e,
     };
     let fingerprint = Fingerprint::of(&source.path).map_err(src_io)?;
     let existing = if options.force_rebuild {
@@ -534,7 +551,7 @@ fn build_fresh(
     ));
     let io = |p: &Path| {
         let p = p.to_path_buf();
-        move |e| IndexError::Io { path: p, source: e }
+        move |e| IndexError::Io { path: p, error: e }
     };
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
@@ -684,7 +701,7 @@ fn append(
     meta.prefix_tail_hash =
         prefix_tail_hash(&source.path, end as u64).map_err(|e| IndexError::Io {
             path: source.path.clone(),
-            source: e,
+            error: e,
         })?;
     meta.write(dir)?;
     Ok((

@@ -19,14 +19,14 @@ pub(crate) fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, IndexError> 
     };
     let file = std::fs::File::open(path).map_err(|e| IndexError::Io {
         path: path.to_path_buf(),
-        source: e,
+        error: e,
     })?;
     // SAFETY: index files are written once under a fresh name and never modified in place;
     // replacing an index renames the directory away before deleting it, which leaves this
     // map valid.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| IndexError::Io {
         path: path.to_path_buf(),
-        source: e,
+        error: e,
     })?;
     let len = map.len();
     if len < 16 {

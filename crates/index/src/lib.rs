@@ -51,12 +51,12 @@ pub enum IndexError {
     #[error(transparent)]
     Ingest(#[from] halo_ingest::IngestError),
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (shown in the message, not chained, so it prints once).
+        error: std::io::Error,
     },
     /// Writing Arrow data failed.
     #[error("{}: cannot write index: {message}", path.display())]

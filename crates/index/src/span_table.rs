@@ -25,7 +25,7 @@ impl SpanTable {
         };
         let file = std::fs::File::open(path).map_err(|e| IndexError::Io {
             path: path.to_path_buf(),
-            source: e,
+            error: e,
         })?;
         let reader = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None)
             .map_err(|e| corrupt(e.to_string()))?;

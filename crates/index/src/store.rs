@@ -106,7 +106,7 @@ impl IndexMeta {
         let tmp = dir.join(format!("meta.json.tmp-{}", std::process::id()));
         let io = |e| IndexError::Io {
             path: path.clone(),
-            source: e,
+            error: e,
         };
         let text = serde_json::to_vec_pretty(self).expect("meta serializes");
         std::fs::write(&tmp, text).map_err(io)?;
@@ -161,6 +161,14 @@ fn cache_root() -> PathBuf {
 }
 
 fn dir_is_writable(dir: &Path) -> bool {
+    // Root passes any write test, so honour the mode bits too: a directory nobody may write
+    // to is read-only for halo as well.
+    if std::fs::metadata(dir)
+        .map(|m| m.permissions().readonly())
+        .unwrap_or(true)
+    {
+        return false;
+    }
     let probe = dir.join(format!(".halo-write-probe-{}", std::process::id()));
     match std::fs::File::create(&probe) {
         Ok(_) => {

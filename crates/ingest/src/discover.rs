@@ -36,6 +36,19 @@ fn kind_of(path: &Path) -> Option<SourceKind> {
         .then_some(SourceKind::Plain)
 }
 
+/// Whether a file's first 4 KiB look like trace lines (a canonical span or an OTLP export).
+fn looks_like_spans(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    let ok = std::fs::File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .is_ok();
+    let first = head.iter().position(|b| !b.is_ascii_whitespace());
+    ok && first.is_some_and(|i| head[i] == b'{')
+        && (memchr::memmem::find(&head, b"\"trace_id\"").is_some()
+            || memchr::memmem::find(&head, b"\"resourceSpans\"").is_some())
+}
+
 fn sniff_gzip(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 2];
@@ -58,7 +71,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<(Vec<SourceFile>, Vec<Problem>), In
             std::io::ErrorKind::NotFound => IngestError::NotFound(path.clone()),
             _ => IngestError::Io {
                 path: path.clone(),
-                source: e,
+                error: e,
             },
         })?;
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
@@ -77,7 +90,11 @@ pub fn discover(paths: &[PathBuf]) -> Result<(Vec<SourceFile>, Vec<Problem>), In
             files.push(SourceFile { path: abs, kind });
         }
     }
-    files.dedup_by(|a, b| a.path == b.path);
+    // The same file reached twice (a directory and a file in it, a symlink and its target)
+    // is read once: its spans would otherwise count twice and look like duplicates.
+    let mut seen = std::collections::HashSet::new();
+    files
+        .retain(|f| seen.insert(std::fs::canonicalize(&f.path).unwrap_or_else(|_| f.path.clone())));
     Ok((files, problems))
 }
 
@@ -99,6 +116,15 @@ fn walk(dir: &Path, files: &mut Vec<SourceFile>, problems: &mut Vec<Problem>) {
         if path.is_dir() {
             walk(&path, files, problems);
         } else if let Some(kind) = kind_of(&path) {
+            // `*.json` in a directory is often something else (labels, configs): take it
+            // only when its start looks like spans.
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+                && !looks_like_spans(&path)
+            {
+                continue;
+            }
             files.push(SourceFile { path, kind });
         }
     }

@@ -16,11 +16,11 @@ pub fn inflate_to(
 ) -> Result<(u64, Option<String>), IngestError> {
     let io_src = |e| IngestError::Io {
         path: src.to_path_buf(),
-        source: e,
+        error: e,
     };
     let io_dest = |e| IngestError::Io {
         path: dest.to_path_buf(),
-        source: e,
+        error: e,
     };
     let file = std::fs::File::open(src).map_err(io_src)?;
     let counter = CountingReader {

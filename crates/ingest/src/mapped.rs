@@ -17,7 +17,7 @@ impl MappedFile {
     pub fn open(path: &Path) -> Result<MappedFile, IngestError> {
         let io = |e| IngestError::Io {
             path: path.to_path_buf(),
-            source: e,
+            error: e,
         };
         let file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();

@@ -48,12 +48,12 @@ pub enum IngestError {
     #[error("{}: no such file or directory", .0.display())]
     NotFound(PathBuf),
     /// A path exists but could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The path.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (shown in the message, not chained, so it prints once).
+        error: std::io::Error,
     },
     /// The paths held no trace files.
     #[error("no trace files found in {0} (looked for *.jsonl, *.ndjson, *.json and their .gz)")]

@@ -76,7 +76,7 @@ pub struct SpanView {
     pub status: StatusView,
     /// `service.name`.
     pub service_name: Option<String>,
-    /// Where it is in its file.
+    /// Where it is: `file:line`.
     pub source: String,
     /// Every attribute, values capped.
     pub attributes: BTreeMap<String, serde_json::Value>,
@@ -200,7 +200,11 @@ fn span_view(ds: &Dataset, rec: &SpanRecord, cap: usize) -> Result<SpanView, Que
             message: span.status_message.to_string(),
         },
         service_name: rec.service_name.clone(),
-        source: format!("line {}", rec.line),
+        source: format!(
+            "{}:{}",
+            ds.segment_info(rec.segment).source.display(),
+            rec.line
+        ),
         attributes: attributes_view(&span.attributes, cap),
     })
 }

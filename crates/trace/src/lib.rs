@@ -66,7 +66,13 @@ impl ParseError {
             serde_json::error::Category::Data => "invalid span",
             serde_json::error::Category::Io => "unreadable",
         };
-        ParseError::new(format!("{what}: {e}"))
+        // serde names the Rust type it expected; users know it as a span object.
+        let detail = e
+            .to_string()
+            .replace("struct CanonicalLine", "a span object")
+            .replace("struct ExportRequest", "an OTLP export request")
+            .replace("struct Span", "a span object");
+        ParseError::new(format!("{what}: {detail}"))
     }
 }
 
@@ -102,6 +108,8 @@ pub struct ParsedLine<'a> {
 /// Parses a line in either format. Leading and trailing white space is ignored; an empty
 /// line yields no spans and no error.
 pub fn parse_line(line: &str) -> Result<ParsedLine<'_>, ParseError> {
+    // A byte-order mark (some Windows tools write one) is not part of the JSON.
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
     let trimmed = line.trim_end_matches(['\r', '\n', ' ', '\t']);
     if trimmed.trim_start().is_empty() {
         return Ok(ParsedLine::default());

@@ -25,8 +25,9 @@ pub(crate) fn run(args: &CountArgs) -> Result<u8, Failure> {
         let mut s = count.total.to_string();
         if let Some(scan) = count.scan.as_ref().filter(|s| !s.complete) {
             s.push_str(&format!(
-                "\nnote: partial: the scan stopped at the time budget after {} of {} bytes",
-                scan.scanned_bytes, scan.total_bytes
+                "\nnote: partial: the scan stopped at the time budget after {} of {}; raise --time-budget",
+                crate::render::table::bytes(scan.scanned_bytes),
+                crate::render::table::bytes(scan.total_bytes)
             ));
         }
         render::text(&s)?;

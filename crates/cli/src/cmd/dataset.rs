@@ -109,12 +109,12 @@ const SHOWN_PROBLEMS: usize = 5;
 
 fn warn_problems(ds: &Dataset) {
     for p in ds.problems().iter().take(SHOWN_PROBLEMS) {
-        eprintln!("halo: warning: {p}");
+        crate::errln!("halo: warning: {p}");
     }
     let rest = ds
         .problem_count()
         .saturating_sub(SHOWN_PROBLEMS.min(ds.problems().len()) as u64);
     if rest > 0 {
-        eprintln!("halo: warning: {rest} more problem(s); `halo index --json` lists them");
+        crate::errln!("halo: warning: {rest} more problem(s); `halo index --json` lists them");
     }
 }

@@ -41,6 +41,14 @@ pub(crate) fn run(args: &DiffArgs) -> Result<u8, Failure> {
     };
     let before_ds = open(&args.before)?;
     let after_ds = open(&args.after)?;
+    for (side, path, ds) in [
+        ("before", &args.before, &before_ds),
+        ("after", &args.after, &after_ds),
+    ] {
+        if ds.traces().is_empty() {
+            crate::errln!("halo: warning: the {side} dataset ({}) has no traces; every rate compares against zero", path.display());
+        }
+    }
     let opts = DiagnoseOptions::default();
     let mut before = diagnose(&before_ds, &opts)?;
     let mut after = diagnose(&after_ds, &opts)?;

@@ -11,9 +11,10 @@ use crate::render;
 
 /// Find a regex across every span of the dataset (bounded by --max-matches and --time-budget).
 #[derive(Debug, Args)]
+#[command(override_usage = "halo grep [OPTIONS] TRACE_PATH... PATTERN")]
 pub(crate) struct GrepArgs {
     /// Trace files and directories (the dataset), then PATTERN.
-    #[arg(required = true, num_args = 2.., value_name = "TRACE_PATH... PATTERN")]
+    #[arg(required = true, num_args = 1.., value_name = "ARG")]
     pub(crate) words: Vec<String>,
     /// Most matching lines to show.
     #[arg(long, default_value_t = 50)]
@@ -30,6 +31,16 @@ pub(crate) struct GrepArgs {
 
 pub(crate) fn run(args: &GrepArgs) -> Result<u8, Failure> {
     let n = args.words.len();
+    if n < 2 {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "give the dataset and a pattern: halo grep TRACE_PATH... PATTERN"
+        )));
+    }
+    if args.max_matches == 0 {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--max-matches must be at least 1"
+        )));
+    }
     let (paths, pattern) = (&args.words[..n - 1], &args.words[n - 1]);
     let dataset = super::dataset::DatasetArgs {
         paths: paths.iter().map(Into::into).collect(),

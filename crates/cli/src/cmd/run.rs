@@ -139,7 +139,7 @@ pub(crate) struct RunArgs {
     /// Emit telemetry of HALO's own activity (not available yet: refused).
     #[arg(long, help_heading = "Output")]
     pub(crate) telemetry: bool,
-    /// Write the report here (default: halo-report-RUN_ID.md in the current directory).
+    /// Write the report here (default: RUN_ID.md in the current directory, e.g. halo-20261126-003143-87670c.md).
     #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
     pub(crate) output: Option<PathBuf>,
 }
@@ -254,12 +254,14 @@ pub(crate) fn execute(
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 flag.store(true, Ordering::SeqCst);
-                eprintln!("\nhalo: interrupted; stopping the agents and saving the report so far");
+                crate::errln!(
+                    "\nhalo: interrupted; stopping the agents and saving the report so far"
+                );
                 canceller.cancel();
             }
         });
         if !json {
-            eprintln!(
+            crate::errln!(
                 "halo: run {} with {} at {}",
                 handle.run_id(),
                 args.model,
@@ -302,7 +304,7 @@ pub(crate) fn execute(
     }
     out.flush()?;
     let r = &outcome.record;
-    eprintln!(
+    crate::errln!(
         "halo: {} · {} model calls · {} tokens in / {} out · {:.1}s",
         status_text(outcome.status),
         r.model_calls,
@@ -311,27 +313,27 @@ pub(crate) fn execute(
         r.duration_ms as f64 / 1000.0
     );
     if !r.unverified_citations.is_empty() {
-        eprintln!(
+        crate::errln!(
             "halo: {} citation(s) in the report do not match the dataset (marked in the report)",
             r.unverified_citations.len()
         );
     }
-    eprintln!("halo: report saved to {}", paths.report.display());
-    eprintln!("halo: run record saved to {}", paths.record.display());
+    crate::errln!("halo: report saved to {}", paths.report.display());
+    crate::errln!("halo: run record saved to {}", paths.record.display());
     match &checkpoint_path {
-        Some(p) => eprintln!(
+        Some(p) => crate::errln!(
             "halo: checkpoint saved to {} (resume with --resume)",
             p.display()
         ),
-        None => eprintln!("halo: no checkpoint (the root agent finished no turn)"),
+        None => crate::errln!("halo: no checkpoint (the root agent finished no turn)"),
     }
     for e in &outcome.checkpoint_errors {
-        eprintln!("halo: warning: {e}");
+        crate::errln!("halo: warning: {e}");
     }
     Ok(match outcome.status {
         RunStatus::Cancelled => ExitCode::from(130),
         RunStatus::Failed => {
-            eprintln!(
+            crate::errln!(
                 "halo: the model provider failed: {}",
                 outcome.error.as_deref().unwrap_or("unknown error")
             );
@@ -390,7 +392,7 @@ impl Progress {
             if item.is_final && item.agent.depth == 0 {
                 return Ok(()); // the report is printed at the end
             }
-            eprintln!("{}", self.line(item));
+            crate::errln!("{}", self.line(item));
         }
         Ok(())
     }

@@ -9,9 +9,10 @@ use crate::render;
 
 /// Find a regex in one trace's raw span JSON.
 #[derive(Debug, Args)]
+#[command(override_usage = "halo search [OPTIONS] TRACE_PATH... TRACE_ID PATTERN")]
 pub(crate) struct SearchArgs {
     /// Trace files and directories (the dataset), then TRACE_ID and PATTERN.
-    #[arg(required = true, num_args = 3.., value_name = "TRACE_PATH... TRACE_ID PATTERN")]
+    #[arg(required = true, num_args = 1.., value_name = "ARG")]
     pub(crate) words: Vec<String>,
     /// Search only this span.
     #[arg(long = "span", value_name = "SPAN_ID")]
@@ -28,6 +29,11 @@ pub(crate) struct SearchArgs {
 
 pub(crate) fn run(args: &SearchArgs) -> Result<u8, Failure> {
     let n = args.words.len();
+    if n < 3 {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "give the dataset, a trace id and a pattern: halo search TRACE_PATH... TRACE_ID PATTERN"
+        )));
+    }
     let (paths, trace_id, pattern) = (&args.words[..n - 2], &args.words[n - 2], &args.words[n - 1]);
     let dataset = super::dataset::DatasetArgs {
         paths: paths.iter().map(Into::into).collect(),

@@ -9,9 +9,10 @@ use crate::render;
 
 /// Show a trace's spans with their attributes (values capped like the agents see them).
 #[derive(Debug, Args)]
+#[command(override_usage = "halo view [OPTIONS] TRACE_PATH... TRACE_ID")]
 pub(crate) struct ViewArgs {
     /// Trace files and directories (the dataset), then the TRACE_ID to show.
-    #[arg(required = true, num_args = 2.., value_name = "TRACE_PATH... TRACE_ID")]
+    #[arg(required = true, num_args = 1.., value_name = "ARG")]
     pub(crate) words: Vec<String>,
     /// Show only these spans (repeatable, up to 200; values capped at 16 KB instead of 4 KB).
     #[arg(long = "span", value_name = "SPAN_ID")]
@@ -28,6 +29,11 @@ pub(crate) struct ViewArgs {
 
 pub(crate) fn run(args: &ViewArgs) -> Result<u8, Failure> {
     let n = args.words.len();
+    if n < 2 {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "give the dataset and a trace id: halo view TRACE_PATH... TRACE_ID (find ids with `halo query`)"
+        )));
+    }
     let (paths, trace_id) = (&args.words[..n - 1], &args.words[n - 1]);
     let dataset = super::dataset::DatasetArgs {
         paths: paths.iter().map(Into::into).collect(),
@@ -52,6 +58,12 @@ pub(crate) fn run(args: &ViewArgs) -> Result<u8, Failure> {
             },
         )?
     };
+    if !args.spans.is_empty() && view.spans.is_empty() && view.oversized.is_none() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "trace {trace_id} has no span with id {} (list its spans with `halo view FILE {trace_id}`)",
+            view.missing_span_ids.join(", ")
+        )));
+    }
     if args.options.json {
         render::json(&view)?;
     } else {

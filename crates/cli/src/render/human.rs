@@ -70,10 +70,11 @@ pub(crate) fn overview(o: &Overview) -> String {
     };
     let _ = writeln!(
         out,
-        "{} traces · {} spans · {} files · {}",
+        "{} traces · {} spans · {} file{} · {}",
         thousands(o.total_traces as i64),
         thousands(o.total_spans as i64),
         o.file_count,
+        if o.file_count == 1 { "" } else { "s" },
         bytes(o.raw_jsonl_bytes)
     );
     if let (Some(s), Some(e)) = (&o.start_time, &o.end_time) {
@@ -148,7 +149,10 @@ pub(crate) fn overview(o: &Overview) -> String {
         let _ = writeln!(
             out,
             "data quality  {} skipped lines, {} problems, {} spans with a missing parent, {} duplicate span ids",
-            o.skipped_lines, o.problem_count, o.missing_parent_span_count, o.duplicate_span_count
+            thousands(o.skipped_lines as i64),
+            thousands(o.problem_count as i64),
+            thousands(o.missing_parent_span_count as i64),
+            thousands(o.duplicate_span_count as i64)
         );
     }
     if !o.tools.is_empty() {
@@ -266,16 +270,25 @@ pub(crate) fn trace_list(list: &TraceList) -> String {
 /// `halo view`: a span tree with attributes.
 pub(crate) fn trace_view(v: &TraceView) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "trace {} · {} spans", v.trace_id, v.span_count);
+    let _ = writeln!(
+        out,
+        "trace {} · {} spans",
+        v.trace_id,
+        thousands(v.span_count as i64)
+    );
     if let Some(o) = &v.oversized {
         let _ = writeln!(
             out,
             "too large to show at once ({} of JSON for {} spans; {} error spans)",
             bytes(o.response_bytes),
-            o.requested_span_count,
+            thousands(o.requested_span_count as i64),
             o.error_span_count
         );
-        let _ = writeln!(out, "{}", o.hint);
+        let _ = writeln!(
+            out,
+            "page through it with --offset N --limit 50 (at most 200 a page), show chosen spans with \
+             --span SPAN_ID, or find spans with `halo search`"
+        );
         let mut t = Table::new(&["count", "span name"]);
         for n in &o.top_span_names {
             t.row(vec![thousands(n.count as i64), n.name.clone()]);
@@ -295,51 +308,31 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
         }
         return out;
     }
-    let ids: HashMap<&str, usize> = v
+    if v.spans.is_empty() {
+        let _ = writeln!(
+            out,
+            "no spans on this page (the trace has {} spans; offset {})",
+            v.span_count, v.offset
+        );
+    }
+    let index: HashMap<&str, usize> = v
         .spans
         .iter()
         .enumerate()
         .map(|(i, s)| (s.span_id.as_str(), i))
         .collect();
-    let depth = |mut i: usize| {
-        let mut d = 0;
-        while let Some(&p) = ids.get(v.spans[i].parent_span_id.as_str()) {
-            if p == i || d > 32 {
-                break;
-            }
-            d += 1;
-            i = p;
-        }
-        d
-    };
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); v.spans.len()];
+    let mut roots = Vec::new();
     for (i, s) in v.spans.iter().enumerate() {
-        let pad = "  ".repeat(depth(i));
-        let status = if s.status.code.ends_with("ERROR") {
-            " ERROR"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            out,
-            "{pad}├─ {} {} [{}] {}{}{}",
-            s.span_kind,
-            s.name,
-            s.span_id,
-            millis(s.duration_ms),
-            status,
-            if s.status.message.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", cut(&s.status.message, 100))
-            }
-        );
-        for (k, val) in &s.attributes {
-            let text = match val {
-                serde_json::Value::String(t) => t.clone(),
-                other => other.to_string(),
-            };
-            let _ = writeln!(out, "{pad}│    {k} = {}", cut(&text, 160));
+        match index.get(s.parent_span_id.as_str()) {
+            Some(&p) if p != i => children[p].push(i),
+            _ => roots.push(i),
         }
+    }
+    let mut seen = vec![false; v.spans.len()];
+    let n = roots.len();
+    for (k, r) in roots.into_iter().enumerate() {
+        tree_node(&mut out, v, &children, &mut seen, r, "", k + 1 == n);
     }
     if !v.missing_span_ids.is_empty() {
         let _ = writeln!(out, "not in this trace: {}", v.missing_span_ids.join(", "));
@@ -347,19 +340,73 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
     out
 }
 
+fn tree_node(
+    out: &mut String,
+    v: &TraceView,
+    children: &[Vec<usize>],
+    seen: &mut [bool],
+    i: usize,
+    prefix: &str,
+    last: bool,
+) {
+    if std::mem::replace(&mut seen[i], true) {
+        return;
+    }
+    let s = &v.spans[i];
+    let status = if s.status.code.ends_with("ERROR") {
+        " ERROR"
+    } else {
+        ""
+    };
+    let message = if s.status.message.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", cut(&s.status.message, 100))
+    };
+    let _ = writeln!(
+        out,
+        "{prefix}{}{} {} [{}] {}{status}{message}",
+        if last { "└─ " } else { "├─ " },
+        s.span_kind,
+        s.name,
+        s.span_id,
+        millis(s.duration_ms),
+    );
+    let child_prefix = format!("{prefix}{}", if last { "   " } else { "│  " });
+    let bar = if children[i].is_empty() {
+        "   "
+    } else {
+        "│  "
+    };
+    for (k, val) in &s.attributes {
+        let text = match val {
+            serde_json::Value::String(t) => t.clone(),
+            other => other.to_string(),
+        };
+        let _ = writeln!(out, "{child_prefix}{bar}{k} = {}", cut(&text, 160));
+    }
+    let n = children[i].len();
+    for (k, &c) in children[i].iter().enumerate() {
+        tree_node(out, v, children, seen, c, &child_prefix, k + 1 == n);
+    }
+}
+
 /// `halo search`.
 pub(crate) fn search(r: &SearchResult) -> String {
     let mut out = String::new();
     for m in &r.matches {
+        let status = if m.status == "ERROR" {
+            ", error span"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "{} {} [{}] {}: {}",
-            m.span_id,
-            m.span_name,
-            m.span_kind,
-            m.status,
-            cut(&m.context, 240)
+            "{} {} ({}{status})",
+            m.span_id, m.span_name, m.span_kind
         );
+        let context = cut(&m.context, 300).replacen(&m.matched, &format!(">>>{}<<<", m.matched), 1);
+        let _ = writeln!(out, "    …{context}…");
     }
     let _ = writeln!(
         out,

@@ -1,5 +1,24 @@
 //! The only place that decides how output looks: `--json` or tables for people.
 
+/// `eprintln!` that never panics: a closed stderr (`halo ... 2>&1 | head`) must not turn a
+/// run into a crash; the message is dropped instead.
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that never panics (see [`errln!`]).
+#[macro_export]
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub(crate) mod human;
 pub(crate) mod table;
 
