@@ -34,28 +34,48 @@ fn main() {
         }
     }
     if !data.exists() {
-        eprintln!("rlm-overhead: {} is missing; run halo-bench first, or pass --data", data.display());
+        eprintln!(
+            "rlm-overhead: {} is missing; run halo-bench first, or pass --data",
+            data.display()
+        );
         std::process::exit(1);
     }
-    let options = OpenOptions { index_dir: Some(std::env::temp_dir().join("halo-bench-index")), ..Default::default() };
-    let ds = Arc::new(Dataset::open(&[data.clone()], &options, &NoProgress).expect("dataset opens"));
+    let options = OpenOptions {
+        index_dir: Some(std::env::temp_dir().join("halo-bench-index")),
+        ..Default::default()
+    };
+    let ds =
+        Arc::new(Dataset::open(&[data.clone()], &options, &NoProgress).expect("dataset opens"));
     let rt = tokio::runtime::Runtime::new().expect("runtime");
 
     // Time to the first model request.
     let first_seen: Arc<Mutex<Option<Instant>>> = Arc::default();
     let seen = first_seen.clone();
     let server = rt.block_on(ScriptedServer::start(Script::new().reply(
-        Reply::turn(Turn::new().tool_call("f", "final_answer", r#"{"answer":"done"}"#)).when(move |_| {
-            seen.lock().expect("lock").get_or_insert_with(Instant::now);
-            true
-        }),
+        Reply::turn(Turn::new().tool_call("f", "final_answer", r#"{"answer":"done"}"#)).when(
+            move |_| {
+                seen.lock().expect("lock").get_or_insert_with(Instant::now);
+                true
+            },
+        ),
     )));
-    let engine = Engine::new(EngineConfig::new(ProviderConfig::new(server.base_url()), "bench"), ds.clone()).expect("engine");
+    let engine = Engine::new(
+        EngineConfig::new(ProviderConfig::new(server.base_url()), "bench"),
+        ds.clone(),
+    )
+    .expect("engine");
     let started = Instant::now();
     rt.block_on(halo_rlm::run(&engine, "bench")).expect("run");
-    let to_first = first_seen.lock().expect("lock").map(|t| t - started).unwrap_or(Duration::MAX);
+    let to_first = first_seen
+        .lock()
+        .expect("lock")
+        .map(|t| t - started)
+        .unwrap_or(Duration::MAX);
     println!("dataset: {} ({} traces)", data.display(), ds.traces().len());
-    println!("start to first model request   {:.2} ms", to_first.as_secs_f64() * 1e3);
+    println!(
+        "start to first model request   {:.2} ms",
+        to_first.as_secs_f64() * 1e3
+    );
 
     // Per tool-call turn.
     let mut script = Script::new();
@@ -66,7 +86,11 @@ fn main() {
             r#"{"filters":{"has_errors":true}}"#,
         )));
     }
-    script = script.reply(Reply::turn(Turn::new().tool_call("f", "final_answer", r#"{"answer":"done"}"#)));
+    script = script.reply(Reply::turn(Turn::new().tool_call(
+        "f",
+        "final_answer",
+        r#"{"answer":"done"}"#,
+    )));
     let server = rt.block_on(ScriptedServer::start(script));
     let mut config = EngineConfig::new(ProviderConfig::new(server.base_url()), "bench");
     config.max_turns = (calls + 2) as u32;
@@ -74,5 +98,8 @@ fn main() {
     let started = Instant::now();
     rt.block_on(halo_rlm::run(&engine, "bench")).expect("run");
     let per_turn = started.elapsed() / (calls as u32 + 1);
-    println!("per tool-call turn ({calls} x count_traces) {:.2} ms", per_turn.as_secs_f64() * 1e3);
+    println!(
+        "per tool-call turn ({calls} x count_traces) {:.2} ms",
+        per_turn.as_secs_f64() * 1e3
+    );
 }
