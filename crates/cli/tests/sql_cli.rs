@@ -29,7 +29,8 @@ fn sql_answers_as_json_table_and_csv() {
 
     let out = halo(
         tmp.path(),
-        &["sql", f, "SELECT 'a,b' AS x, 2 AS y", "--csv"],
+        // Options may come between the paths and the query.
+        &["sql", f, "-q", "--csv", "SELECT 'a,b' AS x, 2 AS y"],
     );
     assert_eq!(stdout(&out), "x,y\n\"a,b\",2\n");
 }
@@ -46,6 +47,9 @@ fn sql_refusals_and_caps_are_clear() {
         "{}",
         stderr(&out)
     );
+    let out = halo(tmp.path(), &["sql", f]);
+    assert_eq!(out.status.code(), Some(1), "a query is required");
+    assert!(stderr(&out).contains("then the query"), "{}", stderr(&out));
     let out = halo(tmp.path(), &["sql", f, "SELECT 1; SELECT 2"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

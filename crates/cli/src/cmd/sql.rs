@@ -24,7 +24,7 @@ Example: halo sql traces.jsonl \"SELECT tool_name, count(*) AS failures FROM too
 )]
 pub(crate) struct SqlArgs {
     /// Trace files and directories (the dataset), then the SQL query.
-    #[arg(required = true, num_args = 2.., value_name = "TRACE_PATH... QUERY")]
+    #[arg(required = true, num_args = 1.., value_name = "TRACE_PATH... QUERY")]
     pub(crate) words: Vec<String>,
     /// Print comma-separated values (a header line, then one line per row).
     #[arg(long, conflicts_with = "json")]
@@ -44,6 +44,11 @@ pub(crate) struct SqlArgs {
 
 pub(crate) fn run(args: &SqlArgs) -> Result<u8, Failure> {
     let n = args.words.len();
+    if n < 2 {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "give the trace files or directories, then the query: halo sql TRACES \"SELECT ...\""
+        )));
+    }
     let (paths, query) = (&args.words[..n - 1], &args.words[n - 1]);
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         return Err(Failure::usage(anyhow::anyhow!(
