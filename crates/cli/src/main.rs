@@ -72,12 +72,16 @@ enum Command {
     Search(SearchArgs),
     /// Find a regex across the whole dataset.
     Grep(GrepArgs),
+    /// Ask the traces in SQL (Apache DataFusion, read-only): tables traces, spans, tool_calls, llm_calls.
+    Sql(cmd::sql::SqlArgs),
+    /// Write the SQL tables as Parquet files.
+    Export(cmd::export::ExportArgs),
 }
 
 /// The subcommand names, for telling `halo index ...` from `halo traces.jsonl -p ...`.
 const COMMANDS: &[&str] = &[
-    "diagnose", "diff", "index", "overview", "query", "count", "view", "search", "grep", "run",
-    "help",
+    "diagnose", "diff", "export", "sql", "index", "overview", "query", "count", "view", "search",
+    "grep", "run", "help",
 ];
 
 /// Rewrites the reference's analysis form (`halo TRACES -p PROMPT`) into `halo run ...`.
@@ -135,6 +139,8 @@ fn main() -> ExitCode {
         Command::View(a) => cmd::view::run(a),
         Command::Search(a) => cmd::search::run(a),
         Command::Grep(a) => cmd::grep::run(a),
+        Command::Sql(a) => cmd::sql::run(a),
+        Command::Export(a) => cmd::export::run(a),
     };
     exit::finish(outcome)
 }

@@ -94,7 +94,7 @@ fn failure(e: SqlError) -> Failure {
 
 fn note(r: &SqlResult) {
     if let Some(n) = &r.truncation_note {
-        eprintln!("halo: note: {n}");
+        crate::errln!("halo: note: {n}");
     }
 }
 
