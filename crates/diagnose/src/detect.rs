@@ -369,7 +369,7 @@ fn dataset_stats(
             s.cost = Some(s.cost.unwrap_or(0.0) + c);
         }
         first = first.min(t.start_ns);
-        last = last.max(t.start_ns);
+        last = last.max(t.end_ns);
     }
     if n > 0 {
         let nf = n as f64;

@@ -71,7 +71,13 @@ fn deeper_command(d: &Diagnosis, prompt: &str) -> String {
 }
 
 fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    md_text(s).replace('|', "\\|").replace('\n', " ")
+}
+
+/// Masked templates say `<num>`, `<str>`, `<path>`: escaped, or Markdown renderers would
+/// take them for HTML tags and drop them.
+fn md_text(s: &str) -> String {
+    s.replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn qualifiers(f: &Finding) -> String {
@@ -180,7 +186,7 @@ pub fn render_markdown(d: &Diagnosis) -> String {
         out.push('\n');
     }
     for (i, f) in d.findings.iter().enumerate().take(DETAILED) {
-        let _ = writeln!(out, "## {}. {}\n", i + 1, f.title);
+        let _ = writeln!(out, "## {}. {}\n", i + 1, md_text(&f.title));
         let _ = writeln!(out, "{}\n", qualifiers(f));
         let _ = writeln!(
             out,
