@@ -1,7 +1,7 @@
-//! `rlm-overhead`: what the RLM engine itself costs, over a scripted model on loopback.
+//! What the RLM engine itself costs, over a scripted model on loopback.
 //!
 //! ```text
-//! cargo run --release -p halo-bench --bin rlm-overhead -- [--data FILE] [--calls N]
+//! cargo run --release -p halo-rlm --example overhead -- [--data FILE] [--calls N]
 //! ```
 //!
 //! The scripted OpenAI-compatible server answers instantly, so the measured time is the
@@ -28,7 +28,7 @@ fn main() {
             ("--data", Some(v)) => data = PathBuf::from(v),
             ("--calls", Some(v)) => calls = v.parse().unwrap_or(calls),
             _ => {
-                eprintln!("usage: rlm-overhead [--data FILE] [--calls N]");
+                eprintln!("usage: overhead [--data FILE] [--calls N]");
                 std::process::exit(1);
             }
         }
