@@ -128,6 +128,50 @@ fn generate(path: &Path, bytes: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// Gzip input: indexing a .gz (inflate + index) against inflating alone, on the first
+/// 200 MB of the dataset.
+fn gzip_figures(data: &Path, runs: usize) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let gz = std::env::temp_dir().join("halo-bench-200m.jsonl.gz");
+    if !gz.exists() {
+        let mut head = Vec::new();
+        std::fs::File::open(data)
+            .map_err(|e| e.to_string())?
+            .take(200_000_000)
+            .read_to_end(&mut head)
+            .map_err(|e| e.to_string())?;
+        let cut = head.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).map_err(|e| e.to_string())?,
+            flate2::Compression::default(),
+        );
+        enc.write_all(&head[..cut]).map_err(|e| e.to_string())?;
+        enc.finish().map_err(|e| e.to_string())?;
+    }
+    let (inflate, n) = best(runs, || {
+        let mut d = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+            std::fs::File::open(&gz).expect("gz opens"),
+        ));
+        std::io::copy(&mut d, &mut std::io::sink()).unwrap_or(0)
+    });
+    let index_dir = std::env::temp_dir().join("halo-bench-gz-index");
+    let (index, _) = best(runs, || {
+        let options = OpenOptions {
+            index_dir: Some(index_dir.clone()),
+            force_rebuild: true,
+            ..Default::default()
+        };
+        Dataset::open(&[gz.clone()], &options, &NoProgress).map(|d| d.traces().len())
+    });
+    println!(
+        "gzip: inflate alone {:.2} GB/s; index .gz {:.2} GB/s ({:.0}% of inflate)",
+        n as f64 / 1e9 / inflate.as_secs_f64(),
+        n as f64 / 1e9 / index.as_secs_f64(),
+        inflate.as_secs_f64() / index.as_secs_f64() * 100.0
+    );
+    Ok(())
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("halo-bench: {e}");
@@ -228,6 +272,7 @@ fn run() -> Result<(), String> {
         )
     });
     println!("view_trace        {:>10}", ms(t));
+    gzip_figures(&args.data, args.runs)?;
     let halo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/halo");
     if halo.exists() {
         let (t, _) = best(10, || {
