@@ -161,7 +161,7 @@ fn gzip_figures(data: &Path, runs: usize) -> Result<(), String> {
             force_rebuild: true,
             ..Default::default()
         };
-        Dataset::open(&[gz.clone()], &options, &NoProgress).map(|d| d.traces().len())
+        Dataset::open(std::slice::from_ref(&gz), &options, &NoProgress).map(|d| d.traces().len())
     });
     println!(
         "gzip: inflate alone {:.2} GB/s; index .gz {:.2} GB/s ({:.0}% of inflate)",
