@@ -149,6 +149,26 @@ fn main() -> ExitCode {
 fn run_analysis(a: &RunCmd) -> ExitCode {
     if a.run.prompt.is_none() && a.run.resume.is_none() {
         // The embedded default: the offline diagnosis, then how to go deeper.
+        let r = &a.run;
+        let model_flags = r.model != "gpt-5.4-mini"
+            || r.synthesis_model.is_some()
+            || r.compaction_model.is_some()
+            || r.max_depth != 2
+            || r.max_turns != 20
+            || r.max_parallel != 10
+            || r.repo_path.is_some()
+            || r.max_total_tokens.is_some()
+            || r.dataset_context.is_some()
+            || !r.headers.is_empty()
+            || r.responses_api
+            || r.temperature.is_some()
+            || r.max_output_tokens.is_some()
+            || r.reasoning_effort.is_some()
+            || r.refusal_retries != 0
+            || r.telemetry;
+        if model_flags && !a.dataset.options.quiet {
+            errln!("halo: warning: run options take effect only with -p PROMPT; running the offline diagnosis");
+        }
         let args = cmd::diagnose::DiagnoseArgs {
             dataset: a.dataset.clone(),
             output: a.run.output.clone(),
