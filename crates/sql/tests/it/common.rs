@@ -77,7 +77,7 @@ pub(crate) fn trace_lines(t: usize) -> Vec<String> {
     )];
     let llm_calls = 1 + t % 3;
     for k in 0..llm_calls {
-        let error = (t % 5 == 0 && k == 0).then_some("Rate limit reached");
+        let error = (t.is_multiple_of(5) && k == 0).then_some("Rate limit reached");
         let requested = TOOLS[(t + k) % TOOLS.len()];
         out.push(line(
             &trace,
@@ -107,7 +107,9 @@ pub(crate) fn trace_lines(t: usize) -> Vec<String> {
         } else {
             format!(r#"{{\"path\":\"/data/{k}\"}}"#)
         };
-        let error = ((t + k) % 4 == 0).then(|| format!("{tool} failed: file {k} not found"));
+        let error = (t + k)
+            .is_multiple_of(4)
+            .then(|| format!("{tool} failed: file {k} not found"));
         out.push(line(
             &trace,
             &format!("tool-{k}"),
