@@ -7,7 +7,7 @@ use std::time::Instant;
 use halo_ingest::{discover, Fingerprint, MappedFile, Problem, SourceFile, SourceKind};
 use serde::Serialize;
 
-use crate::build::{build_segment, BuildOptions};
+use crate::build::{build_segment, BuildOptions, SegmentBuild};
 use crate::rollup::{id_hashes, merge_summary, tree_counts, Interner, TraceSummary};
 use crate::span_table::SpanTable;
 use crate::span_view::SpanColumns;
@@ -458,6 +458,32 @@ fn write_ipc(path: &Path, batch: &arrow_array::RecordBatch) -> Result<(), IndexE
     Ok(())
 }
 
+/// The `meta.json` entry of a freshly built segment.
+fn segment_meta(
+    name: String,
+    built: SegmentBuild,
+    bytes: std::ops::Range<u64>,
+    first_line: u64,
+    (spans_path, traces_path): (&Path, &Path),
+) -> SegmentMeta {
+    SegmentMeta {
+        name,
+        byte_start: bytes.start,
+        byte_end: bytes.end,
+        first_line,
+        line_count: built.line_count,
+        span_count: built.span_count,
+        trace_count: built.traces.len() as u64,
+        skipped_lines: built.skipped_lines,
+        skipped_spans: built.skipped_spans,
+        duplicate_span_traces: built.duplicate_span_traces,
+        problem_count: built.problem_count,
+        problems: built.problems,
+        spans_file_bytes: file_size(spans_path),
+        traces_file_bytes: file_size(traces_path),
+    }
+}
+
 fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
@@ -604,22 +630,13 @@ fn build_fresh(
         indexed_bytes: end as u64,
         data_bytes: data.len() as u64,
         line_count: built.line_count,
-        segments: vec![SegmentMeta {
+        segments: vec![segment_meta(
             name,
-            byte_start: 0,
-            byte_end: end as u64,
-            first_line: 1,
-            line_count: built.line_count,
-            span_count: built.span_count,
-            trace_count: built.traces.len() as u64,
-            skipped_lines: built.skipped_lines,
-            skipped_spans: built.skipped_spans,
-            duplicate_span_traces: built.duplicate_span_traces,
-            problem_count: built.problem_count,
-            problems: built.problems,
-            spans_file_bytes: file_size(&spans_path),
-            traces_file_bytes: file_size(&traces_path),
-        }],
+            built,
+            0..end as u64,
+            1,
+            (&spans_path, &traces_path),
+        )],
     };
     // For gzip the cache was read through its tmp path; its meta must name the final path.
     drop(mapped);
@@ -678,26 +695,18 @@ fn append(
     progress.end();
     let built = built?;
     write_ipc(&traces_path, &traces_to_batch(&built.traces))?;
-    meta.segments.push(SegmentMeta {
+    let added_lines = built.line_count;
+    meta.segments.push(segment_meta(
         name,
-        byte_start: start as u64,
-        byte_end: end as u64,
+        built,
+        start as u64..end as u64,
         first_line,
-        line_count: built.line_count,
-        span_count: built.span_count,
-        trace_count: built.traces.len() as u64,
-        skipped_lines: built.skipped_lines,
-        skipped_spans: built.skipped_spans,
-        duplicate_span_traces: built.duplicate_span_traces,
-        problem_count: built.problem_count,
-        problems: built.problems,
-        spans_file_bytes: file_size(&spans_path),
-        traces_file_bytes: file_size(&traces_path),
-    });
+        (&spans_path, &traces_path),
+    ));
     meta.fingerprint = fingerprint;
     meta.indexed_bytes = end as u64;
     meta.data_bytes = data.len() as u64;
-    meta.line_count += built.line_count;
+    meta.line_count += added_lines;
     meta.prefix_tail_hash =
         prefix_tail_hash(&source.path, end as u64).map_err(|e| IndexError::Io {
             path: source.path.clone(),

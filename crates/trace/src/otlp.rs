@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use crate::attr::{AttrValue, Attributes};
 use crate::kind::{otel_kind_name, StatusCode};
-use crate::span::RawSpan;
+use crate::span::{RawSpan, ScopeIn, StatusIn};
 use crate::ParseError;
 
 #[derive(Deserialize)]
@@ -43,17 +43,9 @@ struct Resource<'a> {
 #[serde(rename_all = "camelCase")]
 struct ScopeSpans<'a> {
     #[serde(borrow, default, alias = "instrumentationLibrary")]
-    scope: Option<Scope<'a>>,
+    scope: Option<ScopeIn<'a>>,
     #[serde(borrow, default)]
     spans: Vec<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Scope<'a> {
-    #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    version: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -80,7 +72,7 @@ struct Span<'a> {
     #[serde(borrow, default)]
     events: Vec<Event<'a>>,
     #[serde(borrow, default)]
-    status: Option<Status<'a>>,
+    status: Option<StatusIn<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -89,14 +81,6 @@ struct Event<'a> {
     name: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     attributes: Vec<KeyValue<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Status<'a> {
-    #[serde(borrow, default)]
-    code: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    message: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]

@@ -106,12 +106,13 @@ struct CanonicalLine<'a> {
     attributes: Option<Attributes<'a>>,
 }
 
+/// A span status as both formats write it (`code` as text or number).
 #[derive(Deserialize)]
-struct StatusIn<'a> {
+pub(crate) struct StatusIn<'a> {
     #[serde(borrow, default)]
-    code: Option<&'a RawValue>,
+    pub(crate) code: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    message: Option<Cow<'a, str>>,
+    pub(crate) message: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -120,12 +121,13 @@ struct ResourceIn<'a> {
     attributes: Option<Attributes<'a>>,
 }
 
+/// An instrumentation scope as both formats write it.
 #[derive(Deserialize)]
-struct ScopeIn<'a> {
+pub(crate) struct ScopeIn<'a> {
     #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
+    pub(crate) name: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    version: Option<Cow<'a, str>>,
+    pub(crate) version: Option<Cow<'a, str>>,
 }
 
 fn status_code_of(raw: Option<&RawValue>) -> Result<StatusCode, ParseError> {
