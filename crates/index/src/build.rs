@@ -174,11 +174,9 @@ pub(crate) fn build_segment(
     let mut skipped_spans = 0u64;
     let mut lines_before = 0u64;
     let mut rows_before = 0u64;
-    for group in chunks.chunks(wave) {
-        let outs: Vec<ChunkOut> = group
-            .par_iter()
-            .map(|c| parse_chunk(data, c.bytes.clone()))
-            .collect();
+    // Parsing wave N+1 overlaps with absorbing wave N (rollups, IPC write), so both cores
+    // stay busy instead of idling while one thread writes.
+    let mut absorb = |outs: Vec<ChunkOut>| -> Result<(), IndexError> {
         for out in outs {
             let line_base = first_line - 1 + lines_before;
             for (line, message) in out.problems {
@@ -218,9 +216,33 @@ pub(crate) fn build_segment(
                 message: e.to_string(),
             })?;
         }
+        Ok(())
+    };
+    let parse = |group: &[halo_ingest::LineChunk]| -> Vec<ChunkOut> {
+        group
+            .par_iter()
+            .map(|c| parse_chunk(data, c.bytes.clone()))
+            .collect()
+    };
+    let mut pending: Option<(Vec<ChunkOut>, usize)> = None;
+    for group in chunks.chunks(wave) {
         let done = group.last().map_or(range.start, |c| c.bytes.end) - range.start;
+        let previous = pending.take();
+        let (absorbed, outs) = rayon::join(
+            || match previous {
+                Some((outs, done)) => absorb(outs).map(|()| progress(done as u64)),
+                None => Ok(()),
+            },
+            || parse(group),
+        );
+        absorbed?;
+        pending = Some((outs, done));
+    }
+    if let Some((outs, done)) = pending {
+        absorb(outs)?;
         progress(done as u64);
     }
+    drop(absorb);
     writer.finish().map_err(|e| IndexError::Arrow {
         path: spans_path.to_path_buf(),
         message: e.to_string(),
