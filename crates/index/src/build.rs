@@ -242,7 +242,6 @@ pub(crate) fn build_segment(
         absorb(outs)?;
         progress(done as u64);
     }
-    drop(absorb);
     writer.finish().map_err(|e| IndexError::Arrow {
         path: spans_path.to_path_buf(),
         message: e.to_string(),
