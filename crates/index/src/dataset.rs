@@ -78,6 +78,8 @@ pub struct FileReport {
     pub duplicate_span_traces: u64,
     /// Time spent on this file, in milliseconds.
     pub elapsed_ms: f64,
+    /// Size, mtime and content hashes of the source when it was indexed.
+    pub fingerprint: Fingerprint,
 }
 
 /// Receives progress while indexes are built.
@@ -196,6 +198,7 @@ impl Dataset {
                 skipped_spans: 0,
                 duplicate_span_traces: 0,
                 elapsed_ms: 0.0,
+                fingerprint: meta.fingerprint,
             };
             for seg in &meta.segments {
                 report.spans += seg.span_count;
@@ -383,10 +386,12 @@ impl Dataset {
         let mut text = String::new();
         for (f, r) in self.files.iter().zip(&self.reports) {
             text.push_str(&format!(
-                "{}:{}:{};",
+                "{}:{}:{}:{:x}:{:x};",
                 f.source.path.display(),
                 r.indexed_bytes,
-                r.spans
+                r.spans,
+                r.fingerprint.head_hash,
+                r.fingerprint.tail_hash
             ));
         }
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
