@@ -72,7 +72,7 @@ enum Command {
     Search(SearchArgs),
     /// Find a regex across the whole dataset.
     Grep(GrepArgs),
-    /// Ask the traces in SQL (Apache DataFusion, read-only): tables traces, spans, tool_calls, llm_calls.
+    /// Ask the traces in SQL (Apache DataFusion, read-only): tables traces, spans, tool_calls, llm_calls, messages.
     Sql(cmd::sql::SqlArgs),
     /// Write the SQL tables as Parquet files.
     Export(cmd::export::ExportArgs),

@@ -12,7 +12,7 @@ use parquet::file::properties::WriterProperties;
 
 use crate::{SqlEngine, SqlError, TABLE_NAMES};
 
-/// Writes every table (`traces`, `spans`, `tool_calls`, `llm_calls`) as `DIR/<table>.parquet`
+/// Writes every table (`traces`, `spans`, `tool_calls`, `llm_calls`, `messages`) as `DIR/<table>.parquet`
 /// (Snappy-compressed, rows in index order), creating `dir` if needed. Returns the files.
 pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<PathBuf>, SqlError> {
     let engine = SqlEngine::open(ds)?;

@@ -39,6 +39,7 @@ mod describe;
 mod engine;
 mod error;
 mod export;
+mod messages;
 mod sandbox;
 mod tables;
 

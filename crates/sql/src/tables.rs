@@ -16,7 +16,7 @@ use halo_index::Dataset;
 use crate::SqlError;
 
 /// Every table a query can name, in the order they are described and exported.
-pub const TABLE_NAMES: &[&str] = &["traces", "spans", "tool_calls", "llm_calls"];
+pub const TABLE_NAMES: &[&str] = &["traces", "spans", "tool_calls", "llm_calls", "messages"];
 
 /// The trace table's columns that are internal pointers into the index (hidden from SQL).
 const HIDDEN_TRACE_COLUMNS: &[&str] = &["span_rows"];
@@ -40,6 +40,7 @@ const LLM_CALLS: &str = "CREATE VIEW llm_calls AS SELECT \
 pub(crate) fn base_state(
     spans: Arc<dyn TableProvider>,
     traces: RecordBatch,
+    messages: Arc<dyn TableProvider>,
     partitions: usize,
 ) -> Result<SessionState, SqlError> {
     let config = SessionConfig::new()
@@ -59,6 +60,8 @@ pub(crate) fn base_state(
     let ctx = SessionContext::new_with_state(state);
 
     ctx.register_table("spans", spans)
+        .map_err(|e| SqlError::Query(e.to_string()))?;
+    ctx.register_table("messages", messages)
         .map_err(|e| SqlError::Query(e.to_string()))?;
 
     let traces = visible_traces(&traces)?;
@@ -80,9 +83,11 @@ pub(crate) fn base_state(
 /// rollups.
 pub(crate) fn dataset_state(ds: &Dataset, partitions: usize) -> Result<SessionState, SqlError> {
     let spans = span_table(load_spans(ds, partitions)?)?;
+    let messages = crate::messages::LazyMessages::ready(Some(crate::messages::build_messages(ds)?));
     base_state(
         Arc::new(spans),
         halo_index::traces_to_batch(ds.traces()),
+        Arc::new(messages),
         partitions,
     )
 }
@@ -94,12 +99,13 @@ pub(crate) fn shared_dataset_state(
     partitions: usize,
 ) -> Result<SessionState, SqlError> {
     let traces = halo_index::traces_to_batch(ds.traces());
+    let messages = crate::messages::LazyMessages::of(ds.clone());
     let spans = LazySpans {
         ds,
         partitions,
         table: OnceLock::new(),
     };
-    base_state(Arc::new(spans), traces, partitions)
+    base_state(Arc::new(spans), traces, Arc::new(messages), partitions)
 }
 
 fn span_table(partitions: Vec<Vec<RecordBatch>>) -> Result<MemTable, SqlError> {
@@ -184,6 +190,7 @@ pub(crate) fn empty_state() -> Result<SessionState, SqlError> {
     base_state(
         Arc::new(span_table(Vec::new())?),
         halo_index::traces_to_batch(&[]),
+        Arc::new(crate::messages::LazyMessages::ready(None)),
         1,
     )
 }

@@ -65,8 +65,9 @@ pub(crate) fn run(args: &SqlArgs) -> Result<u8, Failure> {
         paths: paths.iter().map(Into::into).collect(),
         options: args.options.clone(),
     };
-    let ds = dataset.open(false)?;
-    let engine = SqlEngine::open(&ds).map_err(failure)?;
+    // Shared: span tables and messages load only when the query names them.
+    let ds = std::sync::Arc::new(dataset.open(false)?);
+    let engine = SqlEngine::open_shared(ds).map_err(failure)?;
     let result = engine.query(query, &limits).map_err(failure)?;
     if args.options.json {
         render::json(&result)?;

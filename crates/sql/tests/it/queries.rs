@@ -306,3 +306,34 @@ fn a_shared_dataset_opens_lazily_with_the_same_answers() {
         assert_eq!((a.columns, a.rows), (b.columns, b.rows), "{sql}");
     }
 }
+
+#[test]
+fn messages_are_read_from_the_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = std::sync::Arc::new(common::dataset(tmp.path()));
+    let llm_spans = (0..40).map(|t| 1 + t % 3).sum::<i64>();
+    let eager = SqlEngine::open(&ds).unwrap();
+    let shared = SqlEngine::open_shared(ds.clone()).unwrap();
+    for engine in [&eager, &shared] {
+        let r = q(
+            engine,
+            "SELECT count(*) FROM messages WHERE direction = 'output'",
+        );
+        assert_eq!(
+            int(&r.rows[0][0]),
+            llm_spans,
+            "one output message per LLM span"
+        );
+        let r = q(
+            engine,
+            "SELECT content, tool_calls FROM messages WHERE trace_id = 'trace-007' AND span_id = 'llm-0'",
+        );
+        assert_eq!(
+            r.rows,
+            vec![vec![
+                json!("thinking 7"),
+                json!([common::TOOLS[7 % common::TOOLS.len()]])
+            ]]
+        );
+    }
+}
