@@ -93,8 +93,8 @@ fn export_writes_parquet_files() {
         ],
     ));
     assert_eq!(o["format"], "parquet");
-    assert_eq!(o["files"].as_array().unwrap().len(), 4);
-    for t in ["traces", "spans", "tool_calls", "llm_calls"] {
+    assert_eq!(o["files"].as_array().unwrap().len(), 5);
+    for t in ["traces", "spans", "tool_calls", "llm_calls", "messages"] {
         let p = dir.join(format!("{t}.parquet"));
         let bytes = std::fs::read(&p).unwrap();
         assert_eq!(&bytes[..4], b"PAR1", "{t}");
