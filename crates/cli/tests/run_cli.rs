@@ -110,3 +110,56 @@ fn without_a_prompt_the_offline_diagnosis_runs() {
         stdout(&o)
     );
 }
+
+#[test]
+fn ctrl_c_mid_run_saves_the_report_and_exits_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The first turn works; the second request never gets an answer.
+    let server = rt.block_on(ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(Turn::new().tool_call(
+                "c1",
+                "count_traces",
+                "{}",
+            )))
+            .reply(Reply::hang()),
+    ));
+    let out = tmp.path().join("report.md");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_halo"))
+        .args([
+            file.to_str().unwrap(),
+            "-p",
+            "why?",
+            "--base-url",
+            &server.base_url(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .env("HALO_CACHE_DIR", tmp.path().join("cache"))
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the engine is blocked on the second model request, then press Ctrl-C.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while server.requests().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached its second request"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+    assert!(out.exists(), "the report so far is saved");
+    assert!(tmp.path().join("report.record.json").exists());
+}
