@@ -127,7 +127,7 @@ fn ctrl_c_mid_run_saves_the_report_and_exits_130() {
             .reply(Reply::hang()),
     ));
     let out = tmp.path().join("report.md");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_halo"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_halo"))
         .args([
             file.to_str().unwrap(),
             "-p",
