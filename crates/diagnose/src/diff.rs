@@ -341,14 +341,7 @@ impl DiffReport {
             "metric", "before", "after", "change", "p"
         );
         for m in &self.metrics {
-            let change = if m.name.ends_with("_rate") {
-                signed_pct(m.change)
-            } else {
-                match m.relative_change {
-                    Some(r) => format!("{:+.1}%", r * 100.0),
-                    None => format!("{:+.2}", m.change),
-                }
-            };
+            let change = change_text(m);
             let _ = writeln!(
                 out,
                 "{:<22} {:>12} {:>12} {:>10} {:>8}",
@@ -432,14 +425,7 @@ impl DiffReport {
         let _ = writeln!(out, "| metric | before | after | change | p |");
         let _ = writeln!(out, "|---|---:|---:|---:|---:|");
         for m in &self.metrics {
-            let change = if m.name.ends_with("_rate") {
-                signed_pct(m.change)
-            } else {
-                match m.relative_change {
-                    Some(r) => format!("{:+.1}%", r * 100.0),
-                    None => format!("{:+.2}", m.change),
-                }
-            };
+            let change = change_text(m);
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} |",
@@ -475,5 +461,17 @@ impl DiffReport {
             }
         }
         out
+    }
+}
+
+/// How a metric moved: points for rates, a relative change where one is defined.
+fn change_text(m: &MetricDiff) -> String {
+    if m.name.ends_with("_rate") {
+        signed_pct(m.change)
+    } else {
+        match m.relative_change {
+            Some(r) => format!("{:+.1}%", r * 100.0),
+            None => format!("{:+.2}", m.change),
+        }
     }
 }
