@@ -34,7 +34,11 @@ pub enum AttrValue<'a> {
 impl<'a> AttrValue<'a> {
     /// Classifies a raw JSON value of the canonical format.
     pub fn from_raw_json(raw: &'a RawValue) -> AttrValue<'a> {
-        let text = raw.get();
+        AttrValue::from_json_text(raw.get())
+    }
+
+    /// Classifies the text of one valid JSON value (no surrounding white space).
+    pub fn from_json_text(text: &'a str) -> AttrValue<'a> {
         match text.as_bytes().first() {
             Some(b'"') if memchr::memchr(b'\\', text.as_bytes()).is_none() => {
                 AttrValue::Str(Cow::Borrowed(&text[1..text.len() - 1]))

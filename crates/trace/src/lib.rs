@@ -26,6 +26,8 @@
 #![deny(missing_docs)]
 
 pub mod attr;
+mod canonical_fast;
+mod json_scan;
 pub mod kind;
 pub mod messages;
 pub mod otlp;

@@ -130,11 +130,11 @@ pub(crate) struct ScopeIn<'a> {
     pub(crate) version: Option<Cow<'a, str>>,
 }
 
-fn status_code_of(raw: Option<&RawValue>) -> Result<StatusCode, ParseError> {
-    let Some(raw) = raw else {
+/// Reads a status code from its JSON text (a string or a number), absent meaning unset.
+pub(crate) fn status_code_of(text: Option<&str>) -> Result<StatusCode, ParseError> {
+    let Some(text) = text else {
         return Ok(StatusCode::Unset);
     };
-    let text = raw.get();
     let inner = serde_json::from_str::<String>(text);
     let candidate = match inner {
         Ok(s) => s,
@@ -148,7 +148,7 @@ fn status_code_of(raw: Option<&RawValue>) -> Result<StatusCode, ParseError> {
     })
 }
 
-fn nanos_of(field: &str, text: &str) -> Result<i64, ParseError> {
+pub(crate) fn nanos_of(field: &str, text: &str) -> Result<i64, ParseError> {
     parse_rfc3339_nanos(text)
         .ok_or_else(|| ParseError::new(format!("{field} {text:?} is not an RFC 3339 timestamp")))
 }
@@ -158,6 +158,15 @@ fn nanos_of(field: &str, text: &str) -> Result<i64, ParseError> {
 /// Required: non-empty `trace_id` and `span_id` strings and RFC 3339 `start_time` and
 /// `end_time`. Everything else is optional; unknown fields are ignored.
 pub fn parse_canonical(line: &str) -> Result<RawSpan<'_>, ParseError> {
+    if let Some(span) = crate::canonical_fast::parse(line) {
+        return Ok(span);
+    }
+    parse_canonical_serde(line)
+}
+
+/// The reference reader of the canonical format: slower than the scanner of
+/// [`crate::canonical_fast`], but it explains every rejection.
+pub(crate) fn parse_canonical_serde(line: &str) -> Result<RawSpan<'_>, ParseError> {
     let l: CanonicalLine = serde_json::from_str(line).map_err(ParseError::from_json)?;
     if l.trace_id.is_empty() {
         return Err(ParseError::new("trace_id is empty"));
@@ -168,7 +177,10 @@ pub fn parse_canonical(line: &str) -> Result<RawSpan<'_>, ParseError> {
     let start_ns = nanos_of("start_time", &l.start_time)?;
     let end_ns = nanos_of("end_time", &l.end_time)?;
     let (status_code, status_message) = match l.status {
-        Some(s) => (status_code_of(s.code)?, s.message.unwrap_or_default()),
+        Some(s) => (
+            status_code_of(s.code.map(RawValue::get))?,
+            s.message.unwrap_or_default(),
+        ),
         None => (StatusCode::Unset, Cow::Borrowed("")),
     };
     let (scope_name, scope_version) = match l.scope {

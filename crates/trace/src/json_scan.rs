@@ -1,0 +1,400 @@
+//! A validating JSON scanner for the hot path of indexing: it walks one line of JSON once,
+//! borrowing every value as a slice of the line, and never builds a tree or allocates.
+//!
+//! It answers `None` for anything it does not accept, without saying why: callers then
+//! parse the line again with serde_json, which gives the precise error message (or, for the
+//! few valid forms the scanner declines, such as tabs between tokens, the same result).
+//! So the scanner must never accept text that serde_json rejects; the differential tests in
+//! `canonical_fast` hold it to that.
+//!
+//! Why not serde_json alone: its string scan goes 8 bytes at a time and dominated index
+//! builds. Here the end of a string is found with `memchr2`, which uses the widest vector
+//! unit the CPU has, and control characters (never valid inside a JSON string) are ruled
+//! out once per line by [`has_control_bytes`] instead of byte by byte.
+
+/// Nesting deeper than this is left to serde_json (whose own limit is 128), so the
+/// scanner's recursion stays shallow.
+const MAX_DEPTH: u32 = 64;
+
+/// Whether `bytes` contains a byte below 0x20 (a control character, tab and line ends
+/// included). The scanner requires a line without them; written branch-free over blocks
+/// so that it vectorizes.
+pub(crate) fn has_control_bytes(bytes: &[u8]) -> bool {
+    let mut blocks = bytes.chunks_exact(64);
+    for block in &mut blocks {
+        if block.iter().fold(false, |seen, &b| seen | (b < 0x20)) {
+            return true;
+        }
+    }
+    blocks.remainder().iter().any(|&b| b < 0x20)
+}
+
+/// A cursor over one line of JSON known to hold no control bytes.
+#[derive(Debug)]
+pub(crate) struct Scanner<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+/// A string as it appears in the line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JsonStr<'a> {
+    /// The text between the quotes, escapes not decoded.
+    pub(crate) inner: &'a str,
+    /// Whether `inner` contains a backslash escape.
+    pub(crate) escaped: bool,
+}
+
+impl<'a> JsonStr<'a> {
+    /// The string with its quotes, as JSON text.
+    pub(crate) fn quoted(&self, line: &'a str) -> &'a str {
+        // `inner` is a subslice of `line`, so the quotes sit right around it.
+        let start = self.inner.as_ptr() as usize - line.as_ptr() as usize - 1;
+        &line[start..start + self.inner.len() + 2]
+    }
+}
+
+impl<'a> Scanner<'a> {
+    /// A scanner at the start of `text`; `None` when the text has control bytes.
+    pub(crate) fn new(text: &'a str) -> Option<Scanner<'a>> {
+        (!has_control_bytes(text.as_bytes())).then_some(Scanner { text, pos: 0 })
+    }
+
+    /// The whole text being scanned.
+    pub(crate) fn text(&self) -> &'a str {
+        self.text
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes().get(self.pos).copied()
+    }
+
+    /// Skips spaces. Only spaces: tabs and line ends were ruled out with the control bytes.
+    pub(crate) fn skip_spaces(&mut self) {
+        while self.peek() == Some(b' ') {
+            self.pos += 1;
+        }
+    }
+
+    /// Whether only spaces are left.
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.skip_spaces();
+        self.pos == self.text.len()
+    }
+
+    /// Consumes `byte` after optional spaces.
+    pub(crate) fn eat(&mut self, byte: u8) -> Option<()> {
+        self.skip_spaces();
+        (self.peek()? == byte).then(|| self.pos += 1)
+    }
+
+    /// After optional spaces, whether the next byte is `byte` (consumed if so).
+    fn eat_if(&mut self, byte: u8) -> bool {
+        self.skip_spaces();
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Walks the members of an object: `member` is called with each key and must consume
+    /// the value. The opening brace is consumed here.
+    pub(crate) fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Scanner<'a>, JsonStr<'a>) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat_if(b'}') {
+            return Some(());
+        }
+        loop {
+            self.skip_spaces();
+            let key = self.string()?;
+            self.eat(b':')?;
+            self.skip_spaces();
+            member(self, key)?;
+            if self.eat_if(b',') {
+                continue;
+            }
+            return self.eat(b'}');
+        }
+    }
+
+    /// Whether the next value is `null` (consumed if so).
+    pub(crate) fn null(&mut self) -> bool {
+        self.skip_spaces();
+        if self.bytes()[self.pos..].starts_with(b"null") {
+            self.pos += 4;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A string value.
+    pub(crate) fn string(&mut self) -> Option<JsonStr<'a>> {
+        self.skip_spaces();
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.pos + 1;
+        let bytes = self.bytes();
+        let mut at = start;
+        let mut escaped = false;
+        loop {
+            at = find_quote_or_backslash(bytes, at)?;
+            if bytes[at] == b'"' {
+                self.pos = at + 1;
+                // Quotes and backslashes are ASCII, so both ends are char boundaries.
+                return Some(JsonStr {
+                    inner: &self.text[start..at],
+                    escaped,
+                });
+            }
+            escaped = true;
+            at += escape_len(&bytes[at..])?;
+        }
+    }
+
+    /// Any value, validated; returns its JSON text.
+    pub(crate) fn value(&mut self) -> Option<&'a str> {
+        self.skip_spaces();
+        let start = self.pos;
+        self.skip_value(0)?;
+        Some(&self.text[start..self.pos])
+    }
+
+    fn skip_value(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.skip_spaces();
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => self.object(|s, _| s.skip_value(depth + 1)),
+            b'[' => {
+                self.pos += 1;
+                if self.eat_if(b']') {
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    if self.eat_if(b',') {
+                        continue;
+                    }
+                    return self.eat(b']');
+                }
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => self.number(),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.bytes()[self.pos..]
+            .starts_with(word)
+            .then(|| self.pos += word.len())
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self) -> Option<()> {
+        let bytes = self.bytes();
+        let mut at = self.pos;
+        let digits = |at: &mut usize| {
+            let from = *at;
+            while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
+                *at += 1;
+            }
+            *at - from
+        };
+        if bytes.get(at) == Some(&b'-') {
+            at += 1;
+        }
+        match bytes.get(at)? {
+            b'0' => at += 1,
+            b'1'..=b'9' => {
+                digits(&mut at);
+            }
+            _ => return None,
+        }
+        if bytes.get(at) == Some(&b'.') {
+            at += 1;
+            if digits(&mut at) == 0 {
+                return None;
+            }
+        }
+        if matches!(bytes.get(at), Some(b'e' | b'E')) {
+            at += 1;
+            if matches!(bytes.get(at), Some(b'+' | b'-')) {
+                at += 1;
+            }
+            if digits(&mut at) == 0 {
+                return None;
+            }
+        }
+        self.pos = at;
+        Some(())
+    }
+}
+
+/// The position of the first `"` or `\\` at or after `from`.
+///
+/// Strings in traces are short and escape-dense (JSON nested in JSON), so an inline
+/// 16-byte SSE2 probe, restarted after each escape, beats a call into `memchr2`.
+#[cfg(target_arch = "x86_64")]
+fn find_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    let mut at = from;
+    // SAFETY: SSE2 is part of the x86_64 baseline, so its intrinsics are always
+    // available; each load reads 16 bytes at `at` with `at + 16 <= bytes.len()`, inside
+    // `bytes`, and `_mm_loadu_si128` has no alignment requirement.
+    unsafe {
+        let quote = _mm_set1_epi8(b'"' as i8);
+        let backslash = _mm_set1_epi8(b'\\' as i8);
+        while at + 16 <= bytes.len() {
+            let block = _mm_loadu_si128(bytes.as_ptr().add(at).cast::<__m128i>());
+            let hits = _mm_or_si128(
+                _mm_cmpeq_epi8(block, quote),
+                _mm_cmpeq_epi8(block, backslash),
+            );
+            let mask = _mm_movemask_epi8(hits) as u32;
+            if mask != 0 {
+                return Some(at + mask.trailing_zeros() as usize);
+            }
+            at += 16;
+        }
+    }
+    bytes[at..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .map(|i| at + i)
+}
+
+/// The position of the first `"` or `\\` at or after `from`.
+#[cfg(not(target_arch = "x86_64"))]
+fn find_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+    memchr::memchr2(b'"', b'\\', &bytes[from..]).map(|i| from + i)
+}
+
+/// The length of the escape sequence at the start of `bytes` (which starts with a
+/// backslash), or `None` when it is not a valid JSON escape.
+fn escape_len(bytes: &[u8]) -> Option<usize> {
+    match bytes.get(1)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(2),
+        b'u' => {
+            let hex = bytes.get(2..6)?;
+            hex.iter().all(u8::is_ascii_hexdigit).then_some(6)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str) -> Option<&str> {
+        let mut s = Scanner::new(text)?;
+        let v = s.value()?;
+        s.at_end().then_some(v)
+    }
+
+    #[test]
+    fn accepts_what_json_accepts() {
+        for ok in [
+            r#""plain""#,
+            r#""esc \" \\ \/ \b \f \n \r \t \u00e9 done""#,
+            "0",
+            "-0",
+            "12.5e+3",
+            "1E-2",
+            "true",
+            "false",
+            "null",
+            "[]",
+            "{}",
+            r#"[1, "two", {"three": [3.0, null]}]"#,
+            r#" {"a" : {"b":[true,false]} } "#,
+            "\"caf\u{e9} \u{1F600}\"",
+        ] {
+            assert_eq!(value(ok), Some(ok.trim()), "{ok}");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(ok).is_ok(),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn declines_what_json_rejects() {
+        for bad in [
+            r#""open"#,
+            r#""bad \x escape""#,
+            r#""short \u12""#,
+            "\"tab\tinside\"",
+            "01",
+            "1.",
+            ".5",
+            "-",
+            "1e",
+            "+1",
+            "tru",
+            "nul",
+            "[1,]",
+            "[1 2]",
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{a:1}"#,
+            "{",
+            "NaN",
+        ] {
+            assert_eq!(value(bad), None, "{bad}");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(bad).is_err(),
+                "serde accepts {bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_left_to_serde() {
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert_eq!(value(&deep), None);
+        assert!(serde_json::from_str::<serde_json::Value>(&deep).is_ok());
+    }
+
+    #[test]
+    fn finds_control_bytes_in_any_position() {
+        assert!(!has_control_bytes(&[b'a'; 200]));
+        for at in [0, 1, 63, 64, 65, 127, 199] {
+            let mut bytes = vec![b'a'; 200];
+            bytes[at] = b'\n';
+            assert!(has_control_bytes(&bytes), "at {at}");
+        }
+    }
+
+    #[test]
+    fn strings_report_escapes_and_quote_back() {
+        let line = r#"{"k":"a\"b"}"#;
+        let mut s = Scanner::new(line).unwrap();
+        s.eat(b'{').unwrap();
+        let key = s.string().unwrap();
+        assert!(!key.escaped);
+        assert_eq!(key.quoted(line), r#""k""#);
+        s.eat(b':').unwrap();
+        let v = s.string().unwrap();
+        assert!(v.escaped);
+        assert_eq!(v.inner, r#"a\"b"#);
+        assert_eq!(v.quoted(line), r#""a\"b""#);
+    }
+}
