@@ -82,6 +82,19 @@ impl<'a> AttrValue<'a> {
         }
     }
 
+    /// Like [`AttrValue::as_text`], but only the first `max` bytes or more are guaranteed:
+    /// an escaped string is decoded only as far as needed. Callers cut the result with
+    /// [`crate::head`], which gives the same text as cutting the fully decoded value.
+    pub fn text_head(&self, max: usize) -> Option<Cow<'a, str>> {
+        match self {
+            AttrValue::RawStr(raw) => match decode_prefix(&raw[1..raw.len() - 1], max) {
+                Some(text) => (!text.is_empty()).then_some(Cow::Owned(text)),
+                None => self.as_text(),
+            },
+            other => other.as_text(),
+        }
+    }
+
     /// The value as an integer: integers, whole floats, and strings holding either.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
@@ -153,6 +166,68 @@ fn decode(raw: &str) -> Cow<'_, str> {
         Ok(s) => s.0,
         Err(_) => Cow::Borrowed(raw),
     }
+}
+
+/// Decodes the escapes of a JSON string's inner text until at least `max` bytes are out
+/// (or the text ends), stopping on a character boundary. `None` for an escape it cannot
+/// decode (a lone surrogate), which the caller leaves to serde.
+fn decode_prefix(inner: &str, max: usize) -> Option<String> {
+    let mut out = String::with_capacity(max.min(inner.len()) + 4);
+    let mut rest = inner;
+    while out.len() < max {
+        let Some(at) = memchr::memchr(b'\\', rest.as_bytes()) else {
+            push_at_least(&mut out, rest, max);
+            return Some(out);
+        };
+        push_at_least(&mut out, &rest[..at], max);
+        if out.len() >= max {
+            break;
+        }
+        let escape = rest.as_bytes().get(at + 1)?;
+        let (ch, len) = match escape {
+            b'"' => ('"', 2),
+            b'\\' => ('\\', 2),
+            b'/' => ('/', 2),
+            b'b' => ('\u{8}', 2),
+            b'f' => ('\u{c}', 2),
+            b'n' => ('\n', 2),
+            b'r' => ('\r', 2),
+            b't' => ('\t', 2),
+            b'u' => unicode_escape(&rest[at..])?,
+            _ => return None,
+        };
+        out.push(ch);
+        rest = &rest[at + len..];
+    }
+    Some(out)
+}
+
+/// Appends `text` to `out` until `out` holds at least `max` bytes, on a char boundary.
+fn push_at_least(out: &mut String, text: &str, max: usize) {
+    let need = max.saturating_sub(out.len());
+    let mut end = need.min(text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    out.push_str(&text[..end]);
+}
+
+/// A `\uXXXX` escape (or a surrogate pair of two) at the start of `text`: the character
+/// and how many bytes it took.
+fn unicode_escape(text: &str) -> Option<(char, usize)> {
+    let hex = |at: usize| {
+        text.get(at..at + 4)
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+    };
+    let first = hex(2)?;
+    if !(0xD800..0xE000).contains(&first) {
+        return char::from_u32(first).map(|c| (c, 6));
+    }
+    if first >= 0xDC00 || !text[6..].starts_with("\\u") {
+        return None;
+    }
+    let second = hex(8).filter(|s| (0xDC00..0xE000).contains(s))?;
+    char::from_u32(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)).map(|c| (c, 12))
 }
 
 /// An ordered list of attributes, as they appeared in the input.
@@ -271,6 +346,31 @@ mod tests {
             Some(AttrValue::Str(Cow::Borrowed("x")))
         ));
         assert_eq!(attrs.get("j").unwrap().as_text(), None);
+    }
+
+    #[test]
+    fn heads_decode_only_what_they_need_and_match_full_decoding() {
+        let texts = [
+            "plain text that is long enough to be cut somewhere in the middle",
+            "esc \\\" quote \\n line \\t tab \\\\ slash \\/ \\u00e9 \\ud83d\\ude00 end",
+            "caf\u{e9}\u{e9}\u{e9} multibyte \u{1F600} at the cut",
+            "",
+        ];
+        for inner in texts {
+            let raw = format!("\"{inner}\"");
+            let value = AttrValue::RawStr(&raw);
+            let full = decode(&raw);
+            for max in 0..full.len() + 3 {
+                let got = value.text_head(max).unwrap_or_default();
+                assert_eq!(
+                    crate::head(&got, max),
+                    crate::head(&full, max),
+                    "{inner} at {max}"
+                );
+            }
+        }
+        let lone = AttrValue::RawStr(r#""bad \ud800 surrogate""#);
+        assert_eq!(lone.text_head(100), lone.as_text());
     }
 
     #[test]

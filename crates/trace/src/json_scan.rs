@@ -144,22 +144,13 @@ impl<'a> Scanner<'a> {
             return None;
         }
         let start = self.pos + 1;
-        let bytes = self.bytes();
-        let mut at = start;
-        let mut escaped = false;
-        loop {
-            at = find_quote_or_backslash(bytes, at)?;
-            if bytes[at] == b'"' {
-                self.pos = at + 1;
-                // Quotes and backslashes are ASCII, so both ends are char boundaries.
-                return Some(JsonStr {
-                    inner: &self.text[start..at],
-                    escaped,
-                });
-            }
-            escaped = true;
-            at += escape_len(&bytes[at..])?;
-        }
+        let (end, escaped) = string_end(self.bytes(), start)?;
+        self.pos = end + 1;
+        // Quotes and backslashes are ASCII, so both ends are char boundaries.
+        Some(JsonStr {
+            inner: &self.text[start..end],
+            escaped,
+        })
     }
 
     /// Any value, validated; returns its JSON text.
@@ -245,45 +236,76 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// The position of the first `"` or `\\` at or after `from`.
+/// The closing quote of the string whose text starts at `from`, and whether the text has
+/// escapes; `None` for an invalid escape or a string that does not end.
 ///
-/// Strings in traces are short and escape-dense (JSON nested in JSON), so an inline
-/// 16-byte SSE2 probe, restarted after each escape, beats a call into `memchr2`.
+/// Strings in traces are short and escape-dense (JSON nested in JSON), so this probes 16
+/// bytes at a time with SSE2 and walks every quote and backslash of a block from one mask,
+/// instead of calling `memchr2` again after each escape.
 #[cfg(target_arch = "x86_64")]
-fn find_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
-    let mut at = from;
-    // SAFETY: SSE2 is part of the x86_64 baseline, so its intrinsics are always
-    // available; each load reads 16 bytes at `at` with `at + 16 <= bytes.len()`, inside
-    // `bytes`, and `_mm_loadu_si128` has no alignment requirement.
-    unsafe {
-        let quote = _mm_set1_epi8(b'"' as i8);
-        let backslash = _mm_set1_epi8(b'\\' as i8);
-        while at + 16 <= bytes.len() {
-            let block = _mm_loadu_si128(bytes.as_ptr().add(at).cast::<__m128i>());
+    let mut escaped = false;
+    let mut block_start = from;
+    while block_start + 16 <= bytes.len() {
+        // SAFETY: SSE2 is part of the x86_64 baseline, so its intrinsics are always
+        // available; the load reads the 16 bytes at `block_start`, which the loop
+        // condition keeps inside `bytes`, and `_mm_loadu_si128` needs no alignment.
+        let mut mask = unsafe {
+            let block = _mm_loadu_si128(bytes.as_ptr().add(block_start).cast::<__m128i>());
             let hits = _mm_or_si128(
-                _mm_cmpeq_epi8(block, quote),
-                _mm_cmpeq_epi8(block, backslash),
+                _mm_cmpeq_epi8(block, _mm_set1_epi8(b'"' as i8)),
+                _mm_cmpeq_epi8(block, _mm_set1_epi8(b'\\' as i8)),
             );
-            let mask = _mm_movemask_epi8(hits) as u32;
-            if mask != 0 {
-                return Some(at + mask.trailing_zeros() as usize);
+            _mm_movemask_epi8(hits) as u32
+        };
+        let mut next_block = block_start + 16;
+        while mask != 0 {
+            let at = block_start + mask.trailing_zeros() as usize;
+            if bytes[at] == b'"' {
+                return Some((at, escaped));
             }
-            at += 16;
+            escaped = true;
+            let after = at + escape_len(&bytes[at..])?;
+            if after >= block_start + 16 {
+                next_block = after;
+                break;
+            }
+            // Drop the hits up to the end of the escape (its second byte may be a quote).
+            mask &= !0u32 << (after - block_start);
         }
+        block_start = next_block;
     }
-    bytes[at..]
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\')
-        .map(|i| at + i)
+    let mut at = block_start;
+    loop {
+        at += bytes
+            .get(at..)?
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')?;
+        if bytes[at] == b'"' {
+            return Some((at, escaped));
+        }
+        escaped = true;
+        at += escape_len(&bytes[at..])?;
+    }
 }
 
-/// The position of the first `"` or `\\` at or after `from`.
+/// The closing quote of the string whose text starts at `from`, and whether the text has
+/// escapes; `None` for an invalid escape or a string that does not end.
 #[cfg(not(target_arch = "x86_64"))]
-fn find_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
-    memchr::memchr2(b'"', b'\\', &bytes[from..]).map(|i| from + i)
+fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
+    let mut escaped = false;
+    let mut at = from;
+    loop {
+        at += memchr::memchr2(b'"', b'\\', bytes.get(at..)?)?;
+        if bytes[at] == b'"' {
+            return Some((at, escaped));
+        }
+        escaped = true;
+        at += escape_len(&bytes[at..])?;
+    }
 }
 
 /// The length of the escape sequence at the start of `bytes` (which starts with a
@@ -363,6 +385,24 @@ mod tests {
                 serde_json::from_str::<serde_json::Value>(bad).is_err(),
                 "serde accepts {bad}"
             );
+        }
+    }
+
+    #[test]
+    fn escapes_across_block_edges_end_strings_where_serde_does() {
+        // Escapes at every offset around the 16-byte blocks, including escaped quotes
+        // and backslashes that straddle a block edge.
+        for pad in 0..40 {
+            for escape in [r#"\""#, r"\\", r"\u00e9", r"\n"] {
+                let text = format!(r#""{}{escape}{}" "#, "a".repeat(pad), "b".repeat(pad % 7));
+                let expected: String = serde_json::from_str(text.trim()).unwrap();
+                let mut s = Scanner::new(&text).unwrap();
+                let got = s.string().unwrap();
+                assert!(got.escaped);
+                let decoded: String = serde_json::from_str(got.quoted(&text)).unwrap();
+                assert_eq!(decoded, expected, "{text}");
+                assert!(s.at_end(), "{text}");
+            }
         }
     }
 

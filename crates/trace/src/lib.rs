@@ -29,6 +29,7 @@ pub mod attr;
 mod canonical_fast;
 mod json_scan;
 pub mod kind;
+mod memo;
 pub mod messages;
 pub mod otlp;
 pub mod semantic;

@@ -302,15 +302,17 @@ impl<'a> SpanFacts<'a> {
                 .then(|| tool_name_from_span_name(&span.name))
                 .flatten()
         });
+        // Payloads are read only as far as their heads: decoding whole prompts and tool
+        // results to keep 256 bytes of each was a large share of indexing time.
+        let capped = |v: &AttrValue<'a>| v.text_head(HEAD_CHARS).map(cap);
         let (tool_args, tool_result) = if is_tool {
             (
-                text_of(&s.tool_args)
-                    .or_else(|| s.input_value.and_then(|v| v.as_text()))
-                    .map(cap),
-                s.tool_result
-                    .or(s.output_value)
-                    .and_then(|v| v.as_text())
-                    .map(cap),
+                s.tool_args
+                    .iter()
+                    .flatten()
+                    .find_map(|v| capped(v))
+                    .or_else(|| s.input_value.and_then(capped)),
+                s.tool_result.or(s.output_value).and_then(capped),
             )
         } else {
             (None, None)
@@ -320,18 +322,30 @@ impl<'a> SpanFacts<'a> {
         } else {
             let input = s
                 .last_input_content
-                .and_then(|v| v.as_text())
-                .or_else(|| s.genai_input_messages.and_then(|v| last_genai_text(v)))
-                .or_else(|| s.input_value.and_then(|v| v.as_text()));
+                .and_then(capped)
+                .or_else(|| {
+                    s.genai_input_messages
+                        .and_then(|v| last_genai_text(v))
+                        .map(cap)
+                })
+                .or_else(|| s.input_value.and_then(capped));
             let output = s
                 .first_output_content
-                .and_then(|v| v.as_text())
-                .or_else(|| s.genai_output_messages.and_then(|v| last_genai_text(v)))
-                .or_else(|| s.output_value.and_then(|v| v.as_text()));
-            (input.map(cap), output.map(cap))
+                .and_then(capped)
+                .or_else(|| {
+                    s.genai_output_messages
+                        .and_then(|v| last_genai_text(v))
+                        .map(cap)
+                })
+                .or_else(|| s.output_value.and_then(capped));
+            (input, output)
         };
         let error_type = text_of(&s.error_type).map(cap);
-        let error_message = text_of(&s.error_message)
+        let error_message = s
+            .error_message
+            .iter()
+            .flatten()
+            .find_map(|v| v.text_head(ERROR_HEAD_CHARS))
             .or_else(|| {
                 (span.status_code == StatusCode::Error && !span.status_message.is_empty())
                     .then(|| span.status_message.clone())
@@ -391,7 +405,7 @@ impl<'a> SpanFacts<'a> {
             declared_tools,
             requested_tools,
             finish_reason,
-            refusal: s.refusal.and_then(|v| v.as_text()).map(cap),
+            refusal: s.refusal.and_then(capped),
             session_id: text_of(&s.session),
             user_id: text_of(&s.user),
             project_id: s.project.and_then(|v| v.as_text()),
@@ -489,6 +503,16 @@ fn name_of_definition(json: &str) -> Option<String> {
 /// Tool names from a JSON list of names or of tool definitions, read without building a
 /// JSON tree.
 fn names_in_json_list(value: &AttrValue<'_>) -> Vec<String> {
+    let raw = match value {
+        AttrValue::Json(j) => j.as_ref(),
+        AttrValue::RawStr(r) => r,
+        AttrValue::Str(s) => s.as_ref(),
+        _ => return Vec::new(),
+    };
+    crate::memo::tool_names(raw, || read_names_in_json_list(value))
+}
+
+fn read_names_in_json_list(value: &AttrValue<'_>) -> Vec<String> {
     let Some(text) = json_text(value) else {
         return Vec::new();
     };
@@ -548,21 +572,72 @@ fn with_genai_messages<T>(
 
 /// The text of the last message with text parts, from `gen_ai.input/output.messages`.
 fn last_genai_text<'a>(value: &AttrValue<'_>) -> Option<Cow<'a, str>> {
+    if let AttrValue::RawStr(raw) = value {
+        if let Some(found) = last_genai_text_from_the_end(raw) {
+            return found;
+        }
+    }
     with_genai_messages(value, |messages| {
-        messages.iter().rev().find_map(|m| {
-            let texts: Vec<String> = m
-                .parts
-                .iter()
-                .filter(|p| p.kind.as_ref().is_some_and(|k| k.0 == "text"))
-                .filter_map(|p| {
-                    p.content
-                        .and_then(|c| serde_json::from_str::<String>(c.get()).ok())
-                })
-                .collect();
-            (!texts.is_empty()).then(|| Cow::Owned(texts.join("\n")))
-        })
+        messages.iter().rev().find_map(message_text)
     })
     .flatten()
+}
+
+/// The text parts of a message joined by line breaks, or `None` when it has none.
+fn message_text<'a>(m: &GenaiMessage<'_>) -> Option<Cow<'a, str>> {
+    let texts: Vec<String> = m
+        .parts
+        .iter()
+        .filter(|p| p.kind.as_ref().is_some_and(|k| k.0 == "text"))
+        .filter_map(|p| {
+            p.content
+                .and_then(|c| serde_json::from_str::<String>(c.get()).ok())
+        })
+        .collect();
+    (!texts.is_empty()).then(|| Cow::Owned(texts.join("\n")))
+}
+
+/// [`last_genai_text`] for a message list still in its escaped string form, reading
+/// messages from the end and decoding only those it needs: input messages carry the whole
+/// conversation so far, and decoding all of it for each LLM span made indexing quadratic
+/// in the number of turns.
+///
+/// Messages start where the escaped text has `{\"role\"`: a quote inside a nested string
+/// is escaped twice (`\\\"`), so that sequence can only be a message boundary. Anything
+/// unexpected (another key order, escapes for structure) answers `None`, and the caller
+/// reads the whole list.
+fn last_genai_text_from_the_end<'a>(raw: &str) -> Option<Option<Cow<'a, str>>> {
+    use memchr::memmem::{Finder, FinderRev};
+    use std::sync::LazyLock;
+    static MESSAGE: LazyLock<FinderRev<'static>> =
+        LazyLock::new(|| FinderRev::new(br#"{\"role\""#));
+    static TEXT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#"\"text\""#));
+    static UNICODE_ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br"\u"));
+    let inner = raw.get(1..raw.len().checked_sub(1)?)?;
+    let mut end = inner.trim_end().strip_suffix(']')?.len();
+    loop {
+        let Some(start) = MESSAGE.rfind(&inner.as_bytes()[..end]) else {
+            // Every message was read: the list must have started right before this one.
+            return (inner[..end].trim() == "[").then_some(None);
+        };
+        let segment = &inner[start..end];
+        // A message without the token `"text"` has no text part; unless it has `\u`
+        // escapes, which could spell that token, it need not be decoded at all.
+        let may_have_text = TEXT.find(segment.as_bytes()).is_some()
+            || UNICODE_ESCAPE.find(segment.as_bytes()).is_some();
+        if may_have_text {
+            let decoded: String = serde_json::from_str(&format!("\"{segment}\"")).ok()?;
+            let message: GenaiMessage = serde_json::from_str(&decoded).ok()?;
+            if let Some(text) = message_text(&message) {
+                return Some(Some(text));
+            }
+        }
+        let before = inner[..start].trim_end();
+        end = match before.strip_suffix(',') {
+            Some(rest) => rest.len(),
+            None => return (before == "[").then_some(None),
+        };
+    }
 }
 
 /// Names of the `tool_call` parts of `gen_ai.output.messages`.

@@ -153,3 +153,33 @@ fn declared_tool_names_fast_path_agrees_with_parsing() {
         ["a__b", "late_name", "quoted", "bare", "genai_def"]
     );
 }
+
+/// Reading GenAI messages from the end gives what reading the whole list gives.
+#[test]
+fn last_genai_text_from_the_end_agrees_with_the_whole_list() {
+    let lists = [
+        r#"[{"role":"system","parts":[{"type":"text","content":"sys"}]},{"role":"user","parts":[{"type":"text","content":"q \"quoted\" {\"role\":\"fake\"}"}]}]"#,
+        r#"[{"role":"user","parts":[{"type":"text","content":"first"},{"type":"text","content":"second"}]},{"role":"assistant","parts":[{"type":"tool_call","name":"t"}]}]"#,
+        r#"[{"role": "user", "parts": [{"type": "text", "content": "spaced"}]}, {"role": "tool", "parts": []}]"#,
+        r#"[{"role":"assistant","parts":[{"type":"tool_call","name":"t"}]}]"#,
+        r#"[]"#,
+        r#"[{"parts":[{"type":"text","content":"parts first"}],"role":"user"}]"#,
+        r#"[{"role":"user","parts":[{"type":"text","content":"caf\u00e9 \\ back"}]}]"#,
+    ];
+    for list in lists {
+        let raw = serde_json::to_string(list).unwrap();
+        let value = AttrValue::RawStr(&raw);
+        let whole =
+            with_genai_messages(&value, |m| m.iter().rev().find_map(message_text)).flatten();
+        assert_eq!(last_genai_text(&value), whole, "{list}");
+        if let Some(found) = last_genai_text_from_the_end(&raw) {
+            assert_eq!(found, whole, "{list}");
+        }
+    }
+    let ordinary = serde_json::to_string(lists[0]).unwrap();
+    assert_eq!(
+        last_genai_text_from_the_end(&ordinary),
+        Some(Some("q \"quoted\" {\"role\":\"fake\"}".into())),
+        "the compact form is read from the end"
+    );
+}
