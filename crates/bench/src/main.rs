@@ -12,6 +12,11 @@
 //! timed tests.
 
 use std::path::{Path, PathBuf};
+
+/// The allocator the `halo` binary uses, so the figures are the ones users get.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -12,6 +12,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: index builds allocate many short-lived
+/// strings on every core, and glibc's allocator cost about a quarter of their speed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cmd::count::CountArgs;
 use cmd::grep::GrepArgs;
 use cmd::index::IndexArgs;

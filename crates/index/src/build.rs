@@ -32,7 +32,7 @@ pub struct BuildOptions {
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
-            chunk_bytes: 4 << 20,
+            chunk_bytes: 2 << 20,
         }
     }
 }
@@ -164,7 +164,6 @@ pub(crate) fn build_segment(
         }
     })?;
     let chunks = halo_ingest::split_lines(data, range.clone(), options.chunk_bytes);
-    let wave = rayon::current_num_threads().max(1) * 2;
     let mut traces: rustc_hash::FxHashMap<String, TraceAcc> = Default::default();
     let mut order: Vec<String> = Vec::new();
     let mut interner = Interner::default();
@@ -174,10 +173,10 @@ pub(crate) fn build_segment(
     let mut skipped_spans = 0u64;
     let mut lines_before = 0u64;
     let mut rows_before = 0u64;
-    // Parsing wave N+1 overlaps with absorbing wave N (rollups, IPC write), so both cores
-    // stay busy instead of idling while one thread writes.
-    let mut absorb = |outs: Vec<ChunkOut>| -> Result<(), IndexError> {
-        for out in outs {
+    // Chunks are absorbed (rollups, IPC write) on this thread, in order, while the
+    // workers parse the next ones.
+    let mut absorb = |out: ChunkOut| -> Result<(), IndexError> {
+        {
             let line_base = first_line - 1 + lines_before;
             for (line, message) in out.problems {
                 problem_count += 1;
@@ -189,7 +188,7 @@ pub(crate) fn build_segment(
             skipped_lines += out.skipped_lines;
             skipped_spans += out.skipped_spans;
             if out.batch.num_rows() == 0 {
-                continue;
+                return Ok(());
             }
             let batch = shift_lines(out.batch, line_base);
             let columns = SpanColumns::new(&batch).expect("own batches have the span shape");
@@ -218,55 +217,42 @@ pub(crate) fn build_segment(
         }
         Ok(())
     };
-    let parse = |group: &[halo_ingest::LineChunk]| -> Vec<ChunkOut> {
-        group
-            .par_iter()
-            .map(|c| parse_chunk(data, c.bytes.clone()))
-            .collect()
-    };
-    let mut pending: Option<(Vec<ChunkOut>, usize)> = None;
-    for group in chunks.chunks(wave) {
-        let done = group.last().map_or(range.start, |c| c.bytes.end) - range.start;
-        let previous = pending.take();
-        let (absorbed, outs) = rayon::join(
-            || match previous {
-                Some((outs, done)) => absorb(outs).map(|()| progress(done as u64)),
-                None => Ok(()),
-            },
-            || parse(group),
-        );
-        absorbed?;
-        pending = Some((outs, done));
-    }
-    if let Some((outs, done)) = pending {
-        absorb(outs)?;
-        progress(done as u64);
-    }
+    let workers = rayon::current_num_threads().max(1);
+    crate::ordered::ordered_map(
+        &chunks,
+        workers,
+        workers * 4,
+        |c| parse_chunk(data, c.bytes.clone()),
+        |i, out| {
+            absorb(out)?;
+            progress((chunks[i].bytes.end - range.start) as u64);
+            Ok::<(), IndexError>(())
+        },
+    )?;
     writer.finish().map_err(|e| IndexError::Arrow {
         path: spans_path.to_path_buf(),
         message: e.to_string(),
     })?;
-    let mut summaries = Vec::with_capacity(order.len());
+    let accs: Vec<TraceAcc> = order
+        .iter()
+        .filter_map(|id| traces.remove(id.as_str()))
+        .collect();
+    drop((traces, order));
+    // Finishing sorts each trace's span ids: parallel, order kept.
+    let summaries: Vec<TraceSummary> = accs.into_par_iter().map(TraceAcc::finish).collect();
     let mut duplicate_span_traces = 0;
-    for id in order {
-        let Some(acc) = traces.remove(&id) else {
-            continue;
-        };
-        let summary = acc.finish();
-        if summary.duplicate_span_count > 0 {
-            duplicate_span_traces += 1;
-            problem_count += 1;
-            if problems.len() < KEPT_PROBLEMS {
-                problems.push(Problem::in_file(
-                    file,
-                    format!(
-                        "trace {} has {} duplicate span id(s); all copies kept and counted",
-                        summary.trace_id, summary.duplicate_span_count
-                    ),
-                ));
-            }
+    for summary in summaries.iter().filter(|s| s.duplicate_span_count > 0) {
+        duplicate_span_traces += 1;
+        problem_count += 1;
+        if problems.len() < KEPT_PROBLEMS {
+            problems.push(Problem::in_file(
+                file,
+                format!(
+                    "trace {} has {} duplicate span id(s); all copies kept and counted",
+                    summary.trace_id, summary.duplicate_span_count
+                ),
+            ));
         }
-        summaries.push(summary);
     }
     Ok(SegmentBuild {
         traces: summaries,

@@ -585,6 +585,7 @@ fn build_fresh(
         move |e| IndexError::Io { path: p, error: e }
     };
     let _ = std::fs::remove_dir_all(&tmp);
+    sweep_old_indexes(dir);
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     let data_path = match source.kind {
         SourceKind::Plain => source.path.clone(),
@@ -619,6 +620,8 @@ fn build_fresh(
     progress.end();
     let mut built = built?;
     write_ipc(&traces_path, &traces_to_batch(&built.traces))?;
+    // Tens of thousands of rollups free slowly; nothing waits for that.
+    drop_in_background(std::mem::take(&mut built.traces));
     if let Ok(fault) = std::fs::read_to_string(tmp.join("inflate-fault.txt")) {
         built.problem_count += 1;
         built.skipped_lines += 1;
@@ -644,7 +647,8 @@ fn build_fresh(
         )],
     };
     // For gzip the cache was read through its tmp path; its meta must name the final path.
-    drop(mapped);
+    // Unmapping a large file takes a while and nothing waits for it.
+    drop_in_background(mapped);
     meta.write(&tmp)?;
     // Swap the finished directory in: move the old one aside first, since a rename cannot
     // replace a non-empty directory.
@@ -662,8 +666,35 @@ fn build_fresh(
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     std::fs::rename(&tmp, dir).map_err(io(dir))?;
-    let _ = std::fs::remove_dir_all(&old);
+    // The old index is out of the way; deleting its files can finish after we return. If
+    // the process ends first, the next build sweeps the remains.
+    std::thread::spawn(move || {
+        let _ = std::fs::remove_dir_all(&old);
+    });
     Ok(meta)
+}
+
+/// Drops `value` on a short-lived thread, for large structures whose freeing would only
+/// delay the caller.
+fn drop_in_background<T: Send + 'static>(value: T) {
+    std::thread::spawn(move || drop(value));
+}
+
+/// Removes the `*.old-*` directories that builds of `dir` left behind when their process
+/// ended before the old index was deleted.
+fn sweep_old_indexes(dir: &Path) {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}.old-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn append(

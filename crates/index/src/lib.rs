@@ -23,6 +23,7 @@
 mod build;
 mod dataset;
 mod ipc_file;
+mod ordered;
 pub mod rollup;
 pub mod span_columns;
 pub mod span_table;

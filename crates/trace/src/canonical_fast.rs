@@ -195,10 +195,19 @@ fn attributes<'a>(s: &mut Scanner<'a>) -> Option<Option<Attributes<'a>>> {
     if s.null() {
         return Some(None);
     }
-    let mut out = Vec::with_capacity(32);
+    // LLM spans carry 40-80 attributes (flattened messages and tool schemas); starting
+    // big saves the reallocations.
+    let mut out = Vec::with_capacity(64);
     s.object(|s, key| {
         let key = key_text(s, key)?;
-        out.push((key, AttrValue::from_json_text(s.value()?)));
+        // Strings are most values; the scanner already knows whether they have escapes.
+        let value = match s.string_if_next() {
+            Some(Some(text)) if text.escaped => AttrValue::RawStr(text.quoted(s.text())),
+            Some(Some(text)) => AttrValue::Str(Cow::Borrowed(text.inner)),
+            Some(None) => return None,
+            None => AttrValue::from_json_text(s.value()?),
+        };
+        out.push((key, value));
         Some(())
     })?;
     Some(Some(Attributes(out)))

@@ -153,6 +153,13 @@ impl<'a> Scanner<'a> {
         })
     }
 
+    /// When the next value is a string: `Some` of the string, or `Some(None)` when it is
+    /// malformed. `None` when the next value is not a string (nothing is consumed).
+    pub(crate) fn string_if_next(&mut self) -> Option<Option<JsonStr<'a>>> {
+        self.skip_spaces();
+        (self.peek()? == b'"').then(|| self.string())
+    }
+
     /// Any value, validated; returns its JSON text.
     pub(crate) fn value(&mut self) -> Option<&'a str> {
         self.skip_spaces();
