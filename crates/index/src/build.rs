@@ -58,7 +58,34 @@ struct ChunkOut {
     lines: u64,
 }
 
-fn parse_chunk(data: &[u8], range: Range<usize>) -> ChunkOut {
+/// One chunk of complete lines to parse, borrowed from a mapped file or owned when it was
+/// inflated from a stream.
+#[derive(Debug)]
+pub(crate) struct ChunkInput<'d> {
+    /// The lines.
+    pub(crate) bytes: std::borrow::Cow<'d, [u8]>,
+    /// Where `bytes` start in the (inflated) source.
+    pub(crate) base: u64,
+    /// The progress to report once this chunk is absorbed.
+    pub(crate) progress: u64,
+    /// Where an owned buffer goes once parsed, for reuse.
+    pub(crate) recycle: Option<halo_ingest::ChunkPool>,
+}
+
+/// Parses a chunk of complete lines and hands an owned buffer back to its pool.
+fn parse_and_recycle(input: ChunkInput<'_>) -> ChunkOut {
+    let out = parse_chunk(&input);
+    if let (Some(pool), std::borrow::Cow::Owned(bytes)) = (input.recycle, input.bytes) {
+        halo_ingest::InflatingChunks::recycle(&pool, bytes);
+    }
+    out
+}
+
+/// Parses a chunk of complete lines; byte offsets come out relative to the source.
+fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
+    let data: &[u8] = &input.bytes;
+    let base = input.base;
+    let range = 0..data.len();
     let mut builder = SpanBatchBuilder::new();
     let mut problems = Vec::new();
     let mut skipped_lines = 0u64;
@@ -95,9 +122,9 @@ fn parse_chunk(data: &[u8], range: Range<usize>) -> ChunkOut {
                             let facts = SpanFacts::extract(span);
                             let at = SpanLocation {
                                 line: line_no,
-                                byte_offset: (pos + within.start) as u64,
+                                byte_offset: base + (pos + within.start) as u64,
                                 byte_len: clamp_u32(within.len()),
-                                record_offset: pos as u64,
+                                record_offset: base + pos as u64,
                                 record_len: clamp_u32(raw.len()),
                             };
                             builder.push(span, &facts, at);
@@ -141,7 +168,7 @@ fn shift_lines(batch: RecordBatch, offset: u64) -> RecordBatch {
 }
 
 /// Indexes `data[range]`, whose first line is line `first_line` of `file`, writing the span
-/// table to `spans_path`. `progress` gets the number of bytes done after each wave.
+/// table to `spans_path`. `progress` gets the number of bytes done after each chunk.
 pub(crate) fn build_segment(
     file: &Path,
     data: &[u8],
@@ -149,6 +176,26 @@ pub(crate) fn build_segment(
     first_line: u64,
     spans_path: &Path,
     options: &BuildOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<SegmentBuild, IndexError> {
+    let chunks = halo_ingest::split_lines(data, range.clone(), options.chunk_bytes)
+        .into_iter()
+        .map(|c| ChunkInput {
+            bytes: std::borrow::Cow::Borrowed(&data[c.bytes.clone()]),
+            base: c.bytes.start as u64,
+            progress: (c.bytes.end - range.start) as u64,
+            recycle: None,
+        });
+    build_from_chunks(file, chunks, first_line, spans_path, progress)
+}
+
+/// Indexes the chunks `chunks` yields, in order, whose first line is line `first_line` of
+/// `file`, writing the span table to `spans_path`.
+pub(crate) fn build_from_chunks<'d>(
+    file: &Path,
+    chunks: impl Iterator<Item = ChunkInput<'d>> + Send,
+    first_line: u64,
+    spans_path: &Path,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<SegmentBuild, IndexError> {
     let io = |e: std::io::Error| IndexError::Io {
@@ -163,7 +210,6 @@ pub(crate) fn build_segment(
             message: e.to_string(),
         }
     })?;
-    let chunks = halo_ingest::split_lines(data, range.clone(), options.chunk_bytes);
     let mut traces: rustc_hash::FxHashMap<String, TraceAcc> = Default::default();
     let mut order: Vec<String> = Vec::new();
     let mut interner = Interner::default();
@@ -219,13 +265,16 @@ pub(crate) fn build_segment(
     };
     let workers = rayon::current_num_threads().max(1);
     crate::ordered::ordered_map(
-        &chunks,
+        chunks,
         workers,
         workers * 4,
-        |c| parse_chunk(data, c.bytes.clone()),
-        |i, out| {
+        |c| {
+            let done = c.progress;
+            (parse_and_recycle(c), done)
+        },
+        |_, (out, done)| {
             absorb(out)?;
-            progress((chunks[i].bytes.end - range.start) as u64);
+            progress(done);
             Ok::<(), IndexError>(())
         },
     )?;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use halo_ingest::{discover, Fingerprint, MappedFile, Problem, SourceFile, SourceKind};
 use serde::Serialize;
 
-use crate::build::{build_segment, BuildOptions, SegmentBuild};
+use crate::build::{build_from_chunks, build_segment, BuildOptions, ChunkInput, SegmentBuild};
 use crate::rollup::{id_hashes, merge_summary, tree_counts, Interner, TraceSummary};
 use crate::span_table::SpanTable;
 use crate::span_view::SpanColumns;
@@ -561,9 +561,12 @@ fn is_append(path: &Path, meta: &IndexMeta, now: &Fingerprint) -> bool {
 
 /// The end of the complete lines of `data`: an unterminated last line counts when it parses.
 fn complete_end(data: &[u8]) -> usize {
-    halo_ingest::complete_end(data, |tail| {
-        std::str::from_utf8(tail).is_ok_and(|t| halo_trace::parse_line(t).is_ok())
-    })
+    halo_ingest::complete_end(data, accept_unterminated)
+}
+
+/// Whether an unterminated last line is complete: it is when it parses.
+fn accept_unterminated(tail: &[u8]) -> bool {
+    std::str::from_utf8(tail).is_ok_and(|t| halo_trace::parse_line(t).is_ok())
 }
 
 fn build_fresh(
@@ -587,48 +590,74 @@ fn build_fresh(
     let _ = std::fs::remove_dir_all(&tmp);
     sweep_old_indexes(dir);
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let data_path = match source.kind {
-        SourceKind::Plain => source.path.clone(),
+    let name = "seg-0000".to_string();
+    let (spans_path, traces_path) = segment_paths(&tmp, &name);
+    let (data_path, streamed) = match source.kind {
+        SourceKind::Plain => (source.path.clone(), None),
         SourceKind::Gzip => {
+            // Inflate and index at once: workers take turns inflating the next chunk
+            // (which also goes to the cache for random access later) and parsing.
             let cache = tmp.join("source.jsonl");
-            progress.begin(&source.path, "inflating", fingerprint.size);
-            let (_, fault) =
-                halo_ingest::inflate_to(&source.path, &cache, |n| progress.advance(n))?;
+            let mut chunks = halo_ingest::InflatingChunks::open(
+                &source.path,
+                &cache,
+                options.build.chunk_bytes,
+                accept_unterminated,
+            )?;
+            progress.begin(&source.path, "inflating and indexing", fingerprint.size);
+            let pool = chunks.pool();
+            let built = build_from_chunks(
+                &source.path,
+                chunks.by_ref().map(|c| ChunkInput {
+                    bytes: std::borrow::Cow::Owned(c.bytes),
+                    base: c.base,
+                    progress: c.compressed_read,
+                    recycle: Some(pool.clone()),
+                }),
+                1,
+                &spans_path,
+                &|n| progress.advance(n),
+            );
             progress.end();
-            if let Some(fault) = fault {
-                // The good prefix is indexed; the fault is reported as a problem below.
-                std::fs::write(tmp.join("inflate-fault.txt"), fault).map_err(io(&tmp))?;
-            }
-            cache
+            let fault = chunks.fault().map(str::to_string);
+            let (inflated, end) = chunks.finish()?;
+            (cache, Some((built?, fault, inflated, end)))
         }
     };
     let mapped = MappedFile::open(&data_path)?;
     let data = mapped.bytes();
-    let end = complete_end(data);
-    let name = "seg-0000".to_string();
-    let (spans_path, traces_path) = segment_paths(&tmp, &name);
-    progress.begin(&source.path, "indexing", end as u64);
-    let built = build_segment(
-        &source.path,
-        data,
-        0..end,
-        1,
-        &spans_path,
-        &options.build,
-        &|n| progress.advance(n),
-    );
-    progress.end();
-    let mut built = built?;
+    let (mut built, end) = match streamed {
+        Some((mut built, fault, inflated, end)) => {
+            debug_assert_eq!(inflated, data.len() as u64);
+            if let Some(fault) = fault {
+                // The good prefix is indexed; the fault is reported as a problem.
+                built.problem_count += 1;
+                built.skipped_lines += 1;
+                built
+                    .problems
+                    .insert(0, Problem::in_file(&source.path, fault));
+            }
+            (built, end as usize)
+        }
+        None => {
+            let end = complete_end(data);
+            progress.begin(&source.path, "indexing", end as u64);
+            let built = build_segment(
+                &source.path,
+                data,
+                0..end,
+                1,
+                &spans_path,
+                &options.build,
+                &|n| progress.advance(n),
+            );
+            progress.end();
+            (built?, end)
+        }
+    };
     write_ipc(&traces_path, &traces_to_batch(&built.traces))?;
     // Tens of thousands of rollups free slowly; nothing waits for that.
     drop_in_background(std::mem::take(&mut built.traces));
-    if let Ok(fault) = std::fs::read_to_string(tmp.join("inflate-fault.txt")) {
-        built.problem_count += 1;
-        built.skipped_lines += 1;
-        built
-            .problems
-            .insert(0, Problem::in_file(&source.path, fault));
-    }
     let meta = IndexMeta {
         format_version: FORMAT_VERSION,
         source: source.path.clone(),

@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex};
 
 struct State<R> {
-    /// The next item a worker may take.
-    next: usize,
+    /// Items taken by workers so far.
+    taken: usize,
     /// How many results the sink has taken.
     absorbed: usize,
+    /// The number of items, once the source has run dry.
+    total: Option<usize>,
     /// Finished results waiting for their turn.
     ready: BTreeMap<usize, R>,
     /// Set when the sink failed: workers stop taking items.
@@ -24,64 +26,90 @@ struct State<R> {
 /// Maps `work` over `items` on `workers` threads and passes each result to `sink` in
 /// item order, on the calling thread. At most `window` items are taken beyond the last one
 /// the sink has seen. The first error of `sink` stops the work and is returned.
-pub(crate) fn ordered_map<T: Sync, R: Send, E>(
-    items: &[T],
+///
+/// `items` is pulled by the workers themselves, one at a time under a lock, so a source
+/// that does work of its own (inflating a gzip stream) runs on whichever worker needs the
+/// next item, interleaved with the parsing of earlier ones.
+pub(crate) fn ordered_map<T: Send, R: Send, E>(
+    items: impl Iterator<Item = T> + Send,
     workers: usize,
     window: usize,
-    work: impl Fn(&T) -> R + Sync,
+    work: impl Fn(T) -> R + Sync,
     mut sink: impl FnMut(usize, R) -> Result<(), E>,
 ) -> Result<(), E> {
     let window = window.max(1);
     let state = Mutex::new(State {
-        next: 0,
+        taken: 0,
         absorbed: 0,
+        total: None,
         ready: BTreeMap::new(),
         stop: false,
     });
+    // The source keeps its own lock, so waiting for the next item never blocks the sink.
+    let source = Mutex::new((items, 0usize));
     let room = Condvar::new();
     let done = Condvar::new();
     let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
     std::thread::scope(|scope| {
-        for _ in 0..workers.max(1).min(items.len()) {
+        for _ in 0..workers.max(1) {
             scope.spawn(|| loop {
-                let i = {
+                {
                     let mut s = lock();
-                    while !s.stop && s.next < items.len() && s.next >= s.absorbed + window {
+                    while !s.stop && s.total.is_none() && s.taken >= s.absorbed + window {
                         s = room.wait(s).unwrap_or_else(|e| e.into_inner());
                     }
-                    if s.stop || s.next >= items.len() {
+                    if s.stop || s.total.is_some() {
                         return;
                     }
-                    s.next += 1;
-                    s.next - 1
+                    s.taken += 1;
+                }
+                let (i, item) = {
+                    let mut src = source.lock().unwrap_or_else(|e| e.into_inner());
+                    let i = src.1;
+                    match src.0.next() {
+                        Some(item) => {
+                            src.1 += 1;
+                            (i, item)
+                        }
+                        None => {
+                            lock().total = Some(i);
+                            room.notify_all();
+                            done.notify_all();
+                            return;
+                        }
+                    }
                 };
-                let result = work(&items[i]);
+                let result = work(item);
                 lock().ready.insert(i, result);
-                done.notify_one();
+                done.notify_all();
             });
         }
-        let mut outcome = Ok(());
-        for i in 0..items.len() {
+        let mut i = 0;
+        loop {
             let result = {
                 let mut s = lock();
                 loop {
                     if let Some(r) = s.ready.remove(&i) {
-                        break r;
+                        break Some(r);
+                    }
+                    if s.total.is_some_and(|t| i >= t) {
+                        break None;
                     }
                     s = done.wait(s).unwrap_or_else(|e| e.into_inner());
                 }
             };
-            outcome = sink(i, result);
+            let Some(result) = result else {
+                return Ok(());
+            };
+            let outcome = sink(i, result);
+            i += 1;
             let mut s = lock();
-            s.absorbed = i + 1;
+            s.absorbed = i;
             s.stop = outcome.is_err();
             drop(s);
             room.notify_all();
-            if outcome.is_err() {
-                break;
-            }
+            outcome?;
         }
-        outcome
     })
 }
 
@@ -95,7 +123,7 @@ mod tests {
         let items: Vec<u64> = (0..200).collect();
         let mut seen = Vec::new();
         ordered_map(
-            &items,
+            items.iter(),
             4,
             3,
             |&i| {
@@ -121,7 +149,7 @@ mod tests {
         let absorbed = AtomicUsize::new(0);
         let worst = AtomicUsize::new(0);
         ordered_map(
-            &items,
+            items.iter(),
             3,
             5,
             |&i| {
@@ -142,7 +170,7 @@ mod tests {
         let items: Vec<usize> = (0..1000).collect();
         let worked = AtomicUsize::new(0);
         let err = ordered_map(
-            &items,
+            items.iter(),
             2,
             4,
             |_| {
@@ -157,13 +185,13 @@ mod tests {
     #[test]
     fn no_items_and_one_worker_are_fine() {
         let none: [u8; 0] = [];
-        ordered_map(&none, 4, 4, |_| (), |_, ()| Ok::<(), ()>(())).unwrap();
+        ordered_map(none.iter(), 4, 4, |_| (), |_, ()| Ok::<(), ()>(())).unwrap();
         let mut sum = 0;
         ordered_map(
-            &[1, 2, 3],
+            [1, 2, 3].into_iter(),
             1,
             1,
-            |&x| x,
+            |x| x,
             |_, x| {
                 sum += x;
                 Ok::<(), ()>(())

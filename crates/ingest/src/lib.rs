@@ -22,6 +22,6 @@ mod problem;
 pub use chunks::{complete_end, split_lines, LineChunk};
 pub use discover::{discover, SourceFile, SourceKind};
 pub use fingerprint::Fingerprint;
-pub use gzip::inflate_to;
+pub use gzip::{inflate_to, ChunkPool, InflatedChunk, InflatingChunks};
 pub use mapped::MappedFile;
 pub use problem::{IngestError, Problem};
