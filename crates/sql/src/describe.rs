@@ -50,6 +50,11 @@ pub const EXAMPLE_QUERIES: &[(&str, &str)] = &[
         "SELECT tool, count(*) AS n FROM (SELECT unnest(requested_tools) AS tool FROM llm_calls) GROUP BY tool ORDER BY n DESC",
     ),
     (
+        "attribute keys of LLM spans (attributes is read from the source: filter first)",
+        "SELECT key, count(*) AS spans FROM (SELECT unnest(json_object_keys(attributes)) AS key FROM spans \
+         WHERE kind = 'LLM') GROUP BY key ORDER BY spans DESC, key LIMIT 30",
+    ),
+    (
         "error rate per agent over traces",
         "SELECT a AS agent, count(*) AS traces, avg(CASE WHEN has_errors THEN 1.0 ELSE 0.0 END) AS error_rate \
          FROM (SELECT unnest(agents) AS a, has_errors FROM traces) GROUP BY a ORDER BY error_rate DESC",
@@ -82,6 +87,11 @@ pub(crate) const COLUMN_NOTES: &[(&str, &str, &str)] = &[
     ),
     ("spans", "requested_tools", "tools the model asked to call"),
     ("spans", "line", "line in the source file"),
+    (
+        "spans",
+        "attributes",
+        "every span attribute as a JSON object text (json_get_str(attributes, 'key')); read from the source files when selected, so it is slow on many rows: filter on other columns first",
+    ),
     ("traces", "span_count", "spans in the trace"),
     (
         "traces",

@@ -126,7 +126,8 @@ impl SqlEngine {
 
     /// Opens the tables over a shared dataset (as the RLM holds it): only the trace rollups
     /// are read now; the span tables are loaded by the first query that reads `spans`,
-    /// `tool_calls` or `llm_calls`.
+    /// `tool_calls` or `llm_calls`, and the source files are read only by queries that
+    /// select `spans.attributes` or name `messages`.
     pub fn open_shared(ds: Arc<Dataset>) -> Result<SqlEngine, SqlError> {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())

@@ -14,6 +14,9 @@ use crate::{SqlEngine, SqlError, TABLE_NAMES};
 
 /// Writes every table (`traces`, `spans`, `tool_calls`, `llm_calls`, `messages`) as `DIR/<table>.parquet`
 /// (Snappy-compressed, rows in index order), creating `dir` if needed. Returns the files.
+///
+/// `spans.parquet` includes the `attributes` column, read again from the source files:
+/// whoever takes the data to DuckDB or a warehouse has no index to go back to.
 pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<PathBuf>, SqlError> {
     let engine = SqlEngine::open(ds)?;
     std::fs::create_dir_all(dir).map_err(|source| SqlError::Io {

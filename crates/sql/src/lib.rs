@@ -5,7 +5,7 @@
 //!
 //! | table | rows | source |
 //! |---|---|---|
-//! | `spans` | one per span | the span tables of every segment, as they are |
+//! | `spans` | one per span | the span tables of every segment, as they are, plus `attributes` (read from the source only when selected) |
 //! | `traces` | one per trace | the index rollups ([`halo_index::traces_to_batch`]) |
 //! | `tool_calls` | one per TOOL span | a view over `spans` |
 //! | `llm_calls` | one per LLM span | a view over `spans` |
@@ -41,6 +41,7 @@ mod error;
 mod export;
 mod messages;
 mod sandbox;
+mod spans;
 mod tables;
 
 pub use describe::{sql_tool_description, table_schemas, EXAMPLE_QUERIES};

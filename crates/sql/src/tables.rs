@@ -1,18 +1,17 @@
-//! The tables: the index's record batches registered as they are, and views over them.
+//! The tables: the index's record batches registered as they are (`spans` with its
+//! `attributes` column read on demand, see [`crate::spans`]), and views over them.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use datafusion::catalog::{MemTable, Session, TableProvider};
-use datafusion::datasource::TableType;
+use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use halo_index::Dataset;
 
+use crate::spans::SpansTable;
 use crate::SqlError;
 
 /// Every table a query can name, in the order they are described and exported.
@@ -82,7 +81,7 @@ pub(crate) fn base_state(
 /// The state for a dataset: the span batches of every segment (loaded now) and the trace
 /// rollups.
 pub(crate) fn dataset_state(ds: &Dataset, partitions: usize) -> Result<SessionState, SqlError> {
-    let spans = span_table(load_spans(ds, partitions)?)?;
+    let spans = SpansTable::of(ds, partitions)?;
     let messages = crate::messages::LazyMessages::ready(Some(crate::messages::build_messages(ds)?));
     base_state(
         Arc::new(spans),
@@ -100,95 +99,14 @@ pub(crate) fn shared_dataset_state(
 ) -> Result<SessionState, SqlError> {
     let traces = halo_index::traces_to_batch(ds.traces());
     let messages = crate::messages::LazyMessages::of(ds.clone());
-    let spans = LazySpans {
-        ds,
-        partitions,
-        table: OnceLock::new(),
-    };
+    let spans = SpansTable::shared(ds, partitions);
     base_state(Arc::new(spans), traces, Arc::new(messages), partitions)
-}
-
-fn span_table(partitions: Vec<Vec<RecordBatch>>) -> Result<MemTable, SqlError> {
-    MemTable::try_new(halo_index::span_schema(), non_empty(partitions))
-        .map_err(|e| SqlError::Query(format!("spans table: {e}")))
-}
-
-/// The span batches of every segment, one partition per segment; segments not loaded yet
-/// are read in parallel, one thread per core.
-fn load_spans(ds: &Dataset, threads: usize) -> Result<Vec<Vec<RecordBatch>>, SqlError> {
-    let segments: Vec<u32> = (0..ds.segment_count()).collect();
-    let per_thread = segments.len().div_ceil(threads.max(1)).max(1);
-    let loaded: Vec<Result<Vec<Vec<RecordBatch>>, SqlError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = segments
-            .chunks(per_thread)
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|&seg| Ok(ds.span_table(seg)?.batches().to_vec()))
-                        .collect::<Result<Vec<_>, SqlError>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("span table loading does not panic"))
-            .collect()
-    });
-    let mut partitions = Vec::with_capacity(segments.len());
-    for part in loaded {
-        partitions.extend(part?);
-    }
-    Ok(partitions)
-}
-
-/// The `spans` table of a shared dataset, loaded on first scan.
-#[derive(Debug)]
-struct LazySpans {
-    ds: Arc<Dataset>,
-    partitions: usize,
-    table: OnceLock<Result<Arc<MemTable>, String>>,
-}
-
-impl LazySpans {
-    fn table(&self) -> datafusion::error::Result<Arc<MemTable>> {
-        self.table
-            .get_or_init(|| {
-                load_spans(&self.ds, self.partitions)
-                    .and_then(span_table)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
-            .clone()
-            .map_err(datafusion::error::DataFusionError::Execution)
-    }
-}
-
-#[async_trait::async_trait]
-impl TableProvider for LazySpans {
-    fn schema(&self) -> SchemaRef {
-        halo_index::span_schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        self.table()?.scan(state, projection, filters, limit).await
-    }
 }
 
 /// The state with no data, for schemas and the tool description.
 pub(crate) fn empty_state() -> Result<SessionState, SqlError> {
     base_state(
-        Arc::new(span_table(Vec::new())?),
+        Arc::new(SpansTable::empty()?),
         halo_index::traces_to_batch(&[]),
         Arc::new(crate::messages::LazyMessages::ready(None)),
         1,
@@ -231,7 +149,8 @@ fn slices(batch: &RecordBatch, n: usize) -> Vec<Vec<RecordBatch>> {
         .collect()
 }
 
-fn non_empty(parts: Vec<Vec<RecordBatch>>) -> Vec<Vec<RecordBatch>> {
+/// `parts`, or one empty partition when there are none (a table needs one).
+pub(crate) fn non_empty(parts: Vec<Vec<RecordBatch>>) -> Vec<Vec<RecordBatch>> {
     if parts.is_empty() {
         vec![Vec::new()]
     } else {

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 
+use arrow_array::Array;
 use halo_sql::{SqlEngine, SqlLimits};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -48,4 +49,26 @@ fn every_table_is_exported_and_reads_back() {
         .downcast_ref::<arrow_array::StringArray>()
         .unwrap();
     assert_eq!(ids.value(0), ds.traces()[0].trace_id);
+
+    // Spans go out with their attributes, read from the source: the Parquet file is all a
+    // DuckDB user has.
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(File::open(out.join("spans.parquet")).unwrap())
+            .unwrap();
+    let mut spans = 0;
+    for batch in reader.build().unwrap() {
+        let batch = batch.unwrap();
+        let attributes = batch.column_by_name("attributes").unwrap();
+        assert_eq!(attributes.null_count(), 0);
+        let attributes = attributes
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap();
+        for text in attributes.iter().flatten() {
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert!(v["openinference.span.kind"].is_string(), "{text}");
+            spans += 1;
+        }
+    }
+    assert_eq!(spans as u64, ds.span_count());
 }
