@@ -8,11 +8,18 @@ use crate::model::{Diagnosis, Finding};
 const DETAILED: usize = 30;
 
 /// `12345` -> `12,345`.
-pub(crate) fn thousands(n: u64) -> String {
+/// An integer with thousands separators (`1234567` → `1,234,567`): the one number format of
+/// reports and of the CLI's tables.
+pub fn thousands(n: impl std::fmt::Display) -> String {
     let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
+    let (sign, digits) = match s.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", s.as_str()),
+    };
+    let mut out = String::with_capacity(s.len() + digits.len() / 3);
+    out.push_str(sign);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -374,6 +381,15 @@ pub fn render_summary(d: &Diagnosis, rows: usize, report: Option<&str>) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_groups_digits_and_keeps_the_sign() {
+        assert_eq!(thousands(0u64), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1234567u64), "1,234,567");
+        assert_eq!(thousands(-1234567i64), "-1,234,567");
+        assert_eq!(thousands(-12), "-12");
+    }
 
     #[test]
     fn formatting() {

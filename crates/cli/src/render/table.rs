@@ -76,22 +76,8 @@ impl Table {
     }
 }
 
-/// 1234567 -> "1,234,567".
-pub(crate) fn thousands(n: i64) -> String {
-    let s = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
+/// Thousands separators, as the reports write them.
+pub(crate) use halo_diagnose::thousands;
 
 /// Bytes in human units.
 pub(crate) fn bytes(n: u64) -> String {
