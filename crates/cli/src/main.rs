@@ -132,7 +132,20 @@ fn main() -> ExitCode {
         ))));
     }
     let args = normalize_args(raw);
-    let cli = Cli::parse_from(args);
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` are successes; every other clap error is bad usage,
+            // exit code 1 like the rest (clap's own default would be 2, which here means
+            // an I/O failure).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
     let outcome = match &cli.command {
         Command::Run(a) => return run_analysis(a),
         Command::Diagnose(a) => cmd::diagnose::run(a),

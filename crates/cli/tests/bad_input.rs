@@ -97,7 +97,16 @@ fn empty_missing_and_traceless_inputs() {
     );
 
     let usage = halo(tmp.path(), &["overview"]);
-    assert_eq!(usage.status.code(), Some(2), "clap's own usage error code");
+    assert_eq!(
+        usage.status.code(),
+        Some(1),
+        "usage errors exit 1, like ours"
+    );
+    assert!(stderr(&usage).contains("Usage"), "{}", stderr(&usage));
+    let help = halo(tmp.path(), &["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let nothing = halo(tmp.path(), &[]);
+    assert_eq!(nothing.status.code(), Some(1), "no arguments is bad usage");
 }
 
 #[test]
