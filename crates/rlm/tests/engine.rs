@@ -839,6 +839,96 @@ async fn nested_subagents_with_one_slot_do_not_deadlock() {
     assert_eq!(depth2, 2);
 }
 
+/// The root calls `call_subagent` for tasks A, B, C and D in one turn; each
+/// subagent answers after `SUBAGENT_DELAY`; the root then answers. Returns
+/// the server (for its in-flight figures) after checking that the run
+/// completed with every subagent answer delivered in call order.
+async fn four_delayed_subagents(max_parallel: usize) -> ScriptedServer {
+    const SUBAGENT_DELAY: Duration = Duration::from_millis(300);
+    let data = data();
+    let answer = |task: &'static str| {
+        Reply::text(format!("{task} done"))
+            .delay(SUBAGENT_DELAY)
+            .when(move |r| is_subagent_with(r, task))
+    };
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(
+                Reply::turn(
+                    Turn::new()
+                        .tool_call("c1", "call_subagent", r#"{"input":"task A"}"#)
+                        .tool_call("c2", "call_subagent", r#"{"input":"task B"}"#)
+                        .tool_call("c3", "call_subagent", r#"{"input":"task C"}"#)
+                        .tool_call("c4", "call_subagent", r#"{"input":"task D"}"#),
+                )
+                .when(|r| is_root(r) && !has_tool_results(r)),
+            )
+            .replies(["task A", "task B", "task C", "task D"].map(answer))
+            .reply(final_answer("c5", "all done").when(|r| is_root(r) && has_tool_results(r))),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.max_depth = 1;
+    cfg.max_parallel = max_parallel;
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (_, outcome) = tokio::time::timeout(Duration::from_secs(20), run_all(&engine, "q"))
+        .await
+        .expect("the run ends");
+    assert_eq!(
+        outcome.status,
+        RunStatus::Completed,
+        "{:?}, unmatched={}",
+        outcome.error,
+        server.unmatched()
+    );
+    assert_eq!(outcome.record.subagents, 4);
+    assert_eq!(outcome.record.tools["call_subagent"].calls, 4);
+    assert_eq!(server.unmatched(), 0);
+    assert_eq!(server.remaining(), 0);
+    assert_eq!(server.in_flight(), 0);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 6);
+    let last = reqs.last().unwrap();
+    assert!(is_root(last) && has_tool_results(last));
+    let results = last.tool_results();
+    let got: Vec<(&str, &str)> = results
+        .iter()
+        .map(|(id, text)| (id.as_str(), text.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("c1", "task A done"),
+            ("c2", "task B done"),
+            ("c3", "task C done"),
+            ("c4", "task D done")
+        ]
+    );
+    server
+}
+
+// The root holds no slot, and its requests never overlap its subagents' (it
+// sends the first before delegating and the second after every subagent
+// answered), so the figures below count subagent requests only. Each
+// subagent request is held by the server for 300 ms, far longer than it
+// takes the others that have a slot to arrive, so every slot is in use at
+// once and the maximum is exact. A slot is released only once its response
+// was read in full, after the server stopped counting it (see
+// `ScriptedServer::max_in_flight`), so a waiting subagent never overlaps the
+// one it replaces.
+
+#[tokio::test]
+async fn max_parallel_two_caps_four_subagents_at_two_requests() {
+    let server = four_delayed_subagents(2).await;
+    assert_eq!(server.max_in_flight(), 2, "the cap holds and is reached");
+}
+
+#[tokio::test]
+async fn max_parallel_four_runs_four_subagents_at_once() {
+    let server = four_delayed_subagents(4).await;
+    assert_eq!(server.max_in_flight(), 4, "all four subagents ran at once");
+}
+
 #[tokio::test]
 async fn reference_fixtures_through_the_tools() {
     let dir =

@@ -190,6 +190,26 @@ async fn handle(mut sock: TcpStream, state: Arc<Mutex<State>>, options: Arc<Opti
     let _ = handle_inner(&mut sock, &state, &options).await;
 }
 
+/// Counts one request as being served while it lives. Dropped when the
+/// response is finished, on a write error, or when the connection task is
+/// aborted (server stopped), so the count never leaks.
+struct InFlight<'a>(&'a Mutex<State>);
+
+impl<'a> InFlight<'a> {
+    fn enter(state: &'a Mutex<State>) -> Self {
+        let mut st = lock(state);
+        st.in_flight += 1;
+        st.max_in_flight = st.max_in_flight.max(st.in_flight);
+        InFlight(state)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        lock(self.0).in_flight -= 1;
+    }
+}
+
 async fn handle_inner(
     sock: &mut TcpStream,
     state: &Mutex<State>,
@@ -198,6 +218,9 @@ async fn handle_inner(
     let Some(req) = read_request(sock).await else {
         return Ok(());
     };
+    // Held until this function returns: after the delay, the whole body and
+    // the shutdown.
+    let _in_flight = InFlight::enter(state);
     let target = req
         .path
         .split('?')

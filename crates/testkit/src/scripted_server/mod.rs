@@ -36,10 +36,18 @@
 //! 404 and consume nothing. Request bodies must carry `Content-Length`
 //! (chunked request bodies are not supported). Dropping the
 //! [`ScriptedServer`] stops it and closes every open connection.
+//!
+//! [`ScriptedServer::max_in_flight`] reports the most requests that were
+//! being served at once (read, and the response, including any
+//! [`Reply::delay`] and the whole streamed body, not yet finished), so tests
+//! can check a client's concurrency cap: give the replies a delay and the
+//! overlap becomes deterministic.
 
 mod http;
 mod render;
 mod script;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -53,6 +61,10 @@ pub(crate) struct State {
     pub(crate) queue: Vec<Reply>,
     pub(crate) requests: Vec<RecordedRequest>,
     pub(crate) unmatched: usize,
+    /// Requests read whose response is not finished yet.
+    pub(crate) in_flight: usize,
+    /// The largest `in_flight` seen.
+    pub(crate) max_in_flight: usize,
 }
 
 /// A running scripted server. Stops when dropped.
@@ -69,6 +81,8 @@ impl std::fmt::Debug for State {
             .field("queued", &self.queue.len())
             .field("requests", &self.requests.len())
             .field("unmatched", &self.unmatched)
+            .field("in_flight", &self.in_flight)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }
@@ -89,6 +103,8 @@ impl ScriptedServer {
             queue: script.replies,
             requests: Vec::new(),
             unmatched: 0,
+            in_flight: 0,
+            max_in_flight: 0,
         }));
         let options = Arc::new(script.options);
         let task = tokio::spawn(http::serve(listener, Arc::clone(&state), options));
@@ -119,6 +135,30 @@ impl ScriptedServer {
     /// Requests that found no matching reply (and got HTTP 400).
     pub fn unmatched(&self) -> usize {
         self.lock().unmatched
+    }
+
+    /// The most requests that were ever being served at the same time.
+    ///
+    /// A request counts from the moment it has been read until its response
+    /// is finished: after any [`Reply::delay`], the whole (possibly
+    /// chunk-delayed) SSE body or error body, and the connection shutdown. A
+    /// [`Reply::hang`] counts until the server stops. Error replies (HTTP
+    /// 400 for unmatched requests, 404 for unknown paths) count too, briefly.
+    /// Replies with a delay make the overlap of concurrent requests
+    /// deterministic, so a client's concurrency cap can be asserted exactly.
+    ///
+    /// A client that stops reading at `data: [DONE]` sees its response
+    /// complete just before the server writes the terminating HTTP chunk.
+    /// Without [`Script::chunk_delay`] no await point that yields separates
+    /// that write from the end of the count, so on a current-thread runtime
+    /// the client's next request cannot overlap the finished one.
+    pub fn max_in_flight(&self) -> usize {
+        self.lock().max_in_flight
+    }
+
+    /// Requests being served right now (see [`ScriptedServer::max_in_flight`]).
+    pub fn in_flight(&self) -> usize {
+        self.lock().in_flight
     }
 
     /// Appends a reply to the queue while the server runs.
