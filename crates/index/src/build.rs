@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, UInt64Array};
 use halo_ingest::Problem;
-use halo_trace::{parse_line, SpanFacts};
+use halo_trace::{parse_line_checked, SpanFacts};
 use rayon::prelude::*;
 
 use crate::rollup::{Interner, TraceAcc, TraceSummary};
@@ -93,7 +93,8 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
     let mut line_no = 0u64;
     let mut pos = range.start;
     while pos < range.end {
-        let end = memchr::memchr(b'\n', &data[pos..range.end]).map_or(range.end, |i| pos + i);
+        // One pass finds the line's end and clears it of control bytes for the scanner.
+        let (end, control_free) = halo_trace::find_line_end(data, pos);
         line_no += 1;
         let raw = &data[pos..end];
         if !raw.iter().all(u8::is_ascii_whitespace) {
@@ -108,7 +109,7 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
                         ),
                     ))
                 }
-                Ok(line) => match parse_line(line) {
+                Ok(line) => match parse_line_checked(line, control_free) {
                     Err(e) => {
                         skipped_lines += 1;
                         problems.push((line_no, format!("{e}; line skipped")))

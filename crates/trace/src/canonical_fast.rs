@@ -16,9 +16,14 @@ use crate::json_scan::{JsonStr, Scanner};
 use crate::kind::StatusCode;
 use crate::span::{nanos_of, status_code_of, RawSpan};
 
-/// Reads a canonical line, or `None` when the serde reader should.
-pub(crate) fn parse(line: &str) -> Option<RawSpan<'_>> {
-    let mut s = Scanner::new(line)?;
+/// Reads a canonical line, or `None` when the serde reader should. `control_free` says
+/// the caller has already checked the line for control bytes.
+pub(crate) fn parse(line: &str, control_free: bool) -> Option<RawSpan<'_>> {
+    let mut s = if control_free {
+        Scanner::new_control_free(line)
+    } else {
+        Scanner::new(line)?
+    };
     let mut f = Fields::default();
     s.object(|s, key| f.member(s, key))?;
     if !s.at_end() {

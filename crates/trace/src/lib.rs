@@ -40,6 +40,7 @@ pub mod time;
 use std::ops::Range;
 
 pub use attr::{AttrValue, Attributes};
+pub use json_scan::find_line_end;
 pub use kind::{SpanKind, StatusCode};
 pub use otlp::{looks_like_otlp, parse_otlp_line};
 pub use semantic::{head, SpanFacts, Tokens};
@@ -111,6 +112,13 @@ pub struct ParsedLine<'a> {
 /// Parses a line in either format. Leading and trailing white space is ignored; an empty
 /// line yields no spans and no error.
 pub fn parse_line(line: &str) -> Result<ParsedLine<'_>, ParseError> {
+    parse_line_checked(line, false)
+}
+
+/// [`parse_line`] for a line found by [`find_line_end`] to be free of control bytes
+/// (`control_free`), which spares the scanner a second pass over it. Passing `true` for a
+/// line that has control bytes is a logic error (checked in debug builds).
+pub fn parse_line_checked(line: &str, control_free: bool) -> Result<ParsedLine<'_>, ParseError> {
     // A byte-order mark (some Windows tools write one) is not part of the JSON.
     let line = line.strip_prefix('\u{feff}').unwrap_or(line);
     let trimmed = line.trim_end_matches(['\r', '\n', ' ', '\t']);
@@ -125,7 +133,7 @@ pub fn parse_line(line: &str) -> Result<ParsedLine<'_>, ParseError> {
             format: Some(LineFormat::Otlp),
         });
     }
-    let span = parse_canonical(trimmed)?;
+    let span = span::parse_canonical_checked(trimmed, control_free)?;
     Ok(ParsedLine {
         spans: vec![(span, 0..trimmed.len())],
         problems: Vec::new(),

@@ -158,7 +158,15 @@ pub(crate) fn nanos_of(field: &str, text: &str) -> Result<i64, ParseError> {
 /// Required: non-empty `trace_id` and `span_id` strings and RFC 3339 `start_time` and
 /// `end_time`. Everything else is optional; unknown fields are ignored.
 pub fn parse_canonical(line: &str) -> Result<RawSpan<'_>, ParseError> {
-    if let Some(span) = crate::canonical_fast::parse(line) {
+    parse_canonical_checked(line, false)
+}
+
+/// [`parse_canonical`] for a line the caller has found free of control bytes.
+pub(crate) fn parse_canonical_checked(
+    line: &str,
+    control_free: bool,
+) -> Result<RawSpan<'_>, ParseError> {
+    if let Some(span) = crate::canonical_fast::parse(line, control_free) {
         return Ok(span);
     }
     parse_canonical_serde(line)
