@@ -2,20 +2,10 @@
 
 use std::sync::Arc;
 
-use halo_sql::{SqlEngine, SqlError, SqlLimits, SqlResult};
+use halo_sql::{SqlEngine, SqlError, SqlLimits};
 use serde_json::{json, Value};
 
-use crate::common;
-
-fn q(engine: &SqlEngine, sql: &str) -> SqlResult {
-    engine
-        .query(sql, &SqlLimits::default())
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-fn int(v: &Value) -> i64 {
-    v.as_i64().unwrap_or_else(|| panic!("not an integer: {v}"))
-}
+use crate::common::{self, int, q};
 
 #[test]
 fn canonical_attributes_are_read_by_key() {

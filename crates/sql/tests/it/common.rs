@@ -154,3 +154,15 @@ pub(crate) fn dataset(dir: &Path) -> Dataset {
     let b = write(dir, "b.jsonl", 25..40);
     open(dir, &[a, b])
 }
+
+/// Runs a query with the default limits; a failure names the query.
+pub(crate) fn q(engine: &halo_sql::SqlEngine, sql: &str) -> halo_sql::SqlResult {
+    engine
+        .query(sql, &halo_sql::SqlLimits::default())
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// A JSON cell that must be an integer.
+pub(crate) fn int(v: &serde_json::Value) -> i64 {
+    v.as_i64().unwrap_or_else(|| panic!("not an integer: {v}"))
+}

@@ -2,20 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use halo_sql::{SqlEngine, SqlLimits, SqlResult};
-use serde_json::{json, Value};
+use halo_sql::{SqlEngine, SqlLimits};
+use serde_json::json;
 
-use crate::common;
-
-fn q(engine: &SqlEngine, sql: &str) -> SqlResult {
-    engine
-        .query(sql, &SqlLimits::default())
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-fn int(v: &Value) -> i64 {
-    v.as_i64().unwrap_or_else(|| panic!("not an integer: {v}"))
-}
+use crate::common::{self, int, q};
 
 #[test]
 fn counts_match_the_index() {
