@@ -23,17 +23,11 @@ impl SpanTable {
             path: path.to_path_buf(),
             message,
         };
-        let file = std::fs::File::open(path).map_err(|e| IndexError::Io {
-            path: path.to_path_buf(),
-            error: e,
-        })?;
-        let reader = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None)
-            .map_err(|e| corrupt(e.to_string()))?;
-        let mut batches = Vec::new();
-        for batch in reader {
-            let batch = batch.map_err(|e| corrupt(e.to_string()))?;
-            SpanColumns::new(&batch).map_err(|ShapeError(m)| corrupt(m))?;
-            batches.push(batch);
+        // Memory-mapped, not read: the batches point into the map, so a span table of
+        // hundreds of megabytes loads without copying it onto the heap.
+        let batches = crate::ipc_file::read_batches(path)?;
+        for batch in &batches {
+            SpanColumns::new(batch).map_err(|ShapeError(m)| corrupt(m))?;
         }
         Ok(SpanTable::from_batches(batches))
     }
