@@ -85,14 +85,13 @@ fn parse_and_recycle(input: ChunkInput<'_>) -> ChunkOut {
 fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
     let data: &[u8] = &input.bytes;
     let base = input.base;
-    let range = 0..data.len();
     let mut builder = SpanBatchBuilder::new();
     let mut problems = Vec::new();
     let mut skipped_lines = 0u64;
     let mut skipped_spans = 0u64;
     let mut line_no = 0u64;
-    let mut pos = range.start;
-    while pos < range.end {
+    let mut pos = 0;
+    while pos < data.len() {
         // One pass finds the line's end and clears it of control bytes for the scanner.
         let (end, control_free) = halo_trace::find_line_end(data, pos);
         line_no += 1;
@@ -223,45 +222,42 @@ pub(crate) fn build_from_chunks<'d>(
     // Chunks are absorbed (rollups, IPC write) on this thread, in order, while the
     // workers parse the next ones.
     let mut absorb = |out: ChunkOut| -> Result<(), IndexError> {
-        {
-            let line_base = first_line - 1 + lines_before;
-            for (line, message) in out.problems {
-                problem_count += 1;
-                if problems.len() < KEPT_PROBLEMS {
-                    problems.push(Problem::at_line(file, line_base + line, message));
-                }
+        let line_base = first_line - 1 + lines_before;
+        for (line, message) in out.problems {
+            problem_count += 1;
+            if problems.len() < KEPT_PROBLEMS {
+                problems.push(Problem::at_line(file, line_base + line, message));
             }
-            lines_before += out.lines;
-            skipped_lines += out.skipped_lines;
-            skipped_spans += out.skipped_spans;
-            if out.batch.num_rows() == 0 {
-                return Ok(());
-            }
-            let batch = shift_lines(out.batch, line_base);
-            let columns = SpanColumns::new(&batch).expect("own batches have the span shape");
-            for i in 0..columns.len() {
-                let row =
-                    u32::try_from(rows_before + i as u64).map_err(|_| IndexError::TooLarge {
-                        path: file.to_path_buf(),
-                    })?;
-                let id = columns.trace_id.value(i);
-                let acc = match traces.get_mut(id) {
-                    Some(acc) => acc,
-                    None => {
-                        order.push(id.to_string());
-                        traces
-                            .entry(id.to_string())
-                            .or_insert_with(|| TraceAcc::new(id, 0))
-                    }
-                };
-                acc.add(&columns, i, row, &mut interner);
-            }
-            rows_before += columns.len() as u64;
-            writer.write(&batch).map_err(|e| IndexError::Arrow {
-                path: spans_path.to_path_buf(),
-                message: e.to_string(),
-            })?;
         }
+        lines_before += out.lines;
+        skipped_lines += out.skipped_lines;
+        skipped_spans += out.skipped_spans;
+        if out.batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let batch = shift_lines(out.batch, line_base);
+        let columns = SpanColumns::new(&batch).expect("own batches have the span shape");
+        for i in 0..columns.len() {
+            let row = u32::try_from(rows_before + i as u64).map_err(|_| IndexError::TooLarge {
+                path: file.to_path_buf(),
+            })?;
+            let id = columns.trace_id.value(i);
+            let acc = match traces.get_mut(id) {
+                Some(acc) => acc,
+                None => {
+                    order.push(id.to_string());
+                    traces
+                        .entry(id.to_string())
+                        .or_insert_with(|| TraceAcc::new(id, 0))
+                }
+            };
+            acc.add(&columns, i, row, &mut interner);
+        }
+        rows_before += columns.len() as u64;
+        writer.write(&batch).map_err(|e| IndexError::Arrow {
+            path: spans_path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         Ok(())
     };
     let workers = rayon::current_num_threads().max(1);

@@ -624,11 +624,10 @@ fn build_fresh(
             (cache, Some((built?, fault, inflated, end)))
         }
     };
-    let mapped = MappedFile::open(&data_path)?;
-    let data = mapped.bytes();
-    let (mut built, end) = match streamed {
+    // A plain source is mapped and indexed here; the gzip cache was indexed while it was
+    // written, and is only mapped later by queries that read it.
+    let (mut built, end, data_bytes, mapped) = match streamed {
         Some((mut built, fault, inflated, end)) => {
-            debug_assert_eq!(inflated, data.len() as u64);
             if let Some(fault) = fault {
                 // The good prefix is indexed; the fault is reported as a problem.
                 built.problem_count += 1;
@@ -637,9 +636,11 @@ fn build_fresh(
                     .problems
                     .insert(0, Problem::in_file(&source.path, fault));
             }
-            (built, end as usize)
+            (built, end as usize, inflated, None)
         }
         None => {
+            let mapped = MappedFile::open(&data_path)?;
+            let data = mapped.bytes();
             let end = complete_end(data);
             progress.begin(&source.path, "indexing", end as u64);
             let built = build_segment(
@@ -652,7 +653,8 @@ fn build_fresh(
                 &|n| progress.advance(n),
             );
             progress.end();
-            (built?, end)
+            let data_bytes = data.len() as u64;
+            (built?, end, data_bytes, Some(mapped))
         }
     };
     write_ipc(&traces_path, &traces_to_batch(&built.traces))?;
@@ -665,7 +667,7 @@ fn build_fresh(
         fingerprint,
         prefix_tail_hash: prefix_tail_hash(&data_path, end as u64).map_err(io(&data_path))?,
         indexed_bytes: end as u64,
-        data_bytes: data.len() as u64,
+        data_bytes,
         line_count: built.line_count,
         segments: vec![segment_meta(
             name,
@@ -675,9 +677,10 @@ fn build_fresh(
             (&spans_path, &traces_path),
         )],
     };
-    // For gzip the cache was read through its tmp path; its meta must name the final path.
     // Unmapping a large file takes a while and nothing waits for it.
-    drop_in_background(mapped);
+    if let Some(mapped) = mapped {
+        drop_in_background(mapped);
+    }
     meta.write(&tmp)?;
     // Swap the finished directory in: move the old one aside first, since a rename cannot
     // replace a non-empty directory.

@@ -3,8 +3,9 @@
 //!
 //! A dataset is any mix of files and directories given on the command line. Directories are
 //! walked for trace files (`*.jsonl`, `*.ndjson`, `*.json`, and the same with `.gz`). Plain
-//! files are memory-mapped; gzip files are inflated once into a cache file that is then
-//! mapped, which gives view and search random access afterwards.
+//! files are memory-mapped; gzip files are inflated chunk by chunk while they are indexed
+//! ([`InflatingChunks`]), and the inflated bytes go to a cache file that is mapped later,
+//! which gives view and search random access.
 //!
 //! Nothing here aborts a dataset because of one bad line: problems are values
 //! ([`Problem`]) that name the file, the line and the fault, and callers decide whether
@@ -22,6 +23,6 @@ mod problem;
 pub use chunks::{complete_end, split_lines, LineChunk};
 pub use discover::{discover, SourceFile, SourceKind};
 pub use fingerprint::Fingerprint;
-pub use gzip::{inflate_to, ChunkPool, InflatedChunk, InflatingChunks};
+pub use gzip::{ChunkPool, InflatedChunk, InflatingChunks};
 pub use mapped::MappedFile;
 pub use problem::{IngestError, Problem};
