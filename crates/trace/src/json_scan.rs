@@ -359,25 +359,19 @@ fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
         }
         block_start = next_block;
     }
-    let mut at = block_start;
-    loop {
-        at += bytes
-            .get(at..)?
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\')?;
-        if bytes[at] == b'"' {
-            return Some((at, escaped));
-        }
-        escaped = true;
-        at += escape_len(&bytes[at..])?;
-    }
+    string_end_from(bytes, block_start, escaped)
 }
 
 /// The closing quote of the string whose text starts at `from`, and whether the text has
 /// escapes; `None` for an invalid escape or a string that does not end.
 #[cfg(not(target_arch = "x86_64"))]
 fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
-    let mut escaped = false;
+    string_end_from(bytes, from, false)
+}
+
+/// [`string_end`] without vector probes, for the tail of a line (and for targets other
+/// than x86_64); `escaped` says whether escapes were already seen before `from`.
+fn string_end_from(bytes: &[u8], from: usize, mut escaped: bool) -> Option<(usize, bool)> {
     let mut at = from;
     loop {
         at += memchr::memchr2(b'"', b'\\', bytes.get(at..)?)?;

@@ -320,24 +320,22 @@ impl<'a> SpanFacts<'a> {
         let (input_head, output_head) = if is_tool {
             (None, None)
         } else {
-            let input = s
-                .last_input_content
-                .and_then(capped)
-                .or_else(|| {
-                    s.genai_input_messages
-                        .and_then(|v| last_genai_text(v))
-                        .map(cap)
-                })
-                .or_else(|| s.input_value.and_then(capped));
-            let output = s
-                .first_output_content
-                .and_then(capped)
-                .or_else(|| {
-                    s.genai_output_messages
-                        .and_then(|v| last_genai_text(v))
-                        .map(cap)
-                })
-                .or_else(|| s.output_value.and_then(capped));
+            // Flattened message content first, then the GenAI message list, then the
+            // plain value: the same order for input and output.
+            let head = |content: Option<&AttrValue<'a>>,
+                        messages: Option<&AttrValue<'a>>,
+                        value: Option<&AttrValue<'a>>| {
+                content
+                    .and_then(capped)
+                    .or_else(|| messages.and_then(|v| last_genai_text(v)).map(cap))
+                    .or_else(|| value.and_then(capped))
+            };
+            let input = head(s.last_input_content, s.genai_input_messages, s.input_value);
+            let output = head(
+                s.first_output_content,
+                s.genai_output_messages,
+                s.output_value,
+            );
             (input, output)
         };
         let error_type = text_of(&s.error_type).map(cap);
