@@ -11,7 +11,10 @@ use crate::build::{build_from_chunks, build_segment, BuildOptions, ChunkInput, S
 use crate::rollup::{id_hashes, merge_summary, tree_counts, Interner, TraceSummary};
 use crate::span_table::SpanTable;
 use crate::span_view::SpanColumns;
-use crate::store::{index_dir_for, segment_paths, IndexMeta, SegmentMeta, FORMAT_VERSION};
+use crate::store::{
+    index_dir_for, segment_paths, IndexMeta, SegmentMeta, FORMAT_VERSION, GZIP_CHECKPOINTS,
+    GZIP_COPY,
+};
 use crate::trace_columns::{traces_from_batch, traces_to_batch};
 use crate::IndexError;
 
@@ -106,6 +109,8 @@ impl BuildProgress for NoProgress {
 struct FileEntry {
     source: SourceFile,
     data_path: PathBuf,
+    /// For a gzip source: its checkpoints, from which `data_path` is made when missing.
+    checkpoints_path: Option<PathBuf>,
     data: OnceLock<Result<Arc<MappedFile>, String>>,
 }
 
@@ -180,9 +185,9 @@ impl Dataset {
             };
             let (meta, action) = outcome;
             let file_index = files.len();
-            let data_path = match source.kind {
-                SourceKind::Plain => source.path.clone(),
-                SourceKind::Gzip => dir.join("source.jsonl"),
+            let (data_path, checkpoints_path) = match source.kind {
+                SourceKind::Plain => (source.path.clone(), None),
+                SourceKind::Gzip => (dir.join(GZIP_COPY), Some(dir.join(GZIP_CHECKPOINTS))),
             };
             let mut report = FileReport {
                 path: source.path.clone(),
@@ -250,6 +255,7 @@ impl Dataset {
             files.push(FileEntry {
                 source,
                 data_path,
+                checkpoints_path,
                 data: OnceLock::new(),
             });
         }
@@ -429,11 +435,15 @@ impl Dataset {
             })
     }
 
-    /// The (inflated) data of the file behind segment `s`, memory-mapped on first use.
+    /// The (inflated) data of the file behind segment `s`, memory-mapped on first use. For a
+    /// gzip source, the first use makes the inflated copy from the checkpoints, in parallel.
     pub fn segment_data(&self, s: u32) -> Result<Arc<MappedFile>, IndexError> {
         let file = &self.files[self.segments[s as usize].file];
         file.data
             .get_or_init(|| {
+                if let Some(checkpoints) = &file.checkpoints_path {
+                    ensure_gzip_copy(&file.source.path, checkpoints, &file.data_path)?;
+                }
                 MappedFile::open(&file.data_path)
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
@@ -444,6 +454,18 @@ impl Dataset {
                 message,
             })
     }
+}
+
+/// Makes the inflated copy of gzip source `gz` at `copy` unless it is already there whole.
+fn ensure_gzip_copy(gz: &Path, checkpoints: &Path, copy: &Path) -> Result<(), String> {
+    let points = halo_ingest::GzipCheckpoints::read(checkpoints)
+        .map_err(|e| format!("{}: {e}", checkpoints.display()))?;
+    let present = std::fs::metadata(copy).map(|m| m.len()).ok();
+    if present == Some(points.inflated_len) {
+        return Ok(());
+    }
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    points.materialize(gz, copy, workers)
 }
 
 fn write_ipc(path: &Path, batch: &arrow_array::RecordBatch) -> Result<(), IndexError> {
@@ -521,7 +543,10 @@ fn ensure_index(
         Ok(meta) if meta.source != source.path => {
             format!("the index belongs to {}", meta.source.display())
         }
-        Ok(meta) if !segments_present(dir, &meta) => {
+        Ok(meta)
+            if !segments_present(dir, &meta)
+                || (source.kind == SourceKind::Gzip && !dir.join(GZIP_CHECKPOINTS).is_file()) =>
+        {
             "index files are missing or truncated".to_string()
         }
         Ok(meta) if meta.fingerprint == fingerprint => return Ok((meta, IndexAction::Reused)),
@@ -595,12 +620,11 @@ fn build_fresh(
     let (data_path, streamed) = match source.kind {
         SourceKind::Plain => (source.path.clone(), None),
         SourceKind::Gzip => {
-            // Inflate and index at once: workers take turns inflating the next chunk
-            // (which also goes to the cache for random access later) and parsing.
-            let cache = tmp.join("source.jsonl");
+            // Inflate and index at once: workers take turns inflating the next chunk and
+            // parsing. No inflated copy is written now; checkpoints let a query make one
+            // later, in parallel, if it needs random access.
             let mut chunks = halo_ingest::InflatingChunks::open(
                 &source.path,
-                &cache,
                 options.build.chunk_bytes,
                 accept_unterminated,
             )?;
@@ -620,8 +644,16 @@ fn build_fresh(
             );
             progress.end();
             let fault = chunks.fault().map(str::to_string);
-            let (inflated, end) = chunks.finish()?;
-            (cache, Some((built?, fault, inflated, end)))
+            let inflated = chunks.finish();
+            let checkpoints = tmp.join(GZIP_CHECKPOINTS);
+            inflated
+                .checkpoints
+                .write(&checkpoints)
+                .map_err(io(&checkpoints))?;
+            (
+                tmp.join(GZIP_COPY),
+                Some((built?, fault, inflated.inflated_len, inflated.indexed_end)),
+            )
         }
     };
     // A plain source is mapped and indexed here; the gzip cache was indexed while it was
@@ -665,7 +697,13 @@ fn build_fresh(
         source: source.path.clone(),
         source_kind: source.kind,
         fingerprint,
-        prefix_tail_hash: prefix_tail_hash(&data_path, end as u64).map_err(io(&data_path))?,
+        // Only plain files are appended to; a changed .gz file is indexed again.
+        prefix_tail_hash: match source.kind {
+            SourceKind::Plain => {
+                prefix_tail_hash(&data_path, end as u64).map_err(io(&data_path))?
+            }
+            SourceKind::Gzip => 0,
+        },
         indexed_bytes: end as u64,
         data_bytes,
         line_count: built.line_count,

@@ -7,7 +7,9 @@
 //!   meta.json              format version, source fingerprint, segments, problems
 //!   seg-0000.spans.arrow   span table of segment 0 (Arrow IPC file)
 //!   seg-0000.traces.arrow  trace rollups of segment 0 (Arrow IPC file)
-//!   source.jsonl           inflated copy, for .gz sources only
+//!   gzip.checkpoints       for .gz sources: where inflating can resume (see halo-ingest)
+//!   source.jsonl           for .gz sources: inflated copy, made from the checkpoints in
+//!                          parallel when a query first needs random access
 //! ```
 //!
 //! A segment covers a byte range of the source. A first build writes one segment; when the
@@ -17,13 +19,18 @@
 
 use std::path::{Path, PathBuf};
 
+/// Name of the gzip checkpoint file in an index directory.
+pub(crate) const GZIP_CHECKPOINTS: &str = "gzip.checkpoints";
+/// Name of the inflated copy of a gzip source in an index directory.
+pub(crate) const GZIP_COPY: &str = "source.jsonl";
+
 use halo_ingest::{Fingerprint, Problem, SourceKind};
 use serde::{Deserialize, Serialize};
 
 use crate::IndexError;
 
 /// The sidecar format version; a different version is rebuilt, never misread.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One segment's entry in `meta.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

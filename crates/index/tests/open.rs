@@ -169,3 +169,85 @@ fn corrupt_index_is_rebuilt() {
     ));
     assert_eq!(ds.span_table(0).unwrap().num_rows(), 1);
 }
+
+fn gzip_file(path: &Path, data: &[u8]) {
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap();
+}
+
+#[test]
+fn gzip_is_indexed_without_a_copy_until_random_access_needs_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gz = tmp.path().join("t.jsonl.gz");
+    let idx = tmp.path().join("idx");
+    let data: String = (0..400)
+        .map(|i| {
+            span(
+                &format!("t{}", i % 40),
+                &format!("s{i}"),
+                "",
+                "STATUS_CODE_OK",
+                "{}",
+            ) + "\n"
+        })
+        .collect();
+    gzip_file(&gz, data.as_bytes());
+    let ds = open(std::slice::from_ref(&gz), &idx).unwrap();
+    assert_eq!(ds.traces().len(), 40);
+    let dir = ds.reports()[0].index_dir.clone();
+    let copy = dir.join("source.jsonl");
+    assert!(dir.join("gzip.checkpoints").is_file());
+    assert!(!copy.exists(), "indexing writes no inflated copy");
+    assert_eq!(ds.segment_data(0).unwrap().bytes(), data.as_bytes());
+    assert_eq!(std::fs::read(&copy).unwrap(), data.as_bytes());
+    drop(ds);
+
+    // A damaged copy is made again; the index itself is reused.
+    std::fs::write(&copy, "short").unwrap();
+    let ds = open(std::slice::from_ref(&gz), &idx).unwrap();
+    assert_eq!(ds.reports()[0].action, IndexAction::Reused);
+    assert_eq!(ds.segment_data(0).unwrap().bytes(), data.as_bytes());
+    drop(ds);
+
+    // Without its checkpoints the index is rebuilt.
+    std::fs::remove_file(dir.join("gzip.checkpoints")).unwrap();
+    let ds = open(std::slice::from_ref(&gz), &idx).unwrap();
+    assert!(matches!(
+        ds.reports()[0].action,
+        IndexAction::Rebuilt { .. }
+    ));
+    assert_eq!(ds.segment_data(0).unwrap().bytes(), data.as_bytes());
+}
+
+#[test]
+fn a_truncated_gzip_keeps_its_good_prefix_for_views_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gz = tmp.path().join("t.jsonl.gz");
+    let data: String = (0..3000)
+        .map(|i| {
+            span(
+                &format!("t{i}"),
+                &format!("s{i}"),
+                "",
+                "STATUS_CODE_OK",
+                "{}",
+            ) + "\n"
+        })
+        .collect();
+    gzip_file(&gz, data.as_bytes());
+    let whole = std::fs::read(&gz).unwrap();
+    std::fs::write(&gz, &whole[..whole.len() / 2]).unwrap();
+    let ds = open(std::slice::from_ref(&gz), &tmp.path().join("idx")).unwrap();
+    assert!(ds
+        .problems()
+        .iter()
+        .any(|p| p.message.contains("corrupt or truncated")));
+    let kept = ds.traces().len();
+    assert!(kept > 100 && kept < 3000, "{kept} traces kept");
+    let bytes = ds.segment_data(0).unwrap();
+    assert!(data.as_bytes().starts_with(bytes.bytes()));
+}

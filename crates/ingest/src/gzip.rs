@@ -1,40 +1,63 @@
-use std::io::{Read, Write};
+use std::io::Read;
+use std::mem::MaybeUninit;
 use std::path::Path;
 
+use crate::checkpoints::{Checkpoint, GzipCheckpoints, CHECKPOINT_SPACING, WINDOW_BYTES};
 use crate::problem::IngestError;
+use crate::zstream::{Framing, Inflater};
 
 /// A chunk of complete lines inflated from a gzip file.
 #[derive(Debug)]
 pub struct InflatedChunk {
     /// The lines (the last chunk may end with a line that has no line break).
     pub bytes: Vec<u8>,
-    /// Where `bytes` start in the inflated stream (and in the cache file).
+    /// Where `bytes` start in the inflated stream.
     pub base: u64,
     /// Compressed bytes read so far, for progress.
     pub compressed_read: u64,
 }
 
-type GzReader = flate2::read::MultiGzDecoder<std::io::BufReader<CountingReader<std::fs::File>>>;
+/// What inflating a whole gzip file found, once [`InflatingChunks`] is done.
+#[derive(Debug)]
+pub struct Inflated {
+    /// Bytes inflated in all (up to a fault, if there was one).
+    pub inflated_len: u64,
+    /// The end of what was handed out for indexing (short of `inflated_len` when the last
+    /// line is unterminated and not accepted).
+    pub indexed_end: u64,
+    /// Where inflating can start again later, for random access.
+    pub checkpoints: GzipCheckpoints,
+}
 
-/// Inflates a gzip file (all members) chunk by chunk, each chunk ending on a line break,
-/// and writes every inflated byte to a cache file as it goes, so an index can be built
-/// while the stream is still inflating and the cache serves random access afterwards.
+/// Inflates a gzip file (all members) chunk by chunk, each chunk ending on a line break, so
+/// an index can be built while the stream is still inflating. It takes a checkpoint every
+/// few MB of output ([`GzipCheckpoints`]) instead of writing a decompressed copy: the copy
+/// is made later, in parallel, and only if a query needs it.
 ///
-/// The iterator ends at the end of the stream, at a corrupt or truncated stream (the good
-/// prefix is kept: see [`InflatingChunks::fault`]) or at a failed write to the cache (see
-/// [`InflatingChunks::finish`]). A last line without a line break is indexed only when
-/// `keep_unterminated` accepts it, as [`crate::complete_end`] decides for plain files.
+/// The iterator ends at the end of the stream, or at a corrupt or truncated stream (the
+/// good prefix is kept: see [`InflatingChunks::fault`]). A last line without a line break is
+/// indexed only when `keep_unterminated` accepts it, as [`crate::complete_end`] decides for
+/// plain files.
 pub struct InflatingChunks {
-    decoder: GzReader,
-    cache: std::fs::File,
-    cache_path: std::path::PathBuf,
+    file: std::fs::File,
+    inflater: Inflater,
+    input: Vec<u8>,
+    lo: usize,
+    hi: usize,
+    /// File offset of `input[0]`.
+    input_start: u64,
+    /// The last bytes of the previous input buffer: a checkpoint's partial byte can lie
+    /// just before the current one.
+    previous_tail: [u8; 16],
+    in_member: bool,
+    checkpoints: GzipCheckpoints,
+    spacing: u64,
     carry: Vec<u8>,
     base: u64,
     target: usize,
     keep_unterminated: fn(&[u8]) -> bool,
     indexed_end: u64,
     fault: Option<String>,
-    error: Option<IngestError>,
     done: bool,
     pool: ChunkPool,
 }
@@ -42,17 +65,16 @@ pub struct InflatingChunks {
 impl std::fmt::Debug for InflatingChunks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InflatingChunks")
-            .field("cache_path", &self.cache_path)
             .field("base", &self.base)
+            .field("checkpoints", &self.checkpoints.points.len())
             .finish_non_exhaustive()
     }
 }
 
 impl InflatingChunks {
-    /// Opens `src` and creates the cache file `cache`; chunks are about `target` bytes.
+    /// Opens `src`; chunks are about `target` bytes.
     pub fn open(
         src: &Path,
-        cache: &Path,
         target: usize,
         keep_unterminated: fn(&[u8]) -> bool,
     ) -> Result<InflatingChunks, IngestError> {
@@ -60,28 +82,27 @@ impl InflatingChunks {
             path: src.to_path_buf(),
             error: e,
         })?;
-        let counter = CountingReader {
-            inner: file,
-            read: 0,
-        };
-        let cache_file = std::fs::File::create(cache).map_err(|e| IngestError::Io {
-            path: cache.to_path_buf(),
-            error: e,
+        let inflater = Inflater::new(Framing::Gzip).map_err(|e| IngestError::Io {
+            path: src.to_path_buf(),
+            error: std::io::Error::other(e),
         })?;
         Ok(InflatingChunks {
-            decoder: flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(
-                1 << 20,
-                counter,
-            )),
-            cache: cache_file,
-            cache_path: cache.to_path_buf(),
+            file,
+            inflater,
+            input: vec![0; 1 << 20],
+            lo: 0,
+            hi: 0,
+            input_start: 0,
+            previous_tail: [0; 16],
+            in_member: false,
+            checkpoints: GzipCheckpoints::default(),
+            spacing: CHECKPOINT_SPACING,
             carry: Vec::new(),
             base: 0,
             target: target.max(1),
             keep_unterminated,
             indexed_end: 0,
             fault: None,
-            error: None,
             done: false,
             pool: ChunkPool::default(),
         })
@@ -92,29 +113,141 @@ impl InflatingChunks {
         self.fault.as_deref()
     }
 
-    /// Ends the inflation: the total inflated bytes (the cache file's size) and the end of
-    /// what was handed out for indexing, or the error that stopped writing the cache.
-    pub fn finish(self) -> Result<(u64, u64), IngestError> {
-        if let Some(e) = self.error {
-            return Err(e);
+    /// Ends the inflation: what was inflated and where it can be resumed.
+    pub fn finish(mut self) -> Inflated {
+        self.checkpoints.inflated_len = self.base;
+        Inflated {
+            inflated_len: self.base,
+            indexed_end: self.indexed_end,
+            checkpoints: self.checkpoints,
         }
-        Ok((self.base, self.indexed_end))
     }
 
-    /// Reads until `buf` holds `target` more bytes or the stream ends; true at the end.
+    /// Inflates until `buf` holds `target` more bytes or the stream ends; true at the end.
     fn fill(&mut self, buf: &mut Vec<u8>) -> bool {
-        let want = self.target as u64;
-        // `read_to_end` fills spare capacity without zeroing it first.
-        match (&mut self.decoder).take(want).read_to_end(buf) {
-            Ok(n) => (n as u64) < want,
-            Err(e) => {
-                self.fault = Some(format!(
-                    "gzip stream is corrupt or truncated after {} bytes: {e}",
-                    self.base + buf.len() as u64
-                ));
-                true
+        let want = buf.len() + self.target;
+        buf.reserve(self.target);
+        while buf.len() < want {
+            if self.lo == self.hi {
+                match self.refill() {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        if self.in_member {
+                            self.fail(buf, "unexpected end of file");
+                        }
+                        return true;
+                    }
+                    Err(e) => {
+                        self.fail(buf, &e.to_string());
+                        return true;
+                    }
+                }
+            }
+            let len = buf.len();
+            let spare: &mut [MaybeUninit<u8>] = &mut buf.spare_capacity_mut()[..want - len];
+            let step = match self
+                .inflater
+                .inflate(&self.input[self.lo..self.hi], spare, true)
+            {
+                Ok(step) => step,
+                Err(e) => {
+                    self.fail(buf, &e);
+                    return true;
+                }
+            };
+            // SAFETY: zlib initialised the first `produced` spare bytes.
+            unsafe { buf.set_len(len + step.produced) };
+            self.lo += step.consumed;
+            self.in_member = !step.stream_end;
+            if step.stream_end {
+                // The next member, if any, starts where this one's trailer ended; the
+                // inflater may have read a few bytes beyond it.
+                let held = (step.held_bits() / 8) as usize;
+                if held <= self.lo {
+                    self.lo -= held;
+                } else if let Err(e) =
+                    self.reread_from(self.input_start + self.lo as u64 - held as u64)
+                {
+                    self.fail(buf, &e.to_string());
+                    return true;
+                }
+                if let Err(e) = self.inflater.reset(Framing::Gzip) {
+                    self.fail(buf, &e);
+                    return true;
+                }
+            } else if step.between_blocks() {
+                self.maybe_checkpoint(buf, step.held_bits());
             }
         }
+        false
+    }
+
+    /// Reads the next input block; false at the end of the file.
+    fn refill(&mut self) -> std::io::Result<bool> {
+        if self.hi >= 16 {
+            self.previous_tail
+                .copy_from_slice(&self.input[self.hi - 16..self.hi]);
+        }
+        self.input_start += self.hi as u64;
+        self.lo = 0;
+        self.hi = 0;
+        loop {
+            match self.file.read(&mut self.input) {
+                Ok(n) => {
+                    self.hi = n;
+                    return Ok(n > 0);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Goes back to `offset` in the file (rarely needed: when a member ended in the first
+    /// bytes of an input block and the inflater had read past it).
+    fn reread_from(&mut self, offset: u64) -> std::io::Result<()> {
+        use std::io::Seek;
+        self.file.seek(std::io::SeekFrom::Start(offset))?;
+        self.input_start = offset;
+        self.lo = 0;
+        self.hi = 0;
+        Ok(())
+    }
+
+    /// Takes a checkpoint at the current block boundary if the last one is far enough back
+    /// and `buf` holds the window before it.
+    fn maybe_checkpoint(&mut self, buf: &[u8], held_bits: u64) {
+        let out_offset = self.base + buf.len() as u64;
+        let last = self.checkpoints.points.last().map_or(0, |p| p.out_offset);
+        let has_window = buf.len() >= WINDOW_BYTES || out_offset == buf.len() as u64;
+        if out_offset < last + self.spacing || !has_window {
+            return;
+        }
+        let in_bit = (self.input_start + self.lo as u64) * 8 - held_bits;
+        let byte = in_bit / 8;
+        let partial_byte = if byte >= self.input_start {
+            self.input[(byte - self.input_start) as usize]
+        } else {
+            match (self.input_start - byte) as usize {
+                back @ 1..=16 => self.previous_tail[16 - back],
+                // Cannot happen (the inflater holds under 64 bits); skip rather than guess.
+                _ => return,
+            }
+        };
+        self.checkpoints.points.push(Checkpoint {
+            out_offset,
+            in_bit,
+            partial_byte,
+            member_start: false,
+            window: buf[buf.len().saturating_sub(WINDOW_BYTES)..].to_vec(),
+        });
+    }
+
+    fn fail(&mut self, buf: &[u8], why: &str) {
+        self.fault = Some(format!(
+            "gzip stream is corrupt or truncated after {} bytes: {why}",
+            self.base + buf.len() as u64
+        ));
     }
 
     /// Gives a parsed chunk's buffer back for the next chunk: reusing buffers spares the
@@ -161,14 +294,6 @@ impl Iterator for InflatingChunks {
                 break (i + 1, false);
             }
         };
-        if let Err(e) = self.cache.write_all(&buf[..cut]) {
-            self.error = Some(IngestError::Io {
-                path: self.cache_path.clone(),
-                error: e,
-            });
-            self.done = true;
-            return None;
-        }
         let base = self.base;
         self.base += cut as u64;
         if at_end {
@@ -186,108 +311,226 @@ impl Iterator for InflatingChunks {
         Some(InflatedChunk {
             bytes: buf,
             base,
-            compressed_read: self.decoder.get_ref().get_ref().read,
+            compressed_read: self.input_start + self.lo as u64,
         })
-    }
-}
-
-struct CountingReader<R> {
-    inner: R,
-    read: u64,
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        Ok(n)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    fn gzip_at(data: &[u8], level: u32) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
         enc.write_all(data).unwrap();
         enc.finish().unwrap()
     }
 
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        gzip_at(data, 1)
+    }
+
+    /// Lines that do not compress to nothing, so blocks and checkpoints come often.
     fn lines(n: usize) -> Vec<u8> {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
         (0..n)
-            .map(|i| format!("{{\"line\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i % 37)))
+            .map(|i| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                format!(
+                    "{{\"line\":{i},\"id\":\"{seed:016x}\",\"pad\":\"{}\"}}\n",
+                    "x".repeat(i % 37)
+                )
+            })
             .collect::<String>()
             .into_bytes()
     }
 
-    fn inflate_all(
-        gz: &[u8],
-        target: usize,
-        keep: fn(&[u8]) -> bool,
-    ) -> (Vec<InflatedChunk>, InflatingChunks, Vec<u8>) {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("t.jsonl.gz");
-        std::fs::write(&src, gz).unwrap();
-        let cache = dir.path().join("cache.jsonl");
-        let mut it = InflatingChunks::open(&src, &cache, target, keep).unwrap();
+    struct Run {
+        chunks: Vec<InflatedChunk>,
+        fault: Option<String>,
+        inflated: Inflated,
+        gz: tempfile::NamedTempFile,
+    }
+
+    fn inflate_all(gz: &[u8], target: usize, spacing: u64, keep: fn(&[u8]) -> bool) -> Run {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(gz).unwrap();
+        let mut it = InflatingChunks::open(file.path(), target, keep).unwrap();
+        it.spacing = spacing;
         let chunks: Vec<InflatedChunk> = it.by_ref().collect();
-        let cached = std::fs::read(&cache).unwrap();
-        (chunks, it, cached)
+        Run {
+            chunks,
+            fault: it.fault().map(str::to_string),
+            inflated: it.finish(),
+            gz: file,
+        }
+    }
+
+    /// Every checkpoint resumes to exactly the bytes that follow it, also when reading a
+    /// range that starts between checkpoints; the parallel copy is the whole stream.
+    fn assert_checkpoints_resume(run: &Run, data: &[u8]) {
+        let cps = &run.inflated.checkpoints;
+        let len = cps.inflated_len;
+        for p in &cps.points {
+            let end = (p.out_offset + 70_000).min(len);
+            let got = cps.inflate_range(run.gz.path(), p.out_offset..end).unwrap();
+            assert_eq!(
+                got,
+                &data[p.out_offset as usize..end as usize],
+                "at {}",
+                p.out_offset
+            );
+            let mid = (p.out_offset + 12_345).min(len);
+            let got = cps
+                .inflate_range(run.gz.path(), mid..(mid + 999).min(len))
+                .unwrap();
+            assert_eq!(got, &data[mid as usize..(mid + 999).min(len) as usize]);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("copy.jsonl");
+        cps.materialize(run.gz.path(), &dest, 3).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), &data[..len as usize]);
+        let saved = dir.path().join("checkpoints");
+        cps.write(&saved).unwrap();
+        assert_eq!(&GzipCheckpoints::read(&saved).unwrap(), cps);
     }
 
     #[test]
-    fn chunks_end_on_line_breaks_and_the_cache_holds_every_byte() {
+    fn chunks_end_on_line_breaks_and_cover_every_byte() {
         let data = lines(2000);
-        let (chunks, it, cached) = inflate_all(&gzip(&data), 1000, |_| false);
-        assert!(chunks.len() > 10, "{} chunks", chunks.len());
+        let run = inflate_all(&gzip(&data), 1000, 4096, |_| false);
+        assert!(run.chunks.len() > 10, "{} chunks", run.chunks.len());
         let mut next = 0u64;
-        for c in &chunks {
+        for c in &run.chunks {
             assert_eq!(c.base, next, "chunks follow each other");
             assert_eq!(c.bytes.last(), Some(&b'\n'));
             assert_eq!(&data[c.base as usize..][..c.bytes.len()], &c.bytes[..]);
             next += c.bytes.len() as u64;
         }
-        assert!(it.fault().is_none());
-        assert_eq!(it.finish().unwrap(), (data.len() as u64, data.len() as u64));
-        assert_eq!(cached, data);
+        assert!(run.fault.is_none());
+        assert_eq!(run.inflated.inflated_len, data.len() as u64);
+        assert_eq!(run.inflated.indexed_end, data.len() as u64);
+    }
+
+    #[test]
+    fn checkpoints_resume_exactly_at_every_level() {
+        let data = lines(40_000);
+        for level in [0, 1, 6, 9] {
+            let run = inflate_all(&gzip_at(&data, level), 64 * 1024, 100_000, |_| false);
+            let points = &run.inflated.checkpoints.points;
+            // zlib-rs's level 1 (like zlib-ng's) may write one long block: fewer places to
+            // resume, but the ones there are must be exact.
+            assert!(
+                points.len() > 5 || level == 1,
+                "level {level}: {} checkpoints",
+                points.len()
+            );
+            assert!(
+                points.iter().any(|p| p.in_bit % 8 != 0) || level <= 1,
+                "level {level}: some checkpoints fall inside a byte"
+            );
+            assert_checkpoints_resume(&run, &data);
+        }
+    }
+
+    #[test]
+    fn checkpoints_cross_member_boundaries() {
+        // Many small members, as bgzip and pigz -i write them.
+        let data = lines(30_000);
+        let mut gz = Vec::new();
+        for part in data.chunks(50_000) {
+            gz.extend_from_slice(&gzip(part));
+        }
+        let run = inflate_all(&gz, 64 * 1024, 100_000, |_| false);
+        assert!(run.fault.is_none(), "{:?}", run.fault);
+        assert_eq!(run.inflated.inflated_len, data.len() as u64);
+        let joined: Vec<u8> = run.chunks.iter().flat_map(|c| c.bytes.clone()).collect();
+        assert_eq!(joined, data);
+        assert_checkpoints_resume(&run, &data);
     }
 
     #[test]
     fn an_unterminated_last_line_is_kept_only_when_accepted() {
         let mut data = lines(50);
         data.extend_from_slice(b"{\"partial\":");
-        let (chunks, it, cached) = inflate_all(&gzip(&data), 64, |_| false);
+        let run = inflate_all(&gzip(&data), 64, 4096, |_| false);
         let end = data.len() - b"{\"partial\":".len();
-        assert_eq!(it.finish().unwrap(), (data.len() as u64, end as u64));
-        assert_eq!(cached, data, "the cache keeps the partial line");
-        assert!(chunks.last().unwrap().bytes.ends_with(b"\n"));
-        let (_, it, _) = inflate_all(&gzip(&data), 64, |_| true);
-        assert_eq!(it.finish().unwrap().1, data.len() as u64);
+        assert_eq!(run.inflated.inflated_len, data.len() as u64);
+        assert_eq!(run.inflated.indexed_end, end as u64);
+        assert!(run.chunks.last().unwrap().bytes.ends_with(b"\n"));
+        let run = inflate_all(&gzip(&data), 64, 4096, |_| true);
+        assert_eq!(run.inflated.indexed_end, data.len() as u64);
     }
 
     #[test]
     fn a_truncated_stream_keeps_the_good_prefix_and_names_the_fault() {
-        let data = lines(5000);
+        let data = lines(20_000);
         let gz = gzip(&data);
-        let (chunks, it, cached) = inflate_all(&gz[..gz.len() / 2], 4096, |_| false);
-        let fault = it.fault().expect("a fault").to_string();
+        let run = inflate_all(&gz[..gz.len() / 2], 4096, 50_000, |_| false);
+        let fault = run.fault.clone().expect("a fault");
         assert!(fault.contains("corrupt or truncated"), "{fault}");
-        let (inflated, _) = it.finish().unwrap();
+        let inflated = run.inflated.inflated_len;
         assert!(inflated > 0 && inflated < data.len() as u64);
-        assert_eq!(&cached[..], &data[..cached.len()]);
-        assert!(!chunks.is_empty());
+        assert!(!run.chunks.is_empty());
+        assert_checkpoints_resume(&run, &data);
+    }
+
+    #[test]
+    fn garbage_after_a_member_is_a_fault_after_the_good_data() {
+        let data = lines(100);
+        let mut gz = gzip(&data);
+        gz.extend_from_slice(b"not gzip at all");
+        let run = inflate_all(&gz, 4096, 4096, |_| false);
+        assert!(run.fault.expect("a fault").contains("corrupt"));
+        assert_eq!(run.inflated.inflated_len, data.len() as u64);
+    }
+
+    #[test]
+    fn an_empty_file_and_an_empty_member_are_empty_streams() {
+        for gz in [Vec::new(), gzip(b"")] {
+            let run = inflate_all(&gz, 4096, 4096, |_| false);
+            assert!(run.fault.is_none(), "{:?}", run.fault);
+            assert!(run.chunks.is_empty());
+            assert_eq!(run.inflated.inflated_len, 0);
+        }
     }
 
     #[test]
     fn a_line_longer_than_a_chunk_stays_whole() {
         let mut data = format!("{{\"big\":\"{}\"}}\n", "y".repeat(10_000)).into_bytes();
         data.extend_from_slice(&lines(10));
-        let (chunks, _, _) = inflate_all(&gzip(&data), 100, |_| false);
-        assert!(chunks[0].bytes.len() > 10_000);
+        let run = inflate_all(&gzip(&data), 100, 4096, |_| false);
+        assert!(run.chunks[0].bytes.len() > 10_000);
         assert_eq!(
-            chunks.iter().map(|c| c.bytes.len()).sum::<usize>(),
+            run.chunks.iter().map(|c| c.bytes.len()).sum::<usize>(),
             data.len()
         );
+    }
+
+    #[test]
+    fn damaged_checkpoint_files_are_refused() {
+        let data = lines(5000);
+        let run = inflate_all(&gzip(&data), 4096, 20_000, |_| false);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp");
+        run.inflated.checkpoints.write(&path).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &good[..good.len() - 3]).unwrap();
+        assert!(GzipCheckpoints::read(&path)
+            .unwrap_err()
+            .contains("truncated"));
+        let mut bad = good.clone();
+        bad[0] = b'X';
+        std::fs::write(&path, &bad).unwrap();
+        assert!(GzipCheckpoints::read(&path).is_err());
+        let mut longer = good;
+        longer.push(0);
+        std::fs::write(&path, &longer).unwrap();
+        assert!(GzipCheckpoints::read(&path)
+            .unwrap_err()
+            .contains("trailing"));
     }
 }

@@ -4,8 +4,8 @@
 //! A dataset is any mix of files and directories given on the command line. Directories are
 //! walked for trace files (`*.jsonl`, `*.ndjson`, `*.json`, and the same with `.gz`). Plain
 //! files are memory-mapped; gzip files are inflated chunk by chunk while they are indexed
-//! ([`InflatingChunks`]), and the inflated bytes go to a cache file that is mapped later,
-//! which gives view and search random access.
+//! ([`InflatingChunks`]), which leaves checkpoints ([`GzipCheckpoints`]) from which a
+//! decompressed copy is made in parallel when a query first needs random access.
 //!
 //! Nothing here aborts a dataset because of one bad line: problems are values
 //! ([`Problem`]) that name the file, the line and the fault, and callers decide whether
@@ -13,16 +13,19 @@
 
 #![deny(missing_docs)]
 
+mod checkpoints;
 mod chunks;
 mod discover;
 mod fingerprint;
 mod gzip;
 mod mapped;
 mod problem;
+mod zstream;
 
+pub use checkpoints::{Checkpoint, GzipCheckpoints, CHECKPOINT_SPACING, WINDOW_BYTES};
 pub use chunks::{complete_end, split_lines, LineChunk};
 pub use discover::{discover, SourceFile, SourceKind};
 pub use fingerprint::Fingerprint;
-pub use gzip::{ChunkPool, InflatedChunk, InflatingChunks};
+pub use gzip::{ChunkPool, Inflated, InflatedChunk, InflatingChunks};
 pub use mapped::MappedFile;
 pub use problem::{IngestError, Problem};
