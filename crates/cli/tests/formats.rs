@@ -93,12 +93,20 @@ fn gzip_is_streamed_at_index_time_and_viewable_after() {
     enc.finish().unwrap();
     std::fs::remove_file(&plain).unwrap();
     let g = gz.to_str().unwrap();
+    let built = json(&halo(tmp.path(), &["index", g, "--json"]));
+    let index_dir = std::path::PathBuf::from(built["files"][0]["index_dir"].as_str().unwrap());
     let o = json(&halo(tmp.path(), &["overview", g, "--json"]));
     assert_eq!(o["total_traces"], 3);
     let v = json(&halo(tmp.path(), &["view", g, "t2", "--json"]));
     assert_eq!(v["spans"].as_array().unwrap().len(), 3);
+    let copy = index_dir.join("source.jsonl");
+    assert!(
+        !copy.exists(),
+        "a view reads through checkpoints, no inflated copy"
+    );
     let s = json(&halo(tmp.path(), &["grep", g, "Rate limit", "--json"]));
     assert_eq!(s["matches"][0]["trace_id"], "t3");
+    assert!(copy.exists(), "a dataset-wide scan makes the inflated copy");
     let again = json(&halo(tmp.path(), &["index", g, "--json"]));
     assert_eq!(again["files"][0]["action"], "reused");
     assert_eq!(again["files"][0]["gzip"], true);

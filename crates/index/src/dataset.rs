@@ -8,6 +8,7 @@ use halo_ingest::{discover, Fingerprint, MappedFile, Problem, SourceFile, Source
 use serde::Serialize;
 
 use crate::build::{build_from_chunks, build_segment, BuildOptions, ChunkInput, SegmentBuild};
+use crate::gzip_access::{GzipAccess, GzipRead};
 use crate::rollup::{id_hashes, merge_summary, tree_counts, Interner, TraceSummary};
 use crate::span_table::SpanTable;
 use crate::span_view::SpanColumns;
@@ -105,12 +106,34 @@ impl BuildProgress for NoProgress {
     fn end(&self) {}
 }
 
+/// Bytes of a source, borrowed from its memory map or from an inflated stretch of a gzip
+/// file; see [`Dataset::source_bytes`].
+#[derive(Debug, Clone)]
+pub enum SourceBytes {
+    /// A range of a mapped file.
+    Mapped(Arc<MappedFile>, std::ops::Range<usize>),
+    /// A range of a stretch inflated from a gzip checkpoint.
+    Inflated(Arc<Vec<u8>>, std::ops::Range<usize>),
+}
+
+impl std::ops::Deref for SourceBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            SourceBytes::Mapped(map, r) => &map.bytes()[r.clone()],
+            SourceBytes::Inflated(bytes, r) => &bytes[r.clone()],
+        }
+    }
+}
+
 #[derive(Debug)]
 struct FileEntry {
     source: SourceFile,
     data_path: PathBuf,
-    /// For a gzip source: its checkpoints, from which `data_path` is made when missing.
-    checkpoints_path: Option<PathBuf>,
+    /// For a gzip source: reads through its checkpoints, from which `data_path` is also made
+    /// when a query needs the whole inflated stream.
+    gzip: Option<GzipAccess>,
     data: OnceLock<Result<Arc<MappedFile>, String>>,
 }
 
@@ -185,9 +208,15 @@ impl Dataset {
             };
             let (meta, action) = outcome;
             let file_index = files.len();
-            let (data_path, checkpoints_path) = match source.kind {
+            let (data_path, gzip) = match source.kind {
                 SourceKind::Plain => (source.path.clone(), None),
-                SourceKind::Gzip => (dir.join(GZIP_COPY), Some(dir.join(GZIP_CHECKPOINTS))),
+                SourceKind::Gzip => (
+                    dir.join(GZIP_COPY),
+                    Some(GzipAccess::new(
+                        source.path.clone(),
+                        dir.join(GZIP_CHECKPOINTS),
+                    )),
+                ),
             };
             let mut report = FileReport {
                 path: source.path.clone(),
@@ -255,7 +284,7 @@ impl Dataset {
             files.push(FileEntry {
                 source,
                 data_path,
-                checkpoints_path,
+                gzip,
                 data: OnceLock::new(),
             });
         }
@@ -441,8 +470,8 @@ impl Dataset {
         let file = &self.files[self.segments[s as usize].file];
         file.data
             .get_or_init(|| {
-                if let Some(checkpoints) = &file.checkpoints_path {
-                    ensure_gzip_copy(&file.source.path, checkpoints, &file.data_path)?;
+                if let Some(gzip) = &file.gzip {
+                    ensure_gzip_copy(&file.source.path, &*gzip.checkpoints()?, &file.data_path)?;
                 }
                 MappedFile::open(&file.data_path)
                     .map(Arc::new)
@@ -454,12 +483,48 @@ impl Dataset {
                 message,
             })
     }
+
+    /// The bytes at `range` of segment `s`'s data (`None` when the range lies outside it),
+    /// for reading a few spans. A gzip source whose inflated copy has not been made is read
+    /// through its checkpoints instead of making the copy, until scattered reads have
+    /// inflated a quarter of it.
+    pub fn source_bytes(
+        &self,
+        s: u32,
+        range: std::ops::Range<u64>,
+    ) -> Result<Option<SourceBytes>, IndexError> {
+        let file = &self.files[self.segments[s as usize].file];
+        if let (Some(gzip), None) = (&file.gzip, file.data.get()) {
+            let corrupt = |message| IndexError::Corrupt {
+                path: file.data_path.clone(),
+                message,
+            };
+            let copied = gzip.checkpoints().map_err(corrupt)?.inflated_len
+                == std::fs::metadata(&file.data_path).map_or(u64::MAX, |m| m.len());
+            if !copied {
+                match gzip.read(range.clone()).map_err(corrupt)? {
+                    GzipRead::Bytes(bytes, r) => return Ok(Some(SourceBytes::Inflated(bytes, r))),
+                    GzipRead::OutOfRange => return Ok(None),
+                    GzipRead::MakeCopy => {}
+                }
+            }
+        }
+        let data = self.segment_data(s)?;
+        let r = range.start as usize..range.end as usize;
+        Ok(data
+            .bytes()
+            .get(r.clone())
+            .is_some()
+            .then(|| SourceBytes::Mapped(data, r)))
+    }
 }
 
 /// Makes the inflated copy of gzip source `gz` at `copy` unless it is already there whole.
-fn ensure_gzip_copy(gz: &Path, checkpoints: &Path, copy: &Path) -> Result<(), String> {
-    let points = halo_ingest::GzipCheckpoints::read(checkpoints)
-        .map_err(|e| format!("{}: {e}", checkpoints.display()))?;
+fn ensure_gzip_copy(
+    gz: &Path,
+    points: &halo_ingest::GzipCheckpoints,
+    copy: &Path,
+) -> Result<(), String> {
     let present = std::fs::metadata(copy).map(|m| m.len()).ok();
     if present == Some(points.inflated_len) {
         return Ok(());

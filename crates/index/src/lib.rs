@@ -22,6 +22,7 @@
 
 mod build;
 mod dataset;
+mod gzip_access;
 mod ipc_file;
 mod ordered;
 pub mod rollup;
@@ -36,6 +37,7 @@ use std::path::PathBuf;
 pub use build::BuildOptions;
 pub use dataset::{
     BuildProgress, Dataset, FileReport, IndexAction, NoProgress, OpenOptions, SegmentInfo,
+    SourceBytes,
 };
 pub use halo_ingest::Problem;
 pub use rollup::{error_group_label, ErrorGroupCount, ToolUsage, TracePart, TraceSummary};

@@ -202,6 +202,11 @@ fn gzip_is_indexed_without_a_copy_until_random_access_needs_one() {
     let copy = dir.join("source.jsonl");
     assert!(dir.join("gzip.checkpoints").is_file());
     assert!(!copy.exists(), "indexing writes no inflated copy");
+    let some = ds.source_bytes(0, 1000..3000).unwrap().expect("in range");
+    assert_eq!(&*some, &data.as_bytes()[1000..3000]);
+    assert!(!copy.exists(), "reading a few spans makes no copy either");
+    let len = data.len() as u64;
+    assert!(ds.source_bytes(0, len - 1..len + 1).unwrap().is_none());
     assert_eq!(ds.segment_data(0).unwrap().bytes(), data.as_bytes());
     assert_eq!(std::fs::read(&copy).unwrap(), data.as_bytes());
     drop(ds);

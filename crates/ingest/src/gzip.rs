@@ -108,6 +108,13 @@ impl InflatingChunks {
         })
     }
 
+    /// Takes checkpoints about every `bytes` of output instead of [`CHECKPOINT_SPACING`]:
+    /// closer checkpoints make random reads cheaper and the checkpoint file larger.
+    pub fn with_checkpoint_spacing(mut self, bytes: u64) -> InflatingChunks {
+        self.spacing = bytes.max(1);
+        self
+    }
+
     /// Why the stream ended early, if it did: the data before the fault was kept.
     pub fn fault(&self) -> Option<&str> {
         self.fault.as_deref()
@@ -358,8 +365,9 @@ mod tests {
     fn inflate_all(gz: &[u8], target: usize, spacing: u64, keep: fn(&[u8]) -> bool) -> Run {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(gz).unwrap();
-        let mut it = InflatingChunks::open(file.path(), target, keep).unwrap();
-        it.spacing = spacing;
+        let mut it = InflatingChunks::open(file.path(), target, keep)
+            .unwrap()
+            .with_checkpoint_spacing(spacing);
         let chunks: Vec<InflatedChunk> = it.by_ref().collect();
         Run {
             chunks,

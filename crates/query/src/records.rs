@@ -1,7 +1,5 @@
 //! Reading one trace's spans: rows of the span tables and their raw JSON.
 
-use std::sync::Arc;
-
 use halo_index::{Dataset, SpanColumns, TraceSummary};
 use halo_trace::{parse_line, RawSpan};
 
@@ -117,25 +115,20 @@ pub fn spans_of(ds: &Dataset, trace: &TraceSummary) -> Result<Vec<SpanRecord>, Q
 
 /// The raw bytes of a span's own JSON (for OTLP, the span object inside its line).
 pub fn raw_span_json(ds: &Dataset, span: &SpanRecord) -> Result<String, QueryError> {
-    let data = ds.segment_data(span.segment)?;
-    let bytes = data.bytes();
-    let range = span.byte_offset as usize..(span.byte_offset + u64::from(span.byte_len)) as usize;
-    let raw = bytes
-        .get(range)
+    let range = span.byte_offset..span.byte_offset + u64::from(span.byte_len);
+    let raw = ds
+        .source_bytes(span.segment, range)?
         .ok_or(QueryError::SourceChanged(span.line))?;
-    Ok(String::from_utf8_lossy(raw).into_owned())
+    Ok(String::from_utf8_lossy(&raw).into_owned())
 }
 
 /// The parsed span, with every attribute, read again from its source line.
 pub fn full_span(ds: &Dataset, span: &SpanRecord) -> Result<RawSpan<'static>, QueryError> {
-    let data: Arc<halo_ingest::MappedFile> = ds.segment_data(span.segment)?;
-    let bytes = data.bytes();
-    let range =
-        span.record_offset as usize..(span.record_offset + u64::from(span.record_len)) as usize;
-    let raw = bytes
-        .get(range)
+    let range = span.record_offset..span.record_offset + u64::from(span.record_len);
+    let raw = ds
+        .source_bytes(span.segment, range)?
         .ok_or(QueryError::SourceChanged(span.line))?;
-    let text = std::str::from_utf8(raw).map_err(|_| QueryError::SourceChanged(span.line))?;
+    let text = std::str::from_utf8(&raw).map_err(|_| QueryError::SourceChanged(span.line))?;
     let parsed = parse_line(text).map_err(|_| QueryError::SourceChanged(span.line))?;
     let within = (span.byte_offset - span.record_offset) as usize;
     parsed

@@ -1,0 +1,195 @@
+//! Random reads from a gzip source without its inflated copy.
+//!
+//! Viewing or searching one trace needs only its spans' bytes. For a `.gz` source they are
+//! inflated from the nearest checkpoint (one stretch between checkpoints, a few MB, a few
+//! milliseconds), and the last few stretches are kept for the next read. Reads that jump
+//! all over a large file would inflate it many times over, so once reads have inflated a
+//! quarter of the file, the caller is told to make the inflated copy instead, which is made
+//! once, in parallel, and then mapped.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use halo_ingest::GzipCheckpoints;
+
+/// Stretches kept after a read.
+const KEPT_STRETCHES: usize = 8;
+
+/// What a read found.
+#[derive(Debug)]
+pub(crate) enum GzipRead {
+    /// The bytes, as a range of an inflated stretch.
+    Bytes(Arc<Vec<u8>>, Range<usize>),
+    /// The range lies outside the inflated stream.
+    OutOfRange,
+    /// Reads have inflated enough of the file that the inflated copy is cheaper.
+    MakeCopy,
+}
+
+/// A gzip source read through its checkpoints.
+#[derive(Debug)]
+pub(crate) struct GzipAccess {
+    source: PathBuf,
+    checkpoints_path: PathBuf,
+    checkpoints: OnceLock<Result<Arc<GzipCheckpoints>, String>>,
+    stretches: Mutex<Stretches>,
+}
+
+#[derive(Debug, Default)]
+struct Stretches {
+    /// Most recently used first: (checkpoint index, its inflated stretch).
+    recent: Vec<(usize, Arc<Vec<u8>>)>,
+    /// Bytes inflated by reads so far.
+    inflated: u64,
+}
+
+impl GzipAccess {
+    /// Reads `source` through the checkpoints stored at `checkpoints_path`.
+    pub(crate) fn new(source: PathBuf, checkpoints_path: PathBuf) -> GzipAccess {
+        GzipAccess {
+            source,
+            checkpoints_path,
+            checkpoints: OnceLock::new(),
+            stretches: Mutex::default(),
+        }
+    }
+
+    /// The checkpoints, read on first use; the error names the file.
+    pub(crate) fn checkpoints(&self) -> Result<Arc<GzipCheckpoints>, String> {
+        self.checkpoints
+            .get_or_init(|| {
+                GzipCheckpoints::read(&self.checkpoints_path)
+                    .map(Arc::new)
+                    .map_err(|e| format!("{}: {e}", self.checkpoints_path.display()))
+            })
+            .clone()
+    }
+
+    /// The inflated bytes at `range`.
+    pub(crate) fn read(&self, range: Range<u64>) -> Result<GzipRead, String> {
+        let points = self.checkpoints()?;
+        if range.start > range.end || range.end > points.inflated_len {
+            return Ok(GzipRead::OutOfRange);
+        }
+        let i = points
+            .points
+            .partition_point(|p| p.out_offset <= range.start)
+            .saturating_sub(1);
+        let stretch_start = points.points[i].out_offset;
+        let stretch_end = points
+            .points
+            .get(i + 1)
+            .map_or(points.inflated_len, |p| p.out_offset);
+        let local = (range.start - stretch_start) as usize..(range.end - stretch_start) as usize;
+        let mut stretches = self.stretches.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = stretches.recent.iter().position(|(k, _)| *k == i) {
+            let hit = stretches.recent.remove(at);
+            stretches.recent.insert(0, hit.clone());
+            if range.end <= stretch_end {
+                return Ok(GzipRead::Bytes(hit.1, local));
+            }
+        }
+        if stretches.inflated > points.inflated_len / 4 {
+            return Ok(GzipRead::MakeCopy);
+        }
+        if range.end > stretch_end {
+            // A range across a checkpoint (a span longer than the spacing): read it alone.
+            let bytes = points.inflate_range(&self.source, range.clone())?;
+            stretches.inflated += bytes.len() as u64;
+            let len = bytes.len();
+            return Ok(GzipRead::Bytes(Arc::new(bytes), 0..len));
+        }
+        let bytes = Arc::new(points.inflate_range(&self.source, stretch_start..stretch_end)?);
+        stretches.inflated += bytes.len() as u64;
+        stretches.recent.insert(0, (i, bytes.clone()));
+        stretches.recent.truncate(KEPT_STRETCHES);
+        Ok(GzipRead::Bytes(bytes, local))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn setup(lines: usize, spacing: u64) -> (tempfile::TempDir, GzipAccess, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let data: Vec<u8> = (0..lines)
+            .flat_map(|i| {
+                // Varied enough that deflate blocks, and so checkpoints, come often.
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                format!("{{\"n\":{i},\"v\":\"{seed:016x}\"}}\n").into_bytes()
+            })
+            .collect();
+        let gz = dir.path().join("t.jsonl.gz");
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::default(),
+        );
+        enc.write_all(&data).unwrap();
+        enc.finish().unwrap();
+        let mut chunks = halo_ingest::InflatingChunks::open(&gz, 64 * 1024, |_| false)
+            .unwrap()
+            .with_checkpoint_spacing(spacing);
+        for _ in chunks.by_ref() {}
+        let checkpoints = dir.path().join("cp");
+        chunks.finish().checkpoints.write(&checkpoints).unwrap();
+        (dir, GzipAccess::new(gz, checkpoints), data)
+    }
+
+    fn bytes(read: GzipRead) -> Vec<u8> {
+        match read {
+            GzipRead::Bytes(b, r) => b[r].to_vec(),
+            other => panic!("expected bytes, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_any_range_and_keeps_recent_stretches() {
+        let (_dir, access, data) = setup(60_000, 64 * 1024);
+        assert!(access.checkpoints().unwrap().points.len() > 10);
+        let len = data.len() as u64;
+        for start in [0, 1, 65_000, 300_001, len - 10] {
+            let end = (start + 5000).min(len);
+            let got = bytes(access.read(start..end).unwrap());
+            assert_eq!(got, &data[start as usize..end as usize], "at {start}");
+        }
+        // Across a checkpoint, and the same stretch again without inflating more.
+        let got = bytes(access.read(60_000..200_000).unwrap());
+        assert_eq!(got, &data[60_000..200_000]);
+        let before = access.stretches.lock().unwrap().inflated;
+        bytes(access.read(300_100..300_200).unwrap());
+        assert_eq!(access.stretches.lock().unwrap().inflated, before);
+        assert!(matches!(
+            access.read(len - 1..len + 1).unwrap(),
+            GzipRead::OutOfRange
+        ));
+    }
+
+    #[test]
+    fn scattered_reads_ask_for_the_copy_after_a_quarter_of_the_file() {
+        let (_dir, access, data) = setup(60_000, 64 * 1024);
+        let len = data.len() as u64;
+        let mut asked = false;
+        for k in 0..200u64 {
+            let start = k * 7_777_777 % (len - 100);
+            match access.read(start..start + 100).unwrap() {
+                GzipRead::MakeCopy => {
+                    asked = true;
+                    break;
+                }
+                read => assert_eq!(bytes(read), &data[start as usize..start as usize + 100]),
+            }
+        }
+        assert!(asked, "scattered reads switch to the copy");
+        let inflated = access.stretches.lock().unwrap().inflated;
+        assert!(
+            inflated < len / 2,
+            "{inflated} of {len} bytes inflated first"
+        );
+    }
+}
