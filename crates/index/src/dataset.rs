@@ -499,9 +499,7 @@ impl Dataset {
                 path: file.data_path.clone(),
                 message,
             };
-            let copied = gzip.checkpoints().map_err(corrupt)?.inflated_len
-                == std::fs::metadata(&file.data_path).map_or(u64::MAX, |m| m.len());
-            if !copied {
+            if !gzip.copy_was_present(&file.data_path).map_err(corrupt)? {
                 match gzip.read(range.clone()).map_err(corrupt)? {
                     GzipRead::Bytes(bytes, r) => return Ok(Some(SourceBytes::Inflated(bytes, r))),
                     GzipRead::OutOfRange => return Ok(None),

@@ -33,6 +33,7 @@ pub(crate) struct GzipAccess {
     source: PathBuf,
     checkpoints_path: PathBuf,
     checkpoints: OnceLock<Result<Arc<GzipCheckpoints>, String>>,
+    copy_present: OnceLock<bool>,
     stretches: Mutex<Stretches>,
 }
 
@@ -51,6 +52,7 @@ impl GzipAccess {
             source,
             checkpoints_path,
             checkpoints: OnceLock::new(),
+            copy_present: OnceLock::new(),
             stretches: Mutex::default(),
         }
     }
@@ -64,6 +66,15 @@ impl GzipAccess {
                     .map_err(|e| format!("{}: {e}", self.checkpoints_path.display()))
             })
             .clone()
+    }
+
+    /// Whether the whole inflated copy was at `copy` when first asked (asked once, so that
+    /// reading thousands of spans costs no file-system call each).
+    pub(crate) fn copy_was_present(&self, copy: &std::path::Path) -> Result<bool, String> {
+        let inflated_len = self.checkpoints()?.inflated_len;
+        Ok(*self
+            .copy_present
+            .get_or_init(|| std::fs::metadata(copy).is_ok_and(|m| m.len() == inflated_len)))
     }
 
     /// The inflated bytes at `range`.
