@@ -471,7 +471,12 @@ impl Dataset {
         file.data
             .get_or_init(|| {
                 if let Some(gzip) = &file.gzip {
-                    ensure_gzip_copy(&file.source.path, &*gzip.checkpoints()?, &file.data_path)?;
+                    ensure_gzip_copy(
+                        &file.source.path,
+                        &*gzip.checkpoints()?,
+                        &file.data_path,
+                        &|_| {},
+                    )?;
                 }
                 MappedFile::open(&file.data_path)
                     .map(Arc::new)
@@ -482,6 +487,38 @@ impl Dataset {
                 path: file.data_path.clone(),
                 message,
             })
+    }
+
+    /// Makes the inflated copy of every gzip source that lacks one, reporting progress, so
+    /// that a dataset-wide scan about to run does not stall silently on it (a scan would
+    /// make a missing copy itself, without progress). Plain sources need nothing.
+    pub fn make_inflated_copies(&self, progress: &dyn BuildProgress) -> Result<(), IndexError> {
+        for file in &self.files {
+            let Some(gzip) = &file.gzip else {
+                continue;
+            };
+            let corrupt = |message| IndexError::Corrupt {
+                path: file.data_path.clone(),
+                message,
+            };
+            let points = gzip.checkpoints().map_err(corrupt)?;
+            let present = std::fs::metadata(&file.data_path).map(|m| m.len()).ok();
+            if file.data.get().is_some() || present == Some(points.inflated_len) {
+                continue;
+            }
+            progress.begin(
+                &file.source.path,
+                "inflating a copy of",
+                points.inflated_len,
+            );
+            let done = std::sync::atomic::AtomicU64::new(0);
+            let made = ensure_gzip_copy(&file.source.path, &points, &file.data_path, &|n| {
+                progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
+            });
+            progress.end();
+            made.map_err(corrupt)?;
+        }
+        Ok(())
     }
 
     /// The bytes at `range` of segment `s`'s data (`None` when the range lies outside it),
@@ -522,13 +559,14 @@ fn ensure_gzip_copy(
     gz: &Path,
     points: &halo_ingest::GzipCheckpoints,
     copy: &Path,
+    written: &(dyn Fn(u64) + Sync),
 ) -> Result<(), String> {
     let present = std::fs::metadata(copy).map(|m| m.len()).ok();
     if present == Some(points.inflated_len) {
         return Ok(());
     }
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    points.materialize(gz, copy, workers)
+    points.materialize(gz, copy, workers, written)
 }
 
 fn write_ipc(path: &Path, batch: &arrow_array::RecordBatch) -> Result<(), IndexError> {

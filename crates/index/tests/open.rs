@@ -170,6 +170,20 @@ fn corrupt_index_is_rebuilt() {
     assert_eq!(ds.span_table(0).unwrap().num_rows(), 1);
 }
 
+struct Recorder<'a>(&'a std::sync::Mutex<Vec<String>>);
+
+impl halo_index::BuildProgress for Recorder<'_> {
+    fn begin(&self, _: &Path, _: &str, total: u64) {
+        self.0.lock().unwrap().push(format!("begin {total}"));
+    }
+    fn advance(&self, done: u64) {
+        self.0.lock().unwrap().push(format!("advance {done}"));
+    }
+    fn end(&self) {
+        self.0.lock().unwrap().push("end".into());
+    }
+}
+
 fn gzip_file(path: &Path, data: &[u8]) {
     let mut enc = flate2::write::GzEncoder::new(
         std::fs::File::create(path).unwrap(),
@@ -208,6 +222,19 @@ fn gzip_is_indexed_without_a_copy_until_random_access_needs_one() {
     let len = data.len() as u64;
     assert!(ds.source_bytes(0, len - 1..len + 1).unwrap().is_none());
     assert_eq!(ds.segment_data(0).unwrap().bytes(), data.as_bytes());
+    assert_eq!(std::fs::read(&copy).unwrap(), data.as_bytes());
+    drop(ds);
+
+    // Making copies up front reports progress, and only for copies that are missing.
+    std::fs::remove_file(&copy).unwrap();
+    let heard = std::sync::Mutex::new(Vec::new());
+    let ds = open(std::slice::from_ref(&gz), &idx).unwrap();
+    ds.make_inflated_copies(&Recorder(&heard)).unwrap();
+    ds.make_inflated_copies(&Recorder(&heard)).unwrap();
+    let heard = heard.into_inner().unwrap();
+    assert_eq!(heard.first().unwrap(), &format!("begin {}", data.len()));
+    assert_eq!(heard.iter().filter(|h| h.starts_with("begin")).count(), 1);
+    assert_eq!(heard[heard.len() - 2], format!("advance {}", data.len()));
     assert_eq!(std::fs::read(&copy).unwrap(), data.as_bytes());
     drop(ds);
 

@@ -170,8 +170,15 @@ impl GzipCheckpoints {
     }
 
     /// Writes the whole inflated stream to `dest`, atomically, inflating the stretches
-    /// between checkpoints on `workers` threads at once.
-    pub fn materialize(&self, gz: &Path, dest: &Path, workers: usize) -> Result<(), String> {
+    /// between checkpoints on `workers` threads at once; `written` hears the size of each
+    /// stretch as it lands, for progress.
+    pub fn materialize(
+        &self,
+        gz: &Path,
+        dest: &Path,
+        workers: usize,
+        written: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), String> {
         let tmp = dest.with_extension(format!("tmp-{}", std::process::id()));
         let fail = |e: std::io::Error| format!("{}: {e}", tmp.display());
         std::fs::File::create(&tmp)
@@ -209,6 +216,7 @@ impl GzipCheckpoints {
                             file.seek(SeekFrom::Start(piece.start))
                                 .and_then(|_| file.write_all(&bytes))
                                 .map_err(fail)?;
+                            written(bytes.len() as u64);
                         }
                     };
                     if let Err(e) = run() {

@@ -399,7 +399,12 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("copy.jsonl");
-        cps.materialize(run.gz.path(), &dest, 3).unwrap();
+        let written = std::sync::atomic::AtomicU64::new(0);
+        let count = |n| {
+            written.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        };
+        cps.materialize(run.gz.path(), &dest, 3, &count).unwrap();
+        assert_eq!(written.into_inner(), len, "progress hears every byte");
         assert_eq!(std::fs::read(&dest).unwrap(), &data[..len as usize]);
         let saved = dir.path().join("checkpoints");
         cps.write(&saved).unwrap();

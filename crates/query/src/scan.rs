@@ -66,8 +66,6 @@ pub(crate) fn scan(
     budget: ScanBudget,
     max_hits: usize,
 ) -> Result<(Vec<ScanHit>, ScanInfo), QueryError> {
-    let started = Instant::now();
-    let deadline = started + budget.time;
     let mut jobs = Vec::new();
     let mut datas = Vec::new();
     let mut total = 0u64;
@@ -82,6 +80,10 @@ pub(crate) fn scan(
         }
         datas.push(data);
     }
+    // The budget is for scanning: making a gzip source's inflated copy (above, on first
+    // use) does not eat into it.
+    let started = Instant::now();
+    let deadline = started + budget.time;
     let found = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Option<(Vec<ScanHit>, u64)>> = jobs
         .par_iter()

@@ -92,15 +92,26 @@ impl DatasetArgs {
             force_rebuild,
             ..Default::default()
         };
-        let bar = Bar {
-            bar: Mutex::new(None),
-            enabled: !self.options.quiet,
-        };
-        let ds = Dataset::open(&self.paths, &options, &bar)?;
+        let ds = Dataset::open(&self.paths, &options, &self.bar())?;
         if !self.options.quiet {
             warn_problems(&ds);
         }
         Ok(ds)
+    }
+
+    /// [`DatasetArgs::open`] for a command that scans the whole data: gzip sources get
+    /// their inflated copy first, under a progress bar, instead of a silent pause.
+    pub(crate) fn open_for_scan(&self) -> Result<Dataset, Failure> {
+        let ds = self.open(false)?;
+        ds.make_inflated_copies(&self.bar())?;
+        Ok(ds)
+    }
+
+    fn bar(&self) -> Bar {
+        Bar {
+            bar: Mutex::new(None),
+            enabled: !self.options.quiet,
+        }
     }
 }
 

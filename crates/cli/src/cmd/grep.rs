@@ -46,7 +46,7 @@ pub(crate) fn run(args: &GrepArgs) -> Result<u8, Failure> {
         paths: paths.iter().map(Into::into).collect(),
         options: args.options.clone(),
     };
-    let ds = dataset.open(false)?;
+    let ds = dataset.open_for_scan()?;
     let budget = ScanBudget {
         time: Duration::from_secs_f64(args.time_budget.clamp(0.001, 86_400.0)),
     };

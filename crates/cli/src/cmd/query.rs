@@ -33,7 +33,11 @@ pub(crate) struct QueryCmdArgs {
 }
 
 pub(crate) fn run(args: &QueryCmdArgs) -> Result<u8, Failure> {
-    let ds = args.dataset.open(false)?;
+    let ds = if args.filters.regex_pattern.is_some() {
+        args.dataset.open_for_scan()?
+    } else {
+        args.dataset.open(false)?
+    };
     let descending = if args.asc {
         Some(false)
     } else if args.desc {
