@@ -215,6 +215,7 @@ impl Dataset {
                     Some(GzipAccess::new(
                         source.path.clone(),
                         dir.join(GZIP_CHECKPOINTS),
+                        meta.data_bytes,
                     )),
                 ),
             };
@@ -467,16 +468,30 @@ impl Dataset {
     /// The (inflated) data of the file behind segment `s`, memory-mapped on first use. For a
     /// gzip source, the first use makes the inflated copy from the checkpoints, in parallel.
     pub fn segment_data(&self, s: u32) -> Result<Arc<MappedFile>, IndexError> {
-        let file = &self.files[self.segments[s as usize].file];
+        self.file_data(&self.files[self.segments[s as usize].file], &NoProgress)
+    }
+
+    /// Makes the inflated copy of every gzip source that lacks one, reporting progress, so
+    /// that a dataset-wide scan about to run does not stall silently on it (a scan would
+    /// make a missing copy itself, without progress). Plain sources need nothing.
+    pub fn make_inflated_copies(&self, progress: &dyn BuildProgress) -> Result<(), IndexError> {
+        for file in self.files.iter().filter(|f| f.gzip.is_some()) {
+            self.file_data(file, progress)?;
+        }
+        Ok(())
+    }
+
+    /// A file's data, mapped once: every caller goes through this one `OnceLock`, so a
+    /// gzip copy is made at most once per dataset.
+    fn file_data(
+        &self,
+        file: &FileEntry,
+        progress: &dyn BuildProgress,
+    ) -> Result<Arc<MappedFile>, IndexError> {
         file.data
             .get_or_init(|| {
                 if let Some(gzip) = &file.gzip {
-                    ensure_gzip_copy(
-                        &file.source.path,
-                        &*gzip.checkpoints()?,
-                        &file.data_path,
-                        &|_| {},
-                    )?;
+                    make_gzip_copy(gzip, &file.data_path, progress)?;
                 }
                 MappedFile::open(&file.data_path)
                     .map(Arc::new)
@@ -489,61 +504,50 @@ impl Dataset {
             })
     }
 
-    /// Makes the inflated copy of every gzip source that lacks one, reporting progress, so
-    /// that a dataset-wide scan about to run does not stall silently on it (a scan would
-    /// make a missing copy itself, without progress). Plain sources need nothing.
-    pub fn make_inflated_copies(&self, progress: &dyn BuildProgress) -> Result<(), IndexError> {
-        for file in &self.files {
-            let Some(gzip) = &file.gzip else {
-                continue;
-            };
-            let corrupt = |message| IndexError::Corrupt {
-                path: file.data_path.clone(),
-                message,
-            };
-            let points = gzip.checkpoints().map_err(corrupt)?;
-            let present = std::fs::metadata(&file.data_path).map(|m| m.len()).ok();
-            if file.data.get().is_some() || present == Some(points.inflated_len) {
-                continue;
-            }
-            progress.begin(
-                &file.source.path,
-                "inflating a copy of",
-                points.inflated_len,
-            );
-            let done = std::sync::atomic::AtomicU64::new(0);
-            let made = ensure_gzip_copy(&file.source.path, &points, &file.data_path, &|n| {
-                progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
-            });
-            progress.end();
-            made.map_err(corrupt)?;
-        }
-        Ok(())
-    }
-
     /// The bytes at `range` of segment `s`'s data (`None` when the range lies outside it),
     /// for reading a few spans. A gzip source whose inflated copy has not been made is read
     /// through its checkpoints instead of making the copy, until scattered reads have
-    /// inflated a quarter of it.
+    /// inflated a quarter of it; if making the copy then fails, reads still go through the
+    /// checkpoints.
     pub fn source_bytes(
         &self,
         s: u32,
         range: std::ops::Range<u64>,
     ) -> Result<Option<SourceBytes>, IndexError> {
         let file = &self.files[self.segments[s as usize].file];
-        if let (Some(gzip), None) = (&file.gzip, file.data.get()) {
-            let corrupt = |message| IndexError::Corrupt {
-                path: file.data_path.clone(),
-                message,
-            };
-            if !gzip.copy_was_present(&file.data_path).map_err(corrupt)? {
-                match gzip.read(range.clone()).map_err(corrupt)? {
-                    GzipRead::Bytes(bytes, r) => return Ok(Some(SourceBytes::Inflated(bytes, r))),
-                    GzipRead::OutOfRange => return Ok(None),
-                    GzipRead::MakeCopy => {}
-                }
+        let Some(gzip) = &file.gzip else {
+            return self.mapped_bytes(s, range);
+        };
+        let through_checkpoints = |may_ask_for_copy| {
+            gzip.read(range.clone(), may_ask_for_copy)
+                .map_err(|message| IndexError::Corrupt {
+                    path: file.data_path.clone(),
+                    message,
+                })
+        };
+        let mapped = matches!(file.data.get(), Some(Ok(_)));
+        if !mapped && !gzip.copy_was_present(&file.data_path) {
+            match through_checkpoints(file.data.get().is_none())? {
+                GzipRead::Bytes(bytes, r) => return Ok(Some(SourceBytes::Inflated(bytes, r))),
+                GzipRead::OutOfRange => return Ok(None),
+                GzipRead::MakeCopy => {}
             }
         }
+        match self.mapped_bytes(s, range.clone()) {
+            Err(copy_failed) => match through_checkpoints(false) {
+                Ok(GzipRead::Bytes(bytes, r)) => Ok(Some(SourceBytes::Inflated(bytes, r))),
+                Ok(GzipRead::OutOfRange) => Ok(None),
+                _ => Err(copy_failed),
+            },
+            found => found,
+        }
+    }
+
+    fn mapped_bytes(
+        &self,
+        s: u32,
+        range: std::ops::Range<u64>,
+    ) -> Result<Option<SourceBytes>, IndexError> {
         let data = self.segment_data(s)?;
         let r = range.start as usize..range.end as usize;
         Ok(data
@@ -554,19 +558,26 @@ impl Dataset {
     }
 }
 
-/// Makes the inflated copy of gzip source `gz` at `copy` unless it is already there whole.
-fn ensure_gzip_copy(
-    gz: &Path,
-    points: &halo_ingest::GzipCheckpoints,
+/// Makes the inflated copy of a gzip source at `copy` unless it is already there whole,
+/// reporting progress only when there is work to do.
+fn make_gzip_copy(
+    gzip: &GzipAccess,
     copy: &Path,
-    written: &(dyn Fn(u64) + Sync),
+    progress: &dyn BuildProgress,
 ) -> Result<(), String> {
+    let points = gzip.checkpoints()?;
     let present = std::fs::metadata(copy).map(|m| m.len()).ok();
-    if present == Some(points.inflated_len) {
+    if present == Some(points.inflated_len()) {
         return Ok(());
     }
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    points.materialize(gz, copy, workers, written)
+    progress.begin(gzip.source(), "inflating a copy of", points.inflated_len());
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let made = points.materialize(gzip.source(), copy, workers, &|n| {
+        progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
+    });
+    progress.end();
+    made
 }
 
 fn write_ipc(path: &Path, batch: &arrow_array::RecordBatch) -> Result<(), IndexError> {

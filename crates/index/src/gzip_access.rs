@@ -11,10 +11,14 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use halo_ingest::GzipCheckpoints;
+use halo_ingest::{GzipCheckpoints, CHECKPOINT_SPACING};
 
 /// Stretches kept after a read.
 const KEPT_STRETCHES: usize = 8;
+
+/// Stretches longer than this are never inflated whole for one read, nor kept: a
+/// compressor that wrote few deflate blocks leaves its checkpoints far apart.
+const MAX_KEPT_STRETCH: u64 = 4 * CHECKPOINT_SPACING;
 
 /// What a read found.
 #[derive(Debug)]
@@ -32,6 +36,8 @@ pub(crate) enum GzipRead {
 pub(crate) struct GzipAccess {
     source: PathBuf,
     checkpoints_path: PathBuf,
+    /// The inflated length the index recorded; checkpoints that disagree are refused.
+    inflated_len: u64,
     checkpoints: OnceLock<Result<Arc<GzipCheckpoints>, String>>,
     copy_present: OnceLock<bool>,
     stretches: Mutex<Stretches>,
@@ -46,76 +52,98 @@ struct Stretches {
 }
 
 impl GzipAccess {
-    /// Reads `source` through the checkpoints stored at `checkpoints_path`.
-    pub(crate) fn new(source: PathBuf, checkpoints_path: PathBuf) -> GzipAccess {
+    /// Reads `source`, whose index recorded `inflated_len` inflated bytes, through the
+    /// checkpoints stored at `checkpoints_path`.
+    pub(crate) fn new(source: PathBuf, checkpoints_path: PathBuf, inflated_len: u64) -> GzipAccess {
         GzipAccess {
             source,
             checkpoints_path,
+            inflated_len,
             checkpoints: OnceLock::new(),
             copy_present: OnceLock::new(),
             stretches: Mutex::default(),
         }
     }
 
+    /// The gzip file.
+    pub(crate) fn source(&self) -> &std::path::Path {
+        &self.source
+    }
+
     /// The checkpoints, read on first use; the error names the file.
     pub(crate) fn checkpoints(&self) -> Result<Arc<GzipCheckpoints>, String> {
         self.checkpoints
             .get_or_init(|| {
-                GzipCheckpoints::read(&self.checkpoints_path)
-                    .map(Arc::new)
-                    .map_err(|e| format!("{}: {e}", self.checkpoints_path.display()))
+                let points = GzipCheckpoints::read(&self.checkpoints_path)
+                    .map_err(|e| format!("{}: {e}", self.checkpoints_path.display()))?;
+                if points.inflated_len() != self.inflated_len {
+                    return Err(format!(
+                        "{}: the checkpoints cover {} bytes but the index recorded {}",
+                        self.checkpoints_path.display(),
+                        points.inflated_len(),
+                        self.inflated_len
+                    ));
+                }
+                Ok(Arc::new(points))
             })
             .clone()
     }
 
     /// Whether the whole inflated copy was at `copy` when first asked (asked once, so that
     /// reading thousands of spans costs no file-system call each).
-    pub(crate) fn copy_was_present(&self, copy: &std::path::Path) -> Result<bool, String> {
-        let inflated_len = self.checkpoints()?.inflated_len;
-        Ok(*self
+    pub(crate) fn copy_was_present(&self, copy: &std::path::Path) -> bool {
+        *self
             .copy_present
-            .get_or_init(|| std::fs::metadata(copy).is_ok_and(|m| m.len() == inflated_len)))
+            .get_or_init(|| std::fs::metadata(copy).is_ok_and(|m| m.len() == self.inflated_len))
     }
 
-    /// The inflated bytes at `range`.
-    pub(crate) fn read(&self, range: Range<u64>) -> Result<GzipRead, String> {
+    /// The inflated bytes at `range`. With `may_ask_for_copy`, scattered reads that have
+    /// inflated a quarter of the file get [`GzipRead::MakeCopy`] instead.
+    pub(crate) fn read(
+        &self,
+        range: Range<u64>,
+        may_ask_for_copy: bool,
+    ) -> Result<GzipRead, String> {
         let points = self.checkpoints()?;
-        if range.start > range.end || range.end > points.inflated_len {
+        if range.start > range.end || range.end > points.inflated_len() {
             return Ok(GzipRead::OutOfRange);
         }
-        let i = points
-            .points
-            .partition_point(|p| p.out_offset <= range.start)
-            .saturating_sub(1);
-        let stretch_start = points.points[i].out_offset;
-        let stretch_end = points
-            .points
-            .get(i + 1)
-            .map_or(points.inflated_len, |p| p.out_offset);
-        let local = (range.start - stretch_start) as usize..(range.end - stretch_start) as usize;
-        let mut stretches = self.stretches.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = stretches.recent.iter().position(|(k, _)| *k == i) {
-            let hit = stretches.recent.remove(at);
-            stretches.recent.insert(0, hit.clone());
-            if range.end <= stretch_end {
-                return Ok(GzipRead::Bytes(hit.1, local));
+        let (i, stretch) = points.stretch_at(range.start);
+        let local = (range.start - stretch.start) as usize..(range.end - stretch.start) as usize;
+        {
+            let mut stretches = self.lock();
+            if let Some(at) = stretches.recent.iter().position(|(k, _)| *k == i) {
+                let hit = stretches.recent.remove(at);
+                stretches.recent.insert(0, hit.clone());
+                if range.end <= stretch.end {
+                    return Ok(GzipRead::Bytes(hit.1, local));
+                }
+            }
+            if may_ask_for_copy && stretches.inflated > points.inflated_len() / 4 {
+                return Ok(GzipRead::MakeCopy);
             }
         }
-        if stretches.inflated > points.inflated_len / 4 {
-            return Ok(GzipRead::MakeCopy);
-        }
-        if range.end > stretch_end {
-            // A range across a checkpoint (a span longer than the spacing): read it alone.
+        // Inflate without holding the lock: other readers go on meanwhile.
+        if range.end > stretch.end || stretch.end - stretch.start > MAX_KEPT_STRETCH {
+            // Read alone: a range across a checkpoint (a span longer than the spacing), or
+            // one in a stretch too long to keep. What precedes it was inflated too.
             let bytes = points.inflate_range(&self.source, range.clone())?;
-            stretches.inflated += bytes.len() as u64;
+            self.lock().inflated += range.end - stretch.start;
             let len = bytes.len();
             return Ok(GzipRead::Bytes(Arc::new(bytes), 0..len));
         }
-        let bytes = Arc::new(points.inflate_range(&self.source, stretch_start..stretch_end)?);
+        let bytes = Arc::new(points.inflate_range(&self.source, stretch.clone())?);
+        let mut stretches = self.lock();
         stretches.inflated += bytes.len() as u64;
-        stretches.recent.insert(0, (i, bytes.clone()));
-        stretches.recent.truncate(KEPT_STRETCHES);
+        if !stretches.recent.iter().any(|(k, _)| *k == i) {
+            stretches.recent.insert(0, (i, bytes.clone()));
+            stretches.recent.truncate(KEPT_STRETCHES);
+        }
         Ok(GzipRead::Bytes(bytes, local))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Stretches> {
+        self.stretches.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -149,7 +177,14 @@ mod tests {
         for _ in chunks.by_ref() {}
         let checkpoints = dir.path().join("cp");
         chunks.finish().checkpoints.write(&checkpoints).unwrap();
-        (dir, GzipAccess::new(gz, checkpoints), data)
+        let len = data.len() as u64;
+        (dir, GzipAccess::new(gz, checkpoints, len), data)
+    }
+
+    impl GzipAccess {
+        fn read_for_test(&self, range: Range<u64>) -> Result<GzipRead, String> {
+            self.read(range, true)
+        }
     }
 
     fn bytes(read: GzipRead) -> Vec<u8> {
@@ -162,21 +197,21 @@ mod tests {
     #[test]
     fn reads_any_range_and_keeps_recent_stretches() {
         let (_dir, access, data) = setup(60_000, 64 * 1024);
-        assert!(access.checkpoints().unwrap().points.len() > 10);
+        assert!(access.checkpoints().unwrap().points().len() > 10);
         let len = data.len() as u64;
         for start in [0, 1, 65_000, 300_001, len - 10] {
             let end = (start + 5000).min(len);
-            let got = bytes(access.read(start..end).unwrap());
+            let got = bytes(access.read_for_test(start..end).unwrap());
             assert_eq!(got, &data[start as usize..end as usize], "at {start}");
         }
         // Across a checkpoint, and the same stretch again without inflating more.
-        let got = bytes(access.read(60_000..200_000).unwrap());
+        let got = bytes(access.read_for_test(60_000..200_000).unwrap());
         assert_eq!(got, &data[60_000..200_000]);
         let before = access.stretches.lock().unwrap().inflated;
-        bytes(access.read(300_100..300_200).unwrap());
+        bytes(access.read_for_test(300_100..300_200).unwrap());
         assert_eq!(access.stretches.lock().unwrap().inflated, before);
         assert!(matches!(
-            access.read(len - 1..len + 1).unwrap(),
+            access.read_for_test(len - 1..len + 1).unwrap(),
             GzipRead::OutOfRange
         ));
     }
@@ -188,7 +223,7 @@ mod tests {
         let mut asked = false;
         for k in 0..200u64 {
             let start = k * 7_777_777 % (len - 100);
-            match access.read(start..start + 100).unwrap() {
+            match access.read_for_test(start..start + 100).unwrap() {
                 GzipRead::MakeCopy => {
                     asked = true;
                     break;

@@ -283,3 +283,51 @@ fn a_truncated_gzip_keeps_its_good_prefix_for_views_too() {
     let bytes = ds.segment_data(0).unwrap();
     assert!(data.as_bytes().starts_with(bytes.bytes()));
 }
+
+#[test]
+fn concurrent_copies_of_one_gzip_all_succeed_and_stale_ones_are_swept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gz = tmp.path().join("t.jsonl.gz");
+    let idx = tmp.path().join("idx");
+    let data: String = (0..2000)
+        .map(|i| {
+            span(
+                &format!("t{}", i % 90),
+                &format!("s{i}"),
+                "",
+                "STATUS_CODE_OK",
+                "{}",
+            ) + "\n"
+        })
+        .collect();
+    gzip_file(&gz, data.as_bytes());
+    let first = open(std::slice::from_ref(&gz), &idx).unwrap();
+    let dir = first.reports()[0].index_dir.clone();
+    // A copy a killed process left half-written long ago.
+    let stale = dir.join("source.jsonl.tmp-999999-0");
+    let f = std::fs::File::create(&stale).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    drop(f);
+    let second = open(std::slice::from_ref(&gz), &idx).unwrap();
+    let expected = data.as_bytes();
+    std::thread::scope(|s| {
+        for ds in [&first, &second] {
+            s.spawn(move || {
+                ds.make_inflated_copies(&NoProgress).unwrap();
+                assert_eq!(ds.segment_data(0).unwrap().bytes(), expected);
+            });
+        }
+    });
+    assert_eq!(
+        std::fs::read(dir.join("source.jsonl")).unwrap(),
+        data.as_bytes()
+    );
+    assert!(!stale.exists(), "the stale copy is swept");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -5,8 +5,10 @@
 //! is indexed. It holds the bit position in the compressed file and the last 32 KiB of
 //! output, which is all that back-references of later blocks can reach. With them, any
 //! range of the inflated stream can be produced by inflating at most one checkpoint
-//! spacing of extra data, and the whole stream can be inflated in parallel, one span
-//! between checkpoints per worker. That is why indexing a `.gz` file writes no
+//! spacing of extra data (where the compressor wrote blocks of ordinary size: a compressor
+//! that writes one huge block leaves nowhere to resume, and such a file is read from its
+//! start), and the whole stream can be inflated in parallel, one stretch between
+//! checkpoints per worker. That is why indexing a `.gz` file writes no
 //! decompressed copy: the copy is made later, in parallel, and only when a query needs
 //! random access ([`GzipCheckpoints::materialize`]).
 
@@ -23,7 +25,14 @@ pub const WINDOW_BYTES: usize = 32 * 1024;
 /// Output between two checkpoints (at least; checkpoints fall between deflate blocks).
 pub const CHECKPOINT_SPACING: u64 = 4 << 20;
 
-const MAGIC: &[u8; 8] = b"HALOGZC1";
+const MAGIC: &[u8; 8] = b"HALOGZC2";
+
+/// Output is inflated and handed on in pieces of at most this size, so memory stays bounded
+/// even where a compressor left few block boundaries (and so few checkpoints).
+const PIECE_BYTES: usize = 4 << 20;
+
+/// The smallest record in a checkpoint file: offsets, flags and window length.
+const MIN_RECORD_BYTES: usize = 8 + 8 + 2 + 4;
 
 /// Where inflating can start again in the middle of a gzip file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +41,8 @@ pub struct Checkpoint {
     pub out_offset: u64,
     /// Position in the compressed file, in bits.
     pub in_bit: u64,
-    /// The byte at `in_bit / 8`, whose high `8 - in_bit % 8` bits are still unread.
+    /// The byte at `in_bit / 8`, whose high `8 - in_bit % 8` bits are still unread (0 when
+    /// the position is on a byte boundary).
     pub partial_byte: u8,
     /// The start of a gzip member (its header comes next; no window is needed).
     pub member_start: bool,
@@ -43,10 +53,8 @@ pub struct Checkpoint {
 /// The checkpoints of one gzip file, in stream order, and its inflated length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GzipCheckpoints {
-    /// The checkpoints; the first is always the start of the file.
-    pub points: Vec<Checkpoint>,
-    /// Bytes of inflated output the checkpoints cover (up to a fault, if the stream has one).
-    pub inflated_len: u64,
+    points: Vec<Checkpoint>,
+    inflated_len: u64,
 }
 
 impl Default for GzipCheckpoints {
@@ -65,60 +73,113 @@ impl Default for GzipCheckpoints {
 }
 
 impl GzipCheckpoints {
-    /// Writes the checkpoints to `path`.
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
-        w.write_all(MAGIC)?;
-        w.write_all(&self.inflated_len.to_le_bytes())?;
-        w.write_all(&(self.points.len() as u64).to_le_bytes())?;
-        for p in &self.points {
-            w.write_all(&p.out_offset.to_le_bytes())?;
-            w.write_all(&p.in_bit.to_le_bytes())?;
-            w.write_all(&[p.partial_byte, u8::from(p.member_start)])?;
-            w.write_all(&(p.window.len() as u32).to_le_bytes())?;
-            w.write_all(&p.window)?;
-        }
-        w.into_inner().map_err(|e| e.into_error())?.sync_data()
+    /// The checkpoints, in stream order; the first is the start of the file.
+    pub fn points(&self) -> &[Checkpoint] {
+        &self.points
     }
 
-    /// Reads checkpoints written by [`GzipCheckpoints::write`], checking that they make
-    /// sense; the error says what is wrong.
+    /// Bytes of inflated output the checkpoints cover (up to a fault, if the stream has one).
+    pub fn inflated_len(&self) -> u64 {
+        self.inflated_len
+    }
+
+    /// The stretch between two checkpoints that holds output `offset`: the first
+    /// checkpoint's index and the stretch's output range.
+    pub fn stretch_at(&self, offset: u64) -> (usize, Range<u64>) {
+        let i = self
+            .points
+            .partition_point(|p| p.out_offset <= offset)
+            .saturating_sub(1);
+        let end = self
+            .points
+            .get(i + 1)
+            .map_or(self.inflated_len, |p| p.out_offset);
+        (i, self.points[i].out_offset..end)
+    }
+
+    pub(crate) fn push(&mut self, point: Checkpoint) {
+        self.points.push(point);
+    }
+
+    pub(crate) fn last_out_offset(&self) -> u64 {
+        self.points.last().map_or(0, |p| p.out_offset)
+    }
+
+    pub(crate) fn set_inflated_len(&mut self, len: u64) {
+        self.inflated_len = len;
+    }
+
+    /// Writes the checkpoints to `path`, with a checksum, and syncs them to disk.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let mut body = Vec::new();
+        body.extend_from_slice(MAGIC);
+        body.extend_from_slice(&self.inflated_len.to_le_bytes());
+        body.extend_from_slice(&(self.points.len() as u64).to_le_bytes());
+        for p in &self.points {
+            body.extend_from_slice(&p.out_offset.to_le_bytes());
+            body.extend_from_slice(&p.in_bit.to_le_bytes());
+            body.extend_from_slice(&[p.partial_byte, u8::from(p.member_start)]);
+            body.extend_from_slice(&(p.window.len() as u32).to_le_bytes());
+            body.extend_from_slice(&p.window);
+        }
+        let sum = xxhash_rust::xxh3::xxh3_64(&body);
+        body.extend_from_slice(&sum.to_le_bytes());
+        let mut file = std::fs::File::create(path)?;
+        file.write_all(&body)?;
+        file.sync_data()
+    }
+
+    /// Reads checkpoints written by [`GzipCheckpoints::write`], checking their checksum and
+    /// that they make sense; the error says what is wrong.
     pub fn read(path: &Path) -> Result<GzipCheckpoints, String> {
         let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-        let mut r = Cursor {
-            bytes: &bytes,
-            at: 0,
+        let Some(body_len) = bytes.len().checked_sub(8) else {
+            return Err("the file is truncated".into());
         };
-        if r.take(8)? != MAGIC {
-            return Err("not a checkpoint file".into());
+        let (body, sum) = bytes.split_at(body_len);
+        if !body.starts_with(MAGIC) {
+            return Err("not a checkpoint file (or another version)".into());
         }
+        if xxhash_rust::xxh3::xxh3_64(body).to_le_bytes() != sum {
+            return Err("checksum mismatch: the file is truncated or damaged".into());
+        }
+        let mut r = Cursor { bytes: body, at: 8 };
         let inflated_len = r.u64()?;
         let count = r.u64()?;
-        let mut points = Vec::with_capacity(count.min(1 << 20) as usize);
+        let max_count = (body.len() / MIN_RECORD_BYTES) as u64;
+        if count > max_count {
+            return Err(format!("{count} checkpoints cannot fit in the file"));
+        }
+        let mut points: Vec<Checkpoint> = Vec::with_capacity(count as usize);
         for _ in 0..count {
             let out_offset = r.u64()?;
             let in_bit = r.u64()?;
             let flags = r.take(2)?;
             let window_len = u32::from_le_bytes(r.take(4)?.try_into().expect("4 bytes"));
-            if window_len as usize > WINDOW_BYTES {
-                return Err(format!("a window of {window_len} bytes"));
-            }
             let window = r.take(window_len as usize)?.to_vec();
+            let member_start = flags[1] != 0;
             let ordered = points
                 .last()
-                .is_none_or(|p: &Checkpoint| p.out_offset < out_offset && p.in_bit < in_bit);
-            if !ordered || out_offset > inflated_len {
-                return Err(format!("checkpoint at {out_offset} is out of order"));
+                .is_none_or(|p| p.out_offset < out_offset && p.in_bit < in_bit);
+            let window_fits = if member_start {
+                in_bit.is_multiple_of(8)
+            } else {
+                window.len() as u64 == out_offset.min(WINDOW_BYTES as u64)
+            };
+            if !ordered || out_offset > inflated_len || !window_fits {
+                return Err(format!(
+                    "checkpoint at output byte {out_offset} is inconsistent"
+                ));
             }
             points.push(Checkpoint {
                 out_offset,
                 in_bit,
                 partial_byte: flags[0],
-                member_start: flags[1] != 0,
+                member_start,
                 window,
             });
         }
-        if r.at != bytes.len() {
+        if r.at != body.len() {
             return Err("trailing bytes".into());
         }
         match points.first() {
@@ -131,47 +192,67 @@ impl GzipCheckpoints {
         })
     }
 
-    /// Inflates `range` of the stream from the nearest checkpoint before it.
+    /// Inflates `range` of the stream (clamped to its length) from the nearest checkpoint
+    /// before it.
     pub fn inflate_range(&self, gz: &Path, range: Range<u64>) -> Result<Vec<u8>, String> {
-        let end = range.end.min(self.inflated_len);
-        let start = range.start.min(end);
-        let i = self
-            .points
-            .partition_point(|p| p.out_offset <= start)
-            .saturating_sub(1);
-        let point = &self.points[i];
-        let mut source = ResumedStream::open(gz, point)?;
-        let mut skip = start - point.out_offset;
-        let want = (end - start) as usize;
-        let mut out = Vec::with_capacity(want);
-        let mut discard = vec![MaybeUninit::<u8>::uninit(); 64 * 1024];
-        while out.len() < want {
-            let produced = if skip > 0 {
-                let n = skip.min(discard.len() as u64) as usize;
-                let produced = source.inflate(&mut discard[..n])?;
-                skip -= produced as u64;
-                produced
-            } else {
-                let len = out.len();
-                let produced = source.inflate(&mut out.spare_capacity_mut()[..want - len])?;
-                // SAFETY: zlib initialised the first `produced` spare bytes.
-                unsafe { out.set_len(len + produced) };
-                produced
-            };
-            if produced == 0 && source.exhausted() {
-                return Err(format!(
-                    "{}: the compressed data ends {} bytes early",
-                    gz.display(),
-                    want - out.len()
-                ));
-            }
-        }
+        let want = range.end.min(self.inflated_len).saturating_sub(range.start);
+        let mut out = Vec::with_capacity(want.min(PIECE_BYTES as u64 * 4) as usize);
+        self.inflate_range_into(gz, range, &mut |piece| {
+            out.extend_from_slice(piece);
+            Ok(())
+        })?;
         Ok(out)
     }
 
-    /// Writes the whole inflated stream to `dest`, atomically, inflating the stretches
-    /// between checkpoints on `workers` threads at once; `written` hears the size of each
-    /// stretch as it lands, for progress.
+    /// Inflates `range` of the stream (clamped to its length) from the nearest checkpoint
+    /// before it, handing it to `sink` in pieces of a few MB: memory stays bounded however
+    /// long the range.
+    pub fn inflate_range_into(
+        &self,
+        gz: &Path,
+        range: Range<u64>,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let end = range.end.min(self.inflated_len);
+        let start = range.start.min(end);
+        let (i, _) = self.stretch_at(start);
+        let point = &self.points[i];
+        let mut source = ResumedStream::open(gz, point)?;
+        let mut skip = start - point.out_offset;
+        let mut remaining = end - start;
+        let mut buf: Vec<u8> = Vec::with_capacity(PIECE_BYTES.min(remaining.max(skip) as usize));
+        while skip > 0 || remaining > 0 {
+            let target = if skip > 0 { skip } else { remaining }.min(buf.capacity() as u64);
+            buf.clear();
+            while (buf.len() as u64) < target {
+                let len = buf.len();
+                let room = target as usize - len;
+                let produced = source.inflate(&mut buf.spare_capacity_mut()[..room])?;
+                // SAFETY: zlib initialised the first `produced` spare bytes.
+                unsafe { buf.set_len(len + produced) };
+                if produced == 0 && source.exhausted() {
+                    return Err(format!(
+                        "{}: the compressed data ends {} bytes early",
+                        gz.display(),
+                        skip + remaining - buf.len() as u64
+                    ));
+                }
+            }
+            if skip > 0 {
+                skip -= buf.len() as u64;
+            } else {
+                remaining -= buf.len() as u64;
+                sink(&buf)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the whole inflated stream to `dest`, inflating the stretches between
+    /// checkpoints on `workers` threads at once; `written` hears the size of each piece as
+    /// it lands, for progress. The copy is synced to disk before it is renamed into place,
+    /// so a copy found at `dest` is whole. Temporary files that a killed process left behind
+    /// are removed.
     pub fn materialize(
         &self,
         gz: &Path,
@@ -179,44 +260,63 @@ impl GzipCheckpoints {
         workers: usize,
         written: &(dyn Fn(u64) + Sync),
     ) -> Result<(), String> {
-        let tmp = dest.with_extension(format!("tmp-{}", std::process::id()));
+        static NEXT_TMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let prefix = format!("{name}.tmp-");
+        sweep_stale(dest.parent().unwrap_or(Path::new(".")), &prefix);
+        let tmp = dest.with_file_name(format!(
+            "{prefix}{}-{}",
+            std::process::id(),
+            NEXT_TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let result = self.write_copy(gz, &tmp, workers, written).and_then(|()| {
+            std::fs::rename(&tmp, dest)
+                .map_err(|e| format!("renaming {} to {}: {e}", tmp.display(), dest.display()))
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn write_copy(
+        &self,
+        gz: &Path,
+        tmp: &Path,
+        workers: usize,
+        written: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), String> {
         let fail = |e: std::io::Error| format!("{}: {e}", tmp.display());
-        std::fs::File::create(&tmp)
-            .and_then(|f| f.set_len(self.inflated_len))
-            .map_err(fail)?;
-        let pieces: Vec<Range<u64>> = self
-            .points
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let end = self
-                    .points
-                    .get(i + 1)
-                    .map_or(self.inflated_len, |n| n.out_offset);
-                p.out_offset..end
-            })
+        let file = std::fs::File::create(tmp).map_err(fail)?;
+        file.set_len(self.inflated_len).map_err(fail)?;
+        let stretches: Vec<Range<u64>> = (0..self.points.len())
+            .map(|i| self.stretch_at(self.points[i].out_offset).1)
             .filter(|r| !r.is_empty())
             .collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let failure = std::sync::Mutex::new(None::<String>);
         std::thread::scope(|scope| {
-            for _ in 0..workers.clamp(1, pieces.len().max(1)) {
+            for _ in 0..workers.clamp(1, stretches.len().max(1)) {
                 scope.spawn(|| {
                     let run = || -> Result<(), String> {
-                        let mut file = std::fs::OpenOptions::new()
+                        let mut out = std::fs::OpenOptions::new()
                             .write(true)
-                            .open(&tmp)
+                            .open(tmp)
                             .map_err(fail)?;
                         loop {
                             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(piece) = pieces.get(i) else {
+                            let Some(stretch) = stretches.get(i) else {
                                 return Ok(());
                             };
-                            let bytes = self.inflate_range(gz, piece.clone())?;
-                            file.seek(SeekFrom::Start(piece.start))
-                                .and_then(|_| file.write_all(&bytes))
-                                .map_err(fail)?;
-                            written(bytes.len() as u64);
+                            out.seek(SeekFrom::Start(stretch.start)).map_err(fail)?;
+                            self.inflate_range_into(gz, stretch.clone(), &mut |piece| {
+                                out.write_all(piece).map_err(fail)?;
+                                written(piece.len() as u64);
+                                Ok(())
+                            })?;
                         }
                     };
                     if let Err(e) = run() {
@@ -231,10 +331,26 @@ impl GzipCheckpoints {
             }
         });
         if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
-        std::fs::rename(&tmp, dest).map_err(|e| format!("{}: {e}", dest.display()))
+        file.sync_data().map_err(fail)
+    }
+}
+
+/// Removes `prefix*` files in `dir` that nothing has written to for ten minutes: copies
+/// that a killed process never finished. (A live copy writes continuously.)
+fn sweep_stale(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 600));
+        if stale && entry.file_name().to_string_lossy().starts_with(prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -291,13 +407,22 @@ impl ResumedStream {
         loop {
             if self.lo == self.hi && !self.eof {
                 self.buf_start += self.hi as u64;
-                self.hi = self.file.read(&mut self.buf).map_err(|e| e.to_string())?;
                 self.lo = 0;
+                self.hi = loop {
+                    match self.file.read(&mut self.buf) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e.to_string()),
+                    }
+                };
                 self.eof = self.hi == 0;
             }
             let step = self
                 .inflater
-                .inflate(&self.buf[self.lo..self.hi], out, false)?;
+                .inflate(&self.buf[self.lo..self.hi], out, false);
+            if let Some(e) = step.error {
+                return Err(e);
+            }
             self.lo += step.consumed;
             if step.stream_end {
                 // The inflater may have read a few bytes past the end of the deflate data;
@@ -306,13 +431,18 @@ impl ResumedStream {
                 if self.framing == Framing::Raw {
                     next += 8;
                 }
-                self.file
-                    .seek(SeekFrom::Start(next))
-                    .map_err(|e| e.to_string())?;
-                self.buf_start = next;
-                self.lo = 0;
-                self.hi = 0;
-                self.eof = false;
+                let buffered = self.buf_start..self.buf_start + self.hi as u64;
+                if buffered.contains(&next) {
+                    self.lo = (next - self.buf_start) as usize;
+                } else {
+                    self.file
+                        .seek(SeekFrom::Start(next))
+                        .map_err(|e| e.to_string())?;
+                    self.buf_start = next;
+                    self.lo = 0;
+                    self.hi = 0;
+                    self.eof = false;
+                }
                 self.framing = Framing::Gzip;
                 self.inflater.reset(Framing::Gzip)?;
             }

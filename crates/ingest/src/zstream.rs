@@ -26,7 +26,7 @@ impl Framing {
 }
 
 /// What one call to [`Inflater::inflate`] did.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Step {
     /// Input bytes taken (some of their bits may still be held unused: see `held_bits`).
     pub(crate) consumed: usize,
@@ -34,6 +34,8 @@ pub(crate) struct Step {
     pub(crate) produced: usize,
     /// The gzip member (or the raw deflate data) ended.
     pub(crate) stream_end: bool,
+    /// Why inflating cannot go on (corrupt data); what was produced before it still counts.
+    pub(crate) error: Option<String>,
     data_type: i32,
 }
 
@@ -117,7 +119,7 @@ impl Inflater {
         input: &[u8],
         output: &mut [MaybeUninit<u8>],
         stop_between_blocks: bool,
-    ) -> Result<Step, String> {
+    ) -> Step {
         let avail_in = input.len().min(u32::MAX as usize) as u32;
         let avail_out = output.len().min(u32::MAX as usize) as u32;
         self.strm.next_in = input.as_ptr();
@@ -136,17 +138,18 @@ impl Inflater {
             consumed: (avail_in - self.strm.avail_in) as usize,
             produced: (avail_out - self.strm.avail_out) as usize,
             stream_end: ret == z::Z_STREAM_END,
+            // A buffer error only means no progress was possible with what was given.
+            error: match ret {
+                z::Z_OK | z::Z_STREAM_END | z::Z_BUF_ERROR => None,
+                other => Some(self.message(other)),
+            },
             data_type: self.strm.data_type,
         };
         self.strm.next_in = std::ptr::null();
         self.strm.avail_in = 0;
         self.strm.next_out = std::ptr::null_mut();
         self.strm.avail_out = 0;
-        match ret {
-            // A buffer error only means no progress was possible with what was given.
-            z::Z_OK | z::Z_STREAM_END | z::Z_BUF_ERROR => Ok(step),
-            other => Err(self.message(other)),
-        }
+        step
     }
 
     fn check(&self, ret: i32) -> Result<(), String> {

@@ -29,7 +29,8 @@ struct ExportReport {
 }
 
 pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
-    let ds = args.dataset.open(false)?;
+    // Export writes every message and attribute, read from the source.
+    let ds = args.dataset.open_for_scan()?;
     let files = halo_sql::export_parquet(&ds, &args.parquet)?;
     if args.dataset.options.json {
         render::json(&ExportReport {
