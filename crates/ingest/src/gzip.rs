@@ -165,8 +165,9 @@ impl InflatingChunks {
             }
             self.in_member = !step.stream_end;
             if step.stream_end {
-                // The next member, if any, starts where this one's trailer ended; the
-                // inflater may have read a few bytes beyond it.
+                // The next member, if any, starts where this one's trailer ended. zlib-rs
+                // reads the trailer byte by byte and holds nothing after it today; the
+                // rewind keeps this right should a later version read ahead.
                 let held = (step.held_bits() / 8) as usize;
                 if held <= self.lo {
                     self.lo -= held;
