@@ -193,23 +193,24 @@ fn gzip_file(path: &Path, data: &[u8]) {
     enc.finish().unwrap();
 }
 
+/// `spans` OK spans spread over `traces` traces, written gzipped to `dir/t.jsonl.gz`.
+fn gzipped_spans(dir: &Path, spans: usize, traces: usize) -> (PathBuf, String) {
+    let data: String = (0..spans)
+        .map(|i| {
+            let trace = format!("t{}", i % traces);
+            span(&trace, &format!("s{i}"), "", "STATUS_CODE_OK", "{}") + "\n"
+        })
+        .collect();
+    let gz = dir.join("t.jsonl.gz");
+    gzip_file(&gz, data.as_bytes());
+    (gz, data)
+}
+
 #[test]
 fn gzip_is_indexed_without_a_copy_until_random_access_needs_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let gz = tmp.path().join("t.jsonl.gz");
+    let (gz, data) = gzipped_spans(tmp.path(), 400, 40);
     let idx = tmp.path().join("idx");
-    let data: String = (0..400)
-        .map(|i| {
-            span(
-                &format!("t{}", i % 40),
-                &format!("s{i}"),
-                "",
-                "STATUS_CODE_OK",
-                "{}",
-            ) + "\n"
-        })
-        .collect();
-    gzip_file(&gz, data.as_bytes());
     let ds = open(std::slice::from_ref(&gz), &idx).unwrap();
     assert_eq!(ds.traces().len(), 40);
     let dir = ds.reports()[0].index_dir.clone();
@@ -258,19 +259,7 @@ fn gzip_is_indexed_without_a_copy_until_random_access_needs_one() {
 #[test]
 fn a_truncated_gzip_keeps_its_good_prefix_for_views_too() {
     let tmp = tempfile::tempdir().unwrap();
-    let gz = tmp.path().join("t.jsonl.gz");
-    let data: String = (0..3000)
-        .map(|i| {
-            span(
-                &format!("t{i}"),
-                &format!("s{i}"),
-                "",
-                "STATUS_CODE_OK",
-                "{}",
-            ) + "\n"
-        })
-        .collect();
-    gzip_file(&gz, data.as_bytes());
+    let (gz, data) = gzipped_spans(tmp.path(), 3000, 3000);
     let whole = std::fs::read(&gz).unwrap();
     std::fs::write(&gz, &whole[..whole.len() / 2]).unwrap();
     let ds = open(std::slice::from_ref(&gz), &tmp.path().join("idx")).unwrap();
@@ -287,20 +276,8 @@ fn a_truncated_gzip_keeps_its_good_prefix_for_views_too() {
 #[test]
 fn concurrent_copies_of_one_gzip_all_succeed_and_stale_ones_are_swept() {
     let tmp = tempfile::tempdir().unwrap();
-    let gz = tmp.path().join("t.jsonl.gz");
+    let (gz, data) = gzipped_spans(tmp.path(), 2000, 90);
     let idx = tmp.path().join("idx");
-    let data: String = (0..2000)
-        .map(|i| {
-            span(
-                &format!("t{}", i % 90),
-                &format!("s{i}"),
-                "",
-                "STATUS_CODE_OK",
-                "{}",
-            ) + "\n"
-        })
-        .collect();
-    gzip_file(&gz, data.as_bytes());
     let first = open(std::slice::from_ref(&gz), &idx).unwrap();
     let dir = first.reports()[0].index_dir.clone();
     // A copy a killed process left half-written long ago.
