@@ -34,7 +34,9 @@ pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<PathBuf>, SqlError
 
 async fn write_table(engine: &SqlEngine, name: &str, path: &Path) -> Result<(), SqlError> {
     let df_err = |e| SqlError::from_datafusion(e, usize::MAX);
-    // One partition: the file keeps the index's row order.
+    // Tables are made of contiguous runs of the index's rows, one per partition; reading
+    // the partitions one after another, in order, keeps the index's row order in the file
+    // (merging them into one stream would interleave them as they arrive).
     let mut state = engine.base_state().clone();
     state.config_mut().options_mut().execution.target_partitions = 1;
     let plan = state
@@ -43,7 +45,7 @@ async fn write_table(engine: &SqlEngine, name: &str, path: &Path) -> Result<(), 
         .map_err(df_err)?;
     let df = DataFrame::new(state, plan);
     let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-    let mut stream = df.execute_stream().await.map_err(df_err)?;
+    let streams = df.execute_stream_partitioned().await.map_err(df_err)?;
 
     let parquet_err = |e: parquet::errors::ParquetError| SqlError::Parquet {
         path: path.to_path_buf(),
@@ -58,8 +60,10 @@ async fn write_table(engine: &SqlEngine, name: &str, path: &Path) -> Result<(), 
         .build();
     let mut writer = ArrowWriter::try_new(std::io::BufWriter::new(file), schema, Some(props))
         .map_err(parquet_err)?;
-    while let Some(batch) = stream.next().await {
-        writer.write(&batch.map_err(df_err)?).map_err(parquet_err)?;
+    for mut stream in streams {
+        while let Some(batch) = stream.next().await {
+            writer.write(&batch.map_err(df_err)?).map_err(parquet_err)?;
+        }
     }
     writer.close().map_err(parquet_err)?;
     Ok(())

@@ -42,13 +42,18 @@ fn every_table_is_exported_and_reads_back() {
     let reader =
         ParquetRecordBatchReaderBuilder::try_new(File::open(out.join("traces.parquet")).unwrap())
             .unwrap();
-    let first = reader.build().unwrap().next().unwrap().unwrap();
-    let ids = first.column_by_name("trace_id").unwrap();
-    let ids = ids
-        .as_any()
-        .downcast_ref::<arrow_array::StringArray>()
-        .unwrap();
-    assert_eq!(ids.value(0), ds.traces()[0].trace_id);
+    let mut exported = Vec::new();
+    for batch in reader.build().unwrap() {
+        let batch = batch.unwrap();
+        let ids = batch.column_by_name("trace_id").unwrap();
+        let ids = ids
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap();
+        exported.extend(ids.iter().flatten().map(str::to_string));
+    }
+    let indexed: Vec<String> = ds.traces().iter().map(|t| t.trace_id.clone()).collect();
+    assert_eq!(exported, indexed, "every row in index order");
 
     // Spans go out with their attributes, read from the source: the Parquet file is all a
     // DuckDB user has.
