@@ -71,18 +71,23 @@ fn classify(error: &anyhow::Error) -> u8 {
 
 /// Turns a command's outcome into the process exit code, printing the error once.
 pub(crate) fn finish(outcome: Result<u8, Failure>) -> ExitCode {
-    match outcome {
-        Ok(code) => ExitCode::from(code),
-        Err(f) => {
-            // A closed pipe (`halo query ... | head`) is a quiet success, as in ripgrep.
+    let code = match outcome {
+        Ok(code) => code,
+        // A closed pipe (`halo query ... | head`) is a quiet success, as in ripgrep.
+        Err(f)
             if f.error.chain().any(|c| {
                 c.downcast_ref::<std::io::Error>()
                     .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
-                return ExitCode::from(OK);
-            }
-            crate::errln!("halo: {:#}", f.error);
-            ExitCode::from(f.code)
+            }) =>
+        {
+            OK
         }
-    }
+        Err(f) => {
+            crate::errln!("halo: {:#}", f.error);
+            f.code
+        }
+    };
+    // Output is out; let replaced indexes finish being deleted before the process ends.
+    halo_index::finish_cleanup();
+    ExitCode::from(code)
 }

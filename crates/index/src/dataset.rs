@@ -127,6 +127,13 @@ impl std::ops::Deref for SourceBytes {
     }
 }
 
+/// Why a file's data could not be had (kept in the `OnceLock`, so it must be `Clone`).
+#[derive(Debug, Clone)]
+enum DataError {
+    Copy { gzip: PathBuf, message: String },
+    Map(String),
+}
+
 #[derive(Debug)]
 struct FileEntry {
     source: SourceFile,
@@ -134,7 +141,7 @@ struct FileEntry {
     /// For a gzip source: reads through its checkpoints, from which `data_path` is also made
     /// when a query needs the whole inflated stream.
     gzip: Option<GzipAccess>,
-    data: OnceLock<Result<Arc<MappedFile>, String>>,
+    data: OnceLock<Result<Arc<MappedFile>, DataError>>,
 }
 
 #[derive(Debug)]
@@ -491,16 +498,28 @@ impl Dataset {
         file.data
             .get_or_init(|| {
                 if let Some(gzip) = &file.gzip {
-                    make_gzip_copy(gzip, &file.data_path, progress)?;
+                    make_gzip_copy(gzip, &file.data_path, progress).map_err(|message| {
+                        DataError::Copy {
+                            gzip: gzip.source().to_path_buf(),
+                            message,
+                        }
+                    })?;
                 }
                 MappedFile::open(&file.data_path)
                     .map(Arc::new)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| DataError::Map(e.to_string()))
             })
             .clone()
-            .map_err(|message| IndexError::Corrupt {
-                path: file.data_path.clone(),
-                message,
+            .map_err(|e| match e {
+                DataError::Copy { gzip, message } => IndexError::GzipCopy {
+                    path: file.data_path.clone(),
+                    gzip,
+                    message,
+                },
+                DataError::Map(message) => IndexError::Corrupt {
+                    path: file.data_path.clone(),
+                    message,
+                },
             })
     }
 
@@ -635,6 +654,11 @@ fn prefix_tail_hash(path: &Path, end: u64) -> std::io::Result<u64> {
 }
 
 /// Makes sure the index of `source` in `dir` is current; returns its meta and what was done.
+///
+/// Reusing a current index takes no lock. Building, rebuilding or extending one holds an
+/// advisory lock on the source file, so that two processes opening a new dataset at once do
+/// not build it twice or swap directories under each other: the second waits, looks again
+/// and reuses what the first built.
 fn ensure_index(
     source: &SourceFile,
     dir: &Path,
@@ -646,36 +670,136 @@ fn ensure_index(
         error: e,
     };
     let fingerprint = Fingerprint::of(&source.path).map_err(src_io)?;
+    if let Plan::Reuse(meta) = plan(source, dir, options, &fingerprint) {
+        return Ok((meta, IndexAction::Reused));
+    }
+    let lock = BuildLock::of(&source.path);
+    let fingerprint = Fingerprint::of(&source.path).map_err(src_io)?;
+    let forced = OpenOptions {
+        force_rebuild: false,
+        ..options.clone()
+    };
+    // Under the lock, a forced rebuild still rebuilds, unless another process rebuilt the
+    // index while this one waited.
+    let again = if options.force_rebuild && lock.waited {
+        plan(source, dir, &forced, &fingerprint)
+    } else {
+        plan(source, dir, options, &fingerprint)
+    };
+    let built_by = |reason: Option<String>| {
+        build_fresh(source, dir, fingerprint, options, progress, lock.held()).map(|m| {
+            let action = match reason {
+                Some(reason) => IndexAction::Rebuilt { reason },
+                None => IndexAction::Built,
+            };
+            (m, action)
+        })
+    };
+    match again {
+        Plan::Reuse(meta) => Ok((meta, IndexAction::Reused)),
+        Plan::Append(meta) => append(source, dir, meta, fingerprint, options, progress),
+        Plan::Build(reason) => built_by(reason),
+    }
+}
+
+/// What opening an index calls for.
+enum Plan {
+    /// The index is current.
+    Reuse(IndexMeta),
+    /// The file grew and its indexed prefix is unchanged: index only what was appended.
+    Append(IndexMeta),
+    /// Build from scratch; the reason when an index was there.
+    Build(Option<String>),
+}
+
+fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fingerprint) -> Plan {
     let existing = if options.force_rebuild {
         Err("a rebuild was asked for".to_string())
     } else {
         IndexMeta::read(dir)
     };
     let reason = match existing {
-        Ok(meta) if meta.source != source.path => {
+        Ok(meta) if !same_file(&meta.source, &source.path) => {
             format!("the index belongs to {}", meta.source.display())
         }
-        Ok(meta)
-            if !segments_present(dir, &meta)
-                || (source.kind == SourceKind::Gzip && !dir.join(GZIP_CHECKPOINTS).is_file()) =>
-        {
+        Ok(meta) if !segments_present(dir, &meta) => {
             "index files are missing or truncated".to_string()
         }
-        Ok(meta) if meta.fingerprint == fingerprint => return Ok((meta, IndexAction::Reused)),
         Ok(meta)
-            if source.kind == SourceKind::Plain && is_append(&source.path, &meta, &fingerprint) =>
+            if source.kind == SourceKind::Gzip && gzip_checkpoints_fault(dir, &meta).is_some() =>
         {
-            return append(source, dir, meta, fingerprint, options, progress);
+            gzip_checkpoints_fault(dir, &meta).unwrap_or_default()
+        }
+        Ok(meta) if meta.fingerprint == *fingerprint => return Plan::Reuse(meta),
+        Ok(meta)
+            if source.kind == SourceKind::Plain && is_append(&source.path, &meta, fingerprint) =>
+        {
+            return Plan::Append(meta);
         }
         Ok(_) => "the file changed".to_string(),
         Err(e) if dir.join("meta.json").exists() => e,
-        Err(_) => {
-            return build_fresh(source, dir, fingerprint, options, progress)
-                .map(|m| (m, IndexAction::Built))
-        }
+        Err(_) => return Plan::Build(None),
     };
-    build_fresh(source, dir, fingerprint, options, progress)
-        .map(|m| (m, IndexAction::Rebuilt { reason }))
+    Plan::Build(Some(reason))
+}
+
+/// What is wrong with a gzip index's checkpoints, if anything (they are checksummed and
+/// must cover the inflated length the index recorded).
+fn gzip_checkpoints_fault(dir: &Path, meta: &IndexMeta) -> Option<String> {
+    match halo_ingest::GzipCheckpoints::read(&dir.join(GZIP_CHECKPOINTS)) {
+        Err(e) => Some(format!("the gzip checkpoints are unreadable ({e})")),
+        Ok(points) if points.inflated_len() != meta.data_bytes => {
+            Some("the gzip checkpoints do not match the index".to_string())
+        }
+        Ok(_) => None,
+    }
+}
+
+/// Whether two paths name the same file: the same text, or the same file once resolved
+/// (`runs/../x.jsonl` and `x.jsonl`).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || std::fs::canonicalize(a)
+            .ok()
+            .zip(std::fs::canonicalize(b).ok())
+            .is_some_and(|(a, b)| a == b)
+}
+
+/// An exclusive advisory lock on a source file, held while its index is built; released
+/// when dropped. Where locks are unsupported, building goes on without one.
+struct BuildLock {
+    file: Option<std::fs::File>,
+    /// Whether another process held the lock first.
+    waited: bool,
+}
+
+impl BuildLock {
+    fn of(source: &Path) -> BuildLock {
+        let Ok(file) = std::fs::File::open(source) else {
+            return BuildLock {
+                file: None,
+                waited: false,
+            };
+        };
+        match file.try_lock() {
+            Ok(()) => BuildLock {
+                file: Some(file),
+                waited: false,
+            },
+            Err(std::fs::TryLockError::WouldBlock) => BuildLock {
+                waited: true,
+                file: file.lock().is_ok().then_some(file),
+            },
+            Err(std::fs::TryLockError::Error(_)) => BuildLock {
+                file: None,
+                waited: false,
+            },
+        }
+    }
+
+    fn held(&self) -> bool {
+        self.file.is_some()
+    }
 }
 
 fn segments_present(dir: &Path, meta: &IndexMeta) -> bool {
@@ -712,6 +836,7 @@ fn build_fresh(
     fingerprint: Fingerprint,
     options: &OpenOptions,
     progress: &dyn BuildProgress,
+    locked: bool,
 ) -> Result<IndexMeta, IndexError> {
     let tmp = dir.with_file_name(format!(
         "{}.tmp-{}",
@@ -725,7 +850,7 @@ fn build_fresh(
         move |e| IndexError::Io { path: p, error: e }
     };
     let _ = std::fs::remove_dir_all(&tmp);
-    sweep_old_indexes(dir);
+    sweep_old_indexes(dir, locked);
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     let name = "seg-0000".to_string();
     let (spans_path, traces_path) = segment_paths(&tmp, &name);
@@ -848,12 +973,31 @@ fn build_fresh(
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     std::fs::rename(&tmp, dir).map_err(io(dir))?;
-    // The old index is out of the way; deleting its files can finish after we return. If
-    // the process ends first, the next build sweeps the remains.
-    std::thread::spawn(move || {
+    // The old index is out of the way; deleting its files can finish after we return
+    // (`finish_cleanup` waits for it before the process exits). If the process dies
+    // first, the next build sweeps the remains.
+    let deleting = std::thread::spawn(move || {
         let _ = std::fs::remove_dir_all(&old);
     });
+    CLEANUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(deleting);
     Ok(meta)
+}
+
+/// Deletions of replaced index directories still running in the background.
+static CLEANUPS: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Waits for replaced indexes to be deleted. Rebuilding returns as soon as the new index is
+/// in place and deletes the old one on a background thread; a program calls this before
+/// it exits (after its output), so that no `*.old-*` directory is left behind.
+pub fn finish_cleanup() {
+    let pending = std::mem::take(&mut *CLEANUPS.lock().unwrap_or_else(|e| e.into_inner()));
+    for deleting in pending {
+        let _ = deleting.join();
+    }
 }
 
 /// Drops `value` on a short-lived thread, for large structures whose freeing would only
@@ -862,21 +1006,45 @@ fn drop_in_background<T: Send + 'static>(value: T) {
     std::thread::spawn(move || drop(value));
 }
 
-/// Removes the `*.old-*` directories that builds of `dir` left behind when their process
-/// ended before the old index was deleted.
-fn sweep_old_indexes(dir: &Path) {
+/// Removes what earlier builds of `dir` left behind: `*.old-*` directories whose deletion
+/// was cut short, and `*.tmp-*` directories of builds that were killed. A temporary
+/// directory is only removed while this process holds the build lock (no one else can be
+/// building) or when nothing in it has changed for ten minutes.
+fn sweep_old_indexes(dir: &Path, locked: bool) {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
         return;
     };
-    let prefix = format!("{}.old-", name.to_string_lossy());
+    let name = name.to_string_lossy();
+    let old = format!("{name}.old-");
+    let tmp = format!("{name}.tmp-");
+    let ours = format!("{name}.tmp-{}", std::process::id());
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let abandoned = file_name.starts_with(&tmp)
+            && file_name != ours
+            && (locked || untouched_for_ten_minutes(&entry.path()));
+        if file_name.starts_with(&old) || abandoned {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Whether neither `dir` nor any file in it was modified in the last ten minutes.
+fn untouched_for_ten_minutes(dir: &Path) -> bool {
+    let recent = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .map_or(true, |t| {
+                t.elapsed().map_or(true, |age| age.as_secs() < 600)
+            })
+    };
+    !recent(dir)
+        && std::fs::read_dir(dir)
+            .map(|entries| entries.flatten().all(|e| !recent(&e.path())))
+            .unwrap_or(true)
 }
 
 fn append(

@@ -36,8 +36,8 @@ use std::path::PathBuf;
 
 pub use build::BuildOptions;
 pub use dataset::{
-    BuildProgress, Dataset, FileReport, IndexAction, NoProgress, OpenOptions, SegmentInfo,
-    SourceBytes,
+    finish_cleanup, BuildProgress, Dataset, FileReport, IndexAction, NoProgress, OpenOptions,
+    SegmentInfo, SourceBytes,
 };
 pub use halo_ingest::Problem;
 pub use rollup::{error_group_label, ErrorGroupCount, ToolUsage, TracePart, TraceSummary};
@@ -75,6 +75,17 @@ pub enum IndexError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
+        message: String,
+    },
+    /// The inflated copy of a gzip source, which dataset-wide scans read, could not be made
+    /// (the disk is full, the directory is not writable, the `.gz` changed or is damaged).
+    #[error("{}: cannot make the inflated copy that scans of {} read: {message}", path.display(), gzip.display())]
+    GzipCopy {
+        /// Where the copy goes.
+        path: PathBuf,
+        /// The gzip file.
+        gzip: PathBuf,
+        /// What went wrong.
         message: String,
     },
     /// A file has more spans than one segment can address.

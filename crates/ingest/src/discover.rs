@@ -14,7 +14,7 @@ pub enum SourceKind {
 /// One file of a dataset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
-    /// The path as found (absolute).
+    /// The path as named, made absolute, with `.` and `dir/..` resolved as text.
     pub path: PathBuf,
     /// Plain or gzip.
     pub kind: SourceKind,
@@ -58,6 +58,28 @@ fn sniff_gzip(path: &Path) -> bool {
         && magic == [0x1f, 0x8b]
 }
 
+/// `path` with `.` and `dir/..` taken out as text, so that one file has one name whatever
+/// directory it was named from (its index is found by that name). Symlinks are left alone:
+/// the index stays beside the link the user named.
+fn without_dot_dirs(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if out.file_name().is_some() {
+                    out.pop();
+                } else if !out.has_root() {
+                    out.push(c);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// Expands paths into the dataset's files, in a stable order.
 ///
 /// A file named explicitly is taken whatever its extension (gzip is recognized by its magic
@@ -74,7 +96,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<(Vec<SourceFile>, Vec<Problem>), In
                 error: e,
             },
         })?;
-        let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        let abs = without_dot_dirs(&std::path::absolute(path).unwrap_or_else(|_| path.clone()));
         if meta.is_dir() {
             let before = files.len();
             walk(&abs, &mut files, &mut problems);
@@ -140,5 +162,14 @@ mod tests {
         assert_eq!(kind_of(Path::new("b.JSONL.gz")), Some(SourceKind::Gzip));
         assert_eq!(kind_of(Path::new("notes.txt")), None);
         assert_eq!(kind_of(Path::new("x.tar.gz")), None);
+    }
+
+    #[test]
+    fn dot_dirs_are_taken_out_as_text() {
+        assert_eq!(
+            without_dot_dirs(Path::new("/a/./b/../c/d.jsonl")),
+            PathBuf::from("/a/c/d.jsonl")
+        );
+        assert_eq!(without_dot_dirs(Path::new("/../x")), PathBuf::from("/x"));
     }
 }

@@ -265,10 +265,20 @@ impl InflatingChunks {
     }
 
     fn fail(&mut self, buf: &[u8], why: &str) {
-        self.fault = Some(format!(
-            "gzip stream is corrupt or truncated after {} bytes: {why}",
-            self.base + buf.len() as u64
-        ));
+        let at = self.base + buf.len() as u64;
+        self.fault = Some(if why == "unexpected end of file" {
+            format!("gzip stream ends early (truncated?) after {at} inflated bytes; the lines before are indexed")
+        } else if why.starts_with("incorrect data check")
+            || why.starts_with("incorrect length check")
+        {
+            // The member's CRC or length is checked only at its end: the damage can be
+            // anywhere in that member, including in what was already indexed.
+            format!(
+                "gzip member fails its integrity check ({why}) at inflated byte {at}: the stream is corrupt; the lines before were indexed but may hold damaged data"
+            )
+        } else {
+            format!("gzip stream is corrupt at inflated byte {at} ({why}); the lines before are indexed")
+        });
     }
 
     /// Gives a parsed chunk's buffer back for the next chunk: reusing buffers spares the
@@ -519,7 +529,7 @@ mod tests {
         let gz = gzip(&data);
         let run = inflate_all(&gz[..gz.len() / 2], 4096, 50_000, |_| false);
         let fault = run.fault.clone().expect("a fault");
-        assert!(fault.contains("corrupt or truncated"), "{fault}");
+        assert!(fault.contains("ends early (truncated?)"), "{fault}");
         let inflated = run.inflated.inflated_len;
         assert!(inflated > 0 && inflated < data.len() as u64);
         assert!(!run.chunks.is_empty());
@@ -532,7 +542,8 @@ mod tests {
         let mut gz = gzip(&data);
         gz.extend_from_slice(b"not gzip at all");
         let run = inflate_all(&gz, 4096, 4096, |_| false);
-        assert!(run.fault.expect("a fault").contains("corrupt"));
+        let fault = run.fault.expect("a fault");
+        assert!(fault.contains("corrupt at inflated byte"), "{fault}");
         assert_eq!(run.inflated.inflated_len, data.len() as u64);
     }
 
@@ -550,6 +561,19 @@ mod tests {
                 assert_checkpoints_resume(&run, &data);
             }
         }
+    }
+
+    #[test]
+    fn a_failed_integrity_check_says_the_damage_may_be_in_what_was_indexed() {
+        let data = lines(3000);
+        let mut gz = gzip_at(&data, 0);
+        // A changed byte inside a stored block inflates fine; only the CRC catches it.
+        let at = gz.len() / 2;
+        gz[at] = if gz[at] == b'x' { b'y' } else { b'x' };
+        let run = inflate_all(&gz, 4096, 4096, |_| false);
+        let fault = run.fault.expect("a fault");
+        assert!(fault.contains("integrity check"), "{fault}");
+        assert!(fault.contains("may hold damaged data"), "{fault}");
     }
 
     #[test]
