@@ -64,8 +64,12 @@ pub struct FileReport {
     /// What was done.
     #[serde(flatten)]
     pub action: IndexAction,
-    /// Size of the (inflated) data.
+    /// Size of the (inflated) data; for gzip, the compressed size is `fingerprint.size`.
     pub data_bytes: u64,
+    /// Disk used by the index directory, the inflated copy of a gzip source included.
+    pub index_bytes: u64,
+    /// Size of the inflated copy of a gzip source, 0 until a scan has made it.
+    pub inflated_copy_bytes: u64,
     /// Bytes covered by the index (the rest is an incomplete last line).
     pub indexed_bytes: u64,
     /// Lines covered.
@@ -85,6 +89,9 @@ pub struct FileReport {
     /// Size, mtime and content hashes of the source when it was indexed.
     pub fingerprint: Fingerprint,
 }
+
+/// The `what` of [`BuildProgress::begin`] while a gzip source's inflated copy is made.
+pub const MAKING_INFLATED_COPY: &str = "inflating a copy of";
 
 /// Receives progress while indexes are built.
 pub trait BuildProgress: Sync {
@@ -232,6 +239,13 @@ impl Dataset {
                 gzip: source.kind == SourceKind::Gzip,
                 action,
                 data_bytes: meta.data_bytes,
+                index_bytes: dir_bytes(&dir),
+                inflated_copy_bytes: match source.kind {
+                    SourceKind::Plain => 0,
+                    SourceKind::Gzip => {
+                        std::fs::metadata(dir.join(GZIP_COPY)).map_or(0, |m| m.len())
+                    }
+                },
                 indexed_bytes: meta.indexed_bytes,
                 lines: meta.line_count,
                 spans: 0,
@@ -590,7 +604,7 @@ fn make_gzip_copy(
         return Ok(());
     }
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    progress.begin(gzip.source(), "inflating a copy of", points.inflated_len());
+    progress.begin(gzip.source(), MAKING_INFLATED_COPY, points.inflated_len());
     let done = std::sync::atomic::AtomicU64::new(0);
     let made = points.materialize(gzip.source(), copy, workers, &|n| {
         progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
@@ -753,6 +767,20 @@ fn gzip_checkpoints_fault(dir: &Path, meta: &IndexMeta) -> Option<String> {
         }
         Ok(_) => None,
     }
+}
+
+/// The bytes of the files directly in `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Whether two paths name the same file: the same text, or the same file once resolved

@@ -37,7 +37,7 @@ use std::path::PathBuf;
 pub use build::BuildOptions;
 pub use dataset::{
     finish_cleanup, BuildProgress, Dataset, FileReport, IndexAction, NoProgress, OpenOptions,
-    SegmentInfo, SourceBytes,
+    SegmentInfo, SourceBytes, MAKING_INFLATED_COPY,
 };
 pub use halo_ingest::Problem;
 pub use rollup::{error_group_label, ErrorGroupCount, ToolUsage, TracePart, TraceSummary};

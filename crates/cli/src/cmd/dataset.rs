@@ -52,6 +52,17 @@ impl BuildProgress for Bar {
         if !self.enabled {
             return;
         }
+        if what == halo_index::MAKING_INFLATED_COPY
+            && !std::io::IsTerminal::is_terminal(&std::io::stderr())
+        {
+            // No bar off a terminal, but writing a file the size of the inflated data
+            // deserves a line.
+            crate::errln!(
+                "halo: {what} {} ({}) beside its index, once, for dataset-wide scans",
+                file.display(),
+                crate::render::table::bytes(total)
+            );
+        }
         let bar = ProgressBar::new(total);
         bar.set_style(
             ProgressStyle::with_template(

@@ -8,6 +8,12 @@ use crate::exit::{Failure, OK};
 use crate::render;
 
 /// Build or update the index of a dataset.
+///
+/// Each file gets a sidecar directory (`FILE.halo-index`, or under --index-dir). A `.gz` file
+/// is inflated and indexed in one pass; its index keeps checkpoints (under 1% of the
+/// inflated size) from which `view` and `search` read, and a dataset-wide scan (`count`,
+/// `query` or `grep` with a regex, `export`, SQL on `attributes` or `messages`) first makes
+/// an inflated copy beside the index, once.
 #[derive(Debug, Args)]
 pub(crate) struct IndexArgs {
     #[command(flatten)]

@@ -21,6 +21,15 @@ fn scan_note(out: &mut String, scan: &Option<ScanInfo>) {
     }
 }
 
+/// `n thing` or `n things`, with thousands separated.
+fn counted(n: u64, thing: &str) -> String {
+    format!(
+        "{} {thing}{}",
+        thousands(n as i64),
+        if n == 1 { "" } else { "s" }
+    )
+}
+
 /// `halo index`.
 pub(crate) fn index_report(reports: &[FileReport], traces: usize, problems: u64) -> String {
     let mut out = String::new();
@@ -37,7 +46,11 @@ pub(crate) fn index_report(reports: &[FileReport], traces: usize, problems: u64)
         t.row(vec![
             r.path.display().to_string(),
             action,
-            bytes(r.data_bytes),
+            if r.gzip {
+                format!("{} ({} gz)", bytes(r.data_bytes), bytes(r.fingerprint.size))
+            } else {
+                bytes(r.data_bytes)
+            },
             thousands(r.lines as i64),
             thousands(r.spans as i64),
             thousands(r.traces as i64),
@@ -52,8 +65,21 @@ pub(crate) fn index_report(reports: &[FileReport], traces: usize, problems: u64)
         thousands(traces as i64),
         problems
     );
-    if let Some(r) = reports.first() {
-        let _ = writeln!(out, "index: {}", r.index_dir.display());
+    const LISTED: usize = 5;
+    for r in reports.iter().take(LISTED) {
+        let _ = writeln!(
+            out,
+            "index: {} ({})",
+            r.index_dir.display(),
+            bytes(r.index_bytes)
+        );
+    }
+    if reports.len() > LISTED {
+        let _ = writeln!(
+            out,
+            "... and {} more index directories",
+            reports.len() - LISTED
+        );
     }
     out
 }
@@ -148,11 +174,11 @@ pub(crate) fn overview(o: &Overview) -> String {
     {
         let _ = writeln!(
             out,
-            "data quality  {} skipped lines, {} problems, {} spans with a missing parent, {} duplicate span ids",
-            thousands(o.skipped_lines as i64),
-            thousands(o.problem_count as i64),
-            thousands(o.missing_parent_span_count as i64),
-            thousands(o.duplicate_span_count as i64)
+            "data quality  {}, {}, {} with a missing parent, {}",
+            counted(o.skipped_lines, "skipped line"),
+            counted(o.problem_count, "problem"),
+            counted(o.missing_parent_span_count, "span"),
+            counted(o.duplicate_span_count, "duplicate span id")
         );
     }
     if !o.tools.is_empty() {
