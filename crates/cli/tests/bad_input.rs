@@ -203,3 +203,34 @@ fn a_100_mb_span_is_indexed_viewed_and_searched() {
     assert_eq!(s["total_matches"], 1);
     assert_eq!(s["matches"][0]["context"], "xxxxxneedle\"}}");
 }
+
+#[test]
+fn a_truncated_gzip_keeps_its_good_lines_and_strict_names_the_fault() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let lines: String = (0..2000)
+        .map(|i| Span::new(&format!("t{i}"), &format!("s{i}"), "").line() + "\n")
+        .collect();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(lines.as_bytes()).unwrap();
+    let gz = enc.finish().unwrap();
+    let f = tmp.path().join("cut.jsonl.gz");
+    std::fs::write(&f, &gz[..gz.len() / 2]).unwrap();
+    let f = f.to_str().unwrap();
+    let o = halo(tmp.path(), &["overview", f, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("gzip stream ends early"),
+        "{}",
+        stderr(&o)
+    );
+    let kept = json(&o)["total_traces"].as_u64().unwrap();
+    assert!(kept > 100 && kept < 2000, "{kept} traces kept");
+    let strict = halo(tmp.path(), &["overview", f, "--strict"]);
+    assert_eq!(strict.status.code(), Some(2));
+    assert!(
+        stderr(&strict).contains("gzip stream ends early"),
+        "{}",
+        stderr(&strict)
+    );
+}

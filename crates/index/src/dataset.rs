@@ -290,9 +290,13 @@ impl Dataset {
                 ));
             }
             if options.strict && (report.skipped_lines > 0 || report.skipped_spans > 0) {
+                // A gzip fault comes first: it is why the lines after it are missing.
                 let first = problems
                     .iter()
-                    .find(|p| p.file == source.path && p.line.is_some())
+                    .find(|p| {
+                        p.file == source.path
+                            && (p.line.is_some() || p.message.starts_with("gzip "))
+                    })
                     .cloned();
                 return Err(IndexError::Strict {
                     count: report.skipped_lines + report.skipped_spans,
