@@ -374,10 +374,62 @@ impl Dataset {
         }
         merged.sort_unstable();
         merged.dedup();
+        let mut repeated = Vec::new();
         for i in merged {
+            let within_parts = self.traces[i as usize].duplicate_span_count;
             self.recount_tree(i as usize)?;
+            let now = self.traces[i as usize].duplicate_span_count;
+            if now > within_parts {
+                repeated.push((i as usize, now - within_parts));
+            }
         }
+        self.warn_repeated_across_parts(&repeated);
         Ok(())
+    }
+
+    /// Warns about span ids that repeat across files (or appended segments of one file):
+    /// the same spans given twice, most often. Each part's own duplicates were warned
+    /// about when it was indexed.
+    fn warn_repeated_across_parts(&mut self, repeated: &[(usize, u32)]) {
+        const NAMED: usize = 5;
+        for &(i, n) in repeated.iter().take(NAMED) {
+            let t = &self.traces[i];
+            let mut files: Vec<&Path> = t
+                .parts
+                .iter()
+                .map(|p| {
+                    self.files[self.segments[p.segment as usize].file]
+                        .source
+                        .path
+                        .as_path()
+                })
+                .collect();
+            files.dedup();
+            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            self.problems.push(Problem::in_file(
+                files[0],
+                format!(
+                    "trace {} has {n} span id(s) that repeat across {}; all copies kept and counted (the same spans given twice?)",
+                    t.trace_id,
+                    names.join(" and ")
+                ),
+            ));
+        }
+        if repeated.len() > NAMED {
+            let first = self.traces[repeated[0].0].parts[0].segment;
+            let file = self.files[self.segments[first as usize].file]
+                .source
+                .path
+                .clone();
+            self.problems.push(Problem::in_file(
+                file,
+                format!(
+                    "{} more traces have span ids that repeat across files",
+                    repeated.len() - NAMED
+                ),
+            ));
+        }
+        self.problem_count += repeated.len() as u64;
     }
 
     /// Recounts duplicates and missing parents of a trace whose spans span segments.

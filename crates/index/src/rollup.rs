@@ -364,6 +364,8 @@ pub(crate) fn merge_summary(into: &mut TraceSummary, other: TraceSummary) {
     into.end_ns = into.end_ns.max(other.end_ns);
     into.error_span_count += other.error_span_count;
     into.tool_error_span_count += other.tool_error_span_count;
+    // Duplicates within each part; the merged trace is recounted as a whole afterwards.
+    into.duplicate_span_count += other.duplicate_span_count;
     for v in other.services {
         add_sorted(&mut into.services, v);
     }

@@ -72,6 +72,29 @@ fn a_trace_spread_over_files_is_one_trace() {
     assert_eq!(t.missing_parent_count, 0, "the parent is in the other file");
     assert!(t.has_errors());
     assert_eq!(t.parts.len(), 2);
+    assert_eq!(ds.problem_count(), 0, "{:?}", ds.problems());
+}
+
+#[test]
+fn spans_given_twice_in_two_files_are_counted_and_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = span("t1", "s1", "", "STATUS_CODE_OK", "{}")
+        + "\n"
+        + &span("t1", "s2", "s1", "STATUS_CODE_OK", "{}")
+        + "\n";
+    let a = tmp.path().join("a.jsonl");
+    let b = tmp.path().join("b.jsonl");
+    std::fs::write(&a, &lines).unwrap();
+    std::fs::write(&b, &lines).unwrap();
+    let ds = open(&[a, b], &tmp.path().join("idx")).unwrap();
+    assert_eq!(ds.traces()[0].duplicate_span_count, 2);
+    assert_eq!(ds.problem_count(), 1);
+    let warning = &ds.problems()[0].message;
+    assert!(warning.contains("repeat across"), "{warning}");
+    assert!(
+        warning.contains("a.jsonl") && warning.contains("b.jsonl"),
+        "{warning}"
+    );
 }
 
 #[test]
