@@ -964,7 +964,9 @@ fn build_fresh(
                 &|n| progress.advance(n),
             );
             progress.end();
-            let fault = chunks.fault().map(str::to_string);
+            let fault = chunks
+                .fault()
+                .map(|f| (f.to_string(), chunks.fault_lost_data()));
             let inflated = chunks.finish();
             let checkpoints = tmp.join(GZIP_CHECKPOINTS);
             inflated
@@ -981,10 +983,11 @@ fn build_fresh(
     // written, and is only mapped later by queries that read it.
     let (mut built, end, data_bytes, mapped) = match streamed {
         Some((mut built, fault, inflated, end)) => {
-            if let Some(fault) = fault {
-                // The good prefix is indexed; the fault is reported as a problem.
+            if let Some((fault, lost_data)) = fault {
+                // The good prefix is indexed; the fault is reported as a problem, and
+                // counted as a skipped line when data was lost.
                 built.problem_count += 1;
-                built.skipped_lines += 1;
+                built.skipped_lines += u64::from(lost_data);
                 built
                     .problems
                     .insert(0, Problem::in_file(&source.path, fault));

@@ -47,6 +47,12 @@ pub struct InflatingChunks {
     /// File offset of `input[0]`.
     input_start: u64,
     in_member: bool,
+    /// Gzip members inflated to their end so far.
+    members_done: u64,
+    /// Where the member after the last finished one starts in the file.
+    next_member_at: u64,
+    /// The fault is data after the last member that is not gzip: nothing was lost.
+    trailing_junk: bool,
     checkpoints: GzipCheckpoints,
     spacing: u64,
     carry: Vec<u8>,
@@ -91,6 +97,9 @@ impl InflatingChunks {
             hi: 0,
             input_start: 0,
             in_member: false,
+            members_done: 0,
+            next_member_at: 0,
+            trailing_junk: false,
             checkpoints: GzipCheckpoints::default(),
             spacing: CHECKPOINT_SPACING,
             carry: Vec::new(),
@@ -114,6 +123,12 @@ impl InflatingChunks {
     /// Why the stream ended early, if it did: the data before the fault was kept.
     pub fn fault(&self) -> Option<&str> {
         self.fault.as_deref()
+    }
+
+    /// Whether the fault cost data (a truncated or corrupt stream), rather than being
+    /// bytes after the last complete member that are not gzip, which are only ignored.
+    pub fn fault_lost_data(&self) -> bool {
+        self.fault.is_some() && !self.trailing_junk
     }
 
     /// Ends the inflation: what was inflated and where it can be resumed.
@@ -160,6 +175,16 @@ impl InflatingChunks {
                     // accepts it too.
                     return true;
                 }
+                if !self.in_member && self.members_done > 0 {
+                    // Like GNU gzip: "decompression OK, trailing garbage ignored".
+                    let len = self.file.metadata().map_or(0, |m| m.len());
+                    self.trailing_junk = true;
+                    self.fault = Some(format!(
+                        "{} bytes after the last complete gzip member are not gzip data; ignored (everything before was indexed)",
+                        len.saturating_sub(self.next_member_at)
+                    ));
+                    return true;
+                }
                 self.fail(buf, &e);
                 return true;
             }
@@ -177,6 +202,8 @@ impl InflatingChunks {
                     self.fail(buf, &e.to_string());
                     return true;
                 }
+                self.members_done += 1;
+                self.next_member_at = self.input_start + self.lo as u64;
                 if let Err(e) = self.inflater.reset(Framing::Gzip) {
                     self.fail(buf, &e);
                     return true;
@@ -381,6 +408,12 @@ mod tests {
             .into_bytes()
     }
 
+    fn write_temp(bytes: &[u8]) -> tempfile::TempPath {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(bytes).unwrap();
+        file.into_temp_path()
+    }
+
     struct Run {
         chunks: Vec<InflatedChunk>,
         fault: Option<String>,
@@ -541,10 +574,20 @@ mod tests {
         let data = lines(100);
         let mut gz = gzip(&data);
         gz.extend_from_slice(b"not gzip at all");
-        let run = inflate_all(&gz, 4096, 4096, |_| false);
-        let fault = run.fault.expect("a fault");
-        assert!(fault.contains("corrupt at inflated byte"), "{fault}");
-        assert_eq!(run.inflated.inflated_len, data.len() as u64);
+        let mut it = InflatingChunks::open(&write_temp(&gz), 4096, |_| false).unwrap();
+        for _ in it.by_ref() {}
+        let fault = it.fault().expect("a fault").to_string();
+        assert!(
+            fault.starts_with("15 bytes after the last complete gzip member"),
+            "{fault}"
+        );
+        assert!(!it.fault_lost_data());
+        assert_eq!(it.finish().inflated_len, data.len() as u64);
+        // Garbage where the first member should be is corruption, not trailing data.
+        let mut it =
+            InflatingChunks::open(&write_temp(b"\x1f\x8bnot really"), 4096, |_| false).unwrap();
+        for _ in it.by_ref() {}
+        assert!(it.fault_lost_data(), "{:?}", it.fault());
     }
 
     #[test]
