@@ -21,11 +21,14 @@
 #![deny(missing_docs)]
 
 mod build;
+mod cleanup;
 mod dataset;
 mod gzip_access;
 mod ipc_file;
+mod open_plan;
 mod ordered;
 pub mod rollup;
+mod sidecar_write;
 pub mod span_columns;
 pub mod span_table;
 pub mod span_view;
@@ -35,9 +38,10 @@ pub mod trace_columns;
 use std::path::PathBuf;
 
 pub use build::BuildOptions;
+pub use cleanup::finish_cleanup;
 pub use dataset::{
-    finish_cleanup, BuildProgress, Dataset, FileReport, IndexAction, NoProgress, OpenOptions,
-    SegmentInfo, SourceBytes, MAKING_INFLATED_COPY,
+    BuildProgress, Dataset, FileReport, IndexAction, NoProgress, OpenOptions, SegmentInfo,
+    SourceBytes, MAKING_INFLATED_COPY,
 };
 pub use halo_ingest::Problem;
 pub use rollup::{error_group_label, ErrorGroupCount, ToolUsage, TracePart, TraceSummary};

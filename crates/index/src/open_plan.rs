@@ -1,0 +1,185 @@
+//! Deciding what opening a file's index calls for (reuse it, extend it, build it) and
+//! making sure only one process builds a given index at a time.
+
+use std::path::Path;
+
+use halo_ingest::{Fingerprint, SourceFile, SourceKind};
+
+use crate::dataset::{BuildProgress, IndexAction, OpenOptions};
+use crate::sidecar_write::{append, build_fresh};
+use crate::store::{segment_paths, IndexMeta, GZIP_CHECKPOINTS};
+use crate::IndexError;
+
+const TAIL_BLOCK: u64 = 64 * 1024;
+
+pub(crate) fn prefix_tail_hash(path: &Path, end: u64) -> std::io::Result<u64> {
+    let start = end.saturating_sub(TAIL_BLOCK);
+    Fingerprint::hash_of_range(path, start, end - start)
+}
+
+/// Makes sure the index of `source` in `dir` is current; returns its meta and what was done.
+///
+/// Reusing a current index takes no lock. Building, rebuilding or extending one holds an
+/// advisory lock on the source file, so that two processes opening a new dataset at once do
+/// not build it twice or swap directories under each other: the second waits, looks again
+/// and reuses what the first built.
+pub(crate) fn ensure_index(
+    source: &SourceFile,
+    dir: &Path,
+    options: &OpenOptions,
+    progress: &dyn BuildProgress,
+) -> Result<(IndexMeta, IndexAction), IndexError> {
+    let src_io = |e| IndexError::Io {
+        path: source.path.clone(),
+        error: e,
+    };
+    let fingerprint = Fingerprint::of(&source.path).map_err(src_io)?;
+    if let Plan::Reuse(meta) = plan(source, dir, options, &fingerprint) {
+        return Ok((meta, IndexAction::Reused));
+    }
+    let lock = BuildLock::of(&source.path);
+    let fingerprint = Fingerprint::of(&source.path).map_err(src_io)?;
+    let forced = OpenOptions {
+        force_rebuild: false,
+        ..options.clone()
+    };
+    // Under the lock, a forced rebuild still rebuilds, unless another process rebuilt the
+    // index while this one waited.
+    let again = if options.force_rebuild && lock.waited {
+        plan(source, dir, &forced, &fingerprint)
+    } else {
+        plan(source, dir, options, &fingerprint)
+    };
+    let built_by = |reason: Option<String>| {
+        build_fresh(source, dir, fingerprint, options, progress, lock.held()).map(|m| {
+            let action = match reason {
+                Some(reason) => IndexAction::Rebuilt { reason },
+                None => IndexAction::Built,
+            };
+            (m, action)
+        })
+    };
+    match again {
+        Plan::Reuse(meta) => Ok((meta, IndexAction::Reused)),
+        Plan::Append(meta) => append(source, dir, meta, fingerprint, options, progress),
+        Plan::Build(reason) => built_by(reason),
+    }
+}
+
+/// What opening an index calls for.
+enum Plan {
+    /// The index is current.
+    Reuse(IndexMeta),
+    /// The file grew and its indexed prefix is unchanged: index only what was appended.
+    Append(IndexMeta),
+    /// Build from scratch; the reason when an index was there.
+    Build(Option<String>),
+}
+
+fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fingerprint) -> Plan {
+    let existing = if options.force_rebuild {
+        Err("a rebuild was asked for".to_string())
+    } else {
+        IndexMeta::read(dir)
+    };
+    let reason = match existing {
+        Ok(meta) if !same_file(&meta.source, &source.path) => {
+            format!("the index belongs to {}", meta.source.display())
+        }
+        Ok(meta) if !segments_present(dir, &meta) => {
+            "index files are missing or truncated".to_string()
+        }
+        Ok(meta)
+            if source.kind == SourceKind::Gzip && gzip_checkpoints_fault(dir, &meta).is_some() =>
+        {
+            gzip_checkpoints_fault(dir, &meta).unwrap_or_default()
+        }
+        Ok(meta) if meta.fingerprint == *fingerprint => return Plan::Reuse(meta),
+        Ok(meta)
+            if source.kind == SourceKind::Plain && is_append(&source.path, &meta, fingerprint) =>
+        {
+            return Plan::Append(meta);
+        }
+        Ok(_) => "the file changed".to_string(),
+        Err(e) if dir.join("meta.json").exists() => e,
+        Err(_) => return Plan::Build(None),
+    };
+    Plan::Build(Some(reason))
+}
+
+/// What is wrong with a gzip index's checkpoints, if anything (they are checksummed and
+/// must cover the inflated length the index recorded).
+fn gzip_checkpoints_fault(dir: &Path, meta: &IndexMeta) -> Option<String> {
+    match halo_ingest::GzipCheckpoints::read(&dir.join(GZIP_CHECKPOINTS)) {
+        Err(e) => Some(format!("the gzip checkpoints are unreadable ({e})")),
+        Ok(points) if points.inflated_len() != meta.data_bytes => {
+            Some("the gzip checkpoints do not match the index".to_string())
+        }
+        Ok(_) => None,
+    }
+}
+
+/// Whether two paths name the same file: the same text, or the same file once resolved
+/// (`runs/../x.jsonl` and `x.jsonl`).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || std::fs::canonicalize(a)
+            .ok()
+            .zip(std::fs::canonicalize(b).ok())
+            .is_some_and(|(a, b)| a == b)
+}
+
+/// An exclusive advisory lock on a source file, held while its index is built; released
+/// when dropped. Where locks are unsupported, building goes on without one.
+struct BuildLock {
+    file: Option<std::fs::File>,
+    /// Whether another process held the lock first.
+    waited: bool,
+}
+
+impl BuildLock {
+    fn of(source: &Path) -> BuildLock {
+        let Ok(file) = std::fs::File::open(source) else {
+            return BuildLock {
+                file: None,
+                waited: false,
+            };
+        };
+        match file.try_lock() {
+            Ok(()) => BuildLock {
+                file: Some(file),
+                waited: false,
+            },
+            Err(std::fs::TryLockError::WouldBlock) => BuildLock {
+                waited: true,
+                file: file.lock().is_ok().then_some(file),
+            },
+            Err(std::fs::TryLockError::Error(_)) => BuildLock {
+                file: None,
+                waited: false,
+            },
+        }
+    }
+
+    fn held(&self) -> bool {
+        self.file.is_some()
+    }
+}
+
+fn segments_present(dir: &Path, meta: &IndexMeta) -> bool {
+    meta.segments.iter().all(|s| {
+        let (a, b) = segment_paths(dir, &s.name);
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).ok();
+        size(&a) == Some(s.spans_file_bytes) && size(&b) == Some(s.traces_file_bytes)
+    })
+}
+
+fn is_append(path: &Path, meta: &IndexMeta, now: &Fingerprint) -> bool {
+    if now.size <= meta.fingerprint.size {
+        return false;
+    }
+    let head_len = meta.fingerprint.size.min(TAIL_BLOCK);
+    let head_same =
+        Fingerprint::hash_of_range(path, 0, head_len).ok() == Some(meta.fingerprint.head_hash);
+    head_same && prefix_tail_hash(path, meta.indexed_bytes).ok() == Some(meta.prefix_tail_hash)
+}
