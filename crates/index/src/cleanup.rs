@@ -4,8 +4,35 @@
 use std::path::Path;
 
 /// Deletions of replaced index directories still running in the background.
-pub(crate) static CLEANUPS: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> =
+static CLEANUPS: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> =
     std::sync::Mutex::new(Vec::new());
+
+/// Deletes a replaced index directory on a background thread, which [`finish_cleanup`]
+/// waits for.
+pub(crate) fn delete_in_background(old: std::path::PathBuf) {
+    let deleting = std::thread::spawn(move || {
+        let _ = std::fs::remove_dir_all(&old);
+    });
+    let mut pending = CLEANUPS.lock().unwrap_or_else(|e| e.into_inner());
+    // A long-lived process keeps only the deletions still running.
+    pending.retain(|d| !d.is_finished());
+    pending.push(deleting);
+}
+
+/// A name beside `dir` for a temporary (`tmp`) or replaced (`old`) index directory, unique
+/// to this process and call: `NAME.tmp-PID-N`.
+pub(crate) fn sibling(dir: &Path, kind: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.with_file_name(format!(
+        "{name}.{kind}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ))
+}
 
 /// Waits for replaced indexes to be deleted. Rebuilding returns as soon as the new index is
 /// in place and deletes the old one on a background thread; a program calls this before
@@ -25,41 +52,25 @@ pub(crate) fn drop_in_background<T: Send + 'static>(value: T) {
 
 /// Removes what earlier builds of `dir` left behind: `*.old-*` directories whose deletion
 /// was cut short, and `*.tmp-*` directories of builds that were killed. A temporary
-/// directory is only removed while this process holds the build lock (no one else can be
-/// building) or when nothing in it has changed for ten minutes.
-pub(crate) fn sweep_old_indexes(dir: &Path, locked: bool) {
+/// directory other than `ours` is only removed while this process holds the build lock (no
+/// one else can be building) or when it looks abandoned.
+pub(crate) fn sweep_old_indexes(dir: &Path, ours: &Path, locked: bool) {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
         return;
     };
     let name = name.to_string_lossy();
     let old = format!("{name}.old-");
     let tmp = format!("{name}.tmp-");
-    let ours = format!("{name}.tmp-{}", std::process::id());
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
     for entry in entries.flatten() {
         let file_name = entry.file_name().to_string_lossy().into_owned();
         let abandoned = file_name.starts_with(&tmp)
-            && file_name != ours
-            && (locked || untouched_for_ten_minutes(&entry.path()));
+            && entry.path() != ours
+            && (locked || halo_ingest::looks_abandoned(&entry.path()));
         if file_name.starts_with(&old) || abandoned {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-}
-
-/// Whether neither `dir` nor any file in it was modified in the last ten minutes.
-fn untouched_for_ten_minutes(dir: &Path) -> bool {
-    let recent = |p: &Path| {
-        std::fs::metadata(p)
-            .and_then(|m| m.modified())
-            .map_or(true, |t| {
-                t.elapsed().map_or(true, |age| age.as_secs() < 600)
-            })
-    };
-    !recent(dir)
-        && std::fs::read_dir(dir)
-            .map(|entries| entries.flatten().all(|e| !recent(&e.path())))
-            .unwrap_or(true)
 }

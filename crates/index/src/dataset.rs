@@ -8,7 +8,7 @@ use halo_ingest::{discover, Fingerprint, MappedFile, Problem, SourceFile, Source
 use serde::Serialize;
 
 use crate::build::BuildOptions;
-use crate::gzip_access::{GzipAccess, GzipRead};
+use crate::gzip_access::{GzipAccess, GzipRead, GzipReadError};
 use crate::open_plan::ensure_index;
 use crate::rollup::{id_hashes, merge_summary, tree_counts, Interner, TraceSummary};
 use crate::span_table::SpanTable;
@@ -99,6 +99,9 @@ pub trait BuildProgress: Sync {
     fn advance(&self, done: u64);
     /// The current work is finished.
     fn end(&self);
+    /// Another process is building the index of `file`; this one waits for it, then reuses
+    /// what it built.
+    fn waiting_for_other_build(&self, _file: &Path) {}
 }
 
 /// Progress that goes nowhere.
@@ -132,13 +135,6 @@ impl std::ops::Deref for SourceBytes {
     }
 }
 
-/// Why a file's data could not be had (kept in the `OnceLock`, so it must be `Clone`).
-#[derive(Debug, Clone)]
-enum DataError {
-    Copy { gzip: PathBuf, message: String },
-    Map(String),
-}
-
 #[derive(Debug)]
 struct FileEntry {
     source: SourceFile,
@@ -146,7 +142,8 @@ struct FileEntry {
     /// For a gzip source: reads through its checkpoints, from which `data_path` is also made
     /// when a query needs the whole inflated stream.
     gzip: Option<GzipAccess>,
-    data: OnceLock<Result<Arc<MappedFile>, DataError>>,
+    /// The mapped data, once had.
+    data: std::sync::Mutex<Option<Arc<MappedFile>>>,
 }
 
 #[derive(Debug)]
@@ -228,6 +225,7 @@ impl Dataset {
                         source.path.clone(),
                         dir.join(GZIP_CHECKPOINTS),
                         meta.data_bytes,
+                        meta.fingerprint,
                     )),
                 ),
             };
@@ -309,7 +307,7 @@ impl Dataset {
                 source,
                 data_path,
                 gzip,
-                data: OnceLock::new(),
+                data: std::sync::Mutex::new(None),
             });
         }
         if files.is_empty() {
@@ -556,39 +554,37 @@ impl Dataset {
         Ok(())
     }
 
-    /// A file's data, mapped once: every caller goes through this one `OnceLock`, so a
-    /// gzip copy is made at most once per dataset.
+    /// A file's data, mapped once: every caller goes through one lock, so a gzip copy is
+    /// made at most once per dataset.
     fn file_data(
         &self,
         file: &FileEntry,
         progress: &dyn BuildProgress,
     ) -> Result<Arc<MappedFile>, IndexError> {
-        file.data
-            .get_or_init(|| {
-                if let Some(gzip) = &file.gzip {
-                    make_gzip_copy(gzip, &file.data_path, progress).map_err(|message| {
-                        DataError::Copy {
-                            gzip: gzip.source().to_path_buf(),
-                            message,
-                        }
-                    })?;
-                }
-                MappedFile::open(&file.data_path)
-                    .map(Arc::new)
-                    .map_err(|e| DataError::Map(e.to_string()))
-            })
-            .clone()
-            .map_err(|e| match e {
-                DataError::Copy { gzip, message } => IndexError::GzipCopy {
+        // One caller at a time makes a gzip copy; a failure is not kept, so a later call
+        // tries again (the disk may have room by then).
+        let mut data = file.data.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mapped) = data.as_ref() {
+            return Ok(mapped.clone());
+        }
+        if let Some(gzip) = &file.gzip {
+            if let Err(message) = make_gzip_copy(gzip, &file.data_path, progress) {
+                gzip.note_copy_failed();
+                return Err(IndexError::GzipCopy {
                     path: file.data_path.clone(),
-                    gzip,
+                    gzip: gzip.source().to_path_buf(),
                     message,
-                },
-                DataError::Map(message) => IndexError::Corrupt {
-                    path: file.data_path.clone(),
-                    message,
-                },
-            })
+                });
+            }
+        }
+        let mapped = MappedFile::open(&file.data_path)
+            .map(Arc::new)
+            .map_err(|e| IndexError::Corrupt {
+                path: file.data_path.clone(),
+                message: e.to_string(),
+            })?;
+        *data = Some(mapped.clone());
+        Ok(mapped)
     }
 
     /// The bytes at `range` of segment `s`'s data (`None` when the range lies outside it),
@@ -607,14 +603,15 @@ impl Dataset {
         };
         let through_checkpoints = |may_ask_for_copy| {
             gzip.read(range.clone(), may_ask_for_copy)
-                .map_err(|message| IndexError::Corrupt {
-                    path: file.data_path.clone(),
-                    message,
-                })
+                .map_err(gzip_read_error)
         };
-        let mapped = matches!(file.data.get(), Some(Ok(_)));
+        let mapped = file
+            .data
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
         if !mapped && !gzip.copy_was_present(&file.data_path) {
-            match through_checkpoints(file.data.get().is_none())? {
+            match through_checkpoints(!gzip.copy_failed())? {
                 GzipRead::Bytes(bytes, r) => return Ok(Some(SourceBytes::Inflated(bytes, r))),
                 GzipRead::OutOfRange => return Ok(None),
                 GzipRead::MakeCopy => {}
@@ -645,18 +642,29 @@ impl Dataset {
     }
 }
 
+/// How a failed read through gzip checkpoints is reported: damaged checkpoints are the
+/// index's fault; anything else is the `.gz` no longer reading as it did when indexed.
+fn gzip_read_error(e: GzipReadError) -> IndexError {
+    match e {
+        GzipReadError::Checkpoints { path, message } => IndexError::Corrupt { path, message },
+        GzipReadError::Source { path, message } => IndexError::GzipRead { path, message },
+    }
+}
+
 /// Makes the inflated copy of a gzip source at `copy` unless it is already there whole,
-/// reporting progress only when there is work to do.
+/// reporting progress only when there is work to do. The `.gz` must still be the file that
+/// was indexed: the stretches resumed from checkpoints carry no CRC of their own.
 fn make_gzip_copy(
     gzip: &GzipAccess,
     copy: &Path,
     progress: &dyn BuildProgress,
 ) -> Result<(), String> {
-    let points = gzip.checkpoints()?;
+    let points = gzip.checkpoints().map_err(|e| e.to_string())?;
     let present = std::fs::metadata(copy).map(|m| m.len()).ok();
     if present == Some(points.inflated_len()) {
         return Ok(());
     }
+    gzip.check_unchanged()?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     progress.begin(gzip.source(), MAKING_INFLATED_COPY, points.inflated_len());
     let done = std::sync::atomic::AtomicU64::new(0);
@@ -664,7 +672,10 @@ fn make_gzip_copy(
         progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
     });
     progress.end();
-    made
+    made?;
+    gzip.check_unchanged().inspect_err(|_| {
+        let _ = std::fs::remove_file(copy);
+    })
 }
 
 /// The bytes of the files directly in `dir`.

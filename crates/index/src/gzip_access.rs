@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use halo_ingest::{GzipCheckpoints, CHECKPOINT_SPACING};
+use halo_ingest::{Fingerprint, GzipCheckpoints, CHECKPOINT_SPACING};
 
 /// Stretches kept after a read.
 const KEPT_STRETCHES: usize = 8;
@@ -31,6 +31,26 @@ pub(crate) enum GzipRead {
     MakeCopy,
 }
 
+/// Why a read through checkpoints failed.
+#[derive(Debug, Clone)]
+pub(crate) enum GzipReadError {
+    /// The checkpoint file is unreadable, damaged or does not match the index.
+    Checkpoints { path: PathBuf, message: String },
+    /// The `.gz` could not be read, or no longer inflates as it did.
+    Source { path: PathBuf, message: String },
+}
+
+impl std::fmt::Display for GzipReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GzipReadError::Checkpoints { path, message }
+            | GzipReadError::Source { path, message } => {
+                write!(f, "{}: {message}", path.display())
+            }
+        }
+    }
+}
+
 /// A gzip source read through its checkpoints.
 #[derive(Debug)]
 pub(crate) struct GzipAccess {
@@ -38,6 +58,10 @@ pub(crate) struct GzipAccess {
     checkpoints_path: PathBuf,
     /// The inflated length the index recorded; checkpoints that disagree are refused.
     inflated_len: u64,
+    /// The source as it was indexed.
+    fingerprint: Fingerprint,
+    /// Making the inflated copy failed once: span reads stop asking for it.
+    copy_failed: std::sync::atomic::AtomicBool,
     checkpoints: OnceLock<Result<Arc<GzipCheckpoints>, String>>,
     copy_present: OnceLock<bool>,
     stretches: Mutex<Stretches>,
@@ -54,11 +78,18 @@ struct Stretches {
 impl GzipAccess {
     /// Reads `source`, whose index recorded `inflated_len` inflated bytes, through the
     /// checkpoints stored at `checkpoints_path`.
-    pub(crate) fn new(source: PathBuf, checkpoints_path: PathBuf, inflated_len: u64) -> GzipAccess {
+    pub(crate) fn new(
+        source: PathBuf,
+        checkpoints_path: PathBuf,
+        inflated_len: u64,
+        fingerprint: Fingerprint,
+    ) -> GzipAccess {
         GzipAccess {
             source,
             checkpoints_path,
             inflated_len,
+            fingerprint,
+            copy_failed: std::sync::atomic::AtomicBool::new(false),
             checkpoints: OnceLock::new(),
             copy_present: OnceLock::new(),
             stretches: Mutex::default(),
@@ -70,16 +101,14 @@ impl GzipAccess {
         &self.source
     }
 
-    /// The checkpoints, read on first use; the error names the file.
-    pub(crate) fn checkpoints(&self) -> Result<Arc<GzipCheckpoints>, String> {
+    /// The checkpoints, read on first use.
+    pub(crate) fn checkpoints(&self) -> Result<Arc<GzipCheckpoints>, GzipReadError> {
         self.checkpoints
             .get_or_init(|| {
-                let points = GzipCheckpoints::read(&self.checkpoints_path)
-                    .map_err(|e| format!("{}: {e}", self.checkpoints_path.display()))?;
+                let points = GzipCheckpoints::read(&self.checkpoints_path)?;
                 if points.inflated_len() != self.inflated_len {
                     return Err(format!(
-                        "{}: the checkpoints cover {} bytes but the index recorded {}",
-                        self.checkpoints_path.display(),
+                        "the checkpoints cover {} bytes but the index recorded {}",
                         points.inflated_len(),
                         self.inflated_len
                     ));
@@ -87,6 +116,33 @@ impl GzipAccess {
                 Ok(Arc::new(points))
             })
             .clone()
+            .map_err(|message| GzipReadError::Checkpoints {
+                path: self.checkpoints_path.clone(),
+                message,
+            })
+    }
+
+    /// Fails unless the `.gz` is still the file that was indexed.
+    pub(crate) fn check_unchanged(&self) -> Result<(), String> {
+        match Fingerprint::of(&self.source) {
+            Ok(now) if now == self.fingerprint => Ok(()),
+            Ok(_) => Err(format!(
+                "{} changed since it was indexed; open it again to index it again",
+                self.source.display()
+            )),
+            Err(e) => Err(format!("{}: {e}", self.source.display())),
+        }
+    }
+
+    /// Remembers that making the inflated copy failed, so span reads stop asking for it.
+    pub(crate) fn note_copy_failed(&self) {
+        self.copy_failed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether making the inflated copy failed before.
+    pub(crate) fn copy_failed(&self) -> bool {
+        self.copy_failed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the whole inflated copy was at `copy` when first asked (asked once, so that
@@ -103,7 +159,7 @@ impl GzipAccess {
         &self,
         range: Range<u64>,
         may_ask_for_copy: bool,
-    ) -> Result<GzipRead, String> {
+    ) -> Result<GzipRead, GzipReadError> {
         let points = self.checkpoints()?;
         if range.start > range.end || range.end > points.inflated_len() {
             return Ok(GzipRead::OutOfRange);
@@ -127,12 +183,12 @@ impl GzipAccess {
         if range.end > stretch.end || stretch.end - stretch.start > MAX_KEPT_STRETCH {
             // Read alone: a range across a checkpoint (a span longer than the spacing), or
             // one in a stretch too long to keep. What precedes it was inflated too.
-            let bytes = points.inflate_range(&self.source, range.clone())?;
+            let bytes = self.inflate(&points, range.clone())?;
             self.lock().inflated += range.end - stretch.start;
             let len = bytes.len();
             return Ok(GzipRead::Bytes(Arc::new(bytes), 0..len));
         }
-        let bytes = Arc::new(points.inflate_range(&self.source, stretch.clone())?);
+        let bytes = Arc::new(self.inflate(&points, stretch.clone())?);
         let mut stretches = self.lock();
         stretches.inflated += bytes.len() as u64;
         if !stretches.recent.iter().any(|(k, _)| *k == i) {
@@ -140,6 +196,19 @@ impl GzipAccess {
             stretches.recent.truncate(KEPT_STRETCHES);
         }
         Ok(GzipRead::Bytes(bytes, local))
+    }
+
+    fn inflate(
+        &self,
+        points: &GzipCheckpoints,
+        range: Range<u64>,
+    ) -> Result<Vec<u8>, GzipReadError> {
+        points
+            .inflate_range(&self.source, range)
+            .map_err(|message| GzipReadError::Source {
+                path: self.source.clone(),
+                message,
+            })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Stretches> {
@@ -178,11 +247,16 @@ mod tests {
         let checkpoints = dir.path().join("cp");
         chunks.finish().checkpoints.write(&checkpoints).unwrap();
         let len = data.len() as u64;
-        (dir, GzipAccess::new(gz, checkpoints, len), data)
+        let fingerprint = Fingerprint::of(&gz).unwrap();
+        (
+            dir,
+            GzipAccess::new(gz, checkpoints, len, fingerprint),
+            data,
+        )
     }
 
     impl GzipAccess {
-        fn read_for_test(&self, range: Range<u64>) -> Result<GzipRead, String> {
+        fn read_for_test(&self, range: Range<u64>) -> Result<GzipRead, GzipReadError> {
             self.read(range, true)
         }
     }

@@ -92,6 +92,14 @@ pub enum IndexError {
         /// What went wrong.
         message: String,
     },
+    /// A gzip source no longer reads as it did when it was indexed.
+    #[error("{}: cannot read the spans through the index's checkpoints ({message}); if the file changed, `halo index --rebuild` indexes it again", path.display())]
+    GzipRead {
+        /// The gzip file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A file has more spans than one segment can address.
     #[error("{}: more than 4 billion spans in one file", path.display())]
     TooLarge {

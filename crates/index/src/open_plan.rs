@@ -37,16 +37,18 @@ pub(crate) fn ensure_index(
     if let Plan::Reuse(meta) = plan(source, dir, options, &fingerprint) {
         return Ok((meta, IndexAction::Reused));
     }
-    let lock = BuildLock::of(&source.path);
+    let before_waiting = meta_stamp(dir);
+    let lock = BuildLock::of(&source.path, progress);
     let fingerprint = Fingerprint::of(&source.path).map_err(src_io)?;
-    let forced = OpenOptions {
+    let unforced = OpenOptions {
         force_rebuild: false,
         ..options.clone()
     };
-    // Under the lock, a forced rebuild still rebuilds, unless another process rebuilt the
-    // index while this one waited.
-    let again = if options.force_rebuild && lock.waited {
-        plan(source, dir, &forced, &fingerprint)
+    // A forced rebuild still rebuilds under the lock, unless another process rebuilt this
+    // very index while this one waited (its `meta.json` is then new).
+    let rebuilt_meanwhile = lock.waited && meta_stamp(dir) != before_waiting;
+    let again = if options.force_rebuild && rebuilt_meanwhile {
+        plan(source, dir, &unforced, &fingerprint)
     } else {
         plan(source, dir, options, &fingerprint)
     };
@@ -64,6 +66,12 @@ pub(crate) fn ensure_index(
         Plan::Append(meta) => append(source, dir, meta, fingerprint, options, progress),
         Plan::Build(reason) => built_by(reason),
     }
+}
+
+/// When and how big `meta.json` in `dir` is: it changes whenever the index is written.
+fn meta_stamp(dir: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(dir.join("meta.json")).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }
 
 /// What opening an index calls for.
@@ -138,7 +146,9 @@ struct BuildLock {
 }
 
 impl BuildLock {
-    fn of(source: &Path) -> BuildLock {
+    /// Locks `source`, telling `progress` when another process holds the lock and this one
+    /// waits.
+    fn of(source: &Path, progress: &dyn BuildProgress) -> BuildLock {
         let Ok(file) = std::fs::File::open(source) else {
             return BuildLock {
                 file: None,
@@ -150,10 +160,19 @@ impl BuildLock {
                 file: Some(file),
                 waited: false,
             },
-            Err(std::fs::TryLockError::WouldBlock) => BuildLock {
-                waited: true,
-                file: file.lock().is_ok().then_some(file),
-            },
+            Err(std::fs::TryLockError::WouldBlock) => {
+                progress.waiting_for_other_build(source);
+                let locked = loop {
+                    match file.lock() {
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        result => break result.is_ok(),
+                    }
+                };
+                BuildLock {
+                    waited: true,
+                    file: locked.then_some(file),
+                }
+            }
             Err(std::fs::TryLockError::Error(_)) => BuildLock {
                 file: None,
                 waited: false,

@@ -6,7 +6,7 @@ use std::path::Path;
 use halo_ingest::{Fingerprint, MappedFile, Problem, SourceFile, SourceKind};
 
 use crate::build::{build_from_chunks, build_segment, ChunkInput, SegmentBuild};
-use crate::cleanup::{drop_in_background, sweep_old_indexes, CLEANUPS};
+use crate::cleanup::{delete_in_background, drop_in_background, sibling, sweep_old_indexes};
 use crate::dataset::{accept_unterminated, complete_end, BuildProgress, IndexAction, OpenOptions};
 use crate::open_plan::prefix_tail_hash;
 use crate::store::{
@@ -70,19 +70,13 @@ pub(crate) fn build_fresh(
     progress: &dyn BuildProgress,
     locked: bool,
 ) -> Result<IndexMeta, IndexError> {
-    let tmp = dir.with_file_name(format!(
-        "{}.tmp-{}",
-        dir.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
+    let tmp = sibling(dir, "tmp");
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |e| IndexError::Io { path: p, error: e }
     };
     let _ = std::fs::remove_dir_all(&tmp);
-    sweep_old_indexes(dir, locked);
+    sweep_old_indexes(dir, &tmp, locked);
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     let name = "seg-0000".to_string();
     let (spans_path, traces_path) = segment_paths(&tmp, &name);
@@ -194,13 +188,7 @@ pub(crate) fn build_fresh(
     meta.write(&tmp)?;
     // Swap the finished directory in: move the old one aside first, since a rename cannot
     // replace a non-empty directory.
-    let old = dir.with_file_name(format!(
-        "{}.old-{}",
-        dir.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
+    let old = sibling(dir, "old");
     if dir.exists() {
         std::fs::rename(dir, &old).map_err(io(dir))?;
     }
@@ -211,13 +199,7 @@ pub(crate) fn build_fresh(
     // The old index is out of the way; deleting its files can finish after we return
     // (`finish_cleanup` waits for it before the process exits). If the process dies
     // first, the next build sweeps the remains.
-    let deleting = std::thread::spawn(move || {
-        let _ = std::fs::remove_dir_all(&old);
-    });
-    CLEANUPS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(deleting);
+    delete_in_background(old);
     Ok(meta)
 }
 

@@ -435,3 +435,61 @@ fn when_the_copy_cannot_be_made_the_error_says_so_and_span_reads_go_on() {
         .count();
     assert_eq!(leftovers, 0, "the failed copy is removed");
 }
+
+#[test]
+fn a_forced_rebuild_that_waited_for_another_process_still_rebuilds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gz, _) = gzipped_spans(tmp.path(), 200, 10);
+    let idx = tmp.path().join("idx");
+    open(std::slice::from_ref(&gz), &idx).unwrap();
+    // Another process holds the build lock (and builds nothing here).
+    let holder = std::fs::File::open(&gz).unwrap();
+    holder.lock().unwrap();
+    let rebuilt = std::thread::scope(|s| {
+        let waiting = s.spawn(|| {
+            let options = OpenOptions {
+                index_dir: Some(idx.clone()),
+                force_rebuild: true,
+                ..Default::default()
+            };
+            Dataset::open(std::slice::from_ref(&gz), &options, &NoProgress)
+                .unwrap()
+                .reports()[0]
+                .action
+                .clone()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        holder.unlock().unwrap();
+        waiting.join().unwrap()
+    });
+    assert!(
+        matches!(rebuilt, IndexAction::Rebuilt { .. }),
+        "--rebuild is not dropped because the lock was busy: {rebuilt:?}"
+    );
+}
+
+#[test]
+fn a_failed_copy_is_tried_again_and_a_changed_gzip_is_not_copied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gz, data) = gzipped_spans(tmp.path(), 300, 10);
+    let ds = open(std::slice::from_ref(&gz), &tmp.path().join("idx")).unwrap();
+    let dir = ds.reports()[0].index_dir.clone();
+    let obstacle = dir.join("source.jsonl");
+    std::fs::create_dir_all(obstacle.join("in-the-way")).unwrap();
+    assert!(ds.segment_data(0).is_err());
+    std::fs::remove_dir_all(&obstacle).unwrap();
+    assert_eq!(
+        ds.segment_data(0).unwrap().bytes(),
+        data.as_bytes(),
+        "the same dataset tries again once the obstacle is gone"
+    );
+    drop(ds);
+
+    // The .gz is replaced after the dataset was opened: no copy is made from it.
+    std::fs::remove_file(&obstacle).unwrap();
+    let ds = open(std::slice::from_ref(&gz), &tmp.path().join("idx")).unwrap();
+    gzip_file(&gz, b"{}\n");
+    let err = ds.segment_data(0).unwrap_err().to_string();
+    assert!(err.contains("changed since it was indexed"), "{err}");
+    assert!(!obstacle.exists());
+}

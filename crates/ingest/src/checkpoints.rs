@@ -337,18 +337,15 @@ impl GzipCheckpoints {
     }
 }
 
-/// Removes `prefix*` files in `dir` that nothing has written to for ten minutes: copies
-/// that a killed process never finished. (A live copy writes continuously.)
+/// Removes `prefix*` files in `dir` that a killed process never finished.
 fn sweep_stale(dir: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        let stale = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 600));
-        if stale && entry.file_name().to_string_lossy().starts_with(prefix) {
+        if entry.file_name().to_string_lossy().starts_with(prefix)
+            && crate::looks_abandoned(&entry.path())
+        {
             let _ = std::fs::remove_file(entry.path());
         }
     }

@@ -58,9 +58,10 @@ fn sniff_gzip(path: &Path) -> bool {
         && magic == [0x1f, 0x8b]
 }
 
-/// `path` with `.` and `dir/..` taken out as text, so that one file has one name whatever
-/// directory it was named from (its index is found by that name). Symlinks are left alone:
-/// the index stays beside the link the user named.
+/// `path` with `.` and `dir/..` taken out, so that one file has one name whatever
+/// directory it was named from (its index is found by that name). `link/..` is resolved
+/// as the system does, through the link; a symlinked file keeps the name the user gave it,
+/// so its index stays beside the link.
 fn without_dot_dirs(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
@@ -68,6 +69,16 @@ fn without_dot_dirs(path: &Path) -> PathBuf {
         match c {
             Component::CurDir => {}
             Component::ParentDir => {
+                let through_link = std::fs::symlink_metadata(&out).is_ok_and(|m| m.is_symlink());
+                if through_link {
+                    match std::fs::canonicalize(&out) {
+                        Ok(target) => out = target,
+                        Err(_) => {
+                            out.push(c);
+                            continue;
+                        }
+                    }
+                }
                 if out.file_name().is_some() {
                     out.pop();
                 } else if !out.has_root() {
@@ -132,7 +143,9 @@ fn walk(dir: &Path, files: &mut Vec<SourceFile>, problems: &mut Vec<Problem>) {
     entries.sort();
     for path in entries {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with('.') || name.ends_with(".halo-index") {
+        // Index directories, and the temporary and replaced ones beside them (a replaced
+        // one may still be being deleted): never trace data.
+        if name.starts_with('.') || name.ends_with(".halo-index") || name.contains(".halo-index.") {
             continue;
         }
         if path.is_dir() {
@@ -171,5 +184,39 @@ mod tests {
             PathBuf::from("/a/c/d.jsonl")
         );
         assert_eq!(without_dot_dirs(Path::new("/../x")), PathBuf::from("/x"));
+        // Through a symlinked directory, `..` is the link target's parent, as for the OS.
+        let tmp = tempfile::tempdir().unwrap();
+        let deep = tmp.path().join("real/deep");
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(tmp.path().join("real/x.jsonl"), "").unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&deep, tmp.path().join("link")).unwrap();
+            let named = tmp.path().join("link/../x.jsonl");
+            let resolved = without_dot_dirs(&named);
+            assert!(resolved.exists(), "{}", resolved.display());
+            assert_eq!(
+                std::fs::canonicalize(&resolved).unwrap(),
+                std::fs::canonicalize(tmp.path().join("real/x.jsonl")).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn index_directories_and_their_leftovers_are_never_walked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let span = r#"{"trace_id":"t","span_id":"s","parent_span_id":"","name":"n","start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-01T00:00:01Z"}"#;
+        std::fs::write(tmp.path().join("a.jsonl"), format!("{span}\n")).unwrap();
+        for leftover in [
+            "a.jsonl.halo-index",
+            "a.jsonl.halo-index.old-1-0",
+            "a.jsonl.halo-index.tmp-2-0",
+        ] {
+            let dir = tmp.path().join(leftover);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("source.jsonl"), format!("{span}\n")).unwrap();
+        }
+        let (files, _) = discover(&[tmp.path().to_path_buf()]).unwrap();
+        assert_eq!(files.len(), 1, "{files:?}");
     }
 }

@@ -175,8 +175,9 @@ impl InflatingChunks {
                     // accepts it too.
                     return true;
                 }
-                if !self.in_member && self.members_done > 0 {
-                    // Like GNU gzip: "decompression OK, trailing garbage ignored".
+                if !self.in_member && self.members_done > 0 && !self.gzip_magic_at_next_member() {
+                    // Like GNU gzip: "decompression OK, trailing garbage ignored". A member
+                    // that starts with the magic bytes but is damaged is corruption.
                     let len = self.file.metadata().map_or(0, |m| m.len());
                     self.trailing_junk = true;
                     self.fault = Some(format!(
@@ -230,6 +231,16 @@ impl InflatingChunks {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Whether the bytes where the next member would start are gzip's magic bytes.
+    fn gzip_magic_at_next_member(&mut self) -> bool {
+        use std::io::Seek;
+        let mut magic = [0u8; 2];
+        self.file
+            .seek(std::io::SeekFrom::Start(self.next_member_at))
+            .and_then(|_| self.file.read_exact(&mut magic))
+            .is_ok_and(|()| magic == [0x1f, 0x8b])
     }
 
     /// Whether everything from the current input position to the end of the file is zero.
@@ -617,6 +628,19 @@ mod tests {
         let fault = run.fault.expect("a fault");
         assert!(fault.contains("integrity check"), "{fault}");
         assert!(fault.contains("may hold damaged data"), "{fault}");
+    }
+
+    #[test]
+    fn a_damaged_later_member_is_corruption_not_trailing_data() {
+        let data = lines(200);
+        let mut gz = gzip(&data[..data.len() / 2]);
+        let second = gz.len();
+        gz.extend_from_slice(&gzip(&data[data.len() / 2..]));
+        gz[second + 3] = 0xe0; // reserved header flag bits
+        let mut it = InflatingChunks::open(&write_temp(&gz), 4096, |_| false).unwrap();
+        for _ in it.by_ref() {}
+        assert!(it.fault_lost_data(), "{:?}", it.fault());
+        assert!(it.fault().unwrap().contains("corrupt"), "{:?}", it.fault());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 #![deny(missing_docs)]
 
+mod abandoned;
 mod checkpoints;
 mod chunks;
 mod discover;
@@ -22,6 +23,7 @@ mod mapped;
 mod problem;
 mod zstream;
 
+pub use abandoned::{looks_abandoned, ABANDONED_AFTER};
 pub use checkpoints::{Checkpoint, GzipCheckpoints, CHECKPOINT_SPACING, WINDOW_BYTES};
 pub use chunks::{complete_end, split_lines, LineChunk};
 pub use discover::{discover, SourceFile, SourceKind};

@@ -86,6 +86,15 @@ impl BuildProgress for Bar {
         }
     }
 
+    fn waiting_for_other_build(&self, file: &Path) {
+        if self.enabled {
+            crate::errln!(
+                "halo: waiting for another halo process to finish indexing {}",
+                file.display()
+            );
+        }
+    }
+
     fn end(&self) {
         if let Some(bar) = self.bar.lock().expect("progress lock").take() {
             bar.finish_and_clear();
