@@ -115,16 +115,25 @@ pub(crate) fn build_fresh(
                 .checkpoints
                 .write(&checkpoints)
                 .map_err(io(&checkpoints))?;
+            let checkpoints_bytes = std::fs::metadata(&checkpoints)
+                .map_err(io(&checkpoints))?
+                .len();
             (
                 tmp.join(GZIP_COPY),
-                Some((built?, fault, inflated.inflated_len, inflated.indexed_end)),
+                Some((
+                    built?,
+                    fault,
+                    inflated.inflated_len,
+                    inflated.indexed_end,
+                    checkpoints_bytes,
+                )),
             )
         }
     };
-    // A plain source is mapped and indexed here; the gzip cache was indexed while it was
-    // written, and is only mapped later by queries that read it.
-    let (mut built, end, data_bytes, mapped) = match streamed {
-        Some((mut built, fault, inflated, end)) => {
+    // A plain source is mapped and indexed here; a gzip source was indexed while it was
+    // inflated.
+    let (mut built, end, data_bytes, mapped, checkpoints_bytes) = match streamed {
+        Some((mut built, fault, inflated, end, checkpoints_bytes)) => {
             if let Some((fault, lost_data)) = fault {
                 // The good prefix is indexed; the fault is reported as a problem, and
                 // counted as a skipped line when data was lost.
@@ -134,7 +143,7 @@ pub(crate) fn build_fresh(
                     .problems
                     .insert(0, Problem::in_file(&source.path, fault));
             }
-            (built, end as usize, inflated, None)
+            (built, end as usize, inflated, None, Some(checkpoints_bytes))
         }
         None => {
             let mapped = MappedFile::open(&data_path)?;
@@ -152,7 +161,7 @@ pub(crate) fn build_fresh(
             );
             progress.end();
             let data_bytes = data.len() as u64;
-            (built?, end, data_bytes, Some(mapped))
+            (built?, end, data_bytes, Some(mapped), None)
         }
     };
     write_ipc(&traces_path, &traces_to_batch(&built.traces))?;
@@ -180,6 +189,7 @@ pub(crate) fn build_fresh(
             1,
             (&spans_path, &traces_path),
         )],
+        gzip_checkpoints_bytes: checkpoints_bytes,
     };
     // Unmapping a large file takes a while and nothing waits for it.
     if let Some(mapped) = mapped {

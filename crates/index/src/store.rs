@@ -88,6 +88,10 @@ pub struct IndexMeta {
     pub line_count: u64,
     /// Segments, in byte order.
     pub segments: Vec<SegmentMeta>,
+    /// For a gzip source, the size of its checkpoint file: opening compares sizes only;
+    /// the file's checksum is checked when it is first read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gzip_checkpoints_bytes: Option<u64>,
 }
 
 impl IndexMeta {

@@ -383,7 +383,7 @@ fn the_same_file_by_another_path_reuses_its_index() {
 }
 
 #[test]
-fn damaged_gzip_checkpoints_rebuild_the_index_and_leftovers_are_swept() {
+fn damaged_gzip_checkpoints_are_caught_and_leftovers_are_swept() {
     let tmp = tempfile::tempdir().unwrap();
     let (gz, data) = gzipped_spans(tmp.path(), 500, 20);
     let idx = tmp.path().join("idx");
@@ -391,10 +391,21 @@ fn damaged_gzip_checkpoints_rebuild_the_index_and_leftovers_are_swept() {
     let dir = ds.reports()[0].index_dir.clone();
     drop(ds);
     let checkpoints = dir.join("gzip.checkpoints");
-    let mut bytes = std::fs::read(&checkpoints).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
-    std::fs::write(&checkpoints, bytes).unwrap();
+    let good = std::fs::read(&checkpoints).unwrap();
+    // A flipped byte is caught by the checksum when the checkpoints are first read, with
+    // an error that names them.
+    let mut flipped = good.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0xff;
+    std::fs::write(&checkpoints, &flipped).unwrap();
+    let ds = open(std::slice::from_ref(&gz), &idx).unwrap();
+    let err = ds.source_bytes(0, 0..10).unwrap_err();
+    assert!(matches!(err, IndexError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("gzip.checkpoints"), "{err}");
+    assert!(err.to_string().contains("--rebuild"), "{err}");
+    drop(ds);
+    // A truncated file is caught at open, and the index is rebuilt.
+    std::fs::write(&checkpoints, &good[..good.len() - 10]).unwrap();
     // What a killed build and a cut-short deletion leave behind.
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
     let killed = dir.with_file_name(format!("{name}.tmp-999999"));

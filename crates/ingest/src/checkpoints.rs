@@ -129,6 +129,19 @@ impl GzipCheckpoints {
         file.sync_data()
     }
 
+    /// The inflated length that the checkpoint file at `path` covers, read from its header
+    /// alone (no checksum is checked: see [`GzipCheckpoints::read`]).
+    pub fn read_inflated_len(path: &Path) -> Result<u64, String> {
+        let mut header = [0u8; 16];
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut header))
+            .map_err(|e| e.to_string())?;
+        if &header[..8] != MAGIC {
+            return Err("not a checkpoint file (or another version)".into());
+        }
+        Ok(u64::from_le_bytes(header[8..].try_into().expect("8 bytes")))
+    }
+
     /// Reads checkpoints written by [`GzipCheckpoints::write`], checking their checksum and
     /// that they make sense; the error says what is wrong.
     pub fn read(path: &Path) -> Result<GzipCheckpoints, String> {
