@@ -210,7 +210,7 @@ fn gzip_figures(data: &Path, runs: usize) -> Result<(), String> {
     };
     let ds = Dataset::open(std::slice::from_ref(&gz), &options, &NoProgress)
         .map_err(|e| e.to_string())?;
-    let copy = ds.reports()[0].index_dir.join("source.jsonl");
+    let copy = ds.reports()[0].index_dir.join(halo_index::store::GZIP_COPY);
     // Viewing one trace reads its spans through the checkpoints: no copy is made.
     let some_trace = ds.traces()[ds.traces().len() / 2].trace_id.clone();
     drop(ds);

@@ -64,7 +64,8 @@ pub struct FileReport {
     pub action: IndexAction,
     /// Size of the (inflated) data; for gzip, the compressed size is `fingerprint.size`.
     pub data_bytes: u64,
-    /// Disk used by the index directory, the inflated copy of a gzip source included.
+    /// Bytes of the files in the index directory (apparent sizes), the inflated copy of a
+    /// gzip source included.
     pub index_bytes: u64,
     /// Size of the inflated copy of a gzip source, 0 until a scan has made it.
     pub inflated_copy_bytes: u64,

@@ -8,8 +8,8 @@
 //!   seg-0000.spans.arrow   span table of segment 0 (Arrow IPC file)
 //!   seg-0000.traces.arrow  trace rollups of segment 0 (Arrow IPC file)
 //!   gzip.checkpoints       for .gz sources: where inflating can resume (see halo-ingest)
-//!   source.jsonl           for .gz sources: inflated copy, made from the checkpoints in
-//!                          parallel when a query first needs random access
+//!   source.jsonl           for .gz sources: the inflated copy, made from the checkpoints
+//!                          in parallel when a dataset-wide scan first needs it
 //! ```
 //!
 //! A segment covers a byte range of the source. A first build writes one segment; when the
@@ -20,9 +20,9 @@
 use std::path::{Path, PathBuf};
 
 /// Name of the gzip checkpoint file in an index directory.
-pub(crate) const GZIP_CHECKPOINTS: &str = "gzip.checkpoints";
+pub const GZIP_CHECKPOINTS: &str = "gzip.checkpoints";
 /// Name of the inflated copy of a gzip source in an index directory.
-pub(crate) const GZIP_COPY: &str = "source.jsonl";
+pub const GZIP_COPY: &str = "source.jsonl";
 
 use halo_ingest::{Fingerprint, Problem, SourceKind};
 use serde::{Deserialize, Serialize};

@@ -8,9 +8,9 @@
 //! spacing of extra data (where the compressor wrote blocks of ordinary size: a compressor
 //! that writes one huge block leaves nowhere to resume, and such a file is read from its
 //! start), and the whole stream can be inflated in parallel, one stretch between
-//! checkpoints per worker. That is why indexing a `.gz` file writes no
-//! decompressed copy: the copy is made later, in parallel, and only when a query needs
-//! random access ([`GzipCheckpoints::materialize`]).
+//! checkpoints per worker. That is why indexing a `.gz` file writes no decompressed copy:
+//! reads of a few spans inflate from the nearest checkpoint, and a copy is made later, in
+//! parallel ([`GzipCheckpoints::materialize`]), only for scans of the whole stream.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::mem::MaybeUninit;

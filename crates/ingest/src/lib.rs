@@ -5,7 +5,7 @@
 //! walked for trace files (`*.jsonl`, `*.ndjson`, `*.json`, and the same with `.gz`). Plain
 //! files are memory-mapped; gzip files are inflated chunk by chunk while they are indexed
 //! ([`InflatingChunks`]), which leaves checkpoints ([`GzipCheckpoints`]) from which a
-//! decompressed copy is made in parallel when a query first needs random access.
+//! decompressed copy is made in parallel when a dataset-wide scan first needs one.
 //!
 //! Nothing here aborts a dataset because of one bad line: problems are values
 //! ([`Problem`]) that name the file, the line and the fault, and callers decide whether
