@@ -65,8 +65,20 @@ pub(crate) fn run(args: &SqlArgs) -> Result<u8, Failure> {
         paths: paths.iter().map(Into::into).collect(),
         options: args.options.clone(),
     };
-    // Shared: span tables and messages load only when the query names them.
-    let ds = std::sync::Arc::new(dataset.open(false)?);
+    // Shared: span tables and messages load only when the query names them. A query that
+    // may read span attributes or messages reads the source of every span it selects, so
+    // gzip sources get their inflated copy first, under a progress bar, rather than inside
+    // the query (the word test can be fooled both ways; it only decides where the copy
+    // is made, not whether the query works).
+    let reads_source = {
+        let q = query.to_ascii_lowercase();
+        q.contains("attributes") || q.contains("messages")
+    };
+    let ds = std::sync::Arc::new(if reads_source {
+        dataset.open_for_scan()?
+    } else {
+        dataset.open(false)?
+    });
     let engine = SqlEngine::open_shared(ds).map_err(failure)?;
     let result = engine.query(query, &limits).map_err(failure)?;
     if args.options.json {
