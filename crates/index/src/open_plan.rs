@@ -6,7 +6,7 @@ use std::path::Path;
 use halo_ingest::{Fingerprint, SourceFile, SourceKind};
 
 use crate::dataset::{BuildProgress, IndexAction, OpenOptions};
-use crate::sidecar_write::{append, build_fresh};
+use crate::sidecar_write::{append, append_gzip, build_fresh};
 use crate::store::{segment_paths, IndexMeta, GZIP_CHECKPOINTS};
 use crate::IndexError;
 
@@ -63,7 +63,10 @@ pub(crate) fn ensure_index(
     };
     match again {
         Plan::Reuse(meta) => Ok((meta, IndexAction::Reused)),
-        Plan::Append(meta) => append(source, dir, meta, fingerprint, options, progress),
+        Plan::Append(meta) => match source.kind {
+            SourceKind::Plain => append(source, dir, meta, fingerprint, options, progress),
+            SourceKind::Gzip => append_gzip(source, dir, meta, fingerprint, options, progress),
+        },
         Plan::Build(reason) => built_by(reason),
     }
 }
@@ -103,11 +106,7 @@ fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fi
             gzip_checkpoints_fault(dir, &meta).unwrap_or_default()
         }
         Ok(meta) if meta.fingerprint == *fingerprint => return Plan::Reuse(meta),
-        Ok(meta)
-            if source.kind == SourceKind::Plain && is_append(&source.path, &meta, fingerprint) =>
-        {
-            return Plan::Append(meta);
-        }
+        Ok(meta) if is_append(source, &meta, fingerprint) => return Plan::Append(meta),
         Ok(_) => "the file changed".to_string(),
         Err(e) if dir.join("meta.json").exists() => e,
         Err(_) => return Plan::Build(None),
@@ -198,12 +197,23 @@ fn segments_present(dir: &Path, meta: &IndexMeta) -> bool {
     })
 }
 
-fn is_append(path: &Path, meta: &IndexMeta, now: &Fingerprint) -> bool {
+/// Whether the source only grew since `meta` was written: its start and the end of what
+/// was indexed are unchanged. For gzip, what was indexed must have ended the file with a
+/// complete member (new members are then indexed on their own).
+fn is_append(source: &SourceFile, meta: &IndexMeta, now: &Fingerprint) -> bool {
+    let path = &source.path;
+    let indexed_end = match source.kind {
+        SourceKind::Plain => meta.indexed_bytes,
+        SourceKind::Gzip => match meta.gzip_members_end {
+            Some(end) if end == meta.fingerprint.size => end,
+            _ => return false,
+        },
+    };
     if now.size <= meta.fingerprint.size {
         return false;
     }
     let head_len = meta.fingerprint.size.min(TAIL_BLOCK);
     let head_same =
         Fingerprint::hash_of_range(path, 0, head_len).ok() == Some(meta.fingerprint.head_hash);
-    head_same && prefix_tail_hash(path, meta.indexed_bytes).ok() == Some(meta.prefix_tail_hash)
+    head_same && prefix_tail_hash(path, indexed_end).ok() == Some(meta.prefix_tail_hash)
 }

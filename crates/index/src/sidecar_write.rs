@@ -80,73 +80,18 @@ pub(crate) fn build_fresh(
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     let name = "seg-0000".to_string();
     let (spans_path, traces_path) = segment_paths(&tmp, &name);
-    let (data_path, streamed) = match source.kind {
-        SourceKind::Plain => (source.path.clone(), None),
+    // A plain source is mapped and indexed; a gzip source is indexed while it is inflated,
+    // and leaves checkpoints instead of an inflated copy.
+    let (mut built, end, data_bytes, mapped, gzip) = match source.kind {
         SourceKind::Gzip => {
-            // Inflate and index at once: workers take turns inflating the next chunk and
-            // parsing. No inflated copy is written now; checkpoints let a query make one
-            // later, in parallel, if it needs random access.
-            let mut chunks = halo_ingest::InflatingChunks::open(
-                &source.path,
-                options.build.chunk_bytes,
-                accept_unterminated,
-            )?;
-            progress.begin(&source.path, "inflating and indexing", fingerprint.size);
-            let pool = chunks.pool();
-            let built = build_from_chunks(
-                &source.path,
-                chunks.by_ref().map(|c| ChunkInput {
-                    bytes: std::borrow::Cow::Owned(c.bytes),
-                    base: c.base,
-                    progress: c.compressed_read,
-                    recycle: Some(pool.clone()),
-                }),
-                1,
-                &spans_path,
-                &|n| progress.advance(n),
-            );
-            progress.end();
-            let fault = chunks
-                .fault()
-                .map(|f| (f.to_string(), chunks.fault_lost_data()));
-            let inflated = chunks.finish();
+            let indexed = index_gzip(source, 0, 0, 1, &spans_path, options, progress)?;
             let checkpoints = tmp.join(GZIP_CHECKPOINTS);
-            inflated
-                .checkpoints
-                .write(&checkpoints)
-                .map_err(io(&checkpoints))?;
-            let checkpoints_bytes = std::fs::metadata(&checkpoints)
-                .map_err(io(&checkpoints))?
-                .len();
-            (
-                tmp.join(GZIP_COPY),
-                Some((
-                    built?,
-                    fault,
-                    inflated.inflated_len,
-                    inflated.indexed_end,
-                    checkpoints_bytes,
-                )),
-            )
+            let gzip = GzipMeta::write(&indexed.inflated, &checkpoints, &source.path)?;
+            let (end, data_bytes) = (indexed.inflated.indexed_end, indexed.inflated.inflated_len);
+            (indexed.built, end as usize, data_bytes, None, Some(gzip))
         }
-    };
-    // A plain source is mapped and indexed here; a gzip source was indexed while it was
-    // inflated.
-    let (mut built, end, data_bytes, mapped, checkpoints_bytes) = match streamed {
-        Some((mut built, fault, inflated, end, checkpoints_bytes)) => {
-            if let Some((fault, lost_data)) = fault {
-                // The good prefix is indexed; the fault is reported as a problem, and
-                // counted as a skipped line when data was lost.
-                built.problem_count += 1;
-                built.skipped_lines += u64::from(lost_data);
-                built
-                    .problems
-                    .insert(0, Problem::in_file(&source.path, fault));
-            }
-            (built, end as usize, inflated, None, Some(checkpoints_bytes))
-        }
-        None => {
-            let mapped = MappedFile::open(&data_path)?;
+        SourceKind::Plain => {
+            let mapped = MappedFile::open(&source.path)?;
             let data = mapped.bytes();
             let end = complete_end(data);
             progress.begin(&source.path, "indexing", end as u64);
@@ -172,12 +117,11 @@ pub(crate) fn build_fresh(
         source: source.path.clone(),
         source_kind: source.kind,
         fingerprint,
-        // Only plain files are appended to; a changed .gz file is indexed again.
-        prefix_tail_hash: match source.kind {
-            SourceKind::Plain => {
-                prefix_tail_hash(&data_path, end as u64).map_err(io(&data_path))?
-            }
-            SourceKind::Gzip => 0,
+        // What an append must leave unchanged: the end of the indexed lines, or for gzip
+        // the end of the compressed members.
+        prefix_tail_hash: match &gzip {
+            None => prefix_tail_hash(&source.path, end as u64).map_err(io(&source.path))?,
+            Some(g) => g.members_tail_hash,
         },
         indexed_bytes: end as u64,
         data_bytes,
@@ -189,7 +133,8 @@ pub(crate) fn build_fresh(
             1,
             (&spans_path, &traces_path),
         )],
-        gzip_checkpoints_bytes: checkpoints_bytes,
+        gzip_checkpoints_bytes: gzip.as_ref().map(|g| g.checkpoints_bytes),
+        gzip_members_end: gzip.and_then(|g| g.members_end),
     };
     // Unmapping a large file takes a while and nothing waits for it.
     if let Some(mapped) = mapped {
@@ -271,4 +216,172 @@ pub(crate) fn append(
             bytes: (end - start) as u64,
         },
     ))
+}
+
+/// A gzip source (or its appended members) indexed while inflated.
+struct GzipIndexed {
+    built: SegmentBuild,
+    inflated: halo_ingest::Inflated,
+}
+
+/// Inflates `source` from compressed byte `start` (where a member begins; output counted
+/// from `base`, lines from `first_line`) and indexes it into a segment at `spans_path`. A
+/// fault keeps the good prefix and becomes a problem, counted as a skipped line when data
+/// was lost.
+fn index_gzip(
+    source: &SourceFile,
+    start: u64,
+    base: u64,
+    first_line: u64,
+    spans_path: &Path,
+    options: &OpenOptions,
+    progress: &dyn BuildProgress,
+) -> Result<GzipIndexed, IndexError> {
+    let mut chunks = halo_ingest::InflatingChunks::open_at(
+        &source.path,
+        start,
+        base,
+        options.build.chunk_bytes,
+        accept_unterminated,
+    )?;
+    let what = if start == 0 {
+        "inflating and indexing"
+    } else {
+        "inflating and indexing appended"
+    };
+    progress.begin(
+        &source.path,
+        what,
+        file_size(&source.path).saturating_sub(start),
+    );
+    let pool = chunks.pool();
+    let built = build_from_chunks(
+        &source.path,
+        chunks.by_ref().map(|c| ChunkInput {
+            bytes: std::borrow::Cow::Owned(c.bytes),
+            base: c.base,
+            progress: c.compressed_read - start,
+            recycle: Some(pool.clone()),
+        }),
+        first_line,
+        spans_path,
+        &|n| progress.advance(n),
+    );
+    progress.end();
+    let fault = chunks
+        .fault()
+        .map(|f| (f.to_string(), chunks.fault_lost_data()));
+    let inflated = chunks.finish();
+    let mut built = built?;
+    if let Some((fault, lost_data)) = fault {
+        built.problem_count += 1;
+        built.skipped_lines += u64::from(lost_data);
+        built
+            .problems
+            .insert(0, Problem::in_file(&source.path, fault));
+    }
+    // Lines end where the members end only if the last line was complete.
+    let mut inflated = inflated;
+    if inflated.indexed_end != inflated.inflated_len {
+        inflated.members_end = None;
+    }
+    Ok(GzipIndexed { built, inflated })
+}
+
+/// What a gzip index records in `meta.json` beside its checkpoint file.
+struct GzipMeta {
+    checkpoints_bytes: u64,
+    members_end: Option<u64>,
+    members_tail_hash: u64,
+}
+
+impl GzipMeta {
+    /// Writes `inflated`'s checkpoints to `path` and says what `meta.json` must record.
+    fn write(
+        inflated: &halo_ingest::Inflated,
+        path: &Path,
+        gz: &Path,
+    ) -> Result<GzipMeta, IndexError> {
+        let io = |e| IndexError::Io {
+            path: path.to_path_buf(),
+            error: e,
+        };
+        inflated.checkpoints.write(path).map_err(io)?;
+        let checkpoints_bytes = std::fs::metadata(path).map_err(io)?.len();
+        let members_tail_hash = match inflated.members_end {
+            Some(end) => prefix_tail_hash(gz, end).map_err(|e| IndexError::Io {
+                path: gz.to_path_buf(),
+                error: e,
+            })?,
+            None => 0,
+        };
+        Ok(GzipMeta {
+            checkpoints_bytes,
+            members_end: inflated.members_end,
+            members_tail_hash,
+        })
+    }
+}
+
+/// Indexes the gzip members appended to `source` since `meta` was written, as a new
+/// segment; the checkpoints grow by theirs, and a stale inflated copy is removed.
+pub(crate) fn append_gzip(
+    source: &SourceFile,
+    dir: &Path,
+    mut meta: IndexMeta,
+    fingerprint: Fingerprint,
+    options: &OpenOptions,
+    progress: &dyn BuildProgress,
+) -> Result<(IndexMeta, IndexAction), IndexError> {
+    let start = meta.gzip_members_end.unwrap_or(meta.fingerprint.size);
+    let name = format!("seg-{:04}", meta.segments.len());
+    let (spans_path, traces_path) = segment_paths(dir, &name);
+    let first_line = meta.line_count + 1;
+    let base = meta.data_bytes;
+    let indexed = index_gzip(
+        source,
+        start,
+        base,
+        first_line,
+        &spans_path,
+        options,
+        progress,
+    )?;
+    write_ipc(&traces_path, &traces_to_batch(&indexed.built.traces))?;
+    let checkpoints_path = dir.join(GZIP_CHECKPOINTS);
+    let mut checkpoints =
+        halo_ingest::GzipCheckpoints::read(&checkpoints_path).map_err(|message| {
+            IndexError::Corrupt {
+                path: checkpoints_path.clone(),
+                message,
+            }
+        })?;
+    let mut inflated = indexed.inflated;
+    checkpoints.extend(std::mem::take(&mut inflated.checkpoints));
+    inflated.checkpoints = checkpoints;
+    // Written beside, then renamed over: a reader sees the old file or the new one.
+    let staged = sibling(&checkpoints_path, "tmp");
+    let gzip = GzipMeta::write(&inflated, &staged, &source.path)?;
+    std::fs::rename(&staged, &checkpoints_path).map_err(|e| IndexError::Io {
+        path: checkpoints_path.clone(),
+        error: e,
+    })?;
+    let _ = std::fs::remove_file(dir.join(GZIP_COPY));
+    let added = inflated.indexed_end - base;
+    meta.line_count += indexed.built.line_count;
+    meta.segments.push(segment_meta(
+        name,
+        indexed.built,
+        base..inflated.indexed_end,
+        first_line,
+        (&spans_path, &traces_path),
+    ));
+    meta.fingerprint = fingerprint;
+    meta.indexed_bytes = inflated.indexed_end;
+    meta.data_bytes = inflated.inflated_len;
+    meta.prefix_tail_hash = gzip.members_tail_hash;
+    meta.gzip_checkpoints_bytes = Some(gzip.checkpoints_bytes);
+    meta.gzip_members_end = gzip.members_end;
+    meta.write(dir)?;
+    Ok((meta, IndexAction::Appended { bytes: added }))
 }

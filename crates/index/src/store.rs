@@ -92,6 +92,10 @@ pub struct IndexMeta {
     /// the file's checksum is checked when it is first read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gzip_checkpoints_bytes: Option<u64>,
+    /// For a gzip source whose last member ended the file cleanly (after a complete line):
+    /// where in the file it ended, so that members appended later are indexed on their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gzip_members_end: Option<u64>,
 }
 
 impl IndexMeta {

@@ -504,3 +504,54 @@ fn a_failed_copy_is_tried_again_and_a_changed_gzip_is_not_copied() {
     assert!(err.contains("changed since it was indexed"), "{err}");
     assert!(!obstacle.exists());
 }
+
+#[test]
+fn gzip_members_appended_later_are_indexed_on_their_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = tmp.path().join("idx");
+    let (gz, first) = gzipped_spans(tmp.path(), 400, 40);
+    let ds = open(std::slice::from_ref(&gz), &idx).unwrap();
+    ds.make_inflated_copies(&NoProgress).unwrap();
+    let dir = ds.reports()[0].index_dir.clone();
+    drop(ds);
+    // Another member, as `gzip -c more >> traces.jsonl.gz` writes it.
+    let second: String = (400..700)
+        .map(|i| {
+            span(
+                &format!("u{}", i % 30),
+                &format!("s{i}"),
+                "",
+                "STATUS_CODE_OK",
+                "{}",
+            ) + "\n"
+        })
+        .collect();
+    let mut member = Vec::new();
+    {
+        let mut enc = flate2::write::GzEncoder::new(&mut member, flate2::Compression::default());
+        enc.write_all(second.as_bytes()).unwrap();
+        enc.finish().unwrap();
+    }
+    let mut file = std::fs::OpenOptions::new().append(true).open(&gz).unwrap();
+    file.write_all(&member).unwrap();
+    drop(file);
+    let ds = open(std::slice::from_ref(&gz), &idx).unwrap();
+    assert_eq!(
+        ds.reports()[0].action,
+        IndexAction::Appended {
+            bytes: second.len() as u64
+        }
+    );
+    assert_eq!(ds.traces().len(), 70);
+    assert_eq!(ds.span_count(), 700);
+    assert!(!dir.join("source.jsonl").exists(), "the stale copy is gone");
+    let whole = first.clone() + &second;
+    let end = whole.len() as u64;
+    let tail = ds.source_bytes(1, end - 100..end).unwrap().unwrap();
+    assert_eq!(&*tail, &whole.as_bytes()[whole.len() - 100..]);
+    assert_eq!(ds.segment_data(0).unwrap().bytes(), whole.as_bytes());
+    drop(ds);
+    let again = open(std::slice::from_ref(&gz), &idx).unwrap();
+    assert_eq!(again.reports()[0].action, IndexAction::Reused);
+    assert_eq!(again.span_count(), 700);
+}

@@ -97,6 +97,31 @@ impl GzipCheckpoints {
         (i, self.points[i].out_offset..end)
     }
 
+    /// Checkpoints for a stream that starts with a gzip member at compressed byte
+    /// `in_byte`, whose output is counted from `out_offset` (members appended to a file
+    /// indexed before).
+    pub(crate) fn starting_at(out_offset: u64, in_byte: u64) -> GzipCheckpoints {
+        GzipCheckpoints {
+            points: vec![Checkpoint {
+                out_offset,
+                in_bit: in_byte * 8,
+                partial_byte: 0,
+                member_start: true,
+                window: Vec::new(),
+            }],
+            inflated_len: out_offset,
+        }
+    }
+
+    /// Adds the checkpoints of members appended after the ones these cover (from an
+    /// [`crate::InflatingChunks::open_at`] that started where these end).
+    pub fn extend(&mut self, later: GzipCheckpoints) {
+        let last = self.last_out_offset();
+        self.points
+            .extend(later.points.into_iter().filter(|p| p.out_offset > last));
+        self.inflated_len = self.inflated_len.max(later.inflated_len);
+    }
+
     pub(crate) fn push(&mut self, point: Checkpoint) {
         self.points.push(point);
     }

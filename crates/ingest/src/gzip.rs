@@ -27,6 +27,9 @@ pub struct Inflated {
     pub indexed_end: u64,
     /// Where inflating can start again later, for random access.
     pub checkpoints: GzipCheckpoints,
+    /// Where the last gzip member ended in the file, when the stream ended there cleanly
+    /// (no fault, nothing after it): members appended later can be inflated from here.
+    pub members_end: Option<u64>,
 }
 
 /// Inflates a gzip file (all members) chunk by chunk, each chunk ending on a line break, so
@@ -81,10 +84,25 @@ impl InflatingChunks {
         target: usize,
         keep_unterminated: fn(&[u8]) -> bool,
     ) -> Result<InflatingChunks, IngestError> {
-        let file = std::fs::File::open(src).map_err(|e| IngestError::Io {
+        InflatingChunks::open_at(src, 0, 0, target, keep_unterminated)
+    }
+
+    /// Opens `src` at compressed byte `start`, where a gzip member begins (the end of the
+    /// members indexed before), counting output from `base` (what they inflated to).
+    pub fn open_at(
+        src: &Path,
+        start: u64,
+        base: u64,
+        target: usize,
+        keep_unterminated: fn(&[u8]) -> bool,
+    ) -> Result<InflatingChunks, IngestError> {
+        use std::io::Seek;
+        let io = |e| IngestError::Io {
             path: src.to_path_buf(),
             error: e,
-        })?;
+        };
+        let mut file = std::fs::File::open(src).map_err(io)?;
+        file.seek(std::io::SeekFrom::Start(start)).map_err(io)?;
         let inflater = Inflater::new(Framing::Gzip).map_err(|e| IngestError::Io {
             path: src.to_path_buf(),
             error: std::io::Error::other(e),
@@ -95,18 +113,22 @@ impl InflatingChunks {
             input: vec![0; 1 << 20],
             lo: 0,
             hi: 0,
-            input_start: 0,
+            input_start: start,
             in_member: false,
             members_done: 0,
-            next_member_at: 0,
+            next_member_at: start,
             trailing_junk: false,
-            checkpoints: GzipCheckpoints::default(),
+            checkpoints: if start == 0 && base == 0 {
+                GzipCheckpoints::default()
+            } else {
+                GzipCheckpoints::starting_at(base, start)
+            },
             spacing: CHECKPOINT_SPACING,
             carry: Vec::new(),
-            base: 0,
+            base,
             target: target.max(1),
             keep_unterminated,
-            indexed_end: 0,
+            indexed_end: base,
             fault: None,
             done: false,
             pool: ChunkPool::default(),
@@ -134,10 +156,16 @@ impl InflatingChunks {
     /// Ends the inflation: what was inflated and where it can be resumed.
     pub fn finish(mut self) -> Inflated {
         self.checkpoints.set_inflated_len(self.base);
+        let at_file_end = self
+            .file
+            .metadata()
+            .is_ok_and(|m| m.len() == self.next_member_at);
+        let clean = self.fault.is_none() && !self.in_member && at_file_end;
         Inflated {
             inflated_len: self.base,
             indexed_end: self.indexed_end,
             checkpoints: self.checkpoints,
+            members_end: clean.then_some(self.next_member_at),
         }
     }
 
@@ -641,6 +669,50 @@ mod tests {
         for _ in it.by_ref() {}
         assert!(it.fault_lost_data(), "{:?}", it.fault());
         assert!(it.fault().unwrap().contains("corrupt"), "{:?}", it.fault());
+    }
+
+    #[test]
+    fn members_appended_later_are_read_from_where_the_first_ones_ended() {
+        let data = lines(12_000);
+        let (first, second) = data.split_at(data.len() / 3);
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(&gzip_at(first, 6)).unwrap();
+        let mut it = InflatingChunks::open(file.path(), 64 * 1024, |_| false)
+            .unwrap()
+            .with_checkpoint_spacing(50_000);
+        for _ in it.by_ref() {}
+        let before = it.finish();
+        let end = before.members_end.expect("a clean end");
+        assert_eq!(end, std::fs::metadata(file.path()).unwrap().len());
+        file.write_all(&gzip_at(second, 6)).unwrap();
+        let mut it =
+            InflatingChunks::open_at(file.path(), end, before.inflated_len, 64 * 1024, |_| false)
+                .unwrap()
+                .with_checkpoint_spacing(50_000);
+        let chunks: Vec<InflatedChunk> = it.by_ref().collect();
+        assert_eq!(chunks[0].base, first.len() as u64);
+        let joined: Vec<u8> = chunks.iter().flat_map(|c| c.bytes.clone()).collect();
+        assert_eq!(joined, second);
+        let after = it.finish();
+        assert_eq!(after.inflated_len, data.len() as u64);
+        assert_eq!(
+            after.members_end,
+            Some(std::fs::metadata(file.path()).unwrap().len())
+        );
+        let mut all = before.checkpoints;
+        all.extend(after.checkpoints);
+        let run = Run {
+            chunks: Vec::new(),
+            fault: None,
+            inflated: Inflated {
+                inflated_len: data.len() as u64,
+                indexed_end: data.len() as u64,
+                checkpoints: all,
+                members_end: None,
+            },
+            gz: file,
+        };
+        assert_checkpoints_resume(&run, &data);
     }
 
     #[test]
