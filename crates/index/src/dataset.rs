@@ -286,7 +286,14 @@ impl Dataset {
                     },
                 ));
             }
-            if options.strict && (report.skipped_lines > 0 || report.skipped_spans > 0) {
+            // A gzip fault (messages start "gzip ") is fatal under --strict even when it
+            // cost no line, like non-gzip bytes after the last member.
+            let gzip_fault = problems.iter().any(|p| {
+                p.file == source.path && p.line.is_none() && p.message.starts_with("gzip ")
+            });
+            if options.strict
+                && (report.skipped_lines > 0 || report.skipped_spans > 0 || gzip_fault)
+            {
                 // A gzip fault comes first: it is why the lines after it are missing.
                 let first = problems
                     .iter()
@@ -569,14 +576,8 @@ impl Dataset {
             return Ok(mapped.clone());
         }
         if let Some(gzip) = &file.gzip {
-            if let Err(message) = make_gzip_copy(gzip, &file.data_path, progress) {
-                gzip.note_copy_failed();
-                return Err(IndexError::GzipCopy {
-                    path: file.data_path.clone(),
-                    gzip: gzip.source().to_path_buf(),
-                    message,
-                });
-            }
+            make_gzip_copy(gzip, &file.data_path, progress)
+                .inspect_err(|_| gzip.note_copy_failed())?;
         }
         let mapped = MappedFile::open(&file.data_path)
             .map(Arc::new)
@@ -655,17 +656,30 @@ fn gzip_read_error(e: GzipReadError) -> IndexError {
 /// Makes the inflated copy of a gzip source at `copy` unless it is already there whole,
 /// reporting progress only when there is work to do. The `.gz` must still be the file that
 /// was indexed: the stretches resumed from checkpoints carry no CRC of their own.
+///
+/// It holds the source's build lock meanwhile: a rebuild cannot swap the index directory
+/// away under the copy, and processes that need the copy at once make it once (the others
+/// wait, then find it made).
 fn make_gzip_copy(
     gzip: &GzipAccess,
     copy: &Path,
     progress: &dyn BuildProgress,
-) -> Result<(), String> {
-    let points = gzip.checkpoints().map_err(|e| e.to_string())?;
-    let present = std::fs::metadata(copy).map(|m| m.len()).ok();
-    if present == Some(points.inflated_len()) {
+) -> Result<(), IndexError> {
+    let failed = |message| IndexError::GzipCopy {
+        path: copy.to_path_buf(),
+        gzip: gzip.source().to_path_buf(),
+        message,
+    };
+    let points = gzip.checkpoints().map_err(gzip_read_error)?;
+    let present = || std::fs::metadata(copy).map(|m| m.len()).ok() == Some(points.inflated_len());
+    if present() {
         return Ok(());
     }
-    gzip.check_unchanged()?;
+    let _lock = crate::open_plan::BuildLock::of(gzip.source(), progress);
+    if present() {
+        return Ok(());
+    }
+    gzip.check_unchanged().map_err(failed)?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     progress.begin(gzip.source(), MAKING_INFLATED_COPY, points.inflated_len());
     let done = std::sync::atomic::AtomicU64::new(0);
@@ -673,9 +687,10 @@ fn make_gzip_copy(
         progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
     });
     progress.end();
-    made?;
-    gzip.check_unchanged().inspect_err(|_| {
+    made.map_err(failed)?;
+    gzip.check_unchanged().map_err(|e| {
         let _ = std::fs::remove_file(copy);
+        failed(e)
     })
 }
 

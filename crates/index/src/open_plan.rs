@@ -141,9 +141,10 @@ fn same_file(a: &Path, b: &Path) -> bool {
             .is_some_and(|(a, b)| a == b)
 }
 
-/// An exclusive advisory lock on a source file, held while its index is built; released
-/// when dropped. Where locks are unsupported, building goes on without one.
-struct BuildLock {
+/// An exclusive advisory lock on a source file, held while its index is built or its
+/// inflated copy is made; released when dropped. Where locks are unsupported, the work goes
+/// on without one.
+pub(crate) struct BuildLock {
     file: Option<std::fs::File>,
     /// Whether another process held the lock first.
     waited: bool,
@@ -152,7 +153,7 @@ struct BuildLock {
 impl BuildLock {
     /// Locks `source`, telling `progress` when another process holds the lock and this one
     /// waits.
-    fn of(source: &Path, progress: &dyn BuildProgress) -> BuildLock {
+    pub(crate) fn of(source: &Path, progress: &dyn BuildProgress) -> BuildLock {
         let Ok(file) = std::fs::File::open(source) else {
             return BuildLock {
                 file: None,

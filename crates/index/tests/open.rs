@@ -311,14 +311,26 @@ fn concurrent_copies_of_one_gzip_all_succeed_and_stale_ones_are_swept() {
     drop(f);
     let second = open(std::slice::from_ref(&gz), &idx).unwrap();
     let expected = data.as_bytes();
+    let heard = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for ds in [&first, &second] {
+            let heard = &heard;
             s.spawn(move || {
-                ds.make_inflated_copies(&NoProgress).unwrap();
+                ds.make_inflated_copies(&Recorder(heard)).unwrap();
                 assert_eq!(ds.segment_data(0).unwrap().bytes(), expected);
             });
         }
     });
+    let begun = heard
+        .into_inner()
+        .unwrap()
+        .iter()
+        .filter(|h| h.starts_with("begin"))
+        .count();
+    assert_eq!(
+        begun, 1,
+        "the copy is made once; the other waits and finds it"
+    );
     assert_eq!(
         std::fs::read(dir.join("source.jsonl")).unwrap(),
         data.as_bytes()
@@ -554,4 +566,30 @@ fn gzip_members_appended_later_are_indexed_on_their_own() {
     let again = open(std::slice::from_ref(&gz), &idx).unwrap();
     assert_eq!(again.reports()[0].action, IndexAction::Reused);
     assert_eq!(again.span_count(), 700);
+}
+
+#[test]
+fn strict_fails_on_bytes_after_the_last_gzip_member() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gz, _) = gzipped_spans(tmp.path(), 50, 5);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&gz).unwrap();
+    file.write_all(b"trailing junk").unwrap();
+    drop(file);
+    let idx = tmp.path().join("idx");
+    let lenient = open(std::slice::from_ref(&gz), &idx).unwrap();
+    assert_eq!(lenient.span_count(), 50, "everything before is kept");
+    let options = OpenOptions {
+        index_dir: Some(idx),
+        strict: true,
+        ..Default::default()
+    };
+    match Dataset::open(std::slice::from_ref(&gz), &options, &NoProgress) {
+        Err(IndexError::Strict { first, .. }) => {
+            assert!(
+                first.message.starts_with("gzip data is followed by"),
+                "{first}"
+            )
+        }
+        other => panic!("expected a strict failure, got {other:?}"),
+    }
 }

@@ -209,7 +209,7 @@ impl InflatingChunks {
                     let len = self.file.metadata().map_or(0, |m| m.len());
                     self.trailing_junk = true;
                     self.fault = Some(format!(
-                        "{} bytes after the last complete gzip member are not gzip data; ignored (everything before was indexed)",
+                        "gzip data is followed by {} bytes that are not gzip; ignored (everything before was indexed)",
                         len.saturating_sub(self.next_member_at)
                     ));
                     return true;
@@ -617,7 +617,7 @@ mod tests {
         for _ in it.by_ref() {}
         let fault = it.fault().expect("a fault").to_string();
         assert!(
-            fault.starts_with("15 bytes after the last complete gzip member"),
+            fault.starts_with("gzip data is followed by 15 bytes"),
             "{fault}"
         );
         assert!(!it.fault_lost_data());
