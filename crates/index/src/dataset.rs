@@ -275,7 +275,7 @@ impl Dataset {
                     meta.line_count + 1,
                     if source.kind == SourceKind::Gzip {
                         format!(
-                            "last line is incomplete ({} bytes, no newline, not valid JSON); skipped",
+                            "last line is incomplete ({} bytes, no newline, not valid JSON); not indexed (if gzip members appended later complete it, the file is indexed again)",
                             meta.data_bytes - meta.indexed_bytes
                         )
                     } else {
