@@ -176,46 +176,79 @@ pub(crate) fn append(
         meta.write(dir)?;
         return Ok((meta, IndexAction::Appended { bytes: 0 }));
     }
-    let name = format!("seg-{:04}", meta.segments.len());
-    let (spans_path, traces_path) = segment_paths(dir, &name);
-    let first_line = meta.line_count + 1;
+    let next = NextSegment::of(dir, &meta);
     progress.begin(&source.path, "indexing appended", (end - start) as u64);
     let built = build_segment(
         &source.path,
         data,
         start..end,
-        first_line,
-        &spans_path,
+        next.first_line,
+        &next.spans_path,
         &options.build,
         &|n| progress.advance(n),
     );
     progress.end();
-    let built = built?;
-    write_ipc(&traces_path, &traces_to_batch(&built.traces))?;
-    let added_lines = built.line_count;
-    meta.segments.push(segment_meta(
-        name,
-        built,
-        start as u64..end as u64,
-        first_line,
-        (&spans_path, &traces_path),
-    ));
-    meta.fingerprint = fingerprint;
-    meta.indexed_bytes = end as u64;
-    meta.data_bytes = data.len() as u64;
-    meta.line_count += added_lines;
-    meta.prefix_tail_hash =
-        prefix_tail_hash(&source.path, end as u64).map_err(|e| IndexError::Io {
-            path: source.path.clone(),
-            error: e,
-        })?;
-    meta.write(dir)?;
-    Ok((
+    let tail_hash = prefix_tail_hash(&source.path, end as u64).map_err(|e| IndexError::Io {
+        path: source.path.clone(),
+        error: e,
+    })?;
+    next.commit(
+        dir,
         meta,
-        IndexAction::Appended {
-            bytes: (end - start) as u64,
-        },
-    ))
+        built?,
+        start as u64..end as u64,
+        (fingerprint, data.len() as u64, tail_hash),
+    )
+}
+
+/// The segment an append adds: its name, files and first line.
+struct NextSegment {
+    name: String,
+    spans_path: std::path::PathBuf,
+    traces_path: std::path::PathBuf,
+    first_line: u64,
+}
+
+impl NextSegment {
+    fn of(dir: &Path, meta: &IndexMeta) -> NextSegment {
+        let name = format!("seg-{:04}", meta.segments.len());
+        let (spans_path, traces_path) = segment_paths(dir, &name);
+        NextSegment {
+            name,
+            spans_path,
+            traces_path,
+            first_line: meta.line_count + 1,
+        }
+    }
+
+    /// Writes the segment's trace table, records it in `meta` (covering `bytes` of the
+    /// data) with the source as it is now (`fingerprint`, data length, the hash an append
+    /// must find again), and writes `meta.json`.
+    fn commit(
+        self,
+        dir: &Path,
+        mut meta: IndexMeta,
+        built: SegmentBuild,
+        bytes: std::ops::Range<u64>,
+        (fingerprint, data_bytes, tail_hash): (Fingerprint, u64, u64),
+    ) -> Result<(IndexMeta, IndexAction), IndexError> {
+        write_ipc(&self.traces_path, &traces_to_batch(&built.traces))?;
+        meta.line_count += built.line_count;
+        meta.segments.push(segment_meta(
+            self.name,
+            built,
+            bytes.clone(),
+            self.first_line,
+            (&self.spans_path, &self.traces_path),
+        ));
+        meta.fingerprint = fingerprint;
+        meta.indexed_bytes = bytes.end;
+        meta.data_bytes = data_bytes;
+        meta.prefix_tail_hash = tail_hash;
+        meta.write(dir)?;
+        let appended = bytes.end - bytes.start;
+        Ok((meta, IndexAction::Appended { bytes: appended }))
+    }
 }
 
 /// A gzip source (or its appended members) indexed while inflated.
@@ -334,20 +367,17 @@ pub(crate) fn append_gzip(
     progress: &dyn BuildProgress,
 ) -> Result<(IndexMeta, IndexAction), IndexError> {
     let start = meta.gzip_members_end.unwrap_or(meta.fingerprint.size);
-    let name = format!("seg-{:04}", meta.segments.len());
-    let (spans_path, traces_path) = segment_paths(dir, &name);
-    let first_line = meta.line_count + 1;
+    let next = NextSegment::of(dir, &meta);
     let base = meta.data_bytes;
     let indexed = index_gzip(
         source,
         start,
         base,
-        first_line,
-        &spans_path,
+        next.first_line,
+        &next.spans_path,
         options,
         progress,
     )?;
-    write_ipc(&traces_path, &traces_to_batch(&indexed.built.traces))?;
     let checkpoints_path = dir.join(GZIP_CHECKPOINTS);
     let mut checkpoints =
         halo_ingest::GzipCheckpoints::read(&checkpoints_path).map_err(|message| {
@@ -367,21 +397,13 @@ pub(crate) fn append_gzip(
         error: e,
     })?;
     let _ = std::fs::remove_file(dir.join(GZIP_COPY));
-    let added = inflated.indexed_end - base;
-    meta.line_count += indexed.built.line_count;
-    meta.segments.push(segment_meta(
-        name,
-        indexed.built,
-        base..inflated.indexed_end,
-        first_line,
-        (&spans_path, &traces_path),
-    ));
-    meta.fingerprint = fingerprint;
-    meta.indexed_bytes = inflated.indexed_end;
-    meta.data_bytes = inflated.inflated_len;
-    meta.prefix_tail_hash = gzip.members_tail_hash;
     meta.gzip_checkpoints_bytes = Some(gzip.checkpoints_bytes);
     meta.gzip_members_end = gzip.members_end;
-    meta.write(dir)?;
-    Ok((meta, IndexAction::Appended { bytes: added }))
+    next.commit(
+        dir,
+        meta,
+        indexed.built,
+        base..inflated.indexed_end,
+        (fingerprint, inflated.inflated_len, gzip.members_tail_hash),
+    )
 }
