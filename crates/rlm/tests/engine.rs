@@ -809,13 +809,7 @@ async fn nested_subagents_with_one_slot_do_not_deadlock() {
             .reply(final_answer("c3", "all done").when(|r| is_root(r) && has_tool_results(r))),
     )
     .await;
-    let mut cfg = config(&server.base_url());
-    cfg.max_depth = 2;
-    cfg.max_parallel = 1;
-    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
-    let (events, outcome) = tokio::time::timeout(Duration::from_secs(20), run_all(&engine, "q"))
-        .await
-        .expect("no deadlock");
+    let (events, outcome) = run_bounded(&server.base_url(), &data, 2, 1).await;
     assert_eq!(
         outcome.status,
         RunStatus::Completed,
@@ -867,13 +861,7 @@ async fn four_delayed_subagents(max_parallel: usize) -> ScriptedServer {
             .reply(final_answer("c5", "all done").when(|r| is_root(r) && has_tool_results(r))),
     )
     .await;
-    let mut cfg = config(&server.base_url());
-    cfg.max_depth = 1;
-    cfg.max_parallel = max_parallel;
-    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
-    let (_, outcome) = tokio::time::timeout(Duration::from_secs(20), run_all(&engine, "q"))
-        .await
-        .expect("the run ends");
+    let (_, outcome) = run_bounded(&server.base_url(), &data, 1, max_parallel).await;
     assert_eq!(
         outcome.status,
         RunStatus::Completed,

@@ -163,6 +163,23 @@ pub async fn run_all(engine: &Engine, prompt: &str) -> (Vec<EngineEvent>, RunOut
     (events, outcome)
 }
 
+/// Runs prompt `q` against `base_url` with the given depth and parallelism budgets, failing
+/// if it has not ended within 20 s (a deadlock).
+pub async fn run_bounded(
+    base_url: &str,
+    data: &TestData,
+    max_depth: u32,
+    max_parallel: usize,
+) -> (Vec<EngineEvent>, RunOutcome) {
+    let mut cfg = config(base_url);
+    cfg.max_depth = max_depth;
+    cfg.max_parallel = max_parallel;
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(20), run_all(&engine, "q"))
+        .await
+        .expect("the run ends (no deadlock)")
+}
+
 /// A model turn that calls `final_answer(answer)`.
 pub fn final_answer(id: &str, answer: &str) -> Reply {
     Reply::turn(Turn::new().tool_call(
