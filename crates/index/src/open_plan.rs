@@ -39,7 +39,12 @@ pub(crate) fn ensure_index(
     }
     let before_waiting = meta_stamp(dir);
     let lock = BuildLock::of(&source.path, progress);
-    let fingerprint = Fingerprint::of(&source.path).map_err(src_io)?;
+    // The file may have changed while another process held the lock.
+    let fingerprint = if lock.waited {
+        Fingerprint::of(&source.path).map_err(src_io)?
+    } else {
+        fingerprint
+    };
     let unforced = OpenOptions {
         force_rebuild: false,
         ..options.clone()
@@ -93,6 +98,10 @@ fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fi
     } else {
         IndexMeta::read(dir)
     };
+    let gzip_fault = match (&existing, source.kind) {
+        (Ok(meta), SourceKind::Gzip) => gzip_checkpoints_fault(dir, meta),
+        _ => None,
+    };
     let reason = match existing {
         Ok(meta) if !same_file(&meta.source, &source.path) => {
             format!("the index belongs to {}", meta.source.display())
@@ -100,11 +109,7 @@ fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fi
         Ok(meta) if !segments_present(dir, &meta) => {
             "index files are missing or truncated".to_string()
         }
-        Ok(meta)
-            if source.kind == SourceKind::Gzip && gzip_checkpoints_fault(dir, &meta).is_some() =>
-        {
-            gzip_checkpoints_fault(dir, &meta).unwrap_or_default()
-        }
+        Ok(_) if gzip_fault.is_some() => gzip_fault.unwrap_or_default(),
         Ok(meta) if meta.fingerprint == *fingerprint => return Plan::Reuse(meta),
         Ok(meta) if is_append(source, &meta, fingerprint) => return Plan::Append(meta),
         Ok(_) => "the file changed".to_string(),

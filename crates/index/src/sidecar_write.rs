@@ -304,7 +304,7 @@ fn index_gzip(
     let fault = chunks
         .fault()
         .map(|f| (f.to_string(), chunks.fault_lost_data()));
-    let inflated = chunks.finish();
+    let mut inflated = chunks.finish();
     let mut built = built?;
     if let Some((fault, lost_data)) = fault {
         built.problem_count += 1;
@@ -314,7 +314,6 @@ fn index_gzip(
             .insert(0, Problem::in_file(&source.path, fault));
     }
     // Lines end where the members end only if the last line was complete.
-    let mut inflated = inflated;
     if inflated.indexed_end != inflated.inflated_len {
         inflated.members_end = None;
     }

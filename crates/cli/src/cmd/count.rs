@@ -17,11 +17,9 @@ pub(crate) struct CountArgs {
 }
 
 pub(crate) fn run(args: &CountArgs) -> Result<u8, Failure> {
-    let ds = if args.filters.regex_pattern.is_some() {
-        args.dataset.open_for_scan()?
-    } else {
-        args.dataset.open(false)?
-    };
+    let ds = args
+        .dataset
+        .open_scanning_if(args.filters.regex_pattern.is_some())?;
     let count = halo_query::count_traces(&ds, &args.filters.filters(), args.filters.budget())?;
     if args.dataset.options.json {
         render::json(&count)?;

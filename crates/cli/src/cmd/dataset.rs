@@ -127,6 +127,17 @@ impl DatasetArgs {
         Ok(ds)
     }
 
+    /// [`DatasetArgs::open_for_scan`] when `scans` (the command reads the source of many
+    /// spans), else
+    /// [`DatasetArgs::open`].
+    pub(crate) fn open_scanning_if(&self, scans: bool) -> Result<Dataset, Failure> {
+        if scans {
+            self.open_for_scan()
+        } else {
+            self.open(false)
+        }
+    }
+
     fn bar(&self) -> Bar {
         Bar {
             bar: Mutex::new(None),

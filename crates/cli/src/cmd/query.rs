@@ -33,11 +33,9 @@ pub(crate) struct QueryCmdArgs {
 }
 
 pub(crate) fn run(args: &QueryCmdArgs) -> Result<u8, Failure> {
-    let ds = if args.filters.regex_pattern.is_some() {
-        args.dataset.open_for_scan()?
-    } else {
-        args.dataset.open(false)?
-    };
+    let ds = args
+        .dataset
+        .open_scanning_if(args.filters.regex_pattern.is_some())?;
     let descending = if args.asc {
         Some(false)
     } else if args.desc {

@@ -74,11 +74,7 @@ pub(crate) fn run(args: &SqlArgs) -> Result<u8, Failure> {
         let q = query.to_ascii_lowercase();
         q.contains("attributes") || q.contains("messages")
     };
-    let ds = std::sync::Arc::new(if reads_source {
-        dataset.open_for_scan()?
-    } else {
-        dataset.open(false)?
-    });
+    let ds = std::sync::Arc::new(dataset.open_scanning_if(reads_source)?);
     let engine = SqlEngine::open_shared(ds).map_err(failure)?;
     let result = engine.query(query, &limits).map_err(failure)?;
     if args.options.json {
