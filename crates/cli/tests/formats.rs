@@ -113,6 +113,47 @@ fn gzip_is_streamed_at_index_time_and_viewable_after() {
 }
 
 #[test]
+fn gzip_scans_work_when_no_copy_can_be_kept_beside_the_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = small_dataset(tmp.path());
+    let gz = tmp.path().join("small.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(&std::fs::read(&plain).unwrap()).unwrap();
+    enc.finish().unwrap();
+    std::fs::remove_file(&plain).unwrap();
+    let g = gz.to_str().unwrap();
+    let built = json(&halo(tmp.path(), &["index", g, "--json"]));
+    let index_dir = std::path::PathBuf::from(built["files"][0]["index_dir"].as_str().unwrap());
+    // Something in the way of the copy, as a read-only or full index directory would be
+    // (tests may run as root, which ignores permissions).
+    std::fs::create_dir_all(index_dir.join("source.jsonl").join("in-the-way")).unwrap();
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let grep = std::process::Command::new(env!("CARGO_BIN_EXE_halo"))
+        .args(["grep", g, "Rate limit", "--json"])
+        .env("TMPDIR", &scratch)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let found = json(&grep);
+    assert_eq!(found["matches"][0]["trace_id"], "t3");
+    let warned = stderr(&grep);
+    assert!(
+        warned.contains("cannot keep an inflated copy of")
+            && warned.contains(&format!(
+                "scanning a temporary one in {}",
+                scratch.display()
+            )),
+        "{warned}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&scratch).unwrap().flatten().collect();
+    assert!(left.is_empty(), "the temporary copy is gone: {left:?}");
+}
+
+#[test]
 fn directories_and_traces_spread_over_files() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("runs");

@@ -28,6 +28,10 @@ pub struct OpenOptions {
     pub force_rebuild: bool,
     /// Build tuning.
     pub build: BuildOptions,
+    /// Where a gzip source's inflated copy goes for one process's scans when it cannot be
+    /// kept beside the index (a read-only or full index directory); default: the system's
+    /// temporary directory (`TMPDIR`).
+    pub temporary_dir: Option<PathBuf>,
 }
 
 /// What was done to a file's index.
@@ -92,6 +96,9 @@ pub struct FileReport {
 /// The `what` of [`BuildProgress::begin`] while a gzip source's inflated copy is made.
 pub const MAKING_INFLATED_COPY: &str = "inflating a copy of";
 
+/// The `what` of [`BuildProgress::begin`] while a temporary inflated copy is made.
+pub const MAKING_TEMPORARY_COPY: &str = "inflating a temporary copy of";
+
 /// Receives progress while indexes are built.
 pub trait BuildProgress: Sync {
     /// Work on `file` begins: `what` (`indexing`, `inflating`) over `total` bytes.
@@ -103,6 +110,9 @@ pub trait BuildProgress: Sync {
     /// Another process is building the index of `file`; this one waits for it, then reuses
     /// what it built.
     fn waiting_for_other_build(&self, _file: &Path) {}
+    /// The inflated copy of gzip source `file` cannot be kept beside its index (`why`), so
+    /// a temporary one is made in `dir` for this process's scans.
+    fn using_temporary_copy(&self, _file: &Path, _why: &str, _dir: &Path) {}
 }
 
 /// Progress that goes nowhere.
@@ -178,6 +188,8 @@ pub struct Dataset {
     reports: Vec<FileReport>,
     problems: Vec<Problem>,
     problem_count: u64,
+    /// See [`OpenOptions::temporary_dir`].
+    temporary_dir: PathBuf,
 }
 
 impl Dataset {
@@ -329,6 +341,10 @@ impl Dataset {
             reports,
             problems,
             problem_count,
+            temporary_dir: options
+                .temporary_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir),
         };
         dataset.load_rollups(&metas)?;
         Ok(dataset)
@@ -576,8 +592,12 @@ impl Dataset {
             return Ok(mapped.clone());
         }
         if let Some(gzip) = &file.gzip {
-            make_gzip_copy(gzip, &file.data_path, progress)
-                .inspect_err(|_| gzip.note_copy_failed())?;
+            if let Err(beside) = make_gzip_copy(gzip, &file.data_path, progress) {
+                gzip.note_copy_failed();
+                let mapped = Arc::new(self.temporary_gzip_copy(gzip, beside, progress)?);
+                *data = Some(mapped.clone());
+                return Ok(mapped);
+            }
         }
         let mapped = MappedFile::open(&file.data_path)
             .map(Arc::new)
@@ -587,6 +607,49 @@ impl Dataset {
             })?;
         *data = Some(mapped.clone());
         Ok(mapped)
+    }
+
+    /// When the inflated copy cannot be kept beside the index (`beside` says why), one
+    /// made in the temporary directory and deleted at once, mapped for this process only:
+    /// scans still work on a read-only or full index directory. A `.gz` that changed, or
+    /// checkpoints that fail, fail here too, with the first error.
+    fn temporary_gzip_copy(
+        &self,
+        gzip: &GzipAccess,
+        beside: IndexError,
+        progress: &dyn BuildProgress,
+    ) -> Result<MappedFile, IndexError> {
+        let IndexError::GzipCopy { message, .. } = &beside else {
+            return Err(beside);
+        };
+        if gzip.check_unchanged().is_err() {
+            return Err(beside);
+        }
+        let Ok(points) = gzip.checkpoints() else {
+            return Err(beside);
+        };
+        let dir = &self.temporary_dir;
+        progress.using_temporary_copy(gzip.source(), message, dir);
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        progress.begin(gzip.source(), MAKING_TEMPORARY_COPY, points.inflated_len());
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let made = points.materialize_temporary(gzip.source(), dir, workers, &|n| {
+            progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
+        });
+        progress.end();
+        let mapped = made.and_then(|m| gzip.check_unchanged().map(|()| m));
+        mapped.map_err(|e| match beside {
+            IndexError::GzipCopy {
+                path,
+                gzip: source,
+                message,
+            } => IndexError::GzipCopy {
+                path,
+                gzip: source,
+                message: format!("{message}; nor a temporary one in {}: {e}", dir.display()),
+            },
+            other => other,
+        })
     }
 
     /// The bytes at `range` of segment `s`'s data (`None` when the range lies outside it),

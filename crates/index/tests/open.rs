@@ -205,6 +205,12 @@ impl halo_index::BuildProgress for Recorder<'_> {
     fn end(&self) {
         self.0.lock().unwrap().push("end".into());
     }
+    fn using_temporary_copy(&self, _: &Path, why: &str, dir: &Path) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("temporary in {} because {why}", dir.display()));
+    }
 }
 
 fn gzip_file(path: &Path, data: &[u8]) {
@@ -435,28 +441,104 @@ fn damaged_gzip_checkpoints_are_caught_and_leftovers_are_swept() {
     assert!(!killed.exists() && !cut_short.exists());
 }
 
+/// Opens `gz` with its index under `idx` and its temporary copies in `scratch`, and puts
+/// a directory where the inflated copy should go: renaming the finished copy there fails,
+/// as writing into a read-only or full index directory would (root ignores permissions).
+fn open_with_the_copy_blocked(gz: &Path, idx: &Path, scratch: &Path) -> (Dataset, PathBuf) {
+    let options = OpenOptions {
+        index_dir: Some(idx.to_path_buf()),
+        temporary_dir: Some(scratch.to_path_buf()),
+        ..Default::default()
+    };
+    let ds = Dataset::open(&[gz.to_path_buf()], &options, &NoProgress).unwrap();
+    let dir = ds.reports()[0].index_dir.clone();
+    std::fs::create_dir_all(dir.join("source.jsonl").join("in-the-way")).unwrap();
+    (ds, dir)
+}
+
+fn tmp_leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-") || n.starts_with("halo-inflated-"))
+        .collect()
+}
+
 #[test]
-fn when_the_copy_cannot_be_made_the_error_says_so_and_span_reads_go_on() {
+fn when_the_copy_cannot_be_kept_beside_the_index_scans_use_a_temporary_one() {
     let tmp = tempfile::tempdir().unwrap();
     let (gz, data) = gzipped_spans(tmp.path(), 300, 10);
-    let ds = open(std::slice::from_ref(&gz), &tmp.path().join("idx")).unwrap();
-    let dir = ds.reports()[0].index_dir.clone();
-    // A directory where the copy should go: renaming the finished copy there fails.
-    std::fs::create_dir_all(dir.join("source.jsonl").join("in-the-way")).unwrap();
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let (ds, dir) = open_with_the_copy_blocked(&gz, &tmp.path().join("idx"), &scratch);
+    let heard = std::sync::Mutex::new(Vec::new());
+    ds.make_inflated_copies(&Recorder(&heard)).unwrap();
+    let heard = heard.into_inner().unwrap();
+    // The copy beside the index is inflated whole before its rename fails; then the
+    // temporary one is made.
+    let temporary = heard
+        .iter()
+        .position(|h| h.starts_with("temporary"))
+        .expect("told about the temporary copy");
+    assert!(
+        heard[temporary].starts_with(&format!("temporary in {}", scratch.display()))
+            && heard[temporary].contains("source.jsonl"),
+        "{heard:?}"
+    );
+    assert_eq!(heard[temporary + 1], format!("begin {}", data.len()));
+    assert_eq!(heard.last().unwrap(), "end");
+    assert_eq!(ds.segment_data(0).unwrap().bytes(), data.as_bytes());
+    let some = ds.source_bytes(0, 10..60).unwrap().unwrap();
+    assert_eq!(&*some, &data.as_bytes()[10..60]);
+    // Nothing is left on disk: the temporary copy was deleted as soon as it was mapped,
+    // and the failed attempt beside the index was cleaned up.
+    #[cfg(unix)]
+    assert_eq!(tmp_leftovers(&scratch), Vec::<String>::new());
+    assert_eq!(tmp_leftovers(&dir), Vec::<String>::new());
+    drop(ds);
+    assert_eq!(tmp_leftovers(&scratch), Vec::<String>::new());
+}
+
+#[test]
+fn when_no_copy_can_be_made_the_error_says_where_and_span_reads_go_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gz, data) = gzipped_spans(tmp.path(), 300, 10);
+    let nowhere = tmp.path().join("no-such-dir");
+    let (ds, dir) = open_with_the_copy_blocked(&gz, &tmp.path().join("idx"), &nowhere);
     let err = ds.segment_data(0).unwrap_err();
     assert!(matches!(err, IndexError::GzipCopy { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("cannot make the inflated copy"), "{err}");
     assert!(
-        err.to_string().contains("cannot make the inflated copy"),
+        message.contains(&format!("nor a temporary one in {}", nowhere.display())),
         "{err}"
     );
     let some = ds.source_bytes(0, 10..60).unwrap().unwrap();
     assert_eq!(&*some, &data.as_bytes()[10..60]);
-    let leftovers = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
-        .count();
-    assert_eq!(leftovers, 0, "the failed copy is removed");
+    assert_eq!(
+        tmp_leftovers(&dir),
+        Vec::<String>::new(),
+        "the failed copy is removed"
+    );
+}
+
+#[test]
+fn a_gzip_that_changed_gets_no_temporary_copy_either() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gz, _) = gzipped_spans(tmp.path(), 300, 10);
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let (ds, _) = open_with_the_copy_blocked(&gz, &tmp.path().join("idx"), &scratch);
+    let mut other = std::fs::read(&gz).unwrap();
+    other.reverse();
+    std::fs::write(&gz, other).unwrap();
+    let err = ds.segment_data(0).unwrap_err();
+    assert!(
+        err.to_string().contains("changed since it was indexed"),
+        "{err}"
+    );
+    assert_eq!(tmp_leftovers(&scratch), Vec::<String>::new());
 }
 
 #[test]
@@ -495,10 +577,10 @@ fn a_forced_rebuild_that_waited_for_another_process_still_rebuilds() {
 fn a_failed_copy_is_tried_again_and_a_changed_gzip_is_not_copied() {
     let tmp = tempfile::tempdir().unwrap();
     let (gz, data) = gzipped_spans(tmp.path(), 300, 10);
-    let ds = open(std::slice::from_ref(&gz), &tmp.path().join("idx")).unwrap();
-    let dir = ds.reports()[0].index_dir.clone();
+    // No temporary copy can be made either, so the first try fails.
+    let nowhere = tmp.path().join("no-such-dir");
+    let (ds, dir) = open_with_the_copy_blocked(&gz, &tmp.path().join("idx"), &nowhere);
     let obstacle = dir.join("source.jsonl");
-    std::fs::create_dir_all(obstacle.join("in-the-way")).unwrap();
     assert!(ds.segment_data(0).is_err());
     std::fs::remove_dir_all(&obstacle).unwrap();
     assert_eq!(

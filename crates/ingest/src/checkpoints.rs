@@ -310,22 +310,51 @@ impl GzipCheckpoints {
             std::process::id(),
             NEXT_TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        let result = self.write_copy(gz, &tmp, workers, written).and_then(|()| {
-            std::fs::rename(&tmp, dest)
-                .map_err(|e| format!("renaming {} to {}: {e}", tmp.display(), dest.display()))
-        });
+        let result = self
+            .write_copy(gz, &tmp, workers, written, true)
+            .and_then(|()| {
+                std::fs::rename(&tmp, dest)
+                    .map_err(|e| format!("renaming {} to {}: {e}", tmp.display(), dest.display()))
+            });
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
         result
     }
 
+    /// Writes the whole inflated stream to a new file in `dir` and maps it, deleting the
+    /// file at once (see [`MappedFile::open_temporary`]): for scans when no lasting copy
+    /// can be kept beside the index. Nothing is synced, as nothing outlives the process.
+    pub fn materialize_temporary(
+        &self,
+        gz: &Path,
+        dir: &Path,
+        workers: usize,
+        written: &(dyn Fn(u64) + Sync),
+    ) -> Result<crate::MappedFile, String> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let path = dir.join(format!(
+            "halo-inflated-{}-{}.jsonl",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let mapped = self
+            .write_copy(gz, &path, workers, written, false)
+            .and_then(|()| crate::MappedFile::open_temporary(&path).map_err(|e| e.to_string()));
+        if mapped.is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+        mapped
+    }
+
+    /// Writes the inflated stream to `tmp`, synced to disk when it must be `durable`.
     fn write_copy(
         &self,
         gz: &Path,
         tmp: &Path,
         workers: usize,
         written: &(dyn Fn(u64) + Sync),
+        durable: bool,
     ) -> Result<(), String> {
         let fail = |e: std::io::Error| format!("{}: {e}", tmp.display());
         let file = std::fs::File::create(tmp).map_err(fail)?;
@@ -371,7 +400,10 @@ impl GzipCheckpoints {
         if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
             return Err(e);
         }
-        file.sync_data().map_err(fail)
+        if durable {
+            file.sync_data().map_err(fail)?;
+        }
+        Ok(())
     }
 }
 

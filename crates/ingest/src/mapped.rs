@@ -10,6 +10,9 @@ use crate::problem::IngestError;
 pub struct MappedFile {
     path: PathBuf,
     map: Option<memmap2::Mmap>,
+    /// Set for a temporary file that could not be deleted while mapped (where the system
+    /// forbids that): it is deleted when the map goes.
+    delete_on_drop: bool,
 }
 
 impl MappedFile {
@@ -35,7 +38,20 @@ impl MappedFile {
         Ok(MappedFile {
             path: path.to_path_buf(),
             map,
+            delete_on_drop: false,
         })
+    }
+
+    /// Maps a temporary file and deletes it at once: the map keeps its pages alive until
+    /// it is dropped, and nothing is left behind even if the process is killed. Where a
+    /// mapped file cannot be deleted, it is deleted when the map is dropped.
+    pub fn open_temporary(path: &Path) -> Result<MappedFile, IngestError> {
+        let mut mapped = MappedFile::open(path);
+        let deleted = std::fs::remove_file(path).is_ok();
+        if let Ok(m) = &mut mapped {
+            m.delete_on_drop = !deleted;
+        }
+        mapped
     }
 
     /// The bytes.
@@ -46,5 +62,32 @@ impl MappedFile {
     /// The path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        if self.delete_on_drop {
+            self.map = None;
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_temporary_map_leaves_no_file_behind_and_keeps_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scratch");
+        std::fs::write(&path, b"inflated bytes").unwrap();
+        let mapped = MappedFile::open_temporary(&path).unwrap();
+        #[cfg(unix)]
+        assert!(!path.exists(), "deleted while still mapped");
+        assert_eq!(mapped.bytes(), b"inflated bytes");
+        drop(mapped);
+        assert!(!path.exists());
     }
 }

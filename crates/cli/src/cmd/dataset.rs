@@ -86,6 +86,16 @@ impl BuildProgress for Bar {
         }
     }
 
+    fn using_temporary_copy(&self, file: &Path, why: &str, dir: &Path) {
+        if self.enabled {
+            crate::errln!(
+                "halo: warning: cannot keep an inflated copy of {} beside its index ({why}); scanning a temporary one in {} instead, made again by each command (TMPDIR chooses where)",
+                file.display(),
+                dir.display()
+            );
+        }
+    }
+
     fn waiting_for_other_build(&self, file: &Path) {
         if self.enabled {
             crate::errln!(
