@@ -57,6 +57,21 @@ fn bad_lines_are_skipped_named_and_counted() {
     assert!(problems
         .iter()
         .any(|p| p["line"] == 8 && p["message"].as_str().unwrap().contains("incomplete")));
+    // Scripts tell problems apart by kind, not by their wording.
+    let kinds: Vec<(u64, &str)> = problems
+        .iter()
+        .map(|p| (p["line"].as_u64().unwrap(), p["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (2, "skipped_line"),
+            (3, "skipped_line"),
+            (4, "skipped_line"),
+            (5, "skipped_line"),
+            (8, "incomplete_last_line")
+        ]
+    );
     let o = json(&halo(tmp.path(), &["overview", f, "--json", "-q"]));
     assert_eq!(o["skipped_lines"], 4);
     assert_eq!(o["problem_count"], 5);
@@ -226,6 +241,8 @@ fn a_truncated_gzip_keeps_its_good_lines_and_strict_names_the_fault() {
     );
     let kept = json(&o)["total_traces"].as_u64().unwrap();
     assert!(kept > 100 && kept < 2000, "{kept} traces kept");
+    let idx = json(&halo(tmp.path(), &["index", f, "--json", "-q"]));
+    assert_eq!(idx["problems"][0]["kind"], "gzip_fault", "{idx}");
     let strict = halo(tmp.path(), &["overview", f, "--strict"]);
     assert_eq!(strict.status.code(), Some(2));
     assert!(

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, UInt64Array};
-use halo_ingest::Problem;
+use halo_ingest::{Problem, ProblemKind};
 use halo_trace::{parse_line_checked, SpanFacts};
 use rayon::prelude::*;
 
@@ -52,7 +52,7 @@ pub(crate) struct SegmentBuild {
 
 struct ChunkOut {
     batch: RecordBatch,
-    problems: Vec<(u64, String)>,
+    problems: Vec<(u64, ProblemKind, String)>,
     skipped_lines: u64,
     skipped_spans: u64,
     lines: u64,
@@ -102,6 +102,7 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
                     skipped_lines += 1;
                     problems.push((
                         line_no,
+                        ProblemKind::SkippedLine,
                         format!(
                             "invalid UTF-8 at byte {} of the line; line skipped",
                             e.valid_up_to()
@@ -111,12 +112,20 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
                 Ok(line) => match parse_line_checked(line, control_free) {
                     Err(e) => {
                         skipped_lines += 1;
-                        problems.push((line_no, format!("{e}; line skipped")))
+                        problems.push((
+                            line_no,
+                            ProblemKind::SkippedLine,
+                            format!("{e}; line skipped"),
+                        ))
                     }
                     Ok(parsed) => {
                         for p in parsed.problems {
                             skipped_spans += 1;
-                            problems.push((line_no, format!("{p}; span skipped")));
+                            problems.push((
+                                line_no,
+                                ProblemKind::SkippedSpan,
+                                format!("{p}; span skipped"),
+                            ));
                         }
                         for (span, within) in &parsed.spans {
                             let facts = SpanFacts::extract(span);
@@ -223,10 +232,10 @@ pub(crate) fn build_from_chunks<'d>(
     // workers parse the next ones.
     let mut absorb = |out: ChunkOut| -> Result<(), IndexError> {
         let line_base = first_line - 1 + lines_before;
-        for (line, message) in out.problems {
+        for (line, kind, message) in out.problems {
             problem_count += 1;
             if problems.len() < KEPT_PROBLEMS {
-                problems.push(Problem::at_line(file, line_base + line, message));
+                problems.push(Problem::at_line(kind, file, line_base + line, message));
             }
         }
         lines_before += out.lines;
@@ -292,6 +301,7 @@ pub(crate) fn build_from_chunks<'d>(
         problem_count += 1;
         if problems.len() < KEPT_PROBLEMS {
             problems.push(Problem::in_file(
+                ProblemKind::DuplicateSpanIds,
                 file,
                 format!(
                     "trace {} has {} duplicate span id(s); all copies kept and counted",

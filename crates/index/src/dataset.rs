@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use halo_ingest::{discover, Fingerprint, MappedFile, Problem, SourceFile, SourceKind};
+use halo_ingest::{
+    discover, Fingerprint, MappedFile, Problem, ProblemKind, SourceFile, SourceKind,
+};
 use serde::Serialize;
 
 use crate::build::BuildOptions;
@@ -223,7 +225,11 @@ impl Dataset {
                     if path == source.path && !options.strict =>
                 {
                     problem_count += 1;
-                    problems.push(Problem::in_file(&source.path, format!("file skipped: {e}")));
+                    problems.push(Problem::in_file(
+                        ProblemKind::Unreadable,
+                        &source.path,
+                        format!("file skipped: {e}"),
+                    ));
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -283,6 +289,7 @@ impl Dataset {
             if meta.indexed_bytes < meta.data_bytes {
                 problem_count += 1;
                 problems.push(Problem::at_line(
+                    ProblemKind::IncompleteLastLine,
                     &source.path,
                     meta.line_count + 1,
                     if source.kind == SourceKind::Gzip {
@@ -298,26 +305,28 @@ impl Dataset {
                     },
                 ));
             }
-            // A gzip fault (messages start "gzip ") is fatal under --strict even when it
-            // cost no line, like non-gzip bytes after the last member.
-            let gzip_fault = problems.iter().any(|p| {
-                p.file == source.path && p.line.is_none() && p.message.starts_with("gzip ")
-            });
+            // A gzip fault is fatal under --strict even when it cost no line, like non-gzip
+            // bytes after the last member.
+            let this_file = |p: &&Problem| p.file == source.path;
+            let gzip_fault = problems
+                .iter()
+                .filter(this_file)
+                .any(|p| p.kind == ProblemKind::GzipFault);
             if options.strict
                 && (report.skipped_lines > 0 || report.skipped_spans > 0 || gzip_fault)
             {
-                // A gzip fault comes first: it is why the lines after it are missing.
+                // A gzip fault comes first (it is listed first): it is why the lines after
+                // it are missing.
                 let first = problems
                     .iter()
-                    .find(|p| {
-                        p.file == source.path
-                            && (p.line.is_some() || p.message.starts_with("gzip "))
-                    })
+                    .filter(this_file)
+                    .find(|p| p.kind.loses_data())
                     .cloned();
                 return Err(IndexError::Strict {
                     count: report.skipped_lines + report.skipped_spans,
-                    first: first
-                        .unwrap_or_else(|| Problem::in_file(&source.path, "unreadable lines")),
+                    first: first.unwrap_or_else(|| {
+                        Problem::in_file(ProblemKind::SkippedLine, &source.path, "unreadable lines")
+                    }),
                 });
             }
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -427,6 +436,7 @@ impl Dataset {
             files.dedup();
             let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
             self.problems.push(Problem::in_file(
+                ProblemKind::DuplicateSpanIds,
                 files[0],
                 format!(
                     "trace {} has {n} span id(s) that repeat across {}; all copies kept and counted (the same spans given twice?)",
@@ -442,6 +452,7 @@ impl Dataset {
                 .path
                 .clone();
             self.problems.push(Problem::in_file(
+                ProblemKind::DuplicateSpanIds,
                 file,
                 format!(
                     "{} more traces have span ids that repeat across files",

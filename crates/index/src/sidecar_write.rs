@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use halo_ingest::{Fingerprint, MappedFile, Problem, SourceFile, SourceKind};
+use halo_ingest::{Fingerprint, MappedFile, Problem, ProblemKind, SourceFile, SourceKind};
 
 use crate::build::{build_from_chunks, build_segment, ChunkInput, SegmentBuild};
 use crate::cleanup::{delete_in_background, drop_in_background, sibling, sweep_old_indexes};
@@ -309,9 +309,10 @@ fn index_gzip(
     if let Some((fault, lost_data)) = fault {
         built.problem_count += 1;
         built.skipped_lines += u64::from(lost_data);
-        built
-            .problems
-            .insert(0, Problem::in_file(&source.path, fault));
+        built.problems.insert(
+            0,
+            Problem::in_file(ProblemKind::GzipFault, &source.path, fault),
+        );
     }
     // Lines end where the members end only if the last line was complete.
     if inflated.indexed_end != inflated.inflated_len {

@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use crate::problem::{IngestError, Problem};
+use crate::problem::{IngestError, Problem, ProblemKind};
 
 /// How a file is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -135,7 +135,11 @@ fn walk(dir: &Path, files: &mut Vec<SourceFile>, problems: &mut Vec<Problem>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            problems.push(Problem::in_file(dir, format!("directory skipped: {e}")));
+            problems.push(Problem::in_file(
+                ProblemKind::Unreadable,
+                dir,
+                format!("directory skipped: {e}"),
+            ));
             return;
         }
     };

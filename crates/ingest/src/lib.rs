@@ -30,4 +30,4 @@ pub use discover::{discover, SourceFile, SourceKind};
 pub use fingerprint::Fingerprint;
 pub use gzip::{ChunkPool, Inflated, InflatedChunk, InflatingChunks};
 pub use mapped::MappedFile;
-pub use problem::{IngestError, Problem};
+pub use problem::{IngestError, Problem, ProblemKind};

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 /// a duplicate id, an unreadable file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
+    /// What kind of problem it is, for scripts and for `--strict`.
+    pub kind: ProblemKind,
     /// The file it concerns.
     pub file: PathBuf,
     /// The 1-based line, where it concerns one line.
@@ -12,10 +14,50 @@ pub struct Problem {
     pub message: String,
 }
 
+/// The kinds of [`Problem`], as `--json` names them (`skipped_line`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// A line that could not be read as spans (malformed JSON, invalid UTF-8, a missing or
+    /// mistyped field): the line was skipped.
+    SkippedLine,
+    /// A span that could not be read in an otherwise good line (OTLP): the span was skipped.
+    SkippedSpan,
+    /// The last line has no newline and does not parse yet: not indexed until completed.
+    IncompleteLastLine,
+    /// Span ids given more than once in a trace: every copy was kept and counted.
+    DuplicateSpanIds,
+    /// A gzip stream that is truncated or corrupt, or followed by bytes that are not gzip:
+    /// what came before was indexed.
+    GzipFault,
+    /// A file or directory that could not be read: it was skipped.
+    Unreadable,
+}
+
+impl ProblemKind {
+    /// Whether `--strict` turns this kind into an error: anything that lost data. Repeated
+    /// span ids lose nothing, and an incomplete last line is indexed once completed.
+    pub fn loses_data(self) -> bool {
+        matches!(
+            self,
+            ProblemKind::SkippedLine
+                | ProblemKind::SkippedSpan
+                | ProblemKind::GzipFault
+                | ProblemKind::Unreadable
+        )
+    }
+}
+
 impl Problem {
     /// A problem on one line of a file.
-    pub fn at_line(file: impl Into<PathBuf>, line: u64, message: impl Into<String>) -> Problem {
+    pub fn at_line(
+        kind: ProblemKind,
+        file: impl Into<PathBuf>,
+        line: u64,
+        message: impl Into<String>,
+    ) -> Problem {
         Problem {
+            kind,
             file: file.into(),
             line: Some(line),
             message: message.into(),
@@ -23,8 +65,13 @@ impl Problem {
     }
 
     /// A problem with a whole file.
-    pub fn in_file(file: impl Into<PathBuf>, message: impl Into<String>) -> Problem {
+    pub fn in_file(
+        kind: ProblemKind,
+        file: impl Into<PathBuf>,
+        message: impl Into<String>,
+    ) -> Problem {
         Problem {
+            kind,
             file: file.into(),
             line: None,
             message: message.into(),
