@@ -605,16 +605,14 @@ fn message_text<'a>(m: &GenaiMessage<'_>) -> Option<Cow<'a, str>> {
 /// unexpected (another key order, escapes for structure) answers `None`, and the caller
 /// reads the whole list.
 fn last_genai_text_from_the_end<'a>(raw: &str) -> Option<Option<Cow<'a, str>>> {
-    use memchr::memmem::{Finder, FinderRev};
+    use memchr::memmem::Finder;
     use std::sync::LazyLock;
-    static MESSAGE: LazyLock<FinderRev<'static>> =
-        LazyLock::new(|| FinderRev::new(br#"{\"role\""#));
     static TEXT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#"\"text\""#));
     static UNICODE_ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br"\u"));
     let inner = raw.get(1..raw.len().checked_sub(1)?)?;
     let mut end = inner.trim_end().strip_suffix(']')?.len();
     loop {
-        let Some(start) = MESSAGE.rfind(&inner.as_bytes()[..end]) else {
+        let Some(start) = last_message_start(&inner.as_bytes()[..end]) else {
             // Every message was read: the list must have started right before this one.
             return (inner[..end].trim() == "[").then_some(None);
         };
@@ -638,8 +636,40 @@ fn last_genai_text_from_the_end<'a>(raw: &str) -> Option<Option<Cow<'a, str>>> {
     }
 }
 
+/// Where the last `{\"role\"` in `escaped` starts. Found by walking back over the braces
+/// with `memrchr`, which is vectorized, where a reverse substring search goes about a byte
+/// at a time: message lists are long, and this walk was a tenth of indexing time.
+fn last_message_start(escaped: &[u8]) -> Option<usize> {
+    const KEY: &[u8] = br#"{\"role\""#;
+    let mut end = escaped.len();
+    while let Some(at) = memchr::memrchr(b'{', &escaped[..end]) {
+        if escaped[at..].starts_with(KEY) {
+            return Some(at);
+        }
+        end = at;
+    }
+    None
+}
+
 /// Names of the `tool_call` parts of `gen_ai.output.messages`.
 fn genai_tool_calls(value: &AttrValue<'_>) -> Vec<String> {
+    // Most output messages are plain text: without the token `tool_call` (or a `\u`
+    // escape, which could spell it) there is nothing to find, and no need to decode and
+    // parse the whole list.
+    let raw = match value {
+        AttrValue::Json(j) => Some(j.as_ref()),
+        AttrValue::RawStr(r) => Some(*r),
+        AttrValue::Str(s) => Some(s.as_ref()),
+        _ => None,
+    };
+    if let Some(raw) = raw {
+        let bytes = raw.as_bytes();
+        if memchr::memmem::find(bytes, b"tool_call").is_none()
+            && memchr::memmem::find(bytes, br"\u").is_none()
+        {
+            return Vec::new();
+        }
+    }
     with_genai_messages(value, |messages| {
         messages
             .iter()

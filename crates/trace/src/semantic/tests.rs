@@ -154,6 +154,37 @@ fn declared_tool_names_fast_path_agrees_with_parsing() {
     );
 }
 
+/// The shortcut for output messages without tool calls gives what parsing them gives.
+#[test]
+fn genai_tool_calls_shortcut_agrees_with_parsing() {
+    let lists = [
+        (
+            r#"[{"role":"assistant","parts":[{"type":"text","content":"done"}]}]"#,
+            vec![],
+        ),
+        (
+            r#"[{"role":"assistant","parts":[{"type":"tool_call","name":"get_weather"}]}]"#,
+            vec!["get_weather"],
+        ),
+        // `\u0074ool_call` spells the part type with an escape.
+        (
+            r#"[{"role":"assistant","parts":[{"type":"\u0074ool_call","name":"spelled"}]}]"#,
+            vec!["spelled"],
+        ),
+    ];
+    for (list, expected) in lists {
+        let escaped = serde_json::to_string(list).unwrap();
+        let parsed: String = serde_json::from_str(&escaped).unwrap();
+        for value in [
+            AttrValue::RawStr(&escaped),
+            AttrValue::Json(std::borrow::Cow::Borrowed(list)),
+            AttrValue::Str(std::borrow::Cow::Borrowed(&parsed)),
+        ] {
+            assert_eq!(genai_tool_calls(&value), expected, "{list} as {value:?}");
+        }
+    }
+}
+
 /// Reading GenAI messages from the end gives what reading the whole list gives.
 #[test]
 fn last_genai_text_from_the_end_agrees_with_the_whole_list() {
@@ -182,4 +213,25 @@ fn last_genai_text_from_the_end_agrees_with_the_whole_list() {
         Some(Some("q \"quoted\" {\"role\":\"fake\"}".into())),
         "the compact form is read from the end"
     );
+}
+
+#[test]
+fn last_message_start_finds_what_a_reverse_search_finds() {
+    let key = br#"{\"role\""#;
+    for hay in [
+        &br#"[{\"role\":\"a\"},{\"role\":\"b\"}]"#[..],
+        br#"{{{\"role\""#,
+        br#"{\"rol"#,
+        br#"no braces"#,
+        br#"{\"role\"{"#,
+        b"",
+    ] {
+        let expected = memchr::memmem::rfind(hay, key);
+        assert_eq!(
+            last_message_start(hay),
+            expected,
+            "{}",
+            String::from_utf8_lossy(hay)
+        );
+    }
 }
