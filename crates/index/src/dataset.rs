@@ -323,7 +323,8 @@ impl Dataset {
                     .find(|p| p.kind.loses_data())
                     .cloned();
                 return Err(IndexError::Strict {
-                    count: report.skipped_lines + report.skipped_spans,
+                    // A gzip fault may have cost no line, yet it is one problem.
+                    count: (report.skipped_lines + report.skipped_spans).max(1),
                     first: first.unwrap_or_else(|| {
                         Problem::in_file(ProblemKind::SkippedLine, &source.path, "unreadable lines")
                     }),
@@ -575,8 +576,14 @@ impl Dataset {
 
     /// The (inflated) data of the file behind segment `s`, memory-mapped on first use. For a
     /// gzip source, the first use makes the inflated copy from the checkpoints, in parallel.
+    /// When the index directory cannot hold the copy, a temporary one is made for this
+    /// process (see [`OpenOptions::temporary_dir`]).
     pub fn segment_data(&self, s: u32) -> Result<Arc<MappedFile>, IndexError> {
-        self.file_data(&self.files[self.segments[s as usize].file], &NoProgress)
+        self.file_data(
+            &self.files[self.segments[s as usize].file],
+            &NoProgress,
+            true,
+        )
     }
 
     /// Makes the inflated copy of every gzip source that lacks one, reporting progress, so
@@ -584,17 +591,20 @@ impl Dataset {
     /// make a missing copy itself, without progress). Plain sources need nothing.
     pub fn make_inflated_copies(&self, progress: &dyn BuildProgress) -> Result<(), IndexError> {
         for file in self.files.iter().filter(|f| f.gzip.is_some()) {
-            self.file_data(file, progress)?;
+            self.file_data(file, progress, true)?;
         }
         Ok(())
     }
 
     /// A file's data, mapped once: every caller goes through one lock, so a gzip copy is
-    /// made at most once per dataset.
+    /// made at most once per dataset. A temporary copy is made only when `for_scan`: a
+    /// scan needs the whole stream, while reads of a few spans do better through the
+    /// checkpoints than by inflating everything again in every process.
     fn file_data(
         &self,
         file: &FileEntry,
         progress: &dyn BuildProgress,
+        for_scan: bool,
     ) -> Result<Arc<MappedFile>, IndexError> {
         // One caller at a time makes a gzip copy; a failure is not kept, so a later call
         // tries again (the disk may have room by then).
@@ -603,11 +613,18 @@ impl Dataset {
             return Ok(mapped.clone());
         }
         if let Some(gzip) = &file.gzip {
-            if let Err(beside) = make_gzip_copy(gzip, &file.data_path, progress) {
-                gzip.note_copy_failed();
-                let mapped = Arc::new(self.temporary_gzip_copy(gzip, beside, progress)?);
-                *data = Some(mapped.clone());
-                return Ok(mapped);
+            match make_gzip_copy(gzip, &file.data_path, progress) {
+                Ok(()) => {}
+                Err(CopyFailure::Writing(beside)) if for_scan => {
+                    gzip.note_copy_failed();
+                    let mapped = Arc::new(self.temporary_gzip_copy(gzip, beside, progress)?);
+                    *data = Some(mapped.clone());
+                    return Ok(mapped);
+                }
+                Err(CopyFailure::Writing(e) | CopyFailure::Other(e)) => {
+                    gzip.note_copy_failed();
+                    return Err(e);
+                }
             }
         }
         let mapped = MappedFile::open(&file.data_path)
@@ -620,10 +637,9 @@ impl Dataset {
         Ok(mapped)
     }
 
-    /// When the inflated copy cannot be kept beside the index (`beside` says why), one
-    /// made in the temporary directory and deleted at once, mapped for this process only:
-    /// scans still work on a read-only or full index directory. A `.gz` that changed, or
-    /// checkpoints that fail, fail here too, with the first error.
+    /// When the inflated copy cannot be written beside the index (`beside` says why), one
+    /// made in the temporary directory with no name, mapped for this process only: scans
+    /// still work on a read-only or full index directory.
     fn temporary_gzip_copy(
         &self,
         gzip: &GzipAccess,
@@ -633,9 +649,6 @@ impl Dataset {
         let IndexError::GzipCopy { message, .. } = &beside else {
             return Err(beside);
         };
-        if gzip.check_unchanged().is_err() {
-            return Err(beside);
-        }
         let Ok(points) = gzip.checkpoints() else {
             return Err(beside);
         };
@@ -648,7 +661,9 @@ impl Dataset {
             progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
         });
         progress.end();
-        let mapped = made.and_then(|m| gzip.check_unchanged().map(|()| m));
+        let mapped = made
+            .map_err(|e| e.message)
+            .and_then(|m| gzip.check_unchanged().map(|()| m));
         mapped.map_err(|e| match beside {
             IndexError::GzipCopy {
                 path,
@@ -708,7 +723,11 @@ impl Dataset {
         s: u32,
         range: std::ops::Range<u64>,
     ) -> Result<Option<SourceBytes>, IndexError> {
-        let data = self.segment_data(s)?;
+        let data = self.file_data(
+            &self.files[self.segments[s as usize].file],
+            &NoProgress,
+            false,
+        )?;
         let r = range.start as usize..range.end as usize;
         Ok(data
             .bytes()
@@ -738,13 +757,16 @@ fn make_gzip_copy(
     gzip: &GzipAccess,
     copy: &Path,
     progress: &dyn BuildProgress,
-) -> Result<(), IndexError> {
+) -> Result<(), CopyFailure> {
     let failed = |message| IndexError::GzipCopy {
         path: copy.to_path_buf(),
         gzip: gzip.source().to_path_buf(),
         message,
     };
-    let points = gzip.checkpoints().map_err(gzip_read_error)?;
+    let other = |message| CopyFailure::Other(failed(message));
+    let points = gzip
+        .checkpoints()
+        .map_err(|e| CopyFailure::Other(gzip_read_error(e)))?;
     let present = || std::fs::metadata(copy).map(|m| m.len()).ok() == Some(points.inflated_len());
     if present() {
         return Ok(());
@@ -753,7 +775,7 @@ fn make_gzip_copy(
     if present() {
         return Ok(());
     }
-    gzip.check_unchanged().map_err(failed)?;
+    gzip.check_unchanged().map_err(other)?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     progress.begin(gzip.source(), MAKING_INFLATED_COPY, points.inflated_len());
     let done = std::sync::atomic::AtomicU64::new(0);
@@ -761,11 +783,22 @@ fn make_gzip_copy(
         progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
     });
     progress.end();
-    made.map_err(failed)?;
+    made.map_err(|e| match e.writing {
+        true => CopyFailure::Writing(failed(e.message)),
+        false => other(e.message),
+    })?;
     gzip.check_unchanged().map_err(|e| {
         let _ = std::fs::remove_file(copy);
-        failed(e)
+        other(e)
     })
+}
+
+/// Why the lasting copy beside the index was not made: writing it failed (no permission,
+/// a full disk), which a copy elsewhere may get around, or something that would fail
+/// there too (the `.gz` changed or does not read, damaged checkpoints).
+enum CopyFailure {
+    Writing(IndexError),
+    Other(IndexError),
 }
 
 /// The bytes of the files directly in `dir`.

@@ -43,7 +43,7 @@ pub use dataset::{
     BuildProgress, Dataset, FileReport, IndexAction, NoProgress, OpenOptions, SegmentInfo,
     SourceBytes, MAKING_INFLATED_COPY, MAKING_TEMPORARY_COPY,
 };
-pub use halo_ingest::Problem;
+pub use halo_ingest::{Problem, ProblemKind};
 pub use rollup::{error_group_label, ErrorGroupCount, ToolUsage, TracePart, TraceSummary};
 pub use span_columns::span_schema;
 pub use span_table::SpanTable;

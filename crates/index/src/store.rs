@@ -104,15 +104,20 @@ impl IndexMeta {
         let path = dir.join("meta.json");
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let meta: IndexMeta = serde_json::from_str(&text)
-            .map_err(|e| format!("{} is corrupt: {e}", path.display()))?;
-        if meta.format_version != FORMAT_VERSION {
+        let corrupt = |e: serde_json::Error| format!("{} is corrupt: {e}", path.display());
+        // The version first: another format's fields may not read as this one's.
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: u32,
+        }
+        let version: Version = serde_json::from_str(&text).map_err(corrupt)?;
+        if version.format_version != FORMAT_VERSION {
             return Err(format!(
                 "index format {} is not the current format {FORMAT_VERSION}",
-                meta.format_version
+                version.format_version
             ));
         }
-        Ok(meta)
+        serde_json::from_str(&text).map_err(corrupt)
     }
 
     /// Writes `meta.json` atomically.

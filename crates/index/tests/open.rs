@@ -500,6 +500,96 @@ fn when_the_copy_cannot_be_kept_beside_the_index_scans_use_a_temporary_one() {
     assert_eq!(tmp_leftovers(&scratch), Vec::<String>::new());
 }
 
+/// The temporary copy never has a name: no other user can open it while it is written,
+/// and a process killed meanwhile leaves nothing behind.
+#[test]
+fn the_temporary_copy_has_no_name_even_while_it_is_written() {
+    struct Peek<'a>(&'a Path, std::sync::Mutex<Vec<String>>);
+    impl halo_index::BuildProgress for Peek<'_> {
+        fn begin(&self, _: &Path, _: &str, _: u64) {}
+        fn advance(&self, _: u64) {
+            for e in std::fs::read_dir(self.0).unwrap().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                self.1.lock().unwrap().push(name);
+            }
+        }
+        fn end(&self) {}
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (gz, data) = gzipped_spans(tmp.path(), 3000, 10);
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let (ds, _) = open_with_the_copy_blocked(&gz, &tmp.path().join("idx"), &scratch);
+    let peek = Peek(&scratch, Default::default());
+    ds.make_inflated_copies(&peek).unwrap();
+    assert_eq!(peek.1.into_inner().unwrap(), Vec::<String>::new());
+    assert_eq!(ds.segment_data(0).unwrap().bytes(), data.as_bytes());
+}
+
+/// Reads of a few spans that jump around a file would ask for the copy; when it cannot be
+/// kept beside the index they go on through the checkpoints rather than inflate the whole
+/// file again in every process.
+#[cfg(target_os = "linux")]
+#[test]
+fn scattered_span_reads_make_no_temporary_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gz, data) = gzipped_spans(tmp.path(), 60_000, 10);
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let (ds, _) = open_with_the_copy_blocked(&gz, &tmp.path().join("idx"), &scratch);
+    let mut at = 0;
+    while at + 100 < data.len() {
+        let got = ds
+            .source_bytes(0, at as u64..at as u64 + 100)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&*got, &data.as_bytes()[at..at + 100]);
+        at += (4 << 20) + 12_345;
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let mapped_from_scratch: Vec<&str> = maps
+        .lines()
+        .filter(|l| l.contains(&*scratch.to_string_lossy()))
+        .collect();
+    assert_eq!(mapped_from_scratch, Vec::<&str>::new());
+}
+
+/// An index of an older format is rebuilt for being older, even when its `meta.json`
+/// lacks fields of the current one.
+#[test]
+fn an_older_format_is_named_as_the_reason_to_rebuild() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("a.jsonl");
+    let good = span("t", "s", "", "STATUS_CODE_OK", "{}");
+    std::fs::write(&f, format!("{good}\nnot json\n")).unwrap();
+    let idx = tmp.path().join("idx");
+    let dir = open(std::slice::from_ref(&f), &idx).unwrap().reports()[0]
+        .index_dir
+        .clone();
+    let meta = dir.join("meta.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta).unwrap()).unwrap();
+    v["format_version"] = 2.into();
+    // Format 2 had no problem kinds.
+    for segment in v["segments"].as_array_mut().unwrap() {
+        for problem in segment["problems"].as_array_mut().unwrap() {
+            problem.as_object_mut().unwrap().remove("kind");
+        }
+    }
+    std::fs::write(&meta, v.to_string()).unwrap();
+    let ds = open(std::slice::from_ref(&f), &idx).unwrap();
+    match &ds.reports()[0].action {
+        IndexAction::Rebuilt { reason } => assert_eq!(
+            reason,
+            &format!(
+                "index format 2 is not the current format {}",
+                halo_index::FORMAT_VERSION
+            )
+        ),
+        other => panic!("expected a rebuild, got {other:?}"),
+    }
+}
+
 #[test]
 fn when_no_copy_can_be_made_the_error_says_where_and_span_reads_go_on() {
     let tmp = tempfile::tempdir().unwrap();
@@ -666,11 +756,13 @@ fn strict_fails_on_bytes_after_the_last_gzip_member() {
         ..Default::default()
     };
     match Dataset::open(std::slice::from_ref(&gz), &options, &NoProgress) {
-        Err(IndexError::Strict { first, .. }) => {
+        Err(IndexError::Strict { first, count }) => {
             assert!(
                 first.message.starts_with("gzip data is followed by"),
                 "{first}"
-            )
+            );
+            assert_eq!(first.kind, halo_index::ProblemKind::GzipFault);
+            assert_eq!(count, 1, "no line was lost, yet it is one problem");
         }
         other => panic!("expected a strict failure, got {other:?}"),
     }

@@ -297,7 +297,7 @@ impl GzipCheckpoints {
         dest: &Path,
         workers: usize,
         written: &(dyn Fn(u64) + Sync),
-    ) -> Result<(), String> {
+    ) -> Result<(), CopyError> {
         static NEXT_TMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let name = dest
             .file_name()
@@ -310,79 +310,85 @@ impl GzipCheckpoints {
             std::process::id(),
             NEXT_TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        let result = self
-            .write_copy(gz, &tmp, workers, written, true)
-            .and_then(|()| {
-                std::fs::rename(&tmp, dest)
-                    .map_err(|e| format!("renaming {} to {}: {e}", tmp.display(), dest.display()))
-            });
+        let fail = |e: std::io::Error| CopyError::writing(format!("{}: {e}", tmp.display()));
+        let result = std::fs::File::create(&tmp).map_err(fail).and_then(|file| {
+            self.write_copy(gz, &file, &tmp, workers, written)?;
+            file.sync_data().map_err(fail)?;
+            std::fs::rename(&tmp, dest).map_err(|e| {
+                CopyError::writing(format!(
+                    "renaming {} to {}: {e}",
+                    tmp.display(),
+                    dest.display()
+                ))
+            })
+        });
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
         result
     }
 
-    /// Writes the whole inflated stream to a new file in `dir` and maps it, deleting the
-    /// file at once (see [`MappedFile::open_temporary`]): for scans when no lasting copy
-    /// can be kept beside the index. Nothing is synced, as nothing outlives the process.
+    /// Writes the whole inflated stream to a file in `dir` that has no name (it is
+    /// deleted from the start, readable by this process only, and gone when the map is
+    /// dropped or the process dies) and maps it: for scans when no lasting copy can be
+    /// kept beside the index. Nothing is synced, as nothing outlives the process.
     pub fn materialize_temporary(
         &self,
         gz: &Path,
         dir: &Path,
         workers: usize,
         written: &(dyn Fn(u64) + Sync),
-    ) -> Result<crate::MappedFile, String> {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let path = dir.join(format!(
-            "halo-inflated-{}-{}.jsonl",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let mapped = self
-            .write_copy(gz, &path, workers, written, false)
-            .and_then(|()| crate::MappedFile::open_temporary(&path).map_err(|e| e.to_string()));
-        if mapped.is_err() {
-            let _ = std::fs::remove_file(&path);
-        }
-        mapped
+    ) -> Result<crate::MappedFile, CopyError> {
+        let shown = dir.join("(unnamed temporary copy)");
+        let fail = |e: std::io::Error| CopyError::writing(format!("{}: {e}", dir.display()));
+        let file = tempfile::tempfile_in(dir).map_err(fail)?;
+        self.write_copy(gz, &file, &shown, workers, written)?;
+        crate::MappedFile::from_file(&file, &shown).map_err(|e| CopyError::writing(e.to_string()))
     }
 
-    /// Writes the inflated stream to `tmp`, synced to disk when it must be `durable`.
+    /// Writes the inflated stream into `out` (shown as `shown` in messages), reserving
+    /// its whole size first so that a full disk fails before any inflating.
     fn write_copy(
         &self,
         gz: &Path,
-        tmp: &Path,
+        out: &std::fs::File,
+        shown: &Path,
         workers: usize,
         written: &(dyn Fn(u64) + Sync),
-        durable: bool,
-    ) -> Result<(), String> {
-        let fail = |e: std::io::Error| format!("{}: {e}", tmp.display());
-        let file = std::fs::File::create(tmp).map_err(fail)?;
-        file.set_len(self.inflated_len).map_err(fail)?;
+    ) -> Result<(), CopyError> {
+        let fail = |e: std::io::Error| format!("{}: {e}", shown.display());
+        reserve(out, self.inflated_len).map_err(|e| CopyError::writing(fail(e)))?;
         let stretches: Vec<Range<u64>> = (0..self.points.len())
             .map(|i| self.stretch_at(self.points[i].out_offset).1)
             .filter(|r| !r.is_empty())
             .collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let failure = std::sync::Mutex::new(None::<String>);
+        let failure = std::sync::Mutex::new(None::<CopyError>);
         std::thread::scope(|scope| {
             for _ in 0..workers.clamp(1, stretches.len().max(1)) {
                 scope.spawn(|| {
-                    let run = || -> Result<(), String> {
-                        let mut out = std::fs::OpenOptions::new()
-                            .write(true)
-                            .open(tmp)
-                            .map_err(fail)?;
+                    let run = || -> Result<(), CopyError> {
                         loop {
                             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             let Some(stretch) = stretches.get(i) else {
                                 return Ok(());
                             };
-                            out.seek(SeekFrom::Start(stretch.start)).map_err(fail)?;
+                            let mut at = stretch.start;
+                            // A failed write is told apart from a failed read of the .gz.
+                            let mut write_failed = None;
                             self.inflate_range_into(gz, stretch.clone(), &mut |piece| {
-                                out.write_all(piece).map_err(fail)?;
+                                write_all_at(out, piece, at).map_err(|e| {
+                                    let message = fail(e);
+                                    write_failed = Some(message.clone());
+                                    message
+                                })?;
+                                at += piece.len() as u64;
                                 written(piece.len() as u64);
                                 Ok(())
+                            })
+                            .map_err(|message| match write_failed.take() {
+                                Some(w) => CopyError::writing(w),
+                                None => CopyError::reading(message),
                             })?;
                         }
                     };
@@ -397,13 +403,96 @@ impl GzipCheckpoints {
                 });
             }
         });
-        if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            return Err(e);
+        match failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        if durable {
-            file.sync_data().map_err(fail)?;
+    }
+}
+
+/// Why an inflated copy could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyError {
+    /// What went wrong, naming the file.
+    pub message: String,
+    /// Whether writing the copy failed (no permission, a full disk) rather than reading
+    /// the `.gz` or its checkpoints: only then can a copy elsewhere succeed.
+    pub writing: bool,
+}
+
+impl CopyError {
+    fn writing(message: String) -> CopyError {
+        CopyError {
+            message,
+            writing: true,
+        }
+    }
+
+    fn reading(message: String) -> CopyError {
+        CopyError {
+            message,
+            writing: false,
+        }
+    }
+}
+
+impl std::fmt::Display for CopyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Gives `file` its final length, with the disk space allocated where the system can do
+/// that (so a full disk fails now, not after gigabytes of inflating), else sparse.
+fn reserve(file: &std::fs::File, len: u64) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let Ok(len_off) = libc::off_t::try_from(len) else {
+            return file.set_len(len);
+        };
+        if len_off > 0 {
+            // SAFETY: the descriptor belongs to `file`, which outlives the call;
+            // posix_fallocate reads no memory of ours.
+            let errno = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len_off) };
+            match errno {
+                0 => return Ok(()),
+                // File systems without preallocation: a sparse file will do.
+                libc::EOPNOTSUPP | libc::EINVAL => {}
+                e => return Err(std::io::Error::from_raw_os_error(e)),
+            }
+        }
+    }
+    file.set_len(len)
+}
+
+/// Writes all of `bytes` at `offset` of `file` without moving a shared cursor, so workers
+/// can fill different stretches of one file handle at once.
+fn write_all_at(file: &std::fs::File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+    }
+    #[cfg(windows)]
+    {
+        let mut done = 0;
+        while done < bytes.len() {
+            let n = std::os::windows::fs::FileExt::seek_write(
+                file,
+                &bytes[done..],
+                offset + done as u64,
+            )?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            done += n;
         }
         Ok(())
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = (file, bytes, offset);
+        Err(std::io::ErrorKind::Unsupported.into())
     }
 }
 

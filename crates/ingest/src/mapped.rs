@@ -10,19 +10,25 @@ use crate::problem::IngestError;
 pub struct MappedFile {
     path: PathBuf,
     map: Option<memmap2::Mmap>,
-    /// Set for a temporary file that could not be deleted while mapped (where the system
-    /// forbids that): it is deleted when the map goes.
-    delete_on_drop: bool,
 }
 
 impl MappedFile {
     /// Maps a file.
     pub fn open(path: &Path) -> Result<MappedFile, IngestError> {
+        let file = std::fs::File::open(path).map_err(|e| IngestError::Io {
+            path: path.to_path_buf(),
+            error: e,
+        })?;
+        MappedFile::from_file(&file, path)
+    }
+
+    /// Maps an open file (one with no name, say), called `path` in messages. The map
+    /// stays valid after `file` is closed.
+    pub fn from_file(file: &std::fs::File, path: &Path) -> Result<MappedFile, IngestError> {
         let io = |e| IngestError::Io {
             path: path.to_path_buf(),
             error: e,
         };
-        let file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let map = if len == 0 {
             None
@@ -30,7 +36,7 @@ impl MappedFile {
             // SAFETY: the map is read-only. A concurrent writer that truncates the file could
             // make pages vanish; appends (the common case for live trace files) are safe, and
             // readers only look at the length captured here.
-            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+            let map = unsafe { memmap2::Mmap::map(file) }.map_err(io)?;
             #[cfg(unix)]
             let _ = map.advise(memmap2::Advice::Sequential);
             Some(map)
@@ -38,20 +44,7 @@ impl MappedFile {
         Ok(MappedFile {
             path: path.to_path_buf(),
             map,
-            delete_on_drop: false,
         })
-    }
-
-    /// Maps a temporary file and deletes it at once: the map keeps its pages alive until
-    /// it is dropped, and nothing is left behind even if the process is killed. Where a
-    /// mapped file cannot be deleted, it is deleted when the map is dropped.
-    pub fn open_temporary(path: &Path) -> Result<MappedFile, IngestError> {
-        let mut mapped = MappedFile::open(path);
-        let deleted = std::fs::remove_file(path).is_ok();
-        if let Ok(m) = &mut mapped {
-            m.delete_on_drop = !deleted;
-        }
-        mapped
     }
 
     /// The bytes.
@@ -65,29 +58,19 @@ impl MappedFile {
     }
 }
 
-impl Drop for MappedFile {
-    fn drop(&mut self) {
-        if self.delete_on_drop {
-            self.map = None;
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
-    fn a_temporary_map_leaves_no_file_behind_and_keeps_its_bytes() {
+    fn a_file_with_no_name_maps_and_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("scratch");
-        std::fs::write(&path, b"inflated bytes").unwrap();
-        let mapped = MappedFile::open_temporary(&path).unwrap();
-        #[cfg(unix)]
-        assert!(!path.exists(), "deleted while still mapped");
+        let mut file = tempfile::tempfile_in(dir.path()).unwrap();
+        file.write_all(b"inflated bytes").unwrap();
+        let mapped = MappedFile::from_file(&file, Path::new("scratch")).unwrap();
+        drop(file);
         assert_eq!(mapped.bytes(), b"inflated bytes");
-        drop(mapped);
-        assert!(!path.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

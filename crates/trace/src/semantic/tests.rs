@@ -235,3 +235,47 @@ fn last_message_start_finds_what_a_reverse_search_finds() {
         );
     }
 }
+
+/// Many small haystacks built from keys, near-keys and braces: the walk over braces finds
+/// the same start as a reverse substring search.
+#[test]
+fn last_message_start_agrees_on_generated_haystacks() {
+    let pieces: [&[u8]; 7] = [
+        b"{",
+        br#"\""#,
+        br#"{\"role\""#,
+        br#"{\"rol"#,
+        b"role",
+        b"x",
+        br#"{{\"role\"{"#,
+    ];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..20_000 {
+        let hay: Vec<u8> = (0..next() % 10)
+            .flat_map(|_| {
+                pieces[(next() % pieces.len() as u64) as usize]
+                    .iter()
+                    .copied()
+            })
+            .collect();
+        assert_eq!(
+            last_message_start(&hay),
+            memchr::memmem::rfind(&hay, br#"{\"role\""#),
+            "{}",
+            String::from_utf8_lossy(&hay)
+        );
+    }
+}
+
+/// A `\u` escape at the attribute's own level can spell the part type too.
+#[test]
+fn genai_tool_calls_shortcut_sees_escapes_at_the_outer_level() {
+    let raw = r#""[{\"role\":\"assistant\",\"parts\":[{\"type\":\"\u0074ool_call\",\"name\":\"outer\"}]}]""#;
+    assert_eq!(genai_tool_calls(&AttrValue::RawStr(raw)), vec!["outer"]);
+}
