@@ -15,7 +15,9 @@ use crate::open_plan::ensure_index;
 use crate::rollup::{id_hashes, merge_summary, tree_counts, Interner, TraceSummary};
 use crate::span_table::SpanTable;
 use crate::span_view::SpanColumns;
-use crate::store::{index_dir_for, segment_paths, SegmentMeta, GZIP_CHECKPOINTS, GZIP_COPY};
+use crate::store::{
+    cached_index_dir, index_dir_for, segment_paths, SegmentMeta, GZIP_CHECKPOINTS, GZIP_COPY,
+};
 use crate::trace_columns::traces_from_batch;
 use crate::IndexError;
 
@@ -218,8 +220,18 @@ impl Dataset {
         let mut metas = Vec::new();
         for source in sources {
             let started = Instant::now();
-            let dir = index_dir_for(&source.path, options.index_dir.as_deref());
-            let outcome = match ensure_index(&source, &dir, options, progress) {
+            let mut dir = index_dir_for(&source.path, options.index_dir.as_deref());
+            let mut ensured = ensure_index(&source, &dir, options, progress);
+            // An index beside the file that is out of date, in a directory this user
+            // cannot write: build one in the user cache instead, as for a new file.
+            if options.index_dir.is_none() && cannot_write(&ensured, &source.path) {
+                let cached = cached_index_dir(&source.path);
+                if cached != dir {
+                    dir = cached;
+                    ensured = ensure_index(&source, &dir, options, progress);
+                }
+            }
+            let outcome = match ensured {
                 Ok(o) => o,
                 Err(IndexError::Io { path, error: e })
                     if path == source.path && !options.strict =>
@@ -799,6 +811,17 @@ fn make_gzip_copy(
 enum CopyFailure {
     Writing(IndexError),
     Other(IndexError),
+}
+
+/// Whether building an index failed because its directory cannot be written (not because
+/// the source cannot be read).
+fn cannot_write<T>(ensured: &Result<T, IndexError>, source: &Path) -> bool {
+    matches!(ensured, Err(IndexError::Io { path, error })
+    if path != source
+        && matches!(
+            error.kind(),
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+        ))
 }
 
 /// The bytes of the files directly in `dir`.

@@ -122,12 +122,14 @@ impl GzipAccess {
             })
     }
 
-    /// Fails unless the `.gz` is still the file that was indexed.
+    /// Fails unless the `.gz` still starts with the bytes that were indexed: members
+    /// appended since (`gzip -c more >> x.gz`) leave the indexed ones readable as they were,
+    /// so a scan under way is not stopped by them.
     pub(crate) fn check_unchanged(&self) -> Result<(), String> {
-        match Fingerprint::of(&self.source) {
-            Ok(now) if now == self.fingerprint => Ok(()),
-            Ok(_) => Err(format!(
-                "{} changed since it was indexed; open it again to index it again",
+        match self.fingerprint.still_starts(&self.source) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!(
+                "{} changed since it was indexed (it was rewritten, not appended to); run the command again to index it again",
                 self.source.display()
             )),
             Err(e) => Err(format!("{}: {e}", self.source.display())),

@@ -149,22 +149,33 @@ pub fn segment_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 /// beside the source (`traces.jsonl.halo-index`) when that directory is writable, else in
 /// the user cache (`$HALO_CACHE_DIR`, `$XDG_CACHE_HOME/halo` or `~/.cache/halo`).
 pub fn index_dir_for(source: &Path, index_root: Option<&Path>) -> PathBuf {
-    let name = source
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "traces".into());
-    let keyed = || {
-        let hash = xxhash_rust::xxh3::xxh3_64(source.as_os_str().as_encoded_bytes());
-        format!("{name}-{:08x}", hash as u32)
-    };
     if let Some(root) = index_root {
-        return root.join(keyed());
+        return root.join(keyed_name(source));
     }
-    let beside = source.with_file_name(format!("{name}.halo-index"));
+    let beside = source.with_file_name(format!("{}.halo-index", file_name(source)));
     if beside.is_dir() || source.parent().is_some_and(dir_is_writable) {
         return beside;
     }
-    cache_root().join("index").join(keyed())
+    cached_index_dir(source)
+}
+
+/// Where the index of `source` lives in the user cache: for a source whose directory is
+/// read-only, also when an index someone else left beside it is out of date.
+pub(crate) fn cached_index_dir(source: &Path) -> PathBuf {
+    cache_root().join("index").join(keyed_name(source))
+}
+
+fn file_name(source: &Path) -> String {
+    source
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "traces".into())
+}
+
+/// `<file name>-<hash of its path>`: one index per path in a shared root.
+fn keyed_name(source: &Path) -> String {
+    let hash = xxhash_rust::xxh3::xxh3_64(source.as_os_str().as_encoded_bytes());
+    format!("{}-{:08x}", file_name(source), hash as u32)
 }
 
 fn cache_root() -> PathBuf {

@@ -689,6 +689,23 @@ fn a_failed_copy_is_tried_again_and_a_changed_gzip_is_not_copied() {
     assert!(!obstacle.exists());
 }
 
+/// A member appended while a dataset is open (a scan under way, say) leaves the indexed
+/// members as they were: the copy of what was indexed is still made.
+#[test]
+fn a_member_appended_after_opening_does_not_stop_the_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gz, data) = gzipped_spans(tmp.path(), 300, 10);
+    let ds = open(std::slice::from_ref(&gz), &tmp.path().join("idx")).unwrap();
+    let more = format!("{}\n", span("late", "s", "", "STATUS_CODE_OK", "{}"));
+    let mut bytes = std::fs::read(&gz).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(more.as_bytes()).unwrap();
+    bytes.extend_from_slice(&enc.finish().unwrap());
+    std::fs::write(&gz, bytes).unwrap();
+    ds.make_inflated_copies(&NoProgress).unwrap();
+    assert_eq!(ds.segment_data(0).unwrap().bytes(), data.as_bytes());
+}
+
 #[test]
 fn gzip_members_appended_later_are_indexed_on_their_own() {
     let tmp = tempfile::tempdir().unwrap();

@@ -452,14 +452,17 @@ fn reserve(file: &std::fs::File, len: u64) -> std::io::Result<()> {
             return file.set_len(len);
         };
         if len_off > 0 {
-            // SAFETY: the descriptor belongs to `file`, which outlives the call;
-            // posix_fallocate reads no memory of ours.
-            let errno = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len_off) };
-            match errno {
-                0 => return Ok(()),
-                // File systems without preallocation: a sparse file will do.
-                libc::EOPNOTSUPP | libc::EINVAL => {}
-                e => return Err(std::io::Error::from_raw_os_error(e)),
+            // The system call itself, not posix_fallocate: on file systems without
+            // preallocation, glibc would emulate it by writing every block.
+            // SAFETY: the descriptor belongs to `file`, which outlives the call; fallocate
+            // reads no memory of ours.
+            if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len_off) } == 0 {
+                return Ok(());
+            }
+            let error = std::io::Error::last_os_error();
+            // File systems without preallocation: a sparse file will do.
+            if !matches!(error.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL)) {
+                return Err(error);
             }
         }
     }
@@ -511,10 +514,15 @@ fn sweep_stale(dir: &Path, prefix: &str) {
 }
 
 /// A gzip file read from a checkpoint on, across member boundaries.
+///
+/// Only the deflate data is inflated: member headers are skipped here and trailers are
+/// not checked. Reads cover data that the index build already inflated and checked, and
+/// whose CRC failure, if any, it reported as a problem while keeping the lines; checking
+/// again here would make those lines unreadable, and a checkpoint inside a member could
+/// not check its CRC anyway.
 struct ResumedStream {
     file: std::fs::File,
     inflater: Inflater,
-    framing: Framing,
     buf: Vec<u8>,
     lo: usize,
     hi: usize,
@@ -529,23 +537,21 @@ impl ResumedStream {
         let mut file = std::fs::File::open(gz).map_err(io)?;
         let byte = point.in_bit / 8;
         let bits = (point.in_bit % 8) as u32;
-        let (framing, resume_at) = if point.member_start {
-            (Framing::Gzip, byte)
+        let mut inflater = Inflater::new(Framing::Raw)?;
+        let resume_at = if point.member_start {
+            deflate_start(&mut file, byte)?
+                .ok_or_else(|| format!("{}: no gzip member at byte {byte}", gz.display()))?
         } else {
-            (Framing::Raw, byte + u64::from(bits != 0))
-        };
-        let mut inflater = Inflater::new(framing)?;
-        if framing == Framing::Raw {
             if bits != 0 {
                 inflater.prime(8 - bits, point.partial_byte >> bits)?;
             }
             inflater.set_window(&point.window)?;
-        }
+            byte + u64::from(bits != 0)
+        };
         file.seek(SeekFrom::Start(resume_at)).map_err(io)?;
         Ok(ResumedStream {
             file,
             inflater,
-            framing,
             buf: vec![0; 256 * 1024],
             lo: 0,
             hi: 0,
@@ -581,32 +587,129 @@ impl ResumedStream {
             }
             self.lo += step.consumed;
             if step.stream_end {
-                // The inflater may have read a few bytes past the end of the deflate data;
-                // a raw stream is followed by the member's 8-byte trailer.
-                let mut next = self.buf_start + self.lo as u64 - step.held_bits() / 8;
-                if self.framing == Framing::Raw {
-                    next += 8;
-                }
+                // The inflater may have read a few bytes past the end of the deflate data,
+                // which the member's 8-byte trailer follows; then the next member, if any.
+                let member = self.buf_start + self.lo as u64 - step.held_bits() / 8 + 8;
                 let buffered = self.buf_start..self.buf_start + self.hi as u64;
-                if buffered.contains(&next) {
-                    self.lo = (next - self.buf_start) as usize;
-                } else {
-                    self.file
-                        .seek(SeekFrom::Start(next))
-                        .map_err(|e| e.to_string())?;
-                    self.buf_start = next;
-                    self.lo = 0;
-                    self.hi = 0;
-                    self.eof = false;
+                let header = match buffered.contains(&member) {
+                    true => member_header(&self.buf[(member - self.buf_start) as usize..self.hi]),
+                    false => Header::Incomplete,
+                };
+                match header {
+                    Header::Length(n) => self.lo = (member - self.buf_start) as usize + n,
+                    // The last member (zero padding or other bytes may follow, which the
+                    // index build reported).
+                    Header::NotGzip => {
+                        self.eof = true;
+                        self.lo = self.hi;
+                    }
+                    Header::Incomplete => {
+                        match deflate_start(&mut self.file, member)? {
+                            Some(next) => {
+                                self.file
+                                    .seek(SeekFrom::Start(next))
+                                    .map_err(|e| e.to_string())?;
+                                self.buf_start = next;
+                                self.eof = false;
+                            }
+                            None => self.eof = true,
+                        }
+                        self.lo = 0;
+                        self.hi = 0;
+                    }
                 }
-                self.framing = Framing::Gzip;
-                self.inflater.reset(Framing::Gzip)?;
+                if !self.eof {
+                    self.inflater.reset(Framing::Raw)?;
+                }
             }
             if step.produced > 0 || self.exhausted() {
                 return Ok(step.produced);
             }
         }
     }
+}
+
+/// Where the deflate data of the gzip member whose header starts at byte `at` begins, or
+/// `None` when no member starts there (the end of the file, or bytes that are not gzip).
+fn deflate_start(file: &mut std::fs::File, at: u64) -> Result<Option<u64>, String> {
+    // Names and extra fields can be long; a header longer than this is not believed.
+    const MAX_HEADER: usize = 1 << 20;
+    file.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    loop {
+        let had = bytes.len();
+        (&mut *file)
+            .take(4096.max(had as u64))
+            .read_to_end(&mut bytes)
+            .map_err(|e| e.to_string())?;
+        let at_end = bytes.len() == had;
+        match member_header(&bytes) {
+            Header::Length(n) => return Ok(Some(at + n as u64)),
+            Header::NotGzip => return Ok(None),
+            Header::Incomplete if at_end && bytes.len() < 3 => return Ok(None),
+            Header::Incomplete if at_end || bytes.len() > MAX_HEADER => {
+                return Err(format!("the gzip member header at byte {at} is truncated"))
+            }
+            Header::Incomplete => {}
+        }
+    }
+}
+
+/// What the bytes at the start of a gzip member say about its header.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Header {
+    /// The header is this long; deflate data follows.
+    Length(usize),
+    /// No gzip member starts here.
+    NotGzip,
+    /// More bytes are needed to tell.
+    Incomplete,
+}
+
+/// Reads a gzip member header (RFC 1952): ten fixed bytes, then the optional extra field,
+/// name, comment and header CRC that its flags announce.
+pub(crate) fn member_header(bytes: &[u8]) -> Header {
+    const MAGIC: [u8; 3] = [0x1f, 0x8b, 8];
+    const FHCRC: u8 = 2;
+    const FEXTRA: u8 = 4;
+    const FNAME: u8 = 8;
+    const FCOMMENT: u8 = 16;
+    let seen = bytes.len().min(3);
+    if bytes[..seen] != MAGIC[..seen] {
+        return Header::NotGzip;
+    }
+    let Some(&flags) = bytes.get(3) else {
+        return Header::Incomplete;
+    };
+    // Reserved flags: zlib refuses such a member, so the index build never read one.
+    if flags & 0xe0 != 0 {
+        return Header::NotGzip;
+    }
+    let mut len = 10;
+    if flags & FEXTRA != 0 {
+        let Some(xlen) = bytes.get(10..12) else {
+            return Header::Incomplete;
+        };
+        len += 2 + usize::from(u16::from_le_bytes([xlen[0], xlen[1]]));
+    }
+    for field in [FNAME, FCOMMENT] {
+        if flags & field != 0 {
+            let Some(rest) = bytes.get(len..) else {
+                return Header::Incomplete;
+            };
+            let Some(nul) = memchr::memchr(0, rest) else {
+                return Header::Incomplete;
+            };
+            len += nul + 1;
+        }
+    }
+    if flags & FHCRC != 0 {
+        len += 2;
+    }
+    if bytes.len() < len {
+        return Header::Incomplete;
+    }
+    Header::Length(len)
 }
 
 struct Cursor<'a> {

@@ -42,6 +42,25 @@ impl Fingerprint {
         })
     }
 
+    /// Whether the file at `path` still starts with the bytes this fingerprint was taken of:
+    /// it is the same file, or the same file grown by appends. A grown file is compared on
+    /// the hashes of both ends of the old extent; not on its modification time, which an
+    /// append changes.
+    pub fn still_starts(&self, path: &Path) -> std::io::Result<bool> {
+        let now = Fingerprint::of(path)?;
+        if now == *self {
+            return Ok(true);
+        }
+        if now.size <= self.size {
+            return Ok(false);
+        }
+        let mut file = std::fs::File::open(path)?;
+        let head = hash_range(&mut file, 0, BLOCK.min(self.size))?;
+        let tail_start = self.size.saturating_sub(BLOCK);
+        let tail = hash_range(&mut file, tail_start, self.size - tail_start)?;
+        Ok(head == self.head_hash && tail == self.tail_hash)
+    }
+
     /// The hash of bytes `[start, start+len)` of a file; used to check that an indexed prefix
     /// is unchanged when the file has grown.
     pub fn hash_of_range(path: &Path, start: u64, len: u64) -> std::io::Result<u64> {
@@ -55,4 +74,31 @@ fn hash_range(file: &mut std::fs::File, start: u64, len: u64) -> std::io::Result
     let mut buf = vec![0u8; len as usize];
     file.read_exact(&mut buf)?;
     Ok(xxhash_rust::xxh3::xxh3_64(&buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grown_file_still_starts_with_what_was_fingerprinted_and_a_rewritten_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        for size in [10usize, 200_000] {
+            let old: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&path, &old).unwrap();
+            let fp = Fingerprint::of(&path).unwrap();
+            assert!(fp.still_starts(&path).unwrap());
+            let mut grown = old.clone();
+            grown.extend_from_slice(b"appended");
+            std::fs::write(&path, &grown).unwrap();
+            assert!(fp.still_starts(&path).unwrap(), "size {size}");
+            let mut rewritten = grown.clone();
+            rewritten[size - 1] ^= 1;
+            std::fs::write(&path, &rewritten).unwrap();
+            assert!(!fp.still_starts(&path).unwrap(), "size {size}");
+            std::fs::write(&path, &old[..size - 1]).unwrap();
+            assert!(!fp.still_starts(&path).unwrap(), "size {size}");
+        }
+    }
 }

@@ -658,6 +658,82 @@ mod tests {
         assert!(fault.contains("may hold damaged data"), "{fault}");
     }
 
+    /// A gzip member written by hand with every optional header field: extra data, a
+    /// name, a comment and a header CRC.
+    fn member_with_every_header_field(data: &[u8]) -> Vec<u8> {
+        let mut member = vec![0x1f, 0x8b, 8, 2 | 4 | 8 | 16, 0, 0, 0, 0, 0, 255];
+        member.extend_from_slice(&5u16.to_le_bytes());
+        member.extend_from_slice(b"extra");
+        member.extend_from_slice(b"traces.jsonl\0a comment\0");
+        let mut crc = flate2::Crc::new();
+        crc.update(&member);
+        member.extend_from_slice(&(crc.sum() as u16).to_le_bytes());
+        let mut deflate =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));
+        deflate.write_all(data).unwrap();
+        member.extend_from_slice(&deflate.finish().unwrap());
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        member.extend_from_slice(&crc.sum().to_le_bytes());
+        member.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        member
+    }
+
+    #[test]
+    fn members_with_every_header_field_resume_exactly() {
+        let data = lines(30_000);
+        let half = data.len() / 2;
+        let mut gz = member_with_every_header_field(&data[..half]);
+        gz.extend_from_slice(&member_with_every_header_field(&data[half..]));
+        gz.extend_from_slice(&gzip(b""));
+        let run = inflate_all(&gz, 64 * 1024, 100_000, |_| false);
+        assert!(run.fault.is_none(), "{:?}", run.fault);
+        assert_eq!(run.inflated.inflated_len, data.len() as u64);
+        assert_checkpoints_resume(&run, &data);
+    }
+
+    #[test]
+    fn member_headers_are_read_only_when_whole() {
+        use crate::checkpoints::{member_header, Header};
+        let full = member_with_every_header_field(b"x");
+        let header_len = 10 + 2 + 5 + b"traces.jsonl\0a comment\0".len() + 2;
+        assert_eq!(member_header(&full), Header::Length(header_len));
+        for cut in 0..header_len {
+            assert_eq!(
+                member_header(&full[..cut]),
+                Header::Incomplete,
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(member_header(b"\0\0\0\0"), Header::NotGzip);
+        assert_eq!(member_header(b"garbage after"), Header::NotGzip);
+        assert_eq!(member_header(&[0x1f, 0x8b, 8, 0xe0]), Header::NotGzip);
+    }
+
+    #[test]
+    fn a_member_that_fails_its_crc_still_reads_through_its_checkpoints() {
+        let data = lines(3000);
+        let mut gz = gzip_at(&data, 0);
+        // A changed byte inside a stored block inflates fine; only the CRC catches it.
+        let at = gz.len() / 2;
+        gz[at] = if gz[at] == b'x' { b'y' } else { b'x' };
+        let run = inflate_all(&gz, 4096, 4096, |_| false);
+        assert!(run.fault.is_some());
+        let cps = &run.inflated.checkpoints;
+        let len = cps.inflated_len();
+        assert_eq!(
+            len,
+            data.len() as u64,
+            "every byte came out before the check"
+        );
+        // The index reported the fault and kept the lines: reads go on, CRC unchecked.
+        let got = cps.inflate_range(run.gz.path(), 0..len).unwrap();
+        let differing = got.iter().zip(&data).filter(|(a, b)| a != b).count();
+        assert_eq!(differing, 1);
+        let tail = cps.inflate_range(run.gz.path(), len - 100..len).unwrap();
+        assert_eq!(tail, &got[got.len() - 100..]);
+    }
+
     #[test]
     fn a_damaged_later_member_is_corruption_not_trailing_data() {
         let data = lines(200);
