@@ -30,6 +30,9 @@ pub struct OpenOptions {
     pub strict: bool,
     /// Rebuild every index even when it is current.
     pub force_rebuild: bool,
+    /// Check every checksum of a reused index while opening (what `halo index` does), so
+    /// that a damaged part is rebuilt now rather than found by a later query.
+    pub verify: bool,
     /// Build tuning.
     pub build: BuildOptions,
     /// Where a gzip source's inflated copy goes for one process's scans when it cannot be
@@ -231,6 +234,11 @@ impl Dataset {
                     ensured = ensure_index(&source, &dir, options, progress);
                 }
             }
+            if cannot_write(&ensured, &source.path) {
+                if let Err(IndexError::Io { path, error }) = ensured {
+                    return Err(IndexError::IndexNotWritable { path, error });
+                }
+            }
             let outcome = match ensured {
                 Ok(o) => o,
                 Err(IndexError::Io { path, error: e })
@@ -363,10 +371,15 @@ impl Dataset {
             reports,
             problems,
             problem_count,
-            temporary_dir: options
-                .temporary_dir
-                .clone()
-                .unwrap_or_else(std::env::temp_dir),
+            // An empty TMPDIR means the current directory, and says so in messages.
+            temporary_dir: Some(
+                options
+                    .temporary_dir
+                    .clone()
+                    .unwrap_or_else(std::env::temp_dir),
+            )
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from(".")),
         };
         dataset.load_rollups(&metas)?;
         Ok(dataset)
@@ -783,7 +796,7 @@ fn make_gzip_copy(
     if present() {
         return Ok(());
     }
-    let _lock = crate::open_plan::BuildLock::of(gzip.source(), progress);
+    let lock = crate::open_plan::BuildLock::of(gzip.source(), progress);
     if present() {
         return Ok(());
     }
@@ -791,9 +804,13 @@ fn make_gzip_copy(
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     progress.begin(gzip.source(), MAKING_INFLATED_COPY, points.inflated_len());
     let done = std::sync::atomic::AtomicU64::new(0);
-    let made = points.materialize(gzip.source(), copy, workers, &|n| {
-        progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
-    });
+    let made = points.materialize(
+        gzip.source(),
+        copy,
+        workers,
+        &|n| progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n),
+        lock.held(),
+    );
     progress.end();
     made.map_err(|e| match e.writing {
         true => CopyFailure::Writing(failed(e.message)),

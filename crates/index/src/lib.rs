@@ -106,6 +106,14 @@ pub enum IndexError {
         /// The file.
         path: PathBuf,
     },
+    /// The index could not be written where it goes (a read-only directory, say).
+    #[error("{}: {error}; the index cannot be written there: put it elsewhere with --index-dir DIR (or set HALO_CACHE_DIR)", path.display())]
+    IndexNotWritable {
+        /// What could not be written.
+        path: PathBuf,
+        /// The OS error.
+        error: std::io::Error,
+    },
     /// `--strict` and something was unreadable.
     #[error("{first} ({count} problem(s); --strict makes them fatal)")]
     Strict {

@@ -99,7 +99,7 @@ fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fi
         IndexMeta::read(dir)
     };
     let gzip_fault = match (&existing, source.kind) {
-        (Ok(meta), SourceKind::Gzip) => gzip_checkpoints_fault(dir, meta),
+        (Ok(meta), SourceKind::Gzip) => gzip_checkpoints_fault(dir, meta, options.verify),
         _ => None,
     };
     let reason = match existing {
@@ -121,15 +121,19 @@ fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fi
 
 /// What is wrong with a gzip index's checkpoints, if anything, as far as opening checks:
 /// the file is there, has the size the index recorded and covers the inflated length it
-/// recorded. (Its checksum is checked when it is first read: reading it whole at every
-/// open would cost ~0.8% of the inflated size each time.)
-fn gzip_checkpoints_fault(dir: &Path, meta: &IndexMeta) -> Option<String> {
+/// recorded. Its checksum is checked when it is first read, or now when `verify`: reading
+/// it whole at every open would cost ~0.8% of the inflated size each time.
+fn gzip_checkpoints_fault(dir: &Path, meta: &IndexMeta, verify: bool) -> Option<String> {
     let path = dir.join(GZIP_CHECKPOINTS);
     let size = std::fs::metadata(&path).map(|m| m.len()).ok();
     if size.is_none() || size != meta.gzip_checkpoints_bytes {
         return Some("the gzip checkpoints are missing or truncated".to_string());
     }
-    match halo_ingest::GzipCheckpoints::read_inflated_len(&path) {
+    let inflated_len = match verify {
+        true => halo_ingest::GzipCheckpoints::read(&path).map(|c| c.inflated_len()),
+        false => halo_ingest::GzipCheckpoints::read_inflated_len(&path),
+    };
+    match inflated_len {
         Ok(len) if len == meta.data_bytes => None,
         Ok(_) => Some("the gzip checkpoints do not match the index".to_string()),
         Err(e) => Some(format!("the gzip checkpoints are unreadable ({e})")),
@@ -190,7 +194,9 @@ impl BuildLock {
         }
     }
 
-    fn held(&self) -> bool {
+    /// Whether the lock is held (not where locks are unsupported): then no other halo
+    /// process is building this index or making its copy.
+    pub(crate) fn held(&self) -> bool {
         self.file.is_some()
     }
 }

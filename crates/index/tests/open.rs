@@ -309,12 +309,10 @@ fn concurrent_copies_of_one_gzip_all_succeed_and_stale_ones_are_swept() {
     let idx = tmp.path().join("idx");
     let first = open(std::slice::from_ref(&gz), &idx).unwrap();
     let dir = first.reports()[0].index_dir.clone();
-    // A copy a killed process left half-written long ago.
+    // A copy a killed process left half-written, just now: whoever holds the build lock
+    // knows that no one is writing it, so it need not wait for it to look abandoned.
     let stale = dir.join("source.jsonl.tmp-999999-0");
-    let f = std::fs::File::create(&stale).unwrap();
-    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
-        .unwrap();
-    drop(f);
+    std::fs::write(&stale, "half a copy").unwrap();
     let second = open(std::slice::from_ref(&gz), &idx).unwrap();
     let expected = data.as_bytes();
     let heard = std::sync::Mutex::new(Vec::new());
@@ -422,6 +420,28 @@ fn damaged_gzip_checkpoints_are_caught_and_leftovers_are_swept() {
     assert!(err.to_string().contains("gzip.checkpoints"), "{err}");
     assert!(err.to_string().contains("--rebuild"), "{err}");
     drop(ds);
+    // Opening with `verify` (as `halo index` does) reads the checksum now and rebuilds.
+    let verified = OpenOptions {
+        index_dir: Some(idx.clone()),
+        verify: true,
+        ..Default::default()
+    };
+    let ds = Dataset::open(std::slice::from_ref(&gz), &verified, &NoProgress).unwrap();
+    match &ds.reports()[0].action {
+        IndexAction::Rebuilt { reason } => assert!(reason.contains("checkpoints"), "{reason}"),
+        other => panic!("expected a rebuild, got {other:?}"),
+    }
+    assert_eq!(
+        ds.source_bytes(0, 0..10).unwrap().unwrap().as_ref(),
+        &data.as_bytes()[..10]
+    );
+    let reused = Dataset::open(std::slice::from_ref(&gz), &verified, &NoProgress).unwrap();
+    assert_eq!(
+        reused.reports()[0].action,
+        IndexAction::Reused,
+        "a sound index is reused"
+    );
+    drop((ds, reused));
     // A truncated file is caught at open, and the index is rebuilt.
     std::fs::write(&checkpoints, &good[..good.len() - 10]).unwrap();
     // What a killed build and a cut-short deletion leave behind.

@@ -290,13 +290,15 @@ impl GzipCheckpoints {
     /// checkpoints on `workers` threads at once; `written` hears the size of each piece as
     /// it lands, for progress. The copy is synced to disk before it is renamed into place,
     /// so a copy found at `dest` is whole. Temporary files that a killed process left behind
-    /// are removed.
+    /// are removed: all of them when the caller is `exclusive` (it holds a lock that every
+    /// writer of `dest` takes, so none is at work), else those untouched for a while.
     pub fn materialize(
         &self,
         gz: &Path,
         dest: &Path,
         workers: usize,
         written: &(dyn Fn(u64) + Sync),
+        exclusive: bool,
     ) -> Result<(), CopyError> {
         static NEXT_TMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let name = dest
@@ -304,7 +306,7 @@ impl GzipCheckpoints {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let prefix = format!("{name}.tmp-");
-        sweep_stale(dest.parent().unwrap_or(Path::new(".")), &prefix);
+        sweep_stale(dest.parent().unwrap_or(Path::new(".")), &prefix, exclusive);
         let tmp = dest.with_file_name(format!(
             "{prefix}{}-{}",
             std::process::id(),
@@ -499,14 +501,15 @@ fn write_all_at(file: &std::fs::File, bytes: &[u8], offset: u64) -> std::io::Res
     }
 }
 
-/// Removes `prefix*` files in `dir` that a killed process never finished.
-fn sweep_stale(dir: &Path, prefix: &str) {
+/// Removes `prefix*` files in `dir` that a killed process never finished: every one when
+/// `exclusive`, else those that look abandoned.
+fn sweep_stale(dir: &Path, prefix: &str, exclusive: bool) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         if entry.file_name().to_string_lossy().starts_with(prefix)
-            && crate::looks_abandoned(&entry.path())
+            && (exclusive || crate::looks_abandoned(&entry.path()))
         {
             let _ = std::fs::remove_file(entry.path());
         }

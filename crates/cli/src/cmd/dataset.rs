@@ -116,10 +116,21 @@ impl DatasetArgs {
     /// Opens the dataset, building indexes with a progress bar on a terminal, and prints a
     /// warning per problem (the first few) and a count of the rest.
     pub(crate) fn open(&self, force_rebuild: bool) -> Result<Dataset, Failure> {
+        self.open_checking(force_rebuild, false)
+    }
+
+    /// [`DatasetArgs::open`] that also checks every checksum of a reused index (`halo
+    /// index`), rebuilding what is damaged.
+    pub(crate) fn open_checking(
+        &self,
+        force_rebuild: bool,
+        verify: bool,
+    ) -> Result<Dataset, Failure> {
         let options = OpenOptions {
             index_dir: self.options.index_dir.clone(),
             strict: self.options.strict,
             force_rebuild,
+            verify,
             ..Default::default()
         };
         let ds = Dataset::open(&self.paths, &options, &self.bar())?;

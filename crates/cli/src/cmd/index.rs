@@ -36,7 +36,7 @@ struct IndexJson<'a> {
 }
 
 pub(crate) fn run(args: &IndexArgs) -> Result<u8, Failure> {
-    let ds = args.dataset.open(args.rebuild)?;
+    let ds = args.dataset.open_checking(args.rebuild, true)?;
     if args.dataset.options.json {
         render::json(&IndexJson {
             schema_version: 1,
