@@ -459,15 +459,19 @@ impl Dataset {
                         .as_path()
                 })
                 .collect();
-            files.dedup();
+            let mut seen = std::collections::HashSet::new();
+            files.retain(|f| seen.insert(*f));
             let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            let place = match names.as_slice() {
+                [one] => format!("in {one}, between data indexed at different times (appended)"),
+                many => format!("across {}", many.join(" and ")),
+            };
             self.problems.push(Problem::in_file(
                 ProblemKind::DuplicateSpanIds,
                 files[0],
                 format!(
-                    "trace {} has {n} span id(s) that repeat across {}; all copies kept and counted (the same spans given twice?)",
+                    "trace {} has {n} span id(s) that repeat {place}; all copies kept and counted (the same spans given twice?)",
                     t.trace_id,
-                    names.join(" and ")
                 ),
             ));
         }

@@ -95,6 +95,22 @@ fn spans_given_twice_in_two_files_are_counted_and_warned_about() {
         warning.contains("a.jsonl") && warning.contains("b.jsonl"),
         "{warning}"
     );
+    assert_eq!(
+        ds.problems()[0].kind,
+        halo_index::ProblemKind::DuplicateSpanIds
+    );
+
+    // The same spans appended to one file again are named as such, not as two files.
+    let c = tmp.path().join("c.jsonl");
+    std::fs::write(&c, &lines).unwrap();
+    open(std::slice::from_ref(&c), &tmp.path().join("idx")).unwrap();
+    std::fs::write(&c, lines.repeat(2)).unwrap();
+    let ds = open(std::slice::from_ref(&c), &tmp.path().join("idx")).unwrap();
+    let warning = &ds.problems()[0].message;
+    assert!(
+        warning.contains("c.jsonl, between data indexed at different times"),
+        "{warning}"
+    );
 }
 
 #[test]

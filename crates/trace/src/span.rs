@@ -175,6 +175,24 @@ pub(crate) fn parse_canonical_checked(
 /// The reference reader of the canonical format: slower than the scanner of
 /// [`crate::canonical_fast`], but it explains every rejection.
 pub(crate) fn parse_canonical_serde(line: &str) -> Result<RawSpan<'_>, ParseError> {
+    // serde's derived reader would also take the fields as an array, in order; a span is
+    // an object, and saying what the line holds instead beats "expected a string".
+    let found = match line.trim_start().as_bytes().first() {
+        Some(b'[') => Some("an array"),
+        Some(b'"') => Some("a string"),
+        Some(b'-' | b'0'..=b'9') => Some("a number"),
+        Some(b't' | b'f') => Some("a boolean"),
+        Some(b'n') => Some("null"),
+        _ => None,
+    };
+    if let Some(found) = found {
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(line) {
+            Ok(_) => ParseError::new(format!(
+                "invalid span: the line holds {found}, not a span object ({{\"trace_id\": ...}})"
+            )),
+            Err(e) => ParseError::from_json(e),
+        });
+    }
     let l: CanonicalLine = serde_json::from_str(line).map_err(ParseError::from_json)?;
     if l.trace_id.is_empty() {
         return Err(ParseError::new("trace_id is empty"));
@@ -248,6 +266,19 @@ mod tests {
         assert!(time.message.contains("start_time \"soon\""), "{time}");
         let status = parse_canonical(&LINE.replace("STATUS_CODE_ERROR", "BROKEN")).unwrap_err();
         assert!(status.message.contains("status.code"), "{status}");
+        // Fields given as an array, in order, are not a span.
+        let array = r#"["t","s","","","n","SPAN_KIND_INTERNAL","2026-04-23T05:32:00Z","2026-04-23T05:32:01Z"]"#;
+        let e = parse_canonical(array).unwrap_err();
+        assert!(
+            e.message.contains("holds an array, not a span object"),
+            "{e}"
+        );
+        assert!(parse_canonical("42")
+            .unwrap_err()
+            .message
+            .contains("a number"));
+        let broken = parse_canonical("[1,").unwrap_err();
+        assert!(broken.message.contains("truncated JSON"), "{broken}");
     }
 
     #[test]

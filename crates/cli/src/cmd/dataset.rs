@@ -31,7 +31,8 @@ pub(crate) struct DatasetOptions {
         help_heading = "Dataset options"
     )]
     pub(crate) index_dir: Option<PathBuf>,
-    /// Fail on the first unreadable line or file instead of skipping it with a warning.
+    /// Fail on the first unreadable line, span or file, or damaged gzip stream, instead of
+    /// skipping it with a warning (exit code 2).
     #[arg(long, global = true, help_heading = "Dataset options")]
     pub(crate) strict: bool,
     /// Print machine-readable JSON (one documented, versioned schema per command).
