@@ -80,8 +80,9 @@ fn otlp_json_is_detected_and_read() {
     assert_eq!(c["total"], 1);
 }
 
-#[test]
-fn gzip_is_streamed_at_index_time_and_viewable_after() {
+/// The small dataset gzipped (the plain file removed) and indexed: its directory, the
+/// `.gz` and the index directory.
+fn indexed_small_gzip() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let plain = small_dataset(tmp.path());
     let gz = tmp.path().join("small.jsonl.gz");
@@ -92,9 +93,18 @@ fn gzip_is_streamed_at_index_time_and_viewable_after() {
     enc.write_all(&std::fs::read(&plain).unwrap()).unwrap();
     enc.finish().unwrap();
     std::fs::remove_file(&plain).unwrap();
-    let g = gz.to_str().unwrap();
-    let built = json(&halo(tmp.path(), &["index", g, "--json"]));
+    let built = json(&halo(
+        tmp.path(),
+        &["index", gz.to_str().unwrap(), "--json"],
+    ));
     let index_dir = std::path::PathBuf::from(built["files"][0]["index_dir"].as_str().unwrap());
+    (tmp, gz, index_dir)
+}
+
+#[test]
+fn gzip_is_streamed_at_index_time_and_viewable_after() {
+    let (tmp, gz, index_dir) = indexed_small_gzip();
+    let g = gz.to_str().unwrap();
     let o = json(&halo(tmp.path(), &["overview", g, "--json"]));
     assert_eq!(o["total_traces"], 3);
     let v = json(&halo(tmp.path(), &["view", g, "t2", "--json"]));
@@ -114,19 +124,8 @@ fn gzip_is_streamed_at_index_time_and_viewable_after() {
 
 #[test]
 fn gzip_scans_work_when_no_copy_can_be_kept_beside_the_index() {
-    let tmp = tempfile::tempdir().unwrap();
-    let plain = small_dataset(tmp.path());
-    let gz = tmp.path().join("small.jsonl.gz");
-    let mut enc = flate2::write::GzEncoder::new(
-        std::fs::File::create(&gz).unwrap(),
-        flate2::Compression::default(),
-    );
-    enc.write_all(&std::fs::read(&plain).unwrap()).unwrap();
-    enc.finish().unwrap();
-    std::fs::remove_file(&plain).unwrap();
+    let (tmp, gz, index_dir) = indexed_small_gzip();
     let g = gz.to_str().unwrap();
-    let built = json(&halo(tmp.path(), &["index", g, "--json"]));
-    let index_dir = std::path::PathBuf::from(built["files"][0]["index_dir"].as_str().unwrap());
     // Something in the way of the copy, as a read-only or full index directory would be
     // (tests may run as root, which ignores permissions).
     std::fs::create_dir_all(index_dir.join("source.jsonl").join("in-the-way")).unwrap();
