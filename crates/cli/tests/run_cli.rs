@@ -163,3 +163,59 @@ fn ctrl_c_mid_run_saves_the_report_and_exits_130() {
     assert!(out.exists(), "the report so far is saved");
     assert!(tmp.path().join("report.record.json").exists());
 }
+
+#[test]
+fn resuming_on_other_trace_files_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(Turn::new().tool_call(
+                "c1",
+                "count_traces",
+                "{}",
+            )))
+            .reply(Reply::turn(Turn::new().tool_call(
+                "c2",
+                "final_answer",
+                r#"{"answer":"done"}"#,
+            ))),
+    ));
+    let run = halo(
+        tmp.path(),
+        &[
+            file.to_str().unwrap(),
+            "-p",
+            "why?",
+            "--base-url",
+            &server.base_url(),
+            "--json",
+        ],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let closing: serde_json::Value =
+        serde_json::from_str(stdout(&run).lines().last().unwrap()).unwrap();
+    let checkpoint = closing["checkpoint_path"].as_str().unwrap().to_string();
+    let other = write(
+        tmp.path(),
+        "other.jsonl",
+        &[Span::new("x1", "root", "").line()],
+    );
+    let resumed = halo(
+        tmp.path(),
+        &[
+            other.to_str().unwrap(),
+            "--resume",
+            &checkpoint,
+            "--base-url",
+            &server.base_url(),
+        ],
+    );
+    assert_eq!(resumed.status.code(), Some(1), "{}", stderr(&resumed));
+    assert!(
+        stderr(&resumed).contains("the checkpoint belongs to other data"),
+        "{}",
+        stderr(&resumed)
+    );
+}

@@ -226,7 +226,10 @@ mod tests {
             parameters: json!({"type": "object"}),
         });
         req.max_output_tokens = Some(7);
+        req.temperature = Some(0.3);
         let b = request_body(&req);
+        // Sent as written, not as the nearest 32-bit float (0.30000001192092896).
+        assert_eq!(b["temperature"].to_string(), "0.3");
         assert_eq!(b["tools"][0]["type"], "function");
         assert_eq!(b["tools"][0]["function"]["name"], "f");
         assert_eq!(b["parallel_tool_calls"], false);

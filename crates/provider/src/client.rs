@@ -180,6 +180,18 @@ impl ModelClient {
     }
 }
 
+/// Whether a successful response is a whole JSON document rather than an event stream.
+fn is_whole_json(resp: &reqwest::Response) -> bool {
+    resp.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        })
+}
+
 /// The events of one model request; see [`ModelClient::stream`].
 pub struct ModelStream {
     inner: BoxStream<'static, Result<StreamEvent, ProviderError>>,
@@ -310,6 +322,7 @@ impl Driver {
                     self.attempts += 1;
                     self.replay.begin_attempt();
                     match self.send().await {
+                        Ok(resp) if is_whole_json(&resp) => self.whole_response(resp).await,
                         Ok(resp) => {
                             self.phase = Phase::Streaming(Box::new(Live {
                                 resp,
@@ -391,6 +404,41 @@ impl Driver {
             _ => String::new(),
         };
         Err(from_http(status.as_u16(), &body, retry_after))
+    }
+
+    /// A server that ignores `"stream": true` and answers with the whole completion as
+    /// `application/json` (some local servers do): a Chat Completions object reads like
+    /// one big chunk (`message` where a chunk has `delta`). The Responses API has no such
+    /// reading here; it is refused with a message that says why.
+    async fn whole_response(&mut self, resp: reqwest::Response) {
+        if self.inner.config.wire != WireApi::ChatCompletions {
+            return self.fail(AttemptFailure::fatal(ProviderError::Protocol(
+                "the server answered with application/json, not an event stream; with --responses-api halo needs a streamed response".to_owned(),
+            )));
+        }
+        let timeout = self.inner.config.timeout;
+        let body = match tokio::time::timeout(timeout, resp.text()).await {
+            Err(_) => {
+                return self.fail(AttemptFailure::transient(ProviderError::Timeout(format!(
+                    "no complete response body within {}s",
+                    timeout.as_secs_f64()
+                ))))
+            }
+            Ok(Err(e)) => return self.fail(from_reqwest(e, true)),
+            Ok(Ok(body)) => body,
+        };
+        let mut att = Attempt::default();
+        let event = crate::sse::SseEvent {
+            event: None,
+            data: body,
+        };
+        match self.process(vec![event], &mut att) {
+            Err(f) => self.fail(f),
+            Ok(()) if att.finish_reason.is_some() => self.succeed(att),
+            Ok(()) => self.fail(AttemptFailure::fatal(ProviderError::Protocol(
+                "the server answered with application/json that is not a chat completion (no choices with a finish_reason)".to_owned(),
+            ))),
+        }
     }
 
     fn process(

@@ -185,7 +185,7 @@ pub struct ModelRequest {
     pub tools: Vec<ToolSpec>,
     /// Sampling temperature; provider default when `None`.
     #[serde(default)]
-    pub temperature: Option<f32>,
+    pub temperature: Option<f64>,
     /// Output token limit: `max_completion_tokens` on Chat Completions (the
     /// current name; `max_tokens` is deprecated and rejected by reasoning
     /// models), `max_output_tokens` on the Responses API.

@@ -747,3 +747,47 @@ async fn retry_after_http_date_and_length_finish() {
     assert_eq!(resp.finish_reason, FinishReason::Length);
     assert_eq!(resp.attempts, 2);
 }
+
+#[tokio::test]
+async fn a_server_that_ignores_streaming_answers_with_a_whole_completion() {
+    let completion = json!({
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "choices": [{
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": "Looking.",
+                "tool_calls": [{
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "view_trace", "arguments": "{\"trace_id\":\"t1\"}"}
+                }]
+            },
+            "finish_reason": "tool_calls"
+        }],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
+    });
+    let server = ScriptedServer::start(vec![Reply::whole_json(completion.to_string())]).await;
+    let mut req = request("go");
+    req.tools = tools();
+    let response = client(&server).complete(&req).await.unwrap();
+    assert_eq!(response.text, "Looking.");
+    assert_eq!(response.finish_reason, FinishReason::ToolCalls);
+    assert_eq!(
+        response.tool_calls,
+        vec![ToolCall {
+            id: "call_1".into(),
+            name: "view_trace".into(),
+            arguments: r#"{"trace_id":"t1"}"#.into(),
+        }]
+    );
+    assert_eq!(response.usage.unwrap().input_tokens, 11);
+    assert_eq!(server.requests().len(), 1, "no retries");
+
+    // A JSON answer that is no completion fails at once, saying what it got.
+    let server = ScriptedServer::start(vec![Reply::whole_json(r#"{"hello":"world"}"#)]).await;
+    let err = client(&server).complete(&request("go")).await.unwrap_err();
+    assert!(err.to_string().contains("not a chat completion"), "{err}");
+    assert_eq!(server.requests().len(), 1);
+}

@@ -51,7 +51,7 @@ pub struct EngineConfig {
     /// Source tree of the agent harness, for the read-only code tools.
     pub repo_path: Option<PathBuf>,
     /// Sampling temperature (agents and helpers).
-    pub temperature: Option<f32>,
+    pub temperature: Option<f64>,
     /// Output token limit per model call.
     pub max_output_tokens: Option<u32>,
     /// Whether agents may call several tools in one turn.

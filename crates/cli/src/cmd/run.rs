@@ -41,8 +41,8 @@ fn parse_effort(s: &str) -> Result<ReasoningEffort, String> {
     s.parse()
 }
 
-fn parse_temperature(s: &str) -> Result<f32, String> {
-    let t: f32 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+fn parse_temperature(s: &str) -> Result<f64, String> {
+    let t: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
     if (0.0..=2.0).contains(&t) {
         Ok(t)
     } else {
@@ -112,7 +112,7 @@ pub(crate) struct RunArgs {
     pub(crate) responses_api: bool,
     /// Sampling temperature (0 to 2); provider default when absent.
     #[arg(long, value_parser = parse_temperature, help_heading = "Provider")]
-    pub(crate) temperature: Option<f32>,
+    pub(crate) temperature: Option<f64>,
     /// Output token limit per model request; provider default when absent.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Provider")]
     pub(crate) max_output_tokens: Option<u32>,

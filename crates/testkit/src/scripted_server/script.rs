@@ -122,6 +122,12 @@ impl Reply {
         Reply::turn(Turn::new().text(text))
     }
 
+    /// A whole `application/json` answer with status 200, as servers that ignore
+    /// `"stream": true` send one.
+    pub fn whole_json(body: impl Into<String>) -> Self {
+        Reply::error(200, body)
+    }
+
     /// An HTTP error with this status and body (sent as `application/json`).
     pub fn error(status: u16, body: impl Into<String>) -> Self {
         Reply::new(Action::Error {
