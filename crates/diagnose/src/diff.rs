@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Diagnosis, FindingKey, Mode};
-use crate::render::{pct, thousands};
+use crate::render::{md_cell, pct, thousands};
 use crate::stats::fisher_exact;
 
 /// Version of the JSON rendering of [`DiffReport`].
@@ -68,6 +68,18 @@ pub struct FindingDiff {
     pub p_value: f64,
     /// The verdict at [`ALPHA`].
     pub verdict: Verdict,
+}
+
+impl FindingDiff {
+    /// The verdict as shown to people: `gone, n.s.` for a finding that is absent after
+    /// but on too few traces for the drop to be significant (its verdict stays
+    /// `unchanged`), which would otherwise read as "the fix did nothing".
+    pub fn label(&self) -> &'static str {
+        match self.verdict {
+            Verdict::Unchanged if self.after_traces == 0 && self.before_traces > 0 => "gone, n.s.",
+            v => v.as_str(),
+        }
+    }
 }
 
 /// One whole-run number before and after.
@@ -301,27 +313,42 @@ impl DiffReport {
 
     /// How many findings got each verdict.
     pub fn verdict_counts(&self) -> BTreeMap<Verdict, usize> {
-        let mut m = BTreeMap::new();
-        for f in &self.findings {
-            *m.entry(f.verdict).or_default() += 1;
-        }
-        m
+        counts(&self.findings)
     }
 
-    /// One line: `fixed 3 · improved 1 · unchanged 20 · worse 0 · new 2`.
+    /// The verdicts in one line, modes first (whole modes have the traces to show a
+    /// change; a single finding often has too few):
+    /// `modes: fixed 2 · improved 0 · unchanged 1 · worse 0 · new 0; findings: fixed 3 · …`,
+    /// with the findings that are gone but not significantly so counted apart.
     pub fn verdict_line(&self) -> String {
-        let c = self.verdict_counts();
-        [
-            Verdict::Fixed,
-            Verdict::Improved,
-            Verdict::Unchanged,
-            Verdict::Worse,
-            Verdict::New,
-        ]
-        .iter()
-        .map(|v| format!("{} {}", v.as_str(), c.get(v).copied().unwrap_or(0)))
-        .collect::<Vec<_>>()
-        .join(" · ")
+        let line = |rows: &[FindingDiff]| {
+            let c = counts(rows);
+            [
+                Verdict::Fixed,
+                Verdict::Improved,
+                Verdict::Unchanged,
+                Verdict::Worse,
+                Verdict::New,
+            ]
+            .iter()
+            .map(|v| format!("{} {}", v.as_str(), c.get(v).copied().unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join(" · ")
+        };
+        let gone = self
+            .findings
+            .iter()
+            .filter(|f| f.label() == "gone, n.s.")
+            .count();
+        let gone = match gone {
+            0 => String::new(),
+            n => format!(" (of which {n} gone, too few traces to be significant)"),
+        };
+        format!(
+            "modes: {}; findings: {}{gone}",
+            line(&self.modes),
+            line(&self.findings)
+        )
     }
 
     /// A terminal rendering: overall numbers, every mode, and the findings whose verdict is
@@ -355,8 +382,8 @@ impl DiffReport {
         let row = |out: &mut String, f: &FindingDiff, name: &str| {
             let _ = writeln!(
                 out,
-                "{:<10} {:>14} {:>14} {:>9} {:>8}  {}",
-                f.verdict.as_str(),
+                "{:<12} {:>14} {:>14} {:>9} {:>8}  {}",
+                f.label(),
                 format!(
                     "{} ({})",
                     thousands(f.before_traces as u64),
@@ -375,7 +402,7 @@ impl DiffReport {
         if !self.modes.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:<10} {:>14} {:>14} {:>9} {:>8}  mode",
+                "\n{:<12} {:>14} {:>14} {:>9} {:>8}  mode",
                 "verdict", "before", "after", "change", "p"
             );
             for f in &self.modes {
@@ -385,12 +412,12 @@ impl DiffReport {
         let changed: Vec<&FindingDiff> = self
             .findings
             .iter()
-            .filter(|f| f.verdict != Verdict::Unchanged)
+            .filter(|f| f.label() != Verdict::Unchanged.as_str())
             .collect();
         if !changed.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:<10} {:>14} {:>14} {:>9} {:>8}  finding",
+                "\n{:<12} {:>14} {:>14} {:>9} {:>8}  finding",
                 "verdict", "before", "after", "change", "p"
             );
             for f in changed.iter().take(rows) {
@@ -417,7 +444,7 @@ impl DiffReport {
         );
         let _ = writeln!(
             out,
-            "Findings: {}. Verdicts use Fisher's exact test at p < {}.\n",
+            "Verdicts: {}. They use Fisher's exact test at p < {}.\n",
             self.verdict_line(),
             self.alpha
         );
@@ -445,12 +472,16 @@ impl DiffReport {
             let _ = writeln!(out, "| verdict | finding | before | after | change | p |");
             let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
             for f in rows.iter() {
+                // A mode's title already names it; a finding's says which mode it is of.
+                let name = match f.key == FindingKey::new(f.key.mode) {
+                    true => md_cell(&f.title),
+                    false => format!("{} (`{}`)", md_cell(&f.title), f.key.mode),
+                };
                 let _ = writeln!(
                     out,
-                    "| {} | {} (`{}`) | {} ({}) | {} ({}) | {} | {} |",
-                    f.verdict.as_str(),
-                    f.title.replace('|', "\\|"),
-                    f.key.mode,
+                    "| {} | {} | {} ({}) | {} ({}) | {} | {} |",
+                    f.label(),
+                    name,
                     thousands(f.before_traces as u64),
                     pct(f.before_rate),
                     thousands(f.after_traces as u64),
@@ -462,6 +493,14 @@ impl DiffReport {
         }
         out
     }
+}
+
+fn counts(rows: &[FindingDiff]) -> BTreeMap<Verdict, usize> {
+    let mut m = BTreeMap::new();
+    for f in rows {
+        *m.entry(f.verdict).or_default() += 1;
+    }
+    m
 }
 
 /// How a metric moved: points for rates, a relative change where one is defined.

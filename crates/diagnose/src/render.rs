@@ -77,7 +77,7 @@ fn deeper_command(d: &Diagnosis, prompt: &str) -> String {
     )
 }
 
-fn md_cell(s: &str) -> String {
+pub(crate) fn md_cell(s: &str) -> String {
     md_text(s).replace('|', "\\|").replace('\n', " ")
 }
 

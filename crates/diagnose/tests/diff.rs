@@ -98,6 +98,23 @@ fn a_fixed_mode_and_a_worse_mode_get_their_verdicts() {
         assert!(names.contains(&n), "{n}");
     }
     assert!(md.contains("| fixed | Tool error"));
+    // The headline counts modes first: a fixed mode is visible even when each of its
+    // findings alone is too small to be significant.
+    let headline = report.verdict_line();
+    assert!(headline.starts_with("modes: fixed 1 · "), "{headline}");
+    assert!(headline.contains("worse 1"), "{headline}");
+    // Findings that are gone but on too few traces say so instead of "unchanged".
+    for f in &report.findings {
+        let gone = f.verdict == Verdict::Unchanged && f.after_traces == 0 && f.before_traces > 0;
+        assert_eq!(f.label() == "gone, n.s.", gone, "{f:?}");
+    }
+    // Masked templates are escaped for Markdown, and a mode's row does not repeat its name.
+    assert!(!md.contains("<num>") && !md.contains("<str>"), "{md}");
+    let mode_row = md
+        .lines()
+        .find(|l| l.starts_with("| fixed | Tool error"))
+        .unwrap();
+    assert!(!mode_row.contains("`tool_error`"), "{mode_row}");
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     assert_eq!(json["schema_version"], 1);
     assert!(json["findings"][0]["verdict"].is_string());

@@ -10,9 +10,10 @@ use super::dataset::{DatasetArgs, DatasetOptions};
 use crate::exit::{Failure, OK};
 use crate::render;
 
-/// Compare two runs: per finding the rate before and after, Fisher's exact p-value and a
-/// verdict (fixed, improved, unchanged, worse, new), plus error rate, turns, tokens and
-/// durations.
+/// Compare two runs: per failure mode and per finding the rate before and after, Fisher's
+/// exact p-value and a verdict (fixed, improved, unchanged, worse, new; "gone, n.s." for a
+/// finding that vanished on too few traces to be significant), plus error rate, turns,
+/// tokens and durations.
 #[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
     /// The run before the change: a trace file, or a directory read as one dataset.
