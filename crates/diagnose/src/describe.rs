@@ -12,11 +12,7 @@ pub(crate) struct Text {
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {many}")
-    }
+    crate::render::counted(n, one, many)
 }
 
 fn ms(v: f64) -> String {

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Diagnosis, FindingKey, Mode};
-use crate::render::{md_cell, pct, thousands};
+use crate::render::{counted, md_cell, pct, thousands};
 use crate::stats::fisher_exact;
 
 /// Version of the JSON rendering of [`DiffReport`].
@@ -357,9 +357,9 @@ impl DiffReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "before {} traces · after {} traces · {}",
-            thousands(self.before_traces as u64),
-            thousands(self.after_traces as u64),
+            "before {} · after {} · {}",
+            counted(self.before_traces, "trace", "traces"),
+            counted(self.after_traces, "trace", "traces"),
             self.verdict_line()
         );
         let _ = writeln!(
@@ -436,10 +436,10 @@ impl DiffReport {
         let _ = writeln!(out, "# HALO run-vs-run diff\n");
         let _ = writeln!(
             out,
-            "Before: {} traces ({}) · After: {} traces ({})\n",
-            thousands(self.before_traces as u64),
+            "Before: {} ({}) · After: {} ({})\n",
+            counted(self.before_traces, "trace", "traces"),
             self.before_sources.join(", "),
-            thousands(self.after_traces as u64),
+            counted(self.after_traces, "trace", "traces"),
             self.after_sources.join(", ")
         );
         let _ = writeln!(

@@ -57,7 +57,7 @@ pub use model::{
     DatasetStats, Diagnosis, Example, Finding, FindingKey, Mode, ModeSummary,
     DIAGNOSIS_SCHEMA_VERSION,
 };
-pub use render::{render_markdown, render_summary, thousands};
+pub use render::{counted, render_markdown, render_summary, thousands};
 
 /// Why a dataset could not be diagnosed.
 #[derive(Debug, thiserror::Error)]

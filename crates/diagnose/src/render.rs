@@ -27,6 +27,13 @@ pub fn thousands(n: impl std::fmt::Display) -> String {
     out
 }
 
+/// A count and its noun, singular for one: `1 trace`, `1,234 traces`.
+pub fn counted(n: impl std::fmt::Display, one: &str, many: &str) -> String {
+    let n = n.to_string();
+    let noun = if n == "1" { one } else { many };
+    format!("{} {noun}", thousands(n))
+}
+
 pub(crate) fn pct(share: f64) -> String {
     let p = share * 100.0;
     if p > 0.0 && p < 0.1 {
@@ -197,10 +204,10 @@ pub fn render_markdown(d: &Diagnosis) -> String {
         let _ = writeln!(out, "{}\n", qualifiers(f));
         let _ = writeln!(
             out,
-            "**Affected:** {} traces ({}), {} spans · first seen {} · last seen {}\n",
-            thousands(f.trace_count as u64),
+            "**Affected:** {} ({}), {} · first seen {} · last seen {}\n",
+            counted(f.trace_count, "trace", "traces"),
             pct(f.share),
-            thousands(f.span_count as u64),
+            counted(f.span_count, "span", "spans"),
             f.first_seen,
             f.last_seen
         );
@@ -299,11 +306,11 @@ pub fn render_summary(d: &Diagnosis, rows: usize, report: Option<&str>) -> Strin
     };
     let _ = writeln!(
         out,
-        "{} traces · {} with a failure mode ({}) · {} findings",
-        thousands(s.traces as u64),
+        "{} · {} with a failure mode ({}) · {}",
+        counted(s.traces, "trace", "traces"),
         thousands(s.failing_traces as u64),
         pct(share),
-        d.findings.len()
+        counted(d.findings.len(), "finding", "findings")
     );
     if d.findings.is_empty() {
         let _ = writeln!(out, "\nNo failure mode was found.");

@@ -26,6 +26,8 @@ pub(crate) struct Attempt {
     pub(crate) complete: bool,
     /// Any text was decoded in this attempt.
     pub(crate) saw_text: bool,
+    /// A Chat Completions choice arrived (usage-only chunks carry none).
+    pub(crate) saw_choice: bool,
 }
 
 impl Attempt {

@@ -129,6 +129,7 @@ pub(crate) fn decode(ev: &SseEvent, att: &mut Attempt) -> Result<(), AttemptFail
         if choice.get("index").and_then(Value::as_u64).unwrap_or(0) != 0 {
             continue;
         }
+        att.saw_choice = true;
         let delta = choice.get("delta").or_else(|| choice.get("message"));
         if let Some(delta) = delta {
             if let Some(t) = delta.get("content").and_then(Value::as_str) {

@@ -345,7 +345,7 @@ impl Driver {
                             let events = sse.feed(&bytes);
                             match self.process(events, att) {
                                 Err(f) => self.fail(f),
-                                Ok(()) if att.complete => self.succeed(std::mem::take(att)),
+                                Ok(()) if att.complete => self.finish(std::mem::take(att)),
                                 Ok(()) => self.phase = Phase::Streaming(live),
                             }
                         }
@@ -360,7 +360,7 @@ impl Driver {
                                         || (self.inner.config.wire == WireApi::ChatCompletions
                                             && att.finish_reason.is_some()) =>
                                 {
-                                    self.succeed(std::mem::take(att))
+                                    self.finish(std::mem::take(att))
                                 }
                                 Ok(()) => self.fail(AttemptFailure::transient(
                                     ProviderError::StreamDropped(
@@ -434,7 +434,7 @@ impl Driver {
         };
         match self.process(vec![event], &mut att) {
             Err(f) => self.fail(f),
-            Ok(()) if att.finish_reason.is_some() => self.succeed(att),
+            Ok(()) if att.finish_reason.is_some() => self.finish(att),
             Ok(()) => self.fail(AttemptFailure::fatal(ProviderError::Protocol(
                 "the server answered with application/json that is not a chat completion (no choices with a finish_reason)".to_owned(),
             ))),
@@ -460,6 +460,18 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// A complete response: a success, unless a Chat Completions stream carried no
+    /// choice at all (only `[DONE]`, or usage alone), which is an empty answer from a
+    /// faulty server rather than the model having nothing to say.
+    fn finish(&mut self, att: Attempt) {
+        if self.inner.config.wire == WireApi::ChatCompletions && !att.saw_choice {
+            return self.fail(AttemptFailure::transient(ProviderError::Protocol(
+                "the response held no choices (an empty answer)".to_owned(),
+            )));
+        }
+        self.succeed(att)
     }
 
     fn succeed(&mut self, mut att: Attempt) {

@@ -791,3 +791,18 @@ async fn a_server_that_ignores_streaming_answers_with_a_whole_completion() {
     assert!(err.to_string().contains("not a chat completion"), "{err}");
     assert_eq!(server.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn a_stream_with_no_choices_is_an_empty_answer_not_a_success() {
+    let empty = || {
+        Reply::raw_sse([
+            "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"choices\":[]}\n\n",
+            "data: [DONE]\n\n",
+        ])
+    };
+    let server = ScriptedServer::start(vec![empty(), empty()]).await;
+    let client = ModelClient::new(config(&server).with_retry(fast_retry(1))).unwrap();
+    let err = client.complete(&request("go")).await.unwrap_err();
+    assert!(err.to_string().contains("no choices"), "{err}");
+    assert_eq!(server.requests().len(), 2, "tried again once");
+}

@@ -305,9 +305,9 @@ pub(crate) fn execute(
     out.flush()?;
     let r = &outcome.record;
     crate::errln!(
-        "halo: {} · {} model calls · {} tokens in / {} out · {:.1}s",
+        "halo: {} · {} · {} tokens in / {} out · {:.1}s",
         status_text(outcome.status),
-        r.model_calls,
+        halo_diagnose::counted(r.model_calls, "model call", "model calls"),
         r.input_tokens,
         r.output_tokens,
         r.duration_ms as f64 / 1000.0

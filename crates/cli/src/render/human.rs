@@ -96,11 +96,10 @@ pub(crate) fn overview(o: &Overview) -> String {
     };
     let _ = writeln!(
         out,
-        "{} traces · {} spans · {} file{} · {}",
-        thousands(o.total_traces as i64),
-        thousands(o.total_spans as i64),
-        o.file_count,
-        if o.file_count == 1 { "" } else { "s" },
+        "{} · {} · {} · {}",
+        halo_diagnose::counted(o.total_traces, "trace", "traces"),
+        halo_diagnose::counted(o.total_spans, "span", "spans"),
+        halo_diagnose::counted(o.file_count, "file", "files"),
         bytes(o.raw_jsonl_bytes)
     );
     if let (Some(s), Some(e)) = (&o.start_time, &o.end_time) {
