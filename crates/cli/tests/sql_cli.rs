@@ -33,6 +33,13 @@ fn sql_answers_as_json_table_and_csv() {
         &["sql", f, "-q", "--csv", "SELECT 'a,b' AS x, 2 AS y"],
     );
     assert_eq!(stdout(&out), "x,y\n\"a,b\",2\n");
+
+    // A null shows as NULL on screen (an empty string stays empty); CSV leaves it empty.
+    let q = "SELECT CAST(NULL AS VARCHAR) AS missing, '' AS empty";
+    let text = stdout(&halo(tmp.path(), &["sql", f, "-q", q]));
+    assert!(text.contains("NULL"), "{text}");
+    let csv = stdout(&halo(tmp.path(), &["sql", f, "-q", "--csv", q]));
+    assert_eq!(csv, "missing,empty\n,\n");
 }
 
 #[test]

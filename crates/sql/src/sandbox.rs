@@ -60,7 +60,7 @@ fn check(statement: &DfStatement) -> Result<(), SqlError> {
         },
         DfStatement::Explain(e) => check(&e.statement),
         DfStatement::CreateExternalTable(_) => Err(SqlError::Refused(
-            "CREATE EXTERNAL TABLE is not allowed: queries cannot read or write files; the tables are spans, traces, tool_calls and llm_calls".into(),
+            "CREATE EXTERNAL TABLE is not allowed: queries cannot read or write files; the tables are traces, spans, tool_calls, llm_calls and messages".into(),
         )),
         DfStatement::CopyTo(_) => Err(SqlError::Refused(
             "COPY is not allowed: queries cannot write files (use `halo export TRACES --parquet DIR` to take the tables elsewhere)".into(),

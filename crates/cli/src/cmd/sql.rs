@@ -122,7 +122,11 @@ fn human(r: &SqlResult) -> String {
     for row in &r.rows {
         t.row(
             row.iter()
-                .map(|v| shorten(&cell(v).replace(['\n', '\r', '\t'], " ")))
+                .map(|v| match v {
+                    // On screen a null must not look like an empty string.
+                    serde_json::Value::Null => "NULL".to_string(),
+                    v => shorten(&cell(v).replace(['\n', '\r', '\t'], " ")),
+                })
                 .collect(),
         );
     }
