@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use halo_ingest::{
-    discover, Fingerprint, MappedFile, Problem, ProblemKind, SourceFile, SourceKind,
+    discover, CopyProgress, Fingerprint, MappedFile, Problem, ProblemKind, SourceFile, SourceKind,
 };
 use serde::Serialize;
 
@@ -684,11 +684,20 @@ impl Dataset {
         let dir = &self.temporary_dir;
         progress.using_temporary_copy(gzip.source(), message, dir);
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        progress.begin(gzip.source(), MAKING_TEMPORARY_COPY, points.inflated_len());
         let done = std::sync::atomic::AtomicU64::new(0);
-        let made = points.materialize_temporary(gzip.source(), dir, workers, &|n| {
-            progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
-        });
+        let made = points.materialize_temporary(
+            gzip.source(),
+            dir,
+            workers,
+            &CopyProgress {
+                started: &|| {
+                    progress.begin(gzip.source(), MAKING_TEMPORARY_COPY, points.inflated_len())
+                },
+                written: &|n| {
+                    progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
+                },
+            },
+        );
         progress.end();
         let mapped = made
             .map_err(|e| e.message)
@@ -806,13 +815,17 @@ fn make_gzip_copy(
     }
     gzip.check_unchanged().map_err(other)?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    progress.begin(gzip.source(), MAKING_INFLATED_COPY, points.inflated_len());
     let done = std::sync::atomic::AtomicU64::new(0);
     let made = points.materialize(
         gzip.source(),
         copy,
         workers,
-        &|n| progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n),
+        &CopyProgress {
+            started: &|| progress.begin(gzip.source(), MAKING_INFLATED_COPY, points.inflated_len()),
+            written: &|n| {
+                progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
+            },
+        },
         lock.held(),
     );
     progress.end();

@@ -287,8 +287,7 @@ impl GzipCheckpoints {
     }
 
     /// Writes the whole inflated stream to `dest`, inflating the stretches between
-    /// checkpoints on `workers` threads at once; `written` hears the size of each piece as
-    /// it lands, for progress. The copy is synced to disk before it is renamed into place,
+    /// checkpoints on `workers` threads at once, telling `progress` as it goes. The copy is synced to disk before it is renamed into place,
     /// so a copy found at `dest` is whole. Temporary files that a killed process left behind
     /// are removed: all of them when the caller is `exclusive` (it holds a lock that every
     /// writer of `dest` takes, so none is at work), else those untouched for a while.
@@ -297,7 +296,7 @@ impl GzipCheckpoints {
         gz: &Path,
         dest: &Path,
         workers: usize,
-        written: &(dyn Fn(u64) + Sync),
+        progress: &CopyProgress<'_>,
         exclusive: bool,
     ) -> Result<(), CopyError> {
         static NEXT_TMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -314,7 +313,7 @@ impl GzipCheckpoints {
         ));
         let fail = |e: std::io::Error| CopyError::writing(format!("{}: {e}", tmp.display()));
         let result = std::fs::File::create(&tmp).map_err(fail).and_then(|file| {
-            self.write_copy(gz, &file, &tmp, workers, written)?;
+            self.write_copy(gz, &file, &tmp, workers, progress)?;
             file.sync_data().map_err(fail)?;
             std::fs::rename(&tmp, dest).map_err(|e| {
                 CopyError::writing(format!(
@@ -339,12 +338,12 @@ impl GzipCheckpoints {
         gz: &Path,
         dir: &Path,
         workers: usize,
-        written: &(dyn Fn(u64) + Sync),
+        progress: &CopyProgress<'_>,
     ) -> Result<crate::MappedFile, CopyError> {
         let shown = dir.join("(unnamed temporary copy)");
         let fail = |e: std::io::Error| CopyError::writing(format!("{}: {e}", dir.display()));
         let file = tempfile::tempfile_in(dir).map_err(fail)?;
-        self.write_copy(gz, &file, &shown, workers, written)?;
+        self.write_copy(gz, &file, &shown, workers, progress)?;
         crate::MappedFile::from_file(&file, &shown).map_err(|e| CopyError::writing(e.to_string()))
     }
 
@@ -356,10 +355,11 @@ impl GzipCheckpoints {
         out: &std::fs::File,
         shown: &Path,
         workers: usize,
-        written: &(dyn Fn(u64) + Sync),
+        progress: &CopyProgress<'_>,
     ) -> Result<(), CopyError> {
         let fail = |e: std::io::Error| format!("{}: {e}", shown.display());
         reserve(out, self.inflated_len).map_err(|e| CopyError::writing(fail(e)))?;
+        (progress.started)();
         let stretches: Vec<Range<u64>> = (0..self.points.len())
             .map(|i| self.stretch_at(self.points[i].out_offset).1)
             .filter(|r| !r.is_empty())
@@ -385,7 +385,7 @@ impl GzipCheckpoints {
                                     message
                                 })?;
                                 at += piece.len() as u64;
-                                written(piece.len() as u64);
+                                (progress.written)(piece.len() as u64);
                                 Ok(())
                             })
                             .map_err(|message| match write_failed.take() {
@@ -409,6 +409,21 @@ impl GzipCheckpoints {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// What making an inflated copy reports as it goes.
+pub struct CopyProgress<'a> {
+    /// Called once, when the destination holds the copy's whole size and inflating starts
+    /// (not before: a copy that cannot even be created has nothing to show).
+    pub started: &'a (dyn Fn() + Sync),
+    /// Hears the size of each piece as it lands.
+    pub written: &'a (dyn Fn(u64) + Sync),
+}
+
+impl std::fmt::Debug for CopyProgress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CopyProgress")
     }
 }
 

@@ -512,8 +512,17 @@ mod tests {
         let count = |n| {
             written.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         };
-        cps.materialize(run.gz.path(), &dest, 3, &count, true)
-            .unwrap();
+        cps.materialize(
+            run.gz.path(),
+            &dest,
+            3,
+            &crate::CopyProgress {
+                started: &|| {},
+                written: &count,
+            },
+            true,
+        )
+        .unwrap();
         assert_eq!(written.into_inner(), len, "progress hears every byte");
         let mut pieces = 0;
         cps.inflate_range_into(run.gz.path(), 0..len, &mut |piece| {

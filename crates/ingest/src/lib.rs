@@ -24,7 +24,9 @@ mod problem;
 mod zstream;
 
 pub use abandoned::{looks_abandoned, ABANDONED_AFTER};
-pub use checkpoints::{Checkpoint, GzipCheckpoints, CHECKPOINT_SPACING, WINDOW_BYTES};
+pub use checkpoints::{
+    Checkpoint, CopyError, CopyProgress, GzipCheckpoints, CHECKPOINT_SPACING, WINDOW_BYTES,
+};
 pub use chunks::{complete_end, split_lines, LineChunk};
 pub use discover::{discover, SourceFile, SourceKind};
 pub use fingerprint::Fingerprint;
