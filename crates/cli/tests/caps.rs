@@ -101,4 +101,28 @@ fn oversized_past_150_kb_even_for_few_spans() {
     ));
     assert!(v["oversized"]["response_bytes"].as_u64().unwrap() > 150_000);
     assert!(v["spans"].as_array().unwrap().is_empty());
+    // A page of 200 would be too big as well; the hint says what page size fits, and it does.
+    let hint = v["oversized"]["hint"].as_str().unwrap();
+    let fits: usize = hint
+        .split("limit=")
+        .last()
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no page size in {hint}"));
+    assert!(fits < 60, "{hint}");
+    let page = json(&halo(
+        tmp.path(),
+        &[
+            "view",
+            file.to_str().unwrap(),
+            "wide",
+            "--offset",
+            "0",
+            "--limit",
+            &fits.to_string(),
+            "--json",
+        ],
+    ));
+    assert!(page["oversized"].is_null(), "{hint}");
+    assert_eq!(page["spans"].as_array().unwrap().len(), fits);
 }

@@ -80,6 +80,75 @@ fn otlp_json_is_detected_and_read() {
     assert_eq!(c["total"], 1);
 }
 
+/// Several traces on one OTLP line, written with spaces after the colons (as Python's
+/// `json.dumps` does) and `traceId` last in each span: regex counts credit every trace
+/// whose own span matches, and grep names the trace of the span that holds the match.
+#[test]
+fn regex_hits_on_otlp_lines_belong_to_the_spans_that_hold_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let span = |trace: &str, id: &str, word: &str| {
+        format!(
+            r#"{{"spanId": "{id}", "name": "s-{id}", "startTimeUnixNano": "1776000000000000000", "endTimeUnixNano": "1776000001000000000", "attributes": [{{"key": "note", "value": {{"stringValue": "{word}"}}}}], "traceId": "{trace}"}}"#
+        )
+    };
+    let line = format!(
+        r#"{{"resourceSpans": [{{"resource": {{"attributes": []}}, "scopeSpans": [{{"spans": [{}, {}, {}]}}]}}]}}"#,
+        span(
+            "aa00aa00aa00aa00aa00aa00aa00aa00",
+            "1000000000000001",
+            "calm"
+        ),
+        span(
+            "bb00bb00bb00bb00bb00bb00bb00bb00",
+            "2000000000000002",
+            "needle"
+        ),
+        span(
+            "cc00cc00cc00cc00cc00cc00cc00cc00",
+            "3000000000000003",
+            "calm"
+        ),
+    );
+    let file = write(tmp.path(), "spaced.otlp.jsonl", &[line]);
+    let f = file.to_str().unwrap();
+    let every = json(&halo(tmp.path(), &["count", f, "--regex", ".", "--json"]));
+    assert_eq!(
+        every["total"], 3,
+        "every trace on the line, not just the first"
+    );
+    let q = json(&halo(
+        tmp.path(),
+        &["query", f, "--regex", "needle", "--json"],
+    ));
+    assert_eq!(q["total"], 1);
+    assert_eq!(
+        q["traces"][0]["trace_id"],
+        "bb00bb00bb00bb00bb00bb00bb00bb00"
+    );
+    let g = json(&halo(tmp.path(), &["grep", f, "needle", "--json"]));
+    assert_eq!(
+        g["matches"][0]["trace_id"],
+        "bb00bb00bb00bb00bb00bb00bb00bb00"
+    );
+}
+
+/// Canonical trace ids with escapes: counted by a regex and named by grep as they are.
+#[test]
+fn regex_hits_on_escaped_canonical_ids_name_the_decoded_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Ids as JSON text: `t-\"q` is t-"q, `t-\u00fcn` is t-ün.
+    let quoted = Span::new(r#"t-\"q"#, "s1", "").line();
+    let unicode = Span::new(r"t-\u00fcn", "s2", "").line();
+    let file = write(tmp.path(), "ids.jsonl", &[quoted, unicode]);
+    let f = file.to_str().unwrap();
+    let every = json(&halo(tmp.path(), &["count", f, "--regex", ".", "--json"]));
+    assert_eq!(every["total"], 2);
+    let g = json(&halo(tmp.path(), &["grep", f, "s2", "--json"]));
+    assert_eq!(g["matches"][0]["trace_id"], "t-ün");
+    let g = json(&halo(tmp.path(), &["grep", f, "s1", "--json"]));
+    assert_eq!(g["matches"][0]["trace_id"], "t-\"q");
+}
+
 /// The small dataset gzipped (the plain file removed) and indexed: its directory, the
 /// `.gz` and the index directory.
 fn indexed_small_gzip() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {

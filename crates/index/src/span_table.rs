@@ -88,5 +88,29 @@ impl SpanTable {
     }
 }
 
+impl SpanTable {
+    /// The rows whose span JSON starts within `bytes` of the data: all the spans of one
+    /// line, say (rows are in file order, so two binary searches).
+    pub fn rows_starting_in(&self, bytes: std::ops::Range<u64>) -> std::ops::Range<u32> {
+        self.first_row_from(bytes.start)..self.first_row_from(bytes.end)
+    }
+
+    /// The first row whose span starts at or after `offset` (`num_rows` when none does).
+    fn first_row_from(&self, offset: u64) -> u32 {
+        // Batches are never empty; the first batch whose last span starts at or after
+        // `offset` holds the answer.
+        let b = self.batches.partition_point(|batch| {
+            SpanColumns::new(batch).is_ok_and(|c| c.byte_offset.values().last() < Some(&offset))
+        });
+        let Some(batch) = self.batches.get(b) else {
+            return self.rows;
+        };
+        let Ok(c) = SpanColumns::new(batch) else {
+            return self.rows;
+        };
+        self.starts[b] + c.byte_offset.values().partition_point(|&o| o < offset) as u32
+    }
+}
+
 /// A shared span table.
 pub type SharedSpanTable = Arc<SpanTable>;

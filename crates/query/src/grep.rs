@@ -4,7 +4,8 @@ use halo_index::Dataset;
 use serde::Serialize;
 
 use crate::filter::compile_regex;
-use crate::scan::{scan, trace_id_at, ScanBudget, ScanInfo};
+use crate::hit_traces::HitTraces;
+use crate::scan::{scan, ScanBudget, ScanInfo};
 use crate::QueryError;
 
 /// Version of the [`GrepResult`] JSON.
@@ -66,6 +67,7 @@ pub fn grep(
     let (hits, info) = scan(ds, &regex, budget, limit + 1)?;
     let truncated = hits.len() > limit;
     let mut matches = Vec::new();
+    let mut traces = HitTraces::new(ds);
     for h in hits.iter().take(limit) {
         let data = ds.segment_data(h.segment)?;
         let seg = ds.segment_info(h.segment);
@@ -79,8 +81,7 @@ pub fn grep(
         matches.push(GrepMatch {
             file: seg.source.display().to_string(),
             line: line_no,
-            trace_id: trace_id_at(line, local.start)
-                .map(|id| String::from_utf8_lossy(id).into_owned()),
+            trace_id: traces.at(h.segment, bytes, h.line_start..h.line_end, h.matched.start)?,
             matched,
             context,
         });

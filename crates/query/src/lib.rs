@@ -27,6 +27,7 @@
 mod citations;
 mod filter;
 mod grep;
+mod hit_traces;
 mod list;
 mod overview;
 mod records;

@@ -154,22 +154,6 @@ fn scan_chunk(data: &[u8], range: Range<usize>, regex: &Regex, segment: u32) -> 
     hits
 }
 
-/// The trace id of the span that contains `offset` of a line: read straight from the JSON
-/// (`"trace_id":"..."` in the canonical format; the nearest `"traceId":"..."` before the
-/// offset, else after it, in OTLP), so a count needs no span table.
-pub(crate) fn trace_id_at<'d>(line: &'d [u8], offset_in_line: usize) -> Option<&'d [u8]> {
-    let finder = |key: &[u8]| -> Option<&'d [u8]> {
-        let before = memchr::memmem::rfind(&line[..offset_in_line.min(line.len())], key)
-            .or_else(|| memchr::memmem::find(line, key))?;
-        let start = before + key.len();
-        let end = start + memchr::memchr(b'"', &line[start..])?;
-        Some(&line[start..end])
-    };
-    finder(b"\"trace_id\":\"")
-        .or_else(|| finder(b"\"traceId\":\""))
-        .or_else(|| finder(b"\"trace_id\": \""))
-}
-
 /// The ids of traces with a span matching `regex`, over the whole dataset.
 pub(crate) fn matching_trace_ids(
     ds: &Dataset,
@@ -182,39 +166,19 @@ pub(crate) fn matching_trace_ids(
     for s in 0..ds.segment_count() {
         datas.push(ds.segment_data(s)?);
     }
+    let mut traces = crate::hit_traces::HitTraces::new(ds);
     for h in hits {
-        let line = &datas[h.segment as usize].bytes()[h.line_start..h.line_end];
-        if let Some(id) = trace_id_at(line, h.matched.start - h.line_start) {
-            ids.insert(unescape_id(id));
+        let data = datas[h.segment as usize].bytes();
+        for id in traces.matching(h.segment, data, h.line_start..h.line_end, regex)? {
+            ids.insert(id.into_bytes());
         }
     }
     Ok((ids, info))
 }
 
-fn unescape_id(raw: &[u8]) -> Vec<u8> {
-    if !raw.contains(&b'\\') {
-        return raw.to_vec();
-    }
-    let quoted = [b"\"".as_slice(), raw, b"\""].concat();
-    serde_json::from_slice::<String>(&quoted)
-        .map(String::into_bytes)
-        .unwrap_or_else(|_| raw.to_vec())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_trace_ids_in_both_formats() {
-        let canonical = br#"{"trace_id":"t-1","span_id":"s","attributes":{"x":"boom"}}"#;
-        assert_eq!(trace_id_at(canonical, 50), Some(&b"t-1"[..]));
-        let otlp = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"aa","x":"boom"},{"traceId":"bb","x":"boom"}]}]}]}"#;
-        let second = memchr::memmem::rfind(otlp, b"boom").unwrap();
-        assert_eq!(trace_id_at(otlp, second), Some(&b"bb"[..]));
-        let first = memchr::memmem::find(otlp, b"boom").unwrap();
-        assert_eq!(trace_id_at(otlp, first), Some(&b"aa"[..]));
-    }
 
     #[test]
     fn matches_stay_within_a_line() {

@@ -239,6 +239,12 @@ fn oversized(
         .collect();
     top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
     top.truncate(15);
+    // A page must fit too: say how many spans of this size do, with some room to spare.
+    let per_span = response_bytes / requested.len().max(1);
+    let fits = (OVERSIZED_BYTES * 9 / 10 / per_span.max(1)).clamp(1, MAX_SPANS_PER_VIEW);
+    let hint = format!(
+        "{hint}; at about {per_span} bytes a span, a page of limit={fits} fits in the {OVERSIZED_BYTES}-byte cap"
+    );
     let mut largest: Vec<&SpanRecord> = requested.to_vec();
     largest.sort_by_key(|s| std::cmp::Reverse(s.byte_len));
     OversizedSummary {
@@ -257,7 +263,7 @@ fn oversized(
             .map(outline)
             .collect(),
         largest_spans: largest.into_iter().take(20).map(outline).collect(),
-        hint: hint.to_string(),
+        hint,
     }
 }
 
