@@ -139,13 +139,21 @@ fn regex_hits_on_escaped_canonical_ids_name_the_decoded_id() {
     // Ids as JSON text: `t-\"q` is t-"q, `t-\u00fcn` is t-ün.
     let quoted = Span::new(r#"t-\"q"#, "s1", "").line();
     let unicode = Span::new(r"t-\u00fcn", "s2", "").line();
-    let file = write(tmp.path(), "ids.jsonl", &[quoted, unicode]);
+    // A line skipped as unreadable holds no span: its text names a trace it is not.
+    let broken = r#"{"trace_id":"t-ghost","span_id":"s3","start_time":"never"}"#.to_string();
+    let file = write(tmp.path(), "ids.jsonl", &[quoted, unicode, broken]);
     let f = file.to_str().unwrap();
-    let every = json(&halo(tmp.path(), &["count", f, "--regex", ".", "--json"]));
+    let every = json(&halo(
+        tmp.path(),
+        &["count", f, "--regex", ".", "--json", "-q"],
+    ));
     assert_eq!(every["total"], 2);
-    let g = json(&halo(tmp.path(), &["grep", f, "s2", "--json"]));
+    let g = json(&halo(tmp.path(), &["grep", f, "ghost", "--json", "-q"]));
+    assert_eq!(g["matching_lines"], 1);
+    assert!(g["matches"][0]["trace_id"].is_null(), "{g}");
+    let g = json(&halo(tmp.path(), &["grep", f, "s2", "--json", "-q"]));
     assert_eq!(g["matches"][0]["trace_id"], "t-ün");
-    let g = json(&halo(tmp.path(), &["grep", f, "s1", "--json"]));
+    let g = json(&halo(tmp.path(), &["grep", f, "s1", "--json", "-q"]));
     assert_eq!(g["matches"][0]["trace_id"], "t-\"q");
 }
 

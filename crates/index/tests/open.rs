@@ -820,3 +820,43 @@ fn strict_fails_on_bytes_after_the_last_gzip_member() {
         other => panic!("expected a strict failure, got {other:?}"),
     }
 }
+
+/// The rows of a line, found by byte range: one per canonical line, every span of an OTLP
+/// line, none for a skipped line, also in a segment appended later.
+#[test]
+fn rows_are_found_by_the_byte_range_of_their_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("mixed.jsonl");
+    let first = span("t1", "s1", "", "STATUS_CODE_OK", "{}");
+    let otlp = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"aa","spanId":"01","startTimeUnixNano":"1","endTimeUnixNano":"2"},{"traceId":"bb","spanId":"02","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+    let text = format!("{first}\nnot json\n{otlp}\n");
+    std::fs::write(&f, &text).unwrap();
+    let idx = tmp.path().join("idx");
+    let ds = open(std::slice::from_ref(&f), &idx).unwrap();
+    let table = ds.span_table(0).unwrap();
+    let line = |n: usize| {
+        let start: usize = text.split_inclusive('\n').take(n).map(str::len).sum();
+        let len = text.split_inclusive('\n').nth(n).unwrap().len();
+        start as u64..(start + len) as u64
+    };
+    assert_eq!(table.rows_starting_in(line(0)), 0..1);
+    assert!(
+        table.rows_starting_in(line(1)).is_empty(),
+        "the skipped line"
+    );
+    assert_eq!(table.rows_starting_in(line(2)), 1..3);
+    assert_eq!(table.rows_starting_in(0..text.len() as u64 + 10), 0..3);
+    drop(ds);
+    // An appended segment's rows start again at 0, at byte offsets past the first part.
+    let more = span("t2", "s9", "", "STATUS_CODE_OK", "{}");
+    std::fs::write(&f, format!("{text}{more}\n")).unwrap();
+    let ds = open(std::slice::from_ref(&f), &idx).unwrap();
+    assert_eq!(ds.segment_count(), 2);
+    let appended = ds.span_table(1).unwrap();
+    let end = text.len() as u64;
+    assert_eq!(
+        appended.rows_starting_in(end..end + more.len() as u64 + 1),
+        0..1
+    );
+    assert!(appended.rows_starting_in(0..end).is_empty());
+}

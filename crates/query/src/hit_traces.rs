@@ -1,10 +1,10 @@
 //! Which traces a regex hit in the raw data belongs to.
 //!
-//! A scan finds matching lines. In the canonical format a line is one span, whose
-//! `trace_id` is read straight from the text (decoded, escapes and all), so a count needs
-//! no span table. An OTLP line holds many spans of possibly many traces in any key order,
-//! so its spans are taken from the span table, which knows each span's byte range, and
-//! each is matched on its own.
+//! A scan finds matching lines; the span table, which knows every span's byte range, says
+//! which spans a line holds. In the canonical format that is the line's one span (none for
+//! a line skipped as unreadable). An OTLP line holds many spans of possibly many traces,
+//! so each of them is matched on its own. Ids come from the table, decoded, never from
+//! the text around a match.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -50,25 +50,24 @@ impl<'d> HitTraces<'d> {
         line: Range<usize>,
         regex: &Regex,
     ) -> Result<Vec<String>, QueryError> {
-        let text = &data[line.clone()];
-        if !halo_trace::looks_like_otlp(text) {
-            return Ok(canonical_trace_id(text).into_iter().collect());
-        }
+        let otlp = halo_trace::looks_like_otlp(&data[line.clone()]);
         let table = self.table(segment)?;
         let mut found = Vec::new();
         for row in table.rows_starting_in(line.start as u64..line.end as u64) {
             let Some((span, trace_id)) = span_of_row(&table, row) else {
                 continue;
             };
-            if data.get(span).is_some_and(|json| regex.is_match(json)) {
+            // A canonical line is its span, and it matched.
+            if !otlp || data.get(span).is_some_and(|json| regex.is_match(json)) {
                 found.push(trace_id);
             }
         }
         Ok(found)
     }
 
-    /// The trace of the span that holds byte `offset` of line `line`: in OTLP, `None` when
-    /// the offset lies outside every span (in the resource, say).
+    /// The trace of the span that holds byte `offset` of line `line`: `None` for a line
+    /// that holds no span (it was skipped as unreadable) or, in OTLP, for an offset outside
+    /// every span (in the resource, say).
     pub(crate) fn at(
         &mut self,
         segment: u32,
@@ -76,13 +75,16 @@ impl<'d> HitTraces<'d> {
         line: Range<usize>,
         offset: usize,
     ) -> Result<Option<String>, QueryError> {
-        let text = &data[line];
-        if !halo_trace::looks_like_otlp(text) {
-            return Ok(canonical_trace_id(text));
-        }
+        let otlp = halo_trace::looks_like_otlp(&data[line.clone()]);
         let table = self.table(segment)?;
-        Ok(table
-            .row_at_offset(offset as u64)
+        let row = match otlp {
+            true => table.row_at_offset(offset as u64),
+            false => {
+                let rows = table.rows_starting_in(line.start as u64..line.end as u64);
+                (!rows.is_empty()).then_some(rows.start)
+            }
+        };
+        Ok(row
             .and_then(|row| span_of_row(&table, row))
             .map(|(_, trace_id)| trace_id))
     }
@@ -95,57 +97,4 @@ fn span_of_row(table: &SpanTable, row: u32) -> Option<(Range<usize>, String)> {
     let start = c.byte_offset.value(i) as usize;
     let span = start..start + c.byte_len.value(i) as usize;
     Some((span, c.trace_id.value(i).to_string()))
-}
-
-/// The decoded value of the first `"trace_id"` key of a canonical line (the top-level one:
-/// the format writes it first, and a nested object's key would be escaped inside a
-/// string).
-pub(crate) fn canonical_trace_id(line: &[u8]) -> Option<String> {
-    const KEY: &[u8] = b"\"trace_id\"";
-    let mut from = 0;
-    while let Some(at) = memchr::memmem::find(&line[from..], KEY) {
-        let after = from + at + KEY.len();
-        let rest = &line[after..];
-        let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
-        if rest[colon] == b':' {
-            let mut values = serde_json::Deserializer::from_slice(&rest[colon + 1..])
-                .into_iter::<serde_json::Value>();
-            // Only the value itself is read: the stream stops after it.
-            return match values.next() {
-                Some(Ok(serde_json::Value::String(id))) => Some(id),
-                _ => None,
-            };
-        }
-        from = after;
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canonical_ids_are_decoded_whatever_they_hold() {
-        for (line, id) in [
-            (r#"{"trace_id":"t-1","span_id":"s"}"#, "t-1"),
-            (r#"{"trace_id" : "t-2", "span_id":"s"}"#, "t-2"),
-            (r#"{"trace_id":"t-\"q","span_id":"s"}"#, "t-\"q"),
-            (r#"{"trace_id":"t-\u00fcn\u00ef","span_id":"s"}"#, "t-ünï"),
-            (r#"{"trace_id":"back\\slash"}"#, "back\\slash"),
-        ] {
-            assert_eq!(
-                canonical_trace_id(line.as_bytes()).as_deref(),
-                Some(id),
-                "{line}"
-            );
-        }
-        // A key mentioned inside a string is escaped, so it is not taken for the key.
-        let nested = r#"{"name":"has \"trace_id\": \"fake\"","trace_id":"real"}"#;
-        assert_eq!(
-            canonical_trace_id(nested.as_bytes()).as_deref(),
-            Some("real")
-        );
-        assert_eq!(canonical_trace_id(br#"{"span_id":"s"}"#), None);
-    }
 }
