@@ -130,6 +130,13 @@ fn regex_hits_on_otlp_lines_belong_to_the_spans_that_hold_them() {
         g["matches"][0]["trace_id"],
         "bb00bb00bb00bb00bb00bb00bb00bb00"
     );
+    // The first match of `resource|needle` is in the resource, outside every span: grep
+    // names the trace of the span that matches on its own.
+    let g = json(&halo(tmp.path(), &["grep", f, "resource|needle", "--json"]));
+    assert_eq!(
+        g["matches"][0]["trace_id"],
+        "bb00bb00bb00bb00bb00bb00bb00bb00"
+    );
 }
 
 /// Canonical trace ids with escapes: counted by a regex and named by grep as they are.

@@ -70,13 +70,16 @@ pub struct FindingDiff {
     pub verdict: Verdict,
 }
 
+/// The label of a finding absent after, on too few traces for a significant drop.
+const GONE: &str = "gone, n.s.";
+
 impl FindingDiff {
     /// The verdict as shown to people: `gone, n.s.` for a finding that is absent after
     /// but on too few traces for the drop to be significant (its verdict stays
     /// `unchanged`), which would otherwise read as "the fix did nothing".
     pub fn label(&self) -> &'static str {
         match self.verdict {
-            Verdict::Unchanged if self.after_traces == 0 && self.before_traces > 0 => "gone, n.s.",
+            Verdict::Unchanged if self.after_traces == 0 && self.before_traces > 0 => GONE,
             v => v.as_str(),
         }
     }
@@ -319,11 +322,11 @@ impl DiffReport {
     /// The verdicts in one line, modes first (whole modes have the traces to show a
     /// change; a single finding often has too few):
     /// `modes: fixed 2 · improved 0 · unchanged 1 · worse 0 · new 0; findings: fixed 3 · …`,
-    /// with the findings that are gone but not significantly so counted apart.
+    /// with those gone but not significantly so counted apart, as their rows show them.
     pub fn verdict_line(&self) -> String {
         let line = |rows: &[FindingDiff]| {
             let c = counts(rows);
-            [
+            let counted = [
                 Verdict::Fixed,
                 Verdict::Improved,
                 Verdict::Unchanged,
@@ -333,19 +336,16 @@ impl DiffReport {
             .iter()
             .map(|v| format!("{} {}", v.as_str(), c.get(v).copied().unwrap_or(0)))
             .collect::<Vec<_>>()
-            .join(" · ")
-        };
-        let gone = self
-            .findings
-            .iter()
-            .filter(|f| f.label() == "gone, n.s.")
-            .count();
-        let gone = match gone {
-            0 => String::new(),
-            n => format!(" (of which {n} gone, too few traces to be significant)"),
+            .join(" · ");
+            match rows.iter().filter(|f| f.label() == GONE).count() {
+                0 => counted,
+                n => format!(
+                    "{counted} (of the unchanged, {n} gone on too few traces to be significant)"
+                ),
+            }
         };
         format!(
-            "modes: {}; findings: {}{gone}",
+            "modes: {}; findings: {}",
             line(&self.modes),
             line(&self.findings)
         )

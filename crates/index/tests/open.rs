@@ -860,3 +860,23 @@ fn rows_are_found_by_the_byte_range_of_their_line() {
     );
     assert!(appended.rows_starting_in(0..end).is_empty());
 }
+
+/// A member being appended when the file was indexed (only the first bytes of its header
+/// written): the members before it read as indexed, for views and for scans.
+#[test]
+fn a_member_header_cut_short_at_the_end_leaves_the_rest_readable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gz, data) = gzipped_spans(tmp.path(), 400, 40);
+    let mut bytes = std::fs::read(&gz).unwrap();
+    bytes.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0]);
+    std::fs::write(&gz, &bytes).unwrap();
+    let ds = open(std::slice::from_ref(&gz), &tmp.path().join("idx")).unwrap();
+    assert_eq!(ds.traces().len(), 40);
+    let n = data.len();
+    let tail = ds
+        .source_bytes(0, (n - 200) as u64..n as u64)
+        .unwrap()
+        .unwrap();
+    assert_eq!(&*tail, &data.as_bytes()[n - 200..]);
+    assert_eq!(ds.segment_data(0).unwrap().bytes(), data.as_bytes());
+}

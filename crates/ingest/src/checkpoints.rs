@@ -253,6 +253,9 @@ impl GzipCheckpoints {
     ) -> Result<(), String> {
         let end = range.end.min(self.inflated_len);
         let start = range.start.min(end);
+        if start == end {
+            return Ok(());
+        }
         let (i, _) = self.stretch_at(start);
         let point = &self.points[i];
         let mut source = ResumedStream::open(gz, point)?;
@@ -648,10 +651,12 @@ impl ResumedStream {
 }
 
 /// Where the deflate data of the gzip member whose header starts at byte `at` begins, or
-/// `None` when no member starts there (the end of the file, or bytes that are not gzip).
+/// `None` when no whole member header starts there: the end of the file, bytes that are
+/// not gzip, or a header cut short (a member being appended, or a crash while writing
+/// one; the index build reported it, and the data before it reads as indexed).
 fn deflate_start(file: &mut std::fs::File, at: u64) -> Result<Option<u64>, String> {
     // Names and extra fields can be long; a header longer than this is not believed.
-    const MAX_HEADER: usize = 1 << 20;
+    const MAX_HEADER: usize = 64 << 20;
     file.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
     loop {
@@ -664,9 +669,11 @@ fn deflate_start(file: &mut std::fs::File, at: u64) -> Result<Option<u64>, Strin
         match member_header(&bytes) {
             Header::Length(n) => return Ok(Some(at + n as u64)),
             Header::NotGzip => return Ok(None),
-            Header::Incomplete if at_end && bytes.len() < 3 => return Ok(None),
-            Header::Incomplete if at_end || bytes.len() > MAX_HEADER => {
-                return Err(format!("the gzip member header at byte {at} is truncated"))
+            Header::Incomplete if at_end => return Ok(None),
+            Header::Incomplete if bytes.len() > MAX_HEADER => {
+                return Err(format!(
+                    "the gzip member header at byte {at} is longer than {MAX_HEADER} bytes"
+                ))
             }
             Header::Incomplete => {}
         }

@@ -406,16 +406,12 @@ impl Driver {
         Err(from_http(status.as_u16(), &body, retry_after))
     }
 
-    /// A server that ignores `"stream": true` and answers with the whole completion as
-    /// `application/json` (some local servers do): a Chat Completions object reads like
-    /// one big chunk (`message` where a chunk has `delta`). The Responses API has no such
-    /// reading here; it is refused with a message that says why.
+    /// A response labelled `application/json`. Most often a server that ignores
+    /// `"stream": true` and answers with the whole completion (some local servers do): a
+    /// Chat Completions object reads like one big chunk (`message` where a chunk has
+    /// `delta`); the Responses API has no such reading here and is refused with a message
+    /// that says why. A body that is an event stream after all (mislabelled) is read as one.
     async fn whole_response(&mut self, resp: reqwest::Response) {
-        if self.inner.config.wire != WireApi::ChatCompletions {
-            return self.fail(AttemptFailure::fatal(ProviderError::Protocol(
-                "the server answered with application/json, not an event stream; with --responses-api halo needs a streamed response".to_owned(),
-            )));
-        }
         let timeout = self.inner.config.timeout;
         let body = match tokio::time::timeout(timeout, resp.text()).await {
             Err(_) => {
@@ -428,15 +424,33 @@ impl Driver {
             Ok(Ok(body)) => body,
         };
         let mut att = Attempt::default();
+        if !body.trim_start().starts_with('{') {
+            let mut sse = SseParser::default();
+            let mut events = sse.feed(body.as_bytes());
+            events.extend(sse.finish());
+            return match self.process(events, &mut att) {
+                Err(f) => self.fail(f),
+                Ok(()) if att.complete || att.finish_reason.is_some() => self.finish(att),
+                Ok(()) => self.fail(AttemptFailure::transient(ProviderError::StreamDropped(
+                    "the server closed the stream before the response was complete".to_owned(),
+                ))),
+            };
+        }
+        if self.inner.config.wire != WireApi::ChatCompletions {
+            return self.fail(AttemptFailure::fatal(ProviderError::Protocol(
+                "the server answered with one JSON document, not an event stream; with --responses-api halo needs a streamed response".to_owned(),
+            )));
+        }
         let event = crate::sse::SseEvent {
             event: None,
             data: body,
         };
         match self.process(vec![event], &mut att) {
             Err(f) => self.fail(f),
-            Ok(()) if att.finish_reason.is_some() => self.finish(att),
+            Ok(()) if att.saw_choice => self.finish(att),
             Ok(()) => self.fail(AttemptFailure::fatal(ProviderError::Protocol(
-                "the server answered with application/json that is not a chat completion (no choices with a finish_reason)".to_owned(),
+                "the server answered with JSON that is not a chat completion (it has no choices)"
+                    .to_owned(),
             ))),
         }
     }

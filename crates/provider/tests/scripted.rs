@@ -790,6 +790,23 @@ async fn a_server_that_ignores_streaming_answers_with_a_whole_completion() {
     let err = client(&server).complete(&request("go")).await.unwrap_err();
     assert!(err.to_string().contains("not a chat completion"), "{err}");
     assert_eq!(server.requests().len(), 1);
+
+    // An event stream labelled application/json is read as the stream it is.
+    let stream = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"mis\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"labelled\"},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let server = ScriptedServer::start(vec![Reply::whole_json(stream)]).await;
+    let response = client(&server).complete(&request("go")).await.unwrap();
+    assert_eq!(response.text, "mislabelled");
+
+    // A whole completion whose finish_reason is null is still its answer.
+    let no_reason = json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": null}]});
+    let server = ScriptedServer::start(vec![Reply::whole_json(no_reason.to_string())]).await;
+    let response = client(&server).complete(&request("go")).await.unwrap();
+    assert_eq!(response.text, "ok");
+    assert_eq!(response.finish_reason, FinishReason::Stop);
 }
 
 #[tokio::test]

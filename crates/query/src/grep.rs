@@ -81,7 +81,13 @@ pub fn grep(
         matches.push(GrepMatch {
             file: seg.source.display().to_string(),
             line: line_no,
-            trace_id: traces.at(h.segment, bytes, h.line_start..h.line_end, h.matched.start)?,
+            trace_id: traces.at(
+                h.segment,
+                bytes,
+                h.line_start..h.line_end,
+                h.matched.start,
+                &regex,
+            )?,
             matched,
             context,
         });

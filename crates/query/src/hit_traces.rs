@@ -65,15 +65,17 @@ impl<'d> HitTraces<'d> {
         Ok(found)
     }
 
-    /// The trace of the span that holds byte `offset` of line `line`: `None` for a line
-    /// that holds no span (it was skipped as unreadable) or, in OTLP, for an offset outside
-    /// every span (in the resource, say).
+    /// The trace of the span that holds byte `offset` of line `line`, where `regex`
+    /// matched: `None` for a line that holds no span (it was skipped as unreadable). In
+    /// OTLP, an offset outside every span (in the resource, say) gives the trace of the
+    /// line's first span that matches on its own, if any.
     pub(crate) fn at(
         &mut self,
         segment: u32,
         data: &[u8],
         line: Range<usize>,
         offset: usize,
+        regex: &Regex,
     ) -> Result<Option<String>, QueryError> {
         let otlp = halo_trace::looks_like_otlp(&data[line.clone()]);
         let table = self.table(segment)?;
@@ -84,9 +86,16 @@ impl<'d> HitTraces<'d> {
                 (!rows.is_empty()).then_some(rows.start)
             }
         };
-        Ok(row
-            .and_then(|row| span_of_row(&table, row))
-            .map(|(_, trace_id)| trace_id))
+        if let Some(found) = row.and_then(|row| span_of_row(&table, row)) {
+            return Ok(Some(found.1));
+        }
+        if !otlp {
+            return Ok(None);
+        }
+        Ok(self
+            .matching(segment, data, line, regex)?
+            .into_iter()
+            .next())
     }
 }
 
