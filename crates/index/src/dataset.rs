@@ -683,22 +683,13 @@ impl Dataset {
         };
         let dir = &self.temporary_dir;
         progress.using_temporary_copy(gzip.source(), message, dir);
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let done = std::sync::atomic::AtomicU64::new(0);
-        let made = points.materialize_temporary(
-            gzip.source(),
-            dir,
-            workers,
-            &CopyProgress {
-                started: &|| {
-                    progress.begin(gzip.source(), MAKING_TEMPORARY_COPY, points.inflated_len())
-                },
-                written: &|n| {
-                    progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
-                },
-            },
+        let made = reporting_copy(
+            gzip,
+            &points,
+            MAKING_TEMPORARY_COPY,
+            progress,
+            |workers, p| points.materialize_temporary(gzip.source(), dir, workers, p),
         );
-        progress.end();
         let mapped = made
             .map_err(|e| e.message)
             .and_then(|m| gzip.check_unchanged().map(|()| m));
@@ -814,21 +805,13 @@ fn make_gzip_copy(
         return Ok(());
     }
     gzip.check_unchanged().map_err(other)?;
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let done = std::sync::atomic::AtomicU64::new(0);
-    let made = points.materialize(
-        gzip.source(),
-        copy,
-        workers,
-        &CopyProgress {
-            started: &|| progress.begin(gzip.source(), MAKING_INFLATED_COPY, points.inflated_len()),
-            written: &|n| {
-                progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
-            },
-        },
-        lock.held(),
+    let made = reporting_copy(
+        gzip,
+        &points,
+        MAKING_INFLATED_COPY,
+        progress,
+        |workers, p| points.materialize(gzip.source(), copy, workers, p, lock.held()),
     );
-    progress.end();
     made.map_err(|e| match e.writing {
         true => CopyFailure::Writing(failed(e.message)),
         false => other(e.message),
@@ -837,6 +820,30 @@ fn make_gzip_copy(
         let _ = std::fs::remove_file(copy);
         other(e)
     })
+}
+
+/// Makes an inflated copy with `make` (given the number of workers and what to report
+/// to), telling `progress` about it as `what` once it starts.
+fn reporting_copy<T>(
+    gzip: &GzipAccess,
+    points: &halo_ingest::GzipCheckpoints,
+    what: &str,
+    progress: &dyn BuildProgress,
+    make: impl FnOnce(usize, &CopyProgress<'_>) -> T,
+) -> T {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let made = make(
+        workers,
+        &CopyProgress {
+            started: &|| progress.begin(gzip.source(), what, points.inflated_len()),
+            written: &|n| {
+                progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
+            },
+        },
+    );
+    progress.end();
+    made
 }
 
 /// Why the lasting copy beside the index was not made: writing it failed (no permission,
