@@ -130,6 +130,14 @@ fn regex_hits_on_otlp_lines_belong_to_the_spans_that_hold_them() {
         g["matches"][0]["trace_id"],
         "bb00bb00bb00bb00bb00bb00bb00bb00"
     );
+    // Anchors hold at each span's own edges, as in `search`, not only at the line's.
+    for (pattern, traces) in [(r#"^\{"spanId"#, 3), (r#""traceId": "cc[0-9a-f]*"\}$"#, 1)] {
+        let c = json(&halo(
+            tmp.path(),
+            &["count", f, "--regex", pattern, "--json"],
+        ));
+        assert_eq!(c["total"], traces, "{pattern}");
+    }
     // The first match of `resource|needle` is in the resource, outside every span: grep
     // names the trace of the span that matches on its own.
     let g = json(&halo(tmp.path(), &["grep", f, "resource|needle", "--json"]));

@@ -42,7 +42,7 @@ impl<'d> HitTraces<'d> {
     }
 
     /// The traces with a span in line `line` (byte range of `data`, segment `segment`)
-    /// whose JSON matches `regex`.
+    /// whose own JSON matches `regex` (found with a prefilter, the line may hold none).
     pub(crate) fn matching(
         &mut self,
         segment: u32,
@@ -50,15 +50,13 @@ impl<'d> HitTraces<'d> {
         line: Range<usize>,
         regex: &Regex,
     ) -> Result<Vec<String>, QueryError> {
-        let otlp = halo_trace::looks_like_otlp(&data[line.clone()]);
         let table = self.table(segment)?;
         let mut found = Vec::new();
         for row in table.rows_starting_in(line.start as u64..line.end as u64) {
             let Some((span, trace_id)) = span_of_row(&table, row) else {
                 continue;
             };
-            // A canonical line is its span, and it matched.
-            if !otlp || data.get(span).is_some_and(|json| regex.is_match(json)) {
+            if data.get(span).is_some_and(|json| regex.is_match(json)) {
                 found.push(trace_id);
             }
         }

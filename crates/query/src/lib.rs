@@ -28,6 +28,7 @@ mod citations;
 mod filter;
 mod grep;
 mod hit_traces;
+mod line_prefilter;
 mod list;
 mod overview;
 mod records;

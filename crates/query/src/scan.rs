@@ -160,7 +160,9 @@ pub(crate) fn matching_trace_ids(
     regex: &Regex,
     budget: ScanBudget,
 ) -> Result<(HashSet<Vec<u8>>, ScanInfo), QueryError> {
-    let (hits, info) = scan(ds, regex, budget, usize::MAX)?;
+    // Lines are found with the prefilter; each span in them is then matched on its own.
+    let prefilter = crate::line_prefilter::line_prefilter(regex)?;
+    let (hits, info) = scan(ds, &prefilter, budget, usize::MAX)?;
     let mut ids = HashSet::new();
     let mut datas = Vec::new();
     for s in 0..ds.segment_count() {
