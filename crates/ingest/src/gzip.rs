@@ -56,6 +56,9 @@ pub struct InflatingChunks {
     next_member_at: u64,
     /// The fault is data after the last member that is not gzip: nothing was lost.
     trailing_junk: bool,
+    /// The fault is the last member failing its integrity check: every byte of it came
+    /// out (perhaps damaged) and nothing follows, so nothing was lost.
+    last_member_unchecked: bool,
     checkpoints: GzipCheckpoints,
     spacing: u64,
     carry: Vec<u8>,
@@ -118,6 +121,7 @@ impl InflatingChunks {
             members_done: 0,
             next_member_at: start,
             trailing_junk: false,
+            last_member_unchecked: false,
             checkpoints: if start == 0 && base == 0 {
                 GzipCheckpoints::default()
             } else {
@@ -150,7 +154,7 @@ impl InflatingChunks {
     /// Whether the fault cost data (a truncated or corrupt stream), rather than being
     /// bytes after the last complete member that are not gzip, which are only ignored.
     pub fn fault_lost_data(&self) -> bool {
-        self.fault.is_some() && !self.trailing_junk
+        self.fault.is_some() && !self.trailing_junk && !self.last_member_unchecked
     }
 
     /// Ends the inflation: what was inflated and where it can be resumed.
@@ -337,6 +341,11 @@ impl InflatingChunks {
         } else if why.starts_with("incorrect data check")
             || why.starts_with("incorrect length check")
         {
+            // The trailer comes after the member's data: when at most the rest of it (the
+            // 4-byte length, after a failed CRC) follows, nothing after was lost.
+            let file_len = self.file.metadata().map_or(u64::MAX, |m| m.len());
+            let read = self.input_start + self.lo as u64;
+            self.last_member_unchecked = file_len.saturating_sub(read) <= 4;
             // The member's CRC or length is checked only at its end: the damage can be
             // anywhere in that member, including in what was already indexed.
             format!(
@@ -456,6 +465,7 @@ mod tests {
     struct Run {
         chunks: Vec<InflatedChunk>,
         fault: Option<String>,
+        lost_data: bool,
         inflated: Inflated,
         gz: tempfile::NamedTempFile,
     }
@@ -481,6 +491,7 @@ mod tests {
         Run {
             chunks,
             fault: it.fault().map(str::to_string),
+            lost_data: it.fault_lost_data(),
             inflated: it.finish(),
             gz: file,
         }
@@ -663,9 +674,14 @@ mod tests {
         let at = gz.len() / 2;
         gz[at] = if gz[at] == b'x' { b'y' } else { b'x' };
         let run = inflate_all(&gz, 4096, 4096, |_| false);
+        assert!(!run.lost_data, "every byte of the last member came out");
         let fault = run.fault.expect("a fault");
         assert!(fault.contains("integrity check"), "{fault}");
         assert!(fault.contains("may hold damaged data"), "{fault}");
+        // With a member after the damaged one, that member is lost.
+        gz.extend_from_slice(&gzip(b"{\"more\":1}\n"));
+        let run = inflate_all(&gz, 4096, 4096, |_| false);
+        assert!(run.fault.is_some() && run.lost_data);
     }
 
     /// A gzip member written by hand with every optional header field: extra data, a
@@ -790,6 +806,7 @@ mod tests {
         let run = Run {
             chunks: Vec::new(),
             fault: None,
+            lost_data: false,
             inflated: Inflated {
                 inflated_len: data.len() as u64,
                 indexed_end: data.len() as u64,
