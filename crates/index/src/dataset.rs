@@ -197,6 +197,18 @@ pub struct Dataset {
     problem_count: u64,
     /// See [`OpenOptions::temporary_dir`].
     temporary_dir: PathBuf,
+    /// Where a gzip copy that span reads ask for is reported; see
+    /// [`Dataset::report_copies_to`].
+    copy_progress: OnceLock<CopyReporter>,
+}
+
+/// A progress sink kept by a dataset.
+struct CopyReporter(Arc<dyn BuildProgress + Send + Sync>);
+
+impl std::fmt::Debug for CopyReporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CopyReporter")
+    }
 }
 
 impl Dataset {
@@ -380,6 +392,7 @@ impl Dataset {
             )
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from(".")),
+            copy_progress: OnceLock::new(),
         };
         dataset.load_rollups(&metas)?;
         Ok(dataset)
@@ -707,6 +720,14 @@ impl Dataset {
         })
     }
 
+    /// Reports to `progress` the inflated copy that reads of scattered spans ask for once
+    /// they have inflated a quarter of a gzip source (a `view` of a trace spread all over
+    /// a large file): otherwise that copy is made without a word. Set once; later calls
+    /// are ignored.
+    pub fn report_copies_to(&self, progress: Arc<dyn BuildProgress + Send + Sync>) {
+        let _ = self.copy_progress.set(CopyReporter(progress));
+    }
+
     /// The bytes at `range` of segment `s`'s data (`None` when the range lies outside it),
     /// for reading a few spans. A gzip source whose inflated copy has not been made is read
     /// through its checkpoints instead of making the copy, until scattered reads have
@@ -752,11 +773,11 @@ impl Dataset {
         s: u32,
         range: std::ops::Range<u64>,
     ) -> Result<Option<SourceBytes>, IndexError> {
-        let data = self.file_data(
-            &self.files[self.segments[s as usize].file],
-            &NoProgress,
-            false,
-        )?;
+        let progress: &dyn BuildProgress = match self.copy_progress.get() {
+            Some(p) => p.0.as_ref(),
+            None => &NoProgress,
+        };
+        let data = self.file_data(&self.files[self.segments[s as usize].file], progress, false)?;
         let r = range.start as usize..range.end as usize;
         Ok(data
             .bytes()

@@ -880,3 +880,40 @@ fn a_member_header_cut_short_at_the_end_leaves_the_rest_readable() {
     assert_eq!(&*tail, &data.as_bytes()[n - 200..]);
     assert_eq!(ds.segment_data(0).unwrap().bytes(), data.as_bytes());
 }
+
+/// Span reads that jump all over a `.gz` end up making the copy; a dataset told where to
+/// report copies says so instead of pausing without a word.
+#[test]
+fn a_copy_that_scattered_reads_ask_for_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gz, data) = gzipped_spans(tmp.path(), 60_000, 10);
+    let ds = open(std::slice::from_ref(&gz), &tmp.path().join("idx")).unwrap();
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+    impl halo_index::BuildProgress for Shared {
+        fn begin(&self, _: &Path, what: &str, total: u64) {
+            self.0.lock().unwrap().push(format!("{what} {total}"));
+        }
+        fn advance(&self, _: u64) {}
+        fn end(&self) {}
+    }
+    ds.report_copies_to(std::sync::Arc::new(Shared(heard.clone())));
+    let mut at = 0;
+    while at + 100 < data.len() {
+        let got = ds
+            .source_bytes(0, at as u64..at as u64 + 100)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&*got, &data.as_bytes()[at..at + 100]);
+        at += (4 << 20) + 12_345;
+    }
+    let heard = heard.lock().unwrap().clone();
+    assert_eq!(
+        heard,
+        [format!(
+            "{} {}",
+            halo_index::MAKING_INFLATED_COPY,
+            data.len()
+        )]
+    );
+}

@@ -138,6 +138,7 @@ impl DatasetArgs {
         if !self.options.quiet {
             warn_problems(&ds);
         }
+        ds.report_copies_to(std::sync::Arc::new(self.bar()));
         Ok(ds)
     }
 
