@@ -377,7 +377,8 @@ impl Agent {
             }
             "get_context_item" => match parse_args::<tools::ContextItemArgs>(&args) {
                 Ok(a) => match shared.contexts.get(&a.item_id) {
-                    Some(text) => ToolOutput::ok(text),
+                    // A compacted turn can be larger than any one tool result may be.
+                    Some(text) => ToolOutput::ok(tools::cap_text(text, tools::MAX_RESULT_CHARS)),
                     None => ToolOutput::err(&format!("no context item {:?}", a.item_id)),
                 },
                 Err(e) => ToolOutput::err(&e),

@@ -85,7 +85,7 @@ pub(crate) struct RunArgs {
     pub(crate) repo_path: Option<PathBuf>,
     /// Hard token budget of the whole run (input + output, all models); near it the root is
     /// told to finish, and the run ends with the best report so far.
-    #[arg(long, value_name = "N", help_heading = "Agents")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Agents")]
     pub(crate) max_total_tokens: Option<u64>,
     /// Extra context about the dataset, given to every agent.
     #[arg(long, value_name = "TEXT", help_heading = "Agents")]
@@ -176,6 +176,12 @@ pub(crate) fn preflight(args: &RunArgs) -> anyhow::Result<()> {
         RunCheckpoint::load(cp)?;
     }
     if let Some(out) = &args.output {
+        if out.is_dir() {
+            bail!(
+                "-o/--output: {} is a directory; give the report's file name (the record and checkpoint go beside it)",
+                out.display()
+            );
+        }
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.is_dir() {
                 bail!("-o/--output: directory {} does not exist", dir.display());
@@ -472,6 +478,7 @@ mod tests {
         assert_eq!(a.headers.len(), 2);
         assert!(parse(&["-p", "x", "--temperature", "3"]).is_err());
         assert!(parse(&["-p", "x", "--max-turns", "0"]).is_err());
+        assert!(parse(&["-p", "x", "--max-total-tokens", "0"]).is_err());
         assert!(
             parse(&[]).unwrap().prompt.is_none(),
             "no prompt means the offline diagnosis"
@@ -489,5 +496,11 @@ mod tests {
         assert!(!format!("{a:?}").contains("sk-abc"));
         a.telemetry = true;
         assert!(preflight(&a).unwrap_err().to_string().contains("later"));
+        a.telemetry = false;
+        // A directory for the report is refused before any model call is paid for.
+        let dir = tempfile::tempdir().unwrap();
+        a.output = Some(dir.path().to_path_buf());
+        let e = preflight(&a).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
     }
 }

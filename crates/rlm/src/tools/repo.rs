@@ -455,7 +455,9 @@ impl RepoTools {
             let e = a.end_line.unwrap_or(s + 199).max(s);
             args.push(format!("-L{s},{e}"));
         }
-        args.push("--end-of-options".to_owned());
+        // No `--end-of-options` here: git blame then takes the revision for a path and
+        // fails ("bad revision"). `valid_ref` already refuses a revision that starts
+        // with `-`, so it cannot be read as an option.
         args.push(valid_ref(a.rev.as_deref().unwrap_or("HEAD"))?);
         args.push("--".to_owned());
         args.push(valid_repo_path(&a.path)?);
@@ -582,5 +584,47 @@ mod tests {
             tools.run("git_log", &serde_json::json!({})).is_none(),
             "not a git work tree"
         );
+    }
+
+    #[test]
+    fn git_tools_answer_in_a_real_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let git = |args: &[&str]| {
+            let ok = std::process::Command::new("git")
+                .args(args)
+                .current_dir(root)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@example.com")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@example.com")
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        std::fs::write(root.join("tools.py"), "def a():\n    return 1\n").unwrap();
+        git(&["add", "tools.py"]);
+        git(&["commit", "-q", "-m", "first"]);
+        let tools = RepoTools::open(root).unwrap();
+        let run = |name: &str, args: serde_json::Value| tools.run(name, &args).unwrap();
+        let blame = run("git_blame", serde_json::json!({"path": "tools.py"})).unwrap();
+        assert!(blame.contains("return 1"), "{blame}");
+        let lines = run(
+            "git_blame",
+            serde_json::json!({"path": "tools.py", "rev": "HEAD", "start_line": 2, "end_line": 2}),
+        )
+        .unwrap();
+        assert!(
+            lines.contains("return 1") && !lines.contains("def a"),
+            "{lines}"
+        );
+        let refused = run(
+            "git_blame",
+            serde_json::json!({"path": "tools.py", "rev": "--output=x"}),
+        );
+        assert!(refused.is_err());
+        let log = run("git_log", serde_json::json!({})).unwrap();
+        assert!(log.contains("first"), "{log}");
     }
 }
