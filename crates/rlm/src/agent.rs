@@ -360,7 +360,9 @@ impl Agent {
         };
         let shared = &self.shared;
         match call.name.as_str() {
-            "final_answer" if self.is_root() => match parse_args::<tools::FinalAnswerArgs>(&args) {
+            // Subagents are told to answer in plain text, but a model that calls
+            // final_answer anyway has answered: its text is what the parent gets.
+            "final_answer" => match parse_args::<tools::FinalAnswerArgs>(&args) {
                 Ok(a) if !a.answer.trim().is_empty() => ToolOutput {
                     content: "final answer recorded".to_owned(),
                     is_error: false,

@@ -21,6 +21,11 @@
 //! `sequence` is global over the run, starts at 0 and increases by one per
 //! event, in emission order. `parent_agent_id` and `parent_tool_call_id` are
 //! `null` for the root.
+//!
+//! The CLI ends the stream with one more object, which is not an event of the
+//! engine and has no `sequence`: `{"type":"run_finished", "run_id", "status",
+//! "error", "report_path", "record_path", "checkpoint_path"}` (paths `null` when
+//! nothing was written).
 
 use std::sync::Mutex;
 
@@ -32,7 +37,8 @@ use crate::checkpoint::RunCheckpoint;
 /// Who produced an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentInfo {
-    /// Unique id in the run: `root`, `root.1`, `root.1.2`, ...
+    /// Unique id in the run: `root`, then `PARENT/TURN.CALL` for a subagent started by
+    /// the parent's CALL-th tool call of its TURN-th turn (`root/1.2`, `root/1.2/3.1`).
     pub agent_id: String,
     /// The parent agent (`None` for the root).
     pub parent_agent_id: Option<String>,

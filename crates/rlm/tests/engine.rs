@@ -220,6 +220,29 @@ async fn call_subagent_is_not_offered_at_the_depth_limit_and_refused_if_called()
 }
 
 #[tokio::test]
+async fn a_subagent_that_calls_final_answer_has_answered() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(Turn::new().tool_call(
+                "c1",
+                "call_subagent",
+                r#"{"input":"look at t2"}"#,
+            )))
+            .reply(final_answer("s1", "t2 fails on a missing tool"))
+            .reply(final_answer("c2", "done [trace:t2]")),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3, "the subagent ended with its one call");
+    let (_, result) = &reqs[2].tool_results()[0];
+    assert!(result.contains("t2 fails on a missing tool"), "{result}");
+}
+
+#[tokio::test]
 async fn reprompts_once_then_takes_the_text() {
     let data = data();
     let server = ScriptedServer::start(
