@@ -107,12 +107,16 @@ pub(crate) fn overview(o: &Overview) -> String {
     }
     let _ = writeln!(
         out,
-        "errors        {} traces with errors ({:.1}%), {} error spans, {} failed tool calls in {} traces",
-        thousands(o.error_trace_count as i64),
+        "errors        {} with errors ({:.1}%), {}, {} in {}",
+        halo_diagnose::counted(o.error_trace_count, "trace", "traces"),
         pct(o.error_trace_count, o.total_traces),
-        thousands(o.error_span_count as i64),
-        thousands(o.tool_error_span_count as i64),
-        thousands(o.tool_error_trace_count as i64),
+        halo_diagnose::counted(o.error_span_count, "error span", "error spans"),
+        halo_diagnose::counted(
+            o.tool_error_span_count,
+            "failed tool call",
+            "failed tool calls"
+        ),
+        halo_diagnose::counted(o.tool_error_trace_count, "trace", "traces"),
     );
     let _ = writeln!(
         out,
