@@ -9,6 +9,24 @@
 //! | 130 | interrupted (Ctrl-C); partial results were saved |
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether the command line asked for `--json`: then a failure is also written on stdout,
+/// as one JSON line, so that a script reading stdout always gets JSON.
+static JSON_ERRORS: AtomicBool = AtomicBool::new(false);
+
+/// Makes failures print a JSON error object on stdout as well (see [`finish`]).
+pub(crate) fn report_errors_as_json(on: bool) {
+    JSON_ERRORS.store(on, Ordering::Relaxed);
+}
+
+/// Whether `--json` is among the options (before any `--`, after which words are paths).
+pub(crate) fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
+}
 
 /// Success.
 pub(crate) const OK: u8 = 0;
@@ -88,10 +106,55 @@ pub(crate) fn finish(outcome: Result<u8, Failure>) -> ExitCode {
         }
         Err(f) => {
             crate::errln!("halo: {:#}", f.error);
+            if JSON_ERRORS.load(Ordering::Relaxed) {
+                print_json_error(&f);
+            }
             f.code
         }
     };
     // Output is out; let replaced indexes finish being deleted before the process ends.
     halo_index::finish_cleanup();
     ExitCode::from(code)
+}
+
+/// The `--json` form of a failure, one line on stdout:
+/// `{"schema_version":1,"error":{"exit_code":2,"message":"...","problem":{...},"problem_count":3}}`.
+#[derive(serde::Serialize)]
+struct JsonFailure<'a> {
+    schema_version: u32,
+    error: JsonError<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonError<'a> {
+    exit_code: u8,
+    message: String,
+    /// When `--strict` refused bad input: the first problem (kind, file, line, message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a halo_ingest::Problem>,
+    /// When `--strict` refused bad input: how many problems there were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem_count: Option<u64>,
+}
+
+fn print_json_error(f: &Failure) {
+    use std::io::Write as _;
+    let strict = f.error.chain().find_map(|c| match c.downcast_ref() {
+        Some(halo_index::IndexError::Strict { count, first }) => Some((*count, first)),
+        _ => None,
+    });
+    let value = JsonFailure {
+        schema_version: 1,
+        error: JsonError {
+            exit_code: f.code,
+            message: format!("{:#}", f.error),
+            problem: strict.map(|(_, first)| first),
+            problem_count: strict.map(|(count, _)| count),
+        },
+    };
+    let mut out = std::io::stdout().lock();
+    if serde_json::to_writer(&mut out, &value).is_ok() {
+        let _ = writeln!(out);
+    }
+    let _ = out.flush();
 }

@@ -126,6 +126,7 @@ fn mistyped_command(args: &[OsString]) -> Option<(String, &'static str)> {
 
 fn main() -> ExitCode {
     let raw: Vec<OsString> = std::env::args_os().collect();
+    exit::report_errors_as_json(exit::asks_for_json(&raw));
     if let Some((word, command)) = mistyped_command(&raw) {
         return exit::finish(Err(exit::Failure::usage(anyhow::anyhow!(
             "{word:?} is neither a command nor a file; did you mean `halo {command}`?"
@@ -138,12 +139,17 @@ fn main() -> ExitCode {
             // `--help` and `--version` are successes; every other clap error is bad usage,
             // exit code 1 like the rest (clap's own default would be 2, which here means
             // an I/O failure).
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            });
+            if !e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::from(exit::OK);
+            }
+            // Through `finish`, so that `--json` also gets the error as JSON; clap's
+            // rendering (with its usage line) is kept as the message.
+            let message = e.render().to_string();
+            return exit::finish(Err(exit::Failure::usage(anyhow::anyhow!(
+                "{}",
+                message.trim_end().trim_start_matches("error: ")
+            ))));
         }
     };
     let outcome = match &cli.command {

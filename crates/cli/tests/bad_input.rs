@@ -75,10 +75,63 @@ fn bad_lines_are_skipped_named_and_counted() {
     let o = json(&halo(tmp.path(), &["overview", f, "--json", "-q"]));
     assert_eq!(o["skipped_lines"], 4);
     assert_eq!(o["problem_count"], 5);
+    // The overview lists the problems too, as `index --json` does.
+    let listed: Vec<(u64, &str)> = o["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["line"].as_u64().unwrap(), p["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(listed, kinds);
 
     let strict = halo(tmp.path(), &["overview", f, "--strict"]);
     assert_eq!(strict.status.code(), Some(2));
     assert!(stderr(&strict).contains("--strict"), "{}", stderr(&strict));
+    assert!(stdout(&strict).is_empty(), "{}", stdout(&strict));
+
+    // With --json the failure is JSON on stdout as well: a script reading stdout always
+    // gets JSON, and learns which line was refused.
+    let strict = halo(tmp.path(), &["overview", f, "--strict", "--json"]);
+    assert_eq!(strict.status.code(), Some(2));
+    let e = json_any(&strict);
+    assert_eq!(e["schema_version"], 1);
+    assert_eq!(e["error"]["exit_code"], 2);
+    assert_eq!(e["error"]["problem"]["kind"], "skipped_line");
+    assert_eq!(e["error"]["problem"]["line"], 2);
+    assert!(e["error"]["problem"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with(".jsonl"));
+    assert_eq!(e["error"]["problem_count"], 4);
+}
+
+#[test]
+fn failures_under_json_are_json_on_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = halo(tmp.path(), &["count", "nope.jsonl", "--json"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let e = json_any(&missing);
+    assert_eq!(e["error"]["exit_code"], 1);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nope.jsonl: no such file"),
+        "{e}"
+    );
+    assert!(e["error"].get("problem").is_none(), "{e}");
+    // Usage errors too; the human message stays on stderr.
+    let bad_flag = halo(tmp.path(), &["overview", "x.jsonl", "--json", "--bogus"]);
+    assert_eq!(bad_flag.status.code(), Some(1));
+    assert!(json_any(&bad_flag)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--bogus"));
+    assert!(stderr(&bad_flag).contains("--bogus"));
+    // `--json` after `--` is a path, not the option.
+    let as_path = halo(tmp.path(), &["overview", "--", "--json"]);
+    assert_eq!(as_path.status.code(), Some(1));
+    assert!(stdout(&as_path).is_empty(), "{}", stdout(&as_path));
 }
 
 #[test]

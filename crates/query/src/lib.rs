@@ -49,8 +49,8 @@ pub use list::{
     MAX_LIMIT, TRACE_COUNT_SCHEMA_VERSION, TRACE_LIST_SCHEMA_VERSION,
 };
 pub use overview::{
-    overview, Distribution, ErrorGroup, NameCount, Overview, ToolStats, OVERVIEW_SCHEMA_VERSION,
-    SAMPLE_TRACE_IDS, TAXONOMY_GROUPS,
+    overview, Distribution, ErrorGroup, NameCount, Overview, ToolStats, OVERVIEW_PROBLEMS,
+    OVERVIEW_SCHEMA_VERSION, SAMPLE_TRACE_IDS, TAXONOMY_GROUPS,
 };
 pub use records::{find_trace, full_span, raw_span_json, spans_of, SpanRecord};
 pub use render::render_trace;

@@ -95,6 +95,10 @@ impl Distribution {
     }
 }
 
+/// How many problems an overview lists word for word: enough to see what is wrong with
+/// the data, few enough not to crowd an agent's context.
+pub const OVERVIEW_PROBLEMS: usize = 10;
+
 /// The answer of `get_dataset_overview` / `halo overview`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Overview {
@@ -160,6 +164,9 @@ pub struct Overview {
     pub skipped_lines: u64,
     /// Problems found while indexing.
     pub problem_count: u64,
+    /// The first [`OVERVIEW_PROBLEMS`] of them (kind, file, line, message);
+    /// `halo index --json` lists more.
+    pub problems: Vec<halo_ingest::Problem>,
     /// The regex scan, when a regex filter ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scan: Option<ScanInfo>,
@@ -229,6 +236,12 @@ fn summarize<'t>(
         file_count: ds.reports().len() as u64,
         skipped_lines: ds.skipped_lines(),
         problem_count: ds.problem_count(),
+        problems: ds
+            .problems()
+            .iter()
+            .take(OVERVIEW_PROBLEMS)
+            .cloned()
+            .collect(),
         scan,
     };
     let (mut services, mut models, mut agents) = (HashMap::new(), HashMap::new(), HashMap::new());

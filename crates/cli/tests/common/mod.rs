@@ -34,6 +34,11 @@ pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
 }
 
+/// Stdout parsed as JSON, whatever the exit status (failures under `--json` are JSON too).
+pub fn json_any(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
 /// One canonical span line.
 #[derive(Debug, Clone)]
 pub struct Span {
