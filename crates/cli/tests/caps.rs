@@ -68,6 +68,21 @@ fn a_25000_span_trace_is_summarized_paged_and_searched() {
     ));
     assert_eq!(page["spans"].as_array().unwrap().len(), 50);
     assert!(page["oversized"].is_null());
+    // The last page is short; a page past the end says where the spans end.
+    let last = json(&halo(
+        tmp.path(),
+        &["view", f, "giant", "--offset", "25000", "--json"],
+    ));
+    assert_eq!(last["spans"].as_array().unwrap().len(), 1);
+    let past = halo(tmp.path(), &["view", f, "giant", "--offset", "25001"]);
+    assert_eq!(past.status.code(), Some(1));
+    assert!(
+        stderr(&past).contains(
+            "25001 is past the last span: the trace has 25001 spans (offsets 0 to 25000)"
+        ),
+        "{}",
+        stderr(&past)
+    );
     let s = json(&halo(
         tmp.path(),
         &["search", f, "giant", "deadline exceeded", "--json"],

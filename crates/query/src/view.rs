@@ -340,6 +340,17 @@ pub fn view_trace(ds: &Dataset, args: &ViewTraceArgs) -> Result<TraceView, Query
         None if args.offset.is_some() => MAX_SPANS_PER_VIEW,
         None => usize::MAX,
     };
+    if offset > 0 && offset >= all.len() {
+        // An empty page would read as "no spans"; say where the spans end instead.
+        return Err(QueryError::BadArgument {
+            name: "offset".into(),
+            message: format!(
+                "{offset} is past the last span: the trace has {} spans (offsets 0 to {})",
+                all.len(),
+                all.len().saturating_sub(1)
+            ),
+        });
+    }
     let shown: Vec<&SpanRecord> = all.iter().skip(offset).take(limit).collect();
     let hint = format!(
         "too large to show at once: page with view_trace(trace_id, offset, limit<=200) (e.g. offset=0, limit=50), \

@@ -343,9 +343,14 @@ impl RepoTools {
             return Err(format!("{:?} is a binary file", a.path));
         }
         let text = String::from_utf8_lossy(&bytes);
-        let start = a.start_line.unwrap_or(1).max(1);
-        let end = a.end_line.unwrap_or(start + 399).max(start);
+        let (start, end) = line_range(a.start_line, a.end_line, 400)?;
         let total = text.lines().count();
+        if start > total.max(1) {
+            return Err(format!(
+                "start_line {start} is past the end: {:?} has {total} lines",
+                a.path
+            ));
+        }
         let mut out = format!(
             "{} (lines {start}-{} of {total})\n",
             self.rel(&path),
@@ -451,8 +456,7 @@ impl RepoTools {
     fn git_blame(&self, a: GitBlameArgs) -> Result<String, String> {
         let mut args = vec!["blame".to_owned(), "--date=short".to_owned()];
         if a.start_line.is_some() || a.end_line.is_some() {
-            let s = a.start_line.unwrap_or(1).max(1);
-            let e = a.end_line.unwrap_or(s + 199).max(s);
+            let (s, e) = line_range(a.start_line, a.end_line, 200)?;
             args.push(format!("-L{s},{e}"));
         }
         // No `--end-of-options` here: git blame then takes the revision for a path and
@@ -513,6 +517,24 @@ pub(crate) fn valid_repo_path(p: &str) -> Result<String, String> {
     }
 }
 
+/// The 1-based inclusive line range a tool call asks for: `start` defaults to 1 and `end` to
+/// `default_len` lines on. An end before the start is the caller's mistake, said as such
+/// rather than silently turned into a one-line range.
+fn line_range(
+    start: Option<usize>,
+    end: Option<usize>,
+    default_len: usize,
+) -> Result<(usize, usize), String> {
+    let start = start.unwrap_or(1).max(1);
+    let end = end.unwrap_or(start + default_len - 1);
+    if end < start {
+        return Err(format!(
+            "end_line {end} is before start_line {start}; lines are 1-based and inclusive"
+        ));
+    }
+    Ok((start, end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,6 +588,21 @@ mod tests {
         )
         .unwrap();
         assert!(read.contains("     2  "), "{read}");
+        let backwards = run(
+            "read_file",
+            serde_json::json!({"path": "src/agent.py", "start_line": 2, "end_line": 1}),
+        )
+        .unwrap_err();
+        assert!(
+            backwards.contains("end_line 1 is before start_line 2"),
+            "{backwards}"
+        );
+        let past = run(
+            "read_file",
+            serde_json::json!({"path": "src/agent.py", "start_line": 9}),
+        )
+        .unwrap_err();
+        assert!(past.contains("has 2 lines"), "{past}");
         assert!(run("read_file", serde_json::json!({"path": "../x"})).is_err());
         assert!(run("read_file", serde_json::json!({"path": "/etc/passwd"})).is_err());
         #[cfg(unix)]
