@@ -80,8 +80,13 @@ fn classify(error: &anyhow::Error) -> u8 {
                 _ => USAGE,
             };
         }
-        if let Some(halo_rlm::EngineError::DatasetMismatch { .. }) = cause.downcast_ref() {
-            // Resuming with the wrong trace files is a usage mistake.
+        if let Some(
+            halo_rlm::EngineError::DatasetMismatch { .. }
+            | halo_rlm::EngineError::NotResumable { .. },
+        ) = cause.downcast_ref()
+        {
+            // Resuming with the wrong trace files or prompt, or a finished run, is a
+            // usage mistake.
             return USAGE;
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {

@@ -165,7 +165,7 @@ fn ctrl_c_mid_run_saves_the_report_and_exits_130() {
 }
 
 #[test]
-fn resuming_on_other_trace_files_is_a_usage_error() {
+fn resuming_a_completed_run_or_on_other_files_or_prompt_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
     let file = small_dataset(tmp.path());
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -196,7 +196,56 @@ fn resuming_on_other_trace_files_is_a_usage_error() {
     assert!(run.status.success(), "{}", stderr(&run));
     let closing: serde_json::Value =
         serde_json::from_str(stdout(&run).lines().last().unwrap()).unwrap();
-    let checkpoint = closing["checkpoint_path"].as_str().unwrap().to_string();
+    let completed = closing["checkpoint_path"].as_str().unwrap().to_string();
+    // The run completed: resuming it would only pay for the model calls again.
+    let again = halo(
+        tmp.path(),
+        &[
+            file.to_str().unwrap(),
+            "--resume",
+            &completed,
+            "--base-url",
+            &server.base_url(),
+        ],
+    );
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already completed with its report"),
+        "{}",
+        stderr(&again)
+    );
+    // The checkpoint of a run cut short (as after Ctrl-C) is resumable, on its own data
+    // and with its own prompt only.
+    let mut cp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&completed).unwrap()).unwrap();
+    assert_eq!(cp["completed"], true);
+    cp["completed"] = false.into();
+    let checkpoint = tmp.path().join("cut.checkpoint.json");
+    std::fs::write(&checkpoint, cp.to_string()).unwrap();
+    let checkpoint = checkpoint.to_str().unwrap().to_string();
+    let other_prompt = halo(
+        tmp.path(),
+        &[
+            file.to_str().unwrap(),
+            "--resume",
+            &checkpoint,
+            "-p",
+            "something else?",
+            "--base-url",
+            &server.base_url(),
+        ],
+    );
+    assert_eq!(
+        other_prompt.status.code(),
+        Some(1),
+        "{}",
+        stderr(&other_prompt)
+    );
+    assert!(
+        stderr(&other_prompt).contains(r#"it continues its own prompt ("why?")"#),
+        "{}",
+        stderr(&other_prompt)
+    );
     let other = write(
         tmp.path(),
         "other.jsonl",

@@ -807,6 +807,7 @@ What follows is what was found so far, unedited._\n"
             tokens_used: shared.usage.total_tokens(),
             reprompted: self.reprompted,
             context_items: shared.contexts.snapshot(),
+            completed: false,
         };
         if let Some(path) = &shared.config.checkpoint_path {
             if let Err(e) = cp.save(path) {

@@ -40,6 +40,10 @@ pub struct RunCheckpoint {
     /// Originals of compacted context items, by id.
     #[serde(default)]
     pub context_items: BTreeMap<String, String>,
+    /// Whether the run ended with its report (the root called `final_answer`): nothing is
+    /// left to resume, and resuming would only pay for model calls again.
+    #[serde(default)]
+    pub completed: bool,
 }
 
 impl RunCheckpoint {
@@ -64,6 +68,28 @@ impl RunCheckpoint {
             });
         }
         Ok(cp)
+    }
+
+    /// Whether this checkpoint can be resumed with `prompt` (the `-p` given beside
+    /// `--resume`, if any): not when the run already completed, and not with another
+    /// prompt, since a resumed run continues the conversation its own prompt started.
+    pub fn check_resumable(&self, prompt: Option<&str>) -> Result<(), EngineError> {
+        if self.completed {
+            return Err(EngineError::NotResumable {
+                run_id: self.run_id.clone(),
+                message: "it already completed with its report; nothing is left to resume (start a new run instead)".to_owned(),
+            });
+        }
+        if let Some(prompt) = prompt.filter(|p| *p != self.prompt) {
+            return Err(EngineError::NotResumable {
+                run_id: self.run_id.clone(),
+                message: format!(
+                    "it continues its own prompt ({:?}), not {prompt:?}; drop -p to resume, or start a new run for the new prompt",
+                    self.prompt
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Writes the checkpoint atomically (temporary file, then rename).

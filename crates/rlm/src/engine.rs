@@ -217,9 +217,10 @@ impl Engine {
     }
 
     /// Resumes a run from a checkpoint. Refused when the checkpoint belongs to
-    /// other data (its dataset fingerprint differs). Must be called inside a
-    /// tokio runtime.
+    /// other data (its dataset fingerprint differs) or its run already completed.
+    /// Must be called inside a tokio runtime.
     pub fn resume(&self, checkpoint: RunCheckpoint) -> Result<RunHandle, EngineError> {
+        checkpoint.check_resumable(None)?;
         let found = self.dataset.fingerprint();
         if checkpoint.dataset_fingerprint != found {
             return Err(EngineError::DatasetMismatch {
@@ -305,11 +306,26 @@ async fn drive(shared: Arc<Shared>, root: Agent, resumed_from: Option<String>) -
         },
         true,
     );
-    let checkpoint = shared
+    let mut checkpoint = shared
         .last_checkpoint
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
+    if status == RunStatus::Completed {
+        // Marked so that `--resume` refuses it instead of paying for the run again.
+        if let Some(cp) = checkpoint.as_mut() {
+            cp.completed = true;
+            if let Some(path) = &shared.config.checkpoint_path {
+                if let Err(e) = cp.save(path) {
+                    shared
+                        .checkpoint_errors
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(e.to_string());
+                }
+            }
+        }
+    }
     let root_turns = checkpoint.as_ref().map_or(turns_before, |c| c.turns_used);
     let cfg = &shared.config;
     let by_model = shared.usage.by_model();

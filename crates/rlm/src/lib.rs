@@ -105,6 +105,14 @@ pub enum EngineError {
         /// What went wrong.
         message: String,
     },
+    /// The checkpoint cannot be resumed (its run completed, or another prompt was given).
+    #[error("cannot resume run {run_id}: {message}")]
+    NotResumable {
+        /// The run the checkpoint belongs to.
+        run_id: String,
+        /// Why not.
+        message: String,
+    },
     /// The checkpoint belongs to other data.
     #[error(
         "the checkpoint belongs to other data (dataset fingerprint {expected}, these traces are {found}); \

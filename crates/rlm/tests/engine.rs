@@ -694,6 +694,17 @@ async fn cancel_mid_run_then_resume_from_the_checkpoint() {
     assert_eq!(outcome.status, RunStatus::Completed);
     assert!(outcome.report.contains("resumed"));
     assert_eq!(outcome.record.resumed_from.as_deref(), Some("run-test"));
+    // The completed run's checkpoint says so, and is not resumed again.
+    let done = outcome.checkpoint.clone().unwrap();
+    assert!(done.completed);
+    let err = engine.resume(done).unwrap_err();
+    assert!(matches!(err, EngineError::NotResumable { .. }), "{err}");
+    assert!(err.to_string().contains("already completed"), "{err}");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "no model call for a completed run"
+    );
     let reqs = server.requests();
     assert_eq!(reqs[0].tool_results()[0].0, "c1");
     assert!(reqs[0].raw_body.contains("Why do agents fail?"));

@@ -173,7 +173,8 @@ pub(crate) fn preflight(args: &RunArgs) -> anyhow::Result<()> {
         }
     }
     if let Some(cp) = &args.resume {
-        RunCheckpoint::load(cp)?;
+        // Refused before indexing: a completed run, or another prompt than its own.
+        RunCheckpoint::load(cp)?.check_resumable(args.prompt.as_deref())?;
     }
     if let Some(out) = &args.output {
         if out.is_dir() {
