@@ -103,6 +103,10 @@ pub struct FileReport {
 /// The `what` of [`BuildProgress::begin`] while a gzip source's inflated copy is made.
 pub const MAKING_INFLATED_COPY: &str = "inflating a copy of";
 
+/// The `what` of [`BuildProgress::begin`] while an inflated copy is extended with the
+/// members appended to its `.gz` since it was made.
+pub const EXTENDING_INFLATED_COPY: &str = "extending the inflated copy of";
+
 /// The `what` of [`BuildProgress::begin`] while a temporary inflated copy is made.
 pub const MAKING_TEMPORARY_COPY: &str = "inflating a temporary copy of";
 
@@ -162,6 +166,9 @@ struct FileEntry {
     gzip: Option<GzipAccess>,
     /// The mapped data, once had.
     data: std::sync::Mutex<Option<Arc<MappedFile>>>,
+    /// Where segments after the first start: an inflated copy of exactly that length was
+    /// made before the `.gz` grew by whole members, and only needs extending.
+    copy_prefixes: Vec<u64>,
 }
 
 #[derive(Debug)]
@@ -365,11 +372,18 @@ impl Dataset {
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             reports.push(report);
             metas.push(dir);
+            let copy_prefixes = meta
+                .segments
+                .iter()
+                .map(|seg| seg.byte_start)
+                .filter(|&start| start > 0)
+                .collect();
             files.push(FileEntry {
                 source,
                 data_path,
                 gzip,
                 data: std::sync::Mutex::new(None),
+                copy_prefixes,
             });
         }
         if files.is_empty() {
@@ -655,7 +669,7 @@ impl Dataset {
             return Ok(mapped.clone());
         }
         if let Some(gzip) = &file.gzip {
-            match make_gzip_copy(gzip, &file.data_path, progress) {
+            match make_gzip_copy(gzip, &file.data_path, &file.copy_prefixes, progress) {
                 Ok(()) => {}
                 Err(CopyFailure::Writing(beside)) if for_scan => {
                     gzip.note_copy_failed();
@@ -698,8 +712,8 @@ impl Dataset {
         progress.using_temporary_copy(gzip.source(), message, dir);
         let made = reporting_copy(
             gzip,
-            &points,
             MAKING_TEMPORARY_COPY,
+            points.inflated_len(),
             progress,
             |workers, p| points.materialize_temporary(gzip.source(), dir, workers, p),
         );
@@ -806,6 +820,7 @@ fn gzip_read_error(e: GzipReadError) -> IndexError {
 fn make_gzip_copy(
     gzip: &GzipAccess,
     copy: &Path,
+    prefixes: &[u64],
     progress: &dyn BuildProgress,
 ) -> Result<(), CopyFailure> {
     let failed = |message| IndexError::GzipCopy {
@@ -826,13 +841,32 @@ fn make_gzip_copy(
         return Ok(());
     }
     gzip.check_unchanged().map_err(other)?;
-    let made = reporting_copy(
-        gzip,
-        &points,
-        MAKING_INFLATED_COPY,
-        progress,
-        |workers, p| points.materialize(gzip.source(), copy, workers, p, lock.held()),
-    );
+    // A copy made before whole members were appended is still right for what it
+    // covers: inflate only the rest. Anything else is made again from the start.
+    let len = std::fs::metadata(copy).map(|m| m.len()).ok();
+    let extended = len
+        .filter(|len| prefixes.contains(len))
+        .is_some_and(|from| {
+            reporting_copy(
+                gzip,
+                EXTENDING_INFLATED_COPY,
+                points.inflated_len() - from,
+                progress,
+                |workers, p| points.extend_copy(gzip.source(), copy, from, workers, p),
+            )
+            .is_ok()
+        });
+    let made = if extended {
+        Ok(())
+    } else {
+        reporting_copy(
+            gzip,
+            MAKING_INFLATED_COPY,
+            points.inflated_len(),
+            progress,
+            |workers, p| points.materialize(gzip.source(), copy, workers, p, lock.held()),
+        )
+    };
     made.map_err(|e| match e.writing {
         true => CopyFailure::Writing(failed(e.message)),
         false => other(e.message),
@@ -847,8 +881,8 @@ fn make_gzip_copy(
 /// to), telling `progress` about it as `what` once it starts.
 fn reporting_copy<T>(
     gzip: &GzipAccess,
-    points: &halo_ingest::GzipCheckpoints,
     what: &str,
+    total: u64,
     progress: &dyn BuildProgress,
     make: impl FnOnce(usize, &CopyProgress<'_>) -> T,
 ) -> T {
@@ -857,7 +891,7 @@ fn reporting_copy<T>(
     let made = make(
         workers,
         &CopyProgress {
-            started: &|| progress.begin(gzip.source(), what, points.inflated_len()),
+            started: &|| progress.begin(gzip.source(), what, total),
             written: &|n| {
                 progress.advance(done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
             },

@@ -41,7 +41,7 @@ pub use build::BuildOptions;
 pub use cleanup::finish_cleanup;
 pub use dataset::{
     BuildProgress, Dataset, FileReport, IndexAction, NoProgress, OpenOptions, SegmentInfo,
-    SourceBytes, MAKING_INFLATED_COPY, MAKING_TEMPORARY_COPY,
+    SourceBytes, EXTENDING_INFLATED_COPY, MAKING_INFLATED_COPY, MAKING_TEMPORARY_COPY,
 };
 pub use halo_ingest::{Problem, ProblemKind};
 pub use rollup::{error_group_label, ErrorGroupCount, ToolUsage, TracePart, TraceSummary};

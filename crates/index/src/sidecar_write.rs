@@ -9,9 +9,7 @@ use crate::build::{build_from_chunks, build_segment, ChunkInput, SegmentBuild};
 use crate::cleanup::{delete_in_background, drop_in_background, sibling, sweep_old_indexes};
 use crate::dataset::{accept_unterminated, complete_end, BuildProgress, IndexAction, OpenOptions};
 use crate::open_plan::prefix_tail_hash;
-use crate::store::{
-    segment_paths, IndexMeta, SegmentMeta, FORMAT_VERSION, GZIP_CHECKPOINTS, GZIP_COPY,
-};
+use crate::store::{segment_paths, IndexMeta, SegmentMeta, FORMAT_VERSION, GZIP_CHECKPOINTS};
 use crate::trace_columns::traces_to_batch;
 use crate::IndexError;
 
@@ -357,7 +355,7 @@ impl GzipMeta {
 }
 
 /// Indexes the gzip members appended to `source` since `meta` was written, as a new
-/// segment; the checkpoints grow by theirs, and a stale inflated copy is removed.
+/// segment; the checkpoints grow by theirs, and an inflated copy is kept to be extended.
 pub(crate) fn append_gzip(
     source: &SourceFile,
     dir: &Path,
@@ -396,7 +394,9 @@ pub(crate) fn append_gzip(
         path: checkpoints_path.clone(),
         error: e,
     })?;
-    let _ = std::fs::remove_file(dir.join(GZIP_COPY));
+    // The inflated copy, if one was made, stays: it is right for what it covers, and the
+    // next scan extends it with the new members only (its length is where this segment
+    // starts).
     meta.gzip_checkpoints_bytes = Some(gzip.checkpoints_bytes);
     meta.gzip_members_end = gzip.members_end;
     next.commit(

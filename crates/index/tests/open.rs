@@ -780,16 +780,47 @@ fn gzip_members_appended_later_are_indexed_on_their_own() {
     );
     assert_eq!(ds.traces().len(), 70);
     assert_eq!(ds.span_count(), 700);
-    assert!(!dir.join("source.jsonl").exists(), "the stale copy is gone");
+    let copy = dir.join("source.jsonl");
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let before = inode(&copy);
+    assert_eq!(
+        std::fs::metadata(&copy).unwrap().len(),
+        first.len() as u64,
+        "the copy of the first member stays"
+    );
     let whole = first.clone() + &second;
     let end = whole.len() as u64;
     let tail = ds.source_bytes(1, end - 100..end).unwrap().unwrap();
     assert_eq!(&*tail, &whole.as_bytes()[whole.len() - 100..]);
+    // The next scan inflates only the new member onto the same file.
+    let heard = Heard::default();
+    ds.make_inflated_copies(&heard).unwrap();
+    assert_eq!(
+        heard.said(),
+        [format!(
+            "{} {}",
+            halo_index::EXTENDING_INFLATED_COPY,
+            second.len()
+        )]
+    );
+    assert_eq!(inode(&copy), before, "extended, not made again");
     assert_eq!(ds.segment_data(0).unwrap().bytes(), whole.as_bytes());
     drop(ds);
     let again = open(std::slice::from_ref(&gz), &idx).unwrap();
     assert_eq!(again.reports()[0].action, IndexAction::Reused);
     assert_eq!(again.span_count(), 700);
+    drop(again);
+    // A copy of any other length (cut short, say) is not trusted: it is made again
+    // from the start.
+    std::fs::write(&copy, &whole.as_bytes()[..first.len() + 10]).unwrap();
+    let ds = open(std::slice::from_ref(&gz), &idx).unwrap();
+    let heard = Heard::default();
+    ds.make_inflated_copies(&heard).unwrap();
+    assert_eq!(
+        heard.said(),
+        [format!("{} {}", halo_index::MAKING_INFLATED_COPY, whole.len())]
+    );
+    assert_eq!(ds.segment_data(0).unwrap().bytes(), whole.as_bytes());
 }
 
 #[test]
@@ -880,6 +911,24 @@ fn a_member_header_cut_short_at_the_end_leaves_the_rest_readable() {
     assert_eq!(ds.segment_data(0).unwrap().bytes(), data.as_bytes());
 }
 
+/// Records what each progress report begins with, as "what total".
+#[derive(Clone, Default)]
+struct Heard(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl halo_index::BuildProgress for Heard {
+    fn begin(&self, _: &Path, what: &str, total: u64) {
+        self.0.lock().unwrap().push(format!("{what} {total}"));
+    }
+    fn advance(&self, _: u64) {}
+    fn end(&self) {}
+}
+
+impl Heard {
+    fn said(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
 /// Span reads that jump all over a `.gz` end up making the copy; a dataset told where to
 /// report copies says so instead of pausing without a word.
 #[test]
@@ -887,16 +936,8 @@ fn a_copy_that_scattered_reads_ask_for_is_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let (gz, data) = gzipped_spans(tmp.path(), 60_000, 10);
     let ds = open(std::slice::from_ref(&gz), &tmp.path().join("idx")).unwrap();
-    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-    impl halo_index::BuildProgress for Shared {
-        fn begin(&self, _: &Path, what: &str, total: u64) {
-            self.0.lock().unwrap().push(format!("{what} {total}"));
-        }
-        fn advance(&self, _: u64) {}
-        fn end(&self) {}
-    }
-    ds.report_copies_to(std::sync::Arc::new(Shared(heard.clone())));
+    let heard = Heard::default();
+    ds.report_copies_to(std::sync::Arc::new(heard.clone()));
     let mut at = 0;
     while at + 100 < data.len() {
         let got = ds
@@ -906,9 +947,8 @@ fn a_copy_that_scattered_reads_ask_for_is_reported() {
         assert_eq!(&*got, &data.as_bytes()[at..at + 100]);
         at += (4 << 20) + 12_345;
     }
-    let heard = heard.lock().unwrap().clone();
     assert_eq!(
-        heard,
+        heard.said(),
         [format!(
             "{} {}",
             halo_index::MAKING_INFLATED_COPY,

@@ -350,6 +350,45 @@ impl GzipCheckpoints {
         crate::MappedFile::from_file(&file, &shown).map_err(|e| CopyError::writing(e.to_string()))
     }
 
+    /// Extends `dest`, an inflated copy of the stream's first `from` bytes (the copy made
+    /// before whole members were appended to the `.gz`), to the whole stream: only the
+    /// new part is inflated.
+    ///
+    /// While it grows, the copy goes by a temporary name (`<dest>.tmp-extending`), so
+    /// that nobody takes a half-written copy for a whole one: a crash leaves that name,
+    /// which the next full copy sweeps. `exclusive` says the caller holds the source's
+    /// build lock, as [`GzipCheckpoints::materialize`] does.
+    pub fn extend_copy(
+        &self,
+        gz: &Path,
+        dest: &Path,
+        from: u64,
+        workers: usize,
+        progress: &CopyProgress<'_>,
+    ) -> Result<(), CopyError> {
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let growing = dest.with_file_name(format!("{name}.tmp-extending"));
+        let fail =
+            |path: &Path, e: std::io::Error| CopyError::writing(format!("{}: {e}", path.display()));
+        std::fs::rename(dest, &growing).map_err(|e| fail(dest, e))?;
+        let result = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&growing)
+            .map_err(|e| fail(&growing, e))
+            .and_then(|file| {
+                self.write_copy_from(gz, &file, &growing, from, workers, progress)?;
+                file.sync_data().map_err(|e| fail(&growing, e))?;
+                std::fs::rename(&growing, dest).map_err(|e| fail(&growing, e))
+            });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&growing);
+        }
+        result
+    }
+
     /// Writes the inflated stream into `out` (shown as `shown` in messages), reserving
     /// its whole size first so that a full disk fails before any inflating.
     fn write_copy(
@@ -360,11 +399,26 @@ impl GzipCheckpoints {
         workers: usize,
         progress: &CopyProgress<'_>,
     ) -> Result<(), CopyError> {
+        self.write_copy_from(gz, out, shown, 0, workers, progress)
+    }
+
+    /// [`GzipCheckpoints::write_copy`] of the stream's bytes from `from` on, at their
+    /// offsets; `out` already holds the bytes before `from`.
+    fn write_copy_from(
+        &self,
+        gz: &Path,
+        out: &std::fs::File,
+        shown: &Path,
+        from: u64,
+        workers: usize,
+        progress: &CopyProgress<'_>,
+    ) -> Result<(), CopyError> {
         let fail = |e: std::io::Error| format!("{}: {e}", shown.display());
         reserve(out, self.inflated_len).map_err(|e| CopyError::writing(fail(e)))?;
         (progress.started)();
         let stretches: Vec<Range<u64>> = (0..self.points.len())
             .map(|i| self.stretch_at(self.points[i].out_offset).1)
+            .map(|r| r.start.max(from)..r.end)
             .filter(|r| !r.is_empty())
             .collect();
         let next = std::sync::atomic::AtomicUsize::new(0);

@@ -53,7 +53,7 @@ impl BuildProgress for Bar {
         if !self.enabled {
             return;
         }
-        if what == halo_index::MAKING_INFLATED_COPY
+        if (what == halo_index::MAKING_INFLATED_COPY || what == halo_index::EXTENDING_INFLATED_COPY)
             && !std::io::IsTerminal::is_terminal(&std::io::stderr())
         {
             // No bar off a terminal, but writing a file the size of the inflated data
