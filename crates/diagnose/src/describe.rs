@@ -23,12 +23,25 @@ fn ms(v: f64) -> String {
     }
 }
 
+/// Tools or models for prose: "`a`", "`a` and `b`", "`a`, `b`, `c` and `d`", or past
+/// four, "`a`, `b`, `c` and 4 more tools" (`noun` is the plural).
+fn who(items: &[String], noun: &str) -> String {
+    let shown = if items.len() > 4 { 3 } else { items.len() };
+    let named: Vec<String> = items.iter().take(shown).map(|t| format!("`{t}`")).collect();
+    match (named.len(), items.len()) {
+        (0, _) => format!("the {}", noun.trim_end_matches('s')),
+        (1, 1) => named[0].clone(),
+        (k, n) if n > k => format!("{} and {} more {noun}", named.join(", "), n - k),
+        (k, _) => format!("{} and {}", named[..k - 1].join(", "), named[k - 1]),
+    }
+}
+
 fn tool_error_fix(tool: &str, template: &str) -> String {
     let t = template.to_ascii_lowercase();
     if t.contains("not found") || t.contains("does not exist") || t.contains("no such") {
         format!(
-            "Make `{tool}` callers look ids and paths up first (list/search, then act) instead of guessing them; \
-             have the tool's error name the valid options, and add a prompt rule to re-query once on \"not found\" \
+            "Make the agent look ids and paths up first (list/search, then act) before calling {tool} instead of \
+             guessing them; have the error name the valid options, and add a prompt rule to re-query once on \"not found\" \
              rather than carry on."
         )
     } else if t.contains("expired")
@@ -37,22 +50,22 @@ fn tool_error_fix(tool: &str, template: &str) -> String {
         || t.contains("unauthori")
     {
         format!(
-            "Refresh credentials in the harness before `{tool}` is called (re-login on expiry, longer-lived tokens), \
+            "Refresh credentials in the harness before calling {tool} (re-login on expiry, longer-lived tokens), \
              and tell the agent in the system prompt to log in again when it sees this error."
         )
     } else if t.contains("permission") || t.contains("denied") || t.contains("forbidden") {
         format!(
-            "Check the account/path permissions the harness grants `{tool}`; if the denial is expected, tell the \
+            "Check the account/path permissions the harness grants {tool}; if the denial is expected, tell the \
              agent which resources it may touch so it stops trying the others, and surface the blocker to the user."
         )
     } else if t.contains("insufficient") || t.contains("balance") || t.contains("limit") {
         format!(
-            "Have the agent check preconditions (balances, limits) before calling `{tool}` and report the blocker \
+            "Have the agent check preconditions (balances, limits) before calling {tool} and report the blocker \
              instead of proceeding; expose a cheap read tool for the precondition if there is none."
         )
     } else {
         format!(
-            "Make `{tool}`'s error actionable (say what to change), add a recovery rule for it to the system \
+            "Make the errors of {tool} actionable (say what to change), add a recovery rule for them to the system \
              prompt, and retry in the harness if the error is transient."
         )
     }
@@ -62,26 +75,26 @@ fn provider_fix(kind: &str, model: &str) -> String {
     match kind {
         "rate_limit" => format!(
             "Add client-side rate limiting and exponential backoff with jitter that honours Retry-After for \
-             `{model}`; spread load over deployments or raise the quota."
+             {model}; spread load over deployments or raise the quota."
         ),
         "server_error" => format!(
-            "Retry 5xx responses from `{model}` with backoff and fall back to a secondary deployment or model; \
+            "Retry 5xx responses from {model} with backoff and fall back to a secondary deployment or model; \
              keep retries idempotent."
         ),
         "timeout" => format!(
-            "Set explicit request timeouts with a retry for `{model}`, stream responses, and cut prompt size or \
+            "Set explicit request timeouts with a retry for {model}, stream responses, and cut prompt size or \
              max_tokens on the calls that time out."
         ),
         "context_length" => format!(
-            "Trim or summarise history and tool outputs before each `{model}` call (a token budget per message), \
+            "Trim or summarise history and tool outputs before each {model} call (a token budget per message), \
              or route long contexts to a model with a larger window."
         ),
         "content_filter" => format!(
-            "Find what trips `{model}`'s content filter (often tool output pasted verbatim into the prompt); \
+            "Find what trips the content filter of {model} (often tool output pasted verbatim into the prompt); \
              sanitise or summarise it, and handle a filtered response without aborting the run."
         ),
-        "auth" => format!("Fix the API key or permissions used for `{model}`; fail fast at start-up when they are wrong."),
-        _ => format!("Inspect the examples; retry `{model}` calls where the error is transient and alert on the rest."),
+        "auth" => format!("Fix the API key or permissions used for {model}; fail fast at start-up when they are wrong."),
+        _ => format!("Inspect the examples; retry {model} calls where the error is transient and alert on the rest."),
     }
 }
 
@@ -91,22 +104,22 @@ fn arg_fix(tool: &str, template: &str, argument: Option<&str>) -> String {
         .unwrap_or_else(|| "the argument".to_string());
     if template.starts_with("unexpected_argument") {
         format!(
-            "The model passes {arg}, which `{tool}` does not accept: list the exact parameters in the tool \
-             description, enable strict JSON-schema tool calling, or accept (and ignore) {arg} in the tool."
+            "The model passes {arg}, which is not a parameter of {tool}: list the exact parameters in the tool \
+             descriptions, enable strict JSON-schema tool calling, or accept (and ignore) {arg} in the tool."
         )
     } else if template.starts_with("missing_argument") {
         format!(
-            "The model omits {arg}: mark it required in `{tool}`'s declared schema with a description and an \
+            "The model omits {arg}: mark it required in the declared schema of {tool} with a description and an \
              example, and validate arguments in the harness with a corrective message before calling the tool."
         )
     } else if template.starts_with("wrong_type") {
         format!(
-            "The model sends {arg} with the wrong type: declare its type (with an example value) in `{tool}`'s \
-             schema, enable strict tool calling, or coerce the value in the harness."
+            "The model sends {arg} with the wrong type: declare its type (with an example value) in the schema of \
+             {tool}, enable strict tool calling, or coerce the value in the harness."
         )
     } else {
         format!(
-            "Validate `{tool}` arguments against its schema in the harness, return the exact problem to the model, \
+            "Validate the arguments of {tool} against the schema in the harness, return the exact problem to the model, \
              and enable strict JSON-schema tool calling."
         )
     }
@@ -115,6 +128,7 @@ fn arg_fix(tool: &str, template: &str, argument: Option<&str>) -> String {
 /// Describes one finding.
 pub(crate) fn describe(
     key: &FindingKey,
+    places: &[String],
     argument: Option<&str>,
     traces: usize,
     spans: usize,
@@ -122,16 +136,25 @@ pub(crate) fn describe(
     worst: f64,
 ) -> Text {
     let tool = key.tool.as_deref().unwrap_or("?");
+    // One tool, or a cause shared by several (then the key names no tool).
+    let tools = places;
+    let whom = who(tools, "tools");
+    let plain_whom = whom.replace('`', "");
+    let several = tools.len() > 1;
     let model = key.model.as_deref().unwrap_or("the model");
     let template = key.template.as_deref().unwrap_or("");
     let in_traces = plural(traces, "trace", "traces");
     match key.mode {
         Mode::ToolError => Text {
-            title: format!("`{tool}` fails: {template}"),
-            signal: format!("{} of `{tool}` failed with \"{template}\" in {in_traces}.", plural(spans, "call", "calls")),
-            fix: tool_error_fix(tool, template),
+            title: if several {
+                format!("{} tools fail: {template}", tools.len())
+            } else {
+                format!("{whom} fails: {template}")
+            },
+            signal: format!("{} of {whom} failed with \"{template}\" in {in_traces}.", plural(spans, "call", "calls")),
+            fix: tool_error_fix(&whom, template),
             deeper: format!(
-                "Why does {tool} fail with '{template}'? Which inputs trigger it, and what does the agent do after the error?"
+                "Why does {plain_whom} fail with '{template}'? Which inputs trigger it, and what does the agent do after the error?"
             ),
         },
         Mode::HallucinatedTool => Text {
@@ -150,14 +173,18 @@ pub(crate) fn describe(
             ),
         },
         Mode::InvalidToolArgs => Text {
-            title: format!("`{tool}` rejects arguments: {template}"),
+            title: if several {
+                format!("{} tools reject arguments: {template}", tools.len())
+            } else {
+                format!("{whom} rejects arguments: {template}")
+            },
             signal: format!(
-                "{} of `{tool}` were rejected for their arguments ({template}) in {in_traces}.",
+                "{} of {whom} were rejected for their arguments ({template}) in {in_traces}.",
                 plural(spans, "call", "calls")
             ),
-            fix: arg_fix(tool, template, argument),
+            fix: arg_fix(&whom, template, argument),
             deeper: format!(
-                "Why does the model call {tool} with invalid arguments ({template})? Compare the declared schema with what it sent."
+                "Why does the model call {plain_whom} with invalid arguments ({template})? Compare the declared schema with what it sent."
             ),
         },
         Mode::RepeatedToolLoop => Text {
@@ -199,24 +226,36 @@ pub(crate) fn describe(
                 .to_string(),
             deeper: "Why do these runs exhaust their turn budget? Where do they stop making progress?".to_string(),
         },
-        Mode::ProviderError => Text {
-            title: format!("Provider failure on `{model}`: {}", template.replace('_', " ")),
+        Mode::ProviderError => {
+            let whom = if places.is_empty() {
+                format!("`{model}`")
+            } else {
+                who(places, "models")
+            };
+            let plain_whom = whom.replace('`', "");
+            Text {
+            title: if several {
+                format!("Provider failure on {} models: {}", places.len(), template.replace('_', " "))
+            } else {
+                format!("Provider failure on {whom}: {}", template.replace('_', " "))
+            },
             signal: format!(
-                "{} to `{model}` failed with {} in {in_traces}.",
+                "{} to {whom} failed with {} in {in_traces}.",
                 plural(spans, "call", "calls"),
                 template.replace('_', " ")
             ),
-            fix: provider_fix(template, model),
+            fix: provider_fix(template, &whom),
             deeper: format!(
-                "How do {} failures of {model} affect the runs, and does the harness retry or abort?",
+                "How do {} failures of {plain_whom} affect the runs, and does the harness retry or abort?",
                 template.replace('_', " ")
             ),
-        },
+        }
+        }
         Mode::PrematureSuccess => Text {
             title: "Runs claim success without calling any tool".to_string(),
             signal: format!(
-                "{in_traces} end with a success outcome after model calls only, while peer runs of the same agent \
-                 call tools."
+                "{in_traces} finish after model calls only (no tool call, no error, no failure or refusal outcome, \
+                 no question back to the user), while peer runs of the same agent call tools."
             ),
             fix: "Require evidence before finishing: have the harness reject a final answer when no tool was called \
                   for a task that needs one (or add a verification step), and add a prompt rule never to claim \

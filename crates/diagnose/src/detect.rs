@@ -41,6 +41,83 @@ struct Acc<'a> {
     argument: Option<String>,
     spans: usize,
     worst: f64,
+    /// Where the cause was seen (tools, or models for provider failures), with the
+    /// traces each was seen in.
+    places: Vec<(String, usize)>,
+}
+
+impl<'a> Acc<'a> {
+    /// Takes in the findings of another tool (or model) with the same cause.
+    fn absorb(&mut self, place: String, other: Acc<'a>) {
+        self.places.push((place, other.traces.len()));
+        self.spans += other.spans;
+        self.worst = self.worst.max(other.worst);
+        if self.argument.is_none() {
+            self.argument = other.argument;
+        }
+        self.traces.extend(other.traces);
+        // One trace may have failed on several of the tools: it is one affected trace.
+        self.traces.sort_by_key(|(t, _)| *t);
+        self.traces.dedup_by(|later, kept| {
+            if later.0 != kept.0 {
+                return false;
+            }
+            kept.1.append(&mut later.1);
+            true
+        });
+    }
+}
+
+/// The part of a finding's key that names where a cause was seen (the tool of a tool
+/// error or an argument problem, the model of a provider failure), for the modes whose
+/// causes can be shared: the masked error template, argument problem or failure kind.
+fn where_seen(key: &FindingKey) -> Option<&String> {
+    match key.mode {
+        Mode::ToolError | Mode::InvalidToolArgs => key.tool.as_ref(),
+        Mode::ProviderError => key.model.as_ref(),
+        _ => None,
+    }
+}
+
+/// Folds the findings of one cause seen on several tools (or models) into one finding
+/// that names none and lists them: "unexpected argument 'verbose'" on twelve tools, or a
+/// rate limit on every model, is one systemic problem with one fix, not twelve small
+/// findings that each rank too low to be read.
+fn merge_causes_across_tools(acc: BTreeMap<FindingKey, Acc<'_>>) -> BTreeMap<FindingKey, Acc<'_>> {
+    let mut places_per_cause: HashMap<(Mode, Option<String>), usize> = HashMap::new();
+    for key in acc.keys() {
+        if where_seen(key).is_some() {
+            *places_per_cause
+                .entry((key.mode, key.template.clone()))
+                .or_default() += 1;
+        }
+    }
+    let mut out: BTreeMap<FindingKey, Acc<'_>> = BTreeMap::new();
+    for (key, mut a) in acc {
+        let shared = places_per_cause
+            .get(&(key.mode, key.template.clone()))
+            .is_some_and(|&n| n >= 2);
+        match where_seen(&key).cloned() {
+            Some(place) if shared => {
+                let merged = FindingKey {
+                    tool: None,
+                    model: None,
+                    ..key
+                };
+                out.entry(merged).or_default().absorb(place, a);
+            }
+            place => {
+                if let Some(place) = place {
+                    a.places.push((place, a.traces.len()));
+                }
+                out.insert(key, a);
+            }
+        }
+    }
+    for a in out.values_mut() {
+        a.places.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+    }
+    out
 }
 
 /// Diagnoses the dataset (see the crate documentation).
@@ -173,6 +250,7 @@ pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, Dia
         }
     }
 
+    let acc = merge_causes_across_tools(acc);
     let stats = dataset_stats(all, &selected, &acc);
     let total = selected.len().max(1);
     let mut findings: Vec<Finding> = acc
@@ -285,11 +363,12 @@ fn finding(
             .iter()
             .flat_map(|(t, _)| all[*t].services.iter().map(|s| s.as_ref())),
     );
-    let models = top_names(
-        a.traces
+    let models = top_names(a.traces.iter().flat_map(|(t, _)| {
+        all[*t]
+            .models
             .iter()
-            .flat_map(|(t, _)| all[*t].models.iter().map(|s| s.as_ref())),
-    );
+            .map(|s| crate::signals::model_family(s.as_ref()))
+    }));
     let agents = top_names(
         a.traces
             .iter()
@@ -302,8 +381,10 @@ fn finding(
         .take(2)
         .map(|(t, _)| all[*t].trace_id.as_str())
         .collect();
+    let places: Vec<String> = a.places.iter().map(|(t, _)| t.clone()).collect();
     let mut text = crate::describe::describe(
         &key,
+        &places,
         a.argument.as_deref(),
         trace_ids.len(),
         a.spans,
@@ -329,6 +410,14 @@ fn finding(
         services,
         models,
         agents,
+        tools: match key.mode {
+            Mode::ProviderError => Vec::new(),
+            _ => places.clone(),
+        },
+        failing_models: match key.mode {
+            Mode::ProviderError => places,
+            _ => Vec::new(),
+        },
         first_seen: format_rfc3339_nanos(first),
         last_seen: format_rfc3339_nanos(last),
         examples,

@@ -192,6 +192,14 @@ pub struct Finding {
     pub models: Vec<String>,
     /// Agents of the affected traces, most frequent first.
     pub agents: Vec<String>,
+    /// The tools concerned, most affected first: one for a finding about one tool, several
+    /// for a cause seen on several tools (then `tool` is empty).
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// For a provider failure: the models that failed, most affected first (several when
+    /// one kind of failure hit several models; then `model` is empty).
+    #[serde(default)]
+    pub failing_models: Vec<String>,
     /// Start of the earliest affected trace (RFC 3339).
     pub first_seen: String,
     /// Start of the latest affected trace (RFC 3339).

@@ -212,6 +212,12 @@ pub fn render_markdown(d: &Diagnosis) -> String {
             f.last_seen
         );
         let mut wher = Vec::new();
+        if f.tools.len() > 1 {
+            wher.push(format!("tools {}", f.tools.join(", ")));
+        }
+        if f.failing_models.len() > 1 {
+            wher.push(format!("failing models {}", f.failing_models.join(", ")));
+        }
         if !f.services.is_empty() {
             wher.push(format!("services {}", f.services.join(", ")));
         }
@@ -224,8 +230,8 @@ pub fn render_markdown(d: &Diagnosis) -> String {
         if !wher.is_empty() {
             let _ = writeln!(out, "**Where:** {}\n", wher.join(" · "));
         }
-        let _ = writeln!(out, "**Signal:** {}\n", f.signal);
-        let _ = writeln!(out, "**Fix direction:** {}\n", f.fix);
+        let _ = writeln!(out, "**Signal:** {}\n", md_text(&f.signal));
+        let _ = writeln!(out, "**Fix direction:** {}\n", md_text(&f.fix));
         let _ = writeln!(out, "**Evidence:**\n");
         for e in &f.examples {
             let spans = e

@@ -86,8 +86,10 @@ impl<'a> Span<'a> {
             is_error: c.is_error.value(i),
         }
     }
+    /// The model, without a dated snapshot suffix (`gpt-4o-2024-08-06` is `gpt-4o`): one
+    /// model under two names would split its baselines and findings.
     fn model(&self) -> Option<&'a str> {
-        opt(self.c.model, self.i)
+        opt(self.c.model, self.i).map(signals::model_family)
     }
     fn tool(&self) -> Option<&'a str> {
         opt(self.c.tool_name, self.i)
@@ -113,8 +115,24 @@ impl<'a> Span<'a> {
     fn error_type(&self) -> Option<&'a str> {
         opt(self.c.error_type, self.i)
     }
-    fn error_message(&self) -> Option<&'a str> {
+    fn stated_error_message(&self) -> Option<&'a str> {
         opt(self.c.error_message, self.i).or_else(|| opt(self.c.status_message, self.i))
+    }
+    fn tool_result(&self) -> Option<&'a str> {
+        opt(self.c.tool_result, self.i)
+    }
+    /// The message that says what went wrong. Some runtimes (the OpenAI Agents SDK, for
+    /// one) set a fixed status message such as "Error running tool (non-fatal)" and put
+    /// the real error in the tool's result: then the result is the message.
+    fn error_message(&self) -> Option<&'a str> {
+        let stated = self.stated_error_message();
+        match (stated, self.tool_result()) {
+            (Some(m), Some(result)) if self.kind == TOOL && signals::is_generic_error(m) => {
+                Some(result)
+            }
+            (None, Some(result)) if self.kind == TOOL && self.is_error => Some(result),
+            _ => stated,
+        }
     }
     fn error_text(&self) -> String {
         match (self.error_type(), self.error_message()) {
@@ -234,6 +252,18 @@ fn key(
     }
 }
 
+/// A provider failure's template: its kind (`rate_limit`, ...), or for a failure of no
+/// known kind, `other: ` and the masked message, so that what failed stays visible.
+fn provider_template(s: &Span<'_>, text: &str) -> String {
+    match signals::provider_kind(s.http(), text, s.finish_reason()) {
+        "other" => format!(
+            "other: {}",
+            signals::template_of(s.error_type(), s.error_message())
+        ),
+        kind => kind.to_string(),
+    }
+}
+
 const LLM: &str = "LLM";
 const TOOL: &str = "TOOL";
 
@@ -244,7 +274,7 @@ pub(crate) fn analyze<'a>(
     ctx: &TraceContext<'_>,
 ) -> TraceOut<'a> {
     let mut out = TraceOut::default();
-    let trace_model = t.models.first().map(|m| m.as_ref());
+    let trace_model = t.models.first().map(|m| signals::model_family(m.as_ref()));
 
     // Declared tools over the whole trace (LLM and agent spans).
     let mut declared_all: HashSet<&'a str> = HashSet::new();
@@ -288,13 +318,12 @@ pub(crate) fn analyze<'a>(
                     );
                 } else {
                     llm_errors = true;
-                    let kind = signals::provider_kind(s.http(), &text, s.finish_reason());
                     out.hit(
                         key(
                             Mode::ProviderError,
                             None,
                             s.model().or(trace_model),
-                            Some(kind.to_string()),
+                            Some(provider_template(s, &text)),
                         ),
                         None,
                         vec![s.span_id],
@@ -397,13 +426,12 @@ pub(crate) fn analyze<'a>(
         {
             let text = s.error_text();
             if !signals::says_turn_limit(&text) && signals::says_provider_failure(s.http(), &text) {
-                let kind = signals::provider_kind(s.http(), &text, s.finish_reason());
                 out.hit(
                     key(
                         Mode::ProviderError,
                         None,
                         s.model().or(trace_model),
-                        Some(kind.to_string()),
+                        Some(provider_template(s, &text)),
                     ),
                     None,
                     vec![s.span_id],
@@ -438,7 +466,14 @@ pub(crate) fn analyze<'a>(
         );
     }
 
-    // Refusals and refusal loops.
+    // Refusals and refusal loops. A run marked as refused whose refusal wording no
+    // pattern knows still counts, with its root span as the evidence.
+    let marked_refused = t.outcome.as_deref().is_some_and(signals::outcome_refused);
+    if marked_refused && refusals.is_empty() {
+        if let Some(root) = spans.iter().find(|s| s.parent.is_empty()) {
+            refusals.push(root.span_id);
+        }
+    }
     if refusals.len() >= ctx.refusal_loop_threshold {
         out.hit(
             key(Mode::RefusalLoop, None, None, None),
@@ -496,6 +531,7 @@ pub(crate) fn analyze<'a>(
         } else if !refused
             && refusals.is_empty()
             && signals::outcome_claims_success(outcome)
+            && !final_text.is_some_and(signals::asks_a_question)
             && t.tool_call_count == 0
             && t.llm_call_count >= 1
         {

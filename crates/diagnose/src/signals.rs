@@ -156,7 +156,7 @@ pub(crate) fn says_provider_failure(http: Option<i64>, text: &str) -> bool {
 
 static REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)^\W{0,3}(?:(?:I'?m|I am|I’m) (?:very |really |so )?sorry|sorry|(?:I )?apologi[sz]e)\b[^.!?\n]{0,80}?\b(?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t|will not|unable to|not able to)\s+(?:help|assist|comply|do that|fulfil|fulfill|provide|support|complete (?:that|this) request|continue with (?:that|this))|^\W{0,3}I (?:can(?:'|’)?t|cannot|won(?:'|’)?t|will not|am unable to|am not able to|must decline to) (?:help|assist|comply|fulfil|fulfill|support)(?: you)? with (?:that|this|your)",
+        r"(?i)^\W{0,3}(?:(?:I'?m|I am|I’m) (?:very |really |so )?sorry|sorry|(?:I )?apologi[sz]e)\b[^.!?\n]{0,80}?\b(?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t|will not|unable to|not able to)\s+(?:help|assist|comply|do that|fulfil|fulfill|provide|support|complete (?:that|this) request|continue with (?:that|this))|^\W{0,3}(?:(?:unfortunately|i'?m afraid|regrettably),?\s+)?I(?:'m| am)? (?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t(?: be able to)?|will not(?: be able to)?|unable to|not able to|must decline to|have to decline to|am unable to|am not able to)\s+(?:help|assist|comply|fulfil|fulfill|support|do (?:that|this)|complete (?:that|this|your|the) request|process (?:that|this|your) request|provide (?:that|this))\b",
     )
 });
 
@@ -167,9 +167,39 @@ pub(crate) fn says_refusal(output: &str) -> bool {
 
 static FAILURE_TEXT: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)\b(?:I was|I am|I'm|we were) (?:unable|not able) to (?:complete|finish|do|perform)|\b(?:could not|couldn't|did not|didn't) (?:complete|finish) the (?:task|request)|\bI (?:could not|couldn't|failed to) (?:complete|finish|do)\b",
+        r"(?i)\b(?:I was|I am|I'm|we were) (?:unable|not able) to (?:complete|finish|do|perform|find|locate|access|retrieve)|\b(?:could not|couldn't|did not|didn't) (?:complete|finish) the (?:task|request)|\bI (?:could not|couldn't|wasn't able to|was not able to|failed to) (?:complete|finish|do|find|locate|access|retrieve)\b",
     )
 });
+
+static GENERIC_ERROR: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)^\W*(?:an )?(?:error|exception|failure) (?:running|executing|calling|invoking|in|while running|while executing|while calling) (?:the )?(?:tool|function)\b[^:]*$|^\W*(?:tool|function) (?:execution |call )?(?:failed|error(?:ed)?)\W*(?:\(non-fatal\))?\W*$|^\W*(?:error|exception|failed|failure|tool error)\W*$",
+    )
+});
+
+/// Whether an error message says nothing but that a tool failed ("Error running tool
+/// (non-fatal)", "Tool execution failed"): then the tool's result says why.
+pub(crate) fn is_generic_error(message: &str) -> bool {
+    GENERIC_ERROR.is_match(message)
+}
+
+/// Whether a final answer ends by asking the user something (a clarifying question),
+/// which is not a claim of success.
+pub(crate) fn asks_a_question(output: &str) -> bool {
+    output.trim_end().ends_with('?')
+}
+
+static DATED_SNAPSHOT: LazyLock<Regex> =
+    LazyLock::new(|| re(r"-(?:20\d\d-\d\d-\d\d|20\d\d\d\d\d\d)$"));
+
+/// A model name without a dated snapshot suffix: `gpt-4o-2024-08-06` and
+/// `claude-3-5-sonnet-20241022` are the families `gpt-4o` and `claude-3-5-sonnet`.
+pub(crate) fn model_family(model: &str) -> &str {
+    match DATED_SNAPSHOT.find(model) {
+        Some(m) if m.start() > 0 => &model[..m.start()],
+        _ => model,
+    }
+}
 
 /// Whether a final answer says the task was not done.
 pub(crate) fn says_not_done(output: &str) -> bool {
@@ -294,6 +324,34 @@ mod tests {
         assert!(says_refusal("I'm sorry, but I can't help with that."));
         assert!(says_refusal("I'm sorry, I can't assist with that."));
         assert!(says_refusal("I cannot help with that request."));
+        for refusal in [
+            "I cannot do that.",
+            "I'm not able to help with that.",
+            "Unfortunately, I can't help with that request.",
+            "I won't be able to complete this request.",
+            "I'm unable to assist with this.",
+        ] {
+            assert!(says_refusal(refusal), "{refusal}");
+        }
+        for not_refusal in [
+            "I can't find any flights on that date.",
+            "I cannot complete the booking because the card was declined.",
+            "I can help with that: here are your playlists.",
+        ] {
+            assert!(!says_refusal(not_refusal), "{not_refusal}");
+        }
+        assert!(says_not_done("I couldn't find Liam in your contacts."));
+        assert!(is_generic_error("Error running tool (non-fatal)"));
+        assert!(is_generic_error("Tool execution failed"));
+        assert!(!is_generic_error("Error running tool: file not found"));
+        assert!(!is_generic_error("Calendar event 53 not found"));
+        assert!(asks_a_question("Which account do you mean?"));
+        assert_eq!(model_family("gpt-5.4-mini-2026-03-05"), "gpt-5.4-mini");
+        assert_eq!(
+            model_family("claude-3-5-sonnet-20241022"),
+            "claude-3-5-sonnet"
+        );
+        assert_eq!(model_family("gpt-4o"), "gpt-4o");
         assert!(!says_refusal(
             "I was unable to complete the task because the lookup returned no results."
         ));

@@ -818,7 +818,11 @@ fn gzip_members_appended_later_are_indexed_on_their_own() {
     ds.make_inflated_copies(&heard).unwrap();
     assert_eq!(
         heard.said(),
-        [format!("{} {}", halo_index::MAKING_INFLATED_COPY, whole.len())]
+        [format!(
+            "{} {}",
+            halo_index::MAKING_INFLATED_COPY,
+            whole.len()
+        )]
     );
     assert_eq!(ds.segment_data(0).unwrap().bytes(), whole.as_bytes());
 }

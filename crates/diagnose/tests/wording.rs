@@ -1,0 +1,164 @@
+//! Failures as real runtimes record them, worded unlike the generator's data: one cause
+//! on several tools, the real error in the tool's result behind a fixed status message,
+//! a refusal in words no pattern knows but marked on the run.
+
+mod common;
+
+use halo_diagnose::{diagnose, render_markdown, DiagnoseOptions, Mode};
+
+fn span(
+    trace: &str,
+    id: &str,
+    parent: &str,
+    error: Option<&str>,
+    attrs: serde_json::Value,
+) -> String {
+    let status = match error {
+        Some(message) => serde_json::json!({"code": "STATUS_CODE_ERROR", "message": message}),
+        None => serde_json::json!({"code": "STATUS_CODE_OK", "message": ""}),
+    };
+    serde_json::json!({
+        "trace_id": trace,
+        "span_id": id,
+        "parent_span_id": parent,
+        "name": id,
+        "kind": "SPAN_KIND_INTERNAL",
+        "start_time": "2026-05-01T10:00:00Z",
+        "end_time": "2026-05-01T10:00:01Z",
+        "status": status,
+        "resource": {"attributes": {"service.name": "agent"}},
+        "scope": {"name": "test", "version": "1"},
+        "attributes": attrs,
+    })
+    .to_string()
+}
+
+fn tool(trace: &str, id: &str, name: &str, error: Option<&str>, result: &str) -> String {
+    span(
+        trace,
+        id,
+        "root",
+        error,
+        serde_json::json!({
+            "openinference.span.kind": "TOOL",
+            "tool.name": name,
+            "input.value": "{}",
+            "output.value": result,
+        }),
+    )
+}
+
+fn root(trace: &str, outcome: Option<&str>) -> String {
+    let mut attrs = serde_json::json!({"openinference.span.kind": "AGENT"});
+    if let Some(o) = outcome {
+        attrs["agent.outcome"] = o.into();
+    }
+    span(trace, "root", "", None, attrs)
+}
+
+#[test]
+fn causes_are_read_where_runtimes_put_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lines = Vec::new();
+    // The same argument mistake on three tools, one trace each.
+    for (i, name) in ["calendar__list", "files__read", "mail__send"]
+        .iter()
+        .enumerate()
+    {
+        let t = format!("args{i}");
+        lines.push(root(&t, None));
+        lines.push(tool(
+            &t,
+            "call",
+            name,
+            Some("TypeError: run() got an unexpected keyword argument 'verbose'"),
+            "",
+        ));
+    }
+    // The OpenAI Agents SDK way: a fixed status message, the real error in the result.
+    for i in 0..2 {
+        let t = format!("sdk{i}");
+        lines.push(root(&t, None));
+        lines.push(tool(
+            &t,
+            "call",
+            "list_files",
+            Some("Error running tool (non-fatal)"),
+            "[Errno 2] No such file or directory: 'tools'",
+        ));
+    }
+    // A refusal in words no pattern knows, marked on the run.
+    lines.push(root("refused", Some("refused")));
+    lines.push(span(
+        "refused",
+        "llm",
+        "root",
+        None,
+        serde_json::json!({
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "gpt-5.4-mini",
+            "output.value": "Nope. Not touching that account.",
+        }),
+    ));
+    let path = tmp.path().join("wording.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let ds = common::open(tmp.path(), &[path]);
+    let d = diagnose(&ds, &DiagnoseOptions::default()).unwrap();
+
+    let args: Vec<_> = d
+        .findings
+        .iter()
+        .filter(|f| f.key.mode == Mode::InvalidToolArgs)
+        .collect();
+    assert_eq!(args.len(), 1, "one cause, one finding: {:#?}", args);
+    let f = args[0];
+    assert_eq!(f.key.tool, None);
+    assert_eq!(
+        f.key.template.as_deref(),
+        Some("unexpected_argument 'verbose'")
+    );
+    assert_eq!(f.trace_count, 3);
+    assert_eq!(f.tools.len(), 3);
+    assert!(
+        f.title.starts_with("3 tools reject arguments"),
+        "{}",
+        f.title
+    );
+    assert!(
+        f.fix
+            .contains("`calendar__list`, `files__read` and `mail__send`"),
+        "{}",
+        f.fix
+    );
+
+    let sdk = d
+        .findings
+        .iter()
+        .find(|f| f.key.mode == Mode::ToolError)
+        .expect("a tool error finding");
+    assert_eq!(sdk.key.tool.as_deref(), Some("list_files"));
+    assert!(
+        sdk.key
+            .template
+            .as_deref()
+            .unwrap()
+            .contains("No such file or directory"),
+        "{:?}",
+        sdk.key.template
+    );
+    assert_eq!(sdk.tools, ["list_files"]);
+    assert_eq!(sdk.trace_count, 2);
+
+    let refusal = d
+        .findings
+        .iter()
+        .find(|f| f.key.mode == Mode::Refusal)
+        .expect("the refused run is a refusal");
+    assert_eq!(refusal.trace_ids, ["refused"]);
+
+    let md = render_markdown(&d);
+    assert!(
+        md.contains("**Where:** tools calendar__list, files__read, mail__send"),
+        "{md}"
+    );
+}
