@@ -227,5 +227,33 @@ fn is_append(source: &SourceFile, meta: &IndexMeta, now: &Fingerprint) -> bool {
     let head_len = meta.fingerprint.size.min(TAIL_BLOCK);
     let head_same =
         Fingerprint::hash_of_range(path, 0, head_len).ok() == Some(meta.fingerprint.head_hash);
-    head_same && prefix_tail_hash(path, indexed_end).ok() == Some(meta.prefix_tail_hash)
+    head_same
+        && prefix_tail_hash(path, indexed_end).ok() == Some(meta.prefix_tail_hash)
+        && (source.kind == SourceKind::Gzip || continues_cleanly(path, indexed_end))
+}
+
+/// Whether what was appended after `indexed_end` starts a new line. It does when the
+/// indexed part ended with a newline; when its last line was indexed without one (it
+/// parsed), the appended data must begin with that newline. Anything else continued the
+/// line that was indexed, which then has to be read again.
+fn continues_cleanly(path: &Path, indexed_end: u64) -> bool {
+    if indexed_end == 0 {
+        return true;
+    }
+    let mut around = [0u8; 3];
+    let read = (|| {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(path)?;
+        f.seek(SeekFrom::Start(indexed_end - 1))?;
+        f.read_exact(&mut around[..2])?;
+        // A `\r\n` needs its third byte; a short read leaves it zero.
+        let _ = f.read(&mut around[2..]);
+        Ok::<_, std::io::Error>(())
+    })();
+    match (read, around) {
+        (Err(_), _) => false,
+        (Ok(()), [b'\n', _, _]) => true,
+        (Ok(()), [_, b'\n', _] | [_, b'\r', b'\n']) => true,
+        _ => false,
+    }
 }

@@ -166,9 +166,26 @@ pub(crate) fn append(
 ) -> Result<(IndexMeta, IndexAction), IndexError> {
     let mapped = MappedFile::open(&source.path)?;
     let data = mapped.bytes();
-    let start = meta.indexed_bytes as usize;
+    let mut start = meta.indexed_bytes as usize;
+    // A last line indexed without its newline (it parsed) gets it now: the newline ends
+    // that line, it does not start one (the planner made sure it is there).
+    if start > 0 && data[start - 1] != b'\n' {
+        start += match &data[start..] {
+            [b'\r', b'\n', ..] => 2,
+            [b'\n', ..] => 1,
+            _ => 0,
+        };
+    }
     let end = start + complete_end(&data[start..]);
     if end == start {
+        if start as u64 != meta.indexed_bytes {
+            meta.prefix_tail_hash =
+                prefix_tail_hash(&source.path, start as u64).map_err(|e| IndexError::Io {
+                    path: source.path.clone(),
+                    error: e,
+                })?;
+            meta.indexed_bytes = start as u64;
+        }
         meta.fingerprint = fingerprint;
         meta.data_bytes = data.len() as u64;
         meta.write(dir)?;

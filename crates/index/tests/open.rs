@@ -113,6 +113,73 @@ fn spans_given_twice_in_two_files_are_counted_and_warned_about() {
     );
 }
 
+/// Writers that write a record and its newline separately: the late newline ends the
+/// line indexed without it, and line numbers stay those of the file.
+#[test]
+fn a_newline_written_after_its_line_starts_no_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("late.jsonl");
+    let idx = tmp.path().join("idx");
+    let line = |i: usize| span("t1", &format!("s{i}"), "", "STATUS_CODE_OK", "{}");
+    let mut f = std::fs::File::create(&file).unwrap();
+    write!(f, "{}\n{}", line(1), line(2)).unwrap();
+    let ds = open(std::slice::from_ref(&file), &idx).unwrap();
+    assert_eq!((ds.reports()[0].lines, ds.span_count()), (2, 2));
+    for crlf in [false, true] {
+        write!(f, "{}", if crlf { "\r\n" } else { "\n" }).unwrap();
+        let ds = open(std::slice::from_ref(&file), &idx).unwrap();
+        assert_eq!(ds.reports()[0].lines, if crlf { 3 } else { 2 });
+        if !crlf {
+            write!(f, "{}", line(3)).unwrap();
+            let ds = open(std::slice::from_ref(&file), &idx).unwrap();
+            assert_eq!((ds.reports()[0].lines, ds.span_count()), (3, 3));
+        }
+    }
+    writeln!(f, "{}", line(4)).unwrap();
+    let ds = open(std::slice::from_ref(&file), &idx).unwrap();
+    assert!(
+        matches!(ds.reports()[0].action, IndexAction::Appended { .. }),
+        "{:?}",
+        ds.reports()[0].action
+    );
+    assert_eq!((ds.reports()[0].lines, ds.span_count()), (4, 4));
+    // Line numbers are the file's: span sN is on line N.
+    let mut lines = Vec::new();
+    for seg in 0..ds.segment_count() {
+        let table = ds.span_table(seg).unwrap();
+        for batch in table.batches() {
+            let c = halo_index::SpanColumns::new(batch).unwrap();
+            for i in 0..c.len() {
+                lines.push((c.span_id.value(i).to_string(), c.line.value(i)));
+            }
+        }
+    }
+    lines.sort();
+    assert_eq!(
+        lines,
+        [("s1", 1), ("s2", 2), ("s3", 3), ("s4", 4)].map(|(s, l)| (s.to_string(), l))
+    );
+    drop(f);
+
+    // Bytes that continue the line indexed without its newline change that line: it is
+    // read again (a rebuild), not taken for a new one.
+    std::fs::write(&file, line(1)).unwrap();
+    let ds = open(std::slice::from_ref(&file), &idx).unwrap();
+    assert_eq!(ds.span_count(), 1);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    writeln!(f, " ").unwrap();
+    let ds = open(std::slice::from_ref(&file), &idx).unwrap();
+    assert!(
+        matches!(ds.reports()[0].action, IndexAction::Rebuilt { .. }),
+        "{:?}",
+        ds.reports()[0].action
+    );
+    assert_eq!((ds.reports()[0].lines, ds.span_count()), (1, 1));
+}
+
 #[test]
 fn reuses_appends_and_rebuilds() {
     let tmp = tempfile::tempdir().unwrap();
