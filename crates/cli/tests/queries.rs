@@ -173,6 +173,52 @@ fn view_search_and_grep() {
     assert!(stderr(&unknown).contains("no trace with id \"nope\""));
 }
 
+/// `grep --max-matches` gives the first matches in file order and the same count on every
+/// run, and says the scan stopped early, however the threads were scheduled.
+#[test]
+fn grep_stopping_at_enough_matches_is_deterministic_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let padding = "x".repeat(2_000);
+    let lines: Vec<String> = (0..2_000)
+        .map(|i| {
+            let note = if i % 10 == 3 { "needle" } else { "hay" };
+            Span::new(&format!("t{i}"), "s", "")
+                .attrs(&format!(r#"{{"note":"{note} {padding}"}}"#))
+                .line()
+        })
+        .collect();
+    let file = write(tmp.path(), "big.jsonl", &lines);
+    let f = file.to_str().unwrap();
+    let all = json(&halo(
+        tmp.path(),
+        &["grep", f, "needle", "--max-matches", "200", "--json"],
+    ));
+    assert_eq!(all["matching_lines"], 200);
+    assert_eq!(all["truncated"], false);
+    assert_eq!(all["scan"]["complete"], true);
+    assert!(all["scan"].get("stopped_by").is_none());
+    let mut counts = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        let some = json(&halo(
+            tmp.path(),
+            &["grep", f, "needle", "--max-matches", "5", "--json"],
+        ));
+        let lines: Vec<u64> = some["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["line"].as_u64().unwrap())
+            .collect();
+        assert_eq!(lines, [4, 14, 24, 34, 44]);
+        assert_eq!(some["truncated"], true);
+        assert_eq!(some["scan"]["complete"], false);
+        assert_eq!(some["scan"]["stopped_by"], "max_matches");
+        assert!(some["scan"]["scanned_bytes"].as_u64() < some["scan"]["total_bytes"].as_u64());
+        counts.insert(some["matching_lines"].as_u64().unwrap());
+    }
+    assert_eq!(counts.len(), 1, "the same count every run: {counts:?}");
+}
+
 #[test]
 fn reference_fixtures_agree_with_the_reference_semantics() {
     let Some(dir) = fixtures() else { return };

@@ -34,9 +34,11 @@ pub struct GrepResult {
     pub schema_version: u32,
     /// The pattern.
     pub pattern: String,
-    /// Matching lines found (at least `matches.len()`).
+    /// Matching lines in the scanned part of the data: all of them when `scan.complete`;
+    /// when the scan stopped at enough matches (`scan.stopped_by`), a lower bound that is
+    /// the same on every run.
     pub matching_lines: u64,
-    /// Whether the list was cut at `max_matches`.
+    /// Whether the list was cut at `max_matches` (more matching lines exist).
     pub truncated: bool,
     /// The matches, in dataset order.
     pub matches: Vec<GrepMatch>,

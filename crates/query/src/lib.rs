@@ -54,7 +54,7 @@ pub use overview::{
 };
 pub use records::{find_trace, full_span, raw_span_json, spans_of, SpanRecord};
 pub use render::render_trace;
-pub use scan::{ScanBudget, ScanInfo};
+pub use scan::{ScanBudget, ScanInfo, StopReason};
 pub use search::{
     search_span, search_trace, SearchMatch, SearchResult, SearchSpanArgs, SearchTraceArgs,
     DEFAULT_CONTEXT_CHARS, DEFAULT_MAX_MATCHES, MAX_CONTEXT_CHARS, MAX_MATCHES,

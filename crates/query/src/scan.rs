@@ -32,11 +32,25 @@ impl Default for ScanBudget {
     }
 }
 
-/// What a scan covered; `complete: false` means the budget ran out and answers are partial.
+/// Why a scan stopped before the end of the data.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The time budget ran out: answers are partial.
+    TimeBudget,
+    /// Enough matches were found (`grep --max-matches`): the rest was not needed.
+    MaxMatches,
+}
+
+/// What a scan covered; `complete: false` means it stopped early (`stopped_by` says
+/// why) and counts cover the scanned part only.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ScanInfo {
     /// Whether every byte was scanned.
     pub complete: bool,
+    /// Why the scan stopped early, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<StopReason>,
     /// Bytes scanned.
     pub scanned_bytes: u64,
     /// Bytes in the dataset.
@@ -54,7 +68,9 @@ pub(crate) struct ScanHit {
     pub(crate) matched: Range<usize>,
 }
 
-const CHUNK: usize = 8 << 20;
+/// The smallest and largest piece of data one scan job covers.
+const MIN_CHUNK: usize = 256 << 10;
+const MAX_CHUNK: usize = 8 << 20;
 
 /// Finds the lines of the dataset that match, calling `per_chunk_limit`-bounded collection.
 /// Returns hits in dataset order and what was covered. `max_hits` stops early once enough
@@ -66,54 +82,72 @@ pub(crate) fn scan(
     budget: ScanBudget,
     max_hits: usize,
 ) -> Result<(Vec<ScanHit>, ScanInfo), QueryError> {
-    let mut jobs = Vec::new();
     let mut datas = Vec::new();
-    let mut total = 0u64;
+    let mut ranges = Vec::new();
     for s in 0..ds.segment_count() {
         let info = ds.segment_info(s);
         let data = ds.segment_data(s)?;
         let len = data.bytes().len();
-        let range = (info.bytes.start as usize).min(len)..(info.bytes.end as usize).min(len);
-        total += (range.end - range.start) as u64;
-        for c in halo_ingest::split_lines(data.bytes(), range, CHUNK) {
-            jobs.push((s, datas.len(), c.bytes));
-        }
+        ranges.push((info.bytes.start as usize).min(len)..(info.bytes.end as usize).min(len));
         datas.push(data);
+    }
+    let total: u64 = ranges.iter().map(|r| (r.end - r.start) as u64).sum();
+    // Chunks small enough that every core gets several even on small data, and that a
+    // scan after a few matches stops soon; large enough to keep per-chunk costs low.
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = usize::try_from(total / (threads as u64 * 16))
+        .unwrap_or(MAX_CHUNK)
+        .clamp(MIN_CHUNK, MAX_CHUNK);
+    let mut jobs = Vec::new();
+    for (s, range) in ranges.into_iter().enumerate() {
+        for c in halo_ingest::split_lines(datas[s].bytes(), range, chunk) {
+            jobs.push((s as u32, s, c.bytes));
+        }
     }
     // The budget is for scanning: making a gzip source's inflated copy (above, on first
     // use) does not eat into it.
     let started = Instant::now();
     let deadline = started + budget.time;
-    let found = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Option<(Vec<ScanHit>, u64)>> = jobs
-        .par_iter()
-        .map(|(s, d, range)| {
-            if Instant::now() > deadline
-                || found.load(std::sync::atomic::Ordering::Relaxed) >= max_hits
-            {
-                return None;
-            }
-            let hits = scan_chunk(datas[*d].bytes(), range.clone(), regex, *s);
-            found.fetch_add(hits.len(), std::sync::atomic::Ordering::Relaxed);
-            Some((hits, (range.end - range.start) as u64))
-        })
-        .collect();
+    // Chunks go in waves, in dataset order, and a scan that wants only so many hits stops
+    // after the wave that found them: the hits are then every match in the scanned
+    // prefix, the same on every run, however the threads were scheduled.
+    let wave = threads * 2;
     let mut hits = Vec::new();
     let mut scanned = 0u64;
-    let mut complete = true;
-    for r in results {
-        match r {
-            Some((h, n)) => {
-                scanned += n;
-                hits.extend(h);
+    let mut stopped_by = None;
+    for jobs in jobs.chunks(wave) {
+        if hits.len() >= max_hits {
+            stopped_by = Some(StopReason::MaxMatches);
+            break;
+        }
+        let results: Vec<Option<(Vec<ScanHit>, u64)>> = jobs
+            .par_iter()
+            .map(|(s, d, range)| {
+                if Instant::now() > deadline {
+                    return None;
+                }
+                let hits = scan_chunk(datas[*d].bytes(), range.clone(), regex, *s);
+                Some((hits, (range.end - range.start) as u64))
+            })
+            .collect();
+        // A chunk the deadline skipped ends the scanned prefix.
+        for r in results {
+            match r {
+                Some((h, n)) if stopped_by.is_none() => {
+                    scanned += n;
+                    hits.extend(h);
+                }
+                Some(_) => {}
+                None => stopped_by = Some(StopReason::TimeBudget),
             }
-            None => complete = false,
+        }
+        if stopped_by.is_some() {
+            break;
         }
     }
-    // Stopping early because enough hits were found is not a budget overrun.
-    let out_of_time = !complete && Instant::now() > deadline;
     let info = ScanInfo {
-        complete: complete || !out_of_time && hits.len() >= max_hits,
+        complete: stopped_by.is_none(),
+        stopped_by,
         scanned_bytes: scanned,
         total_bytes: total,
         elapsed_ms: started.elapsed().as_secs_f64() * 1e3,

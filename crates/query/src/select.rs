@@ -51,6 +51,7 @@ pub(crate) fn select(
         }
         let info = ScanInfo {
             complete,
+            stopped_by: (!complete).then_some(crate::scan::StopReason::TimeBudget),
             scanned_bytes: scanned,
             total_bytes: selected,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,

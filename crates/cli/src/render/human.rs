@@ -10,7 +10,8 @@ use super::table::{bytes, cut, millis, thousands, Table};
 
 fn scan_note(out: &mut String, scan: &Option<ScanInfo>) {
     if let Some(s) = scan {
-        if !s.complete {
+        // Stopping at --max-matches is said by the caller ("more exist").
+        if !s.complete && s.stopped_by != Some(halo_query::StopReason::MaxMatches) {
             let _ = writeln!(
                 out,
                 "note: the data scan stopped early at the time budget ({} of {} scanned); results are partial, raise --time-budget",
