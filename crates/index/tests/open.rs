@@ -180,6 +180,40 @@ fn a_newline_written_after_its_line_starts_no_line() {
     assert_eq!((ds.reports()[0].lines, ds.span_count()), (1, 1));
 }
 
+/// An `--index-dir` inside the dataset's directory: halo's own files there (the inflated
+/// copy of a `.gz` is a `.jsonl`) are never read back as data.
+#[test]
+fn an_index_dir_inside_the_dataset_is_not_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let (gz, _) = gzipped_spans(&data, 50, 5);
+    std::fs::write(
+        data.join("plain.jsonl"),
+        span("p1", "s1", "", "STATUS_CODE_OK", "{}") + "\n",
+    )
+    .unwrap();
+    let idx = data.join("cache");
+    let ds = open(std::slice::from_ref(&data), &idx).unwrap();
+    ds.make_inflated_copies(&NoProgress).unwrap();
+    let copy_dir = ds
+        .reports()
+        .iter()
+        .find(|r| r.path == gz)
+        .unwrap()
+        .index_dir
+        .clone();
+    assert!(copy_dir.join("source.jsonl").is_file());
+    assert!(
+        halo_ingest::is_index_dir(&copy_dir),
+        "the marker names a real index file"
+    );
+    drop(ds);
+    let again = open(std::slice::from_ref(&data), &idx).unwrap();
+    assert_eq!(again.reports().len(), 2, "{:?}", again.reports());
+    assert_eq!(again.span_count(), 51);
+}
+
 #[test]
 fn reuses_appends_and_rebuilds() {
     let tmp = tempfile::tempdir().unwrap();

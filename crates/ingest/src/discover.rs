@@ -131,6 +131,15 @@ pub fn discover(paths: &[PathBuf]) -> Result<(Vec<SourceFile>, Vec<Problem>), In
     Ok((files, problems))
 }
 
+/// The file every halo index directory holds from the start of its build (halo-index
+/// writes its first segment's span table there; a test there keeps the two in step).
+pub const INDEX_DIR_MARKER: &str = "seg-0000.spans.arrow";
+
+/// Whether `dir` is one of halo's index directories, whatever its name.
+pub fn is_index_dir(dir: &Path) -> bool {
+    dir.join(INDEX_DIR_MARKER).is_file()
+}
+
 fn walk(dir: &Path, files: &mut Vec<SourceFile>, problems: &mut Vec<Problem>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -153,6 +162,11 @@ fn walk(dir: &Path, files: &mut Vec<SourceFile>, problems: &mut Vec<Problem>) {
             continue;
         }
         if path.is_dir() {
+            // An index directory under another name (`--index-dir` inside the dataset):
+            // its inflated gzip copies are halo's, not more data.
+            if is_index_dir(&path) {
+                continue;
+            }
             walk(&path, files, problems);
         } else if let Some(kind) = kind_of(&path) {
             // `*.json` in a directory is often something else (labels, configs): take it

@@ -28,7 +28,7 @@ pub use checkpoints::{
     Checkpoint, CopyError, CopyProgress, GzipCheckpoints, CHECKPOINT_SPACING, WINDOW_BYTES,
 };
 pub use chunks::{complete_end, split_lines, LineChunk};
-pub use discover::{discover, SourceFile, SourceKind};
+pub use discover::{discover, is_index_dir, SourceFile, SourceKind, INDEX_DIR_MARKER};
 pub use fingerprint::Fingerprint;
 pub use gzip::{ChunkPool, Inflated, InflatedChunk, InflatingChunks};
 pub use mapped::MappedFile;
