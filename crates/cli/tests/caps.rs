@@ -68,12 +68,15 @@ fn a_25000_span_trace_is_summarized_paged_and_searched() {
     ));
     assert_eq!(page["spans"].as_array().unwrap().len(), 50);
     assert!(page["oversized"].is_null());
+    assert_eq!(page["next_offset"], 150);
+    assert!(summary["suggested_limit"].as_u64().unwrap() >= 1);
     // The last page is short; a page past the end says where the spans end.
     let last = json(&halo(
         tmp.path(),
         &["view", f, "giant", "--offset", "25000", "--json"],
     ));
     assert_eq!(last["spans"].as_array().unwrap().len(), 1);
+    assert!(last.get("next_offset").is_none(), "the last page");
     let past = halo(tmp.path(), &["view", f, "giant", "--offset", "25001"]);
     assert_eq!(past.status.code(), Some(1));
     assert!(

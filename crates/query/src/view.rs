@@ -130,6 +130,8 @@ pub struct OversizedSummary {
     pub largest_spans: Vec<SpanOutline>,
     /// How to read it anyway.
     pub hint: String,
+    /// A page size (`limit`) that fits the cap at this trace's typical span size.
+    pub suggested_limit: u64,
 }
 
 /// The answer of `view_trace` / `view_spans` / `halo view`.
@@ -148,6 +150,10 @@ pub struct TraceView {
     /// Requested span ids that are not in the trace.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing_span_ids: Vec<String>,
+    /// Where the next page starts, when this page of a paged view (`offset`/`limit`)
+    /// is not the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<usize>,
     /// Set instead of `spans` when they would be too large.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oversized: Option<OversizedSummary>,
@@ -264,6 +270,7 @@ fn oversized(
             .collect(),
         largest_spans: largest.into_iter().take(20).map(outline).collect(),
         hint,
+        suggested_limit: fits as u64,
     }
 }
 
@@ -302,6 +309,7 @@ fn build_view(
         offset,
         spans: Vec::new(),
         missing_span_ids: missing,
+        next_offset: None,
         oversized: None,
     };
     if estimate > OVERSIZED_BYTES * 4 {
@@ -352,12 +360,15 @@ pub fn view_trace(ds: &Dataset, args: &ViewTraceArgs) -> Result<TraceView, Query
         });
     }
     let shown: Vec<&SpanRecord> = all.iter().skip(offset).take(limit).collect();
+    let after = offset + shown.len();
+    let next_offset = (after < all.len()).then_some(after);
     let hint = format!(
-        "too large to show at once: page with view_trace(trace_id, offset, limit<=200) (e.g. offset=0, limit=50), \
+        "too large to show at once: page with view_trace(trace_id, offset, limit<=200) (e.g. offset=0, limit=50; \
+         on the command line `halo view --offset 0 --limit 50`), \
          read chosen spans with view_spans (<=200 ids), or find spans with search_trace; the trace has {} spans",
         all.len()
     );
-    build_view(
+    let mut view = build_view(
         ds,
         &args.trace_id,
         &all,
@@ -368,7 +379,13 @@ pub fn view_trace(ds: &Dataset, args: &ViewTraceArgs) -> Result<TraceView, Query
             cap: VIEW_TRACE_VALUE_CAP,
             hint,
         },
-    )
+    )?;
+    // Only a page that was shown moves the reader on; an oversized one must be asked
+    // for again, smaller.
+    if view.oversized.is_none() {
+        view.next_offset = next_offset;
+    }
+    Ok(view)
 }
 
 /// Shows chosen spans of a trace with attribute values capped at [`VIEW_SPANS_VALUE_CAP`].

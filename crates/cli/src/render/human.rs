@@ -316,8 +316,9 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
         );
         let _ = writeln!(
             out,
-            "page through it with --offset N --limit 50 (at most 200 a page), show chosen spans with \
-             --span SPAN_ID, or find spans with `halo search`"
+            "page through it with --offset {} --limit {} (a page that fits; at most 200), show chosen \
+             spans with --span SPAN_ID, or find spans with `halo search`",
+            v.offset, o.suggested_limit
         );
         let mut t = Table::new(&["count", "span name"]);
         for n in &o.top_span_names {
@@ -366,6 +367,15 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
     }
     if !v.missing_span_ids.is_empty() {
         let _ = writeln!(out, "not in this trace: {}", v.missing_span_ids.join(", "));
+    }
+    if let Some(next) = v.next_offset {
+        let _ = writeln!(
+            out,
+            "spans {} to {} of {}; the next page: --offset {next}",
+            v.offset + 1,
+            v.offset + v.spans.len(),
+            v.span_count
+        );
     }
     out
 }
