@@ -21,7 +21,7 @@ pub const ALPHA: f64 = 0.05;
 pub enum Verdict {
     /// The rate went up significantly.
     Worse,
-    /// Absent before, present after.
+    /// Absent before, present after, and the rise is significant.
     New,
     /// Present before, absent after, and the drop is significant.
     Fixed,
@@ -66,22 +66,73 @@ pub struct FindingDiff {
     pub change: f64,
     /// Two-sided Fisher's exact p-value of the 2x2 table affected/unaffected x before/after.
     pub p_value: f64,
-    /// The verdict at [`ALPHA`].
+    /// The p-value adjusted for testing every row of its table at once (Benjamini-Hochberg
+    /// over the findings, and over the modes): with a hundred findings compared, a few
+    /// would pass [`ALPHA`] by chance alone.
+    #[serde(default = "one")]
+    pub q_value: f64,
+    /// The verdict: `q_value` at [`ALPHA`].
     pub verdict: Verdict,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// The label of a finding absent after, on too few traces for a significant drop.
 const GONE: &str = "gone, n.s.";
 
+/// The label of a finding absent before, on too few traces for a significant rise.
+const NEW_NS: &str = "new, n.s.";
+
 impl FindingDiff {
-    /// The verdict as shown to people: `gone, n.s.` for a finding that is absent after
-    /// but on too few traces for the drop to be significant (its verdict stays
-    /// `unchanged`), which would otherwise read as "the fix did nothing".
+    /// The verdict as shown to people: `gone, n.s.` (`new, n.s.`) for a finding absent
+    /// after (before) but on too few traces for the change to be significant: its verdict
+    /// stays `unchanged`, which alone would read as "nothing happened".
     pub fn label(&self) -> &'static str {
         match self.verdict {
             Verdict::Unchanged if self.after_traces == 0 && self.before_traces > 0 => GONE,
+            Verdict::Unchanged if self.before_traces == 0 && self.after_traces > 0 => NEW_NS,
             v => v.as_str(),
         }
+    }
+}
+
+/// The verdict of a change from `b` affected traces (rate `rb`) to `a` (rate `ra`) whose
+/// significance is `q`.
+fn verdict_of(b: usize, a: usize, rb: f64, ra: f64, q: f64) -> Verdict {
+    if q >= ALPHA {
+        Verdict::Unchanged
+    } else if b == 0 {
+        Verdict::New
+    } else if a == 0 {
+        Verdict::Fixed
+    } else if ra < rb {
+        Verdict::Improved
+    } else {
+        Verdict::Worse
+    }
+}
+
+/// Benjamini-Hochberg: each row's p-value adjusted for the whole table, and the verdicts
+/// decided on it.
+fn adjust_for_many(rows: &mut [FindingDiff]) {
+    let m = rows.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&x, &y| rows[x].p_value.total_cmp(&rows[y].p_value));
+    let mut running = 1.0f64;
+    for (rank, &i) in order.iter().enumerate().rev() {
+        running = running.min(rows[i].p_value * m as f64 / (rank + 1) as f64);
+        rows[i].q_value = running.min(1.0);
+    }
+    for r in rows.iter_mut() {
+        r.verdict = verdict_of(
+            r.before_traces,
+            r.after_traces,
+            r.before_rate,
+            r.after_rate,
+            r.q_value,
+        );
     }
 }
 
@@ -141,17 +192,7 @@ fn compare(
         a as u64,
         na.saturating_sub(a) as u64,
     );
-    let verdict = if b == 0 && a > 0 {
-        Verdict::New
-    } else if p >= ALPHA {
-        Verdict::Unchanged
-    } else if a == 0 {
-        Verdict::Fixed
-    } else if ra < rb {
-        Verdict::Improved
-    } else {
-        Verdict::Worse
-    };
+    let verdict = verdict_of(b, a, rb, ra, p);
     FindingDiff {
         id: key.id(),
         key,
@@ -162,6 +203,7 @@ fn compare(
         after_rate: ra,
         change: ra - rb,
         p_value: p,
+        q_value: p,
         verdict,
     }
 }
@@ -208,6 +250,7 @@ pub fn diff(before: &Diagnosis, after: &Diagnosis) -> DiffReport {
         .into_iter()
         .map(|(k, (b, a, title))| compare(k, title, b, nb, a, na))
         .collect();
+    adjust_for_many(&mut findings);
     sort(&mut findings);
     let mut modes: Vec<FindingDiff> = Mode::ALL
         .into_iter()
@@ -216,6 +259,7 @@ pub fn diff(before: &Diagnosis, after: &Diagnosis) -> DiffReport {
             (b + a > 0).then(|| compare(FindingKey::new(m), m.label().to_string(), b, nb, a, na))
         })
         .collect();
+    adjust_for_many(&mut modes);
     sort(&mut modes);
     let (sb, sa) = (&before.stats, &after.stats);
     let rate_p = |kb: usize, ka: usize| {
@@ -337,10 +381,18 @@ impl DiffReport {
             .map(|v| format!("{} {}", v.as_str(), c.get(v).copied().unwrap_or(0)))
             .collect::<Vec<_>>()
             .join(" · ");
-            match rows.iter().filter(|f| f.label() == GONE).count() {
-                0 => counted,
-                n => format!(
-                    "{counted} (of the unchanged, {n} gone on too few traces to be significant)"
+            let gone = rows.iter().filter(|f| f.label() == GONE).count();
+            let new = rows.iter().filter(|f| f.label() == NEW_NS).count();
+            match (gone, new) {
+                (0, 0) => counted,
+                (g, 0) => format!(
+                    "{counted} (of the unchanged, {g} gone on too few traces to be significant)"
+                ),
+                (0, n) => format!(
+                    "{counted} (of the unchanged, {n} new on too few traces to be significant)"
+                ),
+                (g, n) => format!(
+                    "{counted} (of the unchanged, {g} gone and {n} new on too few traces to be significant)"
                 ),
             }
         };
@@ -444,7 +496,9 @@ impl DiffReport {
         );
         let _ = writeln!(
             out,
-            "Verdicts: {}. They use Fisher's exact test at p < {}.\n",
+            "Verdicts: {}. They use Fisher's exact test at q < {}, where q is p adjusted for \
+             comparing every row at once (Benjamini-Hochberg), so that chance differences among \
+             many findings do not read as news.\n",
             self.verdict_line(),
             self.alpha
         );

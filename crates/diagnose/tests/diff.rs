@@ -125,4 +125,39 @@ fn a_fixed_mode_and_a_worse_mode_get_their_verdicts() {
         .findings
         .iter()
         .all(|f| f.verdict == Verdict::Unchanged));
+    // Findings that are new but on too few traces say so; none is called new on noise.
+    for f in &report.findings {
+        let new_ns = f.verdict == Verdict::Unchanged && f.before_traces == 0 && f.after_traces > 0;
+        assert_eq!(f.label() == "new, n.s.", new_ns, "{f:?}");
+        assert!(f.q_value >= f.p_value, "{f:?}");
+        if f.verdict != Verdict::Unchanged {
+            assert!(f.q_value < halo_diagnose::ALPHA, "{f:?}");
+        }
+    }
+}
+
+/// Two runs of the same harness (same failure rates, other seeds): whatever differs is
+/// chance, and with a hundred findings compared, chance must not read as news.
+#[test]
+fn a_control_run_shows_no_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = |seed| GeneratorConfig {
+        traces: 2000,
+        seed,
+        ..GeneratorConfig::default()
+    };
+    let b = common::generate(tmp.path(), "b.jsonl", &cfg(123), OutputFormat::Canonical);
+    let a = common::generate(tmp.path(), "a.jsonl", &cfg(999), OutputFormat::Canonical);
+    let opts = DiagnoseOptions::default();
+    let before = diagnose(&common::open(&tmp.path().join("b"), &[b.path]), &opts).unwrap();
+    let after = diagnose(&common::open(&tmp.path().join("a"), &[a.path]), &opts).unwrap();
+    let report = diff(&before, &after);
+    let changed: Vec<_> = report
+        .findings
+        .iter()
+        .chain(&report.modes)
+        .filter(|f| f.verdict != Verdict::Unchanged)
+        .map(|f| (f.id.clone(), f.verdict, f.p_value, f.q_value))
+        .collect();
+    assert!(changed.is_empty(), "{changed:#?}");
 }
