@@ -112,4 +112,27 @@ fn diff_gives_verdicts_between_two_runs() {
 
     let missing = halo(tmp.path(), &["diff", b, "nope.jsonl"]);
     assert_eq!(missing.status.code(), Some(1));
+
+    // Unreadable input is reported by both, even with -q: what it held is not compared.
+    let mut text = std::fs::read_to_string(&after).unwrap();
+    text.push_str("{not json\n");
+    std::fs::write(&after, text).unwrap();
+    let d = json(&halo(tmp.path(), &["diagnose", a, "--json", "-q"]));
+    assert_eq!(d["stats"]["skipped_lines"], 1);
+    assert_eq!(d["stats"]["problem_count"], 1);
+    let j = json(&halo(tmp.path(), &["diff", b, a, "--json", "-q"]));
+    assert_eq!(
+        (
+            j["before_problem_count"].as_u64(),
+            j["after_problem_count"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
+    let out = halo(tmp.path(), &["diagnose", a, "-o", "d.md", "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let md = std::fs::read_to_string(tmp.path().join("d.md")).unwrap();
+    assert!(
+        md.contains("**Input problems:** 1 line skipped as unreadable"),
+        "{md}"
+    );
 }

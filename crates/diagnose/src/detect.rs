@@ -251,7 +251,9 @@ pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, Dia
     }
 
     let acc = merge_causes_across_tools(acc);
-    let stats = dataset_stats(all, &selected, &acc);
+    let mut stats = dataset_stats(all, &selected, &acc);
+    stats.skipped_lines = ds.skipped_lines();
+    stats.problem_count = ds.problem_count();
     let total = selected.len().max(1);
     let mut findings: Vec<Finding> = acc
         .into_iter()

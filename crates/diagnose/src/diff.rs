@@ -166,6 +166,12 @@ pub struct DiffReport {
     pub before_traces: usize,
     /// Traces after.
     pub after_traces: usize,
+    /// Input problems while indexing the run before (skipped lines and others).
+    #[serde(default)]
+    pub before_problem_count: u64,
+    /// Input problems while indexing the run after.
+    #[serde(default)]
+    pub after_problem_count: u64,
     /// The significance level used.
     pub alpha: f64,
     /// Whole-run numbers: error rate, failure rate, turns, tool calls, tokens, durations.
@@ -322,6 +328,8 @@ pub fn diff(before: &Diagnosis, after: &Diagnosis) -> DiffReport {
         after_sources: after.sources.clone(),
         before_traces: nb,
         after_traces: na,
+        before_problem_count: before.stats.problem_count,
+        after_problem_count: after.stats.problem_count,
         alpha: ALPHA,
         metrics,
         modes,
@@ -414,6 +422,13 @@ impl DiffReport {
             counted(self.after_traces, "trace", "traces"),
             self.verdict_line()
         );
+        if self.before_problem_count + self.after_problem_count > 0 {
+            let _ = writeln!(
+                out,
+                "input problems: {} before, {} after (skipped lines and others; `halo index --json` lists them)",
+                self.before_problem_count, self.after_problem_count
+            );
+        }
         let _ = writeln!(
             out,
             "\n{:<22} {:>12} {:>12} {:>10} {:>8}",
@@ -502,6 +517,14 @@ impl DiffReport {
             self.verdict_line(),
             self.alpha
         );
+        if self.before_problem_count + self.after_problem_count > 0 {
+            let _ = writeln!(
+                out,
+                "**Input problems:** {} before, {} after (skipped lines and others; \
+                 `halo index --json` lists them): what they hold is not compared.\n",
+                self.before_problem_count, self.after_problem_count
+            );
+        }
         let _ = writeln!(out, "## Overall\n");
         let _ = writeln!(out, "| metric | before | after | change | p |");
         let _ = writeln!(out, "|---|---:|---:|---:|---:|");

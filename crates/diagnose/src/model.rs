@@ -251,6 +251,12 @@ pub struct DatasetStats {
     pub first_seen: String,
     /// Start of the latest trace (RFC 3339), empty when there are none.
     pub last_seen: String,
+    /// Lines of the input skipped as unreadable (their spans are not in the diagnosis).
+    #[serde(default)]
+    pub skipped_lines: u64,
+    /// Problems found while indexing the input (`halo index --json` lists them).
+    #[serde(default)]
+    pub problem_count: u64,
 }
 
 /// All findings of one mode together.

@@ -154,6 +154,15 @@ pub fn render_markdown(d: &Diagnosis) -> String {
         pct(err_share),
         d.findings.len()
     );
+    if s.problem_count > 0 {
+        let _ = writeln!(
+            out,
+            "**Input problems:** {} skipped as unreadable, {} in all while indexing \
+             (`halo index --json` lists them); what they hold is not in this diagnosis.\n",
+            counted(s.skipped_lines as usize, "line", "lines"),
+            counted(s.problem_count as usize, "problem", "problems")
+        );
+    }
     let _ = writeln!(
         out,
         "No model was used: these are deterministic detectors over every span. Evidence is cited as \
