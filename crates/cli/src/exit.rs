@@ -20,6 +20,33 @@ pub(crate) fn report_errors_as_json(on: bool) {
     JSON_ERRORS.store(on, Ordering::Relaxed);
 }
 
+/// Under `--json`, makes Ctrl-C end a command with the JSON error line on stdout (and exit
+/// code 130), so that a script reading stdout gets JSON even then. Not for the analysis
+/// run, which handles Ctrl-C itself to save its partial report.
+pub(crate) fn report_interrupts_as_json() {
+    #[cfg(unix)]
+    {
+        extern "C" fn on_interrupt(_: libc::c_int) {
+            const OUT: &[u8] =
+                b"{\"schema_version\":1,\"error\":{\"exit_code\":130,\"message\":\"interrupted\"}}\n";
+            const ERR: &[u8] = b"halo: interrupted\n";
+            // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffers are static.
+            unsafe {
+                libc::write(1, OUT.as_ptr().cast(), OUT.len());
+                libc::write(2, ERR.as_ptr().cast(), ERR.len());
+                libc::_exit(i32::from(INTERRUPTED));
+            }
+        }
+        // SAFETY: installs a handler that only calls async-signal-safe functions.
+        unsafe {
+            libc::signal(
+                libc::SIGINT,
+                on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+    }
+}
+
 /// Whether `--json` is among the options (before any `--`, after which words are paths).
 pub(crate) fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
     args.iter()
@@ -38,7 +65,6 @@ pub(crate) const DATA: u8 = 2;
 #[allow(dead_code)]
 pub(crate) const PROVIDER: u8 = 3;
 /// Interrupted.
-#[allow(dead_code)]
 pub(crate) const INTERRUPTED: u8 = 130;
 
 /// An error with the exit code it should end the process with.

@@ -126,7 +126,8 @@ fn mistyped_command(args: &[OsString]) -> Option<(String, &'static str)> {
 
 fn main() -> ExitCode {
     let raw: Vec<OsString> = std::env::args_os().collect();
-    exit::report_errors_as_json(exit::asks_for_json(&raw));
+    let json_wanted = exit::asks_for_json(&raw);
+    exit::report_errors_as_json(json_wanted);
     if let Some((word, command)) = mistyped_command(&raw) {
         return exit::finish(Err(exit::Failure::usage(anyhow::anyhow!(
             "{word:?} is neither a command nor a file; did you mean `halo {command}`?"
@@ -152,6 +153,9 @@ fn main() -> ExitCode {
             ))));
         }
     };
+    if json_wanted && !matches!(cli.command, Command::Run(_)) {
+        exit::report_interrupts_as_json();
+    }
     let outcome = match &cli.command {
         Command::Run(a) => return run_analysis(a),
         Command::Diagnose(a) => cmd::diagnose::run(a),

@@ -108,3 +108,35 @@ fn export_writes_parquet_files() {
         assert_eq!(&bytes[bytes.len() - 4..], b"PAR1", "{t}");
     }
 }
+
+/// Ctrl-C under `--json` still leaves JSON on stdout, with exit code 130.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_json_command_says_so_in_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..300)
+        .map(|i| Span::new(&format!("t{i}"), "s", "").line())
+        .collect();
+    let file = write(tmp.path(), "many.jsonl", &lines);
+    // A query that runs for far longer than the test waits.
+    let q = "SELECT count(*) FROM spans a, spans b, spans c, spans d WHERE a.name || b.name || c.name || d.name LIKE '%zzz%'";
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_halo"))
+        .args(["sql", file.to_str().unwrap(), q, "--json", "-q"])
+        .env("HALO_CACHE_DIR", tmp.path().join("cache"))
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let e = json_any(&o);
+    assert_eq!(e["error"]["exit_code"], 130);
+    assert_eq!(e["error"]["message"], "interrupted");
+}
