@@ -48,6 +48,9 @@ fn every_filter_selects_what_it_says() {
     assert_eq!(count(&[]), 3);
     assert_eq!(count(&["--has-errors"]), 2);
     assert_eq!(count(&["--has-errors=false"]), 1);
+    // A flag before the path does not take the path for its value.
+    let before = json(&halo(tmp.path(), &["count", "--has-errors", f, "--json"]));
+    assert_eq!(before["total"], 2);
     assert_eq!(count(&["--has-tool-errors"]), 1);
     assert_eq!(count(&["--model-name", "gpt-5.4"]), 2);
     assert_eq!(

@@ -46,7 +46,7 @@ pub(crate) fn run(args: &DiffArgs) -> Result<u8, Failure> {
         ("before", &args.before, &before_ds),
         ("after", &args.after, &after_ds),
     ] {
-        if ds.traces().is_empty() {
+        if ds.traces().is_empty() && !args.options.quiet {
             crate::errln!("halo: warning: the {side} dataset ({}) has no traces; every rate compares against zero", path.display());
         }
     }

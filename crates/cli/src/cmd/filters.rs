@@ -10,10 +10,23 @@ use halo_query::{ScanBudget, TraceFilters};
 #[command(next_help_heading = "Filters")]
 pub(crate) struct FilterArgs {
     /// Only traces with an error span (`--has-errors=false`: only traces without).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    // The value only with `=`: `--has-errors traces.jsonl` must not read the path as it.
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
     pub(crate) has_errors: Option<bool>,
     /// Only traces with a failed tool span (`=false`: only without).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
     pub(crate) has_tool_errors: Option<bool>,
     /// Only traces that used this model (repeatable: any of them).
     #[arg(long = "model-name", value_name = "NAME")]
