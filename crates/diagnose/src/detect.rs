@@ -120,6 +120,9 @@ fn merge_causes_across_tools(acc: BTreeMap<FindingKey, Acc<'_>>) -> BTreeMap<Fin
     out
 }
 
+/// Which quantile of its peers' tool calls a run is held to (premature success).
+const PEER_QUANTILE: f64 = 0.75;
+
 /// Diagnoses the dataset (see the crate documentation).
 pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, DiagnoseError> {
     let all = ds.traces();
@@ -139,7 +142,9 @@ pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, Dia
         .collect::<Result<Vec<_>, _>>()
         .map_err(DiagnoseError::Corrupt)?;
 
-    // Peers: median tool calls per root span name.
+    // Peers: the tool calls of the busier runs per root span name (the upper quartile).
+    // Not the median: when most runs of an agent skip their tools, which is the failure
+    // itself, the median says that skipping is normal and hides it.
     let mut by_root: HashMap<&str, Vec<f64>> = HashMap::new();
     for &i in &selected {
         by_root
@@ -151,11 +156,11 @@ pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, Dia
         .iter()
         .map(|&i| f64::from(all[i].tool_call_count))
         .collect();
-    let global_tool_calls = quantile(&mut global, 0.5).unwrap_or(0.0);
+    let global_tool_calls = quantile(&mut global, PEER_QUANTILE).unwrap_or(0.0);
     let peer_tool_calls: HashMap<String, f64> = by_root
         .into_iter()
         .filter(|(_, v)| v.len() >= 5)
-        .filter_map(|(k, mut v)| quantile(&mut v, 0.5).map(|m| (k.to_string(), m)))
+        .filter_map(|(k, mut v)| quantile(&mut v, PEER_QUANTILE).map(|m| (k.to_string(), m)))
         .collect();
     let ctx = TraceContext {
         repeat_threshold: opts.repeat_threshold.max(2),
