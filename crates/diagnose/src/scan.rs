@@ -264,6 +264,10 @@ fn provider_template(s: &Span<'_>, text: &str) -> String {
     }
 }
 
+/// How many other calls may come between two repeats of a call for them to still be one
+/// loop: one, so that an agent alternating between two calls (A B A B) is caught.
+const MAX_CALLS_BETWEEN_REPEATS: usize = 1;
+
 const LLM: &str = "LLM";
 const TOOL: &str = "TOOL";
 
@@ -440,22 +444,24 @@ pub(crate) fn analyze<'a>(
         }
     }
 
-    // Repeated identical tool calls, in start order.
-    let mut run: Vec<&'a str> = Vec::new();
+    // Repeated identical tool calls, in start order: the same tool with the same
+    // arguments (compared as JSON, so spacing and key order do not matter) again and
+    // again, back to back or taking turns with one other call (A B A B ...).
+    let mut chains: HashMap<(&'a str, String), (usize, Vec<&'a str>)> = HashMap::new();
     let mut best: Option<(&'a str, Vec<&'a str>)> = None;
     for (n, &(tool, args, span)) in tool_calls.iter().enumerate() {
-        let same = n > 0 && {
-            let (pt, pa, _) = tool_calls[n - 1];
-            pt == tool && pa == args
-        };
-        if !same {
-            run.clear();
+        let chain = chains
+            .entry((tool, signals::comparable_args(args)))
+            .or_insert((n, Vec::new()));
+        if n - chain.0 > MAX_CALLS_BETWEEN_REPEATS + 1 {
+            chain.1.clear();
         }
-        run.push(span);
-        if run.len() >= ctx.repeat_threshold
-            && best.as_ref().is_none_or(|(_, b)| run.len() > b.len())
+        chain.0 = n;
+        chain.1.push(span);
+        if chain.1.len() >= ctx.repeat_threshold
+            && best.as_ref().is_none_or(|(_, b)| chain.1.len() > b.len())
         {
-            best = Some((tool, run.clone()));
+            best = Some((tool, chain.1.clone()));
         }
     }
     if let Some((tool, spans)) = best {

@@ -246,6 +246,32 @@ pub(crate) fn outcome_claims_success(outcome: Option<&str>) -> bool {
     }
 }
 
+/// Tool arguments in a form where equal arguments are equal text: JSON is re-written
+/// with sorted keys and no spacing; anything else (a head cut short, say) loses its
+/// spacing outside strings.
+pub(crate) fn comparable_args(args: &str) -> String {
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(args) {
+        return value.to_string();
+    }
+    let mut out = String::with_capacity(args.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in args.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The masked error template of a span's error (type prefixed when the message lacks it).
 pub(crate) fn template_of(error_type: Option<&str>, message: Option<&str>) -> String {
     let text = match (error_type, message) {
@@ -352,6 +378,18 @@ mod tests {
             "claude-3-5-sonnet"
         );
         assert_eq!(model_family("gpt-4o"), "gpt-4o");
+        assert_eq!(
+            comparable_args(r#"{"b": 1, "a": "x y"}"#),
+            comparable_args(r#"{"a":"x y","b":1}"#)
+        );
+        assert_eq!(
+            comparable_args(r#"{"a": "x y", "b": [1, 2"#),
+            r#"{"a":"x y","b":[1,2"#
+        );
+        assert_ne!(
+            comparable_args(r#"{"a":"x y"}"#),
+            comparable_args(r#"{"a":"xy"}"#)
+        );
         assert!(!says_refusal(
             "I was unable to complete the task because the lookup returned no results."
         ));

@@ -100,6 +100,31 @@ fn causes_are_read_where_runtimes_put_them() {
             "output.value": "Nope. Not touching that account.",
         }),
     ));
+    // An agent alternating between two calls, the same arguments spaced differently.
+    lines.push(root("alternating", None));
+    for (i, (name, args)) in [
+        ("search", r#"{"q": "liam", "limit": 5}"#),
+        ("open", r#"{"id": 1}"#),
+        ("search", r#"{"limit":5,"q":"liam"}"#),
+        ("open", r#"{"id":1}"#),
+        ("search", r#"{ "q" : "liam" , "limit" : 5 }"#),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        lines.push(span(
+            "alternating",
+            &format!("c{i}"),
+            "root",
+            None,
+            serde_json::json!({
+                "openinference.span.kind": "TOOL",
+                "tool.name": name,
+                "input.value": args,
+                "output.value": "[]",
+            }),
+        ));
+    }
     let path = tmp.path().join("wording.jsonl");
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     let ds = common::open(tmp.path(), &[path]);
@@ -155,6 +180,14 @@ fn causes_are_read_where_runtimes_put_them() {
         .find(|f| f.key.mode == Mode::Refusal)
         .expect("the refused run is a refusal");
     assert_eq!(refusal.trace_ids, ["refused"]);
+
+    let looping = d
+        .findings
+        .iter()
+        .find(|f| f.key.mode == Mode::RepeatedToolLoop)
+        .expect("the alternating calls are a loop");
+    assert_eq!(looping.key.tool.as_deref(), Some("search"));
+    assert_eq!(looping.examples[0].span_ids, ["c0", "c2", "c4"]);
 
     let md = render_markdown(&d);
     assert!(
