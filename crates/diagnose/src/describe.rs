@@ -190,7 +190,7 @@ pub(crate) fn describe(
         Mode::RepeatedToolLoop => Text {
             title: format!("`{tool}` called repeatedly with identical arguments"),
             signal: format!(
-                "{in_traces} call `{tool}` with the same arguments several times in a row ({} repeated calls in all).",
+                "{in_traces} call `{tool}` with the same arguments several times, back to back or taking turns with one other call ({} repeated calls in all).",
                 spans
             ),
             fix: "Detect identical consecutive calls in the harness and stop them (or answer \"already called with \

@@ -5,7 +5,8 @@
 //!   [`Finding`]s: tool errors by tool and masked error template, hallucinated tools,
 //!   invalid tool arguments, repeated identical tool calls, refusals and refusal loops,
 //!   turn-budget exhaustion, provider failures by kind and model, premature success, silent
-//!   failure, and latency and token outliers per model and tool. A [`Diagnosis`] renders to
+//!   failure, and latency and token outliers per model and tool. One cause seen on several
+//!   tools (or models) is one finding that lists them. A [`Diagnosis`] renders to
 //!   Markdown ([`render_markdown`]) and JSON ([`Diagnosis::to_json`]).
 //! - [`diff`] compares two diagnoses (before and after a harness change): per finding the
 //!   rate before and after, Fisher's exact p-value and a verdict, plus whole-run numbers.

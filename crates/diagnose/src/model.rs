@@ -19,7 +19,8 @@ pub enum Mode {
     HallucinatedTool,
     /// A tool call was rejected for its arguments (unexpected, missing, ill-typed).
     InvalidToolArgs,
-    /// The same tool with identical arguments was called many times in a row.
+    /// The same tool with identical arguments was called again and again (back to back, or
+    /// taking turns with one other call).
     RepeatedToolLoop,
     /// The model refused three or more times in one run.
     RefusalLoop,
