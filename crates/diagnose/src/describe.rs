@@ -154,8 +154,8 @@ pub(crate) fn describe(
             signal: format!("{} of {whom} failed with \"{template}\" in {in_traces}.", plural(spans, "call", "calls")),
             fix: tool_error_fix(&whom, template),
             deeper: format!(
-                "Why does {plain_whom} fail with '{template}'? Which inputs trigger it, and what does the agent do after the error?"
-            ),
+                "Why {} {plain_whom} fail with '{template}'? Which inputs trigger it, and what does the agent do after the error?"
+            , if several { "do" } else { "does" }),
         },
         Mode::HallucinatedTool => Text {
             title: format!("Model calls nonexistent tool `{tool}`"),

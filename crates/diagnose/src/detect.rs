@@ -44,6 +44,10 @@ struct Acc<'a> {
     /// Where the cause was seen (tools, or models for provider failures), with the
     /// traces each was seen in.
     places: Vec<(String, usize)>,
+    /// Per affected trace, what its first failing span shows.
+    details: HashMap<usize, String>,
+    /// The agents of the failing spans, once per span.
+    agents: Vec<&'a str>,
 }
 
 impl<'a> Acc<'a> {
@@ -56,6 +60,10 @@ impl<'a> Acc<'a> {
             self.argument = other.argument;
         }
         self.traces.extend(other.traces);
+        for (t, d) in other.details {
+            self.details.entry(t).or_insert(d);
+        }
+        self.agents.extend(other.agents);
         // One trace may have failed on several of the tools: it is one affected trace.
         self.traces.sort_by_key(|(t, _)| *t);
         self.traces.dedup_by(|later, kept| {
@@ -252,6 +260,10 @@ pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, Dia
                 a.argument = h.argument;
             }
             a.traces.push((trace, h.spans));
+            if let Some(d) = h.detail {
+                a.details.entry(trace).or_insert(d);
+            }
+            a.agents.extend(h.agents);
         }
     }
 
@@ -353,6 +365,7 @@ fn finding(
             Example {
                 trace_id: all[*t].trace_id.clone(),
                 span_ids: spans.iter().take(5).map(|s| s.to_string()).collect(),
+                detail: a.details.get(t).cloned(),
             }
         })
         .collect();
@@ -376,11 +389,17 @@ fn finding(
             .iter()
             .map(|s| crate::signals::model_family(s.as_ref()))
     }));
-    let agents = top_names(
-        a.traces
-            .iter()
-            .flat_map(|(t, _)| all[*t].agents.iter().map(|s| s.as_ref())),
-    );
+    // The agents whose own spans failed; the whole traces' agents only when the spans
+    // name none (in a multi-agent run, the others did not make the failing call).
+    let agents = if a.agents.is_empty() {
+        top_names(
+            a.traces
+                .iter()
+                .flat_map(|(t, _)| all[*t].agents.iter().map(|s| s.as_ref())),
+        )
+    } else {
+        top_names(a.agents.iter().copied())
+    };
     let share = trace_ids.len() as f64 / total as f64;
     let example_ids: Vec<&str> = a
         .traces

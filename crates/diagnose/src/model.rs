@@ -165,6 +165,10 @@ pub struct Example {
     pub trace_id: String,
     /// The spans that show the failure.
     pub span_ids: Vec<String>,
+    /// What the first of them shows, in a line (the error, the arguments, the answer), so
+    /// that reading the evidence does not take a `halo view` per example.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// One failure mode instance: a mode for one tool/template/model and the traces it affects.
@@ -191,7 +195,8 @@ pub struct Finding {
     pub services: Vec<String>,
     /// Models of the affected traces, most frequent first.
     pub models: Vec<String>,
-    /// Agents of the affected traces, most frequent first.
+    /// Agents whose spans show the failure (else those of the affected traces), most
+    /// frequent first.
     pub agents: Vec<String>,
     /// The tools concerned, most affected first: one for a finding about one tool, several
     /// for a cause seen on several tools (then `tool` is empty).

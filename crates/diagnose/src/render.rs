@@ -249,10 +249,15 @@ pub fn render_markdown(d: &Diagnosis) -> String {
                 .map(|s| format!("[span:{}:{}]", e.trace_id, s))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let detail = e
+                .detail
+                .as_deref()
+                .map(|d| format!(" — {}", md_cell(d).replace('`', "'")))
+                .unwrap_or_default();
             if spans.is_empty() {
-                let _ = writeln!(out, "- [trace:{}]", e.trace_id);
+                let _ = writeln!(out, "- [trace:{}]{detail}", e.trace_id);
             } else {
-                let _ = writeln!(out, "- [trace:{}]: {}", e.trace_id, spans);
+                let _ = writeln!(out, "- [trace:{}]: {}{detail}", e.trace_id, spans);
             }
         }
         out.push('\n');

@@ -142,6 +142,25 @@ impl<'a> Span<'a> {
             (None, None) => String::new(),
         }
     }
+    fn agent(&self) -> Option<&'a str> {
+        opt(self.c.agent_name, self.i)
+    }
+    /// What this span shows about a failure of `mode`, in a line.
+    fn detail(&self, mode: Mode) -> Option<String> {
+        let text = match mode {
+            Mode::RepeatedToolLoop => self.tool_args().map(str::to_string),
+            Mode::HallucinatedTool if self.kind == LLM => {
+                let asked: Vec<&str> = self.requested().collect();
+                (!asked.is_empty()).then(|| format!("asked for {}", asked.join(", ")))
+            }
+            Mode::Refusal | Mode::RefusalLoop | Mode::PrematureSuccess | Mode::SilentFailure => {
+                self.refusal().or(self.output()).map(str::to_string)
+            }
+            _ if self.is_error => Some(self.error_text()).filter(|t| !t.is_empty()),
+            _ => self.tool_args().map(str::to_string),
+        }?;
+        Some(halo_trace::head(text.trim(), DETAIL_CHARS).to_string())
+    }
     fn tokens(&self) -> Option<i64> {
         let input = SpanColumns::opt_i64(self.c.input_tokens, self.i);
         let total = SpanColumns::opt_i64(self.c.total_tokens, self.i);
@@ -178,6 +197,10 @@ pub(crate) struct Hit<'a> {
     pub(crate) key: FindingKey,
     pub(crate) argument: Option<String>,
     pub(crate) spans: Vec<&'a str>,
+    /// What the first span shows, in a line: the error, the arguments, the answer.
+    pub(crate) detail: Option<String>,
+    /// The agents whose spans show it (not every agent of the trace).
+    pub(crate) agents: Vec<&'a str>,
 }
 
 /// What a measurement is about.
@@ -233,6 +256,8 @@ impl<'a> TraceOut<'a> {
                 key,
                 argument,
                 spans,
+                detail: None,
+                agents: Vec::new(),
             });
         }
     }
@@ -263,6 +288,9 @@ fn provider_template(s: &Span<'_>, text: &str) -> String {
         kind => kind.to_string(),
     }
 }
+
+/// How long an example's detail line may be.
+const DETAIL_CHARS: usize = 200;
 
 /// How many other calls may come between two repeats of a call for them to still be one
 /// loop: one, so that an agent alternating between two calls (A B A B) is caught.
@@ -568,6 +596,21 @@ pub(crate) fn analyze<'a>(
                 );
             }
         }
+    }
+    // Each hit's detail and agents, from its spans.
+    let by_id: HashMap<&str, &Span<'a>> = if out.hits.is_empty() {
+        HashMap::new()
+    } else {
+        spans.iter().map(|s| (s.span_id, s)).collect()
+    };
+    for h in &mut out.hits {
+        let shown: Vec<&Span<'a>> = h
+            .spans
+            .iter()
+            .filter_map(|id| by_id.get(id).copied())
+            .collect();
+        h.detail = shown.iter().find_map(|s| s.detail(h.key.mode));
+        h.agents = shown.iter().filter_map(|s| s.agent()).collect();
     }
     out
 }

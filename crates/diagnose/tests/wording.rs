@@ -172,6 +172,20 @@ fn causes_are_read_where_runtimes_put_them() {
         sdk.key.template
     );
     assert_eq!(sdk.tools, ["list_files"]);
+    // The evidence says what each example shows, without a `halo view`.
+    assert!(
+        sdk.examples[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("[Errno 2] No such file"),
+        "{:?}",
+        sdk.examples[0]
+    );
+    assert!(f.examples.iter().all(|e| e
+        .detail
+        .as_deref()
+        .is_some_and(|d| d.contains("unexpected keyword argument 'verbose'"))));
     assert_eq!(sdk.trace_count, 2);
 
     let refusal = d
@@ -188,10 +202,18 @@ fn causes_are_read_where_runtimes_put_them() {
         .expect("the alternating calls are a loop");
     assert_eq!(looping.key.tool.as_deref(), Some("search"));
     assert_eq!(looping.examples[0].span_ids, ["c0", "c2", "c4"]);
+    assert_eq!(
+        looping.examples[0].detail.as_deref(),
+        Some(r#"{"q": "liam", "limit": 5}"#)
+    );
 
     let md = render_markdown(&d);
     assert!(
         md.contains("**Where:** tools calendar__list, files__read, mail__send"),
+        "{md}"
+    );
+    assert!(
+        md.contains(" — [Errno 2] No such file or directory: 'tools'"),
         "{md}"
     );
 }
