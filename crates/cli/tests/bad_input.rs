@@ -201,6 +201,37 @@ fn duplicate_span_ids_are_kept_counted_and_warned() {
 }
 
 #[test]
+fn spans_that_end_before_they_start_are_kept_and_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(
+        tmp.path(),
+        "skew.jsonl",
+        &[
+            Span::new("t1", "a", "").line(),
+            Span::new("t1", "b", "a")
+                .times("2026-01-01T00:00:05Z", "2026-01-01T00:00:01Z")
+                .line(),
+            Span::new("t1", "c", "a")
+                .times("2026-01-01T00:00:09Z", "2026-01-01T00:00:02Z")
+                .line(),
+        ],
+    );
+    let f = file.to_str().unwrap();
+    let out = halo(tmp.path(), &["overview", f, "--json"]);
+    assert!(
+        stderr(&out).contains("skew.jsonl:2: 2 spans end before they start"),
+        "{}",
+        stderr(&out)
+    );
+    let o = json(&out);
+    assert_eq!(o["total_spans"], 3);
+    assert_eq!(o["problems"][0]["kind"], "reversed_times");
+    // Nothing was lost, so --strict does not refuse it.
+    let strict = halo(tmp.path(), &["overview", f, "--strict", "-q"]);
+    assert_eq!(strict.status.code(), Some(0), "{}", stderr(&strict));
+}
+
+#[test]
 fn unreadable_file_is_reported() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();

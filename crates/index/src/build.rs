@@ -56,6 +56,8 @@ struct ChunkOut {
     skipped_lines: u64,
     skipped_spans: u64,
     lines: u64,
+    /// Spans that end before they start, and the line of the first.
+    reversed: (u64, u64),
 }
 
 /// One chunk of complete lines to parse, borrowed from a mapped file or owned when it was
@@ -90,6 +92,7 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
     let mut skipped_lines = 0u64;
     let mut skipped_spans = 0u64;
     let mut line_no = 0u64;
+    let mut reversed = (0u64, 0u64);
     let mut pos = 0;
     while pos < data.len() {
         // One pass finds the line's end and clears it of control bytes for the scanner.
@@ -128,6 +131,12 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
                             ));
                         }
                         for (span, within) in &parsed.spans {
+                            if span.end_ns < span.start_ns {
+                                if reversed.0 == 0 {
+                                    reversed.1 = line_no;
+                                }
+                                reversed.0 += 1;
+                            }
                             let facts = SpanFacts::extract(span);
                             let at = SpanLocation {
                                 line: line_no,
@@ -150,7 +159,13 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
         skipped_lines,
         skipped_spans,
         lines: line_no,
+        reversed,
     }
+}
+
+/// "1 span", "3 spans".
+fn spans_counted(n: u64) -> String {
+    format!("{n} span{}", if n == 1 { "" } else { "s" })
 }
 
 fn clamp_u32(n: usize) -> u32 {
@@ -228,6 +243,8 @@ pub(crate) fn build_from_chunks<'d>(
     let mut skipped_spans = 0u64;
     let mut lines_before = 0u64;
     let mut rows_before = 0u64;
+    // Spans that end before they start: how many, and the line of the first.
+    let mut reversed = (0u64, 0u64);
     // Chunks are absorbed (rollups, IPC write) on this thread, in order, while the
     // workers parse the next ones.
     let mut absorb = |out: ChunkOut| -> Result<(), IndexError> {
@@ -237,6 +254,12 @@ pub(crate) fn build_from_chunks<'d>(
             if problems.len() < KEPT_PROBLEMS {
                 problems.push(Problem::at_line(kind, file, line_base + line, message));
             }
+        }
+        if out.reversed.0 > 0 {
+            if reversed.0 == 0 {
+                reversed.1 = line_base + out.reversed.1;
+            }
+            reversed.0 += out.reversed.0;
         }
         lines_before += out.lines;
         skipped_lines += out.skipped_lines;
@@ -295,6 +318,20 @@ pub(crate) fn build_from_chunks<'d>(
     drop((traces, order));
     // Finishing sorts each trace's span ids: parallel, order kept.
     let summaries: Vec<TraceSummary> = accs.into_par_iter().map(TraceAcc::finish).collect();
+    if reversed.0 > 0 {
+        problem_count += 1;
+        if problems.len() < KEPT_PROBLEMS {
+            problems.push(Problem::at_line(
+                ProblemKind::ReversedTimes,
+                file,
+                reversed.1,
+                format!(
+                    "{} end before they start (the first on this line); kept, with a duration of 0",
+                    spans_counted(reversed.0)
+                ),
+            ));
+        }
+    }
     let mut duplicate_span_traces = 0;
     for summary in summaries.iter().filter(|s| s.duplicate_span_count > 0) {
         duplicate_span_traces += 1;

@@ -32,6 +32,9 @@ pub enum ProblemKind {
     GzipFault,
     /// A file or directory that could not be read: it was skipped.
     Unreadable,
+    /// Spans that end before they start (clock skew in an exporter, say): kept, with a
+    /// duration of 0.
+    ReversedTimes,
 }
 
 impl ProblemKind {
