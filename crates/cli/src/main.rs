@@ -201,6 +201,7 @@ fn run_analysis(a: &RunCmd) -> ExitCode {
             dataset: a.dataset.clone(),
             output: a.run.output.clone(),
             top: 15,
+            detectors: cmd::detectors::DetectorArgs::default(),
         };
         return exit::finish(cmd::diagnose::run(&args));
     }

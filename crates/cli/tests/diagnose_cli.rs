@@ -64,6 +64,32 @@ fn diagnose_prints_a_summary_writes_a_report_and_json() {
             f["trace_count"].as_u64().unwrap()
         );
     }
+
+    // The detectors can be made more sensitive; nonsense settings are usage errors.
+    let outliers = |j: &serde_json::Value| {
+        j["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["mode"] == "latency_outlier" || f["mode"] == "token_outlier")
+            .map(|f| f["span_count"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    let sensitive = json(&halo(
+        tmp.path(),
+        &["diagnose", f, "--json", "-q", "--outlier-scale", "0.3"],
+    ));
+    assert!(
+        outliers(&sensitive) > outliers(&j),
+        "{} vs {}",
+        outliers(&sensitive),
+        outliers(&j)
+    );
+    for bad in [["--outlier-scale", "0.1"], ["--repeat-threshold", "1"]] {
+        let o = halo(tmp.path(), &["diagnose", f, "-q", bad[0], bad[1]]);
+        assert_eq!(o.status.code(), Some(1), "{bad:?}");
+        assert!(stderr(&o).contains(bad[0]), "{}", stderr(&o));
+    }
 }
 
 #[test]

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use halo_diagnose::{check_citations, diagnose, render_markdown, render_summary, DiagnoseOptions};
+use halo_diagnose::{check_citations, diagnose, render_markdown, render_summary};
 
 use super::dataset::DatasetArgs;
+use super::detectors::DetectorArgs;
 use crate::exit::{Failure, OK};
 use crate::render;
 
@@ -22,11 +23,14 @@ pub(crate) struct DiagnoseArgs {
     /// Findings listed in the terminal summary.
     #[arg(long, value_name = "N", default_value_t = 15)]
     pub(crate) top: usize,
+    #[command(flatten)]
+    pub(crate) detectors: DetectorArgs,
 }
 
 pub(crate) fn run(args: &DiagnoseArgs) -> Result<u8, Failure> {
+    let opts = args.detectors.options().map_err(Failure::usage)?;
     let ds = args.dataset.open(false)?;
-    let mut d = diagnose(&ds, &DiagnoseOptions::default())?;
+    let mut d = diagnose(&ds, &opts)?;
     // Commands in the report name the dataset the way the user did.
     d.sources = args
         .dataset

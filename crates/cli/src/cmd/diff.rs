@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use halo_diagnose::{diagnose, diff, DiagnoseOptions};
+use halo_diagnose::{diagnose, diff};
 
 use super::dataset::{DatasetArgs, DatasetOptions};
 use crate::exit::{Failure, OK};
@@ -29,10 +29,14 @@ pub(crate) struct DiffArgs {
     #[arg(long, value_name = "N", default_value_t = 25)]
     pub(crate) top: usize,
     #[command(flatten)]
+    pub(crate) detectors: super::detectors::DetectorArgs,
+    #[command(flatten)]
     pub(crate) options: DatasetOptions,
 }
 
 pub(crate) fn run(args: &DiffArgs) -> Result<u8, Failure> {
+    // Both runs are diagnosed the same way, or the diff would compare the settings.
+    let opts = args.detectors.options().map_err(Failure::usage)?;
     let open = |path: &PathBuf| {
         let dataset = DatasetArgs {
             paths: vec![path.clone()],
@@ -50,7 +54,6 @@ pub(crate) fn run(args: &DiffArgs) -> Result<u8, Failure> {
             crate::errln!("halo: warning: the {side} dataset ({}) has no traces; every rate compares against zero", path.display());
         }
     }
-    let opts = DiagnoseOptions::default();
     let mut before = diagnose(&before_ds, &opts)?;
     let mut after = diagnose(&after_ds, &opts)?;
     before.sources = vec![args.before.display().to_string()];

@@ -2,6 +2,7 @@
 
 pub(crate) mod count;
 pub(crate) mod dataset;
+pub(crate) mod detectors;
 pub(crate) mod diagnose;
 pub(crate) mod diff;
 pub(crate) mod export;
