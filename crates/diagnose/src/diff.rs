@@ -182,6 +182,66 @@ pub struct DiffReport {
     pub findings: Vec<FindingDiff>,
 }
 
+/// One row of the finding table: the traces of each run, the tools or models involved,
+/// a title.
+#[derive(Default)]
+struct Row<'d> {
+    traces: [std::collections::BTreeSet<&'d str>; 2],
+    places: std::collections::BTreeSet<&'d str>,
+    title: String,
+}
+
+impl Row<'_> {
+    /// A cause compared across tools (or models) is titled by the cause and the places
+    /// seen in either run; the title of one run alone would name only its own.
+    fn title_for(&self, key: &FindingKey) -> String {
+        if !shares_causes(key.mode) {
+            return self.title.clone();
+        }
+        let places: Vec<String> = self.places.iter().map(|p| format!("`{p}`")).collect();
+        let shown = places
+            .iter()
+            .take(4)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let on = match places.len() {
+            0 => String::new(),
+            n if n > 4 => format!(" on {shown} and {} more", n - 4),
+            _ => format!(" on {shown}"),
+        };
+        format!(
+            "{}{on}: {}",
+            key.mode.label(),
+            key.template.as_deref().unwrap_or("").replace('_', " ")
+        )
+    }
+}
+
+/// Whether a mode's findings are per cause and tool (or model), so that one run may show a
+/// cause on one tool and the other on several.
+fn shares_causes(mode: Mode) -> bool {
+    matches!(
+        mode,
+        Mode::ToolError | Mode::InvalidToolArgs | Mode::ProviderError
+    )
+}
+
+/// The row a finding is compared under. A cause the diagnosis may report per tool or for
+/// several tools at once (depending on how many it was seen on in that run) is compared
+/// as the cause: otherwise fixing it on one of two tools would read as "fixed" plus "new".
+fn row_key(key: &FindingKey) -> FindingKey {
+    if shares_causes(key.mode) {
+        FindingKey {
+            tool: None,
+            model: None,
+            ..key.clone()
+        }
+    } else {
+        key.clone()
+    }
+}
+
 fn compare(
     key: FindingKey,
     title: String,
@@ -235,26 +295,35 @@ fn sort(v: &mut [FindingDiff]) {
     });
 }
 
-/// Compares two diagnoses: per finding (matched by mode, tool, model and template) and per
+/// Compares two diagnoses: per finding (matched by mode, tool, model and template; tool
+/// errors, argument problems and provider failures by their cause, over all tools and
+/// models) and per
 /// mode the affected rate before and after, its change, Fisher's exact p-value and a verdict
 /// (fixed, improved, unchanged, worse, new), plus whole-run numbers (error rate, failure
 /// rate, turns, tool calls, tokens, durations).
 pub fn diff(before: &Diagnosis, after: &Diagnosis) -> DiffReport {
     let (nb, na) = (before.stats.traces, after.stats.traces);
-    let mut keys: BTreeMap<FindingKey, (usize, usize, String)> = BTreeMap::new();
-    for f in &before.findings {
-        keys.entry(f.key.clone())
-            .or_insert((0, 0, f.title.clone()))
-            .0 = f.trace_count;
+    let mut rows: BTreeMap<FindingKey, Row<'_>> = BTreeMap::new();
+    for (side, d) in [(0, before), (1, after)] {
+        for f in &d.findings {
+            let row = rows.entry(row_key(&f.key)).or_default();
+            row.traces[side].extend(f.trace_ids.iter().map(String::as_str));
+            row.places
+                .extend(f.tools.iter().chain(&f.failing_models).map(String::as_str));
+            row.places.extend(f.key.tool.as_deref());
+            row.places.extend(f.key.model.as_deref());
+            // The run after names the finding, as it is now.
+            if side == 1 || row.title.is_empty() {
+                row.title = f.title.clone();
+            }
+        }
     }
-    for f in &after.findings {
-        let e = keys.entry(f.key.clone()).or_insert((0, 0, String::new()));
-        e.1 = f.trace_count;
-        e.2 = f.title.clone();
-    }
-    let mut findings: Vec<FindingDiff> = keys
+    let mut findings: Vec<FindingDiff> = rows
         .into_iter()
-        .map(|(k, (b, a, title))| compare(k, title, b, nb, a, na))
+        .map(|(k, row)| {
+            let title = row.title_for(&k);
+            compare(k, title, row.traces[0].len(), nb, row.traces[1].len(), na)
+        })
         .collect();
     adjust_for_many(&mut findings);
     sort(&mut findings);

@@ -217,3 +217,51 @@ fn causes_are_read_where_runtimes_put_them() {
         "{md}"
     );
 }
+
+/// A cause seen on two tools before and on one after (one of them fixed) is one row of
+/// the diff, not "fixed" plus "new".
+#[test]
+fn a_cause_compares_as_one_row_however_many_tools_show_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, tools: &[&str]| {
+        let mut lines = Vec::new();
+        for (i, tool_name) in tools.iter().enumerate() {
+            let t = format!("{name}{i}");
+            lines.push(root(&t, None));
+            lines.push(tool(
+                &t,
+                "call",
+                tool_name,
+                Some("TimeoutError: upstream timed out"),
+                "",
+            ));
+        }
+        for i in 0..20 {
+            lines.push(root(&format!("{name}-ok{i}"), None));
+        }
+        let path = tmp.path().join(format!("{name}.jsonl"));
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let ds = common::open(&tmp.path().join(name), &[path]);
+        diagnose(&ds, &DiagnoseOptions::default()).unwrap()
+    };
+    let before = run("before", &["mail__send", "calendar__list"]);
+    let after = run("after", &["calendar__list"]);
+    assert_eq!(before.findings[0].key.tool, None, "merged before");
+    assert_eq!(
+        after.findings[0].key.tool.as_deref(),
+        Some("calendar__list")
+    );
+    let d = halo_diagnose::diff(&before, &after);
+    let rows: Vec<_> = d
+        .findings
+        .iter()
+        .filter(|f| f.key.mode == Mode::ToolError)
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!((rows[0].before_traces, rows[0].after_traces), (2, 1));
+    assert!(
+        rows[0].title.contains("`calendar__list`, `mail__send`"),
+        "{}",
+        rows[0].title
+    );
+}

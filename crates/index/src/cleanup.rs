@@ -10,9 +10,7 @@ static CLEANUPS: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> =
 /// Deletes a replaced index directory on a background thread, which [`finish_cleanup`]
 /// waits for.
 pub(crate) fn delete_in_background(old: std::path::PathBuf) {
-    let deleting = std::thread::spawn(move || {
-        let _ = std::fs::remove_dir_all(&old);
-    });
+    let deleting = std::thread::spawn(move || remove_index_dir(&old));
     let mut pending = CLEANUPS.lock().unwrap_or_else(|e| e.into_inner());
     // A long-lived process keeps only the deletions still running.
     pending.retain(|d| !d.is_finished());
@@ -70,7 +68,15 @@ pub(crate) fn sweep_old_indexes(dir: &Path, ours: &Path, locked: bool) {
             && entry.path() != ours
             && (locked || halo_ingest::looks_abandoned(&entry.path()));
         if file_name.starts_with(&old) || abandoned {
-            let _ = std::fs::remove_dir_all(entry.path());
+            remove_index_dir(&entry.path());
         }
     }
+}
+
+/// Deletes an index directory, its inflated gzip copy first: that copy is the one file in
+/// it that reads as trace data, and a directory half deleted (by a process killed midway)
+/// must not hold it without the index files that mark the directory as halo's.
+fn remove_index_dir(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join(crate::store::GZIP_COPY));
+    let _ = std::fs::remove_dir_all(dir);
 }
