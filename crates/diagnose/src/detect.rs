@@ -104,7 +104,11 @@ fn merge_causes_across_tools(acc: BTreeMap<FindingKey, Acc<'_>>) -> BTreeMap<Fin
     for (key, mut a) in acc {
         let shared = places_per_cause
             .get(&(key.mode, key.template.clone()))
-            .is_some_and(|&n| n >= 2);
+            .is_some_and(|&n| n >= 2)
+            && key
+                .template
+                .as_deref()
+                .is_some_and(crate::signals::names_a_cause);
         match where_seen(&key).cloned() {
             Some(place) if shared => {
                 let merged = FindingKey {

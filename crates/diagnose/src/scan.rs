@@ -5,6 +5,7 @@
 //! and token outliers, peer comparisons) is collected here as measurements and decided in
 //! [`crate::detect`].
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -124,14 +125,16 @@ impl<'a> Span<'a> {
     /// The message that says what went wrong. Some runtimes (the OpenAI Agents SDK, for
     /// one) set a fixed status message such as "Error running tool (non-fatal)" and put
     /// the real error in the tool's result: then the result is the message.
-    fn error_message(&self) -> Option<&'a str> {
+    fn error_message(&self) -> Option<Cow<'a, str>> {
         let stated = self.stated_error_message();
         match (stated, self.tool_result()) {
             (Some(m), Some(result)) if self.kind == TOOL && signals::is_generic_error(m) => {
-                Some(result)
+                Some(signals::message_in_result(result))
             }
-            (None, Some(result)) if self.kind == TOOL && self.is_error => Some(result),
-            _ => stated,
+            (None, Some(result)) if self.kind == TOOL && self.is_error => {
+                Some(signals::message_in_result(result))
+            }
+            _ => stated.map(Cow::Borrowed),
         }
     }
     fn error_text(&self) -> String {
@@ -283,7 +286,7 @@ fn provider_template(s: &Span<'_>, text: &str) -> String {
     match signals::provider_kind(s.http(), text, s.finish_reason()) {
         "other" => format!(
             "other: {}",
-            signals::template_of(s.error_type(), s.error_message())
+            signals::template_of(s.error_type(), s.error_message().as_deref())
         ),
         kind => kind.to_string(),
     }
@@ -343,7 +346,10 @@ pub(crate) fn analyze<'a>(
                             Mode::TurnExhaustion,
                             None,
                             None,
-                            Some(signals::template_of(s.error_type(), s.error_message())),
+                            Some(signals::template_of(
+                                s.error_type(),
+                                s.error_message().as_deref(),
+                            )),
                         ),
                         None,
                         vec![s.span_id],
@@ -411,7 +417,8 @@ pub(crate) fn analyze<'a>(
                         vec![s.span_id],
                     );
                 } else {
-                    let template = signals::template_of(s.error_type(), s.error_message());
+                    let template =
+                        signals::template_of(s.error_type(), s.error_message().as_deref());
                     out.hit(
                         key(Mode::ToolError, Some(tool), None, Some(template)),
                         None,
@@ -441,7 +448,10 @@ pub(crate) fn analyze<'a>(
                         Mode::TurnExhaustion,
                         None,
                         None,
-                        Some(signals::template_of(s.error_type(), s.error_message())),
+                        Some(signals::template_of(
+                            s.error_type(),
+                            s.error_message().as_deref(),
+                        )),
                     ),
                     None,
                     vec![s.span_id],
