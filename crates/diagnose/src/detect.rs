@@ -133,7 +133,7 @@ fn merge_causes_across_tools(acc: BTreeMap<FindingKey, Acc<'_>>) -> BTreeMap<Fin
 }
 
 /// Which quantile of its peers' tool calls a run is held to (premature success).
-const PEER_QUANTILE: f64 = 0.75;
+const PEER_QUANTILE: f64 = 0.5;
 
 /// Diagnoses the dataset (see the crate documentation).
 pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, DiagnoseError> {
@@ -154,9 +154,9 @@ pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, Dia
         .collect::<Result<Vec<_>, _>>()
         .map_err(DiagnoseError::Corrupt)?;
 
-    // Peers: the tool calls of the busier runs per root span name (the upper quartile).
-    // Not the median: when most runs of an agent skip their tools, which is the failure
-    // itself, the median says that skipping is normal and hides it.
+    // Peers: the median tool calls per root span name. An agent that skips its tools in
+    // most runs is then not caught; a higher quantile would catch it, but would also flag
+    // every direct answer of agents that need tools only now and then.
     let mut by_root: HashMap<&str, Vec<f64>> = HashMap::new();
     for &i in &selected {
         by_root

@@ -231,7 +231,7 @@ pub(crate) struct Measure<'a> {
 pub(crate) struct TraceContext<'o> {
     pub(crate) repeat_threshold: usize,
     pub(crate) refusal_loop_threshold: usize,
-    /// Upper-quartile tool calls of the trace's peers (same root span name).
+    /// Median tool calls of the trace's peers (same root span name).
     pub(crate) peer_tool_calls: &'o HashMap<String, f64>,
     pub(crate) global_tool_calls: f64,
 }

@@ -160,14 +160,25 @@ static REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// Words that, later in the sentence, turn "I can't do that" into a condition or a
+/// failure ("without your order number", "because the payment failed"), not a refusal.
+static NOT_A_REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)\b(?:without|because|until|unless|since|due to|as (?:the|your|it)|but|yet)\b")
+});
+
 /// Whether a model output reads like a refusal.
 pub(crate) fn says_refusal(output: &str) -> bool {
-    REFUSAL.is_match(output)
+    let Some(m) = REFUSAL.find(output) else {
+        return false;
+    };
+    let rest = &output[m.end()..];
+    let sentence_end = rest.find(['.', '!', '?', '\n']).unwrap_or(rest.len());
+    !NOT_A_REFUSAL.is_match(&rest[..sentence_end])
 }
 
 static FAILURE_TEXT: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)\b(?:I was|I am|I'm|we were) (?:unable|not able) to (?:complete|finish|do|perform|find|locate|access|retrieve)|\b(?:could not|couldn't|did not|didn't) (?:complete|finish) the (?:task|request)|\bI (?:could not|couldn't|wasn't able to|was not able to|failed to) (?:complete|finish|do|find|locate|access|retrieve)\b",
+        r"(?i)\b(?:I was|I am|I'm|we were) (?:unable|not able) to (?:complete|finish|do|perform)|\b(?:could not|couldn't|did not|didn't) (?:complete|finish) the (?:task|request)|\bI (?:could not|couldn't|wasn't able to|was not able to|failed to) (?:complete|finish|do)\b",
     )
 });
 
@@ -254,10 +265,25 @@ pub(crate) fn names_a_cause(template: &str) -> bool {
     false
 }
 
+static SIGN_OFF: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)anything else|help (?:you )?with|further (?:assist|help|question)|other questions?|can i (?:help|assist)|let me know",
+    )
+});
+
 /// Whether a final answer ends by asking the user something (a clarifying question),
-/// which is not a claim of success.
+/// which is not a claim of success. A stock sign-off ("Is there anything else I can help
+/// you with?") asks nothing.
 pub(crate) fn asks_a_question(output: &str) -> bool {
-    output.trim_end().ends_with('?')
+    let text = output.trim_end();
+    if !text.ends_with('?') {
+        return false;
+    }
+    let body = &text[..text.len() - 1];
+    let last = body
+        .rfind(['.', '!', '?', '\n'])
+        .map_or(body, |i| &body[i + 1..]);
+    !SIGN_OFF.is_match(last)
 }
 
 static DATED_SNAPSHOT: LazyLock<Regex> =
@@ -437,7 +463,18 @@ mod tests {
         ] {
             assert!(!says_refusal(not_refusal), "{not_refusal}");
         }
-        assert!(says_not_done("I couldn't find Liam in your contacts."));
+        assert!(!says_not_done(
+            "I couldn't find any errors in your code; all tests pass."
+        ));
+        for condition in [
+            "I can't do that without your order number.",
+            "I'm unable to complete the request because the payment failed.",
+        ] {
+            assert!(!says_refusal(condition), "{condition}");
+        }
+        assert!(!asks_a_question(
+            "Your event is booked. Is there anything else I can help you with?"
+        ));
         assert!(is_generic_error("Error running tool (non-fatal)"));
         assert!(is_generic_error("Tool execution failed"));
         assert!(!is_generic_error("Error running tool: file not found"));
