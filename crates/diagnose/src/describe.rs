@@ -193,7 +193,7 @@ pub(crate) fn describe(
                 "{in_traces} call `{tool}` with the same arguments several times, back to back or taking turns with one other call ({} repeated calls in all).",
                 spans
             ),
-            fix: "Detect identical consecutive calls in the harness and stop them (or answer \"already called with \
+            fix: "Detect repeated identical calls in the harness and stop them (or answer \"already called with \
                   these arguments; the result was ...\"); add a prompt rule to change strategy when a call returns \
                   the same result twice."
                 .to_string(),

@@ -295,10 +295,6 @@ fn provider_template(s: &Span<'_>, text: &str) -> String {
 /// How long an example's detail line may be.
 const DETAIL_CHARS: usize = 200;
 
-/// How many other calls may come between two repeats of a call for them to still be one
-/// loop: one, so that an agent alternating between two calls (A B A B) is caught.
-const MAX_CALLS_BETWEEN_REPEATS: usize = 1;
-
 const LLM: &str = "LLM";
 const TOOL: &str = "TOOL";
 
@@ -485,21 +481,43 @@ pub(crate) fn analyze<'a>(
     // Repeated identical tool calls, in start order: the same tool with the same
     // arguments (compared as JSON, so spacing and key order do not matter) again and
     // again, back to back or taking turns with one other call (A B A B ...).
-    let mut chains: HashMap<(&'a str, String), (usize, Vec<&'a str>)> = HashMap::new();
+    let keys: Vec<(&'a str, String)> = tool_calls
+        .iter()
+        .map(|&(tool, args, _)| (tool, signals::comparable_args(args)))
+        .collect();
+    // Per call: where its chain of repeats was last seen, the one call taking turns with
+    // it (if any), and the spans so far.
+    type Chain<'s> = (usize, Option<usize>, Vec<&'s str>);
+    let mut chains: HashMap<&(&'a str, String), Chain<'a>> = HashMap::new();
     let mut best: Option<(&'a str, Vec<&'a str>)> = None;
-    for (n, &(tool, args, span)) in tool_calls.iter().enumerate() {
-        let chain = chains
-            .entry((tool, signals::comparable_args(args)))
-            .or_insert((n, Vec::new()));
-        if n - chain.0 > MAX_CALLS_BETWEEN_REPEATS + 1 {
-            chain.1.clear();
+    for (n, &(tool, _, span)) in tool_calls.iter().enumerate() {
+        let chain = chains.entry(&keys[n]).or_insert((n, None, Vec::new()));
+        let continues = match n - chain.0 {
+            0 | 1 => true,
+            // One call between: always the same other call (A B A B), not any call (an
+            // edit-test cycle with different edits is work, not a loop).
+            2 => {
+                let between = n - 1;
+                match chain.1 {
+                    None => {
+                        chain.1 = Some(between);
+                        true
+                    }
+                    Some(other) => keys[other] == keys[between],
+                }
+            }
+            _ => false,
+        };
+        if !continues {
+            chain.1 = None;
+            chain.2.clear();
         }
         chain.0 = n;
-        chain.1.push(span);
-        if chain.1.len() >= ctx.repeat_threshold
-            && best.as_ref().is_none_or(|(_, b)| chain.1.len() > b.len())
+        chain.2.push(span);
+        if chain.2.len() >= ctx.repeat_threshold
+            && best.as_ref().is_none_or(|(_, b)| chain.2.len() > b.len())
         {
-            best = Some((tool, chain.1.clone()));
+            best = Some((tool, chain.2.clone()));
         }
     }
     if let Some((tool, spans)) = best {

@@ -125,6 +125,32 @@ fn causes_are_read_where_runtimes_put_them() {
             }),
         ));
     }
+    // An edit-test cycle: the same test call between different edits is work, not a loop.
+    lines.push(root("cycle", None));
+    for (i, (name, args)) in [
+        ("edit_file", r#"{"patch": "a"}"#),
+        ("run_tests", "{}"),
+        ("edit_file", r#"{"patch": "b"}"#),
+        ("run_tests", "{}"),
+        ("edit_file", r#"{"patch": "c"}"#),
+        ("run_tests", "{}"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        lines.push(span(
+            "cycle",
+            &format!("c{i}"),
+            "root",
+            None,
+            serde_json::json!({
+                "openinference.span.kind": "TOOL",
+                "tool.name": name,
+                "input.value": args,
+                "output.value": "ok",
+            }),
+        ));
+    }
     let path = tmp.path().join("wording.jsonl");
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     let ds = common::open(tmp.path(), &[path]);
@@ -201,6 +227,11 @@ fn causes_are_read_where_runtimes_put_them() {
         .find(|f| f.key.mode == Mode::RepeatedToolLoop)
         .expect("the alternating calls are a loop");
     assert_eq!(looping.key.tool.as_deref(), Some("search"));
+    assert_eq!(
+        looping.trace_ids,
+        ["alternating"],
+        "the edit-test cycle is no loop"
+    );
     assert_eq!(looping.examples[0].span_ids, ["c0", "c2", "c4"]);
     assert_eq!(
         looping.examples[0].detail.as_deref(),
