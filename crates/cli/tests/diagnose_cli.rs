@@ -44,7 +44,7 @@ fn diagnose_prints_a_summary_writes_a_report_and_json() {
     assert!(!report.contains("not in dataset"));
 
     let j = json(&halo(tmp.path(), &["diagnose", f, "--json", "-q"]));
-    assert_eq!(j["schema_version"], 1);
+    assert_eq!(j["schema_version"], 2);
     let findings = j["findings"].as_array().unwrap();
     let modes: Vec<&str> = findings
         .iter()
@@ -119,7 +119,7 @@ fn diff_gives_verdicts_between_two_runs() {
     let (b, a) = (before.to_str().unwrap(), after.to_str().unwrap());
 
     let j = json(&halo(tmp.path(), &["diff", b, a, "--json", "-q"]));
-    assert_eq!(j["schema_version"], 1);
+    assert_eq!(j["schema_version"], 2);
     let tool_error = j["modes"]
         .as_array()
         .unwrap()

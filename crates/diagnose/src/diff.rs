@@ -10,7 +10,7 @@ use crate::render::{counted, md_cell, pct, thousands};
 use crate::stats::fisher_exact;
 
 /// Version of the JSON rendering of [`DiffReport`].
-pub const DIFF_SCHEMA_VERSION: u32 = 1;
+pub const DIFF_SCHEMA_VERSION: u32 = 2;
 
 /// Significance level for verdicts.
 pub const ALPHA: f64 = 0.05;

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// Version of the JSON rendering of [`Diagnosis`]; bumped on incompatible changes.
-pub const DIAGNOSIS_SCHEMA_VERSION: u32 = 1;
+pub const DIAGNOSIS_SCHEMA_VERSION: u32 = 2;
 
 /// A failure mode the offline detectors know. The identifiers are stable (they are the
 /// `mode` field of `--json` and match the trace generator's label ids).

@@ -116,7 +116,7 @@ fn a_fixed_mode_and_a_worse_mode_get_their_verdicts() {
         .unwrap();
     assert!(!mode_row.contains("`tool_error`"), "{mode_row}");
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
     assert!(json["findings"][0]["verdict"].is_string());
 
     // A run compared with itself is unchanged everywhere.

@@ -11,10 +11,7 @@ use halo_diagnose::{
 };
 
 fn example() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/data/agent-traces.jsonl"
-    ))
+    halo_testkit::workspace_path("examples/data/agent-traces.jsonl")
 }
 
 #[test]
@@ -62,7 +59,7 @@ fn report_cites_real_evidence_and_json_lists_every_trace() {
 
     // JSON: schema version, mode ids, full lists; deterministic.
     let json: serde_json::Value = serde_json::from_str(&d.to_json()).unwrap();
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
     assert!(json["findings"][0]["mode"].is_string());
     assert!(json["findings"][0]["trace_ids"].is_array());
     let again = diagnose(&ds, &DiagnoseOptions::default()).unwrap();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use halo_index::{Dataset, IndexAction, IndexError, NoProgress, OpenOptions};
 
 fn fixtures() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/halo-fixtures");
+    let dir = halo_testkit::workspace_path("../shared/data/halo-fixtures");
     if dir.is_dir() {
         Some(dir)
     } else {

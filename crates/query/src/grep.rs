@@ -9,7 +9,7 @@ use crate::scan::{scan, ScanBudget, ScanInfo};
 use crate::QueryError;
 
 /// Version of the [`GrepResult`] JSON.
-pub const GREP_SCHEMA_VERSION: u32 = 1;
+pub const GREP_SCHEMA_VERSION: u32 = 2;
 
 /// One matching line.
 #[derive(Debug, Clone, Serialize, PartialEq)]

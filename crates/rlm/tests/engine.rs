@@ -953,8 +953,7 @@ async fn max_parallel_four_runs_four_subagents_at_once() {
 
 #[tokio::test]
 async fn reference_fixtures_through_the_tools() {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/halo-fixtures");
+    let dir = halo_testkit::workspace_path("../shared/data/halo-fixtures");
     if !dir.is_dir() {
         eprintln!("skipped: ../shared/data/halo-fixtures is absent");
         return;

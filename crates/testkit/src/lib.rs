@@ -2,8 +2,12 @@
 //!
 //! - [`generate`]: a deterministic generator of realistic agent traces with planted,
 //!   labelled failure modes (also available as the `halo-testdata` binary).
+//! - [`workspace_path`]: repository files (bundled examples, fixtures beside the checkout).
 
+pub mod checkout;
 pub mod generate;
+
+pub use checkout::workspace_path;
 
 /// A scripted OpenAI-compatible HTTP server for tests of model clients and agents.
 pub mod scripted_server;

@@ -115,7 +115,7 @@ pub fn write(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
 
 /// The reference fixtures, or None (with a note) when ../shared is absent.
 pub fn fixtures() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/halo-fixtures");
+    let dir = halo_testkit::workspace_path("../shared/data/halo-fixtures");
     if dir.is_dir() {
         Some(dir)
     } else {

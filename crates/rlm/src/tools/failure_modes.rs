@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Version of the `get_failure_modes` result layout.
-const FAILURE_MAP_SCHEMA_VERSION: u32 = 1;
+const FAILURE_MAP_SCHEMA_VERSION: u32 = 2;
 /// Largest result, in bytes of JSON: findings are dropped from the least impactful end.
 const MAX_MAP_BYTES: usize = 24_000;
 /// Findings listed at most, before the size budget.

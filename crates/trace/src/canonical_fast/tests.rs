@@ -108,10 +108,7 @@ fn mutations_never_make_the_readers_disagree() {
 /// for line, with the same result as serde.
 #[test]
 fn the_bundled_example_data_takes_the_fast_path() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/data/agent-traces.jsonl"
-    );
+    let path = halo_testkit::workspace_path("examples/data/agent-traces.jsonl");
     let data = std::fs::read_to_string(path).expect("the example data is in the repository");
     let mut lines = 0;
     for line in data.lines().filter(|l| !l.trim().is_empty()) {
@@ -124,12 +121,12 @@ fn the_bundled_example_data_takes_the_fast_path() {
 /// The public fixtures, when this checkout sits beside them.
 #[test]
 fn the_shared_fixtures_take_the_fast_path() {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/halo-fixtures"
-    );
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        eprintln!("skipped: {dir} is absent (it is not part of a user's clone)");
+    let dir = halo_testkit::workspace_path("../shared/data/halo-fixtures");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!(
+            "skipped: {} is absent (it is not part of a user's clone)",
+            dir.display()
+        );
         return;
     };
     for entry in entries.flatten() {
