@@ -20,9 +20,10 @@ pub(crate) fn report_errors_as_json(on: bool) {
     JSON_ERRORS.store(on, Ordering::Relaxed);
 }
 
-/// Under `--json`, makes Ctrl-C end a command with the JSON error line on stdout (and exit
-/// code 130), so that a script reading stdout gets JSON even then. Not for the analysis
-/// run, which handles Ctrl-C itself to save its partial report.
+/// Under `--json`, makes Ctrl-C end a command with the JSON error line on stdout (then the
+/// process dies of the signal, which shells report as 130), so that a script reading
+/// stdout gets JSON even then. Not for the analysis run with a model, which handles
+/// Ctrl-C itself to save its partial report.
 pub(crate) fn report_interrupts_as_json() {
     #[cfg(unix)]
     {
@@ -30,11 +31,15 @@ pub(crate) fn report_interrupts_as_json() {
             const OUT: &[u8] =
                 b"{\"schema_version\":1,\"error\":{\"exit_code\":130,\"message\":\"interrupted\"}}\n";
             const ERR: &[u8] = b"halo: interrupted\n";
-            // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffers are static.
+            // SAFETY: write(2), signal(2) and raise(3) are async-signal-safe; the buffers
+            // are static.
             unsafe {
                 libc::write(1, OUT.as_ptr().cast(), OUT.len());
                 libc::write(2, ERR.as_ptr().cast(), ERR.len());
-                libc::_exit(i32::from(INTERRUPTED));
+                // Then die of the signal, as without the handler: a shell loop running
+                // halo stops on Ctrl-C only when its child was killed by it.
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::raise(libc::SIGINT);
             }
         }
         // SAFETY: installs a handler that only calls async-signal-safe functions.

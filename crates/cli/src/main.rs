@@ -144,8 +144,12 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::from(exit::OK);
             }
-            // Through `finish`, so that `--json` also gets the error as JSON; clap's
-            // rendering (with its usage line) is kept as the message.
+            if !json_wanted {
+                // clap's own rendering, colours and all.
+                let _ = e.print();
+                return ExitCode::from(exit::USAGE);
+            }
+            // Under --json, through `finish`, so that stdout gets the error as JSON.
             let message = e.render().to_string();
             return exit::finish(Err(exit::Failure::usage(anyhow::anyhow!(
                 "{}",
@@ -153,7 +157,9 @@ fn main() -> ExitCode {
             ))));
         }
     };
-    if json_wanted && !matches!(cli.command, Command::Run(_)) {
+    let model_run =
+        matches!(&cli.command, Command::Run(a) if a.run.prompt.is_some() || a.run.resume.is_some());
+    if json_wanted && !model_run {
         exit::report_interrupts_as_json();
     }
     let outcome = match &cli.command {

@@ -158,7 +158,7 @@ fn diff_gives_verdicts_between_two_runs() {
     assert!(out.status.success(), "{}", stderr(&out));
     let md = std::fs::read_to_string(tmp.path().join("d.md")).unwrap();
     assert!(
-        md.contains("**Input problems:** 1 line skipped as unreadable"),
+        md.contains("**Input problems:** 1 line skipped as unreadable (their spans are not in this diagnosis); 1 problem in all"),
         "{md}"
     );
 }

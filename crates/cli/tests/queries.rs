@@ -51,6 +51,13 @@ fn every_filter_selects_what_it_says() {
     // A flag before the path does not take the path for its value.
     let before = json(&halo(tmp.path(), &["count", "--has-errors", f, "--json"]));
     assert_eq!(before["total"], 2);
+    let spaced = halo(tmp.path(), &["count", f, "--has-errors", "false"]);
+    assert_eq!(spaced.status.code(), Some(1));
+    assert!(
+        stderr(&spaced).contains("`--has-errors=false`"),
+        "{}",
+        stderr(&spaced)
+    );
     assert_eq!(count(&["--has-tool-errors"]), 1);
     assert_eq!(count(&["--model-name", "gpt-5.4"]), 2);
     assert_eq!(

@@ -135,7 +135,9 @@ fn an_interrupted_json_command_says_so_in_json() {
         .unwrap();
     assert!(sent.success());
     let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    // Killed by the signal, as shells expect (they report it as 130).
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(o.status.signal(), Some(2), "SIGINT: {}", stderr(&o));
     let e = json_any(&o);
     assert_eq!(e["error"]["exit_code"], 130);
     assert_eq!(e["error"]["message"], "interrupted");

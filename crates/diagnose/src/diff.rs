@@ -589,8 +589,8 @@ impl DiffReport {
         if self.before_problem_count + self.after_problem_count > 0 {
             let _ = writeln!(
                 out,
-                "**Input problems:** {} before, {} after (skipped lines and others; \
-                 `halo index --json` lists them): what they hold is not compared.\n",
+                "**Input problems:** {} before, {} after (skipped lines, whose spans are not \
+                 compared, and others; `halo index --json` lists them).\n",
                 self.before_problem_count, self.after_problem_count
             );
         }

@@ -155,11 +155,17 @@ pub fn render_markdown(d: &Diagnosis) -> String {
         d.findings.len()
     );
     if s.problem_count > 0 {
+        let lost = if s.skipped_lines > 0 {
+            format!(
+                "{} skipped as unreadable (their spans are not in this diagnosis); ",
+                counted(s.skipped_lines as usize, "line", "lines")
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "**Input problems:** {} skipped as unreadable, {} in all while indexing \
-             (`halo index --json` lists them); what they hold is not in this diagnosis.\n",
-            counted(s.skipped_lines as usize, "line", "lines"),
+            "**Input problems:** {lost}{} in all while indexing (`halo index --json` lists them).\n",
             counted(s.problem_count as usize, "problem", "problems")
         );
     }

@@ -68,6 +68,11 @@ pub(crate) struct ScanHit {
     pub(crate) matched: Range<usize>,
 }
 
+/// How many chunks a scan's data is cut into (within the size bounds below).
+const CHUNKS_PER_SCAN: u64 = 32;
+/// How many chunks a scan that stops at enough hits scans before it counts them.
+const CHUNKS_PER_WAVE: usize = 8;
+
 /// The smallest and largest piece of data one scan job covers.
 const MIN_CHUNK: usize = 256 << 10;
 const MAX_CHUNK: usize = 8 << 20;
@@ -93,9 +98,10 @@ pub(crate) fn scan(
     }
     let total: u64 = ranges.iter().map(|r| (r.end - r.start) as u64).sum();
     // Chunks small enough that every core gets several even on small data, and that a
-    // scan after a few matches stops soon; large enough to keep per-chunk costs low.
-    let threads = rayon::current_num_threads().max(1);
-    let chunk = usize::try_from(total / (threads as u64 * 16))
+    // scan after a few matches stops soon; large enough to keep per-chunk costs low. They
+    // depend on the data alone, so a scan stopped at enough matches covers the same
+    // prefix on every machine.
+    let chunk = usize::try_from(total / CHUNKS_PER_SCAN)
         .unwrap_or(MAX_CHUNK)
         .clamp(MIN_CHUNK, MAX_CHUNK);
     let mut jobs = Vec::new();
@@ -111,7 +117,12 @@ pub(crate) fn scan(
     // Chunks go in waves, in dataset order, and a scan that wants only so many hits stops
     // after the wave that found them: the hits are then every match in the scanned
     // prefix, the same on every run, however the threads were scheduled.
-    let wave = threads * 2;
+    // A scan that wants every hit has no reason to wait between waves.
+    let wave = if max_hits == usize::MAX {
+        jobs.len().max(1)
+    } else {
+        CHUNKS_PER_WAVE
+    };
     let mut hits = Vec::new();
     let mut scanned = 0u64;
     let mut stopped_by = None;

@@ -127,6 +127,17 @@ impl DatasetArgs {
         force_rebuild: bool,
         verify: bool,
     ) -> Result<Dataset, Failure> {
+        // `--has-errors false` reads `false` as a path (the value takes `=`): say so.
+        if let Some(word) = self
+            .paths
+            .iter()
+            .find(|p| matches!(p.to_str(), Some("true" | "false")) && !p.exists())
+        {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "{}: no such file; a flag's true/false is written with `=` (`--has-errors=false`)",
+                word.display()
+            )));
+        }
         let options = OpenOptions {
             index_dir: self.options.index_dir.clone(),
             strict: self.options.strict,

@@ -328,6 +328,10 @@ pub(crate) fn execute(
     crate::errln!("halo: report saved to {}", paths.report.display());
     crate::errln!("halo: run record saved to {}", paths.record.display());
     match &checkpoint_path {
+        // A completed run's checkpoint is kept for the record; --resume refuses it.
+        Some(p) if outcome.status == RunStatus::Completed => {
+            crate::errln!("halo: checkpoint saved to {}", p.display())
+        }
         Some(p) => crate::errln!(
             "halo: checkpoint saved to {} (resume with --resume)",
             p.display()
@@ -338,7 +342,7 @@ pub(crate) fn execute(
         crate::errln!("halo: warning: {e}");
     }
     Ok(match outcome.status {
-        RunStatus::Cancelled => ExitCode::from(130),
+        RunStatus::Cancelled => ExitCode::from(crate::exit::INTERRUPTED),
         RunStatus::Failed => {
             crate::errln!(
                 "halo: the model provider failed: {}",
@@ -346,7 +350,7 @@ pub(crate) fn execute(
             );
             ExitCode::from(3)
         }
-        _ if interrupted.load(Ordering::SeqCst) => ExitCode::from(130),
+        _ if interrupted.load(Ordering::SeqCst) => ExitCode::from(crate::exit::INTERRUPTED),
         _ => ExitCode::SUCCESS,
     })
 }

@@ -526,7 +526,7 @@ fn line_range(
     default_len: usize,
 ) -> Result<(usize, usize), String> {
     let start = start.unwrap_or(1).max(1);
-    let end = end.unwrap_or(start + default_len - 1);
+    let end = end.unwrap_or(start.saturating_add(default_len - 1));
     if end < start {
         return Err(format!(
             "end_line {end} is before start_line {start}; lines are 1-based and inclusive"
