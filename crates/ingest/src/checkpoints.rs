@@ -356,8 +356,8 @@ impl GzipCheckpoints {
     ///
     /// While it grows, the copy goes by a temporary name (`<dest>.tmp-extending`), so
     /// that nobody takes a half-written copy for a whole one: a crash leaves that name,
-    /// which the next full copy sweeps. `exclusive` says the caller holds the source's
-    /// build lock, as [`GzipCheckpoints::materialize`] does.
+    /// which the next full copy sweeps. The caller holds the source's build lock, so no
+    /// one else grows or replaces the copy meanwhile.
     pub fn extend_copy(
         &self,
         gz: &Path,
