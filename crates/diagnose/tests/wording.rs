@@ -48,6 +48,25 @@ fn tool(trace: &str, id: &str, name: &str, error: Option<&str>, result: &str) ->
     )
 }
 
+/// Successful tool calls of `trace`, in order (span ids `c0`, `c1`, ...), as (tool,
+/// arguments).
+fn calls(lines: &mut Vec<String>, trace: &str, calls: &[(&str, &str)]) {
+    for (i, (name, args)) in calls.iter().enumerate() {
+        lines.push(span(
+            trace,
+            &format!("c{i}"),
+            "root",
+            None,
+            serde_json::json!({
+                "openinference.span.kind": "TOOL",
+                "tool.name": name,
+                "input.value": args,
+                "output.value": "ok",
+            }),
+        ));
+    }
+}
+
 fn root(trace: &str, outcome: Option<&str>) -> String {
     let mut attrs = serde_json::json!({"openinference.span.kind": "AGENT"});
     if let Some(o) = outcome {
@@ -102,55 +121,31 @@ fn causes_are_read_where_runtimes_put_them() {
     ));
     // An agent alternating between two calls, the same arguments spaced differently.
     lines.push(root("alternating", None));
-    for (i, (name, args)) in [
-        ("search", r#"{"q": "liam", "limit": 5}"#),
-        ("open", r#"{"id": 1}"#),
-        ("search", r#"{"limit":5,"q":"liam"}"#),
-        ("open", r#"{"id":1}"#),
-        ("search", r#"{ "q" : "liam" , "limit" : 5 }"#),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        lines.push(span(
-            "alternating",
-            &format!("c{i}"),
-            "root",
-            None,
-            serde_json::json!({
-                "openinference.span.kind": "TOOL",
-                "tool.name": name,
-                "input.value": args,
-                "output.value": "[]",
-            }),
-        ));
-    }
+    calls(
+        &mut lines,
+        "alternating",
+        &[
+            ("search", r#"{"q": "liam", "limit": 5}"#),
+            ("open", r#"{"id": 1}"#),
+            ("search", r#"{"limit":5,"q":"liam"}"#),
+            ("open", r#"{"id":1}"#),
+            ("search", r#"{ "q" : "liam" , "limit" : 5 }"#),
+        ],
+    );
     // An edit-test cycle: the same test call between different edits is work, not a loop.
     lines.push(root("cycle", None));
-    for (i, (name, args)) in [
-        ("edit_file", r#"{"patch": "a"}"#),
-        ("run_tests", "{}"),
-        ("edit_file", r#"{"patch": "b"}"#),
-        ("run_tests", "{}"),
-        ("edit_file", r#"{"patch": "c"}"#),
-        ("run_tests", "{}"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        lines.push(span(
-            "cycle",
-            &format!("c{i}"),
-            "root",
-            None,
-            serde_json::json!({
-                "openinference.span.kind": "TOOL",
-                "tool.name": name,
-                "input.value": args,
-                "output.value": "ok",
-            }),
-        ));
-    }
+    calls(
+        &mut lines,
+        "cycle",
+        &[
+            ("edit_file", r#"{"patch": "a"}"#),
+            ("run_tests", "{}"),
+            ("edit_file", r#"{"patch": "b"}"#),
+            ("run_tests", "{}"),
+            ("edit_file", r#"{"patch": "c"}"#),
+            ("run_tests", "{}"),
+        ],
+    );
     let path = tmp.path().join("wording.jsonl");
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     let ds = common::open(tmp.path(), &[path]);
