@@ -277,4 +277,28 @@ fn reference_fixtures_agree_with_the_reference_semantics() {
         ],
     ));
     assert_eq!(c["total"], 2);
+    // The OpenAI Agents SDK's failed tools say only "Error running tool (non-fatal)"; the
+    // error taxonomy groups them by what their results say.
+    let o = json(&halo(
+        tmp.path(),
+        &[
+            "overview",
+            real.to_str().unwrap(),
+            "--index-dir",
+            "idx",
+            "--json",
+        ],
+    ));
+    let groups: Vec<&str> = o["error_taxonomy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        groups
+            .iter()
+            .any(|g| g.starts_with("tool list_files: [Errno <num>] No such file or directory")),
+        "{groups:?}"
+    );
 }

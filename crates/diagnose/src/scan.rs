@@ -5,7 +5,6 @@
 //! and token outliers, peer comparisons) is collected here as measurements and decided in
 //! [`crate::detect`].
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -116,26 +115,10 @@ impl<'a> Span<'a> {
     fn error_type(&self) -> Option<&'a str> {
         opt(self.c.error_type, self.i)
     }
-    fn stated_error_message(&self) -> Option<&'a str> {
+    /// The error's message (for a failed tool whose status only says that it failed,
+    /// the index already holds the message of its result).
+    fn error_message(&self) -> Option<&'a str> {
         opt(self.c.error_message, self.i).or_else(|| opt(self.c.status_message, self.i))
-    }
-    fn tool_result(&self) -> Option<&'a str> {
-        opt(self.c.tool_result, self.i)
-    }
-    /// The message that says what went wrong. Some runtimes (the OpenAI Agents SDK, for
-    /// one) set a fixed status message such as "Error running tool (non-fatal)" and put
-    /// the real error in the tool's result: then the result is the message.
-    fn error_message(&self) -> Option<Cow<'a, str>> {
-        let stated = self.stated_error_message();
-        match (stated, self.tool_result()) {
-            (Some(m), Some(result)) if self.kind == TOOL && signals::is_generic_error(m) => {
-                Some(signals::message_in_result(result))
-            }
-            (None, Some(result)) if self.kind == TOOL && self.is_error => {
-                Some(signals::message_in_result(result))
-            }
-            _ => stated.map(Cow::Borrowed),
-        }
     }
     fn error_text(&self) -> String {
         match (self.error_type(), self.error_message()) {
@@ -286,7 +269,7 @@ fn provider_template(s: &Span<'_>, text: &str) -> String {
     match signals::provider_kind(s.http(), text, s.finish_reason()) {
         "other" => format!(
             "other: {}",
-            signals::template_of(s.error_type(), s.error_message().as_deref())
+            signals::template_of(s.error_type(), s.error_message())
         ),
         kind => kind.to_string(),
     }
@@ -342,10 +325,7 @@ pub(crate) fn analyze<'a>(
                             Mode::TurnExhaustion,
                             None,
                             None,
-                            Some(signals::template_of(
-                                s.error_type(),
-                                s.error_message().as_deref(),
-                            )),
+                            Some(signals::template_of(s.error_type(), s.error_message())),
                         ),
                         None,
                         vec![s.span_id],
@@ -413,8 +393,7 @@ pub(crate) fn analyze<'a>(
                         vec![s.span_id],
                     );
                 } else {
-                    let template =
-                        signals::template_of(s.error_type(), s.error_message().as_deref());
+                    let template = signals::template_of(s.error_type(), s.error_message());
                     out.hit(
                         key(Mode::ToolError, Some(tool), None, Some(template)),
                         None,
@@ -444,10 +423,7 @@ pub(crate) fn analyze<'a>(
                         Mode::TurnExhaustion,
                         None,
                         None,
-                        Some(signals::template_of(
-                            s.error_type(),
-                            s.error_message().as_deref(),
-                        )),
+                        Some(signals::template_of(s.error_type(), s.error_message())),
                     ),
                     None,
                     vec![s.span_id],

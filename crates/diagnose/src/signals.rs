@@ -182,65 +182,6 @@ static FAILURE_TEXT: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
-static GENERIC_ERROR: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?i)^\W*(?:an )?(?:error|exception|failure) (?:running|executing|calling|invoking|in|while running|while executing|while calling) (?:the )?(?:tool|function)\b[^:]*$|^\W*(?:tool|function) (?:execution |call )?(?:failed|error(?:ed)?)\W*(?:\(non-fatal\))?\W*$|^\W*(?:error|exception|failed|failure|tool error)\W*$",
-    )
-});
-
-/// Whether an error message says nothing but that a tool failed ("Error running tool
-/// (non-fatal)", "Tool execution failed"): then the tool's result says why.
-pub(crate) fn is_generic_error(message: &str) -> bool {
-    GENERIC_ERROR.is_match(message)
-}
-
-static MESSAGE_FIELD: LazyLock<Regex> = LazyLock::new(|| {
-    re(r#""(?:error|message|detail|error_message|msg|text)"\s*:\s*"((?:[^"\\]|\\.)*)"#)
-});
-
-/// The message in a tool's result, for a failed call whose result says why: the
-/// `error`/`message`/`detail` field of a JSON object (or the `message` inside an `error`
-/// object), the first text of an MCP `content` list, else the result as it is. Masking a
-/// JSON result whole would leave only its shape (`{<str>: <str>}`), the same for every
-/// error.
-pub(crate) fn message_in_result(result: &str) -> std::borrow::Cow<'_, str> {
-    use std::borrow::Cow;
-    const FIELDS: [&str; 5] = ["error", "message", "detail", "error_message", "msg"];
-    if let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(result) {
-        for field in FIELDS {
-            match o.get(field) {
-                Some(serde_json::Value::String(m)) if !m.is_empty() => {
-                    return Cow::Owned(m.clone())
-                }
-                Some(serde_json::Value::Object(inner)) => {
-                    if let Some(serde_json::Value::String(m)) = inner.get("message") {
-                        return Cow::Owned(m.clone());
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mcp_text = o
-            .get("content")
-            .and_then(|c| c.as_array())
-            .and_then(|c| c.iter().find_map(|part| part.get("text")?.as_str()));
-        if let Some(text) = mcp_text {
-            return Cow::Owned(text.to_string());
-        }
-        return Cow::Borrowed(result);
-    }
-    // A head cut short is no JSON any more; its first message field may still be whole.
-    if result.trim_start().starts_with('{') {
-        if let Some(m) = MESSAGE_FIELD.captures(result).and_then(|c| c.get(1)) {
-            let quoted = format!("\"{}\"", m.as_str());
-            if let Ok(text) = serde_json::from_str::<String>(&quoted) {
-                return Cow::Owned(text);
-            }
-        }
-    }
-    Cow::Borrowed(result)
-}
-
 /// Whether a masked template still says something: a word of three letters or more
 /// outside its placeholders (`<num>`, `<str>`...). One that is all placeholders
 /// (`{<str>: <str>}`) names no cause, so it is not one cause across tools.
@@ -475,35 +416,7 @@ mod tests {
         assert!(!asks_a_question(
             "Your event is booked. Is there anything else I can help you with?"
         ));
-        assert!(is_generic_error("Error running tool (non-fatal)"));
-        assert!(is_generic_error("Tool execution failed"));
-        assert!(!is_generic_error("Error running tool: file not found"));
-        assert!(!is_generic_error("Calendar event 53 not found"));
         assert!(asks_a_question("Which account do you mean?"));
-        assert_eq!(
-            message_in_result(r#"{"error": "Invalid date"}"#),
-            "Invalid date"
-        );
-        assert_eq!(
-            message_in_result(r#"{"error": {"code": 404, "message": "User 17 not found"}}"#),
-            "User 17 not found"
-        );
-        assert_eq!(
-            message_in_result(
-                r#"{"content":[{"type":"text","text":"Repository not found"}],"isError":true}"#
-            ),
-            "Repository not found"
-        );
-        assert_eq!(
-            message_in_result(
-                r#"{"status": 500, "detail": "Upstream \"db\" down", "trace": [1, 2"#
-            ),
-            r#"Upstream "db" down"#
-        );
-        assert_eq!(
-            message_in_result("[Errno 2] No such file"),
-            "[Errno 2] No such file"
-        );
         assert!(names_a_cause(
             "TimeoutError: upstream timed out after <num>s"
         ));

@@ -36,6 +36,7 @@ pub mod semantic;
 pub mod span;
 pub mod template;
 pub mod time;
+pub mod tool_error;
 
 use std::ops::Range;
 

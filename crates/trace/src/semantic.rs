@@ -60,7 +60,9 @@ pub struct SpanFacts<'a> {
     pub output_head: Option<Cow<'a, str>>,
     /// Exception or error type.
     pub error_type: Option<Cow<'a, str>>,
-    /// Error message (head): `exception.message`, else the status message of an error span.
+    /// Error message (head): `exception.message`, else the status message of an error span;
+    /// for a failed tool whose message only says that it failed ("Error running tool"),
+    /// the message in its result.
     pub error_message: Option<Cow<'a, str>>,
     /// HTTP status code, where recorded.
     pub http_status: Option<i64>,
@@ -349,6 +351,20 @@ impl<'a> SpanFacts<'a> {
                     .then(|| span.status_message.clone())
             })
             .map(|m| cap_at(m, ERROR_HEAD_CHARS));
+        // A failed tool whose error only says that it failed: its result says why.
+        let error_message = match &tool_result {
+            Some(result)
+                if is_tool
+                    && span.status_code == StatusCode::Error
+                    && error_message
+                        .as_deref()
+                        .is_none_or(crate::tool_error::is_generic_tool_error) =>
+            {
+                let said = crate::tool_error::message_in_result(result).into_owned();
+                Some(cap_at(Cow::Owned(said), ERROR_HEAD_CHARS))
+            }
+            _ => error_message,
+        };
         let mut declared_tools: Vec<String> = s
             .declared
             .iter()

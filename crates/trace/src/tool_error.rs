@@ -1,0 +1,212 @@
+//! What a failed tool call's error says, when the runtime's own message does not.
+//!
+//! Some runtimes (the OpenAI Agents SDK, for one) set the same status message on every
+//! failed tool span, "Error running tool (non-fatal)", and put the real error in the
+//! tool's result. Grouping failures by that message would make one group of every tool
+//! error; the result says what went wrong.
+
+use std::borrow::Cow;
+
+/// Whether an error message says nothing but that a tool failed ("Error running tool
+/// (non-fatal)", "Tool execution failed", "error"): then the tool's result says why.
+pub fn is_generic_tool_error(message: &str) -> bool {
+    let lower = message.trim().to_ascii_lowercase();
+    let words: String = lower
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { ' ' })
+        .collect();
+    let words: Vec<&str> = words.split_whitespace().collect();
+    let said = words.join(" ");
+    let said = said
+        .strip_suffix(" non fatal")
+        .or_else(|| said.strip_suffix(" fatal"))
+        .unwrap_or(&said);
+    // A colon means a reason follows ("Error running tool: file not found").
+    !lower.contains(':')
+        && matches!(
+            said,
+            "error"
+                | "failed"
+                | "failure"
+                | "exception"
+                | "tool error"
+                | "tool failed"
+                | "tool call failed"
+                | "tool execution failed"
+                | "tool execution error"
+                | "function call failed"
+                | "error running tool"
+                | "error executing tool"
+                | "error calling tool"
+                | "error invoking tool"
+                | "error running function"
+                | "error executing function"
+                | "an error occurred while running the tool"
+                | "an error occurred while executing the tool"
+        )
+}
+
+/// The fields of a JSON result that hold an error's message, in the order they are read.
+const MESSAGE_FIELDS: [&str; 5] = ["error", "message", "detail", "error_message", "msg"];
+
+/// The message in a failed tool's result: the `error`/`message`/`detail` field of a JSON
+/// object (or the `message` inside an `error` object), the first text of an MCP `content`
+/// list, else the result as it is. A result cut short (a head) is no JSON any more; its
+/// first message field may still be whole, and is read then.
+pub fn message_in_result(result: &str) -> Cow<'_, str> {
+    if let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(result) {
+        for field in MESSAGE_FIELDS {
+            match o.get(field) {
+                Some(serde_json::Value::String(m)) if !m.is_empty() => {
+                    return Cow::Owned(m.clone())
+                }
+                Some(serde_json::Value::Object(inner)) => {
+                    if let Some(serde_json::Value::String(m)) = inner.get("message") {
+                        return Cow::Owned(m.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mcp_text = o
+            .get("content")
+            .and_then(|c| c.as_array())
+            .and_then(|c| c.iter().find_map(|part| part.get("text")?.as_str()));
+        return match mcp_text {
+            Some(text) => Cow::Owned(text.to_string()),
+            None => Cow::Borrowed(result),
+        };
+    }
+    if result.trim_start().starts_with('{') {
+        if let Some(m) = first_string_field(result) {
+            return Cow::Owned(m);
+        }
+    }
+    Cow::Borrowed(without_preamble(result))
+}
+
+/// Text after the sentences that say nothing ("An error occurred while running the tool.
+/// Please try again.") and an `Error:` label: what the runtime wrapped around the error.
+fn without_preamble(text: &str) -> &str {
+    let mut rest = text.trim_start();
+    loop {
+        let Some(end) = rest.find(". ") else { break };
+        let sentence = &rest[..end];
+        if is_generic_tool_error(sentence) || sentence.eq_ignore_ascii_case("please try again") {
+            rest = rest[end + 2..].trim_start();
+        } else {
+            break;
+        }
+    }
+    match rest.get(..6) {
+        Some(label) if label.eq_ignore_ascii_case("error:") => rest[6..].trim_start(),
+        _ => rest,
+    }
+}
+
+/// The first `"FIELD": "string"` of [`MESSAGE_FIELDS`] (or `"text"`) in JSON text that may
+/// be cut short, decoded.
+fn first_string_field(json: &str) -> Option<String> {
+    let bytes = json.as_bytes();
+    let mut best: Option<(usize, String)> = None;
+    for field in MESSAGE_FIELDS.iter().chain(&["text"]) {
+        let key = format!("\"{field}\"");
+        let Some(at) = memchr::memmem::find(bytes, key.as_bytes()) else {
+            continue;
+        };
+        if best.as_ref().is_some_and(|(b, _)| *b < at) {
+            continue;
+        }
+        let rest = json[at + key.len()..].trim_start();
+        let Some(rest) = rest.strip_prefix(':') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        if !rest.starts_with('"') {
+            continue;
+        }
+        // The string's end: the first quote not escaped.
+        let body = &rest.as_bytes()[1..];
+        let mut i = 0;
+        let end = loop {
+            match body.get(i) {
+                None => break None,
+                Some(b'\\') => i += 2,
+                Some(b'"') => break Some(i),
+                Some(_) => i += 1,
+            }
+        };
+        let Some(end) = end else { continue };
+        if let Ok(text) = serde_json::from_str::<String>(&rest[..end + 2]) {
+            best = Some((at, text));
+        }
+    }
+    best.map(|(_, text)| text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_messages() {
+        for generic in [
+            "Error running tool (non-fatal)",
+            "Tool execution failed",
+            "error",
+            "Tool call failed.",
+        ] {
+            assert!(is_generic_tool_error(generic), "{generic}");
+        }
+        for specific in [
+            "Error running tool: file not found",
+            "Calendar event 53 not found",
+            "TimeoutError",
+        ] {
+            assert!(!is_generic_tool_error(specific), "{specific}");
+        }
+    }
+
+    #[test]
+    fn messages_in_results() {
+        assert_eq!(
+            message_in_result(r#"{"error": "Invalid date"}"#),
+            "Invalid date"
+        );
+        assert_eq!(
+            message_in_result(r#"{"error": {"code": 404, "message": "User 17 not found"}}"#),
+            "User 17 not found"
+        );
+        assert_eq!(
+            message_in_result(
+                r#"{"content":[{"type":"text","text":"Repository not found"}],"isError":true}"#
+            ),
+            "Repository not found"
+        );
+        assert_eq!(
+            message_in_result(
+                r#"{"status": 500, "detail": "Upstream \"db\" down", "trace": [1, 2"#
+            ),
+            r#"Upstream "db" down"#
+        );
+        assert_eq!(
+            message_in_result(r#"{"message": "cut short"#),
+            r#"{"message": "cut short"#
+        );
+        assert_eq!(
+            message_in_result("[Errno 2] No such file"),
+            "[Errno 2] No such file"
+        );
+        assert_eq!(
+            message_in_result(
+                "An error occurred while running the tool. Please try again. Error: [Errno 2] No such file or directory: 'tools'"
+            ),
+            "[Errno 2] No such file or directory: 'tools'"
+        );
+        assert_eq!(
+            message_in_result("Done. Error: none"),
+            "Done. Error: none",
+            "only sentences that say nothing are dropped"
+        );
+    }
+}
