@@ -89,14 +89,12 @@ pub fn message_in_result(result: &str) -> Cow<'_, str> {
 /// Please try again.") and an `Error:` label: what the runtime wrapped around the error.
 fn without_preamble(text: &str) -> &str {
     let mut rest = text.trim_start();
-    loop {
-        let Some(end) = rest.find(". ") else { break };
+    while let Some(end) = rest.find(". ") {
         let sentence = &rest[..end];
-        if is_generic_tool_error(sentence) || sentence.eq_ignore_ascii_case("please try again") {
-            rest = rest[end + 2..].trim_start();
-        } else {
+        if !is_generic_tool_error(sentence) && !sentence.eq_ignore_ascii_case("please try again") {
             break;
         }
+        rest = rest[end + 2..].trim_start();
     }
     match rest.get(..6) {
         Some(label) if label.eq_ignore_ascii_case("error:") => rest[6..].trim_start(),
