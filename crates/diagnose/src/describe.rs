@@ -23,6 +23,25 @@ fn ms(v: f64) -> String {
     }
 }
 
+/// A provider failure's template for prose: a known kind in words (`rate_limit` is "rate
+/// limit"); anything else as it is, identifiers and all ("other: ..." keeps `page_index`).
+fn failure_kind(template: &str) -> String {
+    const KINDS: [&str; 7] = [
+        "rate_limit",
+        "context_length",
+        "content_filter",
+        "timeout",
+        "server_error",
+        "auth",
+        "other",
+    ];
+    if KINDS.contains(&template) {
+        template.replace('_', " ")
+    } else {
+        template.to_string()
+    }
+}
+
 /// Tools or models for prose: "`a`", "`a` and `b`", "`a`, `b`, `c` and `d`", or past
 /// four, "`a`, `b`, `c` and 4 more tools" (`noun` is the plural).
 fn who(items: &[String], noun: &str) -> String {
@@ -188,9 +207,13 @@ pub(crate) fn describe(
             ),
         },
         Mode::RepeatedToolLoop => Text {
-            title: format!("`{tool}` called repeatedly with identical arguments"),
+            title: if several {
+                format!("{} tools called repeatedly with identical arguments", tools.len())
+            } else {
+                format!("{whom} called repeatedly with identical arguments")
+            },
             signal: format!(
-                "{in_traces} call `{tool}` with the same arguments several times, back to back or taking turns with one other call ({} repeated calls in all).",
+                "{in_traces} call {whom} with the same arguments several times, back to back or taking turns with one other call ({} repeated calls in all).",
                 spans
             ),
             fix: "Detect repeated identical calls in the harness and stop them (or answer \"already called with \
@@ -198,7 +221,7 @@ pub(crate) fn describe(
                   the same result twice."
                 .to_string(),
             deeper: format!(
-                "Why does the agent call {tool} again and again with the same arguments? What did it expect to change?"
+                "Why does the agent call {plain_whom} again and again with the same arguments? What did it expect to change?"
             ),
         },
         Mode::RefusalLoop => Text {
@@ -210,7 +233,7 @@ pub(crate) fn describe(
             deeper: "What makes the model refuse these tasks, and why do re-prompts not help?".to_string(),
         },
         Mode::Refusal => Text {
-            title: "Model refuses, then continues".to_string(),
+            title: "Model refuses once or twice in a run".to_string(),
             signal: format!("{in_traces} contain one or two refusals before the run goes on."),
             fix: "Give the model the context it asks for up front (authorization, data ownership) so the first \
                   answer is not a refusal; track refusals as a metric."
@@ -235,19 +258,19 @@ pub(crate) fn describe(
             let plain_whom = whom.replace('`', "");
             Text {
             title: if several {
-                format!("Provider failure on {} models: {}", places.len(), template.replace('_', " "))
+                format!("Provider failure on {} models: {}", places.len(), failure_kind(template))
             } else {
-                format!("Provider failure on {whom}: {}", template.replace('_', " "))
+                format!("Provider failure on {whom}: {}", failure_kind(template))
             },
             signal: format!(
                 "{} to {whom} failed with {} in {in_traces}.",
                 plural(spans, "call", "calls"),
-                template.replace('_', " ")
+                failure_kind(template)
             ),
             fix: provider_fix(template, &whom),
             deeper: format!(
                 "How do {} failures of {plain_whom} affect the runs, and does the harness retry or abort?",
-                template.replace('_', " ")
+                failure_kind(template)
             ),
         }
         }

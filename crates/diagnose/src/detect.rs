@@ -54,6 +54,11 @@ impl<'a> Acc<'a> {
     /// Takes in the findings of another tool (or model) with the same cause.
     fn absorb(&mut self, place: String, other: Acc<'a>) {
         self.places.push((place, other.traces.len()));
+        self.merge(other);
+    }
+
+    /// Takes in the findings of `other`, seen in the same place.
+    fn merge(&mut self, other: Acc<'a>) {
         self.spans += other.spans;
         self.worst = self.worst.max(other.worst);
         if self.argument.is_none() {
@@ -76,12 +81,94 @@ impl<'a> Acc<'a> {
     }
 }
 
+/// Where a template has a word that varies, what it becomes.
+const VARYING_WORD: &str = "<name>";
+
+/// Folds tool errors of one tool whose templates differ in one word only ("City Paris not
+/// found", "City Lyon not found": names the masking of numbers and quoted strings does not
+/// catch) into one finding, with that word as `<name>`. The first word (an exception's
+/// type) never varies, and templates of fewer than three words are left alone.
+fn merge_one_word_variants(acc: BTreeMap<FindingKey, Acc<'_>>) -> BTreeMap<FindingKey, Acc<'_>> {
+    // Per tool: each template with one word blanked, and the templates that give it.
+    let mut skeletons: BTreeMap<(Option<String>, Vec<&str>), Vec<&str>> = BTreeMap::new();
+    for key in acc.keys().filter(|k| k.mode == Mode::ToolError) {
+        let Some(template) = key.template.as_deref() else {
+            continue;
+        };
+        let words: Vec<&str> = template.split(' ').collect();
+        if words.len() < 3 {
+            continue;
+        }
+        for i in 1..words.len() {
+            if words[i].starts_with('<') {
+                continue;
+            }
+            let mut blanked = words.clone();
+            blanked[i] = "";
+            skeletons
+                .entry((key.tool.clone(), blanked))
+                .or_default()
+                .push(template);
+        }
+    }
+    // Largest groups first; a template joins one group at most.
+    type Group<'t> = ((Option<String>, Vec<&'t str>), Vec<&'t str>);
+    let mut groups: Vec<Group<'_>> = skeletons
+        .into_iter()
+        .filter(|(_, templates)| templates.len() >= 2)
+        .collect();
+    groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+    let mut renamed: HashMap<(Option<String>, String), String> = HashMap::new();
+    for ((tool, blanked), templates) in groups {
+        let free: Vec<&str> = templates
+            .into_iter()
+            .filter(|t| !renamed.contains_key(&(tool.clone(), t.to_string())))
+            .collect();
+        if free.len() < 2 {
+            continue;
+        }
+        let merged = blanked
+            .iter()
+            .map(|w| if w.is_empty() { VARYING_WORD } else { w })
+            .collect::<Vec<_>>()
+            .join(" ");
+        for t in free {
+            renamed.insert((tool.clone(), t.to_string()), merged.clone());
+        }
+    }
+    if renamed.is_empty() {
+        return acc;
+    }
+    let mut out: BTreeMap<FindingKey, Acc<'_>> = BTreeMap::new();
+    for (key, a) in acc {
+        let new_template = key
+            .template
+            .as_ref()
+            .and_then(|t| renamed.get(&(key.tool.clone(), t.clone())).cloned());
+        let key = match new_template {
+            Some(template) if key.mode == Mode::ToolError => FindingKey {
+                template: Some(template),
+                ..key
+            },
+            _ => key,
+        };
+        match out.get_mut(&key) {
+            Some(kept) => kept.merge(a),
+            None => {
+                out.insert(key, a);
+            }
+        }
+    }
+    out
+}
+
 /// The part of a finding's key that names where a cause was seen (the tool of a tool
-/// error or an argument problem, the model of a provider failure), for the modes whose
-/// causes can be shared: the masked error template, argument problem or failure kind.
+/// error, an argument problem or a repeated-call loop, the model of a provider failure),
+/// for the modes whose causes can be shared: the masked error template, argument problem
+/// or failure kind (a loop is one cause wherever it happens).
 fn where_seen(key: &FindingKey) -> Option<&String> {
     match key.mode {
-        Mode::ToolError | Mode::InvalidToolArgs => key.tool.as_ref(),
+        Mode::ToolError | Mode::InvalidToolArgs | Mode::RepeatedToolLoop => key.tool.as_ref(),
         Mode::ProviderError => key.model.as_ref(),
         _ => None,
     }
@@ -108,7 +195,7 @@ fn merge_causes_across_tools(acc: BTreeMap<FindingKey, Acc<'_>>) -> BTreeMap<Fin
             && key
                 .template
                 .as_deref()
-                .is_some_and(crate::signals::names_a_cause);
+                .is_none_or(crate::signals::names_a_cause);
         match where_seen(&key).cloned() {
             Some(place) if shared => {
                 let merged = FindingKey {
@@ -271,7 +358,7 @@ pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, Dia
         }
     }
 
-    let acc = merge_causes_across_tools(acc);
+    let acc = merge_causes_across_tools(merge_one_word_variants(acc));
     let mut stats = dataset_stats(all, &selected, &acc);
     stats.skipped_lines = ds.skipped_lines();
     stats.problem_count = ds.problem_count();
@@ -442,6 +529,7 @@ fn finding(
         agents,
         tools: match key.mode {
             Mode::ProviderError => Vec::new(),
+            _ if places.is_empty() => key.tool.iter().cloned().collect(),
             _ => places.clone(),
         },
         failing_models: match key.mode {

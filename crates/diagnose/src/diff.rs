@@ -210,11 +210,10 @@ impl Row<'_> {
             n if n > 4 => format!(" on {shown} and {} more", n - 4),
             _ => format!(" on {shown}"),
         };
-        format!(
-            "{}{on}: {}",
-            key.mode.label(),
-            key.template.as_deref().unwrap_or("").replace('_', " ")
-        )
+        match key.template.as_deref() {
+            Some(template) => format!("{}{on}: {template}", key.mode.label()),
+            None => format!("{}{on}", key.mode.label()),
+        }
     }
 }
 
@@ -223,7 +222,7 @@ impl Row<'_> {
 fn shares_causes(mode: Mode) -> bool {
     matches!(
         mode,
-        Mode::ToolError | Mode::InvalidToolArgs | Mode::ProviderError
+        Mode::ToolError | Mode::InvalidToolArgs | Mode::ProviderError | Mode::RepeatedToolLoop
     )
 }
 
@@ -518,7 +517,7 @@ impl DiffReport {
         let row = |out: &mut String, f: &FindingDiff, name: &str| {
             let _ = writeln!(
                 out,
-                "{:<12} {:>14} {:>14} {:>9} {:>8}  {}",
+                "{:<12} {:>14} {:>14} {:>9} {:>8} {:>8}  {}",
                 f.label(),
                 format!(
                     "{} ({})",
@@ -532,14 +531,15 @@ impl DiffReport {
                 ),
                 signed_pct(f.change),
                 p_text(f.p_value),
+                p_text(f.q_value),
                 name
             );
         };
         if !self.modes.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:<12} {:>14} {:>14} {:>9} {:>8}  mode",
-                "verdict", "before", "after", "change", "p"
+                "\n{:<12} {:>14} {:>14} {:>9} {:>8} {:>8}  mode",
+                "verdict", "before", "after", "change", "p", "q"
             );
             for f in &self.modes {
                 row(&mut out, f, f.key.mode.as_str());
@@ -553,8 +553,8 @@ impl DiffReport {
         if !changed.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:<12} {:>14} {:>14} {:>9} {:>8}  finding",
-                "verdict", "before", "after", "change", "p"
+                "\n{:<12} {:>14} {:>14} {:>9} {:>8} {:>8}  finding",
+                "verdict", "before", "after", "change", "p", "q"
             );
             for f in changed.iter().take(rows) {
                 row(&mut out, f, &f.title.replace('`', ""));
@@ -615,8 +615,11 @@ impl DiffReport {
                 let _ = writeln!(out, "No findings in either run.");
                 continue;
             }
-            let _ = writeln!(out, "| verdict | finding | before | after | change | p |");
-            let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+            let _ = writeln!(
+                out,
+                "| verdict | finding | before | after | change | p | q (decides) |"
+            );
+            let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
             for f in rows.iter() {
                 // A mode's title already names it; a finding's says which mode it is of.
                 let name = match f.key == FindingKey::new(f.key.mode) {
@@ -625,7 +628,7 @@ impl DiffReport {
                 };
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} ({}) | {} ({}) | {} | {} |",
+                    "| {} | {} | {} ({}) | {} ({}) | {} | {} | {} |",
                     f.label(),
                     name,
                     thousands(f.before_traces as u64),
@@ -633,7 +636,8 @@ impl DiffReport {
                     thousands(f.after_traces as u64),
                     pct(f.after_rate),
                     signed_pct(f.change),
-                    p_text(f.p_value)
+                    p_text(f.p_value),
+                    p_text(f.q_value)
                 );
             }
         }

@@ -130,9 +130,9 @@ pub fn render_markdown(d: &Diagnosis) -> String {
     };
     let _ = writeln!(
         out,
-        "Offline diagnosis of **{} traces** ({} spans) from {}{}.",
-        thousands(s.traces as u64),
-        thousands(s.spans),
+        "Offline diagnosis of **{}** ({}) from {}{}.",
+        counted(s.traces, "trace", "traces"),
+        counted(s.spans as usize, "span", "spans"),
         d.sources
             .iter()
             .map(|p| format!("`{p}`"))
@@ -146,13 +146,19 @@ pub fn render_markdown(d: &Diagnosis) -> String {
     );
     let _ = writeln!(
         out,
-        "**{} traces ({})** show at least one failure mode; {} ({}) have an error span. \
-         {} findings, ranked by impact (affected share x severity).\n",
-        thousands(s.failing_traces as u64),
+        "**{} ({})** {} at least one failure mode; {} ({}) {} an error span. \
+         {}, ranked by impact (affected share x severity).\n",
+        counted(s.failing_traces, "trace", "traces"),
         pct(share),
+        if s.failing_traces == 1 {
+            "shows"
+        } else {
+            "show"
+        },
         thousands(s.error_traces as u64),
         pct(err_share),
-        d.findings.len()
+        if s.error_traces == 1 { "has" } else { "have" },
+        counted(d.findings.len(), "finding", "findings")
     );
     if s.problem_count > 0 {
         let lost = if s.skipped_lines > 0 {

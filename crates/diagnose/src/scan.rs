@@ -122,6 +122,7 @@ impl<'a> Span<'a> {
     }
     fn error_text(&self) -> String {
         match (self.error_type(), self.error_message()) {
+            (Some(t), Some(m)) if m.contains(t) => m.to_string(),
             (Some(t), Some(m)) => format!("{t}: {m}"),
             (Some(t), None) => t.to_string(),
             (None, Some(m)) => m.to_string(),

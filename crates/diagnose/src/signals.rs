@@ -156,24 +156,40 @@ pub(crate) fn says_provider_failure(http: Option<i64>, text: &str) -> bool {
 
 static REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)^\W{0,3}(?:(?:I'?m|I am|I’m) (?:very |really |so )?sorry|sorry|(?:I )?apologi[sz]e)\b[^.!?\n]{0,80}?\b(?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t|will not|unable to|not able to)\s+(?:help|assist|comply|do that|fulfil|fulfill|provide|support|complete (?:that|this) request|continue with (?:that|this))|^\W{0,3}(?:(?:unfortunately|i'?m afraid|regrettably),?\s+)?I(?:'m| am)? (?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t(?: be able to)?|will not(?: be able to)?|unable to|not able to|must decline to|have to decline to|am unable to|am not able to)\s+(?:help|assist|comply|fulfil|fulfill|support|do (?:that|this)|complete (?:that|this|your|the) request|process (?:that|this|your) request|provide (?:that|this))\b",
+        r"(?i)^\W{0,3}(?:(?:I'?m|I am|I’m) (?:very |really |so )?sorry|sorry|(?:I )?apologi[sz]e)\b[^.!?\n]{0,80}?\b(?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t|will not|unable to|not able to)\s+(?:help|assist|comply|do that|fulfil|fulfill|provide|support|share|disclose|answer|complete (?:that|this) request|continue with (?:that|this))|^\W{0,3}(?:(?:unfortunately|i'?m afraid|i’m afraid|regrettably),?\s+)?I(?:'m|’m| am)? (?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t(?: be able to)?|will not(?: be able to)?|unable to|not able to|must decline to|have to decline to|am unable to|am not able to)\s+(?:help|assist|comply|fulfil|fulfill|support|share|disclose|answer|do (?:that|this)|complete (?:that|this|your|the) request|process (?:that|this|your) request|provide (?:that|this))\b|^\W{0,3}I (?:must|have to|will|need to) (?:respectfully )?decline\b",
     )
 });
 
-/// Words that, later in the sentence, turn "I can't do that" into a condition or a
-/// failure ("without your order number", "because the payment failed"), not a refusal.
+/// What, later in the sentence, turns "I can't do that" into a condition ("without your
+/// order number", "until you log in") or a failure ("because the payment failed"), not a
+/// refusal. A reason alone ("since it goes against my guidelines") keeps it a refusal.
 static NOT_A_REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)\b(?:without|because|until|unless|since|due to|as (?:the|your|it)|but|yet)\b")
+    re(
+        r"(?i)\b(?:without|until|unless)\b|\b(?:because|since|as|due to)\b.{0,80}\b(?:failed|fails|error|errored|unavailable|down|timed out|timeout|declined|not found|missing|expired)\b",
+    )
 });
+
+/// How many sentences a refusal may come after ("Thanks for asking. Unfortunately, I
+/// can't help with that.").
+const REFUSAL_PREAMBLE_SENTENCES: usize = 2;
 
 /// Whether a model output reads like a refusal.
 pub(crate) fn says_refusal(output: &str) -> bool {
-    let Some(m) = REFUSAL.find(output) else {
-        return false;
-    };
-    let rest = &output[m.end()..];
-    let sentence_end = rest.find(['.', '!', '?', '\n']).unwrap_or(rest.len());
-    !NOT_A_REFUSAL.is_match(&rest[..sentence_end])
+    let mut start = 0;
+    for _ in 0..=REFUSAL_PREAMBLE_SENTENCES {
+        let text = &output[start..];
+        if let Some(m) = REFUSAL.find(text) {
+            let rest = &text[m.end()..];
+            let sentence_end = rest.find(['.', '!', '?', '\n']).unwrap_or(rest.len());
+            return !NOT_A_REFUSAL.is_match(&rest[..sentence_end]);
+        }
+        // The next sentence, if there is one.
+        match text.find(['.', '!', '?', '\n']) {
+            Some(end) => start += end + 1,
+            None => return false,
+        }
+    }
+    false
 }
 
 static FAILURE_TEXT: LazyLock<Regex> = LazyLock::new(|| {
@@ -186,6 +202,12 @@ static FAILURE_TEXT: LazyLock<Regex> = LazyLock::new(|| {
 /// outside its placeholders (`<num>`, `<str>`...). One that is all placeholders
 /// (`{<str>: <str>}`) names no cause, so it is not one cause across tools.
 pub(crate) fn names_a_cause(template: &str) -> bool {
+    // An exception's type alone (`KeyError: <str>`) names no cause: three unrelated
+    // missing keys would read as one.
+    let template = match template.split_once(": ") {
+        Some((kind, rest)) if is_exception_type(kind) => rest,
+        _ => template,
+    };
     let mut run = 0usize;
     let mut in_placeholder = false;
     for c in template.chars() {
@@ -212,19 +234,33 @@ static SIGN_OFF: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
-/// Whether a final answer ends by asking the user something (a clarifying question),
-/// which is not a claim of success. A stock sign-off ("Is there anything else I can help
-/// you with?") asks nothing.
+static CLAIMS_DONE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)\b(?:done|completed?|finished|booked|sent|created|added|scheduled|updated|deleted|saved|all set|I(?:'ve|’ve| have) (?:\w+ )?(?:booked|sent|created|added|scheduled|updated|deleted|saved|completed|finished|done))\b",
+    )
+});
+
+/// Whether `word` is an exception type's name (`KeyError`, `botocore.ClientError`,
+/// `TimeoutException`).
+fn is_exception_type(word: &str) -> bool {
+    let name = word.rsplit('.').next().unwrap_or(word);
+    !name.contains(' ') && (name.ends_with("Error") || name.ends_with("Exception"))
+}
+
+/// Whether a final answer is a clarifying question: it ends by asking the user something
+/// and claims nothing done before that. A stock sign-off ("Is there anything else I can
+/// help you with?") asks nothing, and "Done! Would you like a reminder too?" claims
+/// success before its offer.
 pub(crate) fn asks_a_question(output: &str) -> bool {
     let text = output.trim_end();
     if !text.ends_with('?') {
         return false;
     }
     let body = &text[..text.len() - 1];
-    let last = body
-        .rfind(['.', '!', '?', '\n'])
-        .map_or(body, |i| &body[i + 1..]);
-    !SIGN_OFF.is_match(last)
+    let split = body.rfind(['.', '!', '?', '\n']);
+    let last = split.map_or(body, |i| &body[i + 1..]);
+    let before = split.map_or("", |i| &body[..i]);
+    !SIGN_OFF.is_match(last) && !CLAIMS_DONE.is_match(before)
 }
 
 static DATED_SNAPSHOT: LazyLock<Regex> =
@@ -416,6 +452,23 @@ mod tests {
         assert!(!asks_a_question(
             "Your event is booked. Is there anything else I can help you with?"
         ));
+        assert!(!asks_a_question(
+            "Done! I've booked your flight to Paris. Would you like me to add it to your calendar?"
+        ));
+        assert!(asks_a_question(
+            "I found two accounts named Liam. Which one do you mean?"
+        ));
+        for refusal in [
+            "I'm sorry, but I can't help with that since it goes against my guidelines.",
+            "I’m not able to help with that.",
+            "Thanks for asking. Unfortunately, I can't share that information.",
+            "I must decline this request.",
+            "I'm sorry, I can't help with that, but I can suggest alternatives.",
+        ] {
+            assert!(says_refusal(refusal), "{refusal}");
+        }
+        assert!(!names_a_cause("KeyError: <str>"));
+        assert!(names_a_cause("KeyError: missing field <str>"));
         assert!(asks_a_question("Which account do you mean?"));
         assert!(names_a_cause(
             "TimeoutError: upstream timed out after <num>s"

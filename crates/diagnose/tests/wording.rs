@@ -106,6 +106,27 @@ fn causes_are_read_where_runtimes_put_them() {
             "[Errno 2] No such file or directory: 'tools'",
         ));
     }
+    // The OpenInference processor of the SDK: the details after the fixed message.
+    for (i, (name, error)) in [
+        ("get_weather", "City Paris not found"),
+        ("get_weather", "City Lyon not found"),
+        ("book_table", "Restaurant closed on Mondays"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let t = format!("repr{i}");
+        lines.push(root(&t, None));
+        lines.push(tool(
+            &t,
+            "call",
+            name,
+            Some(&format!(
+                "Error running tool (non-fatal): {{'tool_name': '{name}', 'error': '{error}'}}"
+            )),
+            "",
+        ));
+    }
     // A refusal in words no pattern knows, marked on the run.
     lines.push(root("refused", Some("refused")));
     lines.push(span(
@@ -180,9 +201,8 @@ fn causes_are_read_where_runtimes_put_them() {
     let sdk = d
         .findings
         .iter()
-        .find(|f| f.key.mode == Mode::ToolError)
-        .expect("a tool error finding");
-    assert_eq!(sdk.key.tool.as_deref(), Some("list_files"));
+        .find(|f| f.key.mode == Mode::ToolError && f.key.tool.as_deref() == Some("list_files"))
+        .expect("a tool error finding for list_files");
     assert!(
         sdk.key
             .template
@@ -208,6 +228,30 @@ fn causes_are_read_where_runtimes_put_them() {
         .as_deref()
         .is_some_and(|d| d.contains("unexpected keyword argument 'verbose'"))));
     assert_eq!(sdk.trace_count, 2);
+
+    // Each cause of the SDK's details is its own finding, read from the details.
+    let causes: Vec<(Option<&str>, &str)> = d
+        .findings
+        .iter()
+        .filter(|f| f.key.mode == Mode::ToolError && f.key.tool.as_deref() != Some("list_files"))
+        .map(|f| (f.key.tool.as_deref(), f.key.template.as_deref().unwrap()))
+        .collect();
+    let mut causes = causes;
+    causes.sort();
+    assert_eq!(
+        causes,
+        [
+            (Some("book_table"), "Restaurant closed on Mondays"),
+            (Some("get_weather"), "City <name> not found")
+        ],
+        "two causes; the city is the word that varies"
+    );
+    assert!(
+        causes
+            .iter()
+            .all(|(tool, t)| tool.is_some() && !t.contains("Error running tool")),
+        "{causes:?}"
+    );
 
     let refusal = d
         .findings

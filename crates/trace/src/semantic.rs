@@ -351,19 +351,28 @@ impl<'a> SpanFacts<'a> {
                     .then(|| span.status_message.clone())
             })
             .map(|m| cap_at(m, ERROR_HEAD_CHARS));
-        // A failed tool whose error only says that it failed: its result says why.
-        let error_message = match &tool_result {
-            Some(result)
-                if is_tool
-                    && span.status_code == StatusCode::Error
-                    && error_message
-                        .as_deref()
-                        .is_none_or(crate::tool_error::is_generic_tool_error) =>
-            {
-                let said = crate::tool_error::message_in_result(result).into_owned();
-                Some(cap_at(Cow::Owned(said), ERROR_HEAD_CHARS))
+        // A failed tool whose error only says that it failed: the details after that
+        // say why, or else its result does.
+        let error_message = if is_tool && span.status_code == StatusCode::Error {
+            let reason = error_message
+                .as_deref()
+                .and_then(crate::tool_error::reason_after_generic)
+                .map(Cow::into_owned);
+            let from_result = || {
+                let generic = error_message
+                    .as_deref()
+                    .is_none_or(crate::tool_error::is_generic_tool_error);
+                tool_result
+                    .as_deref()
+                    .filter(|_| generic)
+                    .map(|r| crate::tool_error::message_in_result(r).into_owned())
+            };
+            match reason.or_else(from_result) {
+                Some(said) => Some(cap_at(Cow::Owned(said), ERROR_HEAD_CHARS)),
+                None => error_message,
             }
-            _ => error_message,
+        } else {
+            error_message
         };
         let mut declared_tools: Vec<String> = s
             .declared

@@ -46,6 +46,22 @@ pub fn is_generic_tool_error(message: &str) -> bool {
         )
 }
 
+/// The reason in a message that starts by saying only that a tool failed, then gives the
+/// details: `Error running tool (non-fatal): {'tool_name': 'x', 'error': 'City 12 not
+/// found'}` (how the OpenInference processor of the OpenAI Agents SDK writes it) gives
+/// `City 12 not found`. `None` when the message is not of that form.
+pub fn reason_after_generic(message: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let (head, rest) = message.split_once(':')?;
+    if !is_generic_tool_error(head) {
+        return None;
+    }
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    Some(message_in_result(rest))
+}
+
 /// The fields of a JSON result that hold an error's message, in the order they are read.
 const MESSAGE_FIELDS: [&str; 5] = ["error", "message", "detail", "error_message", "msg"];
 
@@ -103,24 +119,28 @@ fn without_preamble(text: &str) -> &str {
 }
 
 /// The first `"FIELD": "string"` of [`MESSAGE_FIELDS`] (or `"text"`) in JSON text that may
-/// be cut short, decoded.
+/// be cut short (or a Python dict's `'FIELD': 'string'`), decoded.
 fn first_string_field(json: &str) -> Option<String> {
     let bytes = json.as_bytes();
     let mut best: Option<(usize, String)> = None;
     for field in MESSAGE_FIELDS.iter().chain(&["text"]) {
-        let key = format!("\"{field}\"");
-        let Some(at) = memchr::memmem::find(bytes, key.as_bytes()) else {
+        // JSON quotes keys with `"`; a Python dict's repr with `'`.
+        let found = ['"', '\''].into_iter().find_map(|q| {
+            let key = format!("{q}{field}{q}");
+            memchr::memmem::find(bytes, key.as_bytes()).map(|at| (at, key.len(), q))
+        });
+        let Some((at, key_len, quote)) = found else {
             continue;
         };
         if best.as_ref().is_some_and(|(b, _)| *b < at) {
             continue;
         }
-        let rest = json[at + key.len()..].trim_start();
+        let rest = json[at + key_len..].trim_start();
         let Some(rest) = rest.strip_prefix(':') else {
             continue;
         };
         let rest = rest.trim_start();
-        if !rest.starts_with('"') {
+        if !rest.starts_with(quote) {
             continue;
         }
         // The string's end: the first quote not escaped.
@@ -130,12 +150,18 @@ fn first_string_field(json: &str) -> Option<String> {
             match body.get(i) {
                 None => break None,
                 Some(b'\\') => i += 2,
-                Some(b'"') => break Some(i),
+                Some(&b) if b == quote as u8 => break Some(i),
                 Some(_) => i += 1,
             }
         };
         let Some(end) = end else { continue };
-        if let Ok(text) = serde_json::from_str::<String>(&rest[..end + 2]) {
+        let text = if quote == '"' {
+            serde_json::from_str::<String>(&rest[..end + 2]).ok()
+        } else {
+            // A Python repr: `\'` and `\\` are its only escapes that matter here.
+            Some(rest[1..end + 1].replace("\\'", "'").replace("\\\\", "\\"))
+        };
+        if let Some(text) = text {
             best = Some((at, text));
         }
     }
@@ -163,6 +189,23 @@ mod tests {
         ] {
             assert!(!is_generic_tool_error(specific), "{specific}");
         }
+    }
+
+    #[test]
+    fn reasons_after_a_generic_head() {
+        assert_eq!(
+            reason_after_generic(
+                "Error running tool (non-fatal): {'tool_name': 'get_weather', 'error': 'City 12 not found'}"
+            )
+            .as_deref(),
+            Some("City 12 not found")
+        );
+        assert_eq!(
+            reason_after_generic("Error running tool: file not found").as_deref(),
+            Some("file not found")
+        );
+        assert_eq!(reason_after_generic("Calendar: event 53 not found"), None);
+        assert_eq!(reason_after_generic("Error running tool (non-fatal)"), None);
     }
 
     #[test]
