@@ -307,8 +307,9 @@ pub(crate) fn describe(
             Text {
                 title: format!("{what} far slower than usual"),
                 signal: format!(
-                    "{} took far longer than their peers (median {}, worst {}) in {in_traces}.",
+                    "{} took far longer than {} peers (median {}, worst {}) in {in_traces}.",
                     plural(spans, "span", "spans"),
+                    if spans == 1 { "its" } else { "their" },
                     median.map(ms).unwrap_or_else(|| "?".into()),
                     ms(worst)
                 ),
@@ -321,8 +322,9 @@ pub(crate) fn describe(
         Mode::TokenOutlier => Text {
             title: format!("`{model}` calls with far more tokens than usual"),
             signal: format!(
-                "{} used far more tokens than their peers (median {:.0}, worst {:.0}) in {in_traces}.",
+                "{} used far more tokens than {} peers (median {:.0}, worst {:.0}) in {in_traces}.",
                 plural(spans, "call", "calls"),
+                if spans == 1 { "its" } else { "their" },
                 median.unwrap_or(0.0),
                 worst
             ),

@@ -124,7 +124,14 @@ fn merge_one_word_variants(acc: BTreeMap<FindingKey, Acc<'_>>) -> BTreeMap<Findi
             .into_iter()
             .filter(|t| !renamed.contains_key(&(tool.clone(), t.to_string())))
             .collect();
-        if free.len() < 2 {
+        // The word that varies must look like a name or an id ("Paris", "r114",
+        // "acme/web"): "Invalid recipient address" and "Invalid sender address" are two
+        // causes.
+        let at = blanked.iter().position(|w| w.is_empty()).unwrap_or(0);
+        let names = free
+            .iter()
+            .all(|t| t.split(' ').nth(at).is_some_and(looks_like_a_name));
+        if free.len() < 2 || !names {
             continue;
         }
         let merged = blanked
@@ -160,6 +167,15 @@ fn merge_one_word_variants(acc: BTreeMap<FindingKey, Acc<'_>>) -> BTreeMap<Findi
         }
     }
     out
+}
+
+/// Whether a word reads as a name or an id rather than a plain word: capitalized, or
+/// holding a digit or an id's punctuation.
+fn looks_like_a_name(word: &str) -> bool {
+    word.chars().next().is_some_and(char::is_uppercase)
+        || word
+            .chars()
+            .any(|c| c.is_ascii_digit() || matches!(c, '/' | '_' | '-' | '.' | '@' | ':'))
 }
 
 /// The part of a finding's key that names where a cause was seen (the tool of a tool

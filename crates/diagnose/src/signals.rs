@@ -156,7 +156,7 @@ pub(crate) fn says_provider_failure(http: Option<i64>, text: &str) -> bool {
 
 static REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)^\W{0,3}(?:(?:I'?m|I am|I’m) (?:very |really |so )?sorry|sorry|(?:I )?apologi[sz]e)\b[^.!?\n]{0,80}?\b(?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t|will not|unable to|not able to)\s+(?:help|assist|comply|do that|fulfil|fulfill|provide|support|share|disclose|answer|complete (?:that|this) request|continue with (?:that|this))|^\W{0,3}(?:(?:unfortunately|i'?m afraid|i’m afraid|regrettably),?\s+)?I(?:'m|’m| am)? (?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t(?: be able to)?|will not(?: be able to)?|unable to|not able to|must decline to|have to decline to|am unable to|am not able to)\s+(?:help|assist|comply|fulfil|fulfill|support|share|disclose|answer|do (?:that|this)|complete (?:that|this|your|the) request|process (?:that|this|your) request|provide (?:that|this))\b|^\W{0,3}I (?:must|have to|will|need to) (?:respectfully )?decline\b",
+        r"(?i)^\W{0,3}(?:(?:I'?m|I am|I’m) (?:very |really |so )?sorry|sorry|(?:I )?apologi[sz]e)\b[^.!?\n]{0,80}?\b(?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t|will not|unable to|not able to)\s+(?:help|assist|comply|do that|fulfil|fulfill|provide|support|share|disclose|answer|complete (?:that|this) request|continue with (?:that|this))|^\W{0,3}(?:(?:unfortunately|i'?m afraid|i’m afraid|regrettably|no|as an ai(?: assistant| language model| model)?),?\s+)?I(?:'m|’m| am)? (?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t(?: be able to)?|will not(?: be able to)?|unable to|not able to|must decline to|have to decline to|am unable to|am not able to)\s+(?:help|assist|comply|fulfil|fulfill|support|share|disclose|answer|do (?:that|this)|complete (?:that|this|your|the) request|process (?:that|this|your) request|provide (?:that|this))\b|^\W{0,3}I (?:must|have to|will|need to) (?:respectfully )?decline\b|^\W{0,3}(?:(?:I'?m|I’m|I am) (?:very |really |so )?sorry,? (?:but )?)?(?:that's|that’s|that is) not something I can (?:help|assist)",
     )
 });
 
@@ -252,7 +252,17 @@ fn is_exception_type(word: &str) -> bool {
 /// help you with?") asks nothing, and "Done! Would you like a reminder too?" claims
 /// success before its offer.
 pub(crate) fn asks_a_question(output: &str) -> bool {
-    let text = output.trim_end();
+    let mut text = output.trim_end();
+    // A sign-off after the question ("Which card? Let me know if you need anything
+    // else.") does not answer it.
+    if !text.ends_with('?') {
+        if let Some(i) = text.trim_end_matches(['.', '!']).rfind(['.', '!', '?']) {
+            let (before, last) = text.split_at(i + 1);
+            if SIGN_OFF.is_match(last) {
+                text = before.trim_end();
+            }
+        }
+    }
     if !text.ends_with('?') {
         return false;
     }
@@ -458,6 +468,16 @@ mod tests {
         assert!(asks_a_question(
             "I found two accounts named Liam. Which one do you mean?"
         ));
+        assert!(asks_a_question(
+            "Which of your two Visa cards should I charge? Let me know if you need anything else."
+        ));
+        for refusal in [
+            "I'm sorry, but that's not something I can help with.",
+            "As an AI assistant, I can't help with that.",
+            "No, I will not do that.",
+        ] {
+            assert!(says_refusal(refusal), "{refusal}");
+        }
         for refusal in [
             "I'm sorry, but I can't help with that since it goes against my guidelines.",
             "I’m not able to help with that.",

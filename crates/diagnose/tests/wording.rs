@@ -111,6 +111,9 @@ fn causes_are_read_where_runtimes_put_them() {
         ("get_weather", "City Paris not found"),
         ("get_weather", "City Lyon not found"),
         ("book_table", "Restaurant closed on Mondays"),
+        // One word differs, but it is no name: two causes.
+        ("send_mail", "Invalid recipient address"),
+        ("send_mail", "Invalid sender address"),
     ]
     .into_iter()
     .enumerate()
@@ -242,9 +245,11 @@ fn causes_are_read_where_runtimes_put_them() {
         causes,
         [
             (Some("book_table"), "Restaurant closed on Mondays"),
-            (Some("get_weather"), "City <name> not found")
+            (Some("get_weather"), "City <name> not found"),
+            (Some("send_mail"), "Invalid recipient address"),
+            (Some("send_mail"), "Invalid sender address"),
         ],
-        "two causes; the city is the word that varies"
+        "the city is the word that varies; recipient and sender are not names"
     );
     assert!(
         causes
