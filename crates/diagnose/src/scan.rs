@@ -135,7 +135,10 @@ impl<'a> Span<'a> {
     /// What this span shows about a failure of `mode`, in a line.
     fn detail(&self, mode: Mode) -> Option<String> {
         let text = match mode {
-            Mode::RepeatedToolLoop => self.tool_args().map(str::to_string),
+            // The tool too: a loop finding may list several.
+            Mode::RepeatedToolLoop => self
+                .tool_args()
+                .map(|args| format!("{} {args}", self.tool().unwrap_or("(unnamed tool)"))),
             Mode::HallucinatedTool if self.kind == LLM => {
                 let asked: Vec<&str> = self.requested().collect();
                 (!asked.is_empty()).then(|| format!("asked for {}", asked.join(", ")))

@@ -279,7 +279,7 @@ fn causes_are_read_where_runtimes_put_them() {
     assert_eq!(looping.examples[0].span_ids, ["c0", "c2", "c4"]);
     assert_eq!(
         looping.examples[0].detail.as_deref(),
-        Some(r#"{"q": "liam", "limit": 5}"#)
+        Some(r#"search {"q": "liam", "limit": 5}"#)
     );
 
     let md = render_markdown(&d);
