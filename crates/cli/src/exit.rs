@@ -28,8 +28,7 @@ pub(crate) fn report_interrupts_as_json() {
     #[cfg(unix)]
     {
         extern "C" fn on_interrupt(_: libc::c_int) {
-            const OUT: &[u8] =
-                b"{\"schema_version\":1,\"error\":{\"exit_code\":130,\"message\":\"interrupted\"}}\n";
+            const OUT: &[u8] = b"{\"type\":\"error\",\"schema_version\":1,\"error\":{\"exit_code\":130,\"message\":\"interrupted\"}}\n";
             const ERR: &[u8] = b"halo: interrupted\n";
             // SAFETY: write(2), signal(2) and raise(3) are async-signal-safe; the buffers
             // are static.
@@ -154,9 +153,13 @@ pub(crate) fn finish(outcome: Result<u8, Failure>) -> ExitCode {
 }
 
 /// The `--json` form of a failure, one line on stdout:
-/// `{"schema_version":1,"error":{"exit_code":2,"message":"...","problem":{...},"problem_count":3}}`.
+/// `{"type":"error","schema_version":1,"error":{"exit_code":2,"message":"...","problem":{...},"problem_count":3}}`.
 #[derive(serde::Serialize)]
 struct JsonFailure<'a> {
+    /// `error`, so that the analysis run's event stream (every line tagged with a `type`)
+    /// can end with this line too.
+    #[serde(rename = "type")]
+    kind: &'static str,
     schema_version: u32,
     error: JsonError<'a>,
 }
@@ -180,6 +183,7 @@ fn print_json_error(f: &Failure) {
         _ => None,
     });
     let value = JsonFailure {
+        kind: "error",
         schema_version: 1,
         error: JsonError {
             exit_code: f.code,

@@ -94,6 +94,7 @@ fn bad_lines_are_skipped_named_and_counted() {
     let strict = halo(tmp.path(), &["overview", f, "--strict", "--json"]);
     assert_eq!(strict.status.code(), Some(2));
     let e = json_any(&strict);
+    assert_eq!(e["type"], "error");
     assert_eq!(e["schema_version"], 1);
     assert_eq!(e["error"]["exit_code"], 2);
     assert_eq!(e["error"]["problem"]["kind"], "skipped_line");

@@ -196,6 +196,8 @@ fn resuming_a_completed_run_or_on_other_files_or_prompt_is_a_usage_error() {
     assert!(run.status.success(), "{}", stderr(&run));
     let closing: serde_json::Value =
         serde_json::from_str(stdout(&run).lines().last().unwrap()).unwrap();
+    assert_eq!(closing["type"], "run_finished");
+    assert_eq!(closing["schema_version"], 1);
     let completed = closing["checkpoint_path"].as_str().unwrap().to_string();
     // The run completed: resuming it would only pay for the model calls again.
     let again = halo(

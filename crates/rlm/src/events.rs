@@ -23,9 +23,15 @@
 //! `null` for the root.
 //!
 //! The CLI ends the stream with one more object, which is not an event of the
-//! engine and has no `sequence`: `{"type":"run_finished", "run_id", "status",
-//! "error", "report_path", "record_path", "checkpoint_path"}` (paths `null` when
-//! nothing was written).
+//! engine and has no `sequence`: `{"type":"run_finished", "schema_version",
+//! "run_id", "status", "error", "report_path", "record_path", "checkpoint_path"}`
+//! (paths `null` when nothing was written; `schema_version` is
+//! [`EVENTS_SCHEMA_VERSION`], the version of this whole stream). A run that
+//! cannot start ends it with the CLI's error line instead: `{"type":"error",
+//! "schema_version", "error":{"exit_code", "message"}}`.
+
+/// The version of the event stream's wire format (the objects above).
+pub const EVENTS_SCHEMA_VERSION: u32 = 1;
 
 use std::sync::Mutex;
 

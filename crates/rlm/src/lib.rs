@@ -82,6 +82,7 @@ pub use engine::{
 };
 pub use events::{
     AgentInfo, AgentItem, AgentOutputItem, AgentTextDelta, CheckpointEvent, EngineEvent,
+    EVENTS_SCHEMA_VERSION,
 };
 pub use halo_query::{
     check_citations, Citation, CitationCheck, CitationKind, UNKNOWN_CITATION_FLAG,

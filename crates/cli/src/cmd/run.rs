@@ -298,6 +298,7 @@ pub(crate) fn execute(
     if json {
         let line = serde_json::json!({
             "type": "run_finished",
+            "schema_version": halo_rlm::EVENTS_SCHEMA_VERSION,
             "run_id": outcome.run_id,
             "status": outcome.status,
             "error": outcome.error,
