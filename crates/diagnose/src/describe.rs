@@ -213,7 +213,7 @@ pub(crate) fn describe(
                 format!("{whom} called repeatedly with identical arguments")
             },
             signal: format!(
-                "{in_traces} call {whom} with the same arguments several times, back to back or taking turns with one other call ({} repeated calls in all).",
+                "{in_traces} call {whom} with the same arguments several times, back to back or in a cycle with the same one or two other calls ({} repeated calls in all).",
                 spans
             ),
             fix: "Detect repeated identical calls in the harness and stop them (or answer \"already called with \

@@ -20,7 +20,7 @@ pub enum Mode {
     /// A tool call was rejected for its arguments (unexpected, missing, ill-typed).
     InvalidToolArgs,
     /// The same tool with identical arguments was called again and again (back to back, or
-    /// taking turns with one other call).
+    /// in a cycle with the same one or two other calls).
     RepeatedToolLoop,
     /// The model refused three or more times in one run.
     RefusalLoop,

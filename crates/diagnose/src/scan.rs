@@ -279,6 +279,10 @@ fn provider_template(s: &Span<'_>, text: &str) -> String {
     }
 }
 
+/// How many calls may come between two repeats of a call in one loop (always the same
+/// ones): two, for cycles of up to three calls.
+const MAX_CALLS_BETWEEN_REPEATS: usize = 2;
+
 /// How long an example's detail line may be.
 const DETAIL_CHARS: usize = 200;
 
@@ -460,32 +464,31 @@ pub(crate) fn analyze<'a>(
 
     // Repeated identical tool calls, in start order: the same tool with the same
     // arguments (compared as JSON, so spacing and key order do not matter) again and
-    // again, back to back or taking turns with one other call (A B A B ...).
+    // again, back to back or in a cycle with the same one or two other calls.
     let keys: Vec<(&'a str, String)> = tool_calls
         .iter()
         .map(|&(tool, args, _)| (tool, signals::comparable_args(args)))
         .collect();
-    // Per call: where its chain of repeats was last seen, the one call taking turns with
-    // it (if any), and the spans so far.
-    type Chain<'s> = (usize, Option<usize>, Vec<&'s str>);
+    // Per call: where its chain of repeats was last seen, the calls between its repeats
+    // as first seen, and the spans so far.
+    type Chain<'s> = (usize, Option<std::ops::Range<usize>>, Vec<&'s str>);
     let mut chains: HashMap<&(&'a str, String), Chain<'a>> = HashMap::new();
     let mut best: Option<(&'a str, Vec<&'a str>)> = None;
     for (n, &(tool, _, span)) in tool_calls.iter().enumerate() {
         let chain = chains.entry(&keys[n]).or_insert((n, None, Vec::new()));
-        let continues = match n - chain.0 {
-            0 | 1 => true,
-            // One call between: always the same other call (A B A B), not any call (an
-            // edit-test cycle with different edits is work, not a loop).
-            2 => {
-                let between = n - 1;
-                match chain.1 {
-                    None => {
-                        chain.1 = Some(between);
-                        true
-                    }
-                    Some(other) => keys[other] == keys[between],
+        let between = chain.0 + 1..n;
+        let continues = match between.len() {
+            _ if chain.2.is_empty() => true,
+            0 => true,
+            // Calls between the repeats: always the same ones (A B A B, A B C A B C), not
+            // any (an edit-test cycle with different edits is work, not a loop).
+            k if k <= MAX_CALLS_BETWEEN_REPEATS => match &chain.1 {
+                None => {
+                    chain.1 = Some(between);
+                    true
                 }
-            }
+                Some(first) => keys[first.clone()] == keys[between],
+            },
             _ => false,
         };
         if !continues {

@@ -156,6 +156,22 @@ fn causes_are_read_where_runtimes_put_them() {
             ("search", r#"{ "q" : "liam" , "limit" : 5 }"#),
         ],
     );
+    // A cycle of three calls, over and over.
+    lines.push(root("cycle3", None));
+    calls(
+        &mut lines,
+        "cycle3",
+        &[
+            ("list", "{}"),
+            ("read", r#"{"id": 7}"#),
+            ("check", "{}"),
+            ("list", "{}"),
+            ("read", r#"{"id": 7}"#),
+            ("check", "{}"),
+            ("list", "{}"),
+            ("read", r#"{"id": 7}"#),
+        ],
+    );
     // An edit-test cycle: the same test call between different edits is work, not a loop.
     lines.push(root("cycle", None));
     calls(
@@ -270,10 +286,13 @@ fn causes_are_read_where_runtimes_put_them() {
         .iter()
         .find(|f| f.key.mode == Mode::RepeatedToolLoop)
         .expect("the alternating calls are a loop");
-    assert_eq!(looping.key.tool.as_deref(), Some("search"));
+    assert_eq!(
+        looping.key.tool, None,
+        "loops on several tools are one finding"
+    );
     assert_eq!(
         looping.trace_ids,
-        ["alternating"],
+        ["alternating", "cycle3"],
         "the edit-test cycle is no loop"
     );
     assert_eq!(looping.examples[0].span_ids, ["c0", "c2", "c4"]);

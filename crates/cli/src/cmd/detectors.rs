@@ -13,7 +13,7 @@ pub(crate) struct DetectorArgs {
     /// them, to see smaller regressions.
     #[arg(long, value_name = "S", default_value_t = 1.0)]
     pub(crate) outlier_scale: f64,
-    /// Identical tool calls (back to back, or taking turns with one other call) that make
+    /// Identical tool calls (back to back, or in a cycle with the same one or two other calls) that make
     /// a repeated-call loop.
     #[arg(long, value_name = "N", default_value_t = DiagnoseOptions::default().repeat_threshold)]
     pub(crate) repeat_threshold: usize,
