@@ -20,37 +20,6 @@ pub(crate) fn report_errors_as_json(on: bool) {
     JSON_ERRORS.store(on, Ordering::Relaxed);
 }
 
-/// Under `--json`, makes Ctrl-C end a command with the JSON error line on stdout (then the
-/// process dies of the signal, which shells report as 130), so that a script reading
-/// stdout gets JSON even then. Not for the analysis run with a model, which handles
-/// Ctrl-C itself to save its partial report.
-pub(crate) fn report_interrupts_as_json() {
-    #[cfg(unix)]
-    {
-        extern "C" fn on_interrupt(_: libc::c_int) {
-            const OUT: &[u8] = b"{\"type\":\"error\",\"schema_version\":1,\"error\":{\"exit_code\":130,\"message\":\"interrupted\"}}\n";
-            const ERR: &[u8] = b"halo: interrupted\n";
-            // SAFETY: write(2), signal(2) and raise(3) are async-signal-safe; the buffers
-            // are static.
-            unsafe {
-                libc::write(1, OUT.as_ptr().cast(), OUT.len());
-                libc::write(2, ERR.as_ptr().cast(), ERR.len());
-                // Then die of the signal, as without the handler: a shell loop running
-                // halo stops on Ctrl-C only when its child was killed by it.
-                libc::signal(libc::SIGINT, libc::SIG_DFL);
-                libc::raise(libc::SIGINT);
-            }
-        }
-        // SAFETY: installs a handler that only calls async-signal-safe functions.
-        unsafe {
-            libc::signal(
-                libc::SIGINT,
-                on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,
-            );
-        }
-    }
-}
-
 /// Whether `--json` is among the options (before any `--`, after which words are paths).
 pub(crate) fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
     args.iter()

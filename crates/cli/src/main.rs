@@ -5,6 +5,7 @@
 
 mod cmd;
 mod exit;
+mod interrupt;
 mod render;
 
 use std::ffi::OsString;
@@ -160,7 +161,7 @@ fn main() -> ExitCode {
     let model_run =
         matches!(&cli.command, Command::Run(a) if a.run.prompt.is_some() || a.run.resume.is_some());
     if json_wanted && !model_run {
-        exit::report_interrupts_as_json();
+        interrupt::report_as_json();
     }
     let outcome = match &cli.command {
         Command::Run(a) => return run_analysis(a),

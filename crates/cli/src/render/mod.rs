@@ -28,10 +28,13 @@ use serde::Serialize;
 
 /// Writes one value as pretty JSON on stdout, followed by a newline.
 pub(crate) fn json<T: Serialize>(value: &T) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
-    out.flush()
+    // Ctrl-C waits for the whole document (see `interrupt`).
+    crate::interrupt::while_writing(|| {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, value)?;
+        writeln!(out)?;
+        out.flush()
+    })
 }
 
 /// Writes text on stdout.
