@@ -127,8 +127,9 @@ fn ctrl_c_mid_run_saves_the_report_and_exits_130() {
             .reply(Reply::hang()),
     ));
     let out = tmp.path().join("report.md");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_halo"))
-        .args([
+    let child = spawn_halo(
+        tmp.path(),
+        &[
             file.to_str().unwrap(),
             "-p",
             "why?",
@@ -136,13 +137,8 @@ fn ctrl_c_mid_run_saves_the_report_and_exits_130() {
             &server.base_url(),
             "-o",
             out.to_str().unwrap(),
-        ])
-        .env("HALO_CACHE_DIR", tmp.path().join("cache"))
-        .current_dir(tmp.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     // Wait until the engine is blocked on the second model request, then press Ctrl-C.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while server.requests().len() < 2 {
@@ -152,12 +148,7 @@ fn ctrl_c_mid_run_saves_the_report_and_exits_130() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let o = child.wait_with_output().unwrap();
+    let o = interrupt(child);
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
     assert!(out.exists(), "the report so far is saved");

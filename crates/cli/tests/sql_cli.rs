@@ -120,21 +120,12 @@ fn an_interrupted_json_command_says_so_in_json() {
     let file = write(tmp.path(), "many.jsonl", &lines);
     // A query that runs for far longer than the test waits.
     let q = "SELECT count(*) FROM spans a, spans b, spans c, spans d WHERE a.name || b.name || c.name || d.name LIKE '%zzz%'";
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_halo"))
-        .args(["sql", file.to_str().unwrap(), q, "--json", "-q"])
-        .env("HALO_CACHE_DIR", tmp.path().join("cache"))
-        .current_dir(tmp.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_halo(
+        tmp.path(),
+        &["sql", file.to_str().unwrap(), q, "--json", "-q"],
+    );
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let o = child.wait_with_output().unwrap();
+    let o = interrupt(child);
     // Killed by the signal, as shells expect (they report it as 130).
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(o.status.signal(), Some(2), "SIGINT: {}", stderr(&o));

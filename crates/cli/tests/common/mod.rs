@@ -13,6 +13,28 @@ pub fn halo(tmp: &Path, args: &[&str]) -> Output {
     cmd.output().expect("halo runs")
 }
 
+/// `halo` with `args`, started (not waited for), output piped: for tests that interrupt it.
+pub fn spawn_halo(tmp: &Path, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_halo"))
+        .args(args)
+        .env("HALO_CACHE_DIR", tmp.join("cache"))
+        .current_dir(tmp)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("halo starts")
+}
+
+/// Presses Ctrl-C in `child` (sends it SIGINT) and waits for it to end.
+pub fn interrupt(child: std::process::Child) -> Output {
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    child.wait_with_output().expect("halo ends")
+}
+
 /// Stdout as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
