@@ -161,9 +161,11 @@ fn print_json_error(f: &Failure) {
             problem_count: strict.map(|(count, _)| count),
         },
     };
-    let mut out = std::io::stdout().lock();
-    if serde_json::to_writer(&mut out, &value).is_ok() {
-        let _ = writeln!(out);
-    }
-    let _ = out.flush();
+    crate::interrupt::while_writing(|| {
+        let mut out = std::io::stdout().lock();
+        if serde_json::to_writer(&mut out, &value).is_ok() {
+            let _ = writeln!(out);
+        }
+        let _ = out.flush();
+    });
 }

@@ -42,11 +42,12 @@ pub(crate) fn report_as_json() {
     }
 }
 
-/// Runs `write` (an answer going to stdout) with Ctrl-C held until it is done.
+/// Runs `write` (the answer, or the error line, going to stdout) with Ctrl-C held until
+/// it is done. Once an answer is out, a later Ctrl-C adds nothing to stdout: the flag
+/// stays set, and the process only dies of it.
 pub(crate) fn while_writing<T>(write: impl FnOnce() -> T) -> T {
     WRITING.store(true, Ordering::SeqCst);
     let written = write();
-    WRITING.store(false, Ordering::SeqCst);
     if PENDING.load(Ordering::SeqCst) {
         die_of_it();
     }

@@ -83,6 +83,8 @@ impl<'a> Acc<'a> {
 
 /// Where a template has a word that varies, what it becomes.
 const VARYING_WORD: &str = "<name>";
+/// The place of the varying word while templates are compared (no template holds it).
+const BLANK: &str = "\u{0}";
 
 /// Folds tool errors of one tool whose templates differ in one word only ("City Paris not
 /// found", "City Lyon not found": names the masking of numbers and quoted strings does not
@@ -96,15 +98,23 @@ fn merge_one_word_variants(acc: BTreeMap<FindingKey, Acc<'_>>) -> BTreeMap<Findi
             continue;
         };
         let words: Vec<&str> = template.split(' ').collect();
-        if words.len() < 3 {
+        // After an exception's type (`ValueError:`), the message's first word is
+        // capitalized like a name: it may not vary either.
+        let first = match words.first() {
+            Some(w) if w.ends_with(':') && crate::signals::is_exception_type(&w[..w.len() - 1]) => {
+                2
+            }
+            _ => 1,
+        };
+        if words.len() < first + 2 {
             continue;
         }
-        for i in 1..words.len() {
-            if words[i].starts_with('<') {
+        for i in first..words.len() {
+            if words[i].is_empty() || words[i].starts_with('<') {
                 continue;
             }
             let mut blanked = words.clone();
-            blanked[i] = "";
+            blanked[i] = BLANK;
             skeletons
                 .entry((key.tool.clone(), blanked))
                 .or_default()
@@ -127,7 +137,7 @@ fn merge_one_word_variants(acc: BTreeMap<FindingKey, Acc<'_>>) -> BTreeMap<Findi
         // The word that varies must look like a name or an id ("Paris", "r114",
         // "acme/web"): "Invalid recipient address" and "Invalid sender address" are two
         // causes.
-        let at = blanked.iter().position(|w| w.is_empty()).unwrap_or(0);
+        let at = blanked.iter().position(|w| *w == BLANK).unwrap_or(0);
         let names = free
             .iter()
             .all(|t| t.split(' ').nth(at).is_some_and(looks_like_a_name));
@@ -136,7 +146,7 @@ fn merge_one_word_variants(acc: BTreeMap<FindingKey, Acc<'_>>) -> BTreeMap<Findi
         }
         let merged = blanked
             .iter()
-            .map(|w| if w.is_empty() { VARYING_WORD } else { w })
+            .map(|w| if *w == BLANK { VARYING_WORD } else { w })
             .collect::<Vec<_>>()
             .join(" ");
         for t in free {

@@ -230,7 +230,13 @@ fn shares_causes(mode: Mode) -> bool {
 /// several tools at once (depending on how many it was seen on in that run) is compared
 /// as the cause: otherwise fixing it on one of two tools would read as "fixed" plus "new".
 fn row_key(key: &FindingKey) -> FindingKey {
-    if shares_causes(key.mode) {
+    // As in the diagnosis: a template with no words left (`KeyError: <str>`) names no
+    // cause shared across tools, so its rows stay per tool.
+    let names_a_cause = key
+        .template
+        .as_deref()
+        .is_none_or(crate::signals::names_a_cause);
+    if shares_causes(key.mode) && names_a_cause {
         FindingKey {
             tool: None,
             model: None,

@@ -156,7 +156,7 @@ pub(crate) fn says_provider_failure(http: Option<i64>, text: &str) -> bool {
 
 static REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)^\W{0,3}(?:(?:I'?m|I am|I’m) (?:very |really |so )?sorry|sorry|(?:I )?apologi[sz]e)\b[^.!?\n]{0,80}?\b(?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t|will not|unable to|not able to)\s+(?:help|assist|comply|do that|fulfil|fulfill|provide|support|share|disclose|answer|complete (?:that|this) request|continue with (?:that|this))|^\W{0,3}(?:(?:unfortunately|i'?m afraid|i’m afraid|regrettably|no|as an ai(?: assistant| language model| model)?),?\s+)?I(?:'m|’m| am)? (?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t(?: be able to)?|will not(?: be able to)?|unable to|not able to|must decline to|have to decline to|am unable to|am not able to)\s+(?:help|assist|comply|fulfil|fulfill|support|share|disclose|answer|do (?:that|this)|complete (?:that|this|your|the) request|process (?:that|this|your) request|provide (?:that|this))\b|^\W{0,3}I (?:must|have to|will|need to) (?:respectfully )?decline\b|^\W{0,3}(?:(?:I'?m|I’m|I am) (?:very |really |so )?sorry,? (?:but )?)?(?:that's|that’s|that is) not something I can (?:help|assist)",
+        r"(?i)^\W{0,3}(?:(?:I'?m|I am|I’m) (?:very |really |so )?sorry|sorry|(?:I )?apologi[sz]e)\b[^.!?\n]{0,80}?\b(?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t|will not|unable to|not able to)\s+(?:help|assist|comply|do that|fulfil|fulfill|provide|support|share|disclose|answer|complete (?:that|this) request|continue with (?:that|this))|^\W{0,3}(?:(?:unfortunately|i'?m afraid|i’m afraid|regrettably|no|as an ai(?: assistant| language model| model)?),?\s+)?I(?:'m|’m| am)? (?:can(?:'|’)?t|cannot|can not|won(?:'|’)?t(?: be able to)?|will not(?: be able to)?|unable to|not able to|must decline to|have to decline to|am unable to|am not able to)\s+(?:help|assist|comply|fulfil|fulfill|support|share|disclose|answer|do (?:that|this)|complete (?:that|this|your|the) request|process (?:that|this|your) request|provide (?:that|this))\b|^\W{0,3}I (?:must|have to|will|need to) (?:respectfully )?decline (?:to\b|this request|that request|your request|the request)|^\W{0,3}(?:(?:I'?m|I’m|I am) (?:very |really |so )?sorry,? (?:but )?)?(?:that's|that’s|that is) not something I can (?:help|assist)",
     )
 });
 
@@ -165,7 +165,7 @@ static REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
 /// refusal. A reason alone ("since it goes against my guidelines") keeps it a refusal.
 static NOT_A_REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)\b(?:without|until|unless)\b|\b(?:because|since|as|due to)\b.{0,80}\b(?:failed|fails|error|errored|unavailable|down|timed out|timeout|declined|not found|missing|expired)\b",
+        r"(?i)\bwithout (?:your|the|an?|more|additional|some|access|permission|knowing|having)\b|\b(?:until|unless)\b|\b(?:because|since|due to)\b.{0,80}\b(?:failed|fails|errored|unavailable|timed out|declined|not found|missing|expired)\b",
     )
 });
 
@@ -230,19 +230,19 @@ pub(crate) fn names_a_cause(template: &str) -> bool {
 
 static SIGN_OFF: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)anything else|help (?:you )?with|further (?:assist|help|question)|other questions?|can i (?:help|assist)|let me know",
+        r"(?i)anything else|further (?:assist|help|question)|other questions?|can i (?:help|assist)|let me know",
     )
 });
 
 static CLAIMS_DONE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)\b(?:done|completed?|finished|booked|sent|created|added|scheduled|updated|deleted|saved|all set|I(?:'ve|’ve| have) (?:\w+ )?(?:booked|sent|created|added|scheduled|updated|deleted|saved|completed|finished|done))\b",
+        r"(?i)\b(?:done|all set)\s*[!.]|\bI(?:'ve|’ve| have)? (?:just |now |already )?(?:booked|sent|created|added|scheduled|updated|deleted|saved|completed|finished)\b|\b(?:has|have) been (?:booked|sent|created|added|scheduled|updated|deleted|saved|completed)\b",
     )
 });
 
 /// Whether `word` is an exception type's name (`KeyError`, `botocore.ClientError`,
 /// `TimeoutException`).
-fn is_exception_type(word: &str) -> bool {
+pub(crate) fn is_exception_type(word: &str) -> bool {
     let name = word.rsplit('.').next().unwrap_or(word);
     !name.contains(' ') && (name.ends_with("Error") || name.ends_with("Exception"))
 }
@@ -470,6 +470,19 @@ mod tests {
         ));
         assert!(asks_a_question(
             "Which of your two Visa cards should I charge? Let me know if you need anything else."
+        ));
+        for question in [
+            "To complete your booking I need one more detail. Which date works?",
+            "I found the file you created yesterday. Should I delete it?",
+            "Which of the two reports should I help with?",
+        ] {
+            assert!(asks_a_question(question), "{question}");
+        }
+        assert!(!says_refusal(
+            "I will decline the meeting invite from Bob as you asked."
+        ));
+        assert!(says_refusal(
+            "I'm sorry, but I can't share that without violating user privacy."
         ));
         for refusal in [
             "I'm sorry, but that's not something I can help with.",

@@ -114,6 +114,9 @@ fn causes_are_read_where_runtimes_put_them() {
         // One word differs, but it is no name: two causes.
         ("send_mail", "Invalid recipient address"),
         ("send_mail", "Invalid sender address"),
+        // After an exception's type, the first word is no name either.
+        ("send_sms", "ValueError: Invalid recipient number"),
+        ("send_sms", "ValueError: Missing recipient number"),
     ]
     .into_iter()
     .enumerate()
@@ -264,6 +267,8 @@ fn causes_are_read_where_runtimes_put_them() {
             (Some("get_weather"), "City <name> not found"),
             (Some("send_mail"), "Invalid recipient address"),
             (Some("send_mail"), "Invalid sender address"),
+            (Some("send_sms"), "ValueError: Invalid recipient number"),
+            (Some("send_sms"), "ValueError: Missing recipient number"),
         ],
         "the city is the word that varies; recipient and sender are not names"
     );

@@ -119,53 +119,60 @@ fn without_preamble(text: &str) -> &str {
 }
 
 /// The first `"FIELD": "string"` of [`MESSAGE_FIELDS`] (or `"text"`) in JSON text that may
-/// be cut short (or a Python dict's `'FIELD': 'string'`), decoded.
+/// be cut short (or a Python dict's `'FIELD': 'string'`, whose values are quoted with `"`
+/// when they hold a `'`), decoded. Every place a field's name appears is tried: the name
+/// may also be some other key's value (`{'type': 'error', 'error': 'boom'}`).
 fn first_string_field(json: &str) -> Option<String> {
     let bytes = json.as_bytes();
     let mut best: Option<(usize, String)> = None;
     for field in MESSAGE_FIELDS.iter().chain(&["text"]) {
-        // JSON quotes keys with `"`; a Python dict's repr with `'`.
-        let found = ['"', '\''].into_iter().find_map(|q| {
-            let key = format!("{q}{field}{q}");
-            memchr::memmem::find(bytes, key.as_bytes()).map(|at| (at, key.len(), q))
-        });
-        let Some((at, key_len, quote)) = found else {
-            continue;
-        };
-        if best.as_ref().is_some_and(|(b, _)| *b < at) {
-            continue;
-        }
-        let rest = json[at + key_len..].trim_start();
-        let Some(rest) = rest.strip_prefix(':') else {
-            continue;
-        };
-        let rest = rest.trim_start();
-        if !rest.starts_with(quote) {
-            continue;
-        }
-        // The string's end: the first quote not escaped.
-        let body = &rest.as_bytes()[1..];
-        let mut i = 0;
-        let end = loop {
-            match body.get(i) {
-                None => break None,
-                Some(b'\\') => i += 2,
-                Some(&b) if b == quote as u8 => break Some(i),
-                Some(_) => i += 1,
+        for key_quote in ['"', '\''] {
+            let key = format!("{key_quote}{field}{key_quote}");
+            for at in memchr::memmem::find_iter(bytes, key.as_bytes()) {
+                if best.as_ref().is_some_and(|(b, _)| *b < at) {
+                    break;
+                }
+                if let Some(text) = string_value_after_key(&json[at + key.len()..], key_quote) {
+                    best = Some((at, text));
+                    break;
+                }
             }
-        };
-        let Some(end) = end else { continue };
-        let text = if quote == '"' {
-            serde_json::from_str::<String>(&rest[..end + 2]).ok()
-        } else {
-            // A Python repr: `\'` and `\\` are its only escapes that matter here.
-            Some(rest[1..end + 1].replace("\\'", "'").replace("\\\\", "\\"))
-        };
-        if let Some(text) = text {
-            best = Some((at, text));
         }
     }
     best.map(|(_, text)| text)
+}
+
+/// The string after `: ` in `rest` (the text after a key), quoted with `"` or, in a
+/// Python repr (`key_quote` is `'`), with either quote.
+fn string_value_after_key(rest: &str, key_quote: char) -> Option<String> {
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    let quote = rest
+        .chars()
+        .next()
+        .filter(|&q| q == '"' || (key_quote == '\'' && q == '\''))?;
+    // The string's end: the first quote not escaped. Quotes and backslashes are ASCII,
+    // and bytes of multi-byte characters never equal them.
+    let body = &rest.as_bytes()[1..];
+    let mut i = 0;
+    let end = loop {
+        match body.get(i) {
+            None => return None,
+            Some(b'\\') => i += 2,
+            Some(&b) if b == quote as u8 => break i,
+            Some(_) => i += 1,
+        }
+    };
+    if key_quote == '"' {
+        serde_json::from_str::<String>(&rest[..end + 2]).ok()
+    } else {
+        // A Python repr: `\'`, `\"` and `\\` are its only escapes that matter here.
+        Some(
+            rest[1..end + 1]
+                .replace("\\'", "'")
+                .replace("\\\"", "\"")
+                .replace("\\\\", "\\"),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -203,6 +210,18 @@ mod tests {
         assert_eq!(
             reason_after_generic("Error running tool: file not found").as_deref(),
             Some("file not found")
+        );
+        assert_eq!(
+            reason_after_generic(
+                r#"Error running tool (non-fatal): {'tool_name': 'get_weather', 'error': "City 'Lyon' can't be found"}"#
+            )
+            .as_deref(),
+            Some("City 'Lyon' can't be found")
+        );
+        assert_eq!(
+            reason_after_generic("Error running tool: {'type': 'error', 'error': 'boom'}")
+                .as_deref(),
+            Some("boom")
         );
         assert_eq!(reason_after_generic("Calendar: event 53 not found"), None);
         assert_eq!(reason_after_generic("Error running tool (non-fatal)"), None);
