@@ -156,6 +156,28 @@ fn merge_one_word_variants(acc: BTreeMap<FindingKey, Acc<'_>>) -> BTreeMap<Findi
     if renamed.is_empty() {
         return acc;
     }
+    // A name of several words ("City New York not found") joins the cause its one-word
+    // peers made ("City <name> not found").
+    let patterns: Vec<(Option<String>, String)> = renamed
+        .iter()
+        .map(|((tool, _), merged)| (tool.clone(), merged.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for key in acc.keys().filter(|k| k.mode == Mode::ToolError) {
+        let Some(template) = key.template.as_deref() else {
+            continue;
+        };
+        if renamed.contains_key(&(key.tool.clone(), template.to_string())) {
+            continue;
+        }
+        let fits = patterns
+            .iter()
+            .find(|(tool, pattern)| *tool == key.tool && fills_with_a_name(pattern, template));
+        if let Some((tool, pattern)) = fits {
+            renamed.insert((tool.clone(), template.to_string()), pattern.clone());
+        }
+    }
     let mut out: BTreeMap<FindingKey, Acc<'_>> = BTreeMap::new();
     for (key, a) in acc {
         let new_template = key
@@ -177,6 +199,22 @@ fn merge_one_word_variants(acc: BTreeMap<FindingKey, Acc<'_>>) -> BTreeMap<Findi
         }
     }
     out
+}
+
+/// Whether `template` is `pattern` with its `<name>` filled by two or three name-like
+/// words.
+fn fills_with_a_name(pattern: &str, template: &str) -> bool {
+    let Some((before, after)) = pattern.split_once(VARYING_WORD) else {
+        return false;
+    };
+    let Some(middle) = template
+        .strip_prefix(before)
+        .and_then(|rest| rest.strip_suffix(after))
+    else {
+        return false;
+    };
+    let words: Vec<&str> = middle.split(' ').collect();
+    (2..=3).contains(&words.len()) && words.iter().all(|w| looks_like_a_name(w))
 }
 
 /// Whether a word reads as a name or an id rather than a plain word: capitalized, or

@@ -110,6 +110,7 @@ fn causes_are_read_where_runtimes_put_them() {
     for (i, (name, error)) in [
         ("get_weather", "City Paris not found"),
         ("get_weather", "City Lyon not found"),
+        ("get_weather", "City New York not found"),
         ("book_table", "Restaurant closed on Mondays"),
         // One word differs, but it is no name: two causes.
         ("send_mail", "Invalid recipient address"),
