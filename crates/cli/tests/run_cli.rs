@@ -190,23 +190,23 @@ fn resuming_a_completed_run_or_on_other_files_or_prompt_is_a_usage_error() {
     assert_eq!(closing["type"], "run_finished");
     assert_eq!(closing["schema_version"], 1);
     let completed = closing["checkpoint_path"].as_str().unwrap().to_string();
-    // The run completed: resuming it would only pay for the model calls again.
-    let again = halo(
-        tmp.path(),
-        &[
+    let base_url = server.base_url();
+    // `halo FILE --resume CHECKPOINT [extra...]` is refused as a usage error saying `why`.
+    let refused = |file: &std::path::Path, checkpoint: &str, extra: &[&str], why: &str| {
+        let mut args = vec![
             file.to_str().unwrap(),
             "--resume",
-            &completed,
+            checkpoint,
             "--base-url",
-            &server.base_url(),
-        ],
-    );
-    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
-    assert!(
-        stderr(&again).contains("already completed with its report"),
-        "{}",
-        stderr(&again)
-    );
+            &base_url,
+        ];
+        args.extend_from_slice(extra);
+        let o = halo(tmp.path(), &args);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+    };
+    // The run completed: resuming it would only pay for the model calls again.
+    refused(&file, &completed, &[], "already completed with its report");
     // The checkpoint of a run cut short (as after Ctrl-C) is resumable, on its own data
     // and with its own prompt only.
     let mut cp: serde_json::Value =
@@ -216,48 +216,21 @@ fn resuming_a_completed_run_or_on_other_files_or_prompt_is_a_usage_error() {
     let checkpoint = tmp.path().join("cut.checkpoint.json");
     std::fs::write(&checkpoint, cp.to_string()).unwrap();
     let checkpoint = checkpoint.to_str().unwrap().to_string();
-    let other_prompt = halo(
-        tmp.path(),
-        &[
-            file.to_str().unwrap(),
-            "--resume",
-            &checkpoint,
-            "-p",
-            "something else?",
-            "--base-url",
-            &server.base_url(),
-        ],
-    );
-    assert_eq!(
-        other_prompt.status.code(),
-        Some(1),
-        "{}",
-        stderr(&other_prompt)
-    );
-    assert!(
-        stderr(&other_prompt).contains(r#"it continues its own prompt ("why?")"#),
-        "{}",
-        stderr(&other_prompt)
+    refused(
+        &file,
+        &checkpoint,
+        &["-p", "something else?"],
+        r#"it continues its own prompt ("why?")"#,
     );
     let other = write(
         tmp.path(),
         "other.jsonl",
         &[Span::new("x1", "root", "").line()],
     );
-    let resumed = halo(
-        tmp.path(),
-        &[
-            other.to_str().unwrap(),
-            "--resume",
-            &checkpoint,
-            "--base-url",
-            &server.base_url(),
-        ],
-    );
-    assert_eq!(resumed.status.code(), Some(1), "{}", stderr(&resumed));
-    assert!(
-        stderr(&resumed).contains("the checkpoint belongs to other data"),
-        "{}",
-        stderr(&resumed)
+    refused(
+        &other,
+        &checkpoint,
+        &[],
+        "the checkpoint belongs to other data",
     );
 }
