@@ -11,6 +11,8 @@
 //! count, and `halo --help` when a release binary is present. Speed lives here, never in
 //! timed tests.
 
+mod stages;
+
 use std::path::{Path, PathBuf};
 
 /// The allocator the `halo` binary uses, so the figures are the ones users get.
@@ -28,11 +30,12 @@ struct Args {
     data: PathBuf,
     bytes: u64,
     runs: usize,
-    /// Measure only this section (`index`, `queries`, `gzip`, `help`), e.g. under a profiler.
+    /// Measure only this section (`index`, `queries`, `gzip`, `stages`, `help`), e.g. under
+    /// a profiler.
     only: Option<String>,
 }
 
-const SECTIONS: [&str; 4] = ["index", "queries", "gzip", "help"];
+const SECTIONS: [&str; 5] = ["index", "queries", "gzip", "stages", "help"];
 
 impl Args {
     fn wants(&self, section: &str) -> bool {
@@ -367,6 +370,9 @@ fn run() -> Result<(), String> {
     }
     if args.wants("gzip") {
         gzip_figures(&args.data, args.runs)?;
+    }
+    if args.wants("stages") {
+        stages::stage_figures(&args.data, args.runs)?;
     }
     if args.wants("help") {
         help_figure();
