@@ -63,12 +63,20 @@ pub struct TraceSummary {
     pub agents: Vec<Arc<str>>,
     /// Tools called, sorted by name.
     pub tools: Vec<ToolUsage>,
-    /// Input tokens over all spans.
+    /// Input tokens of the trace's model calls (see [`TraceSummary::tokens_from_calls`]).
     pub input_tokens: i64,
-    /// Output tokens over all spans.
+    /// Output tokens of the trace's model calls.
     pub output_tokens: i64,
-    /// Total tokens over all spans.
+    /// Total tokens of the trace's model calls.
     pub total_tokens: i64,
+    /// Whether the token sums come from spans other than agents and chains. Agent and
+    /// chain spans often carry the usage of the calls under them (the GenAI conventions
+    /// put it on `invoke_agent`), so adding them to their calls would count tokens twice;
+    /// their tokens count only in a trace where no other span has any.
+    pub tokens_from_calls: bool,
+    /// Input, output and total tokens on agent and chain spans, kept so that parts of a
+    /// trace in other files merge by the same rule.
+    pub aggregate_tokens: [i64; 3],
     /// Cost over the spans that carry one; `None` when none does.
     pub cost: Option<f64>,
     /// Spans whose parent id is set but not among the trace's spans.
@@ -151,6 +159,15 @@ fn add_sorted(set: &mut Vec<Arc<str>>, value: Arc<str>) {
     }
 }
 
+impl TraceSummary {
+    /// A trace whose only tokens are on agent and chain spans reports those.
+    fn settle_tokens(&mut self) {
+        if !self.tokens_from_calls {
+            [self.input_tokens, self.output_tokens, self.total_tokens] = self.aggregate_tokens;
+        }
+    }
+}
+
 /// A trace's rollup while it is being built.
 #[derive(Debug)]
 pub(crate) struct TraceAcc {
@@ -184,6 +201,8 @@ impl TraceAcc {
                 input_tokens: 0,
                 output_tokens: 0,
                 total_tokens: 0,
+                tokens_from_calls: false,
+                aggregate_tokens: [0; 3],
                 cost: None,
                 missing_parent_count: 0,
                 duplicate_span_count: 0,
@@ -297,9 +316,23 @@ impl TraceAcc {
         if let Some(v) = SpanColumns::opt(c.agent_name, i) {
             add_sorted(&mut s.agents, interner.get(v));
         }
-        s.input_tokens += SpanColumns::opt_i64(c.input_tokens, i).unwrap_or(0);
-        s.output_tokens += SpanColumns::opt_i64(c.output_tokens, i).unwrap_or(0);
-        s.total_tokens += SpanColumns::opt_i64(c.total_tokens, i).unwrap_or(0);
+        let tokens = [
+            SpanColumns::opt_i64(c.input_tokens, i),
+            SpanColumns::opt_i64(c.output_tokens, i),
+            SpanColumns::opt_i64(c.total_tokens, i),
+        ];
+        if tokens.iter().any(Option::is_some) {
+            let [input, output, total] = tokens.map(|t| t.unwrap_or(0));
+            if kind == SpanKind::Agent.as_str() || kind == SpanKind::Chain.as_str() {
+                let a = &mut s.aggregate_tokens;
+                (a[0], a[1], a[2]) = (a[0] + input, a[1] + output, a[2] + total);
+            } else {
+                s.tokens_from_calls = true;
+                s.input_tokens += input;
+                s.output_tokens += output;
+                s.total_tokens += total;
+            }
+        }
         if let Some(cost) = SpanColumns::opt_f64(c.cost, i) {
             s.cost = Some(s.cost.unwrap_or(0.0) + cost);
         }
@@ -326,6 +359,7 @@ impl TraceAcc {
         let (duplicates, missing) = tree_counts(&mut self.span_hashes, &self.parent_hashes);
         self.summary.duplicate_span_count = duplicates;
         self.summary.missing_parent_count = missing;
+        self.summary.settle_tokens();
         self.summary
     }
 }
@@ -393,9 +427,24 @@ pub(crate) fn merge_summary(into: &mut TraceSummary, other: TraceSummary) {
             Err(j) => into.error_groups.insert(j, g),
         }
     }
-    into.input_tokens += other.input_tokens;
-    into.output_tokens += other.output_tokens;
-    into.total_tokens += other.total_tokens;
+    match (into.tokens_from_calls, other.tokens_from_calls) {
+        (true, true) => {
+            into.input_tokens += other.input_tokens;
+            into.output_tokens += other.output_tokens;
+            into.total_tokens += other.total_tokens;
+        }
+        (false, true) => {
+            into.tokens_from_calls = true;
+            into.input_tokens = other.input_tokens;
+            into.output_tokens = other.output_tokens;
+            into.total_tokens = other.total_tokens;
+        }
+        (_, false) => {}
+    }
+    for (a, b) in into.aggregate_tokens.iter_mut().zip(other.aggregate_tokens) {
+        *a += b;
+    }
+    into.settle_tokens();
     into.cost = match (into.cost, other.cost) {
         (Some(a), Some(b)) => Some(a + b),
         (a, b) => a.or(b),

@@ -52,6 +52,10 @@ pub fn trace_schema() -> SchemaRef {
                 Field::new("input_tokens", DataType::Int64, false),
                 Field::new("output_tokens", DataType::Int64, false),
                 Field::new("total_tokens", DataType::Int64, false),
+                Field::new("tokens_from_calls", DataType::Boolean, false),
+                Field::new("aggregate_input_tokens", DataType::Int64, false),
+                Field::new("aggregate_output_tokens", DataType::Int64, false),
+                Field::new("aggregate_total_tokens", DataType::Int64, false),
                 Field::new("cost", DataType::Float64, true),
                 Field::new("missing_parent_count", DataType::UInt32, false),
                 Field::new("duplicate_span_count", DataType::UInt32, false),
@@ -92,6 +96,8 @@ pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
     let mut input = Int64Builder::new();
     let mut output = Int64Builder::new();
     let mut total = Int64Builder::new();
+    let mut from_calls = BooleanBuilder::new();
+    let mut aggregate = [Int64Builder::new(), Int64Builder::new(), Int64Builder::new()];
     let mut cost = Float64Builder::new();
     let mut missing = UInt32Builder::new();
     let mut dups = UInt32Builder::new();
@@ -137,6 +143,10 @@ pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
         input.append_value(t.input_tokens);
         output.append_value(t.output_tokens);
         total.append_value(t.total_tokens);
+        from_calls.append_value(t.tokens_from_calls);
+        for (b, v) in aggregate.iter_mut().zip(t.aggregate_tokens) {
+            b.append_value(v);
+        }
         cost.append_option(t.cost);
         missing.append_value(t.missing_parent_count);
         dups.append_value(t.duplicate_span_count);
@@ -178,6 +188,10 @@ pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
         Arc::new(input.finish()),
         Arc::new(output.finish()),
         Arc::new(total.finish()),
+        Arc::new(from_calls.finish()),
+        Arc::new(aggregate[0].finish()),
+        Arc::new(aggregate[1].finish()),
+        Arc::new(aggregate[2].finish()),
         Arc::new(cost.finish()),
         Arc::new(missing.finish()),
         Arc::new(dups.finish()),
@@ -299,6 +313,12 @@ pub fn traces_from_batch(
     let input = typed!(batch, "input_tokens", as_primitive_opt::<Int64Type>);
     let output = typed!(batch, "output_tokens", as_primitive_opt::<Int64Type>);
     let total = typed!(batch, "total_tokens", as_primitive_opt::<Int64Type>);
+    let from_calls = typed!(batch, "tokens_from_calls", as_boolean_opt);
+    let aggregate = [
+        typed!(batch, "aggregate_input_tokens", as_primitive_opt::<Int64Type>),
+        typed!(batch, "aggregate_output_tokens", as_primitive_opt::<Int64Type>),
+        typed!(batch, "aggregate_total_tokens", as_primitive_opt::<Int64Type>),
+    ];
     let cost = typed!(batch, "cost", as_primitive_opt::<Float64Type>);
     let missing = typed!(
         batch,
@@ -366,6 +386,8 @@ pub fn traces_from_batch(
             input_tokens: input.value(i),
             output_tokens: output.value(i),
             total_tokens: total.value(i),
+            tokens_from_calls: from_calls.value(i),
+            aggregate_tokens: aggregate.map(|a| a.value(i)),
             cost: (!cost.is_null(i)).then(|| cost.value(i)),
             missing_parent_count: missing.value(i),
             duplicate_span_count: dups.value(i),

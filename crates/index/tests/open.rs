@@ -76,6 +76,67 @@ fn a_trace_spread_over_files_is_one_trace() {
 }
 
 #[test]
+fn an_agent_span_carrying_its_calls_usage_is_not_counted_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let agent = |trace: &str| {
+        span(
+            trace,
+            "a",
+            "",
+            "STATUS_CODE_OK",
+            r#"{"gen_ai.operation.name":"invoke_agent","gen_ai.usage.input_tokens":300,"gen_ai.usage.output_tokens":30}"#,
+        )
+    };
+    let chat = |trace: &str, id: &str, input: u32| {
+        span(
+            trace,
+            id,
+            "a",
+            "STATUS_CODE_OK",
+            &format!(
+                r#"{{"gen_ai.operation.name":"chat","gen_ai.usage.input_tokens":{input},"gen_ai.usage.output_tokens":{}}}"#,
+                input / 10
+            ),
+        )
+    };
+    let one = tmp.path().join("one.jsonl");
+    let lines = [
+        agent("t1"),
+        chat("t1", "c1", 100),
+        chat("t1", "c2", 200),
+        // A trace whose only usage is on its agent span reports that.
+        agent("t2"),
+        span("t2", "x", "a", "STATUS_CODE_OK", "{}"),
+    ];
+    std::fs::write(&one, lines.join("\n") + "\n").unwrap();
+    // The agent span, which ends last, rotated into the next file.
+    let (early, late) = (tmp.path().join("early.jsonl"), tmp.path().join("late.jsonl"));
+    std::fs::write(&early, chat("t3", "c1", 100) + "\n" + &chat("t3", "c2", 200) + "\n").unwrap();
+    std::fs::write(&late, agent("t3") + "\n").unwrap();
+    let ds = open(&[one, early, late], &tmp.path().join("idx")).unwrap();
+    let tokens = |id: &str| {
+        let t = ds.trace(id).unwrap();
+        (t.input_tokens, t.output_tokens, t.total_tokens)
+    };
+    assert_eq!(tokens("t1"), (300, 30, 330));
+    assert_eq!(tokens("t2"), (300, 30, 330));
+    assert_eq!(tokens("t3"), (300, 30, 330), "parts merge by the same rule");
+    // And the same once the index is read back from disk.
+    drop(ds);
+    let again = open(
+        &[
+            tmp.path().join("one.jsonl"),
+            tmp.path().join("early.jsonl"),
+            tmp.path().join("late.jsonl"),
+        ],
+        &tmp.path().join("idx"),
+    )
+    .unwrap();
+    assert_eq!(again.trace("t1").unwrap().total_tokens, 330);
+    assert_eq!(again.trace("t3").unwrap().total_tokens, 330);
+}
+
+#[test]
 fn spans_given_twice_in_two_files_are_counted_and_warned_about() {
     let tmp = tempfile::tempdir().unwrap();
     let lines = span("t1", "s1", "", "STATUS_CODE_OK", "{}")
