@@ -126,6 +126,12 @@ pub fn parse_line_checked(line: &str, control_free: bool) -> Result<ParsedLine<'
     if trimmed.trim_start().is_empty() {
         return Ok(ParsedLine::default());
     }
+    if otlp::is_other_otlp_signal(trimmed.as_bytes()) {
+        return Ok(ParsedLine {
+            format: Some(LineFormat::Otlp),
+            ..ParsedLine::default()
+        });
+    }
     if looks_like_otlp(trimmed.as_bytes()) {
         let parsed = parse_otlp_line(trimmed)?;
         return Ok(ParsedLine {

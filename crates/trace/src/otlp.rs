@@ -218,6 +218,14 @@ pub fn looks_like_otlp(line: &[u8]) -> bool {
     KEY.find(&line[..line.len().min(256)]).is_some()
 }
 
+/// Whether a line is an OTLP/JSON export of logs or metrics, which the Collector's file
+/// exporter may write into the same file as traces: not spans, and not broken spans either.
+pub fn is_other_otlp_signal(line: &[u8]) -> bool {
+    let head = &line[..line.len().min(64)];
+    let key = |k: &[u8]| memchr::memmem::find(head, k).is_some();
+    key(b"\"resourceLogs\"") || key(b"\"resourceMetrics\"") || key(b"\"resourceProfiles\"")
+}
+
 /// Parses one OTLP/JSON line into spans. A malformed line is an error; a malformed span in
 /// an otherwise good line is skipped and reported in [`OtlpLine::problems`].
 pub fn parse_otlp_line(line: &str) -> Result<OtlpLine<'_>, ParseError> {
@@ -279,9 +287,10 @@ fn span_of<'a>(
         None => (StatusCode::Unset, Cow::Borrowed("")),
     };
     let mut attributes = attributes_of(s.attributes);
-    // Exceptions live in span events in OTLP; lift the first one's attributes so that every
-    // dialect exposes `exception.*` the same way.
-    for event in s.events {
+    // Exceptions live in span events in OTLP; lift the last one's attributes (after
+    // retries, the one that failed the span) so that every dialect exposes `exception.*`
+    // the same way.
+    for event in s.events.into_iter().rev() {
         if event.name.as_deref() == Some("exception") {
             for (k, v) in attributes_of(event.attributes).0 {
                 if k.starts_with("exception.") && attributes.get(&k).is_none() {
@@ -294,7 +303,11 @@ fn span_of<'a>(
     Ok(RawSpan {
         trace_id: s.trace_id,
         span_id: s.span_id,
-        parent_span_id: s.parent_span_id.unwrap_or_default(),
+        // An all-zero id is OTLP's way of saying "no parent".
+        parent_span_id: s
+            .parent_span_id
+            .filter(|p| !p.bytes().all(|b| b == b'0'))
+            .unwrap_or_default(),
         trace_state: s.trace_state.unwrap_or_default(),
         name: s.name.unwrap_or_default(),
         otel_kind,
@@ -351,6 +364,29 @@ mod tests {
         );
         assert!(LINE[range.clone()].starts_with("{\"traceId\""));
         assert!(LINE[range.clone()].ends_with('}'));
+    }
+
+    #[test]
+    fn the_last_exception_event_names_the_error_and_a_zero_parent_is_none() {
+        let line = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","parentSpanId":"0000000000000000","name":"call","startTimeUnixNano":"1","endTimeUnixNano":"2","events":[{"name":"exception","attributes":[{"key":"exception.message","value":{"stringValue":"attempt 1 reset"}}]},{"name":"retry"},{"name":"exception","attributes":[{"key":"exception.type","value":{"stringValue":"TimeoutError"}},{"key":"exception.message","value":{"stringValue":"gave up"}}]}],"status":{"code":2}}]}]}]}"#;
+        let out = parse_otlp_line(line).unwrap();
+        let (span, _) = &out.spans[0];
+        let text = |k: &str| span.attributes.get(k).and_then(|v| v.as_text());
+        assert_eq!(text("exception.type").as_deref(), Some("TimeoutError"));
+        assert_eq!(text("exception.message").as_deref(), Some("gave up"));
+        assert_eq!(span.parent_span_id, "");
+    }
+
+    #[test]
+    fn logs_and_metrics_lines_are_other_signals_not_broken_spans() {
+        let logs = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"hi"}}]}]}]}"#;
+        let metrics = r#"{"resourceMetrics":[]}"#;
+        for line in [logs, metrics] {
+            assert!(is_other_otlp_signal(line.as_bytes()));
+            let parsed = crate::parse_line(line).unwrap();
+            assert!(parsed.spans.is_empty() && parsed.problems.is_empty());
+        }
+        assert!(!is_other_otlp_signal(LINE.as_bytes()));
     }
 
     #[test]

@@ -291,6 +291,9 @@ impl<'a> SpanFacts<'a> {
                     .and_then(|v| v.as_text())
                     .and_then(|t| SpanKind::from_genai_operation(&t))
             })
+            // A span that names the tool it ran is a tool call, also without an operation
+            // name (Pydantic AI's `running tool` spans carry only `gen_ai.tool.name`).
+            .or_else(|| text_of(&s.tool_name).map(|_| SpanKind::Tool))
             .unwrap_or(SpanKind::Unknown);
         let tokens = tokens_of(&s.inf_tokens)
             .or_else(|| tokens_of(&s.oi_tokens))
@@ -398,12 +401,21 @@ impl<'a> SpanFacts<'a> {
                 requested_tools = genai_tool_calls(out);
             }
         }
-        let finish_reason = s.finish_reason.iter().flatten().find_map(|v| match v {
-            AttrValue::Json(j) => serde_json::from_str::<Vec<String>>(j)
+        // A list (GenAI's `finish_reasons`), also when written as a JSON string.
+        let first_of_list = |j: &str| {
+            serde_json::from_str::<Vec<String>>(j)
                 .ok()
                 .and_then(|v| v.into_iter().next())
-                .map(Cow::Owned),
-            other => other.as_text(),
+                .map(Cow::Owned)
+        };
+        let finish_reason = s.finish_reason.iter().flatten().find_map(|v| match v {
+            AttrValue::Json(j) => first_of_list(j),
+            other => other
+                .as_text()
+                .map(|t| match t.trim_start().starts_with('[') {
+                    true => first_of_list(&t).unwrap_or(t),
+                    false => t,
+                }),
         });
         let outcome = s.outcome.and_then(|v| v.as_text()).or_else(|| {
             s.success

@@ -279,3 +279,24 @@ fn genai_tool_calls_shortcut_sees_escapes_at_the_outer_level() {
     let raw = r#""[{\"role\":\"assistant\",\"parts\":[{\"type\":\"\u0074ool_call\",\"name\":\"outer\"}]}]""#;
     assert_eq!(genai_tool_calls(&AttrValue::RawStr(raw)), vec!["outer"]);
 }
+
+#[test]
+fn a_span_naming_its_tool_is_a_tool_call_without_an_operation_name() {
+    // Pydantic AI's `running tool` spans.
+    let f = facts_of(r#"{"gen_ai.tool.name":"get_user","gen_ai.tool.call.id":"c1"}"#);
+    assert_eq!(f.kind, SpanKind::Tool);
+    assert_eq!(f.tool_name.as_deref(), Some("get_user"));
+    // An explicit kind still wins.
+    let llm = facts_of(r#"{"openinference.span.kind":"LLM","tool.name":"x"}"#);
+    assert_eq!(llm.kind, SpanKind::Llm);
+}
+
+#[test]
+fn finish_reasons_written_as_a_json_string_are_a_list() {
+    let f = facts_of(r#"{"gen_ai.response.finish_reasons":"[\"content_filter\"]"}"#);
+    assert_eq!(f.finish_reason.as_deref(), Some("content_filter"));
+    let array = facts_of(r#"{"gen_ai.response.finish_reasons":["stop"]}"#);
+    assert_eq!(array.finish_reason.as_deref(), Some("stop"));
+    let plain = facts_of(r#"{"llm.finish_reason":"length"}"#);
+    assert_eq!(plain.finish_reason.as_deref(), Some("length"));
+}
