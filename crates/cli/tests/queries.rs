@@ -80,6 +80,9 @@ fn every_filter_selects_what_it_says() {
     assert_eq!(count(&["--max-duration-ms", "600"]), 1);
     assert_eq!(count(&["--min-tokens", "100"]), 1);
     assert_eq!(count(&["--status-message", "RATE LIMIT"]), 1);
+    // The message as written, not only its masked group: the numbers are in it.
+    assert_eq!(count(&["--status-message", "reached for gpt-5.4"]), 1);
+    assert_eq!(count(&["--status-message", "no such message"]), 0);
     assert_eq!(count(&["--regex", "unexpected keyword"]), 1);
     assert_eq!(count(&["--regex-pattern", "\"http.status_code\":429"]), 1);
     assert_eq!(

@@ -56,8 +56,9 @@ pub struct TraceFilters {
     /// Only traces with at least this many total tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_tokens: Option<i64>,
-    /// Only traces with an error group whose label contains this text (case-insensitive),
-    /// e.g. `rate limit` or `tool list_files`.
+    /// Only traces with an error span whose status message or error message (or error
+    /// group label) contains this text, case-insensitive: e.g. `429`, `rate limit` or
+    /// `tool list_files`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_message: Option<String>,
     /// Only traces of this session.
@@ -189,15 +190,15 @@ impl CompiledFilters {
         if f.min_tokens.is_some_and(|m| t.total_tokens < m) {
             return false;
         }
-        if let Some(needle) = &self.status_message {
-            if !t
-                .error_groups
-                .iter()
-                .any(|g| g.group.to_lowercase().contains(needle.as_str()))
-            {
-                return false;
-            }
+        if self.status_message.is_some() && t.error_span_count == 0 {
+            return false;
         }
         true
+    }
+
+    /// The lowercased `status_message` filter, which [`crate::select`] checks against the
+    /// error groups and, failing those, the error spans' own messages.
+    pub(crate) fn status_message(&self) -> Option<&str> {
+        self.status_message.as_deref()
     }
 }

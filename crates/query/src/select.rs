@@ -22,9 +22,12 @@ pub(crate) fn select(
 ) -> Result<(Vec<usize>, Option<ScanInfo>), QueryError> {
     let compiled = filters.compile()?;
     let traces = ds.traces();
-    let candidates: Vec<usize> = (0..traces.len())
+    let mut candidates: Vec<usize> = (0..traces.len())
         .filter(|&i| compiled.matches_rollup(&traces[i]))
         .collect();
+    if let Some(needle) = compiled.status_message() {
+        candidates = with_error_message(ds, candidates, needle)?;
+    }
     let Some(regex) = &compiled.regex else {
         return Ok((candidates, None));
     };
@@ -64,4 +67,44 @@ pub(crate) fn select(
         .filter(|&i| ids.contains(traces[i].trace_id.as_bytes()))
         .collect();
     Ok((kept, Some(info)))
+}
+
+/// The traces among `candidates` with an error span whose message contains `needle`
+/// (lowercase): an error group's label first (masked, so `rate limit` finds every rate
+/// limit), then the spans' own status and error messages (so `429` finds the code).
+fn with_error_message(
+    ds: &Dataset,
+    candidates: Vec<usize>,
+    needle: &str,
+) -> Result<Vec<usize>, QueryError> {
+    let traces = ds.traces();
+    let contains = |text: &str| text.to_lowercase().contains(needle);
+    let mut kept = Vec::new();
+    'traces: for i in candidates {
+        let t = &traces[i];
+        if t.error_groups.iter().any(|g| contains(&g.group)) {
+            kept.push(i);
+            continue;
+        }
+        for part in &t.parts {
+            let table = ds.span_table(part.segment)?;
+            for &row in &part.rows {
+                let Some((batch, r)) = table.locate(row) else {
+                    continue;
+                };
+                let c = halo_index::SpanColumns::new(batch)
+                    .map_err(|e| QueryError::Internal(e.0))?;
+                if !c.is_error.value(r) {
+                    continue;
+                }
+                let status = c.status_message.value(r);
+                let error = halo_index::SpanColumns::opt(c.error_message, r).unwrap_or("");
+                if contains(status) || contains(error) {
+                    kept.push(i);
+                    continue 'traces;
+                }
+            }
+        }
+    }
+    Ok(kept)
 }

@@ -64,7 +64,8 @@ pub(crate) struct FilterArgs {
     /// Only traces with at least this many tokens.
     #[arg(long, value_name = "N")]
     pub(crate) min_tokens: Option<i64>,
-    /// Only traces with an error group containing this text (case-insensitive).
+    /// Only traces with an error span whose message (or error group) contains this text,
+    /// case-insensitive: `429`, `rate limit`.
     #[arg(long, value_name = "TEXT")]
     pub(crate) status_message: Option<String>,
     /// Only traces with a span whose raw JSON matches this regex (scans the data).
