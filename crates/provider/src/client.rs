@@ -12,7 +12,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION,
 use crate::assemble::Attempt;
 use crate::config::{ProviderConfig, WireApi};
 use crate::error::ProviderError;
-use crate::retry::{backoff, from_http, from_reqwest, parse_retry_after, scrub, AttemptFailure};
+use crate::retry::{
+    backoff, from_http, from_reqwest, parse_retry_after, scrub, secrets_of, AttemptFailure,
+};
 use crate::sse::SseParser;
 use crate::types::{FinishReason, ModelRequest, ModelResponse, RetryInfo, StreamEvent, Usage};
 use crate::{chat, responses};
@@ -516,7 +518,7 @@ impl Driver {
 
     fn fail(&mut self, f: AttemptFailure) {
         let policy = &self.inner.config.retry;
-        let error = scrub(f.error, self.inner.config.api_key.as_ref());
+        let error = scrub(f.error, &secrets_of(&self.inner.config));
         self.phase = Phase::Done;
         if !f.retryable {
             self.pending.push_back(Err(error));

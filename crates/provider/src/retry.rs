@@ -7,7 +7,6 @@ use serde_json::Value;
 
 use crate::config::RetryPolicy;
 use crate::error::ProviderError;
-use crate::key::ApiKey;
 
 /// The outcome of a failed attempt, before the retry decision.
 #[derive(Debug)]
@@ -241,39 +240,60 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     s
 }
 
-/// Replaces every occurrence of the key in `s` with `***`.
-fn scrub_str(s: &mut String, key: &str) {
-    if key.len() >= 4 && s.contains(key) {
-        *s = s.replace(key, "***");
+/// Replaces every occurrence of each secret in `s` with `***`.
+fn scrub_str(s: &mut String, secrets: &[&str]) {
+    for secret in secrets {
+        if secret.len() >= 4 && s.contains(secret) {
+            *s = s.replace(secret, "***");
+        }
     }
 }
 
-/// Removes the API key from every message inside `err` (providers sometimes
-/// echo a key back in an error body).
-pub(crate) fn scrub(mut err: ProviderError, key: Option<&ApiKey>) -> ProviderError {
-    let Some(key) = key else { return err };
-    let k = key.expose();
+/// Removes the credentials from every message inside `err` (providers sometimes echo a
+/// key back in an error body): the API key, and the values of custom headers, which carry
+/// keys too (`Authorization: Bearer …`, Azure's `api-key: …`).
+pub(crate) fn scrub(mut err: ProviderError, secrets: &[&str]) -> ProviderError {
+    if secrets.is_empty() {
+        return err;
+    }
     match &mut err {
         ProviderError::ContextLengthExceeded { message, .. }
         | ProviderError::Http { message, .. }
-        | ProviderError::Api { message, .. } => scrub_str(message, k),
+        | ProviderError::Api { message, .. } => scrub_str(message, secrets),
         ProviderError::Timeout(m)
         | ProviderError::Connect(m)
         | ProviderError::StreamDropped(m)
         | ProviderError::Protocol(m)
-        | ProviderError::InvalidConfig(m) => scrub_str(m, k),
+        | ProviderError::InvalidConfig(m) => scrub_str(m, secrets),
         ProviderError::RetriesExhausted { last_error, .. } => {
             let inner =
                 std::mem::replace(last_error.as_mut(), ProviderError::Protocol(String::new()));
-            **last_error = scrub(inner, Some(key));
+            **last_error = scrub(inner, secrets);
         }
     }
     err
 }
 
+/// The secrets [`scrub`] removes for a configuration: the API key, each custom header's
+/// value, and the credential after a scheme word (`Bearer sk-…` gives `sk-…` too), longest
+/// first so that a value is replaced before a part of it.
+pub(crate) fn secrets_of(config: &crate::ProviderConfig) -> Vec<&str> {
+    let mut out: Vec<&str> = config.api_key.iter().map(|k| k.expose()).collect();
+    for (_, value) in &config.headers {
+        let value = value.trim();
+        out.push(value);
+        if let Some((_, credential)) = value.split_once(' ') {
+            out.push(credential.trim());
+        }
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key::ApiKey;
 
     #[test]
     fn http_date() {
@@ -318,7 +338,23 @@ mod tests {
         let f = from_http(401, r#"{"error":{"message":"bad key sk-abcdef"}}"#, None);
         assert!(!f.retryable);
         let key = ApiKey::new("sk-abcdef");
-        let e = scrub(f.error, Some(&key));
+        let e = scrub(f.error, &[key.expose()]);
         assert_eq!(e.to_string(), "HTTP 401: bad key ***");
+    }
+
+    #[test]
+    fn header_credentials_are_scrubbed_like_the_key() {
+        let mut config = crate::ProviderConfig::new("http://127.0.0.1:1/v1");
+        config.headers.push(("Authorization".into(), "Bearer sk-HDRSECRET-1".into()));
+        config.headers.push(("api-key".into(), "azure-secret-2".into()));
+        let secrets = secrets_of(&config);
+        let f = from_http(
+            401,
+            r#"{"error":{"message":"Incorrect API key provided: sk-HDRSECRET-1 (azure-secret-2)"}}"#,
+            None,
+        );
+        let e = scrub(f.error, &secrets).to_string();
+        assert!(!e.contains("HDRSECRET") && !e.contains("azure-secret"), "{e}");
+        assert!(e.contains("***"), "{e}");
     }
 }

@@ -163,6 +163,14 @@ pub(crate) fn preflight(args: &RunArgs) -> anyhow::Result<()> {
             args.base_url
         );
     }
+    check_base_url(&args.base_url)?;
+    if let Some(key) = &args.api_key {
+        if key.expose().chars().any(char::is_control) {
+            bail!(
+                "the API key contains a line break or another control character, which no HTTP header can carry; check how it was pasted or exported"
+            );
+        }
+    }
     for h in &args.headers {
         parse_header(h)
             .with_context(|| format!("bad -H/--header {:?}", h.split(':').next().unwrap_or("")))?;
@@ -190,6 +198,45 @@ pub(crate) fn preflight(args: &RunArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses base URLs that cannot work, before anything is indexed or sent.
+fn check_base_url(url: &str) -> anyhow::Result<()> {
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        bail!(
+            "--base-url {:?} has no scheme; write it as http://{} (or https://)",
+            shown_url(url),
+            shown_url(url)
+        );
+    }
+    let path = lower.split(['?', '#']).next().unwrap_or("").trim_end_matches('/');
+    for endpoint in ["/chat/completions", "/responses"] {
+        if path.ends_with(endpoint) {
+            bail!(
+                "--base-url ends with the endpoint {endpoint}; give the base it sits under (e.g. http://host:port/v1): halo adds the endpoint itself"
+            );
+        }
+    }
+    if lower.contains('?') {
+        bail!(
+            "--base-url has a query string, which would end up before the endpoint; pass query parameters another way (Azure's api-version: use its /openai/v1 base)"
+        );
+    }
+    Ok(())
+}
+
+/// The base URL as printed: a password in it (`http://user:pass@host`) is not.
+fn shown_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let sep = if scheme.is_empty() { "" } else { "://" };
+            format!("{scheme}{sep}***@{}", &rest[at + 1..])
+        }
+        None => url.to_string(),
+    }
 }
 
 fn engine_config(
@@ -272,7 +319,7 @@ pub(crate) fn execute(
                 "halo: run {} with {} at {}",
                 handle.run_id(),
                 args.model,
-                args.base_url
+                shown_url(&args.base_url)
             );
         }
         let mut progress = Progress {
@@ -446,6 +493,32 @@ impl Progress {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn base_urls_that_cannot_work_are_refused_with_the_fix() {
+        for ok in [
+            "http://127.0.0.1:8080/v1",
+            "https://api.openai.com/v1/",
+            "HTTP://host/openai/v1",
+        ] {
+            assert!(check_base_url(ok).is_ok(), "{ok}");
+        }
+        let err = |u: &str| check_base_url(u).unwrap_err().to_string();
+        assert!(err("127.0.0.1:8080/v1").contains("http://127.0.0.1:8080/v1"));
+        assert!(err("http://h/v1/chat/completions").contains("halo adds the endpoint"));
+        assert!(err("http://h/v1/responses/").contains("halo adds the endpoint"));
+        assert!(err("http://h/v1?api-version=2024-10-21").contains("query string"));
+    }
+
+    #[test]
+    fn a_password_in_the_base_url_is_not_shown() {
+        assert_eq!(
+            shown_url("http://alice:hunter2@host:1/v1"),
+            "http://***@host:1/v1"
+        );
+        assert_eq!(shown_url("http://host/v1"), "http://host/v1");
+        assert_eq!(shown_url("http://host/a@b"), "http://host/a@b");
+    }
 
     #[derive(Debug, Parser)]
     struct T {
