@@ -30,6 +30,14 @@ pub(crate) struct Attempt {
     pub(crate) saw_choice: bool,
 }
 
+/// An id for a call the provider sent without one, unique in the process: the ids go back
+/// to the provider in the history, where two calls must not share one.
+fn generated_call_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("call_halo_{n}")
+}
+
 impl Attempt {
     pub(crate) fn text(&mut self, delta: &str) {
         if !delta.is_empty() {
@@ -95,9 +103,9 @@ impl Attempt {
         std::mem::take(&mut self.slots)
             .into_iter()
             .enumerate()
-            .map(|(i, s)| ToolCall {
+            .map(|(_, s)| ToolCall {
                 id: if s.id.is_empty() {
-                    format!("call_{i}")
+                    generated_call_id()
                 } else {
                     s.id
                 },
@@ -109,6 +117,18 @@ impl Attempt {
 }
 
 impl Attempt {
+    /// Whether the call under `key` has a name and complete JSON arguments, so a further
+    /// name under the same key can only start another call (servers that send neither
+    /// ids nor indexes, one whole call per chunk).
+    pub(crate) fn slot_is_whole(&self, key: &str) -> bool {
+        self.slot_by_key.get(key).is_some_and(|&i| {
+            let s = &self.slots[i];
+            !s.name.is_empty()
+                && !s.arguments.trim().is_empty()
+                && serde_json::from_str::<serde::de::IgnoredAny>(&s.arguments).is_ok()
+        })
+    }
+
     /// The id recorded under `key`, if the key is known.
     pub(crate) fn slot_id(&self, key: &str) -> Option<&str> {
         self.slot_by_key

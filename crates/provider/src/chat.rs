@@ -99,8 +99,11 @@ pub(crate) fn decode(ev: &SseEvent, att: &mut Attempt) -> Result<(), AttemptFail
         return Ok(());
     }
     let chunk: Value = serde_json::from_str(data).map_err(|e| {
-        AttemptFailure::fatal(ProviderError::Protocol(format!(
-            "invalid JSON in chat completion chunk: {e}"
+        // Tried again: a chunk cut short is usually a proxy's or a server's hiccup.
+        let head: String = data.chars().take(120).collect();
+        let more = if head.len() < data.len() { "…" } else { "" };
+        AttemptFailure::transient(ProviderError::Protocol(format!(
+            "invalid JSON in chat completion chunk ({e}): {head}{more}"
         )))
     })?;
     if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
@@ -179,6 +182,10 @@ fn tool_call_delta(call: &Value, pos: usize, att: &mut Attempt) {
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
     {
+        // Without ids or indexes, a name after a whole call is the next call.
+        if id.is_none() && att.slot_is_whole(&key) {
+            att.new_slot(&key);
+        }
         att.tool_name(&key, name);
     }
     match func.and_then(|f| f.get("arguments")) {
@@ -195,6 +202,62 @@ fn tool_call_delta(call: &Value, pos: usize, att: &mut Attempt) {
 mod tests {
     use super::*;
     use crate::types::{ToolCall, ToolSpec};
+
+    fn feed(att: &mut Attempt, chunks: &[&str]) {
+        for data in chunks {
+            let ev = SseEvent {
+                event: None,
+                data: data.to_string(),
+            };
+            decode(&ev, att).unwrap_or_else(|_| panic!("decodes {data}"));
+        }
+    }
+
+    #[test]
+    fn whole_calls_without_ids_or_indexes_stay_apart() {
+        let mut att = Attempt::default();
+        feed(
+            &mut att,
+            &[
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"type":"function","function":{"name":"get_dataset_overview","arguments":"{}"}}]}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"","function":{"name":"count_traces","arguments":"{\"filters\":{}}"}}]}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"name":"view_trace","arguments":"{\"trace_id\":"}}]}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"\"t1\"}"}}]}}]}"#,
+            ],
+        );
+        let calls = att.take_tool_calls();
+        let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["get_dataset_overview", "count_traces", "view_trace"]);
+        assert_eq!(calls[2].arguments, r#"{"trace_id":"t1"}"#);
+        // Generated ids never repeat, within a turn or across turns.
+        let mut ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 3);
+        // A name streamed in pieces before its arguments is still one call.
+        let mut att = Attempt::default();
+        feed(
+            &mut att,
+            &[
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"view_"}}]}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"trace","arguments":"{}"}}]}}]}"#,
+            ],
+        );
+        let calls = att.take_tool_calls();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].name, "view_trace");
+    }
+
+    #[test]
+    fn a_malformed_chunk_is_quoted_and_tried_again() {
+        let mut att = Attempt::default();
+        let ev = SseEvent {
+            event: None,
+            data: r#"{"id":"x","choices":[{"index":0,"delta":{"content":"ab"#.into(),
+        };
+        let f = decode(&ev, &mut att).unwrap_err();
+        assert!(f.retryable);
+        assert!(f.error.to_string().contains(r#"{"id":"x""#), "{}", f.error);
+    }
 
     #[test]
     fn body_shape() {
