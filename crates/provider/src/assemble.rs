@@ -102,8 +102,7 @@ impl Attempt {
         self.slot_by_key.clear();
         std::mem::take(&mut self.slots)
             .into_iter()
-            .enumerate()
-            .map(|(_, s)| ToolCall {
+            .map(|s| ToolCall {
                 id: if s.id.is_empty() {
                     generated_call_id()
                 } else {
