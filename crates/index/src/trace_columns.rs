@@ -97,7 +97,11 @@ pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
     let mut output = Int64Builder::new();
     let mut total = Int64Builder::new();
     let mut from_calls = BooleanBuilder::new();
-    let mut aggregate = [Int64Builder::new(), Int64Builder::new(), Int64Builder::new()];
+    let mut aggregate = [
+        Int64Builder::new(),
+        Int64Builder::new(),
+        Int64Builder::new(),
+    ];
     let mut cost = Float64Builder::new();
     let mut missing = UInt32Builder::new();
     let mut dups = UInt32Builder::new();
@@ -315,9 +319,21 @@ pub fn traces_from_batch(
     let total = typed!(batch, "total_tokens", as_primitive_opt::<Int64Type>);
     let from_calls = typed!(batch, "tokens_from_calls", as_boolean_opt);
     let aggregate = [
-        typed!(batch, "aggregate_input_tokens", as_primitive_opt::<Int64Type>),
-        typed!(batch, "aggregate_output_tokens", as_primitive_opt::<Int64Type>),
-        typed!(batch, "aggregate_total_tokens", as_primitive_opt::<Int64Type>),
+        typed!(
+            batch,
+            "aggregate_input_tokens",
+            as_primitive_opt::<Int64Type>
+        ),
+        typed!(
+            batch,
+            "aggregate_output_tokens",
+            as_primitive_opt::<Int64Type>
+        ),
+        typed!(
+            batch,
+            "aggregate_total_tokens",
+            as_primitive_opt::<Int64Type>
+        ),
     ];
     let cost = typed!(batch, "cost", as_primitive_opt::<Float64Type>);
     let missing = typed!(

@@ -110,8 +110,15 @@ fn an_agent_span_carrying_its_calls_usage_is_not_counted_twice() {
     ];
     std::fs::write(&one, lines.join("\n") + "\n").unwrap();
     // The agent span, which ends last, rotated into the next file.
-    let (early, late) = (tmp.path().join("early.jsonl"), tmp.path().join("late.jsonl"));
-    std::fs::write(&early, chat("t3", "c1", 100) + "\n" + &chat("t3", "c2", 200) + "\n").unwrap();
+    let (early, late) = (
+        tmp.path().join("early.jsonl"),
+        tmp.path().join("late.jsonl"),
+    );
+    std::fs::write(
+        &early,
+        chat("t3", "c1", 100) + "\n" + &chat("t3", "c2", 200) + "\n",
+    )
+    .unwrap();
     std::fs::write(&late, agent("t3") + "\n").unwrap();
     let ds = open(&[one, early, late], &tmp.path().join("idx")).unwrap();
     let tokens = |id: &str| {

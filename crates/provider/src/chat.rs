@@ -227,7 +227,10 @@ mod tests {
         );
         let calls = att.take_tool_calls();
         let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["get_dataset_overview", "count_traces", "view_trace"]);
+        assert_eq!(
+            names,
+            ["get_dataset_overview", "count_traces", "view_trace"]
+        );
         assert_eq!(calls[2].arguments, r#"{"trace_id":"t1"}"#);
         // Generated ids never repeat, within a turn or across turns.
         let mut ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();

@@ -345,8 +345,12 @@ mod tests {
     #[test]
     fn header_credentials_are_scrubbed_like_the_key() {
         let mut config = crate::ProviderConfig::new("http://127.0.0.1:1/v1");
-        config.headers.push(("Authorization".into(), "Bearer sk-HDRSECRET-1".into()));
-        config.headers.push(("api-key".into(), "azure-secret-2".into()));
+        config
+            .headers
+            .push(("Authorization".into(), "Bearer sk-HDRSECRET-1".into()));
+        config
+            .headers
+            .push(("api-key".into(), "azure-secret-2".into()));
         let secrets = secrets_of(&config);
         let f = from_http(
             401,
@@ -354,7 +358,10 @@ mod tests {
             None,
         );
         let e = scrub(f.error, &secrets).to_string();
-        assert!(!e.contains("HDRSECRET") && !e.contains("azure-secret"), "{e}");
+        assert!(
+            !e.contains("HDRSECRET") && !e.contains("azure-secret"),
+            "{e}"
+        );
         assert!(e.contains("***"), "{e}");
     }
 }

@@ -92,8 +92,8 @@ fn with_error_message(
                 let Some((batch, r)) = table.locate(row) else {
                     continue;
                 };
-                let c = halo_index::SpanColumns::new(batch)
-                    .map_err(|e| QueryError::Internal(e.0))?;
+                let c =
+                    halo_index::SpanColumns::new(batch).map_err(|e| QueryError::Internal(e.0))?;
                 if !c.is_error.value(r) {
                     continue;
                 }

@@ -562,7 +562,16 @@ mod tests {
         // Pieces that make escape-dense text: escaped quotes and backslashes, runs of
         // backslashes, `\\u` escapes, plain bytes; rarely an invalid escape or a quote.
         const PIECES: [&str; 11] = [
-            "a", "bc", "\\\"", "\\\\", "\\n", "\\/", "\\u00e9", "\\\\\\\"", "é", "\\\\\\\\",
+            "a",
+            "bc",
+            "\\\"",
+            "\\\\",
+            "\\n",
+            "\\/",
+            "\\u00e9",
+            "\\\\\\\"",
+            "é",
+            "\\\\\\\\",
             "0123456789abcdef",
         ];
         const RARE: [&str; 3] = ["\\u12", "\\x", "\""];
@@ -603,7 +612,10 @@ mod tests {
             }
         }
         // Both answers, over strings that span several blocks, were exercised.
-        assert!(long_ends > 5_000 && rejected > 1_000, "{long_ends} {rejected}");
+        assert!(
+            long_ends > 5_000 && rejected > 1_000,
+            "{long_ends} {rejected}"
+        );
     }
 
     #[test]

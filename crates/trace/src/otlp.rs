@@ -379,7 +379,8 @@ mod tests {
 
     #[test]
     fn logs_and_metrics_lines_are_other_signals_not_broken_spans() {
-        let logs = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"hi"}}]}]}]}"#;
+        let logs =
+            r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"hi"}}]}]}]}"#;
         let metrics = r#"{"resourceMetrics":[]}"#;
         for line in [logs, metrics] {
             assert!(is_other_otlp_signal(line.as_bytes()));

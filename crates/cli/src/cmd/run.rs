@@ -210,7 +210,11 @@ fn check_base_url(url: &str) -> anyhow::Result<()> {
             shown_url(url)
         );
     }
-    let path = lower.split(['?', '#']).next().unwrap_or("").trim_end_matches('/');
+    let path = lower
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('/');
     for endpoint in ["/chat/completions", "/responses"] {
         if path.ends_with(endpoint) {
             bail!(
