@@ -128,6 +128,15 @@ impl Attempt {
         })
     }
 
+    /// Gives the call with id `id` these arguments when it has none yet.
+    pub(crate) fn fill_missing_arguments(&mut self, id: &str, arguments: &str) {
+        for slot in self.slots.iter_mut().filter(|s| s.id == id) {
+            if slot.arguments.trim().is_empty() {
+                slot.arguments = arguments.to_owned();
+            }
+        }
+    }
+
     /// The id recorded under `key`, if the key is known.
     pub(crate) fn slot_id(&self, key: &str) -> Option<&str> {
         self.slot_by_key

@@ -297,6 +297,8 @@ struct Live {
     resp: reqwest::Response,
     sse: SseParser,
     att: Attempt,
+    /// No body byte has been read yet.
+    first: bool,
 }
 
 struct Driver {
@@ -330,15 +332,35 @@ impl Driver {
                                 resp,
                                 sse: SseParser::default(),
                                 att: Attempt::default(),
+                                first: true,
                             }))
                         }
                         Err(f) => self.fail(f),
                     }
                 }
                 Phase::Streaming(mut live) => {
-                    let Live { resp, sse, att } = &mut *live;
+                    let Live {
+                        resp,
+                        sse,
+                        att,
+                        first,
+                    } = &mut *live;
                     let timeout = self.inner.config.timeout;
                     match tokio::time::timeout(timeout, resp.chunk()).await {
+                        // A whole JSON answer under another content type (text/plain,
+                        // none): an event stream never starts with a brace.
+                        Ok(Ok(Some(bytes)))
+                            if std::mem::take(first)
+                                && bytes.trim_ascii_start().first() == Some(&b'{') =>
+                        {
+                            let mut body = bytes.to_vec();
+                            match read_rest(resp, timeout, &mut body).await {
+                                Ok(()) => {
+                                    self.whole_body(String::from_utf8_lossy(&body).into_owned())
+                                }
+                                Err(f) => self.fail(f),
+                            }
+                        }
                         Err(_) => self.fail(AttemptFailure::transient(ProviderError::Timeout(
                             format!("no stream data for {}s", timeout.as_secs_f64()),
                         ))),
@@ -425,6 +447,12 @@ impl Driver {
             Ok(Err(e)) => return self.fail(from_reqwest(e, true)),
             Ok(Ok(body)) => body,
         };
+        self.whole_body(body);
+    }
+
+    /// Reads a response body that came whole: a completion object, or an event stream
+    /// after all.
+    fn whole_body(&mut self, body: String) {
         let mut att = Attempt::default();
         if !body.trim_start().starts_with('{') {
             let mut sse = SseParser::default();
@@ -607,6 +635,27 @@ mod tests {
         for case in cases {
             let (ev, last) = run(&mut Replay::default(), case);
             assert_eq!(view(&ev), last, "{case:?}");
+        }
+    }
+}
+
+/// Reads the rest of a response body into `body`, each chunk within `timeout`.
+async fn read_rest(
+    resp: &mut reqwest::Response,
+    timeout: std::time::Duration,
+    body: &mut Vec<u8>,
+) -> Result<(), AttemptFailure> {
+    loop {
+        match tokio::time::timeout(timeout, resp.chunk()).await {
+            Err(_) => {
+                return Err(AttemptFailure::transient(ProviderError::Timeout(format!(
+                    "no complete response body within {}s",
+                    timeout.as_secs_f64()
+                ))))
+            }
+            Ok(Err(e)) => return Err(from_reqwest(e, true)),
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some(bytes))) => body.extend_from_slice(&bytes),
         }
     }
 }

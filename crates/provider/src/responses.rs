@@ -194,6 +194,18 @@ fn finish(resp: &Value, kind: &str, att: &mut Attempt) {
     // Fall back to the final output when deltas were missing.
     let output = resp.get("output").and_then(Value::as_array);
     if let Some(output) = output {
+        // Calls announced without their arguments, and no deltas after: the final output
+        // has them.
+        for item in output {
+            if str_field(item, "type") == Some("function_call") {
+                if let (Some(id), Some(args)) = (
+                    str_field(item, "call_id").or_else(|| str_field(item, "id")),
+                    str_field(item, "arguments"),
+                ) {
+                    att.fill_missing_arguments(id, args);
+                }
+            }
+        }
         if !att.has_tool_calls() {
             for (i, item) in output.iter().enumerate() {
                 if str_field(item, "type") == Some("function_call") {

@@ -823,3 +823,38 @@ async fn a_stream_with_no_choices_is_an_empty_answer_not_a_success() {
     assert!(err.to_string().contains("no choices"), "{err}");
     assert_eq!(server.requests().len(), 2, "tried again once");
 }
+
+#[tokio::test]
+async fn a_whole_completion_under_another_content_type_is_read_as_one() {
+    let completion = json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "whole"},
+                     "finish_reason": "stop"}]
+    });
+    // Sent as an event stream's body: the labels lie, the brace does not.
+    let server = ScriptedServer::start(vec![Reply::raw_sse([completion.to_string()])]).await;
+    let response = client(&server).complete(&request("go")).await.unwrap();
+    assert_eq!(response.text, "whole");
+    assert_eq!(server.requests().len(), 1, "no retries");
+}
+
+#[tokio::test]
+async fn responses_calls_announced_without_arguments_take_them_from_the_final_output() {
+    let events = [
+        r#"event: response.output_item.added
+data: {"type":"response.output_item.added","output_index":0,"item":{"type":"function_call","id":"fc_1","call_id":"call_1","name":"view_trace","arguments":""}}
+
+"#,
+        r#"event: response.completed
+data: {"type":"response.completed","response":{"id":"r","status":"completed","output":[{"type":"function_call","id":"fc_1","call_id":"call_1","name":"view_trace","arguments":"{\"trace_id\":\"t1\"}"}]}}
+
+"#,
+    ];
+    let server = ScriptedServer::start(vec![Reply::raw_sse(events)]).await;
+    let c = ModelClient::new(config(&server).with_wire(WireApi::Responses)).unwrap();
+    let mut req = request("go");
+    req.tools = tools();
+    let response = c.complete(&req).await.unwrap();
+    assert_eq!(response.tool_calls.len(), 1);
+    assert_eq!(response.tool_calls[0].name, "view_trace");
+    assert_eq!(response.tool_calls[0].arguments, r#"{"trace_id":"t1"}"#);
+}
