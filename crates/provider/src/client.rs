@@ -572,6 +572,27 @@ impl Driver {
     }
 }
 
+/// Reads the rest of a response body into `body`, each chunk within `timeout`.
+async fn read_rest(
+    resp: &mut reqwest::Response,
+    timeout: std::time::Duration,
+    body: &mut Vec<u8>,
+) -> Result<(), AttemptFailure> {
+    loop {
+        match tokio::time::timeout(timeout, resp.chunk()).await {
+            Err(_) => {
+                return Err(AttemptFailure::transient(ProviderError::Timeout(format!(
+                    "no complete response body within {}s",
+                    timeout.as_secs_f64()
+                ))))
+            }
+            Ok(Err(e)) => return Err(from_reqwest(e, true)),
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some(bytes))) => body.extend_from_slice(&bytes),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -635,27 +656,6 @@ mod tests {
         for case in cases {
             let (ev, last) = run(&mut Replay::default(), case);
             assert_eq!(view(&ev), last, "{case:?}");
-        }
-    }
-}
-
-/// Reads the rest of a response body into `body`, each chunk within `timeout`.
-async fn read_rest(
-    resp: &mut reqwest::Response,
-    timeout: std::time::Duration,
-    body: &mut Vec<u8>,
-) -> Result<(), AttemptFailure> {
-    loop {
-        match tokio::time::timeout(timeout, resp.chunk()).await {
-            Err(_) => {
-                return Err(AttemptFailure::transient(ProviderError::Timeout(format!(
-                    "no complete response body within {}s",
-                    timeout.as_secs_f64()
-                ))))
-            }
-            Ok(Err(e)) => return Err(from_reqwest(e, true)),
-            Ok(Ok(None)) => return Ok(()),
-            Ok(Ok(Some(bytes))) => body.extend_from_slice(&bytes),
         }
     }
 }
