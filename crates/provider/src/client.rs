@@ -544,10 +544,32 @@ impl Driver {
         self.phase = Phase::Done;
     }
 
+    /// Removes `key` from the request body; whether it was there.
+    fn drop_body_key(&mut self, key: &str) -> bool {
+        let Ok(serde_json::Value::Object(mut body)) = serde_json::from_slice(&self.body) else {
+            return false;
+        };
+        if body.remove(key).is_none() {
+            return false;
+        }
+        self.body = serde_json::to_vec(&body).unwrap_or_default();
+        true
+    }
+
     fn fail(&mut self, f: AttemptFailure) {
-        let policy = &self.inner.config.retry;
-        let error = scrub(f.error, &secrets_of(&self.inner.config));
+        let inner = Arc::clone(&self.inner);
+        let policy = &inner.config.retry;
+        let error = scrub(f.error, &secrets_of(&inner.config));
         self.phase = Phase::Done;
+        // halo asks for usage in the stream on its own account; a server that rejects the
+        // parameter is asked again without it, at once.
+        if error.status() == Some(400)
+            && error.to_string().contains("stream_options")
+            && self.drop_body_key("stream_options")
+        {
+            self.phase = Phase::Start;
+            return;
+        }
         if !f.retryable {
             self.pending.push_back(Err(error));
         } else if self.attempts <= policy.max_retries {

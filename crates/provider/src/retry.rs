@@ -161,9 +161,11 @@ pub(crate) fn from_http(status: u16, body: &str, retry_after: Option<Duration>) 
     if (400..500).contains(&status) && is_context_length(code.as_deref(), &message) {
         return AttemptFailure::fatal(ProviderError::ContextLengthExceeded { status, message });
     }
+    // An exhausted quota is a 429 that waiting does not cure.
+    let quota = code.as_deref() == Some("insufficient_quota");
     AttemptFailure {
         error: ProviderError::Http { status, message },
-        retryable: retryable_status(status),
+        retryable: retryable_status(status) && !quota,
         retry_after: if status == 429 || status == 503 {
             retry_after
         } else {

@@ -858,3 +858,34 @@ data: {"type":"response.completed","response":{"id":"r","status":"completed","ou
     assert_eq!(response.tool_calls[0].name, "view_trace");
     assert_eq!(response.tool_calls[0].arguments, r#"{"trace_id":"t1"}"#);
 }
+
+#[tokio::test]
+async fn a_server_rejecting_stream_options_is_asked_again_without_them() {
+    let server = ScriptedServer::start(vec![
+        Reply::api_error(
+            400,
+            "invalid_request_error",
+            "Unrecognized request argument supplied: stream_options",
+        ),
+        Reply::text("fine without"),
+    ])
+    .await;
+    let response = client(&server).complete(&request("go")).await.unwrap();
+    assert_eq!(response.text, "fine without");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs[0].body.get("stream_options").is_some());
+    assert!(reqs[1].body.get("stream_options").is_none());
+}
+
+#[tokio::test]
+async fn an_exhausted_quota_is_not_retried() {
+    let server = ScriptedServer::start(vec![
+        Reply::api_error(429, "insufficient_quota", "You exceeded your current quota"),
+        Reply::text("never"),
+    ])
+    .await;
+    let err = client(&server).complete(&request("go")).await.unwrap_err();
+    assert!(err.to_string().contains("quota"), "{err}");
+    assert_eq!(server.requests().len(), 1);
+}

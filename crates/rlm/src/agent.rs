@@ -571,7 +571,7 @@ impl Agent {
             let req = ModelRequest {
                 model: cfg.model.clone(),
                 messages,
-                parallel_tool_calls: (!tools.is_empty()).then_some(cfg.parallel_tool_calls),
+                parallel_tool_calls: cfg.parallel_tool_calls.filter(|_| !tools.is_empty()),
                 tools: tools.clone(),
                 temperature: cfg.temperature,
                 max_output_tokens: cfg.max_output_tokens,

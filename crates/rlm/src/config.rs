@@ -54,8 +54,9 @@ pub struct EngineConfig {
     pub temperature: Option<f64>,
     /// Output token limit per model call.
     pub max_output_tokens: Option<u32>,
-    /// Whether agents may call several tools in one turn.
-    pub parallel_tool_calls: bool,
+    /// Whether agents may call several tools in one turn; `None` sends nothing and leaves
+    /// it to the provider (some servers reject the parameter).
+    pub parallel_tool_calls: Option<bool>,
     /// Times a refused agent request is retried.
     pub refusal_retries: u32,
     /// Reasoning effort of root and subagent calls (never sent for synthesis or
@@ -87,7 +88,7 @@ impl EngineConfig {
             repo_path: None,
             temperature: None,
             max_output_tokens: None,
-            parallel_tool_calls: true,
+            parallel_tool_calls: None,
             refusal_retries: 0,
             reasoning_effort: None,
             max_total_tokens: None,

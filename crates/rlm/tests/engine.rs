@@ -546,7 +546,7 @@ async fn headers_forwarded_and_the_key_never_leaks() {
     cfg.temperature = Some(0.5);
     cfg.max_output_tokens = Some(777);
     cfg.reasoning_effort = Some(halo_provider::ReasoningEffort::Low);
-    cfg.parallel_tool_calls = false;
+    cfg.parallel_tool_calls = Some(false);
     let engine = Engine::new(cfg.clone(), data.dataset.clone()).unwrap();
     let (events, outcome) = run_all(&engine, "q").await;
     assert_eq!(outcome.status, RunStatus::Completed);

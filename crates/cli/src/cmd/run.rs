@@ -116,7 +116,8 @@ pub(crate) struct RunArgs {
     /// Output token limit per model request; provider default when absent.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Provider")]
     pub(crate) max_output_tokens: Option<u32>,
-    /// Allow several tool calls per model turn (the default).
+    /// Ask for several tool calls per model turn (without either flag, nothing is sent
+    /// and the provider's default applies: several, for OpenAI).
     #[arg(
         long,
         overrides_with = "no_parallel_tool_calls",
@@ -268,7 +269,12 @@ fn engine_config(
     cfg.repo_path = args.repo_path.clone();
     cfg.temperature = args.temperature;
     cfg.max_output_tokens = args.max_output_tokens;
-    cfg.parallel_tool_calls = !args.no_parallel_tool_calls;
+    // Neither flag: nothing is sent, and the provider's default applies.
+    cfg.parallel_tool_calls = match (args.parallel_tool_calls, args.no_parallel_tool_calls) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
     cfg.refusal_retries = args.refusal_retries;
     cfg.reasoning_effort = args.reasoning_effort;
     cfg.max_total_tokens = args.max_total_tokens;
@@ -566,6 +572,21 @@ mod tests {
             parse(&[]).unwrap().prompt.is_none(),
             "no prompt means the offline diagnosis"
         );
+    }
+
+    #[test]
+    fn parallel_tool_calls_are_sent_only_when_asked_for() {
+        let sent = |flags: &[&str]| {
+            let mut argv = vec!["-p", "x", "--base-url", "http://127.0.0.1:1/v1"];
+            argv.extend_from_slice(flags);
+            let a = parse(&argv).unwrap();
+            engine_config(&a, "run", PathBuf::from("cp.json"))
+                .unwrap()
+                .parallel_tool_calls
+        };
+        assert_eq!(sent(&[]), None);
+        assert_eq!(sent(&["--parallel-tool-calls"]), Some(true));
+        assert_eq!(sent(&["--no-parallel-tool-calls"]), Some(false));
     }
 
     #[test]
