@@ -13,6 +13,12 @@ use crate::events::{AgentInfo, AgentItem, EngineEvent};
 use crate::prompts;
 use crate::tools::{self, error_json, parse_args, ToolSet};
 
+/// Appended to an answer the model was cut short in, so the reader knows.
+const CUT_OFF_NOTE: &str = "\n\n[cut short: the model reached its output token limit]";
+
+/// The tool result for arguments cut short by the output token limit.
+const CUT_OFF_ARGUMENTS: &str = "your output reached its token limit and these arguments were cut short; send a shorter call (or the user can raise --max-output-tokens)";
+
 /// How an agent ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Ending {
@@ -229,6 +235,12 @@ impl Agent {
                 text = format!("(the model refused) {r}");
             }
         }
+        // The model hit its output limit: an answer is marked as cut short, and cut-off
+        // tool arguments are explained as such (not as bad JSON) to the model.
+        let cut_off = resp.finish_reason == halo_provider::FinishReason::Length;
+        if cut_off && resp.tool_calls.is_empty() && !text.trim().is_empty() {
+            text.push_str(CUT_OFF_NOTE);
+        }
         let calls = resp.tool_calls;
         if calls.is_empty() {
             self.messages.push(Message::assistant(text.clone()));
@@ -307,12 +319,12 @@ impl Agent {
         let turn = self.turns_used;
         let outputs = {
             let this = &*self;
-            futures::future::join_all(
-                calls
-                    .iter()
-                    .enumerate()
-                    .map(|(k, c)| this.execute(c, turn, k + 1)),
-            )
+            futures::future::join_all(calls.iter().enumerate().map(|(k, c)| async move {
+                if cut_off && c.parse_arguments().is_err() {
+                    return ToolOutput::err(CUT_OFF_ARGUMENTS);
+                }
+                this.execute(c, turn, k + 1).await
+            }))
             .await
         };
         let mut final_answer = None;

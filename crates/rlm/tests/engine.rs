@@ -243,6 +243,43 @@ async fn a_subagent_that_calls_final_answer_has_answered() {
 }
 
 #[tokio::test]
+async fn answers_and_arguments_cut_short_by_the_output_limit_say_so() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(Turn::new().tool_call(
+                "c1",
+                "call_subagent",
+                r#"{"input":"look at t2"}"#,
+            )))
+            // The subagent's answer, cut short.
+            .reply(Reply::turn(
+                Turn::new()
+                    .text("t2 fails because the")
+                    .finish_reason("length"),
+            ))
+            // The root's final answer, cut short in its arguments.
+            .reply(Reply::turn(
+                Turn::new()
+                    .tool_call("c2", "final_answer", r#"{"answer":"t2 fa"#)
+                    .finish_reason("length"),
+            ))
+            .reply(final_answer("c3", "done [trace:t2]")),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let reqs = server.requests();
+    let (_, answer) = &reqs[2].tool_results()[0];
+    assert!(answer.contains("t2 fails because the"), "{answer}");
+    assert!(answer.contains("output token limit"), "{answer}");
+    let (_, cut) = &reqs[3].tool_results()[0];
+    assert!(cut.contains("cut short"), "{cut}");
+    assert!(!cut.contains("not valid JSON"), "{cut}");
+}
+
+#[tokio::test]
 async fn reprompts_once_then_takes_the_text() {
     let data = data();
     let server = ScriptedServer::start(
