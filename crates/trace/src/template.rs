@@ -3,6 +3,16 @@
 //! "User 17 not found" and "User 4 not found" are one failure mode. [`error_template`]
 //! masks the parts of a message that vary between occurrences (numbers, hex ids and uuids,
 //! quoted values, paths, urls, emails) so messages can be grouped and counted.
+//!
+//! A provider's error body in the message (a Python dict repr or JSON, as SDKs print it:
+//! `Error code: 400 - {'error': {'message': ..., 'code': ...}}`) is replaced by what tells
+//! its failures apart, the error's code (else its type) and its masked message: masked
+//! whole, every body would read `{<str>: {<str>: <str>, ...}}`.
+
+mod body;
+
+/// How many bodies nested in messages are read (an SDK quoting another's error).
+const MAX_BODY_NESTING: usize = 2;
 
 /// Masks the variable parts of an error message.
 ///
@@ -10,8 +20,40 @@
 /// use halo_trace::error_template;
 /// assert_eq!(error_template("User 17 not found"), error_template("User 4 not found"));
 /// assert_eq!(error_template("File '/home/a/x.txt' does not exist"), "File <str> does not exist");
+/// assert_eq!(
+///     error_template("Error code: 529 - {'type': 'error', 'error': {'type': 'overloaded_error', 'message': 'Overloaded'}}"),
+///     "Error code: <num> - overloaded_error: Overloaded"
+/// );
 /// ```
 pub fn error_template(message: &str) -> String {
+    template_of(message.trim(), MAX_BODY_NESTING)
+}
+
+/// The template of `message`, reading error bodies `nesting` levels deep.
+fn template_of(message: &str, nesting: usize) -> String {
+    let Some(found) = (nesting > 0).then(|| body::find(message)).flatten() else {
+        return mask(message);
+    };
+    let label = found.label.as_deref().map(mask).filter(|l| !l.is_empty());
+    let said = found
+        .message
+        .as_deref()
+        .map(|m| template_of(m.trim(), nesting - 1))
+        .filter(|m| !m.is_empty());
+    let what = match (label, said) {
+        (Some(label), Some(said)) => format!("{label}: {said}"),
+        (Some(only), None) | (None, Some(only)) => only,
+        (None, None) => return mask(message),
+    };
+    [mask(found.prefix), what, mask(found.rest)]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Masks the variable parts of the first 400 bytes of `message`, word by word.
+fn mask(message: &str) -> String {
     let message = crate::semantic::head(message.trim(), 400);
     let mut out = String::with_capacity(message.len());
     let chars: Vec<char> = message.chars().collect();
@@ -153,5 +195,174 @@ mod tests {
             error_template("max_turns (20) exceeded after 20 turns"),
             error_template("max_turns (25) exceeded after 25 turns")
         );
+    }
+
+    #[test]
+    fn openai_dict_repr_keeps_code_and_message() {
+        let context = r#"openai.BadRequestError: Error code: 400 - {'error': {'message': "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.", 'type': 'invalid_request_error', 'param': 'messages', 'code': 'context_length_exceeded'}}"#;
+        assert_eq!(
+            error_template(context),
+            "openai.BadRequestError: Error code: <num> - context_length_exceeded: This model's maximum context length is <num> tokens. However, your messages resulted in <num> tokens."
+        );
+        let schema = r#"openai.BadRequestError: Error code: 400 - {'error': {'message': "Invalid schema for function 'get_weather': In context=(), 'required' is required to be supplied.", 'type': 'invalid_request_error', 'param': 'tools[0].function.parameters', 'code': 'invalid_function_parameters'}}"#;
+        assert_eq!(
+            error_template(schema),
+            "openai.BadRequestError: Error code: <num> - invalid_function_parameters: Invalid schema for function <str>: In context=(), <str> is required to be supplied."
+        );
+        // Two different failures behind the same status are two groups, and the same
+        // failure with other numbers is one.
+        assert_ne!(error_template(context), error_template(schema));
+        assert_eq!(
+            error_template(context),
+            error_template(
+                &context
+                    .replace("130000", "150000")
+                    .replace("128000", "200000")
+            )
+        );
+    }
+
+    #[test]
+    fn json_body_reads_like_the_dict_repr() {
+        let json = r#"Error code: 400 - {"error": {"message": "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.", "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}"#;
+        let repr = r#"Error code: 400 - {'error': {'message': "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.", 'type': 'invalid_request_error', 'param': 'messages', 'code': 'context_length_exceeded'}}"#;
+        assert_eq!(error_template(json), error_template(repr));
+        assert_eq!(
+            error_template(
+                "Error code: 400 -\n{\n  \"error\": {\n    \"message\": \"Unsupported value: \\\"temperature\\\" does not support 0.2\",\n    \"type\": \"invalid_request_error\",\n    \"param\": null,\n    \"code\": \"unsupported_value\"\n  }\n}"
+            ),
+            "Error code: <num> - unsupported_value: Unsupported value: <str> does not support <num>"
+        );
+    }
+
+    #[test]
+    fn anthropic_nested_type_names_the_failure() {
+        assert_eq!(
+            error_template(
+                "anthropic.InternalServerError: Error code: 529 - {'type': 'error', 'error': {'type': 'overloaded_error', 'message': 'Overloaded'}}"
+            ),
+            "anthropic.InternalServerError: Error code: <num> - overloaded_error: Overloaded"
+        );
+        assert_eq!(
+            error_template(
+                r#"{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"},"request_id":"req_011CQ"}"#
+            ),
+            "rate_limit_error: Number of request tokens has exceeded your per-minute rate limit"
+        );
+    }
+
+    #[test]
+    fn code_none_falls_back_to_type() {
+        assert_eq!(
+            error_template(
+                "Error code: 429 - {'error': {'message': 'Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000.', 'type': 'tokens', 'param': None, 'code': 'rate_limit_exceeded'}}"
+            ),
+            "Error code: <num> - rate_limit_exceeded: Rate limit reached for gpt-<id> in organization org-abc on tokens per min (TPM): Limit <num>, Used <num>, Requested <num>."
+        );
+        assert_eq!(
+            error_template(
+                "Error code: 429 - {'error': {'message': 'Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000.', 'type': 'tokens', 'param': None, 'code': None}}"
+            ),
+            "Error code: <num> - tokens: Rate limit reached for gpt-<id> in organization org-abc on tokens per min (TPM): Limit <num>, Used <num>, Requested <num>."
+        );
+        // A numeric code repeats the status; Gemini's status names the failure.
+        assert_eq!(
+            error_template(
+                "429 RESOURCE_EXHAUSTED. {'error': {'code': 429, 'message': 'Resource has been exhausted (e.g. check quota).', 'status': 'RESOURCE_EXHAUSTED'}}"
+            ),
+            "<num> RESOURCE_EXHAUSTED. RESOURCE_EXHAUSTED: Resource has been exhausted (e.g. check quota)."
+        );
+    }
+
+    #[test]
+    fn other_body_shapes() {
+        // Ollama and TGI: the error is a string.
+        assert_eq!(
+            error_template(
+                r#"Error code: 404 - {"error":"model 'llama3' not found, try pulling it first"}"#
+            ),
+            "Error code: <num> - model <str> not found, try pulling it first"
+        );
+        // Mistral and vLLM: a flat error object.
+        assert_eq!(
+            error_template(
+                "Error code: 400 - {'object': 'error', 'message': 'max_tokens must be at least 1, got -5.', 'type': 'BadRequestError', 'param': None, 'code': 400}"
+            ),
+            "Error code: <num> - BadRequestError: max_tokens must be at least <num>, got <num>."
+        );
+        // An SDK quoting another's body in its message.
+        assert_eq!(
+            error_template(
+                r#"litellm.BadRequestError: OpenAIException - {'error': {'message': '{"error": {"message": "bad key 123", "code": "invalid_api_key"}}', 'code': None}}"#
+            ),
+            "litellm.BadRequestError: OpenAIException - invalid_api_key: bad key <num>"
+        );
+        // A dict that is no error body is masked as before; a body after it is read.
+        assert_eq!(
+            error_template("Invalid arguments {'city': 'Lyon', 'days': 3}"),
+            "Invalid arguments {<str>: <str>, <str>: <num>}"
+        );
+        assert_eq!(
+            error_template("Format {name} failed: {'error': {'message': 'boom', 'code': 'x_failed'}} after 3 tries"),
+            "Format {name} failed: x_failed: boom after <num> tries"
+        );
+    }
+
+    #[test]
+    fn malformed_bodies_mask_as_before() {
+        let plain = |text: &str| mask(text.trim());
+        for text in [
+            // Cut short, as a head of a long message is.
+            "Error code: 400 - {'error': {'message': \"This model's maximum context length is 128000 tokens.",
+            "Error code: 400 - {'error': {'message': 'x', 'code': 'y'}",
+            "Error code: 400 - {'error': {'message': 'x', 'code': 'y'}, oops}",
+            "Error code: 400 - {'error': {'message': 'x', 'code': 'y'} 'z'}",
+            "Error code: 400 - {'error': {}}",
+            "Error code: 400 - {'error': {'message': '', 'code': None}}",
+            "{",
+            "{'",
+            "{'error': {'message': 'x\\",
+            "{'a': '\\u12",
+        ] {
+            assert_eq!(error_template(text), plain(text), "{text}");
+        }
+        assert_eq!(
+            error_template("Error code: 400 - {'error': {'message': 'x', 'code': 'y'}"),
+            "Error code: <num> - {<str>: {<str>: <str>, <str>: <str>}"
+        );
+    }
+
+    #[test]
+    fn never_panics_and_stays_bounded() {
+        let deep = format!("Error: {}", "{'error': ".repeat(10_000));
+        assert_eq!(error_template(&deep), mask(&deep));
+        let wide = format!(
+            "Error: {{'error': {{'message': '{}', 'code': 'c'}}}}",
+            "é".repeat(50_000)
+        );
+        assert!(error_template(&wide).len() < 2_000);
+        let many = "{x} ".repeat(10_000);
+        assert_eq!(error_template(&many), mask(&many));
+        let long_message = format!(
+            "Error code: 400 - {{'error': {{'message': '{} 12', 'code': 'too_long'}}}}",
+            "word ".repeat(1_000)
+        );
+        let t = error_template(&long_message);
+        assert!(
+            t.starts_with("Error code: <num> - too_long: word word"),
+            "{t}"
+        );
+        assert!(t.len() < 1_000);
+        // Every cut of a body, at every byte (multi-byte characters included).
+        let text = "E: {'error': {'message': \"Café 'x' \\u00e9 \\x41 \\\\\", 'code': 'c_1', 'n': [1, (2,), None]}} ok";
+        for end in 0..=text.len() {
+            if let Some(cut) = text.get(..end) {
+                let _ = error_template(cut);
+            }
+        }
+        for (i, _) in text.char_indices() {
+            let _ = error_template(&text[i..]);
+        }
+        assert_eq!(error_template(text), "E: c_<id>: Café <str> é A \\ ok");
     }
 }
