@@ -606,6 +606,7 @@ impl Agent {
                 let fut = shared.client.complete_with(&req, |ev| match ev {
                     StreamEvent::TextDelta(t) => shared.emitter.delta(info, current, t),
                     StreamEvent::Restart { attempt } => *current = format!("{item_id}~{attempt}"),
+                    StreamEvent::Retrying(retry) => shared.emitter.retry(info, retry),
                     _ => {}
                 });
                 tokio::select! {

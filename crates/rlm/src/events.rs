@@ -17,6 +17,10 @@
 //!   that counts.
 //! * `{"type":"checkpoint", "sequence", "checkpoint"}`: the state needed to
 //!   resume the run (see [`crate::RunCheckpoint`]).
+//! * `{"type":"provider_retry", "sequence", "agent_id", ..., "attempt", "status",
+//!   "delay_ms", "reason"}`: an agent's model request failed in a way that can pass
+//!   (rate limit, server error, dropped stream) and is sent again after `delay_ms`.
+//!   Added in this version of the stream; consumers should skip types they do not know.
 //!
 //! `sequence` is global over the run, starts at 0 and increases by one per
 //! event, in emission order. `parent_agent_id` and `parent_tool_call_id` are
@@ -133,6 +137,25 @@ pub struct CheckpointEvent {
     pub checkpoint: RunCheckpoint,
 }
 
+/// A model request that failed and will be sent again after `delay_ms` (rate limits,
+/// server errors, dropped streams), so that a long wait is never silent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderRetryEvent {
+    /// Global, monotonic sequence number.
+    pub sequence: u64,
+    /// The agent whose request failed.
+    #[serde(flatten)]
+    pub agent: AgentInfo,
+    /// The attempt that failed (1-based).
+    pub attempt: u32,
+    /// Its HTTP status, when it was an HTTP error.
+    pub status: Option<u16>,
+    /// How long the client waits before the next attempt.
+    pub delay_ms: u64,
+    /// Why the attempt failed (never contains the API key).
+    pub reason: String,
+}
+
 /// Any event of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -143,6 +166,8 @@ pub enum EngineEvent {
     TextDelta(AgentTextDelta),
     /// A checkpoint.
     Checkpoint(CheckpointEvent),
+    /// A model request is about to be retried.
+    ProviderRetry(ProviderRetryEvent),
 }
 
 impl EngineEvent {
@@ -152,6 +177,7 @@ impl EngineEvent {
             EngineEvent::OutputItem(i) => i.sequence,
             EngineEvent::TextDelta(d) => d.sequence,
             EngineEvent::Checkpoint(c) => c.sequence,
+            EngineEvent::ProviderRetry(r) => r.sequence,
         }
     }
 }
@@ -205,6 +231,19 @@ impl Emitter {
                 agent: agent.clone(),
                 item_id: item_id.to_owned(),
                 text_delta: text.to_owned(),
+            })
+        });
+    }
+
+    pub(crate) fn retry(&self, agent: &AgentInfo, info: &halo_provider::RetryInfo) {
+        self.emit(|sequence| {
+            EngineEvent::ProviderRetry(ProviderRetryEvent {
+                sequence,
+                agent: agent.clone(),
+                attempt: info.attempt,
+                status: info.status,
+                delay_ms: info.delay.as_millis().try_into().unwrap_or(u64::MAX),
+                reason: info.reason.clone(),
             })
         });
     }

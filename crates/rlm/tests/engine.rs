@@ -348,6 +348,20 @@ async fn rate_limit_then_success() {
         .filter(|e| matches!(e, EngineEvent::OutputItem(i) if matches!(i.item, AgentItem::ToolCall { .. })))
         .count();
     assert_eq!(calls, 1);
+    // The wait was announced, with the status, for the agent that waited.
+    let retries: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::ProviderRetry(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retries.len(), 1);
+    assert_eq!(retries[0].status, Some(429));
+    assert_eq!(retries[0].attempt, 1);
+    assert_eq!(retries[0].agent.depth, 0);
+    let line = serde_json::to_value(EngineEvent::ProviderRetry(retries[0].clone())).unwrap();
+    assert_eq!(line["type"], "provider_retry");
 }
 
 #[tokio::test]

@@ -463,6 +463,16 @@ impl Progress {
             }
             crate::errln!("{}", self.line(item));
         }
+        if let EngineEvent::ProviderRetry(r) = event {
+            let indent = "  ".repeat(r.agent.depth as usize);
+            crate::errln!(
+                "{indent}{} ↻ provider: {}; trying again in {:.1}s (attempt {} failed)",
+                r.agent.agent_id,
+                one_line(&r.reason, 160),
+                r.delay_ms as f64 / 1e3,
+                r.attempt
+            );
+        }
         Ok(())
     }
 
