@@ -15,6 +15,15 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     crate::render::counted(n, one, many)
 }
 
+/// The verb form that agrees with a count of `n` ("1 trace contains", "2 traces contain").
+fn agree<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
 fn ms(v: f64) -> String {
     if v >= 10_000.0 {
         format!("{:.1} s", v / 1000.0)
@@ -213,7 +222,8 @@ pub(crate) fn describe(
                 format!("{whom} called repeatedly with identical arguments")
             },
             signal: format!(
-                "{in_traces} call {whom} with the same arguments several times, back to back or in a cycle with the same one or two other calls ({} repeated calls in all).",
+                "{in_traces} {} {whom} with the same arguments several times, back to back or in a cycle with the same one or two other calls ({} repeated calls in all).",
+                agree(traces, "calls", "call"),
                 spans
             ),
             fix: "Detect repeated identical calls in the harness and stop them (or answer \"already called with \
@@ -226,7 +236,10 @@ pub(crate) fn describe(
         },
         Mode::RefusalLoop => Text {
             title: "Model refuses repeatedly (refusal loop)".to_string(),
-            signal: format!("{in_traces} contain three or more refusals ({spans} refusing model calls)."),
+            signal: format!(
+                "{in_traces} {} three or more refusals ({spans} refusing model calls).",
+                agree(traces, "contains", "contain")
+            ),
             fix: "Review the prompt and task framing that trigger the refusals (state the authorization and that the \
                   user owns the accounts); stop re-prompting after a refusal and surface it instead of looping."
                 .to_string(),
@@ -234,7 +247,10 @@ pub(crate) fn describe(
         },
         Mode::Refusal => Text {
             title: "Model refuses once or twice in a run".to_string(),
-            signal: format!("{in_traces} contain one or two refusals before the run goes on."),
+            signal: format!(
+                "{in_traces} {} one or two refusals before the run goes on.",
+                agree(traces, "contains", "contain")
+            ),
             fix: "Give the model the context it asks for up front (authorization, data ownership) so the first \
                   answer is not a refusal; track refusals as a metric."
                 .to_string(),
@@ -242,7 +258,10 @@ pub(crate) fn describe(
         },
         Mode::TurnExhaustion => Text {
             title: format!("Runs hit the turn/recursion limit: {template}"),
-            signal: format!("{in_traces} stop at the turn, step or recursion budget (\"{template}\")."),
+            signal: format!(
+                "{in_traces} {} at the turn, step or recursion budget (\"{template}\").",
+                agree(traces, "stops", "stop")
+            ),
             fix: "Find where progress stalls in the examples; add a planning step and an explicit stop condition, \
                   keep a summary of what was already fetched so the agent does not re-read, and raise the limit \
                   only for runs that still make progress."
@@ -277,8 +296,9 @@ pub(crate) fn describe(
         Mode::PrematureSuccess => Text {
             title: "Runs claim success without calling any tool".to_string(),
             signal: format!(
-                "{in_traces} finish after model calls only (no tool call, no error, no failure or refusal outcome, \
-                 no question back to the user), while peer runs of the same agent call tools."
+                "{in_traces} {} after model calls only (no tool call, no error, no failure or refusal outcome, \
+                 no question back to the user), while peer runs of the same agent call tools.",
+                agree(traces, "finishes", "finish")
             ),
             fix: "Require evidence before finishing: have the harness reject a final answer when no tool was called \
                   for a task that needs one (or add a verification step), and add a prompt rule never to claim \
@@ -289,8 +309,9 @@ pub(crate) fn describe(
         Mode::SilentFailure => Text {
             title: format!("Runs fail without any error status ({template})"),
             signal: format!(
-                "{in_traces} end as failures ({template}) while no span has an error status, so error dashboards \
-                 miss them."
+                "{in_traces} {} as failures ({template}) while no span has an error status, so error dashboards \
+                 miss them.",
+                agree(traces, "ends", "end")
             ),
             fix: "Propagate failure to telemetry (set the root span's status to ERROR with a message when the \
                   agent gives up), and when a lookup comes back empty, teach the agent to broaden the search or \
