@@ -544,16 +544,30 @@ impl Driver {
         self.phase = Phase::Done;
     }
 
-    /// Removes `key` from the request body; whether it was there.
-    fn drop_body_key(&mut self, key: &str) -> bool {
+    /// Adapts the request body to a server that rejected one of the parameters halo
+    /// chose on its own (not ones the user asked for), as its error message `said`;
+    /// whether there was anything to change. Each change happens at most once, since the
+    /// parameter is gone afterwards.
+    fn adapt_body(&mut self, said: &str) -> bool {
         let Ok(serde_json::Value::Object(mut body)) = serde_json::from_slice(&self.body) else {
             return false;
         };
-        if body.remove(key).is_none() {
-            return false;
+        let changed = if said.contains("stream_options") {
+            // Asked for to get token usage in the stream.
+            body.remove("stream_options").is_some()
+        } else if said.contains("max_completion_tokens") {
+            // Older servers know the limit by its older name.
+            match body.remove("max_completion_tokens") {
+                Some(limit) => body.insert("max_tokens".into(), limit).is_none(),
+                None => false,
+            }
+        } else {
+            false
+        };
+        if changed {
+            self.body = serde_json::to_vec(&body).unwrap_or_default();
         }
-        self.body = serde_json::to_vec(&body).unwrap_or_default();
-        true
+        changed
     }
 
     fn fail(&mut self, f: AttemptFailure) {
@@ -563,10 +577,7 @@ impl Driver {
         self.phase = Phase::Done;
         // halo asks for usage in the stream on its own account; a server that rejects the
         // parameter is asked again without it, at once.
-        if error.status() == Some(400)
-            && error.to_string().contains("stream_options")
-            && self.drop_body_key("stream_options")
-        {
+        if error.status() == Some(400) && self.adapt_body(&error.to_string()) {
             self.phase = Phase::Start;
             return;
         }

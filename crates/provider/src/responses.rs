@@ -49,6 +49,9 @@ pub(crate) fn request_body(req: &ModelRequest) -> Value {
     body.insert("model".into(), json!(req.model));
     body.insert("input".into(), Value::Array(input));
     body.insert("stream".into(), json!(true));
+    // Every request carries the whole conversation, so nothing needs keeping on the
+    // provider's side; and the traces in it should not be kept by default.
+    body.insert("store".into(), json!(false));
     if !req.tools.is_empty() {
         let tools: Vec<Value> = req
             .tools

@@ -889,3 +889,32 @@ async fn an_exhausted_quota_is_not_retried() {
     assert!(err.to_string().contains("quota"), "{err}");
     assert_eq!(server.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn a_server_that_knows_only_max_tokens_gets_the_limit_under_that_name() {
+    let server = ScriptedServer::start(vec![
+        Reply::api_error(
+            400,
+            "invalid_request_error",
+            "Unrecognized request argument supplied: max_completion_tokens",
+        ),
+        Reply::text("limited"),
+    ])
+    .await;
+    let mut req = request("go");
+    req.max_output_tokens = Some(321);
+    let response = client(&server).complete(&req).await.unwrap();
+    assert_eq!(response.text, "limited");
+    let reqs = server.requests();
+    assert_eq!(reqs[0].body["max_completion_tokens"], 321);
+    assert_eq!(reqs[1].body["max_tokens"], 321);
+    assert!(reqs[1].body.get("max_completion_tokens").is_none());
+}
+
+#[tokio::test]
+async fn responses_requests_ask_the_provider_not_to_store_them() {
+    let server = ScriptedServer::start(vec![Reply::text("ok")]).await;
+    let c = ModelClient::new(config(&server).with_wire(WireApi::Responses)).unwrap();
+    c.complete(&request("go")).await.unwrap();
+    assert_eq!(server.requests()[0].body["store"], false);
+}
