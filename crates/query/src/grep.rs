@@ -1,4 +1,12 @@
 //! `halo grep`: a regex over the whole dataset, with file:line, trace and span for each hit.
+//!
+//! The scan finds matching lines. A canonical line is one span, so one entry. An OTLP line
+//! holds the spans of possibly many traces: it gives one entry per trace with a span whose
+//! own JSON matches (as `search` and `--regex-pattern` match spans), at the first such span
+//! of that trace on the line; a line where no span matches on its own (the match is in the
+//! resource, say) gives one entry, as a canonical line does.
+
+use std::collections::HashSet;
 
 use halo_index::Dataset;
 use serde::Serialize;
@@ -8,10 +16,11 @@ use crate::hit_traces::HitTraces;
 use crate::scan::{scan, ScanBudget, ScanInfo};
 use crate::QueryError;
 
-/// Version of the [`GrepResult`] JSON.
-pub const GREP_SCHEMA_VERSION: u32 = 2;
+/// Version of the [`GrepResult`] JSON. 3: an OTLP line gives one entry per trace with a
+/// matching span (2 gave one entry per line), and each entry names its `span_id`.
+pub const GREP_SCHEMA_VERSION: u32 = 3;
 
-/// One matching line.
+/// One match: a matching line, or on an OTLP line one trace with a matching span.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct GrepMatch {
     /// Source file.
@@ -20,10 +29,13 @@ pub struct GrepMatch {
     pub line: u64,
     /// Trace of the matching span.
     pub trace_id: Option<String>,
+    /// The matching span (`None` for a line that holds no span).
+    pub span_id: Option<String>,
     /// The matched text.
     #[serde(rename = "match")]
     pub matched: String,
-    /// The match with context around it.
+    /// The match with context around it (from the line, so it may reach into the
+    /// neighbouring spans of an OTLP line).
     pub context: String,
 }
 
@@ -38,25 +50,34 @@ pub struct GrepResult {
     /// when the scan stopped at enough matches (`scan.stopped_by`), a lower bound that is
     /// the same on every run.
     pub matching_lines: u64,
-    /// Whether the list was cut at `max_matches` (more matching lines exist).
+    /// Whether the list was cut at `max_matches` lines (more matching lines exist).
     pub truncated: bool,
-    /// The matches, in dataset order.
+    /// Matching lines listed (at most `max_matches`); `matches` has one entry for each,
+    /// or more for an OTLP line with matching spans of several traces.
+    pub listed_lines: u64,
+    /// The matches, in dataset order (on one line, in the order of their spans).
     pub matches: Vec<GrepMatch>,
     /// What the scan covered.
     pub scan: ScanInfo,
 }
 
 fn around(line: &[u8], m: std::ops::Range<usize>, context: usize) -> (String, String) {
-    let text = String::from_utf8_lossy(line);
     let matched = String::from_utf8_lossy(&line[m.clone()]).into_owned();
     let from = m.start.saturating_sub(context);
     let to = (m.end + context).min(line.len());
     let ctx = String::from_utf8_lossy(&line[from..to]).into_owned();
-    drop(text);
     (matched, ctx)
 }
 
-/// Finds up to `max_matches` matching lines across the dataset.
+/// One entry to list: its ids and its match, as a byte range of the segment's data.
+struct Entry {
+    trace_id: Option<String>,
+    span_id: Option<String>,
+    matched: std::ops::Range<usize>,
+}
+
+/// Finds the first `max_matches` matching lines across the dataset, with every trace that
+/// has a matching span on each.
 pub fn grep(
     ds: &Dataset,
     pattern: &str,
@@ -74,31 +95,52 @@ pub fn grep(
         let data = ds.segment_data(h.segment)?;
         let seg = ds.segment_info(h.segment);
         let bytes = data.bytes();
-        let line = &bytes[h.line_start..h.line_end];
-        let local = h.matched.start - h.line_start..h.matched.end - h.line_start;
+        let line_range = h.line_start..h.line_end;
+        let line = &bytes[line_range.clone()];
         let line_no = seg.first_line
             + memchr::memchr_iter(b'\n', &bytes[seg.bytes.start as usize..h.line_start]).count()
                 as u64;
-        let (matched, context) = around(line, local.clone(), context_chars);
-        matches.push(GrepMatch {
-            file: seg.source.display().to_string(),
-            line: line_no,
-            trace_id: traces.at(
-                h.segment,
-                bytes,
-                h.line_start..h.line_end,
-                h.matched.start,
-                &regex,
-            )?,
-            matched,
-            context,
-        });
+        let mut entries = Vec::new();
+        if halo_trace::looks_like_otlp(line) {
+            let mut seen = HashSet::new();
+            for hit in traces.matching_spans(h.segment, bytes, line_range.clone(), &regex)? {
+                if seen.insert(hit.trace_id.clone()) {
+                    entries.push(Entry {
+                        trace_id: Some(hit.trace_id),
+                        span_id: Some(hit.span_id),
+                        // A span's match lies inside the span, so inside the line.
+                        matched: hit.matched,
+                    });
+                }
+            }
+        }
+        if entries.is_empty() {
+            let ids = traces.at(h.segment, bytes, line_range, h.matched.start, &regex)?;
+            entries.push(Entry {
+                trace_id: ids.as_ref().map(|i| i.trace_id.clone()),
+                span_id: ids.map(|i| i.span_id),
+                matched: h.matched.clone(),
+            });
+        }
+        for e in entries {
+            let local = e.matched.start - h.line_start..e.matched.end - h.line_start;
+            let (matched, context) = around(line, local, context_chars);
+            matches.push(GrepMatch {
+                file: seg.source.display().to_string(),
+                line: line_no,
+                trace_id: e.trace_id,
+                span_id: e.span_id,
+                matched,
+                context,
+            });
+        }
     }
     Ok(GrepResult {
         schema_version: GREP_SCHEMA_VERSION,
         pattern: pattern.to_string(),
         matching_lines: hits.len() as u64,
         truncated,
+        listed_lines: hits.len().min(limit) as u64,
         matches,
         scan: info,
     })

@@ -53,20 +53,55 @@ impl<'d> HitTraces<'d> {
         let table = self.table(segment)?;
         let mut found = Vec::new();
         for row in table.rows_starting_in(line.start as u64..line.end as u64) {
-            let Some((span, trace_id)) = span_of_row(&table, row) else {
+            let Some(span) = span_of_row(&table, row) else {
                 continue;
             };
-            if data.get(span).is_some_and(|json| regex.is_match(json)) {
-                found.push(trace_id);
+            if data
+                .get(span.bytes)
+                .is_some_and(|json| regex.is_match(json))
+            {
+                found.push(span.trace_id.to_string());
             }
         }
         Ok(found)
     }
 
-    /// The trace of the span that holds byte `offset` of line `line`, where `regex`
-    /// matched: `None` for a line that holds no span (it was skipped as unreadable). In
-    /// OTLP, an offset outside every span (in the resource, say) gives the trace of the
-    /// line's first span that matches on its own, if any.
+    /// Every span starting in line `line` whose own JSON matches `regex`, in file order,
+    /// with its first match (byte range of `data`). Unlike [`HitTraces::matching`], this
+    /// finds where the match is, which costs more than knowing that there is one.
+    pub(crate) fn matching_spans(
+        &mut self,
+        segment: u32,
+        data: &[u8],
+        line: Range<usize>,
+        regex: &Regex,
+    ) -> Result<Vec<SpanHit>, QueryError> {
+        let table = self.table(segment)?;
+        let mut found = Vec::new();
+        for row in table.rows_starting_in(line.start as u64..line.end as u64) {
+            let Some(span) = span_of_row(&table, row) else {
+                continue;
+            };
+            let Some(m) = data
+                .get(span.bytes.clone())
+                .and_then(|json| regex.find(json))
+            else {
+                continue;
+            };
+            let at = span.bytes.start;
+            found.push(SpanHit {
+                trace_id: span.trace_id.to_string(),
+                span_id: span.span_id.to_string(),
+                matched: at + m.start()..at + m.end(),
+            });
+        }
+        Ok(found)
+    }
+
+    /// The span that holds byte `offset` of line `line`, where `regex` matched: `None`
+    /// for a line that holds no span (it was skipped as unreadable). In OTLP, an offset
+    /// outside every span (in the resource, say) gives the line's first span that matches
+    /// on its own, if any.
     pub(crate) fn at(
         &mut self,
         segment: u32,
@@ -74,7 +109,7 @@ impl<'d> HitTraces<'d> {
         line: Range<usize>,
         offset: usize,
         regex: &Regex,
-    ) -> Result<Option<String>, QueryError> {
+    ) -> Result<Option<SpanIds>, QueryError> {
         let otlp = halo_trace::looks_like_otlp(&data[line.clone()]);
         let table = self.table(segment)?;
         let row = match otlp {
@@ -85,23 +120,56 @@ impl<'d> HitTraces<'d> {
             }
         };
         if let Some(found) = row.and_then(|row| span_of_row(&table, row)) {
-            return Ok(Some(found.1));
+            return Ok(Some(SpanIds {
+                trace_id: found.trace_id.to_string(),
+                span_id: found.span_id.to_string(),
+            }));
         }
         if !otlp {
             return Ok(None);
         }
         Ok(self
-            .matching(segment, data, line, regex)?
+            .matching_spans(segment, data, line, regex)?
             .into_iter()
-            .next())
+            .next()
+            .map(|hit| SpanIds {
+                trace_id: hit.trace_id,
+                span_id: hit.span_id,
+            }))
     }
 }
 
-/// A row's span bytes and trace id.
-fn span_of_row(table: &SpanTable, row: u32) -> Option<(Range<usize>, String)> {
+/// The ids of a span, decoded from the span table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SpanIds {
+    pub(crate) trace_id: String,
+    pub(crate) span_id: String,
+}
+
+/// A span whose own JSON matches, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SpanHit {
+    pub(crate) trace_id: String,
+    pub(crate) span_id: String,
+    /// The span's first match, as a byte range of the segment's data.
+    pub(crate) matched: Range<usize>,
+}
+
+/// A span table row: where its JSON is and its ids.
+struct RowSpan<'t> {
+    bytes: Range<usize>,
+    trace_id: &'t str,
+    span_id: &'t str,
+}
+
+/// A row's span bytes and ids.
+fn span_of_row(table: &SpanTable, row: u32) -> Option<RowSpan<'_>> {
     let (batch, i) = table.locate(row)?;
     let c = SpanColumns::new(batch).ok()?;
     let start = c.byte_offset.value(i) as usize;
-    let span = start..start + c.byte_len.value(i) as usize;
-    Some((span, c.trace_id.value(i).to_string()))
+    Some(RowSpan {
+        bytes: start..start + c.byte_len.value(i) as usize,
+        trace_id: c.trace_id.value(i),
+        span_id: c.span_id.value(i),
+    })
 }

@@ -77,6 +77,10 @@ pub struct SearchMatch {
     pub context: String,
     /// Byte offset of the match in the span's JSON.
     pub offset: usize,
+    /// Byte offset of the match in `context` (not in the JSON: renderers use it to mark
+    /// this match, where the context may hold the same text earlier).
+    #[serde(skip)]
+    pub context_offset: usize,
 }
 
 /// The answer of `search_trace` / `search_span` / `halo search`.
@@ -168,6 +172,7 @@ fn search(
                 matched: json[start..end].to_string(),
                 context: json[from..to].to_string(),
                 offset: m.start(),
+                context_offset: start - from,
             });
         }
         result.matching_span_count += u64::from(any);

@@ -445,7 +445,7 @@ pub(crate) fn search(r: &SearchResult) -> String {
             "{} {} ({}{status})",
             m.span_id, m.span_name, m.span_kind
         );
-        let context = cut(&m.context, 300).replacen(&m.matched, &format!(">>>{}<<<", m.matched), 1);
+        let context = marked(&m.context, m.context_offset, &m.matched, 300);
         let _ = writeln!(out, "    …{context}…");
     }
     let _ = writeln!(
@@ -462,23 +462,76 @@ pub(crate) fn search(r: &SearchResult) -> String {
     out
 }
 
+/// `context` with the match at byte `at` (`matched`) marked `>>>…<<<`, its whitespace
+/// flattened, within about `max` characters kept around the match. When `at` does not
+/// point at `matched`, the first occurrence of `matched` is marked.
+fn marked(context: &str, at: usize, matched: &str, max: usize) -> String {
+    let end = at + matched.len();
+    if context.get(at..end) != Some(matched) {
+        return cut(context, max).replacen(matched, &format!(">>>{matched}<<<"), 1);
+    }
+    let (before, after) = (flat(&context[..at]), flat(&context[end..]));
+    let shown = cut(matched, max.min(200));
+    let room = max.saturating_sub(shown.chars().count());
+    let (nb, na) = (before.chars().count(), after.chars().count());
+    let keep_before = nb.min((room / 2).max(room.saturating_sub(na)));
+    let keep_after = na.min(room - keep_before);
+    let before: String = before.chars().skip(nb - keep_before).collect();
+    let after: String = after.chars().take(keep_after).collect();
+    format!("{}>>>{shown}<<<{}", before.trim_start(), after.trim_end())
+}
+
+/// Whitespace runs as one space each, kept at the ends (unlike [`cut`]), so that pieces
+/// flattened apart join as the whole would.
+fn flat(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        if c.is_whitespace() {
+            if !space {
+                out.push(' ');
+            }
+            space = true;
+        } else {
+            out.push(c);
+            space = false;
+        }
+    }
+    out
+}
+
 /// `halo grep`.
 pub(crate) fn grep(r: &GrepResult) -> String {
     let mut out = String::new();
-    for m in &r.matches {
+    let same_line =
+        |a: &halo_query::GrepMatch, b: &halo_query::GrepMatch| a.file == b.file && a.line == b.line;
+    for (i, m) in r.matches.iter().enumerate() {
+        // A line with several entries (an OTLP line with matching spans of several traces)
+        // names each entry's span.
+        let shared = (i > 0 && same_line(&r.matches[i - 1], m))
+            || r.matches.get(i + 1).is_some_and(|n| same_line(m, n));
+        let span = match (&m.span_id, shared) {
+            (Some(s), true) => format!(" span {s}"),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{}:{}: trace {}: {}",
+            "{}:{}: trace {}{span}: {}",
             m.file,
             m.line,
             m.trace_id.as_deref().unwrap_or("?"),
             cut(&m.context, 200)
         );
     }
+    let traces = if r.matches.len() as u64 > r.listed_lines {
+        format!(" with {} trace(s)", r.matches.len())
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "{} matching line(s){}",
-        r.matches.len(),
+        "{} matching line(s){traces}{}",
+        r.listed_lines,
         if r.truncated {
             " (more exist; raise --max-matches)"
         } else {
@@ -487,4 +540,39 @@ pub(crate) fn grep(r: &GrepResult) -> String {
     );
     scan_note(&mut out, &Some(r.scan.clone()));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snippet_marks_its_own_match_not_an_earlier_equal_text() {
+        let context = r#"{"intValue":"429"},{"stringValue":"429"}"#;
+        let second = context.rfind("429").unwrap();
+        assert_eq!(
+            marked(context, second, "429", 300),
+            r#"{"intValue":"429"},{"stringValue":">>>429<<<"}"#
+        );
+        assert_eq!(
+            marked(context, 13, "429", 300),
+            r#"{"intValue":">>>429<<<"},{"stringValue":"429"}"#
+        );
+    }
+
+    #[test]
+    fn a_snippet_keeps_its_match_in_view_within_its_length() {
+        // Whitespace flattened as `cut` does, joined as the whole would be.
+        assert_eq!(
+            marked("a \n b  429\t\tc ", 7, "429", 300),
+            "a b >>>429<<< c"
+        );
+        // Far from the start: the text around the match is kept, not the context's head.
+        let context = format!("{}429{}", "x".repeat(500), "y".repeat(500));
+        let s = marked(&context, 500, "429", 100);
+        assert_eq!(s.chars().count(), 100 + ">>><<<".len());
+        assert!(s.contains("x>>>429<<<y"), "{s}");
+        // An offset that does not point at the match marks the first occurrence.
+        assert_eq!(marked("429 and 429", 3, "429", 300), ">>>429<<< and 429");
+    }
 }
