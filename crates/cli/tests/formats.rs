@@ -58,6 +58,12 @@ fn otlp_json_is_detected_and_read() {
         span["attributes"]["meta"]["retry"], true,
         "kvlist values become objects"
     );
+    assert_eq!(span["scope"]["name"], "sdk");
+    assert_eq!(span["scope"]["version"], "1");
+    assert!(
+        span.get("resource").is_none(),
+        "service.name alone is shown as service_name: {span}"
+    );
     let s = json(&halo(
         tmp.path(),
         &[
@@ -304,4 +310,26 @@ fn index_dir_keeps_sources_untouched() {
         ],
     ));
     assert_eq!(rebuilt["files"][0]["action"], "rebuilt");
+}
+
+#[test]
+fn view_shows_resource_attributes_beside_the_span_s_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let line = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}},{"key":"deployment.environment","value":{"stringValue":"prod"}},{"key":"telemetry.sdk.language","value":{"stringValue":"python"}}]},"scopeSpans":[{"spans":[{"traceId":"cccc0000cccc0000cccc0000cccc0000","spanId":"4444444444444444","name":"s","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+    let file = write(tmp.path(), "res.jsonl", &[line.to_string()]);
+    let v = json(&halo(
+        tmp.path(),
+        &[
+            "view",
+            file.to_str().unwrap(),
+            "cccc0000cccc0000cccc0000cccc0000",
+            "--json",
+        ],
+    ));
+    let span = &v["spans"][0];
+    assert_eq!(span["resource"]["deployment.environment"], "prod");
+    assert_eq!(span["resource"]["telemetry.sdk.language"], "python");
+    assert!(span["resource"].get("service.name").is_none());
+    assert_eq!(span["service_name"], "svc");
+    assert!(span.get("scope").is_none(), "no scope given");
 }

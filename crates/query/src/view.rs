@@ -80,6 +80,22 @@ pub struct SpanView {
     pub source: String,
     /// Every attribute, values capped.
     pub attributes: BTreeMap<String, serde_json::Value>,
+    /// The resource's attributes other than `service.name` (SDK, version, environment,
+    /// host), values capped; absent when there are none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub resource: BTreeMap<String, serde_json::Value>,
+    /// The instrumentation scope (the library that made the span); absent when unnamed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub scope: Option<ScopeView>,
+}
+
+/// The instrumentation scope of a span.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScopeView {
+    /// Its name, e.g. `openinference.instrumentation.openai_agents`.
+    pub name: String,
+    /// Its version ("" when not given).
+    pub version: String,
 }
 
 /// Count of spans with one name.
@@ -212,6 +228,16 @@ fn span_view(ds: &Dataset, rec: &SpanRecord, cap: usize) -> Result<SpanView, Que
             rec.line
         ),
         attributes: attributes_view(&span.attributes, cap),
+        resource: span
+            .resource
+            .iter()
+            .filter(|(k, _)| &**k != "service.name")
+            .map(|(k, v)| (k.to_string(), capped(v, cap)))
+            .collect(),
+        scope: (!span.scope_name.is_empty()).then(|| ScopeView {
+            name: span.scope_name.to_string(),
+            version: span.scope_version.to_string(),
+        }),
     })
 }
 
