@@ -13,6 +13,22 @@ use crate::events::{AgentInfo, AgentItem, EngineEvent};
 use crate::prompts;
 use crate::tools::{self, error_json, parse_args, ToolSet};
 
+/// How many tool results a partial report with no conclusions lists.
+const FALLBACK_TOOL_RESULTS: usize = 10;
+
+/// `text` on one line, cut to at most `max` bytes on a character boundary.
+fn one_line_head(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.len() <= max {
+        return flat;
+    }
+    let mut end = max;
+    while !flat.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &flat[..end])
+}
+
 /// Appended to an answer the model was cut short in, so the reader knows.
 const CUT_OFF_NOTE: &str = "\n\n[cut short: the model reached its output token limit]";
 
@@ -787,7 +803,19 @@ impl Agent {
 What follows is what was found so far, unedited._\n"
         );
         if self.findings.is_empty() {
-            s.push_str("\nNothing was found before the run ended.\n");
+            let calls = self.last_tool_results(FALLBACK_TOOL_RESULTS);
+            if calls.is_empty() {
+                s.push_str("\nNothing was found before the run ended.\n");
+            } else {
+                s.push_str(
+                    "\nNo conclusions were written yet. The last tool results the agent had, \
+                     in order (heads):\n\n",
+                );
+                for line in calls {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
         }
         let mut total = 0;
         let mut parts = Vec::new();
@@ -804,6 +832,36 @@ What follows is what was found so far, unedited._\n"
             s.push('\n');
         }
         AgentResult { answer: s, ending }
+    }
+
+    /// The last `n` tool calls of this agent with the heads of their results, one
+    /// Markdown list item each, oldest first.
+    fn last_tool_results(&self, n: usize) -> Vec<String> {
+        let mut calls: std::collections::HashMap<&str, &ToolCall> = Default::default();
+        let mut lines = Vec::new();
+        for m in &self.messages {
+            match m {
+                Message::Assistant { tool_calls, .. } => {
+                    calls.extend(tool_calls.iter().map(|c| (c.id.as_str(), c)));
+                }
+                Message::Tool {
+                    tool_call_id,
+                    content,
+                } => {
+                    let (name, args) = calls
+                        .get(tool_call_id.as_str())
+                        .map_or(("tool", ""), |c| (c.name.as_str(), c.arguments.as_str()));
+                    lines.push(format!(
+                        "- `{name}` {} → {}",
+                        one_line_head(args, 200),
+                        one_line_head(content, 400)
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let skip = lines.len().saturating_sub(n);
+        lines.split_off(skip)
     }
 
     /// Emits (and saves) a checkpoint of the root.

@@ -696,6 +696,39 @@ async fn token_budget_tells_the_root_to_finish_then_stops() {
 }
 
 #[tokio::test]
+async fn a_partial_report_without_conclusions_lists_the_tool_results_it_had() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(Turn::new().tool_call(
+                "c1",
+                "count_traces",
+                "{}",
+            )))
+            .reply(Reply::hang()),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let mut handle = engine.start("Why do agents fail?");
+    let canceller = handle.canceller();
+    while let Some(e) = handle.next().await {
+        if matches!(e, EngineEvent::Checkpoint(_)) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            canceller.cancel();
+        }
+    }
+    let outcome = tokio::time::timeout(Duration::from_secs(10), handle.outcome())
+        .await
+        .expect("cancel must end the run promptly")
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Cancelled);
+    let report = &outcome.report;
+    assert!(!report.contains("Nothing was found"), "{report}");
+    assert!(report.contains("- `count_traces` {}"), "{report}");
+    assert!(report.contains("total"), "the result's head: {report}");
+}
+
+#[tokio::test]
 async fn cancel_mid_run_then_resume_from_the_checkpoint() {
     let data = data();
     let cp_path = data.dir.path().join("run.checkpoint.json");
