@@ -151,14 +151,15 @@ impl Agent {
         }
     }
 
+    /// `agent/turn.n`: the turn the item belongs to (the one being asked or answered), and
+    /// the agent's item count.
     fn next_item_id(&mut self) -> String {
         self.items += 1;
-        format!(
-            "{}/{}.{}",
-            self.info.agent_id,
-            self.turns_used + 1,
-            self.items
-        )
+        let turn = match self.turn {
+            0 => self.turns_used + 1,
+            current => current,
+        };
+        format!("{}/{}.{}", self.info.agent_id, turn, self.items)
     }
 
     fn emit(&self, item: AgentItem, is_final: bool) {

@@ -747,13 +747,27 @@ async fn cancel_mid_run_then_resume_from_the_checkpoint() {
     let engine = Engine::new(cfg.clone(), data.dataset.clone()).unwrap();
     let mut handle = engine.start("Why do agents fail?");
     let canceller = handle.canceller();
+    let mut item_ids = Vec::new();
     while let Some(e) = handle.next().await {
+        if let EngineEvent::OutputItem(i) = &e {
+            item_ids.push(match &i.item {
+                AgentItem::Message { id, .. }
+                | AgentItem::ToolCall { id, .. }
+                | AgentItem::ToolResult { id, .. } => id.clone(),
+            });
+        }
         if matches!(e, EngineEvent::Checkpoint(_)) {
             // Let the second request reach the (hanging) server, then Ctrl-C.
             tokio::time::sleep(Duration::from_millis(50)).await;
             canceller.cancel();
         }
     }
+    // The first turn's text, call and result all carry turn 1 in their ids.
+    assert!(item_ids.len() >= 3, "{item_ids:?}");
+    assert!(
+        item_ids[..3].iter().all(|id| id.starts_with("root/1.")),
+        "{item_ids:?}"
+    );
     let outcome = tokio::time::timeout(Duration::from_secs(10), handle.outcome())
         .await
         .expect("cancel must end the run promptly")
