@@ -273,16 +273,9 @@ pub(crate) fn asks_a_question(output: &str) -> bool {
     !SIGN_OFF.is_match(last) && !CLAIMS_DONE.is_match(before)
 }
 
-static DATED_SNAPSHOT: LazyLock<Regex> =
-    LazyLock::new(|| re(r"-(?:20\d\d-\d\d-\d\d|20\d\d\d\d\d\d)$"));
-
-/// A model name without a dated snapshot suffix: `gpt-4o-2024-08-06` and
-/// `claude-3-5-sonnet-20241022` are the families `gpt-4o` and `claude-3-5-sonnet`.
+/// A model name without a dated snapshot suffix (see [`halo_trace::model_family`]).
 pub(crate) fn model_family(model: &str) -> &str {
-    match DATED_SNAPSHOT.find(model) {
-        Some(m) if m.start() > 0 => &model[..m.start()],
-        _ => model,
-    }
+    halo_trace::model_family(model)
 }
 
 /// Whether a final answer says the task was not done.

@@ -19,7 +19,8 @@ pub struct TraceFilters {
     /// Only traces with (true) or without (false) an error span (OTel status ERROR).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub has_errors: Option<bool>,
-    /// Only traces that used any of these models.
+    /// Only traces that used any of these models; a family name (`gpt-4.1`) also selects
+    /// its dated snapshots (`gpt-4.1-2025-04-14`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_names: Option<Vec<String>>,
     /// Only traces from any of these services (`service.name`).
@@ -87,6 +88,18 @@ fn any_in(have: &[std::sync::Arc<str>], wanted: &Option<Vec<String>>) -> bool {
     }
 }
 
+/// [`any_in`] for models, where a family name also selects its dated snapshots
+/// (`gpt-4.1` selects `gpt-4.1-2025-04-14`), as the diagnosis names them.
+fn any_model_in(have: &[std::sync::Arc<str>], wanted: &Option<Vec<String>>) -> bool {
+    match wanted {
+        Some(w) if !w.is_empty() => have.iter().any(|h| {
+            w.iter()
+                .any(|x| x.as_str() == &**h || x.as_str() == halo_trace::model_family(h))
+        }),
+        _ => true,
+    }
+}
+
 /// Compiles a user regex with the size limits that keep it linear and bounded.
 pub(crate) fn compile_regex(pattern: &str) -> Result<regex::bytes::Regex, QueryError> {
     regex::bytes::RegexBuilder::new(pattern)
@@ -145,7 +158,7 @@ impl CompiledFilters {
         {
             return false;
         }
-        if !any_in(&t.models, &f.model_names)
+        if !any_model_in(&t.models, &f.model_names)
             || !any_in(&t.services, &f.service_names)
             || !any_in(&t.agents, &f.agent_names)
         {
@@ -200,5 +213,21 @@ impl CompiledFilters {
     /// error groups and, failing those, the error spans' own messages.
     pub(crate) fn status_message(&self) -> Option<&str> {
         self.status_message.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_family_selects_its_dated_snapshots_and_not_others() {
+        let have: Vec<std::sync::Arc<str>> = vec!["gpt-4.1-2025-04-14".into()];
+        let wants = |names: &[&str]| Some(names.iter().map(|s| s.to_string()).collect());
+        assert!(any_model_in(&have, &wants(&["gpt-4.1"])));
+        assert!(any_model_in(&have, &wants(&["gpt-4.1-2025-04-14"])));
+        assert!(!any_model_in(&have, &wants(&["gpt-4"])));
+        assert!(!any_model_in(&have, &wants(&["gpt-4.1-mini"])));
+        assert!(any_model_in(&have, &None));
     }
 }

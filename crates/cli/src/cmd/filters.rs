@@ -28,7 +28,8 @@ pub(crate) struct FilterArgs {
         value_name = "BOOL"
     )]
     pub(crate) has_tool_errors: Option<bool>,
-    /// Only traces that used this model (repeatable: any of them).
+    /// Only traces that used this model (repeatable: any of them); a family name such as
+    /// gpt-4.1 also selects its dated snapshots (gpt-4.1-2025-04-14).
     #[arg(long = "model-name", value_name = "NAME")]
     pub(crate) model_names: Vec<String>,
     /// Only traces from this service (repeatable).
