@@ -35,12 +35,13 @@ fn ms(v: f64) -> String {
 /// A provider failure's template for prose: a known kind in words (`rate_limit` is "rate
 /// limit"); anything else as it is, identifiers and all ("other: ..." keeps `page_index`).
 fn failure_kind(template: &str) -> String {
-    const KINDS: [&str; 7] = [
+    const KINDS: [&str; 8] = [
         "rate_limit",
         "context_length",
         "content_filter",
         "timeout",
         "server_error",
+        "connection",
         "auth",
         "other",
     ];
@@ -120,6 +121,10 @@ fn provider_fix(kind: &str, model: &str) -> String {
         "content_filter" => format!(
             "Find what trips the content filter of {model} (often tool output pasted verbatim into the prompt); \
              sanitise or summarise it, and handle a filtered response without aborting the run."
+        ),
+        "connection" => format!(
+            "The client could not reach {model} (network, DNS, proxy or a dropped connection): retry connection \
+             errors with backoff, check egress and proxy settings, and keep connections alive across calls."
         ),
         "auth" => format!("Fix the API key or permissions used for {model}; fail fast at start-up when they are wrong."),
         _ => format!("Inspect the examples; retry {model} calls where the error is transient and alert on the rest."),

@@ -103,14 +103,20 @@ static CONTEXT_LENGTH: LazyLock<Regex> = LazyLock::new(|| {
 });
 static CONTENT_FILTER: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)content.?filter|content management policy|responsible ai|safety (?:system|filter)|blocked by (?:the )?(?:safety|moderation)|SAFETY",
+        r"(?i)content.?filter|content management policy|responsible ai|safety (?:system|filter)|blocked by (?:the )?(?:safety|moderation)|SAFETY|invalid_prompt|usage polic(?:y|ies)|flagged as potentially violating",
     )
 });
 static TIMEOUT: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i)timed? ?out|timeout|deadline exceeded|\b504\b|\b408\b"));
 static SERVER: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)internal server error|server had an error|bad gateway|service unavailable|overloaded|\b5\d\d\b|upstream|connection (?:reset|refused|error)",
+        r"(?i)internal server error|server had an error|bad gateway|service unavailable|overloaded|\b5\d\d\b|upstream",
+    )
+});
+/// The client never got an answer: the network or the endpoint, not the provider's model.
+static CONNECTION: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)connection (?:reset|refused|error|aborted|closed)|apiconnectionerror|could not connect|failed to connect|name or service not known|getaddrinfo|dns|network is unreachable|broken pipe|remote ?protocol ?error|server disconnected",
     )
 });
 static AUTH: LazyLock<Regex> = LazyLock::new(|| {
@@ -120,7 +126,7 @@ static AUTH: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// The kind of a provider (model call) failure: `rate_limit`, `context_length`,
-/// `content_filter`, `timeout`, `server_error`, `auth` or `other`.
+/// `content_filter`, `timeout`, `server_error`, `connection`, `auth` or `other`.
 pub(crate) fn provider_kind(
     http: Option<i64>,
     text: &str,
@@ -138,6 +144,8 @@ pub(crate) fn provider_kind(
         "timeout"
     } else if http.is_some_and(|h| (500..600).contains(&h)) || SERVER.is_match(text) {
         "server_error"
+    } else if http.is_none() && CONNECTION.is_match(text) {
+        "connection"
     } else if matches!(http, Some(401 | 403)) || AUTH.is_match(text) {
         "auth"
     } else {
@@ -418,6 +426,23 @@ mod tests {
         );
         assert_eq!(
             provider_kind(Some(400), "content_filter: The response was filtered", None),
+            "content_filter"
+        );
+        assert_eq!(
+            provider_kind(None, "openai.APIConnectionError: Connection error.", None),
+            "connection"
+        );
+        assert_eq!(
+            provider_kind(Some(503), "connection reset by peer", None),
+            "server_error",
+            "the server answered"
+        );
+        assert_eq!(
+            provider_kind(
+                Some(400),
+                "invalid_prompt: Invalid prompt: your prompt was flagged as potentially violating our usage policy.",
+                None
+            ),
             "content_filter"
         );
     }
