@@ -141,8 +141,12 @@ impl<'a> AnyValue<'a> {
                 }
             };
         }
-        if let Some(i) = self.int_value.and_then(number_of) {
-            return AttrValue::Int(i);
+        if let Some(raw) = self.int_value {
+            // A value that is no integer is kept as the text it is rather than lost.
+            return match number_of(raw) {
+                Some(i) => AttrValue::Int(i),
+                None => AttrValue::Str(Cow::Owned(raw.get().trim_matches('"').to_string())),
+            };
         }
         if let Some(f) = self
             .double_value
@@ -388,6 +392,18 @@ mod tests {
             assert!(parsed.spans.is_empty() && parsed.problems.is_empty());
         }
         assert!(!is_other_otlp_signal(LINE.as_bytes()));
+    }
+
+    #[test]
+    fn an_int_value_that_is_no_integer_is_kept_as_text() {
+        let line = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"s","startTimeUnixNano":"1","endTimeUnixNano":"2","attributes":[{"key":"n","value":{"intValue":"abc"}},{"key":"m","value":{"intValue":7}}]}]}]}]}"#;
+        let out = parse_otlp_line(line).unwrap();
+        let attrs = &out.spans[0].0.attributes;
+        assert_eq!(
+            attrs.get("n").and_then(|v| v.as_text()).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(attrs.get("m").and_then(|v| v.as_i64()), Some(7));
     }
 
     #[test]
