@@ -526,12 +526,6 @@ mod tests {
         ));
         assert!(!names_a_cause("{<str>: <str>}"));
         assert!(!names_a_cause("<num>"));
-        assert_eq!(model_family("gpt-5.4-mini-2026-03-05"), "gpt-5.4-mini");
-        assert_eq!(
-            model_family("claude-3-5-sonnet-20241022"),
-            "claude-3-5-sonnet"
-        );
-        assert_eq!(model_family("gpt-4o"), "gpt-4o");
         assert_eq!(
             comparable_args(r#"{"b": 1, "a": "x y"}"#),
             comparable_args(r#"{"a":"x y","b":1}"#)

@@ -8,7 +8,8 @@ use common::*;
 use futures::StreamExt;
 use halo_provider::{ProviderConfig, WireApi};
 use halo_rlm::{
-    AgentItem, Engine, EngineError, EngineEvent, RunCheckpoint, RunStatus, UNKNOWN_CITATION_FLAG,
+    AgentItem, Engine, EngineError, EngineEvent, RunCheckpoint, RunOutcome, RunStatus,
+    UNKNOWN_CITATION_FLAG,
 };
 use halo_testkit::scripted_server::{Reply, Script, ScriptedServer, Turn};
 
@@ -695,6 +696,27 @@ async fn token_budget_tells_the_root_to_finish_then_stops() {
         .any(|e| matches!(e, EngineEvent::OutputItem(i) if i.is_final)));
 }
 
+/// Runs "Why do agents fail?" and presses Ctrl-C once the first checkpoint is out (the
+/// next request reaching a hanging server); the events and the outcome, which must come
+/// promptly.
+async fn cancel_after_the_first_checkpoint(engine: &Engine) -> (Vec<EngineEvent>, RunOutcome) {
+    let mut handle = engine.start("Why do agents fail?");
+    let canceller = handle.canceller();
+    let mut events = Vec::new();
+    while let Some(e) = handle.next().await {
+        if matches!(e, EngineEvent::Checkpoint(_)) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            canceller.cancel();
+        }
+        events.push(e);
+    }
+    let outcome = tokio::time::timeout(Duration::from_secs(10), handle.outcome())
+        .await
+        .expect("cancel must end the run promptly")
+        .unwrap();
+    (events, outcome)
+}
+
 #[tokio::test]
 async fn a_partial_report_without_conclusions_lists_the_tool_results_it_had() {
     let data = data();
@@ -709,18 +731,7 @@ async fn a_partial_report_without_conclusions_lists_the_tool_results_it_had() {
     )
     .await;
     let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
-    let mut handle = engine.start("Why do agents fail?");
-    let canceller = handle.canceller();
-    while let Some(e) = handle.next().await {
-        if matches!(e, EngineEvent::Checkpoint(_)) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            canceller.cancel();
-        }
-    }
-    let outcome = tokio::time::timeout(Duration::from_secs(10), handle.outcome())
-        .await
-        .expect("cancel must end the run promptly")
-        .unwrap();
+    let (_, outcome) = cancel_after_the_first_checkpoint(&engine).await;
     assert_eq!(outcome.status, RunStatus::Cancelled);
     let report = &outcome.report;
     assert!(!report.contains("Nothing was found"), "{report}");
@@ -745,33 +756,24 @@ async fn cancel_mid_run_then_resume_from_the_checkpoint() {
     let mut cfg = config(&server.base_url());
     cfg.checkpoint_path = Some(cp_path.clone());
     let engine = Engine::new(cfg.clone(), data.dataset.clone()).unwrap();
-    let mut handle = engine.start("Why do agents fail?");
-    let canceller = handle.canceller();
-    let mut item_ids = Vec::new();
-    while let Some(e) = handle.next().await {
-        if let EngineEvent::OutputItem(i) = &e {
-            item_ids.push(match &i.item {
+    let (events, outcome) = cancel_after_the_first_checkpoint(&engine).await;
+    // The first turn's text, call and result all carry turn 1 in their ids.
+    let item_ids: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::OutputItem(i) => Some(match &i.item {
                 AgentItem::Message { id, .. }
                 | AgentItem::ToolCall { id, .. }
-                | AgentItem::ToolResult { id, .. } => id.clone(),
-            });
-        }
-        if matches!(e, EngineEvent::Checkpoint(_)) {
-            // Let the second request reach the (hanging) server, then Ctrl-C.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            canceller.cancel();
-        }
-    }
-    // The first turn's text, call and result all carry turn 1 in their ids.
+                | AgentItem::ToolResult { id, .. } => id.as_str(),
+            }),
+            _ => None,
+        })
+        .collect();
     assert!(item_ids.len() >= 3, "{item_ids:?}");
     assert!(
         item_ids[..3].iter().all(|id| id.starts_with("root/1.")),
         "{item_ids:?}"
     );
-    let outcome = tokio::time::timeout(Duration::from_secs(10), handle.outcome())
-        .await
-        .expect("cancel must end the run promptly")
-        .unwrap();
     assert_eq!(outcome.status, RunStatus::Cancelled);
     assert!(outcome.report.contains("Partial report"));
     assert!(outcome.report.contains("First I count."));
