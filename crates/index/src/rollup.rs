@@ -326,7 +326,8 @@ impl TraceAcc {
             if kind == SpanKind::Agent.as_str() || kind == SpanKind::Chain.as_str() {
                 let a = &mut s.aggregate_tokens;
                 (a[0], a[1], a[2]) = (a[0] + input, a[1] + output, a[2] + total);
-            } else {
+            } else if input != 0 || output != 0 || total != 0 {
+                // Zeros (a call streamed without usage) say nothing about the tokens.
                 s.tokens_from_calls = true;
                 s.input_tokens += input;
                 s.output_tokens += output;

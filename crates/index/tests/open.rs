@@ -104,9 +104,11 @@ fn an_agent_span_carrying_its_calls_usage_is_not_counted_twice() {
         agent("t1"),
         chat("t1", "c1", 100),
         chat("t1", "c2", 200),
-        // A trace whose only usage is on its agent span reports that.
+        // A trace whose only usage is on its agent span reports that, also when its
+        // calls report zeros (streamed without usage).
         agent("t2"),
         span("t2", "x", "a", "STATUS_CODE_OK", "{}"),
+        chat("t2", "c0", 0),
     ];
     std::fs::write(&one, lines.join("\n") + "\n").unwrap();
     // The agent span, which ends last, rotated into the next file.
@@ -114,12 +116,17 @@ fn an_agent_span_carrying_its_calls_usage_is_not_counted_twice() {
         tmp.path().join("early.jsonl"),
         tmp.path().join("late.jsonl"),
     );
+    // t4 the other way round: the agent span first.
     std::fs::write(
         &early,
-        chat("t3", "c1", 100) + "\n" + &chat("t3", "c2", 200) + "\n",
+        [chat("t3", "c1", 100), chat("t3", "c2", 200), agent("t4")].join("\n") + "\n",
     )
     .unwrap();
-    std::fs::write(&late, agent("t3") + "\n").unwrap();
+    std::fs::write(
+        &late,
+        [agent("t3"), chat("t4", "c1", 100), chat("t4", "c2", 200)].join("\n") + "\n",
+    )
+    .unwrap();
     let ds = open(&[one, early, late], &tmp.path().join("idx")).unwrap();
     let tokens = |id: &str| {
         let t = ds.trace(id).unwrap();
@@ -128,6 +135,7 @@ fn an_agent_span_carrying_its_calls_usage_is_not_counted_twice() {
     assert_eq!(tokens("t1"), (300, 30, 330));
     assert_eq!(tokens("t2"), (300, 30, 330));
     assert_eq!(tokens("t3"), (300, 30, 330), "parts merge by the same rule");
+    assert_eq!(tokens("t4"), (300, 30, 330), "in either order");
     // And the same once the index is read back from disk.
     drop(ds);
     let again = open(

@@ -137,6 +137,13 @@ impl Attempt {
         }
     }
 
+    /// The name recorded under `key`, if the key is known.
+    pub(crate) fn slot_name(&self, key: &str) -> Option<&str> {
+        self.slot_by_key
+            .get(key)
+            .map(|&i| self.slots[i].name.as_str())
+    }
+
     /// The id recorded under `key`, if the key is known.
     pub(crate) fn slot_id(&self, key: &str) -> Option<&str> {
         self.slot_by_key

@@ -182,8 +182,16 @@ fn tool_call_delta(call: &Value, pos: usize, att: &mut Attempt) {
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
     {
-        // Without ids or indexes, a name after a whole call is the next call.
-        if id.is_none() && att.slot_is_whole(&key) {
+        // Without ids, a name after a whole call is the next call: another name, or the
+        // same one with arguments of its own (a server that repeats the name in a closing
+        // chunk with no arguments is still on the same call).
+        let has_arguments = func
+            .and_then(|f| f.get("arguments"))
+            .is_some_and(|a| a.as_str().is_none_or(|s| !s.is_empty()) && !a.is_null());
+        if id.is_none()
+            && att.slot_is_whole(&key)
+            && (att.slot_name(&key) != Some(name) || has_arguments)
+        {
             att.new_slot(&key);
         }
         att.tool_name(&key, name);
@@ -232,9 +240,8 @@ mod tests {
             ["get_dataset_overview", "count_traces", "view_trace"]
         );
         assert_eq!(calls[2].arguments, r#"{"trace_id":"t1"}"#);
-        // Generated ids never repeat, within a turn or across turns.
-        let mut ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();
-        ids.dedup();
+        // Generated ids never repeat within a turn.
+        let ids: std::collections::HashSet<&str> = calls.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids.len(), 3);
         // A name streamed in pieces before its arguments is still one call.
         let mut att = Attempt::default();
@@ -248,6 +255,22 @@ mod tests {
         let calls = att.take_tool_calls();
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].name, "view_trace");
+        // A closing chunk that repeats the name without arguments is no new call.
+        let mut att = Attempt::default();
+        feed(
+            &mut att,
+            &[
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"view_trace","arguments":"{}"}}]}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"view_trace"}}]}}]}"#,
+            ],
+        );
+        let again = att.take_tool_calls();
+        assert_eq!(again.len(), 1, "{again:?}");
+        // Generated ids never repeat across turns either.
+        let mut seen: std::collections::HashSet<String> = Default::default();
+        for c in calls.iter().chain(&again) {
+            assert!(seen.insert(c.id.clone()), "{} repeats", c.id);
+        }
     }
 
     #[test]

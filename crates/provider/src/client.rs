@@ -68,7 +68,13 @@ impl ModelClient {
             v.set_sensitive(true);
             headers.append(n, v);
         }
-        if let Some(key) = config.api_key.as_ref().filter(|k| !k.is_empty()) {
+        // A custom Authorization header is the caller's credential: the key never replaces it.
+        let own_auth = headers.contains_key(AUTHORIZATION);
+        if let Some(key) = config
+            .api_key
+            .as_ref()
+            .filter(|k| !k.is_empty() && !own_auth)
+        {
             let mut v =
                 HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
                     ProviderError::InvalidConfig(
@@ -552,6 +558,22 @@ impl Driver {
         let Ok(serde_json::Value::Object(mut body)) = serde_json::from_slice(&self.body) else {
             return false;
         };
+        // Only a parameter the server says it does not know, not one it finds too large.
+        let lower = said.to_ascii_lowercase();
+        let unknown = [
+            "unrecogni",
+            "unsupported",
+            "not supported",
+            "unknown",
+            "unexpected",
+            "not permitted",
+            "not allowed",
+        ]
+        .iter()
+        .any(|w| lower.contains(w));
+        if !unknown {
+            return false;
+        }
         let changed = if said.contains("stream_options") {
             // Asked for to get token usage in the stream.
             body.remove("stream_options").is_some()

@@ -918,3 +918,36 @@ async fn responses_requests_ask_the_provider_not_to_store_them() {
     c.complete(&request("go")).await.unwrap();
     assert_eq!(server.requests()[0].body["store"], false);
 }
+
+#[tokio::test]
+async fn a_400_about_a_too_large_limit_is_not_answered_by_renaming_it() {
+    let server = ScriptedServer::start(vec![
+        Reply::api_error(
+            400,
+            "invalid_request_error",
+            "'max_tokens' or 'max_completion_tokens' is too large: 9999999",
+        ),
+        Reply::text("never"),
+    ])
+    .await;
+    let mut req = request("go");
+    req.max_output_tokens = Some(9_999_999);
+    let err = client(&server).complete(&req).await.unwrap_err();
+    assert!(err.to_string().contains("too large"), "{err}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_custom_authorization_header_is_never_replaced_by_the_key() {
+    let server = ScriptedServer::start(vec![Reply::text("ok")]).await;
+    let c = ModelClient::new(
+        config(&server)
+            .with_api_key("sk-from-the-environment")
+            .with_header("Authorization", "Bearer gw-token"),
+    )
+    .unwrap();
+    c.complete(&request("go")).await.unwrap();
+    let req = &server.requests()[0];
+    assert_eq!(req.header("authorization"), Some("Bearer gw-token"));
+    assert!(!format!("{req:?}").contains("sk-from-the-environment"));
+}

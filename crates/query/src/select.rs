@@ -71,40 +71,37 @@ pub(crate) fn select(
 
 /// The traces among `candidates` with an error span whose message contains `needle`
 /// (lowercase): an error group's label first (masked, so `rate limit` finds every rate
-/// limit), then the spans' own status and error messages (so `429` finds the code).
+/// limit), then the spans' own status and error messages (so `429` finds the code), read
+/// in one pass over the error spans of the span tables.
 fn with_error_message(
     ds: &Dataset,
     candidates: Vec<usize>,
     needle: &str,
 ) -> Result<Vec<usize>, QueryError> {
     let traces = ds.traces();
-    let contains = |text: &str| text.to_lowercase().contains(needle);
-    let mut kept = Vec::new();
-    'traces: for i in candidates {
-        let t = &traces[i];
-        if t.error_groups.iter().any(|g| contains(&g.group)) {
-            kept.push(i);
-            continue;
-        }
-        for part in &t.parts {
-            let table = ds.span_table(part.segment)?;
-            for &row in &part.rows {
-                let Some((batch, r)) = table.locate(row) else {
-                    continue;
-                };
-                let c =
-                    halo_index::SpanColumns::new(batch).map_err(|e| QueryError::Internal(e.0))?;
+    let contains = |text: &str| text.contains(needle) || text.to_lowercase().contains(needle);
+    let by_group = |i: &usize| traces[*i].error_groups.iter().any(|g| contains(&g.group));
+    if candidates.iter().all(by_group) {
+        return Ok(candidates);
+    }
+    let mut with_message: std::collections::HashSet<String> = Default::default();
+    for segment in 0..ds.segment_count() {
+        let table = ds.span_table(segment)?;
+        for batch in table.batches() {
+            let c = halo_index::SpanColumns::new(batch).map_err(|e| QueryError::Internal(e.0))?;
+            for r in 0..c.len() {
                 if !c.is_error.value(r) {
                     continue;
                 }
-                let status = c.status_message.value(r);
                 let error = halo_index::SpanColumns::opt(c.error_message, r).unwrap_or("");
-                if contains(status) || contains(error) {
-                    kept.push(i);
-                    continue 'traces;
+                if contains(c.status_message.value(r)) || contains(error) {
+                    with_message.insert(c.trace_id.value(r).to_string());
                 }
             }
         }
     }
-    Ok(kept)
+    Ok(candidates
+        .into_iter()
+        .filter(|i| by_group(i) || with_message.contains(&traces[*i].trace_id))
+        .collect())
 }

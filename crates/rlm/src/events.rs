@@ -20,7 +20,7 @@
 //! * `{"type":"provider_retry", "sequence", "agent_id", ..., "attempt", "status",
 //!   "delay_ms", "reason"}`: an agent's model request failed in a way that can pass
 //!   (rate limit, server error, dropped stream) and is sent again after `delay_ms`.
-//!   Added in this version of the stream; consumers should skip types they do not know.
+//!   Added in version 2 of the stream; consumers should skip types they do not know.
 //!
 //! `sequence` is global over the run, starts at 0 and increases by one per
 //! event, in emission order. `parent_agent_id` and `parent_tool_call_id` are
@@ -35,7 +35,7 @@
 //! "schema_version", "error":{"exit_code", "message"}}`.
 
 /// The version of the event stream's wire format (the objects above).
-pub const EVENTS_SCHEMA_VERSION: u32 = 1;
+pub const EVENTS_SCHEMA_VERSION: u32 = 2;
 
 use std::sync::Mutex;
 

@@ -95,6 +95,11 @@ pub(crate) const COLUMN_NOTES: &[(&str, &str, &str)] = &[
     ("traces", "span_count", "spans in the trace"),
     (
         "traces",
+        "total_tokens",
+        "tokens of the trace's model calls; agent and chain spans, which repeat their calls' usage, count only when nothing else has tokens (so it can differ from the sum over spans)",
+    ),
+    (
+        "traces",
         "tool_names",
         "tools called; tool_calls[i] and tool_errors[i] count tool_names[i]",
     ),

@@ -18,7 +18,14 @@ use crate::SqlError;
 pub const TABLE_NAMES: &[&str] = &["traces", "spans", "tool_calls", "llm_calls", "messages"];
 
 /// The trace table's columns that are internal pointers into the index (hidden from SQL).
-const HIDDEN_TRACE_COLUMNS: &[&str] = &["span_rows"];
+const HIDDEN_TRACE_COLUMNS: &[&str] = &[
+    "span_rows",
+    // How parts of a trace in several files merge their tokens; `total_tokens` is the answer.
+    "tokens_from_calls",
+    "aggregate_input_tokens",
+    "aggregate_output_tokens",
+    "aggregate_total_tokens",
+];
 
 /// `tool_calls`: one row per TOOL span.
 const TOOL_CALLS: &str = "CREATE VIEW tool_calls AS SELECT \

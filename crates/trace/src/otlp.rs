@@ -225,9 +225,18 @@ pub fn looks_like_otlp(line: &[u8]) -> bool {
 /// Whether a line is an OTLP/JSON export of logs or metrics, which the Collector's file
 /// exporter may write into the same file as traces: not spans, and not broken spans either.
 pub fn is_other_otlp_signal(line: &[u8]) -> bool {
-    let head = &line[..line.len().min(64)];
-    let key = |k: &[u8]| memchr::memmem::find(head, k).is_some();
-    key(b"\"resourceLogs\"") || key(b"\"resourceMetrics\"") || key(b"\"resourceProfiles\"")
+    // The key opens the object, as exporters write it; anywhere else it could be a value.
+    let Some(rest) = line.trim_ascii_start().strip_prefix(b"{") else {
+        return false;
+    };
+    let rest = rest.trim_ascii_start();
+    [
+        &b"\"resourceLogs\""[..],
+        b"\"resourceMetrics\"",
+        b"\"resourceProfiles\"",
+    ]
+    .iter()
+    .any(|k| rest.starts_with(k))
 }
 
 /// Parses one OTLP/JSON line into spans. A malformed line is an error; a malformed span in
@@ -392,6 +401,10 @@ mod tests {
             assert!(parsed.spans.is_empty() && parsed.problems.is_empty());
         }
         assert!(!is_other_otlp_signal(LINE.as_bytes()));
+        // A canonical span that names a signal is still a span.
+        let span = r#"{"name":"resourceMetrics","trace_id":"t","span_id":"s","start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-01T00:00:01Z"}"#;
+        assert!(!is_other_otlp_signal(span.as_bytes()));
+        assert_eq!(crate::parse_line(span).unwrap().spans.len(), 1);
     }
 
     #[test]

@@ -294,6 +294,13 @@ impl<'a> SpanFacts<'a> {
             // A span that names the tool it ran is a tool call, also without an operation
             // name (Pydantic AI's `running tool` spans carry only `gen_ai.tool.name`).
             .or_else(|| text_of(&s.tool_name).map(|_| SpanKind::Tool))
+            // Pydantic AI's `agent run` span names its agent and nothing else (and carries
+            // the run's total usage, which must not add to its calls').
+            .or_else(|| {
+                let named_run =
+                    span.name.starts_with("agent run") || span.name.starts_with("invoke_agent");
+                (named_run && text_of(&s.agent_name).is_some()).then_some(SpanKind::Agent)
+            })
             .unwrap_or(SpanKind::Unknown);
         let tokens = tokens_of(&s.inf_tokens)
             .or_else(|| tokens_of(&s.oi_tokens))

@@ -250,7 +250,17 @@ fn engine_config(
     checkpoint: PathBuf,
 ) -> anyhow::Result<EngineConfig> {
     let mut provider = ProviderConfig::new(args.base_url.clone());
-    if let Some(key) = args.api_key.clone().filter(|k| !k.is_empty()) {
+    // Credentials given as headers (a gateway's Authorization, Azure's api-key) are the
+    // ones to send: a key from OPENAI_API_KEY must not travel along to that server.
+    let header_auth = args.headers.iter().any(|h| {
+        let name = h.split(':').next().unwrap_or("").trim();
+        name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("api-key")
+    });
+    if let Some(key) = args
+        .api_key
+        .clone()
+        .filter(|k| !k.is_empty() && !header_auth)
+    {
         provider = provider.with_api_key(key);
     }
     for h in &args.headers {
@@ -597,6 +607,22 @@ mod tests {
         assert_eq!(sent(&[]), None);
         assert_eq!(sent(&["--parallel-tool-calls"]), Some(true));
         assert_eq!(sent(&["--no-parallel-tool-calls"]), Some(false));
+    }
+
+    #[test]
+    fn credentials_given_as_headers_keep_the_key_at_home() {
+        let key_sent = |header: &str| {
+            let mut a = parse(&["-p", "x", "--base-url", "http://gw:1/v1", "-H", header]).unwrap();
+            a.api_key = Some(ApiKey::new("sk-env"));
+            engine_config(&a, "run", PathBuf::from("cp.json"))
+                .unwrap()
+                .provider
+                .api_key
+                .is_some()
+        };
+        assert!(!key_sent("Authorization: Bearer gw-token"));
+        assert!(!key_sent("api-key: azure"));
+        assert!(key_sent("X-Title: halo"));
     }
 
     #[test]

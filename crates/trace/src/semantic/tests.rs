@@ -292,6 +292,16 @@ fn a_span_naming_its_tool_is_a_tool_call_without_an_operation_name() {
 }
 
 #[test]
+fn pydantic_ai_agent_run_spans_are_agents() {
+    let line = r#"{"trace_id":"t","span_id":"s","name":"agent run","start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-01T00:00:01Z","attributes":{"gen_ai.agent.name":"support","agent_name":"support","gen_ai.usage.input_tokens":300}}"#;
+    let f = SpanFacts::extract(&parse_canonical(line).unwrap());
+    assert_eq!(f.kind, SpanKind::Agent);
+    // A span that only names an agent is not one.
+    let other = facts_of(r#"{"gen_ai.agent.name":"support"}"#);
+    assert_eq!(other.kind, SpanKind::Unknown);
+}
+
+#[test]
 fn finish_reasons_written_as_a_json_string_are_a_list() {
     let f = facts_of(r#"{"gen_ai.response.finish_reasons":"[\"content_filter\"]"}"#);
     assert_eq!(f.finish_reason.as_deref(), Some("content_filter"));
