@@ -139,7 +139,7 @@ impl<'a> Fields<'a> {
         Some(RawSpan {
             trace_id,
             span_id,
-            parent_span_id: self.parent_span_id.flatten().unwrap_or_default(),
+            parent_span_id: crate::span::parent_or_none(self.parent_span_id.flatten()),
             trace_state: self.trace_state.flatten().unwrap_or_default(),
             name: self.name.flatten().unwrap_or_default(),
             otel_kind: self

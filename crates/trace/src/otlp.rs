@@ -317,10 +317,7 @@ fn span_of<'a>(
         trace_id: s.trace_id,
         span_id: s.span_id,
         // An all-zero id is OTLP's way of saying "no parent".
-        parent_span_id: s
-            .parent_span_id
-            .filter(|p| !p.bytes().all(|b| b == b'0'))
-            .unwrap_or_default(),
+        parent_span_id: crate::span::parent_or_none(s.parent_span_id),
         trace_state: s.trace_state.unwrap_or_default(),
         name: s.name.unwrap_or_default(),
         otel_kind,

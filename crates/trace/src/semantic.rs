@@ -124,8 +124,8 @@ struct Slots<'s, 'a> {
     agent_name: [Option<&'s AttrValue<'a>>; 3],
     agent_id: [Option<&'s AttrValue<'a>>; 3],
     tool_name: [Option<&'s AttrValue<'a>>; 2],
-    tool_args: [Option<&'s AttrValue<'a>>; 2],
-    tool_result: Option<&'s AttrValue<'a>>,
+    tool_args: [Option<&'s AttrValue<'a>>; 3],
+    tool_result: [Option<&'s AttrValue<'a>>; 2],
     input_value: Option<&'s AttrValue<'a>>,
     output_value: Option<&'s AttrValue<'a>>,
     error_type: [Option<&'s AttrValue<'a>>; 2],
@@ -227,7 +227,10 @@ impl<'a> SpanFacts<'a> {
                 "gen_ai.tool.name" => set(&mut s.tool_name[1], value),
                 "gen_ai.tool.call.arguments" => set(&mut s.tool_args[0], value),
                 "tool.parameters" => set(&mut s.tool_args[1], value),
-                "gen_ai.tool.call.result" => set(&mut s.tool_result, value),
+                // Pydantic AI before the GenAI names.
+                "tool_arguments" => set(&mut s.tool_args[2], value),
+                "gen_ai.tool.call.result" => set(&mut s.tool_result[0], value),
+                "tool_response" => set(&mut s.tool_result[1], value),
                 "input.value" => set(&mut s.input_value, value),
                 "output.value" => set(&mut s.output_value, value),
                 "exception.type" => set(&mut s.error_type[0], value),
@@ -324,7 +327,13 @@ impl<'a> SpanFacts<'a> {
                     .flatten()
                     .find_map(|v| capped(v))
                     .or_else(|| s.input_value.and_then(capped)),
-                s.tool_result.or(s.output_value).and_then(capped),
+                s.tool_result
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .next()
+                    .or(s.output_value)
+                    .and_then(capped),
             )
         } else {
             (None, None)
@@ -408,21 +417,24 @@ impl<'a> SpanFacts<'a> {
                 requested_tools = genai_tool_calls(out);
             }
         }
-        // A list (GenAI's `finish_reasons`), also when written as a JSON string.
-        let first_of_list = |j: &str| {
+        // A list (GenAI's `finish_reasons`), also when written as a JSON string or a
+        // Python list repr; an empty list says nothing.
+        let list = |j: &str| {
             serde_json::from_str::<Vec<String>>(j)
+                .or_else(|_| serde_json::from_str::<Vec<String>>(&j.replace('\'', "\"")))
                 .ok()
-                .and_then(|v| v.into_iter().next())
-                .map(Cow::Owned)
         };
         let finish_reason = s.finish_reason.iter().flatten().find_map(|v| match v {
-            AttrValue::Json(j) => first_of_list(j),
-            other => other
-                .as_text()
-                .map(|t| match t.trim_start().starts_with('[') {
-                    true => first_of_list(&t).unwrap_or(t),
-                    false => t,
-                }),
+            AttrValue::Json(j) => list(j).and_then(|l| l.into_iter().next()).map(Cow::Owned),
+            other => other.as_text().and_then(|t| {
+                if !t.trim_start().starts_with('[') {
+                    return Some(t);
+                }
+                match list(&t) {
+                    Some(l) => l.into_iter().next().map(Cow::Owned),
+                    None => Some(t),
+                }
+            }),
         });
         let outcome = s.outcome.and_then(|v| v.as_text()).or_else(|| {
             s.success

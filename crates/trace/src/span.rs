@@ -216,7 +216,7 @@ pub(crate) fn parse_canonical_serde(line: &str) -> Result<RawSpan<'_>, ParseErro
     Ok(RawSpan {
         trace_id: l.trace_id,
         span_id: l.span_id,
-        parent_span_id: l.parent_span_id.unwrap_or_default(),
+        parent_span_id: parent_or_none(l.parent_span_id),
         trace_state: l.trace_state.unwrap_or_default(),
         name: l.name.unwrap_or_default(),
         otel_kind: l.kind.unwrap_or(Cow::Borrowed("SPAN_KIND_INTERNAL")),
@@ -229,6 +229,15 @@ pub(crate) fn parse_canonical_serde(line: &str) -> Result<RawSpan<'_>, ParseErro
         scope_version,
         attributes: l.attributes.unwrap_or_default(),
     })
+}
+
+/// A parent id as read, or "" for none: an all-zero id (`0000000000000000`, as OTLP
+/// writes "no parent") is none as well.
+pub(crate) fn parent_or_none(parent: Option<Cow<'_, str>>) -> Cow<'_, str> {
+    match parent {
+        Some(p) if !p.bytes().all(|b| b == b'0') => p,
+        _ => Cow::Borrowed(""),
+    }
 }
 
 #[cfg(test)]

@@ -283,12 +283,24 @@ fn genai_tool_calls_shortcut_sees_escapes_at_the_outer_level() {
 #[test]
 fn a_span_naming_its_tool_is_a_tool_call_without_an_operation_name() {
     // Pydantic AI's `running tool` spans.
-    let f = facts_of(r#"{"gen_ai.tool.name":"get_user","gen_ai.tool.call.id":"c1"}"#);
+    let f = facts_of(
+        r#"{"gen_ai.tool.name":"get_user","gen_ai.tool.call.id":"c1","tool_arguments":"{\"id\":7}","tool_response":"no such user"}"#,
+    );
     assert_eq!(f.kind, SpanKind::Tool);
     assert_eq!(f.tool_name.as_deref(), Some("get_user"));
+    assert_eq!(f.tool_args.as_deref(), Some(r#"{"id":7}"#));
+    assert_eq!(f.tool_result.as_deref(), Some("no such user"));
     // An explicit kind still wins.
     let llm = facts_of(r#"{"openinference.span.kind":"LLM","tool.name":"x"}"#);
     assert_eq!(llm.kind, SpanKind::Llm);
+}
+
+#[test]
+fn an_all_zero_parent_is_no_parent_in_the_canonical_format_too() {
+    let line = r#"{"trace_id":"t","span_id":"s","parent_span_id":"0000000000000000","start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-01T00:00:01Z"}"#;
+    assert_eq!(parse_canonical(line).unwrap().parent_span_id, "");
+    let serde = crate::span::parse_canonical_serde(line).unwrap();
+    assert_eq!(serde.parent_span_id, "");
 }
 
 #[test]
@@ -309,4 +321,8 @@ fn finish_reasons_written_as_a_json_string_are_a_list() {
     assert_eq!(array.finish_reason.as_deref(), Some("stop"));
     let plain = facts_of(r#"{"llm.finish_reason":"length"}"#);
     assert_eq!(plain.finish_reason.as_deref(), Some("length"));
+    let python = facts_of(r#"{"gen_ai.response.finish_reasons":"['length']"}"#);
+    assert_eq!(python.finish_reason.as_deref(), Some("length"));
+    let empty = facts_of(r#"{"gen_ai.response.finish_reasons":"[]"}"#);
+    assert_eq!(empty.finish_reason, None);
 }
