@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use futures::stream::{BoxStream, Stream, StreamExt};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 
+use crate::adapt::{changed_body, Change, Learnt};
 use crate::assemble::Attempt;
 use crate::config::{ProviderConfig, WireApi};
 use crate::error::ProviderError;
@@ -34,6 +35,8 @@ struct Inner {
     config: ProviderConfig,
     url: String,
     headers: HeaderMap,
+    /// Parameters this server turned out not to know.
+    learnt: Learnt,
 }
 
 /// An OpenAI-compatible model client. Cheap to clone (shares one connection
@@ -106,6 +109,7 @@ impl ModelClient {
                 config,
                 url,
                 headers,
+                learnt: Learnt::default(),
             }),
         })
     }
@@ -121,10 +125,11 @@ impl ModelClient {
     /// duplicated text is avoided). The last item is either
     /// [`StreamEvent::Finished`] or an `Err`.
     pub fn stream(&self, req: &ModelRequest) -> ModelStream {
-        let body = match self.inner.config.wire {
+        let mut body = match self.inner.config.wire {
             WireApi::ChatCompletions => chat::request_body(req),
             WireApi::Responses => responses::request_body(req),
         };
+        self.inner.learnt.apply_all(&mut body);
         let driver = Driver {
             inner: Arc::clone(&self.inner),
             body: serde_json::to_vec(&body).unwrap_or_default(),
@@ -550,48 +555,6 @@ impl Driver {
         self.phase = Phase::Done;
     }
 
-    /// Adapts the request body to a server that rejected one of the parameters halo
-    /// chose on its own (not ones the user asked for), as its error message `said`;
-    /// whether there was anything to change. Each change happens at most once, since the
-    /// parameter is gone afterwards.
-    fn adapt_body(&mut self, said: &str) -> bool {
-        let Ok(serde_json::Value::Object(mut body)) = serde_json::from_slice(&self.body) else {
-            return false;
-        };
-        // Only a parameter the server says it does not know, not one it finds too large.
-        let lower = said.to_ascii_lowercase();
-        let unknown = [
-            "unrecogni",
-            "unsupported",
-            "not supported",
-            "unknown",
-            "unexpected",
-            "not permitted",
-            "not allowed",
-        ]
-        .iter()
-        .any(|w| lower.contains(w));
-        if !unknown {
-            return false;
-        }
-        let changed = if said.contains("stream_options") {
-            // Asked for to get token usage in the stream.
-            body.remove("stream_options").is_some()
-        } else if said.contains("max_completion_tokens") {
-            // Older servers know the limit by its older name.
-            match body.remove("max_completion_tokens") {
-                Some(limit) => body.insert("max_tokens".into(), limit).is_none(),
-                None => false,
-            }
-        } else {
-            false
-        };
-        if changed {
-            self.body = serde_json::to_vec(&body).unwrap_or_default();
-        }
-        changed
-    }
-
     fn fail(&mut self, f: AttemptFailure) {
         let inner = Arc::clone(&self.inner);
         let policy = &inner.config.retry;
@@ -599,9 +562,16 @@ impl Driver {
         self.phase = Phase::Done;
         // halo asks for usage in the stream on its own account; a server that rejects the
         // parameter is asked again without it, at once.
-        if error.status() == Some(400) && self.adapt_body(&error.to_string()) {
-            self.phase = Phase::Start;
-            return;
+        if error.status() == Some(400) {
+            let change = Change::asked_by(&error.to_string());
+            if let Some((change, body)) =
+                change.and_then(|c| changed_body(&self.body, c).map(|b| (c, b)))
+            {
+                self.inner.learnt.learn(change);
+                self.body = body;
+                self.phase = Phase::Start;
+                return;
+            }
         }
         if !f.retryable {
             self.pending.push_back(Err(error));

@@ -37,6 +37,7 @@
 
 #![deny(missing_docs)]
 
+mod adapt;
 mod assemble;
 mod chat;
 mod client;

@@ -870,12 +870,36 @@ async fn a_server_rejecting_stream_options_is_asked_again_without_them() {
         Reply::text("fine without"),
     ])
     .await;
-    let response = client(&server).complete(&request("go")).await.unwrap();
+    let c = client(&server);
+    let response = c.complete(&request("go")).await.unwrap();
     assert_eq!(response.text, "fine without");
     let reqs = server.requests();
     assert_eq!(reqs.len(), 2);
     assert!(reqs[0].body.get("stream_options").is_some());
     assert!(reqs[1].body.get("stream_options").is_none());
+    // The client remembers: the next request is built without them from the start.
+    server.push(Reply::text("again"));
+    assert_eq!(c.complete(&request("more")).await.unwrap().text, "again");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3);
+    assert!(reqs[2].body.get("stream_options").is_none());
+}
+
+#[tokio::test]
+async fn a_responses_server_that_rejects_store_is_asked_again_without_it() {
+    let server = ScriptedServer::start(vec![
+        Reply::api_error(400, "invalid_request_error", "Unknown parameter: 'store'."),
+        Reply::text("stored nowhere"),
+    ])
+    .await;
+    let c = ModelClient::new(config(&server).with_wire(WireApi::Responses)).unwrap();
+    assert_eq!(
+        c.complete(&request("go")).await.unwrap().text,
+        "stored nowhere"
+    );
+    let reqs = server.requests();
+    assert_eq!(reqs[0].body["store"], false);
+    assert!(reqs[1].body.get("store").is_none());
 }
 
 #[tokio::test]

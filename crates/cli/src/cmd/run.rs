@@ -203,12 +203,26 @@ pub(crate) fn preflight(args: &RunArgs) -> anyhow::Result<()> {
 
 /// Refuses base URLs that cannot work, before anything is indexed or sent.
 fn check_base_url(url: &str) -> anyhow::Result<()> {
+    if url.trim() != url || url.chars().any(char::is_whitespace) {
+        bail!("--base-url {:?} has white space in it", shown_url(url));
+    }
     let lower = url.to_ascii_lowercase();
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        match url.split_once("://") {
+            Some((scheme, _)) => bail!(
+                "--base-url {:?}: halo speaks http:// and https://, not {scheme}://",
+                shown_url(url)
+            ),
+            None => bail!(
+                "--base-url {:?} has no scheme; write it as http://{} (or https://)",
+                shown_url(url),
+                shown_url(url)
+            ),
+        }
+    }
+    if url.contains('#') {
         bail!(
-            "--base-url {:?} has no scheme; write it as http://{} (or https://)",
-            shown_url(url),
-            shown_url(url)
+            "--base-url has a fragment (#...), which would swallow the endpoint halo adds; leave it out"
         );
     }
     let path = lower
@@ -538,6 +552,9 @@ mod tests {
         assert!(err("http://h/v1/chat/completions").contains("halo adds the endpoint"));
         assert!(err("http://h/v1/responses/").contains("halo adds the endpoint"));
         assert!(err("http://h/v1?api-version=2024-10-21").contains("query string"));
+        assert!(err("http://h/v1#frag").contains("fragment"));
+        assert!(err("ftp://h/v1").contains("not ftp://"));
+        assert!(err(" http://h/v1").contains("white space"));
     }
 
     #[test]
