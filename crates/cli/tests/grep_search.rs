@@ -139,15 +139,32 @@ fn grep_max_matches_still_counts_lines_on_otlp_data() {
     ));
     assert_eq!(one["truncated"], true, "{one}");
     assert_eq!(one["listed_lines"], 1);
-    let matches = one["matches"].as_array().unwrap();
-    assert_eq!(matches.len(), 5, "the first line, all its traces");
+    assert_eq!(
+        one["matches"].as_array().unwrap().len(),
+        1,
+        "the cap holds for entries"
+    );
+    let three = json(&halo(
+        tmp.path(),
+        &["grep", f, pattern, "--max-matches", "3", "--json"],
+    ));
+    assert_eq!(three["truncated"], true, "{three}");
+    assert_eq!(three["listed_lines"], 1);
+    let matches = three["matches"].as_array().unwrap();
+    assert_eq!(matches.len(), 3, "the first line's first three traces");
     assert!(matches.iter().all(|m| m["line"] == 1));
+    let six = json(&halo(
+        tmp.path(),
+        &["grep", f, pattern, "--max-matches", "6", "--json"],
+    ));
+    assert_eq!(six["listed_lines"], 2);
+    assert_eq!(six["matches"].as_array().unwrap().len(), 6);
     let text = stdout(&halo(
         tmp.path(),
-        &["grep", f, pattern, "--max-matches", "1"],
+        &["grep", f, pattern, "--max-matches", "3"],
     ));
     assert!(
-        text.contains("1 matching line(s) with 5 trace(s) (more exist; raise --max-matches)"),
+        text.contains("1 matching line(s) with 3 trace(s) (more exist; raise --max-matches)"),
         "{text}"
     );
 }

@@ -50,10 +50,11 @@ pub struct GrepResult {
     /// when the scan stopped at enough matches (`scan.stopped_by`), a lower bound that is
     /// the same on every run.
     pub matching_lines: u64,
-    /// Whether the list was cut at `max_matches` lines (more matching lines exist).
+    /// Whether the list was cut at `max_matches` (more matching lines, or more traces on a
+    /// listed OTLP line, exist).
     pub truncated: bool,
-    /// Matching lines listed (at most `max_matches`); `matches` has one entry for each,
-    /// or more for an OTLP line with matching spans of several traces.
+    /// Matching lines listed; `matches` has one entry for each, or more for an OTLP line
+    /// with matching spans of several traces, and at most `max_matches` entries in all.
     pub listed_lines: u64,
     /// The matches, in dataset order (on one line, in the order of their spans).
     pub matches: Vec<GrepMatch>,
@@ -63,8 +64,16 @@ pub struct GrepResult {
 
 fn around(line: &[u8], m: std::ops::Range<usize>, context: usize) -> (String, String) {
     let matched = String::from_utf8_lossy(&line[m.clone()]).into_owned();
-    let from = m.start.saturating_sub(context);
-    let to = (m.end + context).min(line.len());
+    // The context widens to whole characters, so it never shows half of one.
+    let continues = |i: usize| line.get(i).is_some_and(|&b| b & 0xC0 == 0x80);
+    let mut from = m.start.saturating_sub(context);
+    while from > 0 && continues(from) {
+        from -= 1;
+    }
+    let mut to = (m.end + context).min(line.len());
+    while to < line.len() && continues(to) {
+        to += 1;
+    }
     let ctx = String::from_utf8_lossy(&line[from..to]).into_owned();
     (matched, ctx)
 }
@@ -88,10 +97,16 @@ pub fn grep(
     let regex = compile_regex(pattern)?;
     let limit = max_matches.max(1);
     let (hits, info) = scan(ds, &regex, budget, limit + 1)?;
-    let truncated = hits.len() > limit;
+    let mut truncated = hits.len() > limit;
+    let mut listed_lines = 0u64;
     let mut matches = Vec::new();
     let mut traces = HitTraces::new(ds);
     for h in hits.iter().take(limit) {
+        if matches.len() >= limit {
+            // A wide OTLP line filled the list: the cap holds for entries too.
+            truncated = true;
+            break;
+        }
         let data = ds.segment_data(h.segment)?;
         let seg = ds.segment_info(h.segment);
         let bytes = data.bytes();
@@ -122,6 +137,11 @@ pub fn grep(
                 matched: h.matched.clone(),
             });
         }
+        listed_lines += 1;
+        if entries.len() > limit - matches.len() {
+            truncated = true;
+            entries.truncate(limit - matches.len());
+        }
         for e in entries {
             let local = e.matched.start - h.line_start..e.matched.end - h.line_start;
             let (matched, context) = around(line, local, context_chars);
@@ -140,8 +160,25 @@ pub fn grep(
         pattern: pattern.to_string(),
         matching_lines: hits.len() as u64,
         truncated,
-        listed_lines: hits.len().min(limit) as u64,
+        listed_lines,
         matches,
         scan: info,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_never_cuts_a_character_in_half() {
+        let line = "ab🙂x🙂cd".as_bytes();
+        let at = line.iter().position(|&b| b == b'x').unwrap();
+        for context in 0..6 {
+            let (matched, ctx) = around(line, at..at + 1, context);
+            assert_eq!(matched, "x");
+            assert!(!ctx.contains('\u{FFFD}'), "{context}: {ctx}");
+            assert!(ctx.contains('x'));
+        }
+    }
 }
