@@ -333,3 +333,30 @@ fn view_shows_resource_attributes_beside_the_span_s_own() {
     assert_eq!(span["service_name"], "svc");
     assert!(span.get("scope").is_none(), "no scope given");
 }
+
+#[test]
+fn logs_and_metrics_lines_beside_the_spans_are_one_problem_that_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = vec![
+        r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"hi"}}]}]}]}"#
+            .to_string(),
+        otlp_line(
+            "dddd0000dddd0000dddd0000dddd0000",
+            &[("5555555555555555", "", 1, "[]")],
+        ),
+        r#"{"resourceMetrics":[]}"#.to_string(),
+    ];
+    let file = write(tmp.path(), "collector.jsonl", &lines);
+    let f = file.to_str().unwrap();
+    let o = json(&halo(tmp.path(), &["overview", f, "--json", "--strict"]));
+    assert_eq!(o["total_traces"], 1);
+    assert_eq!(o["skipped_lines"], 0);
+    assert_eq!(o["problem_count"], 1);
+    assert_eq!(o["problems"][0]["kind"], "other_signals");
+    assert_eq!(o["problems"][0]["line"], 1);
+    let message = o["problems"][0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("2 lines are OTLP logs or metrics"),
+        "{message}"
+    );
+}

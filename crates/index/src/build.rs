@@ -58,6 +58,8 @@ struct ChunkOut {
     lines: u64,
     /// Spans that end before they start, and the line of the first.
     reversed: (u64, u64),
+    /// Lines of other OTLP signals: how many, and the (chunk) line of the first.
+    other_signals: (u64, u64),
 }
 
 /// One chunk of complete lines to parse, borrowed from a mapped file or owned when it was
@@ -93,6 +95,7 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
     let mut skipped_spans = 0u64;
     let mut line_no = 0u64;
     let mut reversed = (0u64, 0u64);
+    let mut other_signals = (0u64, 0u64);
     let mut pos = 0;
     while pos < data.len() {
         // One pass finds the line's end and clears it of control bytes for the scanner.
@@ -122,6 +125,12 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
                         ))
                     }
                     Ok(parsed) => {
+                        if parsed.other_signal {
+                            if other_signals.0 == 0 {
+                                other_signals.1 = line_no;
+                            }
+                            other_signals.0 += 1;
+                        }
                         for p in parsed.problems {
                             skipped_spans += 1;
                             problems.push((
@@ -160,6 +169,7 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
         skipped_spans,
         lines: line_no,
         reversed,
+        other_signals,
     }
 }
 
@@ -245,6 +255,7 @@ pub(crate) fn build_from_chunks<'d>(
     let mut rows_before = 0u64;
     // Spans that end before they start: how many, and the line of the first.
     let mut reversed = (0u64, 0u64);
+    let mut other_signals = (0u64, 0u64);
     // Chunks are absorbed (rollups, IPC write) on this thread, in order, while the
     // workers parse the next ones.
     let mut absorb = |out: ChunkOut| -> Result<(), IndexError> {
@@ -260,6 +271,12 @@ pub(crate) fn build_from_chunks<'d>(
                 reversed.1 = line_base + out.reversed.1;
             }
             reversed.0 += out.reversed.0;
+        }
+        if out.other_signals.0 > 0 {
+            if other_signals.0 == 0 {
+                other_signals.1 = line_base + out.other_signals.1;
+            }
+            other_signals.0 += out.other_signals.0;
         }
         lines_before += out.lines;
         skipped_lines += out.skipped_lines;
@@ -328,6 +345,21 @@ pub(crate) fn build_from_chunks<'d>(
                 format!(
                     "{} end before they start (the first on this line); kept, with a duration of 0",
                     spans_counted(reversed.0)
+                ),
+            ));
+        }
+    }
+    if other_signals.0 > 0 {
+        problem_count += 1;
+        if problems.len() < KEPT_PROBLEMS {
+            let n = other_signals.0;
+            problems.push(Problem::at_line(
+                ProblemKind::OtherSignals,
+                file,
+                other_signals.1,
+                format!(
+                    "{n} line{} OTLP logs or metrics, not spans (the first on this line); passed over",
+                    if n == 1 { " is" } else { "s are" }
                 ),
             ));
         }

@@ -35,6 +35,9 @@ pub enum ProblemKind {
     /// Spans that end before they start (clock skew in an exporter, say): kept, with a
     /// duration of 0.
     ReversedTimes,
+    /// OTLP logs or metrics lines, which a Collector's file exporter may write beside the
+    /// spans: passed over, since they hold no spans.
+    OtherSignals,
 }
 
 impl ProblemKind {

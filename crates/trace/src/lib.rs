@@ -110,6 +110,8 @@ pub struct ParsedLine<'a> {
     pub problems: Vec<ParseError>,
     /// The detected format.
     pub format: Option<LineFormat>,
+    /// The line is an OTLP export of logs or metrics: no spans, and nothing wrong.
+    pub other_signal: bool,
 }
 
 /// Parses a line in either format. Leading and trailing white space is ignored; an empty
@@ -131,6 +133,7 @@ pub fn parse_line_checked(line: &str, control_free: bool) -> Result<ParsedLine<'
     if otlp::is_other_otlp_signal(trimmed.as_bytes()) {
         return Ok(ParsedLine {
             format: Some(LineFormat::Otlp),
+            other_signal: true,
             ..ParsedLine::default()
         });
     }
@@ -140,6 +143,7 @@ pub fn parse_line_checked(line: &str, control_free: bool) -> Result<ParsedLine<'
             spans: parsed.spans,
             problems: parsed.problems,
             format: Some(LineFormat::Otlp),
+            other_signal: false,
         });
     }
     let span = span::parse_canonical_checked(trimmed, control_free)?;
@@ -147,5 +151,6 @@ pub fn parse_line_checked(line: &str, control_free: bool) -> Result<ParsedLine<'
         spans: vec![(span, 0..trimmed.len())],
         problems: Vec::new(),
         format: Some(LineFormat::Canonical),
+        other_signal: false,
     })
 }
