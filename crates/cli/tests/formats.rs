@@ -315,7 +315,7 @@ fn index_dir_keeps_sources_untouched() {
 #[test]
 fn view_shows_resource_attributes_beside_the_span_s_own() {
     let tmp = tempfile::tempdir().unwrap();
-    let line = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}},{"key":"deployment.environment","value":{"stringValue":"prod"}},{"key":"telemetry.sdk.language","value":{"stringValue":"python"}}]},"scopeSpans":[{"spans":[{"traceId":"cccc0000cccc0000cccc0000cccc0000","spanId":"4444444444444444","name":"s","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+    let line = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}},{"key":"deployment.environment","value":{"stringValue":"prod"}},{"key":"telemetry.sdk.language","value":{"stringValue":"python"}}]},"scopeSpans":[{"spans":[{"traceId":"cccc0000cccc0000cccc0000cccc0000","spanId":"4444444444444444","name":"s","startTimeUnixNano":"1","endTimeUnixNano":"2"},{"traceId":"cccc0000cccc0000cccc0000cccc0000","spanId":"4444444444444445","parentSpanId":"4444444444444444","name":"t","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
     let file = write(tmp.path(), "res.jsonl", &[line.to_string()]);
     let v = json(&halo(
         tmp.path(),
@@ -332,6 +332,11 @@ fn view_shows_resource_attributes_beside_the_span_s_own() {
     assert!(span["resource"].get("service.name").is_none());
     assert_eq!(span["service_name"], "svc");
     assert!(span.get("scope").is_none(), "no scope given");
+    assert!(
+        v["spans"][1].get("resource").is_none(),
+        "the same resource is not repeated: {}",
+        v["spans"][1]
+    );
 }
 
 #[test]

@@ -81,7 +81,8 @@ pub struct SpanView {
     /// Every attribute, values capped.
     pub attributes: BTreeMap<String, serde_json::Value>,
     /// The resource's attributes other than `service.name` (SDK, version, environment,
-    /// host), values capped; absent when there are none.
+    /// host), values capped; given on a page's first span and where it changes from the
+    /// span before, absent otherwise.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub resource: BTreeMap<String, serde_json::Value>,
     /// The instrumentation scope (the library that made the span); absent when unnamed.
@@ -342,10 +343,16 @@ fn build_view(
         view.oversized = Some(oversized(all, &shown, estimate, hint));
         return Ok(view);
     }
-    let spans = shown
+    let mut spans = shown
         .iter()
         .map(|s| span_view(ds, s, cap))
         .collect::<Result<Vec<_>, _>>()?;
+    // A resource is the same for most spans of a trace: shown where it changes.
+    for i in (1..spans.len()).rev() {
+        if spans[i].resource == spans[i - 1].resource {
+            spans[i].resource.clear();
+        }
+    }
     let bytes = serde_json::to_vec(&spans)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
