@@ -188,7 +188,7 @@ fn resuming_a_completed_run_or_on_other_files_or_prompt_is_a_usage_error() {
     let closing: serde_json::Value =
         serde_json::from_str(stdout(&run).lines().last().unwrap()).unwrap();
     assert_eq!(closing["type"], "run_finished");
-    assert_eq!(closing["schema_version"], 1);
+    assert_eq!(closing["schema_version"], halo_rlm::EVENTS_SCHEMA_VERSION);
     let completed = closing["checkpoint_path"].as_str().unwrap().to_string();
     let base_url = server.base_url();
     // `halo FILE --resume CHECKPOINT [extra...]` is refused as a usage error saying `why`.
