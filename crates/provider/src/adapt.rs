@@ -3,10 +3,12 @@
 //! halo sends `stream_options` (to get token usage in the stream), `store: false` (Responses
 //! API) and the output limit as `max_completion_tokens`. Some OpenAI-compatible servers
 //! reject one of them with a 400 that names it. The request is then sent again without it
-//! (or under the older name `max_tokens`), and the client remembers, so later requests of
-//! the run are built that way from the start.
+//! (or under the older name `max_tokens`), and the client remembers, per model (one
+//! gateway can serve models that disagree), so later requests of the run are built that way
+//! from the start.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use serde_json::{Map, Value};
 
@@ -59,20 +61,18 @@ impl Change {
             "unexpected",
             "not permitted",
             "not allowed",
+            "invalid parameter",
         ]
         .iter()
         .any(|w| lower.contains(w));
         if !unknown {
             return None;
         }
-        if lower.contains("stream_options") {
+        if names(&lower, "stream_options") {
             Some(Change::DropStreamOptions)
-        } else if lower.contains("max_completion_tokens") {
+        } else if names(&lower, "max_completion_tokens") {
             Some(Change::MaxTokensName)
-        } else if lower.contains("'store'")
-            || lower.contains("\"store\"")
-            || lower.contains(": store")
-        {
+        } else if names(&lower, "store") {
             Some(Change::DropStore)
         } else {
             None
@@ -80,19 +80,33 @@ impl Change {
     }
 }
 
-/// The changes one client has learnt, shared by its requests.
+/// Whether `message` names `parameter` as a word of its own (`store`, not
+/// `store-assistant-v2` or `restore`).
+fn names(message: &str, parameter: &str) -> bool {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    message.match_indices(parameter).any(|(at, _)| {
+        !word(message[..at].chars().next_back())
+            && !word(message[at + parameter.len()..].chars().next())
+    })
+}
+
+/// The changes one client has learnt, per model, shared by its requests.
 #[derive(Debug, Default)]
-pub(crate) struct Learnt(AtomicU8);
+pub(crate) struct Learnt(Mutex<HashMap<String, u8>>);
 
 impl Learnt {
-    /// Remembers `change` for the requests to come.
-    pub(crate) fn learn(&self, change: Change) {
-        self.0.fetch_or(change.bit(), Ordering::Relaxed);
+    /// Remembers `change` for the requests to `model` to come.
+    pub(crate) fn learn(&self, model: &str, change: Change) {
+        let mut learnt = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *learnt.entry(model.to_owned()).or_default() |= change.bit();
     }
 
-    /// Applies every change learnt so far to `body`.
-    pub(crate) fn apply_all(&self, body: &mut Value) {
-        let learnt = self.0.load(Ordering::Relaxed);
+    /// Applies every change learnt so far for `model` to `body`.
+    pub(crate) fn apply_all(&self, model: &str, body: &mut Value) {
+        let learnt = {
+            let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.get(model).copied().unwrap_or(0)
+        };
         if let Value::Object(map) = body {
             for change in Change::ALL {
                 if learnt & change.bit() != 0 {
@@ -136,16 +150,26 @@ mod tests {
             None
         );
         assert_eq!(Change::asked_by("Unknown model: gpt-9"), None);
+        assert_eq!(Change::asked_by("Unknown model: store-assistant-v2"), None);
+        assert_eq!(
+            Change::asked_by("Invalid parameter: stream_options"),
+            Some(Change::DropStreamOptions)
+        );
     }
 
     #[test]
     fn learnt_changes_apply_to_later_bodies() {
         let learnt = Learnt::default();
-        learnt.learn(Change::MaxTokensName);
-        learnt.learn(Change::DropStreamOptions);
-        let mut body =
+        learnt.learn("a", Change::MaxTokensName);
+        learnt.learn("a", Change::DropStreamOptions);
+        let body =
             serde_json::json!({"stream_options": {}, "max_completion_tokens": 5, "store": false});
-        learnt.apply_all(&mut body);
-        assert_eq!(body, serde_json::json!({"max_tokens": 5, "store": false}));
+        let mut for_a = body.clone();
+        learnt.apply_all("a", &mut for_a);
+        assert_eq!(for_a, serde_json::json!({"max_tokens": 5, "store": false}));
+        // Another model behind the same client keeps what it was sent.
+        let mut for_b = body.clone();
+        learnt.apply_all("b", &mut for_b);
+        assert_eq!(for_b, body);
     }
 }

@@ -183,11 +183,12 @@ fn tool_call_delta(call: &Value, pos: usize, att: &mut Attempt) {
         .filter(|s| !s.is_empty())
     {
         // Without ids, a name after a whole call is the next call: another name, or the
-        // same one with arguments of its own (a server that repeats the name in a closing
-        // chunk with no arguments is still on the same call).
+        // same one with arguments of its own, even empty ones to be streamed (a server that
+        // repeats the name in a closing chunk without an arguments field is still on the
+        // same call).
         let has_arguments = func
             .and_then(|f| f.get("arguments"))
-            .is_some_and(|a| a.as_str().is_none_or(|s| !s.is_empty()) && !a.is_null());
+            .is_some_and(|a| !a.is_null());
         if id.is_none()
             && att.slot_is_whole(&key)
             && (att.slot_name(&key) != Some(name) || has_arguments)

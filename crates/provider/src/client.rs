@@ -129,9 +129,10 @@ impl ModelClient {
             WireApi::ChatCompletions => chat::request_body(req),
             WireApi::Responses => responses::request_body(req),
         };
-        self.inner.learnt.apply_all(&mut body);
+        self.inner.learnt.apply_all(&req.model, &mut body);
         let driver = Driver {
             inner: Arc::clone(&self.inner),
+            model: req.model.clone(),
             body: serde_json::to_vec(&body).unwrap_or_default(),
             attempts: 0,
             phase: Phase::Start,
@@ -314,6 +315,8 @@ struct Live {
 
 struct Driver {
     inner: Arc<Inner>,
+    /// The model asked, under which adaptations are learnt.
+    model: String,
     body: Vec<u8>,
     attempts: u32,
     phase: Phase,
@@ -567,7 +570,7 @@ impl Driver {
             if let Some((change, body)) =
                 change.and_then(|c| changed_body(&self.body, c).map(|b| (c, b)))
             {
-                self.inner.learnt.learn(change);
+                self.inner.learnt.learn(&self.model, change);
                 self.body = body;
                 self.phase = Phase::Start;
                 return;

@@ -96,7 +96,7 @@ pub fn grep(
 ) -> Result<GrepResult, QueryError> {
     let regex = compile_regex(pattern)?;
     let limit = max_matches.max(1);
-    let (hits, info) = scan(ds, &regex, budget, limit + 1)?;
+    let (hits, info) = scan(ds, &regex, budget, limit.saturating_add(1))?;
     let mut truncated = hits.len() > limit;
     let mut listed_lines = 0u64;
     let mut matches = Vec::new();

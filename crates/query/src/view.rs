@@ -81,10 +81,10 @@ pub struct SpanView {
     /// Every attribute, values capped.
     pub attributes: BTreeMap<String, serde_json::Value>,
     /// The resource's attributes other than `service.name` (SDK, version, environment,
-    /// host), values capped; given on a page's first span and where it changes from the
-    /// span before, absent otherwise.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
-    pub resource: BTreeMap<String, serde_json::Value>,
+    /// host), values capped: given on a page's first span (when it has any) and where they
+    /// change from the span before (`{}` when they stop), absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub resource: Option<BTreeMap<String, serde_json::Value>>,
     /// The instrumentation scope (the library that made the span); absent when unnamed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub scope: Option<ScopeView>,
@@ -229,12 +229,13 @@ fn span_view(ds: &Dataset, rec: &SpanRecord, cap: usize) -> Result<SpanView, Que
             rec.line
         ),
         attributes: attributes_view(&span.attributes, cap),
-        resource: span
-            .resource
-            .iter()
-            .filter(|(k, _)| &**k != "service.name")
-            .map(|(k, v)| (k.to_string(), capped(v, cap)))
-            .collect(),
+        resource: Some(
+            span.resource
+                .iter()
+                .filter(|(k, _)| &**k != "service.name")
+                .map(|(k, v)| (k.to_string(), capped(v, cap)))
+                .collect(),
+        ),
         scope: (!span.scope_name.is_empty()).then(|| ScopeView {
             name: span.scope_name.to_string(),
             version: span.scope_version.to_string(),
@@ -350,7 +351,12 @@ fn build_view(
     // A resource is the same for most spans of a trace: shown where it changes.
     for i in (1..spans.len()).rev() {
         if spans[i].resource == spans[i - 1].resource {
-            spans[i].resource.clear();
+            spans[i].resource = None;
+        }
+    }
+    if let Some(first) = spans.first_mut() {
+        if first.resource.as_ref().is_some_and(BTreeMap::is_empty) {
+            first.resource = None;
         }
     }
     let bytes = serde_json::to_vec(&spans)

@@ -121,7 +121,7 @@ struct Slots<'s, 'a> {
     oi_tokens: [Option<&'s AttrValue<'a>>; 3],
     genai_tokens: [Option<&'s AttrValue<'a>>; 3],
     cost: [Option<&'s AttrValue<'a>>; 3],
-    agent_name: [Option<&'s AttrValue<'a>>; 3],
+    agent_name: [Option<&'s AttrValue<'a>>; 4],
     agent_id: [Option<&'s AttrValue<'a>>; 3],
     tool_name: [Option<&'s AttrValue<'a>>; 2],
     tool_args: [Option<&'s AttrValue<'a>>; 3],
@@ -220,6 +220,8 @@ impl<'a> SpanFacts<'a> {
                 "inference.agent_name" => set(&mut s.agent_name[0], value),
                 "gen_ai.agent.name" => set(&mut s.agent_name[1], value),
                 "agent.name" => set(&mut s.agent_name[2], value),
+                // Pydantic AI before the GenAI names.
+                "agent_name" => set(&mut s.agent_name[3], value),
                 "inference.agent_id" => set(&mut s.agent_id[0], value),
                 "gen_ai.agent.id" => set(&mut s.agent_id[1], value),
                 "agent.id" => set(&mut s.agent_id[2], value),

@@ -157,7 +157,7 @@ pub(crate) fn preflight(args: &RunArgs) -> anyhow::Result<()> {
             "--telemetry is not available in this release (telemetry of HALO's own activity comes in a later one); run without it"
         );
     }
-    let has_key = args.api_key.as_ref().is_some_and(|k| !k.is_empty());
+    let has_key = args.api_key.as_ref().is_some_and(|k| !k.is_empty()) || header_auth(args);
     if !has_key && is_default_openai(&args.base_url) {
         bail!(
             "no API key for {}: set OPENAI_API_KEY or pass --api-key (a local server that needs no key can be used with --base-url)",
@@ -199,6 +199,14 @@ pub(crate) fn preflight(args: &RunArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a `-H` header carries the credential (`Authorization`, Azure's `api-key`).
+fn header_auth(args: &RunArgs) -> bool {
+    args.headers.iter().any(|h| {
+        let name = h.split(':').next().unwrap_or("").trim();
+        name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("api-key")
+    })
 }
 
 /// Refuses base URLs that cannot work, before anything is indexed or sent.
@@ -266,10 +274,7 @@ fn engine_config(
     let mut provider = ProviderConfig::new(args.base_url.clone());
     // Credentials given as headers (a gateway's Authorization, Azure's api-key) are the
     // ones to send: a key from OPENAI_API_KEY must not travel along to that server.
-    let header_auth = args.headers.iter().any(|h| {
-        let name = h.split(':').next().unwrap_or("").trim();
-        name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("api-key")
-    });
+    let header_auth = header_auth(args);
     if let Some(key) = args
         .api_key
         .clone()
@@ -650,6 +655,18 @@ mod tests {
         assert!(e.contains("OPENAI_API_KEY"), "{e}");
         a.api_key = Some(ApiKey::new("sk-abc"));
         assert!(preflight(&a).is_ok());
+        // A credential given as a header is a key too.
+        let mut h = parse(&[
+            "-p",
+            "x",
+            "--base-url",
+            DEFAULT_BASE_URL,
+            "-H",
+            "Authorization: Bearer t",
+        ])
+        .unwrap();
+        h.api_key = None;
+        assert!(preflight(&h).is_ok());
         assert!(!format!("{a:?}").contains("sk-abc"));
         a.telemetry = true;
         assert!(preflight(&a).unwrap_err().to_string().contains("later"));

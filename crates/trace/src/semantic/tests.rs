@@ -305,9 +305,18 @@ fn an_all_zero_parent_is_no_parent_in_the_canonical_format_too() {
 
 #[test]
 fn pydantic_ai_agent_run_spans_are_agents() {
-    let line = r#"{"trace_id":"t","span_id":"s","name":"agent run","start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-01T00:00:01Z","attributes":{"gen_ai.agent.name":"support","agent_name":"support","gen_ai.usage.input_tokens":300}}"#;
-    let f = SpanFacts::extract(&parse_canonical(line).unwrap());
-    assert_eq!(f.kind, SpanKind::Agent);
+    for names in [
+        r#""gen_ai.agent.name":"support""#,
+        // Older releases: only `agent_name`.
+        r#""agent_name":"support""#,
+    ] {
+        let line = format!(
+            r#"{{"trace_id":"t","span_id":"s","name":"agent run","start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-01T00:00:01Z","attributes":{{{names},"gen_ai.usage.input_tokens":300}}}}"#
+        );
+        let f = SpanFacts::extract(&parse_canonical(&line).unwrap());
+        assert_eq!(f.kind, SpanKind::Agent, "{names}");
+        assert_eq!(f.agent_name.as_deref(), Some("support"));
+    }
     // A span that only names an agent is not one.
     let other = facts_of(r#"{"gen_ai.agent.name":"support"}"#);
     assert_eq!(other.kind, SpanKind::Unknown);
