@@ -162,3 +162,55 @@ fn diff_gives_verdicts_between_two_runs() {
         "{md}"
     );
 }
+
+#[test]
+fn a_dataset_without_traces_is_no_data_for_diagnose_and_diff() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = GeneratorConfig {
+        traces: 50,
+        seed: 5,
+        ..GeneratorConfig::default()
+    };
+    let good = generated(tmp.path(), "good.jsonl", &cfg);
+    let empty = write(tmp.path(), "broken.jsonl", &["{not json".to_string()]);
+    let (g, e) = (good.to_str().unwrap(), empty.to_str().unwrap());
+    for args in [vec!["diagnose", e], vec![e], vec!["diff", g, e]] {
+        let out = halo(tmp.path(), &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("holds no traces"), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn the_refusal_loop_threshold_is_the_number_the_text_quotes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = GeneratorConfig {
+        traces: 600,
+        seed: 3,
+        ..GeneratorConfig::default()
+    };
+    let file = generated(tmp.path(), "run.jsonl", &cfg);
+    let j = json(&halo(
+        tmp.path(),
+        &[
+            "diagnose",
+            file.to_str().unwrap(),
+            "--refusal-loop-threshold",
+            "4",
+            "--json",
+            "-q",
+        ],
+    ));
+    let signal = |mode: &str| {
+        j["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["mode"] == mode)
+            .map(|f| f["signal"].as_str().unwrap().to_string())
+    };
+    let looped = signal("refusal_loop").expect("a refusal loop");
+    assert!(looped.contains("4 or more refusals"), "{looped}");
+    let some = signal("refusal").expect("refusals");
+    assert!(some.contains("fewer than 4 refusals"), "{some}");
+}

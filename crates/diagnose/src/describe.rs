@@ -142,8 +142,10 @@ fn arg_fix(tool: &str, template: &str, argument: Option<&str>) -> String {
         )
     } else if template.starts_with("missing_argument") {
         format!(
-            "The model omits {arg}: mark it required in the declared schema of {tool} with a description and an \
-             example, and validate arguments in the harness with a corrective message before calling the tool."
+            "The model omits {arg}: make sure the declared schema of {tool} marks it required (if it already \
+             does, the model is not following the schema: describe the parameter with an example and enable \
+             strict tool calling), and validate arguments in the harness with a corrective message before \
+             calling the tool."
         )
     } else if template.starts_with("wrong_type") {
         format!(
@@ -159,15 +161,34 @@ fn arg_fix(tool: &str, template: &str, argument: Option<&str>) -> String {
 }
 
 /// Describes one finding.
+/// The numbers a finding's text quotes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Numbers {
+    /// Traces with the finding.
+    pub(crate) traces: usize,
+    /// Spans with it.
+    pub(crate) spans: usize,
+    /// The peers' median, for outliers.
+    pub(crate) median: Option<f64>,
+    /// The worst value, for outliers.
+    pub(crate) worst: f64,
+    /// Refusals in one run that make a refusal loop (`--refusal-loop-threshold`).
+    pub(crate) refusal_loop_threshold: usize,
+}
+
 pub(crate) fn describe(
     key: &FindingKey,
     places: &[String],
     argument: Option<&str>,
-    traces: usize,
-    spans: usize,
-    median: Option<f64>,
-    worst: f64,
+    numbers: Numbers,
 ) -> Text {
+    let Numbers {
+        traces,
+        spans,
+        median,
+        worst,
+        refusal_loop_threshold: loop_at,
+    } = numbers;
     let tool = key.tool.as_deref().unwrap_or("?");
     // One tool, or a cause shared by several (then the key names no tool).
     let tools = places;
@@ -242,7 +263,7 @@ pub(crate) fn describe(
         Mode::RefusalLoop => Text {
             title: "Model refuses repeatedly (refusal loop)".to_string(),
             signal: format!(
-                "{in_traces} {} three or more refusals ({spans} refusing model calls).",
+                "{in_traces} {} {loop_at} or more refusals ({spans} refusing model calls).",
                 agree(traces, "contains", "contain")
             ),
             fix: "Review the prompt and task framing that trigger the refusals (state the authorization and that the \
@@ -253,8 +274,13 @@ pub(crate) fn describe(
         Mode::Refusal => Text {
             title: "Model refuses once or twice in a run".to_string(),
             signal: format!(
-                "{in_traces} {} one or two refusals before the run goes on.",
-                agree(traces, "contains", "contain")
+                "{in_traces} {} {} before the run goes on.",
+                agree(traces, "contains", "contain"),
+                match loop_at {
+                    3 => "one or two refusals".to_string(),
+                    2 => "one refusal".to_string(),
+                    n => format!("fewer than {n} refusals"),
+                }
             ),
             fix: "Give the model the context it asks for up front (authorization, data ownership) so the first \
                   answer is not a refusal; track refusals as a metric."

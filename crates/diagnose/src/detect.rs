@@ -567,10 +567,13 @@ fn finding(
         &key,
         &places,
         a.argument.as_deref(),
-        trace_ids.len(),
-        a.spans,
-        median,
-        a.worst,
+        crate::describe::Numbers {
+            traces: trace_ids.len(),
+            spans: a.spans,
+            median,
+            worst: a.worst,
+            refusal_loop_threshold: opts.refusal_loop_threshold.max(2),
+        },
     );
     if !example_ids.is_empty() {
         text.deeper = format!(

@@ -86,6 +86,11 @@ pub(crate) const COLUMN_NOTES: &[(&str, &str, &str)] = &[
         "tools an LLM span offered the model",
     ),
     ("spans", "requested_tools", "tools the model asked to call"),
+    (
+        "spans",
+        "refusal",
+        "a refusal the provider recorded as such (OpenAI's refusal field); refusals written as text are in output_head, and the diagnosis finds them there",
+    ),
     ("spans", "line", "line in the source file"),
     (
         "spans",

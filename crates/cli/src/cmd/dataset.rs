@@ -194,3 +194,21 @@ fn warn_problems(ds: &Dataset) {
         crate::errln!("halo: warning: {rest} more problem(s); `halo index --json` lists them");
     }
 }
+
+/// Refuses a dataset without a single trace for a command whose answer would be empty
+/// yet look like a result (a diagnosis finding nothing, a diff calling everything
+/// unchanged): that is "no data", exit 1, with the first problem as the likely reason.
+pub(crate) fn require_traces(ds: &Dataset, what: &str, paths: &[PathBuf]) -> Result<(), Failure> {
+    if !ds.traces().is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let reason = match ds.problems().first() {
+        Some(p) => format!(" (the first problem: {p})"),
+        None => String::new(),
+    };
+    Err(Failure::usage(anyhow::anyhow!(
+        "{} holds no traces{reason}; there is nothing to {what}",
+        names.join(", ")
+    )))
+}

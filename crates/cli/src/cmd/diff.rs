@@ -46,13 +46,12 @@ pub(crate) fn run(args: &DiffArgs) -> Result<u8, Failure> {
     };
     let before_ds = open(&args.before)?;
     let after_ds = open(&args.after)?;
+    // A run whose exporter broke must not pass a CI gate as "unchanged".
     for (side, path, ds) in [
         ("before", &args.before, &before_ds),
         ("after", &args.after, &after_ds),
     ] {
-        if ds.traces().is_empty() && !args.options.quiet {
-            crate::errln!("halo: warning: the {side} dataset ({}) has no traces; every rate compares against zero", path.display());
-        }
+        super::dataset::require_traces(ds, &format!("compare (the {side} run)"), std::slice::from_ref(path))?;
     }
     let mut before = diagnose(&before_ds, &opts)?;
     let mut after = diagnose(&after_ds, &opts)?;
