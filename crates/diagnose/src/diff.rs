@@ -73,6 +73,12 @@ pub struct FindingDiff {
     pub q_value: f64,
     /// The verdict: `q_value` at [`ALPHA`].
     pub verdict: Verdict,
+    /// The verdict as shown to people ([`FindingDiff::label`]): also says which way an
+    /// `unchanged` row moved when it would be significant alone (`fewer, n.s.`,
+    /// `more, n.s.`), and when it vanished or appeared on too few traces (`gone, n.s.`,
+    /// `new, n.s.`).
+    #[serde(default)]
+    pub label: String,
 }
 
 fn one() -> f64 {
@@ -85,6 +91,12 @@ const GONE: &str = "gone, n.s.";
 /// The label of a finding absent before, on too few traces for a significant rise.
 const NEW_NS: &str = "new, n.s.";
 
+/// The label of a drop that is significant alone but not once every row is counted.
+const FEWER_NS: &str = "fewer, n.s.";
+
+/// The label of a rise that is significant alone but not once every row is counted.
+const MORE_NS: &str = "more, n.s.";
+
 impl FindingDiff {
     /// The verdict as shown to people: `gone, n.s.` (`new, n.s.`) for a finding absent
     /// after (before) but on too few traces for the change to be significant: its verdict
@@ -93,6 +105,12 @@ impl FindingDiff {
         match self.verdict {
             Verdict::Unchanged if self.after_traces == 0 && self.before_traces > 0 => GONE,
             Verdict::Unchanged if self.before_traces == 0 && self.after_traces > 0 => NEW_NS,
+            Verdict::Unchanged if self.p_value < ALPHA && self.after_rate < self.before_rate => {
+                FEWER_NS
+            }
+            Verdict::Unchanged if self.p_value < ALPHA && self.after_rate > self.before_rate => {
+                MORE_NS
+            }
             v => v.as_str(),
         }
     }
@@ -133,6 +151,7 @@ fn adjust_for_many(rows: &mut [FindingDiff]) {
             r.after_rate,
             r.q_value,
         );
+        r.label = r.label().to_string();
     }
 }
 
@@ -264,7 +283,7 @@ fn compare(
         na.saturating_sub(a) as u64,
     );
     let verdict = verdict_of(b, a, rb, ra, p);
-    FindingDiff {
+    let mut row = FindingDiff {
         id: key.id(),
         key,
         title,
@@ -276,7 +295,10 @@ fn compare(
         p_value: p,
         q_value: p,
         verdict,
-    }
+        label: String::new(),
+    };
+    row.label = row.label().to_string();
+    row
 }
 
 fn metric(name: &str, before: f64, after: f64, p_value: Option<f64>) -> MetricDiff {
@@ -463,19 +485,25 @@ impl DiffReport {
             .map(|v| format!("{} {}", v.as_str(), c.get(v).copied().unwrap_or(0)))
             .collect::<Vec<_>>()
             .join(" · ");
-            let gone = rows.iter().filter(|f| f.label() == GONE).count();
-            let new = rows.iter().filter(|f| f.label() == NEW_NS).count();
-            match (gone, new) {
-                (0, 0) => counted,
-                (g, 0) => format!(
-                    "{counted} (of the unchanged, {g} gone on too few traces to be significant)"
-                ),
-                (0, n) => format!(
-                    "{counted} (of the unchanged, {n} new on too few traces to be significant)"
-                ),
-                (g, n) => format!(
-                    "{counted} (of the unchanged, {g} gone and {n} new on too few traces to be significant)"
-                ),
+            let moved: Vec<String> = [
+                (GONE, "gone"),
+                (NEW_NS, "new"),
+                (FEWER_NS, "fewer"),
+                (MORE_NS, "more"),
+            ]
+            .iter()
+            .filter_map(|(label, word)| {
+                let n = rows.iter().filter(|f| f.label() == *label).count();
+                (n > 0).then(|| format!("{n} {word}"))
+            })
+            .collect();
+            if moved.is_empty() {
+                counted
+            } else {
+                format!(
+                    "{counted} (of the unchanged, {} without significance over all rows)",
+                    moved.join(", ")
+                )
             }
         };
         format!(
@@ -551,11 +579,13 @@ impl DiffReport {
                 row(&mut out, f, f.key.mode.as_str());
             }
         }
-        let changed: Vec<&FindingDiff> = self
+        // Every row that moved (significant or not, said by its label), surest first.
+        let mut changed: Vec<&FindingDiff> = self
             .findings
             .iter()
             .filter(|f| f.label() != Verdict::Unchanged.as_str())
             .collect();
+        changed.sort_by(|x, y| x.p_value.total_cmp(&y.p_value));
         if !changed.is_empty() {
             let _ = writeln!(
                 out,
@@ -668,5 +698,42 @@ fn change_text(m: &MetricDiff) -> String {
             Some(r) => format!("{:+.1}%", r * 100.0),
             None => format!("{:+.2}", m.change),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Mode;
+
+    #[test]
+    fn rows_that_moved_without_significance_say_which_way() {
+        let row = |b, a| {
+            let mut rows = vec![compare(
+                FindingKey::new(Mode::ToolError),
+                "t".into(),
+                b,
+                300,
+                a,
+                300,
+            )];
+            // Counted among many rows, a lone p of 0.01 is no longer significant.
+            rows.extend(
+                (0..20)
+                    .map(|_| compare(FindingKey::new(Mode::Refusal), "r".into(), 5, 300, 5, 300)),
+            );
+            adjust_for_many(&mut rows);
+            rows.swap_remove(0)
+        };
+        let fewer = row(24, 9);
+        assert_eq!(fewer.verdict, Verdict::Unchanged, "{fewer:?}");
+        assert_eq!(fewer.label, "fewer, n.s.");
+        let more = row(1, 10);
+        assert_eq!(more.label, "more, n.s.");
+        assert_eq!(row(5, 6).label, "unchanged");
+        assert_eq!(row(3, 0).label, "gone, n.s.");
+        let json = serde_json::to_value(&fewer).unwrap();
+        assert_eq!(json["label"], "fewer, n.s.");
+        assert_eq!(json["verdict"], "unchanged");
     }
 }

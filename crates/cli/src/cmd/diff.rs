@@ -51,7 +51,11 @@ pub(crate) fn run(args: &DiffArgs) -> Result<u8, Failure> {
         ("before", &args.before, &before_ds),
         ("after", &args.after, &after_ds),
     ] {
-        super::dataset::require_traces(ds, &format!("compare (the {side} run)"), std::slice::from_ref(path))?;
+        super::dataset::require_traces(
+            ds,
+            &format!("compare (the {side} run)"),
+            std::slice::from_ref(path),
+        )?;
     }
     let mut before = diagnose(&before_ds, &opts)?;
     let mut after = diagnose(&after_ds, &opts)?;
