@@ -66,3 +66,41 @@ fn canonical_dataset_meets_the_quality_bar() {
 fn otlp_compact_dataset_meets_the_quality_bar() {
     assert_quality(OutputFormat::Otlp, 2000, 23, true);
 }
+
+/// The bundled example files agree with their label files: every labelled trace the
+/// diagnosis flags under its mode, and nothing it flags is labelled otherwise. (The
+/// small files plant too few traces of each mode for the 0.95 bar to be meaningful, so
+/// this asks for full agreement on what is labelled.)
+#[test]
+fn the_bundled_examples_match_their_labels() {
+    for (data, labels) in [
+        (
+            "examples/data/agent-traces.jsonl",
+            "examples/data/agent-traces.labels.json",
+        ),
+        (
+            "examples/data/agent-traces.otlp.jsonl",
+            "examples/data/agent-traces.otlp.labels.json",
+        ),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("data.jsonl");
+        std::fs::copy(halo_testkit::workspace_path(data), &file).unwrap();
+        let text = std::fs::read_to_string(halo_testkit::workspace_path(labels)).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let modes = parsed.get("modes").unwrap_or(&parsed);
+        let labels: std::collections::BTreeMap<String, Vec<String>> =
+            serde_json::from_value(modes.clone()).unwrap();
+        let ds = common::open(tmp.path(), std::slice::from_ref(&file));
+        let d = diagnose(&ds, &DiagnoseOptions::default()).unwrap();
+        for s in evaluate(&d, &labels) {
+            assert!(
+                s.recall >= 0.99 && s.precision >= 0.99,
+                "{data}: {} recall {} precision {}",
+                s.mode.as_str(),
+                s.recall,
+                s.precision
+            );
+        }
+    }
+}
