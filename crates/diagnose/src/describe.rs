@@ -24,7 +24,8 @@ fn agree<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     }
 }
 
-fn ms(v: f64) -> String {
+/// A duration in milliseconds as people read it ("850 ms", "12.4 s").
+pub(crate) fn ms(v: f64) -> String {
     if v >= 10_000.0 {
         format!("{:.1} s", v / 1000.0)
     } else {

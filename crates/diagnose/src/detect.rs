@@ -400,7 +400,21 @@ pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, Dia
         }
         for (key, span, value, median) in extra {
             medians.insert(key.clone(), median);
+            // The evidence says how far out it is.
+            let detail = match key.mode {
+                Mode::TokenOutlier => format!(
+                    "{} tokens (peers' median {:.0})",
+                    crate::render::thousands(value as u64),
+                    median
+                ),
+                _ => format!(
+                    "{} (peers' median {})",
+                    crate::describe::ms(value),
+                    crate::describe::ms(median)
+                ),
+            };
             let a = acc.entry(key.clone()).or_default();
+            a.details.entry(trace).or_insert(detail);
             a.worst = a.worst.max(value);
             match a.traces.last_mut() {
                 Some((t, spans)) if *t == trace => spans.push(span),

@@ -93,6 +93,17 @@ fn the_bundled_examples_match_their_labels() {
             serde_json::from_value(modes.clone()).unwrap();
         let ds = common::open(tmp.path(), std::slice::from_ref(&file));
         let d = diagnose(&ds, &DiagnoseOptions::default()).unwrap();
+        // Outlier evidence says how far out it is.
+        for f in d
+            .findings
+            .iter()
+            .filter(|f| matches!(f.key.mode, Mode::TokenOutlier | Mode::LatencyOutlier))
+        {
+            for e in &f.examples {
+                let detail = e.detail.as_deref().unwrap_or("");
+                assert!(detail.contains("peers' median"), "{data}: {detail:?}");
+            }
+        }
         for s in evaluate(&d, &labels) {
             assert!(
                 s.recall >= 0.99 && s.precision >= 0.99,
