@@ -10,6 +10,16 @@ use halo_testkit::generate::{
     write_dataset, FailureMode, GeneratorConfig, ModeRates, OutputFormat,
 };
 
+/// A generated dataset of `traces` traces from `seed`, with the default failure rates.
+fn generated_run(dir: &Path, name: &str, traces: u64, seed: u64) -> PathBuf {
+    let cfg = GeneratorConfig {
+        traces,
+        seed,
+        ..GeneratorConfig::default()
+    };
+    generated(dir, name, &cfg)
+}
+
 fn generated(dir: &Path, name: &str, cfg: &GeneratorConfig) -> PathBuf {
     let path = dir.join(name);
     let file = BufWriter::new(std::fs::File::create(&path).unwrap());
@@ -20,12 +30,7 @@ fn generated(dir: &Path, name: &str, cfg: &GeneratorConfig) -> PathBuf {
 #[test]
 fn diagnose_prints_a_summary_writes_a_report_and_json() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = GeneratorConfig {
-        traces: 600,
-        seed: 3,
-        ..GeneratorConfig::default()
-    };
-    let file = generated(tmp.path(), "run.jsonl", &cfg);
+    let file = generated_run(tmp.path(), "run.jsonl", 600, 3);
     let f = file.to_str().unwrap();
 
     let out = halo(tmp.path(), &["diagnose", f, "-o", "report.md", "-q"]);
@@ -166,12 +171,7 @@ fn diff_gives_verdicts_between_two_runs() {
 #[test]
 fn a_dataset_without_traces_is_no_data_for_diagnose_and_diff() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = GeneratorConfig {
-        traces: 50,
-        seed: 5,
-        ..GeneratorConfig::default()
-    };
-    let good = generated(tmp.path(), "good.jsonl", &cfg);
+    let good = generated_run(tmp.path(), "good.jsonl", 50, 5);
     let empty = write(tmp.path(), "broken.jsonl", &["{not json".to_string()]);
     let (g, e) = (good.to_str().unwrap(), empty.to_str().unwrap());
     for args in [vec!["diagnose", e], vec![e], vec!["diff", g, e]] {
@@ -184,12 +184,7 @@ fn a_dataset_without_traces_is_no_data_for_diagnose_and_diff() {
 #[test]
 fn the_refusal_loop_threshold_is_the_number_the_text_quotes() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = GeneratorConfig {
-        traces: 600,
-        seed: 3,
-        ..GeneratorConfig::default()
-    };
-    let file = generated(tmp.path(), "run.jsonl", &cfg);
+    let file = generated_run(tmp.path(), "run.jsonl", 600, 3);
     let j = json(&halo(
         tmp.path(),
         &[

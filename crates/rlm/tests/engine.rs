@@ -220,16 +220,20 @@ async fn call_subagent_is_not_offered_at_the_depth_limit_and_refused_if_called()
     assert_eq!(outcome.record.subagents, 0);
 }
 
+/// A script whose first reply has the root delegate "look at t2" to a subagent.
+fn root_asks_a_subagent_about_t2() -> Script {
+    Script::new().reply(Reply::turn(Turn::new().tool_call(
+        "c1",
+        "call_subagent",
+        r#"{"input":"look at t2"}"#,
+    )))
+}
+
 #[tokio::test]
 async fn a_subagent_that_calls_final_answer_has_answered() {
     let data = data();
     let server = ScriptedServer::start(
-        Script::new()
-            .reply(Reply::turn(Turn::new().tool_call(
-                "c1",
-                "call_subagent",
-                r#"{"input":"look at t2"}"#,
-            )))
+        root_asks_a_subagent_about_t2()
             .reply(final_answer("s1", "t2 fails on a missing tool"))
             .reply(final_answer("c2", "done [trace:t2]")),
     )
@@ -247,12 +251,7 @@ async fn a_subagent_that_calls_final_answer_has_answered() {
 async fn answers_and_arguments_cut_short_by_the_output_limit_say_so() {
     let data = data();
     let server = ScriptedServer::start(
-        Script::new()
-            .reply(Reply::turn(Turn::new().tool_call(
-                "c1",
-                "call_subagent",
-                r#"{"input":"look at t2"}"#,
-            )))
+        root_asks_a_subagent_about_t2()
             // The subagent's answer, cut short.
             .reply(Reply::turn(
                 Turn::new()
