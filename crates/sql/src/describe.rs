@@ -88,6 +88,11 @@ pub(crate) const COLUMN_NOTES: &[(&str, &str, &str)] = &[
     ("spans", "requested_tools", "tools the model asked to call"),
     (
         "spans",
+        "agent_name",
+        "the agent the span itself names; NULL on spans under an agent named only on its own span (OpenInference), where traces.agents (join on trace_id) names the trace's agents",
+    ),
+    (
+        "spans",
         "refusal",
         "a refusal the provider recorded as such (OpenAI's refusal field); refusals written as text are in output_head, and the diagnosis finds them there",
     ),
