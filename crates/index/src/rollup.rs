@@ -79,6 +79,8 @@ pub struct TraceSummary {
     pub aggregate_tokens: [i64; 3],
     /// Cost over the spans that carry one; `None` when none does.
     pub cost: Option<f64>,
+    /// How many spans carry a cost, so a total can say what it covers.
+    pub priced_span_count: u32,
     /// Spans whose parent id is set but not among the trace's spans.
     pub missing_parent_count: u32,
     /// Spans whose id repeats an earlier span's id in the trace.
@@ -204,6 +206,7 @@ impl TraceAcc {
                 tokens_from_calls: false,
                 aggregate_tokens: [0; 3],
                 cost: None,
+                priced_span_count: 0,
                 missing_parent_count: 0,
                 duplicate_span_count: 0,
                 session_id: None,
@@ -336,6 +339,7 @@ impl TraceAcc {
         }
         if let Some(cost) = SpanColumns::opt_f64(c.cost, i) {
             s.cost = Some(s.cost.unwrap_or(0.0) + cost);
+            s.priced_span_count += 1;
         }
         if s.session_id.is_none() {
             s.session_id = SpanColumns::opt(c.session_id, i).map(str::to_string);
@@ -446,6 +450,7 @@ pub(crate) fn merge_summary(into: &mut TraceSummary, other: TraceSummary) {
         *a += b;
     }
     into.settle_tokens();
+    into.priced_span_count += other.priced_span_count;
     into.cost = match (into.cost, other.cost) {
         (Some(a), Some(b)) => Some(a + b),
         (a, b) => a.or(b),

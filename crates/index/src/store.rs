@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::IndexError;
 
 /// The sidecar format version; a different version is rebuilt, never misread.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// One segment's entry in `meta.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

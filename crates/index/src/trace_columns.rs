@@ -64,6 +64,7 @@ pub fn trace_schema() -> SchemaRef {
                 Field::new("project_id", DataType::Utf8, true),
                 Field::new("raw_bytes", DataType::UInt64, false),
                 Field::new("llm_call_count", DataType::UInt32, false),
+                Field::new("priced_span_count", DataType::UInt32, false),
                 Field::new("tool_call_count", DataType::UInt32, false),
                 list_of("error_groups", DataType::Utf8),
                 list_of("error_group_spans", DataType::UInt32),
@@ -110,6 +111,7 @@ pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
     let mut project = StringBuilder::new();
     let mut raw = UInt64Builder::new();
     let mut llm = UInt32Builder::new();
+    let mut priced = UInt32Builder::new();
     let mut tools_n = UInt32Builder::new();
     let mut groups = ListBuilder::new(StringBuilder::new());
     let mut group_spans = ListBuilder::new(UInt32Builder::new());
@@ -159,6 +161,7 @@ pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
         project.append_option(t.project_id.as_deref());
         raw.append_value(t.raw_bytes);
         llm.append_value(t.llm_call_count);
+        priced.append_value(t.priced_span_count);
         tools_n.append_value(t.tool_call_count);
         for g in &t.error_groups {
             groups.values().append_value(&g.group);
@@ -204,6 +207,7 @@ pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
         Arc::new(project.finish()),
         Arc::new(raw.finish()),
         Arc::new(llm.finish()),
+        Arc::new(priced.finish()),
         Arc::new(tools_n.finish()),
         Arc::new(groups.finish()),
         Arc::new(group_spans.finish()),
@@ -351,6 +355,7 @@ pub fn traces_from_batch(
     let project = typed!(batch, "project_id", as_string_opt::<i32>);
     let raw = typed!(batch, "raw_bytes", as_primitive_opt::<UInt64Type>);
     let llm = typed!(batch, "llm_call_count", as_primitive_opt::<UInt32Type>);
+    let priced = typed!(batch, "priced_span_count", as_primitive_opt::<UInt32Type>);
     let tools_n = typed!(batch, "tool_call_count", as_primitive_opt::<UInt32Type>);
     let groups = StringLists::new(
         typed!(batch, "error_groups", as_list_opt::<i32>),
@@ -412,6 +417,7 @@ pub fn traces_from_batch(
             project_id: opt(project, i),
             raw_bytes: raw.value(i),
             llm_call_count: llm.value(i),
+            priced_span_count: priced.value(i),
             tool_call_count: tools_n.value(i),
             error_groups: group_names
                 .into_iter()

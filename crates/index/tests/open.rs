@@ -152,6 +152,28 @@ fn an_agent_span_carrying_its_calls_usage_is_not_counted_twice() {
 }
 
 #[test]
+fn a_trace_counts_the_spans_its_cost_covers_across_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let priced = r#"{"openinference.span.kind":"LLM","llm.cost.total":0.25}"#;
+    let unpriced = r#"{"openinference.span.kind":"LLM"}"#;
+    let (a, b) = (tmp.path().join("a.jsonl"), tmp.path().join("b.jsonl"));
+    std::fs::write(
+        &a,
+        span("t1", "s1", "", "STATUS_CODE_OK", priced)
+            + "\n"
+            + &span("t1", "s2", "s1", "STATUS_CODE_OK", unpriced)
+            + "\n",
+    )
+    .unwrap();
+    std::fs::write(&b, span("t1", "s3", "s1", "STATUS_CODE_OK", priced) + "\n").unwrap();
+    let ds = open(&[a, b], &tmp.path().join("idx")).unwrap();
+    let t = ds.trace("t1").unwrap();
+    assert_eq!(t.cost, Some(0.5));
+    assert_eq!(t.priced_span_count, 2);
+    assert_eq!(t.llm_call_count, 3);
+}
+
+#[test]
 fn spans_given_twice_in_two_files_are_counted_and_warned_about() {
     let tmp = tempfile::tempdir().unwrap();
     let lines = span("t1", "s1", "", "STATUS_CODE_OK", "{}")

@@ -128,6 +128,8 @@ pub struct Overview {
     pub total_tokens: i64,
     /// Cost, where the data carries it.
     pub total_cost: Option<f64>,
+    /// How many spans carry a cost: what `total_cost` covers, next to `llm_call_count`.
+    pub priced_span_count: u64,
     /// Bytes of span JSON.
     pub raw_jsonl_bytes: u64,
     /// Earliest start.
@@ -218,6 +220,7 @@ fn summarize<'t>(
         total_output_tokens: 0,
         total_tokens: 0,
         total_cost: None,
+        priced_span_count: 0,
         raw_jsonl_bytes: 0,
         start_time: None,
         end_time: None,
@@ -267,6 +270,7 @@ fn summarize<'t>(
         o.raw_jsonl_bytes += t.raw_bytes;
         o.missing_parent_span_count += u64::from(t.missing_parent_count);
         o.duplicate_span_count += u64::from(t.duplicate_span_count);
+        o.priced_span_count += u64::from(t.priced_span_count);
         if let Some(c) = t.cost {
             o.total_cost = Some(o.total_cost.unwrap_or(0.0) + c);
         }

@@ -121,6 +121,11 @@ pub(crate) const COLUMN_NOTES: &[(&str, &str, &str)] = &[
     ("traces", "has_root", "a span without parent exists"),
     ("traces", "raw_bytes", "bytes of the trace's JSON"),
     (
+        "traces",
+        "priced_span_count",
+        "spans that carry a cost: `cost` sums only these",
+    ),
+    (
         "tool_calls",
         "arguments",
         "tool arguments (JSON text, capped)",

@@ -133,6 +133,15 @@ pub(crate) fn overview(o: &Overview) -> String {
     );
     if let Some(c) = o.total_cost {
         let _ = write!(tokens, " · cost {c:.4}");
+        // A total over part of the calls says so.
+        if o.priced_span_count < o.llm_call_count {
+            let _ = write!(
+                tokens,
+                " (on the {} spans that carry one; {} model calls in all)",
+                thousands(o.priced_span_count),
+                thousands(o.llm_call_count)
+            );
+        }
     }
     let _ = writeln!(out, "{tokens}");
     let _ = writeln!(
