@@ -56,10 +56,37 @@ struct ChunkOut {
     skipped_lines: u64,
     skipped_spans: u64,
     lines: u64,
-    /// Spans that end before they start, and the line of the first.
-    reversed: (u64, u64),
-    /// Lines of other OTLP signals: how many, and the (chunk) line of the first.
-    other_signals: (u64, u64),
+    /// Spans that end before they start.
+    reversed: Tally,
+    /// Lines of other OTLP signals.
+    other_signals: Tally,
+}
+
+/// Occurrences of something reported once per file: how many, and the line of the first
+/// (relative to its chunk until absorbed).
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    count: u64,
+    first_line: u64,
+}
+
+impl Tally {
+    fn note(&mut self, line: u64) {
+        if self.count == 0 {
+            self.first_line = line;
+        }
+        self.count += 1;
+    }
+
+    /// Adds a later chunk's tally, whose lines start after `line_base`.
+    fn absorb(&mut self, later: Tally, line_base: u64) {
+        if later.count > 0 {
+            if self.count == 0 {
+                self.first_line = line_base + later.first_line;
+            }
+            self.count += later.count;
+        }
+    }
 }
 
 /// One chunk of complete lines to parse, borrowed from a mapped file or owned when it was
@@ -94,8 +121,8 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
     let mut skipped_lines = 0u64;
     let mut skipped_spans = 0u64;
     let mut line_no = 0u64;
-    let mut reversed = (0u64, 0u64);
-    let mut other_signals = (0u64, 0u64);
+    let mut reversed = Tally::default();
+    let mut other_signals = Tally::default();
     let mut pos = 0;
     while pos < data.len() {
         // One pass finds the line's end and clears it of control bytes for the scanner.
@@ -126,10 +153,7 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
                     }
                     Ok(parsed) => {
                         if parsed.other_signal {
-                            if other_signals.0 == 0 {
-                                other_signals.1 = line_no;
-                            }
-                            other_signals.0 += 1;
+                            other_signals.note(line_no);
                         }
                         for p in parsed.problems {
                             skipped_spans += 1;
@@ -141,10 +165,7 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
                         }
                         for (span, within) in &parsed.spans {
                             if span.end_ns < span.start_ns {
-                                if reversed.0 == 0 {
-                                    reversed.1 = line_no;
-                                }
-                                reversed.0 += 1;
+                                reversed.note(line_no);
                             }
                             let facts = SpanFacts::extract(span);
                             let at = SpanLocation {
@@ -254,8 +275,8 @@ pub(crate) fn build_from_chunks<'d>(
     let mut lines_before = 0u64;
     let mut rows_before = 0u64;
     // Spans that end before they start: how many, and the line of the first.
-    let mut reversed = (0u64, 0u64);
-    let mut other_signals = (0u64, 0u64);
+    let mut reversed = Tally::default();
+    let mut other_signals = Tally::default();
     // Chunks are absorbed (rollups, IPC write) on this thread, in order, while the
     // workers parse the next ones.
     let mut absorb = |out: ChunkOut| -> Result<(), IndexError> {
@@ -266,18 +287,8 @@ pub(crate) fn build_from_chunks<'d>(
                 problems.push(Problem::at_line(kind, file, line_base + line, message));
             }
         }
-        if out.reversed.0 > 0 {
-            if reversed.0 == 0 {
-                reversed.1 = line_base + out.reversed.1;
-            }
-            reversed.0 += out.reversed.0;
-        }
-        if out.other_signals.0 > 0 {
-            if other_signals.0 == 0 {
-                other_signals.1 = line_base + out.other_signals.1;
-            }
-            other_signals.0 += out.other_signals.0;
-        }
+        reversed.absorb(out.reversed, line_base);
+        other_signals.absorb(out.other_signals, line_base);
         lines_before += out.lines;
         skipped_lines += out.skipped_lines;
         skipped_spans += out.skipped_spans;
@@ -335,33 +346,32 @@ pub(crate) fn build_from_chunks<'d>(
     drop((traces, order));
     // Finishing sorts each trace's span ids: parallel, order kept.
     let summaries: Vec<TraceSummary> = accs.into_par_iter().map(TraceAcc::finish).collect();
-    if reversed.0 > 0 {
-        problem_count += 1;
-        if problems.len() < KEPT_PROBLEMS {
-            problems.push(Problem::at_line(
+    let tallied =
+        [
+            (
+                reversed,
                 ProblemKind::ReversedTimes,
-                file,
-                reversed.1,
                 format!(
                     "{} end before they start (the first on this line); kept, with a duration of 0",
-                    spans_counted(reversed.0)
+                    spans_counted(reversed.count)
                 ),
-            ));
-        }
-    }
-    if other_signals.0 > 0 {
-        problem_count += 1;
-        if problems.len() < KEPT_PROBLEMS {
-            let n = other_signals.0;
-            problems.push(Problem::at_line(
+            ),
+            (
+                other_signals,
                 ProblemKind::OtherSignals,
-                file,
-                other_signals.1,
                 format!(
-                    "{n} line{} OTLP logs or metrics, not spans (the first on this line); passed over",
-                    if n == 1 { " is" } else { "s are" }
-                ),
-            ));
+                "{} line{} OTLP logs or metrics, not spans (the first on this line); passed over",
+                other_signals.count,
+                if other_signals.count == 1 { " is" } else { "s are" }
+            ),
+            ),
+        ];
+    for (tally, kind, message) in tallied {
+        if tally.count > 0 {
+            problem_count += 1;
+            if problems.len() < KEPT_PROBLEMS {
+                problems.push(Problem::at_line(kind, file, tally.first_line, message));
+            }
         }
     }
     let mut duplicate_span_traces = 0;

@@ -449,19 +449,12 @@ impl Driver {
     /// Chat Completions object reads like one big chunk (`message` where a chunk has
     /// `delta`); the Responses API has no such reading here and is refused with a message
     /// that says why. A body that is an event stream after all (mislabelled) is read as one.
-    async fn whole_response(&mut self, resp: reqwest::Response) {
-        let timeout = self.inner.config.timeout;
-        let body = match tokio::time::timeout(timeout, resp.text()).await {
-            Err(_) => {
-                return self.fail(AttemptFailure::transient(ProviderError::Timeout(format!(
-                    "no complete response body within {}s",
-                    timeout.as_secs_f64()
-                ))))
-            }
-            Ok(Err(e)) => return self.fail(from_reqwest(e, true)),
-            Ok(Ok(body)) => body,
-        };
-        self.whole_body(body);
+    async fn whole_response(&mut self, mut resp: reqwest::Response) {
+        let mut body = Vec::new();
+        match read_rest(&mut resp, self.inner.config.timeout, &mut body).await {
+            Ok(()) => self.whole_body(String::from_utf8_lossy(&body).into_owned()),
+            Err(f) => self.fail(f),
+        }
     }
 
     /// Reads a response body that came whole: a completion object, or an event stream

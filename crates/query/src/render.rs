@@ -8,20 +8,10 @@
 use std::collections::HashMap;
 
 use halo_index::Dataset;
-use halo_trace::head;
+use halo_trace::one_line;
 
 use crate::records::{find_trace, spans_of, SpanRecord};
 use crate::QueryError;
-
-fn one_line(text: &str, max: usize) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let cut = head(&flat, max);
-    if cut.len() < flat.len() {
-        format!("{cut}…")
-    } else {
-        flat
-    }
-}
 
 fn describe(s: &SpanRecord, detail: usize) -> String {
     let mut line = format!("{} {}", s.kind, s.name);

@@ -16,19 +16,6 @@ use crate::tools::{self, error_json, parse_args, ToolSet};
 /// How many tool results a partial report with no conclusions lists.
 const FALLBACK_TOOL_RESULTS: usize = 10;
 
-/// `text` on one line, cut to at most `max` bytes on a character boundary.
-fn one_line_head(text: &str, max: usize) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.len() <= max {
-        return flat;
-    }
-    let mut end = max;
-    while !flat.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &flat[..end])
-}
-
 /// Appended to an answer the model was cut short in, so the reader knows.
 const CUT_OFF_NOTE: &str = "\n\n[cut short: the model reached its output token limit]";
 
@@ -854,8 +841,8 @@ What follows is what was found so far, unedited._\n"
                         .map_or(("tool", ""), |c| (c.name.as_str(), c.arguments.as_str()));
                     lines.push(format!(
                         "- `{name}` {} → {}",
-                        one_line_head(args, 200),
-                        one_line_head(content, 400)
+                        halo_trace::one_line(args, 200),
+                        halo_trace::one_line(content, 400)
                     ));
                 }
                 _ => {}

@@ -46,7 +46,7 @@ pub use json_scan::find_line_end;
 pub use kind::{SpanKind, StatusCode};
 pub use model::model_family;
 pub use otlp::{looks_like_otlp, parse_otlp_line};
-pub use semantic::{head, SpanFacts, Tokens};
+pub use semantic::{head, one_line, SpanFacts, Tokens};
 pub use span::{parse_canonical, RawSpan};
 pub use template::error_template;
 

@@ -96,6 +96,18 @@ pub fn head(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// `text` on one line (white space runs become one space), cut to at most `max` bytes on
+/// a character boundary with `…` when cut: for summaries and progress lines.
+pub fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let cut = head(&flat, max);
+    if cut.len() < flat.len() {
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
+
 fn cap(value: Cow<'_, str>) -> Cow<'_, str> {
     cap_at(value, HEAD_CHARS)
 }
