@@ -556,7 +556,7 @@ fn finding(
         all[*t]
             .models
             .iter()
-            .map(|s| crate::signals::model_family(s.as_ref()))
+            .map(|s| halo_trace::model_family(s.as_ref()))
     }));
     // The agents whose own spans failed; the whole traces' agents only when the spans
     // name none (in a multi-agent run, the others did not make the failing call).

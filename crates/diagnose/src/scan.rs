@@ -89,7 +89,7 @@ impl<'a> Span<'a> {
     /// The model, without a dated snapshot suffix (`gpt-4o-2024-08-06` is `gpt-4o`): one
     /// model under two names would split its baselines and findings.
     fn model(&self) -> Option<&'a str> {
-        opt(self.c.model, self.i).map(signals::model_family)
+        opt(self.c.model, self.i).map(halo_trace::model_family)
     }
     fn tool(&self) -> Option<&'a str> {
         opt(self.c.tool_name, self.i)
@@ -296,7 +296,10 @@ pub(crate) fn analyze<'a>(
     ctx: &TraceContext<'_>,
 ) -> TraceOut<'a> {
     let mut out = TraceOut::default();
-    let trace_model = t.models.first().map(|m| signals::model_family(m.as_ref()));
+    let trace_model = t
+        .models
+        .first()
+        .map(|m| halo_trace::model_family(m.as_ref()));
 
     // Declared tools over the whole trace (LLM and agent spans).
     let mut declared_all: HashSet<&'a str> = HashSet::new();

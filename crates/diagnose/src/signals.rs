@@ -281,11 +281,6 @@ pub(crate) fn asks_a_question(output: &str) -> bool {
     !SIGN_OFF.is_match(last) && !CLAIMS_DONE.is_match(before)
 }
 
-/// A model name without a dated snapshot suffix (see [`halo_trace::model_family`]).
-pub(crate) fn model_family(model: &str) -> &str {
-    halo_trace::model_family(model)
-}
-
 /// Whether a final answer says the task was not done.
 pub(crate) fn says_not_done(output: &str) -> bool {
     FAILURE_TEXT.is_match(output)
