@@ -54,6 +54,12 @@ pub(crate) fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
     Duration::from_nanos(rand::rng().random_range(0..=nanos))
 }
 
+/// A server's wait in seconds, however large (the caller caps it): `from_secs_f64` panics
+/// past `Duration::MAX`, and `Retry-After: 1e20` is the server's to send.
+fn seconds_saturating(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+}
+
 /// Parses `retry-after-ms`, then `Retry-After` (delta seconds or an HTTP date).
 pub(crate) fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     if let Some(ms) = headers
@@ -61,8 +67,8 @@ pub(crate) fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
     {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
+        if ms >= 0.0 {
+            return Some(seconds_saturating(ms / 1000.0));
         }
     }
     let value = headers
@@ -71,7 +77,7 @@ pub(crate) fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<
         .ok()?
         .trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return (secs >= 0.0).then(|| seconds_saturating(secs));
     }
     let when = parse_http_date(value)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
@@ -365,5 +371,27 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("***"), "{e}");
+    }
+
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn after(name: &'static str, value: &'static str) -> Option<Duration> {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_static(value));
+        parse_retry_after(&headers)
+    }
+
+    #[test]
+    fn retry_after_values_a_server_may_send() {
+        assert_eq!(after("retry-after", "2"), Some(Duration::from_secs(2)));
+        assert_eq!(
+            after("retry-after-ms", "1500"),
+            Some(Duration::from_millis(1500))
+        );
+        // Absurd waits saturate (the retry policy caps them) instead of panicking.
+        assert_eq!(after("retry-after", "1e20"), Some(Duration::MAX));
+        assert_eq!(after("retry-after-ms", "inf"), Some(Duration::MAX));
+        assert_eq!(after("retry-after", "-3"), None);
+        assert_eq!(after("retry-after", "NaN"), None);
     }
 }

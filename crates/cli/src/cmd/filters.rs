@@ -73,7 +73,7 @@ pub(crate) struct FilterArgs {
     #[arg(long = "regex-pattern", visible_alias = "regex", value_name = "REGEX")]
     pub(crate) regex_pattern: Option<String>,
     /// Stop a data scan after this many seconds and say the answer is partial.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = super::seconds::parse_seconds)]
     pub(crate) time_budget: f64,
 }
 
@@ -105,7 +105,7 @@ impl FilterArgs {
 
     pub(crate) fn budget(&self) -> ScanBudget {
         ScanBudget {
-            time: Duration::from_secs_f64(self.time_budget.clamp(0.001, 86_400.0)),
+            time: Duration::from_secs_f64(self.time_budget),
         }
     }
 }

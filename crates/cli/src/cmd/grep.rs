@@ -23,7 +23,7 @@ pub(crate) struct GrepArgs {
     #[arg(long, default_value_t = 80)]
     pub(crate) context_chars: usize,
     /// Stop after this many seconds and say the answer is partial.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = super::seconds::parse_seconds)]
     pub(crate) time_budget: f64,
     #[command(flatten)]
     pub(crate) options: DatasetOptions,
@@ -48,7 +48,7 @@ pub(crate) fn run(args: &GrepArgs) -> Result<u8, Failure> {
     };
     let ds = dataset.open_for_scan()?;
     let budget = ScanBudget {
-        time: Duration::from_secs_f64(args.time_budget.clamp(0.001, 86_400.0)),
+        time: Duration::from_secs_f64(args.time_budget),
     };
     let result = halo_query::grep(&ds, pattern, args.max_matches, args.context_chars, budget)?;
     if args.options.json {

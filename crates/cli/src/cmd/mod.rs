@@ -13,5 +13,6 @@ pub(crate) mod overview;
 pub(crate) mod query;
 pub(crate) mod run;
 pub(crate) mod search;
+pub(crate) mod seconds;
 pub(crate) mod sql;
 pub(crate) mod view;

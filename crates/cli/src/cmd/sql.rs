@@ -36,7 +36,7 @@ pub(crate) struct SqlArgs {
     #[arg(long, value_name = "BYTES", default_value_t = SqlLimits::default().max_bytes)]
     pub(crate) max_bytes: usize,
     /// Cancel the query after this many seconds.
-    #[arg(long, value_name = "SECS", default_value_t = SqlLimits::default().timeout.as_secs_f64())]
+    #[arg(long, value_name = "SECS", default_value_t = SqlLimits::default().timeout.as_secs_f64(), value_parser = super::seconds::parse_seconds)]
     pub(crate) timeout: f64,
     #[command(flatten)]
     pub(crate) options: DatasetOptions,
@@ -50,11 +50,6 @@ pub(crate) fn run(args: &SqlArgs) -> Result<u8, Failure> {
         )));
     }
     let (paths, query) = (&args.words[..n - 1], &args.words[n - 1]);
-    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        return Err(Failure::usage(anyhow::anyhow!(
-            "--timeout must be a positive number of seconds"
-        )));
-    }
     let limits = SqlLimits {
         max_rows: args.max_rows,
         max_bytes: args.max_bytes,

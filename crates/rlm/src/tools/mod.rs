@@ -93,10 +93,7 @@ pub(crate) fn cap_text(mut s: String, max: usize) -> String {
     if s.len() <= max {
         return s;
     }
-    let mut cut = max;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let cut = halo_trace::head(&s, max).len();
     let total = s.len();
     s.truncate(cut);
     s.push_str(&format!(

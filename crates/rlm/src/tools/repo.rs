@@ -17,6 +17,14 @@ use serde::Deserialize;
 use super::{cap_text, parse_args};
 
 const MAX_OUTPUT: usize = 40_000;
+/// Files `grep_files` searches are at most this big; larger ones (data, bundles) are passed
+/// over.
+const GREP_MAX_FILE_BYTES: u64 = 4 << 20;
+/// Files `read_file` reads are at most this big, so one call cannot fill memory.
+const READ_MAX_FILE_BYTES: u64 = 16 << 20;
+/// Bytes of git's output read: a few times what an answer shows, so the cap still says
+/// how much was cut, without reading all of a huge diff.
+const GIT_READ_BYTES: u64 = 4 * MAX_OUTPUT as u64;
 
 /// Arguments of `view_repo_tree`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -306,10 +314,17 @@ impl RepoTools {
             if glob.as_ref().is_some_and(|g| !g.is_match(&rel)) {
                 continue;
             }
+            // Size first: a multi-GB file in the tree must not be read to be skipped.
+            if entry
+                .metadata()
+                .map_or(true, |m| m.len() > GREP_MAX_FILE_BYTES)
+            {
+                continue;
+            }
             let Ok(bytes) = std::fs::read(entry.path()) else {
                 continue;
             };
-            if bytes.len() > 4 << 20 || bytes.contains(&0) {
+            if bytes.len() as u64 > GREP_MAX_FILE_BYTES || bytes.contains(&0) {
                 continue;
             }
             let text = String::from_utf8_lossy(&bytes);
@@ -337,6 +352,13 @@ impl RepoTools {
         let path = self.resolve(Some(&a.path))?;
         if !path.is_file() {
             return Err(format!("{:?} is not a file", a.path));
+        }
+        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+        if size > READ_MAX_FILE_BYTES {
+            return Err(format!(
+                "{:?} is {size} bytes, over the {READ_MAX_FILE_BYTES} bytes read_file reads; use grep_files to find the lines you need",
+                a.path
+            ));
         }
         let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {:?}: {e}", a.path))?;
         if bytes.contains(&0) {
@@ -368,7 +390,8 @@ impl RepoTools {
     }
 
     fn git(&self, args: &[String]) -> Result<String, String> {
-        let out = Command::new("git")
+        use std::io::Read as _;
+        let mut child = Command::new("git")
             .arg("-C")
             .arg(&self.root)
             .args([
@@ -381,13 +404,44 @@ impl RepoTools {
             .args(args)
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .map_err(|e| format!("cannot run git: {e}"))?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
+        // Only what the answer can show is read (a `git show` of a vendored tree can be
+        // gigabytes); git is stopped once that much has come.
+        let mut stderr = child.stderr.take().expect("piped");
+        let errors = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = (&mut stderr).take(64 << 10).read_to_end(&mut text);
+            text
+        });
+        let mut stdout = Vec::new();
+        let read = child
+            .stdout
+            .take()
+            .expect("piped")
+            .take(GIT_READ_BYTES + 1)
+            .read_to_end(&mut stdout);
+        let cut = stdout.len() as u64 > GIT_READ_BYTES;
+        if cut {
+            let _ = child.kill();
+        }
+        let status = child.wait().map_err(|e| format!("cannot run git: {e}"))?;
+        let errors = errors.join().unwrap_or_default();
+        read.map_err(|e| format!("cannot read git's output: {e}"))?;
+        if !cut && !status.success() {
+            let err = String::from_utf8_lossy(&errors);
             return Err(format!("git failed: {}", err.trim()));
         }
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let text = String::from_utf8_lossy(&stdout).into_owned();
+        if cut {
+            let shown = halo_trace::head(&text, MAX_OUTPUT);
+            return Ok(format!(
+                "{shown}\n... [truncated: over {GIT_READ_BYTES} bytes in full; narrow the request]"
+            ));
+        }
         Ok(cap_text(
             if text.is_empty() {
                 "(no output)".to_owned()
@@ -603,6 +657,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(past.contains("has 2 lines"), "{past}");
+        // Huge files are refused by size, without being read.
+        let big = std::fs::File::create(root.join("src/huge.py")).unwrap();
+        big.set_len(READ_MAX_FILE_BYTES + 1).unwrap();
+        let e = run("read_file", serde_json::json!({"path": "src/huge.py"})).unwrap_err();
+        assert!(e.contains("use grep_files"), "{e}");
+        let grep = run("grep_files", serde_json::json!({"pattern": "call_tool"})).unwrap();
+        assert!(!grep.contains("huge.py"), "{grep}");
         assert!(run("read_file", serde_json::json!({"path": "../x"})).is_err());
         assert!(run("read_file", serde_json::json!({"path": "/etc/passwd"})).is_err());
         #[cfg(unix)]
