@@ -6,6 +6,7 @@
 //! | 1 | bad usage, or no data (nonexistent path, no trace files, unknown trace id) |
 //! | 2 | I/O failure, or unreadable input under `--strict` |
 //! | 3 | the model provider failed (analysis runs) |
+//! | 4 | an analysis run ended without a final report: the root agent never called `final_answer` (what it wrote is saved) |
 //! | 130 | interrupted (Ctrl-C); partial results were saved |
 
 use std::process::ExitCode;
@@ -37,6 +38,8 @@ pub(crate) const DATA: u8 = 2;
 /// Model provider failure.
 #[allow(dead_code)]
 pub(crate) const PROVIDER: u8 = 3;
+/// An analysis run ended without its root agent's final answer.
+pub(crate) const NO_FINAL_REPORT: u8 = 4;
 /// Interrupted.
 pub(crate) const INTERRUPTED: u8 = 130;
 

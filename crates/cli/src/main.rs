@@ -37,7 +37,7 @@ reference span format or OTLP/JSON. Indexes are kept beside the files (or under 
 and reused while the files are unchanged.
 
 Exit codes: 0 ok · 1 bad usage or no data · 2 I/O failure, or bad input with --strict ·
-3 model provider failure · 130 interrupted.";
+3 model provider failure · 4 analysis ended without a final report · 130 interrupted.";
 
 /// Find the systemic failure modes in AI agent traces.
 #[derive(Debug, Parser)]
@@ -212,6 +212,18 @@ fn run_analysis(a: &RunCmd) -> ExitCode {
         };
         return exit::finish(cmd::diagnose::run(&args));
     }
+    // A path that is not there is the first thing to say, before the key or the flags.
+    if let Some(missing) = a
+        .dataset
+        .paths
+        .iter()
+        .find(|p| p.symlink_metadata().is_err())
+    {
+        return exit::finish(Err(exit::Failure::usage(anyhow::anyhow!(
+            "{}: no such file or directory",
+            missing.display()
+        ))));
+    }
     if let Err(e) = cmd::run::preflight(&a.run) {
         return exit::finish(Err(exit::Failure::usage(e)));
     }
@@ -219,7 +231,15 @@ fn run_analysis(a: &RunCmd) -> ExitCode {
         Ok(ds) => std::sync::Arc::new(ds),
         Err(f) => return exit::finish(Err(f)),
     };
-    match cmd::run::execute(&a.run, dataset, a.dataset.options.json) {
+    // An empty dataset would still be sent to the model, at a cost, for nothing.
+    if let Err(f) = cmd::dataset::require_traces(&dataset, "analyse", &a.dataset.paths) {
+        return exit::finish(Err(f));
+    }
+    let output = cmd::run::Output {
+        json: a.dataset.options.json,
+        quiet: a.dataset.options.quiet,
+    };
+    match cmd::run::execute(&a.run, dataset, output) {
         Ok(code) => code,
         Err(e) => exit::finish(Err(e.into())),
     }

@@ -120,6 +120,35 @@ fn grep_lists_every_trace_with_a_matching_span_on_an_otlp_line() {
 }
 
 #[test]
+fn grep_anchors_hold_at_a_spans_edges_on_an_otlp_line() {
+    // `$` after a failed span's status, `^` before a span: true at the edges of spans
+    // inside the line, never at the line's own edges; grep agrees with count and search.
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), "export.jsonl", &[nine_traces_line()]);
+    let f = file.to_str().unwrap();
+    let ends_failed = r#""code":2\}\}$"#;
+    let c = json(&halo(
+        tmp.path(),
+        &["count", f, "--regex", ends_failed, "--json"],
+    ));
+    assert_eq!(c["total"], 5);
+    let g = json(&halo(tmp.path(), &["grep", f, ends_failed, "--json"]));
+    assert_eq!(g["matching_lines"], 1, "{g}");
+    assert_eq!(g["matches"].as_array().unwrap().len(), 5, "{g}");
+    let starts = format!(r#"^\{{"traceId":"{}""#, trace_id(3));
+    let g = json(&halo(tmp.path(), &["grep", f, &starts, "--json"]));
+    assert_eq!(g["matches"].as_array().unwrap().len(), 1, "{g}");
+    assert_eq!(g["matches"][0]["trace_id"], trace_id(3));
+    // A pattern that holds nowhere lists nothing, though its prefilter finds the line.
+    let g = json(&halo(
+        tmp.path(),
+        &["grep", f, r#"^"resourceSpans""#, "--json"],
+    ));
+    assert_eq!(g["matching_lines"], 0, "{g}");
+    assert!(g["matches"].as_array().unwrap().is_empty(), "{g}");
+}
+
+#[test]
 fn grep_max_matches_still_counts_lines_on_otlp_data() {
     let tmp = tempfile::tempdir().unwrap();
     let second = otlp_export(&[

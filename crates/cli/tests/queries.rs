@@ -96,6 +96,43 @@ fn every_filter_selects_what_it_says() {
     assert!(stderr(&bad).contains("invalid regex"), "{}", stderr(&bad));
     let bad_time = halo(tmp.path(), &["count", f, "--start-time-gte", "yesterday"]);
     assert_eq!(bad_time.status.code(), Some(1));
+    // A date is midnight UTC; a time without a zone is UTC.
+    assert_eq!(count(&["--start-time-gte", "2026-04-23"]), 3);
+    assert_eq!(count(&["--start-time-gte", "2026-04-24"]), 0);
+    assert_eq!(count(&["--start-time-gte", "2026-04-23 06:30:00"]), 1);
+}
+
+#[test]
+fn times_without_a_zone_are_utc_not_bad_lines() {
+    // Python's isoformat() of naive times, and a space for the T: the reference reads both.
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = [
+        Span::new("n1", "a", "")
+            .times("2026-04-23T05:32:00.123456", "2026-04-23T05:32:01")
+            .line(),
+        Span::new("n2", "b", "")
+            .times("2026-04-23 06:00:00", "2026-04-23 06:00:02.5")
+            .line(),
+        Span::new("n3", "c", "")
+            .times("2026-04-23T07:00:00+0200", "2026-04-23T05:00:01Z")
+            .line(),
+    ];
+    let file = write(tmp.path(), "naive.jsonl", &lines);
+    let f = file.to_str().unwrap();
+    let o = json(&halo(tmp.path(), &["overview", f, "--json"]));
+    assert_eq!(o["total_traces"], 3, "{o}");
+    assert_eq!(o["skipped_lines"], 0, "{o}");
+    let q = json(&halo(
+        tmp.path(),
+        &["query", f, "--sort", "start", "--json"],
+    ));
+    let ids: Vec<&str> = q["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trace_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["n3", "n1", "n2"], "+02:00 puts n3 first: {q}");
 }
 
 #[test]

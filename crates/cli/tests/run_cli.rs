@@ -234,3 +234,79 @@ fn resuming_a_completed_run_or_on_other_files_or_prompt_is_a_usage_error() {
         "the checkpoint belongs to other data",
     );
 }
+
+#[test]
+fn a_missing_file_is_named_before_the_key_is_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_halo"));
+    cmd.args(["nowhere.jsonl", "-p", "x"])
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .current_dir(tmp.path());
+    let o = cmd.output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("nowhere.jsonl: no such file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_dataset_without_traces_is_not_sent_to_the_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = write(tmp.path(), "empty.jsonl", &["not json".to_string()]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(ScriptedServer::start(
+        Script::new().reply(Reply::turn(Turn::new().text("hello"))),
+    ));
+    let o = halo(
+        tmp.path(),
+        &[
+            empty.to_str().unwrap(),
+            "-p",
+            "x",
+            "--base-url",
+            &server.base_url(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("holds no traces"), "{}", stderr(&o));
+    assert!(server.requests().is_empty(), "no model call was made");
+}
+
+#[test]
+fn a_run_without_a_final_answer_exits_4_and_quiet_means_quiet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The root answers in plain text twice (the second time after being asked for
+    // final_answer): the run ends without a report.
+    let server = rt.block_on(ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(Turn::new().text("I would look at the errors.")))
+            .reply(Reply::turn(Turn::new().text("Still thinking."))),
+    ));
+    let out = tmp.path().join("r.md");
+    let o = halo(
+        tmp.path(),
+        &[
+            file.to_str().unwrap(),
+            "-p",
+            "x",
+            "--base-url",
+            &server.base_url(),
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(out.exists(), "what the root wrote is saved");
+    let err = stderr(&o);
+    assert!(err.contains("without a final answer"), "{err}");
+    assert!(
+        !err.contains("halo: run ") && !err.contains("report saved to"),
+        "-q prints no progress: {err}"
+    );
+}

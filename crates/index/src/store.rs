@@ -29,8 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::IndexError;
 
-/// The sidecar format version; a different version is rebuilt, never misread.
-pub const FORMAT_VERSION: u32 = 7;
+/// The sidecar format version; a different version is rebuilt, never misread. (8: times
+/// without a zone are read as UTC instead of skipping their lines.)
+pub const FORMAT_VERSION: u32 = 8;
 
 /// One segment's entry in `meta.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

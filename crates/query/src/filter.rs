@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use halo_index::TraceSummary;
-use halo_trace::time::parse_rfc3339_nanos;
+use halo_trace::time::parse_time_bound_nanos;
 
 use crate::QueryError;
 
@@ -32,10 +32,10 @@ pub struct TraceFilters {
     /// Only traces of this project.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
-    /// Only traces that start at or after this RFC 3339 time.
+    /// Only traces that start at or after this ISO-8601 time or date (UTC when no zone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time_gte: Option<String>,
-    /// Only traces that end at or before this RFC 3339 time.
+    /// Only traces that end at or before this ISO-8601 time or date (UTC when no zone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time_lte: Option<String>,
     /// Only traces with a span whose raw JSON matches this regular expression (Rust regex
@@ -118,10 +118,10 @@ impl TraceFilters {
         let time = |field: &str, v: &Option<String>| -> Result<Option<i64>, QueryError> {
             v.as_deref()
                 .map(|t| {
-                    parse_rfc3339_nanos(t).ok_or_else(|| QueryError::BadArgument {
+                    parse_time_bound_nanos(t).ok_or_else(|| QueryError::BadArgument {
                         name: field.to_string(),
                         message: format!(
-                            "{t:?} is not an RFC 3339 time (e.g. 2026-04-23T05:32:00Z)"
+                            "{t:?} is not an ISO-8601 time or date (e.g. 2026-04-23T05:32:00Z or 2026-04-23; UTC when no zone is given)"
                         ),
                     })
                 })

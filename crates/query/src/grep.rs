@@ -64,18 +64,8 @@ pub struct GrepResult {
 
 fn around(line: &[u8], m: std::ops::Range<usize>, context: usize) -> (String, String) {
     let matched = String::from_utf8_lossy(&line[m.clone()]).into_owned();
-    // The context widens to whole characters, so it never shows half of one.
-    let continues = |i: usize| line.get(i).is_some_and(|&b| b & 0xC0 == 0x80);
-    let mut from = m.start.saturating_sub(context);
-    while from > 0 && continues(from) {
-        from -= 1;
-    }
-    let mut to = (m.end + context).min(line.len());
-    while to < line.len() && continues(to) {
-        to += 1;
-    }
-    let ctx = String::from_utf8_lossy(&line[from..to]).into_owned();
-    (matched, ctx)
+    let window = crate::context_window::context_window(line, m, context);
+    (matched, String::from_utf8_lossy(&line[window]).into_owned())
 }
 
 /// One entry to list: its ids and its match, as a byte range of the segment's data.
@@ -96,25 +86,32 @@ pub fn grep(
 ) -> Result<GrepResult, QueryError> {
     let regex = compile_regex(pattern)?;
     let limit = max_matches.max(1);
-    let (hits, info) = scan(ds, &regex, budget, limit.saturating_add(1))?;
-    let mut truncated = hits.len() > limit;
-    let mut listed_lines = 0u64;
-    let mut matches = Vec::new();
+    // Lines are found with the prefilter, which is the pattern itself unless it has
+    // assertions (`^`, `$`, `\b`): those may hold at a span's edge inside an OTLP line and
+    // not in the line around it, so each line found is then checked span by span. A
+    // prefilter that differs from the pattern can find lines that do not match, so the
+    // scan cannot stop at a count of them.
+    let prefilter = crate::line_prefilter::line_prefilter(&regex)?;
+    let exact = prefilter.as_str() == regex.as_str();
+    let wanted = if exact {
+        limit.saturating_add(1)
+    } else {
+        usize::MAX
+    };
+    let (found, info) = scan(ds, &prefilter, budget, wanted)?;
     let mut traces = HitTraces::new(ds);
-    for h in hits.iter().take(limit) {
-        if matches.len() >= limit {
-            // A wide OTLP line filled the list: the cap holds for entries too.
-            truncated = true;
-            break;
+    let mut hits = Vec::new();
+    // Lines past the list that the exact scan found: they match, and are only counted.
+    let mut unlisted = 0u64;
+    for h in found {
+        if exact && hits.len() > limit {
+            unlisted += 1;
+            continue;
         }
         let data = ds.segment_data(h.segment)?;
-        let seg = ds.segment_info(h.segment);
         let bytes = data.bytes();
         let line_range = h.line_start..h.line_end;
         let line = &bytes[line_range.clone()];
-        let line_no = seg.first_line
-            + memchr::memchr_iter(b'\n', &bytes[seg.bytes.start as usize..h.line_start]).count()
-                as u64;
         let mut entries = Vec::new();
         if halo_trace::looks_like_otlp(line) {
             let mut seen = HashSet::new();
@@ -130,13 +127,37 @@ pub fn grep(
             }
         }
         if entries.is_empty() {
-            let ids = traces.at(h.segment, bytes, line_range, h.matched.start, &regex)?;
+            // The line as a whole (a canonical span, or a match outside every span).
+            let Some(m) = regex.find(line) else {
+                continue;
+            };
+            let matched = h.line_start + m.start()..h.line_start + m.end();
+            let ids = traces.at(h.segment, bytes, line_range, matched.start, &regex)?;
             entries.push(Entry {
                 trace_id: ids.as_ref().map(|i| i.trace_id.clone()),
                 span_id: ids.map(|i| i.span_id),
-                matched: h.matched.clone(),
+                matched,
             });
         }
+        hits.push((h, entries));
+    }
+    let matching_lines = hits.len() as u64 + unlisted;
+    let mut truncated = matching_lines > limit as u64;
+    let mut listed_lines = 0u64;
+    let mut matches = Vec::new();
+    for (h, mut entries) in hits.into_iter().take(limit) {
+        if matches.len() >= limit {
+            // A wide OTLP line filled the list: the cap holds for entries too.
+            truncated = true;
+            break;
+        }
+        let data = ds.segment_data(h.segment)?;
+        let seg = ds.segment_info(h.segment);
+        let bytes = data.bytes();
+        let line = &bytes[h.line_start..h.line_end];
+        let line_no = seg.first_line
+            + memchr::memchr_iter(b'\n', &bytes[seg.bytes.start as usize..h.line_start]).count()
+                as u64;
         listed_lines += 1;
         if entries.len() > limit - matches.len() {
             truncated = true;
@@ -158,7 +179,7 @@ pub fn grep(
     Ok(GrepResult {
         schema_version: GREP_SCHEMA_VERSION,
         pattern: pattern.to_string(),
-        matching_lines: hits.len() as u64,
+        matching_lines,
         truncated,
         listed_lines,
         matches,

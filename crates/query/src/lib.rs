@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 mod citations;
+mod context_window;
 mod filter;
 mod grep;
 mod hit_traces;

@@ -59,13 +59,12 @@ pub struct ScanInfo {
     pub elapsed_ms: f64,
 }
 
-/// One match found by a scan.
+/// A line in which a scan found a match.
 #[derive(Debug, Clone)]
 pub(crate) struct ScanHit {
     pub(crate) segment: u32,
     pub(crate) line_start: usize,
     pub(crate) line_end: usize,
-    pub(crate) matched: Range<usize>,
 }
 
 /// How many chunks a scan's data is cut into (within the size bounds below).
@@ -178,20 +177,13 @@ fn scan_chunk(data: &[u8], range: Range<usize>, regex: &Regex, segment: u32) -> 
             .map_or(range.start, |i| range.start + i + 1);
         let line_end =
             memchr::memchr(b'\n', &hay[m.start()..]).map_or(range.end, |i| m.start() + i);
-        let matched = if m.end() <= line_end {
-            Some(m.range())
-        } else {
-            // The match ran past the end of its line (e.g. through `\s`): search the line alone.
-            regex
-                .find(&hay[line_start..line_end])
-                .map(|mm| line_start + mm.start()..line_start + mm.end())
-        };
-        if let Some(matched) = matched {
+        // A match that ran past the end of its line (e.g. through `\s`) counts only if the
+        // line alone matches.
+        if m.end() <= line_end || regex.is_match(&hay[line_start..line_end]) {
             hits.push(ScanHit {
                 segment,
                 line_start,
                 line_end,
-                matched,
             });
         }
         pos = line_end + 1;

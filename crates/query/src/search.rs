@@ -162,8 +162,9 @@ fn search(
                 continue;
             }
             let (start, end) = (floor_char(&json, m.start()), ceil_char(&json, m.end()));
-            let from = floor_char(&json, start.saturating_sub(context));
-            let to = ceil_char(&json, (end + context).min(json.len()));
+            let window =
+                crate::context_window::context_window(json.as_bytes(), start..end, context);
+            let (from, to) = (window.start, window.end);
             result.matches.push(SearchMatch {
                 span_id: span.span_id.clone(),
                 span_name: span.name.clone(),

@@ -149,8 +149,11 @@ pub(crate) fn status_code_of(text: Option<&str>) -> Result<StatusCode, ParseErro
 }
 
 pub(crate) fn nanos_of(field: &str, text: &str) -> Result<i64, ParseError> {
-    parse_rfc3339_nanos(text)
-        .ok_or_else(|| ParseError::new(format!("{field} {text:?} is not an RFC 3339 timestamp")))
+    parse_rfc3339_nanos(text).ok_or_else(|| {
+        ParseError::new(format!(
+            "{field} {text:?} is not an ISO-8601 timestamp (e.g. 2026-04-23T05:32:00Z)"
+        ))
+    })
 }
 
 /// Parses one line of the canonical flat format (one span per line).

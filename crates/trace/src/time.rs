@@ -1,12 +1,15 @@
-//! Timestamps: RFC 3339 text to Unix nanoseconds and back.
+//! Timestamps: ISO-8601 text to Unix nanoseconds and back.
 //!
 //! The canonical format writes times as ISO-8601 text with nine fractional digits; OTLP
 //! writes Unix nanoseconds. Everything inside halo-rs compares `i64` nanoseconds, so both
-//! meet here. The hand-written fast path handles the shape exporters actually write
-//! (`2026-04-23T05:32:00.123456789Z`, any fraction length, `Z` or a numeric offset);
-//! anything else falls back to chrono's RFC 3339 parser.
+//! meet here. The hand-written fast path handles the shapes exporters actually write:
+//! `2026-04-23T05:32:00.123456789Z`, any fraction length, `Z` or a numeric offset, and
+//! also no zone at all (`2026-04-23T05:32:00.123456`, Python's `isoformat()` of a naive
+//! time), which is read as UTC, as the reference engine compares such times as text
+//! beside zoned ones. Anything else falls back to chrono's RFC 3339 parser.
 
-/// Parses an RFC 3339 / ISO-8601 timestamp into nanoseconds since the Unix epoch.
+/// Parses an ISO-8601 timestamp (RFC 3339, or without a zone, read as UTC; `T` or a space
+/// between date and time) into nanoseconds since the Unix epoch.
 ///
 /// Returns `None` when the text is not a timestamp.
 pub fn parse_rfc3339_nanos(text: &str) -> Option<i64> {
@@ -14,6 +17,23 @@ pub fn parse_rfc3339_nanos(text: &str) -> Option<i64> {
         chrono::DateTime::parse_from_rfc3339(text)
             .ok()
             .and_then(|t| t.timestamp_nanos_opt())
+    })
+}
+
+/// Parses a time given as a bound (a filter's `start_time_gte`, say): any timestamp
+/// [`parse_rfc3339_nanos`] reads, or a bare date (`2026-04-23`), read as midnight UTC.
+pub fn parse_time_bound_nanos(text: &str) -> Option<i64> {
+    let text = text.trim();
+    parse_rfc3339_nanos(text).or_else(|| {
+        let b = text.as_bytes();
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let (year, month, day) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return None;
+        }
+        days_from_civil(year, month, day).checked_mul(86_400 * 1_000_000_000)
     })
 }
 
@@ -29,7 +49,7 @@ fn digits(bytes: &[u8], from: usize, len: usize) -> Option<i64> {
 }
 
 fn fast_path(b: &[u8]) -> Option<i64> {
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
     }
     if b[13] != b':' || b[16] != b':' {
@@ -51,7 +71,8 @@ fn fast_path(b: &[u8]) -> Option<i64> {
     }
     let mut i = 19;
     let mut nanos = 0i64;
-    if b.get(i) == Some(&b'.') {
+    // ISO-8601 allows a comma before the fraction too.
+    if matches!(b.get(i), Some(b'.' | b',')) {
         i += 1;
         let start = i;
         while i < b.len() && b[i].is_ascii_digit() {
@@ -68,23 +89,28 @@ fn fast_path(b: &[u8]) -> Option<i64> {
             nanos *= 10;
         }
     }
-    let offset_secs = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let h = digits(b, i + 1, 2)?;
-            let m = digits(b, i + 4, 2)?;
-            let s = h * 3600 + m * 60;
-            if *sign == b'+' {
-                s
-            } else {
-                -s
-            }
-        }
-        _ => return None,
-    };
+    let offset_secs = zone_offset_secs(&b[i..])?;
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
     secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// The zone at the end of a timestamp, in seconds east of UTC: `Z`, `+hh:mm`, `+hhmm`,
+/// `+hh`, or nothing (UTC).
+fn zone_offset_secs(zone: &[u8]) -> Option<i64> {
+    let (sign, rest) = match zone {
+        [] | [b'Z' | b'z'] => return Some(0),
+        [b'+', rest @ ..] => (1, rest),
+        [b'-', rest @ ..] => (-1, rest),
+        _ => return None,
+    };
+    let (h, m) = match rest.len() {
+        2 => (digits(rest, 0, 2)?, 0),
+        4 => (digits(rest, 0, 2)?, digits(rest, 2, 2)?),
+        5 if rest[2] == b':' => (digits(rest, 0, 2)?, digits(rest, 3, 2)?),
+        _ => return None,
+    };
+    (h <= 23 && m <= 59).then_some(sign * (h * 3600 + m * 60))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -132,12 +158,54 @@ mod tests {
     }
 
     #[test]
+    fn reads_iso_8601_without_a_zone_as_utc() {
+        let utc = parse_rfc3339_nanos("2026-04-23T05:32:00Z").unwrap();
+        for text in [
+            "2026-04-23T05:32:00",
+            "2026-04-23 05:32:00",
+            "2026-04-23t05:32:00",
+            "2026-04-23T05:32:00+00",
+            "2026-04-23T07:32:00+0200",
+            "2026-04-23T00:02:00-05:30",
+        ] {
+            assert_eq!(parse_rfc3339_nanos(text), Some(utc), "{text}");
+        }
+        // Python's isoformat() of a naive time, with microseconds.
+        assert_eq!(
+            parse_rfc3339_nanos("2026-04-23T05:32:00.123456"),
+            Some(utc + 123_456_000)
+        );
+        assert_eq!(
+            parse_rfc3339_nanos("2026-04-23T05:32:00,5Z"),
+            Some(utc + 500_000_000)
+        );
+    }
+
+    #[test]
+    fn a_bound_may_be_a_bare_date() {
+        assert_eq!(
+            parse_time_bound_nanos("2026-04-23"),
+            parse_rfc3339_nanos("2026-04-23T00:00:00Z")
+        );
+        assert_eq!(
+            parse_time_bound_nanos(" 2026-04-23T05:32:00+01:00 "),
+            parse_rfc3339_nanos("2026-04-23T04:32:00Z")
+        );
+        assert_eq!(parse_time_bound_nanos("2026-4-23"), None);
+        assert_eq!(parse_time_bound_nanos("2026-04-32"), None);
+    }
+
+    #[test]
     fn rejects_non_timestamps() {
         for text in [
             "",
             "yesterday",
             "2026-13-01T00:00:00Z",
-            "2026-04-23T05:32:00",
+            "2026-04-23T05:32",
+            "2026-04-23T05:32:00+2",
+            "2026-04-23T05:32:00+24:00",
+            "2026-04-23T05:32:00 UTC",
+            "2026-04-23T05:32:00.Z",
             "12345",
         ] {
             assert_eq!(parse_rfc3339_nanos(text), None, "{text}");

@@ -50,10 +50,12 @@ pub(crate) struct FilterArgs {
     /// Only traces of this user.
     #[arg(long, value_name = "ID")]
     pub(crate) user_id: Option<String>,
-    /// Only traces starting at or after this RFC 3339 time.
+    /// Only traces starting at or after this time: ISO-8601, e.g. 2026-04-23T05:32:00Z, or a
+    /// date (midnight); UTC when no zone is given.
     #[arg(long, value_name = "TIME")]
     pub(crate) start_time_gte: Option<String>,
-    /// Only traces ending at or before this RFC 3339 time.
+    /// Only traces ending at or before this time: ISO-8601, e.g. 2026-04-23T05:32:00Z, or a
+    /// date (midnight); UTC when no zone is given.
     #[arg(long, value_name = "TIME")]
     pub(crate) end_time_lte: Option<String>,
     /// Only traces lasting at least this many milliseconds.

@@ -173,8 +173,13 @@ pub(crate) fn preflight(args: &RunArgs) -> anyhow::Result<()> {
         }
     }
     for h in &args.headers {
-        parse_header(h)
-            .with_context(|| format!("bad -H/--header {:?}", h.split(':').next().unwrap_or("")))?;
+        parse_header(h).with_context(|| {
+            // The name only: a header's value is often a credential.
+            match h.split(':').next().map(str::trim).filter(|n| !n.is_empty()) {
+                Some(name) => format!("bad -H/--header {name:?}"),
+                None => "bad -H/--header".to_owned(),
+            }
+        })?;
     }
     if let Some(repo) = &args.repo_path {
         if !repo.is_dir() {
@@ -211,6 +216,11 @@ fn header_auth(args: &RunArgs) -> bool {
 
 /// Refuses base URLs that cannot work, before anything is indexed or sent.
 fn check_base_url(url: &str) -> anyhow::Result<()> {
+    if url.is_empty() {
+        bail!(
+            "the base URL is empty: OPENAI_BASE_URL is set to nothing, or --base-url \"\" was given; unset it for OpenAI, or give the server's URL"
+        );
+    }
     if url.trim() != url || url.chars().any(char::is_whitespace) {
         bail!("--base-url {:?} has white space in it", shown_url(url));
     }
@@ -313,13 +323,25 @@ fn engine_config(
     Ok(cfg)
 }
 
+/// How a run reports while it works.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Output {
+    /// Print the event stream as JSON lines on stdout (and a `run_finished` line).
+    pub(crate) json: bool,
+    /// Print no progress on stderr: only failures and warnings.
+    pub(crate) quiet: bool,
+}
+
 /// Runs the analysis over an opened dataset and saves its report, record and
-/// checkpoint. `json` prints the event stream as JSON lines.
+/// checkpoint.
 pub(crate) fn execute(
     args: &RunArgs,
     dataset: Arc<Dataset>,
-    json: bool,
+    output: Output,
 ) -> anyhow::Result<ExitCode> {
+    let json = output.json;
+    // Progress lines: none under -q, and none beside the JSON stream but its own.
+    let chatty = !output.quiet;
     preflight(args)?;
     let checkpoint = match &args.resume {
         Some(p) => Some(RunCheckpoint::load(p)?),
@@ -353,7 +375,7 @@ pub(crate) fn execute(
                 canceller.cancel();
             }
         });
-        if !json {
+        if !json && chatty {
             crate::errln!(
                 "halo: run {} with {} at {}",
                 handle.run_id(),
@@ -364,6 +386,8 @@ pub(crate) fn execute(
         let mut progress = Progress {
             probe: handle.usage(),
             json,
+            quiet: output.quiet,
+            stdout_closed: false,
         };
         while let Some(event) = handle.next().await {
             progress.show(&event)?;
@@ -398,32 +422,34 @@ pub(crate) fn execute(
     }
     out.flush()?;
     let r = &outcome.record;
-    crate::errln!(
-        "halo: {} · {} · {} tokens in / {} out · {:.1}s",
-        status_text(outcome.status),
-        halo_diagnose::counted(r.model_calls, "model call", "model calls"),
-        r.input_tokens,
-        r.output_tokens,
-        r.duration_ms as f64 / 1000.0
-    );
-    if !r.unverified_citations.is_empty() {
+    if chatty {
         crate::errln!(
-            "halo: {} citation(s) in the report do not match the dataset (marked in the report)",
-            r.unverified_citations.len()
+            "halo: {} · {} · {} tokens in / {} out · {:.1}s",
+            status_text(outcome.status),
+            halo_diagnose::counted(r.model_calls, "model call", "model calls"),
+            r.input_tokens,
+            r.output_tokens,
+            r.duration_ms as f64 / 1000.0
         );
-    }
-    crate::errln!("halo: report saved to {}", paths.report.display());
-    crate::errln!("halo: run record saved to {}", paths.record.display());
-    match &checkpoint_path {
-        // A completed run's checkpoint is kept for the record; --resume refuses it.
-        Some(p) if outcome.status == RunStatus::Completed => {
-            crate::errln!("halo: checkpoint saved to {}", p.display())
+        if !r.unverified_citations.is_empty() {
+            crate::errln!(
+                "halo: {} citation(s) in the report do not match the dataset (marked in the report)",
+                r.unverified_citations.len()
+            );
         }
-        Some(p) => crate::errln!(
-            "halo: checkpoint saved to {} (resume with --resume)",
-            p.display()
-        ),
-        None => crate::errln!("halo: no checkpoint (the root agent finished no turn)"),
+        crate::errln!("halo: report saved to {}", paths.report.display());
+        crate::errln!("halo: run record saved to {}", paths.record.display());
+        match &checkpoint_path {
+            // A completed run's checkpoint is kept for the record; --resume refuses it.
+            Some(p) if outcome.status == RunStatus::Completed => {
+                crate::errln!("halo: checkpoint saved to {}", p.display())
+            }
+            Some(p) => crate::errln!(
+                "halo: checkpoint saved to {} (resume with --resume)",
+                p.display()
+            ),
+            None => crate::errln!("halo: no checkpoint (the root agent finished no turn)"),
+        }
     }
     for e in &outcome.checkpoint_errors {
         crate::errln!("halo: warning: {e}");
@@ -438,6 +464,14 @@ pub(crate) fn execute(
             ExitCode::from(3)
         }
         _ if interrupted.load(Ordering::SeqCst) => ExitCode::from(crate::exit::INTERRUPTED),
+        // Saved, but not a report: a script must not take it for one.
+        RunStatus::NoFinalAnswer => {
+            crate::errln!(
+                "halo: the root agent ended without a final answer; what it wrote is saved, but it is not a finished report (exit code {})",
+                crate::exit::NO_FINAL_REPORT
+            );
+            ExitCode::from(crate::exit::NO_FINAL_REPORT)
+        }
         _ => ExitCode::SUCCESS,
     })
 }
@@ -456,16 +490,9 @@ fn status_text(s: RunStatus) -> &'static str {
 struct Progress {
     probe: UsageProbe,
     json: bool,
-}
-
-fn one_line(s: &str, max: usize) -> String {
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        flat
-    } else {
-        let cut: String = flat.chars().take(max).collect();
-        format!("{cut}…")
-    }
+    quiet: bool,
+    /// Writing the JSON stream failed (its reader is gone): print no more of it.
+    stdout_closed: bool,
 }
 
 fn tokens(n: u64) -> String {
@@ -481,9 +508,21 @@ fn tokens(n: u64) -> String {
 impl Progress {
     fn show(&mut self, event: &EngineEvent) -> anyhow::Result<()> {
         if self.json {
+            if self.stdout_closed {
+                return Ok(());
+            }
             let mut out = std::io::stdout().lock();
-            serde_json::to_writer(&mut out, event)?;
-            out.write_all(b"\n")?;
+            let written = serde_json::to_writer(&mut out, event)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"));
+            // A reader that went away (`| head`) must not cost the run its report: the
+            // events stop, the run goes on and is saved.
+            if written.is_err() {
+                self.stdout_closed = true;
+            }
+            return Ok(());
+        }
+        if self.quiet {
             return Ok(());
         }
         if let EngineEvent::OutputItem(item) = event {
@@ -497,7 +536,7 @@ impl Progress {
             crate::errln!(
                 "{indent}{} ↻ provider: {}; trying again in {:.1}s (attempt {} failed)",
                 r.agent.agent_id,
-                one_line(&r.reason, 160),
+                halo_trace::one_line(&r.reason, 160),
                 r.delay_ms as f64 / 1e3,
                 r.attempt
             );
@@ -512,14 +551,17 @@ impl Progress {
         match &item.item {
             AgentItem::Message { content, .. } => {
                 let tag = if item.is_final { "answer" } else { "says" };
-                format!("{indent}{who} {tag}: {}", one_line(content, 160))
+                format!(
+                    "{indent}{who} {tag}: {}",
+                    halo_trace::one_line(content, 160)
+                )
             }
             AgentItem::ToolCall {
                 name, arguments, ..
             } => {
                 format!(
                     "{indent}{who} → {name} {} [{tok} tokens]",
-                    one_line(arguments, 120)
+                    halo_trace::one_line(arguments, 120)
                 )
             }
             AgentItem::ToolResult {
@@ -529,7 +571,10 @@ impl Progress {
                 ..
             } => {
                 if *is_error {
-                    format!("{indent}{who} ✗ {name}: {}", one_line(content, 160))
+                    format!(
+                        "{indent}{who} ✗ {name}: {}",
+                        halo_trace::one_line(content, 160)
+                    )
                 } else {
                     format!("{indent}{who} ← {name}: {} chars", content.len())
                 }
