@@ -129,7 +129,12 @@ impl IndexMeta {
             path: path.clone(),
             error: e,
         };
-        let text = serde_json::to_vec_pretty(self).expect("meta serializes");
+        let text = serde_json::to_vec_pretty(self).map_err(|e| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("cannot record the index: {e}"),
+            ))
+        })?;
         std::fs::write(&tmp, text).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
         Ok(())

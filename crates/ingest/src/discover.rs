@@ -36,17 +36,37 @@ fn kind_of(path: &Path) -> Option<SourceKind> {
         .then_some(SourceKind::Plain)
 }
 
-/// Whether a file's first 4 KiB look like trace lines (a canonical span or an OTLP export).
+/// How much of a `*.json` file is read to tell trace lines from other JSON.
+const SNIFF_BYTES: u64 = 64 << 10;
+
+/// Whether a file's start looks like trace lines (a canonical span or an OTLP export): its
+/// first line, or its second when the first is cut (a file rotated by size), opens an
+/// object and names a trace id or resource spans. Keys may come in any order
+/// (`sort_keys=True` puts `trace_id` after the attributes), so a line is searched as far
+/// as it was read.
 fn looks_like_spans(path: &Path) -> bool {
     use std::io::Read;
     let mut head = Vec::with_capacity(4096);
-    let ok = std::fs::File::open(path)
-        .and_then(|f| f.take(4096).read_to_end(&mut head))
-        .is_ok();
-    let first = head.iter().position(|b| !b.is_ascii_whitespace());
-    ok && first.is_some_and(|i| head[i] == b'{')
-        && (memchr::memmem::find(&head, b"\"trace_id\"").is_some()
-            || memchr::memmem::find(&head, b"\"resourceSpans\"").is_some())
+    if std::fs::File::open(path)
+        .and_then(|f| f.take(SNIFF_BYTES).read_to_end(&mut head))
+        .is_err()
+    {
+        return false;
+    }
+    let looks = |line: &[u8]| {
+        let first = line.iter().position(|b| !b.is_ascii_whitespace());
+        first.is_some_and(|i| line[i] == b'{')
+            && [&b"\"trace_id\""[..], b"\"resourceSpans\"", b"\"traceId\""]
+                .iter()
+                .any(|key| memchr::memmem::find(line, key).is_some())
+    };
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty());
+    match (lines.next(), lines.next()) {
+        (Some(first), second) => looks(first) || second.is_some_and(looks),
+        (None, _) => false,
+    }
 }
 
 fn sniff_gzip(path: &Path) -> bool {
@@ -91,14 +111,35 @@ fn without_dot_dirs(path: &Path) -> PathBuf {
     out
 }
 
+/// Why halo cannot index the file at `path`, if it cannot: the index keeps file names in
+/// JSON, and must be able to read a file again (view, search) and tell when it changed.
+fn unsupported(path: &Path, meta: &std::fs::Metadata) -> Option<String> {
+    if path.to_str().is_none() {
+        return Some(
+            "the name is not valid UTF-8, which halo's index cannot record; rename the file or its directory"
+                .to_owned(),
+        );
+    }
+    if !meta.is_file() && !meta.is_dir() {
+        return Some(
+            "not a regular file (a pipe, socket or device): halo indexes files it can read again; save the stream to a file first"
+                .to_owned(),
+        );
+    }
+    None
+}
+
 /// Expands paths into the dataset's files, in a stable order.
 ///
 /// A file named explicitly is taken whatever its extension (gzip is recognized by its magic
 /// bytes); directories are walked recursively for trace files, skipping hidden entries and
-/// halo's own index directories. Unreadable directory entries become [`Problem`]s.
+/// halo's own index directories, and each directory once however many symbolic links lead
+/// to it. Unreadable directory entries, and files halo cannot index (a pipe, a name that
+/// is not UTF-8), become [`Problem`]s.
 pub fn discover(paths: &[PathBuf]) -> Result<(Vec<SourceFile>, Vec<Problem>), IngestError> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
+    let mut visited = std::collections::HashSet::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => IngestError::NotFound(path.clone()),
@@ -107,10 +148,16 @@ pub fn discover(paths: &[PathBuf]) -> Result<(Vec<SourceFile>, Vec<Problem>), In
                 error: e,
             },
         })?;
+        if let Some(reason) = unsupported(path, &meta) {
+            return Err(IngestError::Unsupported {
+                path: path.clone(),
+                reason,
+            });
+        }
         let abs = without_dot_dirs(&std::path::absolute(path).unwrap_or_else(|_| path.clone()));
         if meta.is_dir() {
             let before = files.len();
-            walk(&abs, &mut files, &mut problems);
+            walk(&abs, &mut files, &mut problems, &mut visited);
             if files.len() == before {
                 return Err(IngestError::NoTraceFiles(path.display().to_string()));
             }
@@ -140,7 +187,17 @@ pub fn is_index_dir(dir: &Path) -> bool {
     dir.join(INDEX_DIR_MARKER).is_file()
 }
 
-fn walk(dir: &Path, files: &mut Vec<SourceFile>, problems: &mut Vec<Problem>) {
+fn walk(
+    dir: &Path,
+    files: &mut Vec<SourceFile>,
+    problems: &mut Vec<Problem>,
+    visited: &mut std::collections::HashSet<PathBuf>,
+) {
+    // Each directory once: symbolic links can make loops (`a -> .`), and two of them
+    // make the walk grow exponentially.
+    if !visited.insert(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())) {
+        return;
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -155,19 +212,35 @@ fn walk(dir: &Path, files: &mut Vec<SourceFile>, problems: &mut Vec<Problem>) {
     let mut entries: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
     entries.sort();
     for path in entries {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         // Index directories, and the temporary and replaced ones beside them (a replaced
         // one may still be being deleted): never trace data.
         if name.starts_with('.') || name.ends_with(".halo-index") || name.contains(".halo-index.") {
             continue;
         }
-        if path.is_dir() {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue; // a dangling link: nothing to read
+        };
+        let trace_like = meta.is_dir() || kind_of(&path.with_file_name(name.as_ref())).is_some();
+        if let Some(reason) = unsupported(&path, &meta).filter(|_| trace_like) {
+            // The name as text (lossy): problems are printed and written as JSON.
+            problems.push(Problem::in_file(
+                ProblemKind::Unreadable,
+                path.to_string_lossy().into_owned(),
+                format!("passed over: {reason}"),
+            ));
+            continue;
+        }
+        if meta.is_dir() {
             // An index directory under another name (`--index-dir` inside the dataset):
             // its inflated gzip copies are halo's, not more data.
             if is_index_dir(&path) {
                 continue;
             }
-            walk(&path, files, problems);
+            walk(&path, files, problems, visited);
         } else if let Some(kind) = kind_of(&path) {
             // `*.json` in a directory is often something else (labels, configs): take it
             // only when its start looks like spans.
@@ -236,5 +309,67 @@ mod tests {
         }
         let (files, _) = discover(&[tmp.path().to_path_buf()]).unwrap();
         assert_eq!(files.len(), 1, "{files:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn looping_links_pipes_and_non_utf8_names_end_the_walk_cleanly() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let span = r#"{"trace_id":"t","span_id":"s","start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-01T00:00:01Z"}"#;
+        let dir = tmp.path().join("d");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("a.jsonl"), format!("{span}\n")).unwrap();
+        // Two links back to the directory: without a visited set, 2^depth walks.
+        std::os::unix::fs::symlink(".", dir.join("l1")).unwrap();
+        std::os::unix::fs::symlink(".", dir.join("l2")).unwrap();
+        let odd = dir.join(std::ffi::OsStr::from_bytes(b"x\xff.jsonl"));
+        std::fs::write(&odd, format!("{span}\n")).unwrap();
+        let fifo = dir.join("f.jsonl");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        let (files, problems) = discover(&[dir.clone()]).unwrap();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("not valid UTF-8")),
+            "{problems:?}"
+        );
+        if made.is_ok_and(|s| s.success()) {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.message.contains("not a regular file")),
+                "{problems:?}"
+            );
+            let named = discover(std::slice::from_ref(&fifo)).unwrap_err();
+            assert!(named.to_string().contains("not a regular file"), "{named}");
+        }
+        let named = discover(&[odd]).unwrap_err();
+        assert!(named.to_string().contains("not valid UTF-8"), "{named}");
+    }
+
+    #[test]
+    fn json_files_are_taken_by_their_lines_whatever_the_key_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let big = "x".repeat(10_000);
+        // sort_keys=True: attributes (long) before trace_id.
+        let sorted = format!(
+            r#"{{"attributes":{{"input.value":"{big}"}},"end_time":"2026-01-01T00:00:01Z","span_id":"s","start_time":"2026-01-01T00:00:00Z","trace_id":"t"}}"#
+        );
+        std::fs::write(tmp.path().join("sorted.json"), format!("{sorted}\n")).unwrap();
+        // Rotated by size: the first line is the tail of a span.
+        std::fs::write(
+            tmp.path().join("rotated.json"),
+            format!("1Z\"}}\n{sorted}\n"),
+        )
+        .unwrap();
+        std::fs::write(tmp.path().join("labels.json"), r#"{"planted":[1,2]}"#).unwrap();
+        let (files, _) = discover(&[tmp.path().to_path_buf()]).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.path.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(names, ["rotated.json", "sorted.json"]);
     }
 }

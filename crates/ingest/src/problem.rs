@@ -108,6 +108,15 @@ pub enum IngestError {
         /// The OS error (shown in the message, not chained, so it prints once).
         error: std::io::Error,
     },
+    /// A path names something halo cannot index: not a regular file (a pipe, a socket, a
+    /// device), or a name that is not valid UTF-8.
+    #[error("{}: {reason}", path.display())]
+    Unsupported {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong with it, and what to do.
+        reason: String,
+    },
     /// The paths held no trace files.
     #[error("no trace files found in {0} (looked for *.jsonl, *.ndjson, *.json and their .gz)")]
     NoTraceFiles(String),

@@ -15,7 +15,7 @@ pub const DEFAULT_CONTEXT_CHARS: usize = 200;
 /// Default and largest number of matches returned.
 pub const DEFAULT_MAX_MATCHES: usize = 20;
 /// Largest `max_matches`.
-pub const MAX_MATCHES: usize = 200;
+pub const MAX_MATCHES: usize = 500;
 /// Largest `context_chars`.
 pub const MAX_CONTEXT_CHARS: usize = 2_000;
 
@@ -37,7 +37,7 @@ pub struct SearchTraceArgs {
     /// Characters of context on each side (default 200, at most 2000).
     #[serde(default = "default_context")]
     pub context_chars: usize,
-    /// Most matches to return (default 20, at most 200).
+    /// Most matches to return (default 20, at most 500).
     #[serde(default = "default_max")]
     pub max_matches: usize,
 }
@@ -54,7 +54,7 @@ pub struct SearchSpanArgs {
     /// Characters of context on each side (default 200, at most 2000).
     #[serde(default = "default_context")]
     pub context_chars: usize,
-    /// Most matches to return (default 20, at most 200).
+    /// Most matches to return (default 20, at most 500).
     #[serde(default = "default_max")]
     pub max_matches: usize,
 }

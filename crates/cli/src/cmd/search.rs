@@ -20,7 +20,7 @@ pub(crate) struct SearchArgs {
     /// Characters of context on each side.
     #[arg(long, default_value_t = halo_query::DEFAULT_CONTEXT_CHARS)]
     pub(crate) context_chars: usize,
-    /// Most matches to show (at most 200; the total is always counted).
+    /// Most matches to show (at most 500; the total is always counted).
     #[arg(long, default_value_t = halo_query::DEFAULT_MAX_MATCHES)]
     pub(crate) max_matches: usize,
     #[command(flatten)]

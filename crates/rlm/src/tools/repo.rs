@@ -1,11 +1,18 @@
 //! Read-only code tools over the harness repository (`--repo-path`).
 //!
+//! Argument names follow the reference's tools (`max_results`, `regex_pattern`,
+//! `glob_pattern`, `offset`/`limit`, `ref`, `from_ref`/`to_ref`, `ref_range`...); halo's
+//! earlier names are accepted as aliases.
+//!
 //! Safety rules: every path is resolved under the repository root and
 //! canonicalized, and must stay under the canonical root (so `..` and symlinks
 //! pointing outside are refused); walks honour `.gitignore` and never follow
 //! symlinks; `git` runs with fixed options, validated refs after
 //! `--end-of-options` and validated repository paths after `--`, so no
-//! free-form option ever reaches it.
+//! free-form option ever reaches it. The free-text values git takes (`since`,
+//! `until`, `pickaxe_string`, `pickaxe_regex`) are passed as the argv item right
+//! after their own option (`--since`, `-S`...), which git always reads as that
+//! option's value, never as an option, whatever it starts with.
 
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
@@ -25,6 +32,12 @@ const READ_MAX_FILE_BYTES: u64 = 16 << 20;
 /// Bytes of git's output read: a few times what an answer shows, so the cap still says
 /// how much was cut, without reading all of a huge diff.
 const GIT_READ_BYTES: u64 = 4 * MAX_OUTPUT as u64;
+/// Lines `read_file` and `git_read_file` show by default (the reference's).
+const READ_DEFAULT_LINES: usize = 500;
+/// Most lines one `read_file` / `git_read_file` call shows (the reference's cap).
+const READ_MAX_LINES: usize = 2_000;
+/// Longest `since` / `until` / pickaxe value.
+const MAX_GIT_VALUE_CHARS: usize = 1_000;
 
 /// Arguments of `view_repo_tree`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -44,9 +57,9 @@ pub(crate) struct RepoTreeArgs {
 pub(crate) struct GlobArgs {
     /// Glob over repository-relative paths, e.g. `src/**/*.py`.
     pub(crate) pattern: String,
-    /// Most paths to return (default 200).
-    #[serde(default)]
-    pub(crate) limit: Option<usize>,
+    /// Most paths to return (default 200, at most 2000).
+    #[serde(default, alias = "limit")]
+    pub(crate) max_results: Option<usize>,
 }
 
 /// Arguments of `grep_files`.
@@ -54,10 +67,11 @@ pub(crate) struct GlobArgs {
 #[serde(deny_unknown_fields)]
 pub(crate) struct GrepArgs {
     /// Regular expression (Rust syntax) searched line by line.
-    pub(crate) pattern: String,
-    /// Only files whose repository-relative path matches this glob.
-    #[serde(default)]
-    pub(crate) glob: Option<String>,
+    #[serde(alias = "pattern")]
+    pub(crate) regex_pattern: String,
+    /// Only files whose repository-relative path matches this glob, e.g. `**/*.py`.
+    #[serde(default, alias = "glob")]
+    pub(crate) glob_pattern: Option<String>,
     /// Directory to search, relative to the root (default: the root).
     #[serde(default)]
     pub(crate) path: Option<String>,
@@ -76,9 +90,12 @@ pub(crate) struct ReadFileArgs {
     /// File path relative to the repository root.
     pub(crate) path: String,
     /// First line to show, 1-based (default 1).
+    #[serde(default, alias = "start_line")]
+    pub(crate) offset: Option<usize>,
+    /// Lines to show (default 500, at most 2000).
     #[serde(default)]
-    pub(crate) start_line: Option<usize>,
-    /// Last line to show, inclusive (default: start_line + 399).
+    pub(crate) limit: Option<usize>,
+    /// Last line to show, inclusive: an alternative to `limit`.
     #[serde(default)]
     pub(crate) end_line: Option<usize>,
 }
@@ -88,14 +105,29 @@ pub(crate) struct ReadFileArgs {
 #[serde(deny_unknown_fields)]
 pub(crate) struct GitLogArgs {
     /// Revision or range (default HEAD), e.g. `main`, `v1.2..HEAD`.
-    #[serde(default)]
-    pub(crate) rev: Option<String>,
+    #[serde(default, alias = "rev")]
+    pub(crate) ref_range: Option<String>,
     /// Only commits touching this repository path.
     #[serde(default)]
     pub(crate) path: Option<String>,
     /// Most commits to list (default 30, at most 200).
+    #[serde(default, alias = "max_count")]
+    pub(crate) max_commits: Option<u32>,
+    /// Only commits after this date: ISO-8601 (`2026-04-23`, `2026-04-23T05:32:00Z`) or a
+    /// git relative date (`2 weeks ago`).
     #[serde(default)]
-    pub(crate) max_count: Option<u32>,
+    pub(crate) since: Option<String>,
+    /// Only commits before this date (same forms as `since`).
+    #[serde(default)]
+    pub(crate) until: Option<String>,
+    /// Only commits that change how often this exact string occurs (git log -S). At most
+    /// one of pickaxe_string and pickaxe_regex.
+    #[serde(default)]
+    pub(crate) pickaxe_string: Option<String>,
+    /// Only commits whose diff adds or removes a line matching this POSIX extended regex
+    /// (git log -G).
+    #[serde(default)]
+    pub(crate) pickaxe_regex: Option<String>,
 }
 
 /// Arguments of `git_show`.
@@ -103,24 +135,36 @@ pub(crate) struct GitLogArgs {
 #[serde(deny_unknown_fields)]
 pub(crate) struct GitShowArgs {
     /// The commit to show.
+    #[serde(rename = "ref", alias = "rev")]
     pub(crate) rev: String,
-    /// Limit the patch to this repository path.
+    /// Limit the stat and patch to this repository path.
     #[serde(default)]
     pub(crate) path: Option<String>,
+    /// Add the patch (default false: the message and the changed-file stat only).
+    #[serde(default)]
+    pub(crate) include_patch: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Arguments of `git_diff`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GitDiffArgs {
-    /// Base revision.
-    pub(crate) base: String,
-    /// Head revision (default: the working tree).
-    #[serde(default)]
-    pub(crate) head: Option<String>,
+    /// The revision to diff from.
+    #[serde(alias = "base")]
+    pub(crate) from_ref: String,
+    /// The revision to diff to (default: the working tree).
+    #[serde(default, alias = "head")]
+    pub(crate) to_ref: Option<String>,
     /// Limit the diff to this repository path.
     #[serde(default)]
     pub(crate) path: Option<String>,
+    /// Only the changed-file stat (default true); false for the full patch.
+    #[serde(default = "yes")]
+    pub(crate) stat_only: bool,
 }
 
 /// Arguments of `git_blame`.
@@ -136,7 +180,7 @@ pub(crate) struct GitBlameArgs {
     #[serde(default)]
     pub(crate) end_line: Option<usize>,
     /// Revision to blame at (default HEAD).
-    #[serde(default)]
+    #[serde(default, rename = "ref", alias = "rev")]
     pub(crate) rev: Option<String>,
 }
 
@@ -145,9 +189,19 @@ pub(crate) struct GitBlameArgs {
 #[serde(deny_unknown_fields)]
 pub(crate) struct GitReadFileArgs {
     /// Revision to read from.
+    #[serde(rename = "ref", alias = "rev")]
     pub(crate) rev: String,
     /// File path relative to the repository root.
     pub(crate) path: String,
+    /// First line to show, 1-based (default 1).
+    #[serde(default, alias = "start_line")]
+    pub(crate) offset: Option<usize>,
+    /// Lines to show (default 500, at most 2000).
+    #[serde(default)]
+    pub(crate) limit: Option<usize>,
+    /// Last line to show, inclusive: an alternative to `limit`.
+    #[serde(default)]
+    pub(crate) end_line: Option<usize>,
 }
 
 /// The code tools of one repository.
@@ -262,7 +316,7 @@ impl RepoTools {
         let glob = globset::Glob::new(&a.pattern)
             .map_err(|e| format!("invalid glob: {e}"))?
             .compile_matcher();
-        let limit = a.limit.unwrap_or(200).clamp(1, 2000);
+        let limit = a.max_results.unwrap_or(200).clamp(1, 2000);
         let mut out = Vec::new();
         let mut more = false;
         for entry in self.walker(&self.root, None).flatten() {
@@ -283,18 +337,18 @@ impl RepoTools {
             s = "(no files match)".to_owned();
         }
         if more {
-            s.push_str("\n... (more files match; raise limit or narrow the pattern)");
+            s.push_str("\n... (more files match; raise max_results or narrow the pattern)");
         }
         Ok(s)
     }
 
     fn grep(&self, a: GrepArgs) -> Result<String, String> {
-        let re = regex::RegexBuilder::new(&a.pattern)
+        let re = regex::RegexBuilder::new(&a.regex_pattern)
             .case_insensitive(a.case_insensitive.unwrap_or(false))
             .size_limit(1 << 20)
             .build()
             .map_err(|e| format!("invalid regex: {e}"))?;
-        let glob = match &a.glob {
+        let glob = match &a.glob_pattern {
             Some(g) => Some(
                 globset::Glob::new(g)
                     .map_err(|e| format!("invalid glob: {e}"))?
@@ -364,32 +418,32 @@ impl RepoTools {
         if bytes.contains(&0) {
             return Err(format!("{:?} is a binary file", a.path));
         }
-        let text = String::from_utf8_lossy(&bytes);
-        let (start, end) = line_range(a.start_line, a.end_line, 400)?;
-        let total = text.lines().count();
-        if start > total.max(1) {
-            return Err(format!(
-                "start_line {start} is past the end: {:?} has {total} lines",
-                a.path
-            ));
-        }
-        let mut out = format!(
-            "{} (lines {start}-{} of {total})\n",
-            self.rel(&path),
-            end.min(total)
-        );
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .skip(start - 1)
-            .take(end - start + 1)
-        {
-            let _ = writeln!(out, "{:>6}  {line}", i + 1);
-        }
-        Ok(cap_text(out, MAX_OUTPUT))
+        let window = read_window(a.offset, a.limit, a.end_line)?;
+        numbered_lines(&self.rel(&path), &String::from_utf8_lossy(&bytes), window)
     }
 
     fn git(&self, args: &[String]) -> Result<String, String> {
+        let (stdout, cut) = self.git_bytes(args, GIT_READ_BYTES)?;
+        let text = String::from_utf8_lossy(&stdout).into_owned();
+        if cut {
+            let shown = halo_trace::head(&text, MAX_OUTPUT);
+            return Ok(format!(
+                "{shown}\n... [truncated: over {GIT_READ_BYTES} bytes in full; narrow the request]"
+            ));
+        }
+        Ok(cap_text(
+            if text.is_empty() {
+                "(no output)".to_owned()
+            } else {
+                text
+            },
+            MAX_OUTPUT,
+        ))
+    }
+
+    /// Runs git with `args`, reading at most `max` bytes of its output; the flag says
+    /// whether there was more (git is then stopped).
+    fn git_bytes(&self, args: &[String], max: u64) -> Result<(Vec<u8>, bool), String> {
         use std::io::Read as _;
         let mut child = Command::new("git")
             .arg("-C")
@@ -422,9 +476,9 @@ impl RepoTools {
             .stdout
             .take()
             .expect("piped")
-            .take(GIT_READ_BYTES + 1)
+            .take(max + 1)
             .read_to_end(&mut stdout);
-        let cut = stdout.len() as u64 > GIT_READ_BYTES;
+        let cut = stdout.len() as u64 > max;
         if cut {
             let _ = child.kill();
         }
@@ -435,35 +489,51 @@ impl RepoTools {
             let err = String::from_utf8_lossy(&errors);
             return Err(format!("git failed: {}", err.trim()));
         }
-        let text = String::from_utf8_lossy(&stdout).into_owned();
         if cut {
-            let shown = halo_trace::head(&text, MAX_OUTPUT);
-            return Ok(format!(
-                "{shown}\n... [truncated: over {GIT_READ_BYTES} bytes in full; narrow the request]"
-            ));
+            stdout.truncate(usize::try_from(max).unwrap_or(usize::MAX));
         }
-        Ok(cap_text(
-            if text.is_empty() {
-                "(no output)".to_owned()
-            } else {
-                text
-            },
-            MAX_OUTPUT,
-        ))
+        Ok((stdout, cut))
     }
 
     fn git_log(&self, a: GitLogArgs) -> Result<String, String> {
-        let n = a.max_count.unwrap_or(30).clamp(1, 200);
+        let n = a.max_commits.unwrap_or(30).clamp(1, 200);
         let mut args = vec![
             "log".to_owned(),
             "--no-color".to_owned(),
             format!("--max-count={n}"),
             "--format=%h %ad %an%n    %s".to_owned(),
             "--date=short".to_owned(),
-            "--end-of-options".to_owned(),
-            valid_ref(a.rev.as_deref().unwrap_or("HEAD"))?,
-            "--".to_owned(),
         ];
+        // Each value is the argv item right after its option, so git reads it as that
+        // option's value even when it starts with `-`.
+        if let Some(since) = a.since {
+            args.push("--since".to_owned());
+            args.push(git_value("since", &since)?);
+        }
+        if let Some(until) = a.until {
+            args.push("--until".to_owned());
+            args.push(git_value("until", &until)?);
+        }
+        match (a.pickaxe_string, a.pickaxe_regex) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "pass at most one of pickaxe_string (git -S) and pickaxe_regex (git -G)"
+                        .to_owned(),
+                )
+            }
+            (Some(s), None) => {
+                args.push("-S".to_owned());
+                args.push(git_value("pickaxe_string", &s)?);
+            }
+            (None, Some(r)) => {
+                args.push("-G".to_owned());
+                args.push(git_value("pickaxe_regex", &r)?);
+            }
+            (None, None) => {}
+        }
+        args.push("--end-of-options".to_owned());
+        args.push(valid_ref(a.ref_range.as_deref().unwrap_or("HEAD"))?);
+        args.push("--".to_owned());
         if let Some(p) = a.path {
             args.push(valid_repo_path(&p)?);
         }
@@ -477,11 +547,15 @@ impl RepoTools {
             "--no-ext-diff".to_owned(),
             "--no-textconv".to_owned(),
             "--stat".to_owned(),
-            "--patch".to_owned(),
-            "--end-of-options".to_owned(),
-            valid_ref(&a.rev)?,
-            "--".to_owned(),
         ];
+        // The stat alone by default (the reference's): a vendored or generated change can
+        // fill the whole answer with patch text.
+        if a.include_patch {
+            args.push("--patch".to_owned());
+        }
+        args.push("--end-of-options".to_owned());
+        args.push(valid_ref(&a.rev)?);
+        args.push("--".to_owned());
         if let Some(p) = a.path {
             args.push(valid_repo_path(&p)?);
         }
@@ -494,10 +568,13 @@ impl RepoTools {
             "--no-color".to_owned(),
             "--no-ext-diff".to_owned(),
             "--no-textconv".to_owned(),
-            "--end-of-options".to_owned(),
-            valid_ref(&a.base)?,
         ];
-        if let Some(h) = a.head {
+        if a.stat_only {
+            args.push("--stat".to_owned());
+        }
+        args.push("--end-of-options".to_owned());
+        args.push(valid_ref(&a.from_ref)?);
+        if let Some(h) = a.to_ref {
             args.push(valid_ref(&h)?);
         }
         args.push("--".to_owned());
@@ -523,14 +600,31 @@ impl RepoTools {
     }
 
     fn git_read_file(&self, a: GitReadFileArgs) -> Result<String, String> {
-        let spec = format!("{}:{}", valid_ref(&a.rev)?, valid_repo_path(&a.path)?);
-        self.git(&[
-            "show".to_owned(),
-            "--no-color".to_owned(),
-            "--no-textconv".to_owned(),
-            "--end-of-options".to_owned(),
-            spec,
-        ])
+        let window = read_window(a.offset, a.limit, a.end_line)?;
+        let rel = valid_repo_path(&a.path)?;
+        let spec = format!("{}:{rel}", valid_ref(&a.rev)?);
+        // The whole file is read (as read_file reads one), so any window of it can be shown.
+        let (bytes, cut) = self.git_bytes(
+            &[
+                "show".to_owned(),
+                "--no-color".to_owned(),
+                "--no-textconv".to_owned(),
+                "--end-of-options".to_owned(),
+                spec,
+            ],
+            READ_MAX_FILE_BYTES,
+        )?;
+        if cut {
+            return Err(format!(
+                "{rel:?} at {} is over the {READ_MAX_FILE_BYTES} bytes git_read_file reads",
+                a.rev.trim()
+            ));
+        }
+        if bytes.contains(&0) {
+            return Err(format!("{rel:?} is a binary file"));
+        }
+        let label = format!("{}:{rel}", a.rev.trim());
+        numbered_lines(&label, &String::from_utf8_lossy(&bytes), window)
     }
 }
 
@@ -587,6 +681,72 @@ fn line_range(
         ));
     }
     Ok((start, end))
+}
+
+/// A free-text value for a git option (`since`, `until`, a pickaxe): not empty, not
+/// too long, no control characters. It is passed as the option's own argv item, so what
+/// it starts with does not matter.
+fn git_value(name: &str, v: &str) -> Result<String, String> {
+    if v.is_empty() {
+        return Err(format!("{name} is empty"));
+    }
+    if v.chars().count() > MAX_GIT_VALUE_CHARS {
+        return Err(format!(
+            "{name} is longer than {MAX_GIT_VALUE_CHARS} characters"
+        ));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(format!("{name} contains control characters"));
+    }
+    Ok(v.to_owned())
+}
+
+/// The 1-based inclusive line window of `read_file` / `git_read_file`: from `offset`
+/// (default 1), `limit` lines (default [`READ_DEFAULT_LINES`]) or up to `end_line`, and
+/// never more than [`READ_MAX_LINES`] lines.
+fn read_window(
+    offset: Option<usize>,
+    limit: Option<usize>,
+    end_line: Option<usize>,
+) -> Result<(usize, usize), String> {
+    let start = offset.unwrap_or(1).max(1);
+    let end = match (limit, end_line) {
+        (Some(_), Some(_)) => {
+            return Err("give limit or end_line, not both".to_owned());
+        }
+        (Some(0), None) => return Err("limit must be at least 1".to_owned()),
+        (Some(n), None) => start.saturating_add(n.min(READ_MAX_LINES) - 1),
+        (None, Some(end)) => {
+            if end < start {
+                return Err(format!(
+                    "end_line {end} is before the first line {start} (offset); lines are 1-based and inclusive"
+                ));
+            }
+            end.min(start.saturating_add(READ_MAX_LINES - 1))
+        }
+        (None, None) => start.saturating_add(READ_DEFAULT_LINES - 1),
+    };
+    Ok((start, end))
+}
+
+/// Lines `start..=end` of `text`, numbered, under a header naming `label` and the window.
+fn numbered_lines(label: &str, text: &str, (start, end): (usize, usize)) -> Result<String, String> {
+    let total = text.lines().count();
+    if start > total.max(1) {
+        return Err(format!(
+            "offset {start} is past the end: {label:?} has {total} lines"
+        ));
+    }
+    let mut out = format!("{label} (lines {start}-{} of {total})\n", end.min(total));
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .skip(start - 1)
+        .take(end - start + 1)
+    {
+        let _ = writeln!(out, "{:>6}  {line}", i + 1);
+    }
+    Ok(cap_text(out, MAX_OUTPUT))
 }
 
 #[cfg(test)]
@@ -648,7 +808,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            backwards.contains("end_line 1 is before start_line 2"),
+            backwards.contains("end_line 1 is before the first line 2"),
             "{backwards}"
         );
         let past = run(
@@ -724,5 +884,211 @@ mod tests {
         assert!(refused.is_err());
         let log = run("git_log", serde_json::json!({})).unwrap();
         assert!(log.contains("first"), "{log}");
+    }
+
+    #[test]
+    fn file_tools_take_the_reference_argument_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("src")).unwrap();
+        let long: String = (1..=3000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(root.join("src/long.py"), &long).unwrap();
+        std::fs::write(root.join("src/a.py"), "call_tool('a')\n").unwrap();
+        std::fs::write(root.join("src/b.txt"), "call_tool('b')\n").unwrap();
+        let tools = RepoTools::open(root).unwrap();
+        let run = |name: &str, args: serde_json::Value| tools.run(name, &args).unwrap();
+
+        let glob = run(
+            "glob_files",
+            serde_json::json!({"pattern": "src/*", "max_results": 1}),
+        )
+        .unwrap();
+        assert!(glob.contains("raise max_results"), "{glob}");
+        let old = run(
+            "glob_files",
+            serde_json::json!({"pattern": "src/*", "limit": 1}),
+        )
+        .unwrap();
+        assert_eq!(glob, old, "limit is an alias of max_results");
+
+        let grep = run(
+            "grep_files",
+            serde_json::json!({"regex_pattern": "call_tool", "glob_pattern": "**/*.py"}),
+        )
+        .unwrap();
+        assert!(
+            grep.contains("src/a.py:1:") && !grep.contains("b.txt"),
+            "{grep}"
+        );
+        let old = run(
+            "grep_files",
+            serde_json::json!({"pattern": "call_tool", "glob": "**/*.py"}),
+        )
+        .unwrap();
+        assert_eq!(grep, old, "pattern and glob are aliases");
+
+        // 500 lines by default, offset/limit windows, at most 2000 lines a call.
+        let read = run("read_file", serde_json::json!({"path": "src/long.py"})).unwrap();
+        assert!(
+            read.starts_with("src/long.py (lines 1-500 of 3000)"),
+            "{read}"
+        );
+        let read = run(
+            "read_file",
+            serde_json::json!({"path": "src/long.py", "offset": 10, "limit": 2}),
+        )
+        .unwrap();
+        assert!(
+            read.contains("    10  line 10\n    11  line 11\n"),
+            "{read}"
+        );
+        assert!(!read.contains("line 12"), "{read}");
+        let read = run(
+            "read_file",
+            serde_json::json!({"path": "src/long.py", "offset": 1, "limit": 5000}),
+        )
+        .unwrap();
+        assert!(
+            read.starts_with("src/long.py (lines 1-2000 of 3000)"),
+            "{read}"
+        );
+        let both = run(
+            "read_file",
+            serde_json::json!({"path": "src/long.py", "limit": 5, "end_line": 9}),
+        )
+        .unwrap_err();
+        assert!(both.contains("not both"), "{both}");
+        let unknown = run(
+            "read_file",
+            serde_json::json!({"path": "src/long.py", "lines": 5}),
+        )
+        .unwrap_err();
+        assert!(
+            unknown.contains("unknown field `lines`") && unknown.contains("`offset`"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn git_tools_take_the_reference_arguments_and_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let git = |args: &[&str], date: &str| {
+            let ok = std::process::Command::new("git")
+                .args(args)
+                .current_dir(root)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@example.com")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@example.com")
+                .env("GIT_AUTHOR_DATE", date)
+                .env("GIT_COMMITTER_DATE", date)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "git {args:?}");
+        };
+        let d1 = "2024-01-10T12:00:00Z";
+        let d2 = "2024-03-10T12:00:00Z";
+        git(&["init", "-q"], d1);
+        std::fs::write(root.join("tools.py"), "def a():\n    return 1\n").unwrap();
+        git(&["add", "tools.py"], d1);
+        git(&["commit", "-q", "-m", "first"], d1);
+        std::fs::write(
+            root.join("tools.py"),
+            "def a():\n    return retry_budget(2)\n",
+        )
+        .unwrap();
+        git(&["commit", "-q", "-am", "second"], d2);
+        let tools = RepoTools::open(root).unwrap();
+        let run = |name: &str, args: serde_json::Value| tools.run(name, &args).unwrap();
+
+        // git_show: the stat by default, the patch on request; `rev` still works.
+        let stat = run("git_show", serde_json::json!({"ref": "HEAD"})).unwrap();
+        assert!(
+            stat.contains("second") && stat.contains("tools.py | "),
+            "{stat}"
+        );
+        assert!(!stat.contains("+    return retry_budget"), "{stat}");
+        let patch = run(
+            "git_show",
+            serde_json::json!({"rev": "HEAD", "include_patch": true}),
+        )
+        .unwrap();
+        assert!(patch.contains("+    return retry_budget(2)"), "{patch}");
+
+        // git_diff: from_ref/to_ref, the stat unless stat_only is false; base/head aliases.
+        let stat = run(
+            "git_diff",
+            serde_json::json!({"from_ref": "HEAD~1", "to_ref": "HEAD"}),
+        )
+        .unwrap();
+        assert!(
+            stat.contains("tools.py | ") && !stat.contains("@@"),
+            "{stat}"
+        );
+        let patch = run(
+            "git_diff",
+            serde_json::json!({"base": "HEAD~1", "head": "HEAD", "stat_only": false}),
+        )
+        .unwrap();
+        assert!(patch.contains("-    return 1"), "{patch}");
+
+        // git_log: dates and pickaxes.
+        let log = |args: serde_json::Value| run("git_log", args).unwrap();
+        let since = log(serde_json::json!({"since": "2024-02-01"}));
+        assert!(
+            since.contains("second") && !since.contains("first"),
+            "{since}"
+        );
+        let until = log(serde_json::json!({"until": "2024-02-01", "ref_range": "HEAD"}));
+        assert!(
+            until.contains("first") && !until.contains("second"),
+            "{until}"
+        );
+        let s = log(serde_json::json!({"pickaxe_string": "retry_budget("}));
+        assert!(s.contains("second") && !s.contains("first"), "{s}");
+        let g = log(serde_json::json!({"pickaxe_regex": "return [0-9]+$"}));
+        assert!(g.contains("first") && g.contains("second"), "{g}");
+        let g = log(serde_json::json!({"pickaxe_regex": "retry_[a-z]+", "max_commits": 5}));
+        assert!(g.contains("second") && !g.contains("first"), "{g}");
+        let both = run(
+            "git_log",
+            serde_json::json!({"pickaxe_string": "a", "pickaxe_regex": "b"}),
+        )
+        .unwrap_err();
+        assert!(both.contains("at most one"), "{both}");
+        // A value that looks like an option is only ever that option's value.
+        let out = root.join("leak.txt");
+        let sneaky = format!("--output={}", out.display());
+        for key in ["since", "until", "pickaxe_string", "pickaxe_regex"] {
+            let _ = run("git_log", serde_json::json!({ key: sneaky }));
+            assert!(!out.exists(), "{key} was read as an option");
+        }
+        let e = run("git_log", serde_json::json!({"pickaxe_string": ""})).unwrap_err();
+        assert!(e.contains("pickaxe_string is empty"), "{e}");
+
+        // git_blame and git_read_file take `ref`; git_read_file windows by offset/limit.
+        let blame = run(
+            "git_blame",
+            serde_json::json!({"path": "tools.py", "ref": "HEAD~1"}),
+        )
+        .unwrap();
+        assert!(blame.contains("return 1"), "{blame}");
+        let old = run(
+            "git_read_file",
+            serde_json::json!({"ref": "HEAD~1", "path": "tools.py", "offset": 2, "limit": 1}),
+        )
+        .unwrap();
+        assert!(
+            old.starts_with("HEAD~1:tools.py (lines 2-2 of 2)")
+                && old.contains("     2      return 1"),
+            "{old}"
+        );
+        assert!(!old.contains("def a"), "{old}");
+        let refused = run(
+            "git_read_file",
+            serde_json::json!({"rev": "--output=x", "path": "tools.py"}),
+        );
+        assert!(refused.is_err());
     }
 }
