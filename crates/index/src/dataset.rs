@@ -10,6 +10,7 @@ use halo_ingest::{
 use serde::Serialize;
 
 use crate::build::BuildOptions;
+use crate::file_identity::FileIdentity;
 use crate::gzip_access::{GzipAccess, GzipRead, GzipReadError};
 use crate::open_plan::ensure_index;
 use crate::rollup::{id_hashes, merge_summary, tree_counts, Interner, TraceSummary};
@@ -169,6 +170,8 @@ struct FileEntry {
     /// Where segments after the first start: an inflated copy of exactly that length was
     /// made before the `.gz` grew by whole members, and only needs extending.
     copy_prefixes: Vec<u64>,
+    /// The source file the index was checked against when the dataset opened.
+    source_identity: Option<FileIdentity>,
 }
 
 #[derive(Debug)]
@@ -176,8 +179,13 @@ struct Segment {
     file: usize,
     meta: SegmentMeta,
     spans_path: PathBuf,
+    /// The span table file of the index the dataset opened (it is read on first use).
+    spans_identity: Option<FileIdentity>,
     spans: OnceLock<Result<Arc<SpanTable>, String>>,
 }
+
+/// The message a span table load keeps when its file was replaced during the read.
+const REPLACED: &str = "replaced while being read";
 
 /// Location of one segment's data, for dataset-wide scans.
 #[derive(Debug, Clone)]
@@ -321,6 +329,7 @@ impl Dataset {
                 segments.push(Segment {
                     file: file_index,
                     meta: seg.clone(),
+                    spans_identity: FileIdentity::of(&spans_path),
                     spans_path,
                     spans: OnceLock::new(),
                 });
@@ -379,6 +388,7 @@ impl Dataset {
                 .filter(|&start| start > 0)
                 .collect();
             files.push(FileEntry {
+                source_identity: FileIdentity::of(&source.path),
                 source,
                 data_path,
                 gzip,
@@ -617,17 +627,34 @@ impl Dataset {
     /// The span table of segment `s`, loaded on first use and kept.
     pub fn span_table(&self, s: u32) -> Result<Arc<SpanTable>, IndexError> {
         let seg = &self.segments[s as usize];
-        seg.spans
+        // Checked before and after the read, so the table read is the one opened.
+        let replaced = || !FileIdentity::still(seg.spans_identity, &seg.spans_path);
+        if seg.spans.get().is_none() && replaced() {
+            return Err(IndexError::Replaced {
+                path: seg.spans_path.clone(),
+            });
+        }
+        let table = seg
+            .spans
             .get_or_init(|| {
-                SpanTable::read(&seg.spans_path)
+                let table = SpanTable::read(&seg.spans_path)
                     .map(Arc::new)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string());
+                match replaced() {
+                    true => Err(REPLACED.to_owned()),
+                    false => table,
+                }
             })
-            .clone()
-            .map_err(|message| IndexError::Corrupt {
+            .clone();
+        table.map_err(|message| match message == REPLACED {
+            true => IndexError::Replaced {
+                path: seg.spans_path.clone(),
+            },
+            false => IndexError::Corrupt {
                 path: seg.spans_path.clone(),
                 message,
-            })
+            },
+        })
     }
 
     /// The (inflated) data of the file behind segment `s`, memory-mapped on first use. For a
@@ -682,6 +709,13 @@ impl Dataset {
                     return Err(e);
                 }
             }
+        }
+        // A plain source is read where the index was checked against it: a file rotated
+        // in under its name since then is not that data.
+        if file.gzip.is_none() && !FileIdentity::still(file.source_identity, &file.data_path) {
+            return Err(IndexError::Replaced {
+                path: file.data_path.clone(),
+            });
         }
         let mapped = MappedFile::open(&file.data_path)
             .map(Arc::new)

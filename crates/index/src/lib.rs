@@ -23,6 +23,7 @@
 mod build;
 mod cleanup;
 mod dataset;
+mod file_identity;
 mod gzip_access;
 mod ipc_file;
 mod open_plan;
@@ -121,6 +122,13 @@ pub enum IndexError {
         count: u64,
         /// The first one.
         first: Problem,
+    },
+    /// A file the dataset was opened with was replaced before halo read it (log
+    /// rotation, or another halo process rebuilding the index).
+    #[error("{}: replaced since halo opened the dataset (log rotation, or another halo process rebuilding the index); run the command again", path.display())]
+    Replaced {
+        /// The file.
+        path: PathBuf,
     },
     /// Nothing readable was found.
     #[error("no readable trace files{}", .0.as_ref().map(|p| format!(": {p}")).unwrap_or_default())]

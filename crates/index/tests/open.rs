@@ -1159,3 +1159,41 @@ fn a_copy_that_scattered_reads_ask_for_is_reported() {
         )]
     );
 }
+
+#[test]
+fn files_rotated_or_rebuilt_after_opening_are_refused_not_misread() {
+    // Log rotation moves the source away and writes a new one under its name; another
+    // process then rebuilds the index. A dataset opened before reads neither new file.
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = tmp.path().join("idx");
+    let file = tmp.path().join("a.jsonl");
+    std::fs::write(
+        &file,
+        format!("{}\n", span("old", "s1", "", "STATUS_CODE_OK", "{}")),
+    )
+    .unwrap();
+    let before = open(std::slice::from_ref(&file), &idx).unwrap();
+    std::fs::rename(&file, tmp.path().join("a.jsonl.1")).unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n{}\n",
+            span("new", "s1", "", "STATUS_CODE_OK", "{}"),
+            span("new", "s2", "s1", "STATUS_CODE_OK", "{}")
+        ),
+    )
+    .unwrap();
+    let after = open(std::slice::from_ref(&file), &idx).unwrap();
+    assert!(after.trace("new").is_some());
+    assert!(matches!(
+        before.span_table(0),
+        Err(IndexError::Replaced { .. })
+    ));
+    assert!(matches!(
+        before.segment_data(0),
+        Err(IndexError::Replaced { .. })
+    ));
+    // The dataset opened after the change reads both.
+    assert_eq!(after.span_table(0).unwrap().num_rows(), 2);
+    assert!(after.segment_data(0).is_ok());
+}
