@@ -21,6 +21,12 @@ pub(crate) fn report_errors_as_json(on: bool) {
     JSON_ERRORS.store(on, Ordering::Relaxed);
 }
 
+/// Whether failures are also written as JSON on stdout (see [`report_errors_as_json`]);
+/// safe to call from a signal handler.
+pub(crate) fn reports_json() -> bool {
+    JSON_ERRORS.load(Ordering::Relaxed)
+}
+
 /// Whether `--json` is among the options (before any `--`, after which words are paths).
 pub(crate) fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
     args.iter()

@@ -7,6 +7,7 @@ mod cmd;
 mod exit;
 mod interrupt;
 mod render;
+mod shrunk_file;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -129,6 +130,7 @@ fn main() -> ExitCode {
     let raw: Vec<OsString> = std::env::args_os().collect();
     let json_wanted = exit::asks_for_json(&raw);
     exit::report_errors_as_json(json_wanted);
+    shrunk_file::explain_sigbus();
     if let Some((word, command)) = mistyped_command(&raw) {
         return exit::finish(Err(exit::Failure::usage(anyhow::anyhow!(
             "{word:?} is neither a command nor a file; did you mean `halo {command}`?"

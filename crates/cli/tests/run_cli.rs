@@ -310,3 +310,45 @@ fn a_run_without_a_final_answer_exits_4_and_quiet_means_quiet() {
         "-q prints no progress: {err}"
     );
 }
+
+#[test]
+fn a_file_shrinking_under_a_read_is_explained_with_exit_2() {
+    // SIGBUS is what reading a mapped page of a truncated file raises; sent by hand here,
+    // to a run that is waiting on its model, it takes the same way out.
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(ScriptedServer::start(Script::new().reply(Reply::hang())));
+    let child = spawn_halo(
+        tmp.path(),
+        &[
+            file.to_str().unwrap(),
+            "-p",
+            "x",
+            "--base-url",
+            &server.base_url(),
+            "--json",
+        ],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while server.requests().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no model request");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-BUS", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("shrank while halo was reading it"),
+        "{}",
+        stderr(&o)
+    );
+    let last = stdout(&o).lines().last().unwrap_or_default().to_string();
+    let line: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(line["type"], "error");
+    assert_eq!(line["error"]["exit_code"], 2);
+}
