@@ -90,11 +90,25 @@ pub struct SqlResult {
 }
 
 /// An SQL engine over one dataset's index.
+///
+/// Queries run on the engine's own runtime (made on first use), never on the caller's:
+/// see [`SqlEngine::query_async`].
 pub struct SqlEngine {
     base: SessionState,
     schemas: Vec<(String, SchemaRef)>,
     runtime: OnceLock<Result<tokio::runtime::Runtime, String>>,
     threads: usize,
+}
+
+impl Drop for SqlEngine {
+    /// An engine may be dropped inside the caller's runtime (an agent run ending), where
+    /// dropping a runtime the ordinary way, waiting for its threads, panics; work still on
+    /// it is only reading the index for queries that are gone.
+    fn drop(&mut self) {
+        if let Some(Ok(runtime)) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for SqlEngine {
@@ -157,28 +171,32 @@ impl SqlEngine {
         self.block_on(self.query_async(sql, limits))?
     }
 
-    /// Runs one sandboxed query on the caller's tokio runtime (which needs the time driver).
+    /// Runs one sandboxed query from inside a tokio runtime (which needs the time driver).
+    ///
+    /// The query itself runs on the engine's own runtime, so its operators, and the reading
+    /// of tables on first use (on that runtime's blocking pool), never hold up the caller's
+    /// tasks; the caller's runtime only keeps the time limit.
     pub async fn query_async(&self, sql: &str, limits: &SqlLimits) -> Result<SqlResult, SqlError> {
         let started = Instant::now();
         let statement = sandbox::checked_statement(sql)?;
         let state = self.session(limits)?;
         // On its own task, so that the time limit holds even while an operator is busy; the
-        // task is aborted (and its streams dropped) when the limit passes.
-        let task = tokio::spawn(run(state, statement, limits.clone(), started));
-        let abort = task.abort_handle();
+        // task is aborted (and its streams dropped) when the limit passes, or when the caller
+        // stops waiting (an agent cancelled by Ctrl-C).
+        let task = self
+            .runtime()?
+            .spawn(run(state, statement, limits.clone(), started));
+        let _stop = AbortOnDrop(task.abort_handle());
         match tokio::time::timeout(limits.timeout, task).await {
             Ok(Ok(result)) => result,
             Ok(Err(e)) => Err(SqlError::Runtime(format!("the query task failed: {e}"))),
-            Err(_) => {
-                abort.abort();
-                Err(SqlError::Timeout {
-                    seconds: limits.timeout.as_secs_f64(),
-                })
-            }
+            Err(_) => Err(SqlError::Timeout {
+                seconds: limits.timeout.as_secs_f64(),
+            }),
         }
     }
 
-    /// Runs `f` to completion on the engine's own runtime (made on first use).
+    /// Runs `f` to completion on the engine's own runtime.
     pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> Result<F::Output, SqlError>
     where
         F::Output: Sized,
@@ -188,6 +206,11 @@ impl SqlEngine {
                 "the blocking SQL API was called inside an async runtime; use query_async".into(),
             ));
         }
+        Ok(self.runtime()?.block_on(f))
+    }
+
+    /// The engine's own runtime, made on first use.
+    fn runtime(&self) -> Result<&tokio::runtime::Runtime, SqlError> {
         let rt = self.runtime.get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(self.threads)
@@ -196,12 +219,8 @@ impl SqlEngine {
                 .build()
                 .map_err(|e| e.to_string())
         });
-        match rt {
-            Ok(rt) => Ok(rt.block_on(f)),
-            Err(e) => Err(SqlError::Runtime(format!(
-                "cannot start the query runtime: {e}"
-            ))),
-        }
+        rt.as_ref()
+            .map_err(|e| SqlError::Runtime(format!("cannot start the query runtime: {e}")))
     }
 
     /// A fresh session sharing the tables, with this query's memory pool and no disk.
@@ -221,6 +240,15 @@ impl SqlEngine {
     /// The base session (tables, views, functions), for export.
     pub(crate) fn base_state(&self) -> &SessionState {
         &self.base
+    }
+}
+
+/// Aborts a query's task when whoever waits for it is done, one way or another.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -296,3 +324,6 @@ async fn run(
         elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -33,16 +33,20 @@
 //! [`sql_tool_description`] is the agents' `sql(query)` tool description, generated from
 //! the real schemas; [`export_parquet`] writes every table as Parquet.
 
+mod blocking_once;
 mod convert;
 mod coop;
 mod describe;
 mod engine;
 mod error;
 mod export;
+mod message_batches;
 mod messages;
 mod sandbox;
 mod spans;
 mod tables;
+#[cfg(test)]
+mod testdata;
 
 pub use describe::{sql_tool_description, table_schemas, EXAMPLE_QUERIES};
 pub use engine::{SqlColumn, SqlEngine, SqlLimits, SqlResult, SCHEMA_VERSION};

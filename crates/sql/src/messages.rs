@@ -7,8 +7,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use arrow_array::builder::{Int32Builder, ListBuilder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{MemTable, Session, TableProvider};
 use datafusion::datasource::TableType;
@@ -16,6 +15,8 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use halo_index::{Dataset, SpanColumns};
 
+use crate::blocking_once::BlockingOnce;
+use crate::message_batches::{MessageBatches, MessageRow, BATCH_BYTES};
 use crate::SqlError;
 
 /// Characters of message content kept per row.
@@ -44,16 +45,13 @@ pub(crate) fn messages_schema() -> SchemaRef {
         .clone()
 }
 
-/// Reads the messages of every LLM span of the dataset.
-pub(crate) fn build_messages(ds: &Dataset) -> Result<RecordBatch, SqlError> {
-    let mut trace_id = StringBuilder::new();
-    let mut span_id = StringBuilder::new();
-    let mut direction = StringBuilder::new();
-    let mut position = Int32Builder::new();
-    let mut role = StringBuilder::new();
-    let mut content = StringBuilder::new();
-    let mut call_id = StringBuilder::new();
-    let mut calls = ListBuilder::new(StringBuilder::new());
+/// Reads the messages of every LLM span of the dataset, in batches of about `batch_bytes`
+/// bytes of text ([`BATCH_BYTES`] outside tests).
+pub(crate) fn build_messages(
+    ds: &Dataset,
+    batch_bytes: usize,
+) -> Result<Vec<RecordBatch>, SqlError> {
+    let mut rows = MessageBatches::new(batch_bytes);
     for seg in 0..ds.segment_count() {
         let table = ds.span_table(seg)?;
         let data = ds.segment_data(seg)?;
@@ -79,81 +77,85 @@ pub(crate) fn build_messages(ds: &Dataset) -> Result<RecordBatch, SqlError> {
                     continue;
                 };
                 let messages = halo_trace::messages::llm_messages(span);
-                for (dir, list) in [("input", &messages.input), ("output", &messages.output)] {
+                for (direction, list) in [("input", &messages.input), ("output", &messages.output)]
+                {
                     for (n, m) in list.iter().enumerate() {
-                        trace_id.append_value(c.trace_id.value(i));
-                        span_id.append_value(c.span_id.value(i));
-                        direction.append_value(dir);
-                        position.append_value(n as i32);
-                        role.append_value(&m.role);
-                        content.append_value(halo_trace::head(&m.content, CONTENT_CHARS));
-                        call_id.append_option(m.tool_call_id.as_deref());
-                        for call in &m.tool_calls {
-                            calls.values().append_value(&call.name);
-                        }
-                        calls.append(true);
+                        rows.push(&MessageRow {
+                            trace_id: c.trace_id.value(i),
+                            span_id: c.span_id.value(i),
+                            direction,
+                            position: n as i32,
+                            role: &m.role,
+                            content: halo_trace::head(&m.content, CONTENT_CHARS),
+                            tool_call_id: m.tool_call_id.as_deref(),
+                            tool_calls: m.tool_calls.iter().map(|c| c.name.as_str()).collect(),
+                        })?;
                     }
                 }
             }
         }
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(trace_id.finish()),
-        Arc::new(span_id.finish()),
-        Arc::new(direction.finish()),
-        Arc::new(position.finish()),
-        Arc::new(role.finish()),
-        Arc::new(content.finish()),
-        Arc::new(call_id.finish()),
-        Arc::new(calls.finish()),
-    ];
-    RecordBatch::try_new(messages_schema(), columns)
-        .map_err(|e| SqlError::Query(format!("messages table: {e}")))
+    rows.finish()
 }
 
-/// The `messages` table, built on first scan.
-#[derive(Debug)]
+/// How the `messages` table of a shared dataset is read, when a query first names it.
+type Build = Arc<dyn Fn() -> Result<Vec<RecordBatch>, String> + Send + Sync>;
+
+/// The `messages` table, built on first scan (on the blocking pool: see
+/// [`BlockingOnce`]).
 pub(crate) struct LazyMessages {
-    ds: Option<Arc<Dataset>>,
-    table: OnceLock<Result<Arc<MemTable>, String>>,
+    build: Option<Build>,
+    table: BlockingOnce<Arc<MemTable>>,
+}
+
+impl std::fmt::Debug for LazyMessages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyMessages")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LazyMessages {
     /// Messages of `ds`, read when first queried.
     pub(crate) fn of(ds: Arc<Dataset>) -> LazyMessages {
+        LazyMessages::built_by(Arc::new(move || {
+            build_messages(&ds, BATCH_BYTES).map_err(|e| e.to_string())
+        }))
+    }
+
+    /// Messages that `build` reads when first queried.
+    pub(crate) fn built_by(build: Build) -> LazyMessages {
         LazyMessages {
-            ds: Some(ds),
-            table: OnceLock::new(),
+            build: Some(build),
+            table: BlockingOnce::new(),
         }
     }
 
-    /// Messages already read (or none, for the schema-only state).
-    pub(crate) fn ready(batch: Option<RecordBatch>) -> LazyMessages {
-        let table = OnceLock::new();
-        let parts = vec![batch.into_iter().collect::<Vec<_>>()];
-        let _ = table.set(
-            MemTable::try_new(messages_schema(), parts)
-                .map(Arc::new)
-                .map_err(|e| e.to_string()),
-        );
-        LazyMessages { ds: None, table }
+    /// Messages already read (none, for the schema-only state).
+    pub(crate) fn ready(batches: Vec<RecordBatch>) -> Result<LazyMessages, SqlError> {
+        Ok(LazyMessages {
+            build: None,
+            table: BlockingOnce::ready(Arc::new(table_of(batches)?)),
+        })
     }
 
-    fn table(&self) -> datafusion::error::Result<Arc<MemTable>> {
+    async fn table(&self) -> datafusion::error::Result<Arc<MemTable>> {
+        let build = self.build.clone();
         self.table
-            .get_or_init(|| {
-                let ds = self.ds.as_ref().ok_or_else(|| "no dataset".to_string())?;
-                build_messages(ds)
-                    .and_then(|b| {
-                        MemTable::try_new(messages_schema(), vec![vec![b]])
-                            .map_err(|e| SqlError::Query(e.to_string()))
-                    })
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
+            .get_or_make(move || {
+                let build = build.ok_or_else(|| "no dataset".to_string())?;
+                table_of(build()?).map(Arc::new).map_err(|e| e.to_string())
             })
-            .clone()
+            .await
             .map_err(datafusion::error::DataFusionError::Execution)
     }
+}
+
+/// One partition holding every batch, so that a scan (and an export) keeps their order.
+fn table_of(batches: Vec<RecordBatch>) -> Result<MemTable, SqlError> {
+    MemTable::try_new(messages_schema(), vec![batches])
+        .map_err(|e| SqlError::Query(format!("messages table: {e}")))
 }
 
 #[async_trait::async_trait]
@@ -173,6 +175,9 @@ impl TableProvider for LazyMessages {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        self.table()?.scan(state, projection, filters, limit).await
+        self.table()
+            .await?
+            .scan(state, projection, filters, limit)
+            .await
     }
 }

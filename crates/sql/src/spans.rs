@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use arrow_array::builder::StringBuilder;
 use arrow_array::cast::AsArray;
+use arrow_array::types::UInt32Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::arrow::compute::filter_record_batch;
@@ -29,6 +30,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use halo_index::{Dataset, IndexError, SpanColumns};
 use halo_trace::{AttrValue, Attributes, ParsedLine};
 
+use crate::blocking_once::BlockingOnce;
 use crate::SqlError;
 
 /// The column that holds a span's attributes as JSON text.
@@ -80,8 +82,10 @@ enum Sources {
     /// Mapped when the engine was opened over a borrowed dataset; the engine outlives the
     /// borrow, so it keeps the mappings (which that opening makes anyway, for `messages`).
     Mapped(Vec<Result<Arc<dyn SourceBytes>, String>>),
-    /// Mapped by the shared dataset the first time a scan needs them.
-    Shared(Arc<Dataset>),
+    /// Mapped by the shared dataset the first time a scan needs them, one segment at a
+    /// time, on the blocking pool: for a gzip source that first time makes the whole
+    /// inflated copy.
+    Shared(Arc<Dataset>, Vec<BlockingOnce<Arc<dyn SourceBytes>>>),
 }
 
 impl std::fmt::Debug for Sources {
@@ -89,7 +93,7 @@ impl std::fmt::Debug for Sources {
         match self {
             Sources::None => f.write_str("Sources::None"),
             Sources::Mapped(files) => write!(f, "Sources::Mapped({} segments)", files.len()),
-            Sources::Shared(_) => f.write_str("Sources::Shared"),
+            Sources::Shared(..) => f.write_str("Sources::Shared"),
         }
     }
 }
@@ -107,17 +111,31 @@ impl Sources {
         )
     }
 
-    fn segment(&self, s: u32) -> Result<Arc<dyn SourceBytes>, String> {
+    fn shared(ds: Arc<Dataset>) -> Sources {
+        let segments = (0..ds.segment_count())
+            .map(|_| BlockingOnce::new())
+            .collect();
+        Sources::Shared(ds, segments)
+    }
+
+    async fn segment(&self, s: u32) -> Result<Arc<dyn SourceBytes>, String> {
+        let no_segment = || format!("no segment {s}");
         match self {
             Sources::None => Err("no dataset".into()),
             Sources::Mapped(files) => files
                 .get(s as usize)
                 .cloned()
-                .unwrap_or_else(|| Err(format!("no segment {s}"))),
-            Sources::Shared(ds) => ds
-                .segment_data(s)
-                .map(|m| hold(m, |m| m.bytes()))
-                .map_err(source_error),
+                .unwrap_or_else(|| Err(no_segment())),
+            Sources::Shared(ds, segments) => {
+                let once = segments.get(s as usize).ok_or_else(no_segment)?;
+                let ds = ds.clone();
+                once.get_or_make(move || {
+                    ds.segment_data(s)
+                        .map(|m| hold(m, |m| m.bytes()))
+                        .map_err(source_error)
+                })
+                .await
+            }
         }
     }
 }
@@ -160,8 +178,10 @@ impl Loaded {
 pub(crate) struct SpansTable {
     /// Set for a shared dataset, whose batches are loaded by the first scan.
     load: Option<(Arc<Dataset>, usize)>,
-    loaded: OnceLock<Result<Arc<Loaded>, String>>,
+    loaded: BlockingOnce<Arc<Loaded>>,
     sources: Arc<Sources>,
+    /// Bytes of source spans read into one slice of a scan with `attributes`.
+    slice_bytes: usize,
 }
 
 impl SpansTable {
@@ -170,8 +190,9 @@ impl SpansTable {
         let loaded = Loaded::new(load_spans(ds, threads)?)?;
         Ok(SpansTable {
             load: None,
-            loaded: OnceLock::from(Ok(Arc::new(loaded))),
+            loaded: BlockingOnce::ready(Arc::new(loaded)),
             sources: Arc::new(Sources::mapped(ds)),
+            slice_bytes: SLICE_BYTES,
         })
     }
 
@@ -180,8 +201,9 @@ impl SpansTable {
     pub(crate) fn shared(ds: Arc<Dataset>, threads: usize) -> SpansTable {
         SpansTable {
             load: Some((ds.clone(), threads)),
-            loaded: OnceLock::new(),
-            sources: Arc::new(Sources::Shared(ds)),
+            loaded: BlockingOnce::new(),
+            sources: Arc::new(Sources::shared(ds)),
+            slice_bytes: SLICE_BYTES,
         }
     }
 
@@ -189,21 +211,32 @@ impl SpansTable {
     pub(crate) fn empty() -> Result<SpansTable, SqlError> {
         Ok(SpansTable {
             load: None,
-            loaded: OnceLock::from(Ok(Arc::new(Loaded::new(Vec::new())?))),
+            loaded: BlockingOnce::ready(Arc::new(Loaded::new(Vec::new())?)),
             sources: Arc::new(Sources::None),
+            slice_bytes: SLICE_BYTES,
         })
     }
 
-    fn loaded(&self) -> DfResult<Arc<Loaded>> {
+    /// The same table, cutting slices of a scan with `attributes` at `bytes`.
+    #[cfg(test)]
+    pub(crate) fn with_slice_bytes(self, bytes: usize) -> SpansTable {
+        SpansTable {
+            slice_bytes: bytes,
+            ..self
+        }
+    }
+
+    async fn loaded(&self) -> DfResult<Arc<Loaded>> {
+        let load = self.load.clone();
         self.loaded
-            .get_or_init(|| {
-                let (ds, threads) = self.load.as_ref().ok_or("no dataset")?;
-                load_spans(ds, *threads)
+            .get_or_make(move || {
+                let (ds, threads) = load.ok_or("no dataset")?;
+                load_spans(&ds, threads)
                     .and_then(Loaded::new)
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
             })
-            .clone()
+            .await
             .map_err(DataFusionError::Execution)
     }
 }
@@ -279,7 +312,7 @@ impl TableProvider for SpansTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let loaded = self.loaded()?;
+        let loaded = self.loaded().await?;
         if projection.is_some_and(|p| !p.contains(&attributes_index())) {
             return loaded.table.scan(state, projection, filters, limit).await;
         }
@@ -293,7 +326,11 @@ impl TableProvider for SpansTable {
         // A limit reaches the scan only when no filter stands between; then the first rows
         // are all that is read.
         let row_cap = limit.filter(|_| predicates.is_empty());
-        let slices = slices(&loaded.segments, state.config().batch_size(), row_cap);
+        let cut = Cut {
+            rows: state.config().batch_size(),
+            bytes: self.slice_bytes,
+        };
+        let slices = slices(&loaded.segments, cut, row_cap);
         let predicates: Arc<[Arc<dyn PhysicalExpr>]> = predicates.into();
         let partitions = split(slices, state.config().target_partitions())
             .into_iter()
@@ -318,20 +355,44 @@ impl TableProvider for SpansTable {
     }
 }
 
+/// Bytes of source spans whose attributes one slice reads at most (a single larger span
+/// is a slice alone). A slice's attributes become one `Utf8` array, which cannot pass
+/// 2 GiB, and the memory a scan holds is a few slices: LLM spans of a megabyte each would
+/// make a slice of 8,192 rows 8 GB.
+const SLICE_BYTES: usize = 64 << 20;
+
+/// Where slices are cut: after `rows` rows, or before a row that would take them past
+/// `bytes` bytes of source spans.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    rows: usize,
+    bytes: usize,
+}
+
 /// A slice of a segment's batch: the unit of work of a scan with `attributes`.
 type Slice = (u32, RecordBatch);
 
-/// The batches of every segment, in index order, cut into zero-copy slices of at most
-/// `rows` rows (so one slice's attributes stay small), stopping after `cap` rows.
-fn slices(segments: &[Vec<RecordBatch>], rows: usize, cap: Option<usize>) -> Vec<Slice> {
-    let rows = rows.max(1);
+/// The batches of every segment, in index order, cut into zero-copy slices (so one slice's
+/// attributes stay small), stopping after `cap` rows.
+fn slices(segments: &[Vec<RecordBatch>], cut: Cut, cap: Option<usize>) -> Vec<Slice> {
+    let rows = cut.rows.max(1);
     let mut left = cap.unwrap_or(usize::MAX);
     let mut out = Vec::new();
     for (s, batches) in segments.iter().enumerate() {
         for batch in batches {
+            let sizes = batch
+                .column_by_name("byte_len")
+                .and_then(|c| c.as_primitive_opt::<UInt32Type>());
+            let size = |row: usize| sizes.map_or(0, |a| a.value(row) as usize);
             let mut start = 0;
             while start < batch.num_rows() && left > 0 {
-                let len = rows.min(batch.num_rows() - start).min(left);
+                let most = rows.min(batch.num_rows() - start).min(left);
+                let mut len = 1;
+                let mut bytes = size(start);
+                while len < most && bytes + size(start + len) <= cut.bytes {
+                    bytes += size(start + len);
+                    len += 1;
+                }
                 out.push((s as u32, batch.slice(start, len)));
                 start += len;
                 left -= len;
@@ -371,32 +432,61 @@ impl PartitionStream for AttributesPartition {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let predicates = self.predicates.clone();
-        let sources = self.sources.clone();
-        let schema = self.schema.clone();
+        let reading = Reading {
+            predicates: self.predicates.clone(),
+            sources: self.sources.clone(),
+            schema: self.schema.clone(),
+        };
         // Lazy: each slice is read when the consumer asks for the next batch, so a LIMIT
         // above stops the reading.
-        let batches = self
-            .slices
-            .clone()
-            .into_iter()
-            .filter_map(move |(s, batch)| {
-                with_attributes(&sources, s, batch, &predicates, &schema).transpose()
-            });
-        Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            futures::stream::iter(batches),
-        ))
+        let batches = futures::stream::unfold(
+            (self.slices.clone().into_iter(), reading),
+            |(mut rest, reading)| async move {
+                loop {
+                    let (s, batch) = rest.next()?;
+                    // One unit of the task's budget per slice, read or skipped: a long run
+                    // of slices that the filters reject yields no batch, so without this
+                    // the task would not yield, and the abort that enforces the time limit
+                    // takes effect only when it does.
+                    tokio::task::consume_budget().await;
+                    if let Some(read) = reading.read(s, batch).await.transpose() {
+                        return Some((read, (rest, reading)));
+                    }
+                }
+            },
+        );
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
     }
 }
 
-/// The rows of `batch` that pass `predicates`, with their attributes; `None` when none pass.
-fn with_attributes(
-    sources: &Sources,
-    segment: u32,
+/// What reading a slice needs.
+struct Reading {
+    predicates: Arc<[Arc<dyn PhysicalExpr>]>,
+    sources: Arc<Sources>,
+    schema: SchemaRef,
+}
+
+impl Reading {
+    async fn read(&self, segment: u32, batch: RecordBatch) -> DfResult<Option<RecordBatch>> {
+        let Some(batch) = passing(batch, &self.predicates)? else {
+            return Ok(None);
+        };
+        let source = self.sources.segment(segment).await.map_err(|e| {
+            DataFusionError::Execution(format!(
+                "the attributes column is read from the source file, which cannot be read: {e}"
+            ))
+        })?;
+        let attributes = attributes_column(&batch, source.bytes())?;
+        let mut columns = batch.columns().to_vec();
+        columns.push(attributes);
+        Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
+    }
+}
+
+/// The rows of `batch` that pass `predicates`; `None` when none pass.
+fn passing(
     mut batch: RecordBatch,
     predicates: &[Arc<dyn PhysicalExpr>],
-    schema: &SchemaRef,
 ) -> DfResult<Option<RecordBatch>> {
     for predicate in predicates {
         let mask = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
@@ -408,15 +498,7 @@ fn with_attributes(
             return Ok(None);
         }
     }
-    let source = sources.segment(segment).map_err(|e| {
-        DataFusionError::Execution(format!(
-            "the attributes column is read from the source file, which cannot be read: {e}"
-        ))
-    })?;
-    let attributes = attributes_column(&batch, source.bytes())?;
-    let mut columns = batch.columns().to_vec();
-    columns.push(attributes);
-    Ok(Some(RecordBatch::try_new(schema.clone(), columns)?))
+    Ok(Some(batch))
 }
 
 /// The attributes of each span of `batch` as JSON object text, read from `data` (its
@@ -442,6 +524,16 @@ fn attributes_column(batch: &RecordBatch, data: &[u8]) -> DfResult<ArrayRef> {
             Some((span, _)) => {
                 text.clear();
                 write_object(&mut text, &span.attributes);
+                // Slices are cut by bytes, so only a single span of over 2 GiB gets here;
+                // appending it would panic.
+                if out.values_slice().len() + text.len() > i32::MAX as usize {
+                    return Err(DataFusionError::Execution(format!(
+                        "the attributes of span {} in trace {} are too large for one value ({} bytes)",
+                        c.span_id.value(i),
+                        c.trace_id.value(i),
+                        text.len()
+                    )));
+                }
                 out.append_value(&text);
             }
             None => out.append_null(),
@@ -621,10 +713,14 @@ mod tests {
         )])
         .unwrap();
         let segments = [vec![batch.clone()], vec![batch]];
-        let all = slices(&segments, 10, None);
+        let by_rows = Cut {
+            rows: 10,
+            bytes: usize::MAX,
+        };
+        let all = slices(&segments, by_rows, None);
         let shape: Vec<(u32, usize)> = all.iter().map(|(s, b)| (*s, b.num_rows())).collect();
         assert_eq!(shape, [(0, 10), (0, 10), (0, 5), (1, 10), (1, 10), (1, 5)]);
-        let capped = slices(&segments, 10, Some(12));
+        let capped = slices(&segments, by_rows, Some(12));
         let shape: Vec<(u32, usize)> = capped.iter().map(|(s, b)| (*s, b.num_rows())).collect();
         assert_eq!(shape, [(0, 10), (0, 2)]);
 
@@ -639,5 +735,67 @@ mod tests {
             1,
             "one empty partition, not none"
         );
+    }
+
+    #[test]
+    fn slices_are_cut_by_bytes_of_source_spans_too() {
+        // Spans of 10, 10, 50, 10, 10, 10 bytes; slices of at most 25 bytes or 4 rows.
+        let sizes = [10u32, 10, 50, 10, 10, 10, 10, 10];
+        let batch = RecordBatch::try_from_iter([(
+            "byte_len",
+            Arc::new(arrow_array::UInt32Array::from(sizes.to_vec())) as ArrayRef,
+        )])
+        .unwrap();
+        let cut = Cut { rows: 4, bytes: 25 };
+        let shape: Vec<usize> = slices(&[vec![batch.clone()]], cut, None)
+            .iter()
+            .map(|(_, b)| b.num_rows())
+            .collect();
+        assert_eq!(
+            shape,
+            [2, 1, 2, 2, 1],
+            "a span over the limit is a slice alone"
+        );
+        let cut = Cut {
+            rows: 4,
+            bytes: usize::MAX,
+        };
+        let shape: Vec<usize> = slices(&[vec![batch]], cut, None)
+            .iter()
+            .map(|(_, b)| b.num_rows())
+            .collect();
+        assert_eq!(shape, [4, 4]);
+    }
+
+    #[test]
+    fn a_long_run_of_rejected_slices_gives_the_runtime_a_turn() {
+        use futures::StreamExt;
+
+        let batch = RecordBatch::try_from_iter([(
+            "x",
+            Arc::new(arrow_array::Int32Array::from(vec![1])) as ArrayRef,
+        )])
+        .unwrap();
+        let reject: Arc<dyn PhysicalExpr> = Arc::new(
+            datafusion::physical_expr::expressions::Literal::new(false.into()),
+        );
+        let partition = AttributesPartition {
+            slices: (0..10_000).map(|_| (0, batch.clone())).collect(),
+            predicates: vec![reject].into(),
+            sources: Arc::new(Sources::None),
+            schema: batch.schema(),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut stream = partition.execute(Arc::new(TaskContext::default()));
+            let first = futures::poll!(stream.next());
+            assert!(
+                first.is_pending(),
+                "the stream yields before reading every slice"
+            );
+            assert!(stream.next().await.is_none(), "and every slice is rejected");
+        });
     }
 }

@@ -89,7 +89,10 @@ pub(crate) fn base_state(
 /// rollups.
 pub(crate) fn dataset_state(ds: &Dataset, partitions: usize) -> Result<SessionState, SqlError> {
     let spans = SpansTable::of(ds, partitions)?;
-    let messages = crate::messages::LazyMessages::ready(Some(crate::messages::build_messages(ds)?));
+    let messages = crate::messages::LazyMessages::ready(crate::messages::build_messages(
+        ds,
+        crate::message_batches::BATCH_BYTES,
+    )?)?;
     base_state(
         Arc::new(spans),
         halo_index::traces_to_batch(ds.traces()),
@@ -115,7 +118,7 @@ pub(crate) fn empty_state() -> Result<SessionState, SqlError> {
     base_state(
         Arc::new(SpansTable::empty()?),
         halo_index::traces_to_batch(&[]),
-        Arc::new(crate::messages::LazyMessages::ready(None)),
+        Arc::new(crate::messages::LazyMessages::ready(Vec::new())?),
         1,
     )
 }
