@@ -327,7 +327,7 @@ mod tests {
         std::fs::write(&odd, format!("{span}\n")).unwrap();
         let fifo = dir.join("f.jsonl");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-        let (files, problems) = discover(&[dir.clone()]).unwrap();
+        let (files, problems) = discover(std::slice::from_ref(&dir)).unwrap();
         assert_eq!(files.len(), 1, "{files:?}");
         assert!(
             problems
