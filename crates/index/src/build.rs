@@ -14,6 +14,7 @@ use halo_ingest::{Problem, ProblemKind};
 use halo_trace::{parse_line_checked, SpanFacts};
 use rayon::prelude::*;
 
+use crate::file_hash::HashingWriter;
 use crate::rollup::{Interner, TraceAcc, TraceSummary};
 use crate::span_columns::{span_schema, SpanBatchBuilder, SpanLocation};
 use crate::span_view::SpanColumns;
@@ -48,6 +49,8 @@ pub(crate) struct SegmentBuild {
     pub(crate) duplicate_span_traces: u64,
     pub(crate) span_count: u64,
     pub(crate) line_count: u64,
+    /// Checksum of the span table as written (see [`crate::file_hash`]).
+    pub(crate) spans_file_hash: u64,
 }
 
 struct ChunkOut {
@@ -257,8 +260,10 @@ pub(crate) fn build_from_chunks<'d>(
         path: spans_path.to_path_buf(),
         error: e,
     };
-    let out =
-        std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(spans_path).map_err(io)?);
+    let out = std::io::BufWriter::with_capacity(
+        1 << 20,
+        HashingWriter::new(std::fs::File::create(spans_path).map_err(io)?),
+    );
     let mut writer = arrow_ipc::writer::FileWriter::try_new(out, &span_schema()).map_err(|e| {
         IndexError::Arrow {
             path: spans_path.to_path_buf(),
@@ -335,10 +340,15 @@ pub(crate) fn build_from_chunks<'d>(
             Ok::<(), IndexError>(())
         },
     )?;
-    writer.finish().map_err(|e| IndexError::Arrow {
-        path: spans_path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let spans_file_hash = writer
+        .into_inner()
+        .map_err(|e| IndexError::Arrow {
+            path: spans_path.to_path_buf(),
+            message: e.to_string(),
+        })?
+        .into_inner()
+        .map_err(|e| io(e.into_error()))?
+        .digest();
     let accs: Vec<TraceAcc> = order
         .iter()
         .filter_map(|id| traces.remove(id.as_str()))
@@ -398,5 +408,6 @@ pub(crate) fn build_from_chunks<'d>(
         duplicate_span_traces,
         span_count: rows_before,
         line_count: lines_before,
+        spans_file_hash,
     })
 }

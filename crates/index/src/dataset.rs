@@ -637,9 +637,13 @@ impl Dataset {
         let table = seg
             .spans
             .get_or_init(|| {
+                // The message alone: it is wrapped again, with the path, below.
                 let table = SpanTable::read(&seg.spans_path)
                     .map(Arc::new)
-                    .map_err(|e| e.to_string());
+                    .map_err(|e| match e {
+                        IndexError::Corrupt { message, .. } => message,
+                        other => other.to_string(),
+                    });
                 match replaced() {
                     true => Err(REPLACED.to_owned()),
                     false => table,

@@ -23,6 +23,7 @@
 mod build;
 mod cleanup;
 mod dataset;
+mod file_hash;
 mod file_identity;
 mod gzip_access;
 mod ipc_file;

@@ -102,6 +102,11 @@ fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fi
         (Ok(meta), SourceKind::Gzip) => gzip_checkpoints_fault(dir, meta, options.verify),
         _ => None,
     };
+    // Sizes are checked first (below); checksums only when asked (`halo index`).
+    let damage = match &existing {
+        Ok(meta) if options.verify && segments_present(dir, meta) => damaged_table(dir, meta),
+        _ => None,
+    };
     let reason = match existing {
         Ok(meta) if !same_file(&meta.source, &source.path) => {
             format!("the index belongs to {}", meta.source.display())
@@ -109,6 +114,7 @@ fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fi
         Ok(meta) if !segments_present(dir, &meta) => {
             "index files are missing or truncated".to_string()
         }
+        Ok(_) if damage.is_some() => damage.unwrap_or_default(),
         Ok(_) if gzip_fault.is_some() => gzip_fault.unwrap_or_default(),
         Ok(meta) if meta.fingerprint == *fingerprint => return Plan::Reuse(meta),
         Ok(meta) if is_append(source, &meta, fingerprint) => return Plan::Append(meta),
@@ -199,6 +205,26 @@ impl BuildLock {
     pub(crate) fn held(&self) -> bool {
         self.file.is_some()
     }
+}
+
+/// Which table of the index, if any, no longer has the checksum it was written with
+/// (`halo index` checks; see [`crate::file_hash`]).
+fn damaged_table(dir: &Path, meta: &IndexMeta) -> Option<String> {
+    meta.segments.iter().find_map(|s| {
+        let (spans, traces) = segment_paths(dir, &s.name);
+        [(spans, s.spans_file_hash), (traces, s.traces_file_hash)]
+            .into_iter()
+            .find_map(|(path, recorded)| {
+                let recorded = recorded?;
+                let damaged = crate::file_hash::hash_file(&path).ok() != Some(recorded);
+                damaged.then(|| {
+                    format!(
+                        "{} is damaged (its checksum changed)",
+                        path.file_name().unwrap_or_default().to_string_lossy()
+                    )
+                })
+            })
+    })
 }
 
 fn segments_present(dir: &Path, meta: &IndexMeta) -> bool {

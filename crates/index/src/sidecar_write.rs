@@ -8,26 +8,32 @@ use halo_ingest::{Fingerprint, MappedFile, Problem, ProblemKind, SourceFile, Sou
 use crate::build::{build_from_chunks, build_segment, ChunkInput, SegmentBuild};
 use crate::cleanup::{delete_in_background, drop_in_background, sibling, sweep_old_indexes};
 use crate::dataset::{accept_unterminated, complete_end, BuildProgress, IndexAction, OpenOptions};
+use crate::file_hash::HashingWriter;
 use crate::open_plan::prefix_tail_hash;
 use crate::store::{segment_paths, IndexMeta, SegmentMeta, FORMAT_VERSION, GZIP_CHECKPOINTS};
 use crate::trace_columns::traces_to_batch;
 use crate::IndexError;
 
-fn write_ipc(path: &Path, batch: &arrow_array::RecordBatch) -> Result<(), IndexError> {
+/// Writes `batch` as an Arrow file; returns its checksum.
+fn write_ipc(path: &Path, batch: &arrow_array::RecordBatch) -> Result<u64, IndexError> {
     let arrow = |e: arrow_schema::ArrowError| IndexError::Arrow {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let file = std::fs::File::create(path).map_err(|e| IndexError::Io {
+    let io = |e: std::io::Error| IndexError::Io {
         path: path.to_path_buf(),
         error: e,
-    })?;
-    let mut w =
-        arrow_ipc::writer::FileWriter::try_new(std::io::BufWriter::new(file), &batch.schema())
-            .map_err(arrow)?;
+    };
+    let file = std::fs::File::create(path).map_err(io)?;
+    let out = std::io::BufWriter::new(HashingWriter::new(file));
+    let mut w = arrow_ipc::writer::FileWriter::try_new(out, &batch.schema()).map_err(arrow)?;
     w.write(batch).map_err(arrow)?;
-    w.finish().map_err(arrow)?;
-    Ok(())
+    let hashing = w
+        .into_inner()
+        .map_err(arrow)?
+        .into_inner()
+        .map_err(|e| io(e.into_error()))?;
+    Ok(hashing.digest())
 }
 
 /// The `meta.json` entry of a freshly built segment.
@@ -37,6 +43,7 @@ fn segment_meta(
     bytes: std::ops::Range<u64>,
     first_line: u64,
     (spans_path, traces_path): (&Path, &Path),
+    traces_file_hash: u64,
 ) -> SegmentMeta {
     SegmentMeta {
         name,
@@ -53,6 +60,8 @@ fn segment_meta(
         problems: built.problems,
         spans_file_bytes: file_size(spans_path),
         traces_file_bytes: file_size(traces_path),
+        spans_file_hash: Some(built.spans_file_hash),
+        traces_file_hash: Some(traces_file_hash),
     }
 }
 
@@ -107,7 +116,7 @@ pub(crate) fn build_fresh(
             (built?, end, data_bytes, Some(mapped), None)
         }
     };
-    write_ipc(&traces_path, &traces_to_batch(&built.traces))?;
+    let traces_hash = write_ipc(&traces_path, &traces_to_batch(&built.traces))?;
     // Tens of thousands of rollups free slowly; nothing waits for that.
     drop_in_background(std::mem::take(&mut built.traces));
     let meta = IndexMeta {
@@ -130,6 +139,7 @@ pub(crate) fn build_fresh(
             0..end as u64,
             1,
             (&spans_path, &traces_path),
+            traces_hash,
         )],
         gzip_checkpoints_bytes: gzip.as_ref().map(|g| g.checkpoints_bytes),
         gzip_members_end: gzip.and_then(|g| g.members_end),
@@ -247,7 +257,7 @@ impl NextSegment {
         bytes: std::ops::Range<u64>,
         (fingerprint, data_bytes, tail_hash): (Fingerprint, u64, u64),
     ) -> Result<(IndexMeta, IndexAction), IndexError> {
-        write_ipc(&self.traces_path, &traces_to_batch(&built.traces))?;
+        let traces_hash = write_ipc(&self.traces_path, &traces_to_batch(&built.traces))?;
         meta.line_count += built.line_count;
         meta.segments.push(segment_meta(
             self.name,
@@ -255,6 +265,7 @@ impl NextSegment {
             bytes.clone(),
             self.first_line,
             (&self.spans_path, &self.traces_path),
+            traces_hash,
         ));
         meta.fingerprint = fingerprint;
         meta.indexed_bytes = bytes.end;

@@ -66,6 +66,12 @@ pub struct SegmentMeta {
     /// Size of the trace table file.
     #[serde(default)]
     pub traces_file_bytes: u64,
+    /// Checksum of the span table file (xxh3), checked by `halo index`.
+    #[serde(default)]
+    pub spans_file_hash: Option<u64>,
+    /// Checksum of the trace table file (xxh3), checked by `halo index`.
+    #[serde(default)]
+    pub traces_file_hash: Option<u64>,
 }
 
 /// `meta.json`.

@@ -406,6 +406,29 @@ fn corrupt_index_is_rebuilt() {
         IndexAction::Rebuilt { .. }
     ));
     assert_eq!(ds.span_table(0).unwrap().num_rows(), 1);
+    // Damage that keeps the size: trusted by a query's open (sizes only), found by a
+    // verifying open (`halo index`), which rebuilds.
+    let dir = ds.reports()[0].index_dir.clone();
+    for table in ["seg-0000.spans.arrow", "seg-0000.traces.arrow"] {
+        let path = dir.join(table);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        std::fs::write(&path, &bytes).unwrap();
+        let quick = open(std::slice::from_ref(&file), &idx).unwrap();
+        assert!(matches!(quick.reports()[0].action, IndexAction::Reused));
+        let options = OpenOptions {
+            index_dir: Some(idx.clone()),
+            verify: true,
+            ..Default::default()
+        };
+        let checked = Dataset::open(std::slice::from_ref(&file), &options, &NoProgress).unwrap();
+        match &checked.reports()[0].action {
+            IndexAction::Rebuilt { reason } => assert!(reason.contains(table), "{reason}"),
+            other => panic!("{table}: {other:?}"),
+        }
+        assert_eq!(checked.span_table(0).unwrap().num_rows(), 1);
+    }
 }
 
 struct Recorder<'a>(&'a std::sync::Mutex<Vec<String>>);
