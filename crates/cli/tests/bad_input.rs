@@ -336,3 +336,51 @@ fn a_truncated_gzip_keeps_its_good_lines_and_strict_names_the_fault() {
         stderr(&strict)
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_build_that_runs_out_of_space_leaves_no_half_index() {
+    // A file size limit makes the span table's writes fail (EFBIG) as a full disk would.
+    let tmp = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..2000)
+        .map(|i| {
+            Span::new(&format!("t{i}"), "s", "")
+                .attrs(&format!(r#"{{"input.value":"{}"}}"#, "x".repeat(200)))
+                .line()
+        })
+        .collect();
+    let file = write(tmp.path(), "big.jsonl", &lines);
+    let idx = tmp.path().join("idx");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec '{}' index -q --index-dir '{}' '{}'",
+        env!("CARGO_BIN_EXE_halo"),
+        idx.display(),
+        file.display()
+    );
+    let o = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let left: Vec<String> = std::fs::read_dir(&idx)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing half-built is left: {left:?}");
+    // With room again, the index builds.
+    let o = halo(
+        tmp.path(),
+        &[
+            "count",
+            "--index-dir",
+            idx.to_str().unwrap(),
+            file.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(json(&o)["total"], 2000);
+}

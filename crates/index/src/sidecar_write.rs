@@ -78,15 +78,33 @@ pub(crate) fn build_fresh(
     locked: bool,
 ) -> Result<IndexMeta, IndexError> {
     let tmp = sibling(dir, "tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    sweep_old_indexes(dir, &tmp, locked);
+    let built = build_into(&tmp, source, dir, fingerprint, options, progress);
+    if built.is_err() {
+        // A build that failed (a full disk, say) must not leave a half-written index as
+        // big as the data, keeping the disk full until the next run.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    built
+}
+
+/// [`build_fresh`] into the temporary directory `tmp`, then swapped in as `dir`.
+fn build_into(
+    tmp: &Path,
+    source: &SourceFile,
+    dir: &Path,
+    fingerprint: Fingerprint,
+    options: &OpenOptions,
+    progress: &dyn BuildProgress,
+) -> Result<IndexMeta, IndexError> {
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |e| IndexError::Io { path: p, error: e }
     };
-    let _ = std::fs::remove_dir_all(&tmp);
-    sweep_old_indexes(dir, &tmp, locked);
-    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    std::fs::create_dir_all(tmp).map_err(io(tmp))?;
     let name = "seg-0000".to_string();
-    let (spans_path, traces_path) = segment_paths(&tmp, &name);
+    let (spans_path, traces_path) = segment_paths(tmp, &name);
     // A plain source is mapped and indexed; a gzip source is indexed while it is inflated,
     // and leaves checkpoints instead of an inflated copy.
     let (mut built, end, data_bytes, mapped, gzip) = match source.kind {
@@ -148,7 +166,7 @@ pub(crate) fn build_fresh(
     if let Some(mapped) = mapped {
         drop_in_background(mapped);
     }
-    meta.write(&tmp)?;
+    meta.write(tmp)?;
     // Swap the finished directory in: move the old one aside first, since a rename cannot
     // replace a non-empty directory.
     let old = sibling(dir, "old");
@@ -158,7 +176,7 @@ pub(crate) fn build_fresh(
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
-    std::fs::rename(&tmp, dir).map_err(io(dir))?;
+    std::fs::rename(tmp, dir).map_err(io(dir))?;
     // The old index is out of the way; deleting its files can finish after we return
     // (`finish_cleanup` waits for it before the process exits). If the process dies
     // first, the next build sweeps the remains.
