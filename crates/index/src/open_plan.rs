@@ -82,6 +82,11 @@ fn meta_stamp(dir: &Path) -> Option<(std::time::SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
+/// The most segments a file's index grows to by appends: each is opened and merged on
+/// every query, so a log appended to a thousand times would make every overview slow.
+/// The append that would pass this rebuilds the index as one segment instead.
+pub(crate) const MAX_SEGMENTS: usize = 32;
+
 /// What opening an index calls for.
 enum Plan {
     /// The index is current.
@@ -117,6 +122,14 @@ fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fi
         Ok(_) if damage.is_some() => damage.unwrap_or_default(),
         Ok(_) if gzip_fault.is_some() => gzip_fault.unwrap_or_default(),
         Ok(meta) if meta.fingerprint == *fingerprint => return Plan::Reuse(meta),
+        Ok(meta)
+            if meta.segments.len() >= MAX_SEGMENTS && is_append(source, &meta, fingerprint) =>
+        {
+            format!(
+                "{} appended parts are merged into one (opening many parts is slow)",
+                meta.segments.len() + 1
+            )
+        }
         Ok(meta) if is_append(source, &meta, fingerprint) => return Plan::Append(meta),
         Ok(_) => "the file changed".to_string(),
         Err(e) if dir.join("meta.json").exists() => e,

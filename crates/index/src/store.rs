@@ -164,7 +164,7 @@ pub fn index_dir_for(source: &Path, index_root: Option<&Path>) -> PathBuf {
     if let Some(root) = index_root {
         return root.join(keyed_name(source));
     }
-    let beside = source.with_file_name(format!("{}.halo-index", file_name(source)));
+    let beside = source.with_file_name(format!("{}.halo-index", beside_name(source)));
     if beside.is_dir() || source.parent().is_some_and(dir_is_writable) {
         return beside;
     }
@@ -184,10 +184,38 @@ fn file_name(source: &Path) -> String {
         .unwrap_or_else(|| "traces".into())
 }
 
+/// The longest file name an index directory's name starts with. Names are limited to 255
+/// bytes on most file systems, and an index directory also gets `.halo-index`, a hash, and
+/// while it is built or replaced `.tmp-<pid>-<n>`: a longer trace file name is cut and
+/// told apart by the hash of its path.
+const NAME_HEAD_BYTES: usize = 180;
+
+fn path_hash(source: &Path) -> u32 {
+    xxhash_rust::xxh3::xxh3_64(source.as_os_str().as_encoded_bytes()) as u32
+}
+
 /// `<file name>-<hash of its path>`: one index per path in a shared root.
 fn keyed_name(source: &Path) -> String {
-    let hash = xxhash_rust::xxh3::xxh3_64(source.as_os_str().as_encoded_bytes());
-    format!("{}-{:08x}", file_name(source), hash as u32)
+    let name = file_name(source);
+    format!(
+        "{}-{:08x}",
+        halo_trace::head(&name, NAME_HEAD_BYTES),
+        path_hash(source)
+    )
+}
+
+/// The name an index beside its file starts with: the file's own, or for a very long one
+/// its head and the hash of its path.
+fn beside_name(source: &Path) -> String {
+    let name = file_name(source);
+    if name.len() <= NAME_HEAD_BYTES {
+        return name;
+    }
+    format!(
+        "{}-{:08x}",
+        halo_trace::head(&name, NAME_HEAD_BYTES),
+        path_hash(source)
+    )
 }
 
 fn cache_root() -> PathBuf {
@@ -219,5 +247,31 @@ fn dir_is_writable(dir: &Path) -> bool {
             true
         }
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_very_long_file_name_gets_an_index_name_the_file_system_takes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let long = format!("{}.jsonl", "é".repeat(120));
+        let source = tmp.path().join(&long);
+        for dir in [
+            index_dir_for(&source, None),
+            index_dir_for(&source, Some(tmp.path())),
+        ] {
+            let name = dir.file_name().unwrap().to_str().unwrap().to_owned();
+            assert!(name.len() <= 220, "{} bytes", name.len());
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::create_dir(crate::cleanup::sibling(&dir, "tmp")).unwrap();
+        }
+        let short = tmp.path().join("a.jsonl");
+        assert_eq!(
+            index_dir_for(&short, None).file_name().unwrap(),
+            "a.jsonl.halo-index"
+        );
     }
 }

@@ -1220,3 +1220,34 @@ fn files_rotated_or_rebuilt_after_opening_are_refused_not_misread() {
     assert_eq!(after.span_table(0).unwrap().num_rows(), 2);
     assert!(after.segment_data(0).is_ok());
 }
+
+#[test]
+fn many_appends_are_merged_before_they_slow_every_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("live.jsonl");
+    let idx = tmp.path().join("idx");
+    std::fs::write(&file, span("t0", "s", "", "STATUS_CODE_OK", "{}") + "\n").unwrap();
+    let mut merged = false;
+    for i in 1..40 {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap();
+        writeln!(
+            f,
+            "{}",
+            span(&format!("t{i}"), "s", "", "STATUS_CODE_OK", "{}")
+        )
+        .unwrap();
+        drop(f);
+        let ds = open(std::slice::from_ref(&file), &idx).unwrap();
+        assert!(ds.segment_count() <= 32, "{} segments", ds.segment_count());
+        assert_eq!(ds.traces().len(), i + 1);
+        if let IndexAction::Rebuilt { reason } = &ds.reports()[0].action {
+            assert!(reason.contains("merged into one"), "{reason}");
+            assert_eq!(ds.segment_count(), 1);
+            merged = true;
+        }
+    }
+    assert!(merged, "the 32nd append rebuilt the index as one segment");
+}
