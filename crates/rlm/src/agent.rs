@@ -9,7 +9,7 @@ use halo_provider::{Message, ModelRequest, ModelResponse, StreamEvent, ToolCall,
 use crate::checkpoint::{RunCheckpoint, CHECKPOINT_VERSION};
 use crate::context::{self, COMPACTED_PREFIX};
 use crate::engine::{cancelled, Shared};
-use crate::events::{AgentInfo, AgentItem, EngineEvent};
+use crate::events::{AgentInfo, AgentItem, EngineEvent, ItemMark};
 use crate::prompts;
 use crate::tools::{self, error_json, parse_args, ToolSet};
 
@@ -21,6 +21,38 @@ const CUT_OFF_NOTE: &str = "\n\n[cut short: the model reached its output token l
 
 /// The tool result for arguments cut short by the output token limit.
 const CUT_OFF_ARGUMENTS: &str = "your output reached its token limit and these arguments were cut short; send a shorter call (or the user can raise --max-output-tokens)";
+
+/// The longest subagent answer or synthesis a parent gets back in one tool result
+/// (about 10k tokens); the whole text stays reachable with `get_context_item`.
+const MAX_ANSWER_CHARS: usize = 40_000;
+
+/// The fewest `call_subagent` calls one turn may start, whatever `max_parallel`
+/// (the default `max_parallel`): a small `--max-parallel` (gentle on a rate limit)
+/// only queues subagents, it should not stop a model from splitting its work.
+const MIN_SUBAGENTS_PER_TURN: usize = 10;
+
+/// How many `call_subagent` calls of one turn are started; later ones get an error
+/// result asking to batch them.
+pub(crate) fn subagents_per_turn(max_parallel: usize) -> usize {
+    max_parallel.max(MIN_SUBAGENTS_PER_TURN)
+}
+
+/// What the tool results of one turn may add to the context together (about 50k
+/// tokens). One result may be up to `tools::MAX_RESULT_CHARS`, so a turn of several
+/// large results would otherwise fill the model's window in one step.
+const TURN_RESULTS_BUDGET_CHARS: usize = 200_000;
+
+/// No result is cut below this share of the per-turn budget, however many there are.
+const MIN_RESULT_SHARE_CHARS: usize = 2_000;
+
+/// What stays in the context of a result moved out after the context overflowed.
+const OFFLOAD_HEAD_CHARS: usize = 2_000;
+
+/// Why an agent stopped at the token budget.
+const TOKEN_BUDGET_REASON: &str = "the token budget of the run (--max-total-tokens) was used up";
+
+/// The tool result of a request refused because the token budget is used up.
+const TOKEN_BUDGET_TOOL: &str = "not started: the run's token budget (--max-total-tokens) is used up; answer with what you have";
 
 /// How an agent ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +81,8 @@ pub(crate) struct AgentResult {
 enum Stop {
     Cancelled,
     Failed(String),
+    /// `max_total_tokens` was reached before the request was sent.
+    TokenBudget,
 }
 
 struct ToolOutput {
@@ -84,6 +118,8 @@ pub(crate) struct Agent {
     turn: u32,
     findings: Vec<String>,
     compaction_floor: usize,
+    /// Names of the tools offered in the current turn; calls to others are refused.
+    offered: Vec<String>,
 }
 
 impl Agent {
@@ -118,6 +154,7 @@ impl Agent {
             turn: 0,
             findings: Vec::new(),
             compaction_floor: 0,
+            offered: Vec::new(),
         }
     }
 
@@ -149,8 +186,26 @@ impl Agent {
         format!("{}/{}.{}", self.info.agent_id, turn, self.items)
     }
 
-    fn emit(&self, item: AgentItem, is_final: bool) {
-        self.shared.emitter.item(&self.info, item, is_final);
+    fn emit(&self, item: AgentItem, mark: ItemMark) {
+        self.shared.emitter.item(&self.info, item, mark);
+    }
+
+    /// Counts a completed request's tokens, estimated when the provider reported none
+    /// (warning once per run that it did).
+    fn count_call(&self, req: &ModelRequest, resp: &ModelResponse) {
+        let first_estimate = self
+            .shared
+            .usage
+            .add_call(&req.model, resp.usage, || estimate_usage(req, resp));
+        if first_estimate {
+            self.shared.emitter.warning(
+                &self.info,
+                format!(
+                    "the provider reported no token usage for a request to {}; such requests are counted as characters / 4, so --max-total-tokens and the token totals are estimates",
+                    req.model
+                ),
+            );
+        }
     }
 
     fn is_cancelled(&self) -> bool {
@@ -183,10 +238,7 @@ impl Agent {
                 return self.fallback(Ending::Cancelled, "the run was cancelled");
             }
             if self.tokens_exceeded() {
-                return self.fallback(
-                    Ending::TokenBudget,
-                    "the token budget of the run (--max-total-tokens) was used up",
-                );
+                return self.fallback(Ending::TokenBudget, TOKEN_BUDGET_REASON);
             }
             if self.turns_used >= max {
                 return self.exhausted().await;
@@ -206,11 +258,15 @@ impl Agent {
             } else {
                 tools::specs(self.tool_set())
             };
+            self.offered = tools.iter().map(|t| t.name.clone()).collect();
             let note = prompts::turn_note(turn, max, self.is_root(), finish_now);
             let (resp, message_id) = match self.call_model(tools, Some(note)).await {
                 Ok(r) => r,
                 Err(Stop::Cancelled) => {
                     return self.fallback(Ending::Cancelled, "the run was cancelled")
+                }
+                Err(Stop::TokenBudget) => {
+                    return self.fallback(Ending::TokenBudget, TOKEN_BUDGET_REASON)
                 }
                 Err(Stop::Failed(e)) => {
                     let reason = format!("a model request failed: {e}");
@@ -258,7 +314,7 @@ impl Agent {
                         role: "assistant".into(),
                         content: text.clone(),
                     },
-                    false,
+                    ItemMark::Plain,
                 );
                 if !self.reprompted {
                     self.reprompted = true;
@@ -284,7 +340,7 @@ impl Agent {
                     role: "assistant".into(),
                     content: text.clone(),
                 },
-                true,
+                ItemMark::AgentFinished,
             );
             return Some(AgentResult {
                 answer: if text.trim().is_empty() {
@@ -303,7 +359,7 @@ impl Agent {
                     role: "assistant".into(),
                     content: text.clone(),
                 },
-                false,
+                ItemMark::Plain,
             );
         }
         self.messages
@@ -317,20 +373,58 @@ impl Agent {
                     name: c.name.clone(),
                     arguments: c.arguments.clone(),
                 },
-                false,
+                ItemMark::Plain,
             );
         }
         let turn = self.turns_used;
+        // Subagents beyond the per-turn cap are not started: the semaphore gates model
+        // requests only, so a turn of 100 calls would otherwise hold 100 agents (and
+        // their contexts) at once and pay for all of them.
+        let cap = subagents_per_turn(self.shared.config.max_parallel);
+        let mut subagent_calls = 0;
+        let over_cap: Vec<bool> = calls
+            .iter()
+            .map(|c| {
+                if c.name == "call_subagent" {
+                    subagent_calls += 1;
+                }
+                c.name == "call_subagent" && subagent_calls > cap
+            })
+            .collect();
         let outputs = {
             let this = &*self;
-            futures::future::join_all(calls.iter().enumerate().map(|(k, c)| async move {
+            let over_cap = &over_cap;
+            let all = futures::future::join_all(calls.iter().enumerate().map(|(k, c)| async move {
                 if cut_off && c.parse_arguments().is_err() {
                     return ToolOutput::err(CUT_OFF_ARGUMENTS);
                 }
+                if over_cap[k] {
+                    return ToolOutput::err(&format!(
+                        "not started: at most {cap} call_subagent calls run per turn; batch related questions into one subagent's task, or send the rest in your next turn"
+                    ));
+                }
                 this.execute(c, turn, k + 1).await
-            }))
-            .await
+            }));
+            // Raced against Ctrl-C: a long tool (SQL, a scan of the dataset or repo)
+            // must not hold the run's end. Dropping the futures stops subagents and
+            // async tools; blocking tools finish in the background, unheard.
+            tokio::select! {
+                outs = all => Some(outs),
+                _ = cancelled(&this.shared.cancel) => None,
+            }
         };
+        let stopped = outputs.is_none();
+        let mut outputs = outputs.unwrap_or_else(|| {
+            calls
+                .iter()
+                .map(|_| {
+                    ToolOutput::err("cancelled: the run was stopped before this tool finished")
+                })
+                .collect()
+        });
+        if !stopped {
+            self.fit_turn_budget(&mut outputs);
+        }
         let mut final_answer = None;
         for (c, out) in calls.iter().zip(outputs) {
             self.shared.usage.add_tool(&c.name, out.is_error);
@@ -347,12 +441,17 @@ impl Agent {
                     content: out.content.clone(),
                     is_error: out.is_error,
                 },
-                false,
+                ItemMark::Plain,
             );
             self.messages.push(Message::tool_result(&c.id, out.content));
             if out.final_answer.is_some() {
                 final_answer = out.final_answer;
             }
+        }
+        if stopped {
+            // No checkpoint of a turn whose results never came: the last one (before
+            // this turn) resumes cleanly.
+            return Some(self.fallback(Ending::Cancelled, "the run was cancelled"));
         }
         if self.is_root() {
             self.checkpoint();
@@ -363,8 +462,100 @@ impl Agent {
         })
     }
 
+    /// Cuts the results of one turn in proportion when together they pass
+    /// [`TURN_RESULTS_BUDGET_CHARS`], keeping each whole original as a context item.
+    fn fit_turn_budget(&self, outputs: &mut [ToolOutput]) {
+        let total: usize = outputs.iter().map(|o| o.content.len()).sum();
+        if total <= TURN_RESULTS_BUDGET_CHARS {
+            return;
+        }
+        let n = outputs.len();
+        for o in outputs.iter_mut() {
+            let len = o.content.len();
+            let share = (TURN_RESULTS_BUDGET_CHARS as u128 * len as u128 / total as u128) as usize;
+            let share = share.max(MIN_RESULT_SHARE_CHARS);
+            if len <= share {
+                continue;
+            }
+            let head = halo_trace::head(&o.content, share).to_owned();
+            let original = std::mem::take(&mut o.content);
+            let id = self.shared.contexts.insert(original);
+            o.content = format!(
+                "{head}\n... [cut to {} of {len} chars: the {n} tool results of this turn came to {total} chars, over the per-turn budget of {TURN_RESULTS_BUDGET_CHARS}, so each was cut in proportion. The whole result is context item {id}: fetch it with get_context_item(item_id), or ask for less per call and spread the calls over turns]",
+                head.len()
+            );
+        }
+    }
+
+    /// `text` (a subagent's answer or a synthesis) capped at [`MAX_ANSWER_CHARS`]; a
+    /// longer text is kept whole as a context item the head points to.
+    fn cap_answer(&self, text: String, what: &str) -> String {
+        if text.len() <= MAX_ANSWER_CHARS {
+            return text;
+        }
+        let head = halo_trace::head(&text, MAX_ANSWER_CHARS).to_owned();
+        let len = text.len();
+        let id = self.shared.contexts.insert(text);
+        format!(
+            "{head}\n... [{what} cut at {} of {len} chars; the whole text is context item {id}: fetch it with get_context_item(item_id)]",
+            head.len()
+        )
+    }
+
+    /// After the context overflowed: moves the results of the newest tool turn (most
+    /// likely what overflowed it) to the context store, leaving their heads in place.
+    /// Returns whether anything moved.
+    fn offload_newest_results(&mut self) -> bool {
+        let head = context::head_len(&self.messages);
+        let Some(unit) = context::units(&self.messages, head)
+            .into_iter()
+            .rev()
+            .find(|u| u.tool)
+        else {
+            return false;
+        };
+        let mut moved = false;
+        for m in &mut self.messages[unit.start..unit.end] {
+            let Message::Tool { content, .. } = m else {
+                continue;
+            };
+            if content.len() <= OFFLOAD_HEAD_CHARS + 400 {
+                continue;
+            }
+            let original = std::mem::take(content);
+            let kept = halo_trace::head(&original, OFFLOAD_HEAD_CHARS).to_owned();
+            let len = original.len();
+            let id = self.shared.contexts.insert(original);
+            *content = format!(
+                "{kept}\n... [moved out of the context, which it overflowed: {len} chars in full, kept as context item {id}; fetch it with get_context_item(item_id) only if you need more, or narrow the request]"
+            );
+            moved = true;
+        }
+        moved
+    }
+
+    /// The error for a call of a tool not offered this turn, naming the offered ones.
+    fn not_offered(&self, name: &str) -> String {
+        let offered = if self.offered.is_empty() {
+            "none (answer in plain text now)".to_owned()
+        } else {
+            self.offered.join(", ")
+        };
+        if tools::specs(self.tool_set()).iter().any(|s| s.name == name) {
+            format!("{name:?} is not offered this turn; tools offered this turn: {offered}")
+        } else {
+            format!("unknown tool {name:?}; tools offered this turn: {offered}")
+        }
+    }
+
     /// Runs one tool call. Never fails: problems become error results.
     async fn execute(&self, call: &ToolCall, turn: u32, index: usize) -> ToolOutput {
+        // Only what was offered runs: tools are withheld for a reason (e.g. near the
+        // token budget only final_answer is offered), which a model must not bypass.
+        // final_answer is the exception: it only ends the agent (see below).
+        if call.name != "final_answer" && !self.offered.contains(&call.name) {
+            return ToolOutput::err(&self.not_offered(&call.name));
+        }
         let args = match call.parse_arguments() {
             Ok(v) if v.is_object() => v,
             Ok(_) => return ToolOutput::err("arguments must be a JSON object"),
@@ -452,6 +643,9 @@ impl Agent {
         if input.trim().is_empty() {
             return ToolOutput::err("input is empty; give the subagent a complete task");
         }
+        if self.tokens_exceeded() {
+            return ToolOutput::err(TOKEN_BUDGET_TOOL);
+        }
         let depth = self.info.depth + 1;
         let info = AgentInfo {
             agent_id: format!("{}/{turn}.{index}", self.info.agent_id),
@@ -474,19 +668,16 @@ impl Agent {
             vec![Message::system(system), Message::user(task)],
         );
         let r = child.run().await;
+        let answer = self.cap_answer(r.answer, "the subagent's answer");
         match r.ending {
-            Ending::Answered => ToolOutput::ok(r.answer),
+            Ending::Answered => ToolOutput::ok(answer),
             Ending::Cancelled => ToolOutput::err("the subagent was cancelled"),
             Ending::Failed(e) => ToolOutput::err(&format!(
-                "the subagent failed ({e}). What it found before failing:\n{}",
-                r.answer
+                "the subagent failed ({e}). What it found before failing:\n{answer}"
             )),
-            Ending::TurnBudget | Ending::TokenBudget | Ending::NoFinalAnswer => {
-                ToolOutput::ok(format!(
-                    "(the subagent ran out of budget; its answer may be incomplete)\n{}",
-                    r.answer
-                ))
-            }
+            Ending::TurnBudget | Ending::TokenBudget | Ending::NoFinalAnswer => ToolOutput::ok(
+                format!("(the subagent ran out of budget; its answer may be incomplete)\n{answer}"),
+            ),
         }
     }
 
@@ -535,6 +726,9 @@ impl Agent {
         );
         req.temperature = cfg.temperature;
         req.max_output_tokens = cfg.max_output_tokens;
+        if self.tokens_exceeded() {
+            return ToolOutput::err(TOKEN_BUDGET_TOOL);
+        }
         let resp = {
             let _permit = if self.info.depth > 0 {
                 match self.slot().await {
@@ -551,8 +745,8 @@ impl Agent {
         };
         match resp {
             Ok(r) => {
-                self.shared.usage.add_call(&model, r.usage);
-                let mut s = r.text;
+                self.count_call(&req, &r);
+                let mut s = self.cap_answer(r.text, "the synthesis");
                 if !missing.is_empty() {
                     s.push_str(&format!("\n\n(not rendered: {})", missing.join("; ")));
                 }
@@ -579,6 +773,11 @@ impl Agent {
         let mut refusals = 0;
         let mut compacted_for_length = false;
         loop {
+            // Also checked here, not only at the start of a turn: a refusal retry or a
+            // retry after compaction is one more request the budget must allow.
+            if self.tokens_exceeded() {
+                return Err(Stop::TokenBudget);
+            }
             let cfg = &self.shared.config;
             let mut messages = self.messages.clone();
             if let Some(n) = &note {
@@ -620,7 +819,7 @@ impl Agent {
             };
             match result {
                 Ok(resp) => {
-                    self.shared.usage.add_call(&req.model, resp.usage);
+                    self.count_call(&req, &resp);
                     if resp.refusal.is_some()
                         && resp.tool_calls.is_empty()
                         && refusals < self.shared.config.refusal_retries
@@ -632,9 +831,12 @@ impl Agent {
                 }
                 Err(e) if e.is_context_length_exceeded() && !compacted_for_length => {
                     compacted_for_length = true;
+                    // The newest results are most likely what overflowed the window, and
+                    // compaction keeps the newest tool turn: move those out first.
+                    let moved = self.offload_newest_results();
                     match self.maybe_compact(true).await {
-                        Ok(true) => continue,
-                        Ok(false) => return Err(Stop::Failed(e.to_string())),
+                        Ok(compacted) if compacted || moved => continue,
+                        Ok(_) => return Err(Stop::Failed(e.to_string())),
                         Err(stop) => return Err(stop),
                     }
                 }
@@ -646,6 +848,10 @@ impl Agent {
     /// Compacts older context when it is over the threshold (or `force`).
     /// Returns whether anything was compacted.
     async fn maybe_compact(&mut self, force: bool) -> Result<bool, Stop> {
+        // A compaction request is a request too: none past the token budget.
+        if self.tokens_exceeded() {
+            return Ok(false);
+        }
         let cfg = self.shared.config.compaction.clone();
         let size = context::estimate_tokens(&self.messages);
         if !force && (size <= cfg.threshold_tokens || size <= self.compaction_floor) {
@@ -700,7 +906,7 @@ impl Agent {
         };
         let summary = match resp {
             Ok(r) => {
-                self.shared.usage.add_call(&model, r.usage);
+                self.count_call(&req, &r);
                 r.text
             }
             Err(_) => {
@@ -735,10 +941,7 @@ impl Agent {
     async fn exhausted(&mut self) -> AgentResult {
         let reason = "the turn budget (--max-turns) was used up";
         if self.tokens_exceeded() {
-            return self.fallback(
-                Ending::TokenBudget,
-                "the token budget of the run (--max-total-tokens) was used up",
-            );
+            return self.fallback(Ending::TokenBudget, TOKEN_BUDGET_REASON);
         }
         self.turn = self.turns_used + 1;
         self.messages
@@ -768,7 +971,12 @@ impl Agent {
                         role: "assistant".into(),
                         content: answer.clone(),
                     },
-                    !self.is_root(),
+                    // The root's answer becomes the report, which is the run's final item.
+                    if self.is_root() {
+                        ItemMark::Plain
+                    } else {
+                        ItemMark::AgentFinished
+                    },
                 );
                 AgentResult {
                     answer,
@@ -776,6 +984,7 @@ impl Agent {
                 }
             }
             Err(Stop::Cancelled) => self.fallback(Ending::Cancelled, "the run was cancelled"),
+            Err(Stop::TokenBudget) => self.fallback(Ending::TokenBudget, TOKEN_BUDGET_REASON),
             Err(Stop::Failed(e)) => self.fallback(
                 Ending::TurnBudget,
                 &format!("{reason}, and the last request failed: {e}"),
@@ -868,25 +1077,46 @@ What follows is what was found so far, unedited._\n"
             context_items: shared.contexts.snapshot(),
             completed: false,
         };
-        if let Some(path) = &shared.config.checkpoint_path {
-            if let Err(e) = cp.save(path) {
-                let mut errs = shared
-                    .checkpoint_errors
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                errs.push(e.to_string());
-            }
+        let path = shared.config.checkpoint_path.clone();
+        if let Some(p) = &path {
+            shared.checkpoints.save(cp.clone(), p.clone());
         }
+        // The event names the file; only without one is the stream the snapshot's home.
         shared.emitter.emit(|sequence| {
             EngineEvent::Checkpoint(crate::events::CheckpointEvent {
                 sequence,
-                checkpoint: cp.clone(),
+                turns_used: cp.turns_used,
+                tokens_used: cp.tokens_used,
+                checkpoint: path.is_none().then(|| cp.clone()),
+                path,
             })
         });
         *shared
             .last_checkpoint
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(cp);
+    }
+}
+
+/// Tokens of a request and its response by characters / 4, for providers that report
+/// no usage.
+fn estimate_usage(req: &ModelRequest, resp: &ModelResponse) -> halo_provider::Usage {
+    let tools: usize = req
+        .tools
+        .iter()
+        .map(|t| t.name.len() + t.description.len() + t.parameters.to_string().len())
+        .sum();
+    let output = resp.text.len()
+        + resp.refusal.as_ref().map_or(0, String::len)
+        + resp
+            .tool_calls
+            .iter()
+            .map(|c| c.name.len() + c.arguments.len())
+            .sum::<usize>();
+    halo_provider::Usage {
+        input_tokens: (context::estimate_tokens(&req.messages) + tools / 4) as u64,
+        output_tokens: output.div_ceil(4) as u64,
+        ..Default::default()
     }
 }
 

@@ -2,9 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use halo_provider::Message;
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
 
 use crate::EngineError;
 
@@ -93,16 +96,75 @@ impl RunCheckpoint {
     }
 
     /// Writes the checkpoint atomically (temporary file, then rename).
+    ///
+    /// Compact JSON: the file holds the whole root conversation and is rewritten after
+    /// every root turn, so indentation would only cost time and disk.
     pub fn save(&self, path: &Path) -> Result<(), EngineError> {
         let err = |e: std::io::Error| EngineError::Checkpoint {
             path: path.to_path_buf(),
             message: e.to_string(),
         };
-        let text = serde_json::to_string_pretty(self).map_err(|e| EngineError::Checkpoint {
+        let bytes = serde_json::to_vec(self).map_err(|e| EngineError::Checkpoint {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        write_atomic(path, text.as_bytes()).map_err(err)
+        write_atomic(path, &bytes).map_err(err)
+    }
+}
+
+/// Writes a run's checkpoints on tokio's blocking threads, so that serializing and
+/// writing a large root conversation never stalls the async workers the agents run on.
+///
+/// Writes are serialized (they share one temporary file name) and a write older than
+/// the last one written is skipped, so the file always ends with the newest snapshot.
+#[derive(Debug, Default)]
+pub(crate) struct CheckpointWriter {
+    next: AtomicU64,
+    /// The generation last written; its lock serializes the writes.
+    written: Arc<Mutex<u64>>,
+    pending: Mutex<Vec<JoinHandle<()>>>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl CheckpointWriter {
+    /// Starts writing `cp` to `path` in the background (must run inside a runtime).
+    pub(crate) fn save(&self, cp: RunCheckpoint, path: PathBuf) {
+        let generation = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let written = Arc::clone(&self.written);
+        let errors = Arc::clone(&self.errors);
+        let handle = tokio::task::spawn_blocking(move || {
+            let mut last = written.lock().unwrap_or_else(|e| e.into_inner());
+            if *last > generation {
+                return; // a newer snapshot is already on disk
+            }
+            match cp.save(&path) {
+                Ok(()) => *last = generation,
+                Err(e) => errors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(e.to_string()),
+            }
+        });
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.retain(|h| !h.is_finished());
+        pending.push(handle);
+    }
+
+    /// Waits for every write started so far.
+    pub(crate) async fn flush(&self) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        for h in pending {
+            // A write that panicked left the previous file in place; nothing to add.
+            let _ = h.await;
+        }
+    }
+
+    /// The writes that failed so far.
+    pub(crate) fn errors(&self) -> Vec<String> {
+        self.errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

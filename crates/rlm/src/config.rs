@@ -46,7 +46,9 @@ pub struct EngineConfig {
     pub max_depth: u32,
     /// Model turns per agent.
     pub max_turns: u32,
-    /// Subagents running at once, over the whole run.
+    /// Subagents running at once, over the whole run. It also bounds fan-out: one
+    /// turn of an agent starts at most `max(max_parallel, 10)` subagents; further
+    /// `call_subagent` calls of that turn get an error result asking to batch them.
     pub max_parallel: usize,
     /// Source tree of the agent harness, for the read-only code tools.
     pub repo_path: Option<PathBuf>,

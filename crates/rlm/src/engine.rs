@@ -11,10 +11,10 @@ use halo_provider::ModelClient;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::agent::{root_info, Agent, Ending};
-use crate::checkpoint::RunCheckpoint;
+use crate::checkpoint::{CheckpointWriter, RunCheckpoint};
 use crate::config::EngineConfig;
 use crate::context::ContextStore;
-use crate::events::{AgentItem, AgentOutputItem, Emitter, EngineEvent};
+use crate::events::{AgentItem, AgentOutputItem, Emitter, EngineEvent, ItemMark};
 use crate::record::{RunRecord, RunStatus, Tracker, UsageProbe};
 use crate::tools::repo::RepoTools;
 use crate::tools::sql::SqlTool;
@@ -37,7 +37,7 @@ pub(crate) struct Shared {
     pub(crate) run_id: String,
     pub(crate) prompt: String,
     pub(crate) last_checkpoint: Mutex<Option<RunCheckpoint>>,
-    pub(crate) checkpoint_errors: Mutex<Vec<String>>,
+    pub(crate) checkpoints: CheckpointWriter,
 }
 
 /// Resolves when the run is cancelled (never, if the canceller is gone).
@@ -255,7 +255,7 @@ impl Engine {
             run_id: run_id.clone(),
             prompt: prompt.clone(),
             last_checkpoint: Mutex::new(resume.clone()),
-            checkpoint_errors: Mutex::new(Vec::new()),
+            checkpoints: CheckpointWriter::default(),
         });
         let root = match &resume {
             Some(cp) => Agent::resumed(Arc::clone(&shared), cp),
@@ -304,7 +304,7 @@ async fn drive(shared: Arc<Shared>, root: Agent, resumed_from: Option<String>) -
             role: "assistant".to_owned(),
             content: report.clone(),
         },
-        true,
+        ItemMark::RunFinal,
     );
     let mut checkpoint = shared
         .last_checkpoint
@@ -316,16 +316,12 @@ async fn drive(shared: Arc<Shared>, root: Agent, resumed_from: Option<String>) -
         if let Some(cp) = checkpoint.as_mut() {
             cp.completed = true;
             if let Some(path) = &shared.config.checkpoint_path {
-                if let Err(e) = cp.save(path) {
-                    shared
-                        .checkpoint_errors
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(e.to_string());
-                }
+                shared.checkpoints.save(cp.clone(), path.clone());
             }
         }
     }
+    // The caller reads (or resumes from) the file once the outcome is out.
+    shared.checkpoints.flush().await;
     let root_turns = checkpoint.as_ref().map_or(turns_before, |c| c.turns_used);
     let cfg = &shared.config;
     let by_model = shared.usage.by_model();
@@ -352,16 +348,13 @@ async fn drive(shared: Arc<Shared>, root: Agent, resumed_from: Option<String>) -
             .usage
             .compactions
             .load(std::sync::atomic::Ordering::Relaxed),
+        estimated_usage_calls: shared.usage.estimated_calls(),
         unverified_citations: unverified,
         dataset_fingerprint: shared.dataset.fingerprint(),
         resumed_from,
     };
     shared.emitter.close();
-    let checkpoint_errors = shared
-        .checkpoint_errors
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let checkpoint_errors = shared.checkpoints.errors();
     RunOutcome {
         run_id: shared.run_id.clone(),
         status,

@@ -8,19 +8,30 @@
 //!   completed item of an agent. `item` is `{"type":"message", "id", "role",
 //!   "content"}`, `{"type":"tool_call", "id", "call_id", "name",
 //!   "arguments"}` or `{"type":"tool_result", "id", "call_id", "name",
-//!   "content", "is_error"}`. `final` marks an agent's last answer (for the
-//!   root: the verified report).
+//!   "content", "is_error"}`. `final` is true on one item only: the run's
+//!   final answer (the root's verified report, always the last output item), as
+//!   in the reference. `agent_finished` marks the item that is an agent's answer:
+//!   a subagent's last message (its answer to the parent) and the root's report.
+//!   Before version 3, `final` was also set on subagents' answers.
 //! * `{"type":"text_delta", "sequence", "agent_id", ..., "item_id",
 //!   "text_delta"}`: a piece of the text of the message item `item_id`, as it
 //!   streams. When a retried model request produces a different answer, the
 //!   new text streams under a new `item_id`; the output item carries the text
 //!   that counts.
-//! * `{"type":"checkpoint", "sequence", "checkpoint"}`: the state needed to
-//!   resume the run (see [`crate::RunCheckpoint`]).
+//! * `{"type":"checkpoint", "sequence", "path", "turns_used", "tokens_used"}`:
+//!   the root finished a turn and its state was saved to the checkpoint file `path`
+//!   (resume from that file; a failed write is reported in the run's outcome). Only
+//!   when the engine writes no file (a library run without
+//!   [`crate::EngineConfig::checkpoint_path`]; `path` is `null`) does the event carry
+//!   the whole [`crate::RunCheckpoint`] as `checkpoint`. Before version 3 every event
+//!   carried it, which made the stream grow with the square of the root's turns.
 //! * `{"type":"provider_retry", "sequence", "agent_id", ..., "attempt", "status",
 //!   "delay_ms", "reason"}`: an agent's model request failed in a way that can pass
 //!   (rate limit, server error, dropped stream) and is sent again after `delay_ms`.
 //!   Added in version 2 of the stream; consumers should skip types they do not know.
+//! * `{"type":"warning", "sequence", "agent_id", ..., "message"}`: something the user
+//!   should know that does not stop the run, e.g. that the provider reports no token
+//!   usage, so the budget counts estimates (sent once per run). Added in version 3.
 //!
 //! `sequence` is global over the run, starts at 0 and increases by one per
 //! event, in emission order. `parent_agent_id` and `parent_tool_call_id` are
@@ -35,8 +46,13 @@
 //! "schema_version", "error":{"exit_code", "message"}}`.
 
 /// The version of the event stream's wire format (the objects above).
-pub const EVENTS_SCHEMA_VERSION: u32 = 2;
+///
+/// 3: `final` marks the run's final answer only (subagents' answers carry
+/// `agent_finished`), `checkpoint` events name the saved file instead of carrying
+/// the whole snapshot, and the `warning` event. 2: `provider_retry`.
+pub const EVENTS_SCHEMA_VERSION: u32 = 3;
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -109,9 +125,14 @@ pub struct AgentOutputItem {
     pub agent: AgentInfo,
     /// The item.
     pub item: AgentItem,
-    /// True for an agent's final answer.
+    /// True only for the run's final answer: the root's report, the last output
+    /// item of the run.
     #[serde(rename = "final")]
     pub is_final: bool,
+    /// True for the item that is an agent's answer: a subagent's last message (what its
+    /// parent gets back) and the root's report.
+    #[serde(default)]
+    pub agent_finished: bool,
 }
 
 /// A piece of streamed text.
@@ -128,13 +149,38 @@ pub struct AgentTextDelta {
     pub text_delta: String,
 }
 
-/// A resumable snapshot of the run.
+/// The root finished a turn and its state was saved.
+///
+/// Small on purpose: the checkpoint file is what resuming needs, and a snapshot of
+/// the whole root conversation after every turn would make the stream grow with the
+/// square of the turns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointEvent {
     /// Global, monotonic sequence number.
     pub sequence: u64,
-    /// The snapshot.
-    pub checkpoint: RunCheckpoint,
+    /// The checkpoint file (written in the background, atomically; write failures are
+    /// listed in the run's outcome). `None` when the run writes no file.
+    pub path: Option<PathBuf>,
+    /// Root turns used.
+    pub turns_used: u32,
+    /// Tokens (input + output, all models) used so far.
+    pub tokens_used: u64,
+    /// The whole snapshot, only when the run writes no checkpoint file (then the
+    /// stream is the only place it is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<RunCheckpoint>,
+}
+
+/// Something the user should know that does not stop the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WarningEvent {
+    /// Global, monotonic sequence number.
+    pub sequence: u64,
+    /// The agent it concerns.
+    #[serde(flatten)]
+    pub agent: AgentInfo,
+    /// What happened, for a person.
+    pub message: String,
 }
 
 /// A model request that failed and will be sent again after `delay_ms` (rate limits,
@@ -168,6 +214,8 @@ pub enum EngineEvent {
     Checkpoint(CheckpointEvent),
     /// A model request is about to be retried.
     ProviderRetry(ProviderRetryEvent),
+    /// A warning.
+    Warning(WarningEvent),
 }
 
 impl EngineEvent {
@@ -178,8 +226,20 @@ impl EngineEvent {
             EngineEvent::TextDelta(d) => d.sequence,
             EngineEvent::Checkpoint(c) => c.sequence,
             EngineEvent::ProviderRetry(r) => r.sequence,
+            EngineEvent::Warning(w) => w.sequence,
         }
     }
+}
+
+/// What an output item is in its agent's life (see [`AgentOutputItem`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ItemMark {
+    /// Any item on the way.
+    Plain,
+    /// A subagent's answer.
+    AgentFinished,
+    /// The run's final answer (the root's report).
+    RunFinal,
 }
 
 /// Hands out sequence numbers and sends events, under one lock so that the
@@ -213,13 +273,24 @@ impl Emitter {
         }
     }
 
-    pub(crate) fn item(&self, agent: &AgentInfo, item: AgentItem, is_final: bool) {
+    pub(crate) fn item(&self, agent: &AgentInfo, item: AgentItem, mark: ItemMark) {
         self.emit(|sequence| {
             EngineEvent::OutputItem(AgentOutputItem {
                 sequence,
                 agent: agent.clone(),
                 item,
-                is_final,
+                is_final: mark == ItemMark::RunFinal,
+                agent_finished: mark != ItemMark::Plain,
+            })
+        });
+    }
+
+    pub(crate) fn warning(&self, agent: &AgentInfo, message: String) {
+        self.emit(|sequence| {
+            EngineEvent::Warning(WarningEvent {
+                sequence,
+                agent: agent.clone(),
+                message,
             })
         });
     }

@@ -16,13 +16,25 @@
 //! - **One concurrency cap for the whole run.** At most
 //!   [`EngineConfig::max_parallel`] subagent model requests run at once. A
 //!   subagent holds a slot only while its own model request runs, never while
-//!   it waits for its children, so deep trees cannot deadlock.
+//!   it waits for its children, so deep trees cannot deadlock. Fan-out is bounded
+//!   too: one turn starts at most `max(max_parallel, 10)` subagents; the calls past
+//!   that get an error result asking the model to batch them.
+//! - **Only offered tools run.** A call of a tool not offered this turn (e.g.
+//!   `call_subagent` withheld near the token budget) gets an error result naming the
+//!   tools that are.
+//! - **Bounded context.** Subagent answers and syntheses are cut at 40 000
+//!   characters, the results of one turn together at 200 000 (each in proportion),
+//!   and when the provider still reports an overflow the newest results move to the
+//!   context store with their heads left in place; every original stays reachable
+//!   with `get_context_item`.
 //! - **Budgets end with a report, never silently.** Each agent has a turn
 //!   budget announced every turn; when it runs out, the model is asked once
 //!   more for its answer, and failing that a partial report is assembled from
 //!   what was found. [`EngineConfig::max_total_tokens`] is a hard budget: near
 //!   it the root is told to finish (only `final_answer` is offered), past it no
-//!   request is made and the partial report is returned.
+//!   request (agent, subagent, synthesis or compaction) is made and the partial
+//!   report is returned. A response without token usage counts as characters / 4,
+//!   with a `warning` event the first time.
 //! - **Nothing the model sends crashes the run.** Malformed arguments, unknown
 //!   tools and tool failures come back to the model as `{"error": ...}`
 //!   results; a failed subagent is an error result for its parent.
@@ -33,8 +45,12 @@
 //! - **Events are never duplicated.** Sequence numbers are global and
 //!   monotonic; retried requests do not repeat items or deltas (see
 //!   [`events`] for the wire format).
-//! - **Resumable.** A [`RunCheckpoint`] is emitted after every root turn and
-//!   can be resumed with [`Engine::resume`], only on the same data.
+//! - **Resumable.** A [`RunCheckpoint`] is taken after every root turn, written
+//!   (compact, on a blocking thread) to [`EngineConfig::checkpoint_path`] and announced
+//!   by a small `checkpoint` event (the whole snapshot rides in the event only when no
+//!   file is written); it can be resumed with [`Engine::resume`], only on the same data.
+//! - **Ctrl-C is prompt.** Cancelling stops waiting for running tools at once (a
+//!   blocking tool finishes in the background, unheard) and ends with the report so far.
 //! - **No secrets.** The API key lives only in `halo_provider`'s redacting
 //!   type; it never appears in events, reports, records, checkpoints or errors.
 //!
@@ -82,7 +98,7 @@ pub use engine::{
 };
 pub use events::{
     AgentInfo, AgentItem, AgentOutputItem, AgentTextDelta, CheckpointEvent, EngineEvent,
-    EVENTS_SCHEMA_VERSION,
+    ProviderRetryEvent, WarningEvent, EVENTS_SCHEMA_VERSION,
 };
 pub use halo_query::{
     check_citations, Citation, CitationCheck, CitationKind, UNKNOWN_CITATION_FLAG,

@@ -89,6 +89,10 @@ pub struct RunRecord {
     pub root_turns: u32,
     /// Compactions performed.
     pub compactions: u64,
+    /// Model requests whose response reported no token usage; their tokens are
+    /// estimated (characters / 4) in the counts above.
+    #[serde(default)]
+    pub estimated_usage_calls: u64,
     /// Citations in the report that do not resolve in the dataset (distinct, as written,
     /// in order of first occurrence).
     pub unverified_citations: Vec<String>,
@@ -105,6 +109,7 @@ pub(crate) struct Tracker {
     tools: Mutex<BTreeMap<String, ToolStats>>,
     pub(crate) subagents: AtomicU64,
     pub(crate) compactions: AtomicU64,
+    estimated_calls: AtomicU64,
 }
 
 impl Tracker {
@@ -114,8 +119,23 @@ impl Tracker {
         t
     }
 
-    pub(crate) fn add_call(&self, model: &str, usage: Option<Usage>) {
-        let u = usage.unwrap_or_default();
+    /// Counts one completed request. A response without usage counts `estimate`
+    /// (characters / 4) instead of nothing, so `max_total_tokens` stays a budget with a
+    /// provider that reports no usage. Returns true for the run's first estimated call,
+    /// so that the user is warned once.
+    pub(crate) fn add_call(
+        &self,
+        model: &str,
+        usage: Option<Usage>,
+        estimate: impl FnOnce() -> Usage,
+    ) -> bool {
+        let (u, first_estimate) = match usage {
+            Some(u) => (u, false),
+            None => (
+                estimate(),
+                self.estimated_calls.fetch_add(1, Ordering::Relaxed) == 0,
+            ),
+        };
         self.total
             .fetch_add(u.input_tokens + u.output_tokens, Ordering::Relaxed);
         let mut m = self.by_model.lock().unwrap_or_else(|e| e.into_inner());
@@ -123,6 +143,11 @@ impl Tracker {
         e.input_tokens += u.input_tokens;
         e.output_tokens += u.output_tokens;
         e.calls += 1;
+        first_estimate
+    }
+
+    pub(crate) fn estimated_calls(&self) -> u64 {
+        self.estimated_calls.load(Ordering::Relaxed)
     }
 
     pub(crate) fn add_tool(&self, name: &str, is_error: bool) {

@@ -4,7 +4,7 @@
 //! (indented by agent depth: what each agent says, which tools it calls, what
 //! comes back, tokens so far), the final report to stdout. With `--json`,
 //! stdout carries the engine's event stream instead, one JSON object a line
-//! (`output_item`, `text_delta`, `checkpoint`; schema documented in
+//! (`output_item`, `text_delta`, `checkpoint`, `provider_retry`, `warning`; schema documented in
 //! `halo_rlm::events`), followed by one closing object:
 //! `{"type":"run_finished","run_id","status","error","report_path",
 //! "record_path","checkpoint_path"}`.
@@ -394,7 +394,9 @@ pub(crate) fn execute(
         }
         anyhow::Ok(handle.outcome().await?)
     })?;
-    drop(rt);
+    // After Ctrl-C a tool may still run on a blocking thread (the engine stopped
+    // waiting for it); dropping the runtime would wait for it before saving the report.
+    rt.shutdown_background();
 
     paths
         .save(&outcome)
@@ -531,6 +533,10 @@ impl Progress {
             }
             crate::errln!("{}", self.line(item));
         }
+        if let EngineEvent::Warning(w) = event {
+            let indent = "  ".repeat(w.agent.depth as usize);
+            crate::errln!("{indent}{} ⚠ {}", w.agent.agent_id, w.message);
+        }
         if let EngineEvent::ProviderRetry(r) = event {
             let indent = "  ".repeat(r.agent.depth as usize);
             crate::errln!(
@@ -550,7 +556,11 @@ impl Progress {
         let tok = tokens(self.probe.total_tokens());
         match &item.item {
             AgentItem::Message { content, .. } => {
-                let tag = if item.is_final { "answer" } else { "says" };
+                let tag = if item.is_final || item.agent_finished {
+                    "answer"
+                } else {
+                    "says"
+                };
                 format!(
                     "{indent}{who} {tag}: {}",
                     halo_trace::one_line(content, 160)
