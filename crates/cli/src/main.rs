@@ -215,16 +215,17 @@ fn run_analysis(a: &RunCmd) -> ExitCode {
         return exit::finish(cmd::diagnose::run(&args));
     }
     // A path that is not there is the first thing to say, before the key or the flags.
-    if let Some(missing) = a
-        .dataset
-        .paths
-        .iter()
-        .find(|p| p.symlink_metadata().is_err())
-    {
-        return exit::finish(Err(exit::Failure::usage(anyhow::anyhow!(
-            "{}: no such file or directory",
-            missing.display()
-        ))));
+    for path in &a.dataset.paths {
+        if let Err(e) = std::fs::metadata(path) {
+            let why = match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+                _ => e.to_string(),
+            };
+            return exit::finish(Err(exit::Failure::usage(anyhow::anyhow!(
+                "{}: {why}",
+                path.display()
+            ))));
+        }
     }
     if let Err(e) = cmd::run::preflight(&a.run) {
         return exit::finish(Err(exit::Failure::usage(e)));

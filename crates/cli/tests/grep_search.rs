@@ -295,3 +295,29 @@ fn search_text_marks_each_snippets_own_match() {
         assert_eq!(s.matches(">>>").count(), 1, "{s}");
     }
 }
+
+#[test]
+fn an_anchored_grep_stops_checking_lines_at_enough_matches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..50)
+        .map(|i| Span::new(&format!("t{i}"), "s", "").line())
+        .collect();
+    let file = write(tmp.path(), "many.jsonl", &lines);
+    let f = file.to_str().unwrap();
+    let g = json(&halo(
+        tmp.path(),
+        &[
+            "grep",
+            f,
+            r#"^\{"trace_id""#,
+            "--max-matches",
+            "2",
+            "--json",
+        ],
+    ));
+    assert_eq!(g["matches"].as_array().unwrap().len(), 2, "{g}");
+    assert_eq!(g["truncated"], true, "{g}");
+    assert_eq!(g["matching_lines"], 3, "a lower bound, as documented: {g}");
+    assert_eq!(g["scan"]["complete"], false, "{g}");
+    assert_eq!(g["scan"]["stopped_by"], "max_matches", "{g}");
+}

@@ -251,6 +251,9 @@ impl Dataset {
         for source in sources {
             let started = Instant::now();
             let mut dir = index_dir_for(&source.path, options.index_dir.as_deref());
+            // Before the index is checked or built from it: a file rotated in under the
+            // name while a long build read the old one must not pass for it later.
+            let source_identity = FileIdentity::of(&source.path);
             let mut ensured = ensure_index(&source, &dir, options, progress);
             // An index beside the file that is out of date, in a directory this user
             // cannot write: build one in the user cache instead, as for a new file.
@@ -388,7 +391,7 @@ impl Dataset {
                 .filter(|&start| start > 0)
                 .collect();
             files.push(FileEntry {
-                source_identity: FileIdentity::of(&source.path),
+                source_identity,
                 source,
                 data_path,
                 gzip,

@@ -139,7 +139,6 @@ fn unsupported(path: &Path, meta: &std::fs::Metadata) -> Option<String> {
 pub fn discover(paths: &[PathBuf]) -> Result<(Vec<SourceFile>, Vec<Problem>), IngestError> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
-    let mut visited = std::collections::HashSet::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => IngestError::NotFound(path.clone()),
@@ -157,6 +156,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<(Vec<SourceFile>, Vec<Problem>), In
         let abs = without_dot_dirs(&std::path::absolute(path).unwrap_or_else(|_| path.clone()));
         if meta.is_dir() {
             let before = files.len();
+            // Each argument is walked on its own (`halo logs/ logs/app/` must not find the
+            // second empty because the first walked it); files found twice are dropped below.
+            let mut visited = std::collections::HashSet::new();
             walk(&abs, &mut files, &mut problems, &mut visited);
             if files.len() == before {
                 return Err(IngestError::NoTraceFiles(path.display().to_string()));
@@ -347,6 +349,23 @@ mod tests {
         }
         let named = discover(&[odd]).unwrap_err();
         assert!(named.to_string().contains("not valid UTF-8"), "{named}");
+    }
+
+    #[test]
+    fn a_directory_and_one_inside_it_are_one_dataset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let span = r#"{"trace_id":"t","span_id":"s","start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-01T00:00:01Z"}"#;
+        let inner = tmp.path().join("app");
+        std::fs::create_dir(&inner).unwrap();
+        std::fs::write(inner.join("a.jsonl"), format!("{span}\n")).unwrap();
+        let outer = tmp.path().to_path_buf();
+        for args in [
+            [outer.clone(), inner.clone()],
+            [inner.clone(), outer.clone()],
+        ] {
+            let (files, _) = discover(&args).unwrap();
+            assert_eq!(files.len(), 1, "{args:?}: {files:?}");
+        }
     }
 
     #[test]

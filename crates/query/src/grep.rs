@@ -98,15 +98,23 @@ pub fn grep(
     } else {
         usize::MAX
     };
-    let (found, info) = scan(ds, &prefilter, budget, wanted)?;
+    let (found, mut info) = scan(ds, &prefilter, budget, wanted)?;
     let mut traces = HitTraces::new(ds);
     let mut hits = Vec::new();
     // Lines past the list that the exact scan found: they match, and are only counted.
     let mut unlisted = 0u64;
     for h in found {
-        if exact && hits.len() > limit {
-            unlisted += 1;
-            continue;
+        if hits.len() > limit {
+            if exact {
+                unlisted += 1;
+                continue;
+            }
+            // Checking every other line the prefilter found, span by span, would cost
+            // what a listing of all of them costs: stop at enough, as an exact scan does
+            // (the count is then a lower bound, the same on every run).
+            info.complete = false;
+            info.stopped_by = Some(crate::scan::StopReason::MaxMatches);
+            break;
         }
         let data = ds.segment_data(h.segment)?;
         let bytes = data.bytes();

@@ -418,11 +418,13 @@ pub(crate) fn execute(
             "record_path": paths.record,
             "checkpoint_path": checkpoint_path,
         });
-        writeln!(out, "{line}")?;
+        // A reader that went away (`| head`) does not change how the run ended: the exit
+        // code below still says it (3, 4, 130), and the report is saved.
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     } else {
         writeln!(out, "{}", outcome.report.trim_end())?;
+        out.flush()?;
     }
-    out.flush()?;
     let r = &outcome.record;
     if chatty {
         crate::errln!(
