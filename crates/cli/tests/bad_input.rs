@@ -383,4 +383,47 @@ fn a_build_that_runs_out_of_space_leaves_no_half_index() {
         ],
     );
     assert_eq!(json(&o)["total"], 2000);
+    // An append that runs out of space leaves no half segment in the live index.
+    let more: Vec<String> = (2000..4000)
+        .map(|i| {
+            Span::new(&format!("t{i}"), "s", "")
+                .attrs(&format!(r#"{{"input.value":"{}"}}"#, "x".repeat(200)))
+                .line()
+        })
+        .collect();
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(&(more.join("\n") + "\n"));
+    std::fs::write(&file, text).unwrap();
+    let o = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let index = std::fs::read_dir(&idx)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let names: Vec<String> = std::fs::read_dir(&index)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("seg-0001")),
+        "{names:?}"
+    );
+    let o = halo(
+        tmp.path(),
+        &[
+            "count",
+            "--index-dir",
+            idx.to_str().unwrap(),
+            file.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(json(&o)["total"], 4000);
 }

@@ -382,11 +382,11 @@ pub fn render_summary(d: &Diagnosis, rows: usize, report: Option<&str>) -> Strin
             );
         }
         if d.findings.len() > rows {
-            let _ = writeln!(
-                out,
-                "  … {} more findings (the Markdown report and --json list all)",
-                d.findings.len() - rows
-            );
+            let all = match report {
+                Some(path) => format!("{path} and --json list all"),
+                None => "--json, or -o FILE for a Markdown report, lists all".to_owned(),
+            };
+            let _ = writeln!(out, "  … {} more findings ({all})", d.findings.len() - rows);
         }
         if let Some(f) = d.findings.first() {
             let _ = writeln!(

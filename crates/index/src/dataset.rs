@@ -718,8 +718,11 @@ impl Dataset {
             }
         }
         // A plain source is read where the index was checked against it: a file rotated
-        // in under its name since then is not that data.
-        if file.gzip.is_none() && !FileIdentity::still(file.source_identity, &file.data_path) {
+        // in under its name since then is not that data. Checked before and after the
+        // mapping, so the file mapped is the one checked.
+        let replaced =
+            || file.gzip.is_none() && !FileIdentity::still(file.source_identity, &file.data_path);
+        if replaced() {
             return Err(IndexError::Replaced {
                 path: file.data_path.clone(),
             });
@@ -730,6 +733,11 @@ impl Dataset {
                 path: file.data_path.clone(),
                 message: e.to_string(),
             })?;
+        if replaced() {
+            return Err(IndexError::Replaced {
+                path: file.data_path.clone(),
+            });
+        }
         *data = Some(mapped.clone());
         Ok(mapped)
     }

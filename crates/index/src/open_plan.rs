@@ -68,10 +68,17 @@ pub(crate) fn ensure_index(
     };
     match again {
         Plan::Reuse(meta) => Ok((meta, IndexAction::Reused)),
-        Plan::Append(meta) => match source.kind {
-            SourceKind::Plain => append(source, dir, meta, fingerprint, options, progress),
-            SourceKind::Gzip => append_gzip(source, dir, meta, fingerprint, options, progress),
-        },
+        Plan::Append(meta) => {
+            let before = meta.clone();
+            let appended = match source.kind {
+                SourceKind::Plain => append(source, dir, meta, fingerprint, options, progress),
+                SourceKind::Gzip => append_gzip(source, dir, meta, fingerprint, options, progress),
+            };
+            if appended.is_err() {
+                crate::sidecar_write::discard_next_segment(dir, &before);
+            }
+            appended
+        }
         Plan::Build(reason) => built_by(reason),
     }
 }

@@ -252,9 +252,23 @@ struct NextSegment {
     first_line: u64,
 }
 
+/// The name of the segment an append to `meta` adds.
+fn next_segment_name(meta: &IndexMeta) -> String {
+    format!("seg-{:04}", meta.segments.len())
+}
+
+/// Deletes what a failed append to `meta` may have written: the next segment's files sit
+/// in the live index directory, unreferenced, and can be as big as what was appended
+/// (on a full disk they would keep it full).
+pub(crate) fn discard_next_segment(dir: &Path, meta: &IndexMeta) {
+    let (spans, traces) = segment_paths(dir, &next_segment_name(meta));
+    let _ = std::fs::remove_file(spans);
+    let _ = std::fs::remove_file(traces);
+}
+
 impl NextSegment {
     fn of(dir: &Path, meta: &IndexMeta) -> NextSegment {
-        let name = format!("seg-{:04}", meta.segments.len());
+        let name = next_segment_name(meta);
         let (spans_path, traces_path) = segment_paths(dir, &name);
         NextSegment {
             name,

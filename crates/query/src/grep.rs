@@ -37,6 +37,10 @@ pub struct GrepMatch {
     /// The match with context around it (from the line, so it may reach into the
     /// neighbouring spans of an OTLP line).
     pub context: String,
+    /// Byte offset of the match in `context` (not in the JSON: renderers use it to mark
+    /// the match).
+    #[serde(skip)]
+    pub context_offset: usize,
 }
 
 /// The answer of `halo grep`.
@@ -62,10 +66,16 @@ pub struct GrepResult {
     pub scan: ScanInfo,
 }
 
-fn around(line: &[u8], m: std::ops::Range<usize>, context: usize) -> (String, String) {
+/// The match, its context, and where the match starts in the context.
+fn around(line: &[u8], m: std::ops::Range<usize>, context: usize) -> (String, String, usize) {
     let matched = String::from_utf8_lossy(&line[m.clone()]).into_owned();
-    let window = crate::context_window::context_window(line, m, context);
-    (matched, String::from_utf8_lossy(&line[window]).into_owned())
+    let window = crate::context_window::context_window(line, m.clone(), context);
+    let before = String::from_utf8_lossy(&line[window.start..m.start]).len();
+    (
+        matched,
+        String::from_utf8_lossy(&line[window]).into_owned(),
+        before,
+    )
 }
 
 /// One entry to list: its ids and its match, as a byte range of the segment's data.
@@ -121,7 +131,8 @@ pub fn grep(
         let line_range = h.line_start..h.line_end;
         let line = &bytes[line_range.clone()];
         let mut entries = Vec::new();
-        if halo_trace::looks_like_otlp(line) {
+        let otlp = halo_trace::looks_like_otlp(line);
+        if otlp {
             let mut seen = HashSet::new();
             for hit in traces.matching_spans(h.segment, bytes, line_range.clone(), &regex)? {
                 if seen.insert(hit.trace_id.clone()) {
@@ -140,7 +151,12 @@ pub fn grep(
                 continue;
             };
             let matched = h.line_start + m.start()..h.line_start + m.end();
-            let ids = traces.at(h.segment, bytes, line_range, matched.start, &regex)?;
+            // On an OTLP line no span matches on its own here: the match is in the
+            // resource, or runs from one span into the next; it belongs to no span.
+            let ids = match otlp {
+                true => None,
+                false => traces.at(h.segment, bytes, line_range, matched.start, &regex)?,
+            };
             entries.push(Entry {
                 trace_id: ids.as_ref().map(|i| i.trace_id.clone()),
                 span_id: ids.map(|i| i.span_id),
@@ -173,7 +189,7 @@ pub fn grep(
         }
         for e in entries {
             let local = e.matched.start - h.line_start..e.matched.end - h.line_start;
-            let (matched, context) = around(line, local, context_chars);
+            let (matched, context, context_offset) = around(line, local, context_chars);
             matches.push(GrepMatch {
                 file: seg.source.display().to_string(),
                 line: line_no,
@@ -181,6 +197,7 @@ pub fn grep(
                 span_id: e.span_id,
                 matched,
                 context,
+                context_offset,
             });
         }
     }
@@ -204,7 +221,7 @@ mod tests {
         let line = "ab🙂x🙂cd".as_bytes();
         let at = line.iter().position(|&b| b == b'x').unwrap();
         for context in 0..6 {
-            let (matched, ctx) = around(line, at..at + 1, context);
+            let (matched, ctx, _) = around(line, at..at + 1, context);
             assert_eq!(matched, "x");
             assert!(!ctx.contains('\u{FFFD}'), "{context}: {ctx}");
             assert!(ctx.contains('x'));

@@ -30,7 +30,7 @@ pub fn parse_time_bound_nanos(text: &str) -> Option<i64> {
             return None;
         }
         let (year, month, day) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
-        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        if !(1..=12).contains(&month) || !(1..=days_in_month(year, month)).contains(&day) {
             return None;
         }
         days_from_civil(year, month, day).checked_mul(86_400 * 1_000_000_000)
@@ -49,10 +49,10 @@ fn digits(bytes: &[u8], from: usize, len: usize) -> Option<i64> {
 }
 
 fn fast_path(b: &[u8]) -> Option<i64> {
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+    if b.len() < 16 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
     }
-    if b[13] != b':' || b[16] != b':' {
+    if b[13] != b':' {
         return None;
     }
     let year = digits(b, 0, 4)?;
@@ -60,19 +60,23 @@ fn fast_path(b: &[u8]) -> Option<i64> {
     let day = digits(b, 8, 2)?;
     let hour = digits(b, 11, 2)?;
     let minute = digits(b, 14, 2)?;
-    let second = digits(b, 17, 2)?;
+    // Seconds may be left out (`isoformat(timespec='minutes')`).
+    let (second, seconds_end) = match b.get(16) {
+        Some(b':') => (digits(b, 17, 2)?, 19),
+        _ => (0, 16),
+    };
     if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
+        || !(1..=days_in_month(year, month)).contains(&day)
         || hour > 23
         || minute > 59
         || second > 60
     {
         return None;
     }
-    let mut i = 19;
+    let mut i = seconds_end;
     let mut nanos = 0i64;
-    // ISO-8601 allows a comma before the fraction too.
-    if matches!(b.get(i), Some(b'.' | b',')) {
+    // ISO-8601 allows a comma before the fraction too; a fraction needs seconds.
+    if seconds_end == 19 && matches!(b.get(i), Some(b'.' | b',')) {
         i += 1;
         let start = i;
         while i < b.len() && b[i].is_ascii_digit() {
@@ -111,6 +115,16 @@ fn zone_offset_secs(zone: &[u8]) -> Option<i64> {
         _ => return None,
     };
     (h <= 23 && m <= 59).then_some(sign * (h * 3600 + m * 60))
+}
+
+/// The days in `month` of `year` (proleptic Gregorian): 2026-02-30 is no date.
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -167,6 +181,9 @@ mod tests {
             "2026-04-23T05:32:00+00",
             "2026-04-23T07:32:00+0200",
             "2026-04-23T00:02:00-05:30",
+            "2026-04-23T05:32",
+            "2026-04-23T05:32Z",
+            "2026-04-23 07:32+02:00",
         ] {
             assert_eq!(parse_rfc3339_nanos(text), Some(utc), "{text}");
         }
@@ -193,6 +210,8 @@ mod tests {
         );
         assert_eq!(parse_time_bound_nanos("2026-4-23"), None);
         assert_eq!(parse_time_bound_nanos("2026-04-32"), None);
+        assert_eq!(parse_time_bound_nanos("2026-02-30"), None);
+        assert!(parse_time_bound_nanos("2024-02-29").is_some());
     }
 
     #[test]
@@ -201,7 +220,11 @@ mod tests {
             "",
             "yesterday",
             "2026-13-01T00:00:00Z",
-            "2026-04-23T05:32",
+            "2026-02-30T00:00:00Z",
+            "2025-02-29T00:00:00",
+            "2026-04-31 00:00:00",
+            "2026-04-23T05:3",
+            "2026-04-23T05:32.5",
             "2026-04-23T05:32:00+2",
             "2026-04-23T05:32:00+24:00",
             "2026-04-23T05:32:00 UTC",

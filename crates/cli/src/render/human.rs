@@ -529,7 +529,7 @@ pub(crate) fn grep(r: &GrepResult) -> String {
             m.file,
             m.line,
             m.trace_id.as_deref().unwrap_or("?"),
-            cut(&m.context, 200)
+            marked(&m.context, m.context_offset, &m.matched, 300)
         );
     }
     let traces = if r.matches.len() as u64 > r.listed_lines {

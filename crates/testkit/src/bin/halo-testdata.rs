@@ -85,7 +85,13 @@ fn run() -> Result<(), String> {
     };
     let started = Instant::now();
     let sink: Box<dyn Write> = match &cli.out {
-        Some(p) => Box::new(File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        Some(p) => {
+            // `--out before/t.jsonl` makes `before/`, as a user trying `diff` would expect.
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            Box::new(File::create(p).map_err(|e| format!("{}: {e}", p.display()))?)
+        }
         None => Box::new(io::stdout().lock()),
     };
     let sink = BufWriter::with_capacity(1 << 20, sink);
