@@ -342,3 +342,27 @@ fn reference_fixtures_agree_with_the_reference_semantics() {
         "{groups:?}"
     );
 }
+
+#[test]
+fn a_cost_total_carries_no_binary_noise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let example = halo_testkit::workspace_path("examples/data/agent-traces.jsonl");
+    let o = json(&halo(
+        tmp.path(),
+        &[
+            "overview",
+            example.to_str().unwrap(),
+            "--index-dir",
+            tmp.path().join("idx").to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    let cost = o["total_cost"].as_f64().expect("the example carries costs");
+    assert!(cost > 0.0);
+    assert_eq!((cost * 1e9).round() / 1e9, cost, "{cost}");
+    assert!(
+        o["total_cost"].to_string().len() <= 12,
+        "{}",
+        o["total_cost"]
+    );
+}

@@ -323,6 +323,9 @@ fn summarize<'t>(
         o.start_time = Some(format_rfc3339_nanos(start));
         o.end_time = Some(format_rfc3339_nanos(end));
     }
+    // A sum of many prices picks up binary noise (1.0002819999999997): no provider
+    // prices below a billionth of a unit.
+    o.total_cost = o.total_cost.map(|c| (c * 1e9).round() / 1e9);
     o.services = ranked(services);
     o.models = ranked(models);
     o.agents = ranked(agents);
