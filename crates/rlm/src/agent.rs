@@ -477,12 +477,15 @@ impl Agent {
             if len <= share {
                 continue;
             }
-            let head = halo_trace::head(&o.content, share).to_owned();
-            let original = std::mem::take(&mut o.content);
-            let id = self.shared.contexts.insert(original);
-            o.content = format!(
-                "{head}\n... [cut to {} of {len} chars: the {n} tool results of this turn came to {total} chars, over the per-turn budget of {TURN_RESULTS_BUDGET_CHARS}, so each was cut in proportion. The whole result is context item {id}: fetch it with get_context_item(item_id), or ask for less per call and spread the calls over turns]",
-                head.len()
+            o.content = head_with_whole_stored(
+                &self.shared.contexts,
+                std::mem::take(&mut o.content),
+                share,
+                |kept, id| {
+                    format!(
+                    "cut to {kept} of {len} chars: the {n} tool results of this turn came to {total} chars, over the per-turn budget of {TURN_RESULTS_BUDGET_CHARS}, so each was cut in proportion. The whole result is context item {id}: fetch it with get_context_item(item_id), or ask for less per call and spread the calls over turns"
+                )
+                },
             );
         }
     }
@@ -493,13 +496,12 @@ impl Agent {
         if text.len() <= MAX_ANSWER_CHARS {
             return text;
         }
-        let head = halo_trace::head(&text, MAX_ANSWER_CHARS).to_owned();
         let len = text.len();
-        let id = self.shared.contexts.insert(text);
-        format!(
-            "{head}\n... [{what} cut at {} of {len} chars; the whole text is context item {id}: fetch it with get_context_item(item_id)]",
-            head.len()
-        )
+        head_with_whole_stored(&self.shared.contexts, text, MAX_ANSWER_CHARS, |kept, id| {
+            format!(
+                "{what} cut at {kept} of {len} chars; the whole text is context item {id}: fetch it with get_context_item(item_id)"
+            )
+        })
     }
 
     /// After the context overflowed: moves the results of the newest tool turn (most
@@ -522,12 +524,17 @@ impl Agent {
             if content.len() <= OFFLOAD_HEAD_CHARS + 400 {
                 continue;
             }
+            let len = content.len();
             let original = std::mem::take(content);
-            let kept = halo_trace::head(&original, OFFLOAD_HEAD_CHARS).to_owned();
-            let len = original.len();
-            let id = self.shared.contexts.insert(original);
-            *content = format!(
-                "{kept}\n... [moved out of the context, which it overflowed: {len} chars in full, kept as context item {id}; fetch it with get_context_item(item_id) only if you need more, or narrow the request]"
+            *content = head_with_whole_stored(
+                &self.shared.contexts,
+                original,
+                OFFLOAD_HEAD_CHARS,
+                |_, id| {
+                    format!(
+                    "moved out of the context, which it overflowed: {len} chars in full, kept as context item {id}; fetch it with get_context_item(item_id) only if you need more, or narrow the request"
+                )
+                },
             );
             moved = true;
         }
@@ -1096,6 +1103,20 @@ What follows is what was found so far, unedited._\n"
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(cp);
     }
+}
+
+/// The first `keep` bytes of `text` (on a character boundary), followed by `... [note]`;
+/// the whole text goes to `contexts`, where `get_context_item` finds it. `note` gets the
+/// length kept and the item's id.
+fn head_with_whole_stored(
+    contexts: &crate::context::ContextStore,
+    text: String,
+    keep: usize,
+    note: impl FnOnce(usize, &str) -> String,
+) -> String {
+    let head = halo_trace::head(&text, keep).to_owned();
+    let id = contexts.insert(text);
+    format!("{head}\n... [{}]", note(head.len(), &id))
 }
 
 /// Tokens of a request and its response by characters / 4, for providers that report

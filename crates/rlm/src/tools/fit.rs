@@ -192,26 +192,25 @@ fn trim<I: Serialize>(v: &mut Vec<I>, room: usize) {
     v.truncate(keep);
 }
 
-/// Encodes an overview. Its name lists (services, models, agents, projects, tools) grow
-/// with the data; when the overview would pass `budget` bytes, the largest of them is cut
-/// from its end (they are ranked, so the most frequent names stay), by at most half at a
-/// time, until it fits.
-pub(crate) fn overview(mut o: Overview, budget: usize) -> Result<String, String> {
-    let full = [
+/// Lengths of an overview's name lists: services, models, agents, projects, tools.
+fn list_lens(o: &Overview) -> [usize; 5] {
+    [
         o.services.len(),
         o.models.len(),
         o.agents.len(),
         o.projects.len(),
         o.tools.len(),
-    ];
+    ]
+}
+
+/// Encodes an overview. Its name lists (services, models, agents, projects, tools) grow
+/// with the data; when the overview would pass `budget` bytes, the largest of them is cut
+/// from its end (they are ranked, so the most frequent names stay), by at most half at a
+/// time, until it fits.
+pub(crate) fn overview(mut o: Overview, budget: usize) -> Result<String, String> {
+    let full = list_lens(&o);
     let encode = |o: &Overview| {
-        let now = [
-            o.services.len(),
-            o.models.len(),
-            o.agents.len(),
-            o.projects.len(),
-            o.tools.len(),
-        ];
+        let now = list_lens(o);
         let names = ["services", "models", "agents", "projects", "tools"];
         let cut: Vec<String> = (0..names.len())
             .filter(|&i| now[i] < full[i])
