@@ -133,11 +133,16 @@ impl StatusCode {
     pub fn parse(text: &str) -> Option<StatusCode> {
         let t = text.trim();
         let t = t.strip_prefix("STATUS_CODE_").unwrap_or(t);
-        match t.to_ascii_uppercase().as_str() {
-            "UNSET" | "0" | "" => Some(StatusCode::Unset),
-            "OK" | "1" => Some(StatusCode::Ok),
-            "ERROR" | "2" => Some(StatusCode::Error),
-            _ => None,
+        // Compared without changing case: an upper-cased copy cost an allocation a span.
+        let is = |word: &str| t.eq_ignore_ascii_case(word);
+        if is("UNSET") || t == "0" || t.is_empty() {
+            Some(StatusCode::Unset)
+        } else if is("OK") || t == "1" {
+            Some(StatusCode::Ok)
+        } else if is("ERROR") || t == "2" {
+            Some(StatusCode::Error)
+        } else {
+            None
         }
     }
 

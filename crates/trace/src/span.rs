@@ -135,11 +135,18 @@ pub(crate) fn status_code_of(text: Option<&str>) -> Result<StatusCode, ParseErro
     let Some(text) = text else {
         return Ok(StatusCode::Unset);
     };
-    let inner = serde_json::from_str::<String>(text);
-    let candidate = match inner {
-        Ok(s) => s,
-        Err(_) if text == "null" => return Ok(StatusCode::Unset),
-        Err(_) => text.to_string(),
+    // A string without escapes is its own text; only escaped ones need decoding.
+    let plain = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|t| !t.contains(['\\', '"']));
+    let candidate: Cow<'_, str> = match plain {
+        Some(inner) => Cow::Borrowed(inner),
+        None => match serde_json::from_str::<String>(text) {
+            Ok(s) => Cow::Owned(s),
+            Err(_) if text == "null" => return Ok(StatusCode::Unset),
+            Err(_) => Cow::Borrowed(text),
+        },
     };
     StatusCode::parse(&candidate).ok_or_else(|| {
         ParseError::new(format!(
@@ -299,12 +306,28 @@ mod tests {
             ("2", StatusCode::Error),
             ("\"OK\"", StatusCode::Ok),
             ("null", StatusCode::Unset),
+            ("\"error\"", StatusCode::Error),
+            ("\"STATUS_CODE_Ok\"", StatusCode::Ok),
+            ("\"STATUS_CODE_\"", StatusCode::Unset),
+            // Escaped text is decoded before it is read.
+            (r#""\u0045RROR""#, StatusCode::Error),
+            (r#""STATUS_CODE_\u004fK""#, StatusCode::Ok),
         ] {
             let line = LINE.replace("\"STATUS_CODE_ERROR\"", code);
             assert_eq!(
                 parse_canonical(&line).unwrap().status_code,
                 expected,
                 "{code}"
+            );
+        }
+        // The prefix is matched as written; the rest in any case.
+        for bad in ["\"status_code_ok\"", "\"OKAY\"", r#""E\"RROR""#, "\"\""] {
+            let line = LINE.replace("\"STATUS_CODE_ERROR\"", bad);
+            let expected = (bad == "\"\"").then_some(StatusCode::Unset);
+            assert_eq!(
+                parse_canonical(&line).ok().map(|s| s.status_code),
+                expected,
+                "{bad}"
             );
         }
     }
