@@ -17,7 +17,7 @@ const SAMPLE_BYTES: usize = 256 << 20;
 /// The stages, each including the ones before it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Stage {
-    /// Finding line ends (and control bytes) and checking UTF-8.
+    /// Finding line ends (and control bytes) and checking UTF-8, in one pass.
     Lines,
     /// Reading each line's JSON into a span.
     Parse,
@@ -30,10 +30,13 @@ fn run_stage(data: &[u8], stage: Stage) -> u64 {
     let mut spans = 0u64;
     let mut pos = 0;
     while pos < data.len() {
-        let (end, control_free) = halo_trace::find_line_end(data, pos);
-        let raw = &data[pos..end];
+        let halo_trace::Line {
+            end,
+            text,
+            control_free,
+        } = halo_trace::next_line(data, pos);
         pos = end + 1;
-        let Ok(line) = std::str::from_utf8(raw) else {
+        let Ok(line) = text else {
             continue;
         };
         if stage == Stage::Lines {

@@ -128,12 +128,17 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
     let mut other_signals = Tally::default();
     let mut pos = 0;
     while pos < data.len() {
-        // One pass finds the line's end and clears it of control bytes for the scanner.
-        let (end, control_free) = halo_trace::find_line_end(data, pos);
+        // One pass finds the line's end, clears it of control bytes for the scanner and,
+        // for ASCII lines, of the UTF-8 check.
+        let halo_trace::Line {
+            end,
+            text,
+            control_free,
+        } = halo_trace::next_line(data, pos);
         line_no += 1;
         let raw = &data[pos..end];
         if !raw.iter().all(u8::is_ascii_whitespace) {
-            match std::str::from_utf8(raw) {
+            match text {
                 Err(e) => {
                     skipped_lines += 1;
                     problems.push((

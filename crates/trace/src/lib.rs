@@ -29,6 +29,7 @@ pub mod attr;
 mod canonical_fast;
 mod json_scan;
 pub mod kind;
+mod lines;
 mod memo;
 pub mod messages;
 pub mod model;
@@ -44,6 +45,7 @@ use std::ops::Range;
 pub use attr::{AttrValue, Attributes};
 pub use json_scan::find_line_end;
 pub use kind::{SpanKind, StatusCode};
+pub use lines::{next_line, Line};
 pub use model::model_family;
 pub use otlp::{looks_like_otlp, parse_otlp_line};
 pub use semantic::{head, one_line, SpanFacts, Tokens};
@@ -120,7 +122,7 @@ pub fn parse_line(line: &str) -> Result<ParsedLine<'_>, ParseError> {
     parse_line_checked(line, false)
 }
 
-/// [`parse_line`] for a line found by [`find_line_end`] to be free of control bytes
+/// [`parse_line`] for a line found by [`next_line`] to be free of control bytes
 /// (`control_free`), which spares the scanner a second pass over it. Passing `true` for a
 /// line that has control bytes is a logic error (checked in debug builds).
 pub fn parse_line_checked(line: &str, control_free: bool) -> Result<ParsedLine<'_>, ParseError> {
