@@ -319,6 +319,29 @@ impl<'a> Scanner<'a> {
 
 /// The closing quote of the string whose text starts at `from`, and whether the text has
 /// escapes; `None` for an invalid escape or a string that does not end.
+#[cfg(target_arch = "x86_64")]
+fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
+    // Most strings are attribute keys and short values without escapes, for which building
+    // 64-byte masks costs more than the string itself: look 16 bytes at a time first, and
+    // hand over to the blocks at the first backslash (or after 64 plain bytes). Every byte
+    // passed over is plain, so the blocks start there with no escape seen or carried.
+    let mut at = from;
+    while at + 16 <= bytes.len() && at - from < 64 {
+        let (quotes, backslashes) = quote_and_backslash_masks16(bytes, at);
+        // The bits up to and including the first quote; all of them when there is none.
+        let up_to_quote = quotes ^ quotes.wrapping_sub(1);
+        if backslashes & up_to_quote != 0 {
+            break;
+        }
+        if quotes != 0 {
+            return Some((at + quotes.trailing_zeros() as usize, false));
+        }
+        at += 16;
+    }
+    string_end_blocks(bytes, at)
+}
+
+/// [`string_end`] for a string (or its rest) that may be long and escape-dense.
 ///
 /// Strings in traces are escape-dense (JSON nested in JSON: a tool schema has an escaped
 /// quote every few bytes), so this reads 64 bytes at a time into a quote mask and a
@@ -328,7 +351,7 @@ impl<'a> Scanner<'a> {
 /// backslashes are looked at one by one (a table lookup each, to validate them). A block
 /// with a `\\` or a `\u` escape is walked hit by hit instead, as before.
 #[cfg(target_arch = "x86_64")]
-fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
+fn string_end_blocks(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
     let mut escaped = false;
     let mut block_start = from;
     // Whether the last byte before `block_start` is a backslash that escapes the byte at
@@ -393,6 +416,25 @@ fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
         block_start = block_start - 1 + escape_len(&bytes[block_start - 1..])?;
     }
     string_end_from(bytes, block_start, escaped)
+}
+
+/// Bit `i` set where `bytes[at + i]` is a quote, and where it is a backslash, for the 16
+/// bytes at `at` (which the caller keeps inside `bytes`).
+#[cfg(target_arch = "x86_64")]
+fn quote_and_backslash_masks16(bytes: &[u8], at: usize) -> (u32, u32) {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    let chunk: &[u8; 16] = bytes[at..at + 16].try_into().expect("16 bytes");
+    // SAFETY: SSE2 is part of the x86_64 baseline; the load reads exactly the 16 bytes of
+    // `chunk`, and `_mm_loadu_si128` needs no alignment.
+    unsafe {
+        let block = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+        (
+            _mm_movemask_epi8(_mm_cmpeq_epi8(block, _mm_set1_epi8(b'"' as i8))) as u32,
+            _mm_movemask_epi8(_mm_cmpeq_epi8(block, _mm_set1_epi8(b'\\' as i8))) as u32,
+        )
+    }
 }
 
 /// Bit `i` set where `bytes[at + i]` is a quote, and where it is a backslash, for the 64
@@ -616,6 +658,61 @@ mod tests {
             long_ends > 5_000 && rejected > 1_000,
             "{long_ends} {rejected}"
         );
+    }
+
+    #[test]
+    fn strings_end_where_the_byte_walk_ends_them_at_every_offset() {
+        // An escape (or a lone quote) at every offset of strings up to 80 bytes long, which
+        // puts escapes and closing quotes on both sides of each 16-byte step of the short
+        // path and of the hand-over to the 64-byte blocks; the text then ends right after
+        // the string, within a step or a block of it, or further away.
+        const ESCAPES: [&str; 9] = [
+            "", "\\\"", "\\\\", "\\\\\\\"", "\\n", "\\u00e9", "\\x", "\\", "\"",
+        ];
+        let (step, block) = (" ".repeat(16), " ".repeat(65));
+        let tails = ["", ",", "}}", ",\"k\\\"\":1}", &step, &block];
+        let mut ended = [0usize; 2];
+        for len in 0..=80 {
+            for escape in ESCAPES {
+                for at in 0..=len {
+                    for (closed, tail) in tails.iter().map(|t| (true, *t)).chain([(false, "")]) {
+                        let mut text =
+                            format!("\"{}{escape}{}", "a".repeat(at), "b".repeat(len - at));
+                        if closed {
+                            text.push('"');
+                        }
+                        text.push_str(tail);
+                        let bytes = text.as_bytes();
+                        let fast = string_end(bytes, 1);
+                        assert_eq!(fast, string_end_from(bytes, 1, false), "{text}");
+                        if let Some((end, escaped)) = fast {
+                            assert_eq!(bytes[end], b'"', "{text}");
+                            assert_eq!(escaped, text[1..end].contains('\\'), "{text}");
+                            assert!(
+                                serde_json::from_str::<String>(&text[..=end]).is_ok(),
+                                "{text}"
+                            );
+                            ended[usize::from(escaped)] += 1;
+                        }
+                        if escape.is_empty() && closed {
+                            assert_eq!(fast, Some((len + 1, false)), "{text}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(ended[0] > 10_000 && ended[1] > 10_000, "{ended:?}");
+    }
+
+    #[test]
+    fn control_bytes_inside_short_strings_are_declined() {
+        for len in [1, 15, 16, 17, 31, 32, 33, 63, 64, 65] {
+            for at in 0..len {
+                let mut text = format!("{{\"k\":\"{}\"}}", "a".repeat(len));
+                text.replace_range(6 + at..7 + at, "\u{1}");
+                assert_eq!(value(&text), None, "{text:?}");
+            }
+        }
     }
 
     #[test]
