@@ -29,74 +29,6 @@ pub(crate) fn has_control_bytes(bytes: &[u8]) -> bool {
     blocks.remainder().iter().any(|&b| b < 0x20)
 }
 
-/// Where the line starting at `from` ends (its `\\n`, or the end of `bytes`), and whether
-/// the line is free of control bytes (a `\\r` right before the `\\n` excepted): one pass
-/// that both splits lines and clears them for the scanner.
-pub fn find_line_end(bytes: &[u8], from: usize) -> (usize, bool) {
-    let Some(at) = first_control_byte(bytes, from) else {
-        return (bytes.len(), true);
-    };
-    match bytes[at] {
-        b'\n' => (at, true),
-        b'\r' if bytes.get(at + 1) == Some(&b'\n') => (at + 1, true),
-        _ => {
-            let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
-            (end, false)
-        }
-    }
-}
-
-/// The first byte below 0x20 at or after `from`.
-///
-/// Lines are kilobytes long and their only control byte is usually the final `\\n`, so the
-/// loop tests 64 bytes per step (four SSE2 compares folded into one mask) and looks closer
-/// only at the block that has a hit.
-#[cfg(target_arch = "x86_64")]
-fn first_control_byte(bytes: &[u8], from: usize) -> Option<usize> {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
-    };
-    let mut at = from;
-    // SAFETY: SSE2 is part of the x86_64 baseline; every load reads 16 bytes that the
-    // loop conditions keep inside `bytes`, with no alignment requirement.
-    unsafe {
-        let limit = _mm_set1_epi8(0x1f);
-        // max(b, 0x1f) == 0x1f exactly when b <= 0x1f (unsigned).
-        let low = |offset: usize| {
-            let block = _mm_loadu_si128(bytes.as_ptr().add(offset).cast::<__m128i>());
-            _mm_cmpeq_epi8(_mm_max_epu8(block, limit), limit)
-        };
-        while at + 64 <= bytes.len() {
-            let any = _mm_or_si128(
-                _mm_or_si128(low(at), low(at + 16)),
-                _mm_or_si128(low(at + 32), low(at + 48)),
-            );
-            if _mm_movemask_epi8(any) != 0 {
-                break;
-            }
-            at += 64;
-        }
-        while at + 16 <= bytes.len() {
-            let mask = _mm_movemask_epi8(low(at)) as u32;
-            if mask != 0 {
-                return Some(at + mask.trailing_zeros() as usize);
-            }
-            at += 16;
-        }
-    }
-    bytes[at..].iter().position(|&b| b < 0x20).map(|i| at + i)
-}
-
-/// The first byte below 0x20 at or after `from`.
-#[cfg(not(target_arch = "x86_64"))]
-fn first_control_byte(bytes: &[u8], from: usize) -> Option<usize> {
-    bytes[from..]
-        .iter()
-        .position(|&b| b < 0x20)
-        .map(|i| from + i)
-}
-
 /// A cursor over one line of JSON known to hold no control bytes.
 #[derive(Debug)]
 pub(crate) struct Scanner<'a> {
@@ -712,31 +644,6 @@ mod tests {
                 text.replace_range(6 + at..7 + at, "\u{1}");
                 assert_eq!(value(&text), None, "{text:?}");
             }
-        }
-    }
-
-    #[test]
-    fn line_ends_are_found_and_lines_cleared_in_one_pass() {
-        let text = b"{\"a\":1}\n{\"b\":\"x\ty\"}\n{\"c\":3}\r\nlast";
-        let (end, clean) = find_line_end(text, 0);
-        assert_eq!((&text[..end], clean), (&b"{\"a\":1}"[..], true));
-        let (end2, clean2) = find_line_end(text, end + 1);
-        assert_eq!(
-            (&text[end + 1..end2], clean2),
-            (&b"{\"b\":\"x\ty\"}"[..], false)
-        );
-        let (end3, clean3) = find_line_end(text, end2 + 1);
-        assert_eq!((&text[end2 + 1..end3], clean3), (&b"{\"c\":3}\r"[..], true));
-        assert_eq!(find_line_end(text, end3 + 1), (text.len(), true));
-        // Control bytes at every offset around the 16-byte blocks.
-        for at in 0..40 {
-            let mut line = vec![b'a'; 40];
-            line[at] = 0x01;
-            line.push(b'\n');
-            assert_eq!(find_line_end(&line, 0), (40, false), "at {at}");
-            let mut line = vec![b'a'; 40];
-            line[at] = b'\n';
-            assert_eq!(find_line_end(&line, 0), (at, true), "at {at}");
         }
     }
 

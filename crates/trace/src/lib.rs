@@ -43,7 +43,6 @@ pub mod tool_error;
 use std::ops::Range;
 
 pub use attr::{AttrValue, Attributes};
-pub use json_scan::find_line_end;
 pub use kind::{SpanKind, StatusCode};
 pub use lines::{next_line, Line};
 pub use model::model_family;

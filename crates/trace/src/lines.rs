@@ -241,6 +241,24 @@ mod tests {
     }
 
     #[test]
+    fn control_bytes_and_line_ends_at_every_offset() {
+        for len in [40usize, 70, 130] {
+            for at in 0..len {
+                let mut line = vec![b'a'; len];
+                line[at] = 0x01;
+                line.push(b'\n');
+                let got = next_line(&line, 0);
+                assert_eq!((got.end, got.control_free), (len, false), "at {at}");
+                let mut line = vec![b'a'; len];
+                line[at] = b'\n';
+                let got = next_line(&line, 0);
+                assert_eq!((got.end, got.control_free), (at, true), "at {at}");
+                check_all(&line);
+            }
+        }
+    }
+
+    #[test]
     fn starts_anywhere_and_handles_empty_input() {
         assert_eq!(next_line(b"", 0), expected(b"", 0));
         let bytes = b"abc\n\n\ndef";
