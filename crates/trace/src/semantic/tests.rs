@@ -335,3 +335,42 @@ fn finish_reasons_written_as_a_json_string_are_a_list() {
     let empty = facts_of(r#"{"gen_ai.response.finish_reasons":"[]"}"#);
     assert_eq!(empty.finish_reason, None);
 }
+
+/// Reading a key's index by hand gives what `find` and `parse` give.
+#[test]
+fn indexed_rest_agrees_with_parsing() {
+    fn parsed<'k>(key: &'k str, prefix: &str) -> Option<(usize, &'k str)> {
+        let rest = key.strip_prefix(prefix)?.strip_prefix('.')?;
+        let dot = rest.find('.')?;
+        let n = rest[..dot].parse().ok()?;
+        Some((n, &rest[dot + 1..]))
+    }
+    let rests = [
+        "0.message.content",
+        "12.tool.name",
+        "+3.x",
+        "03.x",
+        "3",
+        "3.",
+        ".x",
+        "",
+        "x.y",
+        "1a.b",
+        "1.2.3",
+        "-1.x",
+        "1 .x",
+        "18446744073709551615.x",
+        "18446744073709551616.x",
+        "99999999999999999999999.x",
+        "\u{661}.x",
+    ];
+    for rest in rests {
+        for key in [format!("llm.tools.{rest}"), format!("llm.tools{rest}")] {
+            assert_eq!(
+                indexed_rest(&key, "llm.tools"),
+                parsed(&key, "llm.tools"),
+                "{key}"
+            );
+        }
+    }
+}
