@@ -203,7 +203,7 @@ fn decode_prefix(inner: &str, max: usize) -> Option<String> {
 }
 
 /// Appends `text` to `out` until `out` holds at least `max` bytes, on a char boundary.
-fn push_at_least(out: &mut String, text: &str, max: usize) {
+pub(crate) fn push_at_least(out: &mut String, text: &str, max: usize) {
     let need = max.saturating_sub(out.len());
     let mut end = need.min(text.len());
     while !text.is_char_boundary(end) {

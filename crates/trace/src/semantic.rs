@@ -14,6 +14,8 @@ use crate::attr::AttrValue;
 use crate::kind::{SpanKind, StatusCode};
 use crate::span::RawSpan;
 
+mod escaped_message;
+
 /// How many bytes of a payload (tool arguments and results, model input and output) the
 /// facts keep. Full values stay in the source file; the index keeps heads.
 pub const HEAD_CHARS: usize = 256;
@@ -703,9 +705,11 @@ fn last_genai_text_from_the_end<'a>(raw: &str) -> Option<Option<Cow<'a, str>>> {
         let may_have_text = TEXT.find(segment.as_bytes()).is_some()
             || UNICODE_ESCAPE.find(segment.as_bytes()).is_some();
         if may_have_text {
-            let decoded: String = serde_json::from_str(&format!("\"{segment}\"")).ok()?;
-            let message: GenaiMessage = serde_json::from_str(&decoded).ok()?;
-            if let Some(text) = message_text(&message) {
+            let text = match escaped_message::text_head(segment, HEAD_CHARS) {
+                Some(head) => head.map(Cow::Owned),
+                None => decoded_message_text(segment)?,
+            };
+            if let Some(text) = text {
                 return Some(Some(text));
             }
         }
@@ -715,6 +719,14 @@ fn last_genai_text_from_the_end<'a>(raw: &str) -> Option<Option<Cow<'a, str>>> {
             None => return (before == "[").then_some(None),
         };
     }
+}
+
+/// The text of one message in escaped form, decoded and parsed by serde: the general way
+/// behind [`escaped_message::text_head`]. `None` when the message is not valid.
+fn decoded_message_text<'a>(segment: &str) -> Option<Option<Cow<'a, str>>> {
+    let decoded: String = serde_json::from_str(&format!("\"{segment}\"")).ok()?;
+    let message: GenaiMessage = serde_json::from_str(&decoded).ok()?;
+    Some(message_text(&message))
 }
 
 /// Where the last `{\"role\"` in `escaped` starts. Found by walking back over the braces
@@ -751,6 +763,19 @@ fn genai_tool_calls(value: &AttrValue<'_>) -> Vec<String> {
             return Vec::new();
         }
     }
+    // A list in escaped form is read where it is: decoding it and parsing the copy cost
+    // more than the rest of the span's facts.
+    if let AttrValue::RawStr(raw) = value {
+        let inner = raw.get(1..raw.len().saturating_sub(1));
+        if let Some(names) = inner.and_then(escaped_message::tool_call_names) {
+            return names;
+        }
+    }
+    decoded_tool_call_names(value)
+}
+
+/// [`genai_tool_calls`] the general way: the list decoded and parsed by serde.
+fn decoded_tool_call_names(value: &AttrValue<'_>) -> Vec<String> {
     with_genai_messages(value, |messages| {
         messages
             .iter()
