@@ -243,53 +243,43 @@ impl<'b> Reader<'b> {
         depth: u32,
         mut member: impl FnMut(&mut Self, Str) -> Option<()>,
     ) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.eat(b'{')?;
-        self.spaces();
-        if self.eat(b'}').is_some() {
-            return Some(());
-        }
-        loop {
-            self.spaces();
-            let key = self.string()?;
-            self.spaces();
-            self.eat(b':')?;
-            self.spaces();
-            member(self, key)?;
-            self.spaces();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+        self.sequence(depth, b'{', b'}', |r| {
+            let key = r.string()?;
+            r.spaces();
+            r.eat(b':')?;
+            r.spaces();
+            member(r, key)
+        })
     }
 
-    fn array(
+    fn array(&mut self, depth: u32, element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.sequence(depth, b'[', b']', element)
+    }
+
+    /// Items between `open` and `close`, separated by commas: an object's members or an
+    /// array's elements.
+    fn sequence(
         &mut self,
         depth: u32,
-        mut element: impl FnMut(&mut Self) -> Option<()>,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
     ) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
-        self.eat(b'[')?;
+        self.eat(open)?;
         self.spaces();
-        if self.eat(b']').is_some() {
+        if self.eat(close).is_some() {
             return Some(());
         }
         loop {
             self.spaces();
-            element(self)?;
+            item(self)?;
             self.spaces();
             match self.peek()? {
                 b',' => self.at += 1,
-                b']' => {
+                c if c == close => {
                     self.at += 1;
                     return Some(());
                 }
