@@ -174,6 +174,48 @@ pub struct Overview {
     pub scan: Option<ScanInfo>,
 }
 
+impl Default for Overview {
+    /// An overview of nothing, in the current schema: what a build starts from.
+    fn default() -> Overview {
+        Overview {
+            schema_version: OVERVIEW_SCHEMA_VERSION,
+            total_traces: 0,
+            total_spans: 0,
+            error_trace_count: 0,
+            error_span_count: 0,
+            tool_error_span_count: 0,
+            tool_error_trace_count: 0,
+            llm_call_count: 0,
+            tool_call_count: 0,
+            total_input_tokens: 0,
+            total_output_tokens: 0,
+            total_tokens: 0,
+            total_cost: None,
+            priced_span_count: 0,
+            raw_jsonl_bytes: 0,
+            start_time: None,
+            end_time: None,
+            services: Vec::new(),
+            models: Vec::new(),
+            agents: Vec::new(),
+            projects: Vec::new(),
+            session_count: 0,
+            tools: Vec::new(),
+            duration_ms: Distribution::default(),
+            spans_per_trace: Distribution::default(),
+            error_taxonomy: Vec::new(),
+            sample_trace_ids: Vec::new(),
+            missing_parent_span_count: 0,
+            duplicate_span_count: 0,
+            file_count: 0,
+            skipped_lines: 0,
+            problem_count: 0,
+            problems: Vec::new(),
+            scan: None,
+        }
+    }
+}
+
 fn ranked(counts: HashMap<Arc<str>, u64>) -> Vec<NameCount> {
     let mut v: Vec<NameCount> = counts
         .into_iter()
@@ -207,35 +249,6 @@ fn summarize<'t>(
     scan: Option<ScanInfo>,
 ) -> Overview {
     let mut o = Overview {
-        schema_version: OVERVIEW_SCHEMA_VERSION,
-        total_traces: 0,
-        total_spans: 0,
-        error_trace_count: 0,
-        error_span_count: 0,
-        tool_error_span_count: 0,
-        tool_error_trace_count: 0,
-        llm_call_count: 0,
-        tool_call_count: 0,
-        total_input_tokens: 0,
-        total_output_tokens: 0,
-        total_tokens: 0,
-        total_cost: None,
-        priced_span_count: 0,
-        raw_jsonl_bytes: 0,
-        start_time: None,
-        end_time: None,
-        services: Vec::new(),
-        models: Vec::new(),
-        agents: Vec::new(),
-        projects: Vec::new(),
-        session_count: 0,
-        tools: Vec::new(),
-        duration_ms: Distribution::default(),
-        spans_per_trace: Distribution::default(),
-        error_taxonomy: Vec::new(),
-        sample_trace_ids: Vec::new(),
-        missing_parent_span_count: 0,
-        duplicate_span_count: 0,
         file_count: ds.reports().len() as u64,
         skipped_lines: ds.skipped_lines(),
         problem_count: ds.problem_count(),
@@ -246,6 +259,7 @@ fn summarize<'t>(
             .cloned()
             .collect(),
         scan,
+        ..Overview::default()
     };
     let (mut services, mut models, mut agents) = (HashMap::new(), HashMap::new(), HashMap::new());
     let mut projects: HashMap<Arc<str>, u64> = HashMap::new();

@@ -417,38 +417,19 @@ mod tests {
 
     #[test]
     fn an_overview_with_huge_name_lists_cuts_the_largest_and_names_it() {
-        let d = halo_query::Distribution::default();
         let o = Overview {
-            schema_version: 1,
             total_traces: 1,
             total_spans: 1,
-            error_trace_count: 0,
-            error_span_count: 0,
-            tool_error_span_count: 0,
-            tool_error_trace_count: 0,
-            llm_call_count: 0,
-            tool_call_count: 0,
-            total_input_tokens: 0,
-            total_output_tokens: 0,
-            total_tokens: 0,
-            total_cost: None,
-            priced_span_count: 0,
-            raw_jsonl_bytes: 0,
-            start_time: None,
-            end_time: None,
             services: vec![NameCount {
                 name: "svc".into(),
                 trace_count: 1,
             }],
-            models: vec![],
-            agents: vec![],
             projects: (0..3000)
                 .map(|i| NameCount {
                     name: format!("project-{i:05}"),
                     trace_count: 1,
                 })
                 .collect(),
-            session_count: 0,
             tools: (0..3000)
                 .map(|i| ToolStats {
                     name: format!("tool-{i:05}-{}", "t".repeat(40)),
@@ -458,17 +439,8 @@ mod tests {
                     trace_count: 1,
                 })
                 .collect(),
-            duration_ms: d.clone(),
-            spans_per_trace: d,
-            error_taxonomy: vec![],
-            sample_trace_ids: vec![],
-            missing_parent_span_count: 0,
-            duplicate_span_count: 0,
             file_count: 1,
-            skipped_lines: 0,
-            problem_count: 0,
-            problems: vec![],
-            scan: None,
+            ..Overview::default()
         };
         let text = overview(o, 60_000).unwrap();
         assert!(text.len() <= 60_000, "{}", text.len());
