@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 /// The allocator the `halo` binary uses, so the figures are the ones users get.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: halo_allocator::Allocator = halo_allocator::Allocator;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -305,6 +305,7 @@ fn gzip_figures(data: &Path, runs: usize) -> Result<(), String> {
 }
 
 fn main() {
+    halo_allocator::keep_freed_memory();
     if let Err(e) = run() {
         eprintln!("halo-bench: {e}");
         std::process::exit(1);
