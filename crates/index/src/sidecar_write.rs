@@ -10,12 +10,21 @@ use crate::cleanup::{delete_in_background, drop_in_background, sibling, sweep_ol
 use crate::dataset::{accept_unterminated, complete_end, BuildProgress, IndexAction, OpenOptions};
 use crate::file_hash::HashingWriter;
 use crate::open_plan::prefix_tail_hash;
+use crate::rollup::TraceSummary;
 use crate::store::{segment_paths, IndexMeta, SegmentMeta, FORMAT_VERSION, GZIP_CHECKPOINTS};
-use crate::trace_columns::traces_to_batch;
+use crate::trace_columns::{trace_schema, traces_to_batch};
 use crate::IndexError;
 
-/// Writes `batch` as an Arrow file; returns its checksum.
-fn write_ipc(path: &Path, batch: &arrow_array::RecordBatch) -> Result<u64, IndexError> {
+/// Traces per batch of a trace table.
+const TRACES_PER_BATCH: usize = 4096;
+
+/// Writes the trace table of `traces` as an Arrow file, a batch per [`TRACES_PER_BATCH`]
+/// traces; returns its checksum.
+///
+/// In batches because a table of all traces at once was tens of megabytes of fresh memory,
+/// all of it faulted in (and zeroed by the kernel) after the last chunk was parsed, when
+/// nothing else runs; each batch's builders reuse the memory the previous one freed.
+fn write_trace_table(path: &Path, traces: &[TraceSummary]) -> Result<u64, IndexError> {
     let arrow = |e: arrow_schema::ArrowError| IndexError::Arrow {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -26,8 +35,10 @@ fn write_ipc(path: &Path, batch: &arrow_array::RecordBatch) -> Result<u64, Index
     };
     let file = std::fs::File::create(path).map_err(io)?;
     let out = std::io::BufWriter::new(HashingWriter::new(file));
-    let mut w = arrow_ipc::writer::FileWriter::try_new(out, &batch.schema()).map_err(arrow)?;
-    w.write(batch).map_err(arrow)?;
+    let mut w = arrow_ipc::writer::FileWriter::try_new(out, &trace_schema()).map_err(arrow)?;
+    for slice in traces.chunks(TRACES_PER_BATCH) {
+        w.write(&traces_to_batch(slice)).map_err(arrow)?;
+    }
     let hashing = w
         .into_inner()
         .map_err(arrow)?
@@ -107,13 +118,12 @@ fn build_into(
     let (spans_path, traces_path) = segment_paths(tmp, &name);
     // A plain source is mapped and indexed; a gzip source is indexed while it is inflated,
     // and leaves checkpoints instead of an inflated copy.
-    let (mut built, end, data_bytes, mapped, gzip) = match source.kind {
+    let (mut built, end, data_bytes, mapped, inflated) = match source.kind {
         SourceKind::Gzip => {
             let indexed = index_gzip(source, 0, 0, 1, &spans_path, options, progress)?;
-            let checkpoints = tmp.join(GZIP_CHECKPOINTS);
-            let gzip = GzipMeta::write(&indexed.inflated, &checkpoints, &source.path)?;
             let (end, data_bytes) = (indexed.inflated.indexed_end, indexed.inflated.inflated_len);
-            (indexed.built, end as usize, data_bytes, None, Some(gzip))
+            let inflated = Some(indexed.inflated);
+            (indexed.built, end as usize, data_bytes, None, inflated)
         }
         SourceKind::Plain => {
             let mapped = MappedFile::open(&source.path)?;
@@ -134,7 +144,19 @@ fn build_into(
             (built?, end, data_bytes, Some(mapped), None)
         }
     };
-    let traces_hash = write_ipc(&traces_path, &traces_to_batch(&built.traces))?;
+    // The checkpoints and the trace table are written side by side: both are written
+    // after the last chunk, on a machine otherwise idle by then.
+    let (traces_hash, gzip) = std::thread::scope(|scope| {
+        let checkpoints = inflated.as_ref().map(|inflated| {
+            scope.spawn(|| GzipMeta::write(inflated, &tmp.join(GZIP_CHECKPOINTS), &source.path))
+        });
+        let traces_hash = write_trace_table(&traces_path, &built.traces);
+        let gzip = checkpoints
+            .map(|h| h.join().expect("writing checkpoints does not panic"))
+            .transpose();
+        (traces_hash, gzip)
+    });
+    let (traces_hash, gzip) = (traces_hash?, gzip?);
     // Tens of thousands of rollups free slowly; nothing waits for that.
     drop_in_background(std::mem::take(&mut built.traces));
     let meta = IndexMeta {
@@ -289,7 +311,7 @@ impl NextSegment {
         bytes: std::ops::Range<u64>,
         (fingerprint, data_bytes, tail_hash): (Fingerprint, u64, u64),
     ) -> Result<(IndexMeta, IndexAction), IndexError> {
-        let traces_hash = write_ipc(&self.traces_path, &traces_to_batch(&built.traces))?;
+        let traces_hash = write_trace_table(&self.traces_path, &built.traces)?;
         meta.line_count += built.line_count;
         meta.segments.push(segment_meta(
             self.name,

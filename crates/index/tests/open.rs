@@ -313,6 +313,42 @@ fn an_index_dir_inside_the_dataset_is_not_data() {
 }
 
 #[test]
+fn a_trace_table_of_several_batches_loads_back_whole_and_in_order() {
+    // More traces than one batch of the trace table holds (4,096), so the table is written
+    // and read back in parts; the last trace has an error, the rest do not.
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("many.jsonl");
+    let n = 9_000;
+    let mut text = String::new();
+    for t in 0..n {
+        let status = if t == n - 1 {
+            "STATUS_CODE_ERROR"
+        } else {
+            "STATUS_CODE_OK"
+        };
+        text += &span(&format!("t{t:05}"), "s1", "", status, "{}");
+        text.push('\n');
+    }
+    std::fs::write(&file, text).unwrap();
+    let idx = tmp.path().join("idx");
+    let built = open(std::slice::from_ref(&file), &idx).unwrap();
+    let reopened = open(std::slice::from_ref(&file), &idx).unwrap();
+    assert_eq!(reopened.reports()[0].action, IndexAction::Reused);
+    for ds in [&built, &reopened] {
+        let ids: Vec<&str> = ds.traces().iter().map(|t| t.trace_id.as_str()).collect();
+        let expected: Vec<String> = (0..n).map(|t| format!("t{t:05}")).collect();
+        assert_eq!(ids, expected);
+        let with_errors: Vec<&str> = ds
+            .traces()
+            .iter()
+            .filter(|t| t.error_span_count > 0)
+            .map(|t| t.trace_id.as_str())
+            .collect();
+        assert_eq!(with_errors, [format!("t{:05}", n - 1)]);
+    }
+}
+
+#[test]
 fn reuses_appends_and_rebuilds() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("live.jsonl");
