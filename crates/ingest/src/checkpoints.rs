@@ -134,24 +134,41 @@ impl GzipCheckpoints {
         self.inflated_len = len;
     }
 
-    /// Writes the checkpoints to `path`, with a checksum, and syncs them to disk.
+    /// Writes the checkpoints to `path`, followed by a checksum of everything before it.
+    ///
+    /// Streamed through a buffer (the windows are megabytes, and a copy of them all was
+    /// fresh memory the kernel had to zero) and not synced: like the index's tables, the
+    /// file is checked against its checksum when read, so one torn by a crash is found
+    /// and rebuilt, and a sync made every gzip build wait for the disk.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let mut body = Vec::new();
-        body.extend_from_slice(MAGIC);
-        body.extend_from_slice(&self.inflated_len.to_le_bytes());
-        body.extend_from_slice(&(self.points.len() as u64).to_le_bytes());
-        for p in &self.points {
-            body.extend_from_slice(&p.out_offset.to_le_bytes());
-            body.extend_from_slice(&p.in_bit.to_le_bytes());
-            body.extend_from_slice(&[p.partial_byte, u8::from(p.member_start)]);
-            body.extend_from_slice(&(p.window.len() as u32).to_le_bytes());
-            body.extend_from_slice(&p.window);
+        struct Summed<W> {
+            out: W,
+            sum: xxhash_rust::xxh3::Xxh3,
         }
-        let sum = xxhash_rust::xxh3::xxh3_64(&body);
-        body.extend_from_slice(&sum.to_le_bytes());
-        let mut file = std::fs::File::create(path)?;
-        file.write_all(&body)?;
-        file.sync_data()
+        impl<W: Write> Summed<W> {
+            fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+                self.sum.update(bytes);
+                self.out.write_all(bytes)
+            }
+        }
+        let file = std::fs::File::create(path)?;
+        let mut w = Summed {
+            out: std::io::BufWriter::with_capacity(1 << 16, file),
+            sum: xxhash_rust::xxh3::Xxh3::new(),
+        };
+        w.put(MAGIC)?;
+        w.put(&self.inflated_len.to_le_bytes())?;
+        w.put(&(self.points.len() as u64).to_le_bytes())?;
+        for p in &self.points {
+            w.put(&p.out_offset.to_le_bytes())?;
+            w.put(&p.in_bit.to_le_bytes())?;
+            w.put(&[p.partial_byte, u8::from(p.member_start)])?;
+            w.put(&(p.window.len() as u32).to_le_bytes())?;
+            w.put(&p.window)?;
+        }
+        let sum = w.sum.digest();
+        w.out.write_all(&sum.to_le_bytes())?;
+        w.out.flush()
     }
 
     /// The inflated length that the checkpoint file at `path` covers, read from its header
