@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::build::BuildOptions;
 use crate::file_identity::FileIdentity;
 use crate::gzip_access::{GzipAccess, GzipRead, GzipReadError};
-use crate::open_plan::ensure_index;
+use crate::open_plan::{ensure_index, Ensured};
 use crate::rollup::{id_hashes, merge_summary, tree_counts, Interner, TraceSummary};
 use crate::span_table::SpanTable;
 use crate::span_view::SpanColumns;
@@ -248,6 +248,8 @@ impl Dataset {
         let mut segments = Vec::new();
         let mut reports = Vec::new();
         let mut metas = Vec::new();
+        // Per file kept: the rollups of a fresh build, which need no reading back.
+        let mut built_rollups = Vec::new();
         for source in sources {
             let started = Instant::now();
             let mut dir = index_dir_for(&source.path, options.index_dir.as_deref());
@@ -284,7 +286,11 @@ impl Dataset {
                 }
                 Err(e) => return Err(e),
             };
-            let (meta, action) = outcome;
+            let Ensured {
+                meta,
+                action,
+                built_rollups: rollups,
+            } = outcome;
             let file_index = files.len();
             let (data_path, gzip) = match source.kind {
                 SourceKind::Plain => (source.path.clone(), None),
@@ -384,6 +390,7 @@ impl Dataset {
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             reports.push(report);
             metas.push(dir);
+            built_rollups.push(rollups);
             let copy_prefixes = meta
                 .segments
                 .iter()
@@ -421,24 +428,46 @@ impl Dataset {
             .unwrap_or_else(|| PathBuf::from(".")),
             copy_progress: OnceLock::new(),
         };
-        dataset.load_rollups(&metas)?;
+        dataset.load_rollups(&metas, built_rollups)?;
         Ok(dataset)
     }
 
-    fn load_rollups(&mut self, dirs: &[PathBuf]) -> Result<(), IndexError> {
+    /// Loads the trace rollups of every segment, merging traces that span segments; a
+    /// file's `built` rollups (a fresh build's, of its one segment) are taken as they are
+    /// instead of being read back from the trace table just written.
+    fn load_rollups(
+        &mut self,
+        dirs: &[PathBuf],
+        mut built: Vec<Option<Vec<TraceSummary>>>,
+    ) -> Result<(), IndexError> {
         let mut interner = Interner::default();
         let mut merged = Vec::new();
         for (s, seg) in self.segments.iter().enumerate() {
-            let (_, traces_path) = segment_paths(&dirs[seg.file], &seg.meta.name);
-            let batches = crate::ipc_file::read_batches(&traces_path)?;
-            for batch in batches {
-                let summaries =
-                    traces_from_batch(&batch, s as u32, &mut interner).map_err(|e| {
-                        IndexError::Corrupt {
-                            path: traces_path.clone(),
-                            message: e.0,
+            let parts = match built[seg.file].take() {
+                Some(mut summaries) => {
+                    for t in &mut summaries {
+                        for part in &mut t.parts {
+                            part.segment = s as u32;
                         }
-                    })?;
+                    }
+                    vec![summaries]
+                }
+                None => {
+                    let (_, traces_path) = segment_paths(&dirs[seg.file], &seg.meta.name);
+                    crate::ipc_file::read_batches(&traces_path)?
+                        .iter()
+                        .map(|batch| {
+                            traces_from_batch(batch, s as u32, &mut interner).map_err(|e| {
+                                IndexError::Corrupt {
+                                    path: traces_path.clone(),
+                                    message: e.0,
+                                }
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?
+                }
+            };
+            for summaries in parts {
                 for t in summaries {
                     match self.by_id.get(&t.trace_id) {
                         Some(&i) => {

@@ -6,6 +6,7 @@ use std::path::Path;
 use halo_ingest::{Fingerprint, SourceFile, SourceKind};
 
 use crate::dataset::{BuildProgress, IndexAction, OpenOptions};
+use crate::rollup::TraceSummary;
 use crate::sidecar_write::{append, append_gzip, build_fresh};
 use crate::store::{segment_paths, IndexMeta, GZIP_CHECKPOINTS};
 use crate::IndexError;
@@ -15,6 +16,28 @@ const TAIL_BLOCK: u64 = 64 * 1024;
 pub(crate) fn prefix_tail_hash(path: &Path, end: u64) -> std::io::Result<u64> {
     let start = end.saturating_sub(TAIL_BLOCK);
     Fingerprint::hash_of_range(path, start, end - start)
+}
+
+/// A file's current index, as [`ensure_index`] leaves it.
+#[derive(Debug)]
+pub(crate) struct Ensured {
+    /// The index's meta.
+    pub(crate) meta: IndexMeta,
+    /// What was done to it.
+    pub(crate) action: IndexAction,
+    /// The trace rollups of a fresh build, still in memory (`None` when reused or
+    /// extended: those are read from the trace tables).
+    pub(crate) built_rollups: Option<Vec<TraceSummary>>,
+}
+
+impl Ensured {
+    fn without_rollups((meta, action): (IndexMeta, IndexAction)) -> Ensured {
+        Ensured {
+            meta,
+            action,
+            built_rollups: None,
+        }
+    }
 }
 
 /// Makes sure the index of `source` in `dir` is current; returns its meta and what was done.
@@ -28,14 +51,14 @@ pub(crate) fn ensure_index(
     dir: &Path,
     options: &OpenOptions,
     progress: &dyn BuildProgress,
-) -> Result<(IndexMeta, IndexAction), IndexError> {
+) -> Result<Ensured, IndexError> {
     let src_io = |e| IndexError::Io {
         path: source.path.clone(),
         error: e,
     };
     let fingerprint = Fingerprint::of(&source.path).map_err(src_io)?;
     if let Plan::Reuse(meta) = plan(source, dir, options, &fingerprint) {
-        return Ok((meta, IndexAction::Reused));
+        return Ok(Ensured::without_rollups((meta, IndexAction::Reused)));
     }
     let before_waiting = meta_stamp(dir);
     let lock = BuildLock::of(&source.path, progress);
@@ -58,16 +81,19 @@ pub(crate) fn ensure_index(
         plan(source, dir, options, &fingerprint)
     };
     let built_by = |reason: Option<String>| {
-        build_fresh(source, dir, fingerprint, options, progress, lock.held()).map(|m| {
-            let action = match reason {
-                Some(reason) => IndexAction::Rebuilt { reason },
-                None => IndexAction::Built,
-            };
-            (m, action)
-        })
+        build_fresh(source, dir, fingerprint, options, progress, lock.held()).map(
+            |(meta, rollups)| Ensured {
+                meta,
+                action: match reason {
+                    Some(reason) => IndexAction::Rebuilt { reason },
+                    None => IndexAction::Built,
+                },
+                built_rollups: Some(rollups),
+            },
+        )
     };
     match again {
-        Plan::Reuse(meta) => Ok((meta, IndexAction::Reused)),
+        Plan::Reuse(meta) => Ok(Ensured::without_rollups((meta, IndexAction::Reused))),
         Plan::Append(meta) => {
             let before = meta.clone();
             let appended = match source.kind {
@@ -77,7 +103,7 @@ pub(crate) fn ensure_index(
             if appended.is_err() {
                 crate::sidecar_write::discard_next_segment(dir, &before);
             }
-            appended
+            appended.map(Ensured::without_rollups)
         }
         Plan::Build(reason) => built_by(reason),
     }

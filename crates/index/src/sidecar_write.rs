@@ -87,7 +87,7 @@ pub(crate) fn build_fresh(
     options: &OpenOptions,
     progress: &dyn BuildProgress,
     locked: bool,
-) -> Result<IndexMeta, IndexError> {
+) -> Result<(IndexMeta, Vec<TraceSummary>), IndexError> {
     let tmp = sibling(dir, "tmp");
     let _ = std::fs::remove_dir_all(&tmp);
     sweep_old_indexes(dir, &tmp, locked);
@@ -100,7 +100,9 @@ pub(crate) fn build_fresh(
     built
 }
 
-/// [`build_fresh`] into the temporary directory `tmp`, then swapped in as `dir`.
+/// [`build_fresh`] into the temporary directory `tmp`, then swapped in as `dir`; returns
+/// the new index's meta and its trace rollups, which the caller would otherwise read back
+/// from the trace table just written.
 fn build_into(
     tmp: &Path,
     source: &SourceFile,
@@ -108,7 +110,7 @@ fn build_into(
     fingerprint: Fingerprint,
     options: &OpenOptions,
     progress: &dyn BuildProgress,
-) -> Result<IndexMeta, IndexError> {
+) -> Result<(IndexMeta, Vec<TraceSummary>), IndexError> {
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |e| IndexError::Io { path: p, error: e }
@@ -157,8 +159,7 @@ fn build_into(
         (traces_hash, gzip)
     });
     let (traces_hash, gzip) = (traces_hash?, gzip?);
-    // Tens of thousands of rollups free slowly; nothing waits for that.
-    drop_in_background(std::mem::take(&mut built.traces));
+    let rollups = std::mem::take(&mut built.traces);
     let meta = IndexMeta {
         format_version: FORMAT_VERSION,
         source: source.path.clone(),
@@ -203,7 +204,7 @@ fn build_into(
     // (`finish_cleanup` waits for it before the process exits). If the process dies
     // first, the next build sweeps the remains.
     delete_in_background(old);
-    Ok(meta)
+    Ok((meta, rollups))
 }
 
 pub(crate) fn append(

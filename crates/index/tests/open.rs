@@ -349,6 +349,41 @@ fn a_trace_table_of_several_batches_loads_back_whole_and_in_order() {
 }
 
 #[test]
+fn rollups_kept_from_a_fresh_build_equal_those_read_back_from_the_index() {
+    // The bundled example data, its lines dealt over a plain file and a gzip file so that
+    // traces span both: a fresh build hands its rollups over in memory, a reopen reads
+    // them from the trace tables, and the two must agree field for field.
+    let example = halo_testkit::workspace_path("examples/data/agent-traces.jsonl");
+    let text = std::fs::read_to_string(example).unwrap();
+    let (mut even, mut odd) = (String::new(), String::new());
+    for (i, line) in text.lines().enumerate() {
+        let half = if i % 2 == 0 { &mut even } else { &mut odd };
+        half.push_str(line);
+        half.push('\n');
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("even.jsonl");
+    let gz = tmp.path().join("odd.jsonl.gz");
+    std::fs::write(&plain, even).unwrap();
+    gzip_file(&gz, odd.as_bytes());
+    let paths = [plain, gz];
+    let idx = tmp.path().join("idx");
+    let built = open(&paths, &idx).unwrap();
+    assert!(built
+        .reports()
+        .iter()
+        .all(|r| r.action == IndexAction::Built));
+    let reopened = open(&paths, &idx).unwrap();
+    assert!(reopened
+        .reports()
+        .iter()
+        .all(|r| r.action == IndexAction::Reused));
+    assert!(built.traces().len() > 100);
+    assert!(built.traces().iter().any(|t| t.parts.len() == 2));
+    assert_eq!(built.traces(), reopened.traces());
+}
+
+#[test]
 fn reuses_appends_and_rebuilds() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("live.jsonl");
