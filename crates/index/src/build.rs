@@ -12,7 +12,6 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, RecordBatch, UInt64Array};
 use halo_ingest::{Problem, ProblemKind};
 use halo_trace::{parse_line_checked, SpanFacts};
-use rayon::prelude::*;
 
 use crate::file_hash::HashingWriter;
 use crate::rollup::{Interner, TraceAcc, TraceSummary};
@@ -202,6 +201,46 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
     }
 }
 
+/// Trace rollups in the order they were added, kept in blocks of [`ROLLUP_BLOCK`] that
+/// never move once allocated.
+#[derive(Default)]
+struct RollupBlocks {
+    blocks: Vec<Vec<TraceAcc>>,
+    len: usize,
+}
+
+/// Rollups per block of [`RollupBlocks`].
+const ROLLUP_BLOCK: usize = 4096;
+
+impl RollupBlocks {
+    /// Adds `acc`; returns its index.
+    fn push(&mut self, acc: TraceAcc) -> usize {
+        if self.len.is_multiple_of(ROLLUP_BLOCK) {
+            self.blocks.push(Vec::with_capacity(ROLLUP_BLOCK));
+        }
+        self.blocks
+            .last_mut()
+            .expect("a block was just made")
+            .push(acc);
+        self.len += 1;
+        self.len - 1
+    }
+
+    fn get_mut(&mut self, index: usize) -> &mut TraceAcc {
+        &mut self.blocks[index / ROLLUP_BLOCK][index % ROLLUP_BLOCK]
+    }
+
+    /// The finished summaries, in order, in one vector allocated once. (Finishing in
+    /// parallel was slower: it needed a second copy of them all, in fresh memory.)
+    fn finish(self) -> Vec<TraceSummary> {
+        let mut summaries = Vec::with_capacity(self.len);
+        for block in self.blocks {
+            summaries.extend(block.into_iter().map(TraceAcc::finish));
+        }
+        summaries
+    }
+}
+
 /// "1 span", "3 spans".
 fn spans_counted(n: u64) -> String {
     format!("{n} span{}", if n == 1 { "" } else { "s" })
@@ -275,11 +314,11 @@ pub(crate) fn build_from_chunks<'d>(
             message: e.to_string(),
         }
     })?;
-    // Rollups in the order their traces first appear, found by id through `slots`: kept
-    // in place from the start, so finishing them moves nothing (collecting tens of
-    // thousands of them into a new vector at the end was a tenth of a gzip build, spent
-    // on one core while the other idled).
-    let mut accs: Vec<TraceAcc> = Vec::new();
+    // Rollups in the order their traces first appear, found by id through `slots`, in
+    // blocks of a fixed size: a vector of them all grew by doubling, copying every rollup
+    // into fresh memory again and again, and collecting them into a new one at the end was
+    // a tenth of a gzip build, on one core while the other idled.
+    let mut accs = RollupBlocks::default();
     let mut slots: rustc_hash::FxHashMap<String, usize> = Default::default();
     let mut interner = Interner::default();
     let mut problems = Vec::new();
@@ -319,12 +358,12 @@ pub(crate) fn build_from_chunks<'d>(
             let slot = match slots.get(id) {
                 Some(&slot) => slot,
                 None => {
-                    slots.insert(id.to_string(), accs.len());
-                    accs.push(TraceAcc::new(id, 0));
-                    accs.len() - 1
+                    let slot = accs.push(TraceAcc::new(id, 0));
+                    slots.insert(id.to_string(), slot);
+                    slot
                 }
             };
-            accs[slot].add(&columns, i, row, &mut interner);
+            accs.get_mut(slot).add(&columns, i, row, &mut interner);
         }
         rows_before += columns.len() as u64;
         writer.write(&batch).map_err(|e| IndexError::Arrow {
@@ -358,8 +397,7 @@ pub(crate) fn build_from_chunks<'d>(
         .map_err(|e| io(e.into_error()))?
         .digest();
     drop(slots);
-    // Finishing sorts each trace's span ids: parallel, order kept.
-    let summaries: Vec<TraceSummary> = accs.into_par_iter().map(TraceAcc::finish).collect();
+    let summaries = accs.finish();
     let tallied =
         [
             (

@@ -467,6 +467,23 @@ impl Dataset {
                         .collect::<Result<Vec<_>, _>>()?
                 }
             };
+            // Room is made for a segment's rollups at once, and the first part of the
+            // first segment is taken whole: pushing tens of thousands of rollups one by
+            // one grew the vector by doubling, each time into fresh memory the kernel
+            // had to zero.
+            let mut incoming: usize = parts.iter().map(Vec::len).sum();
+            let mut parts = parts.into_iter();
+            if self.traces.is_empty() {
+                if let Some(first) = parts.next() {
+                    incoming -= first.len();
+                    self.by_id.reserve(first.len() + incoming);
+                    for (i, t) in first.iter().enumerate() {
+                        self.by_id.insert(t.trace_id.clone(), i as u32);
+                    }
+                    self.traces = first;
+                }
+            }
+            self.traces.reserve(incoming);
             for summaries in parts {
                 for t in summaries {
                     match self.by_id.get(&t.trace_id) {
