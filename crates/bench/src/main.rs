@@ -295,6 +295,15 @@ fn gzip_figures(data: &Path, runs: usize) -> Result<(), String> {
         inflate.as_secs_f64() / index.as_secs_f64() * 100.0,
         cores_busy(index_cores),
     );
+    match cli_index_time(&gz, runs)? {
+        Some(cli) => println!(
+            "gzip: `halo index` of the .gz, new process, new index: {} ({:.2} GB/s, {:.0}% of inflate)",
+            ms(cli),
+            n as f64 / 1e9 / cli.as_secs_f64(),
+            inflate.as_secs_f64() / cli.as_secs_f64() * 100.0,
+        ),
+        None => println!("gzip: `halo index` (no release binary at {})", release_halo().display()),
+    }
     println!(
         "gzip: first view_trace once the span table is loaded (through checkpoints, no copy) {}; \
          first dataset-wide scan makes the inflated copy at {:.2} GB/s",
@@ -365,6 +374,13 @@ fn run() -> Result<(), String> {
             peak / 1024,
             cores_busy(build_cores)
         );
+        if let Some(cli) = cli_index_time(&args.data, args.runs)? {
+            println!(
+                "`halo index`, new process, new index {:>10}  {:.2} GB/s",
+                ms(cli),
+                size as f64 / 1e9 / cli.as_secs_f64(),
+            );
+        }
     }
     if args.wants("queries") {
         query_figures(&args, size, open)?;
@@ -451,11 +467,55 @@ fn query_figures(
 }
 
 /// `halo --help` of a release binary, when one has been built.
-fn help_figure() {
+/// The release `halo` binary, where cargo puts it.
+fn release_halo() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let halo = target.join("release/halo");
+    target.join("release/halo")
+}
+
+/// `halo index FILE` as users run it: a new process building a new index (the index
+/// directory is emptied before each run, untimed). Best of `runs`; `None` without a
+/// release binary.
+///
+/// In-process builds (the other figures) run with an allocator already warmed by the
+/// previous run, and rebuild over the previous index, deleting it in the background;
+/// a new process pays for every page it touches once, and deletes nothing.
+fn cli_index_time(file: &Path, runs: usize) -> Result<Option<Duration>, String> {
+    let halo = release_halo();
+    if !halo.exists() {
+        return Ok(None);
+    }
+    let dir = std::env::temp_dir().join("halo-bench-cli-index");
+    let mut best = Duration::MAX;
+    for _ in 0..runs.max(1) {
+        let _ = std::fs::remove_dir_all(&dir);
+        let started = Instant::now();
+        let out = std::process::Command::new(&halo)
+            .arg("index")
+            .arg(file)
+            .arg("--index-dir")
+            .arg(&dir)
+            .arg("-q")
+            .output()
+            .map_err(|e| format!("{}: {e}", halo.display()))?;
+        let took = started.elapsed();
+        if !out.status.success() {
+            return Err(format!(
+                "halo index {} failed: {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        best = best.min(took);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Some(best))
+}
+
+fn help_figure() {
+    let halo = release_halo();
     if halo.exists() {
         let (t, _) = best(10, || {
             std::process::Command::new(&halo).arg("--help").output()
