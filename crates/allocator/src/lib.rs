@@ -27,7 +27,7 @@ const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// By default mimalloc hands freed pages back to the kernel after a delay, and the next
 /// allocation faults fresh ones in, each zeroed by the kernel (2 MB at a time with
 /// transparent huge pages). A gzip build frees and reallocates its chunk buffers and span
-/// batches continuously: zeroing pages was about a tenth of its CPU time. halo's commands
+/// batches continuously: zeroing pages was 7–8% of its CPU time. halo's commands
 /// are batch work that exits when done, so keeping the peak's pages until exit costs
 /// nothing; a long-running server should not call this.
 pub fn keep_freed_memory() {
