@@ -13,11 +13,11 @@ use arrow_array::{ArrayRef, RecordBatch, UInt64Array};
 use halo_ingest::{Problem, ProblemKind};
 use halo_trace::{parse_line_checked, SpanFacts};
 
-use crate::file_hash::HashingWriter;
 use crate::rollup::{Interner, TraceAcc, TraceSummary};
 use crate::span_columns::{span_schema, SpanBatchBuilder, SpanLocation};
 use crate::span_view::SpanColumns;
 use crate::IndexError;
+use halo_ingest::HashingWriter;
 
 /// How many problems a segment keeps word for word; the rest are counted.
 pub(crate) const KEPT_PROBLEMS: usize = 200;

@@ -5,42 +5,9 @@
 //! Ordinary opens check sizes only: hashing a few hundred megabytes of span table at every
 //! query would cost more than the whole query.
 
-use std::io::Write;
 use std::path::Path;
 
-/// A writer that hashes what passes through it.
-pub(crate) struct HashingWriter<W> {
-    inner: W,
-    hash: xxhash_rust::xxh3::Xxh3,
-}
-
-impl<W: Write> HashingWriter<W> {
-    pub(crate) fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hash: xxhash_rust::xxh3::Xxh3::new(),
-        }
-    }
-
-    /// The hash of everything written.
-    pub(crate) fn digest(&self) -> u64 {
-        self.hash.digest()
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// The hash of the whole file at `path`, as [`HashingWriter`] computed it when writing.
+/// The hash of the whole file at `path`, as `halo_ingest::HashingWriter` computed it when writing.
 pub(crate) fn hash_file(path: &Path) -> std::io::Result<u64> {
     let file = std::fs::File::open(path)?;
     // SAFETY: index files are written once under a fresh name and never modified in
@@ -52,6 +19,8 @@ pub(crate) fn hash_file(path: &Path) -> std::io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use halo_ingest::HashingWriter;
+    use std::io::Write;
 
     #[test]
     fn the_written_hash_is_the_files_hash() {

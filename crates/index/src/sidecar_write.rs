@@ -8,12 +8,12 @@ use halo_ingest::{Fingerprint, MappedFile, Problem, ProblemKind, SourceFile, Sou
 use crate::build::{build_from_chunks, build_segment, ChunkInput, SegmentBuild};
 use crate::cleanup::{delete_in_background, drop_in_background, sibling, sweep_old_indexes};
 use crate::dataset::{accept_unterminated, complete_end, BuildProgress, IndexAction, OpenOptions};
-use crate::file_hash::HashingWriter;
 use crate::open_plan::prefix_tail_hash;
 use crate::rollup::TraceSummary;
 use crate::store::{segment_paths, IndexMeta, SegmentMeta, FORMAT_VERSION, GZIP_CHECKPOINTS};
 use crate::trace_columns::{trace_schema, traces_to_batch};
 use crate::IndexError;
+use halo_ingest::HashingWriter;
 
 /// Traces per batch of a trace table.
 const TRACES_PER_BATCH: usize = 4096;

@@ -141,34 +141,22 @@ impl GzipCheckpoints {
     /// file is checked against its checksum when read, so one torn by a crash is found
     /// and rebuilt, and a sync made every gzip build wait for the disk.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        struct Summed<W> {
-            out: W,
-            sum: xxhash_rust::xxh3::Xxh3,
-        }
-        impl<W: Write> Summed<W> {
-            fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-                self.sum.update(bytes);
-                self.out.write_all(bytes)
-            }
-        }
         let file = std::fs::File::create(path)?;
-        let mut w = Summed {
-            out: std::io::BufWriter::with_capacity(1 << 16, file),
-            sum: xxhash_rust::xxh3::Xxh3::new(),
-        };
-        w.put(MAGIC)?;
-        w.put(&self.inflated_len.to_le_bytes())?;
-        w.put(&(self.points.len() as u64).to_le_bytes())?;
+        let mut w = crate::HashingWriter::new(std::io::BufWriter::with_capacity(1 << 16, file));
+        w.write_all(MAGIC)?;
+        w.write_all(&self.inflated_len.to_le_bytes())?;
+        w.write_all(&(self.points.len() as u64).to_le_bytes())?;
         for p in &self.points {
-            w.put(&p.out_offset.to_le_bytes())?;
-            w.put(&p.in_bit.to_le_bytes())?;
-            w.put(&[p.partial_byte, u8::from(p.member_start)])?;
-            w.put(&(p.window.len() as u32).to_le_bytes())?;
-            w.put(&p.window)?;
+            w.write_all(&p.out_offset.to_le_bytes())?;
+            w.write_all(&p.in_bit.to_le_bytes())?;
+            w.write_all(&[p.partial_byte, u8::from(p.member_start)])?;
+            w.write_all(&(p.window.len() as u32).to_le_bytes())?;
+            w.write_all(&p.window)?;
         }
-        let sum = w.sum.digest();
-        w.out.write_all(&sum.to_le_bytes())?;
-        w.out.flush()
+        let sum = w.digest();
+        let out = w.get_mut();
+        out.write_all(&sum.to_le_bytes())?;
+        out.flush()
     }
 
     /// The inflated length that the checkpoint file at `path` covers, read from its header
