@@ -32,7 +32,10 @@ pub struct BuildOptions {
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
-            chunk_bytes: 2 << 20,
+            // Each chunk costs a batch, a hand-over between threads and, for gzip, a buffer
+            // refill: 4 MB chunks indexed the 1 GB `.gz` about 4% faster than 2 MB ones
+            // (9 alternating runs each), for about 12 MB more in flight.
+            chunk_bytes: 4 << 20,
         }
     }
 }
