@@ -348,8 +348,8 @@ pub(crate) fn build_from_chunks<'d>(
     // Spans that end before they start: how many, and the line of the first.
     let mut reversed = Tally::default();
     let mut other_signals = Tally::default();
-    // Chunks are absorbed (rollups, IPC write) on this thread, in order, while the
-    // workers parse the next ones.
+    // Chunks are absorbed (rollups, IPC write) in order, one at a time, by the worker
+    // that finished the one next in line, while the others parse the next ones.
     let mut absorb = |out: ChunkOut| -> Result<(), IndexError> {
         let line_base = first_line - 1 + lines_before;
         for (line, kind, message) in out.problems {

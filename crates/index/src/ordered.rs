@@ -5,12 +5,13 @@
 //! Rayon's `par_iter` would split the chunk list in halves, so one core would parse far
 //! ahead of what can be absorbed; fixed waves fix that but leave cores idle at each
 //! wave's end. Here workers take the next chunk from a shared counter, as long as it lies
-//! within `window` chunks of the next one to absorb.
+//! within `window` chunks of the next one to absorb, and whichever worker finishes the
+//! chunk next in line absorbs it.
 
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex};
 
-struct State<R> {
+struct State<R, E> {
     /// Items taken by workers so far.
     taken: usize,
     /// How many results the sink has taken.
@@ -19,23 +20,29 @@ struct State<R> {
     total: Option<usize>,
     /// Finished results waiting for their turn.
     ready: BTreeMap<usize, R>,
-    /// Set when the sink failed: workers stop taking items.
-    stop: bool,
+    /// Whether a worker is running the sink; checked and changed only under this lock, so
+    /// a result is never left waiting with nobody to absorb it.
+    absorbing: bool,
+    /// The sink's first error: workers stop taking items.
+    failed: Option<E>,
 }
 
-/// Maps `work` over `items` on `workers` threads and passes each result to `sink` in
-/// item order, on the calling thread. At most `window` items are taken beyond the last one
-/// the sink has seen. The first error of `sink` stops the work and is returned.
+/// Maps `work` over `items` on `workers` threads (the calling thread among them) and
+/// passes each result to `sink` in item order. At most `window` items are taken beyond the
+/// last one the sink has seen. The first error of `sink` stops the work and is returned.
 ///
 /// `items` is pulled by the workers themselves, one at a time under a lock, so a source
 /// that does work of its own (inflating a gzip stream) runs on whichever worker needs the
-/// next item, interleaved with the parsing of earlier ones.
-pub(crate) fn ordered_map<T: Send, R: Send, E>(
+/// next item, interleaved with the parsing of earlier ones. The sink runs on the worker
+/// that finished the result next in line (one worker at a time): a separate thread for it
+/// put three threads on two cores and woke the sink twice per chunk, and the result is
+/// still in the cache of the core that made it.
+pub(crate) fn ordered_map<T: Send, R: Send, E: Send>(
     items: impl Iterator<Item = T> + Send,
     workers: usize,
     window: usize,
     work: impl Fn(T) -> R + Sync,
-    mut sink: impl FnMut(usize, R) -> Result<(), E>,
+    sink: impl FnMut(usize, R) -> Result<(), E> + Send,
 ) -> Result<(), E> {
     let window = window.max(1);
     let state = Mutex::new(State {
@@ -43,74 +50,78 @@ pub(crate) fn ordered_map<T: Send, R: Send, E>(
         absorbed: 0,
         total: None,
         ready: BTreeMap::new(),
-        stop: false,
+        absorbing: false,
+        failed: None,
     });
     // The source keeps its own lock, so waiting for the next item never blocks the sink.
     let source = Mutex::new((items, 0usize));
+    // Locked only by the worker that set `absorbing`, so never contended.
+    let sink = Mutex::new(sink);
     let room = Condvar::new();
-    let done = Condvar::new();
     let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
-    std::thread::scope(|scope| {
-        for _ in 0..workers.max(1) {
-            scope.spawn(|| loop {
-                {
-                    let mut s = lock();
-                    while !s.stop && s.total.is_none() && s.taken >= s.absorbed + window {
-                        s = room.wait(s).unwrap_or_else(|e| e.into_inner());
-                    }
-                    if s.stop || s.total.is_some() {
-                        return;
-                    }
-                    s.taken += 1;
-                }
-                let (i, item) = {
-                    let mut src = source.lock().unwrap_or_else(|e| e.into_inner());
-                    let i = src.1;
-                    match src.0.next() {
-                        Some(item) => {
-                            src.1 += 1;
-                            (i, item)
-                        }
-                        None => {
-                            lock().total = Some(i);
-                            room.notify_all();
-                            done.notify_all();
-                            return;
-                        }
-                    }
-                };
-                let result = work(item);
-                lock().ready.insert(i, result);
-                done.notify_all();
-            });
-        }
-        let mut i = 0;
-        loop {
-            let result = {
-                let mut s = lock();
-                loop {
-                    if let Some(r) = s.ready.remove(&i) {
-                        break Some(r);
-                    }
-                    if s.total.is_some_and(|t| i >= t) {
-                        break None;
-                    }
-                    s = done.wait(s).unwrap_or_else(|e| e.into_inner());
-                }
-            };
-            let Some(result) = result else {
-                return Ok(());
-            };
-            let outcome = sink(i, result);
-            i += 1;
+    let worker = || loop {
+        {
             let mut s = lock();
-            s.absorbed = i;
-            s.stop = outcome.is_err();
-            drop(s);
-            room.notify_all();
-            outcome?;
+            while s.failed.is_none() && s.total.is_none() && s.taken >= s.absorbed + window {
+                s = room.wait(s).unwrap_or_else(|e| e.into_inner());
+            }
+            if s.failed.is_some() || s.total.is_some() {
+                return;
+            }
+            s.taken += 1;
         }
-    })
+        let (i, item) = {
+            let mut src = source.lock().unwrap_or_else(|e| e.into_inner());
+            let i = src.1;
+            match src.0.next() {
+                Some(item) => {
+                    src.1 += 1;
+                    (i, item)
+                }
+                None => {
+                    lock().total = Some(i);
+                    room.notify_all();
+                    return;
+                }
+            }
+        };
+        let result = work(item);
+        let mut s = lock();
+        s.ready.insert(i, result);
+        if s.absorbing {
+            // The absorbing worker looks for this result before it stops.
+            continue;
+        }
+        s.absorbing = true;
+        let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
+        while s.failed.is_none() {
+            let next = s.absorbed;
+            let Some(result) = s.ready.remove(&next) else {
+                break;
+            };
+            drop(s);
+            let outcome = (*sink)(next, result);
+            s = lock();
+            s.absorbed = next + 1;
+            if let Err(e) = outcome {
+                s.failed = Some(e);
+                s.ready.clear();
+            }
+            room.notify_all();
+        }
+        drop(sink);
+        s.absorbing = false;
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..workers.max(1) {
+            scope.spawn(worker);
+        }
+        worker();
+    });
+    match state.into_inner().unwrap_or_else(|e| e.into_inner()).failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
