@@ -110,7 +110,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// Walks the members of an object: `member` is called with each key and must consume
-    /// the value. The opening brace is consumed here.
+    /// the value, spaces before it included (every value reader here skips them first,
+    /// so the walk does not skip them twice). The opening brace is consumed here.
     pub(crate) fn object(
         &mut self,
         mut member: impl FnMut(&mut Scanner<'a>, JsonStr<'a>) -> Option<()>,
@@ -120,10 +121,8 @@ impl<'a> Scanner<'a> {
             return Some(());
         }
         loop {
-            self.skip_spaces();
             let key = self.string()?;
             self.eat(b':')?;
-            self.skip_spaces();
             member(self, key)?;
             if self.eat_if(b',') {
                 continue;
@@ -149,6 +148,11 @@ impl<'a> Scanner<'a> {
         if self.peek()? != b'"' {
             return None;
         }
+        self.string_at_quote()
+    }
+
+    /// The string whose opening quote is the next byte.
+    fn string_at_quote(&mut self) -> Option<JsonStr<'a>> {
         let start = self.pos + 1;
         let (end, escaped) = string_end(self.bytes(), start)?;
         self.pos = end + 1;
@@ -163,7 +167,7 @@ impl<'a> Scanner<'a> {
     /// malformed. `None` when the next value is not a string (nothing is consumed).
     pub(crate) fn string_if_next(&mut self) -> Option<Option<JsonStr<'a>>> {
         self.skip_spaces();
-        (self.peek()? == b'"').then(|| self.string())
+        (self.peek()? == b'"').then(|| self.string_at_quote())
     }
 
     /// Any value, validated; returns its JSON text.
@@ -180,7 +184,7 @@ impl<'a> Scanner<'a> {
         }
         self.skip_spaces();
         match self.peek()? {
-            b'"' => self.string().map(drop),
+            b'"' => self.string_at_quote().map(drop),
             b'{' => self.object(|s, _| s.skip_value(depth + 1)),
             b'[' => {
                 self.pos += 1;
