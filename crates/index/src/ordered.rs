@@ -155,6 +155,29 @@ mod tests {
     }
 
     #[test]
+    fn no_result_is_left_unabsorbed_when_workers_finish_together() {
+        // Trivial work and a small window make workers finish at nearly the same moment,
+        // over and over: a result inserted just as the absorbing worker stops must still
+        // be absorbed, or the window never opens again and the map hangs.
+        for workers in [2, 3, 8] {
+            let mut next = 0usize;
+            ordered_map(
+                0..20_000usize,
+                workers,
+                2,
+                |i| i,
+                |i, r| {
+                    assert_eq!((i, r), (next, next));
+                    next += 1;
+                    Ok::<(), ()>(())
+                },
+            )
+            .unwrap();
+            assert_eq!(next, 20_000);
+        }
+    }
+
+    #[test]
     fn never_runs_more_than_the_window_ahead() {
         let items: Vec<usize> = (0..100).collect();
         let absorbed = AtomicUsize::new(0);
