@@ -25,6 +25,27 @@ struct State<R, E> {
     absorbing: bool,
     /// The sink's first error: workers stop taking items.
     failed: Option<E>,
+    /// Set when a worker panicked: the others stop instead of waiting for its result, so
+    /// the panic reaches the caller rather than hanging the build.
+    panicked: bool,
+}
+
+/// Tells the other workers to stop when the worker holding it unwinds.
+struct StopOnPanic<'s, R, E> {
+    state: &'s Mutex<State<R, E>>,
+    room: &'s Condvar,
+}
+
+impl<R, E> Drop for StopOnPanic<'_, R, E> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .panicked = true;
+            self.room.notify_all();
+        }
+    }
 }
 
 /// Maps `work` over `items` on `workers` threads (the calling thread among them) and
@@ -52,6 +73,7 @@ pub(crate) fn ordered_map<T: Send, R: Send, E: Send>(
         ready: BTreeMap::new(),
         absorbing: false,
         failed: None,
+        panicked: false,
     });
     // The source keeps its own lock, so waiting for the next item never blocks the sink.
     let source = Mutex::new((items, 0usize));
@@ -60,12 +82,17 @@ pub(crate) fn ordered_map<T: Send, R: Send, E: Send>(
     let room = Condvar::new();
     let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
     let worker = || loop {
+        let _stop_on_panic = StopOnPanic {
+            state: &state,
+            room: &room,
+        };
         {
             let mut s = lock();
-            while s.failed.is_none() && s.total.is_none() && s.taken >= s.absorbed + window {
+            let stopped = |s: &State<R, E>| s.failed.is_some() || s.total.is_some() || s.panicked;
+            while !stopped(&s) && s.taken >= s.absorbed + window {
                 s = room.wait(s).unwrap_or_else(|e| e.into_inner());
             }
-            if s.failed.is_some() || s.total.is_some() {
+            if stopped(&s) {
                 return;
             }
             s.taken += 1;
@@ -174,6 +201,22 @@ mod tests {
             )
             .unwrap();
             assert_eq!(next, 20_000);
+        }
+    }
+
+    #[test]
+    fn a_panicking_worker_stops_the_others_and_the_panic_reaches_the_caller() {
+        for panic_at in [0, 5, 99] {
+            let outcome = std::panic::catch_unwind(|| {
+                ordered_map(
+                    0..100usize,
+                    2,
+                    2,
+                    |i| assert_ne!(i, panic_at, "planted"),
+                    |_, ()| Ok::<(), ()>(()),
+                )
+            });
+            assert!(outcome.is_err(), "the panic at {panic_at} was swallowed");
         }
     }
 
