@@ -466,7 +466,6 @@ fn query_figures(
     Ok(())
 }
 
-/// `halo --help` of a release binary, when one has been built.
 /// The release `halo` binary, where cargo puts it.
 fn release_halo() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -514,6 +513,7 @@ fn cli_index_time(file: &Path, runs: usize) -> Result<Option<Duration>, String> 
     Ok(Some(best))
 }
 
+/// `halo --help` of a release binary, when one has been built.
 fn help_figure() {
     let halo = release_halo();
     if halo.exists() {

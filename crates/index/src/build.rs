@@ -10,14 +10,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, UInt64Array};
-use halo_ingest::{Problem, ProblemKind};
+use halo_ingest::{HashingWriter, Problem, ProblemKind};
 use halo_trace::{parse_line_checked, SpanFacts};
 
 use crate::rollup::{Interner, TraceAcc, TraceSummary};
 use crate::span_columns::{span_schema, SpanBatchBuilder, SpanLocation};
 use crate::span_view::SpanColumns;
 use crate::IndexError;
-use halo_ingest::HashingWriter;
 
 /// How many problems a segment keeps word for word; the rest are counted.
 pub(crate) const KEPT_PROBLEMS: usize = 200;

@@ -7,7 +7,8 @@
 
 use std::path::Path;
 
-/// The hash of the whole file at `path`, as `halo_ingest::HashingWriter` computed it when writing.
+/// The hash of the whole file at `path`, as `halo_ingest::HashingWriter` computed it when
+/// writing.
 pub(crate) fn hash_file(path: &Path) -> std::io::Result<u64> {
     let file = std::fs::File::open(path)?;
     // SAFETY: index files are written once under a fresh name and never modified in

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use halo_ingest::{Fingerprint, MappedFile, Problem, ProblemKind, SourceFile, SourceKind};
+use halo_ingest::{
+    Fingerprint, HashingWriter, MappedFile, Problem, ProblemKind, SourceFile, SourceKind,
+};
 
 use crate::build::{build_from_chunks, build_segment, ChunkInput, SegmentBuild};
 use crate::cleanup::{delete_in_background, drop_in_background, sibling, sweep_old_indexes};
@@ -13,7 +15,6 @@ use crate::rollup::TraceSummary;
 use crate::store::{segment_paths, IndexMeta, SegmentMeta, FORMAT_VERSION, GZIP_CHECKPOINTS};
 use crate::trace_columns::{trace_schema, traces_to_batch};
 use crate::IndexError;
-use halo_ingest::HashingWriter;
 
 /// Traces per batch of a trace table.
 const TRACES_PER_BATCH: usize = 4096;
