@@ -20,7 +20,7 @@ use crate::span::{nanos_of, status_code_of, RawSpan};
 /// the caller has already checked the line for control bytes.
 pub(crate) fn parse(line: &str, control_free: bool) -> Option<RawSpan<'_>> {
     let mut s = if control_free {
-        Scanner::new_control_free(line)
+        Scanner::new_control_free(line)?
     } else {
         Scanner::new(line)?
     };

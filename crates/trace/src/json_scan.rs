@@ -8,9 +8,13 @@
 //! `canonical_fast` hold it to that.
 //!
 //! Why not serde_json alone: its string scan goes 8 bytes at a time and dominated index
-//! builds. Here the end of a string is found with `memchr2`, which uses the widest vector
-//! unit the CPU has, and control characters (never valid inside a JSON string) are ruled
-//! out once per line by [`has_control_bytes`] instead of byte by byte.
+//! builds. Here the end of every string of the line is settled up front, 64 bytes at a
+//! time ([`line_masks`]), and control characters (never valid inside a JSON string) are
+//! ruled out once per line by [`has_control_bytes`] instead of byte by byte.
+
+mod line_masks;
+
+use line_masks::LineMasks;
 
 /// Nesting deeper than this is left to serde_json (whose own limit is 128), so the
 /// scanner's recursion stays shallow.
@@ -34,6 +38,8 @@ pub(crate) fn has_control_bytes(bytes: &[u8]) -> bool {
 pub(crate) struct Scanner<'a> {
     text: &'a str,
     pos: usize,
+    /// Where the line's strings end.
+    masks: LineMasks,
 }
 
 /// A string as it appears in the line.
@@ -55,15 +61,24 @@ impl<'a> JsonStr<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    /// A scanner at the start of `text`; `None` when the text has control bytes.
+    /// A scanner at the start of `text`; `None` when the text has control bytes or an
+    /// invalid escape.
     pub(crate) fn new(text: &'a str) -> Option<Scanner<'a>> {
-        (!has_control_bytes(text.as_bytes())).then_some(Scanner { text, pos: 0 })
+        if has_control_bytes(text.as_bytes()) {
+            return None;
+        }
+        Self::new_control_free(text)
     }
 
-    /// A scanner over text the caller has already found free of control bytes.
-    pub(crate) fn new_control_free(text: &'a str) -> Scanner<'a> {
+    /// A scanner over text the caller has already found free of control bytes; `None`
+    /// when the text has an invalid escape.
+    pub(crate) fn new_control_free(text: &'a str) -> Option<Scanner<'a>> {
         debug_assert!(!has_control_bytes(text.as_bytes()));
-        Scanner { text, pos: 0 }
+        Some(Scanner {
+            text,
+            pos: 0,
+            masks: LineMasks::of(text.as_bytes())?,
+        })
     }
 
     /// The whole text being scanned.
@@ -154,13 +169,13 @@ impl<'a> Scanner<'a> {
     /// The string whose opening quote is the next byte.
     fn string_at_quote(&mut self) -> Option<JsonStr<'a>> {
         let start = self.pos + 1;
-        let (end, escaped) = string_end(self.bytes(), start)?;
+        let (end, escaped) = self.masks.string_end(start)?;
         self.pos = end + 1;
-        // Quotes and backslashes are ASCII, so both ends are char boundaries.
-        Some(JsonStr {
-            inner: &self.text[start..end],
-            escaped,
-        })
+        // SAFETY: `end` is the index of a quote of the text at or after `start` (the masks
+        // mark only the text's own bytes), and `start` follows a quote: both are ASCII
+        // bytes or the text's end, so the range is in bounds and on char boundaries.
+        let inner = unsafe { self.text.get_unchecked(start..end) };
+        Some(JsonStr { inner, escaped })
     }
 
     /// When the next value is a string: `Some` of the string, or `Some(None)` when it is
@@ -253,206 +268,66 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// The closing quote of the string whose text starts at `from`, and whether the text has
-/// escapes; `None` for an invalid escape or a string that does not end.
-#[cfg(target_arch = "x86_64")]
-fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
-    // Most strings are attribute keys and short values without escapes, for which building
-    // 64-byte masks costs more than the string itself: look 16 bytes at a time first, and
-    // hand over to the blocks at the first backslash (or after 64 plain bytes). Every byte
-    // passed over is plain, so the blocks start there with no escape seen or carried.
-    let mut at = from;
-    while at + 16 <= bytes.len() && at - from < 64 {
-        let (quotes, backslashes) = quote_and_backslash_masks16(bytes, at);
-        // The bits up to and including the first quote; all of them when there is none.
-        let up_to_quote = quotes ^ quotes.wrapping_sub(1);
-        if backslashes & up_to_quote != 0 {
-            break;
-        }
-        if quotes != 0 {
-            return Some((at + quotes.trailing_zeros() as usize, false));
-        }
-        at += 16;
-    }
-    string_end_blocks(bytes, at)
-}
-
-/// [`string_end`] for a string (or its rest) that may be long and escape-dense.
-///
-/// Strings in traces are escape-dense (JSON nested in JSON: a tool schema has an escaped
-/// quote every few bytes), so this reads 64 bytes at a time into a quote mask and a
-/// backslash mask and settles every escape of the block at once: when no two backslashes
-/// touch, each backslash starts an escape, the escaped bytes are the backslash mask shifted
-/// by one, and the string ends at the first quote that is not escaped. Only the bytes after
-/// backslashes are looked at one by one (a table lookup each, to validate them). A block
-/// with a `\\` or a `\u` escape is walked hit by hit instead, as before.
-#[cfg(target_arch = "x86_64")]
-fn string_end_blocks(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
-    let mut escaped = false;
-    let mut block_start = from;
-    // Whether the last byte before `block_start` is a backslash that escapes the byte at
-    // `block_start` (only ever set by the bulk path).
-    let mut carry = 0u64;
-    while block_start + 64 <= bytes.len() {
-        let (quotes, backslashes) = quote_and_backslash_masks(bytes, block_start);
-        if backslashes == 0 && carry == 0 {
-            if quotes != 0 {
-                return Some((block_start + quotes.trailing_zeros() as usize, escaped));
-            }
-            block_start += 64;
-            continue;
-        }
-        let escaped_bytes = (backslashes << 1) | carry;
-        if escaped_bytes & backslashes == 0 {
-            // No backslash is escaped, so every one starts an escape.
-            let ends = quotes & !escaped_bytes;
-            let before_end = match ends {
-                0 => !0u64,
-                _ => (1u64 << ends.trailing_zeros()) - 1,
-            };
-            if simple_escapes(bytes, block_start, escaped_bytes & before_end) {
-                // Backslashes after the string's end belong to later text.
-                escaped |= (backslashes & before_end) | carry != 0;
-                if ends != 0 {
-                    return Some((block_start + ends.trailing_zeros() as usize, escaped));
-                }
-                carry = backslashes >> 63;
-                block_start += 64;
-                continue;
-            }
-        }
-        // Walk this block hit by hit, starting with the escape carried into it.
-        let mut at = block_start;
-        if carry == 1 {
-            at = block_start - 1 + escape_len(&bytes[block_start - 1..])?;
-            carry = 0;
-        }
-        let block_end = block_start + 64;
-        let mut hits =
-            (quotes | backslashes) & (!0u64).checked_shl((at - block_start) as u32).unwrap_or(0);
-        let mut next_block = block_end.max(at);
-        while hits != 0 {
-            let hit = block_start + hits.trailing_zeros() as usize;
-            if bytes[hit] == b'"' {
-                return Some((hit, escaped));
-            }
-            escaped = true;
-            let after = hit + escape_len(&bytes[hit..])?;
-            if after >= block_end {
-                next_block = after;
-                break;
-            }
-            // Drop the hits up to the end of the escape (its second byte may be a quote).
-            hits &= !0u64 << (after - block_start);
-        }
-        block_start = next_block;
-    }
-    if carry == 1 {
-        escaped = true;
-        block_start = block_start - 1 + escape_len(&bytes[block_start - 1..])?;
-    }
-    string_end_from(bytes, block_start, escaped)
-}
-
-/// Bit `i` set where `bytes[at + i]` is a quote, and where it is a backslash, for the 16
-/// bytes at `at` (which the caller keeps inside `bytes`).
-#[cfg(target_arch = "x86_64")]
-fn quote_and_backslash_masks16(bytes: &[u8], at: usize) -> (u32, u32) {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
-    };
-    let chunk: &[u8; 16] = bytes[at..at + 16].try_into().expect("16 bytes");
-    // SAFETY: SSE2 is part of the x86_64 baseline; the load reads exactly the 16 bytes of
-    // `chunk`, and `_mm_loadu_si128` needs no alignment.
-    unsafe {
-        let block = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
-        (
-            _mm_movemask_epi8(_mm_cmpeq_epi8(block, _mm_set1_epi8(b'"' as i8))) as u32,
-            _mm_movemask_epi8(_mm_cmpeq_epi8(block, _mm_set1_epi8(b'\\' as i8))) as u32,
-        )
-    }
-}
-
-/// Bit `i` set where `bytes[at + i]` is a quote, and where it is a backslash, for the 64
-/// bytes at `at` (which the caller keeps inside `bytes`).
-#[cfg(target_arch = "x86_64")]
-fn quote_and_backslash_masks(bytes: &[u8], at: usize) -> (u64, u64) {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
-    };
-    assert!(at + 64 <= bytes.len());
-    let mut quotes = 0u64;
-    let mut backslashes = 0u64;
-    for part in 0..4 {
-        // SAFETY: SSE2 is part of the x86_64 baseline; the 16 bytes read lie inside
-        // `bytes` (asserted above), and `_mm_loadu_si128` needs no alignment.
-        let (q, b) = unsafe {
-            let block = _mm_loadu_si128(bytes.as_ptr().add(at + 16 * part).cast::<__m128i>());
-            (
-                _mm_movemask_epi8(_mm_cmpeq_epi8(block, _mm_set1_epi8(b'"' as i8))) as u16,
-                _mm_movemask_epi8(_mm_cmpeq_epi8(block, _mm_set1_epi8(b'\\' as i8))) as u16,
-            )
-        };
-        quotes |= u64::from(q) << (16 * part);
-        backslashes |= u64::from(b) << (16 * part);
-    }
-    (quotes, backslashes)
-}
-
-/// Whether every byte marked in `escaped_bytes` (bit `i` for `bytes[at + i]`) is the
-/// second byte of a two-byte escape other than `\\` (`\"`, `\/`, `\b`, `\f`, `\n`,
-/// `\r`, `\t`). `\u` escapes and invalid ones answer `false`: the caller walks them.
-#[cfg(target_arch = "x86_64")]
-fn simple_escapes(bytes: &[u8], at: usize, mut escaped_bytes: u64) -> bool {
-    let mut all = true;
-    while escaped_bytes != 0 {
-        let i = at + escaped_bytes.trailing_zeros() as usize;
-        // An escaped byte past the end of the text counts as not simple.
-        all &= bytes
-            .get(i)
-            .is_some_and(|&b| matches!(b, b'"' | b'/' | b'b' | b'f' | b'n' | b'r' | b't'));
-        escaped_bytes &= escaped_bytes - 1;
-    }
-    all
-}
-
-/// The closing quote of the string whose text starts at `from`, and whether the text has
-/// escapes; `None` for an invalid escape or a string that does not end.
-#[cfg(not(target_arch = "x86_64"))]
-fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
-    string_end_from(bytes, from, false)
-}
-
-/// [`string_end`] without vector probes, for the tail of a line (and for targets other
-/// than x86_64); `escaped` says whether escapes were already seen before `from`.
-fn string_end_from(bytes: &[u8], from: usize, mut escaped: bool) -> Option<(usize, bool)> {
-    let mut at = from;
-    loop {
-        at += memchr::memchr2(b'"', b'\\', bytes.get(at..)?)?;
-        if bytes[at] == b'"' {
-            return Some((at, escaped));
-        }
-        escaped = true;
-        at += escape_len(&bytes[at..])?;
-    }
-}
-
-/// The length of the escape sequence at the start of `bytes` (which starts with a
-/// backslash), or `None` when it is not a valid JSON escape.
-fn escape_len(bytes: &[u8]) -> Option<usize> {
-    match bytes.get(1)? {
-        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(2),
-        b'u' => {
-            let hex = bytes.get(2..6)?;
-            hex.iter().all(u8::is_ascii_hexdigit).then_some(6)
-        }
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The end of the string whose text starts at `from`, as the scanner finds it.
+    fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
+        LineMasks::of(bytes)?.string_end(from)
+    }
+
+    /// The reference: the string's end walked escape by escape from `from`.
+    fn string_end_from(bytes: &[u8], from: usize, mut escaped: bool) -> Option<(usize, bool)> {
+        let mut at = from;
+        loop {
+            at += memchr::memchr2(b'"', b'\\', bytes.get(at..)?)?;
+            if bytes[at] == b'"' {
+                return Some((at, escaped));
+            }
+            escaped = true;
+            at += escape_len(&bytes[at..])?;
+        }
+    }
+
+    /// The length of the escape at the start of `bytes` (a backslash), or `None` when it
+    /// is not a valid JSON escape.
+    fn escape_len(bytes: &[u8]) -> Option<usize> {
+        match bytes.get(1)? {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(2),
+            b'u' => {
+                let hex = bytes.get(2..6)?;
+                hex.iter().all(u8::is_ascii_hexdigit).then_some(6)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether any backslash of the line, walked from its start, starts an invalid escape.
+    fn has_invalid_escape(bytes: &[u8]) -> bool {
+        let mut at = 0;
+        while let Some(i) = memchr::memchr(b'\\', &bytes[at..]) {
+            match escape_len(&bytes[at + i..]) {
+                Some(len) => at += i + len,
+                None => return true,
+            }
+        }
+        false
+    }
+
+    /// The scanner's answer must be the walk's, except that it declines a string (and the
+    /// line) when an invalid escape follows the string's end.
+    fn assert_agrees(bytes: &[u8], fast: Option<(usize, bool)>) {
+        let walk = string_end_from(bytes, 1, false);
+        match fast {
+            Some(_) => assert_eq!(fast, walk, "{}", String::from_utf8_lossy(bytes)),
+            None => assert!(
+                walk.is_none() || has_invalid_escape(bytes),
+                "declined {}",
+                String::from_utf8_lossy(bytes)
+            ),
+        }
+    }
 
     fn value(text: &str) -> Option<&str> {
         let mut s = Scanner::new(text)?;
@@ -577,8 +452,7 @@ mod tests {
             }
             let bytes = text.as_bytes();
             let fast = string_end(bytes, 1);
-            let walk = string_end_from(bytes, 1, false);
-            assert_eq!(fast, walk, "{text}");
+            assert_agrees(bytes, fast);
             match fast {
                 Some((end, escaped)) => {
                     let decoded = serde_json::from_str::<String>(&text[..=end]);
@@ -620,7 +494,7 @@ mod tests {
                         text.push_str(tail);
                         let bytes = text.as_bytes();
                         let fast = string_end(bytes, 1);
-                        assert_eq!(fast, string_end_from(bytes, 1, false), "{text}");
+                        assert_agrees(bytes, fast);
                         if let Some((end, escaped)) = fast {
                             assert_eq!(bytes[end], b'"', "{text}");
                             assert_eq!(escaped, text[1..end].contains('\\'), "{text}");
