@@ -555,6 +555,15 @@ struct FunctionName<'a> {
 fn name_in_escaped_definition(raw: &str) -> Option<&str> {
     use memchr::memmem::Finder;
     use std::sync::LazyLock;
+    // The openings definitions are usually written with (compact, and as Python's
+    // `json.dumps` spaces them) name the tool first: no need to search for the key.
+    const OPENINGS: [&str; 2] = [
+        r#""{\"type\":\"function\",\"function\":{\"name\":"#,
+        r#""{\"type\": \"function\", \"function\": {\"name\": "#,
+    ];
+    if let Some(rest) = OPENINGS.iter().find_map(|o| raw.strip_prefix(o)) {
+        return escaped_name_value(rest);
+    }
     static NAME: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#"\"name\""#));
     static PARAMETERS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"parameters"));
     static PROPERTIES: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"properties"));
@@ -567,7 +576,13 @@ fn name_in_escaped_definition(raw: &str) -> Option<&str> {
         return None;
     }
     let rest = raw[key + 8..].trim_start();
-    let rest = rest.strip_prefix(':')?.trim_start().strip_prefix("\\\"")?;
+    escaped_name_value(rest.strip_prefix(':')?)
+}
+
+/// The name at the start of `rest` (after a name key's colon): an escaped string without
+/// escapes inside, such as `\"get_weather\"`.
+fn escaped_name_value(rest: &str) -> Option<&str> {
+    let rest = rest.trim_start().strip_prefix("\\\"")?;
     let end = rest.find('\\')?;
     let name = &rest[..end];
     (rest[end..].starts_with("\\\"") && !name.is_empty() && !name.contains('"')).then_some(name)

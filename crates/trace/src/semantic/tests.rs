@@ -146,11 +146,23 @@ fn declared_tool_names_fast_path_agrees_with_parsing() {
         "llm.tools.0.tool.json_schema":"{\"type\": \"function\", \"function\": {\"name\": \"a__b\", \"parameters\": {\"properties\": {\"name\": {\"type\": \"string\"}}}}}",
         "llm.tools.1.tool.json_schema":"{\"parameters\": {\"properties\": {\"name\": \"decoy\"}}, \"name\": \"late_name\"}",
         "llm.tools.2.tool.json_schema":"{\"description\": \"find by \\\"name\\\"\", \"name\": \"quoted\"}",
+        "llm.tools.3.tool.json_schema":"{\"type\":\"function\",\"function\":{\"name\":\"compact\"}}",
+        "llm.tools.4.tool.json_schema":"{\"type\":\"function\",\"function\":{\"name\":\"caf\\u00e9\"}}",
+        "llm.tools.5.tool.json_schema":"{\"type\":\"function\",\"function\":{\"name\": \"spaced\"}}",
         "gen_ai.tool.definitions":"[\"bare\", {\"type\":\"function\",\"name\":\"genai_def\",\"parameters\":{\"properties\":{\"name\":{}}}}]"}"#,
     );
     assert_eq!(
         f.declared_tools,
-        ["a__b", "late_name", "quoted", "bare", "genai_def"]
+        [
+            "a__b",
+            "late_name",
+            "quoted",
+            "compact",
+            "caf\u{e9}",
+            "spaced",
+            "bare",
+            "genai_def"
+        ]
     );
 }
 
