@@ -67,6 +67,7 @@ fn fill<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 
 /// A string's text: borrowed, or decoded when it has escapes. `None` when an escape
 /// does not decode (a lone surrogate), which serde rejects.
+#[inline]
 fn text<'a>(line: &'a str, s: JsonStr<'a>) -> Option<Cow<'a, str>> {
     if s.escaped {
         serde_json::from_str::<CowStr>(s.quoted(line))

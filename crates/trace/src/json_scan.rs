@@ -101,6 +101,23 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// The next byte after optional spaces (not consumed). Lines rarely have spaces
+    /// between tokens, so looking for them costs one compare on the way.
+    #[inline(always)]
+    fn token(&mut self) -> Option<u8> {
+        match self.peek()? {
+            b' ' => self.token_after_spaces(),
+            byte => Some(byte),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn token_after_spaces(&mut self) -> Option<u8> {
+        self.skip_spaces();
+        self.peek()
+    }
+
     /// Whether only spaces are left.
     pub(crate) fn at_end(&mut self) -> bool {
         self.skip_spaces();
@@ -109,14 +126,12 @@ impl<'a> Scanner<'a> {
 
     /// Consumes `byte` after optional spaces.
     pub(crate) fn eat(&mut self, byte: u8) -> Option<()> {
-        self.skip_spaces();
-        (self.peek()? == byte).then(|| self.pos += 1)
+        (self.token()? == byte).then(|| self.pos += 1)
     }
 
     /// After optional spaces, whether the next byte is `byte` (consumed if so).
     fn eat_if(&mut self, byte: u8) -> bool {
-        self.skip_spaces();
-        if self.peek() == Some(byte) {
+        if self.token() == Some(byte) {
             self.pos += 1;
             true
         } else {
@@ -148,8 +163,7 @@ impl<'a> Scanner<'a> {
 
     /// Whether the next value is `null` (consumed if so).
     pub(crate) fn null(&mut self) -> bool {
-        self.skip_spaces();
-        if self.bytes()[self.pos..].starts_with(b"null") {
+        if self.token() == Some(b'n') && self.bytes()[self.pos..].starts_with(b"null") {
             self.pos += 4;
             true
         } else {
@@ -159,8 +173,7 @@ impl<'a> Scanner<'a> {
 
     /// A string value.
     pub(crate) fn string(&mut self) -> Option<JsonStr<'a>> {
-        self.skip_spaces();
-        if self.peek()? != b'"' {
+        if self.token()? != b'"' {
             return None;
         }
         self.string_at_quote()
@@ -181,8 +194,7 @@ impl<'a> Scanner<'a> {
     /// When the next value is a string: `Some` of the string, or `Some(None)` when it is
     /// malformed. `None` when the next value is not a string (nothing is consumed).
     pub(crate) fn string_if_next(&mut self) -> Option<Option<JsonStr<'a>>> {
-        self.skip_spaces();
-        (self.peek()? == b'"').then(|| self.string_at_quote())
+        (self.token()? == b'"').then(|| self.string_at_quote())
     }
 
     /// Any value, validated; returns its JSON text.
@@ -197,8 +209,7 @@ impl<'a> Scanner<'a> {
         if depth > MAX_DEPTH {
             return None;
         }
-        self.skip_spaces();
-        match self.peek()? {
+        match self.token()? {
             b'"' => self.string_at_quote().map(drop),
             b'{' => self.object(|s, _| s.skip_value(depth + 1)),
             b'[' => {
