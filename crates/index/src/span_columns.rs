@@ -339,7 +339,7 @@ impl SpanBatchBuilder {
     }
 }
 
-fn push_list(builder: &mut ListBuilder<StringBuilder>, items: &[String]) {
+fn push_list(builder: &mut ListBuilder<StringBuilder>, items: &[impl AsRef<str>]) {
     for item in items {
         builder.values().append_value(item);
     }

@@ -69,9 +69,9 @@ pub struct SpanFacts<'a> {
     /// HTTP status code, where recorded.
     pub http_status: Option<i64>,
     /// Tool names an LLM span declared as available.
-    pub declared_tools: Vec<String>,
+    pub declared_tools: Vec<Cow<'a, str>>,
     /// Tool names an LLM span asked to call.
-    pub requested_tools: Vec<String>,
+    pub requested_tools: Vec<Cow<'a, str>>,
     /// Why the model stopped (`stop`, `tool_calls`, `length`, `content_filter`...).
     pub finish_reason: Option<Cow<'a, str>>,
     /// A refusal the model returned, where the dialect records one.
@@ -420,28 +420,24 @@ impl<'a> SpanFacts<'a> {
         } else {
             error_message
         };
-        let mut declared_tools: Vec<String> = s
+        let mut declared_tools: Vec<Cow<'a, str>> = s
             .declared
             .iter()
             .filter_map(|v| declared_tool_name(v))
             .collect();
         if let Some(defs) = s.genai_tool_definitions {
-            declared_tools.extend(names_in_json_list(defs));
+            declared_tools.extend(names_in_json_list(defs).into_iter().map(Cow::Owned));
         }
         if declared_tools.is_empty() && kind == SpanKind::Agent {
             if let Some(tools) = s.agent_tools {
-                declared_tools.extend(names_in_json_list(tools));
+                declared_tools.extend(names_in_json_list(tools).into_iter().map(Cow::Owned));
             }
         }
-        let mut requested_tools: Vec<String> = s
-            .requested
-            .iter()
-            .filter_map(|v| v.as_text())
-            .map(|t| t.into_owned())
-            .collect();
+        let mut requested_tools: Vec<Cow<'a, str>> =
+            s.requested.iter().filter_map(|v| v.as_text()).collect();
         if requested_tools.is_empty() {
             if let Some(out) = s.genai_output_messages {
-                requested_tools = genai_tool_calls(out);
+                requested_tools = genai_tool_calls(out).into_iter().map(Cow::Owned).collect();
             }
         }
         // A list (GenAI's `finish_reasons`), also when written as a JSON string or a
@@ -513,20 +509,20 @@ fn tool_name_from_span_name<'a>(name: &Cow<'a, str>) -> Option<Cow<'a, str>> {
 
 /// A declared tool is a JSON schema (`{"type":"function","function":{"name":..}}` or
 /// `{"name":..}`) or a bare name.
-fn declared_tool_name(value: &AttrValue<'_>) -> Option<String> {
+fn declared_tool_name<'a>(value: &AttrValue<'a>) -> Option<Cow<'a, str>> {
     if let AttrValue::RawStr(raw) = value {
         if let Some(name) = name_in_escaped_definition(raw) {
-            return Some(name.to_string());
+            return Some(Cow::Borrowed(name));
         }
     }
     match value {
-        AttrValue::Json(j) => name_of_definition(j),
+        AttrValue::Json(j) => name_of_definition(j).map(Cow::Owned),
         other => {
             let text = other.as_text()?;
             if text.trim_start().starts_with('{') {
-                name_of_definition(&text)
+                name_of_definition(&text).map(Cow::Owned)
             } else {
-                Some(text.into_owned())
+                Some(text)
             }
         }
     }
