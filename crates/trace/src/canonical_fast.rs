@@ -67,15 +67,23 @@ fn fill<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 
 /// A string's text: borrowed, or decoded when it has escapes. `None` when an escape
 /// does not decode (a lone surrogate), which serde rejects.
-#[inline]
+#[inline(always)]
 fn text<'a>(line: &'a str, s: JsonStr<'a>) -> Option<Cow<'a, str>> {
     if s.escaped {
-        serde_json::from_str::<CowStr>(s.quoted(line))
-            .ok()
-            .map(|c| c.0)
+        decoded(line, s)
     } else {
         Some(Cow::Borrowed(s.inner))
     }
+}
+
+/// [`text`] of a string with escapes: rare in keys and top-level fields, so kept out of
+/// line to leave the common case small enough to inline.
+#[cold]
+#[inline(never)]
+fn decoded<'a>(line: &'a str, s: JsonStr<'a>) -> Option<Cow<'a, str>> {
+    serde_json::from_str::<CowStr>(s.quoted(line))
+        .ok()
+        .map(|c| c.0)
 }
 
 fn string<'a>(s: &mut Scanner<'a>) -> Option<Cow<'a, str>> {
