@@ -8,7 +8,7 @@
 //! static ALLOCATOR: halo_allocator::Allocator = halo_allocator::Allocator;
 //!
 //! fn main() {
-//!     halo_allocator::keep_freed_memory();
+//!     halo_allocator::tune_for_batch_work();
 //!     // ...
 //! }
 //! ```
@@ -21,6 +21,16 @@ pub use mimalloc::MiMalloc as Allocator;
 /// mimalloc's `purge_delay` option (its position in `mi_option_t`, mimalloc v3), which the
 /// Rust bindings do not name.
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// mimalloc's `allow_thp` option (its position in `mi_option_t`, mimalloc v3).
+const ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
+
+/// Tunes the process for a batch job: keeps freed memory for reuse and faults memory in
+/// 4 KB pages. `main` calls it first; a long-running server should not.
+pub fn tune_for_batch_work() {
+    keep_freed_memory();
+    use_small_pages();
+}
 
 /// Keeps freed memory for reuse instead of returning it to the OS.
 ///
@@ -36,6 +46,27 @@ pub fn keep_freed_memory() {
     unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) }
 }
 
+/// Turns transparent huge pages off for the process.
+///
+/// mimalloc asks the kernel for huge pages on its arenas, so the first touch of a fresh
+/// 2 MB region zeroes all of it, and how long that takes depends on how hard the kernel
+/// must work to find the huge page. On the 2-core benchmark machine a gzip index build
+/// spent 0.08 to 0.29 s in the kernel from run to run with huge pages, and a steady 0.09
+/// to 0.12 s without them, for 20% less peak memory (94 against 117 to 129 MB).
+pub fn use_small_pages() {
+    // SAFETY: `mi_option_set` only stores an integer in mimalloc's option table; 0 stops
+    // mimalloc from advising huge pages on the memory it maps from now on.
+    unsafe { libmimalloc_sys::mi_option_set(ALLOW_THP, 0) }
+    // The memory mimalloc mapped before `main` is covered by the process-wide switch,
+    // which the kernel checks at every page fault.
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE only sets a flag on the calling process; the call takes
+    // no pointers. Failure (an old kernel) leaves huge pages on, which is only slower.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -44,5 +75,19 @@ mod tests {
         // SAFETY: reading an option is always allowed.
         let now = unsafe { libmimalloc_sys::mi_option_get(super::PURGE_DELAY) };
         assert_eq!(now, -1);
+    }
+
+    #[test]
+    fn small_pages_switch_off_huge_pages_for_mimalloc_and_the_process() {
+        super::use_small_pages();
+        // SAFETY: reading an option is always allowed.
+        let allowed = unsafe { libmimalloc_sys::mi_option_get(super::ALLOW_THP) };
+        assert_eq!(allowed, 0);
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: PR_GET_THP_DISABLE takes no pointers and only reads the flag.
+            let disabled = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+            assert_eq!(disabled, 1);
+        }
     }
 }

@@ -314,7 +314,7 @@ fn gzip_figures(data: &Path, runs: usize) -> Result<(), String> {
 }
 
 fn main() {
-    halo_allocator::keep_freed_memory();
+    halo_allocator::tune_for_batch_work();
     if let Err(e) = run() {
         eprintln!("halo-bench: {e}");
         std::process::exit(1);

@@ -126,7 +126,7 @@ fn mistyped_command(args: &[OsString]) -> Option<(String, &'static str)> {
 }
 
 fn main() -> ExitCode {
-    halo_allocator::keep_freed_memory();
+    halo_allocator::tune_for_batch_work();
     let raw: Vec<OsString> = std::env::args_os().collect();
     let json_wanted = exit::asks_for_json(&raw);
     exit::report_errors_as_json(json_wanted);
