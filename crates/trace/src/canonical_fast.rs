@@ -127,7 +127,9 @@ impl<'a> Fields<'a> {
                 let scope = if s.null() { None } else { Some(scope(s)?) };
                 fill(&mut self.scope, scope)
             }
-            "attributes" => fill(&mut self.attributes, attributes(s)?),
+            // LLM spans carry 40-80 attributes (flattened messages and tool schemas);
+            // starting big saves the reallocations.
+            "attributes" => fill(&mut self.attributes, attributes(s, 64)?),
             _ => s.value().map(drop),
         }
     }
@@ -184,7 +186,8 @@ fn status<'a>(s: &mut Scanner<'a>) -> Option<Status<'a>> {
 fn resource<'a>(s: &mut Scanner<'a>) -> Option<Attributes<'a>> {
     let mut attrs: Option<Option<Attributes<'a>>> = None;
     s.object(|s, key| match key_text(s, key)?.as_ref() {
-        "attributes" => fill(&mut attrs, attributes(s)?),
+        // A service name, version and environment, typically.
+        "attributes" => fill(&mut attrs, attributes(s, 8)?),
         _ => s.value().map(drop),
     })?;
     Some(attrs.flatten().unwrap_or_default())
@@ -204,14 +207,13 @@ fn scope<'a>(s: &mut Scanner<'a>) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
     ))
 }
 
-/// A flat attribute object (or `null`), keys in order, duplicates kept.
-fn attributes<'a>(s: &mut Scanner<'a>) -> Option<Option<Attributes<'a>>> {
+/// A flat attribute object (or `null`), keys in order, duplicates kept; `capacity` is
+/// room for the usual number of them.
+fn attributes<'a>(s: &mut Scanner<'a>, capacity: usize) -> Option<Option<Attributes<'a>>> {
     if s.null() {
         return Some(None);
     }
-    // LLM spans carry 40-80 attributes (flattened messages and tool schemas); starting
-    // big saves the reallocations.
-    let mut out = Vec::with_capacity(64);
+    let mut out = Vec::with_capacity(capacity);
     s.object(|s, key| {
         let key = key_text(s, key)?;
         // Strings are most values; the scanner already knows whether they have escapes.
