@@ -439,13 +439,8 @@ mod tests {
             "0123456789abcdef",
         ];
         const RARE: [&str; 3] = ["\\u12", "\\x", "\""];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::test_rng::XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || rng.next();
         let (mut long_ends, mut rejected) = (0, 0);
         for _ in 0..20_000 {
             let mut text = String::from("\"");

@@ -37,6 +37,8 @@ pub mod otlp;
 pub mod semantic;
 pub mod span;
 pub mod template;
+#[cfg(test)]
+mod test_rng;
 pub mod time;
 pub mod tool_error;
 

@@ -213,12 +213,9 @@ mod tests {
             "2026-04-23T05:32:61Z",
             "2026-04-23T24:32:00Z",
         ];
-        let mut seed = 0x853c_49e6_748f_ea9bu64;
+        let mut rng = crate::test_rng::XorShift(0x853c_49e6_748f_ea9b);
         for _ in 0..2_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let text = texts[(seed % texts.len() as u64) as usize];
+            let text = texts[(rng.next() % texts.len() as u64) as usize];
             let expected = chrono::DateTime::parse_from_rfc3339(text)
                 .ok()
                 .and_then(|t| t.timestamp_nanos_opt());

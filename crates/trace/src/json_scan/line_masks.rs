@@ -269,13 +269,8 @@ mod tests {
 
     #[test]
     fn escaped_bytes_agree_with_the_byte_walk_on_random_backslash_runs() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::test_rng::XorShift(0x2545_f491_4f6c_dd1d);
+        let mut next = move || rng.next();
         for _ in 0..200_000 {
             // Dense runs of backslashes (three bits in four), sparse ones, and everything
             // between, over two blocks so runs cross the edge.
@@ -314,14 +309,11 @@ mod tests {
             eprintln!("skipped: this CPU has no AVX2");
             return;
         }
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::test_rng::XorShift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..20_000 {
             let mut block = [0u8; 64];
             for byte in &mut block {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                *byte = [b'"', b'\\', b'a', 0x80, 0xff, b' '][(seed % 6) as usize];
+                *byte = [b'"', b'\\', b'a', 0x80, 0xff, b' '][(rng.next() % 6) as usize];
             }
             // SAFETY: the CPU has AVX2, as checked above.
             assert_eq!(unsafe { block_masks_avx2(&block) }, block_masks(&block));
