@@ -61,6 +61,9 @@ pub struct InflatingChunks {
     last_member_unchecked: bool,
     checkpoints: GzipCheckpoints,
     spacing: u64,
+    /// Inflate straight up to where the next checkpoint may go instead of stopping at
+    /// every block end on the way (off only in tests, as the exhaustive reference).
+    skip_to_due: bool,
     carry: Vec<u8>,
     base: u64,
     target: usize,
@@ -128,6 +131,7 @@ impl InflatingChunks {
                 GzipCheckpoints::starting_at(base, start)
             },
             spacing: CHECKPOINT_SPACING,
+            skip_to_due: true,
             carry: Vec::new(),
             base,
             target: target.max(1),
@@ -194,10 +198,23 @@ impl InflatingChunks {
                 }
             }
             let len = buf.len();
-            let spare: &mut [MaybeUninit<u8>] = &mut buf.spare_capacity_mut()[..want - len];
-            let step = self
-                .inflater
-                .inflate(&self.input[self.lo..self.hi], spare, true);
+            // Stopping at every deflate block end costs a return from zlib's fast loop and
+            // a copy of up to 32 KB into its window; only the first block end at or after
+            // the next checkpoint's place is wanted, so inflate straight up to one byte
+            // before that place (no block end before it could be a checkpoint) and stop
+            // between blocks from there on.
+            let before_due = match self.skip_to_due {
+                true => self.checkpoint_due_len().saturating_sub(len + 1),
+                false => 0,
+            };
+            let (room, stop_between_blocks) = match before_due {
+                0 => (want - len, true),
+                bytes => ((want - len).min(bytes), false),
+            };
+            let spare: &mut [MaybeUninit<u8>] = &mut buf.spare_capacity_mut()[..room];
+            let step =
+                self.inflater
+                    .inflate(&self.input[self.lo..self.hi], spare, stop_between_blocks);
             // SAFETY: zlib initialised the first `produced` spare bytes.
             unsafe { buf.set_len(len + step.produced) };
             self.lo += step.consumed;
@@ -304,6 +321,20 @@ impl InflatingChunks {
 
     /// Takes a checkpoint at the current block boundary if the last one is far enough back
     /// and `buf` holds the window before it.
+    /// How long the buffer must be before a block end there can be a checkpoint (see
+    /// [`Self::maybe_checkpoint`]): the spacing after the last one, and a whole window in
+    /// the buffer unless the buffer holds the stream from its start.
+    fn checkpoint_due_len(&self) -> usize {
+        let after_last =
+            (self.checkpoints.last_out_offset() + self.spacing).saturating_sub(self.base);
+        let window = if self.base == 0 {
+            0
+        } else {
+            WINDOW_BYTES as u64
+        };
+        usize::try_from(after_last.max(window)).unwrap_or(usize::MAX)
+    }
+
     fn maybe_checkpoint(&mut self, buf: &[u8], held_bits: u64) {
         let out_offset = self.base + buf.len() as u64;
         let last = self.checkpoints.last_out_offset();
@@ -481,12 +512,25 @@ mod tests {
         keep: fn(&[u8]) -> bool,
         input_bytes: usize,
     ) -> Run {
+        inflate_stopping(gz, target, spacing, keep, input_bytes, true)
+    }
+
+    /// [`inflate_with_input`], with `skip_to_due` as given.
+    fn inflate_stopping(
+        gz: &[u8],
+        target: usize,
+        spacing: u64,
+        keep: fn(&[u8]) -> bool,
+        input_bytes: usize,
+        skip_to_due: bool,
+    ) -> Run {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(gz).unwrap();
         let mut it = InflatingChunks::open(file.path(), target, keep)
             .unwrap()
             .with_checkpoint_spacing(spacing);
         it.input = vec![0; input_bytes];
+        it.skip_to_due = skip_to_due;
         let chunks: Vec<InflatedChunk> = it.by_ref().collect();
         Run {
             chunks,
@@ -614,6 +658,56 @@ mod tests {
         assert!(run.chunks.last().unwrap().bytes.ends_with(b"\n"));
         let run = inflate_all(&gzip(&data), 64, 4096, |_| true);
         assert_eq!(run.inflated.indexed_end, data.len() as u64);
+    }
+
+    #[test]
+    fn skipping_to_the_next_checkpoint_takes_the_same_checkpoints_as_stopping_at_every_block() {
+        // Several levels (block sizes), one member or many, small and large chunks, small
+        // input reads, and spacings that put the due point near block ends and chunk edges.
+        let data = lines(40_000);
+        let mut members = Vec::new();
+        for part in data.chunks(70_001) {
+            members.extend_from_slice(&gzip_at(part, 6));
+        }
+        // Sync flushes every 10,000 bytes end blocks exactly where checkpoints fall due
+        // (the spacings below are multiples of it), the case where stopping one byte late
+        // would run past the block end that should be taken.
+        let mut flushed = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        for part in data.chunks(10_000) {
+            flushed.write_all(part).unwrap();
+            flushed.flush().unwrap();
+        }
+        let flushed = flushed.finish().unwrap();
+        let inputs = [
+            gzip_at(&data, 1),
+            gzip_at(&data, 6),
+            gzip_at(&data, 9),
+            members,
+            flushed,
+        ];
+        let mut compared = 0;
+        for gz in &inputs {
+            for (target, spacing, input_bytes) in [
+                (64 * 1024, 50_000, 1 << 20),
+                (40_000, 10_000, 1 << 20),
+                (300_000, 30_000, 4096),
+            ] {
+                let points = |skip| {
+                    let run = inflate_stopping(gz, target, spacing, |_| false, input_bytes, skip);
+                    assert!(run.fault.is_none(), "{:?}", run.fault);
+                    run.inflated
+                        .checkpoints
+                        .points()
+                        .iter()
+                        .map(|p| (p.out_offset, p.in_bit, p.partial_byte, p.window.clone()))
+                        .collect::<Vec<_>>()
+                };
+                let (skipping, stopping) = (points(true), points(false));
+                assert_eq!(skipping, stopping, "target {target}, spacing {spacing}");
+                compared += stopping.len();
+            }
+        }
+        assert!(compared > 100, "{compared}");
     }
 
     #[test]
