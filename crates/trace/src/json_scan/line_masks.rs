@@ -60,7 +60,12 @@ impl LineMasks {
         };
         #[cfg(not(target_arch = "x86_64"))]
         let settled = settle_line(bytes, &mut words, block_masks);
-        settled.then_some(LineMasks { words })
+        if !settled {
+            // The buffer is still good for the next line.
+            SPARE.set(words);
+            return None;
+        }
+        Some(LineMasks { words })
     }
 
     /// The closing quote of the string whose text starts at `from` (one past its opening
