@@ -49,8 +49,6 @@ impl LineMasks {
     /// followed by anything but `"\/bfnrt` or `u` and four hex digits), which no JSON has.
     pub(crate) fn of(bytes: &[u8]) -> Option<LineMasks> {
         let mut words = SPARE.take();
-        words.clear();
-        words.reserve(2 * bytes.len().div_ceil(64));
         #[cfg(target_arch = "x86_64")]
         let settled = if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, as just checked.
@@ -92,7 +90,7 @@ impl LineMasks {
     }
 }
 
-/// Appends the two words of every block of `bytes` to `words`, reading each block with
+/// Fills `words` with the two words of every block of `bytes`, reading each block with
 /// `masks`; `false` when an escape is invalid.
 #[inline(always)]
 fn settle_line(
@@ -100,27 +98,29 @@ fn settle_line(
     words: &mut Vec<u64>,
     masks: impl Fn(&[u8; 64]) -> (u64, u64),
 ) -> bool {
+    // Sized up front and written in place: a push per word would check the capacity.
+    words.clear();
+    words.resize(2 * bytes.len().div_ceil(64), 0);
+    let mut out = words.chunks_exact_mut(2);
     // Whether the first byte of the next block is escaped by the last of this one.
     let mut carry = false;
-    let mut blocks = bytes.chunks_exact(64);
-    for (k, block) in (&mut blocks).enumerate() {
-        let block: &[u8; 64] = block.try_into().expect("64-byte block");
+    let (blocks, tail) = bytes.as_chunks::<64>();
+    for ((k, block), pair) in blocks.iter().enumerate().zip(&mut out) {
         let (quotes, backslashes) = masks(block);
         match settle_block(bytes, 64 * k, quotes, backslashes, &mut carry) {
-            Some(pair) => words.extend(pair),
+            Some(settled) => pair.copy_from_slice(&settled),
             None => return false,
         }
     }
-    let tail = blocks.remainder();
-    if !tail.is_empty() {
-        // Padding with zeros: a zero byte is neither a quote nor a backslash, and an
-        // escape of one is invalid, as an escape that runs past the line must be.
+    if let Some(pair) = out.next() {
+        // The tail, padded with zeros: a zero byte is neither a quote nor a backslash,
+        // and an escape of one is invalid, as an escape that runs past the line must be.
         let mut block = [0u8; 64];
         block[..tail.len()].copy_from_slice(tail);
         let (quotes, backslashes) = masks(&block);
         let at = bytes.len() - tail.len();
         match settle_block(bytes, at, quotes, backslashes, &mut carry) {
-            Some(pair) => words.extend(pair),
+            Some(settled) => pair.copy_from_slice(&settled),
             None => return false,
         }
     }
