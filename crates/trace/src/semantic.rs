@@ -438,11 +438,11 @@ impl<'a> SpanFacts<'a> {
             .filter_map(|v| declared_tool_name(v))
             .collect();
         if let Some(defs) = s.genai_tool_definitions {
-            declared_tools.extend(names_in_json_list(defs).into_iter().map(Cow::Owned));
+            declared_tools.extend(names_in_json_list(defs));
         }
         if declared_tools.is_empty() && kind == SpanKind::Agent {
             if let Some(tools) = s.agent_tools {
-                declared_tools.extend(names_in_json_list(tools).into_iter().map(Cow::Owned));
+                declared_tools.extend(names_in_json_list(tools));
             }
         }
         let mut requested_tools: Vec<Cow<'a, str>> =
@@ -605,15 +605,26 @@ fn name_of_definition(json: &str) -> Option<String> {
 }
 
 /// Tool names from a JSON list of names or of tool definitions, read without building a
-/// JSON tree.
-fn names_in_json_list(value: &AttrValue<'_>) -> Vec<String> {
+/// JSON tree; borrowed from the line where they are written there as they read.
+fn names_in_json_list<'a>(value: &AttrValue<'a>) -> Vec<Cow<'a, str>> {
+    let in_line: Option<&'a str> = match value {
+        AttrValue::RawStr(r) => Some(r),
+        AttrValue::Json(Cow::Borrowed(j)) | AttrValue::Str(Cow::Borrowed(j)) => Some(j),
+        _ => None,
+    };
+    if let Some(raw) = in_line {
+        return crate::memo::tool_names(raw, || read_names_in_json_list(value));
+    }
+    // A value not borrowed from the line (decoded, or from another format) has nothing
+    // the names could borrow from for as long as the facts live.
     let raw = match value {
-        AttrValue::Json(j) => j.as_ref(),
-        AttrValue::RawStr(r) => r,
-        AttrValue::Str(s) => s.as_ref(),
+        AttrValue::Json(j) | AttrValue::Str(j) => j.as_ref(),
         _ => return Vec::new(),
     };
     crate::memo::tool_names(raw, || read_names_in_json_list(value))
+        .into_iter()
+        .map(|name| Cow::Owned(name.into_owned()))
+        .collect()
 }
 
 fn read_names_in_json_list(value: &AttrValue<'_>) -> Vec<String> {
