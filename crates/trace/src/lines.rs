@@ -66,8 +66,8 @@ struct Found {
 /// before it is above 0x7f.
 ///
 /// Lines are kilobytes long and their only control byte is usually the final `\n`, so the
-/// loop tests 64 bytes per step (four SSE2 compares folded into one mask) and looks closer
-/// only at the block that has a hit. Bytes above 0x7f are the ones whose sign bit is set,
+/// loop tests 64 bytes per step (two AVX2 compares folded into one mask where the CPU has
+/// AVX2, four SSE2 ones otherwise) and looks closer only at the block that has a hit. Bytes above 0x7f are the ones whose sign bit is set,
 /// which one OR per block collects for free.
 #[cfg(target_arch = "x86_64")]
 fn first_control_byte(bytes: &[u8], from: usize) -> Found {

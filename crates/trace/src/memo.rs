@@ -22,6 +22,11 @@ const MIN_TEXT: usize = 256;
 /// most of a lookup's cost; equal hashes are still compared in full.
 const HASHED_END: usize = 64;
 
+/// Texts kept per hash. Texts alike at both ends (a tool list with a date or an id in a
+/// description) share a hash; past this many, such texts are read directly rather than
+/// compared against ever more candidates.
+const MAX_BUCKET: usize = 4;
+
 /// A name as the memo keeps it.
 enum Name {
     /// Where the name is written in the text as it reads (no escapes), so that a span
@@ -92,8 +97,11 @@ pub(crate) fn tool_names<'t>(
             memo.clear();
             *texts = 0;
         }
-        memo.entry(hash).or_default().push((raw.into(), kept));
-        *texts += 1;
+        let bucket = memo.entry(hash).or_default();
+        if bucket.len() < MAX_BUCKET {
+            bucket.push((raw.into(), kept));
+            *texts += 1;
+        }
     });
     names.into_iter().map(Cow::Owned).collect()
 }
@@ -145,6 +153,23 @@ mod tests {
         assert_eq!(tool_names(&a, || vec!["from_a".into()]), ["from_a"]);
         assert_eq!(tool_names(&b, || vec!["from_b".into()]), ["from_b"]);
         assert_eq!(tool_names(&a, || unreachable!("memoized")), ["from_a"]);
+        // Many such texts: each still gets its own names, and past the bucket's room they
+        // are read every time instead of compared against a growing list.
+        let texts: Vec<String> = (0..10)
+            .map(|i| format!("{}{i}{}", "x".repeat(300), "y".repeat(300)))
+            .collect();
+        let mut reads = 0;
+        for _ in 0..2 {
+            for (i, text) in texts.iter().enumerate() {
+                let names = tool_names(text, || {
+                    reads += 1;
+                    vec![format!("n{i}")]
+                });
+                assert_eq!(names, [format!("n{i}")]);
+            }
+        }
+        // The first pass reads all ten; the second only those that found no room.
+        assert!(reads > 10 && reads < 20, "{reads}");
     }
 
     #[test]
