@@ -81,63 +81,66 @@ pub(crate) fn ordered_map<T: Send, R: Send, E: Send>(
     let sink = Mutex::new(sink);
     let room = Condvar::new();
     let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
-    let worker = || loop {
+    let worker = || {
         let _stop_on_panic = StopOnPanic {
             state: &state,
             room: &room,
         };
-        {
-            let mut s = lock();
-            let stopped = |s: &State<R, E>| s.failed.is_some() || s.total.is_some() || s.panicked;
-            while !stopped(&s) && s.taken >= s.absorbed + window {
-                s = room.wait(s).unwrap_or_else(|e| e.into_inner());
-            }
-            if stopped(&s) {
-                return;
-            }
-            s.taken += 1;
-        }
-        let (i, item) = {
-            let mut src = source.lock().unwrap_or_else(|e| e.into_inner());
-            let i = src.1;
-            match src.0.next() {
-                Some(item) => {
-                    src.1 += 1;
-                    (i, item)
+        loop {
+            {
+                let mut s = lock();
+                let stopped =
+                    |s: &State<R, E>| s.failed.is_some() || s.total.is_some() || s.panicked;
+                while !stopped(&s) && s.taken >= s.absorbed + window {
+                    s = room.wait(s).unwrap_or_else(|e| e.into_inner());
                 }
-                None => {
-                    lock().total = Some(i);
-                    room.notify_all();
+                if stopped(&s) {
                     return;
                 }
+                s.taken += 1;
             }
-        };
-        let result = work(item);
-        let mut s = lock();
-        s.ready.insert(i, result);
-        if s.absorbing {
-            // The absorbing worker looks for this result before it stops.
-            continue;
-        }
-        s.absorbing = true;
-        let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
-        while s.failed.is_none() {
-            let next = s.absorbed;
-            let Some(result) = s.ready.remove(&next) else {
-                break;
+            let (i, item) = {
+                let mut src = source.lock().unwrap_or_else(|e| e.into_inner());
+                let i = src.1;
+                match src.0.next() {
+                    Some(item) => {
+                        src.1 += 1;
+                        (i, item)
+                    }
+                    None => {
+                        lock().total = Some(i);
+                        room.notify_all();
+                        return;
+                    }
+                }
             };
-            drop(s);
-            let outcome = (*sink)(next, result);
-            s = lock();
-            s.absorbed = next + 1;
-            if let Err(e) = outcome {
-                s.failed = Some(e);
-                s.ready.clear();
+            let result = work(item);
+            let mut s = lock();
+            s.ready.insert(i, result);
+            if s.absorbing {
+                // The absorbing worker looks for this result before it stops.
+                continue;
             }
-            room.notify_all();
+            s.absorbing = true;
+            let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
+            while s.failed.is_none() {
+                let next = s.absorbed;
+                let Some(result) = s.ready.remove(&next) else {
+                    break;
+                };
+                drop(s);
+                let outcome = (*sink)(next, result);
+                s = lock();
+                s.absorbed = next + 1;
+                if let Err(e) = outcome {
+                    s.failed = Some(e);
+                    s.ready.clear();
+                }
+                room.notify_all();
+            }
+            drop(sink);
+            s.absorbing = false;
         }
-        drop(sink);
-        s.absorbing = false;
     };
     std::thread::scope(|scope| {
         for _ in 1..workers.max(1) {

@@ -32,10 +32,7 @@ pub fn parse_time_bound_nanos(text: &str) -> Option<i64> {
             return None;
         }
         let (year, month, day) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
-        if !(1..=12).contains(&month) || !(1..=days_in_month(year, month)).contains(&day) {
-            return None;
-        }
-        days_from_civil(year, month, day).checked_mul(86_400 * 1_000_000_000)
+        date_days(year, month, day)?.checked_mul(86_400 * 1_000_000_000)
     })
 }
 
@@ -114,14 +111,16 @@ fn minute_secs(b: &[u8]) -> Option<i64> {
     let day = digits(b, 8, 2)?;
     let hour = digits(b, 11, 2)?;
     let minute = digits(b, 14, 2)?;
-    if !(1..=12).contains(&month)
-        || !(1..=days_in_month(year, month)).contains(&day)
-        || hour > 23
-        || minute > 59
-    {
+    if hour > 23 || minute > 59 {
         return None;
     }
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60)
+    Some(date_days(year, month, day)? * 86_400 + hour * 3600 + minute * 60)
+}
+
+/// Days since 1970-01-01 of a date, or `None` when there is no such date (2026-02-30).
+fn date_days(year: i64, month: i64, day: i64) -> Option<i64> {
+    ((1..=12).contains(&month) && (1..=days_in_month(year, month)).contains(&day))
+        .then(|| days_from_civil(year, month, day))
 }
 
 /// The zone at the end of a timestamp, in seconds east of UTC: `Z`, `+hh:mm`, `+hhmm`,
