@@ -14,7 +14,7 @@ use halo_ingest::{HashingWriter, Problem, ProblemKind};
 use halo_trace::{parse_line_checked, SpanFacts};
 
 use crate::rollup::{Interner, TraceAcc, TraceSummary};
-use crate::span_columns::{span_schema, SpanBatchBuilder, SpanLocation};
+use crate::span_columns::{span_schema, BatchRoom, SpanBatchBuilder, SpanLocation};
 use crate::span_view::SpanColumns;
 use crate::IndexError;
 
@@ -120,7 +120,7 @@ fn parse_and_recycle(input: ChunkInput<'_>) -> ChunkOut {
 fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
     let data: &[u8] = &input.bytes;
     let base = input.base;
-    let mut builder = SpanBatchBuilder::new();
+    let mut builder = SpanBatchBuilder::with_room(&BatchRoom::for_chunk(data.len()));
     let mut problems = Vec::new();
     let mut skipped_lines = 0u64;
     let mut skipped_spans = 0u64;
@@ -192,8 +192,10 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
         }
         pos = end + 1;
     }
+    let batch = builder.finish();
+    BatchRoom::remember(&batch, data.len());
     ChunkOut {
-        batch: builder.finish(),
+        batch,
         problems,
         skipped_lines,
         skipped_spans,

@@ -5,13 +5,14 @@
 //! source file. Column names are part of the SQL contract; change them only with
 //! [`crate::FORMAT_VERSION`].
 
+use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::builder::{
     BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
     TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, ListArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use halo_trace::{RawSpan, SpanFacts, StatusCode};
 
@@ -142,6 +143,83 @@ pub struct SpanLocation {
 }
 
 /// Appends spans to Arrow builders, one chunk at a time.
+/// The number of columns of the span table.
+const COLUMNS: usize = 41;
+
+/// How much a chunk's batch will hold, estimated from the last batch built on the same
+/// thread and scaled to the chunk's size. Forty builders grown from empty copied their
+/// data about once more on the way (2% of a build's instructions); a wrong guess only
+/// costs a reallocation or some unused room.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchRoom {
+    rows: usize,
+    /// Per column in schema order: text bytes (string and list columns), and the items
+    /// of list columns.
+    bytes: [usize; COLUMNS],
+    items: [usize; COLUMNS],
+}
+
+thread_local! {
+    /// The last batch this thread built, and the bytes of the chunk it came from.
+    static LAST_BATCH: Cell<Option<(usize, BatchRoom)>> = const { Cell::new(None) };
+}
+
+impl BatchRoom {
+    /// What a builder gets with nothing known: Arrow's default room.
+    const UNKNOWN: BatchRoom = BatchRoom {
+        rows: 1024,
+        bytes: [1024; COLUMNS],
+        items: [1024; COLUMNS],
+    };
+
+    /// The room for a chunk of `chunk_bytes`, scaled from the last batch built on this
+    /// thread, with an eighth more for chunks denser than the last.
+    pub(crate) fn for_chunk(chunk_bytes: usize) -> BatchRoom {
+        let Some((last_bytes, last)) = LAST_BATCH.get() else {
+            return BatchRoom::UNKNOWN;
+        };
+        let scale = |n: usize| {
+            let scaled = (n as u128 * chunk_bytes as u128 / last_bytes.max(1) as u128) as usize;
+            scaled + scaled / 8 + 16
+        };
+        BatchRoom {
+            rows: scale(last.rows),
+            bytes: last.bytes.map(scale),
+            items: last.items.map(scale),
+        }
+    }
+
+    /// Notes what `batch`, built from a chunk of `chunk_bytes`, held.
+    pub(crate) fn remember(batch: &RecordBatch, chunk_bytes: usize) {
+        let mut room = BatchRoom {
+            rows: batch.num_rows(),
+            bytes: [0; COLUMNS],
+            items: [0; COLUMNS],
+        };
+        for (i, column) in batch.columns().iter().enumerate().take(COLUMNS) {
+            let any = column.as_any();
+            if let Some(text) = any.downcast_ref::<StringArray>() {
+                room.bytes[i] = text.value_data().len();
+            } else if let Some(list) = any.downcast_ref::<ListArray>() {
+                room.items[i] = list.values().len();
+                if let Some(text) = list.values().as_any().downcast_ref::<StringArray>() {
+                    room.bytes[i] = text.value_data().len();
+                }
+            }
+        }
+        LAST_BATCH.set(Some((chunk_bytes, room)));
+    }
+
+    fn text(&self, column: usize) -> StringBuilder {
+        StringBuilder::with_capacity(self.rows, self.bytes[column])
+    }
+
+    fn list(&self, column: usize) -> ListBuilder<StringBuilder> {
+        let items = StringBuilder::with_capacity(self.items[column], self.bytes[column]);
+        ListBuilder::with_capacity(items, self.rows)
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct SpanBatchBuilder {
     trace_id: StringBuilder,
@@ -189,49 +267,50 @@ pub(crate) struct SpanBatchBuilder {
 }
 
 impl SpanBatchBuilder {
-    pub(crate) fn new() -> SpanBatchBuilder {
+    /// An empty builder with room for `room`'s rows and text.
+    pub(crate) fn with_room(room: &BatchRoom) -> SpanBatchBuilder {
         SpanBatchBuilder {
-            trace_id: StringBuilder::new(),
-            span_id: StringBuilder::new(),
-            parent: StringBuilder::new(),
-            name: StringBuilder::new(),
-            otel_kind: StringBuilder::new(),
-            kind: StringBuilder::new(),
-            start: TimestampNanosecondBuilder::new().with_timezone("UTC"),
-            end: TimestampNanosecondBuilder::new().with_timezone("UTC"),
-            duration: Float64Builder::new(),
-            status_code: StringBuilder::new(),
-            status_message: StringBuilder::new(),
-            is_error: BooleanBuilder::new(),
-            service: StringBuilder::new(),
-            model: StringBuilder::new(),
-            agent_name: StringBuilder::new(),
-            agent_id: StringBuilder::new(),
-            tool_name: StringBuilder::new(),
-            input_tokens: Int64Builder::new(),
-            output_tokens: Int64Builder::new(),
-            total_tokens: Int64Builder::new(),
-            cost: Float64Builder::new(),
-            error_type: StringBuilder::new(),
-            error_message: StringBuilder::new(),
-            http_status: Int64Builder::new(),
-            tool_args: StringBuilder::new(),
-            tool_result: StringBuilder::new(),
-            input_head: StringBuilder::new(),
-            output_head: StringBuilder::new(),
-            declared: ListBuilder::new(StringBuilder::new()),
-            requested: ListBuilder::new(StringBuilder::new()),
-            finish_reason: StringBuilder::new(),
-            refusal: StringBuilder::new(),
-            session: StringBuilder::new(),
-            user: StringBuilder::new(),
-            project: StringBuilder::new(),
-            outcome: StringBuilder::new(),
-            line: UInt64Builder::new(),
-            byte_offset: UInt64Builder::new(),
-            byte_len: UInt32Builder::new(),
-            record_offset: UInt64Builder::new(),
-            record_len: UInt32Builder::new(),
+            trace_id: room.text(0),
+            span_id: room.text(1),
+            parent: room.text(2),
+            name: room.text(3),
+            otel_kind: room.text(4),
+            kind: room.text(5),
+            start: TimestampNanosecondBuilder::with_capacity(room.rows).with_timezone("UTC"),
+            end: TimestampNanosecondBuilder::with_capacity(room.rows).with_timezone("UTC"),
+            duration: Float64Builder::with_capacity(room.rows),
+            status_code: room.text(9),
+            status_message: room.text(10),
+            is_error: BooleanBuilder::with_capacity(room.rows),
+            service: room.text(12),
+            model: room.text(13),
+            agent_name: room.text(14),
+            agent_id: room.text(15),
+            tool_name: room.text(16),
+            input_tokens: Int64Builder::with_capacity(room.rows),
+            output_tokens: Int64Builder::with_capacity(room.rows),
+            total_tokens: Int64Builder::with_capacity(room.rows),
+            cost: Float64Builder::with_capacity(room.rows),
+            error_type: room.text(21),
+            error_message: room.text(22),
+            http_status: Int64Builder::with_capacity(room.rows),
+            tool_args: room.text(24),
+            tool_result: room.text(25),
+            input_head: room.text(26),
+            output_head: room.text(27),
+            declared: room.list(28),
+            requested: room.list(29),
+            finish_reason: room.text(30),
+            refusal: room.text(31),
+            session: room.text(32),
+            user: room.text(33),
+            project: room.text(34),
+            outcome: room.text(35),
+            line: UInt64Builder::with_capacity(room.rows),
+            byte_offset: UInt64Builder::with_capacity(room.rows),
+            byte_len: UInt32Builder::with_capacity(room.rows),
+            record_offset: UInt64Builder::with_capacity(room.rows),
+            record_len: UInt32Builder::with_capacity(room.rows),
             rows: 0,
         }
     }
@@ -344,4 +423,65 @@ fn push_list(builder: &mut ListBuilder<StringBuilder>, items: &[impl AsRef<str>]
         builder.values().append_value(item);
     }
     builder.append(true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_of(lines: usize) -> RecordBatch {
+        let mut builder = SpanBatchBuilder::with_room(&BatchRoom::UNKNOWN);
+        for i in 0..lines {
+            let line = format!(
+                r#"{{"trace_id":"t{i}","span_id":"s{i}","name":"call","start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-01T00:00:01Z","attributes":{{"llm.model_name":"m","llm.tools.0.tool.name":"search"}}}}"#
+            );
+            let parsed = halo_trace::parse_line_checked(&line, true).expect("valid line");
+            for (span, _) in &parsed.spans {
+                let facts = SpanFacts::extract(span);
+                builder.push(
+                    span,
+                    &facts,
+                    SpanLocation {
+                        line: i as u64,
+                        byte_offset: 0,
+                        byte_len: 0,
+                        record_offset: 0,
+                        record_len: 0,
+                    },
+                );
+            }
+        }
+        builder.finish()
+    }
+
+    #[test]
+    fn the_room_has_a_place_for_every_column() {
+        assert_eq!(span_schema().fields().len(), COLUMNS);
+    }
+
+    #[test]
+    fn the_room_scales_the_last_batch_to_the_chunk() {
+        std::thread::spawn(|| {
+            assert_eq!(BatchRoom::for_chunk(1000).rows, BatchRoom::UNKNOWN.rows);
+            let batch = batch_of(40);
+            BatchRoom::remember(&batch, 1000);
+            let room = BatchRoom::for_chunk(2000);
+            assert!(room.rows >= 80 && room.rows <= 110, "{}", room.rows);
+            // trace ids "t0".."t39": 110 bytes, doubled and an eighth more.
+            assert!(
+                room.bytes[0] >= 220 && room.bytes[0] < 300,
+                "{}",
+                room.bytes[0]
+            );
+            // One declared tool per span, six bytes each.
+            assert!(room.items[28] >= 80, "{}", room.items[28]);
+            assert!(room.bytes[28] >= 480, "{}", room.bytes[28]);
+            // Built with that room, a batch holds the same as one grown from empty.
+            let again = SpanBatchBuilder::with_room(&room);
+            drop(again);
+            assert_eq!(batch_of(40), batch);
+        })
+        .join()
+        .unwrap();
+    }
 }
