@@ -61,19 +61,23 @@ impl SpanKind {
 
     /// Reads an OpenInference or inference.* kind name, case-insensitively.
     pub fn from_openinference(name: &str) -> Option<SpanKind> {
-        let kind = match name.trim().to_ascii_uppercase().as_str() {
-            "LLM" => SpanKind::Llm,
-            "TOOL" => SpanKind::Tool,
-            "AGENT" => SpanKind::Agent,
-            "CHAIN" => SpanKind::Chain,
-            "RETRIEVER" => SpanKind::Retriever,
-            "EMBEDDING" => SpanKind::Embedding,
-            "RERANKER" => SpanKind::Reranker,
-            "GUARDRAIL" => SpanKind::Guardrail,
-            "EVALUATOR" => SpanKind::Evaluator,
-            _ => return None,
-        };
-        Some(kind)
+        // Compared in place: upper-casing into a new string cost an allocation per span.
+        const NAMES: [(&str, SpanKind); 9] = [
+            ("LLM", SpanKind::Llm),
+            ("TOOL", SpanKind::Tool),
+            ("AGENT", SpanKind::Agent),
+            ("CHAIN", SpanKind::Chain),
+            ("RETRIEVER", SpanKind::Retriever),
+            ("EMBEDDING", SpanKind::Embedding),
+            ("RERANKER", SpanKind::Reranker),
+            ("GUARDRAIL", SpanKind::Guardrail),
+            ("EVALUATOR", SpanKind::Evaluator),
+        ];
+        let name = name.trim();
+        NAMES
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(name))
+            .map(|&(_, kind)| kind)
     }
 
     /// Maps a GenAI `gen_ai.operation.name` to a kind.

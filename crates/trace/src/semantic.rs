@@ -280,38 +280,48 @@ impl<'a> SpanFacts<'a> {
                 "gen_ai.output.messages" => set(&mut s.genai_output_messages, value),
                 "gen_ai.tool.definitions" => set(&mut s.genai_tool_definitions, value),
                 "agent.tools" => set(&mut s.agent_tools, value),
-                // Flattened messages and tools: the byte after `llm.` tells which list a
-                // key can belong to, so only that prefix is compared.
-                _ if key.starts_with("llm.") => match key.as_bytes().get(4) {
-                    Some(b'i') => {
-                        if let Some((n, rest)) = indexed_rest(key, "llm.input_messages") {
-                            if rest == "message.content" && last_input_index.is_none_or(|m| n >= m)
-                            {
-                                last_input_index = Some(n);
-                                s.last_input_content = Some(value);
+                // Flattened messages and tools: only keys that end in `content`,
+                // `refusal`, `name` or `json_schema` are read, so the last four bytes turn
+                // most away (roles, call ids, arguments); then the byte after `llm.` tells
+                // which list a key can belong to, so only that prefix is compared.
+                _ if key.starts_with("llm.")
+                    && matches!(
+                        &key.as_bytes()[key.len() - 4..],
+                        b"tent" | b"usal" | b"name" | b"hema"
+                    ) =>
+                {
+                    match key.as_bytes().get(4) {
+                        Some(b'i') => {
+                            if let Some((n, rest)) = indexed_rest(key, "llm.input_messages") {
+                                if rest == "message.content"
+                                    && last_input_index.is_none_or(|m| n >= m)
+                                {
+                                    last_input_index = Some(n);
+                                    s.last_input_content = Some(value);
+                                }
                             }
                         }
-                    }
-                    Some(b'o') => {
-                        if let Some((n, rest)) = indexed_rest(key, "llm.output_messages") {
-                            if n == 0 && rest == "message.content" {
-                                set(&mut s.first_output_content, value);
-                            } else if rest == "message.refusal" {
-                                set(&mut s.refusal, value);
-                            } else if rest.ends_with("tool_call.function.name") {
-                                s.requested.push(value);
+                        Some(b'o') => {
+                            if let Some((n, rest)) = indexed_rest(key, "llm.output_messages") {
+                                if n == 0 && rest == "message.content" {
+                                    set(&mut s.first_output_content, value);
+                                } else if rest == "message.refusal" {
+                                    set(&mut s.refusal, value);
+                                } else if rest.ends_with("tool_call.function.name") {
+                                    s.requested.push(value);
+                                }
                             }
                         }
-                    }
-                    Some(b't') => {
-                        if let Some((_, rest)) = indexed_rest(key, "llm.tools") {
-                            if rest == "tool.json_schema" || rest == "tool.name" {
-                                s.declared.push(value);
+                        Some(b't') => {
+                            if let Some((_, rest)) = indexed_rest(key, "llm.tools") {
+                                if rest == "tool.json_schema" || rest == "tool.name" {
+                                    s.declared.push(value);
+                                }
                             }
                         }
+                        _ => {}
                     }
-                    _ => {}
-                },
+                }
                 _ => {}
             }
         }
