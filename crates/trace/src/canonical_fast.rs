@@ -182,15 +182,24 @@ fn status<'a>(s: &mut Scanner<'a>) -> Option<Status<'a>> {
     Some(st)
 }
 
-/// `{"attributes": {...}}`; the resource's other members are ignored.
+/// `{"attributes": {...}}`; the resource's other members are ignored. A resource this
+/// thread read lately is recalled instead (see [`resource_memo`]).
 fn resource<'a>(s: &mut Scanner<'a>) -> Option<Attributes<'a>> {
+    s.skip_spaces();
+    let start = s.pos();
+    if let Some((attrs, end)) = resource_memo::recall(s.text(), start) {
+        s.skip_to(end);
+        return Some(attrs);
+    }
     let mut attrs: Option<Option<Attributes<'a>>> = None;
     s.object(|s, key| match key_text(s, key)?.as_ref() {
         // A service name, version and environment, typically.
         "attributes" => fill(&mut attrs, attributes(s, 8)?),
         _ => s.value().map(drop),
     })?;
-    Some(attrs.flatten().unwrap_or_default())
+    let attrs = attrs.flatten().unwrap_or_default();
+    resource_memo::keep(s.text(), start..s.pos(), &attrs);
+    Some(attrs)
 }
 
 fn scope<'a>(s: &mut Scanner<'a>) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
@@ -229,5 +238,6 @@ fn attributes<'a>(s: &mut Scanner<'a>, capacity: usize) -> Option<Option<Attribu
     Some(Some(Attributes(out)))
 }
 
+mod resource_memo;
 #[cfg(test)]
 mod tests;

@@ -81,6 +81,18 @@ impl<'a> Scanner<'a> {
         })
     }
 
+    /// Where the scanner is in the text.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Moves past a value the caller recognized without scanning it: `end` must be where
+    /// a value that starts at the current position ends.
+    pub(crate) fn skip_to(&mut self, end: usize) {
+        debug_assert!(end >= self.pos && end <= self.text.len());
+        self.pos = end;
+    }
+
     /// The whole text being scanned.
     pub(crate) fn text(&self) -> &'a str {
         self.text

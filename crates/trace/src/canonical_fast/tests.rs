@@ -136,3 +136,36 @@ fn the_shared_fixtures_take_the_fast_path() {
         }
     }
 }
+
+#[test]
+fn recalled_resources_read_as_serde_reads_them() {
+    // More resources than the memo keeps, in an order that recalls some and evicts
+    // others; texts that start alike; escaped keys (never kept) and escaped values.
+    let resources = [
+        r#"{"attributes":{"service.name":"a","service.version":"1.0","n":3,"f":0.5,"b":true,"z":null}}"#,
+        r#"{"attributes":{"service.name":"a","service.version":"1.0","n":3,"f":0.5,"b":true,"z":null,"more":1}}"#,
+        r#"{"attributes":{"service.name":"ab"}}"#,
+        r#"{"attributes":{"service.name":"a\"b","list":[1,{"k":"v"}],"obj":{"x":"y"}}}"#,
+        r#"{"attributes":{"serv\u0069ce.name":"escaped key"}}"#,
+        r#"{"dropped":0,"attributes":{"service.name":"c"}}"#,
+        r#"{"attributes":null}"#,
+        r#"{ "attributes" : { "service.name" : "spaced" } }"#,
+        r#"{"attributes":{}}"#,
+        r#"{"attributes":{"service.name":"d"}}"#,
+        r#"{"attributes":{"service.name":"e"}}"#,
+    ];
+    let mut rng = crate::test_rng::XorShift(0x2545_F491_4F6C_DD1D);
+    for i in 0..500 {
+        let resource = resources[(rng.next() % resources.len() as u64) as usize];
+        let line = format!(
+            r#"{{"trace_id":"t{i}","span_id":"s","start_time":"2026-04-23T05:32:00Z","end_time":"2026-04-23T05:32:00Z","resource": {resource},"attributes":{{"k":"v"}}}}"#
+        );
+        assert!(agrees(&line), "fast reader declined {line}");
+    }
+    // A recalled resource must not hide what follows it.
+    let broken = format!(
+        r#"{{"trace_id":"t","span_id":"s","start_time":"2026-04-23T05:32:00Z","end_time":"2026-04-23T05:32:00Z","resource":{},"attributes":{{"k":}}}}"#,
+        resources[0]
+    );
+    assert!(parse(&broken).is_none());
+}
