@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 /// The allocator the `halo` binary uses, so the figures are the ones users get.
 #[global_allocator]
 static ALLOCATOR: halo_allocator::Allocator = halo_allocator::Allocator;
+halo_allocator::tune_for_batch_work_before_main!();
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -314,6 +315,7 @@ fn gzip_figures(data: &Path, runs: usize) -> Result<(), String> {
 }
 
 fn main() {
+    #[cfg(not(target_os = "linux"))]
     halo_allocator::tune_for_batch_work();
     if let Err(e) = run() {
         eprintln!("halo-bench: {e}");

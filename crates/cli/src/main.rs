@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 /// mimalloc instead of the system allocator (see `halo-allocator` for why and how tuned).
 #[global_allocator]
 static ALLOCATOR: halo_allocator::Allocator = halo_allocator::Allocator;
+halo_allocator::tune_for_batch_work_before_main!();
 
 use cmd::count::CountArgs;
 use cmd::grep::GrepArgs;
@@ -126,6 +127,7 @@ fn mistyped_command(args: &[OsString]) -> Option<(String, &'static str)> {
 }
 
 fn main() -> ExitCode {
+    #[cfg(not(target_os = "linux"))]
     halo_allocator::tune_for_batch_work();
     let raw: Vec<OsString> = std::env::args_os().collect();
     let json_wanted = exit::asks_for_json(&raw);
@@ -250,6 +252,18 @@ fn run_analysis(a: &RunCmd) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_allocator_is_tuned_before_main() {
+        // Nothing in this test binary calls the tuning: only the constructor can have.
+        let disabled = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        assert_eq!(disabled, 1);
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        if let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+            assert!(line.ends_with('0'), "{line}");
+        }
+    }
+
     use super::*;
 
     fn norm(args: &[&str]) -> Vec<String> {

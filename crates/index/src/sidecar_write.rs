@@ -37,8 +37,18 @@ fn write_trace_table(path: &Path, traces: &[TraceSummary]) -> Result<u64, IndexE
     let file = std::fs::File::create(path).map_err(io)?;
     let out = std::io::BufWriter::new(HashingWriter::new(file));
     let mut w = arrow_ipc::writer::FileWriter::try_new(out, &trace_schema()).map_err(arrow)?;
-    for slice in traces.chunks(TRACES_PER_BATCH) {
-        w.write(&traces_to_batch(slice)).map_err(arrow)?;
+    // The batches are built on every core, a few at a time, and written in order: this
+    // runs after the last chunk, when the cores would otherwise idle.
+    use rayon::prelude::*;
+    let per_round = TRACES_PER_BATCH * rayon::current_num_threads().max(1);
+    for round in traces.chunks(per_round) {
+        let batches: Vec<_> = round
+            .par_chunks(TRACES_PER_BATCH)
+            .map(traces_to_batch)
+            .collect();
+        for batch in &batches {
+            w.write(batch).map_err(arrow)?;
+        }
     }
     let hashing = w
         .into_inner()

@@ -54,5 +54,8 @@ pub(crate) fn run(args: &IndexArgs) -> Result<u8, Failure> {
             ds.problem_count(),
         ))?;
     }
+    // The process ends here: freeing the rollups of every trace one by one took about
+    // 10 ms of a 1 GB build, with the other core idle. The OS takes the memory back.
+    std::mem::forget(ds);
     Ok(OK)
 }

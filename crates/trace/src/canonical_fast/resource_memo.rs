@@ -125,6 +125,8 @@ pub(super) fn keep(line: &str, range: Range<usize>, attrs: &Attributes<'_>) {
 }
 
 /// An attribute as places in `text`; `None` when part of it is not borrowed from there.
+// The key is taken as a `Cow` because whether it is borrowed is the question.
+#[allow(clippy::ptr_arg)]
 fn placed(text: &str, key: &Cow<'_, str>, value: &AttrValue<'_>) -> Option<(Range<usize>, Value)> {
     let place = |part: &str| {
         let start = (part.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
