@@ -155,7 +155,17 @@ impl Interner {
     }
 }
 
-fn add_sorted(set: &mut Vec<Arc<str>>, value: Arc<str>) {
+/// Adds `value` to a sorted set, interned only when it is new: the spans of a trace
+/// mostly repeat their service, model and agent, and hashing each to find its shared copy
+/// cost more than looking it up in the trace's short list.
+fn add_sorted(set: &mut Vec<Arc<str>>, value: &str, interner: &mut Interner) {
+    if let Err(i) = set.binary_search_by(|had| had.as_ref().cmp(value)) {
+        set.insert(i, interner.get(value));
+    }
+}
+
+/// Adds an already shared `value` to a sorted set.
+fn insert_sorted(set: &mut Vec<Arc<str>>, value: Arc<str>) {
     if let Err(i) = set.binary_search(&value) {
         set.insert(i, value);
     }
@@ -278,13 +288,15 @@ impl TraceAcc {
                 SpanColumns::opt(c.error_type, i),
                 SpanColumns::opt(c.error_message, i),
             );
-            let label = interner.get(&label);
-            match s.error_groups.binary_search_by(|g| g.group.cmp(&label)) {
+            match s
+                .error_groups
+                .binary_search_by(|g| g.group.as_ref().cmp(label.as_str()))
+            {
                 Ok(j) => s.error_groups[j].spans += 1,
                 Err(j) => s.error_groups.insert(
                     j,
                     ErrorGroupCount {
-                        group: label,
+                        group: interner.get(&label),
                         spans: 1,
                     },
                 ),
@@ -294,8 +306,7 @@ impl TraceAcc {
             s.tool_call_count += 1;
         }
         if let Some(tool) = SpanColumns::opt(c.tool_name, i).filter(|_| is_tool) {
-            let name = interner.get(tool);
-            match s.tools.binary_search_by(|t| t.name.cmp(&name)) {
+            match s.tools.binary_search_by(|t| t.name.as_ref().cmp(tool)) {
                 Ok(j) => {
                     s.tools[j].calls += 1;
                     s.tools[j].errors += u32::from(is_error);
@@ -303,7 +314,7 @@ impl TraceAcc {
                 Err(j) => s.tools.insert(
                     j,
                     ToolUsage {
-                        name,
+                        name: interner.get(tool),
                         calls: 1,
                         errors: u32::from(is_error),
                     },
@@ -311,13 +322,13 @@ impl TraceAcc {
             }
         }
         if let Some(v) = SpanColumns::opt(c.service_name, i) {
-            add_sorted(&mut s.services, interner.get(v));
+            add_sorted(&mut s.services, v, interner);
         }
         if let Some(v) = SpanColumns::opt(c.model, i) {
-            add_sorted(&mut s.models, interner.get(v));
+            add_sorted(&mut s.models, v, interner);
         }
         if let Some(v) = SpanColumns::opt(c.agent_name, i) {
-            add_sorted(&mut s.agents, interner.get(v));
+            add_sorted(&mut s.agents, v, interner);
         }
         let tokens = [
             SpanColumns::opt_i64(c.input_tokens, i),
@@ -406,13 +417,13 @@ pub(crate) fn merge_summary(into: &mut TraceSummary, other: TraceSummary) {
     // Duplicates within each part; the merged trace is recounted as a whole afterwards.
     into.duplicate_span_count += other.duplicate_span_count;
     for v in other.services {
-        add_sorted(&mut into.services, v);
+        insert_sorted(&mut into.services, v);
     }
     for v in other.models {
-        add_sorted(&mut into.models, v);
+        insert_sorted(&mut into.models, v);
     }
     for v in other.agents {
-        add_sorted(&mut into.agents, v);
+        insert_sorted(&mut into.agents, v);
     }
     for t in other.tools {
         match into.tools.binary_search_by(|x| x.name.cmp(&t.name)) {

@@ -33,6 +33,7 @@ mod lines;
 mod memo;
 pub mod messages;
 pub mod model;
+mod near_find;
 pub mod otlp;
 pub mod semantic;
 pub mod span;

@@ -161,7 +161,7 @@ impl<'b> Reader<'b> {
         let mut at = start;
         let mut escaped = false;
         loop {
-            at += memchr::memchr2(b'\\', b'"', &self.bytes[at..])?;
+            at += crate::near_find::find2(&self.bytes[at..], b'\\', b'"')?;
             if self.bytes[at] == b'"' {
                 return None;
             }
