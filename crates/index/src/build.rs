@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, UInt64Array};
 use halo_ingest::{HashingWriter, Problem, ProblemKind};
-use halo_trace::parse_line_facts;
+use halo_trace::{parse_line_checked, SpanFacts};
 
 use crate::rollup::{Interner, TraceAcc, TraceSummary};
 use crate::span_columns::{span_schema, BatchRoom, SpanBatchBuilder, SpanLocation};
@@ -151,7 +151,7 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
                         ),
                     ))
                 }
-                Ok(line) => match parse_line_facts(line, control_free) {
+                Ok(line) => match parse_line_checked(line, control_free) {
                     Err(e) => {
                         skipped_lines += 1;
                         problems.push((
@@ -160,10 +160,7 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
                             format!("{e}; line skipped"),
                         ))
                     }
-                    Ok(halo_trace::LineFacts {
-                        line: parsed,
-                        facts,
-                    }) => {
+                    Ok(parsed) => {
                         if parsed.other_signal {
                             other_signals.note(line_no);
                         }
@@ -175,10 +172,11 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
                                 format!("{p}; span skipped"),
                             ));
                         }
-                        for ((span, within), facts) in parsed.spans.iter().zip(&facts) {
+                        for (span, within) in &parsed.spans {
                             if span.end_ns < span.start_ns {
                                 reversed.note(line_no);
                             }
+                            let facts = SpanFacts::extract(span);
                             let at = SpanLocation {
                                 line: line_no,
                                 byte_offset: base + (pos + within.start) as u64,
@@ -186,7 +184,7 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
                                 record_offset: base + pos as u64,
                                 record_len: clamp_u32(raw.len()),
                             };
-                            builder.push(span, facts, at);
+                            builder.push(span, &facts, at);
                         }
                     }
                 },

@@ -14,48 +14,22 @@ use std::borrow::Cow;
 use crate::attr::{AttrValue, Attributes, CowStr};
 use crate::json_scan::{JsonStr, Scanner};
 use crate::kind::StatusCode;
-use crate::semantic::{Slots, SpanFacts};
 use crate::span::{nanos_of, status_code_of, RawSpan};
 
 /// Reads a canonical line, or `None` when the serde reader should. `control_free` says
 /// the caller has already checked the line for control bytes.
 pub(crate) fn parse(line: &str, control_free: bool) -> Option<RawSpan<'_>> {
-    read(line, control_free, Fields::default()).map(|(span, _)| span)
-}
-
-/// [`parse`] with the span's facts, its attributes offered to them as they are read
-/// instead of kept: the span comes back with no attributes. Building the list only to
-/// walk it once more for the facts, and then free it, was a tenth of an index build.
-pub(crate) fn parse_with_facts(
-    line: &str,
-    control_free: bool,
-) -> Option<(RawSpan<'_>, SpanFacts<'_>)> {
-    let fields = Fields {
-        slots: Some(Box::default()),
-        ..Fields::default()
-    };
-    let (span, slots) = read(line, control_free, fields)?;
-    let facts = SpanFacts::from_slots(&span, *slots?);
-    Some((span, facts))
-}
-
-/// Reads the line's fields into `f`: the span, and the slots when `f` has them.
-fn read<'a>(
-    line: &'a str,
-    control_free: bool,
-    mut f: Fields<'a>,
-) -> Option<(RawSpan<'a>, Option<Box<Slots<'a>>>)> {
     let mut s = if control_free {
         Scanner::new_control_free(line)?
     } else {
         Scanner::new(line)?
     };
+    let mut f = Fields::default();
     s.object(|s, key| f.member(s, key))?;
     if !s.at_end() {
         return None;
     }
-    let slots = f.slots.take();
-    Some((f.finish()?, slots))
+    f.finish()
 }
 
 /// The top-level fields seen so far; a field seen twice declines the line, as serde's
@@ -74,9 +48,6 @@ struct Fields<'a> {
     resource: Option<Option<Attributes<'a>>>,
     scope: Option<Option<(Cow<'a, str>, Cow<'a, str>)>>,
     attributes: Option<Option<Attributes<'a>>>,
-    /// Where attributes go instead of `attributes` when the caller wants facts (which
-    /// then only records that the field was seen).
-    slots: Option<Box<Slots<'a>>>,
 }
 
 #[derive(Default)]
@@ -158,13 +129,7 @@ impl<'a> Fields<'a> {
             }
             // LLM spans carry 40-80 attributes (flattened messages and tool schemas);
             // starting big saves the reallocations.
-            "attributes" => match self.slots.as_deref_mut() {
-                Some(slots) => {
-                    offer_attributes(s, slots)?;
-                    fill(&mut self.attributes, None)
-                }
-                None => fill(&mut self.attributes, attributes(s, 64)?),
-            },
+            "attributes" => fill(&mut self.attributes, attributes(s, 64)?),
             _ => s.value().map(drop),
         }
     }
@@ -258,24 +223,6 @@ fn attributes<'a>(s: &mut Scanner<'a>, capacity: usize) -> Option<Option<Attribu
         return Some(None);
     }
     let mut out = Vec::with_capacity(capacity);
-    each_attribute(s, |key, value| out.push((key, value)))?;
-    Some(Some(Attributes(out)))
-}
-
-/// A flat attribute object (or `null`), each attribute offered to `slots` in order.
-fn offer_attributes<'a>(s: &mut Scanner<'a>, slots: &mut Slots<'a>) -> Option<()> {
-    if s.null() {
-        return Some(());
-    }
-    each_attribute(s, |key, value| slots.offer(&key, &value))
-}
-
-/// Calls `take` with each attribute of the object at the scanner, in order.
-#[inline(always)]
-fn each_attribute<'a>(
-    s: &mut Scanner<'a>,
-    mut take: impl FnMut(Cow<'a, str>, AttrValue<'a>),
-) -> Option<()> {
     s.object(|s, key| {
         let key = key_text(s, key)?;
         // Strings are most values; the scanner already knows whether they have escapes.
@@ -285,9 +232,10 @@ fn each_attribute<'a>(
             Some(None) => return None,
             None => AttrValue::from_json_text(s.value()?),
         };
-        take(key, value);
+        out.push((key, value));
         Some(())
-    })
+    })?;
+    Some(Some(Attributes(out)))
 }
 
 mod resource_memo;

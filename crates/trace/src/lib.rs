@@ -128,101 +128,33 @@ pub fn parse_line(line: &str) -> Result<ParsedLine<'_>, ParseError> {
 /// (`control_free`), which spares the scanner a second pass over it. Passing `true` for a
 /// line that has control bytes is a logic error (checked in debug builds).
 pub fn parse_line_checked(line: &str, control_free: bool) -> Result<ParsedLine<'_>, ParseError> {
-    match LineKind::of(line) {
-        LineKind::Blank => Ok(ParsedLine::default()),
-        LineKind::OtherSignal => Ok(ParsedLine::other_signal()),
-        LineKind::Otlp(trimmed) => ParsedLine::otlp(trimmed),
-        LineKind::Canonical(trimmed) => {
-            let span = span::parse_canonical_checked(trimmed, control_free)?;
-            Ok(ParsedLine::canonical(span, trimmed))
-        }
+    // A byte-order mark (some Windows tools write one) is not part of the JSON.
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+    let trimmed = line.trim_end_matches(['\r', '\n', ' ', '\t']);
+    if trimmed.trim_start().is_empty() {
+        return Ok(ParsedLine::default());
     }
-}
-
-/// The spans of one line with their facts, as an index build reads them.
-#[derive(Debug, Default)]
-pub struct LineFacts<'a> {
-    /// The line as [`parse_line_checked`] reads it, except that a canonical span may come
-    /// without its attributes: those went straight into its facts.
-    pub line: ParsedLine<'a>,
-    /// The facts of each span of `line.spans`, in order.
-    pub facts: Vec<SpanFacts<'a>>,
-}
-
-/// [`parse_line_checked`] and [`SpanFacts::extract`] in one: for a canonical line, the
-/// attributes are read into the facts directly instead of into a list that is then walked
-/// again. The facts are the same either way.
-pub fn parse_line_facts(line: &str, control_free: bool) -> Result<LineFacts<'_>, ParseError> {
-    if let LineKind::Canonical(trimmed) = LineKind::of(line) {
-        if let Some((span, facts)) = canonical_fast::parse_with_facts(trimmed, control_free) {
-            return Ok(LineFacts {
-                line: ParsedLine::canonical(span, trimmed),
-                facts: vec![facts],
-            });
-        }
-    }
-    let line = parse_line_checked(line, control_free)?;
-    let facts = line
-        .spans
-        .iter()
-        .map(|(span, _)| SpanFacts::extract(span))
-        .collect();
-    Ok(LineFacts { line, facts })
-}
-
-/// What a line holds, told from its first bytes.
-enum LineKind<'a> {
-    Blank,
-    /// An OTLP export of logs or metrics.
-    OtherSignal,
-    /// An OTLP export of spans, trimmed.
-    Otlp(&'a str),
-    /// A canonical span, trimmed.
-    Canonical(&'a str),
-}
-
-impl<'a> LineKind<'a> {
-    fn of(line: &'a str) -> LineKind<'a> {
-        // A byte-order mark (some Windows tools write one) is not part of the JSON.
-        let line = line.strip_prefix('\u{feff}').unwrap_or(line);
-        let trimmed = line.trim_end_matches(['\r', '\n', ' ', '\t']);
-        if trimmed.trim_start().is_empty() {
-            LineKind::Blank
-        } else if otlp::is_other_otlp_signal(trimmed.as_bytes()) {
-            LineKind::OtherSignal
-        } else if looks_like_otlp(trimmed.as_bytes()) {
-            LineKind::Otlp(trimmed)
-        } else {
-            LineKind::Canonical(trimmed)
-        }
-    }
-}
-
-impl<'a> ParsedLine<'a> {
-    fn other_signal() -> Self {
-        ParsedLine {
+    if otlp::is_other_otlp_signal(trimmed.as_bytes()) {
+        return Ok(ParsedLine {
             format: Some(LineFormat::Otlp),
             other_signal: true,
             ..ParsedLine::default()
-        }
+        });
     }
-
-    fn otlp(trimmed: &'a str) -> Result<Self, ParseError> {
+    if looks_like_otlp(trimmed.as_bytes()) {
         let parsed = parse_otlp_line(trimmed)?;
-        Ok(ParsedLine {
+        return Ok(ParsedLine {
             spans: parsed.spans,
             problems: parsed.problems,
             format: Some(LineFormat::Otlp),
             other_signal: false,
-        })
+        });
     }
-
-    fn canonical(span: RawSpan<'a>, trimmed: &'a str) -> Self {
-        ParsedLine {
-            spans: vec![(span, 0..trimmed.len())],
-            problems: Vec::new(),
-            format: Some(LineFormat::Canonical),
-            other_signal: false,
-        }
-    }
+    let span = span::parse_canonical_checked(trimmed, control_free)?;
+    Ok(ParsedLine {
+        spans: vec![(span, 0..trimmed.len())],
+        problems: Vec::new(),
+        format: Some(LineFormat::Canonical),
+        other_signal: false,
+    })
 }

@@ -124,65 +124,62 @@ fn cap_at(value: Cow<'_, str>, max: usize) -> Cow<'_, str> {
     }
 }
 
-/// Slots filled by one pass over the attributes; each keeps the first value offered.
-/// Values are kept by value (borrowing from the line), so the attributes can be offered
-/// while they are read, without a list of them in between.
+/// Slots filled by one pass over the attributes; `first` keeps the first dialect's answer.
 #[derive(Default)]
-pub(crate) struct Slots<'a> {
-    oi_kind: Option<AttrValue<'a>>,
-    inf_kind: Option<AttrValue<'a>>,
-    genai_op: Option<AttrValue<'a>>,
-    model: [Option<AttrValue<'a>>; 4],
-    inf_tokens: [Option<AttrValue<'a>>; 3],
-    oi_tokens: [Option<AttrValue<'a>>; 3],
-    genai_tokens: [Option<AttrValue<'a>>; 3],
-    cost: [Option<AttrValue<'a>>; 3],
-    agent_name: [Option<AttrValue<'a>>; 4],
-    agent_id: [Option<AttrValue<'a>>; 3],
-    tool_name: [Option<AttrValue<'a>>; 2],
-    tool_args: [Option<AttrValue<'a>>; 3],
-    tool_result: [Option<AttrValue<'a>>; 2],
-    input_value: Option<AttrValue<'a>>,
-    output_value: Option<AttrValue<'a>>,
-    error_type: [Option<AttrValue<'a>>; 2],
-    error_message: [Option<AttrValue<'a>>; 2],
-    http_status: [Option<AttrValue<'a>>; 2],
-    finish_reason: [Option<AttrValue<'a>>; 2],
-    session: [Option<AttrValue<'a>>; 3],
-    user: [Option<AttrValue<'a>>; 2],
-    project: Option<AttrValue<'a>>,
-    outcome: Option<AttrValue<'a>>,
-    success: Option<AttrValue<'a>>,
-    genai_input_messages: Option<AttrValue<'a>>,
-    genai_output_messages: Option<AttrValue<'a>>,
-    genai_tool_definitions: Option<AttrValue<'a>>,
-    agent_tools: Option<AttrValue<'a>>,
-    last_input_index: Option<usize>,
-    last_input_content: Option<AttrValue<'a>>,
-    first_output_content: Option<AttrValue<'a>>,
-    refusal: Option<AttrValue<'a>>,
-    declared: Vec<AttrValue<'a>>,
-    requested: Vec<AttrValue<'a>>,
+struct Slots<'s, 'a> {
+    oi_kind: Option<&'s AttrValue<'a>>,
+    inf_kind: Option<&'s AttrValue<'a>>,
+    genai_op: Option<&'s AttrValue<'a>>,
+    model: [Option<&'s AttrValue<'a>>; 4],
+    inf_tokens: [Option<&'s AttrValue<'a>>; 3],
+    oi_tokens: [Option<&'s AttrValue<'a>>; 3],
+    genai_tokens: [Option<&'s AttrValue<'a>>; 3],
+    cost: [Option<&'s AttrValue<'a>>; 3],
+    agent_name: [Option<&'s AttrValue<'a>>; 4],
+    agent_id: [Option<&'s AttrValue<'a>>; 3],
+    tool_name: [Option<&'s AttrValue<'a>>; 2],
+    tool_args: [Option<&'s AttrValue<'a>>; 3],
+    tool_result: [Option<&'s AttrValue<'a>>; 2],
+    input_value: Option<&'s AttrValue<'a>>,
+    output_value: Option<&'s AttrValue<'a>>,
+    error_type: [Option<&'s AttrValue<'a>>; 2],
+    error_message: [Option<&'s AttrValue<'a>>; 2],
+    http_status: [Option<&'s AttrValue<'a>>; 2],
+    finish_reason: [Option<&'s AttrValue<'a>>; 2],
+    session: [Option<&'s AttrValue<'a>>; 3],
+    user: [Option<&'s AttrValue<'a>>; 2],
+    project: Option<&'s AttrValue<'a>>,
+    outcome: Option<&'s AttrValue<'a>>,
+    success: Option<&'s AttrValue<'a>>,
+    genai_input_messages: Option<&'s AttrValue<'a>>,
+    genai_output_messages: Option<&'s AttrValue<'a>>,
+    genai_tool_definitions: Option<&'s AttrValue<'a>>,
+    agent_tools: Option<&'s AttrValue<'a>>,
+    last_input_content: Option<&'s AttrValue<'a>>,
+    first_output_content: Option<&'s AttrValue<'a>>,
+    refusal: Option<&'s AttrValue<'a>>,
+    declared: Vec<&'s AttrValue<'a>>,
+    requested: Vec<&'s AttrValue<'a>>,
 }
 
-fn set<'a>(slot: &mut Option<AttrValue<'a>>, value: &AttrValue<'a>) {
+fn set<'s, 'a>(slot: &mut Option<&'s AttrValue<'a>>, value: &'s AttrValue<'a>) {
     if slot.is_none() && !matches!(value, AttrValue::Null) {
-        *slot = Some(value.clone());
+        *slot = Some(value);
     }
 }
 
-fn text_of<'a>(slots: &[Option<AttrValue<'a>>]) -> Option<Cow<'a, str>> {
+fn text_of<'a>(slots: &[Option<&AttrValue<'a>>]) -> Option<Cow<'a, str>> {
     slots.iter().flatten().find_map(|v| v.as_text())
 }
 
-fn int_of(slots: &[Option<AttrValue<'_>>]) -> Option<i64> {
+fn int_of(slots: &[Option<&AttrValue<'_>>]) -> Option<i64> {
     slots.iter().flatten().find_map(|v| v.as_i64())
 }
 
-fn tokens_of(slots: &[Option<AttrValue<'_>>; 3]) -> Option<Tokens> {
-    let input = slots[0].as_ref().and_then(|v| v.as_i64());
-    let output = slots[1].as_ref().and_then(|v| v.as_i64());
-    let total = slots[2].as_ref().and_then(|v| v.as_i64());
+fn tokens_of(slots: &[Option<&AttrValue<'_>>; 3]) -> Option<Tokens> {
+    let input = slots[0].and_then(|v| v.as_i64());
+    let output = slots[1].and_then(|v| v.as_i64());
+    let total = slots[2].and_then(|v| v.as_i64());
     if input.is_none() && output.is_none() && total.is_none() {
         return None;
     }
@@ -214,143 +211,135 @@ fn indexed_rest<'k>(key: &'k str, prefix: &str) -> Option<(usize, &'k str)> {
     Some((n, &rest[dot + 1..]))
 }
 
-impl<'a> Slots<'a> {
-    /// Offers one attribute; the slot its key names keeps it if it has nothing yet.
-    pub(crate) fn offer(&mut self, key: &str, value: &AttrValue<'a>) {
-        match key {
-            "openinference.span.kind" => set(&mut self.oi_kind, value),
-            "inference.observation_kind" => set(&mut self.inf_kind, value),
-            "gen_ai.operation.name" => set(&mut self.genai_op, value),
-            "inference.llm.model_name" => set(&mut self.model[0], value),
-            "llm.model_name" => set(&mut self.model[1], value),
-            "gen_ai.response.model" => set(&mut self.model[2], value),
-            "gen_ai.request.model" => set(&mut self.model[3], value),
-            "inference.llm.input_tokens" => set(&mut self.inf_tokens[0], value),
-            "inference.llm.output_tokens" => set(&mut self.inf_tokens[1], value),
-            "inference.llm.total_tokens" => set(&mut self.inf_tokens[2], value),
-            "llm.token_count.prompt" => set(&mut self.oi_tokens[0], value),
-            "llm.token_count.completion" => set(&mut self.oi_tokens[1], value),
-            "llm.token_count.total" => set(&mut self.oi_tokens[2], value),
-            "gen_ai.usage.input_tokens" | "gen_ai.usage.prompt_tokens" => {
-                set(&mut self.genai_tokens[0], value)
-            }
-            "gen_ai.usage.output_tokens" | "gen_ai.usage.completion_tokens" => {
-                set(&mut self.genai_tokens[1], value)
-            }
-            "gen_ai.usage.total_tokens" => set(&mut self.genai_tokens[2], value),
-            "inference.llm.cost.total" => set(&mut self.cost[0], value),
-            "llm.cost.total" => set(&mut self.cost[1], value),
-            "gen_ai.usage.cost" => set(&mut self.cost[2], value),
-            "inference.agent_name" => set(&mut self.agent_name[0], value),
-            "gen_ai.agent.name" => set(&mut self.agent_name[1], value),
-            "agent.name" => set(&mut self.agent_name[2], value),
-            // Pydantic AI before the GenAI names.
-            "agent_name" => set(&mut self.agent_name[3], value),
-            "inference.agent_id" => set(&mut self.agent_id[0], value),
-            "gen_ai.agent.id" => set(&mut self.agent_id[1], value),
-            "agent.id" => set(&mut self.agent_id[2], value),
-            "tool.name" => set(&mut self.tool_name[0], value),
-            "gen_ai.tool.name" => set(&mut self.tool_name[1], value),
-            "gen_ai.tool.call.arguments" => set(&mut self.tool_args[0], value),
-            "tool.parameters" => set(&mut self.tool_args[1], value),
-            // Pydantic AI before the GenAI names.
-            "tool_arguments" => set(&mut self.tool_args[2], value),
-            "gen_ai.tool.call.result" => set(&mut self.tool_result[0], value),
-            "tool_response" => set(&mut self.tool_result[1], value),
-            "input.value" => set(&mut self.input_value, value),
-            "output.value" => set(&mut self.output_value, value),
-            "exception.type" => set(&mut self.error_type[0], value),
-            "error.type" => set(&mut self.error_type[1], value),
-            "exception.message" => set(&mut self.error_message[0], value),
-            "error.message" => set(&mut self.error_message[1], value),
-            "http.status_code" => set(&mut self.http_status[0], value),
-            "http.response.status_code" => set(&mut self.http_status[1], value),
-            "gen_ai.response.finish_reasons" => set(&mut self.finish_reason[0], value),
-            "llm.finish_reason" => set(&mut self.finish_reason[1], value),
-            "inference.session_id" => set(&mut self.session[0], value),
-            "session.id" => set(&mut self.session[1], value),
-            "gen_ai.conversation.id" => set(&mut self.session[2], value),
-            "inference.user_id" => set(&mut self.user[0], value),
-            "user.id" => set(&mut self.user[1], value),
-            "inference.project_id" => set(&mut self.project, value),
-            "agent.outcome" => set(&mut self.outcome, value),
-            "success" => set(&mut self.success, value),
-            "gen_ai.input.messages" => set(&mut self.genai_input_messages, value),
-            "gen_ai.output.messages" => set(&mut self.genai_output_messages, value),
-            "gen_ai.tool.definitions" => set(&mut self.genai_tool_definitions, value),
-            "agent.tools" => set(&mut self.agent_tools, value),
-            // Flattened messages and tools: only keys that end in `content`,
-            // `refusal`, `name` or `json_schema` are read, so the last four bytes turn
-            // most away (roles, call ids, arguments); then the byte after `llm.` tells
-            // which list a key can belong to, so only that prefix is compared.
-            _ if key.starts_with("llm.")
-                && matches!(
-                    &key.as_bytes()[key.len() - 4..],
-                    b"tent" | b"usal" | b"name" | b"hema"
-                ) =>
-            {
-                match key.as_bytes().get(4) {
-                    Some(b'i') => {
-                        if let Some((n, rest)) = indexed_rest(key, "llm.input_messages") {
-                            if rest == "message.content"
-                                && self.last_input_index.is_none_or(|m| n >= m)
-                            {
-                                self.last_input_index = Some(n);
-                                self.last_input_content = Some(value.clone());
-                            }
-                        }
-                    }
-                    Some(b'o') => {
-                        if let Some((n, rest)) = indexed_rest(key, "llm.output_messages") {
-                            if n == 0 && rest == "message.content" {
-                                set(&mut self.first_output_content, value);
-                            } else if rest == "message.refusal" {
-                                set(&mut self.refusal, value);
-                            } else if rest.ends_with("tool_call.function.name") {
-                                self.requested.push(value.clone());
-                            }
-                        }
-                    }
-                    Some(b't') => {
-                        if let Some((_, rest)) = indexed_rest(key, "llm.tools") {
-                            if rest == "tool.json_schema" || rest == "tool.name" {
-                                self.declared.push(value.clone());
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 impl<'a> SpanFacts<'a> {
     /// Reads the facts of a span.
     pub fn extract(span: &RawSpan<'a>) -> SpanFacts<'a> {
         let mut s = Slots::default();
+        let mut last_input_index = None;
         for (key, value) in span.attributes.0.iter() {
-            s.offer(key, value);
+            let key: &str = key;
+            match key {
+                "openinference.span.kind" => set(&mut s.oi_kind, value),
+                "inference.observation_kind" => set(&mut s.inf_kind, value),
+                "gen_ai.operation.name" => set(&mut s.genai_op, value),
+                "inference.llm.model_name" => set(&mut s.model[0], value),
+                "llm.model_name" => set(&mut s.model[1], value),
+                "gen_ai.response.model" => set(&mut s.model[2], value),
+                "gen_ai.request.model" => set(&mut s.model[3], value),
+                "inference.llm.input_tokens" => set(&mut s.inf_tokens[0], value),
+                "inference.llm.output_tokens" => set(&mut s.inf_tokens[1], value),
+                "inference.llm.total_tokens" => set(&mut s.inf_tokens[2], value),
+                "llm.token_count.prompt" => set(&mut s.oi_tokens[0], value),
+                "llm.token_count.completion" => set(&mut s.oi_tokens[1], value),
+                "llm.token_count.total" => set(&mut s.oi_tokens[2], value),
+                "gen_ai.usage.input_tokens" | "gen_ai.usage.prompt_tokens" => {
+                    set(&mut s.genai_tokens[0], value)
+                }
+                "gen_ai.usage.output_tokens" | "gen_ai.usage.completion_tokens" => {
+                    set(&mut s.genai_tokens[1], value)
+                }
+                "gen_ai.usage.total_tokens" => set(&mut s.genai_tokens[2], value),
+                "inference.llm.cost.total" => set(&mut s.cost[0], value),
+                "llm.cost.total" => set(&mut s.cost[1], value),
+                "gen_ai.usage.cost" => set(&mut s.cost[2], value),
+                "inference.agent_name" => set(&mut s.agent_name[0], value),
+                "gen_ai.agent.name" => set(&mut s.agent_name[1], value),
+                "agent.name" => set(&mut s.agent_name[2], value),
+                // Pydantic AI before the GenAI names.
+                "agent_name" => set(&mut s.agent_name[3], value),
+                "inference.agent_id" => set(&mut s.agent_id[0], value),
+                "gen_ai.agent.id" => set(&mut s.agent_id[1], value),
+                "agent.id" => set(&mut s.agent_id[2], value),
+                "tool.name" => set(&mut s.tool_name[0], value),
+                "gen_ai.tool.name" => set(&mut s.tool_name[1], value),
+                "gen_ai.tool.call.arguments" => set(&mut s.tool_args[0], value),
+                "tool.parameters" => set(&mut s.tool_args[1], value),
+                // Pydantic AI before the GenAI names.
+                "tool_arguments" => set(&mut s.tool_args[2], value),
+                "gen_ai.tool.call.result" => set(&mut s.tool_result[0], value),
+                "tool_response" => set(&mut s.tool_result[1], value),
+                "input.value" => set(&mut s.input_value, value),
+                "output.value" => set(&mut s.output_value, value),
+                "exception.type" => set(&mut s.error_type[0], value),
+                "error.type" => set(&mut s.error_type[1], value),
+                "exception.message" => set(&mut s.error_message[0], value),
+                "error.message" => set(&mut s.error_message[1], value),
+                "http.status_code" => set(&mut s.http_status[0], value),
+                "http.response.status_code" => set(&mut s.http_status[1], value),
+                "gen_ai.response.finish_reasons" => set(&mut s.finish_reason[0], value),
+                "llm.finish_reason" => set(&mut s.finish_reason[1], value),
+                "inference.session_id" => set(&mut s.session[0], value),
+                "session.id" => set(&mut s.session[1], value),
+                "gen_ai.conversation.id" => set(&mut s.session[2], value),
+                "inference.user_id" => set(&mut s.user[0], value),
+                "user.id" => set(&mut s.user[1], value),
+                "inference.project_id" => set(&mut s.project, value),
+                "agent.outcome" => set(&mut s.outcome, value),
+                "success" => set(&mut s.success, value),
+                "gen_ai.input.messages" => set(&mut s.genai_input_messages, value),
+                "gen_ai.output.messages" => set(&mut s.genai_output_messages, value),
+                "gen_ai.tool.definitions" => set(&mut s.genai_tool_definitions, value),
+                "agent.tools" => set(&mut s.agent_tools, value),
+                // Flattened messages and tools: only keys that end in `content`,
+                // `refusal`, `name` or `json_schema` are read, so the last four bytes turn
+                // most away (roles, call ids, arguments); then the byte after `llm.` tells
+                // which list a key can belong to, so only that prefix is compared.
+                _ if key.starts_with("llm.")
+                    && matches!(
+                        &key.as_bytes()[key.len() - 4..],
+                        b"tent" | b"usal" | b"name" | b"hema"
+                    ) =>
+                {
+                    match key.as_bytes().get(4) {
+                        Some(b'i') => {
+                            if let Some((n, rest)) = indexed_rest(key, "llm.input_messages") {
+                                if rest == "message.content"
+                                    && last_input_index.is_none_or(|m| n >= m)
+                                {
+                                    last_input_index = Some(n);
+                                    s.last_input_content = Some(value);
+                                }
+                            }
+                        }
+                        Some(b'o') => {
+                            if let Some((n, rest)) = indexed_rest(key, "llm.output_messages") {
+                                if n == 0 && rest == "message.content" {
+                                    set(&mut s.first_output_content, value);
+                                } else if rest == "message.refusal" {
+                                    set(&mut s.refusal, value);
+                                } else if rest.ends_with("tool_call.function.name") {
+                                    s.requested.push(value);
+                                }
+                            }
+                        }
+                        Some(b't') => {
+                            if let Some((_, rest)) = indexed_rest(key, "llm.tools") {
+                                if rest == "tool.json_schema" || rest == "tool.name" {
+                                    s.declared.push(value);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
         }
         Self::from_slots(span, s)
     }
 
-    /// The facts of `span` from the slots its attributes filled.
-    pub(crate) fn from_slots(span: &RawSpan<'a>, s: Slots<'a>) -> SpanFacts<'a> {
+    fn from_slots(span: &RawSpan<'a>, s: Slots<'_, 'a>) -> SpanFacts<'a> {
         let kind = s
             .oi_kind
             .and_then(|v| v.as_text())
             .and_then(|t| SpanKind::from_openinference(&t))
             .or_else(|| {
                 s.inf_kind
-                    .as_ref()
                     .and_then(|v| v.as_text())
                     .and_then(|t| SpanKind::from_openinference(&t))
             })
             .or_else(|| {
                 s.genai_op
-                    .as_ref()
                     .and_then(|v| v.as_text())
                     .and_then(|t| SpanKind::from_genai_operation(&t))
             })
@@ -385,13 +374,14 @@ impl<'a> SpanFacts<'a> {
                 s.tool_args
                     .iter()
                     .flatten()
-                    .find_map(&capped)
-                    .or_else(|| s.input_value.as_ref().and_then(capped)),
+                    .find_map(|v| capped(v))
+                    .or_else(|| s.input_value.and_then(capped)),
                 s.tool_result
                     .iter()
                     .flatten()
+                    .copied()
                     .next()
-                    .or(s.output_value.as_ref())
+                    .or(s.output_value)
                     .and_then(capped),
             )
         } else {
@@ -410,15 +400,11 @@ impl<'a> SpanFacts<'a> {
                     .or_else(|| messages.and_then(|v| last_genai_text(v)).map(cap))
                     .or_else(|| value.and_then(capped))
             };
-            let input = head(
-                s.last_input_content.as_ref(),
-                s.genai_input_messages.as_ref(),
-                s.input_value.as_ref(),
-            );
+            let input = head(s.last_input_content, s.genai_input_messages, s.input_value);
             let output = head(
-                s.first_output_content.as_ref(),
-                s.genai_output_messages.as_ref(),
-                s.output_value.as_ref(),
+                s.first_output_content,
+                s.genai_output_messages,
+                s.output_value,
             );
             (input, output)
         };
@@ -461,18 +447,18 @@ impl<'a> SpanFacts<'a> {
             .iter()
             .filter_map(|v| declared_tool_name(v))
             .collect();
-        if let Some(defs) = s.genai_tool_definitions.as_ref() {
+        if let Some(defs) = s.genai_tool_definitions {
             declared_tools.extend(names_in_json_list(defs));
         }
         if declared_tools.is_empty() && kind == SpanKind::Agent {
-            if let Some(tools) = s.agent_tools.as_ref() {
+            if let Some(tools) = s.agent_tools {
                 declared_tools.extend(names_in_json_list(tools));
             }
         }
         let mut requested_tools: Vec<Cow<'a, str>> =
             s.requested.iter().filter_map(|v| v.as_text()).collect();
         if requested_tools.is_empty() {
-            if let Some(out) = s.genai_output_messages.as_ref() {
+            if let Some(out) = s.genai_output_messages {
                 requested_tools = genai_tool_calls(out).into_iter().map(Cow::Owned).collect();
             }
         }
@@ -495,9 +481,8 @@ impl<'a> SpanFacts<'a> {
                 }
             }),
         });
-        let outcome = s.outcome.as_ref().and_then(|v| v.as_text()).or_else(|| {
+        let outcome = s.outcome.and_then(|v| v.as_text()).or_else(|| {
             s.success
-                .as_ref()
                 .and_then(|v| v.as_bool())
                 .map(|ok| Cow::Borrowed(if ok { "success" } else { "failure" }))
         });
@@ -519,10 +504,10 @@ impl<'a> SpanFacts<'a> {
             declared_tools,
             requested_tools,
             finish_reason,
-            refusal: s.refusal.as_ref().and_then(capped),
+            refusal: s.refusal.and_then(capped),
             session_id: text_of(&s.session),
             user_id: text_of(&s.user),
-            project_id: s.project.as_ref().and_then(|v| v.as_text()),
+            project_id: s.project.and_then(|v| v.as_text()),
             outcome,
         }
     }

@@ -10,31 +10,15 @@ fn parse(line: &str) -> Option<crate::RawSpan<'_>> {
 
 const BASE: &str = r#"{"trace_id":"t-aaaa","span_id":"s-1","parent_span_id":null,"trace_state":"","name":"chat \"quoted\" caf\u00e9","kind":"SPAN_KIND_CLIENT","start_time":"2026-04-23T05:32:00.000000000Z","end_time":"2026-04-23T05:32:01.500000000Z","status":{"code":"STATUS_CODE_ERROR","message":"boom"},"resource":{"attributes":{"service.name":"agent-a","n":3}},"scope":{"name":"@test/scope","version":"0.0.1"},"extra":[1,{"x":null}],"attributes":{"openinference.span.kind":"LLM","llm.token_count.prompt":12,"cost":0.5,"flag":true,"none":null,"list":[1,2],"obj":{"a":"b"},"esc\u0041key":"x","llm.tools.0.tool.json_schema":"{\"type\":\"function\",\"function\":{\"name\":\"get\"}}","big":1e400,"neg":-0.25E-3}}"#;
 
-/// Whatever the fast reader accepts, the serde reader accepts with an equal span; and
-/// reading the facts on the way accepts the same lines, with the same span (less its
-/// attributes) and the same facts.
+/// Whatever the fast reader accepts, the serde reader accepts with an equal span.
 fn agrees(line: &str) -> bool {
-    let with_facts = super::parse_with_facts(line, false);
     match parse(line) {
-        None => {
-            assert!(with_facts.is_none(), "only the facts reader read {line}");
-            false
-        }
+        None => false,
         Some(fast) => {
             let slow = parse_canonical_serde(line).unwrap_or_else(|e| {
                 panic!("fast reader accepted a line serde rejects ({e}): {line}")
             });
             assert_eq!(fast, slow, "readers disagree on {line}");
-            let (span, facts) =
-                with_facts.unwrap_or_else(|| panic!("facts reader declined {line}"));
-            assert_eq!(
-                facts,
-                crate::SpanFacts::extract(&fast),
-                "facts differ on {line}"
-            );
-            let mut without = fast;
-            without.attributes = crate::Attributes::default();
-            assert_eq!(span, without, "spans differ on {line}");
             true
         }
     }
