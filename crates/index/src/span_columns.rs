@@ -210,11 +210,20 @@ impl BatchRoom {
         LAST_BATCH.set(Some((chunk_bytes, room)));
     }
 
-    fn text(&self, column: usize) -> StringBuilder {
+    /// The position of the column named `name` in the schema.
+    fn position(name: &str) -> usize {
+        span_schema()
+            .index_of(name)
+            .expect("every builder names a column of the span schema")
+    }
+
+    fn text(&self, name: &str) -> StringBuilder {
+        let column = Self::position(name);
         StringBuilder::with_capacity(self.rows, self.bytes[column])
     }
 
-    fn list(&self, column: usize) -> ListBuilder<StringBuilder> {
+    fn list(&self, name: &str) -> ListBuilder<StringBuilder> {
+        let column = Self::position(name);
         let items = StringBuilder::with_capacity(self.items[column], self.bytes[column]);
         ListBuilder::with_capacity(items, self.rows)
     }
@@ -270,42 +279,42 @@ impl SpanBatchBuilder {
     /// An empty builder with room for `room`'s rows and text.
     pub(crate) fn with_room(room: &BatchRoom) -> SpanBatchBuilder {
         SpanBatchBuilder {
-            trace_id: room.text(0),
-            span_id: room.text(1),
-            parent: room.text(2),
-            name: room.text(3),
-            otel_kind: room.text(4),
-            kind: room.text(5),
+            trace_id: room.text(col::TRACE_ID),
+            span_id: room.text(col::SPAN_ID),
+            parent: room.text(col::PARENT_SPAN_ID),
+            name: room.text(col::NAME),
+            otel_kind: room.text(col::OTEL_KIND),
+            kind: room.text(col::KIND),
             start: TimestampNanosecondBuilder::with_capacity(room.rows).with_timezone("UTC"),
             end: TimestampNanosecondBuilder::with_capacity(room.rows).with_timezone("UTC"),
             duration: Float64Builder::with_capacity(room.rows),
-            status_code: room.text(9),
-            status_message: room.text(10),
+            status_code: room.text(col::STATUS_CODE),
+            status_message: room.text(col::STATUS_MESSAGE),
             is_error: BooleanBuilder::with_capacity(room.rows),
-            service: room.text(12),
-            model: room.text(13),
-            agent_name: room.text(14),
-            agent_id: room.text(15),
-            tool_name: room.text(16),
+            service: room.text(col::SERVICE_NAME),
+            model: room.text(col::MODEL),
+            agent_name: room.text(col::AGENT_NAME),
+            agent_id: room.text(col::AGENT_ID),
+            tool_name: room.text(col::TOOL_NAME),
             input_tokens: Int64Builder::with_capacity(room.rows),
             output_tokens: Int64Builder::with_capacity(room.rows),
             total_tokens: Int64Builder::with_capacity(room.rows),
             cost: Float64Builder::with_capacity(room.rows),
-            error_type: room.text(21),
-            error_message: room.text(22),
+            error_type: room.text(col::ERROR_TYPE),
+            error_message: room.text(col::ERROR_MESSAGE),
             http_status: Int64Builder::with_capacity(room.rows),
-            tool_args: room.text(24),
-            tool_result: room.text(25),
-            input_head: room.text(26),
-            output_head: room.text(27),
-            declared: room.list(28),
-            requested: room.list(29),
-            finish_reason: room.text(30),
-            refusal: room.text(31),
-            session: room.text(32),
-            user: room.text(33),
-            project: room.text(34),
-            outcome: room.text(35),
+            tool_args: room.text(col::TOOL_ARGS),
+            tool_result: room.text(col::TOOL_RESULT),
+            input_head: room.text(col::INPUT_HEAD),
+            output_head: room.text(col::OUTPUT_HEAD),
+            declared: room.list(col::DECLARED_TOOLS),
+            requested: room.list(col::REQUESTED_TOOLS),
+            finish_reason: room.text(col::FINISH_REASON),
+            refusal: room.text(col::REFUSAL),
+            session: room.text(col::SESSION_ID),
+            user: room.text(col::USER_ID),
+            project: room.text(col::PROJECT_ID),
+            outcome: room.text(col::OUTCOME),
             line: UInt64Builder::with_capacity(room.rows),
             byte_offset: UInt64Builder::with_capacity(room.rows),
             byte_len: UInt32Builder::with_capacity(room.rows),
@@ -429,8 +438,8 @@ fn push_list(builder: &mut ListBuilder<StringBuilder>, items: &[impl AsRef<str>]
 mod tests {
     use super::*;
 
-    fn batch_of(lines: usize) -> RecordBatch {
-        let mut builder = SpanBatchBuilder::with_room(&BatchRoom::UNKNOWN);
+    fn batch_of(lines: usize, room: &BatchRoom) -> RecordBatch {
+        let mut builder = SpanBatchBuilder::with_room(room);
         for i in 0..lines {
             let line = format!(
                 r#"{{"trace_id":"t{i}","span_id":"s{i}","name":"call","start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-01T00:00:01Z","attributes":{{"llm.model_name":"m","llm.tools.0.tool.name":"search"}}}}"#
@@ -463,7 +472,7 @@ mod tests {
     fn the_room_scales_the_last_batch_to_the_chunk() {
         std::thread::spawn(|| {
             assert_eq!(BatchRoom::for_chunk(1000).rows, BatchRoom::UNKNOWN.rows);
-            let batch = batch_of(40);
+            let batch = batch_of(40, &BatchRoom::UNKNOWN);
             BatchRoom::remember(&batch, 1000);
             let room = BatchRoom::for_chunk(2000);
             assert!(room.rows >= 80 && room.rows <= 110, "{}", room.rows);
@@ -477,9 +486,7 @@ mod tests {
             assert!(room.items[28] >= 80, "{}", room.items[28]);
             assert!(room.bytes[28] >= 480, "{}", room.bytes[28]);
             // Built with that room, a batch holds the same as one grown from empty.
-            let again = SpanBatchBuilder::with_room(&room);
-            drop(again);
-            assert_eq!(batch_of(40), batch);
+            assert_eq!(batch_of(40, &room), batch);
         })
         .join()
         .unwrap();

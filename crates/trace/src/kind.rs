@@ -62,22 +62,11 @@ impl SpanKind {
     /// Reads an OpenInference or inference.* kind name, case-insensitively.
     pub fn from_openinference(name: &str) -> Option<SpanKind> {
         // Compared in place: upper-casing into a new string cost an allocation per span.
-        const NAMES: [(&str, SpanKind); 9] = [
-            ("LLM", SpanKind::Llm),
-            ("TOOL", SpanKind::Tool),
-            ("AGENT", SpanKind::Agent),
-            ("CHAIN", SpanKind::Chain),
-            ("RETRIEVER", SpanKind::Retriever),
-            ("EMBEDDING", SpanKind::Embedding),
-            ("RERANKER", SpanKind::Reranker),
-            ("GUARDRAIL", SpanKind::Guardrail),
-            ("EVALUATOR", SpanKind::Evaluator),
-        ];
         let name = name.trim();
-        NAMES
-            .iter()
-            .find(|(known, _)| known.eq_ignore_ascii_case(name))
-            .map(|&(_, kind)| kind)
+        SpanKind::ALL
+            .into_iter()
+            .filter(|&kind| kind != SpanKind::Unknown)
+            .find(|kind| kind.as_str().eq_ignore_ascii_case(name))
     }
 
     /// Maps a GenAI `gen_ai.operation.name` to a kind.
@@ -169,5 +158,28 @@ pub fn otel_kind_name(number: i64) -> &'static str {
         4 => "SPAN_KIND_PRODUCER",
         5 => "SPAN_KIND_CONSUMER",
         _ => "SPAN_KIND_UNSPECIFIED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openinference_kinds_read_in_any_case_and_unknown_only_by_parse() {
+        for kind in SpanKind::ALL {
+            let name = kind.as_str();
+            let spaced_lower = format!(" {} ", name.to_ascii_lowercase());
+            if kind == SpanKind::Unknown {
+                assert_eq!(SpanKind::from_openinference(name), None);
+                assert_eq!(SpanKind::parse(&name.to_ascii_lowercase()), Some(kind));
+            } else {
+                assert_eq!(SpanKind::from_openinference(name), Some(kind));
+                assert_eq!(SpanKind::from_openinference(&spaced_lower), Some(kind));
+                assert_eq!(SpanKind::parse(name), Some(kind));
+            }
+        }
+        assert_eq!(SpanKind::from_openinference("LLMS"), None);
+        assert_eq!(SpanKind::from_openinference(""), None);
     }
 }
