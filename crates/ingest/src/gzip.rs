@@ -187,13 +187,11 @@ impl InflatingChunks {
         let want = buf.len() + self.target;
         buf.reserve(self.target);
         while buf.len() < want {
-            if self.lo == self.hi {
-                if !self.refill() {
-                    if self.in_member {
-                        self.fail(buf, "unexpected end of file");
-                    }
-                    return true;
+            if self.lo == self.hi && !self.refill() {
+                if self.in_member {
+                    self.fail(buf, "unexpected end of file");
                 }
+                return true;
             }
             let len = buf.len();
             // Stopping at every deflate block end costs a return from zlib's fast loop and
