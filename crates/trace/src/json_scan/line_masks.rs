@@ -50,7 +50,10 @@ impl LineMasks {
     pub(crate) fn of(bytes: &[u8]) -> Option<LineMasks> {
         let mut words = SPARE.take();
         #[cfg(target_arch = "x86_64")]
-        let settled = if std::is_x86_feature_detected!("avx2") {
+        let settled = if std::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU has AVX-512BW, as just checked.
+            unsafe { settle_line_avx512(bytes, &mut words) }
+        } else if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, as just checked.
             unsafe { settle_line_avx2(bytes, &mut words) }
         } else {
@@ -133,6 +136,14 @@ fn settle_line(
 #[target_feature(enable = "avx2")]
 fn settle_line_avx2(bytes: &[u8], words: &mut Vec<u64>) -> bool {
     settle_line(bytes, words, |block| block_masks_avx2(block))
+}
+
+/// [`settle_line`] compiled for AVX-512BW, which reads a block in one load and compares
+/// straight into bit masks.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw")]
+fn settle_line_avx512(bytes: &[u8], words: &mut Vec<u64>) -> bool {
+    settle_line(bytes, words, |block| block_masks_avx512(block))
 }
 
 /// The two words of the block at `at`: its quotes that are not escaped and its
@@ -241,6 +252,20 @@ fn block_masks_avx2(block: &[u8; 64]) -> (u64, u64) {
     (quotes, backslashes)
 }
 
+/// [`block_masks`] with AVX-512BW: one 64-byte load, each compare a mask already.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw")]
+fn block_masks_avx512(block: &[u8; 64]) -> (u64, u64) {
+    use std::arch::x86_64::{_mm512_cmpeq_epi8_mask, _mm512_loadu_si512, _mm512_set1_epi8};
+    // SAFETY: the 64 bytes read are the block, and `_mm512_loadu_si512` needs no
+    // alignment.
+    let v = unsafe { _mm512_loadu_si512(block.as_ptr().cast()) };
+    (
+        _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'"' as i8)),
+        _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\\' as i8)),
+    )
+}
+
 /// Bit `i` set where byte `i` of the block is a quote, and where it is a backslash.
 #[cfg(not(target_arch = "x86_64"))]
 fn block_masks(block: &[u8; 64]) -> (u64, u64) {
@@ -322,6 +347,10 @@ mod tests {
             }
             // SAFETY: the CPU has AVX2, as checked above.
             assert_eq!(unsafe { block_masks_avx2(&block) }, block_masks(&block));
+            if std::is_x86_feature_detected!("avx512bw") {
+                // SAFETY: the CPU has AVX-512BW, as just checked.
+                assert_eq!(unsafe { block_masks_avx512(&block) }, block_masks(&block));
+            }
         }
     }
 
