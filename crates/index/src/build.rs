@@ -160,11 +160,11 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
                             format!("{e}; line skipped"),
                         ))
                     }
-                    Ok(parsed) => {
+                    Ok(mut parsed) => {
                         if parsed.other_signal {
                             other_signals.note(line_no);
                         }
-                        for p in parsed.problems {
+                        for p in std::mem::take(&mut parsed.problems) {
                             skipped_spans += 1;
                             problems.push((
                                 line_no,
@@ -186,6 +186,7 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
                             };
                             builder.push(span, &facts, at);
                         }
+                        parsed.recycle();
                     }
                 },
             }

@@ -222,7 +222,7 @@ fn attributes<'a>(s: &mut Scanner<'a>, capacity: usize) -> Option<Option<Attribu
     if s.null() {
         return Some(None);
     }
-    let mut out = Vec::with_capacity(capacity);
+    let mut out = crate::spare_buffers::attribute_list(capacity);
     s.object(|s, key| {
         let key = key_text(s, key)?;
         // Strings are most values; the scanner already knows whether they have escapes.

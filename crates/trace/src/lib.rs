@@ -37,6 +37,7 @@ mod near_find;
 pub mod otlp;
 pub mod semantic;
 pub mod span;
+mod spare_buffers;
 pub mod template;
 #[cfg(test)]
 mod test_rng;
@@ -118,6 +119,14 @@ pub struct ParsedLine<'a> {
     pub other_signal: bool,
 }
 
+impl ParsedLine<'_> {
+    /// Done with the line: its span list and the spans' attribute lists go to the next
+    /// line this thread reads, saving their allocations (see [`Attributes::recycle`]).
+    pub fn recycle(self) {
+        spare_buffers::recycle_spans(self.spans);
+    }
+}
+
 /// Parses a line in either format. Leading and trailing white space is ignored; an empty
 /// line yields no spans and no error.
 pub fn parse_line(line: &str) -> Result<ParsedLine<'_>, ParseError> {
@@ -151,8 +160,10 @@ pub fn parse_line_checked(line: &str, control_free: bool) -> Result<ParsedLine<'
         });
     }
     let span = span::parse_canonical_checked(trimmed, control_free)?;
+    let mut spans = spare_buffers::span_list();
+    spans.push((span, 0..trimmed.len()));
     Ok(ParsedLine {
-        spans: vec![(span, 0..trimmed.len())],
+        spans,
         problems: Vec::new(),
         format: Some(LineFormat::Canonical),
         other_signal: false,
