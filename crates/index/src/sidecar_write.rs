@@ -24,7 +24,10 @@ const TRACES_PER_BATCH: usize = 4096;
 ///
 /// In batches because a table of all traces at once was tens of megabytes of fresh memory,
 /// all of it faulted in (and zeroed by the kernel) after the last chunk was parsed, when
-/// nothing else runs; each batch's builders reuse the memory the previous one freed.
+/// nothing else runs. The batches are built on every core and written in order by
+/// whichever core finished the next one, while the others build the batches after it:
+/// building a round of batches on all cores and then writing them on one left the other
+/// cores idle for as long as the writing took.
 fn write_trace_table(path: &Path, traces: &[TraceSummary]) -> Result<u64, IndexError> {
     let arrow = |e: arrow_schema::ArrowError| IndexError::Arrow {
         path: path.to_path_buf(),
@@ -37,19 +40,14 @@ fn write_trace_table(path: &Path, traces: &[TraceSummary]) -> Result<u64, IndexE
     let file = std::fs::File::create(path).map_err(io)?;
     let out = std::io::BufWriter::new(HashingWriter::new(file));
     let mut w = arrow_ipc::writer::FileWriter::try_new(out, &trace_schema()).map_err(arrow)?;
-    // The batches are built on every core, a few at a time, and written in order: this
-    // runs after the last chunk, when the cores would otherwise idle.
-    use rayon::prelude::*;
-    let per_round = TRACES_PER_BATCH * rayon::current_num_threads().max(1);
-    for round in traces.chunks(per_round) {
-        let batches: Vec<_> = round
-            .par_chunks(TRACES_PER_BATCH)
-            .map(traces_to_batch)
-            .collect();
-        for batch in &batches {
-            w.write(batch).map_err(arrow)?;
-        }
-    }
+    let workers = rayon::current_num_threads().max(1);
+    crate::ordered::ordered_map(
+        traces.chunks(TRACES_PER_BATCH),
+        workers,
+        2 * workers,
+        traces_to_batch,
+        |_, batch| w.write(&batch).map_err(arrow),
+    )?;
     let hashing = w
         .into_inner()
         .map_err(arrow)?
@@ -397,6 +395,8 @@ fn index_gzip(
         .fault()
         .map(|f| (f.to_string(), chunks.fault_lost_data()));
     let mut inflated = chunks.finish();
+    // Unmapping the compressed file takes milliseconds that nothing needs to wait for.
+    drop_in_background(inflated.compressed.take());
     let mut built = built?;
     if let Some((fault, lost_data)) = fault {
         built.problem_count += 1;

@@ -30,6 +30,9 @@ pub struct Inflated {
     /// Where the last gzip member ended in the file, when the stream ended there cleanly
     /// (no fault, nothing after it): members appended later can be inflated from here.
     pub members_end: Option<u64>,
+    /// The map of the compressed file, handed over so the caller can drop it where its
+    /// unmapping costs least: tearing down a large map takes milliseconds.
+    pub compressed: Option<MappedFile>,
 }
 
 /// Inflates a gzip file (all members) chunk by chunk, each chunk ending on a line break, so
@@ -179,6 +182,7 @@ impl InflatingChunks {
             indexed_end: self.indexed_end,
             checkpoints: self.checkpoints,
             members_end: clean.then_some(self.next_member_at),
+            compressed: Some(self.map),
         }
     }
 
@@ -880,6 +884,7 @@ mod tests {
                 indexed_end: data.len() as u64,
                 checkpoints: all,
                 members_end: None,
+                compressed: None,
             },
             gz: file,
         };
