@@ -20,6 +20,7 @@ use crate::store::{
     cached_index_dir, index_dir_for, segment_paths, SegmentMeta, GZIP_CHECKPOINTS, GZIP_COPY,
 };
 use crate::trace_columns::traces_from_batch;
+use crate::trace_ids::TraceIds;
 use crate::IndexError;
 
 /// How to open a dataset.
@@ -206,7 +207,7 @@ pub struct Dataset {
     files: Vec<FileEntry>,
     segments: Vec<Segment>,
     traces: Vec<TraceSummary>,
-    by_id: rustc_hash::FxHashMap<String, u32>,
+    by_id: TraceIds,
     reports: Vec<FileReport>,
     problems: Vec<Problem>,
     problem_count: u64,
@@ -478,7 +479,7 @@ impl Dataset {
                     incoming -= first.len();
                     self.by_id.reserve(first.len() + incoming);
                     for (i, t) in first.iter().enumerate() {
-                        self.by_id.insert(t.trace_id.clone(), i as u32);
+                        self.by_id.insert_new(&t.trace_id, i as u32);
                     }
                     self.traces = first;
                 }
@@ -486,14 +487,13 @@ impl Dataset {
             self.traces.reserve(incoming);
             for summaries in parts {
                 for t in summaries {
-                    match self.by_id.get(&t.trace_id) {
-                        Some(&i) => {
+                    match self.by_id.find(&t.trace_id, &self.traces) {
+                        Some(i) => {
                             merge_summary(&mut self.traces[i as usize], t);
                             merged.push(i);
                         }
                         None => {
-                            self.by_id
-                                .insert(t.trace_id.clone(), self.traces.len() as u32);
+                            self.by_id.insert_new(&t.trace_id, self.traces.len() as u32);
                             self.traces.push(t);
                         }
                     }
@@ -502,6 +502,10 @@ impl Dataset {
         }
         // Traces per file: a trace with spans in two segments of one file counts once.
         for t in &self.traces {
+            if let [part] = t.parts.as_slice() {
+                self.reports[self.segments[part.segment as usize].file].traces += 1;
+                continue;
+            }
             let mut files: Vec<usize> = t
                 .parts
                 .iter()
@@ -607,7 +611,9 @@ impl Dataset {
 
     /// A trace by id.
     pub fn trace(&self, trace_id: &str) -> Option<&TraceSummary> {
-        self.by_id.get(trace_id).map(|&i| &self.traces[i as usize])
+        self.by_id
+            .find(trace_id, &self.traces)
+            .map(|i| &self.traces[i as usize])
     }
 
     /// What opening did with each file.

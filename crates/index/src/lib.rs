@@ -36,6 +36,7 @@ pub mod span_table;
 pub mod span_view;
 pub mod store;
 pub mod trace_columns;
+mod trace_ids;
 
 use std::path::PathBuf;
 
