@@ -207,7 +207,9 @@ pub struct Dataset {
     files: Vec<FileEntry>,
     segments: Vec<Segment>,
     traces: Vec<TraceSummary>,
-    by_id: TraceIds,
+    /// Built on the first lookup by id, or while merging traces that span segments:
+    /// `halo index` and most queries never look a trace up by id.
+    by_id: OnceLock<TraceIds>,
     reports: Vec<FileReport>,
     problems: Vec<Problem>,
     problem_count: u64,
@@ -477,23 +479,28 @@ impl Dataset {
             if self.traces.is_empty() {
                 if let Some(first) = parts.next() {
                     incoming -= first.len();
-                    self.by_id.reserve(first.len() + incoming);
-                    for (i, t) in first.iter().enumerate() {
-                        self.by_id.insert_new(&t.trace_id, i as u32);
-                    }
                     self.traces = first;
                 }
             }
+            if incoming == 0 {
+                continue;
+            }
             self.traces.reserve(incoming);
+            if self.by_id.get().is_none() {
+                let mut ids = TraceIds::of(&self.traces);
+                ids.reserve(incoming);
+                let _ = self.by_id.set(ids);
+            }
+            let by_id = self.by_id.get_mut().expect("just built");
             for summaries in parts {
                 for t in summaries {
-                    match self.by_id.find(&t.trace_id, &self.traces) {
+                    match by_id.find(&t.trace_id, &self.traces) {
                         Some(i) => {
                             merge_summary(&mut self.traces[i as usize], t);
                             merged.push(i);
                         }
                         None => {
-                            self.by_id.insert_new(&t.trace_id, self.traces.len() as u32);
+                            by_id.insert_new(&t.trace_id, self.traces.len() as u32);
                             self.traces.push(t);
                         }
                     }
@@ -612,6 +619,7 @@ impl Dataset {
     /// A trace by id.
     pub fn trace(&self, trace_id: &str) -> Option<&TraceSummary> {
         self.by_id
+            .get_or_init(|| TraceIds::of(&self.traces))
             .find(trace_id, &self.traces)
             .map(|i| &self.traces[i as usize])
     }

@@ -20,6 +20,16 @@ fn hash(id: &str) -> u64 {
 }
 
 impl TraceIds {
+    /// The table of `traces`, whose ids are distinct.
+    pub(crate) fn of(traces: &[TraceSummary]) -> TraceIds {
+        let mut ids = TraceIds::default();
+        ids.reserve(traces.len());
+        for (i, t) in traces.iter().enumerate() {
+            ids.insert_new(&t.trace_id, i as u32);
+        }
+        ids
+    }
+
     /// Makes room for `more` ids.
     pub(crate) fn reserve(&mut self, more: usize) {
         self.table.reserve(more, |&(h, _)| h);
@@ -58,6 +68,8 @@ mod tests {
             assert_eq!(ids.find(&t.trace_id, &traces), Some(i as u32));
         }
         assert_eq!(ids.find("not a trace", &traces), None);
+        let all_at_once = TraceIds::of(&traces);
+        assert_eq!(all_at_once.find(&traces[999].trace_id, &traces), Some(999));
         assert_eq!(ids.find(&format!("{:032x}", 1000), &traces), None);
     }
 }
