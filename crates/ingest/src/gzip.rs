@@ -272,7 +272,12 @@ impl InflatingChunks {
     fn refill(&mut self) -> bool {
         self.input_start += self.hi as u64;
         self.lo = 0;
-        let left = self.map.bytes().len() - self.input_start as usize;
+        // Saturating: a file that shrank below where an append was to start has nothing left.
+        let left = self
+            .map
+            .bytes()
+            .len()
+            .saturating_sub(self.input_start as usize);
         self.hi = left.min(self.window);
         self.hi > 0
     }
@@ -286,7 +291,12 @@ impl InflatingChunks {
     /// Whether everything from the current input position to the end of the file is zero.
     fn only_zeros_remain(&self) -> bool {
         let at = self.input_start as usize + self.lo;
-        self.map.bytes()[at..].iter().all(|&b| b == 0)
+        self.map
+            .bytes()
+            .get(at..)
+            .unwrap_or_default()
+            .iter()
+            .all(|&b| b == 0)
     }
 
     /// Goes back to `offset` in the file (rarely needed: when a member ended in the first
@@ -889,6 +899,18 @@ mod tests {
             gz: file,
         };
         assert_checkpoints_resume(&run, &data);
+    }
+
+    #[test]
+    fn starting_past_the_end_of_a_shrunken_file_finds_nothing_and_does_not_panic() {
+        let gz = write_temp(&gzip(&lines(50)));
+        let len = std::fs::metadata(&gz).unwrap().len();
+        let mut it = InflatingChunks::open_at(&gz, len + 100, 5_000, 1024, |_| false).unwrap();
+        assert!(it.next().is_none());
+        assert!(it.fault().is_none());
+        let inflated = it.finish();
+        assert_eq!(inflated.inflated_len, 5_000);
+        assert_eq!(inflated.members_end, None, "the file does not end there");
     }
 
     #[test]
