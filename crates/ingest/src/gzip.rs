@@ -212,8 +212,7 @@ impl InflatingChunks {
                 bytes => ((want - len).min(bytes), false),
             };
             let spare: &mut [MaybeUninit<u8>] = &mut buf.spare_capacity_mut()[..room];
-            let at = self.input_start as usize;
-            let input = &self.map.bytes()[at + self.lo..at + self.hi];
+            let input = &window(&self.map, self.input_start, self.hi)[self.lo..];
             let step = self.inflater.inflate(input, spare, stop_between_blocks);
             // SAFETY: zlib initialised the first `produced` spare bytes.
             unsafe { buf.set_len(len + step.produced) };
@@ -260,12 +259,6 @@ impl InflatingChunks {
             }
         }
         false
-    }
-
-    /// The window of the compressed file being inflated.
-    fn input(&self) -> &[u8] {
-        let start = self.input_start as usize;
-        &self.map.bytes()[start..start + self.hi]
     }
 
     /// Moves the window on to the next bytes of the file; false at its end.
@@ -338,7 +331,7 @@ impl InflatingChunks {
             0
         } else if byte >= self.input_start {
             // A partly read byte has been consumed, so it lies before `lo`.
-            self.input()[(byte - self.input_start) as usize]
+            window(&self.map, self.input_start, self.hi)[(byte - self.input_start) as usize]
         } else {
             // It lies in the previous input buffer. zlib-rs holds fewer than 8 bits between
             // blocks, so this does not happen; skip this boundary rather than guess.
@@ -389,6 +382,13 @@ impl InflatingChunks {
     pub fn pool(&self) -> ChunkPool {
         self.pool.clone()
     }
+}
+
+/// The window of the compressed file being inflated: `len` bytes from `start`. A free
+/// function, so the inflater can be borrowed beside it.
+fn window(map: &MappedFile, start: u64, len: usize) -> &[u8] {
+    let start = start as usize;
+    &map.bytes()[start..start + len]
 }
 
 /// Spare chunk buffers, shared between the inflater and the workers that parse chunks.
