@@ -14,7 +14,9 @@ use halo_ingest::{HashingWriter, Problem, ProblemKind};
 use halo_trace::{parse_line_checked, SpanFacts};
 
 use crate::rollup::{Interner, TraceAcc, TraceSummary};
-use crate::span_columns::{span_schema, BatchRoom, SpanBatchBuilder, SpanLocation};
+use crate::span_columns::{
+    span_schema, BatchRoom, LentBatch, SpanBatchBuilder, SpanLocation, SpareBatches,
+};
 use crate::span_view::SpanColumns;
 use crate::IndexError;
 
@@ -56,6 +58,8 @@ pub(crate) struct SegmentBuild {
 
 struct ChunkOut {
     batch: RecordBatch,
+    /// The builder's vectors that `batch` borrows, to give back once it is written.
+    lent: LentBatch,
     problems: Vec<(u64, ProblemKind, String)>,
     skipped_lines: u64,
     skipped_spans: u64,
@@ -108,8 +112,8 @@ pub(crate) struct ChunkInput<'d> {
 }
 
 /// Parses a chunk of complete lines and hands an owned buffer back to its pool.
-fn parse_and_recycle(input: ChunkInput<'_>) -> ChunkOut {
-    let out = parse_chunk(&input);
+fn parse_and_recycle(input: ChunkInput<'_>, spare: &SpareBatches) -> ChunkOut {
+    let out = parse_chunk(&input, spare);
     if let (Some(pool), std::borrow::Cow::Owned(bytes)) = (input.recycle, input.bytes) {
         halo_ingest::InflatingChunks::recycle(&pool, bytes);
     }
@@ -117,10 +121,10 @@ fn parse_and_recycle(input: ChunkInput<'_>) -> ChunkOut {
 }
 
 /// Parses a chunk of complete lines; byte offsets come out relative to the source.
-fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
+fn parse_chunk(input: &ChunkInput<'_>, spare: &SpareBatches) -> ChunkOut {
     let data: &[u8] = &input.bytes;
     let base = input.base;
-    let mut builder = SpanBatchBuilder::with_room(&BatchRoom::for_chunk(data.len()));
+    let mut builder = SpanBatchBuilder::with_room(&BatchRoom::for_chunk(data.len()), spare);
     let mut problems = Vec::new();
     let mut skipped_lines = 0u64;
     let mut skipped_spans = 0u64;
@@ -193,10 +197,11 @@ fn parse_chunk(input: &ChunkInput<'_>) -> ChunkOut {
         }
         pos = end + 1;
     }
-    let batch = builder.finish();
+    let (batch, lent) = builder.finish();
     BatchRoom::remember(&batch, data.len());
     ChunkOut {
         batch,
+        lent,
         problems,
         skipped_lines,
         skipped_spans,
@@ -352,6 +357,8 @@ pub(crate) fn build_from_chunks<'d>(
     let mut other_signals = Tally::default();
     // Chunks are absorbed (rollups, IPC write) in order, one at a time, by the worker
     // that finished the one next in line, while the others parse the next ones.
+    // Builders come back here once their batch is written, to build later ones.
+    let spare = SpareBatches::default();
     let mut absorb = |out: ChunkOut| -> Result<(), IndexError> {
         let line_base = first_line - 1 + lines_before;
         for (line, kind, message) in out.problems {
@@ -365,31 +372,33 @@ pub(crate) fn build_from_chunks<'d>(
         lines_before += out.lines;
         skipped_lines += out.skipped_lines;
         skipped_spans += out.skipped_spans;
-        if out.batch.num_rows() == 0 {
-            return Ok(());
-        }
-        let batch = shift_lines(out.batch, line_base);
-        let columns = SpanColumns::new(&batch).expect("own batches have the span shape");
-        for i in 0..columns.len() {
-            let row = u32::try_from(rows_before + i as u64).map_err(|_| IndexError::TooLarge {
-                path: file.to_path_buf(),
+        if out.batch.num_rows() > 0 {
+            let batch = shift_lines(out.batch, line_base);
+            let columns = SpanColumns::new(&batch).expect("own batches have the span shape");
+            for i in 0..columns.len() {
+                let row =
+                    u32::try_from(rows_before + i as u64).map_err(|_| IndexError::TooLarge {
+                        path: file.to_path_buf(),
+                    })?;
+                let id = columns.trace_id.value(i);
+                let slot = match slots.get(id) {
+                    Some(&slot) => slot,
+                    None => {
+                        let slot = accs.push(TraceAcc::new(id, 0));
+                        slots.insert(id.to_string(), slot);
+                        slot
+                    }
+                };
+                accs.get_mut(slot).add(&columns, i, row, &mut interner);
+            }
+            rows_before += columns.len() as u64;
+            writer.write(&batch).map_err(|e| IndexError::Arrow {
+                path: spans_path.to_path_buf(),
+                message: e.to_string(),
             })?;
-            let id = columns.trace_id.value(i);
-            let slot = match slots.get(id) {
-                Some(&slot) => slot,
-                None => {
-                    let slot = accs.push(TraceAcc::new(id, 0));
-                    slots.insert(id.to_string(), slot);
-                    slot
-                }
-            };
-            accs.get_mut(slot).add(&columns, i, row, &mut interner);
         }
-        rows_before += columns.len() as u64;
-        writer.write(&batch).map_err(|e| IndexError::Arrow {
-            path: spans_path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        // The batch is gone: its vectors can come back.
+        spare.give_back(out.lent);
         Ok(())
     };
     let workers = rayon::current_num_threads().max(1);
@@ -399,7 +408,7 @@ pub(crate) fn build_from_chunks<'d>(
         workers * 4,
         |c| {
             let done = c.progress;
-            (parse_and_recycle(c), done)
+            (parse_and_recycle(c, &spare), done)
         },
         |_, (out, done)| {
             absorb(out)?;
@@ -416,7 +425,10 @@ pub(crate) fn build_from_chunks<'d>(
         .into_inner()
         .map_err(|e| io(e.into_error()))?
         .digest();
-    drop(slots);
+    // Tens of thousands of ids to free: not on the way to the end of the build, while
+    // the other cores wait.
+    crate::cleanup::drop_in_background(slots);
+    drop(spare);
     let summaries = accs.finish();
     let tallied =
         [

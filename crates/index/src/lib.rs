@@ -27,6 +27,7 @@ mod file_hash;
 mod file_identity;
 mod gzip_access;
 mod ipc_file;
+mod lent_columns;
 mod open_plan;
 mod ordered;
 pub mod rollup;

@@ -8,13 +8,11 @@
 use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 
-use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-    TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
-};
 use arrow_array::{Array, ArrayRef, ListArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use halo_trace::{RawSpan, SpanFacts, StatusCode};
+
+use crate::lent_columns::{AnyColumn, FlagColumn, Lent, NumberColumn, TextColumn, TextListColumn};
 
 /// Column names of the span table, in order.
 pub mod col {
@@ -209,229 +207,290 @@ impl BatchRoom {
         }
         LAST_BATCH.set(Some((chunk_bytes, room)));
     }
-
-    /// The position of the column named `name` in the schema.
-    fn position(name: &str) -> usize {
-        span_schema()
-            .index_of(name)
-            .expect("every builder names a column of the span schema")
-    }
-
-    fn text(&self, name: &str) -> StringBuilder {
-        let column = Self::position(name);
-        StringBuilder::with_capacity(self.rows, self.bytes[column])
-    }
-
-    fn list(&self, name: &str) -> ListBuilder<StringBuilder> {
-        let column = Self::position(name);
-        let items = StringBuilder::with_capacity(self.items[column], self.bytes[column]);
-        ListBuilder::with_capacity(items, self.rows)
-    }
 }
 
+/// Appends spans to the columns of one batch, one chunk at a time. Its vectors are lent to
+/// the batch it finishes and come back through [`SpareBatches`] once the batch is written.
 #[derive(Debug)]
 pub(crate) struct SpanBatchBuilder {
-    trace_id: StringBuilder,
-    span_id: StringBuilder,
-    parent: StringBuilder,
-    name: StringBuilder,
-    otel_kind: StringBuilder,
-    kind: StringBuilder,
-    start: TimestampNanosecondBuilder,
-    end: TimestampNanosecondBuilder,
-    duration: Float64Builder,
-    status_code: StringBuilder,
-    status_message: StringBuilder,
-    is_error: BooleanBuilder,
-    service: StringBuilder,
-    model: StringBuilder,
-    agent_name: StringBuilder,
-    agent_id: StringBuilder,
-    tool_name: StringBuilder,
-    input_tokens: Int64Builder,
-    output_tokens: Int64Builder,
-    total_tokens: Int64Builder,
-    cost: Float64Builder,
-    error_type: StringBuilder,
-    error_message: StringBuilder,
-    http_status: Int64Builder,
-    tool_args: StringBuilder,
-    tool_result: StringBuilder,
-    input_head: StringBuilder,
-    output_head: StringBuilder,
-    declared: ListBuilder<StringBuilder>,
-    requested: ListBuilder<StringBuilder>,
-    finish_reason: StringBuilder,
-    refusal: StringBuilder,
-    session: StringBuilder,
-    user: StringBuilder,
-    project: StringBuilder,
-    outcome: StringBuilder,
-    line: UInt64Builder,
-    byte_offset: UInt64Builder,
-    byte_len: UInt32Builder,
-    record_offset: UInt64Builder,
-    record_len: UInt32Builder,
-    rows: usize,
+    trace_id: TextColumn,
+    span_id: TextColumn,
+    parent: TextColumn,
+    name: TextColumn,
+    otel_kind: TextColumn,
+    kind: TextColumn,
+    start: NumberColumn<i64>,
+    end: NumberColumn<i64>,
+    duration: NumberColumn<f64>,
+    status_code: TextColumn,
+    status_message: TextColumn,
+    is_error: FlagColumn,
+    service: TextColumn,
+    model: TextColumn,
+    agent_name: TextColumn,
+    agent_id: TextColumn,
+    tool_name: TextColumn,
+    input_tokens: NumberColumn<i64>,
+    output_tokens: NumberColumn<i64>,
+    total_tokens: NumberColumn<i64>,
+    cost: NumberColumn<f64>,
+    error_type: TextColumn,
+    error_message: TextColumn,
+    http_status: NumberColumn<i64>,
+    tool_args: TextColumn,
+    tool_result: TextColumn,
+    input_head: TextColumn,
+    output_head: TextColumn,
+    declared: TextListColumn,
+    requested: TextListColumn,
+    finish_reason: TextColumn,
+    refusal: TextColumn,
+    session: TextColumn,
+    user: TextColumn,
+    project: TextColumn,
+    outcome: TextColumn,
+    line: NumberColumn<u64>,
+    byte_offset: NumberColumn<u64>,
+    byte_len: NumberColumn<u32>,
+    record_offset: NumberColumn<u64>,
+    record_len: NumberColumn<u32>,
 }
 
+/// The time zone of the span table's timestamps.
+const UTC: &str = "UTC";
+
 impl SpanBatchBuilder {
-    /// An empty builder with room for `room`'s rows and text.
-    pub(crate) fn with_room(room: &BatchRoom) -> SpanBatchBuilder {
+    fn empty() -> SpanBatchBuilder {
+        let item = || match span_schema().field_with_name(col::DECLARED_TOOLS) {
+            Ok(field) => match field.data_type() {
+                DataType::List(item) => item.clone(),
+                _ => unreachable!("the tool list columns are lists"),
+            },
+            Err(_) => unreachable!("the span schema has the tool list columns"),
+        };
         SpanBatchBuilder {
-            trace_id: room.text(col::TRACE_ID),
-            span_id: room.text(col::SPAN_ID),
-            parent: room.text(col::PARENT_SPAN_ID),
-            name: room.text(col::NAME),
-            otel_kind: room.text(col::OTEL_KIND),
-            kind: room.text(col::KIND),
-            start: TimestampNanosecondBuilder::with_capacity(room.rows).with_timezone("UTC"),
-            end: TimestampNanosecondBuilder::with_capacity(room.rows).with_timezone("UTC"),
-            duration: Float64Builder::with_capacity(room.rows),
-            status_code: room.text(col::STATUS_CODE),
-            status_message: room.text(col::STATUS_MESSAGE),
-            is_error: BooleanBuilder::with_capacity(room.rows),
-            service: room.text(col::SERVICE_NAME),
-            model: room.text(col::MODEL),
-            agent_name: room.text(col::AGENT_NAME),
-            agent_id: room.text(col::AGENT_ID),
-            tool_name: room.text(col::TOOL_NAME),
-            input_tokens: Int64Builder::with_capacity(room.rows),
-            output_tokens: Int64Builder::with_capacity(room.rows),
-            total_tokens: Int64Builder::with_capacity(room.rows),
-            cost: Float64Builder::with_capacity(room.rows),
-            error_type: room.text(col::ERROR_TYPE),
-            error_message: room.text(col::ERROR_MESSAGE),
-            http_status: Int64Builder::with_capacity(room.rows),
-            tool_args: room.text(col::TOOL_ARGS),
-            tool_result: room.text(col::TOOL_RESULT),
-            input_head: room.text(col::INPUT_HEAD),
-            output_head: room.text(col::OUTPUT_HEAD),
-            declared: room.list(col::DECLARED_TOOLS),
-            requested: room.list(col::REQUESTED_TOOLS),
-            finish_reason: room.text(col::FINISH_REASON),
-            refusal: room.text(col::REFUSAL),
-            session: room.text(col::SESSION_ID),
-            user: room.text(col::USER_ID),
-            project: room.text(col::PROJECT_ID),
-            outcome: room.text(col::OUTCOME),
-            line: UInt64Builder::with_capacity(room.rows),
-            byte_offset: UInt64Builder::with_capacity(room.rows),
-            byte_len: UInt32Builder::with_capacity(room.rows),
-            record_offset: UInt64Builder::with_capacity(room.rows),
-            record_len: UInt32Builder::with_capacity(room.rows),
-            rows: 0,
+            trace_id: TextColumn::default(),
+            span_id: TextColumn::default(),
+            parent: TextColumn::default(),
+            name: TextColumn::default(),
+            otel_kind: TextColumn::default(),
+            kind: TextColumn::default(),
+            start: NumberColumn::default(),
+            end: NumberColumn::default(),
+            duration: NumberColumn::default(),
+            status_code: TextColumn::default(),
+            status_message: TextColumn::default(),
+            is_error: FlagColumn::default(),
+            service: TextColumn::default(),
+            model: TextColumn::default(),
+            agent_name: TextColumn::default(),
+            agent_id: TextColumn::default(),
+            tool_name: TextColumn::default(),
+            input_tokens: NumberColumn::default(),
+            output_tokens: NumberColumn::default(),
+            total_tokens: NumberColumn::default(),
+            cost: NumberColumn::default(),
+            error_type: TextColumn::default(),
+            error_message: TextColumn::default(),
+            http_status: NumberColumn::default(),
+            tool_args: TextColumn::default(),
+            tool_result: TextColumn::default(),
+            input_head: TextColumn::default(),
+            output_head: TextColumn::default(),
+            declared: TextListColumn::new(item()),
+            requested: TextListColumn::new(item()),
+            finish_reason: TextColumn::default(),
+            refusal: TextColumn::default(),
+            session: TextColumn::default(),
+            user: TextColumn::default(),
+            project: TextColumn::default(),
+            outcome: TextColumn::default(),
+            line: NumberColumn::default(),
+            byte_offset: NumberColumn::default(),
+            byte_len: NumberColumn::default(),
+            record_offset: NumberColumn::default(),
+            record_len: NumberColumn::default(),
         }
     }
 
+    /// Every column, in schema order: the one list that finishing and taking back walk.
+    fn columns(&mut self) -> [AnyColumn<'_>; COLUMNS] {
+        [
+            AnyColumn::Text(&mut self.trace_id),
+            AnyColumn::Text(&mut self.span_id),
+            AnyColumn::Text(&mut self.parent),
+            AnyColumn::Text(&mut self.name),
+            AnyColumn::Text(&mut self.otel_kind),
+            AnyColumn::Text(&mut self.kind),
+            AnyColumn::I64(&mut self.start, Some(UTC)),
+            AnyColumn::I64(&mut self.end, Some(UTC)),
+            AnyColumn::F64(&mut self.duration),
+            AnyColumn::Text(&mut self.status_code),
+            AnyColumn::Text(&mut self.status_message),
+            AnyColumn::Flag(&mut self.is_error),
+            AnyColumn::Text(&mut self.service),
+            AnyColumn::Text(&mut self.model),
+            AnyColumn::Text(&mut self.agent_name),
+            AnyColumn::Text(&mut self.agent_id),
+            AnyColumn::Text(&mut self.tool_name),
+            AnyColumn::I64(&mut self.input_tokens, None),
+            AnyColumn::I64(&mut self.output_tokens, None),
+            AnyColumn::I64(&mut self.total_tokens, None),
+            AnyColumn::F64(&mut self.cost),
+            AnyColumn::Text(&mut self.error_type),
+            AnyColumn::Text(&mut self.error_message),
+            AnyColumn::I64(&mut self.http_status, None),
+            AnyColumn::Text(&mut self.tool_args),
+            AnyColumn::Text(&mut self.tool_result),
+            AnyColumn::Text(&mut self.input_head),
+            AnyColumn::Text(&mut self.output_head),
+            AnyColumn::TextList(&mut self.declared),
+            AnyColumn::TextList(&mut self.requested),
+            AnyColumn::Text(&mut self.finish_reason),
+            AnyColumn::Text(&mut self.refusal),
+            AnyColumn::Text(&mut self.session),
+            AnyColumn::Text(&mut self.user),
+            AnyColumn::Text(&mut self.project),
+            AnyColumn::Text(&mut self.outcome),
+            AnyColumn::U64(&mut self.line),
+            AnyColumn::U64(&mut self.byte_offset),
+            AnyColumn::U32(&mut self.byte_len),
+            AnyColumn::U64(&mut self.record_offset),
+            AnyColumn::U32(&mut self.record_len),
+        ]
+    }
+
+    /// An empty builder with room for `room`'s rows and text: one taken back from
+    /// `spare` when there is one, so its memory is already faulted in.
+    pub(crate) fn with_room(room: &BatchRoom, spare: &SpareBatches) -> SpanBatchBuilder {
+        let mut builder = spare.take().unwrap_or_else(SpanBatchBuilder::empty);
+        let rows = room.rows;
+        for (i, column) in builder.columns().into_iter().enumerate() {
+            match column {
+                AnyColumn::Text(c) => c.reserve(rows, room.bytes[i]),
+                AnyColumn::TextList(c) => c.reserve(rows, room.items[i], room.bytes[i]),
+                AnyColumn::Flag(c) => c.reserve(rows),
+                AnyColumn::I64(c, _) => c.reserve(rows),
+                AnyColumn::U64(c) => c.reserve(rows),
+                AnyColumn::U32(c) => c.reserve(rows),
+                AnyColumn::F64(c) => c.reserve(rows),
+            }
+        }
+        builder
+    }
+
     pub(crate) fn push(&mut self, span: &RawSpan<'_>, facts: &SpanFacts<'_>, at: SpanLocation) {
-        self.rows += 1;
-        self.trace_id.append_value(&span.trace_id);
-        self.span_id.append_value(&span.span_id);
-        self.parent.append_value(&span.parent_span_id);
-        self.name.append_value(&span.name);
-        self.otel_kind.append_value(&span.otel_kind);
-        self.kind.append_value(facts.kind.as_str());
-        self.start.append_value(span.start_ns);
-        self.end.append_value(span.end_ns);
-        self.duration.append_value(span.duration_ms());
-        self.status_code.append_value(match span.status_code {
+        self.trace_id.push(&span.trace_id);
+        self.span_id.push(&span.span_id);
+        self.parent.push(&span.parent_span_id);
+        self.name.push(&span.name);
+        self.otel_kind.push(&span.otel_kind);
+        self.kind.push(facts.kind.as_str());
+        self.start.push(span.start_ns);
+        self.end.push(span.end_ns);
+        self.duration.push(span.duration_ms());
+        self.status_code.push(match span.status_code {
             StatusCode::Ok => "OK",
             StatusCode::Error => "ERROR",
             StatusCode::Unset => "UNSET",
         });
-        self.status_message.append_value(halo_trace::head(
+        self.status_message.push(halo_trace::head(
             &span.status_message,
             halo_trace::semantic::HEAD_CHARS,
         ));
-        self.is_error
-            .append_value(span.status_code == StatusCode::Error);
-        self.service.append_option(span.service_name());
-        self.model.append_option(facts.model.as_deref());
-        self.agent_name.append_option(facts.agent_name.as_deref());
-        self.agent_id.append_option(facts.agent_id.as_deref());
-        self.tool_name.append_option(facts.tool_name.as_deref());
-        self.input_tokens.append_option(facts.tokens.input);
-        self.output_tokens.append_option(facts.tokens.output);
-        self.total_tokens.append_option(facts.tokens.total);
-        self.cost.append_option(facts.cost);
-        self.error_type.append_option(facts.error_type.as_deref());
+        self.is_error.push(span.status_code == StatusCode::Error);
+        self.service.push_option(span.service_name().as_deref());
+        self.model.push_option(facts.model.as_deref());
+        self.agent_name.push_option(facts.agent_name.as_deref());
+        self.agent_id.push_option(facts.agent_id.as_deref());
+        self.tool_name.push_option(facts.tool_name.as_deref());
+        self.input_tokens.push_option(facts.tokens.input);
+        self.output_tokens.push_option(facts.tokens.output);
+        self.total_tokens.push_option(facts.tokens.total);
+        self.cost.push_option(facts.cost);
+        self.error_type.push_option(facts.error_type.as_deref());
         self.error_message
-            .append_option(facts.error_message.as_deref());
-        self.http_status.append_option(facts.http_status);
-        self.tool_args.append_option(facts.tool_args.as_deref());
-        self.tool_result.append_option(facts.tool_result.as_deref());
-        self.input_head.append_option(facts.input_head.as_deref());
-        self.output_head.append_option(facts.output_head.as_deref());
-        push_list(&mut self.declared, &facts.declared_tools);
-        push_list(&mut self.requested, &facts.requested_tools);
+            .push_option(facts.error_message.as_deref());
+        self.http_status.push_option(facts.http_status);
+        self.tool_args.push_option(facts.tool_args.as_deref());
+        self.tool_result.push_option(facts.tool_result.as_deref());
+        self.input_head.push_option(facts.input_head.as_deref());
+        self.output_head.push_option(facts.output_head.as_deref());
+        self.declared.push(&facts.declared_tools);
+        self.requested.push(&facts.requested_tools);
         self.finish_reason
-            .append_option(facts.finish_reason.as_deref());
-        self.refusal.append_option(facts.refusal.as_deref());
-        self.session.append_option(facts.session_id.as_deref());
-        self.user.append_option(facts.user_id.as_deref());
-        self.project.append_option(facts.project_id.as_deref());
-        self.outcome.append_option(facts.outcome.as_deref());
-        self.line.append_value(at.line);
-        self.byte_offset.append_value(at.byte_offset);
-        self.byte_len.append_value(at.byte_len);
-        self.record_offset.append_value(at.record_offset);
-        self.record_len.append_value(at.record_len);
+            .push_option(facts.finish_reason.as_deref());
+        self.refusal.push_option(facts.refusal.as_deref());
+        self.session.push_option(facts.session_id.as_deref());
+        self.user.push_option(facts.user_id.as_deref());
+        self.project.push_option(facts.project_id.as_deref());
+        self.outcome.push_option(facts.outcome.as_deref());
+        self.line.push(at.line);
+        self.byte_offset.push(at.byte_offset);
+        self.byte_len.push(at.byte_len);
+        self.record_offset.push(at.record_offset);
+        self.record_len.push(at.record_len);
     }
 
-    pub(crate) fn finish(mut self) -> RecordBatch {
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.trace_id.finish()),
-            Arc::new(self.span_id.finish()),
-            Arc::new(self.parent.finish()),
-            Arc::new(self.name.finish()),
-            Arc::new(self.otel_kind.finish()),
-            Arc::new(self.kind.finish()),
-            Arc::new(self.start.finish()),
-            Arc::new(self.end.finish()),
-            Arc::new(self.duration.finish()),
-            Arc::new(self.status_code.finish()),
-            Arc::new(self.status_message.finish()),
-            Arc::new(self.is_error.finish()),
-            Arc::new(self.service.finish()),
-            Arc::new(self.model.finish()),
-            Arc::new(self.agent_name.finish()),
-            Arc::new(self.agent_id.finish()),
-            Arc::new(self.tool_name.finish()),
-            Arc::new(self.input_tokens.finish()),
-            Arc::new(self.output_tokens.finish()),
-            Arc::new(self.total_tokens.finish()),
-            Arc::new(self.cost.finish()),
-            Arc::new(self.error_type.finish()),
-            Arc::new(self.error_message.finish()),
-            Arc::new(self.http_status.finish()),
-            Arc::new(self.tool_args.finish()),
-            Arc::new(self.tool_result.finish()),
-            Arc::new(self.input_head.finish()),
-            Arc::new(self.output_head.finish()),
-            Arc::new(self.declared.finish()),
-            Arc::new(self.requested.finish()),
-            Arc::new(self.finish_reason.finish()),
-            Arc::new(self.refusal.finish()),
-            Arc::new(self.session.finish()),
-            Arc::new(self.user.finish()),
-            Arc::new(self.project.finish()),
-            Arc::new(self.outcome.finish()),
-            Arc::new(self.line.finish()),
-            Arc::new(self.byte_offset.finish()),
-            Arc::new(self.byte_len.finish()),
-            Arc::new(self.record_offset.finish()),
-            Arc::new(self.record_len.finish()),
-        ];
-        RecordBatch::try_new(span_schema(), columns).expect("span builders match the span schema")
+    /// The batch of the rows pushed so far, and the builder's vectors it borrows, to be
+    /// given back to [`SpareBatches`] once the batch is dropped.
+    pub(crate) fn finish(mut self) -> (RecordBatch, LentBatch) {
+        let mut lent = Lent::default();
+        let columns: Vec<ArrayRef> = self
+            .columns()
+            .into_iter()
+            .map(|column| column.lend(&mut lent))
+            .collect();
+        let batch = RecordBatch::try_new(span_schema(), columns)
+            .expect("span builders match the span schema");
+        (
+            batch,
+            LentBatch {
+                builder: self,
+                lent,
+            },
+        )
     }
 }
 
-fn push_list(builder: &mut ListBuilder<StringBuilder>, items: &[impl AsRef<str>]) {
-    for item in items {
-        builder.values().append_value(item);
+/// The vectors of a finished batch, out on loan to its arrays.
+#[derive(Debug)]
+pub(crate) struct LentBatch {
+    builder: SpanBatchBuilder,
+    lent: Lent,
+}
+
+/// Builders whose batches were written, kept for the next chunks: each holds a batch's
+/// worth of memory already faulted in.
+#[derive(Debug, Default)]
+pub(crate) struct SpareBatches {
+    spare: std::sync::Mutex<Vec<SpanBatchBuilder>>,
+}
+
+/// Builders kept by [`SpareBatches`]: as many as batches are in flight on two to four
+/// cores; more would only hold memory.
+const SPARE_BATCHES: usize = 8;
+
+impl SpareBatches {
+    fn take(&self) -> Option<SpanBatchBuilder> {
+        self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
-    builder.append(true);
+
+    /// Takes back the vectors of `lent`'s batch, which must be dropped by now (vectors
+    /// its arrays still share are left to them), to build a later batch.
+    pub(crate) fn give_back(&self, lent: LentBatch) {
+        let LentBatch {
+            mut builder,
+            mut lent,
+        } = lent;
+        for column in builder.columns() {
+            column.take_back(&mut lent);
+        }
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < SPARE_BATCHES {
+            spare.push(builder);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -439,7 +498,7 @@ mod tests {
     use super::*;
 
     fn batch_of(lines: usize, room: &BatchRoom) -> RecordBatch {
-        let mut builder = SpanBatchBuilder::with_room(room);
+        let mut builder = SpanBatchBuilder::with_room(room, &SpareBatches::default());
         for i in 0..lines {
             let line = format!(
                 r#"{{"trace_id":"t{i}","span_id":"s{i}","name":"call","start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-01T00:00:01Z","attributes":{{"llm.model_name":"m","llm.tools.0.tool.name":"search"}}}}"#
@@ -460,7 +519,7 @@ mod tests {
                 );
             }
         }
-        builder.finish()
+        builder.finish().0
     }
 
     #[test]
