@@ -6,6 +6,13 @@ use crate::mapped::MappedFile;
 use crate::problem::IngestError;
 use crate::zstream::{Framing, Inflater};
 
+/// Room a chunk buffer has beyond its target for the partial line carried over from the
+/// chunk before: lines are a few KB, so one buffer serves chunk after chunk.
+const CARRY_ROOM: usize = 256 << 10;
+
+/// The size of the first chunk; each next one is twice the last, up to the target.
+const FIRST_CHUNK: usize = 256 << 10;
+
 /// A chunk of complete lines inflated from a gzip file.
 #[derive(Debug)]
 pub struct InflatedChunk {
@@ -75,6 +82,11 @@ pub struct InflatingChunks {
     carry: Vec<u8>,
     base: u64,
     target: usize,
+    /// Chunks handed out so far, and where the stream started (in the file, and in the
+    /// output): for [`InflatingChunks::chunk_target`].
+    chunks_out: u32,
+    first_input: u64,
+    first_base: u64,
     keep_unterminated: fn(&[u8]) -> bool,
     indexed_end: u64,
     fault: Option<String>,
@@ -143,6 +155,9 @@ impl InflatingChunks {
             carry: Vec::new(),
             base,
             target: target.max(1),
+            chunks_out: 0,
+            first_input: start,
+            first_base: base,
             keep_unterminated,
             indexed_end: base,
             fault: None,
@@ -186,10 +201,33 @@ impl InflatingChunks {
         }
     }
 
+    /// How many bytes the next chunk inflates to. The first chunks are small and grow to
+    /// `target`: the second core gets a chunk to parse after a fraction of a millisecond
+    /// instead of waiting for a whole one to inflate. The last few are a quarter of
+    /// `target` (the rest of the stream is estimated from the ratio so far), so one core
+    /// does not parse a whole last chunk alone while the other waits.
+    fn chunk_target(&self) -> usize {
+        let ramp = FIRST_CHUNK.saturating_mul(1 << self.chunks_out.min(20));
+        let read = self.input_start + self.lo as u64;
+        let left = (self.map.bytes().len() as u64).saturating_sub(read);
+        let inflated = self.base.saturating_sub(self.first_base);
+        let inflated_from = read.saturating_sub(self.first_input);
+        let left_inflated = (left as u128 * inflated as u128) / inflated_from.max(1) as u128;
+        let tail = match inflated_from > 0 && left_inflated < 4 * self.target as u128 {
+            true => self.target / 4,
+            false => self.target,
+        };
+        self.target.min(ramp).min(tail).max(1)
+    }
+
     /// Inflates until `buf` holds `target` more bytes or the stream ends; true at the end.
-    fn fill(&mut self, buf: &mut Vec<u8>) -> bool {
-        let want = buf.len() + self.target;
-        buf.reserve(self.target);
+    fn fill(&mut self, buf: &mut Vec<u8>, target: usize) -> bool {
+        let want = buf.len() + target;
+        if buf.capacity() < want {
+            // Room for the next chunk's carried line too: a buffer of exactly `target`
+            // bytes came back from the pool too small by that line and doubled.
+            buf.reserve_exact(self.target + CARRY_ROOM);
+        }
         while buf.len() < want {
             if self.lo == self.hi && !self.refill() {
                 if self.in_member {
@@ -263,6 +301,8 @@ impl InflatingChunks {
 
     /// Moves the window on to the next bytes of the file; false at its end.
     fn refill(&mut self) -> bool {
+        let done = self.input_start as usize..self.input_start as usize + self.hi;
+        self.map.release(done);
         self.input_start += self.hi as u64;
         self.lo = 0;
         // Saturating: a file that shrank below where an append was to start has nothing left.
@@ -409,9 +449,11 @@ impl Iterator for InflatingChunks {
             .unwrap_or_default();
         buf.extend_from_slice(&self.carry);
         self.carry.clear();
+        let target = self.chunk_target();
+        self.chunks_out = self.chunks_out.saturating_add(1);
         let (cut, at_end) = loop {
             let searched = buf.len();
-            let at_end = self.fill(&mut buf);
+            let at_end = self.fill(&mut buf, target);
             if at_end {
                 break (buf.len(), true);
             }

@@ -52,6 +52,32 @@ impl MappedFile {
         self.map.as_deref().unwrap_or(&[])
     }
 
+    /// Lets go of the pages of `range`, bytes read and not needed soon: their mappings are
+    /// dropped now, a little at a time while reading goes on, instead of all together when
+    /// the map is dropped. Unmapping a large map at once holds the process's address-space
+    /// lock for milliseconds, stalling every thread that faults a page or starts meanwhile.
+    /// Reading the range again maps the same bytes back from the page cache.
+    pub fn release(&self, range: std::ops::Range<usize>) {
+        #[cfg(unix)]
+        if let Some(map) = &self.map {
+            if range.start < range.end && range.end <= map.len() {
+                // SAFETY: the map is a read-only shared map of a file: dropping its pages'
+                // mappings discards nothing, and a later read faults in the file's bytes
+                // again (no reference into the range is invalidated). Failure only leaves
+                // the pages mapped.
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        range.start,
+                        range.end - range.start,
+                    )
+                };
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = range;
+    }
+
     /// The path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -72,5 +98,20 @@ mod tests {
         drop(file);
         assert_eq!(mapped.bytes(), b"inflated bytes");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn released_pages_read_the_same_bytes_again() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        let data: Vec<u8> = (0..3 * 4096 + 100).map(|i| (i % 251) as u8).collect();
+        file.write_all(&data).unwrap();
+        let mapped = MappedFile::open(file.path()).unwrap();
+        assert_eq!(mapped.bytes(), &data[..]);
+        mapped.release(0..2 * 4096 + 7);
+        mapped.release(4096..data.len());
+        // Out of bounds or empty: nothing happens.
+        mapped.release(0..data.len() + 1);
+        mapped.release(5..5);
+        assert_eq!(mapped.bytes(), &data[..]);
     }
 }
