@@ -48,9 +48,13 @@ impl<R, E> Drop for StopOnPanic<'_, R, E> {
     }
 }
 
-/// Maps `work` over `items` on `workers` threads (the calling thread among them) and
-/// passes each result to `sink` in item order. At most `window` items are taken beyond the
-/// last one the sink has seen. The first error of `sink` stops the work and is returned.
+/// Maps `work` over `items` on `workers` of rayon's threads and passes each result to
+/// `sink` in item order. At most `window` items are taken beyond the last one the sink has
+/// seen. The first error of `sink` stops the work and is returned.
+///
+/// `work` and `sink` must not use rayon themselves: a thread waiting inside a parallel
+/// iterator may start another worker of this map, which could wait for the item held
+/// by the worker beneath it on the same thread.
 ///
 /// `items` is pulled by the workers themselves, one at a time under a lock, so a source
 /// that does work of its own (inflating a gzip stream) runs on whichever worker needs the
@@ -142,9 +146,12 @@ pub(crate) fn ordered_map<T: Send, R: Send, E: Send>(
             s.absorbing = false;
         }
     };
-    std::thread::scope(|scope| {
+    // On rayon's threads, which already run: a thread spawned here could wait milliseconds
+    // on the spawning core before the scheduler moved it to an idle one, while the caller
+    // inflated and parsed alone. The caller, outside the pool, sleeps until all are done.
+    rayon::scope(|scope| {
         for _ in 1..workers.max(1) {
-            scope.spawn(worker);
+            scope.spawn(|_| worker());
         }
         worker();
     });
