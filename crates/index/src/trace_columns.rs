@@ -78,45 +78,70 @@ pub fn trace_schema() -> SchemaRef {
 /// Writes rollups as a trace-table batch. `span_rows` carries the rows of each trace's
 /// first part only, which is what a single segment has.
 pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
-    let mut trace_id = StringBuilder::new();
-    let mut span_count = UInt32Builder::new();
-    let mut start = TimestampNanosecondBuilder::new().with_timezone("UTC");
-    let mut end = TimestampNanosecondBuilder::new().with_timezone("UTC");
-    let mut duration = Float64Builder::new();
-    let mut root = StringBuilder::new();
-    let mut has_root = BooleanBuilder::new();
-    let mut has_errors = BooleanBuilder::new();
-    let mut errors = UInt32Builder::new();
-    let mut tool_errors_total = UInt32Builder::new();
-    let mut services = ListBuilder::new(StringBuilder::new());
-    let mut models = ListBuilder::new(StringBuilder::new());
-    let mut agents = ListBuilder::new(StringBuilder::new());
-    let mut tool_names = ListBuilder::new(StringBuilder::new());
-    let mut tool_calls = ListBuilder::new(UInt32Builder::new());
-    let mut tool_errors = ListBuilder::new(UInt32Builder::new());
-    let mut input = Int64Builder::new();
-    let mut output = Int64Builder::new();
-    let mut total = Int64Builder::new();
-    let mut from_calls = BooleanBuilder::new();
+    // Builders sized up front: grown from Arrow's default room, forty of them copied
+    // their contents several times over into fresh memory, after the last chunk of a
+    // build, while nothing else was left to run.
+    let n = traces.len();
+    let sum = |f: &dyn Fn(&TraceSummary) -> usize| traces.iter().map(f).sum::<usize>();
+    let text_list = |f: &dyn Fn(&TraceSummary) -> &[Arc<str>]| {
+        let items = sum(&|t| f(t).len());
+        let bytes = sum(&|t| f(t).iter().map(|v| v.len()).sum());
+        ListBuilder::with_capacity(StringBuilder::with_capacity(items, bytes), n)
+    };
+    let text = |f: &dyn Fn(&TraceSummary) -> usize| StringBuilder::with_capacity(n, sum(f));
+    let option_len = |v: &Option<String>| v.as_ref().map_or(0, String::len);
+    let numbers_list =
+        |items: usize| ListBuilder::with_capacity(UInt32Builder::with_capacity(items), n);
+    let tools = sum(&|t| t.tools.len());
+    let groups = sum(&|t| t.error_groups.len());
+    let mut trace_id = text(&|t| t.trace_id.len());
+    let mut span_count = UInt32Builder::with_capacity(n);
+    let mut start = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut end = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut duration = Float64Builder::with_capacity(n);
+    let mut root = text(&|t| t.root_span_name.len());
+    let mut has_root = BooleanBuilder::with_capacity(n);
+    let mut has_errors = BooleanBuilder::with_capacity(n);
+    let mut errors = UInt32Builder::with_capacity(n);
+    let mut tool_errors_total = UInt32Builder::with_capacity(n);
+    let mut services = text_list(&|t| &t.services);
+    let mut models = text_list(&|t| &t.models);
+    let mut agents = text_list(&|t| &t.agents);
+    let mut tool_names = ListBuilder::with_capacity(
+        StringBuilder::with_capacity(tools, sum(&|t| t.tools.iter().map(|u| u.name.len()).sum())),
+        n,
+    );
+    let mut tool_calls = numbers_list(tools);
+    let mut tool_errors = numbers_list(tools);
+    let mut input = Int64Builder::with_capacity(n);
+    let mut output = Int64Builder::with_capacity(n);
+    let mut total = Int64Builder::with_capacity(n);
+    let mut from_calls = BooleanBuilder::with_capacity(n);
     let mut aggregate = [
-        Int64Builder::new(),
-        Int64Builder::new(),
-        Int64Builder::new(),
+        Int64Builder::with_capacity(n),
+        Int64Builder::with_capacity(n),
+        Int64Builder::with_capacity(n),
     ];
-    let mut cost = Float64Builder::new();
-    let mut missing = UInt32Builder::new();
-    let mut dups = UInt32Builder::new();
-    let mut session = StringBuilder::new();
-    let mut user = StringBuilder::new();
-    let mut project = StringBuilder::new();
-    let mut raw = UInt64Builder::new();
-    let mut llm = UInt32Builder::new();
-    let mut priced = UInt32Builder::new();
-    let mut tools_n = UInt32Builder::new();
-    let mut groups = ListBuilder::new(StringBuilder::new());
-    let mut group_spans = ListBuilder::new(UInt32Builder::new());
-    let mut outcome = StringBuilder::new();
-    let mut rows = ListBuilder::new(UInt32Builder::new());
+    let mut cost = Float64Builder::with_capacity(n);
+    let mut missing = UInt32Builder::with_capacity(n);
+    let mut dups = UInt32Builder::with_capacity(n);
+    let mut session = text(&|t| option_len(&t.session_id));
+    let mut user = text(&|t| option_len(&t.user_id));
+    let mut project = text(&|t| option_len(&t.project_id));
+    let mut raw = UInt64Builder::with_capacity(n);
+    let mut llm = UInt32Builder::with_capacity(n);
+    let mut priced = UInt32Builder::with_capacity(n);
+    let mut tools_n = UInt32Builder::with_capacity(n);
+    let mut groups_list = ListBuilder::with_capacity(
+        StringBuilder::with_capacity(
+            groups,
+            sum(&|t| t.error_groups.iter().map(|g| g.group.len()).sum()),
+        ),
+        n,
+    );
+    let mut group_spans = numbers_list(groups);
+    let mut outcome = text(&|t| option_len(&t.outcome));
+    let mut rows = numbers_list(sum(&|t| t.parts.first().map_or(0, |p| p.rows.len())));
     for t in traces {
         trace_id.append_value(&t.trace_id);
         span_count.append_value(t.span_count);
@@ -164,10 +189,10 @@ pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
         priced.append_value(t.priced_span_count);
         tools_n.append_value(t.tool_call_count);
         for g in &t.error_groups {
-            groups.values().append_value(&g.group);
+            groups_list.values().append_value(&g.group);
             group_spans.values().append_value(g.spans);
         }
-        groups.append(true);
+        groups_list.append(true);
         group_spans.append(true);
         outcome.append_option(t.outcome.as_deref());
         for r in t.parts.first().map(|p| p.rows.as_slice()).unwrap_or(&[]) {
@@ -209,7 +234,7 @@ pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
         Arc::new(llm.finish()),
         Arc::new(priced.finish()),
         Arc::new(tools_n.finish()),
-        Arc::new(groups.finish()),
+        Arc::new(groups_list.finish()),
         Arc::new(group_spans.finish()),
         Arc::new(outcome.finish()),
         Arc::new(rows.finish()),
