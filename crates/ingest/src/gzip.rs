@@ -213,8 +213,10 @@ impl InflatingChunks {
         let inflated = self.base.saturating_sub(self.first_base);
         let inflated_from = read.saturating_sub(self.first_input);
         let left_inflated = (left as u128 * inflated as u128) / inflated_from.max(1) as u128;
+        // Never below the first chunk's size: a checkpoint needs the 32 KB window before
+        // it in the buffer, and much smaller chunks would hold none.
         let tail = match inflated_from > 0 && left_inflated < 4 * self.target as u128 {
-            true => self.target / 4,
+            true => (self.target / 4).max(FIRST_CHUNK),
             false => self.target,
         };
         self.target.min(ramp).min(tail).max(1)
@@ -638,6 +640,30 @@ mod tests {
         assert!(run.fault.is_none());
         assert_eq!(run.inflated.inflated_len, data.len() as u64);
         assert_eq!(run.inflated.indexed_end, data.len() as u64);
+    }
+
+    #[test]
+    fn chunks_grow_from_small_and_shrink_for_the_last_few() {
+        // About 40 MB of lines, in 4 MB chunks.
+        let data = lines(600_000);
+        let target = 4 << 20;
+        let run = inflate_all(&gzip(&data), target, CHECKPOINT_SPACING, |_| false);
+        let sizes: Vec<usize> = run.chunks.iter().map(|c| c.bytes.len()).collect();
+        let line = 200;
+        // 256 KB, 512 KB, 1 MB, 2 MB, then whole chunks.
+        for (k, &size) in sizes.iter().take(4).enumerate() {
+            let ramp = FIRST_CHUNK << k;
+            // A chunk holds the line carried over from the one before, up to its last line end.
+            assert!(size.abs_diff(ramp) < line, "chunk {k}: {size}");
+        }
+        assert!(sizes[4].abs_diff(target) < line, "{}", sizes[4]);
+        // The last chunks are a quarter of the target; none before the last is smaller.
+        let quarter = sizes.iter().filter(|&&s| s.abs_diff(target / 4) < line);
+        assert!(quarter.count() >= 3, "{sizes:?}");
+        assert!(sizes[..sizes.len() - 1]
+            .iter()
+            .all(|&s| s + line > FIRST_CHUNK));
+        assert_eq!(sizes.iter().sum::<usize>(), data.len());
     }
 
     #[test]
