@@ -169,8 +169,9 @@ impl TextColumn {
     }
 }
 
-/// An offset into a column's text. Chunks hold a few MB, far below `i32::MAX`; a single
-/// line larger than that is cut to a chunk of its own and still fits no column past 2 GB.
+/// An offset into a column's text. A batch holds one chunk of a few MB, and long values
+/// are kept as heads, so its text stays far below `i32::MAX`; only a span whose id or
+/// name alone passed 2 GB could overflow it (Arrow's builders panic there too).
 fn offset(len: usize) -> i32 {
     i32::try_from(len).expect("a batch's text column stays under 2 GB")
 }

@@ -227,8 +227,9 @@ impl InflatingChunks {
         let want = buf.len() + target;
         if buf.capacity() < want {
             // Room for the next chunk's carried line too: a buffer of exactly `target`
-            // bytes came back from the pool too small by that line and doubled.
-            buf.reserve_exact(self.target + CARRY_ROOM);
+            // bytes came back from the pool too small by that line and doubled. (A line
+            // longer than a chunk still grows the buffer by doubling.)
+            buf.reserve(self.target + CARRY_ROOM);
         }
         while buf.len() < want {
             if self.lo == self.hi && !self.refill() {
