@@ -117,11 +117,12 @@ impl Default for TextColumn {
 }
 
 impl TextColumn {
-    /// Makes room for `rows` more rows holding `bytes` more bytes of text.
+    /// Makes room for `rows` more rows holding `bytes` more bytes of text: exactly, as the
+    /// estimate has its margin already (doubling would keep twice a batch's memory).
     pub(crate) fn reserve(&mut self, rows: usize, bytes: usize) {
-        self.offsets.reserve(rows);
-        self.values.reserve(bytes);
-        self.validity.bits.reserve(rows.div_ceil(8));
+        self.offsets.reserve_exact(rows);
+        self.values.reserve_exact(bytes);
+        self.validity.bits.reserve_exact(rows.div_ceil(8));
     }
 
     /// Appends a row holding `value`.
@@ -196,7 +197,7 @@ impl TextListColumn {
 
     /// Makes room for `rows` more lists holding `items` strings of `bytes` bytes.
     pub(crate) fn reserve(&mut self, rows: usize, items: usize, bytes: usize) {
-        self.offsets.reserve(rows);
+        self.offsets.reserve_exact(rows);
         self.items.reserve(items, bytes);
     }
 
@@ -239,8 +240,8 @@ pub(crate) struct NumberColumn<T: ArrowNativeType> {
 impl<T: ArrowNativeType> NumberColumn<T> {
     /// Makes room for `rows` more rows.
     pub(crate) fn reserve(&mut self, rows: usize) {
-        self.values.reserve(rows);
-        self.validity.bits.reserve(rows.div_ceil(8));
+        self.values.reserve_exact(rows);
+        self.validity.bits.reserve_exact(rows.div_ceil(8));
     }
 
     /// Appends a row holding `value`.
@@ -279,7 +280,7 @@ pub(crate) struct FlagColumn {
 impl FlagColumn {
     /// Makes room for `rows` more rows.
     pub(crate) fn reserve(&mut self, rows: usize) {
-        self.bits.bits.reserve(rows.div_ceil(8));
+        self.bits.bits.reserve_exact(rows.div_ceil(8));
     }
 
     /// Appends a row holding `value`.
