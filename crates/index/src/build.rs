@@ -428,6 +428,7 @@ pub(crate) fn build_from_chunks<'d>(
     // Tens of thousands of ids to free: not on the way to the end of the build, while
     // the other cores wait.
     crate::cleanup::drop_in_background(slots);
+    // The spare batches' memory is free for the finished rollups that follow.
     drop(spare);
     let summaries = accs.finish();
     let tallied =

@@ -53,16 +53,17 @@ impl Lent {
     }
 }
 
-/// Validity bits of a nullable column, packed as Arrow packs them (bit `i % 8` of byte
-/// `i / 8` set when row `i` has a value).
+/// Bits packed as Arrow packs them (bit `i % 8` of byte `i / 8` for row `i`): the validity
+/// of a nullable column (set when the row has a value), or the values of a boolean one.
 #[derive(Debug, Default)]
-struct Validity {
+struct PackedBits {
     bits: Vec<u8>,
     len: usize,
+    /// Rows pushed unset.
     nulls: usize,
 }
 
-impl Validity {
+impl PackedBits {
     fn push(&mut self, valid: bool) {
         if self.len.is_multiple_of(8) {
             self.bits.push(0);
@@ -77,16 +78,24 @@ impl Validity {
         self.len += 1;
     }
 
-    /// The null buffer, or none when every row has a value (as Arrow's builders do).
-    fn lend(&mut self, lent: &mut Lent) -> Option<NullBuffer> {
-        let (len, nulls) = (self.len, self.nulls);
+    /// The bits so far as a buffer; the column starts again empty.
+    fn lend_bits(&mut self, lent: &mut Lent) -> BooleanBuffer {
+        let len = self.len;
         (self.len, self.nulls) = (0, 0);
+        BooleanBuffer::new(lent.lend(&mut self.bits), 0, len)
+    }
+
+    /// The bits as a null buffer, or none when every row has a value (as Arrow's builders
+    /// do).
+    fn lend_validity(&mut self, lent: &mut Lent) -> Option<NullBuffer> {
+        let nulls = self.nulls;
         if nulls == 0 {
+            (self.len, self.nulls) = (0, 0);
             self.bits.clear();
             lent.skip();
             return None;
         }
-        let bits = BooleanBuffer::new(lent.lend(&mut self.bits), 0, len);
+        let bits = self.lend_bits(lent);
         // SAFETY: `nulls` counted exactly the unset bits among the first `len`.
         Some(unsafe { NullBuffer::new_unchecked(bits, nulls) })
     }
@@ -103,7 +112,7 @@ impl Validity {
 pub(crate) struct TextColumn {
     offsets: Vec<i32>,
     values: Vec<u8>,
-    validity: Validity,
+    validity: PackedBits,
 }
 
 impl Default for TextColumn {
@@ -111,7 +120,7 @@ impl Default for TextColumn {
         TextColumn {
             offsets: vec![0],
             values: Vec::new(),
-            validity: Validity::default(),
+            validity: PackedBits::default(),
         }
     }
 }
@@ -146,7 +155,7 @@ impl TextColumn {
     /// The rows so far as an array; the column starts again empty.
     fn lend(&mut self, lent: &mut Lent) -> StringArray {
         let rows = self.offsets.len() - 1;
-        let nulls = self.validity.lend(lent);
+        let nulls = self.validity.lend_validity(lent);
         let offsets = ScalarBuffer::new(lent.lend(&mut self.offsets), 0, rows + 1);
         let values = lent.lend(&mut self.values);
         // SAFETY: the offsets start at 0 and only grow, each to the end of a `&str`
@@ -160,13 +169,18 @@ impl TextColumn {
 
     fn take_back(&mut self, lent: &mut Lent) {
         self.validity.take_back(lent);
-        if let Some(mut offsets) = lent.take_back::<i32>() {
-            offsets.push(0);
-            self.offsets = offsets;
-        }
+        take_back_offsets(&mut self.offsets, lent);
         if let Some(values) = lent.take_back() {
             self.values = values;
         }
+    }
+}
+
+/// Takes back a column's offsets from `lent`, starting again at 0.
+fn take_back_offsets(offsets: &mut Vec<i32>, lent: &mut Lent) {
+    if let Some(mut back) = lent.take_back::<i32>() {
+        back.push(0);
+        *offsets = back;
     }
 }
 
@@ -221,10 +235,7 @@ impl TextListColumn {
     }
 
     fn take_back(&mut self, lent: &mut Lent) {
-        if let Some(mut offsets) = lent.take_back::<i32>() {
-            offsets.push(0);
-            self.offsets = offsets;
-        }
+        take_back_offsets(&mut self.offsets, lent);
         self.items.take_back(lent);
     }
 }
@@ -234,7 +245,7 @@ impl TextListColumn {
 #[derive(Debug, Default)]
 pub(crate) struct NumberColumn<T: ArrowNativeType> {
     values: Vec<T>,
-    validity: Validity,
+    validity: PackedBits,
 }
 
 impl<T: ArrowNativeType> NumberColumn<T> {
@@ -257,7 +268,7 @@ impl<T: ArrowNativeType> NumberColumn<T> {
     }
 
     fn lend<P: ArrowPrimitiveType<Native = T>>(&mut self, lent: &mut Lent) -> PrimitiveArray<P> {
-        let nulls = self.validity.lend(lent);
+        let nulls = self.validity.lend_validity(lent);
         let rows = self.values.len();
         let values = ScalarBuffer::new(lent.lend(&mut self.values), 0, rows);
         PrimitiveArray::new(values, nulls)
@@ -274,7 +285,7 @@ impl<T: ArrowNativeType> NumberColumn<T> {
 /// A column of booleans, never null, packed in a reusable vector.
 #[derive(Debug, Default)]
 pub(crate) struct FlagColumn {
-    bits: Validity,
+    bits: PackedBits,
 }
 
 impl FlagColumn {
@@ -289,12 +300,7 @@ impl FlagColumn {
     }
 
     fn lend(&mut self, lent: &mut Lent) -> BooleanArray {
-        let len = self.bits.len;
-        (self.bits.len, self.bits.nulls) = (0, 0);
-        BooleanArray::new(
-            BooleanBuffer::new(lent.lend(&mut self.bits.bits), 0, len),
-            None,
-        )
+        BooleanArray::new(self.bits.lend_bits(lent), None)
     }
 
     fn take_back(&mut self, lent: &mut Lent) {

@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::{Array, ArrayRef, ListArray, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
 use halo_trace::{RawSpan, SpanFacts, StatusCode};
 
 use crate::lent_columns::{AnyColumn, FlagColumn, Lent, NumberColumn, TextColumn, TextListColumn};
@@ -65,11 +65,15 @@ fn utf8(name: &str) -> Field {
 }
 
 fn string_list(name: &str) -> Field {
-    Field::new(
-        name,
-        DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-        true,
-    )
+    Field::new(name, DataType::List(list_item()), true)
+}
+
+/// The items of the span table's list columns: one field, shared by the schema and the
+/// arrays built for it.
+fn list_item() -> FieldRef {
+    static ITEM: OnceLock<FieldRef> = OnceLock::new();
+    ITEM.get_or_init(|| Arc::new(Field::new("item", DataType::Utf8, true)))
+        .clone()
 }
 
 /// The span table's schema.
@@ -261,13 +265,6 @@ const UTC: &str = "UTC";
 
 impl SpanBatchBuilder {
     fn empty() -> SpanBatchBuilder {
-        let item = || match span_schema().field_with_name(col::DECLARED_TOOLS) {
-            Ok(field) => match field.data_type() {
-                DataType::List(item) => item.clone(),
-                _ => unreachable!("the tool list columns are lists"),
-            },
-            Err(_) => unreachable!("the span schema has the tool list columns"),
-        };
         SpanBatchBuilder {
             trace_id: TextColumn::default(),
             span_id: TextColumn::default(),
@@ -297,8 +294,8 @@ impl SpanBatchBuilder {
             tool_result: TextColumn::default(),
             input_head: TextColumn::default(),
             output_head: TextColumn::default(),
-            declared: TextListColumn::new(item()),
-            requested: TextListColumn::new(item()),
+            declared: TextListColumn::new(list_item()),
+            requested: TextListColumn::new(list_item()),
             finish_reason: TextColumn::default(),
             refusal: TextColumn::default(),
             session: TextColumn::default(),
