@@ -273,7 +273,9 @@ impl TraceAcc {
         };
         if better {
             self.root_start = Some(candidate);
-            s.root_span_name = c.name.value(i).to_string();
+            // Reusing the name's buffer: spans often beat the root found before them.
+            s.root_span_name.clear();
+            s.root_span_name.push_str(c.name.value(i));
             s.has_root = is_root;
         }
         let kind = c.kind.value(i);

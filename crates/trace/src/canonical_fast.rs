@@ -15,6 +15,7 @@ use crate::attr::{AttrValue, Attributes, CowStr};
 use crate::json_scan::{JsonStr, Scanner};
 use crate::kind::StatusCode;
 use crate::span::{nanos_of, status_code_of, RawSpan};
+use crate::spare_buffers;
 
 /// Reads a canonical line, or `None` when the serde reader should. `control_free` says
 /// the caller has already checked the line for control bytes.
@@ -129,7 +130,10 @@ impl<'a> Fields<'a> {
             }
             // LLM spans carry 40-80 attributes (flattened messages and tool schemas);
             // starting big saves the reallocations.
-            "attributes" => fill(&mut self.attributes, attributes(s, 64)?),
+            "attributes" => fill(
+                &mut self.attributes,
+                attributes(s, spare_buffers::attribute_list(64))?,
+            ),
             _ => s.value().map(drop),
         }
     }
@@ -194,7 +198,7 @@ fn resource<'a>(s: &mut Scanner<'a>) -> Option<Attributes<'a>> {
     let mut attrs: Option<Option<Attributes<'a>>> = None;
     s.object(|s, key| match key_text(s, key)?.as_ref() {
         // A service name, version and environment, typically.
-        "attributes" => fill(&mut attrs, attributes(s, 8)?),
+        "attributes" => fill(&mut attrs, attributes(s, spare_buffers::resource_list(8))?),
         _ => s.value().map(drop),
     })?;
     let attrs = attrs.flatten().unwrap_or_default();
@@ -216,13 +220,15 @@ fn scope<'a>(s: &mut Scanner<'a>) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
     ))
 }
 
-/// A flat attribute object (or `null`), keys in order, duplicates kept; `capacity` is
-/// room for the usual number of them.
-fn attributes<'a>(s: &mut Scanner<'a>, capacity: usize) -> Option<Option<Attributes<'a>>> {
+/// A flat attribute object (or `null`), keys in order, duplicates kept, read into `out`
+/// (an empty list with room for the usual number of them).
+fn attributes<'a>(
+    s: &mut Scanner<'a>,
+    mut out: Vec<(Cow<'a, str>, AttrValue<'a>)>,
+) -> Option<Option<Attributes<'a>>> {
     if s.null() {
         return Some(None);
     }
-    let mut out = crate::spare_buffers::attribute_list(capacity);
     s.object(|s, key| {
         let key = key_text(s, key)?;
         // Strings are most values; the scanner already knows whether they have escapes.

@@ -5,6 +5,8 @@
 //! every line and freed right after its facts were read. The index build gives them back
 //! ([`crate::ParsedLine::recycle`]) and the next line's reader takes them
 //! ([`attribute_list`], [`span_list`]), so the same warm buffers serve a whole chunk.
+//! The resource's attribute list has a spare of its own ([`resource_list`]): it is read
+//! before the span's attributes, and taking the one spare would leave those to allocate.
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -28,13 +30,26 @@ const MAX_KEPT_SPANS: usize = 64;
 
 thread_local! {
     static ATTRIBUTE_LIST: Cell<Vec<Pair<'static>>> = const { Cell::new(Vec::new()) };
+    static RESOURCE_LIST: Cell<Vec<Pair<'static>>> = const { Cell::new(Vec::new()) };
     static SPAN_LIST: Cell<Vec<LineSpan<'static>>> = const { Cell::new(Vec::new()) };
 }
 
 /// An empty attribute list with room for at least `capacity` pairs: the thread's spare
 /// one when it is big enough.
 pub(crate) fn attribute_list<'a>(capacity: usize) -> Vec<Pair<'a>> {
-    let spare = ATTRIBUTE_LIST.take();
+    spare_list(&ATTRIBUTE_LIST, capacity)
+}
+
+/// [`attribute_list`] for a resource's attributes.
+pub(crate) fn resource_list<'a>(capacity: usize) -> Vec<Pair<'a>> {
+    spare_list(&RESOURCE_LIST, capacity)
+}
+
+fn spare_list<'a>(
+    spare: &'static std::thread::LocalKey<Cell<Vec<Pair<'static>>>>,
+    capacity: usize,
+) -> Vec<Pair<'a>> {
+    let spare = spare.take();
     if spare.capacity() >= capacity {
         relabel(spare)
     } else {
@@ -61,8 +76,12 @@ fn relabel<A, B>(mut list: Vec<A>) -> Vec<B> {
 impl Attributes<'_> {
     /// Gives this list's buffer to the next span this thread reads (see the module docs).
     pub fn recycle(self) {
+        self.recycle_into(&ATTRIBUTE_LIST);
+    }
+
+    fn recycle_into(self, spare: &'static std::thread::LocalKey<Cell<Vec<Pair<'static>>>>) {
         if self.0.capacity() <= MAX_KEPT_PAIRS {
-            ATTRIBUTE_LIST.set(relabel(self.0));
+            spare.set(relabel(self.0));
         }
     }
 }
@@ -72,6 +91,7 @@ impl Attributes<'_> {
 pub(crate) fn recycle_spans(mut spans: Vec<LineSpan<'_>>) {
     for (span, _) in spans.drain(..) {
         span.attributes.recycle();
+        span.resource.recycle_into(&RESOURCE_LIST);
     }
     if spans.capacity() <= MAX_KEPT_SPANS {
         SPAN_LIST.set(relabel(spans));
@@ -125,5 +145,31 @@ mod tests {
             parsed.spans[0].0.attributes.get("a"),
             Some(&AttrValue::Int(1))
         );
+    }
+
+    #[test]
+    fn a_span_gives_back_its_resource_list_too_whether_read_or_recalled() {
+        let line = r#"{"trace_id":"t","span_id":"s","start_time":"2025-01-01T00:00:00Z","end_time":"2025-01-01T00:00:01Z","resource":{"attributes":{"service.name":"spare-test"}},"attributes":{"a":1}}"#;
+        // The first read keeps the resource; the next ones recall it.
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let parsed = crate::parse_line(line).unwrap();
+            let span = &parsed.spans[0].0;
+            assert_eq!(
+                span.resource
+                    .get("service.name")
+                    .and_then(|v| v.as_text())
+                    .as_deref(),
+                Some("spare-test")
+            );
+            assert_eq!(span.attributes.get("a"), Some(&AttrValue::Int(1)));
+            seen.push((
+                span.resource.0.as_ptr() as usize,
+                span.attributes.0.as_ptr() as usize,
+            ));
+            parsed.recycle();
+        }
+        assert_eq!(seen[1], seen[2], "both lists come back for the next line");
+        assert_ne!(seen[2].0, seen[2].1, "each list has its own spare");
     }
 }

@@ -72,22 +72,19 @@ pub(super) fn recall(line: &str, at: usize) -> Option<(Attributes<'_>, usize)> {
         memo.misses = 0;
         let resource = &memo.kept[hit];
         let text = &line[at..at + resource.text.len()];
-        let attrs = resource
-            .attrs
-            .iter()
-            .map(|(key, value)| {
-                let value = match value {
-                    Value::Str(r) => AttrValue::Str(Cow::Borrowed(&text[r.clone()])),
-                    Value::RawStr(r) => AttrValue::RawStr(&text[r.clone()]),
-                    Value::Json(r) => AttrValue::Json(Cow::Borrowed(&text[r.clone()])),
-                    Value::Int(i) => AttrValue::Int(*i),
-                    Value::Float(f) => AttrValue::Float(*f),
-                    Value::Bool(b) => AttrValue::Bool(*b),
-                    Value::Null => AttrValue::Null,
-                };
-                (Cow::Borrowed(&text[key.clone()]), value)
-            })
-            .collect();
+        let mut attrs = crate::spare_buffers::resource_list(resource.attrs.len());
+        attrs.extend(resource.attrs.iter().map(|(key, value)| {
+            let value = match value {
+                Value::Str(r) => AttrValue::Str(Cow::Borrowed(&text[r.clone()])),
+                Value::RawStr(r) => AttrValue::RawStr(&text[r.clone()]),
+                Value::Json(r) => AttrValue::Json(Cow::Borrowed(&text[r.clone()])),
+                Value::Int(i) => AttrValue::Int(*i),
+                Value::Float(f) => AttrValue::Float(*f),
+                Value::Bool(b) => AttrValue::Bool(*b),
+                Value::Null => AttrValue::Null,
+            };
+            (Cow::Borrowed(&text[key.clone()]), value)
+        }));
         if hit > 0 {
             // Most recent first, so that a file's usual service is found first.
             let found = memo.kept.remove(hit);
