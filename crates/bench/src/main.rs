@@ -216,28 +216,19 @@ fn gzip_figures(data: &Path, runs: usize) -> Result<(), String> {
         enc.finish().map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &gz).map_err(|e| e.to_string())?;
     }
-    // Inflating alone, as fast as this inflater goes on one core: large reads into one
-    // reused buffer, nothing else done with the bytes.
-    let (inflate, n) = best(runs, || {
-        use std::io::Read;
-        let mut d = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(
-            1 << 20,
-            std::fs::File::open(&gz).expect("gz opens"),
-        ));
-        let mut buf = vec![0u8; 1 << 20];
-        let mut total = 0u64;
-        while let Ok(k) = d.read(&mut buf) {
-            if k == 0 {
-                break;
-            }
-            total += k as u64;
-        }
-        total
-    });
+    // Inflating alone and indexing take turns, so that a machine whose speed drifts (a
+    // shared VM's does, by 10-20% over minutes) slows both sides of each ratio alike: each
+    // run of an index build is paired with the inflate run just before it.
     let index_dir = std::env::temp_dir().join("halo-bench-gz-index");
-    let mut index = Duration::MAX;
-    let mut index_cores = None;
+    let halo = release_halo();
+    let cli_dir = std::env::temp_dir().join("halo-bench-cli-index");
+    let mut inflated = 0u64;
+    let mut in_process = Pairs::default();
+    let mut new_process = Pairs::default();
+    let mut index_cores = (Duration::MAX, None);
     for _ in 0..runs.max(1) {
+        let (inflate, n) = inflate_alone(&gz);
+        inflated = n;
         let options = OpenOptions {
             index_dir: Some(index_dir.clone()),
             force_rebuild: true,
@@ -247,9 +238,51 @@ fn gzip_figures(data: &Path, runs: usize) -> Result<(), String> {
             // Dropping the dataset is part of the build's cost, as it was in the figures.
             busy(|| Dataset::open(std::slice::from_ref(&gz), &options, &NoProgress).map(drop));
         built.map_err(|e| e.to_string())?;
-        if wall < index {
-            (index, index_cores) = (wall, cores);
+        in_process.add(inflate, wall);
+        if wall < index_cores.0 {
+            index_cores = (wall, cores);
         }
+        if halo.exists() {
+            let (inflate, _) = inflate_alone(&gz);
+            new_process.add(inflate, cli_index_once(&halo, &gz, &cli_dir)?);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&cli_dir);
+    // The build's own inflater, alone: 4 MB chunks ending on line breaks, checkpoints
+    // taken, buffers recycled. What the build adds to inflating is parsing, not this.
+    let (chunked, _) = best(runs, || {
+        let mut chunks =
+            halo_ingest::InflatingChunks::open(&gz, 4 << 20, |_| true).expect("the .gz opens");
+        let pool = chunks.pool();
+        for chunk in chunks.by_ref() {
+            halo_ingest::InflatingChunks::recycle(&pool, chunk.bytes);
+        }
+        chunks.finish().inflated_len
+    });
+    let gbps = |d: Duration| inflated as f64 / 1e9 / d.as_secs_f64();
+    println!(
+        "gzip: inflate alone {:.2} GB/s; index .gz {:.2} GB/s ({}) {}",
+        gbps(in_process.best_inflate()),
+        gbps(in_process.best_index()),
+        in_process.ratios(),
+        cores_busy(index_cores.1),
+    );
+    println!(
+        "gzip: the build's inflater alone (4 MB chunks on line breaks, checkpoints) {:.2} GB/s",
+        gbps(chunked)
+    );
+    if new_process.is_empty() {
+        println!(
+            "gzip: `halo index` (no release binary at {})",
+            halo.display()
+        );
+    } else {
+        println!(
+            "gzip: `halo index` of the .gz, new process, new index: {} ({:.2} GB/s; {})",
+            ms(new_process.best_index()),
+            gbps(new_process.best_index()),
+            new_process.ratios(),
+        );
     }
     // The first query that needs random access makes the inflated copy from the
     // checkpoints, in parallel; later opens map it.
@@ -290,28 +323,87 @@ fn gzip_figures(data: &Path, runs: usize) -> Result<(), String> {
         ds.segment_data(0).map(|d| d.bytes().len())
     });
     println!(
-        "gzip: inflate alone {:.2} GB/s; index .gz {:.2} GB/s ({:.0}% of inflate) {}",
-        n as f64 / 1e9 / inflate.as_secs_f64(),
-        n as f64 / 1e9 / index.as_secs_f64(),
-        inflate.as_secs_f64() / index.as_secs_f64() * 100.0,
-        cores_busy(index_cores),
-    );
-    match cli_index_time(&gz, runs)? {
-        Some(cli) => println!(
-            "gzip: `halo index` of the .gz, new process, new index: {} ({:.2} GB/s, {:.0}% of inflate)",
-            ms(cli),
-            n as f64 / 1e9 / cli.as_secs_f64(),
-            inflate.as_secs_f64() / cli.as_secs_f64() * 100.0,
-        ),
-        None => println!("gzip: `halo index` (no release binary at {})", release_halo().display()),
-    }
-    println!(
         "gzip: first view_trace once the span table is loaded (through checkpoints, no copy) {}; \
          first dataset-wide scan makes the inflated copy at {:.2} GB/s",
         ms(first_view),
-        n as f64 / 1e9 / materialize.as_secs_f64(),
+        inflated as f64 / 1e9 / materialize.as_secs_f64(),
     );
     Ok(())
+}
+
+/// Inflating a whole `.gz` alone, as fast as this inflater goes on one core: large reads
+/// into one reused buffer, nothing else done with the bytes. Returns the time and the
+/// bytes inflated.
+fn inflate_alone(gz: &Path) -> (Duration, u64) {
+    use std::io::Read;
+    let started = Instant::now();
+    let mut d = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(
+        1 << 20,
+        std::fs::File::open(gz).expect("gz opens"),
+    ));
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    while let Ok(k) = d.read(&mut buf) {
+        if k == 0 {
+            break;
+        }
+        total += k as u64;
+    }
+    (started.elapsed(), total)
+}
+
+/// Index build times, each paired with an inflate-alone time measured just before it.
+#[derive(Default)]
+struct Pairs {
+    inflate: Vec<Duration>,
+    index: Vec<Duration>,
+}
+
+impl Pairs {
+    fn add(&mut self, inflate: Duration, index: Duration) {
+        self.inflate.push(inflate);
+        self.index.push(index);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    fn best_inflate(&self) -> Duration {
+        self.inflate.iter().copied().min().unwrap_or_default()
+    }
+
+    fn best_index(&self) -> Duration {
+        self.index.iter().copied().min().unwrap_or_default()
+    }
+
+    /// Index speed as a share of inflate speed: best against best, and the median (with
+    /// the range) of the pairs.
+    fn ratios(&self) -> String {
+        let share = |inflate: Duration, index: Duration| {
+            inflate.as_secs_f64() / index.as_secs_f64().max(1e-9) * 100.0
+        };
+        let mut paired: Vec<f64> = self
+            .inflate
+            .iter()
+            .zip(&self.index)
+            .map(|(&a, &b)| share(a, b))
+            .collect();
+        paired.sort_by(f64::total_cmp);
+        let median = match paired.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => paired[n / 2],
+            n => (paired[n / 2 - 1] + paired[n / 2]) / 2.0,
+        };
+        format!(
+            "{:.0}% of inflate best against best; {:.0}% median of {} alternating pairs, {:.0}-{:.0}%",
+            share(self.best_inflate(), self.best_index()),
+            median,
+            paired.len(),
+            paired.first().copied().unwrap_or_default(),
+            paired.last().copied().unwrap_or_default(),
+        )
+    }
 }
 
 fn main() {
@@ -491,28 +583,33 @@ fn cli_index_time(file: &Path, runs: usize) -> Result<Option<Duration>, String> 
     let dir = std::env::temp_dir().join("halo-bench-cli-index");
     let mut best = Duration::MAX;
     for _ in 0..runs.max(1) {
-        let _ = std::fs::remove_dir_all(&dir);
-        let started = Instant::now();
-        let out = std::process::Command::new(&halo)
-            .arg("index")
-            .arg(file)
-            .arg("--index-dir")
-            .arg(&dir)
-            .arg("-q")
-            .output()
-            .map_err(|e| format!("{}: {e}", halo.display()))?;
-        let took = started.elapsed();
-        if !out.status.success() {
-            return Err(format!(
-                "halo index {} failed: {}",
-                file.display(),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        best = best.min(took);
+        best = best.min(cli_index_once(&halo, file, &dir)?);
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Some(best))
+}
+
+/// One `halo index FILE` by the binary `halo` into the emptied directory `dir`, timed.
+fn cli_index_once(halo: &Path, file: &Path, dir: &Path) -> Result<Duration, String> {
+    let _ = std::fs::remove_dir_all(dir);
+    let started = Instant::now();
+    let out = std::process::Command::new(halo)
+        .arg("index")
+        .arg(file)
+        .arg("--index-dir")
+        .arg(dir)
+        .arg("-q")
+        .output()
+        .map_err(|e| format!("{}: {e}", halo.display()))?;
+    let took = started.elapsed();
+    if !out.status.success() {
+        return Err(format!(
+            "halo index {} failed: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(took)
 }
 
 /// `halo --help` of a release binary, when one has been built.
