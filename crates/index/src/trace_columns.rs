@@ -75,6 +75,55 @@ pub fn trace_schema() -> SchemaRef {
         .clone()
 }
 
+/// The room the trace table's builders need for a batch: bytes of each text column, and
+/// items and bytes of each list.
+#[derive(Default)]
+struct Room {
+    trace_id: usize,
+    root: usize,
+    services: (usize, usize),
+    models: (usize, usize),
+    agents: (usize, usize),
+    tools: (usize, usize),
+    groups: (usize, usize),
+    session: usize,
+    user: usize,
+    project: usize,
+    outcome: usize,
+    rows: usize,
+}
+
+impl Room {
+    /// Counted in one pass over `traces`: a pass per column read every rollup (and the
+    /// lists behind it) a dozen times over, after the last chunk of a build.
+    fn of(traces: &[TraceSummary]) -> Room {
+        let option_len = |v: &Option<String>| v.as_ref().map_or(0, String::len);
+        let add = |room: &mut (usize, usize), items: usize, bytes: usize| {
+            room.0 += items;
+            room.1 += bytes;
+        };
+        let texts = |list: &[Arc<str>]| list.iter().map(|v| v.len()).sum::<usize>();
+        let mut r = Room::default();
+        for t in traces {
+            r.trace_id += t.trace_id.len();
+            r.root += t.root_span_name.len();
+            add(&mut r.services, t.services.len(), texts(&t.services));
+            add(&mut r.models, t.models.len(), texts(&t.models));
+            add(&mut r.agents, t.agents.len(), texts(&t.agents));
+            let tool_bytes = t.tools.iter().map(|u| u.name.len()).sum();
+            add(&mut r.tools, t.tools.len(), tool_bytes);
+            let group_bytes = t.error_groups.iter().map(|g| g.group.len()).sum();
+            add(&mut r.groups, t.error_groups.len(), group_bytes);
+            r.session += option_len(&t.session_id);
+            r.user += option_len(&t.user_id);
+            r.project += option_len(&t.project_id);
+            r.outcome += option_len(&t.outcome);
+            r.rows += t.parts.first().map_or(0, |p| p.rows.len());
+        }
+        r
+    }
+}
+
 /// Writes rollups as a trace-table batch. `span_rows` carries the rows of each trace's
 /// first part only, which is what a single segment has.
 pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
@@ -82,37 +131,29 @@ pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
     // their contents several times over into fresh memory, after the last chunk of a
     // build, while nothing else was left to run.
     let n = traces.len();
-    let sum = |f: &dyn Fn(&TraceSummary) -> usize| traces.iter().map(f).sum::<usize>();
-    let text_list = |f: &dyn Fn(&TraceSummary) -> &[Arc<str>]| {
-        let items = sum(&|t| f(t).len());
-        let bytes = sum(&|t| f(t).iter().map(|v| v.len()).sum());
+    let room = Room::of(traces);
+    let text_list = |(items, bytes): (usize, usize)| {
         ListBuilder::with_capacity(StringBuilder::with_capacity(items, bytes), n)
     };
-    let text = |f: &dyn Fn(&TraceSummary) -> usize| StringBuilder::with_capacity(n, sum(f));
-    let option_len = |v: &Option<String>| v.as_ref().map_or(0, String::len);
+    let text = |bytes: usize| StringBuilder::with_capacity(n, bytes);
     let numbers_list =
         |items: usize| ListBuilder::with_capacity(UInt32Builder::with_capacity(items), n);
-    let tools = sum(&|t| t.tools.len());
-    let groups = sum(&|t| t.error_groups.len());
-    let mut trace_id = text(&|t| t.trace_id.len());
+    let mut trace_id = text(room.trace_id);
     let mut span_count = UInt32Builder::with_capacity(n);
     let mut start = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
     let mut end = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
     let mut duration = Float64Builder::with_capacity(n);
-    let mut root = text(&|t| t.root_span_name.len());
+    let mut root = text(room.root);
     let mut has_root = BooleanBuilder::with_capacity(n);
     let mut has_errors = BooleanBuilder::with_capacity(n);
     let mut errors = UInt32Builder::with_capacity(n);
     let mut tool_errors_total = UInt32Builder::with_capacity(n);
-    let mut services = text_list(&|t| &t.services);
-    let mut models = text_list(&|t| &t.models);
-    let mut agents = text_list(&|t| &t.agents);
-    let mut tool_names = ListBuilder::with_capacity(
-        StringBuilder::with_capacity(tools, sum(&|t| t.tools.iter().map(|u| u.name.len()).sum())),
-        n,
-    );
-    let mut tool_calls = numbers_list(tools);
-    let mut tool_errors = numbers_list(tools);
+    let mut services = text_list(room.services);
+    let mut models = text_list(room.models);
+    let mut agents = text_list(room.agents);
+    let mut tool_names = text_list(room.tools);
+    let mut tool_calls = numbers_list(room.tools.0);
+    let mut tool_errors = numbers_list(room.tools.0);
     let mut input = Int64Builder::with_capacity(n);
     let mut output = Int64Builder::with_capacity(n);
     let mut total = Int64Builder::with_capacity(n);
@@ -125,23 +166,17 @@ pub fn traces_to_batch(traces: &[TraceSummary]) -> RecordBatch {
     let mut cost = Float64Builder::with_capacity(n);
     let mut missing = UInt32Builder::with_capacity(n);
     let mut dups = UInt32Builder::with_capacity(n);
-    let mut session = text(&|t| option_len(&t.session_id));
-    let mut user = text(&|t| option_len(&t.user_id));
-    let mut project = text(&|t| option_len(&t.project_id));
+    let mut session = text(room.session);
+    let mut user = text(room.user);
+    let mut project = text(room.project);
     let mut raw = UInt64Builder::with_capacity(n);
     let mut llm = UInt32Builder::with_capacity(n);
     let mut priced = UInt32Builder::with_capacity(n);
     let mut tools_n = UInt32Builder::with_capacity(n);
-    let mut groups_list = ListBuilder::with_capacity(
-        StringBuilder::with_capacity(
-            groups,
-            sum(&|t| t.error_groups.iter().map(|g| g.group.len()).sum()),
-        ),
-        n,
-    );
-    let mut group_spans = numbers_list(groups);
-    let mut outcome = text(&|t| option_len(&t.outcome));
-    let mut rows = numbers_list(sum(&|t| t.parts.first().map_or(0, |p| p.rows.len())));
+    let mut groups_list = text_list(room.groups);
+    let mut group_spans = numbers_list(room.groups.0);
+    let mut outcome = text(room.outcome);
+    let mut rows = numbers_list(room.rows);
     for t in traces {
         trace_id.append_value(&t.trace_id);
         span_count.append_value(t.span_count);

@@ -800,10 +800,14 @@ fn genai_tool_calls(value: &AttrValue<'_>) -> Vec<String> {
         _ => None,
     };
     if let Some(raw) = raw {
+        use memchr::memmem::Finder;
+        use std::sync::LazyLock;
+        // Built once: `memmem::find` builds its searcher on every call, which cost as
+        // much as the search on these short texts.
+        static TOOL_CALL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"tool_call"));
+        static UNICODE_ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br"\u"));
         let bytes = raw.as_bytes();
-        if memchr::memmem::find(bytes, b"tool_call").is_none()
-            && memchr::memmem::find(bytes, br"\u").is_none()
-        {
+        if TOOL_CALL.find(bytes).is_none() && UNICODE_ESCAPE.find(bytes).is_none() {
             return Vec::new();
         }
     }
