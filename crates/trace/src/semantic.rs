@@ -9,10 +9,18 @@
 //! often write the same numbers under two dialects.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use crate::attr::AttrValue;
 use crate::kind::{SpanKind, StatusCode};
 use crate::span::RawSpan;
+
+/// `\u` in escaped text: a unicode escape could spell any token that a quick search for it
+/// would miss, so the searches below check for one too. Built once, as memmem's searchers
+/// cost as much to build as to run on short texts.
+static UNICODE_ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br"\u"));
 
 mod escaped_message;
 
@@ -571,8 +579,6 @@ struct FunctionName<'a> {
 /// the (often long) schema: the first `name` key before any `parameters`/`properties`.
 /// `None` when that is not certain; the caller then decodes and parses.
 fn name_in_escaped_definition(raw: &str) -> Option<&str> {
-    use memchr::memmem::Finder;
-    use std::sync::LazyLock;
     // The openings definitions are usually written with (compact, and as Python's
     // `json.dumps` spaces them) name the tool first: no need to search for the key.
     const OPENINGS: [&str; 2] = [
@@ -732,10 +738,7 @@ fn message_text<'a>(m: &GenaiMessage<'_>) -> Option<Cow<'a, str>> {
 /// unexpected (another key order, escapes for structure) answers `None`, and the caller
 /// reads the whole list.
 fn last_genai_text_from_the_end<'a>(raw: &str) -> Option<Option<Cow<'a, str>>> {
-    use memchr::memmem::Finder;
-    use std::sync::LazyLock;
     static TEXT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#"\"text\""#));
-    static UNICODE_ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br"\u"));
     let inner = raw.get(1..raw.len().checked_sub(1)?)?;
     let mut end = inner.trim_end().strip_suffix(']')?.len();
     loop {
@@ -800,12 +803,9 @@ fn genai_tool_calls(value: &AttrValue<'_>) -> Vec<String> {
         _ => None,
     };
     if let Some(raw) = raw {
-        use memchr::memmem::Finder;
-        use std::sync::LazyLock;
         // Built once: `memmem::find` builds its searcher on every call, which cost as
         // much as the search on these short texts.
         static TOOL_CALL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"tool_call"));
-        static UNICODE_ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br"\u"));
         let bytes = raw.as_bytes();
         if TOOL_CALL.find(bytes).is_none() && UNICODE_ESCAPE.find(bytes).is_none() {
             return Vec::new();
