@@ -536,7 +536,12 @@ mod tests {
     #[test]
     fn remembered_error_labels_are_the_labels_made_afresh() {
         let errors: &[(&str, Option<&str>, Option<&str>, Option<&str>)] = &[
-            ("TOOL", Some("venmo__login"), None, Some("User 17 not found")),
+            (
+                "TOOL",
+                Some("venmo__login"),
+                None,
+                Some("User 17 not found"),
+            ),
             ("TOOL", Some("venmo__login"), None, Some("User 4 not found")),
             ("TOOL", None, None, Some("User 4 not found")),
             ("LLM", None, Some("RateLimitError"), Some("slow down")),
@@ -556,12 +561,21 @@ mod tests {
             for &(kind, tool, error_type, message) in errors {
                 let remembered = interner.error_group(kind, tool, error_type, message);
                 let fresh = error_group_label(kind, tool, error_type, message);
-                assert_eq!(&*remembered, fresh.as_str(), "{kind} {tool:?} {error_type:?} {message:?}");
+                assert_eq!(
+                    &*remembered,
+                    fresh.as_str(),
+                    "{kind} {tool:?} {error_type:?} {message:?}"
+                );
             }
         }
         assert_eq!(interner.error_groups.len(), errors.len());
         // Equal labels are one shared string.
-        let a = interner.error_group("TOOL", Some("venmo__login"), None, Some("User 17 not found"));
+        let a = interner.error_group(
+            "TOOL",
+            Some("venmo__login"),
+            None,
+            Some("User 17 not found"),
+        );
         let b = interner.error_group("TOOL", Some("venmo__login"), None, Some("User 4 not found"));
         assert!(Arc::ptr_eq(&a, &b));
     }
