@@ -533,9 +533,17 @@ pub(crate) fn merge_summary(into: &mut TraceSummary, other: TraceSummary) {
 mod tests {
     use super::*;
 
+    /// An error span's kind, tool name, error type and message.
+    type ErrorParts = (
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+    );
+
     #[test]
     fn remembered_error_labels_are_the_labels_made_afresh() {
-        let errors: &[(&str, Option<&str>, Option<&str>, Option<&str>)] = &[
+        let errors: &[ErrorParts] = &[
             (
                 "TOOL",
                 Some("venmo__login"),
