@@ -148,11 +148,13 @@ pub struct Interner {
     error_groups: rustc_hash::FxHashMap<Box<[u8]>, Arc<str>>,
     /// The key of the error being looked up, in a buffer kept between lookups.
     error_key: Vec<u8>,
+    /// Bytes of the keys and labels in `error_groups`.
+    error_bytes: usize,
 }
 
-/// Errors whose labels are remembered; beyond this many different ones (a dataset whose
-/// every message differs), labels are made afresh instead of filling memory.
-const REMEMBERED_ERROR_GROUPS: usize = 1 << 16;
+/// How many bytes of error keys and labels are remembered; past that (a dataset whose every
+/// message differs), labels are made afresh instead of filling memory.
+const REMEMBERED_ERROR_BYTES: usize = 4 << 20;
 
 impl Interner {
     /// The shared copy of `s`.
@@ -193,7 +195,9 @@ impl Interner {
         }
         let label = error_group_label(kind, tool_name, error_type, error_message);
         let label = self.get(&label);
-        if self.error_groups.len() < REMEMBERED_ERROR_GROUPS {
+        let bytes = self.error_key.len() + label.len();
+        if self.error_bytes + bytes <= REMEMBERED_ERROR_BYTES {
+            self.error_bytes += bytes;
             let key: Box<[u8]> = Box::from(self.error_key.as_slice());
             self.error_groups.insert(key, label.clone());
         }
@@ -586,5 +590,26 @@ mod tests {
         );
         let b = interner.error_group("TOOL", Some("venmo__login"), None, Some("User 4 not found"));
         assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn error_labels_stop_being_remembered_past_the_memory_bound() {
+        let mut interner = Interner::default();
+        let message = "x".repeat(400);
+        let mut n = 0;
+        while interner.error_bytes + 1000 < REMEMBERED_ERROR_BYTES {
+            interner.error_group("TOOL", None, Some(&n.to_string()), Some(&message));
+            n += 1;
+        }
+        let remembered = interner.error_groups.len();
+        for more in n..n + 100 {
+            let label = interner.error_group("TOOL", None, Some(&more.to_string()), Some(&message));
+            assert_eq!(
+                &*label,
+                error_group_label("TOOL", None, Some(&more.to_string()), Some(&message))
+            );
+        }
+        assert!(interner.error_groups.len() <= remembered + 2);
+        assert!(interner.error_bytes <= REMEMBERED_ERROR_BYTES);
     }
 }
