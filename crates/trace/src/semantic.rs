@@ -607,9 +607,11 @@ fn name_in_escaped_definition(raw: &str) -> Option<&str> {
 /// escapes inside, such as `\"get_weather\"`.
 fn escaped_name_value(rest: &str) -> Option<&str> {
     let rest = rest.trim_start().strip_prefix("\\\"")?;
-    let end = rest.find('\\')?;
+    // Names are a few bytes long: a plain loop finds their end sooner than a `memchr`
+    // search is set up (this runs for every tool definition on every LLM span).
+    let end = rest.bytes().position(|b| b == b'\\' || b == b'"')?;
     let name = &rest[..end];
-    (rest[end..].starts_with("\\\"") && !name.is_empty() && !name.contains('"')).then_some(name)
+    (rest[end..].starts_with("\\\"") && !name.is_empty()).then_some(name)
 }
 
 fn name_of_definition(json: &str) -> Option<String> {
