@@ -146,9 +146,10 @@ pub(crate) fn ordered_map<T: Send, R: Send, E: Send>(
             s.absorbing = false;
         }
     };
-    // On rayon's threads, started once per process: a thread spawned here could wait milliseconds
-    // on the spawning core before the scheduler moved it to an idle one, while the caller
-    // inflated and parsed alone. The caller, outside the pool, sleeps until all are done.
+    // On rayon's threads, started once per process: a thread spawned here could wait
+    // milliseconds on the spawning core before the scheduler moved it to an idle one, while
+    // the caller inflated and parsed alone. The caller, outside the pool, sleeps until all
+    // are done.
     rayon::scope(|scope| {
         for _ in 1..workers.max(1) {
             scope.spawn(|_| worker());
