@@ -427,3 +427,41 @@ fn a_build_that_runs_out_of_space_leaves_no_half_index() {
     );
     assert_eq!(json(&o)["total"], 4000);
 }
+
+#[test]
+fn absurd_token_counts_neither_wrap_nor_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let llm = |trace: &str, span: &str, tokens: &str| {
+        Span::new(trace, span, "")
+            .attrs(&format!(r#"{{"openinference.span.kind":"LLM",{tokens}}}"#))
+            .line()
+    };
+    let file = write(
+        tmp.path(),
+        "tokens.jsonl",
+        &[
+            // u64::MAX, the usual "unknown" sentinel, is no count.
+            llm(
+                "t1",
+                "a",
+                r#""gen_ai.usage.input_tokens":18446744073709551615,"gen_ai.usage.output_tokens":1"#,
+            ),
+            llm("t1", "b", r#""llm.token_count.prompt":9223372036854775807"#),
+            llm("t2", "a", r#""llm.token_count.prompt":9223372036854775807"#),
+            llm("t3", "a", r#""llm.token_count.prompt":-5"#),
+        ],
+    );
+    let f = file.to_str().unwrap();
+    let o = json(&halo(tmp.path(), &["overview", f, "--json"]));
+    assert_eq!(
+        o["total_input_tokens"],
+        i64::MAX,
+        "saturated, not wrapped: {o}"
+    );
+    assert_eq!(o["total_output_tokens"], 1);
+    let q = json(&halo(
+        tmp.path(),
+        &["query", f, "--json", "--sort", "tokens", "--limit", "1"],
+    ));
+    assert!(q["traces"][0]["total_tokens"].as_i64().unwrap() > 0, "{q}");
+}

@@ -652,7 +652,7 @@ fn dataset_stats(
         s.error_traces += usize::from(t.error_span_count > 0);
         s.llm_calls += u64::from(t.llm_call_count);
         s.tool_calls += u64::from(t.tool_call_count);
-        s.total_tokens += t.total_tokens;
+        s.total_tokens = s.total_tokens.saturating_add(t.total_tokens);
         if let Some(c) = t.cost {
             s.cost = Some(s.cost.unwrap_or(0.0) + c);
         }

@@ -396,13 +396,19 @@ impl TraceAcc {
             let [input, output, total] = tokens.map(|t| t.unwrap_or(0));
             if kind == SpanKind::Agent.as_str() || kind == SpanKind::Chain.as_str() {
                 let a = &mut s.aggregate_tokens;
-                (a[0], a[1], a[2]) = (a[0] + input, a[1] + output, a[2] + total);
+                (a[0], a[1], a[2]) = (
+                    a[0].saturating_add(input),
+                    a[1].saturating_add(output),
+                    a[2].saturating_add(total),
+                );
             } else if input != 0 || output != 0 || total != 0 {
                 // Zeros (a call streamed without usage) say nothing about the tokens.
                 s.tokens_from_calls = true;
-                s.input_tokens += input;
-                s.output_tokens += output;
-                s.total_tokens += total;
+                // Saturating: counts near `i64::MAX` in the data must not wrap to
+                // negative totals (or panic in a debug build).
+                s.input_tokens = s.input_tokens.saturating_add(input);
+                s.output_tokens = s.output_tokens.saturating_add(output);
+                s.total_tokens = s.total_tokens.saturating_add(total);
             }
         }
         if let Some(cost) = SpanColumns::opt_f64(c.cost, i) {
@@ -502,9 +508,9 @@ pub(crate) fn merge_summary(into: &mut TraceSummary, other: TraceSummary) {
     }
     match (into.tokens_from_calls, other.tokens_from_calls) {
         (true, true) => {
-            into.input_tokens += other.input_tokens;
-            into.output_tokens += other.output_tokens;
-            into.total_tokens += other.total_tokens;
+            into.input_tokens = into.input_tokens.saturating_add(other.input_tokens);
+            into.output_tokens = into.output_tokens.saturating_add(other.output_tokens);
+            into.total_tokens = into.total_tokens.saturating_add(other.total_tokens);
         }
         (false, true) => {
             into.tokens_from_calls = true;
@@ -515,7 +521,7 @@ pub(crate) fn merge_summary(into: &mut TraceSummary, other: TraceSummary) {
         (_, false) => {}
     }
     for (a, b) in into.aggregate_tokens.iter_mut().zip(other.aggregate_tokens) {
-        *a += b;
+        *a = a.saturating_add(b);
     }
     into.settle_tokens();
     into.priced_span_count += other.priced_span_count;

@@ -278,9 +278,9 @@ fn summarize<'t>(
         o.tool_error_span_count += u64::from(t.tool_error_span_count);
         o.llm_call_count += u64::from(t.llm_call_count);
         o.tool_call_count += u64::from(t.tool_call_count);
-        o.total_input_tokens += t.input_tokens;
-        o.total_output_tokens += t.output_tokens;
-        o.total_tokens += t.total_tokens;
+        o.total_input_tokens = o.total_input_tokens.saturating_add(t.input_tokens);
+        o.total_output_tokens = o.total_output_tokens.saturating_add(t.output_tokens);
+        o.total_tokens = o.total_tokens.saturating_add(t.total_tokens);
         o.raw_jsonl_bytes += t.raw_bytes;
         o.missing_parent_span_count += u64::from(t.missing_parent_count);
         o.duplicate_span_count += u64::from(t.duplicate_span_count);

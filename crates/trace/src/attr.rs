@@ -99,15 +99,13 @@ impl<'a> AttrValue<'a> {
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             AttrValue::Int(i) => Some(*i),
-            AttrValue::Float(f) if f.fract() == 0.0 && f.is_finite() => Some(*f as i64),
+            AttrValue::Float(f) => whole_f64_as_i64(*f),
             AttrValue::RawStr(_) => self.string()?.trim().parse::<i64>().ok(),
-            AttrValue::Str(s) => s.trim().parse::<i64>().ok().or_else(|| {
-                s.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|f| f.fract() == 0.0)
-                    .map(|f| f as i64)
-            }),
+            AttrValue::Str(s) => s
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .or_else(|| s.trim().parse::<f64>().ok().and_then(whole_f64_as_i64)),
             _ => None,
         }
     }
@@ -356,9 +354,34 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Attributes<'a> {
     }
 }
 
+/// A whole float as an integer, when it is one `i64` holds: `as` would saturate a number
+/// past the range (a `u64::MAX` written as a float) into a plausible-looking `i64::MAX`.
+fn whole_f64_as_i64(f: f64) -> Option<i64> {
+    // 2^63 is exact as an f64; every whole float below it and from -2^63 up fits.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    (f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f)).then_some(f as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_past_i64_are_not_saturated_into_it() {
+        for (value, expected) in [
+            (AttrValue::Float(18446744073709551615.0), None),
+            (AttrValue::Float(9223372036854775808.0), None),
+            (AttrValue::Float(-9223372036854775808.0), Some(i64::MIN)),
+            (AttrValue::Float(4096.0), Some(4096)),
+            (AttrValue::Float(f64::NAN), None),
+            (AttrValue::Float(f64::INFINITY), None),
+            (AttrValue::Str("18446744073709551615".into()), None),
+            (AttrValue::Str("1e3".into()), Some(1000)),
+            (AttrValue::Str("1.5".into()), None),
+        ] {
+            assert_eq!(value.as_i64(), expected, "{value:?}");
+        }
+    }
 
     #[test]
     fn classifies_canonical_values() {

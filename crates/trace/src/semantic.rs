@@ -184,14 +184,21 @@ fn int_of(slots: &[Option<&AttrValue<'_>>]) -> Option<i64> {
     slots.iter().flatten().find_map(|v| v.as_i64())
 }
 
+/// A token count: a whole number from 0 up. Negative counts and numbers past `i64`
+/// (such as `u64::MAX`, a common "unknown" sentinel) are not counts, and are left out
+/// rather than let them swamp every sum they would enter.
+fn token_count(value: &AttrValue<'_>) -> Option<i64> {
+    value.as_i64().filter(|n| *n >= 0)
+}
+
 fn tokens_of(slots: &[Option<&AttrValue<'_>>; 3]) -> Option<Tokens> {
-    let input = slots[0].and_then(|v| v.as_i64());
-    let output = slots[1].and_then(|v| v.as_i64());
-    let total = slots[2].and_then(|v| v.as_i64());
+    let input = slots[0].and_then(token_count);
+    let output = slots[1].and_then(token_count);
+    let total = slots[2].and_then(token_count);
     if input.is_none() && output.is_none() && total.is_none() {
         return None;
     }
-    let total = total.or_else(|| Some(input.unwrap_or(0) + output.unwrap_or(0)));
+    let total = total.or_else(|| Some(input.unwrap_or(0).saturating_add(output.unwrap_or(0))));
     Some(Tokens {
         input,
         output,
@@ -498,7 +505,11 @@ impl<'a> SpanFacts<'a> {
             kind,
             model: text_of(&s.model),
             tokens,
-            cost: s.cost.iter().flatten().find_map(|v| v.as_f64()),
+            cost: s
+                .cost
+                .iter()
+                .flatten()
+                .find_map(|v| v.as_f64().filter(|c| c.is_finite())),
             agent_name: text_of(&s.agent_name),
             agent_id: text_of(&s.agent_id),
             tool_name,

@@ -42,6 +42,38 @@ fn openinference_llm_span() {
 }
 
 #[test]
+fn token_counts_past_i64_or_below_zero_are_not_counts() {
+    // u64::MAX is a common "unknown" sentinel; saturated to i64::MAX it swamped every sum.
+    let f = facts_of(
+        r#"{"openinference.span.kind":"LLM","gen_ai.usage.input_tokens":18446744073709551615,"gen_ai.usage.output_tokens":1}"#,
+    );
+    assert_eq!(
+        f.tokens,
+        Tokens {
+            input: None,
+            output: Some(1),
+            total: Some(1)
+        }
+    );
+    let negative = facts_of(r#"{"llm.token_count.prompt":-5,"llm.token_count.completion":"7"}"#);
+    assert_eq!(
+        (negative.tokens.input, negative.tokens.total),
+        (None, Some(7))
+    );
+    // Counts that fit but add up past i64 saturate instead of wrapping.
+    let huge = facts_of(
+        r#"{"llm.token_count.prompt":9223372036854775807,"llm.token_count.completion":9}"#,
+    );
+    assert_eq!(huge.tokens.total, Some(i64::MAX));
+    let nan_cost = facts_of(r#"{"llm.cost.total":"NaN","gen_ai.usage.cost":0.5}"#);
+    assert_eq!(
+        nan_cost.cost,
+        Some(0.5),
+        "a cost that is not a number is no cost"
+    );
+}
+
+#[test]
 fn tokens_come_from_one_dialect_only() {
     let f = facts_of(
         r#"{"openinference.span.kind":"LLM","llm.token_count.prompt":100,"llm.token_count.completion":50,
