@@ -133,3 +133,54 @@ fn an_interrupted_json_command_says_so_in_json() {
     assert_eq!(e["error"]["exit_code"], 130);
     assert_eq!(e["error"]["message"], "interrupted");
 }
+
+#[test]
+fn a_damaged_span_table_is_a_data_failure_not_a_query_mistake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let f = file.to_str().unwrap();
+    let idx = tmp.path().join("idx");
+    let idx_arg = idx.to_str().unwrap();
+    assert!(
+        halo(tmp.path(), &["index", f, "--index-dir", idx_arg, "-q"])
+            .status
+            .success()
+    );
+    // Damage the span table's footer in place, keeping its size: opening checks sizes only
+    // (hashing every table at every query would cost more than the query), so the damage
+    // shows when the query loads the table.
+    let table = walk_files(&idx)
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".spans.arrow"))
+        .expect("a span table");
+    let mut bytes = std::fs::read(&table).unwrap();
+    let end = bytes.len() - 10;
+    bytes[end - 64..end].fill(0xff);
+    std::fs::write(&table, bytes).unwrap();
+
+    let q = "SELECT count(*) FROM spans";
+    let out = halo(tmp.path(), &["sql", f, q, "--index-dir", idx_arg]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("halo index --rebuild"),
+        "{}",
+        stderr(&out)
+    );
+    let out = halo(tmp.path(), &["sql", f, q, "--index-dir", idx_arg, "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json_any(&out)["error"]["exit_code"], 2);
+}
+
+/// Every file under `dir`.
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk_files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -36,6 +36,10 @@ pub enum SqlError {
     /// The index could not be read.
     #[error(transparent)]
     Index(#[from] halo_index::IndexError),
+    /// A table's rows could not be loaded from the index while the query ran (a damaged
+    /// or missing index file): the data's failure, not the query's.
+    #[error("{0}")]
+    Unreadable(String),
     /// A file could not be written (export).
     #[error("{path}: {source}")]
     Io {
@@ -63,8 +67,25 @@ impl SqlError {
                 detail: memory_detail(m),
             },
             DataFusionError::SQL(p, _) => SqlError::Syntax(p.to_string()),
+            DataFusionError::External(e) if e.is::<TableUnreadable>() => {
+                SqlError::Unreadable(e.to_string())
+            }
             root => SqlError::Query(explained(&strip_prefixes(&root.to_string()))),
         }
+    }
+}
+
+/// Why a table's rows could not be loaded, carried through DataFusion (which only passes
+/// errors on) so that it comes out as [`SqlError::Unreadable`] rather than as a mistake in
+/// the query.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct TableUnreadable(pub(crate) String);
+
+impl TableUnreadable {
+    /// The DataFusion error that carries `message`.
+    pub(crate) fn into_datafusion(message: String) -> DataFusionError {
+        DataFusionError::External(Box::new(TableUnreadable(message)))
     }
 }
 

@@ -148,7 +148,7 @@ impl LazyMessages {
                 table_of(build()?).map(Arc::new).map_err(|e| e.to_string())
             })
             .await
-            .map_err(datafusion::error::DataFusionError::Execution)
+            .map_err(crate::error::TableUnreadable::into_datafusion)
     }
 }
 

@@ -237,7 +237,7 @@ impl SpansTable {
                     .map_err(|e| e.to_string())
             })
             .await
-            .map_err(DataFusionError::Execution)
+            .map_err(crate::error::TableUnreadable::into_datafusion)
     }
 }
 
