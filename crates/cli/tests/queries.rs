@@ -226,6 +226,37 @@ fn view_search_and_grep() {
 /// `grep --max-matches` gives the first matches in file order and the same count on every
 /// run, and says the scan stopped early, however the threads were scheduled.
 #[test]
+fn view_shows_spans_whose_parents_loop_and_deep_chains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lines = vec![
+        Span::new("c", "r", "").line(),
+        Span::new("c", "x", "r").line(),
+        // a and b are each other's parent: no root leads to them.
+        Span::new("c", "a", "b").line(),
+        Span::new("c", "b", "a").line(),
+    ];
+    // A chain 200 spans deep (a page's most), each the child of the one before.
+    lines.push(Span::new("deep", "d0", "").line());
+    for i in 1..200 {
+        lines.push(Span::new("deep", &format!("d{i}"), &format!("d{}", i - 1)).line());
+    }
+    let file = write(tmp.path(), "loops.jsonl", &lines);
+    let f = file.to_str().unwrap();
+    let tree = stdout(&halo(tmp.path(), &["view", f, "c"]));
+    for id in ["[r]", "[x]", "[a]", "[b]"] {
+        assert_eq!(tree.matches(id).count(), 1, "{id} once in:\n{tree}");
+    }
+    assert!(tree.contains("(its parents loop)"), "{tree}");
+    assert!(tree.contains("1 span(s) shown as roots"), "{tree}");
+    let deep = stdout(&halo(tmp.path(), &["view", f, "deep", "--limit", "200"]));
+    let last = deep.lines().find(|l| l.contains("[d199]")).expect(&deep);
+    assert!(
+        last.starts_with(&" ".repeat(3 * 199)),
+        "nested 199 levels: {last:?}"
+    );
+}
+
+#[test]
 fn grep_stopping_at_enough_matches_is_deterministic_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let padding = "x".repeat(2_000);

@@ -372,7 +372,30 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
     let mut seen = vec![false; v.spans.len()];
     let n = roots.len();
     for (k, r) in roots.into_iter().enumerate() {
-        tree_node(&mut out, v, &children, &mut seen, r, "", k + 1 == n);
+        tree(&mut out, v, &children, &mut seen, r, k + 1 == n, "");
+    }
+    // Spans whose parents lead round in a loop are reached from no root: each loop is
+    // shown from its first span, so that no span of the page goes missing.
+    let mut looped = 0;
+    for i in 0..v.spans.len() {
+        if !seen[i] {
+            looped += 1;
+            tree(
+                &mut out,
+                v,
+                &children,
+                &mut seen,
+                i,
+                true,
+                " (its parents loop)",
+            );
+        }
+    }
+    if looped > 0 {
+        let _ = writeln!(
+            out,
+            "{looped} span(s) shown as roots: following their parents leads round in a loop"
+        );
     }
     if !v.missing_span_ids.is_empty() {
         let _ = writeln!(out, "not in this trace: {}", v.missing_span_ids.join(", "));
@@ -389,54 +412,63 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
     out
 }
 
-fn tree_node(
+/// Writes span `i` and everything under it, depth first, each span once (`seen`, which
+/// also ends a walk round a loop of parents). A loop rather than recursion, so that how
+/// deep a chain of spans goes costs heap, never stack.
+fn tree(
     out: &mut String,
     v: &TraceView,
     children: &[Vec<usize>],
     seen: &mut [bool],
     i: usize,
-    prefix: &str,
     last: bool,
+    note: &str,
 ) {
-    if std::mem::replace(&mut seen[i], true) {
-        return;
-    }
-    let s = &v.spans[i];
-    let status = if s.status.code.ends_with("ERROR") {
-        " ERROR"
-    } else {
-        ""
-    };
-    let message = if s.status.message.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", cut(&s.status.message, 100))
-    };
-    let _ = writeln!(
-        out,
-        "{prefix}{}{} {} [{}] {}{status}{message}",
-        if last { "└─ " } else { "├─ " },
-        s.span_kind,
-        s.name,
-        s.span_id,
-        millis(s.duration_ms),
-    );
-    let child_prefix = format!("{prefix}{}", if last { "   " } else { "│  " });
-    let bar = if children[i].is_empty() {
-        "   "
-    } else {
-        "│  "
-    };
-    for (k, val) in &s.attributes {
-        let text = match val {
-            serde_json::Value::String(t) => t.clone(),
-            other => other.to_string(),
+    // (span, the prefix of its line, whether it is its parent's last child)
+    let mut stack = vec![(i, String::new(), last)];
+    while let Some((i, prefix, last)) = stack.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        let s = &v.spans[i];
+        let status = if s.status.code.ends_with("ERROR") {
+            " ERROR"
+        } else {
+            ""
         };
-        let _ = writeln!(out, "{child_prefix}{bar}{k} = {}", cut(&text, 160));
-    }
-    let n = children[i].len();
-    for (k, &c) in children[i].iter().enumerate() {
-        tree_node(out, v, children, seen, c, &child_prefix, k + 1 == n);
+        let message = if s.status.message.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", cut(&s.status.message, 100))
+        };
+        let note = if prefix.is_empty() { note } else { "" };
+        let _ = writeln!(
+            out,
+            "{prefix}{}{} {} [{}] {}{status}{message}{note}",
+            if last { "└─ " } else { "├─ " },
+            s.span_kind,
+            s.name,
+            s.span_id,
+            millis(s.duration_ms),
+        );
+        let child_prefix = format!("{prefix}{}", if last { "   " } else { "│  " });
+        let bar = if children[i].is_empty() {
+            "   "
+        } else {
+            "│  "
+        };
+        for (k, val) in &s.attributes {
+            let text = match val {
+                serde_json::Value::String(t) => t.clone(),
+                other => other.to_string(),
+            };
+            let _ = writeln!(out, "{child_prefix}{bar}{k} = {}", cut(&text, 160));
+        }
+        let n = children[i].len();
+        // Pushed last child first, so the first child comes off the stack first.
+        for (k, &c) in children[i].iter().enumerate().rev() {
+            stack.push((c, child_prefix.clone(), k + 1 == n));
+        }
     }
 }
 
