@@ -465,3 +465,48 @@ fn absurd_token_counts_neither_wrap_nor_panic() {
     ));
     assert!(q["traces"][0]["total_tokens"].as_i64().unwrap() > 0, "{q}");
 }
+
+#[test]
+fn terminal_escapes_in_trace_text_are_shown_escaped_never_sent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = Span::new("e1", "r", "");
+    let root = Span {
+        name: r"evil\u001b]0;pwned\u0007\u001b[2J".into(),
+        ..root
+    };
+    let tool = Span::new("e1", "t", "r")
+        .attrs(r#"{"openinference.span.kind":"TOOL","tool.name":"t\u001b[31mool\nx"}"#)
+        .error(r"x\u001b[31mred");
+    let file = write(tmp.path(), "escapes.jsonl", &[root.line(), tool.line()]);
+    let f = file.to_str().unwrap();
+    let report = tmp.path().join("report.md");
+    for args in [
+        vec!["query", f],
+        vec!["overview", f],
+        vec!["view", f, "e1"],
+        vec!["search", f, "e1", "red"],
+        vec!["diagnose", f, "-o", report.to_str().unwrap()],
+    ] {
+        let out = halo(tmp.path(), &args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(
+            !text.contains(['\u{1b}', '\u{7}']),
+            "{args:?} sent a control character:\n{text}"
+        );
+        assert!(
+            text.contains(r"\u001b"),
+            "{args:?} shows it escaped:\n{text}"
+        );
+    }
+    let tree = stdout(&halo(tmp.path(), &["view", f, "e1"]));
+    let tool_line = tree.lines().find(|l| l.contains("[t]")).unwrap();
+    assert!(tool_line.contains("ERROR"), "one line per span: {tree}");
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(!md.contains('\u{1b}'), "{md}");
+    assert!(
+        md.lines()
+            .any(|l| l.starts_with("## 1.") && l.contains(r"t\u001b[31mool x")),
+        "a line break in a tool name does not split the heading:\n{md}"
+    );
+}

@@ -89,9 +89,12 @@ pub(crate) fn md_cell(s: &str) -> String {
 }
 
 /// Masked templates say `<num>`, `<str>`, `<path>`: escaped, or Markdown renderers would
-/// take them for HTML tags and drop them.
+/// take them for HTML tags and drop them. A line break in trace text (a tool name, say)
+/// would end a heading or a paragraph early, so it becomes a space.
 fn md_text(s: &str) -> String {
-    s.replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\r', '\n'], " ")
 }
 
 fn qualifiers(f: &Finding) -> String {
@@ -249,7 +252,7 @@ pub fn render_markdown(d: &Diagnosis) -> String {
             wher.push(format!("agents {}", f.agents.join(", ")));
         }
         if !wher.is_empty() {
-            let _ = writeln!(out, "**Where:** {}\n", wher.join(" · "));
+            let _ = writeln!(out, "**Where:** {}\n", md_text(&wher.join(" · ")));
         }
         let _ = writeln!(out, "**Signal:** {}\n", md_text(&f.signal));
         let _ = writeln!(out, "**Fix direction:** {}\n", md_text(&f.fix));
@@ -323,7 +326,8 @@ pub fn render_markdown(d: &Diagnosis) -> String {
         "- Ask a model to investigate (needs an API key): `{}`",
         deeper_command(d, prompt)
     );
-    out
+    // The report quotes trace text; whoever `cat`s it must not get its escape sequences.
+    halo_trace::printable(&out).into_owned()
 }
 
 /// A short terminal summary: the top `rows` findings, where the Markdown report went (if
@@ -378,7 +382,7 @@ pub fn render_summary(d: &Diagnosis, rows: usize, report: Option<&str>) -> Strin
                 pct(f.share),
                 f.impact,
                 f.key.mode.as_str(),
-                clip(&f.title.replace('`', ""), 100)
+                clip(&f.title.replace('`', "").replace(['\r', '\n'], " "), 100)
             );
         }
         if d.findings.len() > rows {

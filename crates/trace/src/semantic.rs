@@ -118,6 +118,26 @@ pub fn one_line(text: &str, max: usize) -> String {
     }
 }
 
+/// `text` safe to show on a terminal or in a report: every control character but the line
+/// break (escape sequences, bells, carriage returns, tabs, C1 controls) is written as its
+/// JSON escape, `\u001b` say, as `halo grep` shows them. Trace text is untrusted: a span
+/// name may hold a sequence that retitles or clears the terminal it is printed on.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n';
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 fn cap(value: Cow<'_, str>) -> Cow<'_, str> {
     cap_at(value, HEAD_CHARS)
 }

@@ -75,7 +75,7 @@ pub(crate) fn run(args: &SqlArgs) -> Result<u8, Failure> {
     if args.options.json {
         render::json(&result)?;
     } else if args.csv {
-        render::text(&csv(&result))?;
+        render::raw_text(&csv(&result))?;
         note(&result);
     } else {
         render::text(&human(&result))?;

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use halo_index::FileReport;
 use halo_query::{GrepResult, Overview, ScanInfo, SearchResult, TraceList, TraceView};
 
-use super::table::{bytes, cut, millis, thousands, Table};
+use super::table::{bytes, cut, inline, millis, thousands, Table};
 
 fn scan_note(out: &mut String, scan: &Option<ScanInfo>) {
     if let Some(s) = scan {
@@ -446,9 +446,9 @@ fn tree(
             out,
             "{prefix}{}{} {} [{}] {}{status}{message}{note}",
             if last { "└─ " } else { "├─ " },
-            s.span_kind,
-            s.name,
-            s.span_id,
+            inline(&s.span_kind),
+            inline(&s.name),
+            inline(&s.span_id),
             millis(s.duration_ms),
         );
         let child_prefix = format!("{prefix}{}", if last { "   " } else { "│  " });

@@ -1,12 +1,14 @@
 //! The only place that decides how output looks: `--json` or tables for people.
 
 /// `eprintln!` that never panics: a closed stderr (`halo ... 2>&1 | head`) must not turn a
-/// run into a crash; the message is dropped instead.
+/// run into a crash; the message is dropped instead. Messages quote trace text (a bad
+/// line's reason, a span name), so control characters are escaped ([`halo_trace::printable`]).
 #[macro_export]
 macro_rules! errln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let message = format!($($arg)*);
+        let _ = writeln!(std::io::stderr(), "{}", halo_trace::printable(&message));
     }};
 }
 
@@ -15,7 +17,8 @@ macro_rules! errln {
 macro_rules! err {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = write!(std::io::stderr(), $($arg)*);
+        let message = format!($($arg)*);
+        let _ = write!(std::io::stderr(), "{}", halo_trace::printable(&message));
     }};
 }
 
@@ -37,8 +40,15 @@ pub(crate) fn json<T: Serialize>(value: &T) -> std::io::Result<()> {
     })
 }
 
-/// Writes text on stdout.
+/// Writes text for people on stdout, its control characters escaped: what the tables and
+/// trees show is trace text, which may hold terminal escape sequences
+/// ([`halo_trace::printable`]).
 pub(crate) fn text(s: &str) -> std::io::Result<()> {
+    raw_text(&halo_trace::printable(s))
+}
+
+/// Writes text on stdout as it is: for formats whose bytes scripts rely on (CSV).
+pub(crate) fn raw_text(s: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(s.as_bytes())?;
     if !s.ends_with('\n') {

@@ -15,8 +15,11 @@ impl Table {
         }
     }
 
+    /// Adds a row. Cells hold trace text, shown on one line with its control characters
+    /// escaped ([`inline`]) before the columns are measured.
     pub(crate) fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows
+            .push(cells.into_iter().map(|c| inline(&c).into_owned()).collect());
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -73,6 +76,15 @@ impl Table {
             out.push('\n');
         }
         out
+    }
+}
+
+/// Trace text for one line of a table or tree: control characters escaped
+/// ([`halo_trace::printable`]), and a line break too, which would split the line.
+pub(crate) fn inline(text: &str) -> std::borrow::Cow<'_, str> {
+    match halo_trace::printable(text) {
+        std::borrow::Cow::Borrowed(t) if !t.contains('\n') => std::borrow::Cow::Borrowed(t),
+        shown => std::borrow::Cow::Owned(shown.replace('\n', "\\u000a")),
     }
 }
 

@@ -418,3 +418,15 @@ fn indexed_rest_agrees_with_parsing() {
         }
     }
 }
+
+#[test]
+fn printable_escapes_every_control_character_but_the_line_break() {
+    assert!(matches!(
+        printable("plain text\nnext line, é"),
+        Cow::Borrowed(_)
+    ));
+    assert_eq!(
+        printable("evil\u{1b}]0;pwned\u{7}\u{1b}[2J\ttab\rcr\u{85}c1\u{7f}del\nok"),
+        "evil\\u001b]0;pwned\\u0007\\u001b[2J\\u0009tab\\u000dcr\\u0085c1\\u007fdel\nok"
+    );
+}
