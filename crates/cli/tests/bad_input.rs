@@ -510,3 +510,28 @@ fn terminal_escapes_in_trace_text_are_shown_escaped_never_sent() {
         "a line break in a tool name does not split the heading:\n{md}"
     );
 }
+
+#[test]
+fn a_pretty_printed_json_file_gets_one_hint_about_jsonl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let span: serde_json::Value = serde_json::from_str(&Span::new("t1", "a", "").line()).unwrap();
+    let pretty = serde_json::to_string_pretty(&span).unwrap();
+    let file = tmp.path().join("pretty.json");
+    std::fs::write(&file, format!("{pretty}\n")).unwrap();
+    let f = file.to_str().unwrap();
+    let out = halo(tmp.path(), &["overview", f]);
+    let err = stderr(&out);
+    assert_eq!(err.matches("hint:").count(), 1, "{err}");
+    assert!(
+        err.contains("one JSON object per line") && err.contains("jq -c"),
+        "{err}"
+    );
+    // A JSONL file with a bad line gets no such hint.
+    let jsonl = write(
+        tmp.path(),
+        "ok.jsonl",
+        &[Span::new("t1", "a", "").line(), "{".into(), "}".into()],
+    );
+    let err = stderr(&halo(tmp.path(), &["overview", jsonl.to_str().unwrap()]));
+    assert!(!err.contains("hint:"), "{err}");
+}

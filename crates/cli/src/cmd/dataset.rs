@@ -193,6 +193,29 @@ fn warn_problems(ds: &Dataset) {
     if rest > 0 {
         crate::errln!("halo: warning: {rest} more problem(s); `halo index --json` lists them");
     }
+    for r in ds.reports() {
+        if r.spans == 0 && r.skipped_lines > 1 && !r.gzip && is_pretty_printed_json(&r.path) {
+            crate::errln!(
+                "halo: hint: {} looks like one JSON document over many lines (pretty-printed); halo reads one JSON object per line: `jq -c . FILE` writes that (`jq -c '.[]' FILE` for an array)",
+                r.path.display()
+            );
+        }
+    }
+}
+
+/// Whether the file's first line that is not blank is a lone `{` or `[`: the opening of
+/// a pretty-printed JSON document, the usual first mistake when a JSONL file is expected.
+fn is_pretty_printed_json(path: &std::path::Path) -> bool {
+    use std::io::Read as _;
+    let mut head = [0u8; 4096];
+    let Ok(n) = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)) else {
+        return false;
+    };
+    String::from_utf8_lossy(&head[..n])
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .is_some_and(|l| l == "{" || l == "[")
 }
 
 /// Refuses a dataset without a single trace for a command whose answer would be empty
