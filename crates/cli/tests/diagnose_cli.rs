@@ -90,7 +90,11 @@ fn diagnose_prints_a_summary_writes_a_report_and_json() {
         outliers(&sensitive),
         outliers(&j)
     );
-    for bad in [["--outlier-scale", "0.1"], ["--repeat-threshold", "1"]] {
+    for bad in [
+        ["--outlier-scale", "0.1"],
+        ["--outlier-scale", "inf"],
+        ["--repeat-threshold", "1"],
+    ] {
         let o = halo(tmp.path(), &["diagnose", f, "-q", bad[0], bad[1]]);
         assert_eq!(o.status.code(), Some(1), "{bad:?}");
         assert!(stderr(&o).contains(bad[0]), "{}", stderr(&o));

@@ -107,6 +107,21 @@ fn export_writes_parquet_files() {
         assert_eq!(&bytes[..4], b"PAR1", "{t}");
         assert_eq!(&bytes[bytes.len() - 4..], b"PAR1", "{t}");
     }
+    // A file where the directory should go is named once, with what is wrong.
+    let a_file = tmp.path().join("afile");
+    std::fs::write(&a_file, "x").unwrap();
+    let f = file.to_str().unwrap();
+    let out = halo(
+        tmp.path(),
+        &["export", f, "--parquet", a_file.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("afile: a file is there; the tables are written into a directory"),
+        "{err}"
+    );
+    assert_eq!(err.matches("a file is there").count(), 1, "{err}");
 }
 
 /// Ctrl-C under `--json` still leaves JSON on stdout, with exit code 130.

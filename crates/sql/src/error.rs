@@ -41,12 +41,14 @@ pub enum SqlError {
     #[error("{0}")]
     Unreadable(String),
     /// A file could not be written (export).
-    #[error("{path}: {source}")]
+    // The cause is part of the message, not a `source`: a chain printed whole would
+    // say it twice.
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Parquet writing failed (export).
     #[error("{path}: parquet: {message}")]

@@ -19,9 +19,18 @@ use crate::{SqlEngine, SqlError, TABLE_NAMES};
 /// whoever takes the data to DuckDB or a warehouse has no index to go back to.
 pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<PathBuf>, SqlError> {
     let engine = SqlEngine::open(ds)?;
-    std::fs::create_dir_all(dir).map_err(|source| SqlError::Io {
+    if dir.is_file() {
+        return Err(SqlError::Io {
+            path: dir.to_path_buf(),
+            cause: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a file is there; the tables are written into a directory",
+            ),
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|cause| SqlError::Io {
         path: dir.to_path_buf(),
-        source,
+        cause,
     })?;
     let mut written = Vec::new();
     for name in TABLE_NAMES {
@@ -51,9 +60,9 @@ async fn write_table(engine: &SqlEngine, name: &str, path: &Path) -> Result<(), 
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let file = std::fs::File::create(path).map_err(|source| SqlError::Io {
+    let file = std::fs::File::create(path).map_err(|cause| SqlError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)

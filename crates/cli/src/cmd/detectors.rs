@@ -41,7 +41,7 @@ impl DetectorArgs {
         // Below this, "outlier" would mean "at the median".
         if !(scale.is_finite() && scale * d.outlier_factor > 1.0) {
             anyhow::bail!(
-                "--outlier-scale {scale} must be a number above {}",
+                "--outlier-scale {scale} must be a finite number above {}",
                 1.0 / d.outlier_factor
             );
         }
