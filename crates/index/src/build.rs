@@ -437,8 +437,13 @@ pub(crate) fn build_from_chunks<'d>(
                 reversed,
                 ProblemKind::ReversedTimes,
                 format!(
-                    "{} end before they start (the first on this line); kept, with a duration of 0",
-                    spans_counted(reversed.count)
+                    "{} {} (the first on this line); kept, with a duration of 0",
+                    spans_counted(reversed.count),
+                    if reversed.count == 1 {
+                        "ends before it starts"
+                    } else {
+                        "end before they start"
+                    }
                 ),
             ),
             (

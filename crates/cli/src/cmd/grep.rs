@@ -14,7 +14,7 @@ use crate::render;
 #[command(override_usage = "halo grep [OPTIONS] TRACE_PATH... PATTERN")]
 pub(crate) struct GrepArgs {
     /// Trace files and directories (the dataset), then PATTERN.
-    #[arg(required = true, num_args = 1.., value_name = "ARG")]
+    #[arg(required = true, num_args = 1.., value_name = "TRACE_PATH... PATTERN")]
     pub(crate) words: Vec<String>,
     /// Most matching lines to show.
     #[arg(long, default_value_t = 50)]

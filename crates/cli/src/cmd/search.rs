@@ -12,7 +12,7 @@ use crate::render;
 #[command(override_usage = "halo search [OPTIONS] TRACE_PATH... TRACE_ID PATTERN")]
 pub(crate) struct SearchArgs {
     /// Trace files and directories (the dataset), then TRACE_ID and PATTERN.
-    #[arg(required = true, num_args = 1.., value_name = "ARG")]
+    #[arg(required = true, num_args = 1.., value_name = "TRACE_PATH... TRACE_ID PATTERN")]
     pub(crate) words: Vec<String>,
     /// Search only this span.
     #[arg(long = "span", value_name = "SPAN_ID")]

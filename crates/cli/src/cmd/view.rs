@@ -12,7 +12,7 @@ use crate::render;
 #[command(override_usage = "halo view [OPTIONS] TRACE_PATH... TRACE_ID")]
 pub(crate) struct ViewArgs {
     /// Trace files and directories (the dataset), then the TRACE_ID to show.
-    #[arg(required = true, num_args = 1.., value_name = "ARG")]
+    #[arg(required = true, num_args = 1.., value_name = "TRACE_PATH... TRACE_ID")]
     pub(crate) words: Vec<String>,
     /// Show only these spans (repeatable, up to 200; values capped at 16 KB instead of 4 KB).
     #[arg(long = "span", value_name = "SPAN_ID")]

@@ -137,9 +137,9 @@ pub(crate) fn overview(o: &Overview) -> String {
         if o.priced_span_count < o.llm_call_count {
             let _ = write!(
                 tokens,
-                " (on the {} spans that carry one; {} model calls in all)",
-                thousands(o.priced_span_count),
-                thousands(o.llm_call_count)
+                " (on the {} that carry one; {} in all)",
+                halo_diagnose::counted(o.priced_span_count, "span", "spans"),
+                halo_diagnose::counted(o.llm_call_count, "model call", "model calls")
             );
         }
     }
@@ -311,9 +311,9 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "trace {} · {} spans",
-        v.trace_id,
-        thousands(v.span_count as i64)
+        "trace {} · {}",
+        inline(&v.trace_id),
+        halo_diagnose::counted(v.span_count, "span", "spans")
     );
     if let Some(o) = &v.oversized {
         let _ = writeln!(
