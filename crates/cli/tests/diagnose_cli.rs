@@ -102,6 +102,37 @@ fn diagnose_prints_a_summary_writes_a_report_and_json() {
 }
 
 #[test]
+fn suggested_commands_keep_the_index_dir_they_were_run_with() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = generated_run(tmp.path(), "run.jsonl", 200, 5);
+    let f = file.to_str().unwrap();
+    let idx = tmp.path().join("idx");
+    let idx = idx.to_str().unwrap();
+    let out = halo(
+        tmp.path(),
+        &["diagnose", f, "--index-dir", idx, "-o", "report.md", "-q"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let view = text
+        .lines()
+        .find(|l| l.starts_with("Top example: halo view"))
+        .expect(&text);
+    assert!(view.contains(&format!("{f} --index-dir {idx} ")), "{view}");
+    // Following the suggestion reuses the index: nothing is written beside the data.
+    let words: Vec<&str> = view["Top example: halo ".len()..].split(' ').collect();
+    assert!(halo(tmp.path(), &words).status.success());
+    let beside: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("run.jsonl."))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
+    let md = std::fs::read_to_string(tmp.path().join("report.md")).unwrap();
+    assert!(md.contains(&format!("--index-dir {idx} -p ")), "{md}");
+}
+
+#[test]
 fn diff_gives_verdicts_between_two_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let before = generated(

@@ -458,6 +458,7 @@ pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, Dia
     Ok(Diagnosis {
         schema_version: DIAGNOSIS_SCHEMA_VERSION,
         sources: ds.sources().map(|p| p.display().to_string()).collect(),
+        command_options: Vec::new(),
         stats,
         modes,
         findings,

@@ -289,6 +289,10 @@ pub struct Diagnosis {
     pub schema_version: u32,
     /// The dataset's source files, as given.
     pub sources: Vec<String>,
+    /// Options the suggested commands repeat after the sources (`--index-dir DIR`), so
+    /// that following them reuses the same index. Not part of the JSON.
+    #[serde(skip)]
+    pub command_options: Vec<String>,
     /// Whole-dataset numbers.
     pub stats: DatasetStats,
     /// Per mode, ranked by impact (highest first).

@@ -71,6 +71,7 @@ fn dataset_words(d: &Diagnosis) -> String {
     }
     d.sources
         .iter()
+        .chain(&d.command_options)
         .map(|s| shell_word(s))
         .collect::<Vec<_>>()
         .join(" ")

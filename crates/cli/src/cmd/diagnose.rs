@@ -39,6 +39,9 @@ pub(crate) fn run(args: &DiagnoseArgs) -> Result<u8, Failure> {
         .iter()
         .map(|p| p.display().to_string())
         .collect();
+    if let Some(dir) = &args.dataset.options.index_dir {
+        d.command_options = vec!["--index-dir".into(), dir.display().to_string()];
+    }
     let report = match &args.output {
         Some(path) => {
             // Our own citations always resolve; the check keeps that a guarantee.
