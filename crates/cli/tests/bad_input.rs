@@ -87,6 +87,12 @@ fn bad_lines_are_skipped_named_and_counted() {
     let strict = halo(tmp.path(), &["overview", f, "--strict"]);
     assert_eq!(strict.status.code(), Some(2));
     assert!(stderr(&strict).contains("--strict"), "{}", stderr(&strict));
+    assert!(stderr(&strict).contains("refused"), "{}", stderr(&strict));
+    assert!(
+        !stderr(&strict).contains("line skipped"),
+        "nothing was skipped: {}",
+        stderr(&strict)
+    );
     assert!(stdout(&strict).is_empty(), "{}", stdout(&strict));
 
     // With --json the failure is JSON on stdout as well: a script reading stdout always

@@ -119,7 +119,7 @@ pub enum IndexError {
         error: std::io::Error,
     },
     /// `--strict` and something was unreadable.
-    #[error("{first} ({count} problem(s); --strict makes them fatal)")]
+    #[error("{}", strict_message(first, *count))]
     Strict {
         /// How many problems.
         count: u64,
@@ -136,4 +136,15 @@ pub enum IndexError {
     /// Nothing readable was found.
     #[error("no readable trace files{}", .0.as_ref().map(|p| format!(": {p}")).unwrap_or_default())]
     NoData(Option<String>),
+}
+
+/// The first problem that `--strict` refused, told as a refusal: its message says what
+/// a run without `--strict` does with the line ("line skipped"), which did not happen.
+fn strict_message(first: &Problem, count: u64) -> String {
+    let told = first.to_string();
+    let told = ["; line skipped", "; span skipped"]
+        .iter()
+        .find_map(|done| told.strip_suffix(done))
+        .unwrap_or(&told);
+    format!("{told} (refused: --strict makes any of the {count} problem(s) an error)")
 }
