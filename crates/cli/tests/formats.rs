@@ -365,3 +365,34 @@ fn logs_and_metrics_lines_beside_the_spans_are_one_problem_that_loses_nothing() 
         "{message}"
     );
 }
+
+/// Without a home directory, indexes of read-only directories go to a cache of the user's
+/// own in the temporary directory, never to one name every user shares.
+#[cfg(unix)]
+#[test]
+fn without_a_home_the_cache_is_the_users_own() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("ro");
+    std::fs::create_dir(&data).unwrap();
+    let file = write(&data, "t.jsonl", &[Span::new("t1", "a", "").line()]);
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let temp = tmp.path().join("temp");
+    std::fs::create_dir(&temp).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_halo"))
+        .args(["index", file.to_str().unwrap(), "--json", "-q"])
+        .env_remove("HALO_CACHE_DIR")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("HOME")
+        .env("TMPDIR", &temp)
+        .output()
+        .unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = json(&out);
+    // SAFETY: getuid takes no arguments and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let own = temp.join(format!("halo-cache-{uid}"));
+    let dir = report["files"][0]["index_dir"].as_str().unwrap();
+    assert!(dir.starts_with(own.to_str().unwrap()), "{dir}");
+}

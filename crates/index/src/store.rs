@@ -159,7 +159,8 @@ pub fn segment_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 ///
 /// With `index_root` (from `--index-dir`): `ROOT/<file name>-<hash of its path>`. Otherwise
 /// beside the source (`traces.jsonl.halo-index`) when that directory is writable, else in
-/// the user cache (`$HALO_CACHE_DIR`, `$XDG_CACHE_HOME/halo` or `~/.cache/halo`).
+/// the user cache (`$HALO_CACHE_DIR`, `$XDG_CACHE_HOME/halo`, `~/.cache/halo`, or without a
+/// home `halo-cache-UID` in the temporary directory).
 pub fn index_dir_for(source: &Path, index_root: Option<&Path>) -> PathBuf {
     if let Some(root) = index_root {
         return root.join(keyed_name(source));
@@ -227,8 +228,23 @@ fn cache_root() -> PathBuf {
     }
     match std::env::var_os("HOME") {
         Some(home) => PathBuf::from(home).join(".cache").join("halo"),
-        None => std::env::temp_dir().join("halo-cache"),
+        // One per user: a shared name in a shared directory would let one user's indexes
+        // (or a directory made in advance) be read as another's.
+        None => std::env::temp_dir().join(format!("halo-cache-{}", user_id())),
     }
+}
+
+/// The user this process runs as.
+#[cfg(unix)]
+fn user_id() -> u32 {
+    // SAFETY: getuid takes no arguments and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// The user this process runs as (no user ids here: the name is the same for everyone).
+#[cfg(not(unix))]
+fn user_id() -> u32 {
+    0
 }
 
 fn dir_is_writable(dir: &Path) -> bool {
