@@ -541,3 +541,26 @@ fn a_pretty_printed_json_file_gets_one_hint_about_jsonl() {
     let err = stderr(&halo(tmp.path(), &["overview", jsonl.to_str().unwrap()]));
     assert!(!err.contains("hint:"), "{err}");
 }
+
+#[test]
+fn an_index_dir_that_is_a_file_is_named_as_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), "t.jsonl", &[Span::new("t1", "a", "").line()]);
+    let a_file = write(tmp.path(), "afile", &["x".into()]);
+    let out = halo(
+        tmp.path(),
+        &[
+            "overview",
+            file.to_str().unwrap(),
+            "--index-dir",
+            a_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "bad usage");
+    let err = stderr(&out);
+    assert!(
+        err.contains("--index-dir") && err.contains("afile: not a directory"),
+        "{err}"
+    );
+    assert!(!err.contains(".tmp-"), "no internal names: {err}");
+}

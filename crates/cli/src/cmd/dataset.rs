@@ -138,6 +138,14 @@ impl DatasetArgs {
                 word.display()
             )));
         }
+        if let Some(dir) = &self.options.index_dir {
+            if dir.exists() && !dir.is_dir() {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "--index-dir {}: not a directory (it is where the indexes go)",
+                    dir.display()
+                )));
+            }
+        }
         let options = OpenOptions {
             index_dir: self.options.index_dir.clone(),
             strict: self.options.strict,

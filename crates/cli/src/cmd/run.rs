@@ -157,6 +157,16 @@ pub(crate) fn preflight(args: &RunArgs) -> anyhow::Result<()> {
             "--telemetry is not available in this release (telemetry of HALO's own activity comes in a later one); run without it"
         );
     }
+    if args.prompt.as_deref().is_some_and(|p| p.trim().is_empty()) {
+        bail!("-p/--prompt is empty: ask the root agent something, e.g. -p \"Diagnose errors you find and suggest fixes\"");
+    }
+    // The mistakes in the command line come before the missing key: fixing the key first
+    // and then meeting these would take two tries.
+    if let Some(cp) = &args.resume {
+        if !cp.is_file() {
+            bail!("--resume {}: no such checkpoint file", cp.display());
+        }
+    }
     let has_key = args.api_key.as_ref().is_some_and(|k| !k.is_empty()) || header_auth(args);
     if !has_key && is_default_openai(&args.base_url) {
         bail!(
@@ -733,5 +743,17 @@ mod tests {
         a.output = Some(dir.path().to_path_buf());
         let e = preflight(&a).unwrap_err().to_string();
         assert!(e.contains("is a directory"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_prompt_and_a_missing_checkpoint_are_named_before_the_key() {
+        let mut a = parse(&["-p", "  "]).unwrap();
+        a.api_key = None;
+        let e = preflight(&a).unwrap_err().to_string();
+        assert!(e.contains("-p/--prompt is empty"), "{e}");
+        let mut a = parse(&["-p", "why", "--resume", "/nonexistent/cp.json"]).unwrap();
+        a.api_key = None;
+        let e = preflight(&a).unwrap_err().to_string();
+        assert!(e.contains("no such checkpoint file"), "{e}");
     }
 }
