@@ -170,6 +170,8 @@ fn query_sorts_and_pages() {
     assert_eq!(errors["total"], 1);
     let human = stdout(&halo(tmp.path(), &["query", f, "--sort", "tokens"]));
     assert!(human.lines().nth(1).unwrap().starts_with("t1"), "{human}");
+    let past = stdout(&halo(tmp.path(), &["query", f, "--offset", "500"]));
+    assert!(past.contains("--offset 500 is past the last"), "{past}");
 }
 
 #[test]
@@ -190,6 +192,16 @@ fn view_search_and_grep() {
         &["view", f, "t2", "--span", "b", "--json"],
     ));
     assert_eq!(one["spans"].as_array().unwrap().len(), 1);
+    let paged = halo(
+        tmp.path(),
+        &["view", f, "t2", "--span", "b", "--offset", "1"],
+    );
+    assert_eq!(
+        paged.status.code(),
+        Some(1),
+        "--offset with --span is refused, not ignored"
+    );
+    assert!(stderr(&paged).contains("--span"), "{}", stderr(&paged));
     let tree = stdout(&halo(tmp.path(), &["view", f, "t2"]));
     assert!(
         tree.contains("TOOL op-b [b]") && tree.contains("ERROR"),

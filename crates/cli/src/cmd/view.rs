@@ -34,6 +34,11 @@ pub(crate) fn run(args: &ViewArgs) -> Result<u8, Failure> {
             "give the dataset and a trace id: halo view TRACE_PATH... TRACE_ID (find ids with `halo query`)"
         )));
     }
+    if !args.spans.is_empty() && (args.offset.is_some() || args.limit.is_some()) {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--offset and --limit page through a whole trace; --span shows the spans named, so use one or the other"
+        )));
+    }
     let (paths, trace_id) = (&args.words[..n - 1], &args.words[n - 1]);
     let dataset = super::dataset::DatasetArgs {
         paths: paths.iter().map(Into::into).collect(),

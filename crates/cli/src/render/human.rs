@@ -281,7 +281,14 @@ pub(crate) fn trace_list(list: &TraceList) -> String {
             cut(&detail, 60),
         ]);
     }
-    if t.is_empty() {
+    if t.is_empty() && list.total > 0 {
+        let _ = writeln!(
+            out,
+            "no traces on this page: {} match, and --offset {} is past the last",
+            thousands(list.total as i64),
+            list.offset
+        );
+    } else if t.is_empty() {
         out.push_str("no traces match\n");
     } else {
         out.push_str(&t.render(""));
