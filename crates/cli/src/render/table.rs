@@ -1,5 +1,9 @@
 //! Plain aligned text tables.
 
+// Columns are measured in terminal columns, not characters: a CJK character or an emoji
+// takes two.
+use unicode_width::UnicodeWidthStr as _;
+
 /// A table: a header and rows of cells; numeric-looking cells are right-aligned.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
@@ -28,10 +32,10 @@ impl Table {
 
     pub(crate) fn render(&self, indent: &str) -> String {
         let n = self.header.len();
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.width()).collect();
         for r in &self.rows {
             for (i, c) in r.iter().enumerate().take(n) {
-                widths[i] = widths[i].max(c.chars().count());
+                widths[i] = widths[i].max(c.width());
             }
         }
         let numeric: Vec<bool> = (0..n)
@@ -53,7 +57,7 @@ impl Table {
             let mut s = String::from(indent);
             for i in 0..n {
                 let c = cells.get(i).map(String::as_str).unwrap_or("");
-                let pad = widths[i] - c.chars().count();
+                let pad = widths[i] - c.width();
                 if numeric[i] {
                     s.push_str(&" ".repeat(pad));
                     s.push_str(c);
@@ -145,5 +149,22 @@ mod tests {
         assert_eq!(bytes(1_500_000), "1.5 MB");
         assert_eq!(cut("a  b\nc", 10), "a b c");
         assert_eq!(cut("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns_and_controls_are_escaped() {
+        let mut t = Table::new(&["tool", "calls"]);
+        t.row(vec!["検索".into(), "1".into()]);
+        t.row(vec!["grep".into(), "22".into()]);
+        t.row(vec!["a\u{1b}[2Jb\nc".into(), "3".into()]);
+        assert_eq!(
+            t.render(""),
+            concat!(
+                "tool                calls\n",
+                "検索                    1\n",
+                "grep                   22\n",
+                "a\\u001b[2Jb\\u000ac      3\n",
+            )
+        );
     }
 }
