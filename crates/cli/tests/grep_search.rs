@@ -321,3 +321,22 @@ fn an_anchored_grep_stops_checking_lines_at_enough_matches() {
     assert_eq!(g["scan"]["complete"], false, "{g}");
     assert_eq!(g["scan"]["stopped_by"], "max_matches", "{g}");
 }
+
+#[test]
+fn line_end_anchors_hold_on_crlf_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = [
+        Span::new("t1", "a", "").line(),
+        Span::new("t2", "a", "").line(),
+    ];
+    let file = tmp.path().join("crlf.jsonl");
+    std::fs::write(&file, format!("{}\r\n{}\r\n", lines[0], lines[1])).unwrap();
+    let f = file.to_str().unwrap();
+    let g = json(&halo(tmp.path(), &["grep", f, r"\}$", "--json"]));
+    assert_eq!(g["matching_lines"], 2, "{g}");
+    let c = json(&halo(
+        tmp.path(),
+        &["count", f, "--regex", r"^\{.*\}$", "--json"],
+    ));
+    assert_eq!(c["total"], 2, "{c}");
+}

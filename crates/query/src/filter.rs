@@ -104,6 +104,9 @@ fn any_model_in(have: &[std::sync::Arc<str>], wanted: &Option<Vec<String>>) -> b
 pub(crate) fn compile_regex(pattern: &str) -> Result<regex::bytes::Regex, QueryError> {
     regex::bytes::RegexBuilder::new(pattern)
         .multi_line(true)
+        // `$` also before the `\r` of a CRLF line end, `^` also after it: Windows tools
+        // write such files, and a line's `\r` is not part of its text.
+        .crlf(true)
         .size_limit(16 << 20)
         .dfa_size_limit(32 << 20)
         .build()

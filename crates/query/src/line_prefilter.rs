@@ -17,6 +17,7 @@ use crate::QueryError;
 pub(crate) fn line_prefilter(regex: &Regex) -> Result<Regex, QueryError> {
     let hir = regex_syntax::ParserBuilder::new()
         .multi_line(true)
+        .crlf(true)
         .build()
         .parse(regex.as_str())
         .map_err(|e| QueryError::BadRegex {
