@@ -432,7 +432,9 @@ pub(crate) fn execute(
         // code below still says it (3, 4, 130), and the report is saved.
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     } else {
-        writeln!(out, "{}", outcome.report.trim_end())?;
+        // The report quotes trace text (through the model): shown escaped, like all
+        // output for people; the saved file keeps it as written.
+        writeln!(out, "{}", halo_trace::printable(outcome.report.trim_end()))?;
         out.flush()?;
     }
     let r = &outcome.record;
