@@ -394,5 +394,40 @@ fn without_a_home_the_cache_is_the_users_own() {
     let uid = unsafe { libc::getuid() };
     let own = temp.join(format!("halo-cache-{uid}"));
     let dir = report["files"][0]["index_dir"].as_str().unwrap();
-    assert!(dir.starts_with(own.to_str().unwrap()), "{dir}");
+    assert!(dir.starts_with(&format!("{}/", own.display())), "{dir}");
+    assert_eq!(
+        std::fs::metadata(&own).unwrap().permissions().mode() & 0o777,
+        0o700,
+        "private"
+    );
+
+    // A directory of that name that others may enter (made in advance, say) is not used.
+    let temp2 = tmp.path().join("temp2");
+    std::fs::create_dir(&temp2).unwrap();
+    let planted = temp2.join(format!("halo-cache-{uid}"));
+    std::fs::create_dir(&planted).unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_halo"))
+        .args(["index", file.to_str().unwrap(), "--json", "-q"])
+        .env_remove("HALO_CACHE_DIR")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("HOME")
+        .env("TMPDIR", &temp2)
+        .output()
+        .unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = json(&out)["files"][0]["index_dir"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !dir.starts_with(&format!("{}/", planted.display())),
+        "{dir}"
+    );
+    assert!(
+        std::fs::read_dir(&planted).unwrap().next().is_none(),
+        "nothing written there"
+    );
 }

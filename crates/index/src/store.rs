@@ -30,8 +30,9 @@ use serde::{Deserialize, Serialize};
 use crate::IndexError;
 
 /// The sidecar format version; a different version is rebuilt, never misread. (8: times
-/// without a zone are read as UTC instead of skipping their lines.)
-pub const FORMAT_VERSION: u32 = 8;
+/// without a zone are read as UTC instead of skipping their lines; 9: negative token
+/// counts and counts past i64 are left out, sums saturate, a NaN cost is no cost.)
+pub const FORMAT_VERSION: u32 = 9;
 
 /// One segment's entry in `meta.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -228,23 +229,43 @@ fn cache_root() -> PathBuf {
     }
     match std::env::var_os("HOME") {
         Some(home) => PathBuf::from(home).join(".cache").join("halo"),
-        // One per user: a shared name in a shared directory would let one user's indexes
-        // (or a directory made in advance) be read as another's.
-        None => std::env::temp_dir().join(format!("halo-cache-{}", user_id())),
+        None => private_temp_cache(),
     }
 }
 
-/// The user this process runs as.
+/// A cache directory of this user's own in the shared temporary directory: one name per
+/// user, made private (0700), and used only when it is a real directory this user owns
+/// that no one else may enter. Another user could have made the name in advance, to read
+/// the indexes (and inflated copies) put there, or to change files halo maps; then a
+/// fresh directory of this process's own is made instead.
 #[cfg(unix)]
-fn user_id() -> u32 {
+fn private_temp_cache() -> PathBuf {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
     // SAFETY: getuid takes no arguments and cannot fail.
-    unsafe { libc::getuid() }
+    let uid = unsafe { libc::getuid() };
+    let base = std::env::temp_dir();
+    let shared = base.join(format!("halo-cache-{uid}"));
+    let candidates = std::iter::once(shared.clone())
+        .chain((0..16).map(|n| base.join(format!("halo-cache-{uid}-{}-{n}", std::process::id()))));
+    for dir in candidates {
+        // Fails harmlessly when the name exists: it is checked below either way.
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        let private = std::fs::symlink_metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0);
+        if private {
+            return dir;
+        }
+    }
+    // Every name taken by someone else: a path no directory can be made under, so that
+    // writing the index fails and says to use --index-dir or HALO_CACHE_DIR, rather than
+    // writing where others can read.
+    PathBuf::from("/dev/null").join(format!("halo-cache-{uid}"))
 }
 
-/// The user this process runs as (no user ids here: the name is the same for everyone).
+/// The cache in the temporary directory (no user ids or modes to check here).
 #[cfg(not(unix))]
-fn user_id() -> u32 {
-    0
+fn private_temp_cache() -> PathBuf {
+    std::env::temp_dir().join("halo-cache")
 }
 
 fn dir_is_writable(dir: &Path) -> bool {
