@@ -491,6 +491,7 @@ fn terminal_escapes_in_trace_text_are_shown_escaped_never_sent() {
         vec!["overview", f],
         vec!["view", f, "e1"],
         vec!["search", f, "e1", "red"],
+        vec!["grep", f, "red"],
         vec!["diagnose", f, "-o", report.to_str().unwrap()],
     ] {
         let out = halo(tmp.path(), &args);

@@ -235,15 +235,14 @@ fn view_search_and_grep() {
     assert!(stderr(&unknown).contains("no trace with id \"nope\""));
 }
 
-/// `grep --max-matches` gives the first matches in file order and the same count on every
-/// run, and says the scan stopped early, however the threads were scheduled.
 #[test]
 fn view_shows_spans_whose_parents_loop_and_deep_chains() {
     let tmp = tempfile::tempdir().unwrap();
     let mut lines = vec![
         Span::new("c", "r", "").line(),
         Span::new("c", "x", "r").line(),
-        // a and b are each other's parent: no root leads to them.
+        // y hangs off a loop: a and b are each other's parent, so no root leads to them.
+        Span::new("c", "y", "a").line(),
         Span::new("c", "a", "b").line(),
         Span::new("c", "b", "a").line(),
     ];
@@ -255,11 +254,21 @@ fn view_shows_spans_whose_parents_loop_and_deep_chains() {
     let file = write(tmp.path(), "loops.jsonl", &lines);
     let f = file.to_str().unwrap();
     let tree = stdout(&halo(tmp.path(), &["view", f, "c"]));
-    for id in ["[r]", "[x]", "[a]", "[b]"] {
+    for id in ["[r]", "[x]", "[y]", "[a]", "[b]"] {
         assert_eq!(tree.matches(id).count(), 1, "{id} once in:\n{tree}");
     }
-    assert!(tree.contains("(its parents loop)"), "{tree}");
-    assert!(tree.contains("1 span(s) shown as roots"), "{tree}");
+    // The loop is shown from a span in it, with y under its parent, not as a root.
+    let root_lines: Vec<&str> = tree
+        .lines()
+        .filter(|l| l.starts_with("└─ ") || l.starts_with("├─ "))
+        .collect();
+    assert_eq!(root_lines.len(), 2, "{tree}");
+    assert!(
+        root_lines[1].contains("(its parents loop back to it)"),
+        "{tree}"
+    );
+    assert!(!root_lines[1].contains("[y]"), "{tree}");
+    assert!(tree.contains("1 loop of spans"), "{tree}");
     let deep = stdout(&halo(tmp.path(), &["view", f, "deep", "--limit", "200"]));
     let last = deep.lines().find(|l| l.contains("[d199]")).expect(&deep);
     assert!(
@@ -268,6 +277,8 @@ fn view_shows_spans_whose_parents_loop_and_deep_chains() {
     );
 }
 
+/// `grep --max-matches` gives the first matches in file order and the same count on every
+/// run, and says the scan stopped early, however the threads were scheduled.
 #[test]
 fn grep_stopping_at_enough_matches_is_deterministic_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();

@@ -677,7 +677,8 @@ impl DiffReport {
                 );
             }
         }
-        out
+        // Titles hold trace text (tool names): escaped, like every report.
+        halo_trace::printable(&out).into_owned()
     }
 }
 

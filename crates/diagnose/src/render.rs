@@ -112,7 +112,9 @@ fn qualifiers(f: &Finding) -> String {
     if let Some(a) = &f.argument {
         parts.push(format!("**argument** `{a}`"));
     }
-    parts.join(" · ")
+    // Trace text in a code span: a line break would end the paragraph (or start a
+    // heading) in the middle of it.
+    parts.join(" · ").replace(['\r', '\n'], " ")
 }
 
 /// The Markdown report: a summary table ranked by impact, then each finding with its

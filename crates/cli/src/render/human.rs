@@ -164,7 +164,7 @@ pub(crate) fn overview(o: &Overview) -> String {
         let mut s: Vec<String> = v
             .iter()
             .take(8)
-            .map(|n| format!("{} ({})", n.name, thousands(n.trace_count as i64)))
+            .map(|n| format!("{} ({})", inline(&n.name), thousands(n.trace_count as i64)))
             .collect();
         if v.len() > 8 {
             s.push(format!("+{} more", v.len() - 8));
@@ -235,7 +235,7 @@ pub(crate) fn overview(o: &Overview) -> String {
             o.sample_trace_ids
                 .iter()
                 .take(6)
-                .cloned()
+                .map(|id| inline(id).into_owned())
                 .collect::<Vec<_>>()
                 .join(" ")
         );
@@ -347,8 +347,8 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
                 let _ = writeln!(
                     out,
                     "  {} {} {}",
-                    s.span_id,
-                    s.name,
+                    inline(&s.span_id),
+                    inline(&s.name),
                     cut(s.error_message.as_deref().unwrap_or(""), 100)
                 );
             }
@@ -369,10 +369,14 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
         .map(|(i, s)| (s.span_id.as_str(), i))
         .collect();
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); v.spans.len()];
+    let mut parent: Vec<Option<usize>> = vec![None; v.spans.len()];
     let mut roots = Vec::new();
     for (i, s) in v.spans.iter().enumerate() {
         match index.get(s.parent_span_id.as_str()) {
-            Some(&p) if p != i => children[p].push(i),
+            Some(&p) if p != i => {
+                children[p].push(i);
+                parent[i] = Some(p);
+            }
             _ => roots.push(i),
         }
     }
@@ -381,27 +385,29 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
     for (k, r) in roots.into_iter().enumerate() {
         tree(&mut out, v, &children, &mut seen, r, k + 1 == n, "");
     }
-    // Spans whose parents lead round in a loop are reached from no root: each loop is
-    // shown from its first span, so that no span of the page goes missing.
-    let mut looped = 0;
+    // Spans whose parents lead round in a loop are reached from no root. Each loop is
+    // shown from a span in it (found by following parents until one comes round again),
+    // with what hangs off the loop under it, so that no span of the page goes missing.
+    let mut loops = 0;
     for i in 0..v.spans.len() {
-        if !seen[i] {
-            looped += 1;
-            tree(
-                &mut out,
-                v,
-                &children,
-                &mut seen,
-                i,
-                true,
-                " (its parents loop)",
-            );
+        if seen[i] {
+            continue;
         }
+        let mut on_path = vec![false; v.spans.len()];
+        let mut at = i;
+        while let Some(p) = parent[at].filter(|_| !on_path[at]) {
+            on_path[at] = true;
+            at = p;
+        }
+        loops += 1;
+        let note = " (its parents loop back to it)";
+        tree(&mut out, v, &children, &mut seen, at, true, note);
     }
-    if looped > 0 {
+    if loops > 0 {
         let _ = writeln!(
             out,
-            "{looped} span(s) shown as roots: following their parents leads round in a loop"
+            "{}: following their parents leads round in a loop, so the first span of each is shown as a root",
+            halo_diagnose::counted(loops, "loop of spans", "loops of spans")
         );
     }
     if !v.missing_span_ids.is_empty() {
@@ -469,7 +475,12 @@ fn tree(
                 serde_json::Value::String(t) => t.clone(),
                 other => other.to_string(),
             };
-            let _ = writeln!(out, "{child_prefix}{bar}{k} = {}", cut(&text, 160));
+            let _ = writeln!(
+                out,
+                "{child_prefix}{bar}{} = {}",
+                inline(k),
+                cut(&text, 160)
+            );
         }
         let n = children[i].len();
         // Pushed last child first, so the first child comes off the stack first.
@@ -491,7 +502,9 @@ pub(crate) fn search(r: &SearchResult) -> String {
         let _ = writeln!(
             out,
             "{} {} ({}{status})",
-            m.span_id, m.span_name, m.span_kind
+            inline(&m.span_id),
+            inline(&m.span_name),
+            inline(&m.span_kind)
         );
         let context = marked(&m.context, m.context_offset, &m.matched, 300);
         let _ = writeln!(out, "    …{context}…");
@@ -559,7 +572,7 @@ pub(crate) fn grep(r: &GrepResult) -> String {
         let shared = (i > 0 && same_line(&r.matches[i - 1], m))
             || r.matches.get(i + 1).is_some_and(|n| same_line(m, n));
         let span = match (&m.span_id, shared) {
-            (Some(s), true) => format!(" span {s}"),
+            (Some(s), true) => format!(" span {}", inline(s)),
             _ => String::new(),
         };
         let _ = writeln!(
@@ -567,7 +580,7 @@ pub(crate) fn grep(r: &GrepResult) -> String {
             "{}:{}: trace {}{span}: {}",
             m.file,
             m.line,
-            m.trace_id.as_deref().unwrap_or("?"),
+            inline(m.trace_id.as_deref().unwrap_or("?")),
             marked(&m.context, m.context_offset, &m.matched, 300)
         );
     }

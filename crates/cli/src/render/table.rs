@@ -122,14 +122,26 @@ pub(crate) fn millis(ms: f64) -> String {
     }
 }
 
-/// Cuts a cell to `max` characters.
+/// Trace text on one line (white space runs become one space, control characters are
+/// escaped), cut to `max` terminal columns with `…` when cut.
 pub(crate) fn cut(s: &str, max: usize) -> String {
+    use unicode_width::UnicodeWidthChar as _;
     let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        return flat;
+    let shown = halo_trace::printable(&flat);
+    if shown.width() <= max {
+        return shown.into_owned();
     }
-    let kept: String = flat.chars().take(max.saturating_sub(1)).collect();
-    format!("{kept}…")
+    let mut kept = String::new();
+    let mut width = 0;
+    for c in shown.chars() {
+        width += c.width().unwrap_or(0);
+        if width > max.saturating_sub(1) {
+            break;
+        }
+        kept.push(c);
+    }
+    kept.push('…');
+    kept
 }
 
 #[cfg(test)]
@@ -149,6 +161,12 @@ mod tests {
         assert_eq!(bytes(1_500_000), "1.5 MB");
         assert_eq!(cut("a  b\nc", 10), "a b c");
         assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(
+            cut("検索検索", 5),
+            "検索…",
+            "cut to columns, not characters"
+        );
+        assert_eq!(cut("a\u{1b}b", 20), "a\\u001bb");
     }
 
     #[test]
