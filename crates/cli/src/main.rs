@@ -229,6 +229,11 @@ fn run_analysis(a: &RunCmd) -> ExitCode {
             ))));
         }
     }
+    if let Some(dir) = &a.dataset.options.index_dir {
+        if let Err(f) = cmd::dataset::directory_possible("--index-dir", dir) {
+            return exit::finish(Err(f));
+        }
+    }
     if let Err(e) = cmd::run::preflight(&a.run) {
         return exit::finish(Err(exit::Failure::usage(e)));
     }

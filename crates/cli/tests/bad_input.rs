@@ -560,8 +560,23 @@ fn an_index_dir_that_is_a_file_is_named_as_the_flag() {
     assert_eq!(out.status.code(), Some(1), "bad usage");
     let err = stderr(&out);
     assert!(
-        err.contains("--index-dir") && err.contains("afile: not a directory"),
+        err.contains("--index-dir") && err.contains("afile: a file is there"),
         "{err}"
     );
     assert!(!err.contains(".tmp-"), "no internal names: {err}");
+    // Under a file, and in the analysis form, where it comes before the missing API key.
+    let under = format!("{}/sub", a_file.display());
+    let f = file.to_str().unwrap();
+    for args in [
+        vec!["overview", f, "--index-dir", &under],
+        vec![f, "--index-dir", &under, "-p", "why"],
+    ] {
+        let out = halo(tmp.path(), &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("afile is a file, not a directory"),
+            "{args:?}: {err}"
+        );
+    }
 }

@@ -98,6 +98,9 @@ fn diagnose_prints_a_summary_writes_a_report_and_json() {
         let o = halo(tmp.path(), &["diagnose", f, "-q", bad[0], bad[1]]);
         assert_eq!(o.status.code(), Some(1), "{bad:?}");
         assert!(stderr(&o).contains(bad[0]), "{}", stderr(&o));
+        if bad[1] == "inf" {
+            assert!(stderr(&o).contains("finite"), "{}", stderr(&o));
+        }
     }
 }
 

@@ -139,12 +139,7 @@ impl DatasetArgs {
             )));
         }
         if let Some(dir) = &self.options.index_dir {
-            if dir.exists() && !dir.is_dir() {
-                return Err(Failure::usage(anyhow::anyhow!(
-                    "--index-dir {}: not a directory (it is where the indexes go)",
-                    dir.display()
-                )));
-            }
+            directory_possible("--index-dir", dir)?;
         }
         let options = OpenOptions {
             index_dir: self.options.index_dir.clone(),
@@ -185,6 +180,29 @@ impl DatasetArgs {
             bar: Mutex::new(None),
             enabled: !self.options.quiet,
         }
+    }
+}
+
+/// Refuses a directory flag whose path is a file, or lies under one (`afile/sub`): named
+/// as the user wrote it, as bad usage, before any work (otherwise the failure would come
+/// late and name an internal temporary file).
+pub(crate) fn directory_possible(flag: &str, dir: &std::path::Path) -> Result<(), Failure> {
+    let blocking = dir
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| a.exists())
+        .filter(|a| !a.is_dir());
+    match blocking {
+        Some(file) if file == dir => Err(Failure::usage(anyhow::anyhow!(
+            "{flag} {}: a file is there, not a directory",
+            dir.display()
+        ))),
+        Some(file) => Err(Failure::usage(anyhow::anyhow!(
+            "{flag} {}: {} is a file, not a directory",
+            dir.display(),
+            file.display()
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -29,6 +29,7 @@ struct ExportReport {
 }
 
 pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
+    super::dataset::directory_possible("--parquet", &args.parquet)?;
     // Export writes every message and attribute, read from the source.
     let ds = args.dataset.open_for_scan()?;
     let files = halo_sql::export_parquet(&ds, &args.parquet)?;

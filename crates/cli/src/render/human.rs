@@ -137,8 +137,13 @@ pub(crate) fn overview(o: &Overview) -> String {
         if o.priced_span_count < o.llm_call_count {
             let _ = write!(
                 tokens,
-                " (on the {} that carry one; {} in all)",
+                " (on the {} {} one; {} in all)",
                 halo_diagnose::counted(o.priced_span_count, "span", "spans"),
+                if o.priced_span_count == 1 {
+                    "that carries"
+                } else {
+                    "that carry"
+                },
                 halo_diagnose::counted(o.llm_call_count, "model call", "model calls")
             );
         }
