@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
+use halo_diagnose::counted;
 use halo_index::FileReport;
 use halo_query::{GrepResult, Overview, ScanInfo, SearchResult, TraceList, TraceView};
 
@@ -20,15 +21,6 @@ fn scan_note(out: &mut String, scan: &Option<ScanInfo>) {
             );
         }
     }
-}
-
-/// `n thing` or `n things`, with thousands separated.
-fn counted(n: u64, thing: &str) -> String {
-    format!(
-        "{} {thing}{}",
-        thousands(n as i64),
-        if n == 1 { "" } else { "s" }
-    )
 }
 
 /// `halo index`.
@@ -98,9 +90,9 @@ pub(crate) fn overview(o: &Overview) -> String {
     let _ = writeln!(
         out,
         "{} · {} · {} · {}",
-        halo_diagnose::counted(o.total_traces, "trace", "traces"),
-        halo_diagnose::counted(o.total_spans, "span", "spans"),
-        halo_diagnose::counted(o.file_count, "file", "files"),
+        counted(o.total_traces, "trace", "traces"),
+        counted(o.total_spans, "span", "spans"),
+        counted(o.file_count, "file", "files"),
         bytes(o.raw_jsonl_bytes)
     );
     if let (Some(s), Some(e)) = (&o.start_time, &o.end_time) {
@@ -109,15 +101,15 @@ pub(crate) fn overview(o: &Overview) -> String {
     let _ = writeln!(
         out,
         "errors        {} with errors ({:.1}%), {}, {} in {}",
-        halo_diagnose::counted(o.error_trace_count, "trace", "traces"),
+        counted(o.error_trace_count, "trace", "traces"),
         pct(o.error_trace_count, o.total_traces),
-        halo_diagnose::counted(o.error_span_count, "error span", "error spans"),
-        halo_diagnose::counted(
+        counted(o.error_span_count, "error span", "error spans"),
+        counted(
             o.tool_error_span_count,
             "failed tool call",
             "failed tool calls"
         ),
-        halo_diagnose::counted(o.tool_error_trace_count, "trace", "traces"),
+        counted(o.tool_error_trace_count, "trace", "traces"),
     );
     let _ = writeln!(
         out,
@@ -138,13 +130,13 @@ pub(crate) fn overview(o: &Overview) -> String {
             let _ = write!(
                 tokens,
                 " (on the {} {} one; {} in all)",
-                halo_diagnose::counted(o.priced_span_count, "span", "spans"),
+                counted(o.priced_span_count, "span", "spans"),
                 if o.priced_span_count == 1 {
                     "that carries"
                 } else {
                     "that carry"
                 },
-                halo_diagnose::counted(o.llm_call_count, "model call", "model calls")
+                counted(o.llm_call_count, "model call", "model calls")
             );
         }
     }
@@ -193,10 +185,14 @@ pub(crate) fn overview(o: &Overview) -> String {
         let _ = writeln!(
             out,
             "data quality  {}, {}, {} with a missing parent, {}",
-            counted(o.skipped_lines, "skipped line"),
-            counted(o.problem_count, "problem"),
-            counted(o.missing_parent_span_count, "span"),
-            counted(o.duplicate_span_count, "duplicate span id")
+            counted(o.skipped_lines, "skipped line", "skipped lines"),
+            counted(o.problem_count, "problem", "problems"),
+            counted(o.missing_parent_span_count, "span", "spans"),
+            counted(
+                o.duplicate_span_count,
+                "duplicate span id",
+                "duplicate span ids"
+            )
         );
     }
     if !o.tools.is_empty() {
@@ -325,7 +321,7 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
         out,
         "trace {} · {}",
         inline(&v.trace_id),
-        halo_diagnose::counted(v.span_count, "span", "spans")
+        counted(v.span_count, "span", "spans")
     );
     if let Some(o) = &v.oversized {
         let _ = writeln!(
@@ -412,7 +408,7 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
         let _ = writeln!(
             out,
             "{}: following their parents leads round in a loop, so the first span of each is shown as a root",
-            halo_diagnose::counted(loops, "loop of spans", "loops of spans")
+            counted(loops, "loop of spans", "loops of spans")
         );
     }
     if !v.missing_span_ids.is_empty() {
