@@ -376,24 +376,32 @@ fn without_a_home_the_cache_is_the_users_own() {
     let data = tmp.path().join("ro");
     std::fs::create_dir(&data).unwrap();
     let file = write(&data, "t.jsonl", &[Span::new("t1", "a", "").line()]);
-    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
-    let temp = tmp.path().join("temp");
-    std::fs::create_dir(&temp).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_halo"))
-        .args(["index", file.to_str().unwrap(), "--json", "-q"])
-        .env_remove("HALO_CACHE_DIR")
-        .env_remove("XDG_CACHE_HOME")
-        .env_remove("HOME")
-        .env("TMPDIR", &temp)
-        .output()
-        .unwrap();
-    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report = json(&out);
+    // `halo index` of a file in a read-only directory, with no home and `temp` as TMPDIR:
+    // where its index went.
+    let index_dir_with_temp = |temp: &std::path::Path| {
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_halo"))
+            .args(["index", file.to_str().unwrap(), "--json", "-q"])
+            .env_remove("HALO_CACHE_DIR")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("HOME")
+            .env("TMPDIR", temp)
+            .output()
+            .unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        json(&out)["files"][0]["index_dir"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
     // SAFETY: getuid takes no arguments and cannot fail.
     let uid = unsafe { libc::getuid() };
+
+    let temp = tmp.path().join("temp");
+    std::fs::create_dir(&temp).unwrap();
     let own = temp.join(format!("halo-cache-{uid}"));
-    let dir = report["files"][0]["index_dir"].as_str().unwrap();
+    let dir = index_dir_with_temp(&temp);
     assert!(dir.starts_with(&format!("{}/", own.display())), "{dir}");
     assert_eq!(
         std::fs::metadata(&own).unwrap().permissions().mode() & 0o777,
@@ -407,21 +415,7 @@ fn without_a_home_the_cache_is_the_users_own() {
     let planted = temp2.join(format!("halo-cache-{uid}"));
     std::fs::create_dir(&planted).unwrap();
     std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o777)).unwrap();
-    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_halo"))
-        .args(["index", file.to_str().unwrap(), "--json", "-q"])
-        .env_remove("HALO_CACHE_DIR")
-        .env_remove("XDG_CACHE_HOME")
-        .env_remove("HOME")
-        .env("TMPDIR", &temp2)
-        .output()
-        .unwrap();
-    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let dir = json(&out)["files"][0]["index_dir"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let dir = index_dir_with_temp(&temp2);
     assert!(
         !dir.starts_with(&format!("{}/", planted.display())),
         "{dir}"
