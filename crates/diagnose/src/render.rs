@@ -402,8 +402,7 @@ pub fn render_summary(d: &Diagnosis, rows: usize, report: Option<&str>) -> Strin
                 dataset_words(d),
                 f.examples
                     .first()
-                    .map(|e| e.trace_id.as_str())
-                    .unwrap_or("TRACE_ID")
+                    .map_or_else(|| "TRACE_ID".into(), |e| shell_word(&e.trace_id))
             );
         }
     }

@@ -239,7 +239,7 @@ fn is_pretty_printed_json(path: &std::path::Path) -> bool {
     };
     String::from_utf8_lossy(&head[..n])
         .lines()
-        .map(str::trim)
+        .map(|l| l.trim_start_matches('\u{feff}').trim())
         .find(|l| !l.is_empty())
         .is_some_and(|l| l == "{" || l == "[")
 }
