@@ -245,6 +245,11 @@ fn run_analysis(a: &RunCmd) -> ExitCode {
     if let Err(f) = cmd::dataset::require_traces(&dataset, "analyse", &a.dataset.paths) {
         return exit::finish(Err(f));
     }
+    if let Some(out) = &a.run.output {
+        if let Err(f) = cmd::run::artifacts_clear_of_sources(out, &dataset) {
+            return exit::finish(Err(f));
+        }
+    }
     let output = cmd::run::Output {
         json: a.dataset.options.json,
         quiet: a.dataset.options.quiet,

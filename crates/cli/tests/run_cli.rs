@@ -95,6 +95,29 @@ fn telemetry_is_refused_not_ignored() {
 }
 
 #[test]
+fn a_report_path_over_a_trace_file_is_refused_and_the_file_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let f = file.to_str().unwrap();
+    let before = std::fs::read(&file).unwrap();
+    let o = halo(
+        tmp.path(),
+        &[f, "-p", "x", "--base-url", "http://127.0.0.1:9/v1", "-o", f],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a trace file of the dataset"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        before,
+        "the traces are untouched"
+    );
+}
+
+#[test]
 fn without_a_prompt_the_offline_diagnosis_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let file = small_dataset(tmp.path());

@@ -93,8 +93,9 @@ pub(crate) struct RunArgs {
     /// Resume the run saved in this checkpoint (on the same trace files).
     #[arg(long, value_name = "CHECKPOINT", help_heading = "Agents")]
     pub(crate) resume: Option<PathBuf>,
-    /// OpenAI-compatible API base URL.
-    #[arg(long, env = "OPENAI_BASE_URL", default_value = DEFAULT_BASE_URL, help_heading = "Provider")]
+    /// OpenAI-compatible API base URL. (Its value from the environment is not shown in
+    /// --help: a URL may carry `user:password@`.)
+    #[arg(long, env = "OPENAI_BASE_URL", hide_env_values = true, default_value = DEFAULT_BASE_URL, help_heading = "Provider")]
     pub(crate) base_url: String,
     /// Provider API key (not needed by local servers that ask for none).
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true, value_parser = parse_key, help_heading = "Provider")]
@@ -284,6 +285,36 @@ fn shown_url(url: &str) -> String {
         }
         None => url.to_string(),
     }
+}
+
+/// Refuses a report path (`-o`) whose report, record or checkpoint would overwrite one of
+/// the dataset's trace files: `-o traces.jsonl` would replace the data with its report.
+pub(crate) fn artifacts_clear_of_sources(
+    output: &std::path::Path,
+    dataset: &Dataset,
+) -> Result<(), crate::exit::Failure> {
+    let paths = ArtifactPaths::for_run(Some(output), "run", std::path::Path::new("."));
+    let sources: Vec<PathBuf> = dataset
+        .sources()
+        .filter_map(|s| std::fs::canonicalize(s).ok())
+        .collect();
+    for (what, path) in [
+        ("the report", &paths.report),
+        ("the run record", &paths.record),
+        ("the checkpoint", &paths.checkpoint),
+    ] {
+        let Ok(real) = std::fs::canonicalize(path) else {
+            continue; // not there yet: nothing to overwrite
+        };
+        if sources.contains(&real) {
+            return Err(crate::exit::Failure::usage(anyhow::anyhow!(
+                "-o/--output {}: {what} would be written over {}, a trace file of the dataset; give the report another name",
+                output.display(),
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn engine_config(
