@@ -8,6 +8,7 @@
 //! | 3 | the model provider failed (analysis runs) |
 //! | 4 | an analysis run ended without a final report: the root agent never called `final_answer` (what it wrote is saved) |
 //! | 130 | interrupted (Ctrl-C); partial results were saved |
+//! | 143 | an analysis run was terminated (SIGTERM: `timeout`, `docker stop`); its partial results were saved |
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,6 +49,8 @@ pub(crate) const PROVIDER: u8 = 3;
 pub(crate) const NO_FINAL_REPORT: u8 = 4;
 /// Interrupted.
 pub(crate) const INTERRUPTED: u8 = 130;
+/// Terminated (SIGTERM) during an analysis run, which saved its partial results.
+pub(crate) const TERMINATED: u8 = 143;
 
 /// An error with the exit code it should end the process with.
 #[derive(Debug)]

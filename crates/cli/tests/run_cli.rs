@@ -135,47 +135,49 @@ fn without_a_prompt_the_offline_diagnosis_runs() {
 }
 
 #[test]
-fn ctrl_c_mid_run_saves_the_report_and_exits_130() {
-    let tmp = tempfile::tempdir().unwrap();
-    let file = small_dataset(tmp.path());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    // The first turn works; the second request never gets an answer.
-    let server = rt.block_on(ScriptedServer::start(
-        Script::new()
-            .reply(Reply::turn(Turn::new().tool_call(
-                "c1",
-                "count_traces",
-                "{}",
-            )))
-            .reply(Reply::hang()),
-    ));
-    let out = tmp.path().join("report.md");
-    let child = spawn_halo(
-        tmp.path(),
-        &[
-            file.to_str().unwrap(),
-            "-p",
-            "why?",
-            "--base-url",
-            &server.base_url(),
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    );
-    // Wait until the engine is blocked on the second model request, then press Ctrl-C.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while server.requests().len() < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never reached its second request"
+fn ctrl_c_or_sigterm_mid_run_saves_the_report_and_exits_130_or_143() {
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = small_dataset(tmp.path());
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        // The first turn works; the second request never gets an answer.
+        let server = rt.block_on(ScriptedServer::start(
+            Script::new()
+                .reply(Reply::turn(Turn::new().tool_call(
+                    "c1",
+                    "count_traces",
+                    "{}",
+                )))
+                .reply(Reply::hang()),
+        ));
+        let out = tmp.path().join("report.md");
+        let child = spawn_halo(
+            tmp.path(),
+            &[
+                file.to_str().unwrap(),
+                "-p",
+                "why?",
+                "--base-url",
+                &server.base_url(),
+                "-o",
+                out.to_str().unwrap(),
+            ],
         );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Wait until the engine is blocked on the second model request, then signal.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while server.requests().len() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the run never reached its second request"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let o = send_signal(child, signal);
+        assert_eq!(o.status.code(), Some(code), "{signal}: {}", stderr(&o));
+        assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+        assert!(out.exists(), "{signal}: the report so far is saved");
+        assert!(tmp.path().join("report.record.json").exists());
     }
-    let o = interrupt(child);
-    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
-    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
-    assert!(out.exists(), "the report so far is saved");
-    assert!(tmp.path().join("report.record.json").exists());
 }
 
 #[test]

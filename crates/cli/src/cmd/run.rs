@@ -17,7 +17,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
@@ -287,6 +287,33 @@ fn shown_url(url: &str) -> String {
     }
 }
 
+/// Waits for Ctrl-C or SIGTERM; the exit code the run then ends with (130 or 143).
+/// Either way the agents are stopped and the report so far is saved: a run bounded by
+/// `timeout` or stopped by `docker stop` keeps what it found, as one stopped by Ctrl-C.
+async fn stop_signal() -> Option<u8> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return tokio::signal::ctrl_c()
+                .await
+                .ok()
+                .map(|()| crate::exit::INTERRUPTED);
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.ok().map(|()| crate::exit::INTERRUPTED),
+            _ = term.recv() => Some(crate::exit::TERMINATED),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .ok()
+            .map(|()| crate::exit::INTERRUPTED)
+    }
+}
+
 /// Refuses a report path (`-o`) whose report, record or checkpoint would overwrite one of
 /// the dataset's trace files: `-o traces.jsonl` would replace the data with its report.
 pub(crate) fn artifacts_clear_of_sources(
@@ -399,7 +426,9 @@ pub(crate) fn execute(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let interrupted = Arc::new(AtomicBool::new(false));
+    // The exit code of the signal that stopped the run (130 for Ctrl-C, 143 for SIGTERM,
+    // which `timeout`, CI cancellation and `docker stop` send), 0 while none has.
+    let interrupted = Arc::new(AtomicU8::new(0));
     let outcome = rt.block_on(async {
         let mut handle = match checkpoint {
             Some(cp) => engine.resume(cp)?,
@@ -408,8 +437,8 @@ pub(crate) fn execute(
         let canceller = handle.canceller();
         let flag = Arc::clone(&interrupted);
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                flag.store(true, Ordering::SeqCst);
+            if let Some(code) = stop_signal().await {
+                flag.store(code, Ordering::SeqCst);
                 crate::errln!(
                     "\nhalo: interrupted; stopping the agents and saving the report so far"
                 );
@@ -502,7 +531,10 @@ pub(crate) fn execute(
         crate::errln!("halo: warning: {e}");
     }
     Ok(match outcome.status {
-        RunStatus::Cancelled => ExitCode::from(crate::exit::INTERRUPTED),
+        RunStatus::Cancelled => ExitCode::from(match interrupted.load(Ordering::SeqCst) {
+            0 => crate::exit::INTERRUPTED,
+            code => code,
+        }),
         RunStatus::Failed => {
             crate::errln!(
                 "halo: the model provider failed: {}",
@@ -510,7 +542,9 @@ pub(crate) fn execute(
             );
             ExitCode::from(3)
         }
-        _ if interrupted.load(Ordering::SeqCst) => ExitCode::from(crate::exit::INTERRUPTED),
+        _ if interrupted.load(Ordering::SeqCst) != 0 => {
+            ExitCode::from(interrupted.load(Ordering::SeqCst))
+        }
         // Saved, but not a report: a script must not take it for one.
         RunStatus::NoFinalAnswer => {
             crate::errln!(

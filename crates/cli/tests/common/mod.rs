@@ -27,8 +27,13 @@ pub fn spawn_halo(tmp: &Path, args: &[&str]) -> std::process::Child {
 
 /// Presses Ctrl-C in `child` (sends it SIGINT) and waits for it to end.
 pub fn interrupt(child: std::process::Child) -> Output {
+    send_signal(child, "INT")
+}
+
+/// Sends `child` the signal named (`INT`, `TERM`) and waits for it to end.
+pub fn send_signal(child: std::process::Child, name: &str) -> Output {
     let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{name}"), &child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(sent.success());
