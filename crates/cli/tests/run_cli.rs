@@ -118,6 +118,40 @@ fn a_report_path_over_a_trace_file_is_refused_and_the_file_kept() {
 }
 
 #[test]
+fn a_run_whose_budget_ends_before_any_report_exits_4_not_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(Turn::new().tool_call(
+                "c1",
+                "count_traces",
+                "{}",
+            )))
+            // Asked to write its report once the budget is used up, the model says nothing.
+            .reply(Reply::text("")),
+    ));
+    let o = halo(
+        tmp.path(),
+        &[
+            file.to_str().unwrap(),
+            "-p",
+            "why?",
+            "--base-url",
+            &server.base_url(),
+            "--max-turns",
+            "1",
+            "-o",
+            "r.md",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("turn budget ran out"), "{}", stderr(&o));
+    assert!(tmp.path().join("r.md").exists(), "what was found is saved");
+}
+
+#[test]
 fn without_a_prompt_the_offline_diagnosis_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let file = small_dataset(tmp.path());

@@ -76,6 +76,9 @@ pub(crate) enum Ending {
 pub(crate) struct AgentResult {
     pub(crate) answer: String,
     pub(crate) ending: Ending,
+    /// The answer was put together by halo from what the agent found (see
+    /// [`Agent::fallback`]), not written by the model.
+    pub(crate) synthesized: bool,
 }
 
 enum Stop {
@@ -332,6 +335,7 @@ impl Agent {
                 return Some(AgentResult {
                     answer: text,
                     ending: Ending::NoFinalAnswer,
+                    synthesized: false,
                 });
             }
             self.emit(
@@ -349,6 +353,7 @@ impl Agent {
                     text
                 },
                 ending: Ending::Answered,
+                synthesized: false,
             });
         }
         if !text.trim().is_empty() {
@@ -459,6 +464,7 @@ impl Agent {
         final_answer.map(|answer| AgentResult {
             answer,
             ending: Ending::Answered,
+            synthesized: false,
         })
     }
 
@@ -988,12 +994,14 @@ impl Agent {
                 AgentResult {
                     answer,
                     ending: Ending::TurnBudget,
+                    synthesized: false,
                 }
             }
             Err(Stop::Cancelled) => self.fallback(Ending::Cancelled, "the run was cancelled"),
             Err(Stop::TokenBudget) => self.fallback(Ending::TokenBudget, TOKEN_BUDGET_REASON),
+            // The provider failed: that is how the run ended (exit 3), whatever the budget.
             Err(Stop::Failed(e)) => self.fallback(
-                Ending::TurnBudget,
+                Ending::Failed(e.clone()),
                 &format!("{reason}, and the last request failed: {e}"),
             ),
         }
@@ -1035,7 +1043,11 @@ What follows is what was found so far, unedited._\n"
             s.push_str(f.trim());
             s.push('\n');
         }
-        AgentResult { answer: s, ending }
+        AgentResult {
+            answer: s,
+            ending,
+            synthesized: true,
+        }
     }
 
     /// The last `n` tool calls of this agent with the heads of their results, one

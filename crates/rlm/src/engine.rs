@@ -87,6 +87,10 @@ pub struct RunOutcome {
     pub error: Option<String>,
     /// Checkpoint files that could not be written.
     pub checkpoint_errors: Vec<String>,
+    /// The report was put together by halo from what the agents found, because the model
+    /// wrote none before the run ended (a budget ran out, a request failed): it is not a
+    /// finished report.
+    pub report_synthesized: bool,
 }
 
 /// A running run: a [`Stream`] of its [`EngineEvent`]s, then its outcome.
@@ -363,6 +367,7 @@ async fn drive(shared: Arc<Shared>, root: Agent, resumed_from: Option<String>) -
         checkpoint,
         error,
         checkpoint_errors,
+        report_synthesized: result.synthesized,
     }
 }
 

@@ -338,6 +338,61 @@ async fn turn_budget_ends_with_a_report() {
 }
 
 #[tokio::test]
+async fn a_turn_budget_that_ends_without_any_report_says_so() {
+    let data = data();
+    let count = || Reply::turn(Turn::new().tool_call("c", "count_traces", "{}"));
+    // The wrap-up request: first answered with nothing, then (second run) refused by the
+    // provider for good.
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(count())
+            .reply(Reply::text(""))
+            .reply(count())
+            .reply(Reply::api_error(401, "invalid_api_key", "key revoked")),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.max_turns = 1;
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+
+    let (_, silent) = run_all(&engine, "q").await;
+    assert_eq!(silent.status, RunStatus::TurnBudgetExhausted);
+    assert!(silent.report_synthesized, "halo put the report together");
+    assert!(silent.report.contains("Partial report"));
+
+    let (_, failed) = run_all(&engine, "q").await;
+    assert_eq!(
+        failed.status,
+        RunStatus::Failed,
+        "the provider ended the run"
+    );
+    assert!(failed.error.as_deref().unwrap().contains("key revoked"));
+    assert!(failed.report_synthesized);
+    assert_eq!(failed.record.error, failed.error);
+}
+
+#[tokio::test]
+async fn a_written_report_at_the_turn_budget_is_not_synthesized() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(Turn::new().tool_call(
+                "c",
+                "count_traces",
+                "{}",
+            )))
+            .reply(Reply::text("Three traces [trace:t1].")),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.max_turns = 1;
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::TurnBudgetExhausted);
+    assert!(!outcome.report_synthesized);
+}
+
+#[tokio::test]
 async fn rate_limit_then_success() {
     let data = data();
     let server = ScriptedServer::start(

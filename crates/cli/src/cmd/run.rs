@@ -545,6 +545,18 @@ pub(crate) fn execute(
         _ if interrupted.load(Ordering::SeqCst) != 0 => {
             ExitCode::from(interrupted.load(Ordering::SeqCst))
         }
+        // A budget ran out before the model wrote any report: what halo put together from
+        // the findings is saved, but it is not a report either.
+        RunStatus::TurnBudgetExhausted | RunStatus::TokenBudgetExhausted
+            if outcome.report_synthesized =>
+        {
+            crate::errln!(
+                "halo: the {} budget ran out before the root agent wrote a report; what it found is saved, but it is not a finished report (exit code {})",
+                if outcome.status == RunStatus::TurnBudgetExhausted { "turn" } else { "token" },
+                crate::exit::NO_FINAL_REPORT
+            );
+            ExitCode::from(crate::exit::NO_FINAL_REPORT)
+        }
         // Saved, but not a report: a script must not take it for one.
         RunStatus::NoFinalAnswer => {
             crate::errln!(
