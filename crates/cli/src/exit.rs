@@ -6,7 +6,7 @@
 //! | 1 | bad usage, or no data (nonexistent path, no trace files, unknown trace id) |
 //! | 2 | I/O failure, or unreadable input under `--strict` |
 //! | 3 | the model provider failed (analysis runs) |
-//! | 4 | an analysis run ended without a final report: the root agent never called `final_answer` (what it wrote is saved) |
+//! | 4 | an analysis run ended without a final report: the root agent never called `final_answer`, or a budget ran out before the model wrote any report (what there is is saved) |
 //! | 130 | interrupted (Ctrl-C); partial results were saved |
 //! | 143 | an analysis run was terminated (SIGTERM: `timeout`, `docker stop`); its partial results were saved |
 
