@@ -9,8 +9,10 @@
 //! `{"type":"run_finished","run_id","status","error","report_path",
 //! "record_path","checkpoint_path"}`.
 //!
-//! Exit codes: 0 when a report was produced (also after a budget ran out),
-//! 3 when the model provider failed, 130 when interrupted. In every case the
+//! Exit codes: 0 when the model wrote a report (also when a budget ran out and it wrote
+//! one then), 3 when the model provider failed, 4 when no report was written (no
+//! `final_answer`, or a budget ran out first), 130 when interrupted, 143 when terminated
+//! (SIGTERM). In every case the
 //! report so far, the run record and (once the root finished a turn) a
 //! checkpoint are saved and their paths printed.
 
