@@ -97,3 +97,35 @@ fn unknown_citations_are_flagged_once() {
     assert_eq!(again.markdown, check.markdown);
     assert_eq!(again.unknown, 4);
 }
+
+#[test]
+fn grouped_spaced_or_capitalized_citations_are_each_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = common::open(tmp.path(), &[example()]);
+    let real = ds.traces()[0].trace_id.clone();
+    let fake = "00000000000000000000000000000000";
+    let report = format!(
+        "Grouped [trace:{real}, trace:{fake}]; spaced [trace: {fake}]; capitalized [Trace:{real}]; \
+         semicolons [trace:{real}; trace:{fake}]; prose [trace:{real}, see below] stays."
+    );
+    let check = check_citations(&report, &ds);
+    assert_eq!(check.unknown, 3, "{}", check.markdown);
+    assert!(
+        check.markdown.contains(&format!(
+            "[trace:{real}], [trace:{fake}]{UNKNOWN_CITATION_FLAG}"
+        )),
+        "{}",
+        check.markdown
+    );
+    assert!(check
+        .markdown
+        .contains(&format!("capitalized [trace:{real}];")));
+    assert!(check
+        .markdown
+        .contains(&format!("prose [trace:{real}, see below]")));
+    // Checking the checked report again changes nothing.
+    assert_eq!(
+        check_citations(&check.markdown, &ds).markdown,
+        check.markdown
+    );
+}

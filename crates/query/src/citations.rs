@@ -19,6 +19,33 @@ pub const UNKNOWN_CITATION_FLAG: &str = " ⚠ not in dataset";
 static CITATION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\[(trace|span):([^\]\s]+)\]").expect("static regex"));
 
+/// A bracket that holds citations written otherwise than one per bracket: grouped
+/// (`[trace:A, trace:B]`), spaced (`[trace: A]`) or capitalized (`[Trace:A]`), as models
+/// write them.
+static CITATION_GROUP: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\[\s*(?:trace|span)\s*:[^\]\n]*\]").expect("static regex"));
+
+/// One citation of a group: its kind and id.
+static GROUPED_ITEM: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^(trace|span)\s*:\s*(\S+)$").expect("static regex"));
+
+/// `markdown` with every citation group written as single citations (`[trace:A],
+/// [trace:B]`), so that each one is checked: a made-up id must not pass for being in
+/// company. A bracket with anything but citations in it is left as it is.
+fn single_citations(markdown: &str) -> std::borrow::Cow<'_, str> {
+    CITATION_GROUP.replace_all(markdown, |caps: &regex::Captures<'_>| {
+        let whole = &caps[0];
+        let items: Option<Vec<String>> = whole[1..whole.len() - 1]
+            .split([',', ';'])
+            .map(|item| {
+                let c = GROUPED_ITEM.captures(item.trim())?;
+                Some(format!("[{}:{}]", c[1].to_ascii_lowercase(), &c[2]))
+            })
+            .collect();
+        items.map_or_else(|| whole.to_string(), |items| items.join(", "))
+    })
+}
+
 /// What a citation points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -153,11 +180,13 @@ fn span_ids(ds: &Dataset, trace_id: &str) -> HashSet<String> {
     out
 }
 
-/// Finds every `[trace:ID]` and `[span:TRACE_ID:SPAN_ID]` citation in `markdown`, checks
+/// Finds every `[trace:ID]` and `[span:TRACE_ID:SPAN_ID]` citation in `markdown` (grouped
+/// ones, `[trace:A, trace:B]`, are first written as single citations), checks
 /// that each exists in `ds`, and returns the report with each unresolved one flagged as
 /// `[trace:ID] ⚠ not in dataset` (never silently kept), plus counts. Citations already
 /// followed by the flag are not flagged twice, so the check can run again on its own output.
 pub fn check_citations(markdown: &str, ds: &Dataset) -> CitationCheck {
+    let markdown = &*single_citations(markdown);
     let mut resolver = Resolver {
         ds,
         spans: HashMap::new(),
