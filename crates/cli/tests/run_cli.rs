@@ -152,6 +152,38 @@ fn a_run_whose_budget_ends_before_any_report_exits_4_not_0() {
 }
 
 #[test]
+fn a_provider_failure_names_the_url_and_what_to_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(ScriptedServer::start(
+        Script::new().reply(Reply::error(404, "404 page not found")),
+    ));
+    let o = halo(
+        tmp.path(),
+        &[
+            file.to_str().unwrap(),
+            "-p",
+            "why?",
+            "--base-url",
+            &server.base_url(),
+            "-o",
+            "r.md",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("provider at {}", server.base_url())),
+        "{err}"
+    );
+    assert!(
+        err.contains("HTTP 404") && err.contains("check --base-url"),
+        "{err}"
+    );
+}
+
+#[test]
 fn without_a_prompt_the_offline_diagnosis_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let file = small_dataset(tmp.path());

@@ -289,6 +289,19 @@ fn shown_url(url: &str) -> String {
     }
 }
 
+/// What to check, for the provider failures a setting explains; empty otherwise.
+fn provider_hint(error: &str) -> &'static str {
+    if error.contains("HTTP 404") {
+        "\nhalo: check --base-url: an OpenAI-compatible server's base URL usually ends in /v1"
+    } else if error.contains("HTTP 401") || error.contains("HTTP 403") {
+        "\nhalo: check the API key (--api-key or OPENAI_API_KEY) and that it may use this model"
+    } else if error.contains("onnection refused") || error.contains("dns error") {
+        "\nhalo: check --base-url: is a server running there?"
+    } else {
+        ""
+    }
+}
+
 /// Waits for Ctrl-C or SIGTERM; the exit code the run then ends with (130 or 143).
 /// Either way the agents are stopped and the report so far is saved: a run bounded by
 /// `timeout` or stopped by `docker stop` keeps what it found, as one stopped by Ctrl-C.
@@ -538,9 +551,11 @@ pub(crate) fn execute(
             code => code,
         }),
         RunStatus::Failed => {
+            let error = outcome.error.as_deref().unwrap_or("unknown error");
             crate::errln!(
-                "halo: the model provider failed: {}",
-                outcome.error.as_deref().unwrap_or("unknown error")
+                "halo: the model provider at {} failed: {error}{}",
+                shown_url(&args.base_url),
+                provider_hint(error)
             );
             ExitCode::from(3)
         }
