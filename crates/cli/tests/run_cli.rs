@@ -117,35 +117,36 @@ fn a_report_path_over_a_trace_file_is_refused_and_the_file_kept() {
     );
 }
 
+/// A model turn that asks for `count_traces`: a first turn that does some work.
+fn count_turn() -> Reply {
+    Reply::turn(Turn::new().tool_call("c1", "count_traces", "{}"))
+}
+
+/// `halo small_dataset -p "why?" -o r.md EXTRA...` against a server answering `script`:
+/// the output, and the server's base URL. The directory holds `r.md` while it lives.
+fn run_scripted(
+    tmp: &std::path::Path,
+    script: Script,
+    extra: &[&str],
+) -> (std::process::Output, String) {
+    let file = small_dataset(tmp);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(ScriptedServer::start(script));
+    let url = server.base_url();
+    let mut args = vec![file.to_str().unwrap(), "-p", "why?", "--base-url", &url];
+    args.extend_from_slice(&["-o", "r.md"]);
+    args.extend_from_slice(extra);
+    (halo(tmp, &args), url)
+}
+
 #[test]
 fn a_run_whose_budget_ends_before_any_report_exits_4_not_0() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = small_dataset(tmp.path());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(ScriptedServer::start(
-        Script::new()
-            .reply(Reply::turn(Turn::new().tool_call(
-                "c1",
-                "count_traces",
-                "{}",
-            )))
-            // Asked to write its report once the budget is used up, the model says nothing.
-            .reply(Reply::text("")),
-    ));
-    let o = halo(
-        tmp.path(),
-        &[
-            file.to_str().unwrap(),
-            "-p",
-            "why?",
-            "--base-url",
-            &server.base_url(),
-            "--max-turns",
-            "1",
-            "-o",
-            "r.md",
-        ],
-    );
+    let script = Script::new()
+        .reply(count_turn())
+        // Asked to write its report once the budget is used up, the model says nothing.
+        .reply(Reply::text(""));
+    let (o, _) = run_scripted(tmp.path(), script, &["--max-turns", "1"]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(stderr(&o).contains("turn budget ran out"), "{}", stderr(&o));
     assert!(tmp.path().join("r.md").exists(), "what was found is saved");
@@ -154,29 +155,11 @@ fn a_run_whose_budget_ends_before_any_report_exits_4_not_0() {
 #[test]
 fn a_provider_failure_names_the_url_and_what_to_check() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = small_dataset(tmp.path());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(ScriptedServer::start(
-        Script::new().reply(Reply::error(404, "404 page not found")),
-    ));
-    let o = halo(
-        tmp.path(),
-        &[
-            file.to_str().unwrap(),
-            "-p",
-            "why?",
-            "--base-url",
-            &server.base_url(),
-            "-o",
-            "r.md",
-        ],
-    );
+    let script = Script::new().reply(Reply::error(404, "404 page not found"));
+    let (o, url) = run_scripted(tmp.path(), script, &[]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(
-        err.contains(&format!("provider at {}", server.base_url())),
-        "{err}"
-    );
+    assert!(err.contains(&format!("provider at {url}")), "{err}");
     assert!(
         err.contains("HTTP 404") && err.contains("check --base-url"),
         "{err}"
@@ -208,13 +191,7 @@ fn ctrl_c_or_sigterm_mid_run_saves_the_report_and_exits_130_or_143() {
         let rt = tokio::runtime::Runtime::new().unwrap();
         // The first turn works; the second request never gets an answer.
         let server = rt.block_on(ScriptedServer::start(
-            Script::new()
-                .reply(Reply::turn(Turn::new().tool_call(
-                    "c1",
-                    "count_traces",
-                    "{}",
-                )))
-                .reply(Reply::hang()),
+            Script::new().reply(count_turn()).reply(Reply::hang()),
         ));
         let out = tmp.path().join("report.md");
         let child = spawn_halo(
@@ -253,11 +230,7 @@ fn resuming_a_completed_run_or_on_other_files_or_prompt_is_a_usage_error() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let server = rt.block_on(ScriptedServer::start(
         Script::new()
-            .reply(Reply::turn(Turn::new().tool_call(
-                "c1",
-                "count_traces",
-                "{}",
-            )))
+            .reply(count_turn())
             .reply(Reply::turn(Turn::new().tool_call(
                 "c2",
                 "final_answer",
