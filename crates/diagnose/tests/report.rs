@@ -128,4 +128,18 @@ fn grouped_spaced_or_capitalized_citations_are_each_checked() {
         check_citations(&check.markdown, &ds).markdown,
         check.markdown
     );
+
+    // A citation written as a link is flagged after the link, which stays whole.
+    let linked = format!("See [trace:{fake}](https://ui.example/t/{fake}) and (aside).");
+    let check = check_citations(&linked, &ds);
+    assert_eq!(
+        check.markdown,
+        format!(
+            "See [trace:{fake}](https://ui.example/t/{fake}){UNKNOWN_CITATION_FLAG} and (aside)."
+        )
+    );
+    assert_eq!(
+        check_citations(&check.markdown, &ds).markdown,
+        check.markdown
+    );
 }

@@ -159,6 +159,16 @@ impl Resolver<'_> {
     }
 }
 
+/// The length of a Markdown link target, `(url)`, at the start of `rest`; 0 when there is
+/// none (no `(`, or no `)` before the line ends).
+fn link_target_len(rest: &str) -> usize {
+    if !rest.starts_with('(') {
+        return 0;
+    }
+    let line = rest.split('\n').next().unwrap_or("");
+    line.find(')').map_or(0, |close| close + 1)
+}
+
 /// Span ids of one trace, read straight from the span tables.
 fn span_ids(ds: &Dataset, trace_id: &str) -> HashSet<String> {
     let mut out = HashSet::new();
@@ -233,8 +243,11 @@ pub fn check_citations(markdown: &str, ds: &Dataset) -> CitationCheck {
             }
         };
         total += 1;
-        out.push_str(&markdown[last..whole.end()]);
-        last = whole.end();
+        // A citation written as a Markdown link, `[trace:ID](url)`, is flagged after the
+        // link: between its two halves the flag would break it.
+        let end = whole.end() + link_target_len(&markdown[whole.end()..]);
+        out.push_str(&markdown[last..end]);
+        last = end;
         if exists {
             valid += 1;
         } else {
