@@ -9,7 +9,7 @@ use halo_sql::{SqlEngine, SqlError, SqlLimits, SqlResult};
 use super::dataset::{DatasetArgs, DatasetOptions};
 use crate::exit::{Failure, OK};
 use crate::render;
-use crate::render::table::Table;
+use crate::render::table::{cut, Table};
 
 /// Widest cell shown in the human table; longer values end in "…" (use --json or --csv for
 /// whole values).
@@ -120,7 +120,8 @@ fn human(r: &SqlResult) -> String {
                 .map(|v| match v {
                     // On screen a null must not look like an empty string.
                     serde_json::Value::Null => "NULL".to_string(),
-                    v => shorten(&cell(v).replace(['\n', '\r', '\t'], " ")),
+                    // One line, escaped, cut to the cell's width.
+                    v => cut(&cell(v), MAX_CELL_CHARS),
                 })
                 .collect(),
         );
@@ -131,18 +132,9 @@ fn human(r: &SqlResult) -> String {
     } else {
         format!("{} rows", r.row_count)
     };
-    let cut = if r.truncated { " (cut)" } else { "" };
-    out.push_str(&format!("{rows}{cut} · {:.1} ms\n", r.elapsed_ms));
+    let was_cut = if r.truncated { " (cut)" } else { "" };
+    out.push_str(&format!("{rows}{was_cut} · {:.1} ms\n", r.elapsed_ms));
     out
-}
-
-fn shorten(s: &str) -> String {
-    if s.chars().count() <= MAX_CELL_CHARS {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(MAX_CELL_CHARS - 1).collect();
-    t.push('…');
-    t
 }
 
 fn csv(r: &SqlResult) -> String {
@@ -182,7 +174,7 @@ mod tests {
     #[test]
     fn long_cells_are_shortened_for_people() {
         let s = "x".repeat(500);
-        assert_eq!(shorten(&s).chars().count(), MAX_CELL_CHARS);
-        assert!(shorten(&s).ends_with('…'));
+        assert_eq!(cut(&s, MAX_CELL_CHARS).chars().count(), MAX_CELL_CHARS);
+        assert!(cut(&s, MAX_CELL_CHARS).ends_with('…'));
     }
 }
