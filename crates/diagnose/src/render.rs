@@ -86,7 +86,7 @@ fn deeper_command(d: &Diagnosis, prompt: &str) -> String {
 }
 
 pub(crate) fn md_cell(s: &str) -> String {
-    md_text(s).replace('|', "\\|").replace('\n', " ")
+    md_text(s).replace('|', "\\|")
 }
 
 /// Masked templates say `<num>`, `<str>`, `<path>`: escaped, or Markdown renderers would

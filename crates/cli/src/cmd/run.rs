@@ -306,27 +306,23 @@ fn provider_hint(error: &str) -> &'static str {
 /// Either way the agents are stopped and the report so far is saved: a run bounded by
 /// `timeout` or stopped by `docker stop` keeps what it found, as one stopped by Ctrl-C.
 async fn stop_signal() -> Option<u8> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return tokio::signal::ctrl_c()
-                .await
-                .ok()
-                .map(|()| crate::exit::INTERRUPTED);
-        };
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.ok().map(|()| crate::exit::INTERRUPTED),
-            _ = term.recv() => Some(crate::exit::TERMINATED),
-        }
-    }
-    #[cfg(not(unix))]
-    {
+    let ctrl_c = async {
         tokio::signal::ctrl_c()
             .await
             .ok()
             .map(|()| crate::exit::INTERRUPTED)
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                code = ctrl_c => code,
+                _ = term.recv() => Some(crate::exit::TERMINATED),
+            };
+        }
     }
+    ctrl_c.await
 }
 
 /// Refuses a report path (`-o`) whose report, record or checkpoint would overwrite one of
@@ -545,11 +541,10 @@ pub(crate) fn execute(
     for e in &outcome.checkpoint_errors {
         crate::errln!("halo: warning: {e}");
     }
+    let signal_code = interrupted.load(Ordering::SeqCst);
     Ok(match outcome.status {
-        RunStatus::Cancelled => ExitCode::from(match interrupted.load(Ordering::SeqCst) {
-            0 => crate::exit::INTERRUPTED,
-            code => code,
-        }),
+        RunStatus::Cancelled if signal_code == 0 => ExitCode::from(crate::exit::INTERRUPTED),
+        RunStatus::Cancelled => ExitCode::from(signal_code),
         RunStatus::Failed => {
             let error = outcome.error.as_deref().unwrap_or("unknown error");
             crate::errln!(
@@ -559,9 +554,7 @@ pub(crate) fn execute(
             );
             ExitCode::from(3)
         }
-        _ if interrupted.load(Ordering::SeqCst) != 0 => {
-            ExitCode::from(interrupted.load(Ordering::SeqCst))
-        }
+        _ if signal_code != 0 => ExitCode::from(signal_code),
         // A budget ran out before the model wrote any report: what halo put together from
         // the findings is saved, but it is not a report either.
         RunStatus::TurnBudgetExhausted | RunStatus::TokenBudgetExhausted
