@@ -28,6 +28,9 @@ pub(crate) struct Attempt {
     pub(crate) saw_text: bool,
     /// A Chat Completions choice arrived (usage-only chunks carry none).
     pub(crate) saw_choice: bool,
+    /// A Chat Completions `choices` list arrived, perhaps empty: the body is a completion,
+    /// with or without an answer in it.
+    pub(crate) saw_choices_list: bool,
 }
 
 /// An id for a call the provider sent without one, unique in the process: the ids go back

@@ -127,6 +127,7 @@ pub(crate) fn decode(ev: &SseEvent, att: &mut Attempt) -> Result<(), AttemptFail
     let Some(choices) = chunk.get("choices").and_then(Value::as_array) else {
         return Ok(());
     };
+    att.saw_choices_list = true;
     for choice in choices {
         // Only the first choice is used (n is never set).
         if choice.get("index").and_then(Value::as_u64).unwrap_or(0) != 0 {

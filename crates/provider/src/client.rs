@@ -484,7 +484,8 @@ impl Driver {
         };
         match self.process(vec![event], &mut att) {
             Err(f) => self.fail(f),
-            Ok(()) if att.saw_choice => self.finish(att),
+            // An empty `choices` list is the empty answer `finish` retries, as in a stream.
+            Ok(()) if att.saw_choices_list => self.finish(att),
             Ok(()) => self.fail(AttemptFailure::fatal(ProviderError::Protocol(
                 "the server answered with JSON that is not a chat completion (it has no choices)"
                     .to_owned(),

@@ -825,6 +825,23 @@ async fn a_stream_with_no_choices_is_an_empty_answer_not_a_success() {
 }
 
 #[tokio::test]
+async fn a_whole_completion_with_no_choices_is_the_same_empty_answer_tried_again() {
+    let empty = || Reply::whole_json(r#"{"id":"x","object":"chat.completion","choices":[]}"#);
+    let server = ScriptedServer::start(vec![empty(), Reply::text("second time")]).await;
+    let client = ModelClient::new(config(&server).with_retry(fast_retry(1))).unwrap();
+    let response = client.complete(&request("go")).await.unwrap();
+    assert_eq!(response.text, "second time");
+    assert_eq!(response.attempts, 2);
+
+    let server = ScriptedServer::start(vec![empty(), empty()]).await;
+    let client = ModelClient::new(config(&server).with_retry(fast_retry(1))).unwrap();
+    let err = client.complete(&request("go")).await.unwrap_err();
+    assert!(err.to_string().contains("no choices"), "{err}");
+    assert!(!err.to_string().contains("not a chat completion"), "{err}");
+    assert_eq!(server.requests().len(), 2, "tried again once");
+}
+
+#[tokio::test]
 async fn a_whole_completion_under_another_content_type_is_read_as_one() {
     let completion = json!({
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "whole"},
