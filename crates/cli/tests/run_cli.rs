@@ -164,6 +164,7 @@ fn a_provider_failure_names_the_url_and_what_to_check() {
         err.contains("HTTP 404") && err.contains("check --base-url"),
         "{err}"
     );
+    assert!(err.contains("0 model calls (1 failed)"), "{err}");
 }
 
 #[test]

@@ -765,7 +765,10 @@ impl Agent {
                 }
                 ToolOutput::ok(s)
             }
-            Err(e) => ToolOutput::err(&format!("the synthesis model failed: {e}")),
+            Err(e) => {
+                self.shared.usage.add_failed_call();
+                ToolOutput::err(&format!("the synthesis model failed: {e}"))
+            }
         }
     }
 
@@ -843,6 +846,7 @@ impl Agent {
                     return Ok((resp, current));
                 }
                 Err(e) if e.is_context_length_exceeded() && !compacted_for_length => {
+                    self.shared.usage.add_failed_call();
                     compacted_for_length = true;
                     // The newest results are most likely what overflowed the window, and
                     // compaction keeps the newest tool turn: move those out first.
@@ -853,7 +857,10 @@ impl Agent {
                         Err(stop) => return Err(stop),
                     }
                 }
-                Err(e) => return Err(Stop::Failed(e.to_string())),
+                Err(e) => {
+                    self.shared.usage.add_failed_call();
+                    return Err(Stop::Failed(e.to_string()));
+                }
             }
         }
     }
@@ -923,6 +930,7 @@ impl Agent {
                 r.text
             }
             Err(_) => {
+                self.shared.usage.add_failed_call();
                 // Leave the context as it was; try again only after it grew.
                 self.compaction_floor = size + size / 4;
                 return Ok(false);

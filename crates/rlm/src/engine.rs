@@ -341,6 +341,7 @@ async fn drive(shared: Arc<Shared>, root: Agent, resumed_from: Option<String>) -
         input_tokens: by_model.values().map(|u| u.input_tokens).sum(),
         output_tokens: by_model.values().map(|u| u.output_tokens).sum(),
         model_calls: by_model.values().map(|u| u.calls).sum(),
+        failed_model_calls: shared.usage.failed_calls(),
         usage_by_model: by_model,
         tools: shared.usage.tools(),
         subagents: shared

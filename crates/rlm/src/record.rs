@@ -79,8 +79,12 @@ pub struct RunRecord {
     pub input_tokens: u64,
     /// Output tokens, all models.
     pub output_tokens: u64,
-    /// Model requests, all models.
+    /// Model requests answered, all models.
     pub model_calls: u64,
+    /// Model requests that failed after the provider's own retries (connection refused,
+    /// an API error, a context window overflow), all models; not in `model_calls`.
+    #[serde(default)]
+    pub failed_model_calls: u64,
     /// Calls per tool.
     pub tools: BTreeMap<String, ToolStats>,
     /// Subagents started.
@@ -110,6 +114,7 @@ pub(crate) struct Tracker {
     pub(crate) subagents: AtomicU64,
     pub(crate) compactions: AtomicU64,
     estimated_calls: AtomicU64,
+    failed_calls: AtomicU64,
 }
 
 impl Tracker {
@@ -144,6 +149,15 @@ impl Tracker {
         e.output_tokens += u.output_tokens;
         e.calls += 1;
         first_estimate
+    }
+
+    /// Counts one request that failed after the provider's retries.
+    pub(crate) fn add_failed_call(&self) {
+        self.failed_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn failed_calls(&self) -> u64 {
+        self.failed_calls.load(Ordering::Relaxed)
     }
 
     pub(crate) fn estimated_calls(&self) -> u64 {

@@ -369,6 +369,10 @@ async fn a_turn_budget_that_ends_without_any_report_says_so() {
     assert!(failed.error.as_deref().unwrap().contains("key revoked"));
     assert!(failed.report_synthesized);
     assert_eq!(failed.record.error, failed.error);
+    // The refused request is counted apart from the answered one.
+    assert_eq!(failed.record.model_calls, 1);
+    assert_eq!(failed.record.failed_model_calls, 1);
+    assert_eq!(silent.record.failed_model_calls, 0);
 }
 
 #[tokio::test]

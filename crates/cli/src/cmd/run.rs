@@ -513,7 +513,7 @@ pub(crate) fn execute(
         crate::errln!(
             "halo: {} · {} · {} tokens in / {} out · {:.1}s",
             status_text(outcome.status),
-            halo_diagnose::counted(r.model_calls, "model call", "model calls"),
+            model_calls_text(r.model_calls, r.failed_model_calls),
             r.input_tokens,
             r.output_tokens,
             r.duration_ms as f64 / 1000.0
@@ -577,6 +577,16 @@ pub(crate) fn execute(
         }
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// "3 model calls", and how many failed when any did: a run whose provider never
+/// answered made requests all the same, and "0 model calls" alone hid that.
+fn model_calls_text(answered: u64, failed: u64) -> String {
+    let calls = halo_diagnose::counted(answered, "model call", "model calls");
+    match failed {
+        0 => calls,
+        n => format!("{calls} ({n} failed)"),
+    }
 }
 
 fn status_text(s: RunStatus) -> &'static str {
