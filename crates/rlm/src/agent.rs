@@ -430,8 +430,16 @@ impl Agent {
         if !stopped {
             self.fit_turn_budget(&mut outputs);
         }
-        let mut final_answer = None;
-        for (c, out) in calls.iter().zip(outputs) {
+        let mut final_answer: Option<String> = None;
+        for (c, mut out) in calls.iter().zip(outputs) {
+            if final_answer.is_some() && out.final_answer.is_some() {
+                // The first answer of the turn ends the agent; a later one (a model sending
+                // its report twice, in parallel calls) is not used, and its result says so
+                // in the transcript instead of "recorded".
+                out.final_answer = None;
+                out.content =
+                    "not used: an earlier final_answer in this turn is the answer".to_owned();
+            }
             self.shared.usage.add_tool(&c.name, out.is_error);
             if c.name == "call_subagent" && !out.is_error {
                 self.findings

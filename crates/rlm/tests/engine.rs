@@ -256,6 +256,34 @@ async fn a_subagent_that_calls_final_answer_has_answered() {
 }
 
 #[tokio::test]
+async fn of_two_final_answers_in_one_turn_the_first_is_the_report() {
+    let data = data();
+    let answer = |a: &str| serde_json::json!({ "answer": a }).to_string();
+    let server = ScriptedServer::start(
+        Script::new().reply(Reply::turn(
+            Turn::new()
+                .tool_call("a", "final_answer", &answer("first report [trace:t1]"))
+                .tool_call("b", "final_answer", &answer("second report")),
+        )),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (events, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert!(
+        outcome.report.contains("first report"),
+        "{}",
+        outcome.report
+    );
+    assert!(!outcome.report.contains("second report"));
+    let text = format!("{events:?}");
+    assert!(
+        text.contains("not used: an earlier final_answer"),
+        "the second call's result says it was not used"
+    );
+}
+
+#[tokio::test]
 async fn answers_and_arguments_cut_short_by_the_output_limit_say_so() {
     let data = data();
     let server = ScriptedServer::start(
