@@ -43,16 +43,6 @@ pub(crate) fn pct(share: f64) -> String {
     }
 }
 
-/// At most `max` characters of `s`, with an ellipsis when cut.
-pub(crate) fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
 /// How a path appears in a shell command.
 pub(crate) fn shell_word(s: &str) -> String {
     if !s.is_empty()
@@ -385,7 +375,7 @@ pub fn render_summary(d: &Diagnosis, rows: usize, report: Option<&str>) -> Strin
                 pct(f.share),
                 f.impact,
                 f.key.mode.as_str(),
-                clip(&f.title.replace('`', "").replace(['\r', '\n'], " "), 100)
+                halo_trace::clip(&f.title.replace('`', "").replace(['\r', '\n'], " "), 100)
             );
         }
         if d.findings.len() > rows {

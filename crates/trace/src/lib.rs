@@ -51,7 +51,7 @@ pub use kind::{SpanKind, StatusCode};
 pub use lines::{next_line, Line};
 pub use model::model_family;
 pub use otlp::{looks_like_otlp, parse_otlp_line};
-pub use semantic::{head, one_line, printable, SpanFacts, Tokens};
+pub use semantic::{clip, head, one_line, printable, SpanFacts, Tokens};
 pub use span::{parse_canonical, RawSpan};
 pub use template::error_template;
 

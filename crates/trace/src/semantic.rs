@@ -118,6 +118,21 @@ pub fn one_line(text: &str, max: usize) -> String {
     }
 }
 
+/// At most `max` characters of `text`, the last of them `…` when it was cut: for labels
+/// with a budget in characters (finding titles, report cells, tool-result rows).
+pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some(_) => {
+            let keep = text
+                .char_indices()
+                .nth(max.saturating_sub(1))
+                .map_or(text.len(), |(at, _)| at);
+            Cow::Owned(format!("{}…", &text[..keep]))
+        }
+    }
+}
+
 /// `text` safe to show on a terminal or in a report: every control character but the line
 /// break (escape sequences, bells, carriage returns, tabs, C1 controls) is written as its
 /// JSON escape, `\u001b` say, as `halo grep` shows them. Trace text is untrusted: a span

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use halo_diagnose::{diagnose, DiagnoseOptions, Diagnosis, Finding};
 use halo_index::Dataset;
 use halo_query::{ScanBudget, ScanInfo, TraceFilters};
+use halo_trace::clip;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -85,22 +86,15 @@ struct ExampleRow {
     span_ids: Vec<String>,
 }
 
-fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        None => s.to_owned(),
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-    }
-}
-
 fn round_share(share: f64) -> f64 {
     (share * 10_000.0).round() / 10_000.0
 }
 
 fn finding_row(f: &Finding) -> FindingRow {
-    let label = |v: &Option<String>| v.as_deref().map(|s| clip(s, MAX_LABEL_CHARS));
+    let label = |v: &Option<String>| v.as_deref().map(|s| clip(s, MAX_LABEL_CHARS).into_owned());
     FindingRow {
         mode: f.key.mode.as_str(),
-        title: clip(&f.title, MAX_LABEL_CHARS),
+        title: clip(&f.title, MAX_LABEL_CHARS).into_owned(),
         tool: label(&f.key.tool),
         model: label(&f.key.model),
         template: label(&f.key.template),
@@ -116,7 +110,7 @@ fn finding_row(f: &Finding) -> FindingRow {
                 span_ids: e.span_ids.iter().take(SPANS_PER_EXAMPLE).cloned().collect(),
             })
             .collect(),
-        fix: clip(&f.fix, MAX_FIX_CHARS),
+        fix: clip(&f.fix, MAX_FIX_CHARS).into_owned(),
     }
 }
 
@@ -200,12 +194,6 @@ pub(crate) fn failure_modes(ds: &Dataset, args: FailureModesArgs) -> Result<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clip_counts_characters_and_marks_the_cut() {
-        assert_eq!(clip("héllo", 10), "héllo");
-        assert_eq!(clip("héllo", 2), "hé…");
-    }
 
     #[test]
     fn encode_drops_findings_until_the_map_fits() {

@@ -430,3 +430,13 @@ fn printable_escapes_every_control_character_but_the_line_break() {
         "evil\\u001b]0;pwned\\u0007\\u001b[2J\\u0009tab\\u000dcr\\u0085c1\\u007fdel\nok"
     );
 }
+
+#[test]
+fn clip_counts_characters_and_the_ellipsis_is_one_of_them() {
+    assert_eq!(clip("héllo", 10), "héllo");
+    assert_eq!(clip("héllo", 5), "héllo");
+    assert_eq!(clip("héllo", 4), "hél…");
+    assert_eq!(clip("検索検索", 2), "検…");
+    assert_eq!(clip("abc", 0), "…");
+    assert_eq!(clip("", 0), "");
+}
