@@ -696,9 +696,15 @@ impl Agent {
             Ending::Failed(e) => ToolOutput::err(&format!(
                 "the subagent failed ({e}). What it found before failing:\n{answer}"
             )),
-            Ending::TurnBudget | Ending::TokenBudget | Ending::NoFinalAnswer => ToolOutput::ok(
-                format!("(the subagent ran out of budget; its answer may be incomplete)\n{answer}"),
-            ),
+            Ending::TurnBudget => ToolOutput::ok(format!(
+                "(the subagent used up its turns before it answered; what it found may be incomplete)\n{answer}"
+            )),
+            Ending::TokenBudget => ToolOutput::ok(format!(
+                "(the run's token budget ran out before the subagent answered; what it found may be incomplete)\n{answer}"
+            )),
+            Ending::NoFinalAnswer => ToolOutput::ok(format!(
+                "(the subagent stopped before it answered; what it found may be incomplete)\n{answer}"
+            )),
         }
     }
 
@@ -1026,14 +1032,23 @@ impl Agent {
     /// A report assembled from what the agent found, when the model could not
     /// write one.
     fn fallback(&self, ending: Ending, reason: &str) -> AgentResult {
-        let mut s = format!(
-            "# Partial report\n\n_The investigation ended before a final answer was written: {reason}. \
+        // A subagent's result goes to its parent as a tool result, which already says why
+        // the subagent stopped (see `subagent`): only the root's is a report, with a
+        // report's heading.
+        let mut s = match self.is_root() {
+            true => format!(
+                "# Partial report\n\n_The investigation ended before a final answer was written: {reason}. \
 What follows is what was found so far, unedited._\n"
-        );
+            ),
+            false => String::new(),
+        };
         if self.findings.is_empty() {
             let calls = self.last_tool_results(FALLBACK_TOOL_RESULTS);
             if calls.is_empty() {
-                s.push_str("\nNothing was found before the run ended.\n");
+                s.push_str(match self.is_root() {
+                    true => "\nNothing was found before the run ended.\n",
+                    false => "\nNothing was found before the subagent stopped.\n",
+                });
             } else {
                 s.push_str(
                     "\nNo conclusions were written yet. The last tool results the agent had, \

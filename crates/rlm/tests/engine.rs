@@ -284,6 +284,42 @@ async fn of_two_final_answers_in_one_turn_the_first_is_the_report() {
 }
 
 #[tokio::test]
+async fn a_subagent_out_of_turns_hands_back_its_findings_without_a_report_heading() {
+    let data = data();
+    let server = ScriptedServer::start(
+        root_asks_a_subagent_about_t2()
+            // The subagent's one turn, then its wrap-up request, answered with nothing.
+            .reply(Reply::turn(Turn::new().tool_call(
+                "s1",
+                "count_traces",
+                "{}",
+            )))
+            .reply(Reply::text(""))
+            // The root's wrap-up, its one turn used.
+            .reply(Reply::text("Report [trace:t2].")),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.max_turns = 1;
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert!(outcome.report.contains("Report"), "{}", outcome.report);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 4);
+    let (_, result) = &reqs[3].tool_results()[0];
+    assert!(
+        result.starts_with("(the subagent used up its turns before it answered"),
+        "{result}"
+    );
+    assert!(
+        result.contains("count_traces"),
+        "its last tool results: {result}"
+    );
+    assert!(!result.contains("Partial report"), "{result}");
+    assert!(!result.contains("final answer"), "{result}");
+}
+
+#[tokio::test]
 async fn answers_and_arguments_cut_short_by_the_output_limit_say_so() {
     let data = data();
     let server = ScriptedServer::start(
