@@ -39,9 +39,7 @@ fn pass(data: &[u8], facts: bool) -> u64 {
 
 fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
-    let path = args
-        .next()
-        .ok_or("usage: parse_loop FILE.jsonl [PASSES]")?;
+    let path = args.next().ok_or("usage: parse_loop FILE.jsonl [PASSES]")?;
     let passes: usize = match args.next() {
         Some(n) => n.parse().map_err(|e| format!("PASSES {n:?}: {e}"))?,
         None => 15,
