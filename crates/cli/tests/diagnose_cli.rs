@@ -247,3 +247,42 @@ fn the_refusal_loop_threshold_is_the_number_the_text_quotes() {
     let some = signal("refusal").expect("refusals");
     assert!(some.contains("fewer than 4 refusals"), "{some}");
 }
+
+#[test]
+fn diagnose_and_diff_refuse_to_write_their_report_over_a_trace_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let before = generated_run(tmp.path(), "before.jsonl", 60, 1);
+    let after = generated_run(tmp.path(), "after.jsonl", 60, 2);
+    let (b, a) = (before.to_str().unwrap(), after.to_str().unwrap());
+    let kept = |p: &Path, bytes: &[u8]| assert_eq!(std::fs::read(p).unwrap(), bytes);
+    let (before_bytes, after_bytes) = (
+        std::fs::read(&before).unwrap(),
+        std::fs::read(&after).unwrap(),
+    );
+
+    let o = halo(tmp.path(), &["diagnose", b, "-o", b, "-q"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a trace file of the dataset"),
+        "{}",
+        stderr(&o)
+    );
+    kept(&before, &before_bytes);
+
+    // Either side of a diff, also by another spelling of the path.
+    for target in [
+        a.to_owned(),
+        format!("{}/./after.jsonl", tmp.path().display()),
+    ] {
+        let o = halo(tmp.path(), &["diff", b, a, "-o", &target, "-q"]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("the diff would be written over"),
+            "{}",
+            stderr(&o)
+        );
+        kept(&after, &after_bytes);
+    }
+    let o = halo(tmp.path(), &["diff", b, a, "-o", "d.md", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

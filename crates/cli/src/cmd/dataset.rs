@@ -261,3 +261,31 @@ pub(crate) fn require_traces(ds: &Dataset, what: &str, paths: &[PathBuf]) -> Res
         names.join(", ")
     )))
 }
+
+/// Refuses to write any of `written` (what each file is, and its path) when it is one of
+/// the trace files of `datasets`: `-o traces.jsonl` would replace the data with its
+/// report. `output` is the path as the user gave it, for the message.
+pub(crate) fn written_clear_of_sources(
+    output: &Path,
+    written: &[(&str, &Path)],
+    datasets: &[&Dataset],
+) -> Result<(), Failure> {
+    let sources: Vec<PathBuf> = datasets
+        .iter()
+        .flat_map(|d| d.sources())
+        .filter_map(|s| std::fs::canonicalize(s).ok())
+        .collect();
+    for (what, path) in written {
+        let Ok(real) = std::fs::canonicalize(path) else {
+            continue; // not there yet: nothing to overwrite
+        };
+        if sources.contains(&real) {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "-o/--output {}: {what} would be written over {}, a trace file of the dataset; give the report another name",
+                output.display(),
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}

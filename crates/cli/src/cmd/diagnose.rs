@@ -30,6 +30,9 @@ pub(crate) struct DiagnoseArgs {
 pub(crate) fn run(args: &DiagnoseArgs) -> Result<u8, Failure> {
     let opts = args.detectors.options().map_err(Failure::usage)?;
     let ds = args.dataset.open(false)?;
+    if let Some(path) = &args.output {
+        super::dataset::written_clear_of_sources(path, &[("the report", path)], &[&ds])?;
+    }
     super::dataset::require_traces(&ds, "diagnose", &args.dataset.paths)?;
     let mut d = diagnose(&ds, &opts)?;
     // Commands in the report name the dataset the way the user did.

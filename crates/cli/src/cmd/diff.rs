@@ -46,6 +46,13 @@ pub(crate) fn run(args: &DiffArgs) -> Result<u8, Failure> {
     };
     let before_ds = open(&args.before)?;
     let after_ds = open(&args.after)?;
+    if let Some(path) = &args.output {
+        super::dataset::written_clear_of_sources(
+            path,
+            &[("the diff", path)],
+            &[&before_ds, &after_ds],
+        )?;
+    }
     // A run whose exporter broke must not pass a CI gate as "unchanged".
     for (side, path, ds) in [
         ("before", &args.before, &before_ds),

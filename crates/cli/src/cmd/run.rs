@@ -332,27 +332,15 @@ pub(crate) fn artifacts_clear_of_sources(
     dataset: &Dataset,
 ) -> Result<(), crate::exit::Failure> {
     let paths = ArtifactPaths::for_run(Some(output), "run", std::path::Path::new("."));
-    let sources: Vec<PathBuf> = dataset
-        .sources()
-        .filter_map(|s| std::fs::canonicalize(s).ok())
-        .collect();
-    for (what, path) in [
-        ("the report", &paths.report),
-        ("the run record", &paths.record),
-        ("the checkpoint", &paths.checkpoint),
-    ] {
-        let Ok(real) = std::fs::canonicalize(path) else {
-            continue; // not there yet: nothing to overwrite
-        };
-        if sources.contains(&real) {
-            return Err(crate::exit::Failure::usage(anyhow::anyhow!(
-                "-o/--output {}: {what} would be written over {}, a trace file of the dataset; give the report another name",
-                output.display(),
-                path.display()
-            )));
-        }
-    }
-    Ok(())
+    super::dataset::written_clear_of_sources(
+        output,
+        &[
+            ("the report", &paths.report),
+            ("the run record", &paths.record),
+            ("the checkpoint", &paths.checkpoint),
+        ],
+        &[dataset],
+    )
 }
 
 fn engine_config(
