@@ -78,6 +78,8 @@ where
     T: Clone + Send + Sync + 'static,
     F: FnOnce() -> Result<T, String> + Send + 'static,
 {
+    // What is made is kept for the process's life: a query's memory watch leaves it out.
+    let make = move || crate::memory_watch::keeping(make);
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
             let task = runtime.spawn_blocking(make);

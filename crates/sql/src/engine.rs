@@ -187,7 +187,19 @@ impl SqlEngine {
             .runtime()?
             .spawn(run(state, statement, limits.clone(), started));
         let _stop = AbortOnDrop(task.abort_handle());
-        match tokio::time::timeout(limits.timeout, task).await {
+        let finished = tokio::select! {
+            finished = tokio::time::timeout(limits.timeout, task) => finished,
+            grown = crate::memory_watch::grown_past(limits.max_memory_bytes) => {
+                return Err(SqlError::MemoryLimit {
+                    limit_bytes: limits.max_memory_bytes,
+                    detail: format!(
+                        "the process grew by {} MB while it ran, memory the engine's own count missed",
+                        grown >> 20
+                    ),
+                });
+            }
+        };
+        match finished {
             Ok(Ok(result)) => result,
             Ok(Err(e)) => Err(SqlError::Runtime(format!("the query task failed: {e}"))),
             Err(_) => Err(SqlError::Timeout {

@@ -40,6 +40,7 @@ mod describe;
 mod engine;
 mod error;
 mod export;
+mod memory_watch;
 mod message_batches;
 mod messages;
 mod sandbox;
