@@ -82,6 +82,15 @@ fn sql_refusals_and_caps_are_clear() {
     ));
     assert_eq!(o["row_count"], 3);
     assert_eq!(o["truncated"], true);
+
+    // A cap of nothing is a mistake, not a cut.
+    for cap in ["--max-rows", "--max-bytes"] {
+        let out = halo(tmp.path(), &["sql", f, "SELECT 1", cap, "0"]);
+        assert_eq!(out.status.code(), Some(1), "{cap}");
+        assert!(stderr(&out).contains("at least 1"), "{}", stderr(&out));
+    }
+    let help = stdout(&halo(tmp.path(), &["sql", "--help"]));
+    assert!(help.contains("messages (one row per message"), "{help}");
 }
 
 #[test]

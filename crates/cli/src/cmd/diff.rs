@@ -16,7 +16,8 @@ use crate::render;
 /// tokens and durations.
 #[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
-    /// The run before the change: a trace file, or a directory read as one dataset.
+    /// The run before the change: a trace file, or a directory read as one dataset (put a
+    /// run of several files, rotated logs say, in one directory).
     #[arg(value_name = "BEFORE")]
     pub(crate) before: PathBuf,
     /// The run after the change: a trace file, or a directory read as one dataset.

@@ -5,7 +5,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use halo_testkit::generate::{
@@ -59,7 +59,15 @@ fn main() {
 }
 
 fn run() -> Result<(), String> {
-    let cli = Cli::parse();
+    // The failure modes are listed from the generator itself, so the help never drifts.
+    let modes: Vec<&str> = FailureMode::ALL.iter().map(|m| m.as_str()).collect();
+    let matches = Cli::command()
+        .after_help(format!(
+            "Failure modes (for --rate MODE=FRACTION): {}",
+            modes.join(", ")
+        ))
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.to_string())?;
     let mut rates = if cli.no_failures {
         ModeRates::none()
     } else {

@@ -129,7 +129,10 @@ impl FromStr for FailureMode {
         FailureMode::ALL
             .into_iter()
             .find(|m| m.as_str() == s)
-            .ok_or_else(|| format!("unknown failure mode '{s}'"))
+            .ok_or_else(|| {
+                let known: Vec<&str> = FailureMode::ALL.iter().map(|m| m.as_str()).collect();
+                format!("unknown failure mode '{s}' (known: {})", known.join(", "))
+            })
     }
 }
 
@@ -572,4 +575,22 @@ pub fn otlp_span_json(span: &Span) -> String {
     let mut v = Vec::new();
     write::write_otlp_span(&mut v, span);
     String::from_utf8_lossy(&v).into_owned()
+}
+
+#[cfg(test)]
+mod failure_mode_names {
+    use super::*;
+
+    #[test]
+    fn an_unknown_mode_is_refused_with_the_known_ones_listed() {
+        assert_eq!(
+            "tool_error".parse::<FailureMode>(),
+            Ok(FailureMode::ToolError)
+        );
+        let err = "nope".parse::<FailureMode>().unwrap_err();
+        assert!(err.contains("unknown failure mode 'nope'"), "{err}");
+        for m in FailureMode::ALL {
+            assert!(err.contains(m.as_str()), "{err} lacks {m}");
+        }
+    }
 }
