@@ -346,13 +346,25 @@ impl Dataset {
                     spans: OnceLock::new(),
                 });
             }
+            // A corrupt stream's last inflated line is cut off by the damage: no member
+            // appended later will complete it.
+            let corrupt_gzip = problems.iter().any(|p| {
+                p.file == source.path
+                    && p.kind == ProblemKind::GzipFault
+                    && !halo_ingest::InflatingChunks::fault_is_truncation(&p.message)
+            });
             if meta.indexed_bytes < meta.data_bytes {
                 problem_count += 1;
                 problems.push(Problem::at_line(
                     ProblemKind::IncompleteLastLine,
                     &source.path,
                     meta.line_count + 1,
-                    if source.kind == SourceKind::Gzip {
+                    if corrupt_gzip {
+                        format!(
+                            "last line is cut off by the corrupt gzip stream ({} bytes, no newline); not indexed",
+                            meta.data_bytes - meta.indexed_bytes
+                        )
+                    } else if source.kind == SourceKind::Gzip {
                         format!(
                             "last line is incomplete ({} bytes, no newline, not valid JSON); not indexed (if gzip members appended later complete it, the file is indexed again)",
                             meta.data_bytes - meta.indexed_bytes

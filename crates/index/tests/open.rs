@@ -605,10 +605,52 @@ fn a_truncated_gzip_keeps_its_good_prefix_for_views_too() {
         .problems()
         .iter()
         .any(|p| p.message.contains("ends early (truncated?)")));
+    // A file cut short may still be being written: its last line may yet be completed.
+    let cut = ds
+        .problems()
+        .iter()
+        .find(|p| p.kind == halo_ingest::ProblemKind::IncompleteLastLine)
+        .expect("the half ends mid-line");
+    assert!(cut.message.contains("appended later"), "{}", cut.message);
     let kept = ds.traces().len();
     assert!(kept > 100 && kept < 3000, "{kept} traces kept");
     let bytes = ds.segment_data(0).unwrap();
     assert!(data.as_bytes().starts_with(bytes.bytes()));
+}
+
+#[test]
+fn a_line_cut_off_by_gzip_corruption_is_not_said_to_await_an_append() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gz, _) = gzipped_spans(tmp.path(), 3000, 3000);
+    let whole = std::fs::read(&gz).unwrap();
+    // A flipped byte past the middle whose garbage ends without a line break (a stream
+    // that stops with an error, or inflates garbage to a failed CRC at its end).
+    let mut found = false;
+    for at in (whole.len() / 2..whole.len() - 100).step_by(97) {
+        let mut bad = whole.clone();
+        bad[at] ^= 0xff;
+        std::fs::write(&gz, &bad).unwrap();
+        let idx = tmp.path().join(format!("idx-{at}"));
+        let ds = open(std::slice::from_ref(&gz), &idx).unwrap();
+        let problems = ds.problems();
+        let corrupt = problems.iter().any(|p| {
+            p.kind == halo_ingest::ProblemKind::GzipFault && !p.message.contains("ends early")
+        });
+        let cut = problems
+            .iter()
+            .find(|p| p.kind == halo_ingest::ProblemKind::IncompleteLastLine);
+        if let (true, Some(cut)) = (corrupt, cut) {
+            assert!(
+                cut.message.contains("cut off by the corrupt gzip stream"),
+                "{}",
+                cut.message
+            );
+            assert!(!cut.message.contains("appended later"), "{}", cut.message);
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "no flip left a cut-off last line");
 }
 
 #[test]

@@ -13,6 +13,9 @@ const CARRY_ROOM: usize = 256 << 10;
 /// The size of the first chunk; each next one is twice the last, up to the target.
 const FIRST_CHUNK: usize = 256 << 10;
 
+/// How the fault of a stream that ends early begins.
+const TRUNCATED: &str = "gzip stream ends early (truncated?)";
+
 /// A chunk of complete lines inflated from a gzip file.
 #[derive(Debug)]
 pub struct InflatedChunk {
@@ -392,7 +395,7 @@ impl InflatingChunks {
     fn fail(&mut self, buf: &[u8], why: &str) {
         let at = self.base + buf.len() as u64;
         self.fault = Some(if why == "unexpected end of file" {
-            format!("gzip stream ends early (truncated?) after {at} inflated bytes; the lines before are indexed")
+            format!("{TRUNCATED} after {at} inflated bytes; the lines before are indexed")
         } else if why.starts_with("incorrect data check")
             || why.starts_with("incorrect length check")
         {
@@ -407,8 +410,14 @@ impl InflatingChunks {
                 "gzip member fails its integrity check ({why}) at inflated byte {at}: the stream is corrupt; the lines before were indexed but may hold damaged data"
             )
         } else {
-            format!("gzip stream is corrupt at inflated byte {at} ({why}); the lines before are indexed")
+            format!("gzip stream is corrupt at inflated byte {at} ({why}); the lines before are indexed, nothing after can be read")
         });
+    }
+
+    /// Whether a fault's message (as [`InflatingChunks::fault`] gave it) says the stream
+    /// ended early, as a file still being written does, rather than that it is corrupt.
+    pub fn fault_is_truncation(message: &str) -> bool {
+        message.starts_with(TRUNCATED)
     }
 
     /// Gives a parsed chunk's buffer back for the next chunk: reusing buffers spares the
