@@ -671,5 +671,7 @@ fn dataset_stats(
         s.first_seen = format_rfc3339_nanos(first);
         s.last_seen = format_rfc3339_nanos(last);
     }
+    // The same sum `halo overview` shows, without the binary noise of many prices.
+    s.cost = s.cost.map(halo_trace::round_nine);
     s
 }

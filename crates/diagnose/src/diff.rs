@@ -291,7 +291,7 @@ fn compare(
         before_rate: rb,
         after_traces: a,
         after_rate: ra,
-        change: ra - rb,
+        change: halo_trace::round_nine(ra - rb),
         p_value: p,
         q_value: p,
         verdict,
@@ -304,10 +304,10 @@ fn compare(
 fn metric(name: &str, before: f64, after: f64, p_value: Option<f64>) -> MetricDiff {
     MetricDiff {
         name: name.to_string(),
-        before,
-        after,
-        change: after - before,
-        relative_change: (before != 0.0).then(|| (after - before) / before),
+        before: halo_trace::round_nine(before),
+        after: halo_trace::round_nine(after),
+        change: halo_trace::round_nine(after - before),
+        relative_change: (before != 0.0).then(|| halo_trace::round_nine((after - before) / before)),
         p_value,
     }
 }
@@ -706,6 +706,15 @@ fn change_text(m: &MetricDiff) -> String {
 mod tests {
     use super::*;
     use crate::model::Mode;
+
+    #[test]
+    fn metric_changes_carry_no_binary_noise() {
+        // 0.22 - 0.3 is -0.07999999999999999 in binary floating point.
+        let m = metric("error rate", 0.3, 0.22, None);
+        assert_eq!(m.change, -0.08);
+        assert_eq!(m.relative_change, Some(-0.266666667));
+        assert_eq!(serde_json::to_value(&m).unwrap()["change"], -0.08);
+    }
 
     #[test]
     fn rows_that_moved_without_significance_say_which_way() {

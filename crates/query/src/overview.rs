@@ -339,7 +339,7 @@ fn summarize<'t>(
     }
     // A sum of many prices picks up binary noise (1.0002819999999997): no provider
     // prices below a billionth of a unit.
-    o.total_cost = o.total_cost.map(|c| (c * 1e9).round() / 1e9);
+    o.total_cost = o.total_cost.map(halo_trace::round_nine);
     o.services = ranked(services);
     o.models = ranked(models);
     o.agents = ranked(agents);

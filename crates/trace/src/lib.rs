@@ -127,6 +127,22 @@ impl ParsedLine<'_> {
     }
 }
 
+/// `x` rounded to nine decimal places, for output: sums of prices and differences of rates
+/// pick up binary noise (`1.0002819999999997`, `-0.07999999999999999`), and nothing a
+/// person or a script reads is finer than a billionth.
+pub fn round_nine(x: f64) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    let r = (x * 1e9).round() / 1e9;
+    // A value so large that scaling it overflows is left as it is.
+    if r.is_finite() {
+        r
+    } else {
+        x
+    }
+}
+
 /// Parses a line in either format. Leading and trailing white space is ignored; an empty
 /// line yields no spans and no error.
 pub fn parse_line(line: &str) -> Result<ParsedLine<'_>, ParseError> {
@@ -168,4 +184,19 @@ pub fn parse_line_checked(line: &str, control_free: bool) -> Result<ParsedLine<'
         format: Some(LineFormat::Canonical),
         other_signal: false,
     })
+}
+
+#[cfg(test)]
+mod round_nine_tests {
+    use super::round_nine;
+
+    #[test]
+    fn rounds_to_a_billionth_and_leaves_what_it_cannot_scale() {
+        assert_eq!(round_nine(1.0002819999999997), 1.000282);
+        assert_eq!(round_nine(0.22 - 0.3), -0.08);
+        assert_eq!(round_nine(12_345.0), 12_345.0);
+        assert_eq!(round_nine(1e300), 1e300);
+        assert!(round_nine(f64::NAN).is_nan());
+        assert_eq!(round_nine(f64::INFINITY), f64::INFINITY);
+    }
 }
