@@ -162,7 +162,12 @@ pub fn segment_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 /// beside the source (`traces.jsonl.halo-index`) when that directory is writable, else in
 /// the user cache (`$HALO_CACHE_DIR`, `$XDG_CACHE_HOME/halo`, `~/.cache/halo`, or without a
 /// home `halo-cache-UID` in the temporary directory).
+///
+/// The file is found through any symbolic links first: one file reached by several paths
+/// (a link to it, a linked directory) has one index, beside the file itself.
 pub fn index_dir_for(source: &Path, index_root: Option<&Path>) -> PathBuf {
+    let real = std::fs::canonicalize(source);
+    let source = real.as_deref().unwrap_or(source);
     if let Some(root) = index_root {
         return root.join(keyed_name(source));
     }
@@ -176,6 +181,8 @@ pub fn index_dir_for(source: &Path, index_root: Option<&Path>) -> PathBuf {
 /// Where the index of `source` lives in the user cache: for a source whose directory is
 /// read-only, also when an index someone else left beside it is out of date.
 pub(crate) fn cached_index_dir(source: &Path) -> PathBuf {
+    let real = std::fs::canonicalize(source);
+    let source = real.as_deref().unwrap_or(source);
     cache_root().join("index").join(keyed_name(source))
 }
 
@@ -309,6 +316,33 @@ mod tests {
         assert_eq!(
             index_dir_for(&short, None).file_name().unwrap(),
             "a.jsonl.halo-index"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_reached_through_links_has_the_one_index_of_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real_dir = tmp.path().join("real");
+        std::fs::create_dir(&real_dir).unwrap();
+        let file = real_dir.join("t.jsonl");
+        std::fs::write(&file, "").unwrap();
+        let link = tmp.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let linked_dir = tmp.path().join("rdir");
+        std::os::unix::fs::symlink(&real_dir, &linked_dir).unwrap();
+        let via_dir = linked_dir.join("t.jsonl");
+        let root = tmp.path().join("idx");
+        for index_root in [None, Some(root.as_path())] {
+            let own = index_dir_for(&file, index_root);
+            assert_eq!(index_dir_for(&link, index_root), own);
+            assert_eq!(index_dir_for(&via_dir, index_root), own);
+        }
+        assert_eq!(
+            index_dir_for(&link, None),
+            std::fs::canonicalize(&real_dir)
+                .unwrap()
+                .join("t.jsonl.halo-index")
         );
     }
 }
