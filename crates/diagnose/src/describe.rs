@@ -1,6 +1,7 @@
 //! Titles, signals, fix directions and follow-up questions for findings.
 
 use crate::model::{FindingKey, Mode};
+use crate::render::md_code;
 
 /// The human text of one finding.
 #[derive(Debug, Clone)]
@@ -57,7 +58,7 @@ fn failure_kind(template: &str) -> String {
 /// four, "`a`, `b`, `c` and 4 more tools" (`noun` is the plural).
 fn who(items: &[String], noun: &str) -> String {
     let shown = if items.len() > 4 { 3 } else { items.len() };
-    let named: Vec<String> = items.iter().take(shown).map(|t| format!("`{t}`")).collect();
+    let named: Vec<String> = items.iter().take(shown).map(|t| md_code(t)).collect();
     match (named.len(), items.len()) {
         (0, _) => format!("the {}", noun.trim_end_matches('s')),
         (1, 1) => named[0].clone(),
@@ -134,7 +135,7 @@ fn provider_fix(kind: &str, model: &str) -> String {
 
 fn arg_fix(tool: &str, template: &str, argument: Option<&str>) -> String {
     let arg = argument
-        .map(|a| format!("`{a}`"))
+        .map(md_code)
         .unwrap_or_else(|| "the argument".to_string());
     if template.starts_with("unexpected_argument") {
         format!(
@@ -213,15 +214,17 @@ pub(crate) fn describe(
             , if several { "do" } else { "does" }),
         },
         Mode::HallucinatedTool => Text {
-            title: format!("Model calls nonexistent tool `{tool}`"),
+            title: format!("Model calls nonexistent tool {}", md_code(tool)),
             signal: format!(
-                "`{tool}` was requested or called although it is not among the declared tools (or the runtime \
-                 answered that it does not exist) in {in_traces}."
+                "{} was requested or called although it is not among the declared tools (or the runtime \
+                 answered that it does not exist) in {in_traces}.",
+                md_code(tool)
             ),
             fix: format!(
                 "List the available tools explicitly in the system prompt and enable strict tool calling so only \
-                 declared names can be produced; if `{tool}` is a capability users need, implement it or map it to \
-                 an existing tool."
+                 declared names can be produced; if {} is a capability users need, implement it or map it to \
+                 an existing tool.",
+                md_code(tool)
             ),
             deeper: format!(
                 "Why does the model call the nonexistent tool {tool}? What was it trying to do, and which declared tool should it have used?"
@@ -302,7 +305,7 @@ pub(crate) fn describe(
         },
         Mode::ProviderError => {
             let whom = if places.is_empty() {
-                format!("`{model}`")
+                md_code(model)
             } else {
                 who(places, "models")
             };
@@ -355,8 +358,8 @@ pub(crate) fn describe(
             let what = key
                 .tool
                 .as_deref()
-                .map(|t| format!("`{t}` calls"))
-                .unwrap_or_else(|| format!("`{model}` calls"));
+                .map(|t| format!("{} calls", md_code(t)))
+                .unwrap_or_else(|| format!("{} calls", md_code(model)));
             Text {
                 title: format!("{what} far slower than usual"),
                 signal: format!(
@@ -373,7 +376,7 @@ pub(crate) fn describe(
             }
         }
         Mode::TokenOutlier => Text {
-            title: format!("`{model}` calls with far more tokens than usual"),
+            title: format!("{} calls with far more tokens than usual", md_code(model)),
             signal: format!(
                 "{} used far more tokens than {} peers (median {:.0}, worst {:.0}) in {in_traces}.",
                 plural(spans, "call", "calls"),

@@ -88,19 +88,33 @@ fn md_text(s: &str) -> String {
         .replace(['\r', '\n'], " ")
 }
 
+/// `s` as a Markdown code span whatever it holds (a tool name may have a backtick): fenced
+/// with one backtick more than its longest run of them, and spaced inside the fence when
+/// it starts or ends with one. Without backticks, the usual `` `s` ``.
+pub(crate) fn md_code(s: &str) -> String {
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
 fn qualifiers(f: &Finding) -> String {
     let mut parts = vec![format!("**mode** `{}`", f.key.mode)];
     if let Some(t) = &f.key.tool {
-        parts.push(format!("**tool** `{t}`"));
+        parts.push(format!("**tool** {}", md_code(t)));
     }
     if let Some(m) = &f.key.model {
-        parts.push(format!("**model** `{m}`"));
+        parts.push(format!("**model** {}", md_code(m)));
     }
     if let Some(t) = &f.key.template {
         parts.push(format!("**template** `{}`", t.replace('`', "'")));
     }
     if let Some(a) = &f.argument {
-        parts.push(format!("**argument** `{a}`"));
+        parts.push(format!("**argument** {}", md_code(a)));
     }
     // Trace text in a code span: a line break would end the paragraph (or start a
     // heading) in the middle of it.
@@ -416,6 +430,14 @@ pub fn render_summary(d: &Diagnosis, rows: usize, report: Option<&str>) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_spans_hold_backticks() {
+        assert_eq!(md_code("list_files"), "`list_files`");
+        assert_eq!(md_code("my|tool`x"), "``my|tool`x``");
+        assert_eq!(md_code("a``b"), "```a``b```");
+        assert_eq!(md_code("`edge`"), "`` `edge` ``");
+    }
 
     #[test]
     fn thousands_groups_digits_and_keeps_the_sign() {
