@@ -63,8 +63,9 @@ pub(crate) async fn grown_past(limit: usize) -> usize {
     }
 }
 
-/// The process's resident anonymous memory (heap, not mapped files such as the index).
-fn anonymous_bytes() -> Option<usize> {
+/// The process's resident anonymous memory (heap, not mapped files such as the index), in
+/// bytes, where the system says (Linux); what the memory limit's watch reads.
+pub fn anonymous_bytes() -> Option<usize> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     rss_anon_of(&status)
 }

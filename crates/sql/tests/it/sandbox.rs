@@ -231,21 +231,6 @@ fn results_are_cut_at_the_row_and_byte_caps_with_a_note() {
     assert!(r.truncated);
 }
 
-/// The process's resident anonymous memory, in bytes (Linux).
-#[cfg(target_os = "linux")]
-fn anonymous_bytes() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("RssAnon:")).unwrap();
-    let kb: usize = line
-        .trim_start_matches("RssAnon:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .unwrap();
-    kb * 1024
-}
-
 #[cfg(target_os = "linux")]
 #[test]
 fn memory_the_engine_does_not_count_is_held_to_the_limit_too() {
@@ -257,7 +242,7 @@ fn memory_the_engine_does_not_count_is_held_to_the_limit_too() {
         timeout: Duration::from_secs(120),
         ..SqlLimits::default()
     };
-    let before = anonymous_bytes();
+    let before = halo_sql::anonymous_bytes().unwrap();
     let err = e
         .query(
             "SELECT a.span_id, length(string_agg(b.attributes || c.attributes, ',')) \
@@ -265,7 +250,7 @@ fn memory_the_engine_does_not_count_is_held_to_the_limit_too() {
             &limits,
         )
         .unwrap_err();
-    let grown = anonymous_bytes().saturating_sub(before);
+    let grown = halo_sql::anonymous_bytes().unwrap().saturating_sub(before);
     assert!(matches!(err, SqlError::MemoryLimit { .. }), "{err:?}");
     assert!(
         err.to_string().contains("memory limit of 67108864 bytes"),
