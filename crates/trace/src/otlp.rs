@@ -268,6 +268,28 @@ pub fn parse_otlp_line(line: &str) -> Result<OtlpLine<'_>, ParseError> {
     Ok(out)
 }
 
+/// Bytes in a trace id and a span id.
+const TRACE_ID_BYTES: usize = 16;
+const SPAN_ID_BYTES: usize = 8;
+
+/// An id as hex. OTLP/JSON writes ids in hex, but protobuf's own JSON mapping (what
+/// `MessageToJson` of an export request gives) writes bytes in base64: such an id (24
+/// characters for a trace, 12 for a span, padded with `=`) becomes the hex of its bytes,
+/// so both exports of one trace name it alike. Anything else is kept as written.
+fn hex_id(id: Cow<'_, str>, bytes: usize) -> Cow<'_, str> {
+    use base64::Engine as _;
+    let base64_len = bytes.div_ceil(3) * 4;
+    if id.len() != base64_len || !id.ends_with('=') {
+        return id;
+    }
+    match base64::engine::general_purpose::STANDARD.decode(id.as_bytes()) {
+        Ok(raw) if raw.len() == bytes => {
+            Cow::Owned(raw.iter().map(|b| format!("{b:02x}")).collect())
+        }
+        _ => id,
+    }
+}
+
 fn span_of<'a>(
     raw: &'a RawValue,
     resource: &Attributes<'a>,
@@ -314,10 +336,12 @@ fn span_of<'a>(
         }
     }
     Ok(RawSpan {
-        trace_id: s.trace_id,
-        span_id: s.span_id,
+        trace_id: hex_id(s.trace_id, TRACE_ID_BYTES),
+        span_id: hex_id(s.span_id, SPAN_ID_BYTES),
         // An all-zero id is OTLP's way of saying "no parent".
-        parent_span_id: crate::span::parent_or_none(s.parent_span_id),
+        parent_span_id: crate::span::parent_or_none(
+            s.parent_span_id.map(|p| hex_id(p, SPAN_ID_BYTES)),
+        ),
         trace_state: s.trace_state.unwrap_or_default(),
         name: s.name.unwrap_or_default(),
         otel_kind,
@@ -374,6 +398,25 @@ mod tests {
         );
         assert!(LINE[range.clone()].starts_with("{\"traceId\""));
         assert!(LINE[range.clone()].ends_with('}'));
+    }
+
+    #[test]
+    fn base64_ids_of_protobufs_json_mapping_become_hex() {
+        let line = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"W47/95gDgQPSabYzgT/GDA==","spanId":"7uGbfsPBsXQ=","parentSpanId":"AAAAAAAAAAA=","name":"call","startTimeUnixNano":"1","endTimeUnixNano":"2"},{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"00f067aa0ba902b7","parentSpanId":"7uGbfsPBsXQ=","name":"child","startTimeUnixNano":"1","endTimeUnixNano":"2"},{"traceId":"not-hex","spanId":"x","name":"odd","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+        let parsed = parse_otlp_line(line).unwrap();
+        let spans: Vec<_> = parsed.spans.iter().map(|(s, _)| s).collect();
+        assert_eq!(spans[0].trace_id, "5b8efff798038103d269b633813fc60c");
+        assert_eq!(spans[0].span_id, "eee19b7ec3c1b174");
+        assert_eq!(spans[0].parent_span_id, "", "an all-zero parent is none");
+        assert_eq!(
+            spans[1].trace_id, spans[0].trace_id,
+            "one trace, either spelling"
+        );
+        assert_eq!(spans[1].parent_span_id, "eee19b7ec3c1b174");
+        assert_eq!(
+            spans[2].trace_id, "not-hex",
+            "other ids are kept as written"
+        );
     }
 
     #[test]
