@@ -93,6 +93,14 @@ fn every_filter_selects_what_it_says() {
     assert_eq!(count(&["--has-errors", "--model-name", "gpt-5.4"]), 1);
     let bad = halo(tmp.path(), &["count", f, "--regex", "(unclosed"]);
     assert_eq!(bad.status.code(), Some(1));
+    // NaN compared false with every duration and filtered nothing out.
+    for bound in ["--min-duration-ms", "--max-duration-ms"] {
+        for v in ["NaN", "inf"] {
+            let o = halo(tmp.path(), &["count", f, bound, v]);
+            assert_eq!(o.status.code(), Some(1), "{bound} {v}");
+            assert!(stderr(&o).contains("finite"), "{}", stderr(&o));
+        }
+    }
     assert!(stderr(&bad).contains("invalid regex"), "{}", stderr(&bad));
     let bad_time = halo(tmp.path(), &["count", f, "--start-time-gte", "yesterday"]);
     assert_eq!(bad_time.status.code(), Some(1));
