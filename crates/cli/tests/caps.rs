@@ -144,3 +144,48 @@ fn oversized_past_150_kb_even_for_few_spans() {
     assert!(page["oversized"].is_null(), "{hint}");
     assert_eq!(page["spans"].as_array().unwrap().len(), fits);
 }
+
+#[test]
+fn one_span_past_150_kb_is_shown_with_its_values_cut_shorter() {
+    // An LLM span of 200 flattened messages, every value under the 4,096 cap: 236 KB of
+    // JSON. A page of one span cannot be paged finer, so it must show that span.
+    let tmp = tempfile::tempdir().unwrap();
+    let message = "lorem ipsum ".repeat(90);
+    let attrs: Vec<String> = (0..200)
+        .map(|i| format!(r#""llm.input_messages.{i}.message.content":"{message}""#))
+        .collect();
+    let big = format!(r#"{{"openinference.span.kind":"LLM",{}}}"#, attrs.join(","));
+    let file = write(
+        tmp.path(),
+        "conv.jsonl",
+        &[
+            Span::new("conv", "c0", "").line(),
+            Span::new("conv", "c1", "c0").attrs(&big).line(),
+        ],
+    );
+    let f = file.to_str().unwrap();
+    for args in [
+        &["view", f, "conv", "--offset", "1", "--limit", "1", "--json"][..],
+        &["view", f, "conv", "--span", "c1", "--json"][..],
+    ] {
+        let v = json(&halo(tmp.path(), args));
+        assert!(v["oversized"].is_null(), "{args:?}: {v}");
+        assert_eq!(v["spans"][0]["span_id"], "c1", "{args:?}");
+        let cut = v["values_cut_to"].as_u64().unwrap();
+        assert!((256..4_096).contains(&cut), "{cut}");
+        let value = v["spans"][0]["attributes"]["llm.input_messages.7.message.content"]
+            .as_str()
+            .unwrap();
+        assert!(
+            value.ends_with("[truncated: original 1080 chars]"),
+            "{value}"
+        );
+        assert!(serde_json::to_vec(&v["spans"]).unwrap().len() <= 150_000);
+    }
+    let text = stdout(&halo(tmp.path(), &["view", f, "conv", "--span", "c1"]));
+    assert!(text.contains("each attribute value is cut to"), "{text}");
+    // Both spans together still do not fit: the whole trace is summarized, and its hint's
+    // page size (one span) now shows each span.
+    let whole = json(&halo(tmp.path(), &["view", f, "conv", "--json"]));
+    assert!(!whole["oversized"].is_null());
+}

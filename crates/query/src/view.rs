@@ -21,6 +21,8 @@ pub const VIEW_SPANS_VALUE_CAP: usize = 16_384;
 pub const OVERSIZED_BYTES: usize = 150_000;
 /// Most spans `view_spans` takes, and most a `view_trace` page may hold.
 pub const MAX_SPANS_PER_VIEW: usize = 200;
+/// The shortest a value is cut to so that a single span fits [`OVERSIZED_BYTES`].
+const MIN_VALUE_CAP: usize = 256;
 
 /// Arguments of `view_trace`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -174,6 +176,10 @@ pub struct TraceView {
     /// Set instead of `spans` when they would be too large.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oversized: Option<OversizedSummary>,
+    /// Set when a single span passed the cap with its values at the usual length: the
+    /// characters each value was cut to instead, so that it fits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values_cut_to: Option<usize>,
 }
 
 fn cap_text(text: &str, cap: usize) -> serde_json::Value {
@@ -276,9 +282,17 @@ fn oversized(
     // A page must fit too: say how many spans of this size do, with some room to spare.
     let per_span = response_bytes / requested.len().max(1);
     let fits = (OVERSIZED_BYTES * 9 / 10 / per_span.max(1)).clamp(1, MAX_SPANS_PER_VIEW);
-    let hint = format!(
-        "{hint}; at about {per_span} bytes a span, a page of limit={fits} fits in the {OVERSIZED_BYTES}-byte cap"
-    );
+    let hint = match requested {
+        // A page of one would be this same answer: point at the way that reads it.
+        [one] => format!(
+            "span {} is too large to show even with each value cut to {MIN_VALUE_CAP} characters: \
+             read the parts that matter with search_span (on the command line `halo search TRACE_ID PATTERN --span {}`)",
+            one.span_id, one.span_id
+        ),
+        _ => format!(
+            "{hint}; at about {per_span} bytes a span, a page of limit={fits} fits in the {OVERSIZED_BYTES}-byte cap"
+        ),
+    };
     let mut largest: Vec<&SpanRecord> = requested.to_vec();
     largest.sort_by_key(|s| std::cmp::Reverse(s.byte_len));
     OversizedSummary {
@@ -339,11 +353,43 @@ fn build_view(
         missing_span_ids: missing,
         next_offset: None,
         oversized: None,
+        values_cut_to: None,
     };
     if estimate > OVERSIZED_BYTES * 4 {
         view.oversized = Some(oversized(all, &shown, estimate, hint));
         return Ok(view);
     }
+    let (spans, bytes) = rendered(ds, &shown, cap)?;
+    if bytes <= OVERSIZED_BYTES {
+        view.spans = spans;
+        return Ok(view);
+    }
+    // One span cannot be paged any finer: its values are cut shorter until it fits (an
+    // LLM span of hundreds of flattened messages passes the cap with every value under
+    // it), so that a page of one span always shows that span.
+    if let [_] = shown.as_slice() {
+        let mut smaller = cap / 2;
+        while smaller >= MIN_VALUE_CAP {
+            let (spans, bytes) = rendered(ds, &shown, smaller)?;
+            if bytes <= OVERSIZED_BYTES {
+                view.spans = spans;
+                view.values_cut_to = Some(smaller);
+                return Ok(view);
+            }
+            smaller /= 2;
+        }
+    }
+    view.oversized = Some(oversized(all, &shown, bytes, hint));
+    Ok(view)
+}
+
+/// The views of `shown` with values capped at `cap` characters, and the bytes of their
+/// JSON.
+fn rendered(
+    ds: &Dataset,
+    shown: &[&SpanRecord],
+    cap: usize,
+) -> Result<(Vec<SpanView>, usize), QueryError> {
     let mut spans = shown
         .iter()
         .map(|s| span_view(ds, s, cap))
@@ -362,12 +408,7 @@ fn build_view(
     let bytes = serde_json::to_vec(&spans)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
-    if bytes > OVERSIZED_BYTES {
-        view.oversized = Some(oversized(all, &shown, bytes, hint));
-    } else {
-        view.spans = spans;
-    }
-    Ok(view)
+    Ok((spans, bytes))
 }
 
 /// Shows a trace's spans (or a page of them) with attribute values capped at

@@ -331,12 +331,17 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
             thousands(o.requested_span_count as i64),
             o.error_span_count
         );
-        let _ = writeln!(
-            out,
-            "page through it with --offset {} --limit {} (a page that fits; at most 200), show chosen \
-             spans with --span SPAN_ID, or find spans with `halo search`",
-            v.offset, o.suggested_limit
-        );
+        if o.requested_span_count == 1 {
+            // One span cannot be paged: the summary says what reads it instead.
+            let _ = writeln!(out, "{}", halo_trace::printable(&o.hint));
+        } else {
+            let _ = writeln!(
+                out,
+                "page through it with --offset {} --limit {} (a page that fits; at most 200), show chosen \
+                 spans with --span SPAN_ID, or find spans with `halo search`",
+                v.offset, o.suggested_limit
+            );
+        }
         let mut t = Table::new(&["count", "span name"]);
         for n in &o.top_span_names {
             t.row(vec![thousands(n.count as i64), n.name.clone()]);
@@ -361,6 +366,13 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
             out,
             "no spans on this page (the trace has {} spans; offset {})",
             v.span_count, v.offset
+        );
+    }
+    if let Some(chars) = v.values_cut_to {
+        let _ = writeln!(
+            out,
+            "(this span is large: each attribute value is cut to {chars} characters so that it fits; \
+             `halo search` reads whole values)"
         );
     }
     let index: HashMap<&str, usize> = v
