@@ -178,6 +178,39 @@ fn regex_hits_on_escaped_canonical_ids_name_the_decoded_id() {
     assert_eq!(g["matches"][0]["trace_id"], "t-\"q");
 }
 
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_span_s_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = Span::new("bom", "b1", "").attrs(r#"{"k":"v"}"#).line();
+    let second = Span::new("bom", "b2", "b1").line();
+    let file = tmp.path().join("bom.jsonl");
+    std::fs::write(&file, format!("\u{feff}{first}\n{second}\n")).unwrap();
+    let f = file.to_str().unwrap();
+    // Both spans' texts start at their brace and end at their last one.
+    let count = json(&halo(
+        tmp.path(),
+        &[
+            "count",
+            f,
+            "--regex",
+            r#"^\{"trace_id":"bom","span_id":"b1""#,
+            "--json",
+            "-q",
+        ],
+    ));
+    assert_eq!(count["total"], 1, "{count}");
+    let ends = json(&halo(
+        tmp.path(),
+        &["search", f, "bom", r"\}$", "--json", "-q"],
+    ));
+    assert_eq!(ends["total_matches"], 2, "{ends}");
+    let starts = json(&halo(
+        tmp.path(),
+        &["search", f, "bom", "\u{feff}", "--json", "-q"],
+    ));
+    assert_eq!(starts["total_matches"], 0, "{starts}");
+}
+
 /// The small dataset gzipped (the plain file removed) and indexed: its directory, the
 /// `.gz` and the index directory.
 fn indexed_small_gzip() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {

@@ -32,7 +32,8 @@ use crate::IndexError;
 /// The sidecar format version; a different version is rebuilt, never misread. (8: times
 /// without a zone are read as UTC instead of skipping their lines; 9: negative token
 /// counts and counts past i64 are left out, sums saturate, a NaN cost is no cost; 10:
-/// base64 OTLP ids are read as hex.)
+/// base64 OTLP ids are read as hex, and a first line's byte-order mark is not part of
+/// its span's byte range.)
 pub const FORMAT_VERSION: u32 = 10;
 
 /// One segment's entry in `meta.json`.

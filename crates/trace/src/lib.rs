@@ -153,8 +153,12 @@ pub fn parse_line(line: &str) -> Result<ParsedLine<'_>, ParseError> {
 /// (`control_free`), which spares the scanner a second pass over it. Passing `true` for a
 /// line that has control bytes is a logic error (checked in debug builds).
 pub fn parse_line_checked(line: &str, control_free: bool) -> Result<ParsedLine<'_>, ParseError> {
-    // A byte-order mark (some Windows tools write one) is not part of the JSON.
-    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+    // A byte-order mark (some Windows tools write one) is not part of the JSON, nor of any
+    // span's text: the spans' ranges below start after it, as they are ranges of `line`.
+    let (bom, line) = match line.strip_prefix('\u{feff}') {
+        Some(rest) => ('\u{feff}'.len_utf8(), rest),
+        None => (0, line),
+    };
     let trimmed = line.trim_end_matches(['\r', '\n', ' ', '\t']);
     if trimmed.trim_start().is_empty() {
         return Ok(ParsedLine::default());
@@ -167,7 +171,10 @@ pub fn parse_line_checked(line: &str, control_free: bool) -> Result<ParsedLine<'
         });
     }
     if looks_like_otlp(trimmed.as_bytes()) {
-        let parsed = parse_otlp_line(trimmed)?;
+        let mut parsed = parse_otlp_line(trimmed)?;
+        for (_, range) in parsed.spans.iter_mut() {
+            *range = range.start + bom..range.end + bom;
+        }
         return Ok(ParsedLine {
             spans: parsed.spans,
             problems: parsed.problems,
@@ -177,7 +184,7 @@ pub fn parse_line_checked(line: &str, control_free: bool) -> Result<ParsedLine<'
     }
     let span = span::parse_canonical_checked(trimmed, control_free)?;
     let mut spans = spare_buffers::span_list();
-    spans.push((span, 0..trimmed.len()));
+    spans.push((span, bom..bom + trimmed.len()));
     Ok(ParsedLine {
         spans,
         problems: Vec::new(),
