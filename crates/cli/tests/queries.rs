@@ -277,6 +277,39 @@ fn view_shows_spans_whose_parents_loop_and_deep_chains() {
     );
     assert!(!root_lines[1].contains("[y]"), "{tree}");
     assert!(tree.contains("1 loop of spans"), "{tree}");
+
+    // A span that is its own parent is a loop of one; an orphan says whose child it is.
+    let odd = write(
+        tmp.path(),
+        "odd.jsonl",
+        &[
+            Span::new("o", "self", "self").line(),
+            Span::new("o", "orphan", "gone").line(),
+            Span::new("o", "root", "").line(),
+        ],
+    );
+    let o = odd.to_str().unwrap();
+    let tree = stdout(&halo(tmp.path(), &["view", o, "o"]));
+    let line = |id: &str| {
+        tree.lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_else(|| panic!("{tree}"))
+    };
+    assert!(line("[self]").contains("(its own parent)"), "{tree}");
+    assert!(
+        line("[orphan]").contains("(parent gone is not in the trace)"),
+        "{tree}"
+    );
+    assert!(!line("[root]").contains('('), "{tree}");
+    assert!(tree.contains("1 loop of spans"), "{tree}");
+    let v = json(&halo(tmp.path(), &["view", o, "o", "--json"]));
+    let spans = v["spans"].as_array().unwrap();
+    let missing: Vec<&str> = spans
+        .iter()
+        .filter(|s| s["parent_missing"] == true)
+        .map(|s| s["span_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(missing, ["orphan"], "{v}");
     let deep = stdout(&halo(tmp.path(), &["view", f, "deep", "--limit", "200"]));
     let last = deep.lines().find(|l| l.contains("[d199]")).expect(&deep);
     assert!(

@@ -90,6 +90,10 @@ pub struct SpanView {
     /// The instrumentation scope (the library that made the span); absent when unnamed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub scope: Option<ScopeView>,
+    /// Set when the span names a parent that is not in the trace (an orphan: its parent
+    /// was never exported, or is in a file not given); such a span is shown as a root.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub parent_missing: bool,
 }
 
 /// The instrumentation scope of a span.
@@ -246,6 +250,7 @@ fn span_view(ds: &Dataset, rec: &SpanRecord, cap: usize) -> Result<SpanView, Que
             name: span.scope_name.to_string(),
             version: span.scope_version.to_string(),
         }),
+        parent_missing: false,
     })
 }
 
@@ -359,8 +364,16 @@ fn build_view(
         view.oversized = Some(oversized(all, &shown, estimate, hint));
         return Ok(view);
     }
-    let (spans, bytes) = rendered(ds, &shown, cap)?;
+    let ids: std::collections::HashSet<&str> = all.iter().map(|s| s.span_id.as_str()).collect();
+    let mark_orphans = |spans: &mut Vec<SpanView>| {
+        for s in spans.iter_mut() {
+            s.parent_missing =
+                !s.parent_span_id.is_empty() && !ids.contains(s.parent_span_id.as_str());
+        }
+    };
+    let (mut spans, bytes) = rendered(ds, &shown, cap)?;
     if bytes <= OVERSIZED_BYTES {
+        mark_orphans(&mut spans);
         view.spans = spans;
         return Ok(view);
     }
@@ -370,8 +383,9 @@ fn build_view(
     if let [_] = shown.as_slice() {
         let mut smaller = cap / 2;
         while smaller >= MIN_VALUE_CAP {
-            let (spans, bytes) = rendered(ds, &shown, smaller)?;
+            let (mut spans, bytes) = rendered(ds, &shown, smaller)?;
             if bytes <= OVERSIZED_BYTES {
+                mark_orphans(&mut spans);
                 view.spans = spans;
                 view.values_cut_to = Some(smaller);
                 return Ok(view);

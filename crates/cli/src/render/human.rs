@@ -395,13 +395,26 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
     }
     let mut seen = vec![false; v.spans.len()];
     let n = roots.len();
+    let mut loops = 0;
     for (k, r) in roots.into_iter().enumerate() {
-        tree(&mut out, v, &children, &mut seen, r, k + 1 == n, "");
+        let s = &v.spans[r];
+        let note = if s.parent_span_id == s.span_id {
+            // A span that is its own parent is a loop of one.
+            loops += 1;
+            " (its own parent)".to_owned()
+        } else if s.parent_missing {
+            format!(
+                " (parent {} is not in the trace)",
+                inline(&s.parent_span_id)
+            )
+        } else {
+            String::new()
+        };
+        tree(&mut out, v, &children, &mut seen, r, k + 1 == n, &note);
     }
     // Spans whose parents lead round in a loop are reached from no root. Each loop is
     // shown from a span in it (found by following parents until one comes round again),
     // with what hangs off the loop under it, so that no span of the page goes missing.
-    let mut loops = 0;
     for i in 0..v.spans.len() {
         if seen[i] {
             continue;
