@@ -461,3 +461,28 @@ fn a_cost_total_carries_no_binary_noise() {
         o["total_cost"]
     );
 }
+
+#[test]
+fn query_rows_carry_the_user_beside_the_session_and_project() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(
+        tmp.path(),
+        "users.jsonl",
+        &[
+            Span::new("t1", "a", "")
+                .attrs(r#"{"user.id":"u1","session.id":"s1","inference.project_id":"p1"}"#)
+                .line(),
+            Span::new("t2", "b", "").line(),
+        ],
+    );
+    let f = file.to_str().unwrap();
+    let q = json(&halo(
+        tmp.path(),
+        &["query", f, "--user-id", "u1", "--json", "-q"],
+    ));
+    assert_eq!(q["total"], 1, "{q}");
+    let row = &q["traces"][0];
+    assert_eq!(row["user_id"], "u1", "{row}");
+    assert_eq!(row["session_id"], "s1");
+    assert_eq!(row["project_id"], "p1");
+}

@@ -138,6 +138,8 @@ pub struct TraceRow {
     pub project_id: Option<String>,
     /// Session.
     pub session_id: Option<String>,
+    /// User.
+    pub user_id: Option<String>,
     /// Outcome marker.
     pub outcome: Option<String>,
     /// Bytes of its span JSON.
@@ -178,6 +180,7 @@ impl TraceRow {
             cost: t.cost,
             project_id: t.project_id.clone(),
             session_id: t.session_id.clone(),
+            user_id: t.user_id.clone(),
             outcome: t.outcome.clone(),
             raw_jsonl_bytes: t.raw_bytes,
             error_groups: t.error_groups.iter().map(|g| g.group.to_string()).collect(),

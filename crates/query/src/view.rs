@@ -143,11 +143,11 @@ pub struct OversizedSummary {
     pub response_bytes: u64,
     /// Distribution of span JSON sizes, in bytes.
     pub span_bytes: crate::overview::Distribution,
-    /// The most common span names.
+    /// The most common names among the spans the view would have shown.
     pub top_span_names: Vec<NameTally>,
-    /// Error spans.
+    /// Error spans in the whole trace.
     pub error_span_count: u64,
-    /// Up to 50 error spans.
+    /// Up to 50 error spans of the whole trace.
     pub error_spans: Vec<SpanOutline>,
     /// The largest spans (up to 20).
     pub largest_spans: Vec<SpanOutline>,
@@ -271,8 +271,10 @@ fn oversized(
     response_bytes: usize,
     hint: &str,
 ) -> OversizedSummary {
+    // The names of what was asked for (a page, chosen spans): the trace's other spans are
+    // not in the answer that was too large.
     let mut names: BTreeMap<&str, u64> = BTreeMap::new();
-    for s in all {
+    for s in requested {
         *names.entry(&s.name).or_insert(0) += 1;
     }
     let mut top: Vec<NameTally> = names

@@ -326,10 +326,10 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
     if let Some(o) = &v.oversized {
         let _ = writeln!(
             out,
-            "too large to show at once ({} of JSON for {} spans; {} error spans)",
+            "too large to show at once ({} of JSON for {}; {} in the trace)",
             bytes(o.response_bytes),
-            thousands(o.requested_span_count as i64),
-            o.error_span_count
+            counted(o.requested_span_count, "span", "spans"),
+            counted(o.error_span_count, "error span", "error spans")
         );
         if o.requested_span_count == 1 {
             // One span cannot be paged: the summary says what reads it instead.
