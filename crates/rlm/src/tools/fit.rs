@@ -307,6 +307,7 @@ mod tests {
             cost: None,
             project_id: None,
             session_id: None,
+            user_id: None,
             outcome: None,
             raw_jsonl_bytes: 10,
             error_groups: vec![],
