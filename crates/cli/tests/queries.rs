@@ -33,6 +33,9 @@ fn overview_counts_and_vocabulary() {
     let human = stdout(&halo(tmp.path(), &["overview", file.to_str().unwrap()]));
     assert!(human.contains("3 traces · 8 spans"), "{human}");
     assert!(human.contains("error taxonomy"), "{human}");
+    // The size is what the spans' lines hold, and says so (it is not the file's size).
+    let first = human.lines().next().unwrap();
+    assert!(first.ends_with("of spans"), "{first}");
 }
 
 #[test]

@@ -89,7 +89,9 @@ pub(crate) fn overview(o: &Overview) -> String {
     };
     let _ = writeln!(
         out,
-        "{} · {} · {} · {}",
+        // The bytes of the spans' own lines (`raw_jsonl_bytes`), not the files' sizes: line
+        // ends, skipped lines and gzip framing are not in it.
+        "{} · {} · {} · {} of spans",
         counted(o.total_traces, "trace", "traces"),
         counted(o.total_spans, "span", "spans"),
         counted(o.file_count, "file", "files"),
