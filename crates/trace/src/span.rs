@@ -157,6 +157,13 @@ pub(crate) fn status_code_of(text: Option<&str>) -> Result<StatusCode, ParseErro
 
 pub(crate) fn nanos_of(field: &str, text: &str) -> Result<i64, ParseError> {
     parse_rfc3339_nanos(text).ok_or_else(|| {
+        // A valid time outside what nanoseconds since 1970 can hold in 64 bits (a
+        // `9999-12-31` "never" sentinel, say) is not a malformed one.
+        if chrono::DateTime::parse_from_rfc3339(text).is_ok() {
+            return ParseError::new(format!(
+                "{field} {text:?} is outside the times spans can hold (1677-09-21 to 2262-04-11)"
+            ));
+        }
         ParseError::new(format!(
             "{field} {text:?} is not an ISO-8601 timestamp (e.g. 2026-04-23T05:32:00Z)"
         ))
@@ -253,6 +260,20 @@ pub(crate) fn parent_or_none(parent: Option<Cow<'_, str>>) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_valid_time_out_of_range_is_named_so_not_malformed() {
+        let far = nanos_of("end_time", "9999-12-31T23:59:59.999999999Z").unwrap_err();
+        assert!(
+            far.to_string().contains("outside the times spans can hold"),
+            "{far}"
+        );
+        let bad = nanos_of("end_time", "yesterday").unwrap_err();
+        assert!(
+            bad.to_string().contains("is not an ISO-8601 timestamp"),
+            "{bad}"
+        );
+    }
 
     const LINE: &str = r#"{"trace_id":"t-aaaa","span_id":"s-1","parent_span_id":"","trace_state":"","name":"root","kind":"SPAN_KIND_INTERNAL","start_time":"2026-04-23T05:32:00.000000000Z","end_time":"2026-04-23T05:32:01.000000000Z","status":{"code":"STATUS_CODE_ERROR","message":"boom"},"resource":{"attributes":{"service.name":"agent-a"}},"scope":{"name":"@test/scope","version":"0.0.1"},"attributes":{"openinference.span.kind":"AGENT"}}"#;
 
