@@ -59,10 +59,10 @@ pub(crate) struct FilterArgs {
     #[arg(long, value_name = "TIME")]
     pub(crate) end_time_lte: Option<String>,
     /// Only traces lasting at least this many milliseconds.
-    #[arg(long, value_name = "MS", value_parser = finite_ms)]
+    #[arg(long, value_name = "MS", value_parser = super::number_args::finite_millis)]
     pub(crate) min_duration_ms: Option<f64>,
     /// Only traces lasting at most this many milliseconds.
-    #[arg(long, value_name = "MS", value_parser = finite_ms)]
+    #[arg(long, value_name = "MS", value_parser = super::number_args::finite_millis)]
     pub(crate) max_duration_ms: Option<f64>,
     /// Only traces with at least this many tokens.
     #[arg(long, value_name = "N")]
@@ -75,7 +75,7 @@ pub(crate) struct FilterArgs {
     #[arg(long = "regex-pattern", visible_alias = "regex", value_name = "REGEX")]
     pub(crate) regex_pattern: Option<String>,
     /// Stop a data scan after this many seconds and say the answer is partial.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = super::seconds::parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = super::number_args::parse_seconds)]
     pub(crate) time_budget: f64,
 }
 
@@ -109,15 +109,5 @@ impl FilterArgs {
         ScanBudget {
             time: Duration::from_secs_f64(self.time_budget),
         }
-    }
-}
-
-/// A duration bound in milliseconds: a finite number. `NaN` compared false with every
-/// duration and so filtered nothing out; `inf` is no bound anyone means.
-fn finite_ms(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(ms) if ms.is_finite() => Ok(ms),
-        Ok(_) => Err("must be a finite number of milliseconds".to_owned()),
-        Err(e) => Err(e.to_string()),
     }
 }

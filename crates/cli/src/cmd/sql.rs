@@ -31,25 +31,16 @@ pub(crate) struct SqlArgs {
     #[arg(long, conflicts_with = "json")]
     pub(crate) csv: bool,
     /// Most rows to return; more are cut, with a note.
-    #[arg(long, value_name = "N", default_value_t = SqlLimits::default().max_rows, value_parser = at_least_one)]
+    #[arg(long, value_name = "N", default_value_t = SqlLimits::default().max_rows, value_parser = super::number_args::at_least_one)]
     pub(crate) max_rows: usize,
     /// Most bytes of (JSON) rows to return; more are cut, with a note.
-    #[arg(long, value_name = "BYTES", default_value_t = SqlLimits::default().max_bytes, value_parser = at_least_one)]
+    #[arg(long, value_name = "BYTES", default_value_t = SqlLimits::default().max_bytes, value_parser = super::number_args::at_least_one)]
     pub(crate) max_bytes: usize,
     /// Cancel the query after this many seconds.
-    #[arg(long, value_name = "SECS", default_value_t = SqlLimits::default().timeout.as_secs_f64(), value_parser = super::seconds::parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value_t = SqlLimits::default().timeout.as_secs_f64(), value_parser = super::number_args::parse_seconds)]
     pub(crate) timeout: f64,
     #[command(flatten)]
     pub(crate) options: DatasetOptions,
-}
-
-/// A cap of zero would return nothing and call that a cut: refused, as `--timeout 0` is.
-fn at_least_one(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(0) => Err("must be at least 1 (a cap of 0 returns nothing)".to_owned()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 pub(crate) fn run(args: &SqlArgs) -> Result<u8, Failure> {
