@@ -131,11 +131,8 @@ impl ParsedLine<'_> {
 /// pick up binary noise (`1.0002819999999997`, `-0.07999999999999999`), and nothing a
 /// person or a script reads is finer than a billionth.
 pub fn round_nine(x: f64) -> f64 {
-    if !x.is_finite() {
-        return x;
-    }
     let r = (x * 1e9).round() / 1e9;
-    // A value so large that scaling it overflows is left as it is.
+    // Not a number, infinite, or so large that scaling it overflows: left as it is.
     if r.is_finite() {
         r
     } else {

@@ -284,7 +284,12 @@ fn hex_id(id: Cow<'_, str>, bytes: usize) -> Cow<'_, str> {
     }
     match base64::engine::general_purpose::STANDARD.decode(id.as_bytes()) {
         Ok(raw) if raw.len() == bytes => {
-            Cow::Owned(raw.iter().map(|b| format!("{b:02x}")).collect())
+            use std::fmt::Write as _;
+            let mut hex = String::with_capacity(2 * bytes);
+            for b in raw {
+                let _ = write!(hex, "{b:02x}");
+            }
+            Cow::Owned(hex)
         }
         _ => id,
     }
