@@ -29,13 +29,21 @@ static MAKING: AtomicUsize = AtomicUsize::new(0);
 /// Runs `make`, which makes something kept for the process's life: its memory is not a
 /// query's.
 pub(crate) fn keeping<T>(make: impl FnOnce() -> T) -> T {
+    /// Ends the making also when `make` panics (the blocking pool catches it), or every
+    /// later query would go unwatched.
+    struct Making;
+    impl Drop for Making {
+        fn drop(&mut self) {
+            MAKING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
     MAKING.fetch_add(1, Ordering::SeqCst);
+    let _making = Making;
     let before = anonymous_bytes();
     let made = make();
     if let (Some(before), Some(after)) = (before, anonymous_bytes()) {
         KEPT.fetch_add(after.saturating_sub(before), Ordering::SeqCst);
     }
-    MAKING.fetch_sub(1, Ordering::SeqCst);
     made
 }
 
