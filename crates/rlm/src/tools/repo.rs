@@ -531,56 +531,32 @@ impl RepoTools {
             }
             (None, None) => {}
         }
-        args.push("--end-of-options".to_owned());
-        args.push(valid_ref(a.ref_range.as_deref().unwrap_or("HEAD"))?);
-        args.push("--".to_owned());
-        if let Some(p) = a.path {
-            args.push(valid_repo_path(&p)?);
-        }
+        let range = a.ref_range.as_deref().unwrap_or("HEAD");
+        end_with_revisions_and_path(&mut args, &[range], a.path.as_deref())?;
         self.git(&args)
     }
 
     fn git_show(&self, a: GitShowArgs) -> Result<String, String> {
-        let mut args = vec![
-            "show".to_owned(),
-            "--no-color".to_owned(),
-            "--no-ext-diff".to_owned(),
-            "--no-textconv".to_owned(),
-            "--stat".to_owned(),
-        ];
+        let mut args = plain_git("show");
+        args.push("--stat".to_owned());
         // The stat alone by default (the reference's): a vendored or generated change can
         // fill the whole answer with patch text.
         if a.include_patch {
             args.push("--patch".to_owned());
         }
-        args.push("--end-of-options".to_owned());
-        args.push(valid_ref(&a.rev)?);
-        args.push("--".to_owned());
-        if let Some(p) = a.path {
-            args.push(valid_repo_path(&p)?);
-        }
+        end_with_revisions_and_path(&mut args, &[&a.rev], a.path.as_deref())?;
         self.git(&args)
     }
 
     fn git_diff(&self, a: GitDiffArgs) -> Result<String, String> {
-        let mut args = vec![
-            "diff".to_owned(),
-            "--no-color".to_owned(),
-            "--no-ext-diff".to_owned(),
-            "--no-textconv".to_owned(),
-        ];
+        let mut args = plain_git("diff");
         if a.stat_only {
             args.push("--stat".to_owned());
         }
-        args.push("--end-of-options".to_owned());
-        args.push(valid_ref(&a.from_ref)?);
-        if let Some(h) = a.to_ref {
-            args.push(valid_ref(&h)?);
-        }
-        args.push("--".to_owned());
-        if let Some(p) = a.path {
-            args.push(valid_repo_path(&p)?);
-        }
+        let revisions: Vec<&str> = std::iter::once(a.from_ref.as_str())
+            .chain(a.to_ref.as_deref())
+            .collect();
+        end_with_revisions_and_path(&mut args, &revisions, a.path.as_deref())?;
         self.git(&args)
     }
 
@@ -686,6 +662,33 @@ fn line_range(
 /// A free-text value for a git option (`since`, `until`, a pickaxe): not empty, not
 /// too long, no control characters. It is passed as the option's own argv item, so what
 /// it starts with does not matter.
+/// `git SUBCOMMAND` with the options that keep the repository's own configuration out of
+/// the answer: colours, external diff drivers and text conversion filters (which would run
+/// programs the repository names).
+fn plain_git(subcommand: &str) -> Vec<String> {
+    [subcommand, "--no-color", "--no-ext-diff", "--no-textconv"]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+/// Ends `args` with `revisions`, read as revisions whatever they look like, and the path
+/// that limits the answer, if any; each checked first.
+fn end_with_revisions_and_path(
+    args: &mut Vec<String>,
+    revisions: &[&str],
+    path: Option<&str>,
+) -> Result<(), String> {
+    args.push("--end-of-options".to_owned());
+    for revision in revisions {
+        args.push(valid_ref(revision)?);
+    }
+    args.push("--".to_owned());
+    if let Some(path) = path {
+        args.push(valid_repo_path(path)?);
+    }
+    Ok(())
+}
+
 fn git_value(name: &str, v: &str) -> Result<String, String> {
     if v.is_empty() {
         return Err(format!("{name} is empty"));
