@@ -339,4 +339,15 @@ fn line_end_anchors_hold_on_crlf_files() {
         &["count", f, "--regex", r"^\{.*\}$", "--json"],
     ));
     assert_eq!(c["total"], 2, "{c}");
+    // The `\r` is the line's end, not its text, for grep as for count: nothing matches
+    // it, and `\z` holds before it.
+    for (pattern, lines) in [(r"\r", 0), (r"[^}]$", 0), (r"\}\z", 2), (r"(?-m)\}$", 2)] {
+        let g = json(&halo(tmp.path(), &["grep", f, pattern, "--json"]));
+        assert_eq!(g["matching_lines"], lines, "grep {pattern}: {g}");
+        let c = json(&halo(
+            tmp.path(),
+            &["count", f, "--regex", pattern, "--json"],
+        ));
+        assert_eq!(c["total"], lines, "count {pattern}: {c}");
+    }
 }

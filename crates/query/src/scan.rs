@@ -64,6 +64,7 @@ pub struct ScanInfo {
 pub(crate) struct ScanHit {
     pub(crate) segment: u32,
     pub(crate) line_start: usize,
+    /// The end of the line's text: before its `\n`, and before the `\r` of a CRLF end.
     pub(crate) line_end: usize,
 }
 
@@ -177,13 +178,18 @@ fn scan_chunk(data: &[u8], range: Range<usize>, regex: &Regex, segment: u32) -> 
             .map_or(range.start, |i| range.start + i + 1);
         let line_end =
             memchr::memchr(b'\n', &hay[m.start()..]).map_or(range.end, |i| m.start() + i);
-        // A match that ran past the end of its line (e.g. through `\s`) counts only if the
-        // line alone matches.
-        if m.end() <= line_end || regex.is_match(&hay[line_start..line_end]) {
+        // The `\r` of a CRLF line end is not part of the line's text.
+        let text_end = match line_end > line_start && hay[line_end - 1] == b'\r' {
+            true => line_end - 1,
+            false => line_end,
+        };
+        // A match that ran past the end of its line's text (e.g. through `\s`) counts only
+        // if the text alone matches.
+        if m.end() <= text_end || regex.is_match(&hay[line_start..text_end]) {
             hits.push(ScanHit {
                 segment,
                 line_start,
-                line_end,
+                line_end: text_end,
             });
         }
         pos = line_end + 1;
