@@ -457,4 +457,41 @@ fn without_a_home_the_cache_is_the_users_own() {
         std::fs::read_dir(&planted).unwrap().next().is_none(),
         "nothing written there"
     );
+    // The next run finds the same directory, and the index in it.
+    assert_eq!(index_dir_with_temp(&temp2), dir);
+    assert_eq!(
+        std::fs::read_dir(&temp2).unwrap().count(),
+        2,
+        "no new directory"
+    );
+}
+
+#[test]
+fn a_home_where_no_cache_can_be_made_falls_back_to_the_temporary_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("ro");
+    std::fs::create_dir(&data).unwrap();
+    let file = write(&data, "t.jsonl", &[Span::new("t1", "a", "").line()]);
+    // A home that is a file: no `.cache` can be made under it, even by root (as with
+    // `nobody`'s `/nonexistent` for other users).
+    let home = write(tmp.path(), "home", &[]);
+    let temp = tmp.path().join("temp");
+    std::fs::create_dir(&temp).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_halo"))
+        .args(["index", file.to_str().unwrap(), "--json", "-q"])
+        .env_remove("HALO_CACHE_DIR")
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("HOME", &home)
+        .env("TMPDIR", &temp)
+        .output()
+        .unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = json(&out)["files"][0]["index_dir"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(dir.starts_with(&format!("{}/", temp.display())), "{dir}");
 }

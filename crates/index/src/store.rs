@@ -162,8 +162,7 @@ pub fn segment_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 ///
 /// With `index_root` (from `--index-dir`): `ROOT/<file name>-<hash of its path>`. Otherwise
 /// beside the source (`traces.jsonl.halo-index`) when that directory is writable, else in
-/// the user cache (`$HALO_CACHE_DIR`, `$XDG_CACHE_HOME/halo`, `~/.cache/halo`, or without a
-/// home `halo-cache-UID` in the temporary directory).
+/// the user cache, under `index/<file name>-<hash of its path>` (see `cache_root`).
 ///
 /// The file is found through any symbolic links first: one file reached by several paths
 /// (a link to it, a linked directory) has one index, beside the file itself.
@@ -229,24 +228,29 @@ fn beside_name(source: &Path) -> String {
     )
 }
 
+/// The user cache: `$HALO_CACHE_DIR` as given; else the first of `$XDG_CACHE_HOME/halo`
+/// and `~/.cache/halo` that exists or can be made, and is writable; else a private
+/// directory in the temporary directory. Accounts such as `nobody` have a home that does
+/// not exist (`/nonexistent`), and must still index files in read-only directories.
 fn cache_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("HALO_CACHE_DIR") {
         return PathBuf::from(dir);
     }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("halo");
-    }
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(".cache").join("halo"),
-        None => private_temp_cache(),
-    }
+    let xdg = std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("halo"));
+    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("halo"));
+    xdg.into_iter()
+        .chain(home)
+        .find(|dir| std::fs::create_dir_all(dir).is_ok() && dir_is_writable(dir))
+        .unwrap_or_else(private_temp_cache)
 }
 
 /// A cache directory of this user's own in the shared temporary directory: one name per
 /// user, made private (0700), and used only when it is a real directory this user owns
 /// that no one else may enter. Another user could have made the name in advance, to read
-/// the indexes (and inflated copies) put there, or to change files halo maps; then a
-/// fresh directory of this process's own is made instead.
+/// the indexes (and inflated copies) put there, or to change files halo maps; then the
+/// next of a few numbered names is tried (the same ones on every run, so that the index
+/// made there is found again), and only when all are taken a directory of this process's
+/// own.
 #[cfg(unix)]
 fn private_temp_cache() -> PathBuf {
     use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
@@ -254,8 +258,9 @@ fn private_temp_cache() -> PathBuf {
     let uid = unsafe { libc::getuid() };
     let base = std::env::temp_dir();
     let shared = base.join(format!("halo-cache-{uid}"));
-    let candidates = std::iter::once(shared.clone())
-        .chain((0..16).map(|n| base.join(format!("halo-cache-{uid}-{}-{n}", std::process::id()))));
+    let candidates = std::iter::once(shared)
+        .chain((1..=8).map(|n| base.join(format!("halo-cache-{uid}-{n}"))))
+        .chain((0..8).map(|n| base.join(format!("halo-cache-{uid}-{}-{n}", std::process::id()))));
     for dir in candidates {
         // Fails harmlessly when the name exists: it is checked below either way.
         let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
