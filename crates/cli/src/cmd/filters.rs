@@ -68,7 +68,8 @@ pub(crate) struct FilterArgs {
     #[arg(long, value_name = "N")]
     pub(crate) min_tokens: Option<i64>,
     /// Only traces with an error span whose message (or error group) contains this text,
-    /// case-insensitive: `429`, `rate limit`.
+    /// case-insensitive: `rate limit`, `timeout`. An HTTP status is not message text: ask
+    /// `halo sql` for `http_status`.
     #[arg(long, value_name = "TEXT")]
     pub(crate) status_message: Option<String>,
     /// Only traces with a span whose raw JSON matches this regex (scans the data).
