@@ -45,6 +45,10 @@ const TURN_RESULTS_BUDGET_CHARS: usize = 200_000;
 /// No result is cut below this share of the per-turn budget, however many there are.
 const MIN_RESULT_SHARE_CHARS: usize = 2_000;
 
+/// Tool calls run per turn; the rest are refused. With each result cut to at least
+/// [`MIN_RESULT_SHARE_CHARS`] (plus a note), this many stay within the per-turn budget.
+const MAX_CALLS_PER_TURN: usize = 50;
+
 /// What stays in the context of a result moved out after the context overflowed.
 const OFFLOAD_HEAD_CHARS: usize = 2_000;
 
@@ -385,31 +389,44 @@ impl Agent {
         // Subagents beyond the per-turn cap are not started: the semaphore gates model
         // requests only, so a turn of 100 calls would otherwise hold 100 agents (and
         // their contexts) at once and pay for all of them.
+        // Nor are calls past MAX_CALLS_PER_TURN: the per-turn budget cuts results in
+        // proportion, but hundreds of them, each with its note, would still overflow
+        // the model's window in one step.
         let cap = subagents_per_turn(self.shared.config.max_parallel);
         let mut subagent_calls = 0;
-        let over_cap: Vec<bool> = calls
+        let over_cap: Vec<Option<String>> = calls
             .iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(k, c)| {
                 if c.name == "call_subagent" {
                     subagent_calls += 1;
                 }
-                c.name == "call_subagent" && subagent_calls > cap
+                if k >= MAX_CALLS_PER_TURN {
+                    Some(format!(
+                        "not run: at most {MAX_CALLS_PER_TURN} tool calls run per turn; ask for more per call (filters, pages) or send the rest in your next turn"
+                    ))
+                } else if c.name == "call_subagent" && subagent_calls > cap {
+                    Some(format!(
+                        "not started: at most {cap} call_subagent calls run per turn; batch related questions into one subagent's task, or send the rest in your next turn"
+                    ))
+                } else {
+                    None
+                }
             })
             .collect();
         let outputs = {
             let this = &*self;
             let over_cap = &over_cap;
-            let all = futures::future::join_all(calls.iter().enumerate().map(|(k, c)| async move {
-                if cut_off && c.parse_arguments().is_err() {
-                    return ToolOutput::err(CUT_OFF_ARGUMENTS);
-                }
-                if over_cap[k] {
-                    return ToolOutput::err(&format!(
-                        "not started: at most {cap} call_subagent calls run per turn; batch related questions into one subagent's task, or send the rest in your next turn"
-                    ));
-                }
-                this.execute(c, turn, k + 1).await
-            }));
+            let all =
+                futures::future::join_all(calls.iter().enumerate().map(|(k, c)| async move {
+                    if cut_off && c.parse_arguments().is_err() {
+                        return ToolOutput::err(CUT_OFF_ARGUMENTS);
+                    }
+                    if let Some(refusal) = &over_cap[k] {
+                        return ToolOutput::err(refusal);
+                    }
+                    this.execute(c, turn, k + 1).await
+                }));
             // Raced against Ctrl-C: a long tool (SQL, a scan of the dataset or repo)
             // must not hold the run's end. Dropping the futures stops subagents and
             // async tools; blocking tools finish in the background, unheard.

@@ -231,6 +231,45 @@ async fn the_results_of_one_turn_share_a_budget_and_are_cut_in_proportion() {
 }
 
 #[tokio::test]
+async fn hundreds_of_calls_in_one_turn_stay_within_the_turns_budget() {
+    // Each result is cut to no less than a floor (with a note); past a number of calls
+    // per turn, the rest are refused, so the turn's results still fit its budget.
+    let data = data();
+    let trace = data.dataset.traces()[0].trace_id.clone();
+    let mut turn = Turn::new();
+    for k in 1..=300 {
+        turn = turn.tool_call(
+            &format!("c{k}"),
+            "view_trace",
+            &format!(r#"{{"trace_id":"{trace}"}}"#),
+        );
+    }
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(turn).when(|r| is_root(r) && !has_tool_results(r)))
+            .reply(final_answer("f", "done")),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed, "{:?}", outcome.error);
+    let reqs = server.requests();
+    let last = reqs
+        .iter()
+        .find(|r| is_root(r) && results(r) == 300)
+        .unwrap();
+    let results = last.tool_results();
+    let total: usize = results.iter().map(|(_, t)| t.len()).sum();
+    assert!(total < 200_000, "{total}");
+    let refused = results
+        .iter()
+        .filter(|(_, t)| t.contains("tool calls run per turn"))
+        .count();
+    assert_eq!(refused, 250);
+    assert!(!results[0].1.contains("tool calls run per turn"));
+}
+
+#[tokio::test]
 async fn a_context_overflow_moves_the_newest_results_out_and_the_run_goes_on() {
     let data = data();
     let server = ScriptedServer::start(
