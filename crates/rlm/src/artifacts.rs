@@ -40,21 +40,41 @@ impl ArtifactPaths {
     /// Writes the report and the run record (each atomically). The checkpoint
     /// is written by the engine itself when
     /// [`crate::EngineConfig::checkpoint_path`] is set.
+    ///
+    /// The report's control characters but line breaks are written escaped (`\u001b`), as
+    /// the terminal shows them: it quotes trace text through the model, and `cat
+    /// report.md` must not run an escape sequence planted in a span. The record, JSON for
+    /// programs, keeps the text as it is.
     pub fn save(&self, outcome: &RunOutcome) -> std::io::Result<()> {
-        let mut report = outcome.report.clone();
-        if !report.ends_with('\n') {
-            report.push('\n');
-        }
-        write_atomic(&self.report, report.as_bytes())?;
+        write_atomic(&self.report, report_file_text(&outcome.report).as_bytes())?;
         let record = serde_json::to_string_pretty(&outcome.record)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         write_atomic(&self.record, (record + "\n").as_bytes())
     }
 }
 
+/// The report as its file holds it: control characters but line breaks escaped, and a
+/// final line break.
+fn report_file_text(report: &str) -> String {
+    let mut text = halo_trace::printable(report).into_owned();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_report_file_has_its_control_characters_escaped() {
+        assert_eq!(
+            report_file_text("# R\n\u{1b}]0;pwned\u{7} \u{1b}[2J done"),
+            "# R\n\\u001b]0;pwned\\u0007 \\u001b[2J done\n"
+        );
+        assert_eq!(report_file_text("plain\n"), "plain\n");
+    }
 
     #[test]
     fn paths_sit_next_to_the_report() {

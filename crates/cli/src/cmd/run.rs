@@ -467,9 +467,18 @@ pub(crate) fn execute(
     // waiting for it); dropping the runtime would wait for it before saving the report.
     rt.shutdown_background();
 
-    paths
-        .save(&outcome)
-        .with_context(|| format!("cannot save the report to {}", paths.report.display()))?;
+    if let Err(e) = paths.save(&outcome) {
+        // The run was paid for: the report still reaches stdout before the error (under
+        // --json its text went out in the stream already).
+        if !json {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", halo_trace::printable(outcome.report.trim_end()));
+        }
+        return Err(anyhow::Error::new(e).context(format!(
+            "cannot save the report to {}",
+            paths.report.display()
+        )));
+    }
     let checkpoint_path = outcome
         .checkpoint
         .as_ref()
@@ -492,7 +501,7 @@ pub(crate) fn execute(
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     } else {
         // The report quotes trace text (through the model): shown escaped, like all
-        // output for people; the saved file keeps it as written.
+        // output for people, and as its file holds it.
         writeln!(out, "{}", halo_trace::printable(outcome.report.trim_end()))?;
         out.flush()?;
     }
