@@ -31,6 +31,8 @@ pub(crate) struct Attempt {
     /// A Chat Completions `choices` list arrived, perhaps empty: the body is a completion,
     /// with or without an answer in it.
     pub(crate) saw_choices_list: bool,
+    /// Server-sent events read in this attempt: none means the body was no event stream.
+    pub(crate) events: usize,
 }
 
 /// An id for a call the provider sent without one, unique in the process: the ids go back

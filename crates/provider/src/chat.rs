@@ -109,6 +109,12 @@ pub(crate) fn decode(ev: &SseEvent, att: &mut Attempt) -> Result<(), AttemptFail
     if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
         return Err(from_api_error(err));
     }
+    let event_type = chunk.get("type").and_then(Value::as_str).unwrap_or("");
+    if event_type.starts_with("response.") && chunk.get("choices").is_none() {
+        return Err(AttemptFailure::fatal(ProviderError::Protocol(format!(
+            "the server sent Responses API events ({event_type}), not Chat Completions chunks: run with --responses-api"
+        ))));
+    }
     if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
         att.usage = Some(Usage {
             input_tokens: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),

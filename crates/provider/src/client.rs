@@ -195,6 +195,23 @@ impl ModelClient {
 }
 
 /// Whether a successful response is a whole JSON document rather than an event stream.
+/// How much of a body that is no event stream its error quotes.
+const NAMED_HEAD_BYTES: usize = 120;
+
+/// The failure of a successful response whose body held no server-sent event at all: a
+/// proxy's login page, a plain-text greeting, an empty body. Not tried again: the same
+/// server answers the same way.
+fn not_an_event_stream(content_type: &str, head: &[u8]) -> AttemptFailure {
+    let text = String::from_utf8_lossy(head);
+    let begins = match text.trim() {
+        "" => "it is empty".to_owned(),
+        t => format!("it begins {:?}", t.chars().take(80).collect::<String>()),
+    };
+    AttemptFailure::fatal(ProviderError::Protocol(format!(
+        "the server answered 200 but not with an event stream or a completion (content type {content_type}; {begins}); check that --base-url is an OpenAI-compatible API, not a proxy's page or another service"
+    )))
+}
+
 fn is_whole_json(resp: &reqwest::Response) -> bool {
     resp.headers()
         .get(CONTENT_TYPE)
@@ -311,6 +328,10 @@ struct Live {
     att: Attempt,
     /// No body byte has been read yet.
     first: bool,
+    /// What the body began with and its content type, to name a body that turns out to
+    /// be no event stream.
+    head: Vec<u8>,
+    content_type: String,
 }
 
 struct Driver {
@@ -342,11 +363,19 @@ impl Driver {
                     match self.send().await {
                         Ok(resp) if is_whole_json(&resp) => self.whole_response(resp).await,
                         Ok(resp) => {
+                            let content_type = resp
+                                .headers()
+                                .get(CONTENT_TYPE)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("none")
+                                .to_owned();
                             self.phase = Phase::Streaming(Box::new(Live {
                                 resp,
                                 sse: SseParser::default(),
                                 att: Attempt::default(),
                                 first: true,
+                                head: Vec::new(),
+                                content_type,
                             }))
                         }
                         Err(f) => self.fail(f),
@@ -358,6 +387,8 @@ impl Driver {
                         sse,
                         att,
                         first,
+                        head,
+                        content_type,
                     } = &mut *live;
                     let timeout = self.inner.config.timeout;
                     match tokio::time::timeout(timeout, resp.chunk()).await {
@@ -380,6 +411,10 @@ impl Driver {
                         ))),
                         Ok(Err(e)) => self.fail(from_reqwest(e, true)),
                         Ok(Ok(Some(bytes))) => {
+                            if head.len() < NAMED_HEAD_BYTES {
+                                let room = NAMED_HEAD_BYTES - head.len();
+                                head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                            }
                             let events = sse.feed(&bytes);
                             match self.process(events, att) {
                                 Err(f) => self.fail(f),
@@ -399,6 +434,11 @@ impl Driver {
                                             && att.finish_reason.is_some()) =>
                                 {
                                     self.finish(std::mem::take(att))
+                                }
+                                // Comments alone (keep-alives) were a stream that dropped.
+                                Ok(()) if att.events == 0 && !head.starts_with(b":") => {
+                                    let failure = not_an_event_stream(content_type, head);
+                                    self.fail(failure)
                                 }
                                 Ok(()) => self.fail(AttemptFailure::transient(
                                     ProviderError::StreamDropped(
@@ -468,6 +508,10 @@ impl Driver {
             return match self.process(events, &mut att) {
                 Err(f) => self.fail(f),
                 Ok(()) if att.complete || att.finish_reason.is_some() => self.finish(att),
+                Ok(()) if att.events == 0 => {
+                    let head = &body.as_bytes()[..body.len().min(NAMED_HEAD_BYTES)];
+                    self.fail(not_an_event_stream("application/json", head))
+                }
                 Ok(()) => self.fail(AttemptFailure::transient(ProviderError::StreamDropped(
                     "the server closed the stream before the response was complete".to_owned(),
                 ))),
@@ -498,6 +542,7 @@ impl Driver {
         events: Vec<crate::sse::SseEvent>,
         att: &mut Attempt,
     ) -> Result<(), AttemptFailure> {
+        att.events += events.len();
         for ev in &events {
             let res = match self.inner.config.wire {
                 WireApi::ChatCompletions => chat::decode(ev, att),

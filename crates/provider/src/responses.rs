@@ -117,6 +117,11 @@ pub(crate) fn decode(ev: &SseEvent, att: &mut Attempt) -> Result<(), AttemptFail
         .map(str::to_owned)
         .or_else(|| ev.event.clone())
         .unwrap_or_default();
+    if kind.is_empty() && v.get("choices").is_some() {
+        return Err(AttemptFailure::fatal(ProviderError::Protocol(
+            "the server sent Chat Completions chunks, not Responses API events: run without --responses-api".to_owned(),
+        )));
+    }
     match kind.as_str() {
         "response.output_text.delta" => {
             if let Some(d) = str_field(&v, "delta") {

@@ -992,3 +992,47 @@ async fn a_custom_authorization_header_is_never_replaced_by_the_key() {
     assert_eq!(req.header("authorization"), Some("Bearer gw-token"));
     assert!(!format!("{req:?}").contains("sk-from-the-environment"));
 }
+
+#[tokio::test]
+async fn a_body_that_is_no_event_stream_is_named_and_not_retried() {
+    for (body, quoted) in [
+        ("<html>login</html>", "<html>login</html>"),
+        ("", "it is empty"),
+    ] {
+        let server =
+            ScriptedServer::start(vec![Reply::raw_sse([body]), Reply::text("never read")]).await;
+        let err = client(&server).complete(&request("x")).await.unwrap_err();
+        let ProviderError::Protocol(message) = &err else {
+            panic!("{err:?}");
+        };
+        assert!(message.contains("not with an event stream"), "{message}");
+        assert!(message.contains(quoted), "{message}");
+        assert!(message.contains("--base-url"), "{message}");
+        assert_eq!(
+            server.requests().len(),
+            1,
+            "the same server answers the same way"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_other_wire_protocol_is_named_with_the_flag_that_fixes_it() {
+    let chat_chunk =
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\ndata: [DONE]\n\n";
+    let server = ScriptedServer::start(vec![Reply::raw_sse([chat_chunk])]).await;
+    let c = ModelClient::new(config(&server).with_wire(WireApi::Responses)).unwrap();
+    let err = c.complete(&request("x")).await.unwrap_err();
+    assert!(
+        err.to_string().contains("run without --responses-api"),
+        "{err}"
+    );
+
+    let responses_event = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r\"}}\n\n";
+    let server = ScriptedServer::start(vec![Reply::raw_sse([responses_event])]).await;
+    let err = client(&server).complete(&request("x")).await.unwrap_err();
+    assert!(
+        err.to_string().contains("run with --responses-api"),
+        "{err}"
+    );
+}
