@@ -110,10 +110,7 @@ pub(crate) fn compile_regex(pattern: &str) -> Result<regex::bytes::Regex, QueryE
         .size_limit(16 << 20)
         .dfa_size_limit(32 << 20)
         .build()
-        .map_err(|e| QueryError::BadRegex {
-            pattern: pattern.to_string(),
-            message: e.to_string(),
-        })
+        .map_err(|e| QueryError::bad_regex(pattern, &e.to_string()))
 }
 
 impl TraceFilters {
@@ -222,6 +219,19 @@ impl CompiledFilters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_bad_pattern_is_quoted_by_its_head_and_keeps_the_reason() {
+        let pattern = format!("{}(", "a".repeat(2_000_000));
+        let message = compile_regex(&pattern).unwrap_err().to_string();
+        assert!(message.len() < 600, "{} chars", message.len());
+        assert!(message.contains("unclosed group"), "{message}");
+        let short = compile_regex("a(").unwrap_err().to_string();
+        assert!(
+            short.contains("\"a(\"") && short.contains("unclosed group"),
+            "{short}"
+        );
+    }
 
     #[test]
     fn a_model_family_selects_its_dated_snapshots_and_not_others() {

@@ -108,3 +108,29 @@ pub enum QueryError {
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// The most characters of a pattern an error quotes.
+const QUOTED_PATTERN_CHARS: usize = 200;
+
+impl QueryError {
+    /// The error of a pattern that does not compile, saying why. A long pattern is quoted
+    /// by its head, and the parser's message, which repeats the pattern above a caret, by
+    /// its last line (the reason): a 2 MB pattern echoed whole pushed the reason out of
+    /// what an agent reads.
+    pub(crate) fn bad_regex(pattern: &str, message: &str) -> QueryError {
+        let long = pattern.chars().nth(QUOTED_PATTERN_CHARS).is_some();
+        let message = match long {
+            true => message
+                .trim_end()
+                .lines()
+                .last()
+                .unwrap_or(message)
+                .to_owned(),
+            false => message.to_owned(),
+        };
+        QueryError::BadRegex {
+            pattern: halo_trace::clip(pattern, QUOTED_PATTERN_CHARS).into_owned(),
+            message,
+        }
+    }
+}

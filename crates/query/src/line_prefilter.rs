@@ -20,10 +20,7 @@ pub(crate) fn line_prefilter(regex: &Regex) -> Result<Regex, QueryError> {
         .crlf(true)
         .build()
         .parse(regex.as_str())
-        .map_err(|e| QueryError::BadRegex {
-            pattern: regex.as_str().to_string(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| QueryError::bad_regex(regex.as_str(), &e.to_string()))?;
     if hir.properties().look_set().is_empty() {
         return Ok(regex.clone());
     }
