@@ -153,6 +153,20 @@ fn a_report_that_cannot_be_saved_still_reaches_stdout() {
     );
 }
 
+#[test]
+fn an_empty_model_name_is_refused_before_any_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = small_dataset(tmp.path());
+    for flag in ["-m", "--synthesis-model", "--compaction-model"] {
+        let o = halo(
+            tmp.path(),
+            &[file.to_str().unwrap(), "-p", "why?", flag, ""],
+        );
+        assert_eq!(o.status.code(), Some(1), "{flag}: {}", stderr(&o));
+        assert!(stderr(&o).contains("model"), "{flag}: {}", stderr(&o));
+    }
+}
+
 fn count_turn() -> Reply {
     Reply::turn(Turn::new().tool_call("c1", "count_traces", "{}"))
 }

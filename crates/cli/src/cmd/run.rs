@@ -64,14 +64,15 @@ pub(crate) struct RunArgs {
         short = 'm',
         long,
         default_value = "gpt-5.4-mini",
+        value_parser = clap::builder::NonEmptyStringValueParser::new(),
         help_heading = "Models"
     )]
     pub(crate) model: String,
     /// Model for synthesize_traces (trace summaries); a small cheap model is recommended.
-    #[arg(long, value_name = "MODEL", help_heading = "Models")]
+    #[arg(long, value_name = "MODEL", value_parser = clap::builder::NonEmptyStringValueParser::new(), help_heading = "Models")]
     pub(crate) synthesis_model: Option<String>,
     /// Model for context compaction; a small cheap model is recommended.
-    #[arg(long, value_name = "MODEL", help_heading = "Models")]
+    #[arg(long, value_name = "MODEL", value_parser = clap::builder::NonEmptyStringValueParser::new(), help_heading = "Models")]
     pub(crate) compaction_model: Option<String>,
     /// Deepest subagent level (0: the root works alone).
     #[arg(long, default_value_t = 2, help_heading = "Agents")]
