@@ -852,6 +852,17 @@ impl Agent {
                 } else {
                     None
                 };
+                // The budget is checked counting the requests on their way (each holds its
+                // estimated size until it is counted), once this one may be sent (agents
+                // waiting for a slot hold nothing): requests side by side cannot all pass
+                // it at once.
+                let held = estimated_input_tokens(&req)
+                    + u64::from(shared.config.max_output_tokens.unwrap_or(0));
+                let _held = match shared.config.max_total_tokens {
+                    Some(max) if !shared.usage.reserve(held, max) => return Err(Stop::TokenBudget),
+                    Some(_) => Some(Held(&shared.usage, held)),
+                    None => None,
+                };
                 let current = &mut current;
                 let fut = shared.client.complete_with(&req, |ev| match ev {
                     StreamEvent::TextDelta(t) => shared.emitter.delta(info, current, t),
@@ -1181,12 +1192,26 @@ fn head_with_whole_stored(
 
 /// Tokens of a request and its response by characters / 4, for providers that report
 /// no usage.
-fn estimate_usage(req: &ModelRequest, resp: &ModelResponse) -> halo_provider::Usage {
+/// Tokens held against the budget while a request is on its way; let go when dropped.
+struct Held<'u>(&'u crate::record::Tracker, u64);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.release(self.1);
+    }
+}
+
+/// A request's input in tokens, estimated as characters / 4.
+fn estimated_input_tokens(req: &ModelRequest) -> u64 {
     let tools: usize = req
         .tools
         .iter()
         .map(|t| t.name.len() + t.description.len() + t.parameters.to_string().len())
         .sum();
+    (context::estimate_tokens(&req.messages) + tools / 4) as u64
+}
+
+fn estimate_usage(req: &ModelRequest, resp: &ModelResponse) -> halo_provider::Usage {
     let output = resp.text.len()
         + resp.refusal.as_ref().map_or(0, String::len)
         + resp
@@ -1195,7 +1220,7 @@ fn estimate_usage(req: &ModelRequest, resp: &ModelResponse) -> halo_provider::Us
             .map(|c| c.name.len() + c.arguments.len())
             .sum::<usize>();
     halo_provider::Usage {
-        input_tokens: (context::estimate_tokens(&req.messages) + tools / 4) as u64,
+        input_tokens: estimated_input_tokens(req),
         output_tokens: output.div_ceil(4) as u64,
         ..Default::default()
     }

@@ -490,6 +490,42 @@ async fn one_turn_starts_at_most_the_per_turn_cap_of_subagents() {
 }
 
 #[tokio::test]
+async fn subagents_side_by_side_cannot_all_pass_the_token_budget_at_once() {
+    // Ten subagents start together, each request costing 5,000 tokens once it is counted.
+    // Checked against the tokens used alone, all ten passed (50,000 against 6,000); with
+    // the requests on their way held against it, the budget stops the ones past it.
+    let data = data();
+    let mut turn = Turn::new().usage(100, 0);
+    for k in 1..=10 {
+        turn = turn.tool_call(
+            &format!("c{k}"),
+            "call_subagent",
+            &format!(r#"{{"input":"task {k}"}}"#),
+        );
+    }
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(turn).when(|r| is_root(r) && !has_tool_results(r)))
+            .replies((1..=10).map(|_| {
+                Reply::turn(Turn::new().text("done").usage(5_000, 0))
+                    .delay(std::time::Duration::from_millis(300))
+                    .when(is_subagent)
+            }))
+            .reply(final_answer("f", "done").when(is_root)),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.max_total_tokens = Some(6_000);
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    let sent = server.requests().iter().filter(|r| is_subagent(r)).count();
+    assert!((1..=5).contains(&sent), "{sent} subagent requests sent");
+    // Only the last request let through passes the budget, by its own size.
+    let used = outcome.record.input_tokens + outcome.record.output_tokens;
+    assert!(used <= 6_000 + 5_000, "{used} tokens used");
+}
+
+#[tokio::test]
 async fn cancel_does_not_wait_for_a_running_tool() {
     let data = data();
     // A query that runs far longer than the test waits (until the SQL timeout).

@@ -86,8 +86,10 @@ pub(crate) struct RunArgs {
     /// Source tree of the agent harness: read-only code tools (and git tools in a work tree).
     #[arg(long, value_name = "DIR", help_heading = "Agents")]
     pub(crate) repo_path: Option<PathBuf>,
-    /// Hard token budget of the whole run (input + output, all models); near it the root is
-    /// told to finish, and the run ends with the best report so far.
+    /// Hard token budget of the whole run (input + output, all models), checked before every
+    /// request with the requests on their way counted (the last one let through may pass
+    /// it by its own size); near it the root is told to finish, and the run ends with the
+    /// best report so far.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Agents")]
     pub(crate) max_total_tokens: Option<u64>,
     /// Extra context about the dataset, given to every agent.
