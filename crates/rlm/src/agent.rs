@@ -624,8 +624,14 @@ impl Agent {
             }
             "get_context_item" => match parse_args::<tools::ContextItemArgs>(&args) {
                 Ok(a) => match shared.contexts.get(&a.item_id) {
-                    // A compacted turn can be larger than any one tool result may be.
-                    Some(text) => ToolOutput::ok(tools::cap_text(text, tools::MAX_RESULT_CHARS)),
+                    // A compacted turn can be larger than any one tool result may be: it
+                    // comes in parts.
+                    Some(text) => {
+                        match tools::context_item_part(&a.item_id, &text, a.offset.unwrap_or(0)) {
+                            Ok(part) => ToolOutput::ok(part),
+                            Err(e) => ToolOutput::err(&e),
+                        }
+                    }
                     None => ToolOutput::err(&format!("no context item {:?}", a.item_id)),
                 },
                 Err(e) => ToolOutput::err(&e),

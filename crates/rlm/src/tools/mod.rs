@@ -72,6 +72,10 @@ pub(crate) struct SubagentArgs {
 pub(crate) struct ContextItemArgs {
     /// The id of a compacted context item, e.g. `ctx-3`.
     pub(crate) item_id: String,
+    /// Where to start, in bytes of the item (default 0): a long item comes in parts, each
+    /// saying where the next starts.
+    #[serde(default)]
+    pub(crate) offset: Option<usize>,
 }
 
 /// Arguments of `final_answer`.
@@ -192,6 +196,36 @@ pub(crate) fn parse_args_strict<T: DeserializeOwned + JsonSchema>(
 }
 
 /// Truncates `s` to at most `max` characters, saying so.
+/// The part of context item `item_id` (`text`) from byte `offset` (moved back to a
+/// character's start), at most [`MAX_RESULT_CHARS`], ending with where the next part
+/// starts when there is more.
+pub(crate) fn context_item_part(
+    item_id: &str,
+    text: &str,
+    offset: usize,
+) -> Result<String, String> {
+    if offset > 0 && offset >= text.len() {
+        return Err(format!(
+            "offset {offset} is past the end of {item_id:?} ({} bytes)",
+            text.len()
+        ));
+    }
+    let mut start = offset;
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let rest = &text[start..];
+    if rest.len() <= MAX_RESULT_CHARS {
+        return Ok(rest.to_owned());
+    }
+    let part = halo_trace::head(rest, MAX_RESULT_CHARS);
+    let next = start + part.len();
+    Ok(format!(
+        "{part}\n... [part: bytes {start}..{next} of {}; the rest with get_context_item(item_id: {item_id:?}, offset: {next})]",
+        text.len()
+    ))
+}
+
 pub(crate) fn cap_text(mut s: String, max: usize) -> String {
     if s.len() <= max {
         return s;
@@ -283,7 +317,7 @@ pub(crate) fn specs(set: ToolSet) -> Vec<ToolSpec> {
     }
     v.push(spec::<ContextItemArgs>(
         "get_context_item",
-        "The full original of a context item that was compacted into a summary (ids like ctx-3 appear in the summaries).",
+        "The full original of a context item: a compacted turn, or a tool result cut to fit (ids like ctx-3 appear where they were cut). A long item comes in parts: each says the offset of the next.",
     ));
     if set.repo {
         v.push(spec::<repo::RepoTreeArgs>(
@@ -438,6 +472,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_long_context_item_comes_in_parts_that_make_it_whole() {
+        let text: String = (0..120_000)
+            .map(|i| if i % 7 == 0 { 'é' } else { 'a' })
+            .collect();
+        let text = text.repeat(2);
+        let mut whole = String::new();
+        let mut offset = 0;
+        for _ in 0..10 {
+            let part = context_item_part("ctx-1", &text, offset).unwrap();
+            match part.rsplit_once("\n... [part: bytes ") {
+                Some((body, note)) => {
+                    whole.push_str(body);
+                    let next = note
+                        .rsplit_once("offset: ")
+                        .unwrap()
+                        .1
+                        .trim_end_matches(")]");
+                    offset = next.parse().unwrap();
+                }
+                None => {
+                    whole.push_str(&part);
+                    break;
+                }
+            }
+        }
+        assert_eq!(whole, text);
+        // An offset inside a character starts at that character.
+        let inside = text.char_indices().find(|(_, c)| *c == 'é').unwrap().0 + 1;
+        assert!(context_item_part("ctx-1", &text, inside)
+            .unwrap()
+            .starts_with('é'));
+        let past = context_item_part("ctx-1", &text, text.len()).unwrap_err();
+        assert!(past.contains("past the end"), "{past}");
+    }
+
+    #[test]
     fn schemas_are_objects_with_reference_argument_names() {
         let all = specs(ToolSet {
             subagents: true,
@@ -462,7 +532,8 @@ mod tests {
         assert!(props("query_traces").contains(&"offset".to_owned()));
         assert_eq!(props("synthesize_traces"), vec!["focus", "trace_ids"]);
         assert_eq!(props("call_subagent"), vec!["input"]);
-        assert_eq!(props("get_context_item"), vec!["item_id"]);
+        // The reference's `item_id`, and halo's `offset` beside it for long items.
+        assert_eq!(props("get_context_item"), vec!["item_id", "offset"]);
         assert_eq!(props("final_answer"), vec!["answer"]);
         assert_eq!(
             props("search_trace"),
