@@ -142,8 +142,21 @@ pub(crate) fn decode(ev: &SseEvent, att: &mut Attempt) -> Result<(), AttemptFail
         att.saw_choice = true;
         let delta = choice.get("delta").or_else(|| choice.get("message"));
         if let Some(delta) = delta {
-            if let Some(t) = delta.get("content").and_then(Value::as_str) {
-                att.text(t);
+            match delta.get("content") {
+                Some(Value::String(t)) => att.text(t),
+                // Content as a list of parts (`[{"type":"text","text":...}]`), as some
+                // compatible servers send it: the text parts, in order.
+                Some(Value::Array(parts)) => {
+                    for part in parts {
+                        let text = part.get("text").and_then(Value::as_str);
+                        if part.get("type").and_then(Value::as_str).unwrap_or("text") == "text" {
+                            if let Some(t) = text {
+                                att.text(t);
+                            }
+                        }
+                    }
+                }
+                _ => {}
             }
             if let Some(r) = delta.get("refusal").and_then(Value::as_str) {
                 att.refusal.push_str(r);

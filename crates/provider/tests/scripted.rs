@@ -1036,3 +1036,22 @@ async fn the_other_wire_protocol_is_named_with_the_flag_that_fixes_it() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn content_sent_as_a_list_of_parts_is_read_as_its_text() {
+    let body = serde_json::json!({
+        "id": "x", "object": "chat.completion", "model": "m",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": [
+                {"type": "text", "text": "Hello "},
+                {"type": "image_url", "image_url": {"url": "data:,"}},
+                {"type": "text", "text": "world"}
+            ]},
+            "finish_reason": "stop"
+        }]
+    });
+    let server = ScriptedServer::start(vec![Reply::whole_json(body.to_string())]).await;
+    let resp = client(&server).complete(&request("x")).await.unwrap();
+    assert_eq!(resp.text, "Hello world");
+}

@@ -19,6 +19,9 @@ const FALLBACK_TOOL_RESULTS: usize = 10;
 /// Appended to an answer the model was cut short in, so the reader knows.
 const CUT_OFF_NOTE: &str = "\n\n[cut short: the model reached its output token limit]";
 
+/// The mark on an answer the provider's content filter stopped.
+const FILTERED_NOTE: &str = "\n\n[cut short: the provider's content filter stopped this answer]";
+
 /// The tool result for arguments cut short by the output token limit.
 const CUT_OFF_ARGUMENTS: &str = "your output reached its token limit and these arguments were cut short; send a shorter call (or the user can raise --max-output-tokens)";
 
@@ -307,6 +310,15 @@ impl Agent {
         let cut_off = resp.finish_reason == halo_provider::FinishReason::Length;
         if cut_off && resp.tool_calls.is_empty() && !text.trim().is_empty() {
             text.push_str(CUT_OFF_NOTE);
+        }
+        // The provider's content filter stopped the answer: said where it shows, so a
+        // cut answer is not read as the model's whole reply.
+        if resp.finish_reason == halo_provider::FinishReason::ContentFilter {
+            text.push_str(FILTERED_NOTE);
+            self.shared.emitter.warning(
+                &self.info,
+                "the provider's content filter stopped an answer (finish_reason content_filter); it is marked as cut".to_owned(),
+            );
         }
         let calls = resp.tool_calls;
         if calls.is_empty() {

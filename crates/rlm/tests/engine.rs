@@ -256,6 +256,36 @@ async fn a_subagent_that_calls_final_answer_has_answered() {
 }
 
 #[tokio::test]
+async fn an_answer_stopped_by_the_content_filter_is_marked_and_warned_about() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(
+                Turn::new()
+                    .text("The failures come from")
+                    .finish_reason("content_filter"),
+            ))
+            .reply(final_answer("f", "done")),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (events, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed, "{:?}", outcome.error);
+    assert!(events.iter().any(|e| matches!(e,
+        EngineEvent::Warning(w) if w.message.contains("content filter"))));
+    // The model sees its cut answer marked as such in the history.
+    let second = &server.requests()[1];
+    assert!(
+        second
+            .body
+            .to_string()
+            .contains("content filter stopped this answer"),
+        "{}",
+        second.body
+    );
+}
+
+#[tokio::test]
 async fn of_two_final_answers_in_one_turn_the_first_is_the_report() {
     let data = data();
     let answer = |a: &str| serde_json::json!({ "answer": a }).to_string();
