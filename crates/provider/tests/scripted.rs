@@ -1055,3 +1055,16 @@ async fn content_sent_as_a_list_of_parts_is_read_as_its_text() {
     let resp = client(&server).complete(&request("x")).await.unwrap();
     assert_eq!(resp.text, "Hello world");
 }
+
+#[tokio::test]
+async fn an_overloaded_error_in_a_200_body_is_tried_again() {
+    let overloaded = r#"{"error":{"message":"the model is overloaded","code":"overloaded"}}"#;
+    let server = ScriptedServer::start(vec![
+        Reply::whole_json(overloaded),
+        Reply::text("after the overload"),
+    ])
+    .await;
+    let resp = client(&server).complete(&request("x")).await.unwrap();
+    assert_eq!(resp.text, "after the overload");
+    assert_eq!(resp.attempts, 2);
+}
