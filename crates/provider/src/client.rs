@@ -194,7 +194,6 @@ impl ModelClient {
     }
 }
 
-/// Whether a successful response is a whole JSON document rather than an event stream.
 /// How much of a body that is no event stream its error quotes.
 const NAMED_HEAD_BYTES: usize = 120;
 
@@ -212,6 +211,7 @@ fn not_an_event_stream(content_type: &str, head: &[u8]) -> AttemptFailure {
     )))
 }
 
+/// Whether a successful response is a whole JSON document rather than an event stream.
 fn is_whole_json(resp: &reqwest::Response) -> bool {
     resp.headers()
         .get(CONTENT_TYPE)
@@ -435,7 +435,8 @@ impl Driver {
                                 {
                                     self.finish(std::mem::take(att))
                                 }
-                                // Comments alone (keep-alives) were a stream that dropped.
+                                // No event at all: the body was no event stream. (Comments
+                                // alone, keep-alives, were a stream that dropped.)
                                 Ok(()) if att.events == 0 && !head.starts_with(b":") => {
                                     let failure = not_an_event_stream(content_type, head);
                                     self.fail(failure)

@@ -1208,8 +1208,6 @@ fn head_with_whole_stored(
     format!("{head}\n... [{}]", note(head.len(), &id))
 }
 
-/// Tokens of a request and its response by characters / 4, for providers that report
-/// no usage.
 /// Tokens held against the budget while a request is on its way; let go when dropped.
 struct Held<'u>(&'u crate::record::Tracker, u64);
 
@@ -1229,6 +1227,8 @@ fn estimated_input_tokens(req: &ModelRequest) -> u64 {
     (context::estimate_tokens(&req.messages) + tools / 4) as u64
 }
 
+/// Tokens of a request and its response by characters / 4, for providers that report
+/// no usage.
 fn estimate_usage(req: &ModelRequest, resp: &ModelResponse) -> halo_provider::Usage {
     let output = resp.text.len()
         + resp.refusal.as_ref().map_or(0, String::len)

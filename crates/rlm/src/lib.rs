@@ -34,8 +34,8 @@
 //!   it the root is told to finish (only `final_answer` is offered), past it no
 //!   request (agent, subagent, synthesis or compaction) is made and the partial
 //!   report is returned. Requests on their way hold their estimated size against
-//!   it, so agents side by side cannot all pass it at once. A response without token usage counts as characters / 4,
-//!   with a `warning` event the first time.
+//!   it, so agents side by side cannot all pass it at once. A response without
+//!   token usage counts as characters / 4, with a `warning` event the first time.
 //! - **Nothing the model sends crashes the run.** Malformed arguments, unknown
 //!   tools and tool failures come back to the model as `{"error": ...}`
 //!   results; a failed subagent is an error result for its parent.

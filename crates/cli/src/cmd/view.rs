@@ -14,7 +14,8 @@ pub(crate) struct ViewArgs {
     /// Trace files and directories (the dataset), then the TRACE_ID to show.
     #[arg(required = true, num_args = 1.., value_name = "TRACE_PATH... TRACE_ID")]
     pub(crate) words: Vec<String>,
-    /// Show only these spans (repeatable, up to 200; values capped at 16,384 characters instead of 4,096).
+    /// Show only these spans (repeatable, up to 200; values capped at 16,384 characters
+    /// instead of 4,096).
     #[arg(long = "span", value_name = "SPAN_ID")]
     pub(crate) spans: Vec<String>,
     /// Page through a large trace: spans to skip.
