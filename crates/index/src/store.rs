@@ -176,14 +176,18 @@ pub fn index_dir_for(source: &Path, index_root: Option<&Path>) -> PathBuf {
     if beside.is_dir() || source.parent().is_some_and(dir_is_writable) {
         return beside;
     }
-    cached_index_dir(source)
+    cached_index_dir_of_real(source)
 }
 
 /// Where the index of `source` lives in the user cache: for a source whose directory is
 /// read-only, also when an index someone else left beside it is out of date.
 pub(crate) fn cached_index_dir(source: &Path) -> PathBuf {
     let real = std::fs::canonicalize(source);
-    let source = real.as_deref().unwrap_or(source);
+    cached_index_dir_of_real(real.as_deref().unwrap_or(source))
+}
+
+/// [`cached_index_dir`] of a path already found through its links.
+fn cached_index_dir_of_real(source: &Path) -> PathBuf {
     cache_root().join("index").join(keyed_name(source))
 }
 

@@ -406,7 +406,7 @@ impl Agent {
         // the model's window in one step.
         let cap = subagents_per_turn(self.shared.config.max_parallel);
         let mut subagent_calls = 0;
-        let over_cap: Vec<Option<String>> = calls
+        let refusals: Vec<Option<String>> = calls
             .iter()
             .enumerate()
             .map(|(k, c)| {
@@ -428,13 +428,13 @@ impl Agent {
             .collect();
         let outputs = {
             let this = &*self;
-            let over_cap = &over_cap;
+            let refusals = &refusals;
             let all =
                 futures::future::join_all(calls.iter().enumerate().map(|(k, c)| async move {
                     if cut_off && c.parse_arguments().is_err() {
                         return ToolOutput::err(CUT_OFF_ARGUMENTS);
                     }
-                    if let Some(refusal) = &over_cap[k] {
+                    if let Some(refusal) = &refusals[k] {
                         return ToolOutput::err(refusal);
                     }
                     this.execute(c, turn, k + 1).await
