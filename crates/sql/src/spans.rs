@@ -471,8 +471,9 @@ impl Reading {
         let Some(batch) = passing(batch, &self.predicates)? else {
             return Ok(None);
         };
+        // The data's failure (a file replaced or gone), not the query's: exit code 2.
         let source = self.sources.segment(segment).await.map_err(|e| {
-            DataFusionError::Execution(format!(
+            crate::error::TableUnreadable::into_datafusion(format!(
                 "the attributes column is read from the source file, which cannot be read: {e}"
             ))
         })?;

@@ -209,3 +209,23 @@ fn arrow_select_concat(batches: &[arrow_array::RecordBatch]) -> arrow_array::Rec
     datafusion::arrow::compute::concat_batches(&crate::messages::messages_schema(), batches)
         .unwrap()
 }
+
+#[test]
+fn a_source_replaced_before_its_attributes_are_read_is_the_datas_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = Arc::new(crate::testdata::llm_dataset(tmp.path(), 5));
+    let engine = SqlEngine::open_shared(ds).unwrap();
+    // Log rotation between opening the dataset and reading its source: a new file takes
+    // the old one's name.
+    let path = tmp.path().join("llm.jsonl");
+    let next = tmp.path().join("llm.jsonl.next");
+    std::fs::write(&next, "{}\n").unwrap();
+    std::fs::rename(&next, &path).unwrap();
+    let sql = "SELECT count(*) FROM spans WHERE attributes LIKE '%question%'";
+    match engine.query(sql, &SqlLimits::default()) {
+        Err(SqlError::Unreadable(message)) => {
+            assert!(message.contains("replaced"), "{message}")
+        }
+        other => panic!("expected the data's failure, got {other:?}"),
+    }
+}

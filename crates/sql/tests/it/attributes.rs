@@ -156,14 +156,14 @@ fn queries_without_attributes_never_read_the_source() {
     let r = q(&engine, "SELECT count(*) FROM tool_calls WHERE is_error");
     assert!(int(&r.rows[0][0]) > 0);
 
-    // Selecting attributes does read it, and says so.
+    // Selecting attributes does read it, and says so: the data's failure, not the query's.
     let e = engine
         .query(
             "SELECT attributes FROM spans LIMIT 1",
             &SqlLimits::default(),
         )
         .unwrap_err();
-    assert!(matches!(e, SqlError::Query(_)), "{e:?}");
+    assert!(matches!(e, SqlError::Unreadable(_)), "{e:?}");
     assert!(e.to_string().contains("source file"), "{e}");
     assert!(e.to_string().contains("a.jsonl"), "{e}");
 }
