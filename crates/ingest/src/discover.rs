@@ -172,12 +172,38 @@ pub fn discover(paths: &[PathBuf]) -> Result<(Vec<SourceFile>, Vec<Problem>), In
             files.push(SourceFile { path: abs, kind });
         }
     }
-    // The same file reached twice (a directory and a file in it, a symlink and its target)
-    // is read once: its spans would otherwise count twice and look like duplicates.
+    // The same file reached twice (a directory and a file in it, a symlink and its target,
+    // two hard links) is read once: its spans would otherwise count twice and look like
+    // duplicates.
     let mut seen = std::collections::HashSet::new();
-    files
-        .retain(|f| seen.insert(std::fs::canonicalize(&f.path).unwrap_or_else(|_| f.path.clone())));
+    files.retain(|f| seen.insert(FileIdentity::of(&f.path)));
     Ok((files, problems))
+}
+
+/// What makes two paths one file: the device and inode where the OS has them (hard links
+/// share them, and nothing else does), else the path with its links resolved.
+#[derive(PartialEq, Eq, Hash)]
+enum FileIdentity {
+    #[cfg(unix)]
+    Inode {
+        dev: u64,
+        ino: u64,
+    },
+    Path(PathBuf),
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> FileIdentity {
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::MetadataExt;
+            return FileIdentity::Inode {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            };
+        }
+        FileIdentity::Path(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+    }
 }
 
 /// The file every halo index directory holds from the start of its build (halo-index
@@ -293,6 +319,28 @@ mod tests {
                 std::fs::canonicalize(tmp.path().join("real/x.jsonl")).unwrap()
             );
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_reached_by_a_hard_link_a_symlink_and_its_directory_is_read_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("d");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("a.jsonl"), "{}\n").unwrap();
+        std::fs::hard_link(dir.join("a.jsonl"), dir.join("b.jsonl")).unwrap();
+        std::os::unix::fs::symlink(dir.join("a.jsonl"), tmp.path().join("c.jsonl")).unwrap();
+        // A copy is another file, however alike.
+        std::fs::write(dir.join("copy.jsonl"), "{}\n").unwrap();
+        let (files, problems) =
+            discover(&[dir.clone(), dir.join("b.jsonl"), tmp.path().join("c.jsonl")]).unwrap();
+        assert!(problems.is_empty());
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.contains(&"copy.jsonl".to_string()), "{names:?}");
     }
 
     #[test]
