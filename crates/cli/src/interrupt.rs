@@ -34,10 +34,15 @@ pub(crate) fn report_as_json() {
         }
         // SAFETY: installs a handler that only calls async-signal-safe functions.
         unsafe {
-            libc::signal(
+            let before = libc::signal(
                 libc::SIGINT,
                 on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,
             );
+            // Started with Ctrl-C ignored (a background job of a script, `nohup`): it
+            // stays ignored, as it would without the handler.
+            if before == libc::SIG_IGN {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+            }
         }
     }
 }

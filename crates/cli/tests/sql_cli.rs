@@ -162,6 +162,44 @@ fn an_interrupted_json_command_says_so_in_json() {
     assert_eq!(e["error"]["message"], "interrupted");
 }
 
+/// Started with Ctrl-C ignored (a script's background job, `nohup`), `--json` keeps it
+/// ignored, as every command without `--json` does.
+#[cfg(unix)]
+#[test]
+fn an_ignored_ctrl_c_stays_ignored_under_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..300)
+        .map(|i| Span::new(&format!("t{i}"), "s", "").line())
+        .collect();
+    let file = write(tmp.path(), "many.jsonl", &lines);
+    let q = "SELECT count(*) FROM spans a, spans b, spans c, spans d WHERE a.name || b.name || c.name || d.name LIKE '%zzz%'";
+    // `trap '' INT` ignores the signal, and `exec` hands that on to halo.
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"trap '' INT; exec "$@""#)
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_halo"))
+        .args(["sql", file.to_str().unwrap(), q, "--json", "-q"])
+        .env("HALO_CACHE_DIR", tmp.path().join("cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "halo ended on an ignored SIGINT"
+    );
+    let o = send_signal(child, "KILL");
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+}
+
 #[test]
 fn a_damaged_span_table_is_a_data_failure_not_a_query_mistake() {
     let tmp = tempfile::tempdir().unwrap();
