@@ -580,3 +580,55 @@ fn an_index_dir_that_is_a_file_is_named_as_the_flag() {
         );
     }
 }
+
+/// An edit that keeps the file's size and time and falls outside its hashed ends cannot be
+/// seen when the index is opened; the read that finds it marks the index out of date, so
+/// running the command again (as the error says) rebuilds it instead of failing again.
+#[test]
+fn an_edit_the_fingerprint_cannot_see_is_rebuilt_after_the_read_that_finds_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Wide lines, so that the middle is far from the hashed first and last 64 KiB.
+    let pad = "p".repeat(400);
+    let lines: Vec<String> = (0..1000)
+        .map(|i| {
+            Span::new(&format!("t{i:04}"), "s", "")
+                .attrs(&format!(r#"{{"note":"{pad}"}}"#))
+                .line()
+        })
+        .collect();
+    let file = write(tmp.path(), "t.jsonl", &lines);
+    let f = file.to_str().unwrap();
+    assert!(halo(tmp.path(), &["index", f, "-q"]).status.success());
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    // One byte more on line 499 and one less on line 501: line 500 moves by a byte.
+    let mut edited = lines.clone();
+    edited[498] = edited[498].replacen("ppp", "pppp", 1);
+    edited[500] = edited[500].replacen("ppp", "pp", 1);
+    let mut text = edited.join("\n");
+    text.push('\n');
+    std::fs::write(&file, text).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+
+    let reused = json(&halo(tmp.path(), &["index", f, "--json"]));
+    assert_eq!(reused["files"][0]["action"], "reused", "{reused}");
+    let view = halo(tmp.path(), &["view", f, "t0499"]);
+    assert_eq!(view.status.code(), Some(2), "{}", stderr(&view));
+    assert!(
+        stderr(&view).contains("run the command again"),
+        "{}",
+        stderr(&view)
+    );
+
+    let again = halo(tmp.path(), &["view", f, "t0499"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let rebuilt = json(&halo(tmp.path(), &["index", f, "--json"]));
+    assert_eq!(
+        rebuilt["files"][0]["action"], "reused",
+        "marker gone: {rebuilt}"
+    );
+}

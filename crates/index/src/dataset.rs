@@ -271,7 +271,11 @@ impl Dataset {
             }
             if cannot_write(&ensured, &source.path) {
                 if let Err(IndexError::Io { path, error }) = ensured {
-                    return Err(IndexError::IndexNotWritable { path, error });
+                    return Err(IndexError::IndexNotWritable {
+                        path,
+                        error,
+                        index_dir_given: options.index_dir.is_some(),
+                    });
                 }
             }
             let outcome = match ensured {
@@ -900,6 +904,20 @@ impl Dataset {
                 _ => Err(copy_failed),
             },
             found => found,
+        }
+    }
+
+    /// Marks the index of segment `s`'s file out of date, for a reader that found its
+    /// source no longer holding what the index says although the fingerprint matched (an
+    /// edit that kept the size and time, or one before an append; a damaged inflated
+    /// copy). The next open rebuilds it, instead of reusing an index every read of which
+    /// fails. Best effort: an index that cannot be written to stays as it is.
+    pub fn mark_out_of_date(&self, s: u32) {
+        let Some(segment) = self.segments.get(s as usize) else {
+            return;
+        };
+        if let Some(report) = self.reports.get(segment.file) {
+            let _ = std::fs::write(report.index_dir.join(crate::store::OUT_OF_DATE), b"");
         }
     }
 

@@ -111,12 +111,18 @@ pub enum IndexError {
         path: PathBuf,
     },
     /// The index could not be written where it goes (a read-only directory, say).
-    #[error("{}: {error}; the index cannot be written there: put it elsewhere with --index-dir DIR (or set HALO_CACHE_DIR)", path.display())]
+    #[error("{}: {error}; the index cannot be written there: {}", path.display(), if *index_dir_given {
+        "give --index-dir a directory you can write to"
+    } else {
+        "put it elsewhere with --index-dir DIR (or set HALO_CACHE_DIR)"
+    })]
     IndexNotWritable {
         /// What could not be written.
         path: PathBuf,
         /// The OS error.
         error: std::io::Error,
+        /// The directory was given with `--index-dir` (the cache is then not used).
+        index_dir_given: bool,
     },
     /// `--strict` and something was unreadable.
     #[error("{}", strict_message(first, *count))]
@@ -147,4 +153,28 @@ fn strict_message(first: &Problem, count: u64) -> String {
         .find_map(|done| told.strip_suffix(done))
         .unwrap_or(&told);
     format!("{told} (refused: --strict makes any of the {count} problem(s) an error)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unwritable_index_dir_points_at_what_the_user_can_change() {
+        let error = |given| IndexError::IndexNotWritable {
+            path: PathBuf::from("/ro/idx"),
+            error: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            index_dir_given: given,
+        };
+        // HALO_CACHE_DIR is not used when --index-dir is given: no point naming it.
+        let given = error(true).to_string();
+        assert!(given.starts_with("/ro/idx: "), "{given}");
+        assert!(given.contains("give --index-dir a directory you can write to"));
+        assert!(!given.contains("HALO_CACHE_DIR"), "{given}");
+        let beside = error(false).to_string();
+        assert!(
+            beside.contains("--index-dir DIR (or set HALO_CACHE_DIR)"),
+            "{beside}"
+        );
+    }
 }

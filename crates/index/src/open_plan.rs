@@ -154,6 +154,11 @@ fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fi
         }
         Ok(_) if damage.is_some() => damage.unwrap_or_default(),
         Ok(_) if gzip_fault.is_some() => gzip_fault.unwrap_or_default(),
+        Ok(_) if dir.join(crate::store::OUT_OF_DATE).exists() => {
+            "a read found the file changed where its size, time and sampled hashes did not \
+             show it (an edit in place, or a damaged inflated copy)"
+                .to_string()
+        }
         Ok(meta) if meta.fingerprint == *fingerprint => return Plan::Reuse(meta),
         Ok(meta)
             if meta.segments.len() >= MAX_SEGMENTS && is_append(source, &meta, fingerprint) =>

@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 pub const GZIP_CHECKPOINTS: &str = "gzip.checkpoints";
 /// Name of the inflated copy of a gzip source in an index directory.
 pub const GZIP_COPY: &str = "source.jsonl";
+/// Name of the marker a read leaves in an index directory when the source no longer holds
+/// what the index says, although its fingerprint matched: the next open rebuilds.
+pub const OUT_OF_DATE: &str = "out-of-date";
 
 use halo_ingest::{Fingerprint, Problem, SourceKind};
 use serde::{Deserialize, Serialize};

@@ -99,7 +99,7 @@ pub enum QueryError {
         message: String,
     },
     /// The source file changed since it was indexed.
-    #[error("the source changed since it was indexed (line {0} no longer holds the span); re-run to re-index")]
+    #[error("the source changed since it was indexed (line {0} no longer holds the span); the index is marked out of date: run the command again to index the file again")]
     SourceChanged(u64),
     /// The index could not be read.
     #[error(transparent)]

@@ -118,7 +118,7 @@ pub fn raw_span_json(ds: &Dataset, span: &SpanRecord) -> Result<String, QueryErr
     let range = span.byte_offset..span.byte_offset + u64::from(span.byte_len);
     let raw = ds
         .source_bytes(span.segment, range)?
-        .ok_or(QueryError::SourceChanged(span.line))?;
+        .ok_or_else(|| source_changed(ds, span))?;
     Ok(String::from_utf8_lossy(&raw).into_owned())
 }
 
@@ -127,9 +127,9 @@ pub fn full_span(ds: &Dataset, span: &SpanRecord) -> Result<RawSpan<'static>, Qu
     let range = span.record_offset..span.record_offset + u64::from(span.record_len);
     let raw = ds
         .source_bytes(span.segment, range)?
-        .ok_or(QueryError::SourceChanged(span.line))?;
-    let text = std::str::from_utf8(&raw).map_err(|_| QueryError::SourceChanged(span.line))?;
-    let parsed = parse_line(text).map_err(|_| QueryError::SourceChanged(span.line))?;
+        .ok_or_else(|| source_changed(ds, span))?;
+    let text = std::str::from_utf8(&raw).map_err(|_| source_changed(ds, span))?;
+    let parsed = parse_line(text).map_err(|_| source_changed(ds, span))?;
     let within = (span.byte_offset - span.record_offset) as usize;
     parsed
         .spans
@@ -138,7 +138,15 @@ pub fn full_span(ds: &Dataset, span: &SpanRecord) -> Result<RawSpan<'static>, Qu
             r.start == within || (s.span_id == span.span_id && parsed_len_matches(r, span))
         })
         .map(|(s, _)| s.into_owned())
-        .ok_or(QueryError::SourceChanged(span.line))
+        .ok_or_else(|| source_changed(ds, span))
+}
+
+/// The error for a span whose line no longer holds it; the index is marked out of date,
+/// so that running the command again rebuilds it (its fingerprint did not show the
+/// change, or it would not have been reused).
+fn source_changed(ds: &Dataset, span: &SpanRecord) -> QueryError {
+    ds.mark_out_of_date(span.segment);
+    QueryError::SourceChanged(span.line)
 }
 
 fn parsed_len_matches(r: &std::ops::Range<usize>, span: &SpanRecord) -> bool {

@@ -142,7 +142,12 @@ impl DatasetArgs {
             directory_possible("--index-dir", dir)?;
         }
         let options = OpenOptions {
-            index_dir: self.options.index_dir.clone(),
+            // Absolute, as the files' paths are in reports and `--json`.
+            index_dir: self
+                .options
+                .index_dir
+                .as_deref()
+                .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())),
             strict: self.options.strict,
             force_rebuild,
             verify,
