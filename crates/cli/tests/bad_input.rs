@@ -632,3 +632,35 @@ fn an_edit_the_fingerprint_cannot_see_is_rebuilt_after_the_read_that_finds_it() 
         "marker gone: {rebuilt}"
     );
 }
+
+/// A file of the user's with the sidecar's name is neither moved nor deleted: the index
+/// goes to the cache instead, as for a read-only directory.
+#[test]
+fn a_file_with_the_sidecars_name_is_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), "t.jsonl", &[Span::new("t1", "a", "").line()]);
+    let f = file.to_str().unwrap();
+    let theirs = tmp.path().join("t.jsonl.halo-index");
+    std::fs::write(&theirs, "not an index").unwrap();
+    for args in [
+        vec!["index", f, "--json"],
+        vec!["index", f, "--rebuild", "--json"],
+    ] {
+        let out = halo(tmp.path(), &args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let dir = json(&out)["files"][0]["index_dir"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            std::path::Path::new(&dir).starts_with(tmp.path().join("cache")),
+            "{dir}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "not an index");
+    let names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".old-")), "{names:?}");
+}

@@ -256,6 +256,11 @@ impl Dataset {
         for source in sources {
             let started = Instant::now();
             let mut dir = index_dir_for(&source.path, options.index_dir.as_deref());
+            // Something else (a file of the user's) has the sidecar's name: it is left
+            // alone, and the index goes to the cache, as for a read-only directory.
+            if options.index_dir.is_none() && std::fs::metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+                dir = cached_index_dir(&source.path);
+            }
             // Before the index is checked or built from it: a file rotated in under the
             // name while a long build read the old one must not pass for it later.
             let source_identity = FileIdentity::of(&source.path);

@@ -202,7 +202,17 @@ fn build_into(
     // Swap the finished directory in: move the old one aside first, since a rename cannot
     // replace a non-empty directory.
     let old = sibling(dir, "old");
-    if dir.exists() {
+    if let Ok(found) = std::fs::metadata(dir) {
+        // Only an index is moved aside (and later deleted), never a file of the user's.
+        if !found.is_dir() {
+            return Err(IndexError::Io {
+                path: dir.to_path_buf(),
+                error: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a file that is not a halo index is in the way",
+                ),
+            });
+        }
         std::fs::rename(dir, &old).map_err(io(dir))?;
     }
     if let Some(parent) = dir.parent() {
