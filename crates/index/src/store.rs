@@ -147,9 +147,12 @@ impl IndexMeta {
                 format!("cannot record the index: {e}"),
             ))
         })?;
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)?;
-        Ok(())
+        let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path));
+        if written.is_err() {
+            // A full disk leaves a partial file: it is no one's, and would stay.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.map_err(io)
     }
 }
 
@@ -311,6 +314,41 @@ fn dir_is_writable(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_meta_that_cannot_be_put_in_place_leaves_no_temporary_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let meta = IndexMeta {
+            format_version: FORMAT_VERSION,
+            source: tmp.path().join("t.jsonl"),
+            source_kind: SourceKind::Plain,
+            fingerprint: Fingerprint {
+                size: 0,
+                mtime_ns: 0,
+                head_hash: 0,
+                tail_hash: 0,
+            },
+            prefix_tail_hash: 0,
+            indexed_bytes: 0,
+            data_bytes: 0,
+            line_count: 0,
+            segments: Vec::new(),
+            gzip_checkpoints_bytes: None,
+            gzip_members_end: None,
+        };
+        // A non-empty directory where `meta.json` goes: the rename fails, as on a full or
+        // read-only disk the write would.
+        std::fs::create_dir_all(tmp.path().join("meta.json/x")).unwrap();
+        assert!(meta.write(tmp.path()).is_err());
+        let names: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["meta.json"]);
+        std::fs::remove_dir_all(tmp.path().join("meta.json")).unwrap();
+        meta.write(tmp.path()).unwrap();
+        assert_eq!(IndexMeta::read(tmp.path()).unwrap(), meta);
+    }
 
     #[test]
     fn a_very_long_file_name_gets_an_index_name_the_file_system_takes() {
