@@ -137,17 +137,22 @@ fn export_writes_parquet_files() {
     assert_eq!(err.matches("a file is there").count(), 1, "{err}");
 }
 
+/// A trace file in `dir` and a query over it that runs far longer than a test waits.
+fn a_query_that_outlasts_the_test(dir: &std::path::Path) -> (std::path::PathBuf, &'static str) {
+    let lines: Vec<String> = (0..300)
+        .map(|i| Span::new(&format!("t{i}"), "s", "").line())
+        .collect();
+    let file = write(dir, "many.jsonl", &lines);
+    let q = "SELECT count(*) FROM spans a, spans b, spans c, spans d WHERE a.name || b.name || c.name || d.name LIKE '%zzz%'";
+    (file, q)
+}
+
 /// Ctrl-C under `--json` still leaves JSON on stdout, with exit code 130.
 #[cfg(unix)]
 #[test]
 fn an_interrupted_json_command_says_so_in_json() {
     let tmp = tempfile::tempdir().unwrap();
-    let lines: Vec<String> = (0..300)
-        .map(|i| Span::new(&format!("t{i}"), "s", "").line())
-        .collect();
-    let file = write(tmp.path(), "many.jsonl", &lines);
-    // A query that runs for far longer than the test waits.
-    let q = "SELECT count(*) FROM spans a, spans b, spans c, spans d WHERE a.name || b.name || c.name || d.name LIKE '%zzz%'";
+    let (file, q) = a_query_that_outlasts_the_test(tmp.path());
     let child = spawn_halo(
         tmp.path(),
         &["sql", file.to_str().unwrap(), q, "--json", "-q"],
@@ -168,11 +173,7 @@ fn an_interrupted_json_command_says_so_in_json() {
 #[test]
 fn an_ignored_ctrl_c_stays_ignored_under_json() {
     let tmp = tempfile::tempdir().unwrap();
-    let lines: Vec<String> = (0..300)
-        .map(|i| Span::new(&format!("t{i}"), "s", "").line())
-        .collect();
-    let file = write(tmp.path(), "many.jsonl", &lines);
-    let q = "SELECT count(*) FROM spans a, spans b, spans c, spans d WHERE a.name || b.name || c.name || d.name LIKE '%zzz%'";
+    let (file, q) = a_query_that_outlasts_the_test(tmp.path());
     // `trap '' INT` ignores the signal, and `exec` hands that on to halo.
     let mut child = std::process::Command::new("sh")
         .arg("-c")
