@@ -40,7 +40,7 @@ fn diagnose_prints_a_summary_writes_a_report_and_json() {
     assert!(text.contains("report.md"), "{text}");
     let last = text.trim_end().lines().last().unwrap();
     assert!(
-        last.starts_with("Go deeper with a model: halo ") && last.contains(" -p \""),
+        last.starts_with("Go deeper with a model: halo ") && last.contains(" -p '"),
         "{text}"
     );
     let report = std::fs::read_to_string(tmp.path().join("report.md")).unwrap();

@@ -67,12 +67,11 @@ fn dataset_words(d: &Diagnosis) -> String {
         .join(" ")
 }
 
+/// The run that asks a model about a finding, ready to paste into a shell. The prompt
+/// holds trace text (a tool name the model made up, say), so it is single-quoted: in
+/// double quotes a `` `cmd` `` or `$(cmd)` in that text would run.
 fn deeper_command(d: &Diagnosis, prompt: &str) -> String {
-    format!(
-        "halo {} -p \"{}\"",
-        dataset_words(d),
-        prompt.replace('\\', "\\\\").replace('"', "\\\"")
-    )
+    format!("halo {} -p {}", dataset_words(d), shell_word(prompt))
 }
 
 pub(crate) fn md_cell(s: &str) -> String {
@@ -285,8 +284,8 @@ pub fn render_markdown(d: &Diagnosis) -> String {
         out.push('\n');
         let _ = writeln!(
             out,
-            "**Go deeper:** `{}`\n",
-            deeper_command(d, &f.deeper_prompt)
+            "**Go deeper:** {}\n",
+            md_code(&deeper_command(d, &f.deeper_prompt))
         );
     }
     if d.findings.len() > DETAILED {
@@ -330,8 +329,8 @@ pub fn render_markdown(d: &Diagnosis) -> String {
         );
     let _ = writeln!(
         out,
-        "- Ask a model to investigate (needs an API key): `{}`",
-        deeper_command(d, prompt)
+        "- Ask a model to investigate (needs an API key): {}",
+        md_code(&deeper_command(d, prompt))
     );
     // The report quotes trace text; whoever `cat`s it must not get its escape sequences.
     halo_trace::printable(&out).into_owned()
@@ -456,5 +455,6 @@ mod tests {
         assert_eq!(pct(0.25), "25.0%");
         assert_eq!(shell_word("a/b.jsonl"), "a/b.jsonl");
         assert_eq!(shell_word("my file"), "'my file'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
     }
 }

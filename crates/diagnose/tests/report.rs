@@ -37,7 +37,7 @@ fn report_cites_real_evidence_and_json_lists_every_trace() {
     assert!(md.contains("## Summary"));
     assert!(md.contains("[trace:") && md.contains("[span:"));
     assert!(md.contains("**Go deeper:** `halo "));
-    assert!(md.contains(" -p \""));
+    assert!(md.contains(" -p '"));
     let summary = render_summary(&d, 10, Some("r.md"));
     assert!(summary.contains("r.md"));
     assert!(summary
@@ -142,4 +142,51 @@ fn grouped_spaced_or_capitalized_citations_are_each_checked() {
         check_citations(&check.markdown, &ds).markdown,
         check.markdown
     );
+}
+
+/// The suggested commands quote trace text (a tool name a model made up, which a prompt
+/// injection can choose): pasted into a shell, they pass it on as text and run none of it.
+#[cfg(unix)]
+#[test]
+fn suggested_commands_never_run_trace_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = common::open(tmp.path(), &[example()]);
+    let mut d = diagnose(&ds, &DiagnoseOptions::default()).unwrap();
+    let planted = tmp.path().join("planted");
+    let prompt = format!(
+        "Why call `touch {p}` or $(touch {p}) or \"; touch {p}; \" it's 'odd'? \\n",
+        p = planted.display()
+    );
+    d.findings[0].deeper_prompt = prompt.clone();
+    let summary = render_summary(&d, 10, None);
+    let markdown = render_markdown(&d);
+    let from_summary = summary
+        .lines()
+        .last()
+        .unwrap()
+        .strip_prefix("Go deeper with a model: ")
+        .unwrap()
+        .to_owned();
+    let from_markdown = markdown
+        .lines()
+        .find_map(|l| l.strip_prefix("**Go deeper:** "))
+        .unwrap();
+    // The code span's fence is as long as the longest backtick run inside, plus one.
+    let fence = from_markdown.chars().take_while(|&c| c == '`').count();
+    let from_markdown = from_markdown[fence..from_markdown.len() - fence]
+        .trim()
+        .to_owned();
+    for command in [from_summary, from_markdown] {
+        // `halo` stands in as a function that prints the prompt it was given.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "halo() {{ while [ \"$1\" != -p ]; do shift; done; printf %s \"$2\"; }}; {command}"
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{command}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), prompt, "{command}");
+        assert!(!planted.exists(), "{command} ran trace text");
+    }
 }
