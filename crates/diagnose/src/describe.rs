@@ -331,8 +331,9 @@ pub(crate) fn describe(
         Mode::PrematureSuccess => Text {
             title: "Runs claim success without calling any tool".to_string(),
             signal: format!(
-                "{in_traces} {} after model calls only (no tool call, no error, no failure or refusal outcome, \
-                 no question back to the user), while peer runs of the same agent call tools.",
+                "{in_traces} {} after model calls only, claiming the work done (a success outcome, or a final \
+                 answer saying so; no tool call, no error, no question back to the user), although the model \
+                 was offered tools or other runs of the same agent call them.",
                 agree(traces, "finishes", "finish")
             ),
             fix: "Require evidence before finishing: have the harness reject a final answer when no tool was called \

@@ -283,9 +283,6 @@ fn merge_causes_across_tools(acc: BTreeMap<FindingKey, Acc<'_>>) -> BTreeMap<Fin
     out
 }
 
-/// Which quantile of its peers' tool calls a run is held to (premature success).
-const PEER_QUANTILE: f64 = 0.5;
-
 /// Diagnoses the dataset (see the crate documentation).
 pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, DiagnoseError> {
     let all = ds.traces();
@@ -305,31 +302,27 @@ pub(crate) fn run(ds: &Dataset, opts: &DiagnoseOptions) -> Result<Diagnosis, Dia
         .collect::<Result<Vec<_>, _>>()
         .map_err(DiagnoseError::Corrupt)?;
 
-    // Peers: the median tool calls per root span name. An agent that skips its tools in
-    // most runs is then not caught; a higher quantile would catch it, but would also flag
-    // every direct answer of agents that need tools only now and then.
+    // Peers: the share of runs of each root span name that call a tool at all.
+    let calls_tools = |i: usize| f64::from(u8::from(all[i].tool_call_count > 0));
     let mut by_root: HashMap<&str, Vec<f64>> = HashMap::new();
     for &i in &selected {
         by_root
             .entry(all[i].root_span_name.as_str())
             .or_default()
-            .push(f64::from(all[i].tool_call_count));
+            .push(calls_tools(i));
     }
-    let mut global: Vec<f64> = selected
-        .iter()
-        .map(|&i| f64::from(all[i].tool_call_count))
-        .collect();
-    let global_tool_calls = quantile(&mut global, PEER_QUANTILE).unwrap_or(0.0);
-    let peer_tool_calls: HashMap<String, f64> = by_root
+    let share = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let global_tool_share = share(&selected.iter().map(|&i| calls_tools(i)).collect::<Vec<_>>());
+    let peer_tool_share: HashMap<String, f64> = by_root
         .into_iter()
         .filter(|(_, v)| v.len() >= 5)
-        .filter_map(|(k, mut v)| quantile(&mut v, PEER_QUANTILE).map(|m| (k.to_string(), m)))
+        .map(|(k, v)| (k.to_string(), share(&v)))
         .collect();
     let ctx = TraceContext {
         repeat_threshold: opts.repeat_threshold.max(2),
         refusal_loop_threshold: opts.refusal_loop_threshold.max(2),
-        peer_tool_calls: &peer_tool_calls,
-        global_tool_calls,
+        peer_tool_share: &peer_tool_share,
+        global_tool_share,
     };
 
     let mut outs: Vec<TraceOut<'_>> = selected

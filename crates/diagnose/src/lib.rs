@@ -30,7 +30,10 @@
 //! not declared (or the error says it does not exist), else invalid arguments if the error
 //! is about arguments, else a tool error; a failing model call is turn exhaustion if it says
 //! so, else a provider failure; outcome-based modes (premature success, silent failure)
-//! only apply to runs without any error status.
+//! only apply to runs without any error status. Premature success needs a claim of the
+//! work done (an outcome marker, or a final answer saying so) and the work to have been
+//! there: tools offered to the model, or called by at least a tenth of the agent's runs
+//! (not half: a regression that passes half the runs must not vanish from a diff).
 
 #![deny(missing_docs)]
 

@@ -218,10 +218,19 @@ pub(crate) struct Measure<'a> {
 pub(crate) struct TraceContext<'o> {
     pub(crate) repeat_threshold: usize,
     pub(crate) refusal_loop_threshold: usize,
-    /// Median tool calls of the trace's peers (same root span name).
-    pub(crate) peer_tool_calls: &'o HashMap<String, f64>,
-    pub(crate) global_tool_calls: f64,
+    /// The share of the trace's peers (same root span name, five runs or more) that
+    /// call a tool at all.
+    pub(crate) peer_tool_share: &'o HashMap<String, f64>,
+    /// The same share over every run, for traces without enough peers.
+    pub(crate) global_tool_share: f64,
 }
+
+/// The least share of its peers that call tools for a run without any to count as one
+/// that skipped its work, when its model was offered no tools to see. Low, so that an
+/// agent that skips its tools in most runs is still caught (a median would stop seeing a
+/// regression the moment it passed half the runs); not zero, so that an agent that needs
+/// a tool only now and then is not held to it.
+const MIN_PEER_TOOL_SHARE: f64 = 0.1;
 
 /// Everything one trace contributes.
 #[derive(Debug, Default)]
@@ -578,17 +587,22 @@ pub(crate) fn analyze<'a>(
             );
         } else if !refused
             && refusals.is_empty()
-            && signals::outcome_claims_success(outcome)
+            // A marker claims success itself; without one, the final answer must.
+            && match outcome {
+                Some(_) => signals::outcome_claims_success(outcome),
+                None => final_text.is_some_and(signals::claims_done),
+            }
             && !final_text.is_some_and(signals::asks_a_question)
             && t.tool_call_count == 0
             && t.llm_call_count >= 1
         {
+            // The work was there to do: the model was offered tools, or its peers use them.
             let peers = ctx
-                .peer_tool_calls
+                .peer_tool_share
                 .get(&t.root_span_name)
                 .copied()
-                .unwrap_or(ctx.global_tool_calls);
-            if peers >= 1.0 {
+                .unwrap_or(ctx.global_tool_share);
+            if !declared_all.is_empty() || peers >= MIN_PEER_TOOL_SHARE {
                 let mut ev: Vec<&'a str> = Vec::new();
                 if let Some(r) = root {
                     ev.push(r.span_id);

@@ -286,6 +286,20 @@ pub(crate) fn says_not_done(output: &str) -> bool {
     FAILURE_TEXT.is_match(output)
 }
 
+/// Words of a final answer that claim the work is done ("Done!", "I've completed the
+/// task", "the email has been sent"). A direct answer ("The capital of France is
+/// Paris.") or a courtesy ("You're welcome!") claims no work.
+static COMPLETION_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)\b(?:done|completed?|finished|all set|successfully|taken care of|(?:has|have) been (?:\w+ed|sent|made|set|done|booked|paid))\b",
+    )
+});
+
+/// Whether a final answer claims the task was carried out.
+pub(crate) fn claims_done(output: &str) -> bool {
+    COMPLETION_TEXT.is_match(output) && !says_not_done(output)
+}
+
 /// Whether an outcome marker means the run failed (`failure`, `failed`, `error`, `false`...).
 pub(crate) fn outcome_failed(outcome: &str) -> bool {
     let o = outcome.trim().to_ascii_lowercase();
@@ -545,5 +559,31 @@ mod tests {
             "GraphRecursionError: Recursion limit of 25 reached"
         ));
         assert!(!says_turn_limit("User 17 not found"));
+    }
+}
+
+#[cfg(test)]
+mod completion_tests {
+    use super::claims_done;
+
+    #[test]
+    fn only_answers_that_claim_the_work_done_claim_success() {
+        for claim in [
+            "Done! I've completed the task.",
+            "All set: the meeting is on Friday.",
+            "The invoice has been paid.",
+            "I successfully moved the files.",
+            "Your refund was processed and the ticket is complete.",
+        ] {
+            assert!(claims_done(claim), "{claim}");
+        }
+        for answer in [
+            "The capital of France is Paris.",
+            "You're welcome!",
+            "Hello! How can I help you today?",
+            "I was unable to complete the task because the lookup failed.",
+        ] {
+            assert!(!claims_done(answer), "{answer}");
+        }
     }
 }

@@ -115,3 +115,32 @@ fn the_bundled_examples_match_their_labels() {
         }
     }
 }
+
+/// Premature success stays visible however common it gets: an agent that skips its tools
+/// in most runs is a regression to report, not the agent's normal behaviour.
+#[test]
+fn premature_success_in_most_runs_is_still_found() {
+    use halo_testkit::generate::{FailureMode, ModeRates};
+    for rate in [0.3, 0.7, 0.9] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rates = ModeRates::none();
+        rates.set(FailureMode::PrematureSuccess, rate);
+        let cfg = GeneratorConfig {
+            traces: 200,
+            seed: 5,
+            rates,
+            ..GeneratorConfig::default()
+        };
+        let g = common::generate(tmp.path(), "t.jsonl", &cfg, OutputFormat::Canonical);
+        let ds = common::open(tmp.path(), std::slice::from_ref(&g.path));
+        let d = diagnose(&ds, &DiagnoseOptions::default()).unwrap();
+        let s = evaluate(&d, &g.labels)
+            .into_iter()
+            .find(|s| s.mode == Mode::PrematureSuccess)
+            .unwrap();
+        assert!(
+            s.labelled > 0 && s.recall >= 0.95 && s.precision >= 0.95,
+            "rate {rate}: {s:?}"
+        );
+    }
+}
