@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Diagnosis, FindingKey, Mode};
-use crate::render::{counted, md_cell, pct, thousands};
+use crate::render::{counted, md_cell, md_code, pct, thousands};
 use crate::stats::fisher_exact;
 
 /// Version of the JSON rendering of [`DiffReport`].
@@ -79,7 +79,17 @@ pub struct FindingDiff {
     /// `new, n.s.`).
     #[serde(default)]
     pub label: String,
+    /// Up to [`EXAMPLES`] affected traces of the run before, to open with `halo view`.
+    #[serde(default)]
+    pub examples_before: Vec<String>,
+    /// Up to [`EXAMPLES`] affected traces of the run after: where to look at a new or
+    /// worse finding.
+    #[serde(default)]
+    pub examples_after: Vec<String>,
 }
+
+/// How many example traces a row names per run.
+pub(crate) const EXAMPLES: usize = 3;
 
 fn one() -> f64 {
     1.0
@@ -266,6 +276,16 @@ fn row_key(key: &FindingKey) -> FindingKey {
     }
 }
 
+/// The first [`EXAMPLES`] of a run's affected traces (in id order, so that runs of the
+/// same data name the same ones).
+fn examples<'t>(traces: impl IntoIterator<Item = &'t str>) -> Vec<String> {
+    traces
+        .into_iter()
+        .take(EXAMPLES)
+        .map(String::from)
+        .collect()
+}
+
 fn compare(
     key: FindingKey,
     title: String,
@@ -296,6 +316,8 @@ fn compare(
         q_value: p,
         verdict,
         label: String::new(),
+        examples_before: Vec::new(),
+        examples_after: Vec::new(),
     };
     row.label = row.label().to_string();
     row
@@ -349,7 +371,11 @@ pub fn diff(before: &Diagnosis, after: &Diagnosis) -> DiffReport {
         .into_iter()
         .map(|(k, row)| {
             let title = row.title_for(&k);
-            compare(k, title, row.traces[0].len(), nb, row.traces[1].len(), na)
+            FindingDiff {
+                examples_before: examples(row.traces[0].iter().copied()),
+                examples_after: examples(row.traces[1].iter().copied()),
+                ..compare(k, title, row.traces[0].len(), nb, row.traces[1].len(), na)
+            }
         })
         .collect();
     adjust_for_many(&mut findings);
@@ -357,8 +383,19 @@ pub fn diff(before: &Diagnosis, after: &Diagnosis) -> DiffReport {
     let mut modes: Vec<FindingDiff> = Mode::ALL
         .into_iter()
         .filter_map(|m| {
-            let (b, a) = (before.traces_with(m).len(), after.traces_with(m).len());
-            (b + a > 0).then(|| compare(FindingKey::new(m), m.label().to_string(), b, nb, a, na))
+            let (b, a) = (before.traces_with(m), after.traces_with(m));
+            (b.len() + a.len() > 0).then(|| FindingDiff {
+                examples_before: examples(b.iter().map(String::as_str)),
+                examples_after: examples(a.iter().map(String::as_str)),
+                ..compare(
+                    FindingKey::new(m),
+                    m.label().to_string(),
+                    b.len(),
+                    nb,
+                    a.len(),
+                    na,
+                )
+            })
         })
         .collect();
     adjust_for_many(&mut modes);
@@ -653,9 +690,9 @@ impl DiffReport {
             }
             let _ = writeln!(
                 out,
-                "| verdict | finding | before | after | change | p | q (decides) |"
+                "| verdict | finding | before | after | change | p | q (decides) | example traces |"
             );
-            let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+            let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---|");
             for f in rows.iter() {
                 // A mode's title already names it; a finding's says which mode it is of.
                 let name = match f.key == FindingKey::new(f.key.mode) {
@@ -664,7 +701,7 @@ impl DiffReport {
                 };
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} ({}) | {} ({}) | {} | {} | {} |",
+                    "| {} | {} | {} ({}) | {} ({}) | {} | {} | {} | {} |",
                     f.label(),
                     name,
                     thousands(f.before_traces as u64),
@@ -673,13 +710,34 @@ impl DiffReport {
                     pct(f.after_rate),
                     signed_pct(f.change),
                     p_text(f.p_value),
-                    p_text(f.q_value)
+                    p_text(f.q_value),
+                    example_cell(f)
                 );
             }
         }
         // Titles hold trace text (tool names): escaped, like every report.
         halo_trace::printable(&out).into_owned()
     }
+}
+
+/// A row's example traces, the run after's first (where a new or worse finding is seen),
+/// each ready for `halo view AFTER ID` (or BEFORE).
+fn example_cell(f: &FindingDiff) -> String {
+    let ids = |ids: &[String]| {
+        ids.iter()
+            .map(|id| md_code(id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut parts = Vec::new();
+    if !f.examples_after.is_empty() {
+        parts.push(format!("after: {}", ids(&f.examples_after)));
+    }
+    if !f.examples_before.is_empty() {
+        parts.push(format!("before: {}", ids(&f.examples_before)));
+    }
+    // In a table a `|` ends the cell, inside a code span too.
+    parts.join("; ").replace('|', "\\|")
 }
 
 fn counts(rows: &[FindingDiff]) -> BTreeMap<Verdict, usize> {

@@ -52,6 +52,26 @@ fn a_fixed_mode_and_a_worse_mode_get_their_verdicts() {
     };
     assert_eq!(mode(Mode::ToolError).verdict, Verdict::Fixed);
     assert_eq!(mode(Mode::ToolError).after_traces, 0);
+    // Each row names traces to open: the worse mode's from the run after, in that run
+    // and showing that mode.
+    let fixed = mode(Mode::ToolError);
+    assert!(fixed.examples_after.is_empty() && fixed.examples_before.len() == 3);
+    let worse = mode(Mode::ProviderError);
+    assert_eq!(worse.examples_after.len(), 3);
+    let provider_after = after.traces_with(Mode::ProviderError);
+    for id in &worse.examples_after {
+        assert!(provider_after.contains(id), "{id}");
+        assert!(md.contains(&format!("`{id}`")), "{id} not in the Markdown");
+    }
+    for f in &report.findings {
+        assert!(
+            f.examples_after.len() == f.after_traces.min(3)
+                && f.examples_before.len() == f.before_traces.min(3),
+            "{f:?}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert!(json["modes"][0]["examples_after"].is_array(), "{json}");
     assert!(mode(Mode::ToolError).p_value < 1e-10);
     assert_eq!(mode(Mode::ProviderError).verdict, Verdict::Worse);
     assert!(mode(Mode::ProviderError).change > 0.05);
