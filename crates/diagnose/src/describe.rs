@@ -276,7 +276,11 @@ pub(crate) fn describe(
             deeper: "What makes the model refuse these tasks, and why do re-prompts not help?".to_string(),
         },
         Mode::Refusal => Text {
-            title: "Model refuses once or twice in a run".to_string(),
+            title: match loop_at {
+                3 => "Model refuses once or twice in a run".to_string(),
+                2 => "Model refuses once in a run".to_string(),
+                n => format!("Model refuses fewer than {n} times in a run"),
+            },
             signal: format!(
                 "{in_traces} {} {} before the run goes on.",
                 agree(traces, "contains", "contain"),

@@ -396,7 +396,7 @@ pub(crate) fn analyze<'a>(
             let undeclared = !declared_all.is_empty() && !declared_all.contains(tool);
             if s.is_error {
                 let text = s.error_text();
-                if undeclared || signals::says_unknown_tool(&text) {
+                if undeclared || signals::says_unknown_tool(&text, tool) {
                     out.hit(
                         key(Mode::HallucinatedTool, Some(tool), None, None),
                         None,

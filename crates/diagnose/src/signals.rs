@@ -14,13 +14,28 @@ fn re(pattern: &str) -> Regex {
 
 static HALLUCINATED: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r#"(?i)\b(?:unknown|unrecognized|undefined|unsupported|nonexistent|non-existent|no such)\s+(?:tool|function)\b|\b(?:tool|function)\s+['"`]?[\w.:/\-]+['"`]?\s+(?:not found|does not exist|doesn't exist|is not (?:available|defined|registered|declared|allowed))|\bnot a valid tool\b|\btool_not_found\b"#,
+        r#"(?i)\b(?:unknown|unrecognized|undefined|unsupported|nonexistent|non-existent|no such)\s+(?:tool|function)\b|\bnot a valid tool\b|\btool_not_found\b"#,
     )
 });
 
-/// Whether a tool error says the tool itself does not exist.
-pub(crate) fn says_unknown_tool(message: &str) -> bool {
+/// "Tool NAME not found" and its kin; NAME is checked apart (see [`says_unknown_tool`]).
+static NAMED_NOT_FOUND: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r#"(?i)\b(?:tool|function)\s+(['"`]?)([\w.:/\-]+)['"`]?\s+(?:not found|does not exist|doesn't exist|is not (?:available|defined|registered|declared|allowed))"#,
+    )
+});
+
+/// Whether the error of a call to `tool` says the tool itself does not exist. "Tool X
+/// not found" counts when X is quoted or is the tool called: "Playlist tool 12 not found"
+/// and "tool config not found" are about the tool's data, not about the tool.
+pub(crate) fn says_unknown_tool(message: &str, tool: &str) -> bool {
     HALLUCINATED.is_match(message)
+        || NAMED_NOT_FOUND.captures_iter(message).any(|c| {
+            let quoted = c.get(1).is_some_and(|q| !q.as_str().is_empty());
+            quoted
+                || c.get(2)
+                    .is_some_and(|n| n.as_str().eq_ignore_ascii_case(tool))
+        })
 }
 
 /// What is wrong with a tool call's arguments.
@@ -383,12 +398,25 @@ mod tests {
 
     #[test]
     fn unknown_tools() {
-        assert!(says_unknown_tool("Tool spotify__x not found"));
-        assert!(says_unknown_tool("Unknown tool: venmo__split_bill"));
-        assert!(says_unknown_tool("Tool a__b not found in agent X"));
-        assert!(!says_unknown_tool("User 17 not found"));
-        assert!(!says_unknown_tool("Playlist 3 not found"));
-        assert!(!says_unknown_tool("File '/a/b.txt' does not exist"));
+        assert!(says_unknown_tool("Tool spotify__x not found", "spotify__x"));
+        assert!(says_unknown_tool(
+            "Unknown tool: venmo__split_bill",
+            "venmo__split_bill"
+        ));
+        assert!(says_unknown_tool("Tool a__b not found in agent X", "a__b"));
+        assert!(says_unknown_tool("tool 'a__c' does not exist", "other"));
+        assert!(!says_unknown_tool("User 17 not found", "t"));
+        assert!(!says_unknown_tool("Playlist 3 not found", "t"));
+        assert!(!says_unknown_tool("File '/a/b.txt' does not exist", "t"));
+        // About the tool's data, not the tool.
+        assert!(!says_unknown_tool(
+            "NotFoundError: Playlist tool 12 not found",
+            "spotify__play"
+        ));
+        assert!(!says_unknown_tool(
+            "KeyError: tool config not found",
+            "files__read"
+        ));
     }
 
     #[test]

@@ -190,3 +190,27 @@ fn suggested_commands_never_run_trace_text() {
         assert!(!planted.exists(), "{command} ran trace text");
     }
 }
+
+/// A refusal finding's title follows the loop threshold: with it raised, runs with many
+/// refusals are refusals, not loops, and are not called "once or twice".
+#[test]
+fn refusal_titles_follow_the_loop_threshold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = common::open(tmp.path(), &[example()]);
+    for (threshold, title) in [
+        (3, "Model refuses once or twice in a run"),
+        (1000, "Model refuses fewer than 1000 times in a run"),
+    ] {
+        let opts = DiagnoseOptions {
+            refusal_loop_threshold: threshold,
+            ..DiagnoseOptions::default()
+        };
+        let d = diagnose(&ds, &opts).unwrap();
+        let refusal = d
+            .findings
+            .iter()
+            .find(|f| f.key.mode == halo_diagnose::Mode::Refusal)
+            .expect("the examples hold refusals");
+        assert_eq!(refusal.title, title);
+    }
+}
