@@ -186,9 +186,10 @@ static REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
 /// What, later in the sentence, turns "I can't do that" into a condition ("without your
 /// order number", "until you log in") or a failure ("because the payment failed"), not a
 /// refusal. A reason alone ("since it goes against my guidelines") keeps it a refusal.
+/// "I can't help noticing (thinking, wondering...)" is an idiom, not a refusal.
 static NOT_A_REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)\bwithout (?:your|the|an?|more|additional|some|access|permission|knowing|having)\b|\b(?:until|unless)\b|\b(?:because|since|due to)\b.{0,80}\b(?:failed|fails|errored|unavailable|timed out|declined|not found|missing|expired)\b",
+        r"(?i)^\s*(?:but\s+)?(?:notic|think|wonder|feel|smil|laugh|admir)ing\b|\bwithout (?:your|the|an?|more|additional|some|access|permission|knowing|having)\b|\b(?:until|unless)\b|\b(?:because|since|due to)\b.{0,80}\b(?:failed|fails|errored|unavailable|timed out|declined|not found|missing|expired)\b",
     )
 });
 
@@ -511,6 +512,7 @@ mod tests {
         for condition in [
             "I can't do that without your order number.",
             "I'm unable to complete the request because the payment failed.",
+            "I can't help noticing you have 3 unread emails; I replied to the first.",
         ] {
             assert!(!says_refusal(condition), "{condition}");
         }
