@@ -60,7 +60,7 @@ static MISSING_ARG: LazyLock<Regex> = LazyLock::new(|| {
 });
 static WRONG_TYPE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r#"(?i)(?:field|argument|parameter|param|property)\s+['"`]?([\w.\-]+)['"`]?:?\s+(?:expected|must be|should be|is not (?:of type|a valid)|has (?:an )?invalid type)|\binvalid type\b|\bexpected (?:type )?\w+,? (?:but )?got \w+"#,
+        r#"(?i)(?:field|argument|parameter|param|property)\s+['"`]?([\w.\-]+)['"`]?:?\s+(?:expected|must be|should be|is not (?:of type|a valid)|has (?:an )?invalid type)|\binvalid type\b|\bexpected (?:type )?\w+,? (?:but )?(?:got|received) \w+"#,
     )
 });
 static MALFORMED_ARGS: LazyLock<Regex> = LazyLock::new(|| {
@@ -70,7 +70,7 @@ static MALFORMED_ARGS: LazyLock<Regex> = LazyLock::new(|| {
 });
 static INVALID_ARGS: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)\bValidationError\b|validation errors? for\b|invalid (?:tool )?(?:arguments?|parameters?|input)\b|\bargument(?:s)? (?:is|are) invalid",
+        r"(?i)\bValidationError\b|\bZodError\b|validation errors? for\b|invalid (?:tool )?(?:arguments?|parameters?|input)\b|\bargument(?:s)? (?:is|are) invalid",
     )
 });
 
@@ -125,7 +125,7 @@ static TIMEOUT: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i)timed? ?out|timeout|deadline exceeded|\b504\b|\b408\b"));
 static SERVER: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)internal server error|server had an error|bad gateway|service unavailable|overloaded|\b5\d\d\b|upstream",
+        r"(?i)internal.?server.?error|server had an error|bad.?gateway|service.?unavailable|overloaded|\b5\d\d\b|upstream",
     )
 });
 /// The client never got an answer: the network or the endpoint, not the provider's model.
@@ -437,6 +437,13 @@ mod tests {
             (p.kind, p.argument.as_deref()),
             ("wrong_type", Some("amount"))
         );
+        // TypeScript's zod, as agents built on the Vercel AI SDK report it.
+        for zod in [
+            "ZodError: [{\"code\":\"invalid_type\",\"path\":[\"q\"]}]",
+            "Expected string, received number",
+        ] {
+            assert!(arg_problem(zod).is_some(), "{zod}");
+        }
         assert!(arg_problem("Insufficient balance: requested $3.00, available $1.20").is_none());
         assert!(arg_problem("Permission denied for account acct_12ab").is_none());
         assert!(arg_problem("Access token expired for user a@b.c").is_none());
@@ -454,6 +461,14 @@ mod tests {
             "server_error"
         );
         assert_eq!(provider_kind(None, "Request timed out.", None), "timeout");
+        assert_eq!(
+            provider_kind(None, "ServiceUnavailableError: try later", None),
+            "server_error"
+        );
+        assert_eq!(
+            provider_kind(None, "anthropic.InternalServerError", None),
+            "server_error"
+        );
         assert_eq!(
             provider_kind(
                 Some(400),
