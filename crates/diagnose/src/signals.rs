@@ -605,11 +605,6 @@ mod tests {
         ));
         assert!(!says_turn_limit("User 17 not found"));
     }
-}
-
-#[cfg(test)]
-mod completion_tests {
-    use super::claims_done;
 
     #[test]
     fn only_answers_that_claim_the_work_done_claim_success() {
