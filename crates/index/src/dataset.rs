@@ -10,7 +10,6 @@ use halo_ingest::{
 use serde::Serialize;
 
 use crate::build::BuildOptions;
-use crate::file_identity::FileIdentity;
 use crate::gzip_access::{GzipAccess, GzipRead, GzipReadError};
 use crate::open_plan::{ensure_index, Ensured};
 use crate::rollup::{id_hashes, merge_summary, tree_counts, Interner, TraceSummary};
@@ -22,6 +21,7 @@ use crate::store::{
 use crate::trace_columns::traces_from_batch;
 use crate::trace_ids::TraceIds;
 use crate::IndexError;
+use halo_ingest::FileIdentity;
 
 /// How to open a dataset.
 #[derive(Debug, Clone, Default)]

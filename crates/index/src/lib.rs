@@ -24,7 +24,6 @@ mod build;
 mod cleanup;
 mod dataset;
 mod file_hash;
-mod file_identity;
 mod gzip_access;
 mod ipc_file;
 mod lent_columns;

@@ -176,34 +176,18 @@ pub fn discover(paths: &[PathBuf]) -> Result<(Vec<SourceFile>, Vec<Problem>), In
     // two hard links) is read once: its spans would otherwise count twice and look like
     // duplicates.
     let mut seen = std::collections::HashSet::new();
-    files.retain(|f| seen.insert(FileIdentity::of(&f.path)));
+    files.retain(|f| {
+        // Where the system has no inode numbers, the path with its links resolved.
+        let key = match crate::FileIdentity::of(&f.path) {
+            Some(id) => (Some(id), None),
+            None => (
+                None,
+                Some(std::fs::canonicalize(&f.path).unwrap_or_else(|_| f.path.clone())),
+            ),
+        };
+        seen.insert(key)
+    });
     Ok((files, problems))
-}
-
-/// What makes two paths one file: the device and inode where the OS has them (hard links
-/// share them, and nothing else does), else the path with its links resolved.
-#[derive(PartialEq, Eq, Hash)]
-enum FileIdentity {
-    #[cfg(unix)]
-    Inode {
-        dev: u64,
-        ino: u64,
-    },
-    Path(PathBuf),
-}
-
-impl FileIdentity {
-    fn of(path: &Path) -> FileIdentity {
-        #[cfg(unix)]
-        if let Ok(meta) = std::fs::metadata(path) {
-            use std::os::unix::fs::MetadataExt;
-            return FileIdentity::Inode {
-                dev: meta.dev(),
-                ino: meta.ino(),
-            };
-        }
-        FileIdentity::Path(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
-    }
 }
 
 /// The file every halo index directory holds from the start of its build (halo-index

@@ -17,6 +17,7 @@ mod abandoned;
 mod checkpoints;
 mod chunks;
 mod discover;
+mod file_identity;
 mod fingerprint;
 mod gzip;
 mod hashing_writer;
@@ -30,6 +31,7 @@ pub use checkpoints::{
 };
 pub use chunks::{complete_end, split_lines, LineChunk};
 pub use discover::{discover, is_index_dir, SourceFile, SourceKind, INDEX_DIR_MARKER};
+pub use file_identity::FileIdentity;
 pub use fingerprint::Fingerprint;
 pub use gzip::{ChunkPool, Inflated, InflatedChunk, InflatingChunks};
 pub use hashing_writer::HashingWriter;

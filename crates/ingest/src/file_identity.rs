@@ -1,5 +1,6 @@
-//! Which file a path named when a dataset was opened, so that a file read later (a span
-//! table loaded on first use, a source mapped for a scan) is known to be that same file.
+//! Which file a path names: two paths to one file (hard links) are one dataset file, and a
+//! file read later (a span table loaded on first use, a source mapped for a scan) is known
+//! to be the one a dataset opened.
 //!
 //! Log rotation renames a source and writes a new one under its name; another halo process
 //! may rebuild an index and swap it in. Either can happen between opening a dataset and
@@ -9,8 +10,8 @@
 use std::path::Path;
 
 /// A file's identity: device and inode where the system has them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileIdentity {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileIdentity {
     #[cfg(unix)]
     dev: u64,
     #[cfg(unix)]
@@ -20,7 +21,7 @@ pub(crate) struct FileIdentity {
 impl FileIdentity {
     /// The identity of the file at `path` now, or `None` when it cannot be read (the
     /// later read then reports the error) or the system has no inode numbers.
-    pub(crate) fn of(path: &Path) -> Option<FileIdentity> {
+    pub fn of(path: &Path) -> Option<FileIdentity> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
@@ -39,7 +40,7 @@ impl FileIdentity {
 
     /// Whether `path` still names the file `expected` recorded (always, when nothing was
     /// recorded).
-    pub(crate) fn still(expected: Option<FileIdentity>, path: &Path) -> bool {
+    pub fn still(expected: Option<FileIdentity>, path: &Path) -> bool {
         expected.is_none_or(|e| FileIdentity::of(path) == Some(e))
     }
 }
