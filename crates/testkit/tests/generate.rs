@@ -544,3 +544,20 @@ fn target_bytes_scales_output() {
         "trace count should scale with the target: {sizes:?}"
     );
 }
+
+/// Rates that sum past 1 are refused before the output file is made: no empty file is
+/// left for a later `halo diff` to read as a run without traces.
+#[test]
+fn refused_rates_leave_no_output_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("t.jsonl");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_halo-testdata"))
+        .args(["--rate", "tool_error=0.8", "--rate", "refusal=0.5", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("more than 1"), "{err}");
+    assert!(!out.exists());
+}

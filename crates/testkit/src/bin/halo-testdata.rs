@@ -91,6 +91,13 @@ fn run() -> Result<(), String> {
         compact: cli.compact,
         ..GeneratorConfig::default()
     };
+    // Checked before the output file is made: a refused run leaves no empty file behind.
+    if config.rates.total() > 1.0 + 1e-9 {
+        return Err(format!(
+            "failure-mode rates sum to {:.3}, more than 1 (lower some with --rate MODE=FRACTION)",
+            config.rates.total()
+        ));
+    }
     let started = Instant::now();
     let sink: Box<dyn Write> = match &cli.out {
         Some(p) => {
