@@ -47,6 +47,8 @@ pub(crate) const DATA: u8 = 2;
 pub(crate) const PROVIDER: u8 = 3;
 /// An analysis run ended without its root agent's final answer.
 pub(crate) const NO_FINAL_REPORT: u8 = 4;
+/// `halo diff --fail-on`: a mode or finding got one of the verdicts named.
+pub(crate) const GATE_FAILED: u8 = 5;
 /// Interrupted.
 pub(crate) const INTERRUPTED: u8 = 130;
 /// Terminated (SIGTERM) during an analysis run, which saved its partial results.

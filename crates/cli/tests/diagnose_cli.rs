@@ -182,6 +182,17 @@ fn diff_gives_verdicts_between_two_runs() {
     let missing = halo(tmp.path(), &["diff", b, "nope.jsonl"]);
     assert_eq!(missing.status.code(), Some(1));
 
+    // A CI gate: the fix passes it; the same runs the other way round (the tool errors
+    // coming back) fail it with exit code 5, the diff still printed.
+    let gate = ["--fail-on", "worse,new", "-q"];
+    let fixed = halo(tmp.path(), &[&["diff", b, a][..], &gate].concat());
+    assert_eq!(fixed.status.code(), Some(0), "{}", stdout(&fixed));
+    let back = halo(tmp.path(), &[&["diff", a, b, "--json"][..], &gate].concat());
+    assert_eq!(back.status.code(), Some(5), "{}", stderr(&back));
+    assert_eq!(json_any(&back)["schema_version"], 2);
+    let bad = halo(tmp.path(), &["diff", b, a, "--fail-on", "fixed"]);
+    assert_eq!(bad.status.code(), Some(1));
+
     // Unreadable input is reported by both, even with -q: what it held is not compared.
     let mut text = std::fs::read_to_string(&after).unwrap();
     text.push_str("{not json\n");

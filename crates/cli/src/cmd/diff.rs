@@ -7,7 +7,7 @@ use clap::Args;
 use halo_diagnose::{diagnose, diff};
 
 use super::dataset::{DatasetArgs, DatasetOptions};
-use crate::exit::{Failure, OK};
+use crate::exit::{Failure, GATE_FAILED, OK};
 use crate::render;
 
 /// Compare two runs: per failure mode and per finding the rate before and after, Fisher's
@@ -29,6 +29,10 @@ pub(crate) struct DiffArgs {
     /// Changed findings listed in the terminal summary.
     #[arg(long, value_name = "N", default_value_t = 25)]
     pub(crate) top: usize,
+    /// Exit with code 5 when any mode or finding gets one of these verdicts, for a CI gate
+    /// (the diff is printed and written as usual): `--fail-on worse,new`.
+    #[arg(long, value_name = "VERDICTS", value_delimiter = ',', value_parser = ["worse", "new"])]
+    pub(crate) fail_on: Vec<String>,
     #[command(flatten)]
     pub(crate) detectors: super::detectors::DetectorArgs,
     #[command(flatten)]
@@ -83,5 +87,10 @@ pub(crate) fn run(args: &DiffArgs) -> Result<u8, Failure> {
         }
         render::text(&text)?;
     }
-    Ok(OK)
+    let gate = report
+        .modes
+        .iter()
+        .chain(&report.findings)
+        .any(|row| args.fail_on.iter().any(|v| v == row.verdict.as_str()));
+    Ok(if gate { GATE_FAILED } else { OK })
 }
