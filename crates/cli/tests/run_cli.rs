@@ -117,33 +117,17 @@ fn a_report_path_over_a_trace_file_is_refused_and_the_file_kept() {
     );
 }
 
-/// A model turn that asks for `count_traces`: a first turn that does some work.
 #[test]
 fn a_report_that_cannot_be_saved_still_reaches_stdout() {
     // /proc exists, so the path passes the checks made before the run, but no file can
     // be made there, even by root: the run is paid for, so its report is printed.
     let tmp = tempfile::tempdir().unwrap();
-    let file = small_dataset(tmp.path());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(ScriptedServer::start(Script::new().reply(Reply::turn(
-        Turn::new().tool_call(
-            "c1",
-            "final_answer",
-            r##"{"answer":"# Findings\nall is well"}"##,
-        ),
-    ))));
-    let o = halo(
-        tmp.path(),
-        &[
-            file.to_str().unwrap(),
-            "-p",
-            "why?",
-            "--base-url",
-            &server.base_url(),
-            "-o",
-            "/proc/halo-no-such-report.md",
-        ],
-    );
+    let script = Script::new().reply(Reply::turn(Turn::new().tool_call(
+        "c1",
+        "final_answer",
+        r##"{"answer":"# Findings\nall is well"}"##,
+    )));
+    let (o, _) = run_scripted_to(tmp.path(), script, "/proc/halo-no-such-report.md", &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stdout(&o).contains("all is well"), "{}", stdout(&o));
     assert!(
@@ -167,6 +151,7 @@ fn an_empty_model_name_is_refused_before_any_request() {
     }
 }
 
+/// A model turn that asks for `count_traces`: a first turn that does some work.
 fn count_turn() -> Reply {
     Reply::turn(Turn::new().tool_call("c1", "count_traces", "{}"))
 }
@@ -178,12 +163,22 @@ fn run_scripted(
     script: Script,
     extra: &[&str],
 ) -> (std::process::Output, String) {
+    run_scripted_to(tmp, script, "r.md", extra)
+}
+
+/// [`run_scripted`] with the report written to `report`.
+fn run_scripted_to(
+    tmp: &std::path::Path,
+    script: Script,
+    report: &str,
+    extra: &[&str],
+) -> (std::process::Output, String) {
     let file = small_dataset(tmp);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let server = rt.block_on(ScriptedServer::start(script));
     let url = server.base_url();
     let mut args = vec![file.to_str().unwrap(), "-p", "why?", "--base-url", &url];
-    args.extend_from_slice(&["-o", "r.md"]);
+    args.extend_from_slice(&["-o", report]);
     args.extend_from_slice(extra);
     (halo(tmp, &args), url)
 }

@@ -38,6 +38,19 @@ fn results_of<'a>(events: &'a [EngineEvent], name: &str) -> Vec<(&'a str, bool)>
         .collect()
 }
 
+/// `turn` asking for `n` subagents at once: `call_subagent` calls `c1`..`cN`, on tasks
+/// `task 1`..`task N`.
+fn subagent_calls(mut turn: Turn, n: usize) -> Turn {
+    for k in 1..=n {
+        turn = turn.tool_call(
+            &format!("c{k}"),
+            "call_subagent",
+            &format!(r#"{{"input":"task {k}"}}"#),
+        );
+    }
+    turn
+}
+
 #[tokio::test]
 async fn only_the_runs_answer_is_final_and_a_subagents_answer_is_agent_finished() {
     let data = data();
@@ -200,14 +213,7 @@ async fn subagent_answers_and_syntheses_are_capped_and_kept_whole_as_context_ite
 #[tokio::test]
 async fn the_results_of_one_turn_share_a_budget_and_are_cut_in_proportion() {
     let data = data();
-    let mut turn = Turn::new();
-    for k in 1..=6 {
-        turn = turn.tool_call(
-            &format!("c{k}"),
-            "call_subagent",
-            &format!(r#"{{"input":"task {k}"}}"#),
-        );
-    }
+    let turn = subagent_calls(Turn::new(), 6);
     let server = ScriptedServer::start(
         Script::new()
             .reply(Reply::turn(turn).when(|r| is_root(r) && !has_tool_results(r)))
@@ -457,14 +463,7 @@ async fn a_tool_not_offered_this_turn_is_refused_naming_the_offered_ones() {
 #[tokio::test]
 async fn one_turn_starts_at_most_the_per_turn_cap_of_subagents() {
     let data = data();
-    let mut turn = Turn::new();
-    for k in 1..=12 {
-        turn = turn.tool_call(
-            &format!("c{k}"),
-            "call_subagent",
-            &format!(r#"{{"input":"task {k}"}}"#),
-        );
-    }
+    let turn = subagent_calls(Turn::new(), 12);
     let server = ScriptedServer::start(
         Script::new()
             .reply(Reply::turn(turn).when(|r| is_root(r) && !has_tool_results(r)))
@@ -495,14 +494,7 @@ async fn subagents_side_by_side_cannot_all_pass_the_token_budget_at_once() {
     // Checked against the tokens used alone, all ten passed (50,000 against 6,000); with
     // the requests on their way held against it, the budget stops the ones past it.
     let data = data();
-    let mut turn = Turn::new().usage(100, 0);
-    for k in 1..=10 {
-        turn = turn.tool_call(
-            &format!("c{k}"),
-            "call_subagent",
-            &format!(r#"{{"input":"task {k}"}}"#),
-        );
-    }
+    let turn = subagent_calls(Turn::new().usage(100, 0), 10);
     let server = ScriptedServer::start(
         Script::new()
             .reply(Reply::turn(turn).when(|r| is_root(r) && !has_tool_results(r)))
