@@ -29,7 +29,9 @@
 //! Precedence keeps modes apart: a failing tool call is a hallucinated tool if the tool is
 //! not declared (or the error says it does not exist), else invalid arguments if the error
 //! is about arguments, else a tool error; a failing model call is turn exhaustion if it says
-//! so, else a provider failure; outcome-based modes (premature success, silent failure)
+//! so, else a provider failure; a run whose final answer is a runtime's fixed "stopped at
+//! the iteration limit" text (LangChain, CrewAI, AutoGen) is turn exhaustion without any
+//! error status; outcome-based modes (premature success, silent failure)
 //! only apply to runs without any error status. Premature success needs a claim of the
 //! work done (an outcome marker, or a final answer saying so) and the work to have been
 //! there: tools offered to the model, or called by at least a tenth of the agent's runs

@@ -147,6 +147,8 @@ impl<'a> Span<'a> {
                 self.refusal().or(self.output()).map(str::to_string)
             }
             _ if self.is_error => Some(self.error_text()).filter(|t| !t.is_empty()),
+            // A run stopped at its limit without an error: the runtime's answer says so.
+            Mode::TurnExhaustion => self.output().map(str::to_string),
             _ => self.tool_args().map(str::to_string),
         }?;
         Some(halo_trace::head(text.trim(), DETAIL_CHARS).to_string())
@@ -541,16 +543,39 @@ pub(crate) fn analyze<'a>(
         out.hit(key(Mode::Refusal, None, None, None), None, refusals.clone());
     }
 
+    let root = spans
+        .iter()
+        .find(|s| s.parent.is_empty())
+        .or_else(|| spans.first());
+    let last_llm = spans.iter().rev().find(|s| s.kind == LLM);
+    let final_text = root
+        .and_then(|r| r.output())
+        .or_else(|| last_llm.and_then(|s| s.output()));
+
+    // A runtime that stops a run at its iteration limit may answer in its place with a
+    // fixed text and no error status. A trace whose error already said so counts once.
+    if let Some(text) = final_text.filter(|t| signals::says_stopped_at_limit(t)) {
+        let said = out.hits.iter().any(|h| h.key.mode == Mode::TurnExhaustion);
+        let evidence = root
+            .filter(|r| r.output() == Some(text))
+            .or(last_llm)
+            .map(|s| s.span_id);
+        if let (false, Some(span)) = (said, evidence) {
+            out.hit(
+                key(
+                    Mode::TurnExhaustion,
+                    None,
+                    None,
+                    Some(halo_trace::error_template(text.trim())),
+                ),
+                None,
+                vec![span],
+            );
+        }
+    }
+
     // Outcome-based modes only apply to runs without any error status.
     if t.error_span_count == 0 && refusals.len() < ctx.refusal_loop_threshold {
-        let root = spans
-            .iter()
-            .find(|s| s.parent.is_empty())
-            .or_else(|| spans.first());
-        let last_llm = spans.iter().rev().find(|s| s.kind == LLM);
-        let final_text = root
-            .and_then(|r| r.output())
-            .or_else(|| last_llm.and_then(|s| s.output()));
         let outcome_span = spans
             .iter()
             .find(|s| s.outcome().is_some() && s.parent.is_empty())

@@ -108,6 +108,22 @@ pub(crate) fn says_turn_limit(text: &str) -> bool {
     TURN_LIMIT.is_match(text)
 }
 
+/// The fixed answers agent runtimes return in place of one when a run ran out of
+/// turns without an error status: LangChain's and CrewAI's `AgentExecutor` ("Agent
+/// stopped due to iteration limit or time limit.", "Agent stopped due to max
+/// iterations.") and AutoGen's message cap. Anchored at the start: an answer that only
+/// mentions an iteration limit is not one.
+static STOPPED_AT_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)^\s*(?:agent stopped due to (?:iteration limit|max(?:imum)? iterations|time limit)|maximum number of (?:messages|turns) \d+ reached)",
+    )
+});
+
+/// Whether a run's final answer is a runtime's "stopped at the iteration limit" text.
+pub(crate) fn says_stopped_at_limit(final_text: &str) -> bool {
+    STOPPED_AT_LIMIT.is_match(final_text)
+}
+
 static RATE_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?i)rate.?limit|too many requests|quota (?:exceeded|exhausted)|RESOURCE_EXHAUSTED|\b429\b")
 });
@@ -604,6 +620,18 @@ mod tests {
             "GraphRecursionError: Recursion limit of 25 reached"
         ));
         assert!(!says_turn_limit("User 17 not found"));
+        assert!(says_stopped_at_limit(
+            "Agent stopped due to iteration limit or time limit."
+        ));
+        assert!(says_stopped_at_limit(
+            "Agent stopped due to max iterations."
+        ));
+        assert!(says_stopped_at_limit(
+            "Maximum number of messages 10 reached, current message count: 10"
+        ));
+        assert!(!says_stopped_at_limit(
+            "I raised the agent's iteration limit to 30; the report is attached."
+        ));
     }
 
     #[test]

@@ -365,3 +365,87 @@ fn a_cause_compares_as_one_row_however_many_tools_show_it() {
         rows[0].title
     );
 }
+
+/// LangChain's and CrewAI's executors stop a run at its iteration limit with a fixed
+/// answer and no error status; such runs hit the limit as surely as those that raise.
+#[test]
+fn a_run_stopped_at_its_limit_without_an_error_is_turn_exhaustion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let answer = |trace: &str, error: Option<&str>, output: &str| {
+        span(
+            trace,
+            "root",
+            "",
+            error,
+            serde_json::json!({"openinference.span.kind": "CHAIN", "output.value": output}),
+        )
+    };
+    let stopped = "Agent stopped due to iteration limit or time limit.";
+    let mut lines = Vec::new();
+    for t in ["lc0", "lc1", "lc2"] {
+        lines.push(answer(t, None, stopped));
+        calls(
+            &mut lines,
+            t,
+            &[("search", r#"{"q": "a"}"#), ("open", "{}")],
+        );
+    }
+    // Said by an error too: one hit, the error's.
+    lines.push(answer("raised", None, stopped));
+    lines.push(span(
+        "raised",
+        "llm",
+        "root",
+        Some("MaxTurnsExceeded: max_turns (20) exceeded"),
+        serde_json::json!({"openinference.span.kind": "LLM", "llm.model_name": "m"}),
+    ));
+    // Mentioning a limit is no stop at it.
+    lines.push(answer(
+        "mention",
+        None,
+        "I raised the iteration limit to 30 and the report is done.",
+    ));
+    calls(&mut lines, "mention", &[("search", "{}")]);
+    let path = tmp.path().join("stopped.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let ds = common::open(tmp.path(), &[path]);
+    let d = diagnose(&ds, &DiagnoseOptions::default()).unwrap();
+
+    let mut turns: Vec<(&str, Vec<&str>)> = d
+        .findings
+        .iter()
+        .filter(|f| f.key.mode == Mode::TurnExhaustion)
+        .map(|f| {
+            let mut ids: Vec<&str> = f.trace_ids.iter().map(String::as_str).collect();
+            ids.sort();
+            (f.key.template.as_deref().unwrap(), ids)
+        })
+        .collect();
+    turns.sort();
+    assert_eq!(
+        turns,
+        [
+            (stopped, vec!["lc0", "lc1", "lc2"]),
+            (
+                "MaxTurnsExceeded: max_turns (<num>) exceeded",
+                vec!["raised"]
+            ),
+        ],
+        "{:#?}",
+        d.findings
+    );
+    let f = d
+        .findings
+        .iter()
+        .find(|f| f.key.template.as_deref() == Some(stopped))
+        .unwrap();
+    assert_eq!(f.examples[0].span_ids, ["root"]);
+    assert_eq!(f.examples[0].detail.as_deref(), Some(stopped));
+    assert!(
+        d.findings
+            .iter()
+            .all(|f| !f.trace_ids.iter().any(|t| t == "mention")
+                || f.key.mode != Mode::TurnExhaustion),
+        "a mention of the limit is no stop"
+    );
+}
