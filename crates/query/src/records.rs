@@ -90,9 +90,17 @@ impl SpanRecord {
     }
 }
 
-/// Looks a trace up, or says it does not exist.
+/// Looks a trace up, or says it does not exist. A hex id given in upper case finds the
+/// trace its lower-case spelling names (OTLP ids are read in lower case).
 pub fn find_trace<'d>(ds: &'d Dataset, trace_id: &str) -> Result<&'d TraceSummary, QueryError> {
     ds.trace(trace_id)
+        .or_else(|| {
+            let upper_hex = trace_id.bytes().all(|b| b.is_ascii_hexdigit())
+                && trace_id.bytes().any(|b| b.is_ascii_uppercase());
+            upper_hex
+                .then(|| ds.trace(&trace_id.to_ascii_lowercase()))
+                .flatten()
+        })
         .ok_or_else(|| QueryError::UnknownTrace(trace_id.to_string()))
 }
 

@@ -122,12 +122,19 @@ struct KvList<'a> {
     values: Vec<KeyValue<'a>>,
 }
 
-/// A number that OTLP/JSON may write as a JSON number or as a string holding one.
+/// A number that OTLP/JSON may write as a JSON number or as a string holding one. A
+/// float is cut to its whole part; one out of `i64`'s range is no number here, rather
+/// than the range's end.
 fn number_of(raw: &RawValue) -> Option<i64> {
+    // 2^63 is exact as an f64; every float below it and from -2^63 up fits.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
     let text = raw.get().trim_matches('"');
-    text.parse::<i64>()
-        .ok()
-        .or_else(|| text.parse::<f64>().ok().map(|f| f as i64))
+    text.parse::<i64>().ok().or_else(|| {
+        text.parse::<f64>()
+            .ok()
+            .filter(|f| (-LIMIT..LIMIT).contains(f))
+            .map(|f| f as i64)
+    })
 }
 
 impl<'a> AnyValue<'a> {
@@ -142,10 +149,13 @@ impl<'a> AnyValue<'a> {
             };
         }
         if let Some(raw) = self.int_value {
-            // A value that is no integer is kept as the text it is rather than lost.
-            return match number_of(raw) {
-                Some(i) => AttrValue::Int(i),
-                None => AttrValue::Str(Cow::Owned(raw.get().trim_matches('"').to_string())),
+            // A value that is no 64-bit integer (text, a fraction, or past `i64`, as an
+            // unsigned counter may be) is kept as the text it is rather than lost or
+            // clamped to a number the data does not hold.
+            let text = raw.get().trim_matches('"');
+            return match text.parse::<i64>() {
+                Ok(i) => AttrValue::Int(i),
+                Err(_) => AttrValue::Str(Cow::Owned(text.to_string())),
             };
         }
         if let Some(f) = self
@@ -275,12 +285,20 @@ const SPAN_ID_BYTES: usize = 8;
 /// An id as hex. OTLP/JSON writes ids in hex, but protobuf's own JSON mapping (what
 /// `MessageToJson` of an export request gives) writes bytes in base64: such an id (24
 /// characters for a trace, 12 for a span, padded with `=`) becomes the hex of its bytes,
-/// so both exports of one trace name it alike. Anything else is kept as written.
+/// so both exports of one trace name it alike. Hex is read without regard to case (the
+/// spec's ids are case-insensitive) and written in lower case, as exporters write it and
+/// the reference format's ids are. Anything else is kept as written.
 fn hex_id(id: Cow<'_, str>, bytes: usize) -> Cow<'_, str> {
     use base64::Engine as _;
     let base64_len = bytes.div_ceil(3) * 4;
     if id.len() != base64_len || !id.ends_with('=') {
-        return id;
+        let upper_hex =
+            id.bytes().all(|b| b.is_ascii_hexdigit()) && id.bytes().any(|b| b.is_ascii_uppercase());
+        return if upper_hex {
+            Cow::Owned(id.to_ascii_lowercase())
+        } else {
+            id
+        };
     }
     match base64::engine::general_purpose::STANDARD.decode(id.as_bytes()) {
         Ok(raw) if raw.len() == bytes => {
@@ -407,7 +425,7 @@ mod tests {
 
     #[test]
     fn base64_ids_of_protobufs_json_mapping_become_hex() {
-        let line = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"W47/95gDgQPSabYzgT/GDA==","spanId":"7uGbfsPBsXQ=","parentSpanId":"AAAAAAAAAAA=","name":"call","startTimeUnixNano":"1","endTimeUnixNano":"2"},{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"00f067aa0ba902b7","parentSpanId":"7uGbfsPBsXQ=","name":"child","startTimeUnixNano":"1","endTimeUnixNano":"2"},{"traceId":"not-hex","spanId":"x","name":"odd","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+        let line = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"W47/95gDgQPSabYzgT/GDA==","spanId":"7uGbfsPBsXQ=","parentSpanId":"AAAAAAAAAAA=","name":"call","startTimeUnixNano":"1","endTimeUnixNano":"2"},{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"00f067aa0ba902b7","parentSpanId":"7uGbfsPBsXQ=","name":"child","startTimeUnixNano":"1","endTimeUnixNano":"2"},{"traceId":"not-hex","spanId":"x","name":"odd","startTimeUnixNano":"1","endTimeUnixNano":"2"},{"traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"00F067AA0BA902B8","parentSpanId":"EEE19B7EC3C1B174","name":"upper","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
         let parsed = parse_otlp_line(line).unwrap();
         let spans: Vec<_> = parsed.spans.iter().map(|(s, _)| s).collect();
         assert_eq!(spans[0].trace_id, "5b8efff798038103d269b633813fc60c");
@@ -422,6 +440,10 @@ mod tests {
             spans[2].trace_id, "not-hex",
             "other ids are kept as written"
         );
+        // Hex is case-insensitive: upper case names the same trace and parent.
+        assert_eq!(spans[3].trace_id, spans[0].trace_id);
+        assert_eq!(spans[3].span_id, "00f067aa0ba902b8");
+        assert_eq!(spans[3].parent_span_id, "eee19b7ec3c1b174");
     }
 
     #[test]
@@ -454,14 +476,20 @@ mod tests {
 
     #[test]
     fn an_int_value_that_is_no_integer_is_kept_as_text() {
-        let line = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"s","startTimeUnixNano":"1","endTimeUnixNano":"2","attributes":[{"key":"n","value":{"intValue":"abc"}},{"key":"m","value":{"intValue":7}}]}]}]}]}"#;
+        let line = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"s","startTimeUnixNano":"1","endTimeUnixNano":"2","attributes":[{"key":"n","value":{"intValue":"abc"}},{"key":"m","value":{"intValue":7}},{"key":"gen_ai.usage.input_tokens","value":{"intValue":"18446744073709551615"}}]}]}]}]}"#;
         let out = parse_otlp_line(line).unwrap();
-        let attrs = &out.spans[0].0.attributes;
+        let span = &out.spans[0].0;
+        let attrs = &span.attributes;
         assert_eq!(
             attrs.get("n").and_then(|v| v.as_text()).as_deref(),
             Some("abc")
         );
         assert_eq!(attrs.get("m").and_then(|v| v.as_i64()), Some(7));
+        // An unsigned counter past i64 is shown as written and is no token count.
+        let big = attrs.get("gen_ai.usage.input_tokens").unwrap();
+        assert_eq!(big.as_text().as_deref(), Some("18446744073709551615"));
+        assert_eq!(big.as_i64(), None);
+        assert_eq!(crate::SpanFacts::extract(span).tokens.input, None);
     }
 
     #[test]
