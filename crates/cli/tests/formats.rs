@@ -499,3 +499,138 @@ fn a_home_where_no_cache_can_be_made_falls_back_to_the_temporary_directory() {
         .to_owned();
     assert!(dir.starts_with(&format!("{}/", temp.display())), "{dir}");
 }
+
+/// OTLP ids are case-insensitive hex: a root exported in upper case, a child in base64
+/// and one in the reference format are one trace, viewable by either spelling.
+#[test]
+fn otlp_ids_in_upper_case_or_base64_name_one_trace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mixed");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(
+        &dir,
+        "a.otlp.jsonl",
+        &[otlp_line(
+            "C0FFEE00C0FFEE00C0FFEE00C0FFEE00",
+            &[("AAAA0000AAAA0000", "", 1, "[]")],
+        )],
+    );
+    // The same ids in base64, as protobuf's JSON mapping writes bytes.
+    write(
+        &dir,
+        "b.otlp.jsonl",
+        &[otlp_line(
+            "wP/uAMD/7gDA/+4AwP/uAA==",
+            &[("u7u7u7u7u7s=", "qqoAAKqqAAA=", 1, "[]")],
+        )],
+    );
+    write(
+        &dir,
+        "c.jsonl",
+        &[Span::new(
+            "c0ffee00c0ffee00c0ffee00c0ffee00",
+            "cccc",
+            "aaaa0000aaaa0000",
+        )
+        .line()],
+    );
+    let o = json(&halo(
+        tmp.path(),
+        &["overview", dir.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(o["total_traces"], 1, "{o}");
+    assert_eq!(o["total_spans"], 3);
+    assert_eq!(o["missing_parent_span_count"], 0);
+    for id in [
+        "c0ffee00c0ffee00c0ffee00c0ffee00",
+        "C0FFEE00C0FFEE00C0FFEE00C0FFEE00",
+    ] {
+        let v = json(&halo(
+            tmp.path(),
+            &["view", dir.to_str().unwrap(), id, "--json"],
+        ));
+        assert_eq!(v["spans"].as_array().unwrap().len(), 3, "{id}");
+    }
+}
+
+/// A file is gzip when its bytes say so, whether it was named or found in a directory,
+/// and an index that read it the other way is rebuilt.
+#[test]
+fn gzip_is_told_by_its_bytes_however_the_file_is_reached() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let plain = small_dataset(&dir);
+    let spans = std::fs::read(&plain).unwrap();
+    let gz_inside = dir.join("compressed.jsonl");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz_inside).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(&spans).unwrap();
+    enc.finish().unwrap();
+    let plain_inside = dir.join("plain.jsonl.gz");
+    std::fs::rename(&plain, &plain_inside).unwrap();
+
+    let walked = json(&halo(
+        tmp.path(),
+        &["index", dir.to_str().unwrap(), "--json"],
+    ));
+    let named = json(&halo(
+        tmp.path(),
+        &[
+            "index",
+            gz_inside.to_str().unwrap(),
+            plain_inside.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    for o in [&walked, &named] {
+        assert_eq!(o["skipped_lines"], 0, "{o}");
+        let files = o["files"].as_array().unwrap();
+        assert_eq!(files.len(), 2);
+        assert!(
+            files.iter().all(|f| f["spans"].as_u64().unwrap() > 0),
+            "{o}"
+        );
+    }
+    assert!(
+        named["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["action"] == "reused"),
+        "{named}"
+    );
+
+    // An index an older halo built reading the gzip file as text.
+    let index_dir = walked["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("compressed.jsonl"))
+        .unwrap()["index_dir"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let meta_path = std::path::Path::new(&index_dir).join("meta.json");
+    let meta = std::fs::read_to_string(&meta_path).unwrap();
+    assert!(meta.contains(r#""source_kind": "Gzip""#), "{meta}");
+    std::fs::write(
+        &meta_path,
+        meta.replace(r#""source_kind": "Gzip""#, r#""source_kind": "Plain""#),
+    )
+    .unwrap();
+    let again = json(&halo(
+        tmp.path(),
+        &["index", gz_inside.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(again["files"][0]["action"], "rebuilt", "{again}");
+    assert!(
+        again["files"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("read as plain text and is gzip"),
+        "{again}"
+    );
+}

@@ -149,6 +149,15 @@ fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fi
         Ok(meta) if !same_file(&meta.source, &source.path) => {
             format!("the index belongs to {}", meta.source.display())
         }
+        // An index read the file the other way (an older halo went by its name, not its
+        // magic bytes): nothing in it is right.
+        Ok(meta) if meta.source_kind != source.kind => {
+            format!(
+                "the file was read as {} and is {}",
+                kind_name(meta.source_kind),
+                kind_name(source.kind)
+            )
+        }
         Ok(meta) if !segments_present(dir, &meta) => {
             "index files are missing or truncated".to_string()
         }
@@ -174,6 +183,13 @@ fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fi
         Err(_) => return Plan::Build(None),
     };
     Plan::Build(Some(reason))
+}
+
+fn kind_name(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Plain => "plain text",
+        SourceKind::Gzip => "gzip",
+    }
 }
 
 /// What is wrong with a gzip index's checkpoints, if anything, as far as opening checks:

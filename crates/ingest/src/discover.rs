@@ -69,13 +69,19 @@ fn looks_like_spans(path: &Path) -> bool {
     }
 }
 
-fn sniff_gzip(path: &Path) -> bool {
+/// Gzip when the file starts with gzip's magic bytes, whatever its name.
+fn sniffed_kind(path: &Path) -> SourceKind {
     use std::io::Read;
     let mut magic = [0u8; 2];
-    std::fs::File::open(path)
+    let gzip = std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut magic))
         .is_ok()
-        && magic == [0x1f, 0x8b]
+        && magic == [0x1f, 0x8b];
+    if gzip {
+        SourceKind::Gzip
+    } else {
+        SourceKind::Plain
+    }
 }
 
 /// `path` with `.` and `dir/..` taken out, so that one file has one name whatever
@@ -164,11 +170,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<(Vec<SourceFile>, Vec<Problem>), In
                 return Err(IngestError::NoTraceFiles(path.display().to_string()));
             }
         } else {
-            let kind = if sniff_gzip(&abs) {
-                SourceKind::Gzip
-            } else {
-                SourceKind::Plain
-            };
+            let kind = sniffed_kind(&abs);
             files.push(SourceFile { path: abs, kind });
         }
     }
@@ -253,12 +255,17 @@ fn walk(
                 continue;
             }
             walk(&path, files, problems, visited);
-        } else if let Some(kind) = kind_of(&path) {
+        } else if kind_of(&path).is_some() {
+            // The name says it holds traces; its first bytes say whether it is gzip, as
+            // for a file named on the command line (a `.jsonl` may be gzip inside, a
+            // `.gz` plain), so a file is read one way however it was reached.
+            let kind = sniffed_kind(&path);
             // `*.json` in a directory is often something else (labels, configs): take it
             // only when its start looks like spans.
-            if path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+            if kind == SourceKind::Plain
+                && path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("json"))
                 && !looks_like_spans(&path)
             {
                 continue;
