@@ -351,3 +351,101 @@ fn line_end_anchors_hold_on_crlf_files() {
         assert_eq!(c["total"], lines, "count {pattern}: {c}");
     }
 }
+
+/// Every match can be reached: past `--max-matches` by paging with `--offset`, and a
+/// match of a whole huge value as a record of bounded size.
+#[test]
+fn search_pages_past_its_cap_and_cuts_huge_matches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let needles = (0..30)
+        .map(|i| format!("needle-{i:02}"))
+        .collect::<Vec<_>>();
+    let file = write(
+        tmp.path(),
+        "t.jsonl",
+        &[
+            Span::new("t1", "root", "")
+                .attrs(&format!(r#"{{"notes": "{}"}}"#, needles.join(" ")))
+                .line(),
+            Span::new("t1", "big", "root")
+                .attrs(&format!(r#"{{"blob": "x{}y"}}"#, "A".repeat(10_000)))
+                .line(),
+        ],
+    );
+    let f = file.to_str().unwrap();
+    let page = |offset: &str| {
+        json(&halo(
+            tmp.path(),
+            &[
+                "search",
+                f,
+                "t1",
+                r"needle-\d+",
+                "--max-matches",
+                "10",
+                "--offset",
+                offset,
+                "--json",
+            ],
+        ))
+    };
+    let mut seen = Vec::new();
+    let mut offset = "0".to_string();
+    loop {
+        let p = page(&offset);
+        assert_eq!(p["total_matches"], 30);
+        seen.extend(
+            p["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["match"].as_str().unwrap().to_string()),
+        );
+        match p["next_offset"].as_u64() {
+            Some(next) => {
+                assert_eq!(p["has_more"], true);
+                offset = next.to_string();
+            }
+            None => {
+                assert_eq!(p["has_more"], false);
+                break;
+            }
+        }
+    }
+    assert_eq!(seen, needles, "each match once, in order");
+    let human = stdout(&halo(
+        tmp.path(),
+        &["search", f, "t1", r"needle-\d+", "--max-matches", "10"],
+    ));
+    assert!(human.contains("the next with --offset 10"), "{human}");
+
+    let big = json(&halo(
+        tmp.path(),
+        &[
+            "search",
+            f,
+            "t1",
+            "A{100,}",
+            "--span",
+            "big",
+            "--context-chars",
+            "5",
+            "--json",
+        ],
+    ));
+    let m = &big["matches"][0];
+    let matched = m["match"].as_str().unwrap();
+    assert!(
+        matched.starts_with(&"A".repeat(1_000)),
+        "{}",
+        &matched[..50]
+    );
+    assert!(
+        matched.ends_with("…[truncated: original 10000 chars]"),
+        "{}",
+        &matched[matched.len() - 60..]
+    );
+    let context = m["context"].as_str().unwrap();
+    assert!(context.len() < 1_100, "{}", context.len());
+    assert!(context.contains(&format!("\"x{matched}y\"")), "{context}");
+}

@@ -58,7 +58,7 @@ pub use render::render_trace;
 pub use scan::{ScanBudget, ScanInfo, StopReason};
 pub use search::{
     search_span, search_trace, SearchMatch, SearchResult, SearchSpanArgs, SearchTraceArgs,
-    DEFAULT_CONTEXT_CHARS, DEFAULT_MAX_MATCHES, MAX_CONTEXT_CHARS, MAX_MATCHES,
+    DEFAULT_CONTEXT_CHARS, DEFAULT_MAX_MATCHES, MAX_CONTEXT_CHARS, MAX_MATCHES, MAX_MATCH_CHARS,
     SEARCH_SCHEMA_VERSION,
 };
 pub use select_ids::select_trace_ids;

@@ -18,6 +18,10 @@ pub const DEFAULT_MAX_MATCHES: usize = 20;
 pub const MAX_MATCHES: usize = 500;
 /// Largest `context_chars`.
 pub const MAX_CONTEXT_CHARS: usize = 2_000;
+/// Characters of one match that a record holds: a pattern like `A+` may match a whole
+/// 100 MB value, and one record must still fit any answer. The rest is marked with the
+/// match's original length; `view_spans` reads the value whole.
+pub const MAX_MATCH_CHARS: usize = 1_000;
 
 fn default_context() -> usize {
     DEFAULT_CONTEXT_CHARS
@@ -40,6 +44,10 @@ pub struct SearchTraceArgs {
     /// Most matches to return (default 20, at most 500).
     #[serde(default = "default_max")]
     pub max_matches: usize,
+    /// Matches to pass over before the first one returned (paging: the previous answer's
+    /// `next_offset`).
+    #[serde(default)]
+    pub offset: usize,
 }
 
 /// Arguments of `search_span`.
@@ -57,6 +65,10 @@ pub struct SearchSpanArgs {
     /// Most matches to return (default 20, at most 500).
     #[serde(default = "default_max")]
     pub max_matches: usize,
+    /// Matches to pass over before the first one returned (paging: the previous answer's
+    /// `next_offset`).
+    #[serde(default)]
+    pub offset: usize,
 }
 
 /// One match.
@@ -70,10 +82,11 @@ pub struct SearchMatch {
     pub span_kind: String,
     /// `OK`, `ERROR` or `UNSET`.
     pub status: String,
-    /// The matched text.
+    /// The matched text: its first [`MAX_MATCH_CHARS`] characters and a marker giving
+    /// its original length when it is longer.
     #[serde(rename = "match")]
     pub matched: String,
-    /// The match with context around it.
+    /// The match (cut as in `match`) with context around it.
     pub context: String,
     /// Byte offset of the match in the span's JSON.
     pub offset: usize,
@@ -96,9 +109,12 @@ pub struct SearchResult {
     pub total_matches: u64,
     /// Spans with a match.
     pub matching_span_count: u64,
-    /// Whether more matches exist than were returned.
+    /// Whether more matches exist after those returned.
     pub has_more: bool,
-    /// The first matches, in span start order.
+    /// The `offset` that returns the matches after these, when there are more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<u64>,
+    /// The matches from `offset` on, in span start order.
     pub matches: Vec<SearchMatch>,
 }
 
@@ -132,14 +148,39 @@ fn check_bounds(context: usize, max: usize) -> Result<(), QueryError> {
     Ok(())
 }
 
+/// How one search is bounded.
+struct Page {
+    context: usize,
+    max: usize,
+    offset: usize,
+}
+
+/// The match `json[start..end]` as a record holds it: cut to [`MAX_MATCH_CHARS`] with a
+/// marker, so that no single record outgrows an answer.
+fn shown_match(json: &str, start: usize, end: usize) -> (String, usize) {
+    let text = &json[start..end];
+    let Some((cut, _)) = text.char_indices().nth(MAX_MATCH_CHARS) else {
+        return (text.to_string(), end);
+    };
+    let chars = text.chars().count();
+    (
+        format!("{}…[truncated: original {chars} chars]", &text[..cut]),
+        start + cut,
+    )
+}
+
 fn search(
     ds: &Dataset,
     trace_id: &str,
     spans: Vec<SpanRecord>,
     pattern: &str,
-    context: usize,
-    max: usize,
+    page: Page,
 ) -> Result<SearchResult, QueryError> {
+    let Page {
+        context,
+        max,
+        offset,
+    } = page;
     check_bounds(context, max)?;
     let regex = compile_regex(pattern)?;
     let mut result = SearchResult {
@@ -149,6 +190,7 @@ fn search(
         total_matches: 0,
         matching_span_count: 0,
         has_more: false,
+        next_offset: None,
         matches: Vec::new(),
     };
     for span in &spans {
@@ -157,21 +199,34 @@ fn search(
         for m in regex.find_iter(json.as_bytes()) {
             any = true;
             result.total_matches += 1;
+            if result.total_matches <= offset as u64 {
+                continue;
+            }
             if result.matches.len() >= max {
-                result.has_more = true;
+                if !result.has_more {
+                    result.has_more = true;
+                    result.next_offset = Some(result.total_matches - 1);
+                }
                 continue;
             }
             let (start, end) = (floor_char(&json, m.start()), ceil_char(&json, m.end()));
             let window =
                 crate::context_window::context_window(json.as_bytes(), start..end, context);
             let (from, to) = (window.start, window.end);
+            let (matched, shown_end) = shown_match(&json, start, end);
+            let context = if shown_end == end {
+                json[from..to].to_string()
+            } else {
+                // The cut match between its context on either side.
+                format!("{}{matched}{}", &json[from..start], &json[end..to])
+            };
             result.matches.push(SearchMatch {
                 span_id: span.span_id.clone(),
                 span_name: span.name.clone(),
                 span_kind: span.kind.clone(),
                 status: span.status_code.clone(),
-                matched: json[start..end].to_string(),
-                context: json[from..to].to_string(),
+                matched,
+                context,
                 offset: m.start(),
                 context_offset: start - from,
             });
@@ -190,8 +245,11 @@ pub fn search_trace(ds: &Dataset, args: &SearchTraceArgs) -> Result<SearchResult
         &args.trace_id,
         spans,
         &args.pattern,
-        args.context_chars,
-        args.max_matches,
+        Page {
+            context: args.context_chars,
+            max: args.max_matches,
+            offset: args.offset,
+        },
     )
 }
 
@@ -213,7 +271,10 @@ pub fn search_span(ds: &Dataset, args: &SearchSpanArgs) -> Result<SearchResult, 
         &args.trace_id,
         spans,
         &args.pattern,
-        args.context_chars,
-        args.max_matches,
+        Page {
+            context: args.context_chars,
+            max: args.max_matches,
+            offset: args.offset,
+        },
     )
 }

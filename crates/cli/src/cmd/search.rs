@@ -23,6 +23,10 @@ pub(crate) struct SearchArgs {
     /// Most matches to show (at most 500; the total is always counted).
     #[arg(long, default_value_t = halo_query::DEFAULT_MAX_MATCHES)]
     pub(crate) max_matches: usize,
+    /// Matches to pass over first: the next page starts at the `--offset` the last one
+    /// names.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) offset: usize,
     #[command(flatten)]
     pub(crate) options: DatasetOptions,
 }
@@ -48,6 +52,7 @@ pub(crate) fn run(args: &SearchArgs) -> Result<u8, Failure> {
                 pattern: pattern.clone(),
                 context_chars: args.context_chars,
                 max_matches: args.max_matches,
+                offset: args.offset,
             },
         )?,
         Some(span) => halo_query::search_span(
@@ -58,6 +63,7 @@ pub(crate) fn run(args: &SearchArgs) -> Result<u8, Failure> {
                 pattern: pattern.clone(),
                 context_chars: args.context_chars,
                 max_matches: args.max_matches,
+                offset: args.offset,
             },
         )?,
     };

@@ -542,10 +542,16 @@ pub(crate) fn search(r: &SearchResult) -> String {
         "{} match(es) in {} span(s){}",
         r.total_matches,
         r.matching_span_count,
-        if r.has_more {
-            format!(" (first {} shown; raise --max-matches)", r.matches.len())
-        } else {
-            String::new()
+        match r.next_offset {
+            Some(next) => format!(
+                " ({} shown; the next with --offset {next}, or raise --max-matches up to {})",
+                r.matches.len(),
+                halo_query::MAX_MATCHES
+            ),
+            None if r.matches.is_empty() && r.total_matches > 0 => {
+                " (none from this --offset on)".to_string()
+            }
+            None => String::new(),
         }
     );
     out

@@ -133,11 +133,12 @@ struct SearchCut {
 pub(crate) fn search_result(
     mut result: SearchResult,
     requested: usize,
+    offset: usize,
     per_call: usize,
     budget: usize,
 ) -> Result<String, String> {
     let total = usize::try_from(result.total_matches).unwrap_or(usize::MAX);
-    let wanted = total.min(requested);
+    let wanted = total.saturating_sub(offset).min(requested);
     let found = result.matches.len();
     let text = to_json(&result)?;
     if text.len() <= budget && found >= wanted {
@@ -147,6 +148,11 @@ pub(crate) fn search_result(
     let limited = found < wanted && found >= per_call;
     let encode = |r: &SearchResult| {
         let kept = r.matches.len();
+        // The next page starts right after the last match shown.
+        let r = &SearchResult {
+            next_offset: Some((offset + kept) as u64),
+            ..r.clone()
+        };
         let mut notes = Vec::new();
         if limited {
             notes.push(format!(
@@ -159,9 +165,10 @@ pub(crate) fn search_result(
             ));
         }
         let truncation_note = format!(
-            "{}; {} of the matches asked for are not shown: lower context_buffer_chars, use a narrower regex_pattern, or search_span on one span_id to read the rest",
+            "{}; {} of the matches asked for are not shown: page on with offset: {} (next_offset), lower context_buffer_chars, or use a narrower regex_pattern",
             notes.join(", and "),
-            wanted - kept
+            wanted - kept,
+            offset + kept
         );
         to_json(&Noted {
             inner: r,
@@ -370,6 +377,7 @@ mod tests {
             total_matches: total,
             matching_span_count: 1,
             has_more: total > n as u64,
+            next_offset: (total > n as u64).then_some(n as u64),
             matches: (0..n)
                 .map(|i| SearchMatch {
                     span_id: format!("s{i}"),
@@ -387,7 +395,7 @@ mod tests {
 
     #[test]
     fn search_answers_over_the_cap_keep_whole_matches() {
-        let text = search_result(search(200, 200, 4_000), 200, 200, 50_000).unwrap();
+        let text = search_result(search(200, 200, 4_000), 200, 0, 200, 50_000).unwrap();
         assert!(text.len() <= 50_000);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let kept = v["matches"].as_array().unwrap().len();
@@ -395,15 +403,18 @@ mod tests {
         assert_eq!(v["has_more"], true);
         assert_eq!(v["truncated"], true);
         assert_eq!(v["omitted_matches"], 200 - kept);
-        assert!(v["truncation_note"]
-            .as_str()
-            .unwrap()
-            .contains("context_buffer_chars"));
+        assert_eq!(
+            v["next_offset"], kept,
+            "the next page starts after the last shown"
+        );
+        let note = v["truncation_note"].as_str().unwrap();
+        assert!(note.contains("context_buffer_chars"), "{note}");
+        assert!(note.contains(&format!("offset: {kept}")), "{note}");
     }
 
     #[test]
     fn search_answers_say_when_max_matches_was_above_the_per_call_limit() {
-        let text = search_result(search(200, 300, 10), 500, 200, JSON_BUDGET).unwrap();
+        let text = search_result(search(200, 300, 10), 500, 0, 200, JSON_BUDGET).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["matches"].as_array().unwrap().len(), 200);
         assert_eq!(v["omitted_matches"], 100);
@@ -412,7 +423,7 @@ mod tests {
             .unwrap()
             .contains("at most 200 matches per call"));
         // Everything asked for is there: the answer is plain.
-        let plain = search_result(search(20, 20, 10), 50, 200, JSON_BUDGET).unwrap();
+        let plain = search_result(search(20, 20, 10), 50, 0, 200, JSON_BUDGET).unwrap();
         assert!(!plain.contains("truncated"), "{plain}");
     }
 

@@ -122,6 +122,9 @@ pub(crate) struct SearchTraceToolArgs {
     #[serde(default = "search_default_matches")]
     #[schemars(range(min = 1, max = 500))]
     pub(crate) max_matches: usize,
+    /// Matches to pass over first (default 0): the previous answer's `next_offset`.
+    #[serde(default)]
+    pub(crate) offset: usize,
 }
 
 /// Arguments of `search_span`: those of `search_trace` plus the span.
@@ -143,6 +146,9 @@ pub(crate) struct SearchSpanToolArgs {
     #[serde(default = "search_default_matches")]
     #[schemars(range(min = 1, max = 500))]
     pub(crate) max_matches: usize,
+    /// Matches to pass over first (default 0): the previous answer's `next_offset`.
+    #[serde(default)]
+    pub(crate) offset: usize,
 }
 
 /// Checks the search bounds, naming the arguments as the schema does (the query crate
@@ -298,7 +304,7 @@ pub(crate) fn specs(set: ToolSet) -> Vec<ToolSpec> {
         ),
         spec::<SearchTraceToolArgs>(
             "search_trace",
-            "Regex search over the raw JSON of every span of one trace. Returns bounded match records (span id, name, kind, status, the match and context), the total match count and has_more.",
+            "Regex search over the raw JSON of every span of one trace. Returns bounded match records (span id, name, kind, status, the match cut to 1,000 characters and context), the total match count, has_more and next_offset (pass it as offset for the matches after these).",
         ),
         spec::<SearchSpanToolArgs>(
             "search_span",
@@ -438,10 +444,11 @@ pub(crate) fn run_trace_tool(
                 pattern: a.regex_pattern,
                 context_chars: a.context_buffer_chars,
                 max_matches: per_call,
+                offset: a.offset,
             };
             halo_query::search_trace(ds, &q)
                 .map_err(err)
-                .and_then(|r| fit::search_result(r, a.max_matches, per_call, cap))
+                .and_then(|r| fit::search_result(r, a.max_matches, a.offset, per_call, cap))
         }),
         "search_span" => parse_args::<SearchSpanToolArgs>(args).and_then(|a| {
             let per_call = search_bounds(a.context_buffer_chars, a.max_matches)?;
@@ -451,10 +458,11 @@ pub(crate) fn run_trace_tool(
                 pattern: a.regex_pattern,
                 context_chars: a.context_buffer_chars,
                 max_matches: per_call,
+                offset: a.offset,
             };
             halo_query::search_span(ds, &q)
                 .map_err(err)
-                .and_then(|r| fit::search_result(r, a.max_matches, per_call, cap))
+                .and_then(|r| fit::search_result(r, a.max_matches, a.offset, per_call, cap))
         }),
         _ => return None,
     };
@@ -535,11 +543,13 @@ mod tests {
         // The reference's `item_id`, and halo's `offset` beside it for long items.
         assert_eq!(props("get_context_item"), vec!["item_id", "offset"]);
         assert_eq!(props("final_answer"), vec!["answer"]);
+        // The reference's arguments, and halo's `offset` beside them to page on.
         assert_eq!(
             props("search_trace"),
             vec![
                 "context_buffer_chars",
                 "max_matches",
+                "offset",
                 "regex_pattern",
                 "trace_id"
             ]
@@ -549,6 +559,7 @@ mod tests {
             vec![
                 "context_buffer_chars",
                 "max_matches",
+                "offset",
                 "regex_pattern",
                 "span_id",
                 "trace_id"
