@@ -102,13 +102,16 @@ impl Attempt {
         self.slot(key).arguments = arguments.to_owned();
     }
 
-    /// The assembled tool calls, in order; missing ids are filled in.
+    /// The assembled tool calls, in order; missing ids, and ids an earlier call of the
+    /// same answer already has, are filled in (each result goes back under its call's
+    /// id, and providers refuse a history where two share one).
     pub(crate) fn take_tool_calls(&mut self) -> Vec<ToolCall> {
         self.slot_by_key.clear();
+        let mut seen = std::collections::HashSet::new();
         std::mem::take(&mut self.slots)
             .into_iter()
             .map(|s| ToolCall {
-                id: if s.id.is_empty() {
+                id: if s.id.is_empty() || !seen.insert(s.id.clone()) {
                     generated_call_id()
                 } else {
                     s.id

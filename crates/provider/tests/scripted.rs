@@ -1068,3 +1068,50 @@ async fn an_overloaded_error_in_a_200_body_is_tried_again() {
     assert_eq!(resp.text, "after the overload");
     assert_eq!(resp.attempts, 2);
 }
+
+/// Each tool result goes back under its call's id, so two calls of one answer never
+/// share one: a repeated or missing id is replaced, the first use kept.
+#[tokio::test]
+async fn repeated_or_missing_tool_call_ids_are_made_unique() {
+    let call = |id: &str, trace: &str| {
+        json!({
+            "id": id,
+            "type": "function",
+            "function": {"name": "view_trace", "arguments": format!("{{\"trace_id\":\"{trace}\"}}")}
+        })
+    };
+    let completion = json!({
+        "choices": [{
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": null,
+                "tool_calls": [call("same", "t1"), call("same", "t2"), call("", "t3")]
+            },
+            "finish_reason": "tool_calls"
+        }]
+    });
+    let server = ScriptedServer::start(vec![Reply::whole_json(completion.to_string())]).await;
+    let mut req = request("go");
+    req.tools = tools();
+    let response = client(&server).complete(&req).await.unwrap();
+    let ids: Vec<&str> = response.tool_calls.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids[0], "same");
+    let unique: std::collections::HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), 3, "{ids:?}");
+    assert!(ids[1..].iter().all(|id| !id.is_empty()), "{ids:?}");
+    let traces: Vec<&str> = response
+        .tool_calls
+        .iter()
+        .map(|c| c.arguments.as_str())
+        .collect();
+    assert_eq!(
+        traces,
+        [
+            r#"{"trace_id":"t1"}"#,
+            r#"{"trace_id":"t2"}"#,
+            r#"{"trace_id":"t3"}"#
+        ]
+    );
+}
