@@ -185,15 +185,16 @@ impl Agent {
         }
     }
 
-    /// `agent/turn.n`: the turn the item belongs to (the one being asked or answered), and
-    /// the agent's item count.
+    /// `agent:turn.n`: the turn the item belongs to (the one being asked or answered), and
+    /// the agent's item count. The colon keeps item ids apart from subagent ids
+    /// (`agent/turn.index`), which name the call that started them.
     fn next_item_id(&mut self) -> String {
         self.items += 1;
         let turn = match self.turn {
             0 => self.turns_used + 1,
             current => current,
         };
-        format!("{}/{}.{}", self.info.agent_id, turn, self.items)
+        format!("{}:{}.{}", self.info.agent_id, turn, self.items)
     }
 
     fn emit(&self, item: AgentItem, mark: ItemMark) {
@@ -608,6 +609,8 @@ impl Agent {
         }
         let args = match call.parse_arguments() {
             Ok(v) if v.is_object() => v,
+            // `null` for "no arguments", as for a tool whose arguments are all optional.
+            Ok(serde_json::Value::Null) => serde_json::Value::Object(Default::default()),
             Ok(_) => return ToolOutput::err("arguments must be a JSON object"),
             Err(e) => {
                 return ToolOutput::err(&format!(

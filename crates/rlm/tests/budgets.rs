@@ -90,6 +90,18 @@ async fn only_the_runs_answer_is_final_and_a_subagents_answer_is_agent_finished(
         .expect("the subagent's answer is marked agent_finished");
     assert_eq!(sub_answer["final"], false);
     assert_eq!(sub_answer["item"]["content"], "t1 fails in list_files");
+    // Item ids and agent ids never look alike.
+    let agents: std::collections::HashSet<&str> = items
+        .iter()
+        .map(|i| i["agent_id"].as_str().unwrap())
+        .collect();
+    assert!(agents.contains("root/1.1"), "{agents:?}");
+    assert!(
+        items
+            .iter()
+            .all(|i| !agents.contains(i["item"]["id"].as_str().unwrap())),
+        "{items:#?}"
+    );
     assert_eq!(halo_rlm::EVENTS_SCHEMA_VERSION, 3);
 }
 

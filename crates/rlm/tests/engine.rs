@@ -578,7 +578,10 @@ async fn malformed_tool_arguments_come_back_as_errors() {
                     .tool_call("c1", "count_traces", r#"{"filters": {"has_errors": tru"#)
                     .tool_call("c2", "view_trace", r#"{"trace_id": 5}"#)
                     .tool_call("c3", "view_trace", r#"{"trace_id": "missing"}"#)
-                    .tool_call("c4", "no_such_tool", "{}"),
+                    .tool_call("c4", "no_such_tool", "{}")
+                    // `null` is "no arguments": a tool whose arguments are all optional runs.
+                    .tool_call("c6", "count_traces", "null")
+                    .tool_call("c7", "count_traces", "[1, 2]"),
             ))
             .reply(final_answer("c5", "done")),
     )
@@ -587,8 +590,14 @@ async fn malformed_tool_arguments_come_back_as_errors() {
     let (events, outcome) = run_all(&engine, "q").await;
     assert_eq!(outcome.status, RunStatus::Completed);
     let results = server.requests()[1].tool_results();
-    assert_eq!(results.len(), 4);
+    assert_eq!(results.len(), 6);
     assert!(results[0].1.contains("not valid JSON"), "{}", results[0].1);
+    assert!(results[4].1.contains("\"total\""), "{}", results[4].1);
+    assert!(
+        results[5].1.contains("must be a JSON object"),
+        "{}",
+        results[5].1
+    );
     assert!(
         results[1].1.contains("invalid arguments"),
         "{}",
@@ -604,7 +613,7 @@ async fn malformed_tool_arguments_come_back_as_errors() {
         .iter()
         .filter(|e| matches!(e, EngineEvent::OutputItem(i) if matches!(i.item, AgentItem::ToolResult { is_error: true, .. })))
         .count();
-    assert_eq!(errors, 4);
+    assert_eq!(errors, 5);
     assert_eq!(outcome.record.tools["view_trace"].errors, 2);
 }
 
@@ -931,7 +940,7 @@ async fn cancel_mid_run_then_resume_from_the_checkpoint() {
         .collect();
     assert!(item_ids.len() >= 3, "{item_ids:?}");
     assert!(
-        item_ids[..3].iter().all(|id| id.starts_with("root/1.")),
+        item_ids[..3].iter().all(|id| id.starts_with("root:1.")),
         "{item_ids:?}"
     );
     assert_eq!(outcome.status, RunStatus::Cancelled);
