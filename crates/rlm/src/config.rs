@@ -46,7 +46,8 @@ pub struct EngineConfig {
     pub max_depth: u32,
     /// Model turns per agent.
     pub max_turns: u32,
-    /// Subagents running at once, over the whole run. It also bounds fan-out: one
+    /// Subagent model requests in flight at once, over the whole run (a subagent holds
+    /// a slot only while its own request runs). It also bounds fan-out: one
     /// turn of an agent starts at most `max(max_parallel, 10)` subagents; further
     /// `call_subagent` calls of that turn get an error result asking to batch them.
     pub max_parallel: usize,

@@ -77,10 +77,13 @@ pub(crate) struct RunArgs {
     /// Deepest subagent level (0: the root works alone).
     #[arg(long, default_value_t = 2, help_heading = "Agents")]
     pub(crate) max_depth: u32,
-    /// Model turns per agent.
+    /// Model turns per agent; an agent that used them all gets one more request, with
+    /// no tools but its answer, to write it.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Agents")]
     pub(crate) max_turns: u32,
-    /// Subagents running at once, over the whole run.
+    /// Subagent model requests in flight at once, over the whole run (a subagent waiting
+    /// on its tools or its own subagents holds no slot, so deep trees cannot deadlock);
+    /// one turn starts at most max(this, 10) subagents.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Agents")]
     pub(crate) max_parallel: u32,
     /// Source tree of the agent harness: read-only code tools (and git tools in a work tree).
