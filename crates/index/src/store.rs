@@ -36,8 +36,10 @@ use crate::IndexError;
 /// without a zone are read as UTC instead of skipping their lines; 9: negative token
 /// counts and counts past i64 are left out, sums saturate, a NaN cost is no cost; 10:
 /// base64 OTLP ids are read as hex, and a first line's byte-order mark is not part of
-/// its span's byte range.)
-pub const FORMAT_VERSION: u32 = 10;
+/// its span's byte range; 11: upper-case OTLP hex ids are read in lower case, an OTLP
+/// `intValue` past i64 is kept as text, and OpenLLMetry's request type, flattened
+/// messages and declared functions are read.)
+pub const FORMAT_VERSION: u32 = 11;
 
 /// One segment's entry in `meta.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -81,6 +81,17 @@ impl SpanKind {
         Some(kind)
     }
 
+    /// Maps OpenLLMetry's `llm.request.type` (its spans carry no other kind) to a kind.
+    pub fn from_llm_request_type(request_type: &str) -> Option<SpanKind> {
+        let kind = match request_type {
+            "chat" | "completion" => SpanKind::Llm,
+            "embedding" => SpanKind::Embedding,
+            "rerank" => SpanKind::Reranker,
+            _ => return None,
+        };
+        Some(kind)
+    }
+
     /// Parses the upper-case name (as `as_str` writes it).
     pub fn parse(name: &str) -> Option<SpanKind> {
         if name.eq_ignore_ascii_case("UNKNOWN") {

@@ -1,7 +1,8 @@
 //! The chat messages and tool calls of an LLM span, in one shape across dialects.
 //!
 //! OpenInference flattens messages into indexed keys
-//! (`llm.input_messages.1.message.tool_calls.0.tool_call.function.name`); GenAI stores JSON
+//! (`llm.input_messages.1.message.tool_calls.0.tool_call.function.name`), and OpenLLMetry
+//! into shorter ones (`gen_ai.completion.0.tool_calls.0.name`); GenAI stores JSON
 //! arrays of `{role, parts}` in `gen_ai.input.messages` / `gen_ai.output.messages`. Views and
 //! trace renderings read both through [`llm_messages`]. This is done on demand, when a span is
 //! viewed, never while indexing.
@@ -60,6 +61,10 @@ pub fn llm_messages(span: &RawSpan<'_>) -> LlmMessages {
             apply_flat(&mut input, rest, value);
         } else if let Some(rest) = key.strip_prefix("llm.output_messages.") {
             apply_flat(&mut output, rest, value);
+        } else if let Some(rest) = key.strip_prefix("gen_ai.prompt.") {
+            apply_flat_unprefixed(&mut input, rest, value);
+        } else if let Some(rest) = key.strip_prefix("gen_ai.completion.") {
+            apply_flat_unprefixed(&mut output, rest, value);
         } else if key == "gen_ai.input.messages" {
             genai_in = Some(value);
         } else if key == "gen_ai.output.messages" {
@@ -120,6 +125,42 @@ fn apply_flat(messages: &mut BTreeMap<usize, ChatMessage>, rest: &str, value: &A
                     "tool_call.function.arguments" => slot.arguments = text,
                     _ => {}
                 }
+            }
+        }
+    }
+}
+
+/// OpenLLMetry's flattened messages (`gen_ai.prompt.N.role`, `gen_ai.completion.N.content`,
+/// `gen_ai.completion.N.tool_calls.M.name`): OpenInference's fields without their
+/// `message.` and `tool_call.function.` steps.
+fn apply_flat_unprefixed(
+    messages: &mut BTreeMap<usize, ChatMessage>,
+    rest: &str,
+    value: &AttrValue<'_>,
+) {
+    let Some((n, field)) = split_index(rest) else {
+        return;
+    };
+    let text = || value.as_text().map(|t| t.into_owned()).unwrap_or_default();
+    match field {
+        "role" => messages.entry(n).or_default().role = text(),
+        "content" => messages.entry(n).or_default().content = text(),
+        "tool_call_id" => messages.entry(n).or_default().tool_call_id = Some(text()),
+        _ => {
+            let Some((m, call_field)) = field.strip_prefix("tool_calls.").and_then(split_index)
+            else {
+                return;
+            };
+            let message = messages.entry(n).or_default();
+            while message.tool_calls.len() <= m {
+                message.tool_calls.push(ToolCallRef::default());
+            }
+            let slot = &mut message.tool_calls[m];
+            match call_field {
+                "id" => slot.id = Some(text()),
+                "name" => slot.name = text(),
+                "arguments" => slot.arguments = text(),
+                _ => {}
             }
         }
     }
@@ -205,6 +246,40 @@ mod tests {
         );
         assert_eq!(m.output[0].tool_calls[0].name, "grep");
         assert_eq!(m.output[0].tool_calls[0].id.as_deref(), Some("c1"));
+    }
+
+    #[test]
+    fn openllmetry_flat_messages() {
+        let s = span_with(
+            r#"{"llm.request.type":"chat","llm.request.functions.0.name":"get_weather","llm.usage.total_tokens":42,"gen_ai.prompt.0.role":"system","gen_ai.prompt.0.content":"be brief",
+            "gen_ai.prompt.1.role":"user","gen_ai.prompt.1.content":"weather in Paris?",
+            "gen_ai.completion.0.role":"assistant","gen_ai.completion.0.finish_reason":"tool_calls",
+            "gen_ai.completion.0.tool_calls.0.id":"c1","gen_ai.completion.0.tool_calls.0.name":"get_weather",
+            "gen_ai.completion.0.tool_calls.0.arguments":"{\"city\":\"Paris\"}"}"#,
+        );
+        let m = llm_messages(&s);
+        assert_eq!(
+            m.input
+                .iter()
+                .map(|m| (m.role.as_str(), m.content.as_str()))
+                .collect::<Vec<_>>(),
+            [("system", "be brief"), ("user", "weather in Paris?")]
+        );
+        let call = &m.output[0].tool_calls[0];
+        assert_eq!(
+            (
+                call.id.as_deref(),
+                call.name.as_str(),
+                call.arguments.as_str()
+            ),
+            (Some("c1"), "get_weather", r#"{"city":"Paris"}"#)
+        );
+        let facts = crate::SpanFacts::extract(&s);
+        assert_eq!(facts.kind, crate::SpanKind::Llm);
+        assert_eq!(facts.input_head.as_deref(), Some("weather in Paris?"));
+        assert_eq!(facts.requested_tools, ["get_weather"]);
+        assert_eq!(facts.declared_tools, ["get_weather"]);
+        assert_eq!(facts.tokens.total, Some(42));
     }
 
     #[test]

@@ -174,6 +174,7 @@ struct Slots<'s, 'a> {
     oi_kind: Option<&'s AttrValue<'a>>,
     inf_kind: Option<&'s AttrValue<'a>>,
     genai_op: Option<&'s AttrValue<'a>>,
+    llm_request_type: Option<&'s AttrValue<'a>>,
     model: [Option<&'s AttrValue<'a>>; 4],
     inf_tokens: [Option<&'s AttrValue<'a>>; 3],
     oi_tokens: [Option<&'s AttrValue<'a>>; 3],
@@ -289,7 +290,10 @@ impl<'a> SpanFacts<'a> {
                 "gen_ai.usage.output_tokens" | "gen_ai.usage.completion_tokens" => {
                     set(&mut s.genai_tokens[1], value)
                 }
-                "gen_ai.usage.total_tokens" => set(&mut s.genai_tokens[2], value),
+                "gen_ai.usage.total_tokens" | "llm.usage.total_tokens" => {
+                    set(&mut s.genai_tokens[2], value)
+                }
+                "llm.request.type" => set(&mut s.llm_request_type, value),
                 "inference.llm.cost.total" => set(&mut s.cost[0], value),
                 "llm.cost.total" => set(&mut s.cost[1], value),
                 "gen_ai.usage.cost" => set(&mut s.cost[2], value),
@@ -370,7 +374,32 @@ impl<'a> SpanFacts<'a> {
                                 }
                             }
                         }
+                        // OpenLLMetry's declared functions.
+                        Some(b'r') => {
+                            if let Some((_, "name")) = indexed_rest(key, "llm.request.functions") {
+                                s.declared.push(value);
+                            }
+                        }
                         _ => {}
+                    }
+                }
+                // OpenLLMetry's flattened messages (`gen_ai.prompt.N.content`,
+                // `gen_ai.completion.N.tool_calls.M.name`), turned away by the same suffix
+                // test before any prefix is compared.
+                _ if key.starts_with("gen_ai.")
+                    && matches!(&key.as_bytes()[key.len() - 4..], b"tent" | b"name") =>
+                {
+                    if let Some((n, rest)) = indexed_rest(key, "gen_ai.prompt") {
+                        if rest == "content" && last_input_index.is_none_or(|m| n >= m) {
+                            last_input_index = Some(n);
+                            s.last_input_content = Some(value);
+                        }
+                    } else if let Some((n, rest)) = indexed_rest(key, "gen_ai.completion") {
+                        if n == 0 && rest == "content" {
+                            set(&mut s.first_output_content, value);
+                        } else if rest.starts_with("tool_calls.") && rest.ends_with(".name") {
+                            s.requested.push(value);
+                        }
                     }
                 }
                 _ => {}
@@ -393,6 +422,11 @@ impl<'a> SpanFacts<'a> {
                 s.genai_op
                     .and_then(|v| v.as_text())
                     .and_then(|t| SpanKind::from_genai_operation(&t))
+            })
+            .or_else(|| {
+                s.llm_request_type
+                    .and_then(|v| v.as_text())
+                    .and_then(|t| SpanKind::from_llm_request_type(&t))
             })
             // A span that names the tool it ran is a tool call, also without an operation
             // name (Pydantic AI's `running tool` spans carry only `gen_ai.tool.name`).
