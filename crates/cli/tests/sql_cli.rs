@@ -251,3 +251,30 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A message's content is cut to its first 4,096 characters in the table; its whole
+/// length is there beside it, so questions about length still get true answers.
+#[test]
+fn a_long_message_says_how_long_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let long = "é".repeat(5_000);
+    let file = write(
+        tmp.path(),
+        "t.jsonl",
+        &[Span::new("t1", "llm", "")
+            .attrs(&format!(
+                r#"{{"openinference.span.kind":"LLM","llm.input_messages.0.message.role":"user","llm.input_messages.0.message.content":"{long}"}}"#
+            ))
+            .line()],
+    );
+    let o = json(&halo(
+        tmp.path(),
+        &[
+            "sql",
+            file.to_str().unwrap(),
+            "SELECT character_length(content), content_chars FROM messages",
+            "--json",
+        ],
+    ));
+    assert_eq!(o["rows"], serde_json::json!([[4096, 5000]]));
+}

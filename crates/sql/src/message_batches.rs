@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Int32Builder, ListBuilder, StringBuilder};
+use arrow_array::builder::{Int32Builder, Int64Builder, ListBuilder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 
 use crate::messages::messages_schema;
@@ -27,6 +27,8 @@ pub(crate) struct MessageRow<'a> {
     pub(crate) position: i32,
     pub(crate) role: &'a str,
     pub(crate) content: &'a str,
+    /// Characters of the whole message (`content` may be its head).
+    pub(crate) content_chars: i64,
     pub(crate) tool_call_id: Option<&'a str>,
     pub(crate) tool_calls: Vec<&'a str>,
 }
@@ -56,6 +58,7 @@ pub(crate) struct MessageBatches {
     position: Int32Builder,
     role: StringBuilder,
     content: StringBuilder,
+    content_chars: Int64Builder,
     tool_call_id: StringBuilder,
     tool_calls: ListBuilder<StringBuilder>,
 }
@@ -74,6 +77,7 @@ impl MessageBatches {
             position: Int32Builder::new(),
             role: StringBuilder::new(),
             content: StringBuilder::new(),
+            content_chars: Int64Builder::new(),
             tool_call_id: StringBuilder::new(),
             tool_calls: ListBuilder::new(StringBuilder::new()),
         }
@@ -97,6 +101,7 @@ impl MessageBatches {
         self.position.append_value(row.position);
         self.role.append_value(row.role);
         self.content.append_value(row.content);
+        self.content_chars.append_value(row.content_chars);
         self.tool_call_id.append_option(row.tool_call_id);
         for call in &row.tool_calls {
             self.tool_calls.values().append_value(call);
@@ -123,6 +128,7 @@ impl MessageBatches {
             Arc::new(self.position.finish()),
             Arc::new(self.role.finish()),
             Arc::new(self.content.finish()),
+            Arc::new(self.content_chars.finish()),
             Arc::new(self.tool_call_id.finish()),
             Arc::new(self.tool_calls.finish()),
         ];
@@ -149,6 +155,7 @@ mod tests {
             position: 0,
             role: "user",
             content,
+            content_chars: content.chars().count() as i64,
             tool_call_id: None,
             tool_calls: vec!["grep"],
         }

@@ -34,6 +34,8 @@ pub(crate) fn messages_schema() -> SchemaRef {
                 Field::new("position", DataType::Int32, false),
                 Field::new("role", DataType::Utf8, false),
                 Field::new("content", DataType::Utf8, false),
+                // The whole message's length: `content` keeps its first 4,096 characters.
+                Field::new("content_chars", DataType::Int64, false),
                 Field::new("tool_call_id", DataType::Utf8, true),
                 Field::new(
                     "tool_calls",
@@ -86,7 +88,11 @@ pub(crate) fn build_messages(
                             direction,
                             position: n as i32,
                             role: &m.role,
-                            content: halo_trace::head(&m.content, CONTENT_CHARS),
+                            content: match m.content.char_indices().nth(CONTENT_CHARS) {
+                                Some((cut, _)) => &m.content[..cut],
+                                None => &m.content,
+                            },
+                            content_chars: m.content.chars().count() as i64,
                             tool_call_id: m.tool_call_id.as_deref(),
                             tool_calls: m.tool_calls.iter().map(|c| c.name.as_str()).collect(),
                         })?;
