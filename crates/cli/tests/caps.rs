@@ -189,3 +189,49 @@ fn one_span_past_150_kb_is_shown_with_its_values_cut_shorter() {
     let whole = json(&halo(tmp.path(), &["view", f, "conv", "--json"]));
     assert!(!whole["oversized"].is_null());
 }
+
+#[test]
+fn one_span_of_thousands_of_attributes_shows_those_that_fit() {
+    // 3,000 flattened messages: past 150 KB even with every value cut to 256 characters.
+    let tmp = tempfile::tempdir().unwrap();
+    let message = "x".repeat(300);
+    let attrs: Vec<String> = (0..3_000)
+        .map(|i| format!(r#""llm.input_messages.{i:04}.message.content":"{message}""#))
+        .collect();
+    let big = format!(
+        r#"{{"openinference.span.kind":"LLM","llm.model_name":"m1",{}}}"#,
+        attrs.join(",")
+    );
+    let file = write(
+        tmp.path(),
+        "wide.jsonl",
+        &[Span::new("wide", "w0", "").attrs(&big).line()],
+    );
+    let f = file.to_str().unwrap();
+    let v = json(&halo(
+        tmp.path(),
+        &["view", f, "wide", "--span", "w0", "--json"],
+    ));
+    assert!(v["oversized"].is_null(), "{v}");
+    let span = &v["spans"][0];
+    assert_eq!(span["span_id"], "w0");
+    assert_eq!(span["span_kind"], "LLM");
+    let shown = span["attributes"].as_object().unwrap();
+    let omitted = span["omitted_attributes"].as_u64().unwrap() as usize;
+    assert!(
+        shown.len() > 100 && omitted > 100,
+        "{} {omitted}",
+        shown.len()
+    );
+    assert_eq!(shown.len() + omitted, 3_002);
+    // The first in key order are the ones kept.
+    assert!(shown.contains_key("llm.input_messages.0000.message.content"));
+    assert!(serde_json::to_vec(&v["spans"]).unwrap().len() <= 150_000);
+    let text = stdout(&halo(tmp.path(), &["view", f, "wide", "--span", "w0"]));
+    assert!(
+        text.contains(&format!(
+            "its last {omitted} attributes in key order are left out"
+        )),
+        "{text}"
+    );
+}

@@ -94,6 +94,10 @@ pub struct SpanView {
     /// was never exported, or is in a file not given); such a span is shown as a root.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub parent_missing: bool,
+    /// Set when a single span has so many attributes that not all fit even cut short:
+    /// how many (the last in key order) are left out of `attributes`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub omitted_attributes: Option<usize>,
 }
 
 /// The instrumentation scope of a span.
@@ -251,7 +255,29 @@ fn span_view(ds: &Dataset, rec: &SpanRecord, cap: usize) -> Result<SpanView, Que
             version: span.scope_version.to_string(),
         }),
         parent_missing: false,
+        omitted_attributes: None,
     })
+}
+
+/// Keeps the attributes of `span` (in key order) whose JSON fits in what `budget` leaves
+/// beside the rest of the span, and says how many were left out.
+fn keep_attributes_that_fit(span: &mut SpanView, budget: usize) {
+    let attributes = std::mem::take(&mut span.attributes);
+    let envelope = serde_json::to_vec(&*span).map_or(usize::MAX, |v| v.len());
+    let mut room = budget.saturating_sub(envelope);
+    let total = attributes.len();
+    for (key, value) in attributes {
+        // `"key":value,` as it will be written.
+        let size = serde_json::to_string(&key).map_or(usize::MAX, |k| k.len())
+            + serde_json::to_string(&value).map_or(usize::MAX, |v| v.len())
+            + 2;
+        if size > room {
+            break;
+        }
+        room -= size;
+        span.attributes.insert(key, value);
+    }
+    span.omitted_attributes = Some(total - span.attributes.len());
 }
 
 fn outline(s: &SpanRecord) -> SpanOutline {
@@ -293,7 +319,7 @@ fn oversized(
         // A page of one would be this same answer: point at the way that reads it.
         [one] => format!(
             "span {} is too large to show even with each value cut to {MIN_VALUE_CAP} characters: \
-             read the parts that matter with search_span (on the command line `halo search TRACE_ID PATTERN --span {}`)",
+             read the parts that matter with search_span (on the command line `halo search TRACE_PATH... TRACE_ID PATTERN --span {}`)",
             one.span_id, one.span_id
         ),
         _ => format!(
@@ -393,6 +419,16 @@ fn build_view(
                 return Ok(view);
             }
             smaller /= 2;
+        }
+        // Thousands of attributes (flattened messages): as many as fit, cut short, and
+        // how many more there are. The span's name, status and facts are always shown.
+        let (mut spans, _) = rendered(ds, &shown, MIN_VALUE_CAP)?;
+        keep_attributes_that_fit(&mut spans[0], OVERSIZED_BYTES);
+        if serde_json::to_vec(&spans).is_ok_and(|v| v.len() <= OVERSIZED_BYTES) {
+            mark_orphans(&mut spans);
+            view.spans = spans;
+            view.values_cut_to = Some(MIN_VALUE_CAP);
+            return Ok(view);
         }
     }
     view.oversized = Some(oversized(all, &shown, bytes, hint));

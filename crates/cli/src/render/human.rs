@@ -371,10 +371,15 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
         );
     }
     if let Some(chars) = v.values_cut_to {
+        let omitted = v.spans.iter().find_map(|s| s.omitted_attributes);
         let _ = writeln!(
             out,
-            "(this span is large: each attribute value is cut to {chars} characters so that it fits; \
-             `halo search` reads whole values)"
+            "(this span is large: each attribute value is cut to {chars} characters{} so that it fits; \
+             `halo search` reads whole values)",
+            match omitted {
+                Some(n) => format!(", and its last {n} attributes in key order are left out"),
+                None => String::new(),
+            }
         );
     }
     let index: HashMap<&str, usize> = v
