@@ -110,6 +110,18 @@ fn export_writes_parquet_files() {
     ));
     assert_eq!(o["format"], "parquet");
     assert_eq!(o["files"].as_array().unwrap().len(), 5);
+    // Each table's rows, as SQL counts them.
+    let f = file.to_str().unwrap();
+    for t in o["tables"].as_array().unwrap() {
+        let name = t["table"].as_str().unwrap();
+        let count = json(&halo(
+            tmp.path(),
+            &["sql", f, &format!("SELECT count(*) FROM {name}"), "--json"],
+        ));
+        assert_eq!(t["rows"], count["rows"][0][0], "{name}");
+    }
+    assert_eq!(o["tables"][1]["table"], "spans");
+    assert_eq!(o["tables"][1]["rows"], 8, "{o}");
     for t in ["traces", "spans", "tool_calls", "llm_calls", "messages"] {
         let p = dir.join(format!("{t}.parquet"));
         let bytes = std::fs::read(&p).unwrap();

@@ -12,12 +12,24 @@ use parquet::file::properties::WriterProperties;
 
 use crate::{SqlEngine, SqlError, TABLE_NAMES};
 
+/// One table written by [`export_parquet`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExportedTable {
+    /// The table's name.
+    pub table: String,
+    /// The file written.
+    pub path: PathBuf,
+    /// Rows written.
+    pub rows: u64,
+}
+
 /// Writes every table (`traces`, `spans`, `tool_calls`, `llm_calls`, `messages`) as `DIR/<table>.parquet`
-/// (Snappy-compressed, rows in index order), creating `dir` if needed. Returns the files.
+/// (Snappy-compressed, rows in index order), creating `dir` if needed. Returns what was
+/// written, table by table.
 ///
 /// `spans.parquet` includes the `attributes` column, read again from the source files:
 /// whoever takes the data to DuckDB or a warehouse has no index to go back to.
-pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<PathBuf>, SqlError> {
+pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<ExportedTable>, SqlError> {
     let engine = SqlEngine::open(ds)?;
     if dir.is_file() {
         return Err(SqlError::Io {
@@ -35,13 +47,18 @@ pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<PathBuf>, SqlError
     let mut written = Vec::new();
     for name in TABLE_NAMES {
         let path = dir.join(format!("{name}.parquet"));
-        engine.block_on(write_table(&engine, name, &path))??;
-        written.push(path);
+        let rows = engine.block_on(write_table(&engine, name, &path))??;
+        written.push(ExportedTable {
+            table: name.to_string(),
+            path,
+            rows,
+        });
     }
     Ok(written)
 }
 
-async fn write_table(engine: &SqlEngine, name: &str, path: &Path) -> Result<(), SqlError> {
+/// Writes one table; returns its rows.
+async fn write_table(engine: &SqlEngine, name: &str, path: &Path) -> Result<u64, SqlError> {
     let df_err = |e| SqlError::from_datafusion(e, usize::MAX);
     // Tables are made of contiguous runs of the index's rows, one per partition; reading
     // the partitions one after another, in order, keeps the index's row order in the file
@@ -69,11 +86,14 @@ async fn write_table(engine: &SqlEngine, name: &str, path: &Path) -> Result<(), 
         .build();
     let mut writer = ArrowWriter::try_new(std::io::BufWriter::new(file), schema, Some(props))
         .map_err(parquet_err)?;
+    let mut rows = 0u64;
     for mut stream in streams {
         while let Some(batch) = stream.next().await {
-            writer.write(&batch.map_err(df_err)?).map_err(parquet_err)?;
+            let batch = batch.map_err(df_err)?;
+            rows += batch.num_rows() as u64;
+            writer.write(&batch).map_err(parquet_err)?;
         }
     }
     writer.close().map_err(parquet_err)?;
-    Ok(())
+    Ok(rows)
 }

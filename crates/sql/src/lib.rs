@@ -52,6 +52,6 @@ mod testdata;
 pub use describe::{sql_tool_description, table_schemas, EXAMPLE_QUERIES};
 pub use engine::{SqlColumn, SqlEngine, SqlLimits, SqlResult, SCHEMA_VERSION};
 pub use error::SqlError;
-pub use export::export_parquet;
+pub use export::{export_parquet, ExportedTable};
 pub use memory_watch::anonymous_bytes;
 pub use tables::TABLE_NAMES;

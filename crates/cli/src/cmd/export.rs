@@ -26,23 +26,30 @@ struct ExportReport {
     schema_version: u32,
     format: &'static str,
     files: Vec<PathBuf>,
+    /// Each table's file and rows (added beside `files`).
+    tables: Vec<halo_sql::ExportedTable>,
 }
 
 pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
     super::dataset::directory_possible("--parquet", &args.parquet)?;
     // Export writes every message and attribute, read from the source.
     let ds = args.dataset.open_for_scan()?;
-    let files = halo_sql::export_parquet(&ds, &args.parquet)?;
+    let tables = halo_sql::export_parquet(&ds, &args.parquet)?;
     if args.dataset.options.json {
         render::json(&ExportReport {
             schema_version: 1,
             format: "parquet",
-            files,
+            files: tables.iter().map(|t| t.path.clone()).collect(),
+            tables,
         })?;
     } else {
         let mut out = String::new();
-        for f in &files {
-            out.push_str(&format!("wrote {}\n", f.display()));
+        for t in &tables {
+            out.push_str(&format!(
+                "wrote {} ({} rows)\n",
+                t.path.display(),
+                halo_diagnose::thousands(t.rows)
+            ));
         }
         render::text(&out)?;
     }

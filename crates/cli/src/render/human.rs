@@ -258,7 +258,7 @@ pub(crate) fn trace_list(list: &TraceList) -> String {
         "errors",
         "tokens",
         "root",
-        "tools / first error",
+        "tools / top error",
     ]);
     for r in &list.traces {
         let detail = match r.error_groups.first() {

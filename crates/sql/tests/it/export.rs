@@ -16,7 +16,9 @@ fn every_table_is_exported_and_reads_back() {
     let files = halo_sql::export_parquet(&ds, &out).unwrap();
     assert_eq!(files.len(), halo_sql::TABLE_NAMES.len());
     let engine = SqlEngine::open(&ds).unwrap();
-    for ((name, schema), path) in engine.schemas().iter().zip(&files) {
+    for ((name, schema), written) in engine.schemas().iter().zip(&files) {
+        let path = &written.path;
+        assert_eq!(&written.table, name);
         assert_eq!(path, &out.join(format!("{name}.parquet")));
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
         let names: Vec<String> = reader
@@ -36,6 +38,7 @@ fn every_table_is_exported_and_reads_back() {
             )
             .unwrap();
         assert_eq!(rows as i64, r.rows[0][0].as_i64().unwrap(), "{name}");
+        assert_eq!(written.rows, rows as u64, "{name}");
         assert!(rows > 0, "{name}");
     }
     // Rows keep the index order: the first exported trace is the first trace.
