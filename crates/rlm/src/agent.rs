@@ -527,7 +527,7 @@ impl Agent {
                 share,
                 |kept, id| {
                     format!(
-                    "cut to {kept} of {len} chars: the {n} tool results of this turn came to {total} chars, over the per-turn budget of {TURN_RESULTS_BUDGET_CHARS}, so each was cut in proportion. The whole result is context item {id}: fetch it with get_context_item(item_id), or ask for less per call and spread the calls over turns"
+                    "cut to {kept} of {len} bytes: the {n} tool results of this turn came to {total} bytes, over the per-turn budget of {TURN_RESULTS_BUDGET_CHARS}, so each was cut in proportion. The whole result is context item {id}: fetch it with get_context_item(item_id), or ask for less per call and spread the calls over turns"
                 )
                 },
             );
@@ -543,7 +543,7 @@ impl Agent {
         let len = text.len();
         head_with_whole_stored(&self.shared.contexts, text, MAX_ANSWER_CHARS, |kept, id| {
             format!(
-                "{what} cut at {kept} of {len} chars; the whole text is context item {id}: fetch it with get_context_item(item_id)"
+                "{what} cut at {kept} of {len} bytes; the whole text is context item {id}: fetch it with get_context_item(item_id)"
             )
         })
     }
@@ -576,7 +576,7 @@ impl Agent {
                 OFFLOAD_HEAD_CHARS,
                 |_, id| {
                     format!(
-                    "moved out of the context, which it overflowed: {len} chars in full, kept as context item {id}; fetch it with get_context_item(item_id) only if you need more, or narrow the request"
+                    "moved out of the context, which it overflowed: {len} bytes in full, kept as context item {id}; fetch it with get_context_item(item_id) only if you need more, or narrow the request"
                 )
                 },
             );

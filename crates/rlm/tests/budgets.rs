@@ -210,7 +210,7 @@ async fn subagent_answers_and_syntheses_are_capped_and_kept_whole_as_context_ite
     for (id, text) in second.tool_results() {
         assert!(text.len() < 41_000, "{id}: {} chars", text.len());
         assert!(
-            text.contains("of 100000 chars"),
+            text.contains("of 100000 bytes"),
             "{id}: {}",
             &text[40_000..]
         );
@@ -320,7 +320,7 @@ async fn a_context_overflow_moves_the_newest_results_out_and_the_run_goes_on() {
     let (_, text) = &retried.tool_results()[0];
     assert!(text.len() < 2_500, "{}", text.len());
     assert!(text.starts_with("Bbbb"), "the head stays in place");
-    assert!(text.contains("30001 chars in full"), "{text}");
+    assert!(text.contains("30001 bytes in full"), "{text}");
     assert!(text.contains("get_context_item"), "{text}");
 }
 

@@ -700,7 +700,7 @@ impl Progress {
                         halo_trace::one_line(content, 160)
                     )
                 } else {
-                    format!("{indent}{who} ← {name}: {} chars", content.len())
+                    format!("{indent}{who} ← {name}: {} bytes", content.len())
                 }
             }
         }
