@@ -290,3 +290,32 @@ fn a_long_message_says_how_long_it_was() {
     ));
     assert_eq!(o["rows"], serde_json::json!([[4096, 5000]]));
 }
+
+/// On the terminal a value shows only its head, so only its head counts against
+/// `--max-bytes`: a huge value does not cut its row there (JSON gives values whole).
+#[test]
+fn a_huge_value_does_not_cut_the_table_on_the_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(
+        tmp.path(),
+        "t.jsonl",
+        &[
+            Span::new("t1", "big", "")
+                .attrs(&format!(r#"{{"blob":"{}"}}"#, "x".repeat(5_000)))
+                .line(),
+            Span::new("t1", "small", "big").line(),
+        ],
+    );
+    let f = file.to_str().unwrap();
+    let q = "SELECT span_id, attributes FROM spans ORDER BY span_id";
+    let out = halo(tmp.path(), &["sql", f, q, "--max-bytes", "2000"]);
+    let text = stdout(&out);
+    assert!(text.contains("2 rows ·"), "{text}");
+    assert!(!text.contains("(cut)"), "{text}");
+    assert!(text.contains("small"), "{text}");
+    let o = json(&halo(
+        tmp.path(),
+        &["sql", f, q, "--max-bytes", "2000", "--json"],
+    ));
+    assert_eq!(o["truncated"], true, "{o}");
+}

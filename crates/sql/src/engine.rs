@@ -33,6 +33,10 @@ pub struct SqlLimits {
     /// Memory the query may reserve (joins, sorts, aggregates); it fails beyond, nothing
     /// spills to disk.
     pub max_memory_bytes: usize,
+    /// Characters a string value keeps, for output that shows no more of it (a table on
+    /// a terminal): counted against `max_bytes` as shown, so that one huge value does not
+    /// cut the rows it would only have shown the head of. `None` keeps values whole.
+    pub max_cell_chars: Option<usize>,
 }
 
 impl Default for SqlLimits {
@@ -43,6 +47,7 @@ impl Default for SqlLimits {
             max_bytes: 16 << 20,
             timeout: Duration::from_secs(60),
             max_memory_bytes: 2 << 30,
+            max_cell_chars: None,
         }
     }
 }
@@ -55,6 +60,7 @@ impl SqlLimits {
             max_bytes: 64 << 10,
             timeout: Duration::from_secs(30),
             max_memory_bytes: 1 << 30,
+            max_cell_chars: None,
         }
     }
 }
@@ -310,7 +316,18 @@ async fn run(
             let row: Vec<serde_json::Value> = batch
                 .columns()
                 .iter()
-                .map(|c| convert::value(c.as_ref(), r))
+                .map(|c| {
+                    let value = convert::value(c.as_ref(), r);
+                    match (value, limits.max_cell_chars) {
+                        (serde_json::Value::String(text), Some(max)) => {
+                            serde_json::Value::String(match text.char_indices().nth(max) {
+                                Some((cut, _)) => format!("{}…", &text[..cut]),
+                                None => text,
+                            })
+                        }
+                        (value, _) => value,
+                    }
+                })
                 .collect();
             let size = serde_json::to_string(&row).map(|s| s.len()).unwrap_or(0);
             if bytes + size > limits.max_bytes {

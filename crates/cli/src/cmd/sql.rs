@@ -55,6 +55,9 @@ pub(crate) fn run(args: &SqlArgs) -> Result<u8, Failure> {
         max_rows: args.max_rows,
         max_bytes: args.max_bytes,
         timeout: Duration::from_secs_f64(args.timeout),
+        // A table on the terminal shows the head of each value: a huge one must not cut
+        // the rows (JSON and CSV give values whole).
+        max_cell_chars: (!args.options.json && !args.csv).then_some(MAX_CELL_CHARS + 1),
         ..SqlLimits::default()
     };
     let dataset = DatasetArgs {
