@@ -512,7 +512,7 @@ fn tree(
                 out,
                 "{child_prefix}{bar}{} = {}",
                 inline(k),
-                cut(&text, 160)
+                value_head(&text, 160)
             );
         }
         let n = children[i].len();
@@ -560,6 +560,21 @@ pub(crate) fn search(r: &SearchResult) -> String {
         }
     );
     out
+}
+
+/// A value cut to about `max` characters for one line, saying how long it was when it
+/// is cut (a value the view already cut keeps its `…[truncated: original N chars]`).
+fn value_head(text: &str, max: usize) -> String {
+    let shown = cut(text, max);
+    if text.chars().count() <= max || shown == cut(text, usize::MAX) {
+        return shown;
+    }
+    let original = text
+        .rsplit_once("…[truncated: original ")
+        .and_then(|(_, rest)| rest.strip_suffix(" chars]"))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(text.chars().count() as u64);
+    format!("{shown} [{} chars]", thousands(original))
 }
 
 /// `context` with the match at byte `at` (`matched`) marked `>>>…<<<`, its whitespace
@@ -645,6 +660,23 @@ pub(crate) fn grep(r: &GrepResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_value_says_how_long_it_was() {
+        assert_eq!(value_head("short", 160), "short");
+        assert_eq!(
+            value_head("a  b\n c", 160),
+            "a b c",
+            "white space is no cut"
+        );
+        let long = "x".repeat(500);
+        let shown = value_head(&long, 20);
+        assert!(shown.ends_with("… [500 chars]"), "{shown}");
+        // A value the view cut already: its original length, not the cut one's.
+        let viewed = format!("{}…[truncated: original 100000018 chars]", "y".repeat(4096));
+        let shown = value_head(&viewed, 20);
+        assert!(shown.ends_with("… [100,000,018 chars]"), "{shown}");
+    }
 
     #[test]
     fn a_snippet_marks_its_own_match_not_an_earlier_equal_text() {
