@@ -86,6 +86,23 @@ impl ParseError {
             .replace("struct Span", "a span object");
         ParseError::new(format!("{what}: {detail}"))
     }
+
+    /// [`ParseError::from_json`] for a value that starts `offset` bytes into its line (a
+    /// span inside an OTLP export line): serde counts columns from the value's start, so
+    /// the position is said as a column of the line instead.
+    fn from_json_at(e: serde_json::Error, offset: usize) -> ParseError {
+        let (line, column) = (e.line(), e.column());
+        let mut error = ParseError::from_json(e);
+        let serde_position = format!(" at line {line} column {column}");
+        if line == 1 && error.message.ends_with(&serde_position) {
+            let cut = error.message.len() - serde_position.len();
+            error.message.truncate(cut);
+            error
+                .message
+                .push_str(&format!(" at column {}", offset + column));
+        }
+        error
+    }
 }
 
 impl std::fmt::Display for ParseError {

@@ -268,7 +268,7 @@ pub fn parse_otlp_line(line: &str) -> Result<OtlpLine<'_>, ParseError> {
             for raw in ss.spans {
                 let start = raw.get().as_ptr() as usize - base;
                 let range = start..start + raw.get().len();
-                match span_of(raw, &resource, &scope_name, &scope_version) {
+                match span_of(raw, start, &resource, &scope_name, &scope_version) {
                     Ok(span) => out.spans.push((span, range)),
                     Err(e) => out.problems.push(e),
                 }
@@ -313,13 +313,16 @@ fn hex_id(id: Cow<'_, str>, bytes: usize) -> Cow<'_, str> {
     }
 }
 
+/// The span `raw`, which starts `start` bytes into its line.
 fn span_of<'a>(
     raw: &'a RawValue,
+    start: usize,
     resource: &Attributes<'a>,
     scope_name: &Cow<'a, str>,
     scope_version: &Cow<'a, str>,
 ) -> Result<RawSpan<'a>, ParseError> {
-    let s: Span<'a> = serde_json::from_str(raw.get()).map_err(ParseError::from_json)?;
+    let s: Span<'a> =
+        serde_json::from_str(raw.get()).map_err(|e| ParseError::from_json_at(e, start))?;
     if s.trace_id.is_empty() || s.span_id.is_empty() {
         return Err(ParseError::new("span has an empty traceId or spanId"));
     }
@@ -393,6 +396,16 @@ mod tests {
             out.problems.len(),
             1,
             "the broken span is reported, not fatal"
+        );
+        // Its position is a column of the line, not of the span object.
+        let broken = LINE.find(r#"{"spanId":"broken"}"#).unwrap();
+        let message = &out.problems[0].message;
+        assert!(
+            message.ends_with(&format!(
+                " at column {}",
+                broken + r#"{"spanId":"broken"}"#.len()
+            )),
+            "{message}"
         );
         let (span, range) = &out.spans[0];
         assert_eq!(span.otel_kind, "SPAN_KIND_CLIENT");
