@@ -521,16 +521,27 @@ impl Agent {
             if len <= share {
                 continue;
             }
-            o.content = head_with_whole_stored(
-                &self.shared.contexts,
-                std::mem::take(&mut o.content),
-                share,
-                |kept, id| {
-                    format!(
-                    "cut to {kept} of {len} bytes: the {n} tool results of this turn came to {total} bytes, over the per-turn budget of {TURN_RESULTS_BUDGET_CHARS}, so each was cut in proportion. The whole result is context item {id}: fetch it with get_context_item(item_id), or ask for less per call and spread the calls over turns"
-                )
-                },
+            let whole = std::mem::take(&mut o.content);
+            let why = format!(
+                "the {n} tool results of this turn came to {total} bytes, over the per-turn budget of {TURN_RESULTS_BUDGET_CHARS}, so each was cut in proportion"
             );
+            // A JSON answer stays JSON: whole items are left out of its longest list.
+            let id = self.shared.contexts.insert(whole.clone());
+            let fitted = tools::fit::json_within(&whole, share, |list, kept, all| {
+                format!(
+                    "{kept} of the {all} items of `{list}` kept: {why}. The whole result is context item {id}: fetch it with get_context_item(item_id), or ask for less per call and spread the calls over turns"
+                )
+            });
+            o.content = match fitted {
+                Some(json) => json,
+                None => {
+                    let head = halo_trace::head(&whole, share);
+                    format!(
+                        "{head}\n... [cut to {} of {len} bytes: {why}. The whole result is context item {id}: fetch it with get_context_item(item_id), or ask for less per call and spread the calls over turns]",
+                        head.len()
+                    )
+                }
+            };
         }
     }
 

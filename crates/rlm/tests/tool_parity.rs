@@ -113,3 +113,40 @@ async fn reference_arguments_and_large_pages_reach_the_model_as_valid_json() {
         "{message}"
     );
 }
+
+/// Results cut to share the turn's budget stay valid JSON: whole rows are left out, the
+/// answer says so and where the whole result is.
+#[tokio::test]
+async fn results_cut_to_the_turns_budget_stay_valid_json() {
+    let data = many_traces();
+    let mut turn = Turn::new();
+    for id in ["a", "b", "c"] {
+        turn = turn.tool_call(id, "query_traces", r#"{"limit":500}"#);
+    }
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(turn))
+            .reply(final_answer("f", "done")),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (events, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let all = results(&events);
+    let total: usize = all.iter().map(|(_, c, _)| c.len()).sum();
+    assert!(total <= 200_000, "{total}");
+    for id in ["a", "b", "c"] {
+        let (page, is_error) = result(&all, id);
+        assert!(!is_error);
+        let kept = page["traces"].as_array().unwrap().len();
+        assert!(kept > 0 && kept < 300, "{id}: {kept}");
+        assert_eq!(page["truncated"], true);
+        let note = page["truncation_note"].as_str().unwrap();
+        assert!(
+            note.contains(&format!("{kept} of the "))
+                && note.contains("per-turn budget")
+                && note.contains("get_context_item"),
+            "{note}"
+        );
+    }
+}

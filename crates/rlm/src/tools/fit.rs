@@ -70,6 +70,66 @@ fn shrink_list<T, I: Serialize>(
     }
 }
 
+/// Any JSON object answer cut to `budget` bytes on whole items: items are left out from
+/// the end of its longest top-level list, and `truncated` and `truncation_note` (from
+/// `note(list, kept, all)`, after any note the answer had) say so. `None` when the text
+/// is no JSON object, or does not fit even with that list empty: the caller cuts it as
+/// text then.
+pub(crate) fn json_within(
+    text: &str,
+    budget: usize,
+    note: impl Fn(&str, usize, usize) -> String,
+) -> Option<String> {
+    let serde_json::Value::Object(mut object) = serde_json::from_str(text).ok()? else {
+        return None;
+    };
+    let (field, _) = object
+        .iter()
+        .filter(|(_, v)| v.is_array())
+        .map(|(k, v)| (k.clone(), json_len(v)))
+        .max_by_key(|(_, len)| *len)?;
+    let items = match object.get_mut(&field) {
+        Some(serde_json::Value::Array(items)) => std::mem::take(items),
+        _ => return None,
+    };
+    let all = items.len();
+    let earlier = object
+        .get("truncation_note")
+        .and_then(|n| n.as_str())
+        .map(|n| format!("{n}; "))
+        .unwrap_or_default();
+    let encode = |object: &mut serde_json::Map<String, serde_json::Value>, kept: usize| {
+        object.insert("truncated".into(), true.into());
+        object.insert(
+            "truncation_note".into(),
+            format!("{earlier}{}", note(&field, kept, all)).into(),
+        );
+        serde_json::to_string(&*object).ok()
+    };
+    let envelope = encode(&mut object, all)?.len();
+    let kept = items_that_fit(&items, budget.saturating_sub(envelope));
+    let mut items = items;
+    items.truncate(kept);
+    object.insert(field.clone(), serde_json::Value::Array(items));
+    // The note names counts, so the estimate can be off by a few digits: re-check.
+    loop {
+        let kept = object
+            .get(&field)
+            .and_then(|v| v.as_array())
+            .map_or(0, Vec::len);
+        let text = encode(&mut object, kept)?;
+        if text.len() <= budget {
+            return Some(text);
+        }
+        match object.get_mut(&field) {
+            Some(serde_json::Value::Array(items)) if !items.is_empty() => {
+                items.pop();
+            }
+            _ => return None,
+        }
+    }
+}
+
 /// Fields added to a `query_traces` page that was cut to fit.
 #[derive(Serialize)]
 struct PageCut {
