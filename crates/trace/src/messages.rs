@@ -115,10 +115,7 @@ fn apply_flat(messages: &mut BTreeMap<usize, ChatMessage>, rest: &str, value: &A
                 let Some((m, call_field)) = split_index(call) else {
                     return;
                 };
-                while message.tool_calls.len() <= m {
-                    message.tool_calls.push(ToolCallRef::default());
-                }
-                let slot = &mut message.tool_calls[m];
+                let slot = call_slot(message, m);
                 match call_field {
                     "tool_call.id" => slot.id = Some(text),
                     "tool_call.function.name" => slot.name = text,
@@ -128,6 +125,15 @@ fn apply_flat(messages: &mut BTreeMap<usize, ChatMessage>, rest: &str, value: &A
             }
         }
     }
+}
+
+/// The `m`th tool call of `message`, made (with any before it) if not there yet: keys
+/// name calls by index, in any order.
+fn call_slot(message: &mut ChatMessage, m: usize) -> &mut ToolCallRef {
+    if message.tool_calls.len() <= m {
+        message.tool_calls.resize_with(m + 1, ToolCallRef::default);
+    }
+    &mut message.tool_calls[m]
 }
 
 /// OpenLLMetry's flattened messages (`gen_ai.prompt.N.role`, `gen_ai.completion.N.content`,
@@ -151,11 +157,7 @@ fn apply_flat_unprefixed(
             else {
                 return;
             };
-            let message = messages.entry(n).or_default();
-            while message.tool_calls.len() <= m {
-                message.tool_calls.push(ToolCallRef::default());
-            }
-            let slot = &mut message.tool_calls[m];
+            let slot = call_slot(messages.entry(n).or_default(), m);
             match call_field {
                 "id" => slot.id = Some(text()),
                 "name" => slot.name = text(),
