@@ -115,7 +115,9 @@ fn apply_flat(messages: &mut BTreeMap<usize, ChatMessage>, rest: &str, value: &A
                 let Some((m, call_field)) = split_index(call) else {
                     return;
                 };
-                let slot = call_slot(message, m);
+                let Some(slot) = call_slot(message, m) else {
+                    return;
+                };
                 match call_field {
                     "tool_call.id" => slot.id = Some(text),
                     "tool_call.function.name" => slot.name = text,
@@ -127,13 +129,20 @@ fn apply_flat(messages: &mut BTreeMap<usize, ChatMessage>, rest: &str, value: &A
     }
 }
 
+/// The most tool calls one message is read with. Keys name calls by index, and an index
+/// of a billion must not make a billion empty calls.
+const MAX_CALLS_PER_MESSAGE: usize = 1_000;
+
 /// The `m`th tool call of `message`, made (with any before it) if not there yet: keys
-/// name calls by index, in any order.
-fn call_slot(message: &mut ChatMessage, m: usize) -> &mut ToolCallRef {
+/// name calls by index, in any order. `None` past [`MAX_CALLS_PER_MESSAGE`].
+fn call_slot(message: &mut ChatMessage, m: usize) -> Option<&mut ToolCallRef> {
+    if m >= MAX_CALLS_PER_MESSAGE {
+        return None;
+    }
     if message.tool_calls.len() <= m {
         message.tool_calls.resize_with(m + 1, ToolCallRef::default);
     }
-    &mut message.tool_calls[m]
+    Some(&mut message.tool_calls[m])
 }
 
 /// OpenLLMetry's flattened messages (`gen_ai.prompt.N.role`, `gen_ai.completion.N.content`,
@@ -157,7 +166,9 @@ fn apply_flat_unprefixed(
             else {
                 return;
             };
-            let slot = call_slot(messages.entry(n).or_default(), m);
+            let Some(slot) = call_slot(messages.entry(n).or_default(), m) else {
+                return;
+            };
             match call_field {
                 "id" => slot.id = Some(text()),
                 "name" => slot.name = text(),
@@ -248,6 +259,18 @@ mod tests {
         );
         assert_eq!(m.output[0].tool_calls[0].name, "grep");
         assert_eq!(m.output[0].tool_calls[0].id.as_deref(), Some("c1"));
+    }
+
+    #[test]
+    fn a_huge_call_index_makes_no_huge_list() {
+        let s = span_with(
+            r#"{"llm.output_messages.0.message.tool_calls.999999999.tool_call.function.name":"x",
+            "gen_ai.completion.0.tool_calls.4000000000.name":"y",
+            "llm.output_messages.0.message.tool_calls.1.tool_call.function.name":"grep"}"#,
+        );
+        let m = llm_messages(&s);
+        assert_eq!(m.output[0].tool_calls.len(), 2);
+        assert_eq!(m.output[0].tool_calls[1].name, "grep");
     }
 
     #[test]
