@@ -38,8 +38,9 @@ use crate::IndexError;
 /// base64 OTLP ids are read as hex, and a first line's byte-order mark is not part of
 /// its span's byte range; 11: upper-case OTLP hex ids are read in lower case, an OTLP
 /// `intValue` past i64 is kept as text, and OpenLLMetry's request type, flattened
-/// messages and declared functions are read.)
-pub const FORMAT_VERSION: u32 = 11;
+/// messages and declared functions are read; 12: Traceloop's span kinds and entities
+/// are read, and an error message that is a Python traceback is its exception.)
+pub const FORMAT_VERSION: u32 = 12;
 
 /// One segment's entry in `meta.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

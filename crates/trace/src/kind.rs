@@ -92,6 +92,17 @@ impl SpanKind {
         Some(kind)
     }
 
+    /// Maps OpenLLMetry's (Traceloop's) `traceloop.span.kind` to a kind.
+    pub fn from_traceloop(kind: &str) -> Option<SpanKind> {
+        let kind = match kind {
+            "workflow" | "task" => SpanKind::Chain,
+            "agent" => SpanKind::Agent,
+            "tool" => SpanKind::Tool,
+            _ => return None,
+        };
+        Some(kind)
+    }
+
     /// Parses the upper-case name (as `as_str` writes it).
     pub fn parse(name: &str) -> Option<SpanKind> {
         if name.eq_ignore_ascii_case("UNKNOWN") {

@@ -43,6 +43,7 @@ pub mod template;
 mod test_rng;
 pub mod time;
 pub mod tool_error;
+pub mod traceback;
 
 use std::ops::Range;
 

@@ -175,6 +175,10 @@ struct Slots<'s, 'a> {
     inf_kind: Option<&'s AttrValue<'a>>,
     genai_op: Option<&'s AttrValue<'a>>,
     llm_request_type: Option<&'s AttrValue<'a>>,
+    traceloop_kind: Option<&'s AttrValue<'a>>,
+    traceloop_name: Option<&'s AttrValue<'a>>,
+    traceloop_input: Option<&'s AttrValue<'a>>,
+    traceloop_output: Option<&'s AttrValue<'a>>,
     model: [Option<&'s AttrValue<'a>>; 4],
     inf_tokens: [Option<&'s AttrValue<'a>>; 3],
     oi_tokens: [Option<&'s AttrValue<'a>>; 3],
@@ -294,6 +298,10 @@ impl<'a> SpanFacts<'a> {
                     set(&mut s.genai_tokens[2], value)
                 }
                 "llm.request.type" => set(&mut s.llm_request_type, value),
+                "traceloop.span.kind" => set(&mut s.traceloop_kind, value),
+                "traceloop.entity.name" => set(&mut s.traceloop_name, value),
+                "traceloop.entity.input" => set(&mut s.traceloop_input, value),
+                "traceloop.entity.output" => set(&mut s.traceloop_output, value),
                 "inference.llm.cost.total" => set(&mut s.cost[0], value),
                 "llm.cost.total" => set(&mut s.cost[1], value),
                 "gen_ai.usage.cost" => set(&mut s.cost[2], value),
@@ -428,6 +436,11 @@ impl<'a> SpanFacts<'a> {
                     .and_then(|v| v.as_text())
                     .and_then(|t| SpanKind::from_llm_request_type(&t))
             })
+            .or_else(|| {
+                s.traceloop_kind
+                    .and_then(|v| v.as_text())
+                    .and_then(|t| SpanKind::from_traceloop(&t))
+            })
             // A span that names the tool it ran is a tool call, also without an operation
             // name (Pydantic AI's `running tool` spans carry only `gen_ai.tool.name`).
             .or_else(|| text_of(&s.tool_name).map(|_| SpanKind::Tool))
@@ -444,13 +457,21 @@ impl<'a> SpanFacts<'a> {
             .or_else(|| tokens_of(&s.genai_tokens))
             .unwrap_or_default();
         let is_tool = kind == SpanKind::Tool;
+        // Traceloop names its tools, tasks and agents in one key.
+        let traceloop_name = s.traceloop_name.and_then(|v| v.as_text());
         let tool_name = text_of(&s.tool_name).or_else(|| {
             // Frameworks without tool.name still name tool spans after the tool
             // (`function.list_files`, `execute_tool get_weather`).
             is_tool
-                .then(|| tool_name_from_span_name(&span.name))
+                .then(|| {
+                    traceloop_name
+                        .clone()
+                        .or_else(|| tool_name_from_span_name(&span.name))
+                })
                 .flatten()
         });
+        let input_value = s.input_value.or(s.traceloop_input);
+        let output_value = s.output_value.or(s.traceloop_output);
         // Payloads are read only as far as their heads: decoding whole prompts and tool
         // results to keep 256 bytes of each was a large share of indexing time.
         let capped = |v: &AttrValue<'a>| v.text_head(HEAD_CHARS).map(cap);
@@ -460,13 +481,13 @@ impl<'a> SpanFacts<'a> {
                     .iter()
                     .flatten()
                     .find_map(|v| capped(v))
-                    .or_else(|| s.input_value.and_then(capped)),
+                    .or_else(|| input_value.and_then(capped)),
                 s.tool_result
                     .iter()
                     .flatten()
                     .copied()
                     .next()
-                    .or(s.output_value)
+                    .or(output_value)
                     .and_then(capped),
             )
         } else {
@@ -485,11 +506,11 @@ impl<'a> SpanFacts<'a> {
                     .or_else(|| messages.and_then(|v| last_genai_text(v)).map(cap))
                     .or_else(|| value.and_then(capped))
             };
-            let input = head(s.last_input_content, s.genai_input_messages, s.input_value);
+            let input = head(s.last_input_content, s.genai_input_messages, input_value);
             let output = head(
                 s.first_output_content,
                 s.genai_output_messages,
-                s.output_value,
+                output_value,
             );
             (input, output)
         };
@@ -498,10 +519,23 @@ impl<'a> SpanFacts<'a> {
             .error_message
             .iter()
             .flatten()
-            .find_map(|v| v.text_head(ERROR_HEAD_CHARS))
+            .find_map(|v| {
+                // A traceback is read whole: what failed is in its last lines.
+                let head = v.text_head(ERROR_HEAD_CHARS)?;
+                if head.trim_start().starts_with("Traceback (") {
+                    v.as_text()
+                } else {
+                    Some(head)
+                }
+            })
             .or_else(|| {
                 (span.status_code == StatusCode::Error && !span.status_message.is_empty())
                     .then(|| span.status_message.clone())
+            })
+            // A traceback says what failed in its last lines, past any head kept.
+            .map(|m| match crate::traceback::traceback_exception(&m) {
+                Some(exception) => Cow::Owned(exception.to_string()),
+                None => m,
             })
             .map(|m| cap_at(m, ERROR_HEAD_CHARS));
         // A failed tool whose error only says that it failed: the details after that
@@ -580,7 +614,8 @@ impl<'a> SpanFacts<'a> {
                 .iter()
                 .flatten()
                 .find_map(|v| v.as_f64().filter(|c| c.is_finite())),
-            agent_name: text_of(&s.agent_name),
+            agent_name: text_of(&s.agent_name)
+                .or_else(|| traceloop_name.filter(|_| kind == SpanKind::Agent)),
             agent_id: text_of(&s.agent_id),
             tool_name,
             tool_args,

@@ -440,3 +440,49 @@ fn clip_counts_characters_and_the_ellipsis_is_one_of_them() {
     assert_eq!(clip("abc", 0), "…");
     assert_eq!(clip("", 0), "");
 }
+
+#[test]
+fn traceloop_spans_name_their_kind_and_entity() {
+    let tool = facts_with_status(
+        r#"{"traceloop.span.kind":"tool","traceloop.entity.name":"search_flights","traceloop.entity.input":"{\"args\":[],\"kwargs\":{\"origin\":\"SFO\"}}","traceloop.entity.output":"[]"}"#,
+        "STATUS_CODE_ERROR",
+        "search_flights() missing 1 required positional argument: 'destination'",
+    );
+    assert_eq!(tool.kind, SpanKind::Tool);
+    assert_eq!(tool.tool_name.as_deref(), Some("search_flights"));
+    assert_eq!(
+        tool.tool_args.as_deref(),
+        Some(r#"{"args":[],"kwargs":{"origin":"SFO"}}"#)
+    );
+    assert_eq!(tool.tool_result.as_deref(), Some("[]"));
+    let agent = facts_of(
+        r#"{"traceloop.span.kind":"agent","traceloop.entity.name":"booker","traceloop.entity.output":"Booked."}"#,
+    );
+    assert_eq!(agent.kind, SpanKind::Agent);
+    assert_eq!(agent.agent_name.as_deref(), Some("booker"));
+    assert_eq!(agent.output_head.as_deref(), Some("Booked."));
+    assert_eq!(
+        facts_of(r#"{"traceloop.span.kind":"workflow"}"#).kind,
+        SpanKind::Chain
+    );
+}
+
+#[test]
+fn a_traceback_status_is_read_for_its_exception() {
+    let frames = (0..13)
+        .map(|i| {
+            format!("  File \\\"/venv/lib/m{i}.py\\\", line 5{i}3, in f{i}\\n    call_{i}()\\n")
+        })
+        .collect::<String>();
+    let f = facts_with_status(
+        r#"{"openinference.span.kind":"LLM"}"#,
+        "STATUS_CODE_ERROR",
+        &format!(
+            "Traceback (most recent call last):\\n{frames}anthropic.RateLimitError: Error code: 429 - rate limited"
+        ),
+    );
+    assert_eq!(
+        f.error_message.as_deref(),
+        Some("anthropic.RateLimitError: Error code: 429 - rate limited")
+    );
+}
