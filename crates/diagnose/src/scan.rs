@@ -97,6 +97,9 @@ impl<'a> Span<'a> {
     fn tool_args(&self) -> Option<&'a str> {
         opt(self.c.tool_args, self.i)
     }
+    fn tool_result(&self) -> Option<&'a str> {
+        opt(self.c.tool_result, self.i)
+    }
     fn output(&self) -> Option<&'a str> {
         opt(self.c.output_head, self.i)
     }
@@ -392,6 +395,16 @@ pub(crate) fn analyze<'a>(
             }
         } else if s.kind == TOOL {
             let tool = s.tool().unwrap_or("(unnamed tool)");
+            // LangChain answers a made-up tool with its `invalid_tool`: the finding is
+            // about the tool asked for.
+            if let Some(asked) = signals::invented_tool(tool, s.tool_args()) {
+                out.hit(
+                    key(Mode::HallucinatedTool, Some(asked), None, None),
+                    None,
+                    vec![s.span_id],
+                );
+                continue;
+            }
             if let Some(args) = s.tool_args() {
                 tool_calls.push((tool, args, s.span_id));
             }
@@ -427,6 +440,23 @@ pub(crate) fn analyze<'a>(
                     out.hit(
                         key(Mode::HallucinatedTool, Some(tool), None, None),
                         None,
+                        vec![s.span_id],
+                    );
+                }
+                // Rejected arguments handed back to the model as the result, with no
+                // error status (Pydantic AI's retry prompt).
+                if let Some(p) = s
+                    .tool_result()
+                    .filter(|r| signals::is_retry_prompt(r))
+                    .and_then(signals::arg_problem)
+                {
+                    let template = match &p.argument {
+                        Some(a) => format!("{} '{a}'", p.kind),
+                        None => p.kind.to_string(),
+                    };
+                    out.hit(
+                        key(Mode::InvalidToolArgs, Some(tool), None, Some(template)),
+                        p.argument,
                         vec![s.span_id],
                     );
                 }

@@ -65,12 +65,12 @@ static WRONG_TYPE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static MALFORMED_ARGS: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)JSONDecodeError|invalid json (?:in|for) (?:the )?(?:tool )?(?:arguments|parameters|input)|could not parse (?:tool )?arguments|malformed (?:tool )?arguments",
+        r"(?i)JSONDecodeError|invalid json (?:in|for) (?:the )?(?:tool )?(?:arguments|parameters|input)|invalid json input for tool|could not parse (?:tool )?arguments|malformed (?:tool )?arguments",
     )
 });
 static INVALID_ARGS: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)\bValidationError\b|\bZodError\b|validation errors? for\b|invalid (?:tool )?(?:arguments?|parameters?|input)\b|\bargument(?:s)? (?:is|are) invalid",
+        r"(?i)\bValidationError\b|\bZodError\b|validation errors? for\b|^\d+ validation errors?:|invalid (?:tool )?(?:arguments?|parameters?|input)\b|\bargument(?:s)? (?:is|are) invalid",
     )
 });
 
@@ -99,9 +99,36 @@ pub(crate) fn arg_problem(message: &str) -> Option<ArgProblem> {
 
 static TURN_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)max_?turns|MaxTurnsExceeded|max(?:imum)?[ _](?:number of )?(?:turns|steps|iterations|rounds)\b|(?:turn|step|iteration|recursion|round)[ _]limit|GraphRecursionError|RecursionError|too many (?:turns|steps|iterations)|(?:turn|step) budget",
+        r"(?i)max_?turns|MaxTurnsExceeded|UsageLimitExceeded|\brequest_limit of \d+|max(?:imum)?[ _](?:number of )?(?:turns|steps|iterations|rounds)\b|(?:turn|step|iteration|recursion|round)[ _]limit|GraphRecursionError|RecursionError|too many (?:turns|steps|iterations)|(?:turn|step) budget",
     )
 });
+
+/// A tool result that hands rejected arguments back to the model to try again, with no
+/// error status: Pydantic AI's "N validation error(s): ... Fix the errors and try again."
+static RETRY_PROMPT: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?is)^\s*\d+ validation errors?:\s*(?:```|\[|\{)|fix the errors and try again")
+});
+
+/// Whether a successful tool's result is a prompt to retry with other arguments.
+pub(crate) fn is_retry_prompt(result: &str) -> bool {
+    RETRY_PROMPT.is_match(result)
+}
+
+/// LangChain's stand-in for a tool the model made up (`invalid_tool`, whose input names
+/// the tool asked for as `requested_tool_name`).
+static INVENTED_TOOL: LazyLock<Regex> =
+    LazyLock::new(|| re(r#"requested_tool_name['"]?\s*:\s*['"]([^'"]+)['"]"#));
+
+/// The tool the model asked for, when `tool` is LangChain's `invalid_tool` stand-in.
+pub(crate) fn invented_tool<'a>(tool: &str, args: Option<&'a str>) -> Option<&'a str> {
+    if tool != "invalid_tool" {
+        return None;
+    }
+    INVENTED_TOOL
+        .captures(args?)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str())
+}
 
 /// Whether an error says the run hit its turn/step/recursion budget.
 pub(crate) fn says_turn_limit(text: &str) -> bool {
@@ -115,7 +142,7 @@ pub(crate) fn says_turn_limit(text: &str) -> bool {
 /// mentions an iteration limit is not one.
 static STOPPED_AT_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)^\s*(?:agent stopped due to (?:iteration limit|max(?:imum)? iterations|time limit)|maximum number of (?:messages|turns) \d+ reached)",
+        r#"(?i)^\s*(?:\{\s*"output"\s*:\s*")?(?:agent stopped due to (?:iteration limit|max(?:imum)? iterations|time limit)|maximum number of (?:messages|turns) \d+ reached)"#,
     )
 });
 
@@ -323,7 +350,7 @@ pub(crate) fn says_not_done(output: &str) -> bool {
 /// Paris.") or a courtesy ("You're welcome!") claims no work.
 static COMPLETION_TEXT: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)\b(?:done|completed?|finished|all set|successfully|taken care of|(?:has|have) been (?:\w+ed|sent|made|set|done|booked|paid))\b",
+        r"(?i)\b(?:done|completed?|finished|all set|successfully|taken care of|(?:has|have) been (?:\w+ed|sent|made|set|done|booked|paid)|I(?:'ve|’ve| have) (?:just |now |already )?(?:sent|made|set up|done|paid|booked|issued|filed|cancell?ed|scheduled|refunded|submitted|created|updated|placed|ordered|reserved|transferred|added|removed|deleted|moved|saved|changed|reset|processed|fixed|resolved)|(?:is|are|was|were) (?:now |all )?(?:booked|confirmed|scheduled|cancell?ed|sent|updated|created|processed|submitted|refunded|paid|reserved))\b",
     )
 });
 
@@ -642,6 +669,9 @@ mod tests {
             "The invoice has been paid.",
             "I successfully moved the files.",
             "Your refund was processed and the ticket is complete.",
+            "I've issued a refund of $364.08 for order 71222. It should appear within 5-7 business days.",
+            "Your flight UA639 on May 3 is booked for Priya Patel.",
+            "I have cancelled your subscription.",
         ] {
             assert!(claims_done(claim), "{claim}");
         }
@@ -650,6 +680,8 @@ mod tests {
             "You're welcome!",
             "Hello! How can I help you today?",
             "I was unable to complete the task because the lookup failed.",
+            "I've noticed you asked about refunds: they take 5-7 days.",
+            "Flights to Lisbon are usually booked weeks ahead.",
         ] {
             assert!(!claims_done(answer), "{answer}");
         }

@@ -449,3 +449,117 @@ fn a_run_stopped_at_its_limit_without_an_error_is_turn_exhaustion() {
         "a mention of the limit is no stop"
     );
 }
+
+/// Failures as Pydantic AI, LangChain's executor and tracer, and the Agents SDK record
+/// them, each found as its mode.
+#[test]
+fn framework_shapes_are_read_as_their_modes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lines = Vec::new();
+    let frames: String = (0..13)
+        .map(|i| format!("  File \"/venv/lib/m{i}.py\", line 5{i}3, in f{i}\n    call_{i}()\n"))
+        .collect();
+    for i in 0..3 {
+        // Pydantic AI: rejected arguments go back to the model as the tool's result.
+        let t = format!("pyd{i}");
+        lines.push(root(&t, None));
+        lines.push(tool(
+            &t,
+            "call",
+            "get_order",
+            None,
+            "1 validation error:\n```json\n[{\"type\":\"int_parsing\",\"loc\":[\"order_id\"],\"msg\":\"Input should be a valid integer\"}]\n```\n\nFix the errors and try again.",
+        ));
+        // Pydantic AI: the run's request limit.
+        let t = format!("limit{i}");
+        lines.push(span(
+            &t,
+            "root",
+            "",
+            Some("UsageLimitExceeded: The next request would exceed the request_limit of 8"),
+            serde_json::json!({"openinference.span.kind": "AGENT"}),
+        ));
+        // LangChain's executor at its iteration limit, its output as OpenInference writes it.
+        let t = format!("exec{i}");
+        lines.push(span(
+            &t,
+            "root",
+            "",
+            None,
+            serde_json::json!({"openinference.span.kind": "CHAIN",
+                "output.value": "{\"output\": \"Agent stopped due to iteration limit or time limit.\"}"}),
+        ));
+        // LangChain's stand-in for a made-up tool.
+        let t = format!("invented{i}");
+        lines.push(root(&t, None));
+        lines.push(span(
+            &t,
+            "call",
+            "root",
+            None,
+            serde_json::json!({"openinference.span.kind": "TOOL", "tool.name": "invalid_tool",
+                "input.value": "{'requested_tool_name': 'get_flight_status', 'available_tool_names': ['search']}"}),
+        ));
+        // The Agents SDK: arguments that are not JSON.
+        let t = format!("json{i}");
+        lines.push(root(&t, None));
+        lines.push(tool(
+            &t,
+            "call",
+            "get_weather",
+            Some("Error running tool (non-fatal): {'tool_name': 'get_weather', 'error': 'Invalid JSON input for tool get_weather: {\"city\": \"Tokyo\"'}"),
+            "",
+        ));
+        // LangChain's tracer: the whole traceback as the status.
+        let t = format!("tb{i}");
+        lines.push(root(&t, None));
+        lines.push(span(
+            &t,
+            "llm",
+            "root",
+            Some(&format!("Traceback (most recent call last):\n{frames}anthropic.RateLimitError: Error code: 429 - rate limited")),
+            serde_json::json!({"openinference.span.kind": "LLM", "llm.model_name": "claude-3-5-sonnet"}),
+        ));
+    }
+    let path = tmp.path().join("frameworks.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let ds = common::open(tmp.path(), &[path]);
+    let d = diagnose(&ds, &DiagnoseOptions::default()).unwrap();
+    let traces_of = |mode: Mode, tool: Option<&str>| -> Vec<String> {
+        let mut ids: Vec<String> = d
+            .findings
+            .iter()
+            .filter(|f| f.key.mode == mode && (tool.is_none() || f.key.tool.as_deref() == tool))
+            .flat_map(|f| f.trace_ids.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let ids = |prefix: &str| (0..3).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
+    assert_eq!(
+        traces_of(Mode::InvalidToolArgs, Some("get_order")),
+        ids("pyd"),
+        "{:#?}",
+        d.findings
+    );
+    assert_eq!(
+        traces_of(Mode::InvalidToolArgs, Some("get_weather")),
+        ids("json")
+    );
+    let mut turns = ids("exec");
+    turns.extend(ids("limit"));
+    assert_eq!(traces_of(Mode::TurnExhaustion, None), turns);
+    assert_eq!(
+        traces_of(Mode::HallucinatedTool, Some("get_flight_status")),
+        ids("invented")
+    );
+    assert!(traces_of(Mode::HallucinatedTool, Some("invalid_tool")).is_empty());
+    let provider: Vec<_> = d
+        .findings
+        .iter()
+        .filter(|f| f.key.mode == Mode::ProviderError)
+        .collect();
+    assert_eq!(provider.len(), 1, "{provider:#?}");
+    assert_eq!(provider[0].key.template.as_deref(), Some("rate_limit"));
+    assert_eq!(provider[0].trace_ids.len(), 3);
+}
