@@ -584,7 +584,9 @@ pub(crate) fn analyze<'a>(
 
     // A runtime that stops a run at its iteration limit may answer in its place with a
     // fixed text and no error status. A trace whose error already said so counts once.
-    if let Some(text) = final_text.filter(|t| signals::says_stopped_at_limit(t)) {
+    if let Some((text, sentence)) =
+        final_text.and_then(|t| signals::stopped_at_limit(t).map(|s| (t, s)))
+    {
         let said = out.hits.iter().any(|h| h.key.mode == Mode::TurnExhaustion);
         let evidence = root
             .filter(|r| r.output() == Some(text))
@@ -596,7 +598,7 @@ pub(crate) fn analyze<'a>(
                     Mode::TurnExhaustion,
                     None,
                     None,
-                    Some(halo_trace::error_template(text.trim())),
+                    Some(halo_trace::error_template(sentence)),
                 ),
                 None,
                 vec![span],

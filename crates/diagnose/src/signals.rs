@@ -142,13 +142,17 @@ pub(crate) fn says_turn_limit(text: &str) -> bool {
 /// mentions an iteration limit is not one.
 static STOPPED_AT_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r#"(?i)^\s*(?:\{\s*"output"\s*:\s*")?(?:agent stopped due to (?:iteration limit|max(?:imum)? iterations|time limit)|maximum number of (?:messages|turns) \d+ reached)"#,
+        r#"(?i)^\s*(?:\{\s*"output"\s*:\s*")?((?:agent stopped due to (?:iteration limit|max(?:imum)? iterations|time limit)|maximum number of (?:messages|turns) \d+ reached)[^"\n]*)"#,
     )
 });
 
-/// Whether a run's final answer is a runtime's "stopped at the iteration limit" text.
-pub(crate) fn says_stopped_at_limit(final_text: &str) -> bool {
-    STOPPED_AT_LIMIT.is_match(final_text)
+/// The runtime's "stopped at the iteration limit" sentence, when a run's final answer is
+/// one (also inside the `{"output": ...}` OpenInference records for LangChain).
+pub(crate) fn stopped_at_limit(final_text: &str) -> Option<&str> {
+    STOPPED_AT_LIMIT
+        .captures(final_text)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().trim())
 }
 
 static RATE_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
@@ -647,17 +651,27 @@ mod tests {
             "GraphRecursionError: Recursion limit of 25 reached"
         ));
         assert!(!says_turn_limit("User 17 not found"));
-        assert!(says_stopped_at_limit(
-            "Agent stopped due to iteration limit or time limit."
-        ));
-        assert!(says_stopped_at_limit(
-            "Agent stopped due to max iterations."
-        ));
-        assert!(says_stopped_at_limit(
+        assert_eq!(
+            stopped_at_limit("Agent stopped due to iteration limit or time limit."),
+            Some("Agent stopped due to iteration limit or time limit.")
+        );
+        assert!(stopped_at_limit("Agent stopped due to max iterations.").is_some());
+        assert!(stopped_at_limit(
             "Maximum number of messages 10 reached, current message count: 10"
-        ));
-        assert!(!says_stopped_at_limit(
+        )
+        .is_some());
+        assert!(stopped_at_limit(
             "I raised the agent's iteration limit to 30; the report is attached."
+        )
+        .is_none());
+        assert_eq!(
+            stopped_at_limit(
+                r#"{"output": "Agent stopped due to iteration limit or time limit."}"#
+            ),
+            Some("Agent stopped due to iteration limit or time limit.")
+        );
+        assert!(says_turn_limit(
+            "UsageLimitExceeded: The next request would exceed the request_limit of 8"
         ));
     }
 

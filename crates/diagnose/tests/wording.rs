@@ -549,6 +549,10 @@ fn framework_shapes_are_read_as_their_modes() {
     let mut turns = ids("exec");
     turns.extend(ids("limit"));
     assert_eq!(traces_of(Mode::TurnExhaustion, None), turns);
+    // The executor's sentence names the finding, not the JSON around it.
+    assert!(d.findings.iter().any(|f| f.key.mode == Mode::TurnExhaustion
+        && f.key.template.as_deref()
+            == Some("Agent stopped due to iteration limit or time limit.")));
     assert_eq!(
         traces_of(Mode::HallucinatedTool, Some("get_flight_status")),
         ids("invented")
