@@ -644,6 +644,20 @@ fn dataset_stats(
         let t = &all[i];
         s.spans += u64::from(t.span_count);
         s.error_traces += usize::from(t.error_span_count > 0);
+        if t.error_span_count > 0 && !failing.contains(&i) {
+            s.unexplained_error_traces += 1;
+            if s.unexplained_examples.len() < 5 {
+                s.unexplained_examples.push(crate::model::UnexplainedTrace {
+                    trace_id: t.trace_id.to_string(),
+                    error: t
+                        .error_groups
+                        .iter()
+                        .max_by_key(|g| g.spans)
+                        .map(|g| g.group.to_string())
+                        .unwrap_or_default(),
+                });
+            }
+        }
         s.llm_calls += u64::from(t.llm_call_count);
         s.tool_calls += u64::from(t.tool_call_count);
         s.total_tokens = s.total_tokens.saturating_add(t.total_tokens);

@@ -60,7 +60,7 @@ pub use halo_query::{
     check_citations, Citation, CitationCheck, CitationKind, UNKNOWN_CITATION_FLAG,
 };
 pub use model::{
-    DatasetStats, Diagnosis, Example, Finding, FindingKey, Mode, ModeSummary,
+    DatasetStats, Diagnosis, Example, Finding, FindingKey, Mode, ModeSummary, UnexplainedTrace,
     DIAGNOSIS_SCHEMA_VERSION,
 };
 pub use render::{counted, render_markdown, render_summary, thousands};

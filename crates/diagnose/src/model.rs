@@ -263,6 +263,22 @@ pub struct DatasetStats {
     /// Problems found while indexing the input (`halo index --json` lists them).
     #[serde(default)]
     pub problem_count: u64,
+    /// Traces with an error span that no finding explains: errors no detector reads
+    /// (an agent span failing with an exception of the harness's own, say).
+    #[serde(default)]
+    pub unexplained_error_traces: usize,
+    /// Up to five of them, each with its largest error group.
+    #[serde(default)]
+    pub unexplained_examples: Vec<UnexplainedTrace>,
+}
+
+/// A trace whose errors no finding explains.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UnexplainedTrace {
+    /// The trace.
+    pub trace_id: String,
+    /// Its largest error group (what failed and the masked message).
+    pub error: String,
 }
 
 /// All findings of one mode together.

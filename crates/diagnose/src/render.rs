@@ -184,6 +184,21 @@ pub fn render_markdown(d: &Diagnosis) -> String {
             counted(s.problem_count as usize, "problem", "problems")
         );
     }
+    if s.unexplained_error_traces > 0 {
+        let examples: Vec<String> = s
+            .unexplained_examples
+            .iter()
+            .map(|u| format!("[trace:{}] {}", u.trace_id, md_code(&u.error)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "**Errors no finding explains:** {} {} error spans that no detector reads, so they are in \
+             none of the findings below; look at them by hand (e.g. {}).\n",
+            counted(s.unexplained_error_traces, "trace", "traces"),
+            if s.unexplained_error_traces == 1 { "has" } else { "have" },
+            examples.join("; ")
+        );
+    }
     let _ = writeln!(
         out,
         "No model was used: these are deterministic detectors over every span. Evidence is cited as \
@@ -408,6 +423,15 @@ pub fn render_summary(d: &Diagnosis, rows: usize, report: Option<&str>) -> Strin
                     .map_or_else(|| "TRACE_ID".into(), |e| shell_word(&e.trace_id))
             );
         }
+    }
+    if let Some(u) = s.unexplained_examples.first() {
+        let _ = writeln!(
+            out,
+            "{} with errors in no finding (no detector reads them), e.g. {}: {}",
+            counted(s.unexplained_error_traces, "trace", "traces"),
+            u.trace_id,
+            halo_trace::clip(&u.error.replace(['\r', '\n'], " "), 80)
+        );
     }
     if let Some(path) = report {
         let _ = writeln!(

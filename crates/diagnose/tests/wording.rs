@@ -567,3 +567,54 @@ fn framework_shapes_are_read_as_their_modes() {
     assert_eq!(provider[0].key.template.as_deref(), Some("rate_limit"));
     assert_eq!(provider[0].trace_ids.len(), 3);
 }
+
+/// A failed run whose error no detector reads is counted and named, not silently left
+/// out of a report that would read as complete.
+#[test]
+fn errors_no_finding_explains_are_counted_and_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lines = Vec::new();
+    lines.push(span(
+        "odd",
+        "root",
+        "",
+        Some("skytrip.errors.QueueClosed: the work queue closed"),
+        serde_json::json!({"openinference.span.kind": "AGENT"}),
+    ));
+    for i in 0..2 {
+        let t = format!("tool{i}");
+        lines.push(root(&t, None));
+        lines.push(tool(
+            &t,
+            "call",
+            "search",
+            Some("IndexError: list index out of range"),
+            "",
+        ));
+    }
+    let path = tmp.path().join("unexplained.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let ds = common::open(tmp.path(), &[path]);
+    let d = diagnose(&ds, &DiagnoseOptions::default()).unwrap();
+    assert_eq!(d.stats.error_traces, 3);
+    assert_eq!(d.stats.unexplained_error_traces, 1, "{:#?}", d.stats);
+    assert_eq!(d.stats.unexplained_examples[0].trace_id, "odd");
+    assert!(
+        d.stats.unexplained_examples[0]
+            .error
+            .contains("QueueClosed"),
+        "{:?}",
+        d.stats.unexplained_examples
+    );
+    let md = render_markdown(&d);
+    assert!(
+        md.contains("**Errors no finding explains:** 1 trace has"),
+        "{md}"
+    );
+    assert!(md.contains("[trace:odd]"), "{md}");
+    let summary = halo_diagnose::render_summary(&d, 10, None);
+    assert!(
+        summary.contains("1 trace with errors in no finding"),
+        "{summary}"
+    );
+}
