@@ -632,6 +632,22 @@ fn dataset_stats(
         .values()
         .flat_map(|a| a.traces.iter().map(|(t, _)| *t))
         .collect();
+    // A trace's errors are explained by a finding about errors: being slow, looping or
+    // refusing as well says nothing about why it failed.
+    let explained: HashSet<usize> = acc
+        .iter()
+        .filter(|(key, _)| {
+            matches!(
+                key.mode,
+                Mode::HallucinatedTool
+                    | Mode::InvalidToolArgs
+                    | Mode::ToolError
+                    | Mode::ProviderError
+                    | Mode::TurnExhaustion
+            )
+        })
+        .flat_map(|(_, a)| a.traces.iter().map(|(t, _)| *t))
+        .collect();
     let mut durations: Vec<f64> = selected.iter().map(|&i| all[i].duration_ms()).collect();
     let mut s = DatasetStats {
         traces: n,
@@ -644,7 +660,7 @@ fn dataset_stats(
         let t = &all[i];
         s.spans += u64::from(t.span_count);
         s.error_traces += usize::from(t.error_span_count > 0);
-        if t.error_span_count > 0 && !failing.contains(&i) {
+        if t.error_span_count > 0 && !explained.contains(&i) {
             s.unexplained_error_traces += 1;
             if s.unexplained_examples.len() < 5 {
                 s.unexplained_examples.push(crate::model::UnexplainedTrace {

@@ -99,15 +99,16 @@ pub(crate) fn arg_problem(message: &str) -> Option<ArgProblem> {
 
 static TURN_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)max_?turns|MaxTurnsExceeded|UsageLimitExceeded|\brequest_limit of \d+|max(?:imum)?[ _](?:number of )?(?:turns|steps|iterations|rounds)\b|(?:turn|step|iteration|recursion|round)[ _]limit|GraphRecursionError|RecursionError|too many (?:turns|steps|iterations)|(?:turn|step) budget",
+        r"(?i)max_?turns|MaxTurnsExceeded|\b(?:request|tool_calls)_limit of \d+|max(?:imum)?[ _](?:number of )?(?:turns|steps|iterations|rounds)\b|(?:turn|step|iteration|recursion|round)[ _]limit|GraphRecursionError|RecursionError|too many (?:turns|steps|iterations)|(?:turn|step) budget",
     )
 });
 
 /// A tool result that hands rejected arguments back to the model to try again, with no
-/// error status: Pydantic AI's "N validation error(s): ... Fix the errors and try again."
-static RETRY_PROMPT: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?is)^\s*\d+ validation errors?:\s*(?:```|\[|\{)|fix the errors and try again")
-});
+/// error status: Pydantic AI's "N validation error(s):" and the errors as JSON (its
+/// other retries, `ModelRetry`, end in the same "Fix the errors and try again." and are
+/// no argument problem).
+static RETRY_PROMPT: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?is)^\s*\d+ validation errors?:\s*(?:```|\[|\{)"));
 
 /// Whether a successful tool's result is a prompt to retry with other arguments.
 pub(crate) fn is_retry_prompt(result: &str) -> bool {
@@ -142,7 +143,7 @@ pub(crate) fn says_turn_limit(text: &str) -> bool {
 /// mentions an iteration limit is not one.
 static STOPPED_AT_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r#"(?i)^\s*(?:\{\s*"output"\s*:\s*")?((?:agent stopped due to (?:iteration limit|max(?:imum)? iterations|time limit)|maximum number of (?:messages|turns) \d+ reached)[^"\n]*)"#,
+        r#"(?i)^\s*(?:\{\s*"output"\s*:\s*"|")?((?:agent stopped due to (?:iteration limit|max(?:imum)? iterations)|maximum number of (?:messages|turns) \d+ reached)[^".\n]*\.?)"#,
     )
 });
 
@@ -354,7 +355,7 @@ pub(crate) fn says_not_done(output: &str) -> bool {
 /// Paris.") or a courtesy ("You're welcome!") claims no work.
 static COMPLETION_TEXT: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)\b(?:done|completed?|finished|all set|successfully|taken care of|(?:has|have) been (?:\w+ed|sent|made|set|done|booked|paid)|I(?:'ve|’ve| have) (?:just |now |already )?(?:sent|made|set up|done|paid|booked|issued|filed|cancell?ed|scheduled|refunded|submitted|created|updated|placed|ordered|reserved|transferred|added|removed|deleted|moved|saved|changed|reset|processed|fixed|resolved)|(?:is|are|was|were) (?:now |all )?(?:booked|confirmed|scheduled|cancell?ed|sent|updated|created|processed|submitted|refunded|paid|reserved))\b",
+        r"(?i)\b(?:done|completed?|finished|all set|successfully|taken care of|(?:has|have) been (?:\w+ed|sent|made|set|done|booked|paid)|I(?:'ve|’ve| have) (?:just |now |already )?(?:sent|made|set up|done|paid|booked|issued|filed|cancell?ed|scheduled|refunded|submitted|created|updated|placed|ordered|reserved|transferred|added|removed|deleted|moved|saved|changed|reset|processed|fixed|resolved)|\byour\b[^.!?\n]{0,60}?\b(?:is|are|was|were|has been|have been) (?:now |all )?(?:booked|confirmed|scheduled|cancell?ed|sent|updated|created|processed|submitted|refunded|paid|reserved))\b",
     )
 });
 
@@ -670,8 +671,18 @@ mod tests {
             ),
             Some("Agent stopped due to iteration limit or time limit.")
         );
+        // Traceloop's output is the JSON string; text after the sentence is no part of it.
+        assert_eq!(
+            stopped_at_limit(r#""Agent stopped due to max iterations. Partial: 3 items""#),
+            Some("Agent stopped due to max iterations.")
+        );
+        assert!(stopped_at_limit("Agent stopped due to time limit.").is_none());
         assert!(says_turn_limit(
             "UsageLimitExceeded: The next request would exceed the request_limit of 8"
+        ));
+        // A token budget is no turn budget.
+        assert!(!says_turn_limit(
+            "UsageLimitExceeded: Exceeded the total_tokens_limit of 10000 (total_tokens=12000)"
         ));
     }
 
@@ -696,6 +707,10 @@ mod tests {
             "I was unable to complete the task because the lookup failed.",
             "I've noticed you asked about refunds: they take 5-7 days.",
             "Flights to Lisbon are usually booked weeks ahead.",
+            "Refunds are processed within 5-7 business days.",
+            "Python was created by Guido van Rossum.",
+            "The launch is scheduled for Tuesday.",
+            "Nothing was sent.",
         ] {
             assert!(!claims_done(answer), "{answer}");
         }

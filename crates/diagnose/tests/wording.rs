@@ -581,6 +581,12 @@ fn errors_no_finding_explains_are_counted_and_named() {
         Some("skytrip.errors.QueueClosed: the work queue closed"),
         serde_json::json!({"openinference.span.kind": "AGENT"}),
     ));
+    // The same run also loops: a finding, but not about its error.
+    calls(
+        &mut lines,
+        "odd",
+        &[("search", "{}"), ("search", "{}"), ("search", "{}")],
+    );
     for i in 0..2 {
         let t = format!("tool{i}");
         lines.push(root(&t, None));
@@ -597,6 +603,7 @@ fn errors_no_finding_explains_are_counted_and_named() {
     let ds = common::open(tmp.path(), &[path]);
     let d = diagnose(&ds, &DiagnoseOptions::default()).unwrap();
     assert_eq!(d.stats.error_traces, 3);
+    assert_eq!(d.traces_with(Mode::RepeatedToolLoop), ["odd"]);
     assert_eq!(d.stats.unexplained_error_traces, 1, "{:#?}", d.stats);
     assert_eq!(d.stats.unexplained_examples[0].trace_id, "odd");
     assert!(
