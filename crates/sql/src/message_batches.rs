@@ -128,9 +128,9 @@ impl MessageBatches {
             Arc::new(self.position.finish()),
             Arc::new(self.role.finish()),
             Arc::new(self.content.finish()),
-            Arc::new(self.content_chars.finish()),
             Arc::new(self.tool_call_id.finish()),
             Arc::new(self.tool_calls.finish()),
+            Arc::new(self.content_chars.finish()),
         ];
         let batch = RecordBatch::try_new(messages_schema(), columns)
             .map_err(|e| SqlError::Query(format!("messages table: {e}")))?;

@@ -34,14 +34,15 @@ pub(crate) fn messages_schema() -> SchemaRef {
                 Field::new("position", DataType::Int32, false),
                 Field::new("role", DataType::Utf8, false),
                 Field::new("content", DataType::Utf8, false),
-                // The whole message's length: `content` keeps its first 4,096 characters.
-                Field::new("content_chars", DataType::Int64, false),
                 Field::new("tool_call_id", DataType::Utf8, true),
                 Field::new(
                     "tool_calls",
                     DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
                     false,
                 ),
+                // Added last, so columns read by position keep theirs: the whole
+                // message's length, where `content` keeps its first 4,096 characters.
+                Field::new("content_chars", DataType::Int64, false),
             ]))
         })
         .clone()
