@@ -52,8 +52,8 @@ pub struct LlmMessages {
 
 /// Reads the messages of a span from whichever dialect carries them.
 pub fn llm_messages(span: &RawSpan<'_>) -> LlmMessages {
-    let mut input: BTreeMap<usize, ChatMessage> = BTreeMap::new();
-    let mut output: BTreeMap<usize, ChatMessage> = BTreeMap::new();
+    let mut input = FlatMessages::default();
+    let mut output = FlatMessages::default();
     let mut genai_in = None;
     let mut genai_out = None;
     for (key, value) in span.attributes.iter() {
@@ -72,8 +72,8 @@ pub fn llm_messages(span: &RawSpan<'_>) -> LlmMessages {
         }
     }
     let mut result = LlmMessages {
-        input: input.into_values().collect(),
-        output: output.into_values().collect(),
+        input: input.finish(),
+        output: output.finish(),
     };
     if result.input.is_empty() {
         if let Some(v) = genai_in {
@@ -93,12 +93,54 @@ fn split_index(rest: &str) -> Option<(usize, &str)> {
     Some((rest[..dot].parse().ok()?, &rest[dot + 1..]))
 }
 
-fn apply_flat(messages: &mut BTreeMap<usize, ChatMessage>, rest: &str, value: &AttrValue<'_>) {
+/// Messages read from flattened keys: by message index, and their tool calls by message
+/// and call index, apart, so that only the calls named are made (an index of a billion
+/// must not make a billion empty calls).
+#[derive(Default)]
+struct FlatMessages {
+    messages: BTreeMap<usize, ChatMessage>,
+    calls: BTreeMap<(usize, usize), ToolCallRef>,
+}
+
+impl FlatMessages {
+    fn message(&mut self, n: usize) -> &mut ChatMessage {
+        self.messages.entry(n).or_default()
+    }
+
+    fn call(&mut self, n: usize, m: usize) -> &mut ToolCallRef {
+        self.messages.entry(n).or_default();
+        self.calls.entry((n, m)).or_default()
+    }
+
+    /// The messages in order, each with its calls in order.
+    fn finish(self) -> Vec<ChatMessage> {
+        let mut messages = self.messages;
+        for ((n, _), call) in self.calls {
+            messages.entry(n).or_default().tool_calls.push(call);
+        }
+        messages.into_values().collect()
+    }
+}
+
+fn apply_flat(messages: &mut FlatMessages, rest: &str, value: &AttrValue<'_>) {
     let Some((n, field)) = split_index(rest) else {
         return;
     };
     let text = value.as_text().map(|t| t.into_owned()).unwrap_or_default();
-    let message = messages.entry(n).or_default();
+    if let Some(call) = field.strip_prefix("message.tool_calls.") {
+        let Some((m, call_field)) = split_index(call) else {
+            return;
+        };
+        let slot = messages.call(n, m);
+        match call_field {
+            "tool_call.id" => slot.id = Some(text),
+            "tool_call.function.name" => slot.name = text,
+            "tool_call.function.arguments" => slot.arguments = text,
+            _ => {}
+        }
+        return;
+    }
+    let message = messages.message(n);
     match field {
         "message.role" => message.role = text,
         "message.content" => message.content = text,
@@ -111,64 +153,29 @@ fn apply_flat(messages: &mut BTreeMap<usize, ChatMessage>, rest: &str, value: &A
                     }
                     message.content.push_str(&text);
                 }
-            } else if let Some(call) = field.strip_prefix("message.tool_calls.") {
-                let Some((m, call_field)) = split_index(call) else {
-                    return;
-                };
-                let Some(slot) = call_slot(message, m) else {
-                    return;
-                };
-                match call_field {
-                    "tool_call.id" => slot.id = Some(text),
-                    "tool_call.function.name" => slot.name = text,
-                    "tool_call.function.arguments" => slot.arguments = text,
-                    _ => {}
-                }
             }
         }
     }
 }
 
-/// The most tool calls one message is read with. Keys name calls by index, and an index
-/// of a billion must not make a billion empty calls.
-const MAX_CALLS_PER_MESSAGE: usize = 1_000;
-
-/// The `m`th tool call of `message`, made (with any before it) if not there yet: keys
-/// name calls by index, in any order. `None` past [`MAX_CALLS_PER_MESSAGE`].
-fn call_slot(message: &mut ChatMessage, m: usize) -> Option<&mut ToolCallRef> {
-    if m >= MAX_CALLS_PER_MESSAGE {
-        return None;
-    }
-    if message.tool_calls.len() <= m {
-        message.tool_calls.resize_with(m + 1, ToolCallRef::default);
-    }
-    Some(&mut message.tool_calls[m])
-}
-
 /// OpenLLMetry's flattened messages (`gen_ai.prompt.N.role`, `gen_ai.completion.N.content`,
 /// `gen_ai.completion.N.tool_calls.M.name`): OpenInference's fields without their
 /// `message.` and `tool_call.function.` steps.
-fn apply_flat_unprefixed(
-    messages: &mut BTreeMap<usize, ChatMessage>,
-    rest: &str,
-    value: &AttrValue<'_>,
-) {
+fn apply_flat_unprefixed(messages: &mut FlatMessages, rest: &str, value: &AttrValue<'_>) {
     let Some((n, field)) = split_index(rest) else {
         return;
     };
     let text = || value.as_text().map(|t| t.into_owned()).unwrap_or_default();
     match field {
-        "role" => messages.entry(n).or_default().role = text(),
-        "content" => messages.entry(n).or_default().content = text(),
-        "tool_call_id" => messages.entry(n).or_default().tool_call_id = Some(text()),
+        "role" => messages.message(n).role = text(),
+        "content" => messages.message(n).content = text(),
+        "tool_call_id" => messages.message(n).tool_call_id = Some(text()),
         _ => {
             let Some((m, call_field)) = field.strip_prefix("tool_calls.").and_then(split_index)
             else {
                 return;
             };
-            let Some(slot) = call_slot(messages.entry(n).or_default(), m) else {
-                return;
-            };
+            let slot = messages.call(n, m);
             match call_field {
                 "id" => slot.id = Some(text()),
                 "name" => slot.name = text(),
@@ -269,8 +276,12 @@ mod tests {
             "llm.output_messages.0.message.tool_calls.1.tool_call.function.name":"grep"}"#,
         );
         let m = llm_messages(&s);
-        assert_eq!(m.output[0].tool_calls.len(), 2);
-        assert_eq!(m.output[0].tool_calls[1].name, "grep");
+        let names: Vec<&str> = m.output[0]
+            .tool_calls
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["grep", "x", "y"], "only the calls named, in order");
     }
 
     #[test]
