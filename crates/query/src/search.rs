@@ -109,6 +109,8 @@ pub struct SearchResult {
     pub total_matches: u64,
     /// Spans with a match.
     pub matching_span_count: u64,
+    /// Matches passed over before the first returned (the `offset` asked for).
+    pub offset: usize,
     /// Whether more matches exist after those returned.
     pub has_more: bool,
     /// The `offset` that returns the matches after these, when there are more.
@@ -189,6 +191,7 @@ fn search(
         pattern: pattern.to_string(),
         total_matches: 0,
         matching_span_count: 0,
+        offset,
         has_more: false,
         next_offset: None,
         matches: Vec::new(),

@@ -527,11 +527,13 @@ impl Agent {
             );
             // A JSON answer stays JSON: whole items are left out of its longest list.
             let id = self.shared.contexts.insert(whole.clone());
-            let fitted = tools::fit::json_within(&whole, share, |list, kept, all| {
-                format!(
-                    "{kept} of the {all} items of `{list}` kept: {why}. The whole result is context item {id}: fetch it with get_context_item(item_id), or ask for less per call and spread the calls over turns"
-                )
-            });
+            let fitted = tools::fit::json_within(
+                &whole,
+                share,
+                &format!(
+                    "{why}. The whole result is context item {id}: fetch it with get_context_item(item_id), or ask for less per call and spread the calls over turns"
+                ),
+            );
             o.content = match fitted {
                 Some(json) => json,
                 None => {

@@ -141,11 +141,16 @@ async fn results_cut_to_the_turns_budget_stay_valid_json() {
         let kept = page["traces"].as_array().unwrap().len();
         assert!(kept > 0 && kept < 300, "{id}: {kept}");
         assert_eq!(page["truncated"], true);
+        // Paging goes on right after the last row kept.
+        assert_eq!(page["has_more"], true);
+        assert_eq!(page["next_offset"], kept, "{id}");
+        assert_eq!(page["omitted_traces"], 500 - kept, "{id}");
         let note = page["truncation_note"].as_str().unwrap();
         assert!(
             note.contains(&format!("{kept} of the "))
                 && note.contains("per-turn budget")
-                && note.contains("get_context_item"),
+                && note.contains("get_context_item")
+                && note.contains(&format!("offset: {kept}")),
             "{note}"
         );
     }

@@ -71,16 +71,14 @@ fn shrink_list<T, I: Serialize>(
 }
 
 /// Any JSON object answer cut to `budget` bytes on whole items: items are left out from
-/// the end of its longest top-level list, and `truncated` and `truncation_note` (from
-/// `note(list, kept, all)`, after any note the answer had) say so. `None` when the text
-/// is no JSON object, or does not fit even with that list empty: the caller cuts it as
-/// text then.
-pub(crate) fn json_within(
-    text: &str,
-    budget: usize,
-    note: impl Fn(&str, usize, usize) -> String,
-) -> Option<String> {
-    let serde_json::Value::Object(mut object) = serde_json::from_str(text).ok()? else {
+/// the end of its longest top-level list, and the answer's paging fields follow
+/// (`has_more`, `next_offset` moved back by the items left out, or set from `offset`,
+/// and `omitted_<list>` grown by them); `truncated` and a new `truncation_note` (what was
+/// kept, then `why`) say so. `None` when the text is no JSON object, or does not fit
+/// even with that list empty: the caller cuts it as text then.
+pub(crate) fn json_within(text: &str, budget: usize, why: &str) -> Option<String> {
+    use serde_json::Value;
+    let Value::Object(mut object) = serde_json::from_str(text).ok()? else {
         return None;
     };
     let (field, _) = object
@@ -89,20 +87,38 @@ pub(crate) fn json_within(
         .map(|(k, v)| (k.clone(), json_len(v)))
         .max_by_key(|(_, len)| *len)?;
     let items = match object.get_mut(&field) {
-        Some(serde_json::Value::Array(items)) => std::mem::take(items),
+        Some(Value::Array(items)) => std::mem::take(items),
         _ => return None,
     };
     let all = items.len();
-    let earlier = object
-        .get("truncation_note")
-        .and_then(|n| n.as_str())
-        .map(|n| format!("{n}; "))
-        .unwrap_or_default();
-    let encode = |object: &mut serde_json::Map<String, serde_json::Value>, kept: usize| {
+    let next_before = object.get("next_offset").and_then(Value::as_u64);
+    let offset = object.get("offset").and_then(Value::as_u64);
+    let omitted_key = format!("omitted_{field}");
+    let omitted_before = object
+        .get(&omitted_key)
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let encode = |object: &mut serde_json::Map<String, Value>, kept: usize| {
+        let dropped = (all - kept) as u64;
+        // The next page starts right after the last item kept.
+        let next = match (next_before, offset) {
+            (Some(next), _) => Some(next.saturating_sub(dropped)),
+            (None, Some(offset)) => Some(offset + kept as u64),
+            (None, None) => None,
+        };
+        if let Some(next) = next.filter(|_| dropped > 0) {
+            object.insert("next_offset".into(), next.into());
+            object.insert("has_more".into(), true.into());
+        }
+        object.insert(omitted_key.clone(), (omitted_before + dropped).into());
         object.insert("truncated".into(), true.into());
+        let page_on = match next {
+            Some(next) if dropped > 0 => format!(" Page on with offset: {next}."),
+            _ => String::new(),
+        };
         object.insert(
             "truncation_note".into(),
-            format!("{earlier}{}", note(&field, kept, all)).into(),
+            format!("{kept} of the {all} items of `{field}` kept: {why}.{page_on}").into(),
         );
         serde_json::to_string(&*object).ok()
     };
@@ -110,7 +126,7 @@ pub(crate) fn json_within(
     let kept = items_that_fit(&items, budget.saturating_sub(envelope));
     let mut items = items;
     items.truncate(kept);
-    object.insert(field.clone(), serde_json::Value::Array(items));
+    object.insert(field.clone(), Value::Array(items));
     // The note names counts, so the estimate can be off by a few digits: re-check.
     loop {
         let kept = object
@@ -122,7 +138,7 @@ pub(crate) fn json_within(
             return Some(text);
         }
         match object.get_mut(&field) {
-            Some(serde_json::Value::Array(items)) if !items.is_empty() => {
+            Some(Value::Array(items)) if !items.is_empty() => {
                 items.pop();
             }
             _ => return None,
@@ -436,6 +452,7 @@ mod tests {
             pattern: "x".into(),
             total_matches: total,
             matching_span_count: 1,
+            offset: 0,
             has_more: total > n as u64,
             next_offset: (total > n as u64).then_some(n as u64),
             matches: (0..n)
