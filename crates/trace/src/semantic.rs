@@ -522,7 +522,7 @@ impl<'a> SpanFacts<'a> {
             .find_map(|v| {
                 // A traceback is read whole: what failed is in its last lines.
                 let head = v.text_head(ERROR_HEAD_CHARS)?;
-                if head.trim_start().starts_with("Traceback (") {
+                if head.contains("Traceback (most recent call last):") {
                     v.as_text()
                 } else {
                     Some(head)

@@ -7,10 +7,17 @@
 
 const HEADER: &str = "Traceback (most recent call last):";
 
-/// The exception at the end of `text` when `text` is a Python traceback
-/// (`anthropic.RateLimitError: Error code: 429 - ...`), else `None`.
+/// The exception at the end of `text` when `text` holds a Python traceback
+/// (`anthropic.RateLimitError: Error code: 429 - ...`), else `None`. LangChain's tracer
+/// writes the exception's `repr` first and the traceback right after it: without an
+/// exception line at the end, that `repr` is the answer.
 pub fn traceback_exception(text: &str) -> Option<&str> {
-    let body = text.trim_start().strip_prefix(HEADER)?;
+    let at = text.find(HEADER)?;
+    let before = text[..at].trim();
+    exception_after_frames(&text[at + HEADER.len()..]).or((!before.is_empty()).then_some(before))
+}
+
+fn exception_after_frames(body: &str) -> Option<&str> {
     // The exception begins at the first line after the last frame that is not indented
     // (a frame is `  File ...` and its indented source line).
     let last_frame = body.rfind("\n  File ")?;
@@ -46,6 +53,17 @@ mod tests {
             Some("langgraph.errors.GraphRecursionError: Recursion limit of 25 reached\nwithout hitting a stop condition.")
         );
         assert_eq!(traceback_exception("ValueError: bad"), None);
+        // LangChain's tracer: the repr, then the traceback with blank lines between frames.
+        let langchain = "RateLimitError('Error code: 429')Traceback (most recent call last):\n\n  File \"/venv/langchain_core/runnables/base.py\", line 5093, in invoke\n    return self.bound.invoke(input)\n\n  File \"/venv/openai/_base_client.py\", line 1061, in request\n    raise self._make_status_error_from_response(err.response) from None\n\nopenai.RateLimitError: Error code: 429 - rate limited";
+        assert_eq!(
+            traceback_exception(langchain),
+            Some("openai.RateLimitError: Error code: 429 - rate limited")
+        );
+        let cut = "RateLimitError('Error code: 429')Traceback (most recent call last):\n\n  File \"/venv/x.py\", line 5";
+        assert_eq!(
+            traceback_exception(cut),
+            Some("RateLimitError('Error code: 429')")
+        );
         assert_eq!(
             traceback_exception("Traceback (most recent call last):\n  File \"x\""),
             None
