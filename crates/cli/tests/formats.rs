@@ -534,13 +534,37 @@ fn otlp_ids_in_upper_case_or_base64_name_one_trace() {
         )
         .line()],
     );
+    // The reference format in upper case too.
+    write(
+        &dir,
+        "d.jsonl",
+        &[Span::new(
+            "C0FFEE00C0FFEE00C0FFEE00C0FFEE00",
+            "DDDD",
+            "AAAA0000AAAA0000",
+        )
+        .line()],
+    );
     let o = json(&halo(
         tmp.path(),
         &["overview", dir.to_str().unwrap(), "--json"],
     ));
     assert_eq!(o["total_traces"], 1, "{o}");
-    assert_eq!(o["total_spans"], 3);
+    assert_eq!(o["total_spans"], 4);
     assert_eq!(o["missing_parent_span_count"], 0);
+    // A span named in upper case is found.
+    let d = dir.to_str().unwrap();
+    let upper = "C0FFEE00C0FFEE00C0FFEE00C0FFEE00";
+    let v = json(&halo(
+        tmp.path(),
+        &["view", d, upper, "--span", "AAAA0000AAAA0000", "--json"],
+    ));
+    assert_eq!(v["spans"][0]["span_id"], "aaaa0000aaaa0000", "{v}");
+    let found = json(&halo(
+        tmp.path(),
+        &["search", d, upper, "span", "--span", "DDDD", "--json"],
+    ));
+    assert!(found["total_matches"].as_u64().unwrap() > 0, "{found}");
     for id in [
         "c0ffee00c0ffee00c0ffee00c0ffee00",
         "C0FFEE00C0FFEE00C0FFEE00C0FFEE00",
@@ -549,7 +573,7 @@ fn otlp_ids_in_upper_case_or_base64_name_one_trace() {
             tmp.path(),
             &["view", dir.to_str().unwrap(), id, "--json"],
         ));
-        assert_eq!(v["spans"].as_array().unwrap().len(), 3, "{id}");
+        assert_eq!(v["spans"].as_array().unwrap().len(), 4, "{id}");
     }
 }
 

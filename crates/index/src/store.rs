@@ -39,8 +39,9 @@ use crate::IndexError;
 /// its span's byte range; 11: upper-case OTLP hex ids are read in lower case, an OTLP
 /// `intValue` past i64 is kept as text, and OpenLLMetry's request type, flattened
 /// messages and declared functions are read; 12: Traceloop's span kinds and entities
-/// are read, and an error message that is a Python traceback is its exception.)
-pub const FORMAT_VERSION: u32 = 12;
+/// are read, and an error message that is a Python traceback is its exception; 13:
+/// upper-case hex ids of the reference format are read in lower case too.)
+pub const FORMAT_VERSION: u32 = 13;
 
 /// One segment's entry in `meta.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -12,6 +12,8 @@ use halo_index::{Dataset, SpanColumns};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use crate::records::same_id;
+
 /// The flag written right after a citation that does not resolve:
 /// `[trace:ID] ⚠ not in dataset`. It starts with a space.
 pub const UNKNOWN_CITATION_FLAG: &str = " ⚠ not in dataset";
@@ -127,7 +129,7 @@ struct Resolver<'d> {
 
 impl Resolver<'_> {
     fn has_trace(&self, trace_id: &str) -> bool {
-        self.ds.trace(trace_id).is_some()
+        self.ds.trace(&same_id(trace_id)).is_some()
     }
 
     fn has_span(&mut self, trace_id: &str, span_id: &str) -> bool {
@@ -137,8 +139,8 @@ impl Resolver<'_> {
         let ds = self.ds;
         self.spans
             .entry(trace_id.to_string())
-            .or_insert_with(|| span_ids(ds, trace_id))
-            .contains(span_id)
+            .or_insert_with(|| span_ids(ds, &same_id(trace_id)))
+            .contains(same_id(span_id).as_ref())
     }
 
     /// Splits a span citation's body into trace and span id. Trace ids may contain `:`, so

@@ -91,17 +91,15 @@ impl SpanRecord {
 }
 
 /// Looks a trace up, or says it does not exist. A hex id given in upper case finds the
-/// trace its lower-case spelling names (OTLP ids are read in lower case).
+/// trace its lower-case spelling names (hex ids are read in lower case).
 pub fn find_trace<'d>(ds: &'d Dataset, trace_id: &str) -> Result<&'d TraceSummary, QueryError> {
-    ds.trace(trace_id)
-        .or_else(|| {
-            let upper_hex = trace_id.bytes().all(|b| b.is_ascii_hexdigit())
-                && trace_id.bytes().any(|b| b.is_ascii_uppercase());
-            upper_hex
-                .then(|| ds.trace(&trace_id.to_ascii_lowercase()))
-                .flatten()
-        })
+    ds.trace(&same_id(trace_id))
         .ok_or_else(|| QueryError::UnknownTrace(trace_id.to_string()))
+}
+
+/// An id as the index holds it: hex in lower case, anything else as given.
+pub(crate) fn same_id(id: &str) -> std::borrow::Cow<'_, str> {
+    halo_trace::span::lower_hex_id(std::borrow::Cow::Borrowed(id))
 }
 
 /// The spans of a trace, ordered by start time (file order among equals).

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::filter::compile_regex;
-use crate::records::{find_trace, raw_span_json, spans_of, SpanRecord};
+use crate::records::{find_trace, raw_span_json, same_id, spans_of, SpanRecord};
 use crate::QueryError;
 
 /// Version of the [`SearchResult`] JSON.
@@ -261,7 +261,7 @@ pub fn search_span(ds: &Dataset, args: &SearchSpanArgs) -> Result<SearchResult, 
     let trace = find_trace(ds, &args.trace_id)?;
     let spans: Vec<SpanRecord> = spans_of(ds, trace)?
         .into_iter()
-        .filter(|s| s.span_id == args.span_id)
+        .filter(|s| s.span_id == same_id(&args.span_id))
         .collect();
     if spans.is_empty() {
         return Err(QueryError::UnknownSpan {

@@ -8,7 +8,7 @@ use halo_trace::{AttrValue, Attributes, SpanFacts};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::records::{find_trace, full_span, spans_of, SpanRecord};
+use crate::records::{find_trace, full_span, same_id, spans_of, SpanRecord};
 use crate::QueryError;
 
 /// Version of the [`TraceView`] JSON.
@@ -535,12 +535,12 @@ pub fn view_spans(ds: &Dataset, args: &ViewSpansArgs) -> Result<TraceView, Query
     let all = spans_of(ds, trace)?;
     let shown: Vec<&SpanRecord> = all
         .iter()
-        .filter(|s| args.span_ids.iter().any(|id| id == &s.span_id))
+        .filter(|s| args.span_ids.iter().any(|id| same_id(id) == s.span_id))
         .collect();
     let missing = args
         .span_ids
         .iter()
-        .filter(|id| !all.iter().any(|s| &&s.span_id == id))
+        .filter(|id| !all.iter().any(|s| s.span_id == same_id(id)))
         .cloned()
         .collect::<Vec<_>>();
     let hint =

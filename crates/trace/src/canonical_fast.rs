@@ -152,8 +152,8 @@ impl<'a> Fields<'a> {
         };
         let (scope_name, scope_version) = self.scope.flatten().unwrap_or_default();
         Some(RawSpan {
-            trace_id,
-            span_id,
+            trace_id: crate::span::lower_hex_id(trace_id),
+            span_id: crate::span::lower_hex_id(span_id),
             parent_span_id: crate::span::parent_or_none(self.parent_span_id.flatten()),
             trace_state: self.trace_state.flatten().unwrap_or_default(),
             name: self.name.flatten().unwrap_or_default(),

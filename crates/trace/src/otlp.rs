@@ -292,13 +292,7 @@ fn hex_id(id: Cow<'_, str>, bytes: usize) -> Cow<'_, str> {
     use base64::Engine as _;
     let base64_len = bytes.div_ceil(3) * 4;
     if id.len() != base64_len || !id.ends_with('=') {
-        let upper_hex =
-            id.bytes().all(|b| b.is_ascii_hexdigit()) && id.bytes().any(|b| b.is_ascii_uppercase());
-        return if upper_hex {
-            Cow::Owned(id.to_ascii_lowercase())
-        } else {
-            id
-        };
+        return crate::span::lower_hex_id(id);
     }
     match base64::engine::general_purpose::STANDARD.decode(id.as_bytes()) {
         Ok(raw) if raw.len() == bytes => {

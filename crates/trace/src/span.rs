@@ -231,8 +231,8 @@ pub(crate) fn parse_canonical_serde(line: &str) -> Result<RawSpan<'_>, ParseErro
         None => Default::default(),
     };
     Ok(RawSpan {
-        trace_id: l.trace_id,
-        span_id: l.span_id,
+        trace_id: lower_hex_id(l.trace_id),
+        span_id: lower_hex_id(l.span_id),
         parent_span_id: parent_or_none(l.parent_span_id),
         trace_state: l.trace_state.unwrap_or_default(),
         name: l.name.unwrap_or_default(),
@@ -252,8 +252,21 @@ pub(crate) fn parse_canonical_serde(line: &str) -> Result<RawSpan<'_>, ParseErro
 /// writes "no parent") is none as well.
 pub(crate) fn parent_or_none(parent: Option<Cow<'_, str>>) -> Cow<'_, str> {
     match parent {
-        Some(p) if !p.bytes().all(|b| b == b'0') => p,
+        Some(p) if !p.bytes().all(|b| b == b'0') => lower_hex_id(p),
         _ => Cow::Borrowed(""),
+    }
+}
+
+/// An id written in hex with upper-case digits, in lower case: hex ids are
+/// case-insensitive, and one trace exported in both spellings (or in two files, one of
+/// each) must be one trace. Any other id is kept as written.
+pub fn lower_hex_id(id: Cow<'_, str>) -> Cow<'_, str> {
+    let upper_hex =
+        id.bytes().any(|b| b.is_ascii_uppercase()) && id.bytes().all(|b| b.is_ascii_hexdigit());
+    if upper_hex {
+        Cow::Owned(id.to_ascii_lowercase())
+    } else {
+        id
     }
 }
 
