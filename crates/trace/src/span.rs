@@ -257,13 +257,40 @@ pub(crate) fn parent_or_none(parent: Option<Cow<'_, str>>) -> Cow<'_, str> {
     }
 }
 
+/// Whether `bytes` may hold an ASCII upper-case letter: true for every one, and for a
+/// few other bytes (`@`, `[`..`_`, some above 127), which the caller's exact check then
+/// turns away. Every span's ids pass here while indexing and upper case is rare, so
+/// eight bytes are looked at at once: an upper-case letter has bit 6 set and bit 5
+/// clear, a lower-case hex digit never does.
+#[inline]
+fn has_upper_case(bytes: &[u8]) -> bool {
+    const BIT6: u64 = 0x4040_4040_4040_4040;
+    let chunks = bytes.chunks_exact(8);
+    let tail = chunks.remainder();
+    let mut seen = 0u64;
+    for chunk in chunks {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        // Bit 5 of each byte moves to bit 6 of the same byte.
+        seen |= x & !(x << 1) & BIT6;
+    }
+    seen != 0 || tail.iter().any(|b| b & 0x60 == 0x40)
+}
+
 /// An id written in hex with upper-case digits, in lower case: hex ids are
 /// case-insensitive, and one trace exported in both spellings (or in two files, one of
 /// each) must be one trace. Any other id is kept as written.
+#[inline]
 pub fn lower_hex_id(id: Cow<'_, str>) -> Cow<'_, str> {
-    let upper_hex =
-        id.bytes().any(|b| b.is_ascii_uppercase()) && id.bytes().all(|b| b.is_ascii_hexdigit());
-    if upper_hex {
+    if has_upper_case(id.as_bytes()) {
+        lowered_if_hex(id)
+    } else {
+        id
+    }
+}
+
+#[cold]
+fn lowered_if_hex(id: Cow<'_, str>) -> Cow<'_, str> {
+    if id.bytes().all(|b| b.is_ascii_hexdigit()) {
         Cow::Owned(id.to_ascii_lowercase())
     } else {
         id
@@ -273,6 +300,35 @@ pub fn lower_hex_id(id: Cow<'_, str>) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upper_case_hex_ids_are_lowered_and_others_kept() {
+        let lower = |s: &'static str| lower_hex_id(Cow::Borrowed(s)).into_owned();
+        assert_eq!(
+            lower("5B8EFFF798038103D269B633813FC60C"),
+            "5b8efff798038103d269b633813fc60c"
+        );
+        assert_eq!(lower("00F067AA0BA902B7"), "00f067aa0ba902b7");
+        assert_eq!(lower("abcD"), "abcd");
+        for kept in [
+            "5b8efff798038103d269b633813fc60c",
+            "t_1",
+            "Trace-1",
+            "ÉCLAIR",
+            "@abc",
+            "",
+        ] {
+            assert_eq!(lower(kept), kept);
+        }
+        for (text, upper) in [
+            ("0123456789abcdef", false),
+            ("0123456789abcdeF", true),
+            ("zzzzzzzzZ", true),
+            ("abc", false),
+        ] {
+            assert_eq!(has_upper_case(text.as_bytes()), upper, "{text}");
+        }
+    }
 
     #[test]
     fn a_valid_time_out_of_range_is_named_so_not_malformed() {
