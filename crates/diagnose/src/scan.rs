@@ -245,6 +245,19 @@ pub(crate) struct TraceOut<'a> {
 }
 
 impl<'a> TraceOut<'a> {
+    /// An argument problem of a call of `tool`, seen on `span`.
+    fn arg_problem(&mut self, tool: &str, p: signals::ArgProblem, span: &'a str) {
+        let template = match &p.argument {
+            Some(a) => format!("{} '{a}'", p.kind),
+            None => p.kind.to_string(),
+        };
+        self.hit(
+            key(Mode::InvalidToolArgs, Some(tool), None, Some(template)),
+            p.argument,
+            vec![span],
+        );
+    }
+
     fn hit(&mut self, key: FindingKey, argument: Option<String>, spans: Vec<&'a str>) {
         if let Some(h) = self.hits.iter_mut().find(|h| h.key == key) {
             for s in spans {
@@ -418,15 +431,7 @@ pub(crate) fn analyze<'a>(
                         vec![s.span_id],
                     );
                 } else if let Some(p) = signals::arg_problem(&text) {
-                    let template = match &p.argument {
-                        Some(a) => format!("{} '{a}'", p.kind),
-                        None => p.kind.to_string(),
-                    };
-                    out.hit(
-                        key(Mode::InvalidToolArgs, Some(tool), None, Some(template)),
-                        p.argument,
-                        vec![s.span_id],
-                    );
+                    out.arg_problem(tool, p, s.span_id);
                 } else {
                     let template = signals::template_of(s.error_type(), s.error_message());
                     out.hit(
@@ -450,15 +455,7 @@ pub(crate) fn analyze<'a>(
                     .filter(|r| signals::is_retry_prompt(r))
                     .and_then(signals::arg_problem)
                 {
-                    let template = match &p.argument {
-                        Some(a) => format!("{} '{a}'", p.kind),
-                        None => p.kind.to_string(),
-                    };
-                    out.hit(
-                        key(Mode::InvalidToolArgs, Some(tool), None, Some(template)),
-                        p.argument,
-                        vec![s.span_id],
-                    );
+                    out.arg_problem(tool, p, s.span_id);
                 }
                 out.measures.push(Measure {
                     kind: MeasureKind::ToolLatency,
