@@ -94,6 +94,9 @@ pub struct SpanFacts<'a> {
     pub outcome: Option<Cow<'a, str>>,
 }
 
+/// Reads a dialect's kind marker (`LLM`, `execute_tool`, `chat`...) as a kind.
+type KindReader = fn(&str) -> Option<SpanKind>;
+
 /// Cuts text to at most `max` characters, on a character boundary.
 pub fn head(text: &str, max: usize) -> &str {
     if text.len() <= max {
@@ -417,30 +420,17 @@ impl<'a> SpanFacts<'a> {
     }
 
     fn from_slots(span: &RawSpan<'a>, s: Slots<'_, 'a>) -> SpanFacts<'a> {
-        let kind = s
-            .oi_kind
-            .and_then(|v| v.as_text())
-            .and_then(|t| SpanKind::from_openinference(&t))
-            .or_else(|| {
-                s.inf_kind
-                    .and_then(|v| v.as_text())
-                    .and_then(|t| SpanKind::from_openinference(&t))
-            })
-            .or_else(|| {
-                s.genai_op
-                    .and_then(|v| v.as_text())
-                    .and_then(|t| SpanKind::from_genai_operation(&t))
-            })
-            .or_else(|| {
-                s.llm_request_type
-                    .and_then(|v| v.as_text())
-                    .and_then(|t| SpanKind::from_llm_request_type(&t))
-            })
-            .or_else(|| {
-                s.traceloop_kind
-                    .and_then(|v| v.as_text())
-                    .and_then(|t| SpanKind::from_traceloop(&t))
-            })
+        // The first dialect's kind marker that carries a known value.
+        let markers: [(_, KindReader); 5] = [
+            (s.oi_kind, SpanKind::from_openinference),
+            (s.inf_kind, SpanKind::from_openinference),
+            (s.genai_op, SpanKind::from_genai_operation),
+            (s.llm_request_type, SpanKind::from_llm_request_type),
+            (s.traceloop_kind, SpanKind::from_traceloop),
+        ];
+        let kind = markers
+            .iter()
+            .find_map(|(slot, read)| slot.and_then(|v| v.as_text()).and_then(|t| read(&t)))
             // A span that names the tool it ran is a tool call, also without an operation
             // name (Pydantic AI's `running tool` spans carry only `gen_ai.tool.name`).
             .or_else(|| text_of(&s.tool_name).map(|_| SpanKind::Tool))
