@@ -522,28 +522,15 @@ impl Agent {
                 continue;
             }
             let whole = std::mem::take(&mut o.content);
+            let id = self.shared.contexts.insert(whole.clone());
             let why = format!(
-                "the {n} tool results of this turn came to {total} bytes, over the per-turn budget of {TURN_RESULTS_BUDGET_CHARS}, so each was cut in proportion"
+                "the {n} tool results of this turn came to {total} bytes, over the per-turn budget of {TURN_RESULTS_BUDGET_CHARS}, so each was cut in proportion. The whole result is context item {id}: fetch it with get_context_item(item_id), or ask for less per call and spread the calls over turns"
             );
             // A JSON answer stays JSON: whole items are left out of its longest list.
-            let id = self.shared.contexts.insert(whole.clone());
-            let fitted = tools::fit::json_within(
-                &whole,
-                share,
-                &format!(
-                    "{why}. The whole result is context item {id}: fetch it with get_context_item(item_id), or ask for less per call and spread the calls over turns"
-                ),
-            );
-            o.content = match fitted {
-                Some(json) => json,
-                None => {
-                    let head = halo_trace::head(&whole, share);
-                    format!(
-                        "{head}\n... [cut to {} of {len} bytes: {why}. The whole result is context item {id}: fetch it with get_context_item(item_id), or ask for less per call and spread the calls over turns]",
-                        head.len()
-                    )
-                }
-            };
+            o.content = tools::fit::json_within(&whole, share, &why).unwrap_or_else(|| {
+                let head = halo_trace::head(&whole, share);
+                format!("{head}\n... [cut to {} of {len} bytes: {why}]", head.len())
+            });
         }
     }
 

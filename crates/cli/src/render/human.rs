@@ -566,14 +566,15 @@ pub(crate) fn search(r: &SearchResult) -> String {
 /// is cut (a value the view already cut keeps its `…[truncated: original N chars]`).
 fn value_head(text: &str, max: usize) -> String {
     let shown = cut(text, max);
-    if text.chars().count() <= max || shown == cut(text, usize::MAX) {
+    let chars = text.chars().count();
+    if chars <= max || shown == cut(text, usize::MAX) {
         return shown;
     }
     let original = text
         .rsplit_once("…[truncated: original ")
         .and_then(|(_, rest)| rest.strip_suffix(" chars]"))
         .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(text.chars().count() as u64);
+        .unwrap_or(chars as u64);
     format!("{shown} [{} chars]", thousands(original))
 }
 
