@@ -65,10 +65,12 @@ pub struct ParseError {
 }
 
 impl ParseError {
-    /// A new error with this message.
+    /// A new error with this message. Quoted values in it (the bad value, as serde or
+    /// the readers quote it) are cut to their head when long, and so is the message
+    /// itself: a warning names what is wrong, and a 100 KB value would bury the rest.
     pub fn new(message: impl Into<String>) -> ParseError {
         ParseError {
-            message: message.into(),
+            message: clip_error_message(message.into()),
         }
     }
 
@@ -104,6 +106,66 @@ impl ParseError {
         }
         error
     }
+}
+
+/// Longest quoted value an error message quotes whole, in bytes.
+const MAX_QUOTED_BYTES: usize = 120;
+/// Longest error message, in bytes, once its quoted values are cut.
+const MAX_MESSAGE_BYTES: usize = 1_000;
+
+/// `message` with each quoted value longer than [`MAX_QUOTED_BYTES`] cut to its head, a
+/// `…` and its length, and the whole cut in the middle past [`MAX_MESSAGE_BYTES`] (the end
+/// says where in the line, so it stays).
+fn clip_error_message(message: String) -> String {
+    if message.len() <= MAX_QUOTED_BYTES {
+        return message;
+    }
+    let mut out = String::with_capacity(message.len().min(2 * MAX_MESSAGE_BYTES));
+    let mut rest = message.as_str();
+    while let Some(open) = rest.find('"') {
+        out.push_str(&rest[..=open]);
+        let after = &rest[open + 1..];
+        // The closing quote: the next one not escaped by a backslash (values are quoted
+        // with Rust's `{:?}` or serde's escapes). Unclosed, the rest is the value.
+        let mut close = None;
+        let mut escaped = false;
+        for (i, c) in after.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    close = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let value = &after[..close.unwrap_or(after.len())];
+        if value.len() > MAX_QUOTED_BYTES {
+            let chars = value.chars().count();
+            out.push_str(semantic::head(value, MAX_QUOTED_BYTES));
+            out.push_str(&format!("…({chars} characters)"));
+        } else {
+            out.push_str(value);
+        }
+        match close {
+            Some(i) => {
+                out.push('"');
+                rest = &after[i + 1..];
+            }
+            None => rest = "",
+        }
+    }
+    out.push_str(rest);
+    if out.len() <= MAX_MESSAGE_BYTES {
+        return out;
+    }
+    let keep_end = MAX_MESSAGE_BYTES / 4;
+    let mut end_at = out.len() - keep_end;
+    while !out.is_char_boundary(end_at) {
+        end_at += 1;
+    }
+    let head_part = semantic::head(&out, MAX_MESSAGE_BYTES - keep_end);
+    format!("{head_part} … {}", &out[end_at..])
 }
 
 impl std::fmt::Display for ParseError {
@@ -220,5 +282,63 @@ mod round_nine_tests {
         assert_eq!(round_nine(1e300), 1e300);
         assert!(round_nine(f64::NAN).is_nan());
         assert_eq!(round_nine(f64::INFINITY), f64::INFINITY);
+    }
+}
+
+#[cfg(test)]
+mod error_message_tests {
+    use super::{parse_line, ParseError};
+
+    /// A 100 KB bad value, as the mutation tests wrote one: the warning quotes its head
+    /// and its length, and still ends with where in the line it was.
+    #[test]
+    fn a_huge_bad_value_is_quoted_by_its_head() {
+        let huge = "Traceback é ".repeat(10_000);
+        let line = format!(
+            r#"{{"trace_id":"t","span_id":"s","start_time":"2026-01-01T00:00:00Z","end_time":"{huge}"}}"#
+        );
+        let error = parse_line(&line).expect_err("the end time is no time");
+        assert!(error.message.len() < 400, "{} bytes", error.message.len());
+        assert!(
+            error.message.starts_with("end_time \"Traceback é"),
+            "{}",
+            error.message
+        );
+        assert!(
+            error.message.contains("…(120000 characters)\""),
+            "{}",
+            error.message
+        );
+        assert!(
+            error.message.contains("is not an ISO-8601 timestamp"),
+            "{}",
+            error.message
+        );
+
+        let line = format!(r#"{{"trace_id":"t","span_id":{{"id":"{huge}"}}}}"#);
+        let error = parse_line(&line).expect_err("a span id is a string");
+        assert!(error.message.len() < 400, "{}", error.message);
+    }
+
+    /// Quotes inside a value (escaped) do not end it, and a message past the cap keeps
+    /// its end, which says where in the line the problem is.
+    #[test]
+    fn escaped_quotes_and_the_message_end_survive_the_cut() {
+        let value = format!(r#"{}\"{}"#, "a".repeat(100), "b".repeat(100));
+        let error = ParseError::new(format!("bad \"{value}\" here"));
+        assert!(
+            error.message.ends_with("…(202 characters)\" here"),
+            "{}",
+            error.message
+        );
+        let long = format!("{} at line 1 column 99", "word ".repeat(400));
+        let error = ParseError::new(long);
+        assert!(error.message.len() <= 1_010, "{}", error.message.len());
+        assert!(
+            error.message.ends_with("at line 1 column 99"),
+            "{}",
+            error.message
+        );
+        assert_eq!(ParseError::new("short \"x\"").message, "short \"x\"");
     }
 }

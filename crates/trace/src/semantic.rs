@@ -97,7 +97,7 @@ pub struct SpanFacts<'a> {
 /// Reads a dialect's kind marker (`LLM`, `execute_tool`, `chat`...) as a kind.
 type KindReader = fn(&str) -> Option<SpanKind>;
 
-/// Cuts text to at most `max` characters, on a character boundary.
+/// Cuts text to at most `max` bytes, on a character boundary.
 pub fn head(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;

@@ -49,6 +49,14 @@ struct Cli {
     /// Print a summary to stderr.
     #[arg(long, short)]
     verbose: bool,
+    /// Instead of generating: copy this JSONL file with a fraction of its lines mutated
+    /// (values of odd types and lengths, known attribute keys with odd values, damaged
+    /// bytes), for robustness tests. Uses --seed and --out.
+    #[arg(long, value_name = "PATH")]
+    mutate: Option<PathBuf>,
+    /// With --mutate: the fraction of lines to mutate.
+    #[arg(long, default_value_t = 0.3, value_name = "FRACTION")]
+    mutate_fraction: f64,
 }
 
 fn main() {
@@ -68,6 +76,9 @@ fn run() -> Result<(), String> {
         ))
         .get_matches();
     let cli = Cli::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    if let Some(input) = &cli.mutate {
+        return write_mutated(input, &cli);
+    }
     let mut rates = if cli.no_failures {
         ModeRates::none()
     } else {
@@ -146,4 +157,17 @@ fn run() -> Result<(), String> {
         eprintln!("  {:<20} {}", "clean", summary.labels.clean.len());
     }
     Ok(())
+}
+
+/// `--mutate`: the input with some of its lines mutated, to `--out` or stdout.
+fn write_mutated(input: &std::path::Path, cli: &Cli) -> Result<(), String> {
+    let data = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
+    let mutated = halo_testkit::mutate::mutate_lines(&data, cli.seed, cli.mutate_fraction);
+    match &cli.out {
+        Some(p) => std::fs::write(p, mutated).map_err(|e| format!("{}: {e}", p.display())),
+        None => io::stdout()
+            .lock()
+            .write_all(&mutated)
+            .map_err(|e| e.to_string()),
+    }
 }
