@@ -14,7 +14,8 @@ use crate::assemble::Attempt;
 use crate::config::{ProviderConfig, WireApi};
 use crate::error::ProviderError;
 use crate::retry::{
-    backoff, from_http, from_reqwest, parse_retry_after, scrub, secrets_of, AttemptFailure,
+    backoff, from_http, from_reqwest, parse_retry_after, scrub, scrub_text, secrets_of,
+    AttemptFailure,
 };
 use crate::sse::SseParser;
 use crate::types::{FinishReason, ModelRequest, ModelResponse, RetryInfo, StreamEvent, Usage};
@@ -478,10 +479,9 @@ impl Driver {
             return Ok(resp);
         }
         let retry_after = parse_retry_after(resp.headers());
-        let body = match tokio::time::timeout(cfg.timeout, resp.text()).await {
-            Ok(Ok(body)) => body,
-            _ => String::new(),
-        };
+        let body = error_body(resp, cfg.timeout).await;
+        // Removed before the body is cut to its head, which could end inside an echoed key.
+        let body = scrub_text(&body, &secrets_of(cfg));
         Err(from_http(status.as_u16(), &body, retry_after))
     }
 
@@ -638,6 +638,24 @@ impl Driver {
             }));
         }
     }
+}
+
+/// Most of an error response's body that is read: its message is near the start, and a
+/// server that sends gigabytes with a 500 must not fill memory.
+const MAX_ERROR_BODY_BYTES: usize = 256 * 1024;
+
+/// The body of an error response, up to [`MAX_ERROR_BODY_BYTES`], each chunk within
+/// `timeout`; what could not be read in time is left out.
+async fn error_body(mut resp: reqwest::Response, timeout: std::time::Duration) -> String {
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY_BYTES {
+        match tokio::time::timeout(timeout, resp.chunk()).await {
+            Ok(Ok(Some(bytes))) => body.extend_from_slice(&bytes),
+            _ => break,
+        }
+    }
+    body.truncate(MAX_ERROR_BODY_BYTES);
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 /// Reads the rest of a response body into `body`, each chunk within `timeout`.

@@ -251,13 +251,59 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     s
 }
 
-/// Replaces every occurrence of each secret in `s` with `***`.
+/// Shortest head of a secret that is removed on its own: a message cut short (an error
+/// body quoted by its first 500 characters) can end inside an echoed key, and its first
+/// characters are as secret as the rest. Shorter heads (`sk-`) say nothing.
+const MIN_SECRET_HEAD: usize = 8;
+
+/// Replaces every occurrence of each secret in `s` with `***`, and every run of eight or
+/// more characters that a secret starts with (what is left of a key cut mid-way).
 fn scrub_str(s: &mut String, secrets: &[&str]) {
     for secret in secrets {
         if secret.len() >= 4 && s.contains(secret) {
             *s = s.replace(secret, "***");
         }
+        if let Some(cut) = scrub_secret_heads(s, secret) {
+            *s = cut;
+        }
     }
+}
+
+/// `s` with each run that matches the first [`MIN_SECRET_HEAD`] or more characters of
+/// `secret` replaced by `***`, or `None` when there is none.
+fn scrub_secret_heads(s: &str, secret: &str) -> Option<String> {
+    let lead = secret.get(..MIN_SECRET_HEAD)?;
+    if !s.contains(lead) {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find(lead) {
+        out.push_str(&rest[..at]);
+        let run = rest[at..]
+            .bytes()
+            .zip(secret.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        // The run ends where `secret` and the text part; both are UTF-8, so a common
+        // prefix of whole bytes can still end inside a character: back off to a boundary.
+        let mut end = at + run;
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push_str("***");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// `text` with the credentials of a configuration removed ([`scrub`] for text that is not
+/// yet an error): for bodies quoted before they are cut.
+pub(crate) fn scrub_text(text: &str, secrets: &[&str]) -> String {
+    let mut text = text.to_owned();
+    scrub_str(&mut text, secrets);
+    text
 }
 
 /// Removes the credentials from every message inside `err` (providers sometimes echo a

@@ -485,6 +485,27 @@ async fn key_never_appears_in_debug_or_errors() {
     assert!(!format!("{err:?}{err}").contains("SECRET"));
 }
 
+/// A key echoed where an error is cut short: after 474 characters of a plain-text body
+/// (cut at 500), and in the preview of a page that is no event stream (cut at 80). No
+/// head of it survives the cut.
+#[tokio::test]
+async fn a_key_echoed_across_the_cut_of_an_error_is_removed_whole() {
+    let long = format!("{}{KEY} trailing words", "x".repeat(474));
+    let page = format!("<html><body>{} Bearer {KEY}</body></html>", "y".repeat(52));
+    let server = ScriptedServer::start(vec![Reply::error(401, long), Reply::raw_sse([page])]).await;
+    let c = ModelClient::new(config(&server).with_api_key(ApiKey::new(KEY))).unwrap();
+    for _ in 0..2 {
+        let err = c.complete(&request("x")).await.unwrap_err();
+        let text = format!("{err} {err:?}");
+        // The key's first eight characters are `sk-test-`; any longer head is a leak.
+        assert!(
+            !text.contains("sk-test-S"),
+            "a head of the key leaked: {text}"
+        );
+        assert!(text.contains("***"), "{text}");
+    }
+}
+
 #[tokio::test]
 async fn responses_wire_tool_call_round_trip() {
     let server = ScriptedServer::start(
