@@ -6,7 +6,8 @@ use crate::assemble::Attempt;
 use crate::error::ProviderError;
 use crate::retry::{from_api_error, AttemptFailure};
 use crate::sse::SseEvent;
-use crate::types::{FinishReason, Message, ModelRequest, Usage};
+use crate::types::{FinishReason, Message, ModelRequest};
+use crate::usage::usage_from;
 
 /// Builds the `POST /chat/completions` body.
 pub(crate) fn request_body(req: &ModelRequest) -> Value {
@@ -115,20 +116,8 @@ pub(crate) fn decode(ev: &SseEvent, att: &mut Attempt) -> Result<(), AttemptFail
             "the server sent Responses API events ({event_type}), not Chat Completions chunks: run with --responses-api"
         ))));
     }
-    if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
-        att.usage = Some(Usage {
-            input_tokens: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
-            output_tokens: u
-                .get("completion_tokens")
-                .and_then(Value::as_u64)
-                .unwrap_or(0),
-            cached_input_tokens: u
-                .pointer("/prompt_tokens_details/cached_tokens")
-                .and_then(Value::as_u64),
-            reasoning_tokens: u
-                .pointer("/completion_tokens_details/reasoning_tokens")
-                .and_then(Value::as_u64),
-        });
+    if let Some(u) = chunk.get("usage").and_then(usage_from) {
+        att.usage = Some(u);
     }
     let Some(choices) = chunk.get("choices").and_then(Value::as_array) else {
         return Ok(());

@@ -48,6 +48,7 @@ mod responses;
 mod retry;
 mod sse;
 mod types;
+mod usage;
 
 pub use client::{ModelClient, ModelStream};
 pub use config::{parse_header, HeaderParseError, ProviderConfig, RetryPolicy, WireApi};

@@ -6,7 +6,8 @@ use crate::assemble::Attempt;
 use crate::error::ProviderError;
 use crate::retry::{from_api_error, AttemptFailure};
 use crate::sse::SseEvent;
-use crate::types::{FinishReason, Message, ModelRequest, Usage};
+use crate::types::{FinishReason, Message, ModelRequest};
+use crate::usage::usage_from;
 
 /// Builds the `POST /responses` body.
 pub(crate) fn request_body(req: &ModelRequest) -> Value {
@@ -187,17 +188,8 @@ pub(crate) fn decode(ev: &SseEvent, att: &mut Attempt) -> Result<(), AttemptFail
 }
 
 fn finish(resp: &Value, kind: &str, att: &mut Attempt) {
-    if let Some(u) = resp.get("usage").filter(|u| u.is_object()) {
-        att.usage = Some(Usage {
-            input_tokens: u.get("input_tokens").and_then(Value::as_u64).unwrap_or(0),
-            output_tokens: u.get("output_tokens").and_then(Value::as_u64).unwrap_or(0),
-            cached_input_tokens: u
-                .pointer("/input_tokens_details/cached_tokens")
-                .and_then(Value::as_u64),
-            reasoning_tokens: u
-                .pointer("/output_tokens_details/reasoning_tokens")
-                .and_then(Value::as_u64),
-        });
+    if let Some(u) = resp.get("usage").and_then(usage_from) {
+        att.usage = Some(u);
     }
     // Fall back to the final output when deltas were missing.
     let output = resp.get("output").and_then(Value::as_array);

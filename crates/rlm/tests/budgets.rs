@@ -365,6 +365,65 @@ async fn responses_without_usage_are_estimated_so_the_budget_holds() {
     assert!(warnings[0].contains("no token usage"), "{}", warnings[0]);
 }
 
+/// A usage the engine cannot read (`{}`, nulls, zeros) counts as none, so the budget is
+/// estimated; counts written as floats are read as counts.
+#[tokio::test]
+async fn unreadable_usage_is_estimated_and_float_counts_are_counted() {
+    let data = data();
+    for (usage, estimated) in [
+        (serde_json::json!({}), true),
+        (
+            serde_json::json!({"prompt_tokens": null, "completion_tokens": null}),
+            true,
+        ),
+        (
+            serde_json::json!({"prompt_tokens": 0, "completion_tokens": 0}),
+            true,
+        ),
+        (
+            serde_json::json!({"prompt_tokens": 1000.0, "completion_tokens": 100.0}),
+            false,
+        ),
+        (
+            serde_json::json!({"input_tokens": 1000, "output_tokens": 100}),
+            false,
+        ),
+    ] {
+        let answer = serde_json::json!({
+            "id": "x", "object": "chat.completion", "model": "test-model",
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": null, "tool_calls": [{
+                    "id": "c1", "type": "function",
+                    "function": {"name": "count_traces", "arguments": "{}"}
+                }]},
+                "finish_reason": "tool_calls"
+            }],
+            "usage": usage,
+        });
+        let server = ScriptedServer::start(
+            Script::new()
+                .reply(Reply::whole_json(answer.to_string()))
+                .reply(final_answer("c2", "never asked")),
+        )
+        .await;
+        let mut cfg = config(&server.base_url());
+        cfg.max_total_tokens = Some(300);
+        let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+        let (_, outcome) = run_all(&engine, "q").await;
+        assert_eq!(outcome.status, RunStatus::TokenBudgetExhausted, "{usage}");
+        assert_eq!(server.requests().len(), 1, "{usage}");
+        assert_eq!(
+            outcome.record.estimated_usage_calls,
+            u64::from(estimated),
+            "{usage}"
+        );
+        if !estimated {
+            assert_eq!(outcome.record.input_tokens, 1000, "{usage}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_warning_about_missing_usage_comes_once() {
     let data = data();
