@@ -203,6 +203,8 @@ pub(crate) fn from_api_error(err: &Value) -> AttemptFailure {
                 | "service_unavailable"
                 | "unavailable"
                 | "timeout"
+                | "408"
+                | "429"
                 | "500"
                 | "502"
                 | "503"

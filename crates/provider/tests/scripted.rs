@@ -662,6 +662,26 @@ data: {"type":"response.failed","response":{"id":"r","status":"failed","error":{
     );
 }
 
+/// OpenRouter's errors during generation: a 200 stream whose chunk carries an error with
+/// a numeric code (408, 429, 502, 503). Rate limits and timeouts are tried again, as their
+/// HTTP statuses would be.
+#[tokio::test]
+async fn numeric_rate_limit_and_timeout_codes_inside_a_stream_are_tried_again() {
+    for code in [429, 408, 502] {
+        let chunk = format!(
+            "data: {{\"error\":{{\"code\":{code},\"message\":\"Rate limit exceeded\"}},\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"error\"}}]}}\n\n"
+        );
+        let server =
+            ScriptedServer::start(vec![Reply::raw_sse([chunk]), Reply::text("recovered")]).await;
+        let answer = client(&server).complete(&request("x")).await;
+        assert_eq!(
+            answer.map(|a| a.text).ok().as_deref(),
+            Some("recovered"),
+            "code {code}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn stall_times_out_and_is_retried() {
     let server = ScriptedServer::start(vec![Reply::hang(), Reply::text("after the stall")]).await;
