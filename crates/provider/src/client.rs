@@ -136,6 +136,7 @@ impl ModelClient {
             model: req.model.clone(),
             body: serde_json::to_vec(&body).unwrap_or_default(),
             attempts: 0,
+            attempt_deadline: tokio::time::Instant::now(),
             phase: Phase::Start,
             pending: VecDeque::new(),
             replay: Replay::default(),
@@ -333,6 +334,8 @@ struct Live {
     /// be no event stream.
     head: Vec<u8>,
     content_type: String,
+    /// Body bytes read so far, against [`ProviderConfig::max_response_bytes`].
+    received: usize,
 }
 
 struct Driver {
@@ -341,6 +344,8 @@ struct Driver {
     model: String,
     body: Vec<u8>,
     attempts: u32,
+    /// When the current attempt must be over (see [`ProviderConfig::deadline`]).
+    attempt_deadline: tokio::time::Instant,
     phase: Phase,
     pending: VecDeque<Result<StreamEvent, ProviderError>>,
     replay: Replay,
@@ -360,6 +365,8 @@ impl Driver {
                 }
                 Phase::Start => {
                     self.attempts += 1;
+                    self.attempt_deadline =
+                        tokio::time::Instant::now() + self.inner.config.deadline;
                     self.replay.begin_attempt();
                     match self.send().await {
                         Ok(resp) if is_whole_json(&resp) => self.whole_response(resp).await,
@@ -377,6 +384,7 @@ impl Driver {
                                 first: true,
                                 head: Vec::new(),
                                 content_type,
+                                received: 0,
                             }))
                         }
                         Err(f) => self.fail(f),
@@ -390,8 +398,10 @@ impl Driver {
                         first,
                         head,
                         content_type,
+                        received,
                     } = &mut *live;
-                    let timeout = self.inner.config.timeout;
+                    let limits = self.limits();
+                    let timeout = limits.wait();
                     match tokio::time::timeout(timeout, resp.chunk()).await {
                         // A whole JSON answer under another content type (text/plain,
                         // none): an event stream never starts with a brace.
@@ -400,18 +410,20 @@ impl Driver {
                                 && bytes.trim_ascii_start().first() == Some(&b'{') =>
                         {
                             let mut body = bytes.to_vec();
-                            match read_rest(resp, timeout, &mut body).await {
+                            match read_rest(resp, &limits, &mut body).await {
                                 Ok(()) => {
                                     self.whole_body(String::from_utf8_lossy(&body).into_owned())
                                 }
                                 Err(f) => self.fail(f),
                             }
                         }
-                        Err(_) => self.fail(AttemptFailure::transient(ProviderError::Timeout(
-                            format!("no stream data for {}s", timeout.as_secs_f64()),
-                        ))),
+                        Err(_) => self.fail(limits.timed_out("no stream data")),
                         Ok(Err(e)) => self.fail(from_reqwest(e, true)),
+                        Ok(Ok(Some(bytes))) if limits.too_big(*received + bytes.len()) => {
+                            self.fail(limits.too_big_failure())
+                        }
                         Ok(Ok(Some(bytes))) => {
+                            *received += bytes.len();
                             if head.len() < NAMED_HEAD_BYTES {
                                 let room = NAMED_HEAD_BYTES - head.len();
                                 head.extend_from_slice(&bytes[..bytes.len().min(room)]);
@@ -464,13 +476,9 @@ impl Driver {
             .post(&self.inner.url)
             .headers(self.inner.headers.clone())
             .body(self.body.clone());
-        let resp = match tokio::time::timeout(cfg.timeout, request.send()).await {
-            Err(_) => {
-                return Err(AttemptFailure::transient(ProviderError::Timeout(format!(
-                    "no response headers within {}s",
-                    cfg.timeout.as_secs_f64()
-                ))))
-            }
+        let limits = self.limits();
+        let resp = match tokio::time::timeout(limits.wait(), request.send()).await {
+            Err(_) => return Err(limits.timed_out("no response headers")),
             Ok(Err(e)) => return Err(from_reqwest(e, false)),
             Ok(Ok(resp)) => resp,
         };
@@ -492,7 +500,7 @@ impl Driver {
     /// that says why. A body that is an event stream after all (mislabelled) is read as one.
     async fn whole_response(&mut self, mut resp: reqwest::Response) {
         let mut body = Vec::new();
-        match read_rest(&mut resp, self.inner.config.timeout, &mut body).await {
+        match read_rest(&mut resp, &self.limits(), &mut body).await {
             Ok(()) => self.whole_body(String::from_utf8_lossy(&body).into_owned()),
             Err(f) => self.fail(f),
         }
@@ -658,22 +666,82 @@ async fn error_body(mut resp: reqwest::Response, timeout: std::time::Duration) -
     String::from_utf8_lossy(&body).into_owned()
 }
 
-/// Reads the rest of a response body into `body`, each chunk within `timeout`.
+/// The bounds on reading one attempt's response: the wait for each chunk, the attempt's
+/// deadline and the body's size.
+struct ReadLimits {
+    idle: std::time::Duration,
+    deadline: tokio::time::Instant,
+    deadline_total: std::time::Duration,
+    max_bytes: usize,
+}
+
+impl ReadLimits {
+    /// How long the next wait may last: the idle timeout, or less near the deadline.
+    fn wait(&self) -> std::time::Duration {
+        self.idle.min(
+            self.deadline
+                .saturating_duration_since(tokio::time::Instant::now()),
+        )
+    }
+
+    /// A wait that ran out, said as what did not arrive: an idle timeout is tried again
+    /// (a new connection often answers), the attempt's deadline is not.
+    fn timed_out(&self, what: &str) -> AttemptFailure {
+        if tokio::time::Instant::now() >= self.deadline {
+            return AttemptFailure::fatal(ProviderError::Timeout(format!(
+                "the answer was not complete after {}s, the longest one request may take (--request-deadline)",
+                self.deadline_total.as_secs_f64()
+            )));
+        }
+        AttemptFailure::transient(ProviderError::Timeout(format!(
+            "{what} for {}s (--request-timeout)",
+            self.idle.as_secs_f64()
+        )))
+    }
+
+    fn too_big(&self, bytes: usize) -> bool {
+        bytes > self.max_bytes
+    }
+
+    fn too_big_failure(&self) -> AttemptFailure {
+        let size = if self.max_bytes >= 1 << 20 {
+            format!("{} MiB", self.max_bytes >> 20)
+        } else {
+            format!("{} bytes", self.max_bytes)
+        };
+        AttemptFailure::fatal(ProviderError::Protocol(format!(
+            "the response passed {size} without ending, more than any model answer; halo stopped reading it (a model stuck repeating itself, or a server that is not a model)"
+        )))
+    }
+}
+
+impl Driver {
+    /// The bounds on reading the current attempt.
+    fn limits(&self) -> ReadLimits {
+        let config = &self.inner.config;
+        ReadLimits {
+            idle: config.timeout,
+            deadline: self.attempt_deadline,
+            deadline_total: config.deadline,
+            max_bytes: config.max_response_bytes,
+        }
+    }
+}
+
+/// Reads the rest of a response body into `body`, within `limits`.
 async fn read_rest(
     resp: &mut reqwest::Response,
-    timeout: std::time::Duration,
+    limits: &ReadLimits,
     body: &mut Vec<u8>,
 ) -> Result<(), AttemptFailure> {
     loop {
-        match tokio::time::timeout(timeout, resp.chunk()).await {
-            Err(_) => {
-                return Err(AttemptFailure::transient(ProviderError::Timeout(format!(
-                    "no complete response body within {}s",
-                    timeout.as_secs_f64()
-                ))))
-            }
+        match tokio::time::timeout(limits.wait(), resp.chunk()).await {
+            Err(_) => return Err(limits.timed_out("no complete response body")),
             Ok(Err(e)) => return Err(from_reqwest(e, true)),
             Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some(bytes))) if limits.too_big(body.len() + bytes.len()) => {
+                return Err(limits.too_big_failure())
+            }
             Ok(Ok(Some(bytes))) => body.extend_from_slice(&bytes),
         }
     }

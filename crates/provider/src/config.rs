@@ -86,6 +86,15 @@ pub struct ProviderConfig {
     /// Default 600 s (reasoning models can think for minutes before the first
     /// token).
     pub timeout: Duration,
+    /// Longest time one attempt may take, from sending the request to the end of the
+    /// answer, however steadily data arrives: a server that trickles keep-alives or
+    /// tokens forever is stopped here. Passing it is not tried again (the same server
+    /// would trickle again). Default 30 min.
+    pub deadline: Duration,
+    /// Most bytes of one response body read before the attempt is given up as no answer
+    /// (a model stuck in a loop, or not a model): this bounds memory. Not tried again.
+    /// Default 64 MiB, about twice the event stream of a 128,000-token answer.
+    pub max_response_bytes: usize,
     /// TCP/TLS connect timeout. Default 15 s.
     pub connect_timeout: Duration,
     /// Retry policy.
@@ -101,6 +110,8 @@ impl ProviderConfig {
             headers: Vec::new(),
             wire: WireApi::default(),
             timeout: Duration::from_secs(600),
+            deadline: Duration::from_secs(30 * 60),
+            max_response_bytes: 64 << 20,
             connect_timeout: Duration::from_secs(15),
             retry: RetryPolicy::default(),
         }
@@ -160,6 +171,8 @@ impl fmt::Debug for ProviderConfig {
             .field("headers", &headers)
             .field("wire", &self.wire)
             .field("timeout", &self.timeout)
+            .field("deadline", &self.deadline)
+            .field("max_response_bytes", &self.max_response_bytes)
             .field("connect_timeout", &self.connect_timeout)
             .field("retry", &self.retry)
             .finish()

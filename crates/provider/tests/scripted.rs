@@ -696,6 +696,60 @@ async fn stall_times_out_and_is_retried() {
     assert_eq!(resp.attempts, 2);
 }
 
+/// A server that trickles keep-alive comments, each well within the idle timeout, is
+/// stopped at the attempt's deadline, and not asked again.
+#[tokio::test]
+async fn a_trickle_that_never_ends_is_stopped_at_the_deadline() {
+    let keep_alives: Vec<String> = (0..200).map(|_| ": keep-alive\n\n".to_owned()).collect();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::raw_sse(keep_alives))
+            .reply(Reply::text("never asked"))
+            .chunk_delay(Duration::from_millis(20)),
+    )
+    .await;
+    let mut cfg = config(&server);
+    cfg.timeout = Duration::from_secs(5);
+    cfg.deadline = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let err = ModelClient::new(cfg)
+        .unwrap()
+        .complete(&request("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Timeout(_)), "{err:?}");
+    assert!(err.to_string().contains("--request-deadline"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+/// A response that grows past the size bound is given up, not read into memory, and not
+/// asked again.
+#[tokio::test]
+async fn a_response_past_the_size_bound_is_given_up() {
+    let delta = format!(
+        "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n",
+        "ab".repeat(500)
+    );
+    let flood: Vec<String> = (0..100).map(|_| delta.clone()).collect();
+    let server =
+        ScriptedServer::start(vec![Reply::raw_sse(flood), Reply::text("never asked")]).await;
+    let mut cfg = config(&server);
+    cfg.max_response_bytes = 20_000;
+    let err = ModelClient::new(cfg)
+        .unwrap()
+        .complete(&request("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Protocol(_)), "{err:?}");
+    assert!(err.to_string().contains("stopped reading it"), "{err}");
+    assert_eq!(server.requests().len(), 1);
+}
+
 #[tokio::test]
 async fn dropping_the_stream_cancels_the_request() {
     let server = ScriptedServer::start(

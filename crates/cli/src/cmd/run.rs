@@ -140,6 +140,14 @@ pub(crate) struct RunArgs {
         help_heading = "Provider"
     )]
     pub(crate) no_parallel_tool_calls: bool,
+    /// Seconds to wait for a model's response to start, or for the next part of it,
+    /// before the request is tried again.
+    #[arg(long, value_name = "SECS", default_value_t = 600.0, value_parser = super::number_args::parse_seconds, help_heading = "Provider")]
+    pub(crate) request_timeout: f64,
+    /// Seconds one model request may take in all, however steadily its answer arrives;
+    /// past it the run fails rather than wait on a server that never finishes.
+    #[arg(long, value_name = "SECS", default_value_t = 1800.0, value_parser = super::number_args::parse_seconds, help_heading = "Provider")]
+    pub(crate) request_deadline: f64,
     /// Retry an agent request this many times when the model refuses.
     #[arg(long, default_value_t = 0, help_heading = "Provider")]
     pub(crate) refusal_retries: u32,
@@ -372,6 +380,8 @@ fn engine_config(
     if args.responses_api {
         provider = provider.with_wire(WireApi::Responses);
     }
+    provider.timeout = std::time::Duration::from_secs_f64(args.request_timeout);
+    provider.deadline = std::time::Duration::from_secs_f64(args.request_deadline);
     let mut cfg = EngineConfig::new(provider, args.model.clone());
     cfg.synthesis_model = args.synthesis_model.clone();
     cfg.compaction_model = args.compaction_model.clone();
