@@ -9,7 +9,7 @@ use halo_provider::{Message, ModelRequest, ModelResponse, StreamEvent, ToolCall,
 use crate::checkpoint::{RunCheckpoint, CHECKPOINT_VERSION};
 use crate::context::{self, COMPACTED_PREFIX};
 use crate::engine::{cancelled, Shared};
-use crate::events::{AgentInfo, AgentItem, EngineEvent, ItemMark};
+use crate::events::{AgentInfo, AgentItem, EngineEvent, ItemMark, RequestKind};
 use crate::prompts;
 use crate::tools::{self, error_json, parse_args, ToolSet};
 
@@ -804,7 +804,7 @@ impl Agent {
                 None
             };
             tokio::select! {
-                r = self.shared.client.complete(&req) => r,
+                r = self.complete_announcing(&req, RequestKind::Synthesis) => r,
                 _ = cancelled(&self.shared.cancel) => return ToolOutput::err("cancelled"),
             }
         };
@@ -822,6 +822,24 @@ impl Agent {
                 ToolOutput::err(&format!("the synthesis model failed: {e}"))
             }
         }
+    }
+
+    /// A request of this agent's other than its turn (a synthesis, a compaction), whose
+    /// retries are announced as the turn's are: a wait on a rate limit is never silent.
+    async fn complete_announcing(
+        &self,
+        req: &ModelRequest,
+        request: RequestKind,
+    ) -> Result<ModelResponse, halo_provider::ProviderError> {
+        let shared = &self.shared;
+        shared
+            .client
+            .complete_with(req, |ev| {
+                if let StreamEvent::Retrying(retry) = ev {
+                    shared.emitter.retry(&self.info, request, retry);
+                }
+            })
+            .await
     }
 
     async fn slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
@@ -888,7 +906,9 @@ impl Agent {
                 let fut = shared.client.complete_with(&req, |ev| match ev {
                     StreamEvent::TextDelta(t) => shared.emitter.delta(info, current, t),
                     StreamEvent::Restart { attempt } => *current = format!("{item_id}~{attempt}"),
-                    StreamEvent::Retrying(retry) => shared.emitter.retry(info, retry),
+                    StreamEvent::Retrying(retry) => {
+                        shared.emitter.retry(info, RequestKind::Agent, retry)
+                    }
                     _ => {}
                 });
                 tokio::select! {
@@ -983,7 +1003,7 @@ impl Agent {
                 None
             };
             tokio::select! {
-                r = self.shared.client.complete(&req) => r,
+                r = self.complete_announcing(&req, RequestKind::Compaction) => r,
                 _ = cancelled(&self.shared.cancel) => return Err(Stop::Cancelled),
             }
         };

@@ -25,10 +25,12 @@
 //!   [`crate::EngineConfig::checkpoint_path`]; `path` is `null`) does the event carry
 //!   the whole [`crate::RunCheckpoint`] as `checkpoint`. Before version 3 every event
 //!   carried it, which made the stream grow with the square of the root's turns.
-//! * `{"type":"provider_retry", "sequence", "agent_id", ..., "attempt", "status",
-//!   "delay_ms", "reason"}`: an agent's model request failed in a way that can pass
-//!   (rate limit, server error, dropped stream) and is sent again after `delay_ms`.
-//!   Added in version 2 of the stream; consumers should skip types they do not know.
+//! * `{"type":"provider_retry", "sequence", "agent_id", ..., "request", "attempt",
+//!   "status", "delay_ms", "reason"}`: an agent's model request failed in a way that
+//!   can pass (rate limit, server error, dropped stream) and is sent again after
+//!   `delay_ms`. `request` says which: `agent` (its turn), `synthesis` or `compaction`
+//!   (added later in version 3; absent means `agent`). Added in version 2 of the
+//!   stream; consumers should skip types they do not know.
 //! * `{"type":"warning", "sequence", "agent_id", ..., "message"}`: something the user
 //!   should know that does not stop the run, e.g. that the provider reports no token
 //!   usage, so the budget counts estimates (sent once per run). Added in version 3.
@@ -192,6 +194,10 @@ pub struct ProviderRetryEvent {
     /// The agent whose request failed.
     #[serde(flatten)]
     pub agent: AgentInfo,
+    /// Which of the agent's requests failed: its own turn, or a trace synthesis or a
+    /// context compaction it asked for (those go to their own models).
+    #[serde(default)]
+    pub request: RequestKind,
     /// The attempt that failed (1-based).
     pub attempt: u32,
     /// Its HTTP status, when it was an HTTP error.
@@ -200,6 +206,19 @@ pub struct ProviderRetryEvent {
     pub delay_ms: u64,
     /// Why the attempt failed (never contains the API key).
     pub reason: String,
+}
+
+/// What a model request was for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// An agent's turn (root or subagent), to `--model`.
+    #[default]
+    Agent,
+    /// `synthesize_traces`, to `--synthesis-model`.
+    Synthesis,
+    /// Compacting an agent's context, to `--compaction-model`.
+    Compaction,
 }
 
 /// Any event of a run.
@@ -306,11 +325,17 @@ impl Emitter {
         });
     }
 
-    pub(crate) fn retry(&self, agent: &AgentInfo, info: &halo_provider::RetryInfo) {
+    pub(crate) fn retry(
+        &self,
+        agent: &AgentInfo,
+        request: RequestKind,
+        info: &halo_provider::RetryInfo,
+    ) {
         self.emit(|sequence| {
             EngineEvent::ProviderRetry(ProviderRetryEvent {
                 sequence,
                 agent: agent.clone(),
+                request,
                 attempt: info.attempt,
                 status: info.status,
                 delay_ms: info.delay.as_millis().try_into().unwrap_or(u64::MAX),

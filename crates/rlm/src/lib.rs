@@ -99,7 +99,7 @@ pub use engine::{
 };
 pub use events::{
     AgentInfo, AgentItem, AgentOutputItem, AgentTextDelta, CheckpointEvent, EngineEvent,
-    ProviderRetryEvent, WarningEvent, EVENTS_SCHEMA_VERSION,
+    ProviderRetryEvent, RequestKind, WarningEvent, EVENTS_SCHEMA_VERSION,
 };
 pub use halo_query::{
     check_citations, Citation, CitationCheck, CitationKind, UNKNOWN_CITATION_FLAG,

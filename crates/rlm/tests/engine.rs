@@ -8,10 +8,10 @@ use common::*;
 use futures::StreamExt;
 use halo_provider::{ProviderConfig, WireApi};
 use halo_rlm::{
-    AgentItem, Engine, EngineError, EngineEvent, RunCheckpoint, RunOutcome, RunStatus,
+    AgentItem, Engine, EngineError, EngineEvent, RequestKind, RunCheckpoint, RunOutcome, RunStatus,
     UNKNOWN_CITATION_FLAG,
 };
-use halo_testkit::scripted_server::{Reply, Script, ScriptedServer, Turn};
+use halo_testkit::scripted_server::{RecordedRequest, Reply, Script, ScriptedServer, Turn};
 
 #[tokio::test]
 async fn root_delegates_to_parallel_subagents_that_use_trace_tools() {
@@ -523,6 +523,44 @@ async fn rate_limit_then_success() {
     assert_eq!(retries[0].agent.depth, 0);
     let line = serde_json::to_value(EngineEvent::ProviderRetry(retries[0].clone())).unwrap();
     assert_eq!(line["type"], "provider_retry");
+}
+
+/// A synthesis request that is rate limited is announced like an agent's turn, marked as
+/// the synthesis model's, so that its wait is never silent.
+#[tokio::test]
+async fn a_synthesis_retry_is_announced_as_the_synthesis_models() {
+    let data = data();
+    let synthesis = |r: &RecordedRequest| r.raw_body.contains("You summarize execution traces");
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::rate_limited(0).when(synthesis))
+            .reply(Reply::text("t1 failed at login").when(synthesis))
+            .reply(
+                Reply::turn(Turn::new().tool_call(
+                    "s1",
+                    "synthesize_traces",
+                    r#"{"trace_ids":["t1"]}"#,
+                ))
+                .when(|r| is_root(r) && !has_tool_results(r)),
+            )
+            .reply(final_answer("c1", "ok [trace:t1]").when(|r| is_root(r) && has_tool_results(r))),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (events, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let retries: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::ProviderRetry(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retries.len(), 1, "{retries:?}");
+    assert_eq!(retries[0].request, RequestKind::Synthesis);
+    assert_eq!(retries[0].status, Some(429));
+    let line = serde_json::to_value(EngineEvent::ProviderRetry(retries[0].clone())).unwrap();
+    assert_eq!(line["request"], "synthesis");
 }
 
 #[tokio::test]

@@ -663,8 +663,13 @@ impl Progress {
         }
         if let EngineEvent::ProviderRetry(r) = event {
             let indent = "  ".repeat(r.agent.depth as usize);
+            let whose = match r.request {
+                halo_rlm::RequestKind::Agent => "provider",
+                halo_rlm::RequestKind::Synthesis => "synthesis model",
+                halo_rlm::RequestKind::Compaction => "compaction model",
+            };
             crate::errln!(
-                "{indent}{} ↻ provider: {}; trying again in {:.1}s (attempt {} failed)",
+                "{indent}{} ↻ {whose}: {}; trying again in {:.1}s (attempt {} failed)",
                 r.agent.agent_id,
                 halo_trace::one_line(&r.reason, 160),
                 r.delay_ms as f64 / 1e3,
