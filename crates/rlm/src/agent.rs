@@ -624,7 +624,13 @@ impl Agent {
             // final_answer anyway has answered: its text is what the parent gets.
             "final_answer" => match parse_args::<tools::FinalAnswerArgs>(&args) {
                 Ok(a) if !a.answer.trim().is_empty() => ToolOutput {
-                    content: "final answer recorded".to_owned(),
+                    content: match tools::ignored_final_answer_fields(&args).as_slice() {
+                        [] => "final answer recorded".to_owned(),
+                        extra => format!(
+                            "final answer recorded (ignored: {}; only `answer` is read)",
+                            extra.join(", ")
+                        ),
+                    },
                     is_error: false,
                     final_answer: Some(a.answer),
                 },

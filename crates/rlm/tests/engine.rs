@@ -563,6 +563,29 @@ async fn a_synthesis_retry_is_announced_as_the_synthesis_models() {
     assert_eq!(line["request"], "synthesis");
 }
 
+/// A report with a field beside `answer` (models outside strict mode add `confidence`) is
+/// the run's report, and the result names what was ignored.
+#[tokio::test]
+async fn a_final_answer_with_an_extra_field_is_still_the_report() {
+    let data = data();
+    let server = ScriptedServer::start(Script::new().reply(Reply::turn(Turn::new().tool_call(
+        "f1",
+        "final_answer",
+        r##"{"answer":"# ok [trace:t1]","confidence":0.9}"##,
+    ))))
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (events, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert!(outcome.report.contains("# ok"), "{}", outcome.report);
+    assert_eq!(server.requests().len(), 1);
+    let noted = events.iter().any(|e| {
+        matches!(e, EngineEvent::OutputItem(i)
+            if matches!(&i.item, AgentItem::ToolResult { content, .. } if content.contains("ignored: confidence")))
+    });
+    assert!(noted, "the ignored field is named in the result");
+}
+
 #[tokio::test]
 async fn server_error_storm_gives_up_with_a_clear_error() {
     let data = data();

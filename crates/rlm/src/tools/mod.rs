@@ -78,12 +78,26 @@ pub(crate) struct ContextItemArgs {
     pub(crate) offset: Option<usize>,
 }
 
-/// Arguments of `final_answer`.
+/// Arguments of `final_answer`. Unlike the other tools', fields beside `answer` are
+/// accepted (and named in the result as ignored): models outside OpenAI's strict mode add
+/// `confidence` or `summary`, and refusing the whole report over them threw away a
+/// finished run.
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct FinalAnswerArgs {
     /// The complete final report in Markdown, with citations.
     pub(crate) answer: String,
+}
+
+/// The fields of `final_answer`'s arguments other than `answer`, in order.
+pub(crate) fn ignored_final_answer_fields(args: &serde_json::Value) -> Vec<&str> {
+    args.as_object()
+        .map(|o| {
+            o.keys()
+                .map(String::as_str)
+                .filter(|k| *k != "answer")
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Default `context_buffer_chars` of the search tools (the reference's).
