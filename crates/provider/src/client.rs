@@ -613,7 +613,8 @@ impl Driver {
         self.phase = Phase::Done;
         // halo asks for usage in the stream on its own account; a server that rejects the
         // parameter is asked again without it, at once.
-        if error.status() == Some(400) {
+        // 422 is how servers that validate with pydantic refuse an unknown field.
+        if matches!(error.status(), Some(400 | 422)) {
             let change = Change::asked_by(&error.to_string());
             if let Some((change, body)) =
                 change.and_then(|c| changed_body(&self.body, c).map(|b| (c, b)))
@@ -624,7 +625,17 @@ impl Driver {
                 return;
             }
         }
-        if !f.retryable {
+        let asks_too_long = f.retry_after.filter(|d| *d > policy.max_retry_after);
+        if let (true, Some(wait)) = (f.retryable, asks_too_long) {
+            // Waiting less than asked only spends the attempts on refusals; waiting an
+            // hour is no run anyone watches. Said at once, with the server's wait.
+            self.pending
+                .push_back(Err(error.with_note(&format!(
+                    "the provider asks to wait {:.0}s before trying again, longer than halo waits ({:.0}s)",
+                    wait.as_secs_f64(),
+                    policy.max_retry_after.as_secs_f64()
+                ))));
+        } else if !f.retryable {
             self.pending.push_back(Err(error));
         } else if self.attempts <= policy.max_retries {
             let delay = match f.retry_after {

@@ -8,7 +8,7 @@
 #[non_exhaustive]
 pub enum ProviderError {
     /// The request does not fit the model's context window (never retried).
-    #[error("context length exceeded (HTTP {status}): {message}")]
+    #[error("context length exceeded ({}): {message}", if *status == 200 { "reported inside the stream".to_owned() } else { format!("HTTP {status}") })]
     ContextLengthExceeded {
         /// HTTP status (usually 400; 200 when reported inside the stream).
         status: u16,
@@ -65,6 +65,29 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// This error with `note` added to its message (what the client made of it).
+    pub(crate) fn with_note(mut self, note: &str) -> ProviderError {
+        match &mut self {
+            ProviderError::ContextLengthExceeded { message, .. }
+            | ProviderError::Http { message, .. }
+            | ProviderError::Api { message, .. }
+            | ProviderError::Timeout(message)
+            | ProviderError::Connect(message)
+            | ProviderError::StreamDropped(message)
+            | ProviderError::Protocol(message)
+            | ProviderError::InvalidConfig(message) => {
+                message.push_str("; ");
+                message.push_str(note);
+            }
+            ProviderError::RetriesExhausted { last_error, .. } => {
+                let inner =
+                    std::mem::replace(last_error.as_mut(), ProviderError::Protocol(String::new()));
+                **last_error = inner.with_note(note);
+            }
+        }
+        self
+    }
+
     /// The HTTP status behind this error, if any (for `RetriesExhausted`, the
     /// last attempt's).
     pub fn status(&self) -> Option<u16> {

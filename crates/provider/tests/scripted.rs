@@ -843,6 +843,22 @@ async fn retry_after_http_date_and_length_finish() {
     assert_eq!(resp.attempts, 2);
 }
 
+/// A `Retry-After` longer than the client waits (2 s in these tests' policy) is said at
+/// once, with the server's wait, rather than spending the attempts on early refusals.
+#[tokio::test]
+async fn a_retry_after_longer_than_halo_waits_is_said_at_once() {
+    let server =
+        ScriptedServer::start(vec![Reply::rate_limited(3600), Reply::text("never asked")]).await;
+    let err = client(&server).complete(&request("x")).await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    assert!(
+        err.to_string()
+            .contains("asks to wait 3600s before trying again, longer than halo waits (2s)"),
+        "{err}"
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
 #[tokio::test]
 async fn a_server_that_ignores_streaming_answers_with_a_whole_completion() {
     let completion = json!({
@@ -995,6 +1011,20 @@ async fn a_server_rejecting_stream_options_is_asked_again_without_them() {
     let reqs = server.requests();
     assert_eq!(reqs.len(), 3);
     assert!(reqs[2].body.get("stream_options").is_none());
+}
+
+/// Servers that validate requests with pydantic (FastAPI, Mistral's API) refuse an unknown
+/// field with a 422 and a `detail` list: the same adaptation as for a 400.
+#[tokio::test]
+async fn a_422_refusing_stream_options_as_an_extra_input_is_adapted_too() {
+    let detail = r#"{"detail":[{"type":"extra_forbidden","loc":["body","stream_options"],"msg":"Extra inputs are not permitted","input":{"include_usage":true}}]}"#;
+    let server =
+        ScriptedServer::start(vec![Reply::error(422, detail), Reply::text("fine without")]).await;
+    let response = client(&server).complete(&request("go")).await.unwrap();
+    assert_eq!(response.text, "fine without");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs[1].body.get("stream_options").is_none());
 }
 
 #[tokio::test]
