@@ -211,6 +211,23 @@ fn a_provider_failure_names_the_url_and_what_to_check() {
     assert!(err.contains("0 model calls (1 failed)"), "{err}");
 }
 
+/// A 404 that names the model (OpenAI's `model_not_found`) points at --model, not at a
+/// base URL that was right.
+#[test]
+fn a_404_for_an_unknown_model_points_at_the_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = Script::new().reply(Reply::api_error(
+        404,
+        "model_not_found",
+        "The model `gpt-9` does not exist or you do not have access to it.",
+    ));
+    let (o, _) = run_scripted(tmp.path(), script, &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("check --model"), "{err}");
+    assert!(!err.contains("check --base-url"), "{err}");
+}
+
 #[test]
 fn without_a_prompt_the_offline_diagnosis_runs() {
     let tmp = tempfile::tempdir().unwrap();

@@ -1111,9 +1111,11 @@ impl Agent {
         // the subagent stopped (see `subagent`): only the root's is a report, with a
         // report's heading.
         let mut s = match self.is_root() {
+            // The reason may be a provider's message that ends its own sentence.
             true => format!(
-                "# Partial report\n\n_The investigation ended before a final answer was written: {reason}. \
-What follows is what was found so far, unedited._\n"
+                "# Partial report\n\n_The investigation ended before a final answer was written: {}. \
+What follows is what was found so far, unedited._\n",
+                reason.trim_end().trim_end_matches('.')
             ),
             false => String::new(),
         };

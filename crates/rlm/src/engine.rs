@@ -308,7 +308,11 @@ async fn drive(shared: Arc<Shared>, root: Agent, resumed_from: Option<String>) -
             role: "assistant".to_owned(),
             content: report.clone(),
         },
-        ItemMark::RunFinal,
+        if status == RunStatus::Completed {
+            ItemMark::RunFinal
+        } else {
+            ItemMark::RunPartial
+        },
     );
     let mut checkpoint = shared
         .last_checkpoint

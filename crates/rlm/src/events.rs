@@ -12,7 +12,10 @@
 //!   final answer (the root's verified report, always the last output item), as
 //!   in the reference. `agent_finished` marks the item that is an agent's answer:
 //!   a subagent's last message (its answer to the parent) and the root's report.
-//!   Before version 3, `final` was also set on subagents' answers.
+//!   `partial` is true when that report is a partial one (the run ended before the
+//!   root wrote its own: budget, cancel, failure; `run_finished.status` says which;
+//!   added later in version 3, absent means false). Before version 3, `final` was
+//!   also set on subagents' answers.
 //! * `{"type":"text_delta", "sequence", "agent_id", ..., "item_id",
 //!   "text_delta"}`: a piece of the text of the message item `item_id`, as it
 //!   streams. When a retried model request produces a different answer, the
@@ -135,6 +138,11 @@ pub struct AgentOutputItem {
     /// parent gets back) and the root's report.
     #[serde(default)]
     pub agent_finished: bool,
+    /// True for a final item that is a partial report: the run ended (token budget,
+    /// cancel, provider failure, turns used up) before the root wrote its report, and the
+    /// report was assembled from what was found. `run_finished.status` says why.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// A piece of streamed text.
@@ -259,6 +267,8 @@ pub(crate) enum ItemMark {
     AgentFinished,
     /// The run's final answer (the root's report).
     RunFinal,
+    /// The run's final item when the root wrote no report: the partial one.
+    RunPartial,
 }
 
 /// Hands out sequence numbers and sends events, under one lock so that the
@@ -298,8 +308,9 @@ impl Emitter {
                 sequence,
                 agent: agent.clone(),
                 item,
-                is_final: mark == ItemMark::RunFinal,
+                is_final: matches!(mark, ItemMark::RunFinal | ItemMark::RunPartial),
                 agent_finished: mark != ItemMark::Plain,
+                partial: mark == ItemMark::RunPartial,
             })
         });
     }

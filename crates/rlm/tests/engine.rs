@@ -923,7 +923,7 @@ async fn token_budget_tells_the_root_to_finish_then_stops() {
     assert!(outcome.report.contains("Counting."));
     assert!(events
         .iter()
-        .any(|e| matches!(e, EngineEvent::OutputItem(i) if i.is_final)));
+        .any(|e| matches!(e, EngineEvent::OutputItem(i) if i.is_final && i.partial)));
 }
 
 /// Runs "Why do agents fail?" and presses Ctrl-C once the first checkpoint is out (the

@@ -305,7 +305,11 @@ fn shown_url(url: &str) -> String {
 
 /// What to check, for the provider failures a setting explains; empty otherwise.
 fn provider_hint(error: &str) -> &'static str {
-    if error.contains("HTTP 404") {
+    let names_a_model = error.contains("model_not_found")
+        || (error.contains("HTTP 404") && error.to_ascii_lowercase().contains("model"));
+    if names_a_model {
+        "\nhalo: check --model (and --synthesis-model, --compaction-model): the provider does not know the model named"
+    } else if error.contains("HTTP 404") {
         "\nhalo: check --base-url: an OpenAI-compatible server's base URL usually ends in /v1"
     } else if error.contains("HTTP 401") || error.contains("HTTP 403") {
         "\nhalo: check the API key (--api-key or OPENAI_API_KEY) and that it may use this model"
