@@ -303,6 +303,10 @@ fn shown_url(url: &str) -> String {
     }
 }
 
+/// How long a run may be silent (no event: the model has not started answering) before
+/// the terminal is told that it is still waiting.
+const QUIET_NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What to check, for the provider failures a setting explains; empty otherwise.
 fn provider_hint(error: &str) -> &'static str {
     let names_a_model = error.contains("model_not_found")
@@ -478,8 +482,27 @@ pub(crate) fn execute(
             quiet: output.quiet,
             stdout_closed: false,
         };
-        while let Some(event) = handle.next().await {
-            progress.show(&event)?;
+        // A model that thinks for minutes before its first token sends nothing: a line
+        // every minute of silence says the run is alive, and what bounds the wait.
+        let mut silent = std::time::Duration::ZERO;
+        loop {
+            match tokio::time::timeout(QUIET_NOTE_EVERY, handle.next()).await {
+                Ok(Some(event)) => {
+                    silent = std::time::Duration::ZERO;
+                    progress.show(&event)?;
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    silent += QUIET_NOTE_EVERY;
+                    if !json && chatty {
+                        crate::errln!(
+                            "halo: still waiting for the model ({}s without news; a request is tried again after {}s of silence, --request-timeout)",
+                            silent.as_secs(),
+                            args.request_timeout
+                        );
+                    }
+                }
+            }
         }
         anyhow::Ok(handle.outcome().await?)
     })?;
