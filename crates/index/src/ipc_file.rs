@@ -34,10 +34,21 @@ pub(crate) fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, IndexError> 
             "{len} bytes is too short for an Arrow file"
         )));
     }
-    let ptr = NonNull::new(map.as_ptr() as *mut u8).ok_or_else(|| corrupt("empty map".into()))?;
-    // SAFETY: `ptr` points to `len` readable bytes owned by `map`, which the buffer keeps
-    // alive for as long as any batch refers to it.
-    let buffer = unsafe { Buffer::from_custom_allocation(ptr, len, Arc::new(map)) };
+    let map = Arc::new(map);
+    // One buffer per block, each its own "allocation" over the shared map, rather than
+    // slices of one buffer over the whole file: an Arrow buffer reports the size of its
+    // allocation, and a query engine that counts what it holds (DataFusion sorting a
+    // column) would count the whole file once per batch and give up at its memory limit.
+    let region = |start: usize, size: usize| -> Result<Buffer, IndexError> {
+        let ptr = NonNull::new(map.as_ptr().wrapping_add(start) as *mut u8)
+            .ok_or_else(|| corrupt("empty map".into()))?;
+        let owner: Arc<dyn arrow_buffer::alloc::Allocation> = map.clone();
+        // SAFETY: `start + size <= len` (checked by the callers), so `ptr` points to
+        // `size` readable bytes owned by `map`, which the buffer keeps alive for as long
+        // as any batch refers to it.
+        Ok(unsafe { Buffer::from_custom_allocation(ptr, size, owner) })
+    };
+    let buffer = region(0, len)?;
     let trailer: [u8; 10] = buffer[len - 10..].try_into().expect("ten bytes");
     let footer_len = read_footer_length(trailer).map_err(|e| corrupt(e.to_string()))?;
     if footer_len + 10 > len {
@@ -60,7 +71,7 @@ pub(crate) fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, IndexError> 
         if start.checked_add(size).is_none_or(|end| end > len) {
             return Err(corrupt("a block lies past the end of the file".into()));
         }
-        Ok(buffer.slice_with_length(start, size))
+        region(start, size)
     };
     for block in footer.dictionaries().iter().flatten() {
         decoder
@@ -76,4 +87,53 @@ pub(crate) fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, IndexError> 
         batches.push(batch);
     }
     Ok(batches)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+
+    /// Each batch reports the memory of its own block, not of the whole file: a query
+    /// engine that adds up what it holds (DataFusion sorting spans) would otherwise count
+    /// the file once per batch and stop at its memory limit long before memory is short.
+    #[test]
+    fn each_batch_reports_the_size_of_its_block_not_the_file() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, false),
+        ]));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.arrow");
+        let file = std::fs::File::create(&path).expect("create");
+        let mut writer =
+            arrow_ipc::writer::FileWriter::try_new(file, &schema).expect("an IPC writer");
+        for b in 0..20i64 {
+            let n = Int64Array::from_iter_values((0..1_000).map(|i| b * 1_000 + i));
+            let s = StringArray::from_iter_values((0..1_000).map(|i| format!("span {i} of {b}")));
+            let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(n), Arc::new(s)])
+                .expect("a batch");
+            writer.write(&batch).expect("write");
+        }
+        writer.finish().expect("finish");
+        let file_len = std::fs::metadata(&path).expect("metadata").len() as usize;
+        let batches = super::read_batches(&path).expect("read back");
+        assert_eq!(batches.len(), 20);
+        let reported: usize = batches
+            .iter()
+            .map(|b| {
+                b.columns()
+                    .iter()
+                    .map(|c| c.get_buffer_memory_size())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .sum();
+        assert!(
+            reported < 2 * file_len,
+            "batches report {reported} bytes for a file of {file_len}"
+        );
+    }
 }

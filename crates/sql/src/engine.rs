@@ -9,6 +9,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::LogicalPlan;
 use futures::StreamExt;
 use halo_index::Dataset;
 use serde::{Deserialize, Serialize};
@@ -289,7 +290,21 @@ async fn run(
     sql_options()
         .verify_plan(&plan)
         .map_err(|e| SqlError::Refused(e.to_string()))?;
+    // No more rows than can be returned (one more, to know the result was cut) are
+    // asked for: an ORDER BY then keeps the top rows (bounded memory) instead of sorting
+    // every span of the dataset to print ten thousand of them.
+    // (EXPLAIN and DESCRIBE must stay the root of their plan, and return a few rows.)
+    let describes = matches!(
+        plan,
+        LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) | LogicalPlan::DescribeTable(_)
+    );
     let df = DataFrame::new(state, plan);
+    let df = match describes {
+        true => df,
+        false => df
+            .limit(0, Some(limits.max_rows.saturating_add(1)))
+            .map_err(df_err)?,
+    };
     let schema = Arc::new(df.schema().as_arrow().clone());
     let columns = schema
         .fields()

@@ -184,6 +184,33 @@ fn a_huge_sort_hits_the_memory_limit() {
     );
 }
 
+/// An ORDER BY over every span asks for no more rows than the result may hold (a top-k,
+/// not a sort of the whole table): the rows that come back are the top ones, in order,
+/// and the result says it was cut.
+#[test]
+fn an_order_by_over_every_span_returns_the_top_rows_cut_at_the_row_limit() {
+    let (_tmp, e) = engine();
+    let limits = SqlLimits {
+        max_rows: 5,
+        ..SqlLimits::default()
+    };
+    let top = e
+        .query(
+            "SELECT span_id, duration_ms FROM spans ORDER BY duration_ms DESC, span_id",
+            &limits,
+        )
+        .expect("a top-5");
+    assert_eq!(top.rows.len(), 5);
+    assert!(top.truncated);
+    let all = e
+        .query(
+            "SELECT span_id, duration_ms FROM spans ORDER BY duration_ms DESC, span_id LIMIT 5",
+            &SqlLimits::default(),
+        )
+        .expect("the same five");
+    assert_eq!(top.rows, all.rows);
+}
+
 #[test]
 fn results_are_cut_at_the_row_and_byte_caps_with_a_note() {
     let (_tmp, e) = engine();
