@@ -1,7 +1,10 @@
 //! Cleaning up after builds: replaced indexes deleted in the background (and waited for
 //! before exit), and what killed builds left behind swept by the next one.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Deletions of replaced index directories still running in the background.
 static CLEANUPS: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> =
@@ -59,16 +62,57 @@ pub(crate) fn sweep_old_indexes(dir: &Path, ours: &Path, locked: bool) {
     let name = name.to_string_lossy();
     let old = format!("{name}.old-");
     let tmp = format!("{name}.tmp-");
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file_name = entry.file_name().to_string_lossy().into_owned();
+    for (file_name, path) in leftovers_in(parent) {
         let abandoned = file_name.starts_with(&tmp)
-            && entry.path() != ours
-            && (locked || halo_ingest::looks_abandoned(&entry.path()));
+            && path != ours
+            && (locked || halo_ingest::looks_abandoned(&path));
         if file_name.starts_with(&old) || abandoned {
-            remove_index_dir(&entry.path());
+            remove_index_dir(&path);
+        }
+    }
+}
+
+/// Which opening of a dataset the listings in [`LEFTOVERS`] belong to.
+static OPENING: AtomicU64 = AtomicU64::new(0);
+
+/// The `*.old-*` and `*.tmp-*` entries of directories, each listed once per opening of a
+/// dataset: a dataset of ten thousand files in one directory builds ten thousand indexes
+/// beside them, and listing the directory for every build made indexing take time that
+/// grew with the square of the files.
+static LEFTOVERS: Mutex<BTreeMap<PathBuf, (u64, Leftovers)>> = Mutex::new(BTreeMap::new());
+
+/// A directory's leftover entries: each name and path.
+type Leftovers = Vec<(String, PathBuf)>;
+
+/// Starts a new opening of a dataset: directories are listed again, so leftovers made
+/// since (a build killed in another process) are swept. Openings side by side in one
+/// process only list more often.
+pub(crate) fn new_opening() {
+    OPENING.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The leftover entries of `parent`, as listed in this opening (a sweep may remove
+/// them; one already removed is skipped by the removal itself).
+fn leftovers_in(parent: &Path) -> Leftovers {
+    let opening = OPENING.load(Ordering::Relaxed);
+    let mut cache = LEFTOVERS.lock().unwrap_or_else(|e| e.into_inner());
+    match cache.get(parent) {
+        Some((at, list)) if *at == opening => list.clone(),
+        _ => {
+            let list: Leftovers = std::fs::read_dir(parent)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .filter_map(|entry| {
+                            let name = entry.file_name().to_string_lossy().into_owned();
+                            (name.contains(".old-") || name.contains(".tmp-"))
+                                .then(|| (name, entry.path()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            cache.insert(parent.to_path_buf(), (opening, list.clone()));
+            list
         }
     }
 }

@@ -237,6 +237,7 @@ impl Dataset {
         options: &OpenOptions,
         progress: &dyn BuildProgress,
     ) -> Result<Dataset, IndexError> {
+        crate::cleanup::new_opening();
         let (sources, mut problems) = discover(paths)?;
         if options.strict {
             if let Some(p) = problems.first() {

@@ -13,6 +13,10 @@ use crate::IndexError;
 pub struct SpanTable {
     batches: Vec<RecordBatch>,
     starts: Vec<u32>,
+    /// Each batch's first and last span start offset, for the searches by offset: read
+    /// from the columns once here rather than at every step of every search (a regex
+    /// count maps each hit to its spans that way).
+    offset_bounds: Vec<(u64, u64)>,
     rows: u32,
 }
 
@@ -35,14 +39,25 @@ impl SpanTable {
     /// Wraps batches already in memory.
     pub fn from_batches(batches: Vec<RecordBatch>) -> SpanTable {
         let mut starts = Vec::with_capacity(batches.len());
+        let mut offset_bounds = Vec::with_capacity(batches.len());
         let mut rows = 0u32;
         for b in &batches {
             starts.push(rows);
             rows += b.num_rows() as u32;
+            // An empty batch (or one of the wrong shape, which `read` refuses) starts
+            // after every offset and ends before every one.
+            offset_bounds.push(SpanColumns::new(b).map_or((u64::MAX, 0), |c| {
+                let values = c.byte_offset.values();
+                (
+                    values.first().copied().unwrap_or(u64::MAX),
+                    values.last().copied().unwrap_or(0),
+                )
+            }));
         }
         SpanTable {
             batches,
             starts,
+            offset_bounds,
             rows,
         }
     }
@@ -70,9 +85,9 @@ impl SpanTable {
     /// in file order, so this is a binary search over span offsets).
     pub fn row_at_offset(&self, offset: u64) -> Option<u32> {
         // Find the last batch whose first span starts at or before `offset`.
-        let b = self.batches.partition_point(|batch| {
-            SpanColumns::new(batch).is_ok_and(|c| !c.is_empty() && c.byte_offset.value(0) <= offset)
-        });
+        let b = self
+            .offset_bounds
+            .partition_point(|&(first, _)| first <= offset);
         if b == 0 {
             return None;
         }
@@ -99,9 +114,9 @@ impl SpanTable {
     fn first_row_from(&self, offset: u64) -> u32 {
         // Batches are never empty; the first batch whose last span starts at or after
         // `offset` holds the answer.
-        let b = self.batches.partition_point(|batch| {
-            SpanColumns::new(batch).is_ok_and(|c| c.byte_offset.values().last() < Some(&offset))
-        });
+        let b = self
+            .offset_bounds
+            .partition_point(|&(_, last)| last < offset);
         let Some(batch) = self.batches.get(b) else {
             return self.rows;
         };

@@ -78,6 +78,29 @@ fn around(line: &[u8], m: std::ops::Range<usize>, context: usize) -> (String, St
     )
 }
 
+/// Counts the lines before each listed match, carrying on from the previous one: the
+/// matches come in dataset order, so the listing reads each segment's bytes once instead
+/// of once per match (which made a listing's cost grow with how far into a file its
+/// matches were).
+#[derive(Default)]
+struct LineCounter {
+    /// The segment, the byte counted up to, and the newlines before it.
+    at: Option<(usize, usize, u64)>,
+}
+
+impl LineCounter {
+    /// The newlines between `start` (the segment's first byte) and `pos`.
+    fn newlines_before(&mut self, segment: usize, bytes: &[u8], start: usize, pos: usize) -> u64 {
+        let (from, before) = match self.at {
+            Some((s, at, n)) if s == segment && at <= pos => (at, n),
+            _ => (start, 0),
+        };
+        let n = before + memchr::memchr_iter(b'\n', &bytes[from..pos]).count() as u64;
+        self.at = Some((segment, pos, n));
+        n
+    }
+}
+
 /// One entry to list: its ids and its match, as a byte range of the segment's data.
 struct Entry {
     trace_id: Option<String>,
@@ -169,6 +192,7 @@ pub fn grep(
     let mut truncated = matching_lines > limit as u64;
     let mut listed_lines = 0u64;
     let mut matches = Vec::new();
+    let mut lines = LineCounter::default();
     for (h, mut entries) in hits.into_iter().take(limit) {
         if matches.len() >= limit {
             // A wide OTLP line filled the list: the cap holds for entries too.
@@ -180,8 +204,12 @@ pub fn grep(
         let bytes = data.bytes();
         let line = &bytes[h.line_start..h.line_end];
         let line_no = seg.first_line
-            + memchr::memchr_iter(b'\n', &bytes[seg.bytes.start as usize..h.line_start]).count()
-                as u64;
+            + lines.newlines_before(
+                h.segment as usize,
+                bytes,
+                seg.bytes.start as usize,
+                h.line_start,
+            );
         listed_lines += 1;
         if entries.len() > limit - matches.len() {
             truncated = true;
@@ -215,6 +243,32 @@ pub fn grep(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counting on from the previous match gives what counting from the segment's start
+    /// gives, across segments and when a match comes before the last one.
+    #[test]
+    fn lines_counted_on_from_the_last_match_match_a_count_from_the_start() {
+        let bytes = b"a\nbb\nccc\ndddd\neeeee\n";
+        let from_start = |start: usize, pos: usize| {
+            memchr::memchr_iter(b'\n', &bytes[start..pos]).count() as u64
+        };
+        let mut counter = LineCounter::default();
+        for (segment, start, pos) in [
+            (0, 0, 0),
+            (0, 0, 5),
+            (0, 0, 9),
+            (0, 0, 9),
+            (1, 5, 14),
+            (0, 0, 2),
+            (0, 0, 20),
+        ] {
+            assert_eq!(
+                counter.newlines_before(segment, bytes, start, pos),
+                from_start(start, pos),
+                "segment {segment}, {start}..{pos}"
+            );
+        }
+    }
 
     #[test]
     fn context_never_cuts_a_character_in_half() {
