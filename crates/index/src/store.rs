@@ -40,8 +40,10 @@ use crate::IndexError;
 /// `intValue` past i64 is kept as text, and OpenLLMetry's request type, flattened
 /// messages and declared functions are read; 12: Traceloop's span kinds and entities
 /// are read, and an error message that is a Python traceback is its exception; 13:
-/// upper-case hex ids of the reference format are read in lower case too.)
-pub const FORMAT_VERSION: u32 = 13;
+/// upper-case hex ids of the reference format are read in lower case too; 14: an id of
+/// hex letters only after its prefix, `acct_dfcd`, is masked in error groups as
+/// `acct_<id>` is.)
+pub const FORMAT_VERSION: u32 = 14;
 
 /// One segment's entry in `meta.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
