@@ -633,6 +633,51 @@ fn an_edit_the_fingerprint_cannot_see_is_rebuilt_after_the_read_that_finds_it() 
     );
 }
 
+/// The same unseen edit, found by a regex count instead of a view: the lines that moved
+/// match where no indexed span starts, so the count would have been silently short. It
+/// is refused instead, and the next run rebuilds and counts right.
+#[test]
+fn an_unseen_edit_is_refused_by_a_regex_count_not_answered_short() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pad = "p".repeat(400);
+    let lines: Vec<String> = (0..1000)
+        .map(|i| {
+            Span::new(&format!("t{i:04}"), "s", "")
+                .attrs(&format!(r#"{{"note":"{pad}","n":"needle{i}"}}"#))
+                .line()
+        })
+        .collect();
+    let file = write(tmp.path(), "t.jsonl", &lines);
+    let f = file.to_str().unwrap();
+    assert!(halo(tmp.path(), &["index", f, "-q"]).status.success());
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let mut edited = lines.clone();
+    edited[498] = edited[498].replacen("ppp", "pppp", 1);
+    edited[500] = edited[500].replacen("ppp", "pp", 1);
+    let mut text = edited.join("\n");
+    text.push('\n');
+    std::fs::write(&file, text).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+
+    let count = halo(tmp.path(), &["count", f, "--regex-pattern", "needle", "-q"]);
+    assert_eq!(count.status.code(), Some(2), "{}", stdout(&count));
+    assert!(
+        stderr(&count).contains("run the command again"),
+        "{}",
+        stderr(&count)
+    );
+    let again = json(&halo(
+        tmp.path(),
+        &["count", f, "--regex-pattern", "needle", "--json"],
+    ));
+    assert_eq!(again["total"], 1000, "{again}");
+}
+
 /// A file of the user's with the sidecar's name is neither moved nor deleted: the index
 /// goes to the cache instead, as for a read-only directory.
 #[test]

@@ -52,7 +52,7 @@ impl<'d> HitTraces<'d> {
     ) -> Result<Vec<String>, QueryError> {
         let table = self.table(segment)?;
         let mut found = Vec::new();
-        for row in table.rows_starting_in(line.start as u64..line.end as u64) {
+        for row in self.rows_of_line(&table, segment, data, line.clone())? {
             let Some(span) = span_of_row(&table, row) else {
                 continue;
             };
@@ -78,7 +78,7 @@ impl<'d> HitTraces<'d> {
     ) -> Result<Vec<SpanHit>, QueryError> {
         let table = self.table(segment)?;
         let mut found = Vec::new();
-        for row in table.rows_starting_in(line.start as u64..line.end as u64) {
+        for row in self.rows_of_line(&table, segment, data, line.clone())? {
             let Some(span) = span_of_row(&table, row) else {
                 continue;
             };
@@ -115,7 +115,7 @@ impl<'d> HitTraces<'d> {
         let row = match otlp {
             true => table.row_at_offset(offset as u64),
             false => {
-                let rows = table.rows_starting_in(line.start as u64..line.end as u64);
+                let rows = self.rows_of_line(&table, segment, data, line.clone())?;
                 (!rows.is_empty()).then_some(rows.start)
             }
         };
@@ -136,6 +136,51 @@ impl<'d> HitTraces<'d> {
                 trace_id: hit.trace_id,
                 span_id: hit.span_id,
             }))
+    }
+}
+
+impl HitTraces<'_> {
+    /// The rows of the spans in line `line`, checked against the line: a canonical line
+    /// holds one span that starts where the line does, or none when it was skipped as
+    /// unreadable. A file edited without a change its fingerprint sees (same size and
+    /// time) breaks that, and its hits would map to no span or the wrong one: the index is
+    /// marked out of date and the answer refused, as `view` refuses a moved span.
+    fn rows_of_line(
+        &self,
+        table: &SpanTable,
+        segment: u32,
+        data: &[u8],
+        line: Range<usize>,
+    ) -> Result<Range<u32>, QueryError> {
+        let rows = table.rows_starting_in(line.start as u64..line.end as u64);
+        let text = &data[line.clone()];
+        if halo_trace::looks_like_otlp(text) {
+            return Ok(rows);
+        }
+        let holds = match rows.len() {
+            0 => {
+                // A skipped line does not read as a span; one that does was never indexed.
+                std::str::from_utf8(text)
+                    .ok()
+                    .and_then(|t| halo_trace::parse_line(t).ok())
+                    .is_none_or(|parsed| parsed.spans.is_empty())
+            }
+            1 => span_of_row(table, rows.start).is_some_and(|span| {
+                let lead = data[line.start..span.bytes.start.max(line.start)]
+                    .iter()
+                    .all(|b| b.is_ascii_whitespace() || *b >= 0x80);
+                span.bytes.start >= line.start && span.bytes.end <= line.end && lead
+            }),
+            _ => false,
+        };
+        if holds {
+            return Ok(rows);
+        }
+        self.ds.mark_out_of_date(segment);
+        let seg = self.ds.segment_info(segment);
+        let before = &data[(seg.bytes.start as usize).min(line.start)..line.start];
+        let line_no = seg.first_line + memchr::memchr_iter(b'\n', before).count() as u64;
+        Err(QueryError::SourceChanged(line_no))
     }
 }
 
