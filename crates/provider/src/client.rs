@@ -487,7 +487,7 @@ impl Driver {
             return Ok(resp);
         }
         let retry_after = parse_retry_after(resp.headers());
-        let body = error_body(resp, cfg.timeout).await;
+        let body = error_body(resp, &limits).await;
         // Removed before the body is cut to its head, which could end inside an echoed key.
         let body = scrub_text(&body, &secrets_of(cfg));
         Err(from_http(status.as_u16(), &body, retry_after))
@@ -663,12 +663,12 @@ impl Driver {
 /// server that sends gigabytes with a 500 must not fill memory.
 const MAX_ERROR_BODY_BYTES: usize = 256 * 1024;
 
-/// The body of an error response, up to [`MAX_ERROR_BODY_BYTES`], each chunk within
-/// `timeout`; what could not be read in time is left out.
-async fn error_body(mut resp: reqwest::Response, timeout: std::time::Duration) -> String {
+/// The body of an error response, up to [`MAX_ERROR_BODY_BYTES`], each chunk within the
+/// attempt's limits; what could not be read in time is left out.
+async fn error_body(mut resp: reqwest::Response, limits: &ReadLimits) -> String {
     let mut body = Vec::new();
     while body.len() < MAX_ERROR_BODY_BYTES {
-        match tokio::time::timeout(timeout, resp.chunk()).await {
+        match tokio::time::timeout(limits.wait(), resp.chunk()).await {
             Ok(Ok(Some(bytes))) => body.extend_from_slice(&bytes),
             _ => break,
         }

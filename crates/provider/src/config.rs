@@ -26,7 +26,8 @@ pub enum WireApi {
 /// The sleep before retry number `n` (0-based) is full jitter:
 /// `random(0, min(max_delay, base_delay * 2^n))`. When a 429 or 503 response
 /// carries `Retry-After` (seconds or an HTTP date) or `retry-after-ms`, that
-/// value is used instead, capped at `max_retry_after`.
+/// value is used instead; a value past `max_retry_after` ends the request at once
+/// with an error that names the wait (waiting less would only spend the attempts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (so at most `max_retries + 1` attempts).

@@ -265,10 +265,21 @@ fn scrub_str(s: &mut String, secrets: &[&str]) {
         if secret.len() >= 4 && s.contains(secret) {
             *s = s.replace(secret, "***");
         }
+        if !looks_like_a_credential(secret) {
+            continue;
+        }
         if let Some(cut) = scrub_secret_heads(s, secret) {
             *s = cut;
         }
     }
+}
+
+/// Whether the heads of `secret` are removed too: a key or token is one word of a dozen
+/// characters or more. Other header values (`HTTP-Referer: https://myapp.dev`,
+/// `anthropic-version: 2023-06-01`) are removed whole only, or every `https://` and date
+/// in an error would read `***`.
+fn looks_like_a_credential(secret: &str) -> bool {
+    secret.len() >= 12 && !secret.contains(char::is_whitespace) && !secret.contains("://")
 }
 
 /// `s` with each run that matches the first [`MIN_SECRET_HEAD`] or more characters of
@@ -399,6 +410,23 @@ mod tests {
         let key = ApiKey::new("sk-abcdef");
         let e = scrub(f.error, &[key.expose()]);
         assert_eq!(e.to_string(), "HTTP 401: bad key ***");
+    }
+
+    /// A key's head is removed where an error was cut inside it; a header value that is
+    /// no credential (a URL, a date) is removed whole only.
+    #[test]
+    fn heads_are_removed_for_credentials_only() {
+        let key = "sk-live-0123456789abcdef";
+        let secrets = [key, "https://myapp.dev", "2023-06-01"];
+        assert_eq!(
+            scrub_text("bad key sk-live-0123...", &secrets),
+            "bad key ***..."
+        );
+        assert_eq!(
+            scrub_text("see https://openrouter.ai/docs on 2023-06-02", &secrets),
+            "see https://openrouter.ai/docs on 2023-06-02"
+        );
+        assert_eq!(scrub_text("from https://myapp.dev", &secrets), "from ***");
     }
 
     #[test]

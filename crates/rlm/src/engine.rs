@@ -308,10 +308,12 @@ async fn drive(shared: Arc<Shared>, root: Agent, resumed_from: Option<String>) -
             role: "assistant".to_owned(),
             content: report.clone(),
         },
-        if status == RunStatus::Completed {
-            ItemMark::RunFinal
-        } else {
+        // Partial only when assembled from findings: a run that used its turns can still
+        // end with a report the model wrote on its last chance.
+        if result.synthesized {
             ItemMark::RunPartial
+        } else {
+            ItemMark::RunFinal
         },
     );
     let mut checkpoint = shared

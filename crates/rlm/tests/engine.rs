@@ -415,9 +415,13 @@ async fn turn_budget_ends_with_a_report() {
     let mut cfg = config(&server.base_url());
     cfg.max_turns = 2;
     let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
-    let (_, outcome) = run_all(&engine, "q").await;
+    let (events, outcome) = run_all(&engine, "q").await;
     assert_eq!(outcome.status, RunStatus::TurnBudgetExhausted);
     assert!(outcome.report.contains("Final from the budget"));
+    // The model wrote it on its last chance: final, and not a partial report.
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, EngineEvent::OutputItem(i) if i.is_final && !i.partial)));
     let reqs = server.requests();
     assert_eq!(reqs.len(), 3);
     assert!(reqs[0].last_user_message().unwrap().contains("turn 1 of 2"));

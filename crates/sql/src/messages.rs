@@ -59,6 +59,10 @@ pub(crate) fn build_messages(
         let table = ds.span_table(seg)?;
         let data = ds.segment_data(seg)?;
         let bytes = data.bytes();
+        // The line last parsed, by where it starts: an OTLP line holds many LLM spans, one
+        // after another in the table, and parsing a 5 MB line once per span made the table
+        // take minutes.
+        let mut last: Option<(usize, halo_trace::ParsedLine<'_>)> = None;
         for batch in table.batches() {
             let c = SpanColumns::new(batch).map_err(|e| SqlError::Query(e.0))?;
             for i in 0..c.len() {
@@ -69,10 +73,16 @@ pub(crate) fn build_messages(
                 let Some(line) = bytes.get(start..start + c.record_len.value(i) as usize) else {
                     continue;
                 };
-                let Ok(text) = std::str::from_utf8(line) else {
-                    continue;
-                };
-                let Ok(parsed) = halo_trace::parse_line(text) else {
+                if last.as_ref().map(|(at, _)| *at) != Some(start) {
+                    let Ok(text) = std::str::from_utf8(line) else {
+                        continue;
+                    };
+                    let Ok(parsed) = halo_trace::parse_line(text) else {
+                        continue;
+                    };
+                    last = Some((start, parsed));
+                }
+                let Some((_, parsed)) = last.as_ref() else {
                     continue;
                 };
                 let within = (c.byte_offset.value(i) - c.record_offset.value(i)) as usize;

@@ -55,7 +55,7 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     mutate: Option<PathBuf>,
     /// With --mutate: the fraction of lines to mutate.
-    #[arg(long, default_value_t = 0.3, value_name = "FRACTION")]
+    #[arg(long, default_value_t = 0.3, value_name = "FRACTION", value_parser = parse_fraction)]
     mutate_fraction: f64,
 }
 
@@ -169,5 +169,13 @@ fn write_mutated(input: &std::path::Path, cli: &Cli) -> Result<(), String> {
             .lock()
             .write_all(&mutated)
             .map_err(|e| e.to_string()),
+    }
+}
+
+/// A fraction from 0 to 1, for clap.
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("`{text}` is not a fraction from 0 to 1")),
     }
 }
