@@ -587,32 +587,8 @@ fn an_index_dir_that_is_a_file_is_named_as_the_flag() {
 #[test]
 fn an_edit_the_fingerprint_cannot_see_is_rebuilt_after_the_read_that_finds_it() {
     let tmp = tempfile::tempdir().unwrap();
-    // Wide lines, so that the middle is far from the hashed first and last 64 KiB.
-    let pad = "p".repeat(400);
-    let lines: Vec<String> = (0..1000)
-        .map(|i| {
-            Span::new(&format!("t{i:04}"), "s", "")
-                .attrs(&format!(r#"{{"note":"{pad}"}}"#))
-                .line()
-        })
-        .collect();
-    let file = write(tmp.path(), "t.jsonl", &lines);
+    let file = indexed_then_edited_unseen(tmp.path());
     let f = file.to_str().unwrap();
-    assert!(halo(tmp.path(), &["index", f, "-q"]).status.success());
-    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
-    // One byte more on line 499 and one less on line 501: line 500 moves by a byte.
-    let mut edited = lines.clone();
-    edited[498] = edited[498].replacen("ppp", "pppp", 1);
-    edited[500] = edited[500].replacen("ppp", "pp", 1);
-    let mut text = edited.join("\n");
-    text.push('\n');
-    std::fs::write(&file, text).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
 
     let reused = json(&halo(tmp.path(), &["index", f, "--json"]));
     assert_eq!(reused["files"][0]["action"], "reused", "{reused}");
@@ -633,12 +609,11 @@ fn an_edit_the_fingerprint_cannot_see_is_rebuilt_after_the_read_that_finds_it() 
     );
 }
 
-/// The same unseen edit, found by a regex count instead of a view: the lines that moved
-/// match where no indexed span starts, so the count would have been silently short. It
-/// is refused instead, and the next run rebuilds and counts right.
-#[test]
-fn an_unseen_edit_is_refused_by_a_regex_count_not_answered_short() {
-    let tmp = tempfile::tempdir().unwrap();
+/// A file of 1,000 traces `t0000`… (each span holding `needle{i}`), indexed, then edited
+/// in its middle without a change of size or time: one byte more on line 499 and one
+/// less on line 501, so line 500 moves by a byte. The lines are wide, so that the middle
+/// is far from the hashed first and last 64 KiB.
+fn indexed_then_edited_unseen(dir: &std::path::Path) -> std::path::PathBuf {
     let pad = "p".repeat(400);
     let lines: Vec<String> = (0..1000)
         .map(|i| {
@@ -647,9 +622,9 @@ fn an_unseen_edit_is_refused_by_a_regex_count_not_answered_short() {
                 .line()
         })
         .collect();
-    let file = write(tmp.path(), "t.jsonl", &lines);
+    let file = write(dir, "t.jsonl", &lines);
     let f = file.to_str().unwrap();
-    assert!(halo(tmp.path(), &["index", f, "-q"]).status.success());
+    assert!(halo(dir, &["index", f, "-q"]).status.success());
     let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
     let mut edited = lines.clone();
     edited[498] = edited[498].replacen("ppp", "pppp", 1);
@@ -663,6 +638,17 @@ fn an_unseen_edit_is_refused_by_a_regex_count_not_answered_short() {
         .unwrap()
         .set_modified(modified)
         .unwrap();
+    file
+}
+
+/// The same unseen edit, found by a regex count instead of a view: the lines that moved
+/// match where no indexed span starts, so the count would have been silently short. It
+/// is refused instead, and the next run rebuilds and counts right.
+#[test]
+fn an_unseen_edit_is_refused_by_a_regex_count_not_answered_short() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = indexed_then_edited_unseen(tmp.path());
+    let f = file.to_str().unwrap();
 
     let count = halo(tmp.path(), &["count", f, "--regex-pattern", "needle", "-q"]);
     assert_eq!(count.status.code(), Some(2), "{}", stdout(&count));

@@ -201,14 +201,19 @@ impl Mutator {
         bytes
     }
 
-    /// One change at a random place of the line's text, kept on character boundaries.
-    fn mutate_text(&mut self, text: &str) -> String {
+    /// A random character boundary of `text`, its end included.
+    fn char_boundary(&mut self, text: &str) -> usize {
         let boundaries: Vec<usize> = text
             .char_indices()
             .map(|(i, _)| i)
             .chain([text.len()])
             .collect();
-        let at = *boundaries.choose(&mut self.rng).unwrap_or(&0);
+        *boundaries.choose(&mut self.rng).unwrap_or(&0)
+    }
+
+    /// One change at a random place of the line's text, kept on character boundaries.
+    fn mutate_text(&mut self, text: &str) -> String {
+        let at = self.char_boundary(text);
         let mut out = String::with_capacity(text.len() + 8);
         match self.rng.random_range(0..4) {
             0 => out.push_str(&text[..at]),
@@ -317,12 +322,7 @@ impl Mutator {
 
     /// Cuts, grows or splices a string, at character boundaries.
     fn mutate_string(&mut self, text: &mut String) {
-        let boundaries: Vec<usize> = text
-            .char_indices()
-            .map(|(i, _)| i)
-            .chain([text.len()])
-            .collect();
-        let at = *boundaries.choose(&mut self.rng).unwrap_or(&0);
+        let at = self.char_boundary(text);
         match self.rng.random_range(0..3) {
             0 => text.truncate(at),
             1 => {
