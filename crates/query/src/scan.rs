@@ -46,7 +46,8 @@ pub enum StopReason {
 /// why) and counts cover the scanned part only.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ScanInfo {
-    /// Whether every byte was scanned.
+    /// Whether the answer covers the whole data: every byte scanned and, for counts and
+    /// queries, every matching line traced to its traces within the time budget.
     pub complete: bool,
     /// Why the scan stopped early, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]

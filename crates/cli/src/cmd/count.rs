@@ -25,12 +25,13 @@ pub(crate) fn run(args: &CountArgs) -> Result<u8, Failure> {
         render::json(&count)?;
     } else {
         let mut s = count.total.to_string();
-        if let Some(scan) = count.scan.as_ref().filter(|s| !s.complete) {
-            s.push_str(&format!(
-                "\nnote: partial: the scan stopped at the time budget after {} of {}; raise --time-budget",
-                crate::render::table::bytes(scan.scanned_bytes),
-                crate::render::table::bytes(scan.total_bytes)
-            ));
+        if let Some(note) = count
+            .scan
+            .as_ref()
+            .and_then(crate::render::human::partial_scan_note)
+        {
+            s.push('\n');
+            s.push_str(&note);
         }
         render::text(&s)?;
     }

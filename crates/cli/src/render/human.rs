@@ -10,17 +10,32 @@ use halo_query::{GrepResult, Overview, ScanInfo, SearchResult, TraceList, TraceV
 use super::table::{bytes, cut, inline, millis, thousands, Table};
 
 fn scan_note(out: &mut String, scan: &Option<ScanInfo>) {
-    if let Some(s) = scan {
-        // Stopping at --max-matches is said by the caller ("more exist").
-        if !s.complete && s.stopped_by != Some(halo_query::StopReason::MaxMatches) {
-            let _ = writeln!(
-                out,
-                "note: the data scan stopped early at the time budget ({} of {} scanned); results are partial, raise --time-budget",
-                bytes(s.scanned_bytes),
-                bytes(s.total_bytes)
-            );
-        }
+    if let Some(note) = scan.as_ref().and_then(partial_scan_note) {
+        let _ = writeln!(out, "{note}");
     }
+}
+
+/// The note for a scan the time budget cut short (stopping at `--max-matches` is said by
+/// the caller: "more exist"). The budget can also run out after the whole data was read,
+/// while matching lines are traced to their traces.
+pub(crate) fn partial_scan_note(s: &ScanInfo) -> Option<String> {
+    if s.complete || s.stopped_by == Some(halo_query::StopReason::MaxMatches) {
+        return None;
+    }
+    let where_ = match s.scanned_bytes >= s.total_bytes {
+        true => format!(
+            "after all {} were scanned, while matching lines were traced to their traces",
+            bytes(s.total_bytes)
+        ),
+        false => format!(
+            "{} of {} scanned",
+            bytes(s.scanned_bytes),
+            bytes(s.total_bytes)
+        ),
+    };
+    Some(format!(
+        "note: the data scan stopped early at the time budget ({where_}); results are partial, raise --time-budget"
+    ))
 }
 
 /// `halo index`.
@@ -660,6 +675,26 @@ pub(crate) fn grep(r: &GrepResult) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// A budget that ran out after the whole data was read says so, rather than "1.2 GB
+    /// of 1.2 GB scanned"; one that ran out mid-scan says how far it got.
+    #[test]
+    fn a_partial_scan_says_where_the_budget_ran_out() {
+        let mut scan = halo_query::ScanInfo {
+            complete: false,
+            stopped_by: Some(halo_query::StopReason::TimeBudget),
+            scanned_bytes: 2_000_000_000,
+            total_bytes: 2_000_000_000,
+            elapsed_ms: 1_000.0,
+        };
+        let note = super::partial_scan_note(&scan).expect("a note");
+        assert!(note.contains("while matching lines were traced"), "{note}");
+        scan.scanned_bytes = 500_000_000;
+        let note = super::partial_scan_note(&scan).expect("a note");
+        assert!(note.contains(" of ") && !note.contains("traced"), "{note}");
+        scan.complete = true;
+        assert!(super::partial_scan_note(&scan).is_none());
+    }
+
     use super::*;
 
     #[test]
