@@ -1,5 +1,5 @@
-//! A value made once by blocking work (reading span tables, parsing every LLM span's
-//! messages, inflating a gzip copy), awaited by any number of queries.
+//! A value made once by blocking work (reading span tables, mapping a source or inflating
+//! a gzip copy), awaited by any number of queries.
 //!
 //! Table providers are polled on the query runtime's workers. Doing such work inline there
 //! (or waiting for another thread to finish it, as `OnceLock::get_or_init` does) holds up

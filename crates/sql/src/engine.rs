@@ -138,10 +138,16 @@ impl SqlEngine {
     /// Opens the tables over `ds`: the span tables of every segment (loaded once, as the
     /// index keeps them) and the trace rollups; no data is copied.
     pub fn open(ds: &Dataset) -> Result<SqlEngine, SqlError> {
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        let base = tables::dataset_state(ds, threads)?;
+        let threads = cores();
+        let base = tables::dataset_state(ds, threads, crate::messages::CACHE_BYTES)?;
+        Self::from_state(base, threads)
+    }
+
+    /// [`SqlEngine::open`] for tables read once, as an export reads them: nothing read
+    /// from the source is kept between queries.
+    pub(crate) fn open_for_one_pass(ds: &Dataset) -> Result<SqlEngine, SqlError> {
+        let threads = cores();
+        let base = tables::dataset_state(ds, threads, 0)?;
         Self::from_state(base, threads)
     }
 
@@ -149,15 +155,24 @@ impl SqlEngine {
     /// are read now; the span tables are loaded by the first query that reads `spans`,
     /// `tool_calls` or `llm_calls`, and the source files are read only by queries that
     /// select `spans.attributes` or name `messages`.
+    ///
+    /// Up to 256 MB of messages read are kept for later queries, as an analysis asks for
+    /// them again and again.
     pub fn open_shared(ds: Arc<Dataset>) -> Result<SqlEngine, SqlError> {
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        let base = tables::shared_dataset_state(ds, threads)?;
+        let threads = cores();
+        let base = tables::shared_dataset_state(ds, threads, crate::messages::CACHE_BYTES)?;
         Self::from_state(base, threads)
     }
 
-    fn from_state(base: SessionState, threads: usize) -> Result<SqlEngine, SqlError> {
+    /// [`SqlEngine::open_shared`] for a single query (as `halo sql` runs): nothing read
+    /// from the source files is kept for a next one.
+    pub fn open_shared_for_one_query(ds: Arc<Dataset>) -> Result<SqlEngine, SqlError> {
+        let threads = cores();
+        let base = tables::shared_dataset_state(ds, threads, 0)?;
+        Self::from_state(base, threads)
+    }
+
+    pub(crate) fn from_state(base: SessionState, threads: usize) -> Result<SqlEngine, SqlError> {
         let schemas = tables::schemas_of(&base)?;
         Ok(SqlEngine {
             base,
@@ -260,6 +275,13 @@ impl SqlEngine {
     pub(crate) fn base_state(&self) -> &SessionState {
         &self.base
     }
+}
+
+/// The cores a query may use: its partitions, and the runtime's workers.
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
 
 /// Aborts a query's task when whoever waits for it is done, one way or another.

@@ -12,6 +12,10 @@ use parquet::file::properties::WriterProperties;
 
 use crate::{SqlEngine, SqlError, TABLE_NAMES};
 
+/// Bytes of encoded rows a Parquet row group holds before it is written out: large enough
+/// for readers to skip by statistics, small enough to keep an export's memory modest.
+const ROW_GROUP_BYTES: usize = 64 << 20;
+
 /// One table written by [`export_parquet`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ExportedTable {
@@ -30,7 +34,7 @@ pub struct ExportedTable {
 /// `spans.parquet` includes the `attributes` column, read again from the source files:
 /// whoever takes the data to DuckDB or a warehouse has no index to go back to.
 pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<ExportedTable>, SqlError> {
-    let engine = SqlEngine::open(ds)?;
+    let engine = SqlEngine::open_for_one_pass(ds)?;
     if dir.is_file() {
         return Err(SqlError::Io {
             path: dir.to_path_buf(),
@@ -47,7 +51,7 @@ pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<ExportedTable>, Sq
     let mut written = Vec::new();
     for name in TABLE_NAMES {
         let path = dir.join(format!("{name}.parquet"));
-        let rows = engine.block_on(write_table(&engine, name, &path))??;
+        let rows = engine.block_on(write_table(&engine, name, &path, ROW_GROUP_BYTES))??;
         written.push(ExportedTable {
             table: name.to_string(),
             path,
@@ -57,8 +61,13 @@ pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<ExportedTable>, Sq
     Ok(written)
 }
 
-/// Writes one table; returns its rows.
-async fn write_table(engine: &SqlEngine, name: &str, path: &Path) -> Result<u64, SqlError> {
+/// Writes one table, closing row groups at `row_group_bytes`; returns its rows.
+async fn write_table(
+    engine: &SqlEngine,
+    name: &str,
+    path: &Path,
+    row_group_bytes: usize,
+) -> Result<u64, SqlError> {
     let df_err = |e| SqlError::from_datafusion(e, usize::MAX);
     // Tables are made of contiguous runs of the index's rows, one per partition; reading
     // the partitions one after another, in order, keeps the index's row order in the file
@@ -92,8 +101,69 @@ async fn write_table(engine: &SqlEngine, name: &str, path: &Path) -> Result<u64,
             let batch = batch.map_err(df_err)?;
             rows += batch.num_rows() as u64;
             writer.write(&batch).map_err(parquet_err)?;
+            // The writer holds a row group in memory until it has a million rows: with
+            // spans' attributes that is gigabytes. Closing groups by size bounds it.
+            if writer.in_progress_size() >= row_group_bytes {
+                writer.flush().map_err(parquet_err)?;
+            }
         }
     }
     writer.close().map_err(parquet_err)?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_groups_are_closed_by_size_and_keep_every_row_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ds = std::sync::Arc::new(crate::testdata::llm_dataset(tmp.path(), 20));
+        // One span per slice, so that the writer is given many small batches, as a large
+        // dataset gives it many large ones.
+        let spans = std::sync::Arc::new(
+            crate::spans::SpansTable::shared(ds.clone(), 1).with_slice_bytes(1),
+        );
+        let messages = crate::messages::MessagesTable::over(spans.clone()).bounded(1, 1 << 20, 0);
+        let traces = halo_index::traces_to_batch(ds.traces());
+        let state =
+            crate::tables::base_state(spans, traces, std::sync::Arc::new(messages), 1).unwrap();
+        let engine = SqlEngine::from_state(state, 1).unwrap();
+        for (table, row_group_bytes, groups) in [
+            ("spans", ROW_GROUP_BYTES, 1..2),
+            ("spans", 2_000, 4..60),
+            ("messages", 2_000, 2..120),
+        ] {
+            let path = tmp
+                .path()
+                .join(format!("{table}-{row_group_bytes}.parquet"));
+            let rows = engine
+                .block_on(write_table(&engine, table, &path, row_group_bytes))
+                .unwrap()
+                .unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                    .unwrap();
+            let written = reader.metadata().num_row_groups();
+            assert!(groups.contains(&written), "{table}: {written} row groups");
+            let read: Vec<String> = reader
+                .build()
+                .unwrap()
+                .flat_map(|b| {
+                    let b = b.unwrap();
+                    let ids = arrow_array::cast::AsArray::as_string::<i32>(
+                        b.column_by_name("trace_id").unwrap(),
+                    )
+                    .clone();
+                    ids.iter().flatten().map(str::to_string).collect::<Vec<_>>()
+                })
+                .collect();
+            assert_eq!(read.len() as u64, rows);
+            let mut sorted = read.clone();
+            sorted.sort();
+            assert_eq!(read, sorted, "{table}: rows in index order");
+        }
+    }
 }

@@ -44,6 +44,8 @@ mod memory_watch;
 mod message_batches;
 mod messages;
 mod sandbox;
+mod slices;
+mod sources;
 mod spans;
 mod tables;
 #[cfg(test)]

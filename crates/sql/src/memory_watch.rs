@@ -8,9 +8,8 @@
 //!
 //! The growth is the whole process's, so queries running side by side (agents' parallel
 //! tool calls) count each other's memory: together they are held to the limit of one
-//! and a half, which errs on the side of the machine. Tables made on first use (the
-//! `messages` table, hundreds of MB for a large dataset) are kept for the process's
-//! life, not for one query: what their making adds is not counted, and no query is
+//! and a half, which errs on the side of the machine. Tables made on first use (span
+//! tables, loaded from the index) are kept for the process's life, not for one query: what their making adds is not counted, and no query is
 //! cancelled while one is being made.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,26 +1,50 @@
 //! The `messages` table: the chat messages of LLM spans, one row per message.
 //!
 //! The index keeps only heads of model input and output, so messages are read again from
-//! the source (through the same memory map the index uses) the first time a query names
-//! the table, and kept for the engine's life. Datasets without message attributes give an
-//! empty table.
+//! the source. A scan goes through the spans table's batches in slices, as a scan of
+//! `spans.attributes` does, parses the LLM spans of each slice from their byte ranges and
+//! streams their messages: memory stays at a few slices whatever the dataset's size, and a
+//! `LIMIT` stops the reading. Filters on `trace_id` and `span_id` are applied to the spans
+//! before they are parsed, so one trace's messages cost one trace's parsing. Slices already
+//! read are kept up to [`CACHE_BYTES`], so an analysis that asks a small or mid-sized
+//! dataset's messages again and again parses them once; a dataset beyond that is read
+//! again for each query. Datasets without message attributes give an empty table.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{MemTable, Session, TableProvider};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::DFSchema;
 use datafusion::datasource::TableType;
-use datafusion::logical_expr::Expr;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::{LexOrdering, PhysicalExpr};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::ExecutionPlan;
-use halo_index::{Dataset, SpanColumns};
+use futures::{StreamExt, TryStreamExt};
+use halo_index::SpanColumns;
 
-use crate::blocking_once::BlockingOnce;
 use crate::message_batches::{MessageBatches, MessageRow, BATCH_BYTES};
+use crate::slices::{passing, slices, Cut, Slice, SLICE_BYTES};
+use crate::spans::SpansTable;
 use crate::SqlError;
 
 /// Characters of message content kept per row.
 const CONTENT_CHARS: usize = 4_096;
+
+/// Memory the slices already read may keep, per engine: enough for the messages of a few
+/// hundred MB of traces (content is cut at [`CONTENT_CHARS`]), a small share of the SQL
+/// memory limit.
+pub(crate) const CACHE_BYTES: usize = 256 << 20;
+
+/// The columns a filter may name to be applied to the spans before they are parsed: the
+/// same values under the same names in both tables.
+const SPAN_KEYS: &[&str] = &["trace_id", "span_id"];
 
 /// The `messages` schema.
 pub(crate) fn messages_schema() -> SchemaRef {
@@ -48,135 +72,196 @@ pub(crate) fn messages_schema() -> SchemaRef {
         .clone()
 }
 
-/// Reads the messages of every LLM span of the dataset, in batches of about `batch_bytes`
-/// bytes of text ([`BATCH_BYTES`] outside tests).
-pub(crate) fn build_messages(
-    ds: &Dataset,
+/// The messages of the LLM spans among `batch`'s rows (a slice of a span table), read from
+/// `data` (their segment's source), in batches of about `batch_bytes` bytes of text.
+fn messages_of(
+    batch: &RecordBatch,
+    data: &[u8],
     batch_bytes: usize,
 ) -> Result<Vec<RecordBatch>, SqlError> {
     let mut rows = MessageBatches::new(batch_bytes);
-    for seg in 0..ds.segment_count() {
-        let table = ds.span_table(seg)?;
-        let data = ds.segment_data(seg)?;
-        let bytes = data.bytes();
-        // The line last parsed, by where it starts: an OTLP line holds many LLM spans, one
-        // after another in the table, and parsing a 5 MB line once per span made the table
-        // take minutes.
-        let mut last: Option<(usize, halo_trace::ParsedLine<'_>)> = None;
-        for batch in table.batches() {
-            let c = SpanColumns::new(batch).map_err(|e| SqlError::Query(e.0))?;
-            for i in 0..c.len() {
-                if c.kind.value(i) != "LLM" {
-                    continue;
-                }
-                let start = c.record_offset.value(i) as usize;
-                let Some(line) = bytes.get(start..start + c.record_len.value(i) as usize) else {
-                    continue;
-                };
-                if last.as_ref().map(|(at, _)| *at) != Some(start) {
-                    let Ok(text) = std::str::from_utf8(line) else {
-                        continue;
-                    };
-                    let Ok(parsed) = halo_trace::parse_line(text) else {
-                        continue;
-                    };
-                    last = Some((start, parsed));
-                }
-                let Some((_, parsed)) = last.as_ref() else {
-                    continue;
-                };
-                let within = (c.byte_offset.value(i) - c.record_offset.value(i)) as usize;
-                let Some((span, _)) = parsed.spans.iter().find(|(_, r)| r.start == within) else {
-                    continue;
-                };
-                let messages = halo_trace::messages::llm_messages(span);
-                for (direction, list) in [("input", &messages.input), ("output", &messages.output)]
-                {
-                    for (n, m) in list.iter().enumerate() {
-                        rows.push(&MessageRow {
-                            trace_id: c.trace_id.value(i),
-                            span_id: c.span_id.value(i),
-                            direction,
-                            position: n as i32,
-                            role: &m.role,
-                            content: match m.content.char_indices().nth(CONTENT_CHARS) {
-                                Some((cut, _)) => &m.content[..cut],
-                                None => &m.content,
-                            },
-                            content_chars: m.content.chars().count() as i64,
-                            tool_call_id: m.tool_call_id.as_deref(),
-                            tool_calls: m.tool_calls.iter().map(|c| c.name.as_str()).collect(),
-                        })?;
-                    }
-                }
+    let c = SpanColumns::new(batch).map_err(|e| SqlError::Query(e.0))?;
+    // The line last parsed, by where it starts: an OTLP line holds many LLM spans, one
+    // after another in the table, and parsing a 5 MB line once per span made the table take
+    // minutes.
+    let mut last: Option<(usize, halo_trace::ParsedLine<'_>)> = None;
+    for i in 0..c.len() {
+        if c.kind.value(i) != "LLM" {
+            continue;
+        }
+        let start = c.record_offset.value(i) as usize;
+        let Some(line) = data.get(start..start + c.record_len.value(i) as usize) else {
+            continue;
+        };
+        if last.as_ref().map(|(at, _)| *at) != Some(start) {
+            let Ok(text) = std::str::from_utf8(line) else {
+                continue;
+            };
+            let Ok(parsed) = halo_trace::parse_line(text) else {
+                continue;
+            };
+            last = Some((start, parsed));
+        }
+        let Some((_, parsed)) = last.as_ref() else {
+            continue;
+        };
+        let within = (c.byte_offset.value(i) - c.record_offset.value(i)) as usize;
+        let Some((span, _)) = parsed.spans.iter().find(|(_, r)| r.start == within) else {
+            continue;
+        };
+        let messages = halo_trace::messages::llm_messages(span);
+        for (direction, list) in [("input", &messages.input), ("output", &messages.output)] {
+            for (n, m) in list.iter().enumerate() {
+                rows.push(&MessageRow {
+                    trace_id: c.trace_id.value(i),
+                    span_id: c.span_id.value(i),
+                    direction,
+                    position: n as i32,
+                    role: &m.role,
+                    content: match m.content.char_indices().nth(CONTENT_CHARS) {
+                        Some((cut, _)) => &m.content[..cut],
+                        None => &m.content,
+                    },
+                    content_chars: m.content.chars().count() as i64,
+                    tool_call_id: m.tool_call_id.as_deref(),
+                    tool_calls: m.tool_calls.iter().map(|c| c.name.as_str()).collect(),
+                })?;
             }
         }
     }
     rows.finish()
 }
 
-/// How the `messages` table of a shared dataset is read, when a query first names it.
-type Build = Arc<dyn Fn() -> Result<Vec<RecordBatch>, String> + Send + Sync>;
-
-/// The `messages` table, built on first scan (on the blocking pool: see
-/// [`BlockingOnce`]).
-pub(crate) struct LazyMessages {
-    build: Option<Build>,
-    table: BlockingOnce<Arc<MemTable>>,
+/// Whether any row of `batch` is an LLM span (only those have messages).
+fn has_llm_spans(batch: &RecordBatch) -> bool {
+    SpanColumns::new(batch).is_ok_and(|c| (0..c.len()).any(|i| c.kind.value(i) == "LLM"))
 }
 
-impl std::fmt::Debug for LazyMessages {
+/// A slice, named by its segment and where its first span and its last span start in the
+/// source: the same slice in every scan, as slices are cut the same way each time.
+type SliceKey = (u32, u64, u64);
+
+fn key_of(segment: u32, batch: &RecordBatch) -> Option<SliceKey> {
+    let c = SpanColumns::new(batch).ok()?;
+    let last = c.len().checked_sub(1)?;
+    Some((segment, c.byte_offset.value(0), c.byte_offset.value(last)))
+}
+
+/// The messages of slices already read, up to a budget of memory; a slice that would pass
+/// it is not kept.
+struct SliceCache {
+    budget: usize,
+    used: AtomicUsize,
+    slices: Mutex<HashMap<SliceKey, Arc<[RecordBatch]>>>,
+}
+
+impl SliceCache {
+    fn new(budget: usize) -> SliceCache {
+        SliceCache {
+            budget,
+            used: AtomicUsize::new(0),
+            slices: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &SliceKey) -> Option<Arc<[RecordBatch]>> {
+        self.slices.lock().ok()?.get(key).cloned()
+    }
+
+    fn offer(&self, key: SliceKey, batches: &Arc<[RecordBatch]>) {
+        let size: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+        let Ok(mut slices) = self.slices.lock() else {
+            return;
+        };
+        let used = self.used.load(Ordering::Relaxed);
+        if slices.contains_key(&key) || used + size > self.budget {
+            return;
+        }
+        slices.insert(key, batches.clone());
+        self.used.store(used + size, Ordering::Relaxed);
+    }
+}
+
+/// Called before a slice's spans are parsed (tests hold reading up with it).
+type BeforeRead = Arc<dyn Fn() + Send + Sync>;
+
+/// The `messages` table provider.
+pub(crate) struct MessagesTable {
+    spans: Arc<SpansTable>,
+    cache: Arc<SliceCache>,
+    slice_bytes: usize,
+    batch_bytes: usize,
+    before_read: Option<BeforeRead>,
+}
+
+impl std::fmt::Debug for MessagesTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LazyMessages")
-            .field("table", &self.table)
+        f.debug_struct("MessagesTable")
+            .field("cached_bytes", &self.cache.used.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
 
-impl LazyMessages {
-    /// Messages of `ds`, read when first queried.
-    pub(crate) fn of(ds: Arc<Dataset>) -> LazyMessages {
-        LazyMessages::built_by(Arc::new(move || {
-            build_messages(&ds, BATCH_BYTES).map_err(|e| e.to_string())
-        }))
-    }
-
-    /// Messages that `build` reads when first queried.
-    pub(crate) fn built_by(build: Build) -> LazyMessages {
-        LazyMessages {
-            build: Some(build),
-            table: BlockingOnce::new(),
+impl MessagesTable {
+    /// The messages of the LLM spans of `spans`.
+    pub(crate) fn over(spans: Arc<SpansTable>) -> MessagesTable {
+        MessagesTable {
+            spans,
+            cache: Arc::new(SliceCache::new(CACHE_BYTES)),
+            slice_bytes: SLICE_BYTES,
+            batch_bytes: BATCH_BYTES,
+            before_read: None,
         }
     }
 
-    /// Messages already read (none, for the schema-only state).
-    pub(crate) fn ready(batches: Vec<RecordBatch>) -> Result<LazyMessages, SqlError> {
-        Ok(LazyMessages {
-            build: None,
-            table: BlockingOnce::ready(Arc::new(table_of(batches)?)),
-        })
+    /// The same table, keeping at most `cache_bytes` of messages between scans (none for
+    /// a scan made once, as an export's).
+    pub(crate) fn keeping(self, cache_bytes: usize) -> MessagesTable {
+        MessagesTable {
+            cache: Arc::new(SliceCache::new(cache_bytes)),
+            ..self
+        }
     }
 
-    async fn table(&self) -> datafusion::error::Result<Arc<MemTable>> {
-        let build = self.build.clone();
-        self.table
-            .get_or_make(move || {
-                let build = build.ok_or_else(|| "no dataset".to_string())?;
-                table_of(build()?).map(Arc::new).map_err(|e| e.to_string())
-            })
-            .await
-            .map_err(crate::error::TableUnreadable::into_datafusion)
+    /// The same table with other bounds: slices of `slice_bytes` bytes of source spans,
+    /// batches of `batch_bytes` bytes of text, `cache_bytes` of slices kept.
+    #[cfg(test)]
+    pub(crate) fn bounded(
+        self,
+        slice_bytes: usize,
+        batch_bytes: usize,
+        cache_bytes: usize,
+    ) -> MessagesTable {
+        MessagesTable {
+            slice_bytes,
+            batch_bytes,
+            cache: Arc::new(SliceCache::new(cache_bytes)),
+            ..self
+        }
+    }
+
+    /// The same table, calling `hook` before each slice's spans are parsed.
+    #[cfg(test)]
+    pub(crate) fn before_read(self, hook: BeforeRead) -> MessagesTable {
+        MessagesTable {
+            before_read: Some(hook),
+            ..self
+        }
     }
 }
 
-/// One partition holding every batch, so that a scan (and an export) keeps their order.
-fn table_of(batches: Vec<RecordBatch>) -> Result<MemTable, SqlError> {
-    MemTable::try_new(messages_schema(), vec![batches])
-        .map_err(|e| SqlError::Query(format!("messages table: {e}")))
+/// Whether a filter can also be applied to the spans before they are parsed: it names only
+/// [`SPAN_KEYS`], and evaluating it twice (here and above the scan) does not change its
+/// answer.
+fn pushable(filter: &Expr) -> bool {
+    let columns = filter.column_refs();
+    !filter.is_volatile()
+        && !columns.is_empty()
+        && columns.iter().all(|c| SPAN_KEYS.contains(&c.name.as_str()))
 }
 
 #[async_trait::async_trait]
-impl TableProvider for LazyMessages {
+impl TableProvider for MessagesTable {
     fn schema(&self) -> SchemaRef {
         messages_schema()
     }
@@ -185,16 +270,205 @@ impl TableProvider for LazyMessages {
         TableType::Base
     }
 
+    /// Inexact: DataFusion still filters the messages above the scan; the scan uses the
+    /// filters only to parse fewer spans.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if pushable(f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
-    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        self.table()
-            .await?
-            .scan(state, projection, filters, limit)
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let segments = self.spans.segments().await?;
+        let span_schema = DFSchema::try_from(halo_index::span_schema())?;
+        // A filter that does not plan against the span columns is left to the filter above.
+        let predicates: Vec<Arc<dyn PhysicalExpr>> = filters
+            .iter()
+            .filter(|f| pushable(f))
+            .filter_map(|f| state.create_physical_expr(f.clone(), &span_schema).ok())
+            .collect();
+        let cut = Cut {
+            rows: state.config().batch_size(),
+            bytes: self.slice_bytes,
+        };
+        let reader = Arc::new(SliceReader {
+            predicates: predicates.into(),
+            sources: self.spans.sources(),
+            cache: self.cache.clone(),
+            batch_bytes: self.batch_bytes,
+            before_read: self.before_read.clone(),
+        });
+        let partition = MessagesPartition {
+            slices: slices(&segments, cut, None),
+            reader,
+            parallel: state.config().target_partitions().max(1),
+        };
+        let exec = StreamingTableExec::try_new(
+            messages_schema(),
+            vec![Arc::new(partition) as Arc<dyn PartitionStream>],
+            projection,
+            None::<LexOrdering>,
+            false,
+            limit,
+        )?;
+        Ok(Arc::new(exec))
+    }
+}
+
+/// A scan's one partition: slices read `parallel` at a time and given out in the index's
+/// order, so that a query without `ORDER BY` (and an export) sees each conversation in its
+/// order while every core parses.
+struct MessagesPartition {
+    slices: Vec<Slice>,
+    reader: Arc<SliceReader>,
+    parallel: usize,
+}
+
+impl std::fmt::Debug for MessagesPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessagesPartition")
+            .field("slices", &self.slices.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartitionStream for MessagesPartition {
+    fn schema(&self) -> &SchemaRef {
+        static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+        SCHEMA.get_or_init(messages_schema)
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let reader = self.reader.clone();
+        // Lazy: a slice is read when the consumer asks for more rows, so a LIMIT above stops
+        // the reading.
+        let batches = futures::stream::iter(self.slices.clone())
+            .map(move |(segment, batch)| {
+                let reader = reader.clone();
+                async move { reader.read(segment, batch).await }
+            })
+            .buffered(self.parallel)
+            .map_ok(|read| futures::stream::iter((0..read.len()).map(move |i| Ok(read[i].clone()))))
+            .try_flatten();
+        Box::pin(RecordBatchStreamAdapter::new(messages_schema(), batches))
+    }
+}
+
+/// What reading a slice's messages needs.
+struct SliceReader {
+    predicates: Arc<[Arc<dyn PhysicalExpr>]>,
+    sources: Arc<crate::sources::Sources>,
+    cache: Arc<SliceCache>,
+    batch_bytes: usize,
+    before_read: Option<BeforeRead>,
+}
+
+impl SliceReader {
+    /// The messages of `batch`'s LLM spans that can pass the filters, from the cache or
+    /// parsed on the blocking pool (so that the runtime's workers, and the time limit, are
+    /// never held up by parsing).
+    async fn read(&self, segment: u32, batch: RecordBatch) -> DfResult<Arc<[RecordBatch]>> {
+        // One unit of the task's budget per slice: a long run of slices without LLM spans
+        // yields no batch, and the abort that enforces the time limit takes effect only
+        // when the task yields.
+        tokio::task::consume_budget().await;
+        let key = key_of(segment, &batch);
+        if let Some(hit) = key.and_then(|k| self.cache.get(&k)) {
+            return Ok(hit);
+        }
+        let whole = self.predicates.is_empty();
+        let Some(batch) = passing(batch, &self.predicates)? else {
+            return Ok(Arc::from([]));
+        };
+        let keep = key.filter(|_| whole);
+        if !has_llm_spans(&batch) {
+            let none: Arc<[RecordBatch]> = Arc::from([]);
+            if let Some(key) = keep {
+                self.cache.offer(key, &none);
+            }
+            return Ok(none);
+        }
+        let source = self.sources.for_scan(segment, "the messages table").await?;
+        let cache = self.cache.clone();
+        let batch_bytes = self.batch_bytes;
+        let before_read = self.before_read.clone();
+        let parse = move || -> DfResult<Arc<[RecordBatch]>> {
+            if let Some(hook) = before_read {
+                hook();
+            }
+            let read: Arc<[RecordBatch]> = messages_of(&batch, source.bytes(), batch_bytes)
+                .map_err(|e| DataFusionError::Execution(e.to_string()))?
+                .into();
+            // Kept even when the query that asked has stopped waiting: the next one gets
+            // it instead of parsing again.
+            if let Some(key) = keep {
+                cache.offer(key, &read);
+            }
+            Ok(read)
+        };
+        tokio::task::spawn_blocking(parse)
             .await
+            .map_err(|e| DataFusionError::Execution(format!("reading messages: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(rows: usize) -> Arc<[RecordBatch]> {
+        let mut b = MessageBatches::new(BATCH_BYTES);
+        for _ in 0..rows {
+            b.push(&MessageRow {
+                trace_id: "t",
+                span_id: "s",
+                direction: "input",
+                position: 0,
+                role: "user",
+                content: "hello",
+                content_chars: 5,
+                tool_call_id: None,
+                tool_calls: Vec::new(),
+            })
+            .unwrap();
+        }
+        b.finish().unwrap().into()
+    }
+
+    #[test]
+    fn the_cache_keeps_slices_until_its_budget_and_no_further() {
+        let one = batch(100);
+        let size: usize = one.iter().map(|b| b.get_array_memory_size()).sum();
+        assert!(size > 0);
+        let cache = SliceCache::new(2 * size + size / 2);
+        cache.offer((0, 0, 1), &one);
+        cache.offer((0, 2, 3), &batch(100));
+        cache.offer((0, 4, 5), &batch(100));
+        assert!(cache.get(&(0, 0, 1)).is_some());
+        assert!(cache.get(&(0, 2, 3)).is_some());
+        assert!(cache.get(&(0, 4, 5)).is_none(), "past the budget");
+        // Slices without messages cost nothing and are always kept.
+        cache.offer((1, 0, 0), &Arc::from([]));
+        assert!(cache.get(&(1, 0, 0)).is_some_and(|b| b.is_empty()));
+        assert!(cache.used.load(Ordering::Relaxed) <= 2 * size + size / 2);
+        // Offering a slice again changes nothing.
+        cache.offer((0, 0, 1), &one);
+        assert_eq!(cache.used.load(Ordering::Relaxed), 2 * size);
     }
 }

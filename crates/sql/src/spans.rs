@@ -12,11 +12,8 @@ use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::builder::StringBuilder;
-use arrow_array::cast::AsArray;
-use arrow_array::types::UInt32Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef};
-use datafusion::arrow::compute::filter_record_batch;
 use datafusion::catalog::{MemTable, Session, TableProvider};
 use datafusion::common::DFSchema;
 use datafusion::datasource::TableType;
@@ -27,10 +24,12 @@ use datafusion::physical_expr::{LexOrdering, PhysicalExpr};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::ExecutionPlan;
-use halo_index::{Dataset, IndexError, SpanColumns};
+use halo_index::{Dataset, SpanColumns};
 use halo_trace::{AttrValue, Attributes, ParsedLine};
 
 use crate::blocking_once::BlockingOnce;
+use crate::slices::{passing, slices, split, Cut, Slice, SLICE_BYTES};
+use crate::sources::Sources;
 use crate::SqlError;
 
 /// The column that holds a span's attributes as JSON text.
@@ -53,100 +52,6 @@ pub(crate) fn spans_schema() -> SchemaRef {
 /// The position of `attributes` in [`spans_schema`].
 fn attributes_index() -> usize {
     halo_index::span_schema().fields().len()
-}
-
-/// The mapped bytes of one source file.
-///
-/// A trait object because the mapping's type belongs to halo-ingest, which this crate does
-/// not depend on; [`hold`] erases it.
-trait SourceBytes: Send + Sync {
-    fn bytes(&self) -> &[u8];
-}
-
-struct Held<T>(Arc<T>, fn(&T) -> &[u8]);
-
-impl<T: Send + Sync> SourceBytes for Held<T> {
-    fn bytes(&self) -> &[u8] {
-        (self.1)(&self.0)
-    }
-}
-
-fn hold<T: Send + Sync + 'static>(value: Arc<T>, bytes: fn(&T) -> &[u8]) -> Arc<dyn SourceBytes> {
-    Arc::new(Held(value, bytes))
-}
-
-/// Where each segment's source bytes come from.
-enum Sources {
-    /// No data (the schema-only state).
-    None,
-    /// Mapped when the engine was opened over a borrowed dataset; the engine outlives the
-    /// borrow, so it keeps the mappings (which that opening makes anyway, for `messages`).
-    Mapped(Vec<Result<Arc<dyn SourceBytes>, String>>),
-    /// Mapped by the shared dataset the first time a scan needs them, one segment at a
-    /// time, on the blocking pool: for a gzip source that first time makes the whole
-    /// inflated copy.
-    Shared(Arc<Dataset>, Vec<BlockingOnce<Arc<dyn SourceBytes>>>),
-}
-
-impl std::fmt::Debug for Sources {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Sources::None => f.write_str("Sources::None"),
-            Sources::Mapped(files) => write!(f, "Sources::Mapped({} segments)", files.len()),
-            Sources::Shared(..) => f.write_str("Sources::Shared"),
-        }
-    }
-}
-
-impl Sources {
-    fn mapped(ds: &Dataset) -> Sources {
-        Sources::Mapped(
-            (0..ds.segment_count())
-                .map(|s| {
-                    ds.segment_data(s)
-                        .map(|m| hold(m, |m| m.bytes()))
-                        .map_err(source_error)
-                })
-                .collect(),
-        )
-    }
-
-    fn shared(ds: Arc<Dataset>) -> Sources {
-        let segments = (0..ds.segment_count())
-            .map(|_| BlockingOnce::new())
-            .collect();
-        Sources::Shared(ds, segments)
-    }
-
-    async fn segment(&self, s: u32) -> Result<Arc<dyn SourceBytes>, String> {
-        let no_segment = || format!("no segment {s}");
-        match self {
-            Sources::None => Err("no dataset".into()),
-            Sources::Mapped(files) => files
-                .get(s as usize)
-                .cloned()
-                .unwrap_or_else(|| Err(no_segment())),
-            Sources::Shared(ds, segments) => {
-                let once = segments.get(s as usize).ok_or_else(no_segment)?;
-                let ds = ds.clone();
-                once.get_or_make(move || {
-                    ds.segment_data(s)
-                        .map(|m| hold(m, |m| m.bytes()))
-                        .map_err(source_error)
-                })
-                .await
-            }
-        }
-    }
-}
-
-/// The index calls any unreadable file a corrupt index; here it is the source that is
-/// missing or unreadable, so only the path and the cause are shown.
-fn source_error(e: IndexError) -> String {
-    match e {
-        IndexError::Corrupt { path, message } => format!("{}: {message}", path.display()),
-        other => other.to_string(),
-    }
 }
 
 /// The span batches, loaded.
@@ -224,6 +129,17 @@ impl SpansTable {
             slice_bytes: bytes,
             ..self
         }
+    }
+
+    /// Every segment's span batches (index `s` is segment `s`), as the index holds them;
+    /// a shared dataset's are loaded by the first caller.
+    pub(crate) async fn segments(&self) -> DfResult<Vec<Vec<RecordBatch>>> {
+        Ok(self.loaded().await?.segments.clone())
+    }
+
+    /// Where the segments' source bytes come from.
+    pub(crate) fn sources(&self) -> Arc<Sources> {
+        self.sources.clone()
     }
 
     async fn loaded(&self) -> DfResult<Arc<Loaded>> {
@@ -355,68 +271,6 @@ impl TableProvider for SpansTable {
     }
 }
 
-/// Bytes of source spans whose attributes one slice reads at most (a single larger span
-/// is a slice alone). A slice's attributes become one `Utf8` array, which cannot pass
-/// 2 GiB, and the memory a scan holds is a few slices: LLM spans of a megabyte each would
-/// make a slice of 8,192 rows 8 GB.
-const SLICE_BYTES: usize = 64 << 20;
-
-/// Where slices are cut: after `rows` rows, or before a row that would take them past
-/// `bytes` bytes of source spans.
-#[derive(Debug, Clone, Copy)]
-struct Cut {
-    rows: usize,
-    bytes: usize,
-}
-
-/// A slice of a segment's batch: the unit of work of a scan with `attributes`.
-type Slice = (u32, RecordBatch);
-
-/// The batches of every segment, in index order, cut into zero-copy slices (so one slice's
-/// attributes stay small), stopping after `cap` rows.
-fn slices(segments: &[Vec<RecordBatch>], cut: Cut, cap: Option<usize>) -> Vec<Slice> {
-    let rows = cut.rows.max(1);
-    let mut left = cap.unwrap_or(usize::MAX);
-    let mut out = Vec::new();
-    for (s, batches) in segments.iter().enumerate() {
-        for batch in batches {
-            let sizes = batch
-                .column_by_name("byte_len")
-                .and_then(|c| c.as_primitive_opt::<UInt32Type>());
-            let size = |row: usize| sizes.map_or(0, |a| a.value(row) as usize);
-            let mut start = 0;
-            while start < batch.num_rows() && left > 0 {
-                let most = rows.min(batch.num_rows() - start).min(left);
-                let mut len = 1;
-                let mut bytes = size(start);
-                while len < most && bytes + size(start + len) <= cut.bytes {
-                    bytes += size(start + len);
-                    len += 1;
-                }
-                out.push((s as u32, batch.slice(start, len)));
-                start += len;
-                left -= len;
-            }
-        }
-    }
-    out
-}
-
-/// Deals slices to up to `n` partitions in contiguous runs, so that one partition (as in
-/// export) keeps the index order and several read the sources in parallel.
-fn split(slices: Vec<Slice>, n: usize) -> Vec<Vec<Slice>> {
-    if slices.is_empty() {
-        return vec![Vec::new()];
-    }
-    let per = slices.len().div_ceil(n.max(1));
-    let mut parts = Vec::new();
-    let mut rest = slices.into_iter().peekable();
-    while rest.peek().is_some() {
-        parts.push(rest.by_ref().take(per).collect());
-    }
-    parts
-}
-
 /// One partition of a scan with `attributes`.
 #[derive(Debug)]
 struct AttributesPartition {
@@ -471,35 +325,15 @@ impl Reading {
         let Some(batch) = passing(batch, &self.predicates)? else {
             return Ok(None);
         };
-        // The data's failure (a file replaced or gone), not the query's: exit code 2.
-        let source = self.sources.segment(segment).await.map_err(|e| {
-            crate::error::TableUnreadable::into_datafusion(format!(
-                "the attributes column is read from the source file, which cannot be read: {e}"
-            ))
-        })?;
+        let source = self
+            .sources
+            .for_scan(segment, "the attributes column")
+            .await?;
         let attributes = attributes_column(&batch, source.bytes())?;
         let mut columns = batch.columns().to_vec();
         columns.push(attributes);
         Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
     }
-}
-
-/// The rows of `batch` that pass `predicates`; `None` when none pass.
-fn passing(
-    mut batch: RecordBatch,
-    predicates: &[Arc<dyn PhysicalExpr>],
-) -> DfResult<Option<RecordBatch>> {
-    for predicate in predicates {
-        let mask = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
-        let mask = mask.as_boolean_opt().ok_or_else(|| {
-            DataFusionError::Internal(format!("filter {predicate} is not boolean"))
-        })?;
-        batch = filter_record_batch(&batch, mask)?;
-        if batch.num_rows() == 0 {
-            return Ok(None);
-        }
-    }
-    Ok(Some(batch))
 }
 
 /// The attributes of each span of `batch` as JSON object text, read from `data` (its
@@ -698,74 +532,6 @@ mod tests {
         assert_eq!(v.as_object().unwrap().len(), 20);
         assert_eq!(v["k3"], 3);
         assert_eq!(text.matches("\"k3\"").count(), 1);
-    }
-
-    #[test]
-    fn slices_are_capped_and_split_in_order() {
-        let rows = |b: &RecordBatch| -> Vec<i32> {
-            b.column(0)
-                .as_primitive::<arrow_array::types::Int32Type>()
-                .values()
-                .to_vec()
-        };
-        let batch = RecordBatch::try_from_iter([(
-            "x",
-            Arc::new(arrow_array::Int32Array::from_iter_values(0..25)) as ArrayRef,
-        )])
-        .unwrap();
-        let segments = [vec![batch.clone()], vec![batch]];
-        let by_rows = Cut {
-            rows: 10,
-            bytes: usize::MAX,
-        };
-        let all = slices(&segments, by_rows, None);
-        let shape: Vec<(u32, usize)> = all.iter().map(|(s, b)| (*s, b.num_rows())).collect();
-        assert_eq!(shape, [(0, 10), (0, 10), (0, 5), (1, 10), (1, 10), (1, 5)]);
-        let capped = slices(&segments, by_rows, Some(12));
-        let shape: Vec<(u32, usize)> = capped.iter().map(|(s, b)| (*s, b.num_rows())).collect();
-        assert_eq!(shape, [(0, 10), (0, 2)]);
-
-        let parts = split(all.clone(), 4);
-        assert_eq!(parts.len(), 3);
-        let joined: Vec<i32> = parts.iter().flatten().flat_map(|(_, b)| rows(b)).collect();
-        let expected: Vec<i32> = all.iter().flat_map(|(_, b)| rows(b)).collect();
-        assert_eq!(joined, expected, "contiguous runs keep the order");
-        assert_eq!(split(all, 1).len(), 1);
-        assert_eq!(
-            split(Vec::new(), 4).len(),
-            1,
-            "one empty partition, not none"
-        );
-    }
-
-    #[test]
-    fn slices_are_cut_by_bytes_of_source_spans_too() {
-        // Spans of 10, 10, 50, 10, 10, 10 bytes; slices of at most 25 bytes or 4 rows.
-        let sizes = [10u32, 10, 50, 10, 10, 10, 10, 10];
-        let batch = RecordBatch::try_from_iter([(
-            "byte_len",
-            Arc::new(arrow_array::UInt32Array::from(sizes.to_vec())) as ArrayRef,
-        )])
-        .unwrap();
-        let cut = Cut { rows: 4, bytes: 25 };
-        let shape: Vec<usize> = slices(&[vec![batch.clone()]], cut, None)
-            .iter()
-            .map(|(_, b)| b.num_rows())
-            .collect();
-        assert_eq!(
-            shape,
-            [2, 1, 2, 2, 1],
-            "a span over the limit is a slice alone"
-        );
-        let cut = Cut {
-            rows: 4,
-            bytes: usize::MAX,
-        };
-        let shape: Vec<usize> = slices(&[vec![batch]], cut, None)
-            .iter()
-            .map(|(_, b)| b.num_rows())
-            .collect();
-        assert_eq!(shape, [4, 4]);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionConfig;
 use halo_index::Dataset;
 
+use crate::messages::MessagesTable;
 use crate::spans::SpansTable;
 use crate::SqlError;
 
@@ -85,16 +86,19 @@ pub(crate) fn base_state(
     Ok(ctx.state())
 }
 
-/// The state for a dataset: the span batches of every segment (loaded now) and the trace
-/// rollups.
-pub(crate) fn dataset_state(ds: &Dataset, partitions: usize) -> Result<SessionState, SqlError> {
-    let spans = SpansTable::of(ds, partitions)?;
-    let messages = crate::messages::LazyMessages::ready(crate::messages::build_messages(
-        ds,
-        crate::message_batches::BATCH_BYTES,
-    )?)?;
+/// The state for a dataset: the span batches of every segment (loaded now), the trace
+/// rollups, and the sources mapped now (for `spans.attributes` and `messages`).
+///
+/// `keep_messages` is how many bytes of messages the engine keeps between queries.
+pub(crate) fn dataset_state(
+    ds: &Dataset,
+    partitions: usize,
+    keep_messages: usize,
+) -> Result<SessionState, SqlError> {
+    let spans = Arc::new(SpansTable::of(ds, partitions)?);
+    let messages = MessagesTable::over(spans.clone()).keeping(keep_messages);
     base_state(
-        Arc::new(spans),
+        spans,
         halo_index::traces_to_batch(ds.traces()),
         Arc::new(messages),
         partitions,
@@ -102,23 +106,26 @@ pub(crate) fn dataset_state(ds: &Dataset, partitions: usize) -> Result<SessionSt
 }
 
 /// The state for a shared dataset: span tables are loaded by the first query that reads
-/// them, so opening costs only the trace rollups.
+/// them, so opening costs only the trace rollups. `keep_messages` as for [`dataset_state`].
 pub(crate) fn shared_dataset_state(
     ds: Arc<Dataset>,
     partitions: usize,
+    keep_messages: usize,
 ) -> Result<SessionState, SqlError> {
     let traces = halo_index::traces_to_batch(ds.traces());
-    let messages = crate::messages::LazyMessages::of(ds.clone());
-    let spans = SpansTable::shared(ds, partitions);
-    base_state(Arc::new(spans), traces, Arc::new(messages), partitions)
+    let spans = Arc::new(SpansTable::shared(ds, partitions));
+    let messages = MessagesTable::over(spans.clone()).keeping(keep_messages);
+    base_state(spans, traces, Arc::new(messages), partitions)
 }
 
 /// The state with no data, for schemas and the tool description.
 pub(crate) fn empty_state() -> Result<SessionState, SqlError> {
+    let spans = Arc::new(SpansTable::empty()?);
+    let messages = MessagesTable::over(spans.clone());
     base_state(
-        Arc::new(SpansTable::empty()?),
+        spans,
         halo_index::traces_to_batch(&[]),
-        Arc::new(crate::messages::LazyMessages::ready(Vec::new())?),
+        Arc::new(messages),
         1,
     )
 }

@@ -1,5 +1,5 @@
 //! `halo sql`: one read-only SQL query over the dataset (tables `traces`, `spans`,
-//! `tool_calls`, `llm_calls`), as an aligned table, `--json` or `--csv`.
+//! `tool_calls`, `llm_calls`, `messages`), as an aligned table, `--json` or `--csv`.
 
 use std::time::Duration;
 
@@ -19,8 +19,8 @@ const MAX_CELL_CHARS: usize = 120;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Tables: traces (one row per trace), spans (one row per span), tool_calls and llm_calls \
-(views over spans), messages (one row per message of an LLM span, read from the source when first \
-named; `content` keeps a message's first 4,096 characters, `content_chars` counts them all). `halo sql TRACES \"DESCRIBE spans\"` lists a table's columns.\n\
+(views over spans), messages (one row per message of an LLM span, read from the source as the query runs; a filter on \
+trace_id parses only that trace's spans; `content` keeps a message's first 4,096 characters, `content_chars` counts them all). `halo sql TRACES \"DESCRIBE spans\"` lists a table's columns.\n\
 Example: halo sql traces.jsonl \"SELECT tool_name, count(*) AS failures FROM tool_calls WHERE is_error GROUP BY 1 ORDER BY 2 DESC\""
 )]
 pub(crate) struct SqlArgs {
@@ -74,7 +74,7 @@ pub(crate) fn run(args: &SqlArgs) -> Result<u8, Failure> {
         q.contains("attributes") || q.contains("messages")
     };
     let ds = std::sync::Arc::new(dataset.open_scanning_if(reads_source)?);
-    let engine = SqlEngine::open_shared(ds).map_err(failure)?;
+    let engine = SqlEngine::open_shared_for_one_query(ds).map_err(failure)?;
     let result = engine.query(query, &limits).map_err(failure)?;
     if args.options.json {
         render::json(&result)?;

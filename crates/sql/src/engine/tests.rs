@@ -1,24 +1,33 @@
 //! The engine's runtime and the tables' bounded batches, with the crate's internals at hand.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use halo_index::Dataset;
 
 use super::*;
-use crate::message_batches::BATCH_BYTES;
-use crate::messages::{build_messages, LazyMessages};
+use crate::messages::MessagesTable;
 use crate::spans::SpansTable;
 
 /// Long enough never to pass in a working test; it only turns a hang into a failure.
 const DEADLOCK_GUARD: Duration = Duration::from_secs(30);
 
 /// An engine over these tables (and `ds`'s trace rollups, if any).
-fn engine_with(spans: SpansTable, messages: LazyMessages, ds: Option<&Dataset>) -> SqlEngine {
+fn engine_with(spans: Arc<SpansTable>, messages: MessagesTable, ds: Option<&Dataset>) -> SqlEngine {
     let traces = halo_index::traces_to_batch(ds.map_or(&[][..], |d| d.traces()));
-    let state = tables::base_state(Arc::new(spans), traces, Arc::new(messages), 2).unwrap();
+    let state = tables::base_state(spans, traces, Arc::new(messages), 2).unwrap();
     SqlEngine::from_state(state, 1).unwrap()
+}
+
+/// An engine over `ds` whose messages table is made by `make` from its spans table.
+fn messages_engine(
+    ds: &Arc<Dataset>,
+    make: impl FnOnce(MessagesTable) -> MessagesTable,
+) -> SqlEngine {
+    let spans = Arc::new(SpansTable::shared(ds.clone(), 2));
+    let messages = make(MessagesTable::over(spans.clone()));
+    engine_with(spans, messages, Some(ds))
 }
 
 fn rows(engine: &SqlEngine, sql: &str) -> Vec<Vec<serde_json::Value>> {
@@ -28,35 +37,53 @@ fn rows(engine: &SqlEngine, sql: &str) -> Vec<Vec<serde_json::Value>> {
         .rows
 }
 
+/// A hook that holds each slice's reading until released, and counts the readings begun
+/// and finished.
+#[derive(Clone, Default)]
+struct Gate {
+    released: Arc<AtomicBool>,
+    begun: Arc<AtomicUsize>,
+    finished: Arc<AtomicUsize>,
+    gave_up: Arc<AtomicBool>,
+    read_on: Arc<Mutex<Option<String>>>,
+}
+
+impl Gate {
+    fn hook(&self) -> Arc<dyn Fn() + Send + Sync> {
+        let gate = self.clone();
+        Arc::new(move || {
+            gate.begun.fetch_add(1, Ordering::SeqCst);
+            *gate.read_on.lock().unwrap() = std::thread::current().name().map(str::to_owned);
+            let waited = std::time::Instant::now();
+            while !gate.released.load(Ordering::SeqCst) {
+                if waited.elapsed() > DEADLOCK_GUARD {
+                    gate.gave_up.store(true, Ordering::SeqCst);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            gate.finished.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+
+    fn wait_until_idle(&self) {
+        let waited = std::time::Instant::now();
+        while self.finished.load(Ordering::SeqCst) < self.begun.load(Ordering::SeqCst)
+            && waited.elapsed() < DEADLOCK_GUARD
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
 #[test]
-fn a_slow_table_build_holds_up_neither_the_callers_runtime_nor_the_time_limit() {
+fn slow_reading_holds_up_neither_the_callers_runtime_nor_the_time_limit() {
     let tmp = tempfile::tempdir().unwrap();
     let ds = Arc::new(crate::testdata::llm_dataset(tmp.path(), 3));
-    let builds = Arc::new(AtomicUsize::new(0));
-    let gave_up = Arc::new(AtomicBool::new(false));
-    let built_on = Arc::new(Mutex::new(None));
-    let (release, released) = mpsc::channel::<()>();
-    let released = Mutex::new(released);
-    let messages = {
-        let (ds, builds, gave_up) = (ds.clone(), builds.clone(), gave_up.clone());
-        let built_on = built_on.clone();
-        LazyMessages::built_by(Arc::new(move || {
-            builds.fetch_add(1, Ordering::SeqCst);
-            *built_on.lock().unwrap() = std::thread::current().name().map(str::to_owned);
-            // A large dataset's build, which takes until the test says so. Were it run on
-            // the caller's one thread, no one could say so and it would wait out the guard.
-            if released
-                .lock()
-                .unwrap()
-                .recv_timeout(DEADLOCK_GUARD)
-                .is_err()
-            {
-                gave_up.store(true, Ordering::SeqCst);
-            }
-            build_messages(&ds, BATCH_BYTES).map_err(|e| e.to_string())
-        }))
-    };
-    let engine = engine_with(SpansTable::empty().unwrap(), messages, None);
+    let gate = Gate::default();
+    // A large dataset's parsing, which takes until the test says so. Were it run on the
+    // caller's one thread, no one could say so and it would wait out the guard.
+    let engine = messages_engine(&ds, |m| m.before_read(gate.hook()));
     // The CLI's runtime, shrunk to one thread: anything blocking it stops everything.
     let caller = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -82,20 +109,22 @@ fn a_slow_table_build_holds_up_neither_the_callers_runtime_nor_the_time_limit() 
         assert!(matches!(a, Err(SqlError::Timeout { .. })), "{a:?}");
         assert!(matches!(b, Err(SqlError::Timeout { .. })), "{b:?}");
         ticks.await.unwrap();
-        // The engine's one worker is not held by the build either: other queries run.
+        // The engine's one worker is not held by the reading either: other queries run.
         let other = engine.query_async("SELECT 1", &quick).await;
         assert!(other.is_ok(), "{other:?}");
     });
     assert_eq!(
-        built_on.lock().unwrap().as_deref(),
+        gate.read_on.lock().unwrap().as_deref(),
         Some("halo-sql"),
-        "the build runs on the engine's runtime, not the caller's"
+        "the reading runs on the engine's runtime, not the caller's"
     );
     assert!(
-        !gave_up.load(Ordering::SeqCst),
-        "the time limit fired while the build was still going"
+        !gate.gave_up.load(Ordering::SeqCst),
+        "the time limit fired while the reading was still going"
     );
-    release.send(()).unwrap();
+    gate.released.store(true, Ordering::SeqCst);
+    gate.wait_until_idle();
+    let begun = gate.begun.load(Ordering::SeqCst);
     caller.block_on(async move {
         let r = engine
             .query_async(sql, &SqlLimits::for_agents())
@@ -107,9 +136,9 @@ fn a_slow_table_build_holds_up_neither_the_callers_runtime_nor_the_time_limit() 
             "3 traces × 2 calls × 3"
         );
         assert_eq!(
-            builds.load(Ordering::SeqCst),
-            1,
-            "the build outlived the queries that gave up on it, and was not started again"
+            gate.begun.load(Ordering::SeqCst),
+            begun,
+            "the reading outlived the queries that gave up on it and was kept, not done again"
         );
         // Dropped inside a runtime, as an agent run's engine is: its own runtime must not
         // panic on the way out.
@@ -119,14 +148,10 @@ fn a_slow_table_build_holds_up_neither_the_callers_runtime_nor_the_time_limit() 
 
 #[test]
 fn a_query_whose_caller_stops_waiting_stops_too() {
-    let (release, released) = mpsc::channel::<()>();
-    let released = Mutex::new(released);
-    let messages = LazyMessages::built_by(Arc::new(move || {
-        // Outlasts the wait below, so only an abort can end the query in time.
-        let _ = released.lock().unwrap().recv_timeout(2 * DEADLOCK_GUARD);
-        Ok(Vec::new())
-    }));
-    let engine = engine_with(SpansTable::empty().unwrap(), messages, None);
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = Arc::new(crate::testdata::llm_dataset(tmp.path(), 3));
+    let gate = Gate::default();
+    let engine = messages_engine(&ds, |m| m.before_read(gate.hook()));
     let caller = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -145,53 +170,87 @@ fn a_query_whose_caller_stops_waiting_stops_too() {
         }
         assert_eq!(tasks.num_alive_tasks(), 0, "the query task was aborted");
     });
-    release.send(()).unwrap();
+    gate.released.store(true, Ordering::SeqCst);
+    gate.wait_until_idle();
 }
 
 #[test]
-fn messages_cut_into_many_batches_answer_as_one_batch_does() {
+fn messages_in_any_slices_and_batches_answer_as_in_one() {
     let tmp = tempfile::tempdir().unwrap();
     let ds = Arc::new(crate::testdata::llm_dataset(tmp.path(), 20));
-    let whole = build_messages(&ds, BATCH_BYTES).unwrap();
-    assert_eq!(whole.len(), 1);
-    let cut = build_messages(&ds, 500).unwrap();
-    assert!(cut.len() > 10, "{} batches", cut.len());
-    assert_eq!(
-        cut.iter().map(|b| b.num_rows()).sum::<usize>(),
-        whole[0].num_rows()
-    );
-    assert_eq!(
-        arrow_select_concat(&cut),
-        whole[0],
-        "same rows, same order, cut into batches"
-    );
-
-    let small = {
-        let ds = ds.clone();
-        LazyMessages::built_by(Arc::new(move || {
-            build_messages(&ds, 500).map_err(|e| e.to_string())
-        }))
+    let whole = SqlEngine::open_shared(ds.clone()).unwrap();
+    // One span per slice, a few rows per batch, nothing kept between queries.
+    let reads = Arc::new(AtomicUsize::new(0));
+    let counted = {
+        let reads = reads.clone();
+        Arc::new(move || {
+            reads.fetch_add(1, Ordering::SeqCst);
+        })
     };
-    let cut_engine = engine_with(SpansTable::empty().unwrap(), small, None);
-    let one_engine = SqlEngine::open_shared(ds.clone()).unwrap();
+    let cut = messages_engine(&ds, |m| m.bounded(1, 500, 0).before_read(counted));
+    let borrowed = SqlEngine::open(&ds).unwrap();
     for sql in [
         "SELECT * FROM messages",
         "SELECT role, count(*), sum(length(content)) FROM messages GROUP BY role ORDER BY role",
         "SELECT content FROM messages WHERE direction = 'output' ORDER BY trace_id, span_id",
+        "SELECT span_id, content FROM messages WHERE trace_id = 'trace-007' ORDER BY span_id, position",
     ] {
-        assert_eq!(rows(&cut_engine, sql), rows(&one_engine, sql), "{sql}");
+        let expected = rows(&whole, sql);
+        assert!(!expected.is_empty(), "{sql}");
+        assert_eq!(rows(&cut, sql), expected, "{sql}");
+        assert_eq!(rows(&borrowed, sql), expected, "{sql}");
     }
+    assert_eq!(rows(&whole, "SELECT count(*) FROM messages")[0][0], 120);
+    // Each query read every slice with an LLM span again (40 of them), but the one on a
+    // single trace only that trace's two.
+    assert_eq!(reads.load(Ordering::SeqCst), 3 * 40 + 2);
+}
+
+#[test]
+fn slices_read_are_kept_and_a_limit_stops_the_reading() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = Arc::new(crate::testdata::llm_dataset(tmp.path(), 20));
+    let counter = || {
+        let reads = Arc::new(AtomicUsize::new(0));
+        let hook = {
+            let reads = reads.clone();
+            Arc::new(move || {
+                reads.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        (reads, hook)
+    };
+    let sql = "SELECT count(*) FROM messages";
+    // One span per slice: 40 slices with an LLM span.
+    let (reads, hook) = counter();
+    let kept = messages_engine(&ds, |m| m.bounded(1, 1 << 20, 1 << 30).before_read(hook));
+    rows(&kept, sql);
+    rows(&kept, sql);
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        40,
+        "the second query read nothing"
+    );
+
+    // LIMIT 1 on one partition reads the first slice with an LLM span, no more.
+    let (reads, hook) = counter();
+    let limited = messages_engine(&ds, |m| m.bounded(1, 1 << 20, 0).before_read(hook));
+    let r = limited
+        .query(
+            "SELECT trace_id FROM messages LIMIT 1",
+            &SqlLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(r.rows.len(), 1);
+    assert!(reads.load(Ordering::SeqCst) <= 2, "{reads:?} slices read");
 }
 
 #[test]
 fn attributes_read_in_slices_of_one_span_answer_as_whole_batches_do() {
     let tmp = tempfile::tempdir().unwrap();
     let ds = Arc::new(crate::testdata::llm_dataset(tmp.path(), 20));
-    let one_span = engine_with(
-        SpansTable::shared(ds.clone(), 2).with_slice_bytes(1),
-        LazyMessages::ready(Vec::new()).unwrap(),
-        Some(&ds),
-    );
+    let spans = Arc::new(SpansTable::shared(ds.clone(), 2).with_slice_bytes(1));
+    let one_span = engine_with(spans.clone(), MessagesTable::over(spans), Some(&ds));
     let whole = SqlEngine::open_shared(ds.clone()).unwrap();
     for sql in [
         "SELECT trace_id, span_id, attributes FROM spans ORDER BY trace_id, span_id",
@@ -202,12 +261,6 @@ fn attributes_read_in_slices_of_one_span_answer_as_whole_batches_do() {
         assert!(!a.is_empty());
         assert_eq!(a, b, "{sql}");
     }
-}
-
-/// The batches as one, through Arrow's own concatenation.
-fn arrow_select_concat(batches: &[arrow_array::RecordBatch]) -> arrow_array::RecordBatch {
-    datafusion::arrow::compute::concat_batches(&crate::messages::messages_schema(), batches)
-        .unwrap()
 }
 
 #[test]
