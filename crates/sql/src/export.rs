@@ -27,6 +27,31 @@ pub struct ExportedTable {
     pub rows: u64,
 }
 
+/// What an export says as it goes; every method does nothing unless overridden.
+pub trait ExportProgress: Sync {
+    /// Writing `table` begins; it will have `rows` rows, where that is known before the
+    /// source is read (not for `messages`).
+    fn table_begins(&self, table: &str, rows: Option<u64>) {
+        let _ = (table, rows);
+    }
+
+    /// `rows` rows of the current table are written so far.
+    fn rows_written(&self, rows: u64) {
+        let _ = rows;
+    }
+
+    /// The current table is written.
+    fn table_ends(&self, table: &ExportedTable) {
+        let _ = table;
+    }
+}
+
+/// Progress that nobody watches.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoExportProgress;
+
+impl ExportProgress for NoExportProgress {}
+
 /// Writes every table (`traces`, `spans`, `tool_calls`, `llm_calls`, `messages`) as `DIR/<table>.parquet`
 /// (Snappy-compressed, rows in index order), creating `dir` if needed. Returns what was
 /// written, table by table.
@@ -34,6 +59,15 @@ pub struct ExportedTable {
 /// `spans.parquet` includes the `attributes` column, read again from the source files:
 /// whoever takes the data to DuckDB or a warehouse has no index to go back to.
 pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<ExportedTable>, SqlError> {
+    export_parquet_with(ds, dir, &NoExportProgress)
+}
+
+/// [`export_parquet`], telling `progress` how far it is.
+pub fn export_parquet_with(
+    ds: &Dataset,
+    dir: &Path,
+    progress: &dyn ExportProgress,
+) -> Result<Vec<ExportedTable>, SqlError> {
     let engine = SqlEngine::open_for_one_pass(ds)?;
     if dir.is_file() {
         return Err(SqlError::Io {
@@ -51,14 +85,33 @@ pub fn export_parquet(ds: &Dataset, dir: &Path) -> Result<Vec<ExportedTable>, Sq
     let mut written = Vec::new();
     for name in TABLE_NAMES {
         let path = dir.join(format!("{name}.parquet"));
-        let rows = engine.block_on(write_table(&engine, name, &path, ROW_GROUP_BYTES))??;
-        written.push(ExportedTable {
+        progress.table_begins(name, expected_rows(&engine, name));
+        let rows =
+            engine.block_on(write_table(&engine, name, &path, ROW_GROUP_BYTES, progress))??;
+        let table = ExportedTable {
             table: name.to_string(),
             path,
             rows,
-        });
+        };
+        progress.table_ends(&table);
+        written.push(table);
     }
     Ok(written)
+}
+
+/// The rows `name` has, where the index knows it without reading the source: every table
+/// but `messages`.
+fn expected_rows(engine: &SqlEngine, name: &str) -> Option<u64> {
+    if name == "messages" {
+        return None;
+    }
+    let counted = engine
+        .query(
+            &format!("SELECT count(*) FROM {name}"),
+            &crate::SqlLimits::default(),
+        )
+        .ok()?;
+    counted.rows.first()?.first()?.as_u64()
 }
 
 /// Writes one table, closing row groups at `row_group_bytes`; returns its rows.
@@ -67,6 +120,7 @@ async fn write_table(
     name: &str,
     path: &Path,
     row_group_bytes: usize,
+    progress: &dyn ExportProgress,
 ) -> Result<u64, SqlError> {
     let df_err = |e| SqlError::from_datafusion(e, usize::MAX);
     // Tables are made of contiguous runs of the index's rows, one per partition; reading
@@ -101,6 +155,7 @@ async fn write_table(
             let batch = batch.map_err(df_err)?;
             rows += batch.num_rows() as u64;
             writer.write(&batch).map_err(parquet_err)?;
+            progress.rows_written(rows);
             // The writer holds a row group in memory until it has a million rows: with
             // spans' attributes that is gigabytes. Closing groups by size bounds it.
             if writer.in_progress_size() >= row_group_bytes {
@@ -139,7 +194,13 @@ mod tests {
                 .path()
                 .join(format!("{table}-{row_group_bytes}.parquet"));
             let rows = engine
-                .block_on(write_table(&engine, table, &path, row_group_bytes))
+                .block_on(write_table(
+                    &engine,
+                    table,
+                    &path,
+                    row_group_bytes,
+                    &NoExportProgress,
+                ))
                 .unwrap()
                 .unwrap();
             let file = std::fs::File::open(&path).unwrap();

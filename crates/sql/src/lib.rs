@@ -54,6 +54,8 @@ mod testdata;
 pub use describe::{sql_tool_description, table_schemas, EXAMPLE_QUERIES};
 pub use engine::{SqlColumn, SqlEngine, SqlLimits, SqlResult, SCHEMA_VERSION};
 pub use error::SqlError;
-pub use export::{export_parquet, ExportedTable};
+pub use export::{
+    export_parquet, export_parquet_with, ExportProgress, ExportedTable, NoExportProgress,
+};
 pub use memory_watch::anonymous_bytes;
 pub use tables::TABLE_NAMES;

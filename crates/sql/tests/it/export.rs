@@ -80,3 +80,60 @@ fn every_table_is_exported_and_reads_back() {
     }
     assert_eq!(spans as u64, ds.span_count());
 }
+
+#[test]
+fn progress_follows_every_table_to_its_last_row() {
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<String>>);
+    impl halo_sql::ExportProgress for Recorded {
+        fn table_begins(&self, table: &str, rows: Option<u64>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("begin {table} {rows:?}"));
+        }
+        fn rows_written(&self, rows: u64) {
+            self.0.lock().unwrap().push(format!("{rows}"));
+        }
+        fn table_ends(&self, table: &halo_sql::ExportedTable) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("end {} {}", table.table, table.rows));
+        }
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = common::dataset(tmp.path());
+    let recorded = Recorded::default();
+    let files = halo_sql::export_parquet_with(&ds, &tmp.path().join("out"), &recorded).unwrap();
+    let events = recorded.0.into_inner().unwrap();
+    for table in &files {
+        let begin = events
+            .iter()
+            .position(|e| e.starts_with(&format!("begin {} ", table.table)))
+            .unwrap_or_else(|| panic!("{} begins: {events:?}", table.table));
+        let end = events
+            .iter()
+            .position(|e| *e == format!("end {} {}", table.table, table.rows))
+            .unwrap_or_else(|| panic!("{} ends: {events:?}", table.table));
+        let expected = if table.table == "messages" {
+            "None".to_string()
+        } else {
+            format!("Some({})", table.rows)
+        };
+        assert_eq!(
+            events[begin],
+            format!("begin {} {expected}", table.table),
+            "the count known up front is the count written"
+        );
+        let counts: Vec<u64> = events[begin + 1..end]
+            .iter()
+            .map(|e| e.parse().unwrap())
+            .collect();
+        assert!(counts.windows(2).all(|w| w[0] < w[1]), "{counts:?}");
+        assert_eq!(counts.last().copied(), Some(table.rows), "{}", table.table);
+    }
+}
