@@ -212,20 +212,25 @@ fn a_provider_failure_names_the_url_and_what_to_check() {
 }
 
 /// A 404 that names the model (OpenAI's `model_not_found`) points at --model, not at a
-/// base URL that was right.
+/// base URL that was right; so does a 400 whose code alone names it (as some gateways
+/// answer).
 #[test]
-fn a_404_for_an_unknown_model_points_at_the_model() {
-    let tmp = tempfile::tempdir().unwrap();
-    let script = Script::new().reply(Reply::api_error(
-        404,
-        "model_not_found",
-        "The model `gpt-9` does not exist or you do not have access to it.",
-    ));
-    let (o, _) = run_scripted(tmp.path(), script, &[]);
-    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    let err = stderr(&o);
-    assert!(err.contains("check --model"), "{err}");
-    assert!(!err.contains("check --base-url"), "{err}");
+fn an_unknown_model_points_at_the_model() {
+    for (status, message) in [
+        (
+            404,
+            "The model `gpt-9` does not exist or you do not have access to it.",
+        ),
+        (400, "Invalid request: unknown name gpt-9"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let script = Script::new().reply(Reply::api_error(status, "model_not_found", message));
+        let (o, _) = run_scripted(tmp.path(), script, &[]);
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("check --model"), "{status}: {err}");
+        assert!(!err.contains("check --base-url"), "{status}: {err}");
+    }
 }
 
 #[test]

@@ -169,6 +169,14 @@ pub(crate) fn from_http(status: u16, body: &str, retry_after: Option<Duration>) 
     }
     // An exhausted quota is a 429 that waiting does not cure.
     let quota = code.as_deref() == Some("insufficient_quota");
+    // The code says what the message may not (`model_not_found` under a 400 reading "The
+    // model does not exist"), and what the CLI's hints look for.
+    let message = match code.as_deref() {
+        Some(c) if !c.is_empty() && c != status.to_string() && !message.contains(c) => {
+            format!("{message} ({c})")
+        }
+        _ => message,
+    };
     AttemptFailure {
         error: ProviderError::Http { status, message },
         retryable: retryable_status(status) && !quota,
@@ -410,6 +418,24 @@ mod tests {
         let key = ApiKey::new("sk-abcdef");
         let e = scrub(f.error, &[key.expose()]);
         assert_eq!(e.to_string(), "HTTP 401: bad key ***");
+        // The provider's code is kept beside its message, once.
+        let f = from_http(
+            400,
+            r#"{"error":{"message":"The model `gpt-9` does not exist","code":"model_not_found"}}"#,
+            None,
+        );
+        assert_eq!(
+            f.error.to_string(),
+            "HTTP 400: The model `gpt-9` does not exist (model_not_found)"
+        );
+        let f = from_http(
+            404,
+            r#"{"error":{"message":"model_not_found: gpt-9","code":"model_not_found"}}"#,
+            None,
+        );
+        assert_eq!(f.error.to_string(), "HTTP 404: model_not_found: gpt-9");
+        let f = from_http(503, r#"{"error":{"message":"busy","code":503}}"#, None);
+        assert_eq!(f.error.to_string(), "HTTP 503: busy");
     }
 
     /// A key's head is removed where an error was cut inside it; a header value that is

@@ -298,7 +298,7 @@ async fn context_length_exceeded_is_typed_and_not_retried() {
     );
     assert_eq!(server.requests().len(), 1);
 
-    // Other 4xx: typed Http error with the provider's message, not retried.
+    // Other 4xx: typed Http error with the provider's message and code, not retried.
     let server = ScriptedServer::start(vec![
         Reply::api_error(400, "invalid_value", "Invalid value for temperature"),
         Reply::text("must not be reached"),
@@ -309,7 +309,7 @@ async fn context_length_exceeded_is_typed_and_not_retried() {
         err,
         ProviderError::Http {
             status: 400,
-            message: "Invalid value for temperature".into()
+            message: "Invalid value for temperature (invalid_value)".into()
         }
     );
     assert_eq!(server.requests().len(), 1);
