@@ -66,8 +66,10 @@ pub(crate) fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, IndexError> 
     let block_data = |block: &arrow_ipc::Block| -> Result<Buffer, IndexError> {
         let start =
             usize::try_from(block.offset()).map_err(|_| corrupt("negative block offset".into()))?;
-        let size = usize::try_from(i64::from(block.metaDataLength()) + block.bodyLength())
-            .map_err(|_| corrupt("negative block length".into()))?;
+        let size = i64::from(block.metaDataLength())
+            .checked_add(block.bodyLength())
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| corrupt("a block's length is out of range".into()))?;
         if start.checked_add(size).is_none_or(|end| end > len) {
             return Err(corrupt("a block lies past the end of the file".into()));
         }
@@ -135,5 +137,48 @@ mod tests {
             reported < 2 * file_len,
             "batches report {reported} bytes for a file of {file_len}"
         );
+    }
+
+    /// A footer whose block length would overflow when added up is a corrupt index, not a
+    /// panic (or, in a release build, a wrapped length).
+    #[test]
+    fn a_block_length_out_of_range_is_corrupt() {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.arrow");
+        let file = std::fs::File::create(&path).expect("create");
+        let mut writer =
+            arrow_ipc::writer::FileWriter::try_new(file, &schema).expect("an IPC writer");
+        let n = Int64Array::from_iter_values(0..100);
+        writer
+            .write(&RecordBatch::try_new(schema.clone(), vec![Arc::new(n)]).expect("a batch"))
+            .expect("write");
+        writer.finish().expect("finish");
+        let mut bytes = std::fs::read(&path).expect("read");
+        // The footer's block: offset (i64), metadata length (i32, padded), body length (i64).
+        let len = bytes.len();
+        let footer_len =
+            arrow_ipc::reader::read_footer_length(bytes[len - 10..].try_into().expect("10"))
+                .expect("a footer");
+        let footer =
+            arrow_ipc::root_as_footer(&bytes[len - 10 - footer_len..len - 10]).expect("a footer");
+        let block = footer.recordBatches().expect("blocks").get(0);
+        let mut pattern = Vec::new();
+        pattern.extend_from_slice(&block.offset().to_le_bytes());
+        pattern.extend_from_slice(&block.metaDataLength().to_le_bytes());
+        pattern.extend_from_slice(&[0; 4]);
+        pattern.extend_from_slice(&block.bodyLength().to_le_bytes());
+        let at = bytes
+            .windows(pattern.len())
+            .rposition(|w| w == pattern.as_slice())
+            .expect("the block in the footer");
+        bytes[at + 16..at + 24].copy_from_slice(&i64::MAX.to_le_bytes());
+        std::fs::write(&path, &bytes).expect("write");
+        match super::read_batches(&path) {
+            Err(crate::IndexError::Corrupt { message, .. }) => {
+                assert!(message.contains("out of range"), "{message}")
+            }
+            other => panic!("expected a corrupt index, got {other:?}"),
+        }
     }
 }
