@@ -820,6 +820,23 @@ impl Dataset {
                 path: file.data_path.clone(),
             });
         }
+        // The same file, cut short (or truncated and written again) since the dataset
+        // opened: spans past its end would be missed without a word.
+        let indexed = self
+            .segments
+            .iter()
+            .filter(|s| std::ptr::eq(&self.files[s.file], file))
+            .map(|s| s.meta.byte_end)
+            .max()
+            .unwrap_or(0);
+        let now = mapped.bytes().len() as u64;
+        if now < indexed {
+            return Err(IndexError::Shrank {
+                path: file.data_path.clone(),
+                indexed,
+                now,
+            });
+        }
         *data = Some(mapped.clone());
         Ok(mapped)
     }

@@ -133,10 +133,21 @@ pub enum IndexError {
     },
     /// A file the dataset was opened with was replaced before halo read it (log
     /// rotation, or another halo process rebuilding the index).
-    #[error("{}: replaced since halo opened the dataset (log rotation, or another halo process rebuilding the index); run the command again", path.display())]
+    #[error("{}: replaced or removed since halo opened the dataset (log rotation, or another halo process rebuilding the index); run the command again", path.display())]
     Replaced {
         /// The file.
         path: PathBuf,
+    },
+    /// A file the dataset was opened with is now shorter than what its index covers (cut
+    /// or rewritten in place before halo read it).
+    #[error("{}: {now} bytes now, shorter than the {indexed} bytes indexed: the file changed since halo opened the dataset; run the command again", path.display())]
+    Shrank {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the index covers.
+        indexed: u64,
+        /// Bytes the file has now.
+        now: u64,
     },
     /// Nothing readable was found.
     #[error("no readable trace files{}", .0.as_ref().map(|p| format!(": {p}")).unwrap_or_default())]

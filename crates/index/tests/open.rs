@@ -1334,6 +1334,33 @@ fn files_rotated_or_rebuilt_after_opening_are_refused_not_misread() {
     assert!(after.segment_data(0).is_ok());
 }
 
+/// A file cut short in place after the dataset opened (the same file, so not "replaced")
+/// is refused when first read, rather than read without the spans past its new end.
+#[test]
+fn a_file_cut_short_after_opening_is_refused_not_half_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = tmp.path().join("idx");
+    let file = tmp.path().join("a.jsonl");
+    let lines: String = (0..20)
+        .map(|i| {
+            format!(
+                "{}\n",
+                span("t", &format!("s{i}"), "", "STATUS_CODE_OK", "{}")
+            )
+        })
+        .collect();
+    std::fs::write(&file, &lines).unwrap();
+    let ds = open(std::slice::from_ref(&file), &idx).unwrap();
+    let cut = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    cut.set_len(lines.len() as u64 / 2).unwrap();
+    match ds.segment_data(0) {
+        Err(IndexError::Shrank { indexed, now, .. }) => {
+            assert_eq!((indexed, now), (lines.len() as u64, lines.len() as u64 / 2));
+        }
+        other => panic!("expected the file to be refused as shorter, got {other:?}"),
+    }
+}
+
 #[test]
 fn many_appends_are_merged_before_they_slow_every_open() {
     let tmp = tempfile::tempdir().unwrap();

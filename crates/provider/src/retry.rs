@@ -170,11 +170,13 @@ pub(crate) fn from_http(status: u16, body: &str, retry_after: Option<Duration>) 
     // An exhausted quota is a 429 that waiting does not cure.
     let quota = code.as_deref() == Some("insufficient_quota");
     // The code says what the message may not (`model_not_found` under a 400 reading "The
-    // model does not exist"), and what the CLI's hints look for.
+    // model does not exist"), and what the CLI's hints look for. Numbers and error classes
+    // (`invalid_request_error`, the `type` read when there is no code) say nothing more.
+    let telling = |c: &str| {
+        !c.is_empty() && c.parse::<i64>().is_err() && !c.ends_with("_error") && !message.contains(c)
+    };
     let message = match code.as_deref() {
-        Some(c) if !c.is_empty() && c != status.to_string() && !message.contains(c) => {
-            format!("{message} ({c})")
-        }
+        Some(c) if telling(c) => format!("{message} ({c})"),
         _ => message,
     };
     AttemptFailure {
@@ -436,6 +438,14 @@ mod tests {
         assert_eq!(f.error.to_string(), "HTTP 404: model_not_found: gpt-9");
         let f = from_http(503, r#"{"error":{"message":"busy","code":503}}"#, None);
         assert_eq!(f.error.to_string(), "HTTP 503: busy");
+        let f = from_http(400, r#"{"error":{"message":"bad","code":1042}}"#, None);
+        assert_eq!(f.error.to_string(), "HTTP 400: bad");
+        let f = from_http(
+            400,
+            r#"{"error":{"message":"bad","type":"invalid_request_error"}}"#,
+            None,
+        );
+        assert_eq!(f.error.to_string(), "HTTP 400: bad");
     }
 
     /// A key's head is removed where an error was cut inside it; a header value that is

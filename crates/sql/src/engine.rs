@@ -110,7 +110,8 @@ pub struct SqlEngine {
 impl Drop for SqlEngine {
     /// An engine may be dropped inside the caller's runtime (an agent run ending), where
     /// dropping a runtime the ordinary way, waiting for its threads, panics; work still on
-    /// it is only reading the index for queries that are gone.
+    /// it is only reading (the index, or a slice of messages on the blocking pool) for
+    /// queries that are gone.
     fn drop(&mut self) {
         if let Some(Ok(runtime)) = self.runtime.take() {
             runtime.shutdown_background();

@@ -82,19 +82,44 @@ pub fn export_parquet_with(
         path: dir.to_path_buf(),
         cause,
     })?;
+    // Every table is written under a hidden name first and all are renamed at the end, so
+    // an export that fails (or is killed) part way leaves the files of the last export as
+    // they were, never a file without its footer.
+    let partial = |name: &str| dir.join(format!(".{name}.parquet.partial"));
     let mut written = Vec::new();
     for name in TABLE_NAMES {
-        let path = dir.join(format!("{name}.parquet"));
         progress.table_begins(name, expected_rows(&engine, name));
-        let rows =
-            engine.block_on(write_table(&engine, name, &path, ROW_GROUP_BYTES, progress))??;
+        let rows = engine
+            .block_on(write_table(
+                &engine,
+                name,
+                &partial(name),
+                ROW_GROUP_BYTES,
+                progress,
+            ))
+            .and_then(|r| r);
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                for name in TABLE_NAMES {
+                    let _ = std::fs::remove_file(partial(name));
+                }
+                return Err(e);
+            }
+        };
         let table = ExportedTable {
             table: name.to_string(),
-            path,
+            path: dir.join(format!("{name}.parquet")),
             rows,
         };
         progress.table_ends(&table);
         written.push(table);
+    }
+    for table in &written {
+        std::fs::rename(partial(&table.table), &table.path).map_err(|cause| SqlError::Io {
+            path: table.path.clone(),
+            cause,
+        })?;
     }
     Ok(written)
 }
@@ -180,7 +205,8 @@ mod tests {
         let spans = std::sync::Arc::new(
             crate::spans::SpansTable::shared(ds.clone(), 1).with_slice_bytes(1),
         );
-        let messages = crate::messages::MessagesTable::over(spans.clone()).bounded(1, 1 << 20, 0);
+        let messages =
+            crate::messages::MessagesTable::over(spans.clone(), 2).bounded(1, 1 << 20, 0);
         let traces = halo_index::traces_to_batch(ds.traces());
         let state =
             crate::tables::base_state(spans, traces, std::sync::Arc::new(messages), 1).unwrap();

@@ -9,8 +9,10 @@
 //! The growth is the whole process's, so queries running side by side (agents' parallel
 //! tool calls) count each other's memory: together they are held to the limit of one
 //! and a half, which errs on the side of the machine. Tables made on first use (span
-//! tables, loaded from the index) are kept for the process's life, not for one query: what their making adds is not counted, and no query is
-//! cancelled while one is being made.
+//! tables, loaded from the index) are kept for the process's life, not for one query:
+//! what their making adds is not counted, and no query is cancelled while one is being
+//! made. The messages an engine keeps between queries (at most 256 MB) are counted
+//! against the query that read them: the limit leaves room for them.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

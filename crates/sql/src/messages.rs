@@ -17,14 +17,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::DFSchema;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_expr::{LexOrdering, PhysicalExpr};
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::{StreamExt, TryStreamExt};
 use halo_index::SpanColumns;
@@ -105,7 +104,11 @@ fn messages_of(
         let Some((_, parsed)) = last.as_ref() else {
             continue;
         };
-        let within = (c.byte_offset.value(i) - c.record_offset.value(i)) as usize;
+        // A damaged index could put a span before its line: no span is found then.
+        let within = c
+            .byte_offset
+            .value(i)
+            .saturating_sub(c.record_offset.value(i)) as usize;
         let Some((span, _)) = parsed.spans.iter().find(|(_, r)| r.start == within) else {
             continue;
         };
@@ -169,6 +172,9 @@ impl SliceCache {
     }
 
     fn offer(&self, key: SliceKey, batches: &Arc<[RecordBatch]>) {
+        if self.budget == 0 {
+            return;
+        }
         let size: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
         let Ok(mut slices) = self.slices.lock() else {
             return;
@@ -182,6 +188,10 @@ impl SliceCache {
     }
 }
 
+/// Bytes of source spans a scan parses at once, across its slices in flight: a slice per
+/// core up to this, so that the memory a scan holds does not grow with the machine's cores.
+const IN_FLIGHT_BYTES: usize = 256 << 20;
+
 /// Called before a slice's spans are parsed (tests hold reading up with it).
 type BeforeRead = Arc<dyn Fn() + Send + Sync>;
 
@@ -191,6 +201,8 @@ pub(crate) struct MessagesTable {
     cache: Arc<SliceCache>,
     slice_bytes: usize,
     batch_bytes: usize,
+    /// Slices parsed at once.
+    parallel: usize,
     before_read: Option<BeforeRead>,
 }
 
@@ -203,13 +215,14 @@ impl std::fmt::Debug for MessagesTable {
 }
 
 impl MessagesTable {
-    /// The messages of the LLM spans of `spans`.
-    pub(crate) fn over(spans: Arc<SpansTable>) -> MessagesTable {
+    /// The messages of the LLM spans of `spans`, parsed on up to `cores` threads.
+    pub(crate) fn over(spans: Arc<SpansTable>, cores: usize) -> MessagesTable {
         MessagesTable {
             spans,
             cache: Arc::new(SliceCache::new(CACHE_BYTES)),
             slice_bytes: SLICE_BYTES,
             batch_bytes: BATCH_BYTES,
+            parallel: cores.clamp(1, (IN_FLIGHT_BYTES / SLICE_BYTES).max(1)),
             before_read: None,
         }
     }
@@ -250,14 +263,31 @@ impl MessagesTable {
     }
 }
 
-/// Whether a filter can also be applied to the spans before they are parsed: it names only
-/// [`SPAN_KEYS`], and evaluating it twice (here and above the scan) does not change its
-/// answer.
+/// Whether a filter can also be applied to the spans before they are parsed: a comparison,
+/// list, pattern or null test of [`SPAN_KEYS`] against constants, or `AND`/`OR`/`NOT` of
+/// such. Spans without messages are tested too, so a filter that could fail on some value
+/// (a cast, a function) is left to the filter above, which sees only messages.
 fn pushable(filter: &Expr) -> bool {
-    let columns = filter.column_refs();
-    !filter.is_volatile()
-        && !columns.is_empty()
-        && columns.iter().all(|c| SPAN_KEYS.contains(&c.name.as_str()))
+    use datafusion::logical_expr::{BinaryExpr, Like, Operator};
+    let key = |e: &Expr| matches!(e, Expr::Column(c) if SPAN_KEYS.contains(&c.name.as_str()));
+    let constant = |e: &Expr| matches!(e, Expr::Literal(..));
+    match filter {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+            Operator::And | Operator::Or => pushable(left) && pushable(right),
+            Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq => (key(left) && constant(right)) || (constant(left) && key(right)),
+            _ => false,
+        },
+        Expr::Not(inner) => pushable(inner),
+        Expr::IsNull(e) | Expr::IsNotNull(e) => key(e),
+        Expr::InList(list) => key(&list.expr) && list.list.iter().all(constant),
+        Expr::Like(Like { expr, pattern, .. }) => key(expr) && constant(pattern),
+        _ => false,
+    }
 }
 
 #[async_trait::async_trait]
@@ -276,16 +306,7 @@ impl TableProvider for MessagesTable {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(filters
-            .iter()
-            .map(|f| {
-                if pushable(f) {
-                    TableProviderFilterPushDown::Inexact
-                } else {
-                    TableProviderFilterPushDown::Unsupported
-                }
-            })
-            .collect())
+        Ok(crate::slices::pushdown(filters, pushable))
     }
 
     async fn scan(
@@ -296,13 +317,7 @@ impl TableProvider for MessagesTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let segments = self.spans.segments().await?;
-        let span_schema = DFSchema::try_from(halo_index::span_schema())?;
-        // A filter that does not plan against the span columns is left to the filter above.
-        let predicates: Vec<Arc<dyn PhysicalExpr>> = filters
-            .iter()
-            .filter(|f| pushable(f))
-            .filter_map(|f| state.create_physical_expr(f.clone(), &span_schema).ok())
-            .collect();
+        let predicates = crate::slices::span_predicates(state, filters, pushable)?;
         let cut = Cut {
             rows: state.config().batch_size(),
             bytes: self.slice_bytes,
@@ -317,17 +332,16 @@ impl TableProvider for MessagesTable {
         let partition = MessagesPartition {
             slices: slices(&segments, cut, None),
             reader,
-            parallel: state.config().target_partitions().max(1),
+            // A LIMIT that reaches the scan is served by the first slices: read them one at
+            // a time, rather than a slice per core, most of them for nothing.
+            parallel: if limit.is_some() { 1 } else { self.parallel },
         };
-        let exec = StreamingTableExec::try_new(
+        crate::slices::unordered_scan(
             messages_schema(),
-            vec![Arc::new(partition) as Arc<dyn PartitionStream>],
+            vec![Arc::new(partition)],
             projection,
-            None::<LexOrdering>,
-            false,
             limit,
-        )?;
-        Ok(Arc::new(exec))
+        )
     }
 }
 

@@ -9,14 +9,21 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
 use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use datafusion::arrow::compute::filter_record_batch;
+use datafusion::catalog::Session;
+use datafusion::common::DFSchema;
 use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::LexOrdering;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::ExecutionPlan;
 
-/// Bytes of source spans whose attributes one slice reads at most (a single larger span
-/// is a slice alone). A slice's attributes become one `Utf8` array, which cannot pass
-/// 2 GiB, and the memory a scan holds is a few slices: LLM spans of a megabyte each would
-/// make a slice of 8,192 rows 8 GB.
+/// Bytes of source spans one slice reads at most (a single larger span is a slice alone).
+/// What a slice reads (its attributes, its messages) becomes one `Utf8` array, which
+/// cannot pass 2 GiB, and the memory a scan holds is a few slices: LLM spans of a megabyte
+/// each would make a slice of 8,192 rows 8 GB.
 pub(crate) const SLICE_BYTES: usize = 64 << 20;
 
 /// Where slices are cut: after `rows` rows, or before a row that would take them past
@@ -29,7 +36,8 @@ pub(crate) struct Cut {
     pub(crate) bytes: usize,
 }
 
-/// A slice of a segment's batch: the unit of work of a scan with `attributes`.
+/// A slice of a segment's batch (with the segment's number): the unit of work of a scan
+/// that reads the source.
 pub(crate) type Slice = (u32, RecordBatch);
 
 /// The batches of every segment, in index order, cut into zero-copy slices (so one slice's
@@ -75,6 +83,58 @@ pub(crate) fn split(slices: Vec<Slice>, n: usize) -> Vec<Vec<Slice>> {
         parts.push(rest.by_ref().take(per).collect());
     }
     parts
+}
+
+/// How a scan over slices takes a query's filters: those `pushable` are also applied to the
+/// spans before their source is read (inexactly: DataFusion filters above the scan too),
+/// the others only above it.
+pub(crate) fn pushdown(
+    filters: &[&Expr],
+    pushable: fn(&Expr) -> bool,
+) -> Vec<TableProviderFilterPushDown> {
+    filters
+        .iter()
+        .map(|f| {
+            if pushable(f) {
+                TableProviderFilterPushDown::Inexact
+            } else {
+                TableProviderFilterPushDown::Unsupported
+            }
+        })
+        .collect()
+}
+
+/// The `pushable` filters, planned against the index's span columns; one that does not plan
+/// there (a subquery, say) is left to the filter above the scan.
+pub(crate) fn span_predicates(
+    state: &dyn Session,
+    filters: &[Expr],
+    pushable: fn(&Expr) -> bool,
+) -> DfResult<Vec<Arc<dyn PhysicalExpr>>> {
+    let span_schema = DFSchema::try_from(halo_index::span_schema())?;
+    Ok(filters
+        .iter()
+        .filter(|f| pushable(f))
+        .filter_map(|f| state.create_physical_expr(f.clone(), &span_schema).ok())
+        .collect())
+}
+
+/// The scan of `partitions`, which DataFusion may not assume sorted by any column.
+pub(crate) fn unordered_scan(
+    schema: SchemaRef,
+    partitions: Vec<Arc<dyn PartitionStream>>,
+    projection: Option<&Vec<usize>>,
+    limit: Option<usize>,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let exec = StreamingTableExec::try_new(
+        schema,
+        partitions,
+        projection,
+        None::<LexOrdering>,
+        false,
+        limit,
+    )?;
+    Ok(Arc::new(exec))
 }
 
 /// The rows of `batch` that pass `predicates`; `None` when none pass.

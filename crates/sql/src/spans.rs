@@ -15,14 +15,13 @@ use arrow_array::builder::StringBuilder;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{MemTable, Session, TableProvider};
-use datafusion::common::DFSchema;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_expr::{LexOrdering, PhysicalExpr};
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::ExecutionPlan;
 use halo_index::{Dataset, SpanColumns};
 use halo_trace::{AttrValue, Attributes, ParsedLine};
@@ -209,16 +208,7 @@ impl TableProvider for SpansTable {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(filters
-            .iter()
-            .map(|f| {
-                if pushable(f) {
-                    TableProviderFilterPushDown::Inexact
-                } else {
-                    TableProviderFilterPushDown::Unsupported
-                }
-            })
-            .collect())
+        Ok(crate::slices::pushdown(filters, pushable))
     }
 
     async fn scan(
@@ -232,13 +222,7 @@ impl TableProvider for SpansTable {
         if projection.is_some_and(|p| !p.contains(&attributes_index())) {
             return loaded.table.scan(state, projection, filters, limit).await;
         }
-        let index_schema = DFSchema::try_from(halo_index::span_schema())?;
-        // A filter that does not plan here (a subquery, say) is left to the filter above.
-        let predicates: Vec<Arc<dyn PhysicalExpr>> = filters
-            .iter()
-            .filter(|f| pushable(f))
-            .filter_map(|f| state.create_physical_expr(f.clone(), &index_schema).ok())
-            .collect();
+        let predicates = crate::slices::span_predicates(state, filters, pushable)?;
         // A limit reaches the scan only when no filter stands between; then the first rows
         // are all that is read.
         let row_cap = limit.filter(|_| predicates.is_empty());
@@ -259,15 +243,7 @@ impl TableProvider for SpansTable {
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
-        let exec = StreamingTableExec::try_new(
-            spans_schema(),
-            partitions,
-            projection,
-            None::<LexOrdering>,
-            false,
-            limit,
-        )?;
-        Ok(Arc::new(exec))
+        crate::slices::unordered_scan(spans_schema(), partitions, projection, limit)
     }
 }
 

@@ -52,6 +52,10 @@ pub(crate) fn base_state(
 ) -> Result<SessionState, SqlError> {
     let config = SessionConfig::new()
         .with_target_partitions(partitions.max(1))
+        // A filter over a one-partition scan (`messages`, read in the index's order) stays
+        // in that order rather than being dealt round-robin to every core: without an
+        // ORDER BY, a trace's messages still come as the conversation went.
+        .with_round_robin_repartition(false)
         .with_information_schema(true)
         .with_default_catalog_and_schema("halo", "public");
     let mut builder = SessionStateBuilder::new()
@@ -96,7 +100,7 @@ pub(crate) fn dataset_state(
     keep_messages: usize,
 ) -> Result<SessionState, SqlError> {
     let spans = Arc::new(SpansTable::of(ds, partitions)?);
-    let messages = MessagesTable::over(spans.clone()).keeping(keep_messages);
+    let messages = MessagesTable::over(spans.clone(), partitions).keeping(keep_messages);
     base_state(
         spans,
         halo_index::traces_to_batch(ds.traces()),
@@ -114,14 +118,14 @@ pub(crate) fn shared_dataset_state(
 ) -> Result<SessionState, SqlError> {
     let traces = halo_index::traces_to_batch(ds.traces());
     let spans = Arc::new(SpansTable::shared(ds, partitions));
-    let messages = MessagesTable::over(spans.clone()).keeping(keep_messages);
+    let messages = MessagesTable::over(spans.clone(), partitions).keeping(keep_messages);
     base_state(spans, traces, Arc::new(messages), partitions)
 }
 
 /// The state with no data, for schemas and the tool description.
 pub(crate) fn empty_state() -> Result<SessionState, SqlError> {
     let spans = Arc::new(SpansTable::empty()?);
-    let messages = MessagesTable::over(spans.clone());
+    let messages = MessagesTable::over(spans.clone(), 1);
     base_state(
         spans,
         halo_index::traces_to_batch(&[]),

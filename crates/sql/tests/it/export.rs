@@ -137,3 +137,38 @@ fn progress_follows_every_table_to_its_last_row() {
         assert_eq!(counts.last().copied(), Some(table.rows), "{}", table.table);
     }
 }
+
+#[test]
+fn an_export_that_fails_part_way_leaves_the_last_one_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let ds = common::dataset(tmp.path());
+    let first = halo_sql::export_parquet(&ds, &out).unwrap();
+    let before: Vec<Vec<u8>> = first
+        .iter()
+        .map(|t| std::fs::read(&t.path).unwrap())
+        .collect();
+    // The source is rotated after the dataset opened: the spans' attributes cannot be read,
+    // after the traces table was already written.
+    let again = common::dataset(tmp.path());
+    let source = tmp.path().join("a.jsonl");
+    let rotated = source.with_extension("next");
+    std::fs::write(&rotated, "{}\n").unwrap();
+    std::fs::rename(&rotated, &source).unwrap();
+    let err = halo_sql::export_parquet(&again, &out).unwrap_err();
+    assert!(err.to_string().contains("replaced"), "{err}");
+    for (table, bytes) in first.iter().zip(&before) {
+        assert_eq!(
+            &std::fs::read(&table.path).unwrap(),
+            bytes,
+            "{}",
+            table.table
+        );
+    }
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
