@@ -324,11 +324,10 @@ async fn a_context_overflow_moves_the_newest_results_out_and_the_run_goes_on() {
     assert!(text.contains("get_context_item"), "{text}");
 }
 
-#[tokio::test]
-async fn responses_without_usage_are_estimated_so_the_budget_holds() {
-    let data = data();
-    // A provider that ignores `stream` and reports no usage.
-    let no_usage = serde_json::json!({
+/// A whole (not streamed) Chat Completions answer that calls `count_traces`, with `usage`
+/// as given, or none.
+fn whole_count_traces_call(usage: Option<&serde_json::Value>) -> Reply {
+    let mut answer = serde_json::json!({
         "id": "x", "object": "chat.completion", "model": "test-model",
         "choices": [{
             "index": 0,
@@ -339,9 +338,19 @@ async fn responses_without_usage_are_estimated_so_the_budget_holds() {
             "finish_reason": "tool_calls"
         }]
     });
+    if let Some(usage) = usage {
+        answer["usage"] = usage.clone();
+    }
+    Reply::whole_json(answer.to_string())
+}
+
+#[tokio::test]
+async fn responses_without_usage_are_estimated_so_the_budget_holds() {
+    let data = data();
+    // A provider that ignores `stream` and reports no usage.
     let server = ScriptedServer::start(
         Script::new()
-            .reply(Reply::whole_json(no_usage.to_string()))
+            .reply(whole_count_traces_call(None))
             .reply(final_answer("c2", "never asked")),
     )
     .await;
@@ -389,21 +398,9 @@ async fn unreadable_usage_is_estimated_and_float_counts_are_counted() {
             false,
         ),
     ] {
-        let answer = serde_json::json!({
-            "id": "x", "object": "chat.completion", "model": "test-model",
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": null, "tool_calls": [{
-                    "id": "c1", "type": "function",
-                    "function": {"name": "count_traces", "arguments": "{}"}
-                }]},
-                "finish_reason": "tool_calls"
-            }],
-            "usage": usage,
-        });
         let server = ScriptedServer::start(
             Script::new()
-                .reply(Reply::whole_json(answer.to_string()))
+                .reply(whole_count_traces_call(Some(&usage)))
                 .reply(final_answer("c2", "never asked")),
         )
         .await;

@@ -514,13 +514,7 @@ async fn rate_limit_then_success() {
         .count();
     assert_eq!(calls, 1);
     // The wait was announced, with the status, for the agent that waited.
-    let retries: Vec<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            EngineEvent::ProviderRetry(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let retries = retries(&events);
     assert_eq!(retries.len(), 1);
     assert_eq!(retries[0].status, Some(429));
     assert_eq!(retries[0].attempt, 1);
@@ -553,13 +547,7 @@ async fn a_synthesis_retry_is_announced_as_the_synthesis_models() {
     let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
     let (events, outcome) = run_all(&engine, "q").await;
     assert_eq!(outcome.status, RunStatus::Completed);
-    let retries: Vec<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            EngineEvent::ProviderRetry(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let retries = retries(&events);
     assert_eq!(retries.len(), 1, "{retries:?}");
     assert_eq!(retries[0].request, RequestKind::Synthesis);
     assert_eq!(retries[0].status, Some(429));

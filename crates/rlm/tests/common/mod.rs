@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use halo_index::{Dataset, NoProgress, OpenOptions};
 use halo_provider::{ProviderConfig, RetryPolicy};
-use halo_rlm::{Engine, EngineConfig, EngineEvent, RunOutcome};
+use halo_rlm::{Engine, EngineConfig, EngineEvent, ProviderRetryEvent, RunOutcome};
 use halo_testkit::scripted_server::RecordedRequest;
 use halo_testkit::scripted_server::{Reply, Turn};
 use serde_json::Value;
@@ -187,4 +187,15 @@ pub fn final_answer(id: &str, answer: &str) -> Reply {
         "final_answer",
         &serde_json::json!({ "answer": answer }).to_string(),
     ))
+}
+
+/// The provider retries a run announced, in order.
+pub fn retries(events: &[EngineEvent]) -> Vec<&ProviderRetryEvent> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::ProviderRetry(r) => Some(r),
+            _ => None,
+        })
+        .collect()
 }
