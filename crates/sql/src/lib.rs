@@ -37,6 +37,7 @@ mod blocking_once;
 mod convert;
 mod coop;
 mod describe;
+mod dynamic_filter_scan;
 mod engine;
 mod error;
 mod export;

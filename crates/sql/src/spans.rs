@@ -27,6 +27,7 @@ use halo_index::{Dataset, SpanColumns};
 use halo_trace::{AttrValue, Attributes, ParsedLine};
 
 use crate::blocking_once::BlockingOnce;
+use crate::dynamic_filter_scan::{DynamicFilterScan, MakePartitions};
 use crate::slices::{passing, slices, split, Cut, Slice, SLICE_BYTES};
 use crate::sources::Sources;
 use crate::SqlError;
@@ -230,20 +231,35 @@ impl TableProvider for SpansTable {
             rows: state.config().batch_size(),
             bytes: self.slice_bytes,
         };
-        let slices = slices(&loaded.segments, cut, row_cap);
-        let predicates: Arc<[Arc<dyn PhysicalExpr>]> = predicates.into();
-        let partitions = split(slices, state.config().target_partitions())
-            .into_iter()
-            .map(|slices| {
-                Arc::new(AttributesPartition {
-                    slices,
-                    predicates: predicates.clone(),
-                    sources: self.sources.clone(),
-                    schema: spans_schema(),
-                }) as Arc<dyn PartitionStream>
-            })
-            .collect();
-        crate::slices::unordered_scan(spans_schema(), partitions, projection, limit)
+        let parts = split(
+            slices(&loaded.segments, cut, row_cap),
+            state.config().target_partitions(),
+        );
+        let sources = self.sources.clone();
+        let make: MakePartitions = Arc::new(move |dynamic: &[Arc<dyn PhysicalExpr>]| {
+            let predicates: Arc<[Arc<dyn PhysicalExpr>]> =
+                predicates.iter().chain(dynamic).cloned().collect();
+            parts
+                .iter()
+                .map(|slices| {
+                    Arc::new(AttributesPartition {
+                        slices: slices.clone(),
+                        predicates: predicates.clone(),
+                        sources: sources.clone(),
+                        schema: spans_schema(),
+                    }) as Arc<dyn PartitionStream>
+                })
+                .collect()
+        });
+        let scan = DynamicFilterScan::try_new(
+            spans_schema(),
+            make,
+            projection,
+            limit,
+            halo_index::span_schema(),
+            |column| column != ATTRIBUTES,
+        )?;
+        Ok(Arc::new(scan))
     }
 }
 

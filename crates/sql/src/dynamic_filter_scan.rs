@@ -1,0 +1,231 @@
+//! A scan that reads its sources only for rows that can still reach the answer.
+//!
+//! While a query runs, some operators learn which rows can no longer matter and publish
+//! that as a *dynamic filter*: a TopK (`ORDER BY … LIMIT`) its current threshold, a hash
+//! join the bounds of its keys. DataFusion offers these filters to the scans below. A
+//! scan of `spans.attributes` parses every span it lets through again from its source, so
+//! it takes them: they are applied to the index's span columns before a slice is read, and
+//! `ORDER BY duration_ms DESC LIMIT 10` parses a few slices' worth of spans instead of all.
+//!
+//! The filters are hints. The operator that published one still applies it to what the scan
+//! gives, so the scan reports it as not pushed down and is free to take only those it can
+//! evaluate on span columns.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow_schema::{Schema, SchemaRef};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
+use datafusion::physical_expr::utils::{collect_columns, reassign_expr_columns};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
+};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use futures::TryStreamExt;
+
+/// Makes a scan's partitions, given the dynamic filters (planned against the spans schema
+/// of the index) that they should apply before reading a slice's source.
+pub(crate) type MakePartitions =
+    Arc<dyn Fn(&[Arc<dyn PhysicalExpr>]) -> Vec<Arc<dyn PartitionStream>> + Send + Sync>;
+
+/// A scan over slices that takes the dynamic filters of the operators above it.
+pub(crate) struct DynamicFilterScan {
+    /// The scan as it runs: partitions made with `filters`.
+    inner: Arc<dyn ExecutionPlan>,
+    make: MakePartitions,
+    /// The dynamic filters taken so far, their columns those of [`Self::evaluated_on`].
+    filters: Vec<Arc<dyn PhysicalExpr>>,
+    /// The schema the partitions produce, before `projection`.
+    schema: SchemaRef,
+    projection: Option<Vec<usize>>,
+    limit: Option<usize>,
+    /// The schema the filters are evaluated against (the index's span columns).
+    evaluated_on: SchemaRef,
+    /// Whether a column of the scan's schema holds the same values under the same name in
+    /// `evaluated_on`, so that a filter on it may be evaluated there.
+    same_in_spans: fn(&str) -> bool,
+    /// `rows_read`: the rows that passed every filter and were read back from the source
+    /// (shown by `EXPLAIN ANALYZE`).
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl DynamicFilterScan {
+    /// The scan of `make`'s partitions (none of them filtered yet), projected and limited.
+    pub(crate) fn try_new(
+        schema: SchemaRef,
+        make: MakePartitions,
+        projection: Option<&Vec<usize>>,
+        limit: Option<usize>,
+        evaluated_on: SchemaRef,
+        same_in_spans: fn(&str) -> bool,
+    ) -> DfResult<DynamicFilterScan> {
+        let inner = crate::slices::unordered_scan(schema.clone(), make(&[]), projection, limit)?;
+        Ok(DynamicFilterScan {
+            inner,
+            make,
+            filters: Vec::new(),
+            schema,
+            projection: projection.cloned(),
+            limit,
+            evaluated_on,
+            same_in_spans,
+            metrics: ExecutionPlanMetricsSet::new(),
+        })
+    }
+
+    /// The same scan applying `filters`.
+    fn with_filters(&self, filters: Vec<Arc<dyn PhysicalExpr>>) -> DfResult<DynamicFilterScan> {
+        let inner = crate::slices::unordered_scan(
+            self.schema.clone(),
+            (self.make)(&filters),
+            self.projection.as_ref(),
+            self.limit,
+        )?;
+        Ok(DynamicFilterScan {
+            inner,
+            make: self.make.clone(),
+            filters,
+            schema: self.schema.clone(),
+            projection: self.projection.clone(),
+            limit: self.limit,
+            evaluated_on: self.evaluated_on.clone(),
+            same_in_spans: self.same_in_spans,
+            metrics: ExecutionPlanMetricsSet::new(),
+        })
+    }
+
+    /// `filter` with its columns found in [`Self::evaluated_on`], if it is a dynamic filter
+    /// whose every column means the same there.
+    fn evaluable(&self, filter: &Arc<dyn PhysicalExpr>) -> Option<Arc<dyn PhysicalExpr>> {
+        // Static filters reached the scan already, as the table provider's filters.
+        filter.downcast_ref::<DynamicFilterPhysicalExpr>()?;
+        let on: &Schema = &self.evaluated_on;
+        let columns = collect_columns(filter);
+        if !columns
+            .iter()
+            .all(|c| (self.same_in_spans)(c.name()) && on.index_of(c.name()).is_ok())
+        {
+            return None;
+        }
+        reassign_expr_columns(filter.clone(), on).ok()
+    }
+}
+
+impl fmt::Debug for DynamicFilterScan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynamicFilterScan")
+            .field("filters", &self.filters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DisplayAs for DynamicFilterScan {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DynamicFilterScan: dynamic_filters=[")?;
+        for (i, filter) in self.filters.iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{filter}")?;
+        }
+        write!(f, "], ")?;
+        self.inner.fmt_as(t, f)
+    }
+}
+
+impl ExecutionPlan for DynamicFilterScan {
+    fn name(&self) -> &str {
+        "DynamicFilterScan"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.inner.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        for filter in &self.filters {
+            if f(filter)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            datafusion::common::internal_err!("a scan has no children to replace")
+        }
+    }
+
+    /// The filters taken belong to the operators of this run; a plan run again (a recursive
+    /// query's step) gets new ones from them, so the old ones, which no longer change, go.
+    fn reset_state(self: Arc<Self>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if self.filters.is_empty() {
+            return Ok(self);
+        }
+        Ok(Arc::new(self.with_filters(Vec::new())?))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let rows_read = MetricBuilder::new(&self.metrics).counter("rows_read", partition);
+        let stream = self.inner.execute(partition, context)?;
+        let schema = stream.schema();
+        let counted = stream.inspect_ok(move |batch| rows_read.add(batch.num_rows()));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, counted)))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn handle_child_pushdown_result(
+        &self,
+        phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        let offered = child_pushdown_result.parent_filters;
+        // Every filter stays with the operator that offered it: the scan only skips rows it
+        // would reject anyway.
+        let answer = FilterPushdownPropagation::with_parent_pushdown_result(vec![
+            PushedDown::No;
+            offered.len()
+        ]);
+        if phase != FilterPushdownPhase::Post {
+            return Ok(answer);
+        }
+        let taken: Vec<Arc<dyn PhysicalExpr>> = offered
+            .iter()
+            .filter_map(|f| self.evaluable(&f.filter))
+            .collect();
+        if taken.is_empty() {
+            return Ok(answer);
+        }
+        let filters = self.filters.iter().cloned().chain(taken).collect();
+        Ok(answer.with_updated_node(Arc::new(self.with_filters(filters)?)))
+    }
+}
