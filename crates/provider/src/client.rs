@@ -136,7 +136,7 @@ impl ModelClient {
             model: req.model.clone(),
             body: serde_json::to_vec(&body).unwrap_or_default(),
             attempts: 0,
-            attempt_deadline: tokio::time::Instant::now(),
+            deadline: tokio::time::Instant::now(),
             phase: Phase::Start,
             pending: VecDeque::new(),
             replay: Replay::default(),
@@ -344,8 +344,9 @@ struct Driver {
     model: String,
     body: Vec<u8>,
     attempts: u32,
-    /// When the current attempt must be over (see [`ProviderConfig::deadline`]).
-    attempt_deadline: tokio::time::Instant,
+    /// When the request must be over, its retries and their waits included (see
+    /// [`ProviderConfig::deadline`]); set by its first attempt.
+    deadline: tokio::time::Instant,
     phase: Phase,
     pending: VecDeque<Result<StreamEvent, ProviderError>>,
     replay: Replay,
@@ -364,9 +365,10 @@ impl Driver {
                     self.phase = Phase::Start;
                 }
                 Phase::Start => {
+                    if self.attempts == 0 {
+                        self.deadline = tokio::time::Instant::now() + self.inner.config.deadline;
+                    }
                     self.attempts += 1;
-                    self.attempt_deadline =
-                        tokio::time::Instant::now() + self.inner.config.deadline;
                     self.replay.begin_attempt();
                     match self.send().await {
                         Ok(resp) if is_whole_json(&resp) => self.whole_response(resp).await,
@@ -642,6 +644,13 @@ impl Driver {
                 Some(d) => d.min(policy.max_retry_after),
                 None => backoff(policy, self.attempts - 1),
             };
+            if tokio::time::Instant::now() + delay >= self.deadline {
+                self.pending.push_back(Err(ProviderError::Timeout(format!(
+                    "no answer within {}s, the longest one request may take with its retries (--request-deadline); the last attempt: {error}",
+                    inner.config.deadline.as_secs_f64()
+                ))));
+                return;
+            }
             self.pending.push_back(Ok(StreamEvent::Retrying(RetryInfo {
                 attempt: self.attempts,
                 status: error.status(),
@@ -677,7 +686,7 @@ async fn error_body(mut resp: reqwest::Response, limits: &ReadLimits) -> String 
     String::from_utf8_lossy(&body).into_owned()
 }
 
-/// The bounds on reading one attempt's response: the wait for each chunk, the attempt's
+/// The bounds on reading one attempt's response: the wait for each chunk, the request's
 /// deadline and the body's size.
 struct ReadLimits {
     idle: std::time::Duration,
@@ -696,11 +705,11 @@ impl ReadLimits {
     }
 
     /// A wait that ran out, said as what did not arrive: an idle timeout is tried again
-    /// (a new connection often answers), the attempt's deadline is not.
+    /// (a new connection often answers), the request's deadline is not.
     fn timed_out(&self, what: &str) -> AttemptFailure {
         if tokio::time::Instant::now() >= self.deadline {
             return AttemptFailure::fatal(ProviderError::Timeout(format!(
-                "the answer was not complete after {}s, the longest one request may take (--request-deadline)",
+                "the answer was not complete after {}s, the longest one request may take with its retries (--request-deadline)",
                 self.deadline_total.as_secs_f64()
             )));
         }
@@ -732,7 +741,7 @@ impl Driver {
         let config = &self.inner.config;
         ReadLimits {
             idle: config.timeout,
-            deadline: self.attempt_deadline,
+            deadline: self.deadline,
             deadline_total: config.deadline,
             max_bytes: config.max_response_bytes,
         }

@@ -87,10 +87,10 @@ pub struct ProviderConfig {
     /// Default 600 s (reasoning models can think for minutes before the first
     /// token).
     pub timeout: Duration,
-    /// Longest time one attempt may take, from sending the request to the end of the
-    /// answer, however steadily data arrives: a server that trickles keep-alives or
-    /// tokens forever is stopped here. Passing it is not tried again (the same server
-    /// would trickle again). Default 30 min.
+    /// Longest time one request may take in all, from sending it the first time to the
+    /// end of the answer, retries and their waits included, however steadily data
+    /// arrives: a server that trickles keep-alives or tokens forever, or that stalls on
+    /// every attempt, is stopped here. Passing it is not tried again. Default 30 min.
     pub deadline: Duration,
     /// Most bytes of one response body read before the attempt is given up as no answer
     /// (a model stuck in a loop, or not a model): this bounds memory. Not tried again.

@@ -728,6 +728,25 @@ async fn a_trickle_that_never_ends_is_stopped_at_the_deadline() {
     assert_eq!(server.requests().len(), 1);
 }
 
+/// A server that stalls on every attempt is given up at the request's deadline, which
+/// counts its retries: six attempts of the idle timeout each would take twice as long.
+#[tokio::test]
+async fn the_deadline_counts_every_attempt_of_a_request() {
+    let server = ScriptedServer::start((0..6).map(|_| Reply::hang()).collect::<Vec<_>>()).await;
+    let mut cfg = config(&server);
+    cfg.timeout = Duration::from_millis(200);
+    cfg.deadline = Duration::from_millis(500);
+    let err = ModelClient::new(cfg)
+        .unwrap()
+        .complete(&request("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Timeout(_)), "{err:?}");
+    assert!(err.to_string().contains("--request-deadline"), "{err}");
+    let asked = server.requests().len();
+    assert!((2..=3).contains(&asked), "{asked} attempts");
+}
+
 /// A response that grows past the size bound is given up, not read into memory, and not
 /// asked again.
 #[tokio::test]

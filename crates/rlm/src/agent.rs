@@ -349,8 +349,15 @@ impl Agent {
                         "the root agent stopped without calling final_answer",
                     ));
                 }
+                // Often a whole report all the same, so it is kept as written, but said to
+                // be what it is: a person opening the file, or a script, must not take it
+                // for a finished one.
                 return Some(AgentResult {
-                    answer: text,
+                    answer: format!(
+                        "_Not a finished report: the root agent ended without calling \
+                         final_answer, after being asked to once. Its last message follows, \
+                         unedited._\n\n{text}"
+                    ),
                     ending: Ending::NoFinalAnswer,
                     synthesized: false,
                 });
@@ -448,7 +455,10 @@ impl Agent {
                 _ = cancelled(&this.shared.cancel) => None,
             }
         };
-        let stopped = outputs.is_none();
+        // Cancelled subagents answer at once, with an error, so the results can win the
+        // race against the cancel: a turn that ended while the run was being cancelled is
+        // stopped all the same, or its checkpoint would keep those errors as its results.
+        let stopped = outputs.is_none() || self.is_cancelled();
         let mut outputs = outputs.unwrap_or_else(|| {
             calls
                 .iter()
@@ -968,12 +978,18 @@ impl Agent {
         }
         let head = context::head_len(&self.messages);
         let units = context::units(&self.messages, head);
-        let (keep_tool, keep_plain) = if force {
+        let (tool_turns, plain) = if force {
             (1, 1)
         } else {
             (cfg.keep_recent_tool_turns, cfg.keep_recent_messages)
         };
-        let n = context::compactable(&units, keep_tool, keep_plain);
+        let keep = context::Keep {
+            tool_turns,
+            plain,
+            // Room for the turns to come before the next compaction.
+            tokens: cfg.threshold_tokens / 2,
+        };
+        let n = context::compactable(&self.messages, &units, keep);
         if n == 0 {
             return Ok(false);
         }
@@ -1043,7 +1059,14 @@ impl Agent {
             .usage
             .compactions
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.compaction_floor = 0;
+        // Still over (a long summary, a newest turn near the threshold alone): compacting
+        // again before the context grew would summarize the summary for nothing.
+        let after = context::estimate_tokens(&self.messages);
+        self.compaction_floor = if after > cfg.threshold_tokens {
+            after + after / 4
+        } else {
+            0
+        };
         Ok(true)
     }
 
@@ -1052,6 +1075,10 @@ impl Agent {
         let reason = "the turn budget (--max-turns) was used up";
         if self.tokens_exceeded() {
             return self.fallback(Ending::TokenBudget, TOKEN_BUDGET_REASON);
+        }
+        // The last request carries the last turn's results too.
+        if let Err(Stop::Cancelled) = self.maybe_compact(false).await {
+            return self.fallback(Ending::Cancelled, "the run was cancelled");
         }
         self.turn = self.turns_used + 1;
         self.messages

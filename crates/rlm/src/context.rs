@@ -122,17 +122,30 @@ pub(crate) fn units(messages: &[Message], from: usize) -> Vec<Unit> {
     out
 }
 
-/// The units to compact: the longest prefix of `units` such that the last
-/// `keep_tool` tool units and `keep_plain` plain units stay.
-pub(crate) fn compactable(units: &[Unit], keep_tool: usize, keep_plain: usize) -> usize {
-    let (mut tools, mut plains) = (0, 0);
+/// What a compaction keeps as it is: the most recent units, up to these counts and this
+/// estimated size, the newest one always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Keep {
+    pub(crate) tool_turns: usize,
+    pub(crate) plain: usize,
+    pub(crate) tokens: usize,
+}
+
+/// The units to compact: the longest prefix of `units` (of `messages`) such that what
+/// follows stays within `keep`. The size matters because a tool turn may carry a turn's
+/// whole result budget: three such kept whole would be over the threshold by themselves,
+/// and every turn would compact again without getting under it.
+pub(crate) fn compactable(messages: &[Message], units: &[Unit], keep: Keep) -> usize {
+    let (mut tools, mut plains, mut tokens) = (0, 0, 0);
     for (k, u) in units.iter().enumerate().rev() {
         if u.tool {
             tools += 1;
         } else {
             plains += 1;
         }
-        if tools > keep_tool || plains > keep_plain {
+        tokens += estimate_tokens(&messages[u.start..u.end]);
+        let newest = k + 1 == units.len();
+        if tools > keep.tool_turns || plains > keep.plain || (!newest && tokens > keep.tokens) {
             return k + 1;
         }
     }
@@ -176,4 +189,51 @@ pub(crate) fn render_unit(messages: &[Message]) -> (String, String) {
         }
     }
     (label, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use halo_provider::ToolCall;
+
+    use super::*;
+
+    /// The head, then `results` tool turns whose results are `chars` long each.
+    fn conversation(results: &[usize]) -> Vec<Message> {
+        let mut m = vec![Message::system("s"), Message::user("task")];
+        for (k, &chars) in results.iter().enumerate() {
+            let call = ToolCall {
+                id: format!("c{k}"),
+                name: "sql".into(),
+                arguments: "{}".into(),
+            };
+            m.push(Message::assistant_with_tools("", vec![call]));
+            m.push(Message::tool_result(format!("c{k}"), "x".repeat(chars)));
+        }
+        m
+    }
+
+    fn compactable_of(messages: &[Message], keep: Keep) -> usize {
+        compactable(messages, &units(messages, head_len(messages)), keep)
+    }
+
+    #[test]
+    fn kept_turns_are_bounded_by_count_and_by_size_and_the_newest_always_stays() {
+        let keep = Keep {
+            tool_turns: 3,
+            plain: 12,
+            tokens: 1_000,
+        };
+        // Small turns: the count decides.
+        assert_eq!(compactable_of(&conversation(&[400; 5]), keep), 2);
+        assert_eq!(compactable_of(&conversation(&[400; 3]), keep), 0);
+        // Turns of 1,500 tokens each: only the newest fits, and it stays even though it
+        // alone is over the size.
+        assert_eq!(compactable_of(&conversation(&[6_000; 5]), keep), 4);
+        assert_eq!(compactable_of(&conversation(&[6_000]), keep), 0);
+        // Two small newest turns fit beside each other, the large one before them not.
+        assert_eq!(
+            compactable_of(&conversation(&[400, 6_000, 400, 400]), keep),
+            2
+        );
+    }
 }

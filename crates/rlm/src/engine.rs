@@ -308,9 +308,10 @@ async fn drive(shared: Arc<Shared>, root: Agent, resumed_from: Option<String>) -
             role: "assistant".to_owned(),
             content: report.clone(),
         },
-        // Partial only when assembled from findings: a run that used its turns can still
-        // end with a report the model wrote on its last chance.
-        if result.synthesized {
+        // Partial when assembled from findings or taken from a message that was not an
+        // answer: a run that used its turns can still end with a report the model wrote
+        // on its last chance.
+        if result.synthesized || matches!(result.ending, Ending::NoFinalAnswer) {
             ItemMark::RunPartial
         } else {
             ItemMark::RunFinal

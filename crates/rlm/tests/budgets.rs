@@ -627,3 +627,53 @@ async fn cancel_does_not_wait_for_a_running_tool() {
     assert_eq!(sql.len(), 1);
     assert!(sql[0].1 && sql[0].0.contains("cancelled"), "{sql:?}");
 }
+
+#[tokio::test]
+async fn cancel_while_subagents_work_saves_no_checkpoint_of_their_turn() {
+    let data = data();
+    let cp_path = data.dir.path().join("run.checkpoint.json");
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(subagent_calls(Turn::new(), 2)).when(is_root))
+            .replies((1..=2).map(|_| Reply::hang().when(is_subagent))),
+    )
+    .await;
+    let mut cfg = config(&server.base_url());
+    cfg.checkpoint_path = Some(cp_path.clone());
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let mut handle = engine.start("q");
+    let canceller = handle.canceller();
+    let collect = async {
+        let mut events = Vec::new();
+        loop {
+            tokio::select! {
+                e = handle.next() => match e {
+                    Some(e) => events.push(e),
+                    None => break,
+                },
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {
+                    // Both subagents wait on the model; cancelled, they answer at once
+                    // with an error, which must not pass for their turn's results.
+                    if server.requests().iter().filter(|r| is_subagent(r)).count() == 2 {
+                        canceller.cancel();
+                    }
+                }
+            }
+        }
+        (events, handle.outcome().await.unwrap())
+    };
+    let (events, outcome) = tokio::time::timeout(Duration::from_secs(10), collect)
+        .await
+        .expect("cancel ends the run promptly");
+    assert_eq!(outcome.status, RunStatus::Cancelled);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, EngineEvent::Checkpoint(_))),
+        "no checkpoint of the cancelled turn"
+    );
+    assert!(
+        RunCheckpoint::load(&cp_path).map_or(true, |cp| cp.turns_used == 0),
+        "a resume starts the turn again"
+    );
+}

@@ -391,9 +391,23 @@ async fn reprompts_once_then_takes_the_text() {
     )
     .await;
     let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
-    let (_, outcome) = run_all(&engine, "q").await;
+    let (events, outcome) = run_all(&engine, "q").await;
     assert_eq!(outcome.status, RunStatus::NoFinalAnswer);
     assert!(outcome.report.contains("Report without the tool"));
+    assert!(
+        outcome.report.starts_with("_Not a finished report"),
+        "{}",
+        outcome.report
+    );
+    let last = events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            EngineEvent::OutputItem(i) if i.is_final => Some(i),
+            _ => None,
+        })
+        .unwrap();
+    assert!(last.partial, "the final item is marked partial");
     let reqs = server.requests();
     assert_eq!(reqs.len(), 2);
     assert!(reqs[1]
@@ -1319,4 +1333,75 @@ async fn reference_fixtures_through_the_tools() {
     );
     assert!(results[1].1.contains("total_matches"), "{}", results[1].1);
     assert!(results[2].1.contains(id));
+}
+
+/// The context a request carries, estimated as the engine does (characters / 4).
+fn context_tokens(r: &halo_testkit::scripted_server::RecordedRequest) -> usize {
+    r.items()
+        .iter()
+        .map(|m| {
+            m["content"].as_str().map_or(0, str::len)
+                + m["tool_calls"]
+                    .as_array()
+                    .map_or(0, |c| c.iter().map(|c| c.to_string().len()).sum())
+        })
+        .sum::<usize>()
+        / 4
+}
+
+#[tokio::test]
+async fn a_compaction_gets_the_context_under_its_threshold_even_when_the_kept_turns_are_large() {
+    let data = data();
+    // Every turn's result is about 5,000 tokens: three of them kept whole, as the count
+    // alone allows, are over the threshold by themselves.
+    let big = r#"{"query":"SELECT repeat('x', 20000) AS x"}"#;
+    let turns = 8;
+    let mut script = Script::new();
+    for k in 0..turns {
+        script = script.reply(
+            Reply::turn(Turn::new().tool_call(&format!("c{k}"), "sql", big))
+                .when(move |r| is_root(r) && !r.raw_body.contains(&format!("\"c{k}\""))),
+        );
+    }
+    script = script.reply(final_answer("cf", "done").when(is_root));
+    for _ in 0..turns {
+        script = script
+            .reply(Reply::text("Summary: the results were long strings.").when(is_compaction));
+    }
+    let server = ScriptedServer::start(script).await;
+    // The head (system prompt and task), measured, and room for two turns beside it.
+    let head = {
+        let probe = ScriptedServer::start(Script::new().reply(final_answer("p", "x"))).await;
+        let engine = Engine::new(config(&probe.base_url()), data.dataset.clone()).unwrap();
+        run_all(&engine, "q").await;
+        context_tokens(&probe.requests()[0])
+    };
+    let threshold = head + 12_000;
+    let mut cfg = config(&server.base_url());
+    cfg.compaction.threshold_tokens = threshold;
+    let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed, "{:?}", outcome.error);
+    let reqs = server.requests();
+    let roots: Vec<usize> = reqs
+        .iter()
+        .filter(|r| is_root(r))
+        .map(context_tokens)
+        .collect();
+    assert!(outcome.record.compactions >= 1, "{roots:?}");
+    assert!(
+        (outcome.record.compactions as usize) < turns / 2 + 1,
+        "{} compactions in {turns} turns: {roots:?}",
+        outcome.record.compactions
+    );
+    for (k, r) in reqs.iter().enumerate() {
+        if is_compaction(r) {
+            let next = reqs[k + 1..].iter().find(|r| is_root(r)).unwrap();
+            let size = context_tokens(next);
+            assert!(
+                size <= threshold,
+                "{size} tokens after a compaction, threshold {threshold}: {roots:?}"
+            );
+        }
+    }
 }

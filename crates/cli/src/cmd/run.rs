@@ -144,8 +144,9 @@ pub(crate) struct RunArgs {
     /// before the request is tried again.
     #[arg(long, value_name = "SECS", default_value_t = 600.0, value_parser = super::number_args::parse_seconds, help_heading = "Provider")]
     pub(crate) request_timeout: f64,
-    /// Seconds one model request may take in all, however steadily its answer arrives;
-    /// past it the run fails rather than wait on a server that never finishes.
+    /// Seconds one model request may take in all, its retries included, however steadily
+    /// its answer arrives; past it the run fails rather than wait on a server that never
+    /// finishes.
     #[arg(long, value_name = "SECS", default_value_t = 1800.0, value_parser = super::number_args::parse_seconds, help_heading = "Provider")]
     pub(crate) request_deadline: f64,
     /// Retry an agent request this many times when the model refuses.
