@@ -508,6 +508,18 @@ impl Agent {
         }
         if self.is_root() {
             self.checkpoint();
+        } else if let Some(answer) = &final_answer {
+            // A subagent's answer is its last message, as when it answers in text: a
+            // consumer pairs each subagent with the item marked agent_finished.
+            let id = self.next_item_id();
+            self.emit(
+                AgentItem::Message {
+                    id,
+                    role: "assistant".into(),
+                    content: answer.clone(),
+                },
+                ItemMark::AgentFinished,
+            );
         }
         final_answer.map(|answer| AgentResult {
             answer,

@@ -57,15 +57,23 @@ async fn only_the_runs_answer_is_final_and_a_subagents_answer_is_agent_finished(
     let server = ScriptedServer::start(
         Script::new()
             .reply(
-                Reply::turn(Turn::new().tool_call(
-                    "c1",
-                    "call_subagent",
-                    r#"{"input":"look at t1"}"#,
-                ))
+                Reply::turn(
+                    Turn::new()
+                        .tool_call("c1", "call_subagent", r#"{"input":"look at t1"}"#)
+                        .tool_call("c3", "call_subagent", r#"{"input":"look at t2"}"#),
+                )
                 .when(|r| is_root(r) && !has_tool_results(r)),
             )
-            .reply(Reply::text("t1 fails in list_files").when(is_subagent))
-            .reply(final_answer("c2", "report [trace:t1]")),
+            .reply(
+                Reply::text("t1 fails in list_files")
+                    .when(|r| is_subagent(r) && r.raw_body.contains("look at t1")),
+            )
+            // The other answers through final_answer, then is asked nothing more.
+            .reply(
+                final_answer("s1", "t2 times out")
+                    .when(|r| is_subagent(r) && r.raw_body.contains("look at t2")),
+            )
+            .reply(final_answer("c2", "report [trace:t1]").when(is_root)),
     )
     .await;
     let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
@@ -90,6 +98,17 @@ async fn only_the_runs_answer_is_final_and_a_subagents_answer_is_agent_finished(
         .expect("the subagent's answer is marked agent_finished");
     assert_eq!(sub_answer["final"], false);
     assert_eq!(sub_answer["item"]["content"], "t1 fails in list_files");
+    let by_tool: Vec<&serde_json::Value> = items
+        .iter()
+        .filter(|i| i["agent_id"] == "root/1.2" && i["agent_finished"] == true)
+        .collect();
+    assert_eq!(
+        by_tool.len(),
+        1,
+        "an answer through final_answer is marked too"
+    );
+    assert_eq!(by_tool[0]["item"]["content"], "t2 times out");
+    assert_eq!(by_tool[0]["final"], false);
     // Item ids and agent ids never look alike.
     let agents: std::collections::HashSet<&str> = items
         .iter()
