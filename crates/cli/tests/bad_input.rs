@@ -664,6 +664,48 @@ fn an_unseen_edit_is_refused_by_a_regex_count_not_answered_short() {
     assert_eq!(again["total"], 1000, "{again}");
 }
 
+/// A span id edited in place, the same length and time: the line still starts where the
+/// index says, but holds another span. `view` refuses it rather than show it as the
+/// indexed one, and the next run indexes the file again.
+#[test]
+fn a_span_id_edited_in_place_is_refused_by_view_not_shown_as_the_old_span() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pad = "p".repeat(400);
+    let lines: Vec<String> = (0..1000)
+        .map(|i| {
+            Span::new(&format!("t{i:04}"), "s", "")
+                .attrs(&format!(r#"{{"note":"{pad}"}}"#))
+                .line()
+        })
+        .collect();
+    let file = write(tmp.path(), "t.jsonl", &lines);
+    let f = file.to_str().unwrap();
+    assert!(halo(tmp.path(), &["index", f, "-q"]).status.success());
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let mut edited = lines.clone();
+    edited[500] = edited[500].replacen(r#""span_id":"s""#, r#""span_id":"q""#, 1);
+    assert_ne!(edited[500], lines[500]);
+    let mut text = edited.join("\n");
+    text.push('\n');
+    std::fs::write(&file, text).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+
+    let view = halo(tmp.path(), &["view", f, "t0500", "-q"]);
+    assert_eq!(view.status.code(), Some(2), "{}", stdout(&view));
+    assert!(
+        stderr(&view).contains("run the command again"),
+        "{}",
+        stderr(&view)
+    );
+    let again = json(&halo(tmp.path(), &["view", f, "t0500", "--json"]));
+    assert_eq!(again["spans"][0]["span_id"], "q", "{again}");
+}
+
 /// A file of the user's with the sidecar's name is neither moved nor deleted: the index
 /// goes to the cache instead, as for a read-only directory.
 #[test]

@@ -314,7 +314,8 @@ fn is_append(source: &SourceFile, meta: &IndexMeta, now: &Fingerprint) -> bool {
             _ => return false,
         },
     };
-    if now.size <= meta.fingerprint.size {
+    // A file renamed into place is another file, whatever it starts with.
+    if now.size <= meta.fingerprint.size || now.inode != meta.fingerprint.inode {
         return false;
     }
     let head_len = meta.fingerprint.size.min(TAIL_BLOCK);

@@ -216,15 +216,18 @@ fn file_name(source: &Path) -> String {
 /// told apart by the hash of its path.
 const NAME_HEAD_BYTES: usize = 180;
 
-fn path_hash(source: &Path) -> u32 {
-    xxhash_rust::xxh3::xxh3_64(source.as_os_str().as_encoded_bytes()) as u32
+/// All 64 bits: names share a root across every dataset a user indexes (`--index-dir`, the
+/// cache), and 32 bits collide by chance among tens of thousands of paths such as
+/// `runs/N/traces.jsonl`, after which two files take turns rebuilding one index.
+fn path_hash(source: &Path) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(source.as_os_str().as_encoded_bytes())
 }
 
 /// `<file name>-<hash of its path>`: one index per path in a shared root.
 fn keyed_name(source: &Path) -> String {
     let name = file_name(source);
     format!(
-        "{}-{:08x}",
+        "{}-{:016x}",
         halo_trace::head(&name, NAME_HEAD_BYTES),
         path_hash(source)
     )
@@ -238,7 +241,7 @@ fn beside_name(source: &Path) -> String {
         return name;
     }
     format!(
-        "{}-{:08x}",
+        "{}-{:016x}",
         halo_trace::head(&name, NAME_HEAD_BYTES),
         path_hash(source)
     )
@@ -322,6 +325,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn paths_whose_32_bit_hashes_collide_get_indexes_of_their_own() {
+        // Found by a tester among 131,000 paths of one layout: the low 32 bits of their
+        // hashes are the same.
+        let root = Path::new("/idx");
+        let a = Path::new("/tmp/tB/col/run41917/traces.jsonl");
+        let b = Path::new("/tmp/tB/col/run131246/traces.jsonl");
+        assert_eq!(path_hash(a) as u32, path_hash(b) as u32);
+        assert_ne!(index_dir_for(a, Some(root)), index_dir_for(b, Some(root)));
+    }
+
+    #[test]
     fn a_meta_that_cannot_be_put_in_place_leaves_no_temporary_file() {
         let tmp = tempfile::tempdir().unwrap();
         let meta = IndexMeta {
@@ -333,6 +347,7 @@ mod tests {
                 mtime_ns: 0,
                 head_hash: 0,
                 tail_hash: 0,
+                inode: 0,
             },
             prefix_tail_hash: 0,
             indexed_bytes: 0,

@@ -1391,3 +1391,48 @@ fn many_appends_are_merged_before_they_slow_every_open() {
     }
     assert!(merged, "the 32nd append rebuilt the index as one segment");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_file_renamed_into_place_with_the_same_size_time_and_ends_is_indexed_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, idx) = (tmp.path().join("t.jsonl"), tmp.path().join("idx"));
+    // Long enough that its middle is outside the hashed 64 KiB at each end.
+    let text: String = (0..2_000)
+        .map(|i| {
+            span(
+                &format!("t{:04}", i / 10),
+                &format!("s{i}"),
+                "",
+                "STATUS_CODE_OK",
+                "{}",
+            ) + "\n"
+        })
+        .collect();
+    std::fs::write(&path, &text).unwrap();
+    let ds = open(std::slice::from_ref(&path), &idx).unwrap();
+    assert_eq!(ds.traces().len(), 200);
+    drop(ds);
+    // One trace id changed in the middle, the same length; written beside the file, given
+    // the old file's modification time, and renamed over it (an atomic replace).
+    let edited = text.replacen("\"trace_id\":\"t0100\"", "\"trace_id\":\"x0100\"", 1);
+    assert_eq!(edited.len(), text.len());
+    let next = tmp.path().join("t.jsonl.next");
+    std::fs::write(&next, &edited).unwrap();
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&next)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    std::fs::rename(&next, &path).unwrap();
+    let ds = open(std::slice::from_ref(&path), &idx).unwrap();
+    assert_ne!(ds.reports()[0].action, IndexAction::Reused);
+    assert_eq!(
+        ds.traces().len(),
+        201,
+        "the edited span is a trace of its own"
+    );
+    assert!(ds.trace("x0100").is_some());
+}

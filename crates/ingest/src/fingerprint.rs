@@ -4,9 +4,10 @@ use std::path::Path;
 /// How much of each end of a file the fingerprint hashes.
 const BLOCK: u64 = 64 * 1024;
 
-/// What identifies a file's content cheaply: size, modification time and hashes of its first
-/// and last 64 KiB. Size and mtime alone miss a rewrite of the same length within the
-/// filesystem's time granularity; the hashes catch that.
+/// What identifies a file's content cheaply: its inode, size, modification time and hashes
+/// of its first and last 64 KiB. Size and mtime alone miss a rewrite of the same length
+/// within the filesystem's time granularity; the hashes catch that. A file put in place by a
+/// rename (an atomic replace, a sync tool) is a new inode, whatever its times and ends say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fingerprint {
     /// File size in bytes.
@@ -17,6 +18,10 @@ pub struct Fingerprint {
     pub head_hash: u64,
     /// xxh3 of the last block.
     pub tail_hash: u64,
+    /// Inode number (0 where the system has none; an index written before it was kept
+    /// has 0 too, and is rebuilt once).
+    #[serde(default)]
+    pub inode: u64,
 }
 
 impl Fingerprint {
@@ -34,11 +39,16 @@ impl Fingerprint {
         let head_hash = hash_range(&mut file, 0, BLOCK.min(size))?;
         let tail_start = size.saturating_sub(BLOCK);
         let tail_hash = hash_range(&mut file, tail_start, size - tail_start)?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
         Ok(Fingerprint {
             size,
             mtime_ns,
             head_hash,
             tail_hash,
+            inode,
         })
     }
 
@@ -51,7 +61,7 @@ impl Fingerprint {
         if now == *self {
             return Ok(true);
         }
-        if now.size <= self.size {
+        if now.size <= self.size || now.inode != self.inode {
             return Ok(false);
         }
         let mut file = std::fs::File::open(path)?;

@@ -140,8 +140,10 @@ pub fn full_span(ds: &Dataset, span: &SpanRecord) -> Result<RawSpan<'static>, Qu
     parsed
         .spans
         .into_iter()
+        // Where the index says, with the id it says: a line edited in place keeps its
+        // offsets, not its ids.
         .find(|(s, r)| {
-            r.start == within || (s.span_id == span.span_id && parsed_len_matches(r, span))
+            s.span_id == span.span_id && (r.start == within || parsed_len_matches(r, span))
         })
         .map(|(s, _)| s.into_owned())
         .ok_or_else(|| source_changed(ds, span))
