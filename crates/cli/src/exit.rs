@@ -82,6 +82,8 @@ fn classify(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
         if let Some(e) = cause.downcast_ref::<halo_index::IndexError>() {
             return match e {
+                // A path that exists but cannot be read is an I/O failure, not a mistake.
+                halo_index::IndexError::Ingest(halo_ingest::IngestError::Io { .. }) => DATA,
                 halo_index::IndexError::Ingest(_) | halo_index::IndexError::NoData(_) => USAGE,
                 _ => DATA,
             };

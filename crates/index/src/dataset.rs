@@ -128,6 +128,21 @@ pub trait BuildProgress: Sync {
     fn using_temporary_copy(&self, _file: &Path, _why: &str, _dir: &Path) {}
 }
 
+/// Why `source` itself could not be read, when that is what `error` says: a file deleted
+/// or locked between the directory walk and its indexing (rotated logs) is skipped with a
+/// warning, as an unreadable file found by the walk is, rather than failing the dataset.
+fn unreadable_source<'e>(error: &'e IndexError, source: &Path) -> Option<&'e std::io::Error> {
+    match error {
+        IndexError::Io { path, error }
+        | IndexError::Ingest(halo_ingest::IngestError::Io { path, error })
+            if path == source =>
+        {
+            Some(error)
+        }
+        _ => None,
+    }
+}
+
 /// Progress that goes nowhere.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoProgress;
@@ -286,18 +301,18 @@ impl Dataset {
             }
             let outcome = match ensured {
                 Ok(o) => o,
-                Err(IndexError::Io { path, error: e })
-                    if path == source.path && !options.strict =>
-                {
-                    problem_count += 1;
-                    problems.push(Problem::in_file(
-                        ProblemKind::Unreadable,
-                        &source.path,
-                        format!("file skipped: {e}"),
-                    ));
-                    continue;
-                }
-                Err(e) => return Err(e),
+                Err(e) => match unreadable_source(&e, &source.path) {
+                    Some(why) if !options.strict => {
+                        problem_count += 1;
+                        problems.push(Problem::in_file(
+                            ProblemKind::Unreadable,
+                            &source.path,
+                            format!("file skipped: {why}"),
+                        ));
+                        continue;
+                    }
+                    _ => return Err(e),
+                },
             };
             let Ensured {
                 meta,
@@ -1104,4 +1119,30 @@ pub(crate) fn complete_end(data: &[u8]) -> usize {
 /// Whether an unterminated last line is complete: it is when it parses.
 pub(crate) fn accept_unterminated(tail: &[u8]) -> bool {
     std::str::from_utf8(tail).is_ok_and(|t| halo_trace::parse_line(t).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_source_that_vanished_before_its_map_was_made_is_an_unreadable_file() {
+        use std::path::Path;
+        let gone = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let source = Path::new("/logs/a.jsonl");
+        let mapping = super::IndexError::Ingest(halo_ingest::IngestError::Io {
+            path: source.to_path_buf(),
+            error: gone(),
+        });
+        assert!(super::unreadable_source(&mapping, source).is_some());
+        let fingerprint = super::IndexError::Io {
+            path: source.to_path_buf(),
+            error: gone(),
+        };
+        assert!(super::unreadable_source(&fingerprint, source).is_some());
+        // The index's own files failing is no reason to skip the data.
+        let index_file = super::IndexError::Io {
+            path: Path::new("/logs/a.jsonl.halo-index/meta.json").to_path_buf(),
+            error: gone(),
+        };
+        assert!(super::unreadable_source(&index_file, source).is_none());
+    }
 }
