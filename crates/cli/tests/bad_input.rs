@@ -737,3 +737,21 @@ fn a_file_with_the_sidecars_name_is_left_alone() {
         .collect();
     assert!(!names.iter().any(|n| n.contains(".old-")), "{names:?}");
 }
+
+/// A file name with a line break is shown escaped everywhere `halo index` prints it, the
+/// footer naming its index too, so every line of the report is one entry.
+#[test]
+fn a_file_name_with_a_line_break_is_escaped_in_the_index_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write(&data, "new\nline.jsonl", &[Span::new("t1", "a", "").line()]);
+    let out = halo(tmp.path(), &["index", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("new\\u000aline.jsonl"), "{text}");
+    assert!(
+        text.lines().all(|l| !l.starts_with("line.jsonl")),
+        "a raw line break split a line: {text}"
+    );
+}

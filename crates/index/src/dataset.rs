@@ -595,10 +595,24 @@ impl Dataset {
                 .collect();
             let mut seen = std::collections::HashSet::new();
             files.retain(|f| seen.insert(*f));
-            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-            let place = match names.as_slice() {
-                [one] => format!("in {one}, between data indexed at different times (appended)"),
-                many => format!("across {}", many.join(" and ")),
+            // A trace spread over hundreds of files names a few of them, not all: one
+            // warning stays one readable line.
+            const FILES_NAMED: usize = 3;
+            let names: Vec<String> = files
+                .iter()
+                .take(FILES_NAMED)
+                .map(|f| f.display().to_string())
+                .collect();
+            let place = match (names.as_slice(), files.len()) {
+                ([one], 1) => {
+                    format!("in {one}, between data indexed at different times (appended)")
+                }
+                (named, n) if n > FILES_NAMED => format!(
+                    "across {n} files ({} and {} more)",
+                    named.join(", "),
+                    n - FILES_NAMED
+                ),
+                (named, _) => format!("across {}", named.join(" and ")),
             };
             self.problems.push(Problem::in_file(
                 ProblemKind::DuplicateSpanIds,

@@ -174,6 +174,24 @@ fn a_trace_counts_the_spans_its_cost_covers_across_files() {
 }
 
 #[test]
+fn a_trace_repeated_across_many_files_is_one_short_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let line = span("t1", "s1", "", "STATUS_CODE_OK", "{}") + "\n";
+    let paths: Vec<PathBuf> = (0..8)
+        .map(|k| {
+            let p = tmp.path().join(format!("part-{k}.jsonl"));
+            std::fs::write(&p, &line).unwrap();
+            p
+        })
+        .collect();
+    let ds = open(&paths, &tmp.path().join("idx")).unwrap();
+    let warning = &ds.problems()[0].message;
+    assert!(warning.contains("across 8 files"), "{warning}");
+    assert!(warning.contains("and 5 more"), "{warning}");
+    assert_eq!(warning.matches("part-").count(), 3, "{warning}");
+}
+
+#[test]
 fn spans_given_twice_in_two_files_are_counted_and_warned_about() {
     let tmp = tempfile::tempdir().unwrap();
     let lines = span("t1", "s1", "", "STATUS_CODE_OK", "{}")

@@ -236,7 +236,19 @@ fn walk(
             continue;
         }
         let Ok(meta) = std::fs::metadata(&path) else {
-            continue; // a dangling link: nothing to read
+            // A link to nothing: nothing to read, but a trace file's name that leads
+            // nowhere (a rotated log's target deleted) is worth a word.
+            if kind_of(&path).is_some() {
+                let target = std::fs::read_link(&path)
+                    .map(|t| t.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                problems.push(Problem::in_file(
+                    ProblemKind::Unreadable,
+                    path.to_string_lossy().into_owned(),
+                    format!("passed over: a symbolic link to {target}, which does not exist"),
+                ));
+            }
+            continue;
         };
         let trace_like = meta.is_dir() || kind_of(&path.with_file_name(name.as_ref())).is_some();
         if let Some(reason) = unsupported(&path, &meta).filter(|_| trace_like) {
@@ -278,6 +290,21 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_to_nothing_with_a_trace_files_name_is_named_as_passed_over() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("a.jsonl"), "{}\n").unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("gone.jsonl"), tmp.path().join("b.jsonl"))
+            .unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("gone.txt"), tmp.path().join("c.txt")).unwrap();
+        let (files, problems) = discover(&[tmp.path().to_path_buf()]).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].message.contains("gone.jsonl"), "{problems:?}");
+        assert!(problems[0].file.ends_with("b.jsonl"));
+    }
 
     #[test]
     fn recognizes_trace_files() {

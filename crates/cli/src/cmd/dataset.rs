@@ -46,6 +46,8 @@ pub(crate) struct DatasetOptions {
 struct Bar {
     bar: Mutex<Option<ProgressBar>>,
     enabled: bool,
+    /// Waits on other processes' builds so far.
+    waits: std::sync::atomic::AtomicUsize,
 }
 
 impl BuildProgress for Bar {
@@ -98,11 +100,14 @@ impl BuildProgress for Bar {
     }
 
     fn waiting_for_other_build(&self, file: &Path) {
-        if self.enabled {
-            crate::errln!(
-                "halo: waiting for another halo process to finish indexing {}",
-                file.display()
-            );
+        if !self.enabled {
+            return;
+        }
+        let n = self
+            .waits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(notice) = wait_notice(n, file) {
+            crate::errln!("{notice}");
         }
     }
 
@@ -110,6 +115,23 @@ impl BuildProgress for Bar {
         if let Some(bar) = self.bar.lock().expect("progress lock").take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// What to say of the `n`th wait (from 0) on another process's build: processes started
+/// together on a directory of thousands of files wait on each other file after file, so
+/// the first few waits are said, then that there are more, then nothing.
+fn wait_notice(n: usize, file: &Path) -> Option<String> {
+    const SAID: usize = 3;
+    match n {
+        n if n < SAID => Some(format!(
+            "halo: waiting for another halo process to finish indexing {}",
+            file.display()
+        )),
+        SAID => Some(
+            "halo: waiting for other halo processes on more files (not said one by one)".into(),
+        ),
+        _ => None,
     }
 }
 
@@ -184,6 +206,7 @@ impl DatasetArgs {
         Bar {
             bar: Mutex::new(None),
             enabled: !self.options.quiet,
+            waits: Default::default(),
         }
     }
 }
@@ -293,4 +316,17 @@ pub(crate) fn written_clear_of_sources(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn waits_on_other_builds_are_said_a_few_times_not_once_per_file() {
+        let said: Vec<String> = (0..5000)
+            .filter_map(|n| super::wait_notice(n, std::path::Path::new("f.jsonl")))
+            .collect();
+        assert_eq!(said.len(), 4, "{said:?}");
+        assert!(said[0].contains("f.jsonl"));
+        assert!(said[3].contains("more files"));
+    }
 }

@@ -78,7 +78,7 @@ pub(crate) fn index_report(reports: &[FileReport], traces: usize, problems: u64)
         let _ = writeln!(
             out,
             "index: {} ({})",
-            r.index_dir.display(),
+            crate::render::table::inline(&r.index_dir.display().to_string()),
             bytes(r.index_bytes)
         );
     }
