@@ -105,6 +105,15 @@ fn every_filter_selects_what_it_says() {
         }
     }
     assert!(stderr(&bad).contains("invalid regex"), "{}", stderr(&bad));
+    // A negative number is a value, read and judged as one, not taken for a flag.
+    assert_eq!(count(&["--min-duration-ms", "-5"]), 3);
+    let negative = halo(tmp.path(), &["count", f, "--time-budget", "-1"]);
+    assert_eq!(negative.status.code(), Some(1));
+    assert!(
+        stderr(&negative).contains("out of range"),
+        "{}",
+        stderr(&negative)
+    );
     let bad_time = halo(tmp.path(), &["count", f, "--start-time-gte", "yesterday"]);
     assert_eq!(bad_time.status.code(), Some(1));
     // A date is midnight UTC; a time without a zone is UTC.

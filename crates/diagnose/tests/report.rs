@@ -142,6 +142,21 @@ fn grouped_spaced_or_capitalized_citations_are_each_checked() {
         check_citations(&check.markdown, &ds).markdown,
         check.markdown
     );
+
+    // One in inline code is flagged after the code; one after a closed code span is not
+    // moved.
+    let coded = format!("Look at `[trace:{fake}]` and `x` [trace:{fake}] too.");
+    let check = check_citations(&coded, &ds);
+    assert_eq!(
+        check.markdown,
+        format!(
+            "Look at `[trace:{fake}]`{UNKNOWN_CITATION_FLAG} and `x` [trace:{fake}]{UNKNOWN_CITATION_FLAG} too."
+        )
+    );
+    assert_eq!(
+        check_citations(&check.markdown, &ds).markdown,
+        check.markdown
+    );
 }
 
 /// The suggested commands quote trace text (a tool name a model made up, which a prompt

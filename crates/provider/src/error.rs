@@ -49,10 +49,12 @@ pub enum ProviderError {
     #[error("invalid provider configuration: {0}")]
     InvalidConfig(String),
     /// Every attempt failed with a transient error.
+    // The status only when the last attempt got one: a stream that broke, or an error
+    // inside a 200, has no status of its own to show.
     #[error(
-        "model request failed after {attempts} attempt{} (last status: {}): {last_error}",
+        "model request failed after {attempts} attempt{}{}: {last_error}",
         if *attempts == 1 { "" } else { "s" },
-        last_status.map(|s| s.to_string()).unwrap_or_else(|| "none".to_owned())
+        last_status.map(|s| format!(" (last HTTP status {s})")).unwrap_or_default()
     )]
     RetriesExhausted {
         /// Attempts made (`max_retries + 1`).

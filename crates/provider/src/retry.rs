@@ -142,6 +142,11 @@ fn error_parts(body: &str) -> (String, Option<String>) {
         }
     }
     let trimmed = body.trim();
+    if let Some(title) = html_title(trimmed) {
+        // A gateway's or proxy's error page: its title says what happened; its markup
+        // would fill every retry line.
+        return (format!("an HTML page titled \"{title}\" (a proxy or gateway answered, not the model's API)"), None);
+    }
     let mut message: String = trimmed.chars().take(500).collect();
     if message.len() < trimmed.len() {
         message.push_str("...");
@@ -150,6 +155,29 @@ fn error_parts(body: &str) -> (String, Option<String>) {
         message = "(empty body)".to_owned();
     }
     (message, None)
+}
+
+/// The title of an HTML page, white space folded, when `body` is one and has a title.
+fn html_title(body: &str) -> Option<String> {
+    let head: String = body
+        .chars()
+        .take(4096)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if !(head.starts_with("<!doctype html") || head.starts_with("<html") || head.contains("<head"))
+    {
+        return None;
+    }
+    let open = head.find("<title")?;
+    let start = open + head[open..].find('>')? + 1;
+    let end = start + head[start..].find("</title")?;
+    // The same offsets in the original text: lower-casing ASCII keeps every byte's place.
+    let title = body
+        .get(start..end)?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!title.is_empty()).then(|| title.chars().take(200).collect())
 }
 
 fn is_context_length(code: Option<&str>, message: &str) -> bool {
@@ -374,6 +402,23 @@ pub(crate) fn secrets_of(config: &crate::ProviderConfig) -> Vec<&str> {
 mod tests {
     use super::*;
     use crate::key::ApiKey;
+
+    #[test]
+    fn a_gateways_html_page_is_said_by_its_title() {
+        let page = "<!DOCTYPE html>\n<html><head><title>502 Bad\n  Gateway</title></head><body>"
+            .to_owned()
+            + &"x".repeat(5_000)
+            + "</body></html>";
+        let failure = from_http(502, &page, None);
+        let text = failure.error.to_string();
+        assert!(text.contains("\"502 Bad Gateway\""), "{text}");
+        assert!(text.contains("proxy or gateway"), "{text}");
+        assert!(!text.contains("xxx"), "{text}");
+        assert!(failure.retryable);
+        // Text that is no page keeps its head.
+        let (plain, _) = error_parts("upstream connect error <title> not html");
+        assert!(plain.starts_with("upstream connect error"), "{plain}");
+    }
 
     #[test]
     fn http_date() {

@@ -482,6 +482,10 @@ async fn key_never_appears_in_debug_or_errors() {
         ),
         "{err:?}"
     );
+    assert!(
+        !err.to_string().contains("status"),
+        "no status to show: {err}"
+    );
     assert!(!format!("{err:?}{err}").contains("SECRET"));
 }
 

@@ -171,6 +171,23 @@ fn link_target_len(rest: &str) -> usize {
     line.find(')').map_or(0, |close| close + 1)
 }
 
+/// The length of the rest of an inline code span that a citation sits in, up to and with
+/// its closing backticks: the citation's line before it (`before`) opened one that is not
+/// closed (an odd number of backticks), and `rest` closes it on the same line. 0 otherwise.
+fn code_span_rest_len(before: &str, rest: &str) -> usize {
+    if before.matches('`').count().is_multiple_of(2) {
+        return 0;
+    }
+    let line = rest.split('\n').next().unwrap_or("");
+    match line.find('`') {
+        Some(close) => {
+            let run = line[close..].bytes().take_while(|&b| b == b'`').count();
+            close + run
+        }
+        None => 0,
+    }
+}
+
 /// Span ids of one trace, read straight from the span tables.
 fn span_ids(ds: &Dataset, trace_id: &str) -> HashSet<String> {
     let mut out = HashSet::new();
@@ -246,8 +263,11 @@ pub fn check_citations(markdown: &str, ds: &Dataset) -> CitationCheck {
         };
         total += 1;
         // A citation written as a Markdown link, `[trace:ID](url)`, is flagged after the
-        // link: between its two halves the flag would break it.
-        let end = whole.end() + link_target_len(&markdown[whole.end()..]);
+        // link: between its two halves the flag would break it. One inside inline code
+        // is flagged after the code, where the flag shows as text rather than code.
+        let mut end = whole.end() + link_target_len(&markdown[whole.end()..]);
+        let line_start = markdown[..whole.start()].rfind('\n').map_or(0, |i| i + 1);
+        end += code_span_rest_len(&markdown[line_start..whole.start()], &markdown[end..]);
         out.push_str(&markdown[last..end]);
         last = end;
         if exists {

@@ -280,15 +280,10 @@ impl Agent {
                     return self.fallback(Ending::TokenBudget, TOKEN_BUDGET_REASON)
                 }
                 Err(Stop::Failed(e)) => {
+                    // A subagent's parent is told of the failure with the error once (see
+                    // `subagent`), so only the root's report carries it here.
                     let reason = format!("a model request failed: {e}");
-                    let mut r = self.fallback(Ending::Failed(e), &reason);
-                    if !self.is_root() {
-                        r.answer = format!(
-                            "error: the subagent could not finish: {reason}\n\n{}",
-                            r.answer
-                        );
-                    }
-                    return r;
+                    return self.fallback(Ending::Failed(e), &reason);
                 }
             };
             self.turns_used = turn;
@@ -616,6 +611,13 @@ impl Agent {
         };
         if tools::specs(self.tool_set()).iter().any(|s| s.name == name) {
             format!("{name:?} is not offered this turn; tools offered this turn: {offered}")
+        } else if name == "call_subagent" && !self.can_delegate() {
+            // A real tool, withheld by the depth budget: saying "unknown" would send the
+            // model looking for a typo.
+            format!(
+                "call_subagent is not available at depth {} (the run's --max-depth is {}): do the work yourself with the tools offered this turn: {offered}",
+                self.info.depth, self.shared.config.max_depth
+            )
         } else {
             format!("unknown tool {name:?}; tools offered this turn: {offered}")
         }

@@ -224,7 +224,10 @@ async fn call_subagent_is_not_offered_at_the_depth_limit_and_refused_if_called()
     let reqs = server.requests();
     assert!(!reqs[0].tool_names().contains(&"call_subagent".to_owned()));
     let (_, result) = &reqs[1].tool_results()[0];
-    assert!(result.contains("unknown tool"), "{result}");
+    assert!(
+        result.contains("not available at depth 0") && result.contains("--max-depth is 0"),
+        "not an unknown tool, a withheld one: {result}"
+    );
     assert_eq!(outcome.record.subagents, 0);
 }
 
@@ -235,6 +238,30 @@ fn root_asks_a_subagent_about_t2() -> Script {
         "call_subagent",
         r#"{"input":"look at t2"}"#,
     )))
+}
+
+#[tokio::test]
+async fn a_failed_subagent_is_reported_to_its_parent_with_the_error_once() {
+    let data = data();
+    let boom =
+        || Reply::api_error(500, "server_error", "sub boom").when(|r| is_subagent_with(r, "t2"));
+    let server = ScriptedServer::start(
+        root_asks_a_subagent_about_t2()
+            .replies((0..3).map(|_| boom()))
+            .reply(final_answer("c2", "done [trace:t2]").when(is_root)),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "q").await;
+    assert_eq!(outcome.status, RunStatus::Completed, "{:?}", outcome.error);
+    let reqs = server.requests();
+    let last_root = reqs.iter().rev().find(|r| is_root(r)).unwrap();
+    let (_, result) = &last_root.tool_results()[0];
+    let result: serde_json::Value = serde_json::from_str(result).unwrap();
+    let result = result["error"].as_str().unwrap();
+    assert!(result.starts_with("the subagent failed ("), "{result}");
+    assert_eq!(result.matches("sub boom").count(), 1, "{result}");
+    assert!(result.contains("Nothing was found"), "{result}");
 }
 
 #[tokio::test]

@@ -59,10 +59,10 @@ pub(crate) struct FilterArgs {
     #[arg(long, value_name = "TIME")]
     pub(crate) end_time_lte: Option<String>,
     /// Only traces lasting at least this many milliseconds.
-    #[arg(long, value_name = "MS", value_parser = super::number_args::finite_millis)]
+    #[arg(long, value_name = "MS", value_parser = super::number_args::finite_millis, allow_negative_numbers = true)]
     pub(crate) min_duration_ms: Option<f64>,
     /// Only traces lasting at most this many milliseconds.
-    #[arg(long, value_name = "MS", value_parser = super::number_args::finite_millis)]
+    #[arg(long, value_name = "MS", value_parser = super::number_args::finite_millis, allow_negative_numbers = true)]
     pub(crate) max_duration_ms: Option<f64>,
     /// Only traces with at least this many tokens.
     #[arg(long, value_name = "N")]
@@ -76,7 +76,7 @@ pub(crate) struct FilterArgs {
     #[arg(long = "regex-pattern", visible_alias = "regex", value_name = "REGEX")]
     pub(crate) regex_pattern: Option<String>,
     /// Stop a data scan after this many seconds and say the answer is partial.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = super::number_args::parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = super::number_args::parse_seconds, allow_negative_numbers = true)]
     pub(crate) time_budget: f64,
 }
 

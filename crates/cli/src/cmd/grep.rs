@@ -23,7 +23,7 @@ pub(crate) struct GrepArgs {
     #[arg(long, default_value_t = 80)]
     pub(crate) context_chars: usize,
     /// Stop after this many seconds and say the answer is partial.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = super::number_args::parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = super::number_args::parse_seconds, allow_negative_numbers = true)]
     pub(crate) time_budget: f64,
     #[command(flatten)]
     pub(crate) options: DatasetOptions,

@@ -142,12 +142,12 @@ pub(crate) struct RunArgs {
     pub(crate) no_parallel_tool_calls: bool,
     /// Seconds to wait for a model's response to start, or for the next part of it,
     /// before the request is tried again.
-    #[arg(long, value_name = "SECS", default_value_t = 600.0, value_parser = super::number_args::parse_seconds, help_heading = "Provider")]
+    #[arg(long, value_name = "SECS", default_value_t = 600.0, value_parser = super::number_args::parse_seconds, allow_negative_numbers = true, help_heading = "Provider")]
     pub(crate) request_timeout: f64,
     /// Seconds one model request may take in all, its retries included, however steadily
     /// its answer arrives; past it the run fails rather than wait on a server that never
     /// finishes.
-    #[arg(long, value_name = "SECS", default_value_t = 1800.0, value_parser = super::number_args::parse_seconds, help_heading = "Provider")]
+    #[arg(long, value_name = "SECS", default_value_t = 1800.0, value_parser = super::number_args::parse_seconds, allow_negative_numbers = true, help_heading = "Provider")]
     pub(crate) request_deadline: f64,
     /// Retry an agent request this many times when the model refuses.
     #[arg(long, default_value_t = 0, help_heading = "Provider")]
@@ -320,6 +320,10 @@ fn provider_hint(error: &str) -> &'static str {
         "\nhalo: check the API key (--api-key or OPENAI_API_KEY) and that it may use this model"
     } else if error.contains("onnection refused") || error.contains("dns error") {
         "\nhalo: check --base-url: is a server running there?"
+    } else if error.contains("parallel_tool_calls")
+        && (error.contains("HTTP 400") || error.contains("HTTP 422"))
+    {
+        "\nhalo: the provider does not take parallel_tool_calls, which --no-parallel-tool-calls sends: run without that flag"
     } else {
         ""
     }
@@ -718,10 +722,13 @@ impl Progress {
                 } else {
                     "says"
                 };
-                format!(
-                    "{indent}{who} {tag}: {}",
-                    halo_trace::one_line(content, 160)
-                )
+                let text = halo_trace::one_line(content, 160);
+                if text.trim().is_empty() {
+                    // A turn of tool calls alone, or a reasoning model's hidden thought.
+                    format!("{indent}{who} {tag}: (no text)")
+                } else {
+                    format!("{indent}{who} {tag}: {text}")
+                }
             }
             AgentItem::ToolCall {
                 name, arguments, ..
@@ -754,6 +761,13 @@ impl Progress {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn a_provider_refusing_parallel_tool_calls_points_at_the_flag() {
+        let refused = "HTTP 400: Unrecognized request argument supplied: parallel_tool_calls";
+        assert!(provider_hint(refused).contains("--no-parallel-tool-calls"));
+        assert!(provider_hint("HTTP 500: parallel_tool_calls").is_empty());
+    }
 
     #[test]
     fn base_urls_that_cannot_work_are_refused_with_the_fix() {

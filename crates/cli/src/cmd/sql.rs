@@ -37,7 +37,7 @@ pub(crate) struct SqlArgs {
     #[arg(long, value_name = "BYTES", default_value_t = SqlLimits::default().max_bytes, value_parser = super::number_args::at_least_one)]
     pub(crate) max_bytes: usize,
     /// Cancel the query after this many seconds.
-    #[arg(long, value_name = "SECS", default_value_t = SqlLimits::default().timeout.as_secs_f64(), value_parser = super::number_args::parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value_t = SqlLimits::default().timeout.as_secs_f64(), value_parser = super::number_args::parse_seconds, allow_negative_numbers = true)]
     pub(crate) timeout: f64,
     #[command(flatten)]
     pub(crate) options: DatasetOptions,
