@@ -58,6 +58,9 @@ pub(crate) fn ensure_index(
     };
     let fingerprint = Fingerprint::of(&source.path).map_err(src_io)?;
     if let Plan::Reuse(meta) = plan(source, dir, options, &fingerprint) {
+        // What killed builds left beside an index that stays in use would otherwise wait
+        // for the next rebuild: abandoned ones go now (one listing per opening).
+        crate::cleanup::sweep_old_indexes(dir, Path::new(""), false);
         return Ok(Ensured::without_rollups((meta, IndexAction::Reused)));
     }
     let before_waiting = meta_stamp(dir);

@@ -1454,3 +1454,30 @@ fn a_file_renamed_into_place_with_the_same_size_time_and_ends_is_indexed_again()
     );
     assert!(ds.trace("x0100").is_some());
 }
+
+#[test]
+fn what_a_killed_rebuild_left_is_swept_when_the_index_is_reused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("t.jsonl");
+    std::fs::write(&path, span("t1", "s1", "", "STATUS_CODE_OK", "{}") + "\n").unwrap();
+    let options = OpenOptions::default();
+    drop(Dataset::open(std::slice::from_ref(&path), &options, &NoProgress).unwrap());
+    // A rebuild killed long ago (its files untouched since), and one that may still run.
+    let left = tmp.path().join("t.jsonl.halo-index.tmp-999999-0");
+    let running = tmp.path().join("t.jsonl.halo-index.tmp-999998-0");
+    for dir in [&left, &running] {
+        std::fs::create_dir(dir).unwrap();
+        std::fs::write(dir.join("seg-0000.spans.arrow"), "half").unwrap();
+    }
+    let long_ago = std::time::SystemTime::now() - halo_ingest::ABANDONED_AFTER * 2;
+    for p in [left.join("seg-0000.spans.arrow"), left.clone()] {
+        std::fs::File::open(&p)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+    }
+    let ds = Dataset::open(std::slice::from_ref(&path), &options, &NoProgress).unwrap();
+    assert_eq!(ds.reports()[0].action, IndexAction::Reused);
+    assert!(!left.exists(), "abandoned: swept");
+    assert!(running.exists(), "recent: another build's, left alone");
+}
