@@ -108,7 +108,13 @@ pub(crate) fn ensure_index(
             }
             appended.map(Ensured::without_rollups)
         }
-        Plan::Build(reason) => built_by(reason),
+        Plan::Build(reason) => {
+            let built = built_by(reason);
+            if built.is_ok() {
+                crate::store::remove_legacy_index(&source.path, dir);
+            }
+            built
+        }
     }
 }
 
@@ -171,7 +177,7 @@ fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fi
              show it (an edit in place, or a damaged inflated copy)"
                 .to_string()
         }
-        Ok(meta) if meta.fingerprint == *fingerprint => return Plan::Reuse(meta),
+        Ok(meta) if meta.fingerprint.same_as(fingerprint) => return Plan::Reuse(meta),
         Ok(meta)
             if meta.segments.len() >= MAX_SEGMENTS && is_append(source, &meta, fingerprint) =>
         {
@@ -318,7 +324,7 @@ fn is_append(source: &SourceFile, meta: &IndexMeta, now: &Fingerprint) -> bool {
         },
     };
     // A file renamed into place is another file, whatever it starts with.
-    if now.size <= meta.fingerprint.size || now.inode != meta.fingerprint.inode {
+    if now.size <= meta.fingerprint.size || !meta.fingerprint.same_inode(now) {
         return false;
     }
     let head_len = meta.fingerprint.size.min(TAIL_BLOCK);

@@ -223,6 +223,28 @@ fn path_hash(source: &Path) -> u64 {
     xxhash_rust::xxh3::xxh3_64(source.as_os_str().as_encoded_bytes())
 }
 
+/// Deletes (in the background) the index of `source` that an earlier halo named with 32
+/// bits of its path's hash beside `dir`, which now has all 64: left alone, every index
+/// under `--index-dir` or the cache would stay twice on disk. Only an index whose
+/// `meta.json` names `source` goes; one of another file with that name is not ours.
+pub(crate) fn remove_legacy_index(source: &Path, dir: &Path) {
+    let real = std::fs::canonicalize(source);
+    let source = real.as_deref().unwrap_or(source);
+    let hash = path_hash(source);
+    let Some(name) = dir.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let Some(stem) = name.strip_suffix(&format!("-{hash:016x}")) else {
+        return;
+    };
+    let legacy = dir.with_file_name(format!("{stem}-{:08x}", hash as u32));
+    let ours = IndexMeta::read(&legacy)
+        .is_ok_and(|meta| std::fs::canonicalize(&meta.source).is_ok_and(|m| m == source));
+    if ours {
+        crate::cleanup::delete_in_background(legacy);
+    }
+}
+
 /// `<file name>-<hash of its path>`: one index per path in a shared root.
 fn keyed_name(source: &Path) -> String {
     let name = file_name(source);

@@ -1481,3 +1481,55 @@ fn what_a_killed_rebuild_left_is_swept_when_the_index_is_reused() {
     assert!(!left.exists(), "abandoned: swept");
     assert!(running.exists(), "recent: another build's, left alone");
 }
+
+#[test]
+fn an_index_from_before_the_inode_was_kept_is_reused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, idx) = (tmp.path().join("t.jsonl"), tmp.path().join("idx"));
+    std::fs::write(&path, span("t1", "s1", "", "STATUS_CODE_OK", "{}") + "\n").unwrap();
+    let ds = open(std::slice::from_ref(&path), &idx).unwrap();
+    let meta_path = ds.reports()[0].index_dir.join("meta.json");
+    drop(ds);
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    assert!(meta["fingerprint"]["inode"].as_u64().unwrap() > 0);
+    meta["fingerprint"].as_object_mut().unwrap().remove("inode");
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    let ds = open(std::slice::from_ref(&path), &idx).unwrap();
+    assert_eq!(ds.reports()[0].action, IndexAction::Reused);
+}
+
+#[test]
+fn an_index_an_earlier_halo_named_with_32_bits_is_removed_when_the_new_one_is_built() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, idx) = (tmp.path().join("t.jsonl"), tmp.path().join("idx"));
+    std::fs::write(&path, span("t1", "s1", "", "STATUS_CODE_OK", "{}") + "\n").unwrap();
+    let ds = open(std::slice::from_ref(&path), &idx).unwrap();
+    let dir = ds.reports()[0].index_dir.clone();
+    drop(ds);
+    // The same index under the name an earlier halo gave it, and one of another file
+    // that happens to have that name: only the first is ours to delete.
+    let name = dir.file_name().unwrap().to_str().unwrap().to_owned();
+    let (stem, hash) = name.rsplit_once('-').unwrap();
+    let low = u64::from_str_radix(hash, 16).unwrap() as u32;
+    let legacy = idx.join(format!("{stem}-{low:08x}"));
+    let copy = |from: &Path, to: &Path| {
+        std::fs::create_dir(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    };
+    copy(&dir, &legacy);
+    let stranger = idx.join(format!("{stem}-{:08x}", low.wrapping_add(1)));
+    copy(&dir, &stranger);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let ds = open(std::slice::from_ref(&path), &idx).unwrap();
+    assert_eq!(ds.reports()[0].action, IndexAction::Built);
+    halo_index::finish_cleanup();
+    assert!(
+        !legacy.exists(),
+        "the old name's copy of this index is gone"
+    );
+    assert!(stranger.exists(), "another name is left alone");
+}

@@ -18,8 +18,8 @@ pub struct Fingerprint {
     pub head_hash: u64,
     /// xxh3 of the last block.
     pub tail_hash: u64,
-    /// Inode number (0 where the system has none; an index written before it was kept
-    /// has 0 too, and is rebuilt once).
+    /// Inode number (0 where the system has none, and in an index written before it was
+    /// kept; see [`Fingerprint::same_as`]).
     #[serde(default)]
     pub inode: u64,
 }
@@ -52,16 +52,32 @@ impl Fingerprint {
         })
     }
 
+    /// Whether `now` is this fingerprint taken again of an unchanged file. An inode of 0
+    /// (an index written before the inode was kept, or a system without them) is not
+    /// known, and not compared: such an index is not rebuilt for that alone.
+    pub fn same_as(&self, now: &Fingerprint) -> bool {
+        self.size == now.size
+            && self.mtime_ns == now.mtime_ns
+            && self.head_hash == now.head_hash
+            && self.tail_hash == now.tail_hash
+            && self.same_inode(now)
+    }
+
+    /// Whether `now` names the same inode, as far as this fingerprint knows it.
+    pub fn same_inode(&self, now: &Fingerprint) -> bool {
+        self.inode == 0 || self.inode == now.inode
+    }
+
     /// Whether the file at `path` still starts with the bytes this fingerprint was taken of:
     /// it is the same file, or the same file grown by appends. A grown file is compared on
     /// the hashes of both ends of the old extent; not on its modification time, which an
     /// append changes.
     pub fn still_starts(&self, path: &Path) -> std::io::Result<bool> {
         let now = Fingerprint::of(path)?;
-        if now == *self {
+        if self.same_as(&now) {
             return Ok(true);
         }
-        if now.size <= self.size || now.inode != self.inode {
+        if now.size <= self.size || !self.same_inode(&now) {
             return Ok(false);
         }
         let mut file = std::fs::File::open(path)?;

@@ -444,8 +444,11 @@ impl Agent {
                 }));
             // Raced against Ctrl-C: a long tool (SQL, a scan of the dataset or repo)
             // must not hold the run's end. Dropping the futures stops subagents and
-            // async tools; blocking tools finish in the background, unheard.
+            // async tools; blocking tools finish in the background, unheard. Results
+            // that are all in when the cancel comes are taken (biased), so a report
+            // written in this turn is not lost to a coin toss.
             tokio::select! {
+                biased;
                 outs = all => Some(outs),
                 _ = cancelled(&this.shared.cancel) => None,
             }
@@ -497,6 +500,14 @@ impl Agent {
             }
         }
         if stopped {
+            // A report finished in the turn the cancel came in is the run's answer.
+            if let Some(answer) = final_answer.filter(|_| self.is_root()) {
+                return Some(AgentResult {
+                    answer,
+                    ending: Ending::Answered,
+                    synthesized: false,
+                });
+            }
             // No checkpoint of a turn whose results never came: the last one (before
             // this turn) resumes cleanly.
             return Some(self.fallback(Ending::Cancelled, "the run was cancelled"));

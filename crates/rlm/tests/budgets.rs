@@ -696,3 +696,51 @@ async fn cancel_while_subagents_work_saves_no_checkpoint_of_their_turn() {
         "a resume starts the turn again"
     );
 }
+
+#[tokio::test]
+async fn a_report_written_in_the_turn_the_cancel_comes_in_is_the_runs_answer() {
+    let data = data();
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(
+                Reply::turn(
+                    Turn::new()
+                        .tool_call("c1", "call_subagent", r#"{"input":"task 1"}"#)
+                        .tool_call(
+                            "c2",
+                            "final_answer",
+                            r#"{"answer":"the report [trace:t1]"}"#,
+                        ),
+                )
+                .when(is_root),
+            )
+            .reply(Reply::hang().when(is_subagent)),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let mut handle = engine.start("q");
+    let canceller = handle.canceller();
+    let collect = async {
+        loop {
+            tokio::select! {
+                e = handle.next() => if e.is_none() { break },
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {
+                    if server.requests().iter().any(is_subagent) {
+                        canceller.cancel();
+                    }
+                }
+            }
+        }
+        handle.outcome().await.unwrap()
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(10), collect)
+        .await
+        .expect("cancel ends the run promptly");
+    assert_eq!(outcome.status, RunStatus::Completed, "{}", outcome.report);
+    assert!(outcome.report.contains("the report"), "{}", outcome.report);
+    assert!(
+        !outcome.report.contains("Partial report"),
+        "{}",
+        outcome.report
+    );
+}

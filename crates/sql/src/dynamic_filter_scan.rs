@@ -19,7 +19,7 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
+use datafusion::physical_expr::expressions::{Column, DynamicFilterPhysicalExpr};
 use datafusion::physical_expr::utils::{collect_columns, reassign_expr_columns};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::filter_pushdown::{
@@ -103,10 +103,20 @@ impl DynamicFilterScan {
     }
 
     /// `filter` with its columns found in [`Self::evaluated_on`], if it is a dynamic filter
-    /// whose every column means the same there.
+    /// over plain columns that mean the same there. Over expressions (`ORDER BY
+    /// CAST(name AS BIGINT)`, `ORDER BY random()`) it is not taken: the scan applies it
+    /// before the query's own filters on `attributes`, to rows the expression may fail on
+    /// or give other values for.
     fn evaluable(&self, filter: &Arc<dyn PhysicalExpr>) -> Option<Arc<dyn PhysicalExpr>> {
         // Static filters reached the scan already, as the table provider's filters.
-        filter.downcast_ref::<DynamicFilterPhysicalExpr>()?;
+        let dynamic = filter.downcast_ref::<DynamicFilterPhysicalExpr>()?;
+        if !dynamic
+            .children()
+            .iter()
+            .all(|c| c.downcast_ref::<Column>().is_some())
+        {
+            return None;
+        }
         let on: &Schema = &self.evaluated_on;
         let columns = collect_columns(filter);
         if !columns

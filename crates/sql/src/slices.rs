@@ -155,6 +155,31 @@ pub(crate) fn passing(
     Ok(Some(batch))
 }
 
+/// The rows of `batch` that pass `hints`, filters that only spare work (an operator above
+/// applies them again): one that fails to evaluate on these rows is passed over, not the
+/// query's failure.
+pub(crate) fn passing_hints(
+    mut batch: RecordBatch,
+    hints: &[Arc<dyn PhysicalExpr>],
+) -> DfResult<Option<RecordBatch>> {
+    for hint in hints {
+        let Ok(mask) = hint
+            .evaluate(&batch)
+            .and_then(|v| v.into_array(batch.num_rows()))
+        else {
+            continue;
+        };
+        let Some(mask) = mask.as_boolean_opt() else {
+            continue;
+        };
+        batch = filter_record_batch(&batch, mask)?;
+        if batch.num_rows() == 0 {
+            return Ok(None);
+        }
+    }
+    Ok(Some(batch))
+}
+
 #[cfg(test)]
 mod tests {
     use arrow_array::ArrayRef;

@@ -28,7 +28,7 @@ use halo_trace::{AttrValue, Attributes, ParsedLine};
 
 use crate::blocking_once::BlockingOnce;
 use crate::dynamic_filter_scan::{DynamicFilterScan, MakePartitions};
-use crate::slices::{passing, slices, split, Cut, Slice, SLICE_BYTES};
+use crate::slices::{passing, passing_hints, slices, split, Cut, Slice, SLICE_BYTES};
 use crate::sources::Sources;
 use crate::SqlError;
 
@@ -236,15 +236,16 @@ impl TableProvider for SpansTable {
             state.config().target_partitions(),
         );
         let sources = self.sources.clone();
+        let predicates: Arc<[Arc<dyn PhysicalExpr>]> = predicates.into();
         let make: MakePartitions = Arc::new(move |dynamic: &[Arc<dyn PhysicalExpr>]| {
-            let predicates: Arc<[Arc<dyn PhysicalExpr>]> =
-                predicates.iter().chain(dynamic).cloned().collect();
+            let hints: Arc<[Arc<dyn PhysicalExpr>]> = dynamic.into();
             parts
                 .iter()
                 .map(|slices| {
                     Arc::new(AttributesPartition {
                         slices: slices.clone(),
                         predicates: predicates.clone(),
+                        hints: hints.clone(),
                         sources: sources.clone(),
                         schema: spans_schema(),
                     }) as Arc<dyn PartitionStream>
@@ -267,7 +268,10 @@ impl TableProvider for SpansTable {
 #[derive(Debug)]
 struct AttributesPartition {
     slices: Vec<Slice>,
+    /// The query's filters that need no attributes.
     predicates: Arc<[Arc<dyn PhysicalExpr>]>,
+    /// Dynamic filters of operators above (see `dynamic_filter_scan`).
+    hints: Arc<[Arc<dyn PhysicalExpr>]>,
     sources: Arc<Sources>,
     schema: SchemaRef,
 }
@@ -280,6 +284,7 @@ impl PartitionStream for AttributesPartition {
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let reading = Reading {
             predicates: self.predicates.clone(),
+            hints: self.hints.clone(),
             sources: self.sources.clone(),
             schema: self.schema.clone(),
         };
@@ -308,6 +313,7 @@ impl PartitionStream for AttributesPartition {
 /// What reading a slice needs.
 struct Reading {
     predicates: Arc<[Arc<dyn PhysicalExpr>]>,
+    hints: Arc<[Arc<dyn PhysicalExpr>]>,
     sources: Arc<Sources>,
     schema: SchemaRef,
 }
@@ -315,6 +321,9 @@ struct Reading {
 impl Reading {
     async fn read(&self, segment: u32, batch: RecordBatch) -> DfResult<Option<RecordBatch>> {
         let Some(batch) = passing(batch, &self.predicates)? else {
+            return Ok(None);
+        };
+        let Some(batch) = passing_hints(batch, &self.hints)? else {
             return Ok(None);
         };
         let source = self
@@ -541,6 +550,7 @@ mod tests {
         let partition = AttributesPartition {
             slices: (0..10_000).map(|_| (0, batch.clone())).collect(),
             predicates: vec![reject].into(),
+            hints: Vec::new().into(),
             sources: Arc::new(Sources::None),
             schema: batch.schema(),
         };
