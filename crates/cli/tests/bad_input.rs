@@ -625,20 +625,26 @@ fn indexed_then_edited_unseen(dir: &std::path::Path) -> std::path::PathBuf {
     let file = write(dir, "t.jsonl", &lines);
     let f = file.to_str().unwrap();
     assert!(halo(dir, &["index", f, "-q"]).status.success());
-    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
     let mut edited = lines.clone();
     edited[498] = edited[498].replacen("ppp", "pppp", 1);
     edited[500] = edited[500].replacen("ppp", "pp", 1);
-    let mut text = edited.join("\n");
+    rewrite_keeping_mtime(&file, &edited);
+    file
+}
+
+/// Writes `lines` over `file` and gives it back the modification time it had: an edit
+/// that the size and time in the fingerprint cannot see.
+fn rewrite_keeping_mtime(file: &std::path::Path, lines: &[String]) {
+    let modified = std::fs::metadata(file).unwrap().modified().unwrap();
+    let mut text = lines.join("\n");
     text.push('\n');
-    std::fs::write(&file, text).unwrap();
+    std::fs::write(file, text).unwrap();
     std::fs::File::options()
         .write(true)
-        .open(&file)
+        .open(file)
         .unwrap()
         .set_modified(modified)
         .unwrap();
-    file
 }
 
 /// The same unseen edit, found by a regex count instead of a view: the lines that moved
@@ -681,19 +687,10 @@ fn a_span_id_edited_in_place_is_refused_by_view_not_shown_as_the_old_span() {
     let file = write(tmp.path(), "t.jsonl", &lines);
     let f = file.to_str().unwrap();
     assert!(halo(tmp.path(), &["index", f, "-q"]).status.success());
-    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
     let mut edited = lines.clone();
     edited[500] = edited[500].replacen(r#""span_id":"s""#, r#""span_id":"q""#, 1);
     assert_ne!(edited[500], lines[500]);
-    let mut text = edited.join("\n");
-    text.push('\n');
-    std::fs::write(&file, text).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
+    rewrite_keeping_mtime(&file, &edited);
 
     let view = halo(tmp.path(), &["view", f, "t0500", "-q"]);
     assert_eq!(view.status.code(), Some(2), "{}", stdout(&view));

@@ -701,6 +701,20 @@ async fn stall_times_out_and_is_retried() {
     assert_eq!(resp.attempts, 2);
 }
 
+/// Asks `server` with this idle timeout and deadline, expecting the deadline's error.
+async fn past_the_deadline(server: &ScriptedServer, idle: Duration, deadline: Duration) {
+    let mut cfg = config(server);
+    cfg.timeout = idle;
+    cfg.deadline = deadline;
+    let err = ModelClient::new(cfg)
+        .unwrap()
+        .complete(&request("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Timeout(_)), "{err:?}");
+    assert!(err.to_string().contains("--request-deadline"), "{err}");
+}
+
 /// A server that trickles keep-alive comments, each well within the idle timeout, is
 /// stopped at the attempt's deadline, and not asked again.
 #[tokio::test]
@@ -713,17 +727,8 @@ async fn a_trickle_that_never_ends_is_stopped_at_the_deadline() {
             .chunk_delay(Duration::from_millis(20)),
     )
     .await;
-    let mut cfg = config(&server);
-    cfg.timeout = Duration::from_secs(5);
-    cfg.deadline = Duration::from_millis(300);
     let started = std::time::Instant::now();
-    let err = ModelClient::new(cfg)
-        .unwrap()
-        .complete(&request("x"))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ProviderError::Timeout(_)), "{err:?}");
-    assert!(err.to_string().contains("--request-deadline"), "{err}");
+    past_the_deadline(&server, Duration::from_secs(5), Duration::from_millis(300)).await;
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "{:?}",
@@ -737,16 +742,12 @@ async fn a_trickle_that_never_ends_is_stopped_at_the_deadline() {
 #[tokio::test]
 async fn the_deadline_counts_every_attempt_of_a_request() {
     let server = ScriptedServer::start((0..6).map(|_| Reply::hang()).collect::<Vec<_>>()).await;
-    let mut cfg = config(&server);
-    cfg.timeout = Duration::from_millis(200);
-    cfg.deadline = Duration::from_millis(500);
-    let err = ModelClient::new(cfg)
-        .unwrap()
-        .complete(&request("x"))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ProviderError::Timeout(_)), "{err:?}");
-    assert!(err.to_string().contains("--request-deadline"), "{err}");
+    past_the_deadline(
+        &server,
+        Duration::from_millis(200),
+        Duration::from_millis(500),
+    )
+    .await;
     let asked = server.requests().len();
     assert!((2..=3).contains(&asked), "{asked} attempts");
 }

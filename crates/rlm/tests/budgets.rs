@@ -647,6 +647,37 @@ async fn cancel_does_not_wait_for_a_running_tool() {
     assert!(sql[0].1 && sql[0].0.contains("cancelled"), "{sql:?}");
 }
 
+/// Runs "q" and cancels it once `n` subagent requests have reached `server`; the events
+/// and the outcome, which must come promptly.
+async fn cancel_once_subagents_asked(
+    engine: &Engine,
+    server: &ScriptedServer,
+    n: usize,
+) -> (Vec<EngineEvent>, halo_rlm::RunOutcome) {
+    let mut handle = engine.start("q");
+    let canceller = handle.canceller();
+    let collect = async {
+        let mut events = Vec::new();
+        loop {
+            tokio::select! {
+                e = handle.next() => match e {
+                    Some(e) => events.push(e),
+                    None => break,
+                },
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {
+                    if server.requests().iter().filter(|r| is_subagent(r)).count() >= n {
+                        canceller.cancel();
+                    }
+                }
+            }
+        }
+        (events, handle.outcome().await.unwrap())
+    };
+    tokio::time::timeout(Duration::from_secs(10), collect)
+        .await
+        .expect("cancel ends the run promptly")
+}
+
 #[tokio::test]
 async fn cancel_while_subagents_work_saves_no_checkpoint_of_their_turn() {
     let data = data();
@@ -660,30 +691,7 @@ async fn cancel_while_subagents_work_saves_no_checkpoint_of_their_turn() {
     let mut cfg = config(&server.base_url());
     cfg.checkpoint_path = Some(cp_path.clone());
     let engine = Engine::new(cfg, data.dataset.clone()).unwrap();
-    let mut handle = engine.start("q");
-    let canceller = handle.canceller();
-    let collect = async {
-        let mut events = Vec::new();
-        loop {
-            tokio::select! {
-                e = handle.next() => match e {
-                    Some(e) => events.push(e),
-                    None => break,
-                },
-                _ = tokio::time::sleep(Duration::from_millis(10)) => {
-                    // Both subagents wait on the model; cancelled, they answer at once
-                    // with an error, which must not pass for their turn's results.
-                    if server.requests().iter().filter(|r| is_subagent(r)).count() == 2 {
-                        canceller.cancel();
-                    }
-                }
-            }
-        }
-        (events, handle.outcome().await.unwrap())
-    };
-    let (events, outcome) = tokio::time::timeout(Duration::from_secs(10), collect)
-        .await
-        .expect("cancel ends the run promptly");
+    let (events, outcome) = cancel_once_subagents_asked(&engine, &server, 2).await;
     assert_eq!(outcome.status, RunStatus::Cancelled);
     assert!(
         !events
@@ -718,24 +726,7 @@ async fn a_report_written_in_the_turn_the_cancel_comes_in_is_the_runs_answer() {
     )
     .await;
     let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
-    let mut handle = engine.start("q");
-    let canceller = handle.canceller();
-    let collect = async {
-        loop {
-            tokio::select! {
-                e = handle.next() => if e.is_none() { break },
-                _ = tokio::time::sleep(Duration::from_millis(10)) => {
-                    if server.requests().iter().any(is_subagent) {
-                        canceller.cancel();
-                    }
-                }
-            }
-        }
-        handle.outcome().await.unwrap()
-    };
-    let outcome = tokio::time::timeout(Duration::from_secs(10), collect)
-        .await
-        .expect("cancel ends the run promptly");
+    let (_, outcome) = cancel_once_subagents_asked(&engine, &server, 1).await;
     assert_eq!(outcome.status, RunStatus::Completed, "{}", outcome.report);
     assert!(outcome.report.contains("the report"), "{}", outcome.report);
     assert!(
