@@ -10,6 +10,12 @@
 //! The filters are hints. The operator that published one still applies it to what the scan
 //! gives, so the scan reports it as not pushed down and is free to take only those it can
 //! evaluate on span columns.
+//!
+//! A filter that reached the scan through a join other than the one that made it is
+//! dropped again once the plan is final ([`DropFiltersAcrossJoins`]): DataFusion 55 maps a
+//! filter's columns by name on the way down, and a join's output can hold two columns of
+//! that name (`t.duration_ms`, `s.duration_ms`), so a TopK threshold on the traces' column
+//! arrived as one on the spans' and dropped rows the answer needed.
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,13 +28,17 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::expressions::{Column, DynamicFilterPhysicalExpr};
 use datafusion::physical_expr::utils::{collect_columns, reassign_expr_columns};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
 };
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties,
+    ReplaceChildrenOptions,
+};
 use futures::TryStreamExt;
 
 /// Makes a scan's partitions, given the dynamic filters (planned against the spans schema
@@ -238,4 +248,95 @@ impl ExecutionPlan for DynamicFilterScan {
         let filters = self.filters.iter().cloned().chain(taken).collect();
         Ok(answer.with_updated_node(Arc::new(self.with_filters(filters)?)))
     }
+}
+
+/// The rule that drops, from every [`DynamicFilterScan`], the dynamic filters that crossed a
+/// join on their way from the operator that made them (see the module's docs). A join's
+/// own filter, pushed to its side, stays. It runs after DataFusion's own rules.
+#[derive(Debug)]
+pub(crate) struct DropFiltersAcrossJoins;
+
+impl PhysicalOptimizerRule for DropFiltersAcrossJoins {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        drop_across_joins(plan, &mut Vec::new())
+    }
+
+    fn name(&self) -> &str {
+        "halo_drop_dynamic_filters_across_joins"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// `plan` with the filters of its scans that crossed a join dropped; `above` holds the
+/// operators above `plan`, the nearest last.
+fn drop_across_joins(
+    plan: Arc<dyn ExecutionPlan>,
+    above: &mut Vec<Arc<dyn ExecutionPlan>>,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let node: &dyn std::any::Any = plan.as_ref();
+    if let Some(scan) = node.downcast_ref::<DynamicFilterScan>() {
+        let kept: Vec<Arc<dyn PhysicalExpr>> = scan
+            .filters
+            .iter()
+            .filter(|f| came_through_no_other_join(f, above))
+            .cloned()
+            .collect();
+        if kept.len() == scan.filters.len() {
+            return Ok(plan);
+        }
+        return Ok(Arc::new(scan.with_filters(kept)?));
+    }
+    let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
+    if children.is_empty() {
+        return Ok(plan);
+    }
+    above.push(plan.clone());
+    let mut changed = false;
+    let mut new_children = Vec::with_capacity(children.len());
+    for child in children {
+        let new = drop_across_joins(child.clone(), above)?;
+        changed |= !Arc::ptr_eq(&new, &child);
+        new_children.push(new);
+    }
+    above.pop();
+    if !changed {
+        return Ok(plan);
+    }
+    // A scan with fewer filters has the same properties.
+    plan.replace_children(
+        new_children,
+        ReplaceChildrenOptions::new(ChildrenPropertiesMode::Keep),
+    )
+}
+
+/// Whether the operator that made `filter` is reached from the scan, going up through
+/// `above`, before any join that did not make it. A filter whose maker is not found is
+/// not trusted either.
+fn came_through_no_other_join(
+    filter: &Arc<dyn PhysicalExpr>,
+    above: &[Arc<dyn ExecutionPlan>],
+) -> bool {
+    let Some(id) = filter.expression_id() else {
+        return false;
+    };
+    for node in above.iter().rev() {
+        let made_it = node
+            .dynamic_expressions_produced()
+            .iter()
+            .any(|e| e.expression_id() == Some(id));
+        if made_it {
+            return true;
+        }
+        if node.name().contains("Join") {
+            return false;
+        }
+    }
+    false
 }

@@ -69,6 +69,7 @@ pub(crate) fn base_state(
     let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(crate::dynamic_filter_scan::DropFiltersAcrossJoins))
         .with_physical_optimizer_rule(Arc::new(crate::coop::YieldAfterJoins));
     // No CREATE EXTERNAL TABLE, no file formats: the session cannot name a file.
     *builder.table_factories() = Some(Default::default());

@@ -471,3 +471,66 @@ fn min_and_max_over_attributes_scans_see_every_span() {
         assert_eq!(r[0][0], longest[0][0], "slices of {slice_bytes} bytes");
     }
 }
+
+/// Traces of three spans each, of durations that differ within and between traces: a join
+/// of spans and traces has two `duration_ms` columns.
+fn durations_dataset(dir: &std::path::Path) -> Arc<Dataset> {
+    let mut text = String::new();
+    for t in 0..30 {
+        for i in 0..3 {
+            let seconds = (t * 7 + i * 3) % 9 + 1;
+            text += &format!(
+                r#"{{"trace_id":"t{t:02}","span_id":"s{t:02}{i}","parent_span_id":"","trace_state":"","name":"n","kind":"SPAN_KIND_INTERNAL","start_time":"2026-04-12T10:00:00.000Z","end_time":"2026-04-12T10:00:0{seconds}.000Z","status":{{"code":"STATUS_CODE_OK","message":""}},"resource":{{"attributes":{{"service.name":"svc"}}}},"scope":{{"name":"t","version":"1"}},"attributes":{{"k":"{}"}}}}"#,
+                "v".repeat(t + i)
+            );
+            text.push('\n');
+        }
+    }
+    let path = dir.join("d.jsonl");
+    std::fs::write(&path, text).unwrap();
+    let options = halo_index::OpenOptions {
+        index_dir: Some(dir.join("index")),
+        ..Default::default()
+    };
+    Arc::new(Dataset::open(&[path], &options, &halo_index::NoProgress).unwrap())
+}
+
+#[test]
+fn a_topk_over_a_join_of_two_columns_of_one_name_keeps_every_row_it_needs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = durations_dataset(tmp.path());
+    // Batches of two rows: the join hands the TopK its rows as the scan goes, so the
+    // TopK's threshold reaches the scan while most spans are still to be read.
+    let engine_where = |dynamic: bool| {
+        let spans = Arc::new(SpansTable::shared(ds.clone(), 2).with_slice_bytes(1));
+        let traces = halo_index::traces_to_batch(ds.traces());
+        let mut state = tables::base_state(
+            spans.clone(),
+            traces,
+            Arc::new(MessagesTable::over(spans, 2)),
+            2,
+        )
+        .unwrap();
+        let options = state.config_mut().options_mut();
+        options.execution.batch_size = "2".parse().unwrap();
+        options.optimizer.enable_dynamic_filter_pushdown = dynamic;
+        options.optimizer.enable_topk_dynamic_filter_pushdown = dynamic;
+        options.optimizer.enable_join_dynamic_filter_pushdown = dynamic;
+        SqlEngine::from_state(state, 1).unwrap()
+    };
+    let (engine, full_read) = (engine_where(true), engine_where(false));
+    for sql in [
+        "SELECT s.span_id, length(s.attributes) AS la FROM spans s JOIN traces t \
+         ON s.trace_id = t.trace_id ORDER BY t.duration_ms DESC, s.duration_ms ASC, s.span_id LIMIT 5",
+        "SELECT s.span_id, s.attributes, t.duration_ms AS td FROM spans s JOIN traces t \
+         ON s.trace_id = t.trace_id ORDER BY t.start_time, s.duration_ms, s.span_id LIMIT 4",
+    ] {
+        assert_eq!(rows(&engine, sql), rows(&full_read, sql), "{sql}");
+    }
+    // A join's own filter, on its key, still spares the reading.
+    let sql = "SELECT s.span_id, s.attributes FROM spans s \
+               JOIN (SELECT trace_id FROM traces ORDER BY trace_id LIMIT 2) t USING (trace_id)";
+    assert_eq!(rows(&engine, sql).len(), 6);
+    let read = metric(&engine, sql, "rows_read");
+    assert!(read < 90, "{read} of 90 spans read");
+}
