@@ -185,6 +185,14 @@ pub fn index_dir_for(source: &Path, index_root: Option<&Path>) -> PathBuf {
         return root.join(keyed_name(source));
     }
     let beside = source.with_file_name(format!("{}.halo-index", beside_name(source)));
+    // A sidecar the user linked to another disk stays there: builds and rebuilds happen
+    // where the link leads, and the link is kept (a rebuild renamed the link away and
+    // put a real directory in its place).
+    if beside.is_symlink() && beside.is_dir() {
+        if let Ok(real) = std::fs::canonicalize(&beside) {
+            return real;
+        }
+    }
     if beside.is_dir() || source.parent().is_some_and(dir_is_writable) {
         return beside;
     }

@@ -1533,3 +1533,35 @@ fn an_index_an_earlier_halo_named_with_32_bits_is_removed_when_the_new_one_is_bu
     );
     assert!(stranger.exists(), "another name is left alone");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_sidecar_linked_to_another_disk_stays_there_through_a_rebuild() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, disk) = (tmp.path().join("data"), tmp.path().join("bigdisk"));
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(disk.join("t-index")).unwrap();
+    let path = data.join("t.jsonl");
+    std::fs::write(&path, span("t1", "s1", "", "STATUS_CODE_OK", "{}") + "\n").unwrap();
+    let link = data.join("t.jsonl.halo-index");
+    std::os::unix::fs::symlink(disk.join("t-index"), &link).unwrap();
+    let open_with = |force_rebuild| {
+        let options = OpenOptions {
+            force_rebuild,
+            ..Default::default()
+        };
+        Dataset::open(std::slice::from_ref(&path), &options, &NoProgress).unwrap()
+    };
+    assert_eq!(open_with(false).reports()[0].action, IndexAction::Built);
+    assert!(matches!(
+        open_with(true).reports()[0].action,
+        IndexAction::Rebuilt { .. }
+    ));
+    halo_index::finish_cleanup();
+    assert!(link.is_symlink(), "the link is kept");
+    assert!(
+        disk.join("t-index/meta.json").is_file(),
+        "the index is where it leads"
+    );
+    assert_eq!(open_with(false).reports()[0].action, IndexAction::Reused);
+}
