@@ -199,15 +199,18 @@ pub(crate) fn describe(
     let several = tools.len() > 1;
     let model = key.model.as_deref().unwrap_or("the model");
     let template = key.template.as_deref().unwrap_or("");
+    // The cause as it shows in Markdown: error text from the traces is a code span, so a
+    // `[link](…)` or `*` in it is shown, not rendered.
+    let cause = md_code(template);
     let in_traces = plural(traces, "trace", "traces");
     match key.mode {
         Mode::ToolError => Text {
             title: if several {
-                format!("{} tools fail: {template}", tools.len())
+                format!("{} tools fail: {cause}", tools.len())
             } else {
-                format!("{whom} fails: {template}")
+                format!("{whom} fails: {cause}")
             },
-            signal: format!("{} of {whom} failed with \"{template}\" in {in_traces}.", plural(spans, "call", "calls")),
+            signal: format!("{} of {whom} failed with {cause} in {in_traces}.", plural(spans, "call", "calls")),
             fix: tool_error_fix(&whom, template),
             deeper: format!(
                 "Why {} {plain_whom} fail with '{template}'? Which inputs trigger it, and what does the agent do after the error?"
@@ -232,12 +235,12 @@ pub(crate) fn describe(
         },
         Mode::InvalidToolArgs => Text {
             title: if several {
-                format!("{} tools reject arguments: {template}", tools.len())
+                format!("{} tools reject arguments: {cause}", tools.len())
             } else {
-                format!("{whom} rejects arguments: {template}")
+                format!("{whom} rejects arguments: {cause}")
             },
             signal: format!(
-                "{} of {whom} were rejected for their arguments ({template}) in {in_traces}.",
+                "{} of {whom} were rejected for their arguments ({cause}) in {in_traces}.",
                 plural(spans, "call", "calls")
             ),
             fix: arg_fix(&whom, template, argument),
@@ -296,9 +299,9 @@ pub(crate) fn describe(
             deeper: "Which requests make the model refuse at first, and what made it continue?".to_string(),
         },
         Mode::TurnExhaustion => Text {
-            title: format!("Runs hit the turn/recursion limit: {template}"),
+            title: format!("Runs hit the turn/recursion limit: {cause}"),
             signal: format!(
-                "{in_traces} {} at the turn, step or recursion budget (\"{template}\").",
+                "{in_traces} {} at the turn, step or recursion budget ({cause}).",
                 agree(traces, "stops", "stop")
             ),
             fix: "Find where progress stalls in the examples; add a planning step and an explicit stop condition, \
@@ -347,9 +350,9 @@ pub(crate) fn describe(
             deeper: "Why do these runs declare the task done without calling any tool?".to_string(),
         },
         Mode::SilentFailure => Text {
-            title: format!("Runs fail without any error status ({template})"),
+            title: format!("Runs fail without any error status ({cause})"),
             signal: format!(
-                "{in_traces} {} as failures ({template}) while no span has an error status, so error dashboards \
+                "{in_traces} {} as failures ({cause}) while no span has an error status, so error dashboards \
                  miss them.",
                 agree(traces, "ends", "end")
             ),

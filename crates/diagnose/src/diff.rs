@@ -227,7 +227,7 @@ impl Row<'_> {
         if !shares_causes(key.mode) {
             return self.title.clone();
         }
-        let places: Vec<String> = self.places.iter().map(|p| format!("`{p}`")).collect();
+        let places: Vec<String> = self.places.iter().map(|p| md_code(p)).collect();
         let shown = places
             .iter()
             .take(4)
@@ -240,7 +240,7 @@ impl Row<'_> {
             _ => format!(" on {shown}"),
         };
         match key.template.as_deref() {
-            Some(template) => format!("{}{on}: {template}", key.mode.label()),
+            Some(template) => format!("{}{on}: {}", key.mode.label(), md_code(template)),
             None => format!("{}{on}", key.mode.label()),
         }
     }

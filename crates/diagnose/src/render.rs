@@ -81,16 +81,46 @@ pub(crate) fn md_cell(s: &str) -> String {
 /// Masked templates say `<num>`, `<str>`, `<path>`: escaped, or Markdown renderers would
 /// take them for HTML tags and drop them. A line break in trace text (a tool name, say)
 /// would end a heading or a paragraph early, so it becomes a space.
+/// Code spans (trace text the findings quote) are left as they are: inside one, `&lt;`
+/// would show as itself.
 fn md_text(s: &str) -> String {
-    s.replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace(['\r', '\n'], " ")
+    let s = halo_trace::printable(&s.replace(['\r', '\n'], " ")).into_owned();
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut rest = s.as_str();
+    while let Some(open) = rest.find('`') {
+        out.push_str(&escape_angles(&rest[..open]));
+        let run = rest[open..].bytes().take_while(|&b| b == b'`').count();
+        let fence = &rest[open..open + run];
+        let after = &rest[open + run..];
+        // The span closes at the next run of exactly as many backticks.
+        let close = after.match_indices(fence).map(|(i, _)| i).find(|&i| {
+            !after[i + run..].starts_with('`') && (i == 0 || !after[..i].ends_with('`'))
+        });
+        match close {
+            Some(i) => {
+                out.push_str(&rest[open..open + run + i + run]);
+                rest = &after[i + run..];
+            }
+            None => {
+                out.push_str(fence);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(&escape_angles(rest));
+    out
+}
+
+fn escape_angles(s: &str) -> String {
+    s.replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// `s` as a Markdown code span whatever it holds (a tool name may have a backtick): fenced
 /// with one backtick more than its longest run of them, and spaced inside the fence when
 /// it starts or ends with one. Without backticks, the usual `` `s` ``.
 pub(crate) fn md_code(s: &str) -> String {
+    // A line break would end the heading or the table row the span sits in.
+    let s = &*halo_trace::printable(&s.replace(['\r', '\n'], " ")).into_owned();
     let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
     let pad = if s.starts_with('`') || s.ends_with('`') {
@@ -256,21 +286,28 @@ pub fn render_markdown(d: &Diagnosis) -> String {
             f.first_seen,
             f.last_seen
         );
+        // Names come from the traces: each is a code span, so none renders as Markdown.
+        let names = |list: &[String]| {
+            list.iter()
+                .map(|n| md_code(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let mut wher = Vec::new();
         if f.tools.len() > 1 {
-            wher.push(format!("tools {}", f.tools.join(", ")));
+            wher.push(format!("tools {}", names(&f.tools)));
         }
         if f.failing_models.len() > 1 {
-            wher.push(format!("failing models {}", f.failing_models.join(", ")));
+            wher.push(format!("failing models {}", names(&f.failing_models)));
         }
         if !f.services.is_empty() {
-            wher.push(format!("services {}", f.services.join(", ")));
+            wher.push(format!("services {}", names(&f.services)));
         }
         if !f.models.is_empty() {
-            wher.push(format!("models {}", f.models.join(", ")));
+            wher.push(format!("models {}", names(&f.models)));
         }
         if !f.agents.is_empty() {
-            wher.push(format!("agents {}", f.agents.join(", ")));
+            wher.push(format!("agents {}", names(&f.agents)));
         }
         if !wher.is_empty() {
             let _ = writeln!(out, "**Where:** {}\n", md_text(&wher.join(" · ")));
@@ -288,7 +325,8 @@ pub fn render_markdown(d: &Diagnosis) -> String {
             let detail = e
                 .detail
                 .as_deref()
-                .map(|d| format!(" — {}", md_cell(d).replace('`', "'")))
+                // Trace text (an error, a call's arguments): a code span, shown as it is.
+                .map(|d| format!(" — {}", md_code(d)))
                 .unwrap_or_default();
             if spans.is_empty() {
                 let _ = writeln!(out, "- [trace:{}]{detail}", e.trace_id);
@@ -453,6 +491,19 @@ pub fn render_summary(d: &Diagnosis, rows: usize, report: Option<&str>) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_outside_code_spans_is_escaped_and_code_spans_are_kept() {
+        assert_eq!(
+            md_text("fails: `Error <num> at [x](y)` then <b>\nnext"),
+            "fails: `Error <num> at [x](y)` then &lt;b&gt; next"
+        );
+        assert_eq!(md_text("a ``b`c`` <d>"), "a ``b`c`` &lt;d&gt;");
+        assert_eq!(md_text("open ` <e>"), "open ` &lt;e&gt;");
+        // Controls and bidirectional overrides, in code spans and out.
+        assert_eq!(md_text("a\u{202e}b `c\u{1b}d`"), "a\\u202eb `c\\u001bd`");
+        assert_eq!(md_code("x\u{202e}y"), "`x\\u202ey`");
+    }
 
     #[test]
     fn code_spans_hold_backticks() {

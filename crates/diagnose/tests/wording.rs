@@ -309,11 +309,11 @@ fn causes_are_read_where_runtimes_put_them() {
 
     let md = render_markdown(&d);
     assert!(
-        md.contains("**Where:** tools calendar__list, files__read, mail__send"),
+        md.contains("**Where:** tools `calendar__list`, `files__read`, `mail__send`"),
         "{md}"
     );
     assert!(
-        md.contains(" — [Errno 2] No such file or directory: 'tools'"),
+        md.contains(" — `[Errno 2] No such file or directory: 'tools'`"),
         "{md}"
     );
 }

@@ -138,10 +138,15 @@ pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
 
 /// `text` safe to show on a terminal or in a report: every control character but the line
 /// break (escape sequences, bells, carriage returns, tabs, C1 controls) is written as its
-/// JSON escape, `\u001b` say, as `halo grep` shows them. Trace text is untrusted: a span
-/// name may hold a sequence that retitles or clears the terminal it is printed on.
+/// JSON escape, `\u001b` say, as `halo grep` shows them, and so are the bidirectional
+/// overrides and isolates (U+202A–U+202E, U+2066–U+2069), which reorder what follows them
+/// on screen. Trace text is untrusted: a span name may hold a sequence that retitles or
+/// clears the terminal it is printed on, or shows one tool's name as another's.
 pub fn printable(text: &str) -> Cow<'_, str> {
-    let unsafe_char = |c: char| c.is_control() && c != '\n';
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
     if !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }

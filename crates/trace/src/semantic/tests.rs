@@ -429,6 +429,11 @@ fn printable_escapes_every_control_character_but_the_line_break() {
         printable("evil\u{1b}]0;pwned\u{7}\u{1b}[2J\ttab\rcr\u{85}c1\u{7f}del\nok"),
         "evil\\u001b]0;pwned\\u0007\\u001b[2J\\u0009tab\\u000dcr\\u0085c1\\u007fdel\nok"
     );
+    // Bidirectional overrides and isolates reorder what follows them on screen.
+    assert_eq!(
+        printable("send_\u{202e}yenom\u{202c} and \u{2067}x\u{2069}, ok \u{200d}"),
+        "send_\\u202eyenom\\u202c and \\u2067x\\u2069, ok \u{200d}"
+    );
 }
 
 #[test]
