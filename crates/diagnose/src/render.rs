@@ -61,10 +61,20 @@ fn dataset_words(d: &Diagnosis) -> String {
     }
     d.sources
         .iter()
-        .chain(&d.command_options)
-        .map(|s| shell_word(s))
+        .map(|s| shell_word(&path_word(s)))
+        .chain(d.command_options.iter().map(|s| shell_word(s)))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A dataset path as the first word after `halo`: a bare name (`index`, `-x.jsonl`) gets
+/// `./`, or `halo index -p …` would read a subcommand, and `-x` an option.
+fn path_word(path: &str) -> String {
+    if path.contains('/') {
+        path.to_string()
+    } else {
+        format!("./{path}")
+    }
 }
 
 /// The run that asks a model about a finding, ready to paste into a shell. The prompt
@@ -529,6 +539,9 @@ mod tests {
         assert_eq!(pct(0.0004), "<0.1%");
         assert_eq!(pct(0.25), "25.0%");
         assert_eq!(shell_word("a/b.jsonl"), "a/b.jsonl");
+        assert_eq!(path_word("index"), "./index");
+        assert_eq!(path_word("-x.jsonl"), "./-x.jsonl");
+        assert_eq!(path_word("data/index"), "data/index");
         assert_eq!(shell_word("my file"), "'my file'");
         assert_eq!(shell_word("it's"), r"'it'\''s'");
     }
