@@ -320,6 +320,29 @@ fn filtered_messages_keep_the_index_order_and_filters_that_could_fail_wait_for_m
     assert_eq!(r[0][0], 30, "10 traces × one call × 3 messages");
 }
 
+/// An engine over `ds` whose scans read one span per slice (many batches for dynamic
+/// filters to act between), with its session options changed by `tweak`.
+fn one_span_slices_engine(
+    ds: &Arc<Dataset>,
+    tweak: impl FnOnce(&mut datafusion::common::config::ConfigOptions),
+) -> SqlEngine {
+    let spans = Arc::new(SpansTable::shared(ds.clone(), 2).with_slice_bytes(1));
+    let traces = halo_index::traces_to_batch(ds.traces());
+    let messages = Arc::new(MessagesTable::over(spans.clone(), 2));
+    let mut state = tables::base_state(spans, traces, messages, 2).unwrap();
+    tweak(state.config_mut().options_mut());
+    SqlEngine::from_state(state, 1).unwrap()
+}
+
+/// Session options with every dynamic filter off: each scan reads all it is given.
+fn without_dynamic_filters(options: &mut datafusion::common::config::ConfigOptions) {
+    let optimizer = &mut options.optimizer;
+    optimizer.enable_dynamic_filter_pushdown = false;
+    optimizer.enable_topk_dynamic_filter_pushdown = false;
+    optimizer.enable_join_dynamic_filter_pushdown = false;
+    optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+}
+
 /// The number a metric of `EXPLAIN ANALYZE`'s plan shows, summed over the operators that
 /// show it.
 fn metric(engine: &SqlEngine, sql: &str, name: &str) -> usize {
@@ -350,30 +373,9 @@ fn metric(engine: &SqlEngine, sql: &str, name: &str) -> usize {
 fn an_ordered_limit_reads_the_attributes_of_few_spans_and_answers_as_a_full_read_does() {
     let tmp = tempfile::tempdir().unwrap();
     let ds = Arc::new(crate::testdata::llm_dataset(tmp.path(), 40));
-    let one_span_slices = || Arc::new(SpansTable::shared(ds.clone(), 2).with_slice_bytes(1));
-    let engine = engine_with(
-        one_span_slices(),
-        MessagesTable::over(one_span_slices(), 2),
-        Some(&ds),
-    );
+    let engine = one_span_slices_engine(&ds, |_| {});
     // The same tables without dynamic filters: every span's attributes are read.
-    let full_read = {
-        let spans = one_span_slices();
-        let traces = halo_index::traces_to_batch(ds.traces());
-        let mut state = tables::base_state(
-            spans.clone(),
-            traces,
-            Arc::new(MessagesTable::over(spans, 2)),
-            2,
-        )
-        .unwrap();
-        let optimizer = &mut state.config_mut().options_mut().optimizer;
-        optimizer.enable_dynamic_filter_pushdown = false;
-        optimizer.enable_topk_dynamic_filter_pushdown = false;
-        optimizer.enable_join_dynamic_filter_pushdown = false;
-        optimizer.enable_aggregate_dynamic_filter_pushdown = false;
-        SqlEngine::from_state(state, 1).unwrap()
-    };
+    let full_read = one_span_slices_engine(&ds, without_dynamic_filters);
     for sql in [
         "SELECT trace_id, span_id, attributes FROM spans ORDER BY trace_id, span_id LIMIT 3",
         "SELECT span_id, length(attributes) AS n FROM spans ORDER BY trace_id, span_id DESC LIMIT 4",
@@ -502,21 +504,12 @@ fn a_topk_over_a_join_of_two_columns_of_one_name_keeps_every_row_it_needs() {
     // Batches of two rows: the join hands the TopK its rows as the scan goes, so the
     // TopK's threshold reaches the scan while most spans are still to be read.
     let engine_where = |dynamic: bool| {
-        let spans = Arc::new(SpansTable::shared(ds.clone(), 2).with_slice_bytes(1));
-        let traces = halo_index::traces_to_batch(ds.traces());
-        let mut state = tables::base_state(
-            spans.clone(),
-            traces,
-            Arc::new(MessagesTable::over(spans, 2)),
-            2,
-        )
-        .unwrap();
-        let options = state.config_mut().options_mut();
-        options.execution.batch_size = "2".parse().unwrap();
-        options.optimizer.enable_dynamic_filter_pushdown = dynamic;
-        options.optimizer.enable_topk_dynamic_filter_pushdown = dynamic;
-        options.optimizer.enable_join_dynamic_filter_pushdown = dynamic;
-        SqlEngine::from_state(state, 1).unwrap()
+        one_span_slices_engine(&ds, |options| {
+            options.execution.batch_size = "2".parse().unwrap();
+            if !dynamic {
+                without_dynamic_filters(options);
+            }
+        })
     };
     let (engine, full_read) = (engine_where(true), engine_where(false));
     for sql in [
