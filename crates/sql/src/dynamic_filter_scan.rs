@@ -50,9 +50,17 @@ pub(crate) type MakePartitions =
 pub(crate) struct DynamicFilterScan {
     /// The scan as it runs: partitions made with `filters`.
     inner: Arc<dyn ExecutionPlan>,
-    make: MakePartitions,
-    /// The dynamic filters taken so far, their columns those of [`Self::evaluated_on`].
+    recipe: Arc<Recipe>,
+    /// The dynamic filters taken so far, their columns those of `Recipe::evaluated_on`.
     filters: Vec<Arc<dyn PhysicalExpr>>,
+    /// `rows_read`: the rows that passed every filter and were read back from the source
+    /// (shown by `EXPLAIN ANALYZE`).
+    metrics: ExecutionPlanMetricsSet,
+}
+
+/// What a scan is made from, whatever filters it applies.
+struct Recipe {
+    make: MakePartitions,
     /// The schema the partitions produce, before `projection`.
     schema: SchemaRef,
     projection: Option<Vec<usize>>,
@@ -62,9 +70,6 @@ pub(crate) struct DynamicFilterScan {
     /// Whether a column of the scan's schema holds the same values under the same name in
     /// `evaluated_on`, so that a filter on it may be evaluated there.
     same_in_spans: fn(&str) -> bool,
-    /// `rows_read`: the rows that passed every filter and were read back from the source
-    /// (shown by `EXPLAIN ANALYZE`).
-    metrics: ExecutionPlanMetricsSet,
 }
 
 impl DynamicFilterScan {
@@ -77,42 +82,38 @@ impl DynamicFilterScan {
         evaluated_on: SchemaRef,
         same_in_spans: fn(&str) -> bool,
     ) -> DfResult<DynamicFilterScan> {
-        let inner = crate::slices::unordered_scan(schema.clone(), make(&[]), projection, limit)?;
-        Ok(DynamicFilterScan {
-            inner,
+        let recipe = Recipe {
             make,
-            filters: Vec::new(),
             schema,
             projection: projection.cloned(),
             limit,
             evaluated_on,
             same_in_spans,
-            metrics: ExecutionPlanMetricsSet::new(),
-        })
+        };
+        Self::made(Arc::new(recipe), Vec::new())
     }
 
     /// The same scan applying `filters`.
     fn with_filters(&self, filters: Vec<Arc<dyn PhysicalExpr>>) -> DfResult<DynamicFilterScan> {
+        Self::made(self.recipe.clone(), filters)
+    }
+
+    fn made(recipe: Arc<Recipe>, filters: Vec<Arc<dyn PhysicalExpr>>) -> DfResult<Self> {
         let inner = crate::slices::unordered_scan(
-            self.schema.clone(),
-            (self.make)(&filters),
-            self.projection.as_ref(),
-            self.limit,
+            recipe.schema.clone(),
+            (recipe.make)(&filters),
+            recipe.projection.as_ref(),
+            recipe.limit,
         )?;
         Ok(DynamicFilterScan {
             inner,
-            make: self.make.clone(),
+            recipe,
             filters,
-            schema: self.schema.clone(),
-            projection: self.projection.clone(),
-            limit: self.limit,
-            evaluated_on: self.evaluated_on.clone(),
-            same_in_spans: self.same_in_spans,
             metrics: ExecutionPlanMetricsSet::new(),
         })
     }
 
-    /// `filter` with its columns found in [`Self::evaluated_on`], if it is a dynamic filter
+    /// `filter` with its columns found in `Recipe::evaluated_on`, if it is a dynamic filter
     /// over plain columns that mean the same there. Over expressions (`ORDER BY
     /// CAST(name AS BIGINT)`, `ORDER BY random()`) it is not taken: the scan applies it
     /// before the query's own filters on `attributes`, to rows the expression may fail on
@@ -127,11 +128,11 @@ impl DynamicFilterScan {
         {
             return None;
         }
-        let on: &Schema = &self.evaluated_on;
+        let on: &Schema = &self.recipe.evaluated_on;
         let columns = collect_columns(filter);
         if !columns
             .iter()
-            .all(|c| (self.same_in_spans)(c.name()) && on.index_of(c.name()).is_ok())
+            .all(|c| (self.recipe.same_in_spans)(c.name()) && on.index_of(c.name()).is_ok())
         {
             return None;
         }
