@@ -139,38 +139,45 @@ pub(crate) fn unordered_scan(
 
 /// The rows of `batch` that pass `predicates`; `None` when none pass.
 pub(crate) fn passing(
-    mut batch: RecordBatch,
+    batch: RecordBatch,
     predicates: &[Arc<dyn PhysicalExpr>],
 ) -> DfResult<Option<RecordBatch>> {
-    for predicate in predicates {
-        let mask = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
-        let mask = mask.as_boolean_opt().ok_or_else(|| {
-            DataFusionError::Internal(format!("filter {predicate} is not boolean"))
-        })?;
-        batch = filter_record_batch(&batch, mask)?;
-        if batch.num_rows() == 0 {
-            return Ok(None);
-        }
-    }
-    Ok(Some(batch))
+    filtered(batch, predicates, false)
 }
 
 /// The rows of `batch` that pass `hints`, filters that only spare work (an operator above
 /// applies them again): one that fails to evaluate on these rows is passed over, not the
 /// query's failure.
 pub(crate) fn passing_hints(
-    mut batch: RecordBatch,
+    batch: RecordBatch,
     hints: &[Arc<dyn PhysicalExpr>],
 ) -> DfResult<Option<RecordBatch>> {
-    for hint in hints {
-        let Ok(mask) = hint
+    filtered(batch, hints, true)
+}
+
+/// The rows of `batch` that pass every one of `filters`; with `hints`, a filter that
+/// cannot be evaluated is passed over instead of failing.
+fn filtered(
+    mut batch: RecordBatch,
+    filters: &[Arc<dyn PhysicalExpr>],
+    hints: bool,
+) -> DfResult<Option<RecordBatch>> {
+    for filter in filters {
+        let mask = filter
             .evaluate(&batch)
-            .and_then(|v| v.into_array(batch.num_rows()))
-        else {
-            continue;
+            .and_then(|v| v.into_array(batch.num_rows()));
+        let mask = match mask {
+            Ok(mask) => mask,
+            Err(_) if hints => continue,
+            Err(e) => return Err(e),
         };
         let Some(mask) = mask.as_boolean_opt() else {
-            continue;
+            if hints {
+                continue;
+            }
+            return Err(DataFusionError::Internal(format!(
+                "filter {filter} is not boolean"
+            )));
         };
         batch = filter_record_batch(&batch, mask)?;
         if batch.num_rows() == 0 {
