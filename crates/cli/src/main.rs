@@ -39,8 +39,8 @@ and reused while the files are unchanged.
 
 Exit codes: 0 ok · 1 bad usage or no data · 2 I/O failure, or bad input with --strict ·
 3 model provider failure · 4 analysis ended without a final report · 5 `diff --fail-on`
-found a verdict it names · 130 interrupted
-(Ctrl-C) · 143 an analysis run terminated (SIGTERM).";
+found a verdict it names · 130 interrupted (Ctrl-C) · 143 an analysis run terminated
+(SIGTERM).";
 
 /// Find the systemic failure modes in AI agent traces.
 #[derive(Debug, Parser)]

@@ -678,7 +678,7 @@ fn dataset_stats(
         s.tool_calls += u64::from(t.tool_call_count);
         s.total_tokens = s.total_tokens.saturating_add(t.total_tokens);
         if let Some(c) = t.cost {
-            s.cost = Some(s.cost.unwrap_or(0.0) + c);
+            s.cost = Some(halo_trace::add_costs(s.cost.unwrap_or(0.0), c));
         }
         first = first.min(t.start_ns);
         last = last.max(t.end_ns);
@@ -688,7 +688,13 @@ fn dataset_stats(
         s.mean_llm_calls = s.llm_calls as f64 / nf;
         s.mean_tool_calls = s.tool_calls as f64 / nf;
         s.mean_tokens = s.total_tokens as f64 / nf;
-        s.mean_duration_ms = durations.iter().sum::<f64>() / nf;
+        // Summed in whole nanoseconds, so the mean does not depend on the order of the
+        // traces (a float sum does, in its last digits, and reports are compared by bytes).
+        let total_ns: i128 = selected
+            .iter()
+            .map(|&i| (i128::from(all[i].end_ns) - i128::from(all[i].start_ns)).max(0))
+            .sum();
+        s.mean_duration_ms = total_ns as f64 / nf / 1e6;
         s.p50_duration_ms = quantile(&mut durations, 0.5).unwrap_or(0.0);
         s.p90_duration_ms = quantile(&mut durations, 0.9).unwrap_or(0.0);
         s.first_seen = format_rfc3339_nanos(first);

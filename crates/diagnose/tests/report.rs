@@ -229,3 +229,23 @@ fn refusal_titles_follow_the_loop_threshold() {
         assert_eq!(refusal.title, title);
     }
 }
+
+#[test]
+fn the_report_does_not_depend_on_the_order_of_the_lines() {
+    let text = std::fs::read_to_string(example()).unwrap();
+    let reversed: String = text.lines().rev().map(|l| format!("{l}\n")).collect();
+    let json_of = |content: &str| {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("agent-traces.jsonl");
+        std::fs::write(&file, content).unwrap();
+        let ds = common::open(tmp.path(), &[file]);
+        let json = diagnose(&ds, &DiagnoseOptions::default())
+            .unwrap()
+            .to_json();
+        json.replace(&tmp.path().display().to_string(), "DIR")
+    };
+    let (forward, backward) = (json_of(&text), json_of(&reversed));
+    let stats = |j: &str| serde_json::from_str::<serde_json::Value>(j).unwrap()["stats"].clone();
+    assert_eq!(stats(&forward), stats(&backward));
+    assert_eq!(forward, backward);
+}

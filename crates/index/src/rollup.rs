@@ -113,7 +113,7 @@ impl TraceSummary {
 
     /// End minus start, in milliseconds.
     pub fn duration_ms(&self) -> f64 {
-        (self.end_ns - self.start_ns).max(0) as f64 / 1e6
+        self.end_ns.saturating_sub(self.start_ns).max(0) as f64 / 1e6
     }
 }
 
@@ -412,7 +412,7 @@ impl TraceAcc {
             }
         }
         if let Some(cost) = SpanColumns::opt_f64(c.cost, i) {
-            s.cost = Some(add_costs(s.cost.unwrap_or(0.0), cost));
+            s.cost = Some(halo_trace::add_costs(s.cost.unwrap_or(0.0), cost));
             s.priced_span_count += 1;
         }
         if s.session_id.is_none() {
@@ -465,21 +465,6 @@ pub(crate) fn id_hashes(c: &SpanColumns<'_>, row: usize) -> (u64, Option<u64>) {
 
 /// Merges a later part of a trace (another file, or an appended segment) into `into`.
 /// Tree counts must be recomputed by the caller from the spans of all parts.
-/// `a + b`, added in whole picodollars: a float sum depends on its order, and a trace's
-/// spans are added in another order when they come in appended parts than in one build
-/// (0.017598000000000003 against 0.017598). Exact, whatever the order, up to about $9,000
-/// a trace; past that (or for a cost that is no finite number) a plain float sum.
-fn add_costs(a: f64, b: f64) -> f64 {
-    const PER_DOLLAR: f64 = 1e12;
-    const EXACT: f64 = (1u64 << 53) as f64;
-    let (pa, pb) = ((a * PER_DOLLAR).round(), (b * PER_DOLLAR).round());
-    if pa.abs() < EXACT && pb.abs() < EXACT && (pa + pb).abs() < EXACT {
-        (pa + pb) / PER_DOLLAR
-    } else {
-        a + b
-    }
-}
-
 pub(crate) fn merge_summary(into: &mut TraceSummary, other: TraceSummary) {
     into.span_count += other.span_count;
     let other_root_better = (other.has_root && !into.has_root)
@@ -541,7 +526,7 @@ pub(crate) fn merge_summary(into: &mut TraceSummary, other: TraceSummary) {
     into.settle_tokens();
     into.priced_span_count += other.priced_span_count;
     into.cost = match (into.cost, other.cost) {
-        (Some(a), Some(b)) => Some(add_costs(a, b)),
+        (Some(a), Some(b)) => Some(halo_trace::add_costs(a, b)),
         (a, b) => a.or(b),
     };
     into.session_id = into.session_id.take().or(other.session_id);
@@ -557,23 +542,6 @@ pub(crate) fn merge_summary(into: &mut TraceSummary, other: TraceSummary) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn costs_add_up_the_same_in_any_order() {
-        let costs = [0.000_002_5, 0.017_5, 0.000_098, 0.1, 0.2, 0.3];
-        let forward = costs.iter().fold(0.0, |t, &c| add_costs(t, c));
-        let backward = costs.iter().rev().fold(0.0, |t, &c| add_costs(t, c));
-        let pairs = add_costs(
-            costs[..3].iter().fold(0.0, |t, &c| add_costs(t, c)),
-            costs[3..].iter().fold(0.0, |t, &c| add_costs(t, c)),
-        );
-        assert_eq!(forward.to_bits(), backward.to_bits());
-        assert_eq!(forward.to_bits(), pairs.to_bits());
-        assert_eq!(forward, 0.6176005);
-        // Beyond exactness, still a sum.
-        assert_eq!(add_costs(1e9, 1.0), 1e9 + 1.0);
-        assert!(add_costs(f64::NAN, 1.0).is_nan());
-    }
 
     /// An error span's kind, tool name, error type and message.
     type ErrorParts = (

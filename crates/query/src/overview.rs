@@ -286,7 +286,7 @@ fn summarize<'t>(
         o.duplicate_span_count += u64::from(t.duplicate_span_count);
         o.priced_span_count += u64::from(t.priced_span_count);
         if let Some(c) = t.cost {
-            o.total_cost = Some(o.total_cost.unwrap_or(0.0) + c);
+            o.total_cost = Some(halo_trace::add_costs(o.total_cost.unwrap_or(0.0), c));
         }
         if t.has_errors() {
             o.error_trace_count += 1;

@@ -27,6 +27,7 @@
 
 pub mod attr;
 mod canonical_fast;
+mod cost;
 mod json_scan;
 pub mod kind;
 mod lines;
@@ -48,6 +49,7 @@ pub mod traceback;
 use std::ops::Range;
 
 pub use attr::{AttrValue, Attributes};
+pub use cost::add_costs;
 pub use kind::{SpanKind, StatusCode};
 pub use lines::{next_line, Line};
 pub use model::model_family;
