@@ -50,14 +50,26 @@ struct Cli {
     command: Command,
 }
 
-/// The analysis form's arguments: the dataset and the run options.
+/// The analysis form's arguments: the dataset, the run options, and the options of the
+/// offline diagnosis it runs without `-p`.
 #[derive(Debug, clap::Args)]
 struct RunCmd {
     #[command(flatten)]
     dataset: cmd::dataset::DatasetArgs,
     #[command(flatten)]
     run: cmd::run::RunArgs,
+    /// Findings listed in the terminal summary.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_TOP, help_heading = OFFLINE_HEADING)]
+    top: usize,
+    #[command(flatten, next_help_heading = OFFLINE_HEADING)]
+    detectors: cmd::detectors::DetectorArgs,
 }
+
+/// Where `halo run --help` lists the options of the offline diagnosis.
+const OFFLINE_HEADING: &str = "Without -p: the offline diagnosis (as `halo diagnose`)";
+
+/// Findings in the terminal summary of an offline diagnosis, unless `--top` says otherwise.
+const DEFAULT_TOP: usize = 15;
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -213,10 +225,15 @@ fn run_analysis(a: &RunCmd) -> ExitCode {
         let args = cmd::diagnose::DiagnoseArgs {
             dataset: a.dataset.clone(),
             output: a.run.output.clone(),
-            top: 15,
-            detectors: cmd::detectors::DetectorArgs::default(),
+            top: a.top,
+            detectors: a.detectors.clone(),
         };
         return exit::finish(cmd::diagnose::run(&args));
+    }
+    if (a.top != DEFAULT_TOP || a.detectors != cmd::detectors::DetectorArgs::default())
+        && !a.dataset.options.quiet
+    {
+        errln!("halo: warning: --top and the detector options take effect only without -p (the offline diagnosis); the model run ignores them");
     }
     // A path that is not there is the first thing to say, before the key or the flags.
     for path in &a.dataset.paths {

@@ -297,3 +297,49 @@ fn diagnose_and_diff_refuse_to_write_their_report_over_a_trace_file() {
     let o = halo(tmp.path(), &["diff", b, a, "-o", "d.md", "-q"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn the_analysis_form_without_a_prompt_takes_the_options_of_diagnose() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = generated_run(tmp.path(), "run.jsonl", 600, 3);
+    let f = file.to_str().unwrap();
+    // `halo TRACES ...` is `halo diagnose TRACES ...`, detector settings included.
+    for settings in [
+        vec!["--refusal-loop-threshold", "4"],
+        vec!["--outlier-scale", "0.3"],
+    ] {
+        let both = |first: &[&str]| {
+            let mut args = first.to_vec();
+            args.extend([f, "--json", "-q"]);
+            args.extend(&settings);
+            stdout(&halo(tmp.path(), &args))
+        };
+        assert_eq!(both(&[]), both(&["diagnose"]), "{settings:?}");
+    }
+    let bad = halo(tmp.path(), &[f, "--repeat-threshold", "1"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+
+    // `--top` bounds the summary's table of findings.
+    let rows = |top: &str| {
+        let out = halo(tmp.path(), &[f, "--top", top, "-q"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+            .lines()
+            .filter(|l| {
+                let mut words = l.split_whitespace();
+                words.next().is_some_and(|w| w.parse::<usize>().is_ok())
+                    && words.next().is_some_and(|w| w.parse::<usize>().is_ok())
+            })
+            .count()
+    };
+    assert_eq!(rows("2"), 2);
+    assert!(rows("20") > 2);
+
+    // With a prompt they change nothing, and the user is told.
+    let out = halo(tmp.path(), &[f, "-p", "why?", "--top", "3"]);
+    assert!(
+        stderr(&out).contains("take effect only without -p"),
+        "{}",
+        stderr(&out)
+    );
+}

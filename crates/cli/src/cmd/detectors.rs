@@ -5,8 +5,7 @@ use clap::Args;
 use halo_diagnose::DiagnoseOptions;
 
 /// How sensitive the detectors are; the defaults suit most datasets.
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Detector options")]
+#[derive(Debug, Clone, PartialEq, Args)]
 pub(crate) struct DetectorArgs {
     /// Scales every latency and token outlier threshold (8x the median of its model or
     /// tool, 15 spreads above it, and floors of 10 s, 1.5 s and 8,000 tokens): 0.5 halves

@@ -21,9 +21,9 @@ pub(crate) struct DiagnoseArgs {
     #[arg(short = 'o', long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
     /// Findings listed in the terminal summary.
-    #[arg(long, value_name = "N", default_value_t = 15)]
+    #[arg(long, value_name = "N", default_value_t = crate::DEFAULT_TOP)]
     pub(crate) top: usize,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Detector options")]
     pub(crate) detectors: DetectorArgs,
 }
 

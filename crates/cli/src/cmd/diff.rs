@@ -33,7 +33,7 @@ pub(crate) struct DiffArgs {
     /// (the diff is printed and written as usual): `--fail-on worse,new`.
     #[arg(long, value_name = "VERDICTS", value_delimiter = ',', value_parser = ["worse", "new"])]
     pub(crate) fail_on: Vec<String>,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Detector options")]
     pub(crate) detectors: super::detectors::DetectorArgs,
     #[command(flatten)]
     pub(crate) options: DatasetOptions,

@@ -150,7 +150,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "SECS", default_value_t = 1800.0, value_parser = super::number_args::parse_seconds, allow_negative_numbers = true, help_heading = "Provider")]
     pub(crate) request_deadline: f64,
     /// Retry an agent request this many times when the model refuses.
-    #[arg(long, default_value_t = 0, help_heading = "Provider")]
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Provider")]
     pub(crate) refusal_retries: u32,
     /// Reasoning effort of root and subagent requests: none, minimal, low, medium, high, xhigh.
     #[arg(long, value_parser = parse_effort, value_name = "EFFORT", help_heading = "Provider")]
