@@ -11,6 +11,10 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use futures::StreamExt;
+
+/// The stack of the query threads: DataFusion's default of 2 MiB took about 900 levels of
+/// expression before it overflowed; address space is reserved, not memory.
+const SQL_THREAD_STACK: usize = 32 << 20;
 use halo_index::Dataset;
 use serde::{Deserialize, Serialize};
 
@@ -250,6 +254,9 @@ impl SqlEngine {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(self.threads)
                 .thread_name("halo-sql")
+                // Planning recurses over expression trees; the operator bound of the
+                // sandbox keeps them shallow enough for this, with room to spare.
+                .thread_stack_size(SQL_THREAD_STACK)
                 .enable_time()
                 .build()
                 .map_err(|e| e.to_string())

@@ -7,15 +7,25 @@
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::SqlError;
 
 /// How deep an expression may nest before parsing stops (DataFusion's default is 50).
 const RECURSION_LIMIT: usize = 64;
 
+/// How many operators (`AND`, `OR`, `+`, `=`, ...) one statement may hold. A chain of
+/// them parses without recursion but makes an expression tree as deep as it is long, and
+/// DataFusion clones, plans and drops such trees recursively: a `WHERE` of 5,000 `OR`s
+/// overflowed the stack and aborted the whole process. Lists of values go in `IN (...)`,
+/// which has no such bound.
+pub(crate) const MAX_OPERATORS: usize = 1_000;
+
 /// Parses `sql` and returns its one statement if the sandbox allows it.
 pub(crate) fn checked_statement(sql: &str) -> Result<DfStatement, SqlError> {
     let dialect = GenericDialect {};
+    check_operators(sql, &dialect)?;
     let mut parser = DFParserBuilder::new(sql)
         .with_dialect(&dialect)
         .with_recursion_limit(RECURSION_LIMIT)
@@ -40,6 +50,55 @@ pub(crate) fn checked_statement(sql: &str) -> Result<DfStatement, SqlError> {
     let statement = statements.pop_front().expect("one statement");
     check(&statement)?;
     Ok(statement)
+}
+
+/// Refuses a statement with more than [`MAX_OPERATORS`] operators, counted on its tokens
+/// (the tokenizer does not recurse, whatever the statement).
+fn check_operators(sql: &str, dialect: &GenericDialect) -> Result<(), SqlError> {
+    // A statement that does not tokenize gets the parser's own, more precise message.
+    let Ok(tokens) = Tokenizer::new(dialect, sql).tokenize() else {
+        return Ok(());
+    };
+    let operators = tokens.iter().filter(|t| is_operator(t)).count();
+    if operators > MAX_OPERATORS {
+        return Err(SqlError::Refused(format!(
+            "the query has {operators} operators (AND, OR, =, +, ...), more than the {MAX_OPERATORS} allowed: \
+             each one nests the expression a level deeper; write a list of values as `column IN (a, b, ...)`"
+        )));
+    }
+    Ok(())
+}
+
+/// Binary and prefix operators. `*` is left out: it is mostly `SELECT *` and `count(*)`,
+/// and nobody writes a product of a thousand factors.
+fn is_operator(token: &Token) -> bool {
+    match token {
+        Token::Word(w) => matches!(
+            w.keyword,
+            Keyword::AND | Keyword::OR | Keyword::NOT | Keyword::LIKE | Keyword::ILIKE
+        ),
+        Token::Eq
+        | Token::DoubleEq
+        | Token::Neq
+        | Token::Lt
+        | Token::Gt
+        | Token::LtEq
+        | Token::GtEq
+        | Token::Spaceship
+        | Token::Plus
+        | Token::Minus
+        | Token::Div
+        | Token::Mod
+        | Token::StringConcat
+        | Token::Ampersand
+        | Token::Pipe
+        | Token::Caret
+        | Token::ShiftLeft
+        | Token::ShiftRight
+        | Token::Arrow
+        | Token::LongArrow => true,
+        _ => false,
+    }
 }
 
 fn parse_message(e: &datafusion::error::DataFusionError) -> String {

@@ -287,3 +287,53 @@ fn memory_the_engine_does_not_count_is_held_to_the_limit_too() {
     // The engine is still usable afterwards.
     assert!(e.query("SELECT 1", &SqlLimits::default()).is_ok());
 }
+
+/// Chains of operators make expression trees as deep as they are long, which DataFusion
+/// walks recursively: up to the bound they run (here on a test thread's small stack, in a
+/// debug build, the worst case), past it they are refused instead of overflowing the stack.
+#[test]
+fn long_chains_of_operators_run_up_to_the_bound_and_are_refused_past_it() {
+    let (_tmp, e) = engine();
+    let chain = |n: usize, term: &dyn Fn(usize) -> String, op: &str| {
+        (0..n).map(term).collect::<Vec<_>>().join(op)
+    };
+    let ors = |n| {
+        format!(
+            "SELECT count(*) AS n FROM spans WHERE {}",
+            chain(n, &|_| "is_error".into(), " OR ")
+        )
+    };
+    let sums = |n| format!("SELECT {} AS n", chain(n, &|_| "1".into(), " + "));
+    let ids = |n| {
+        format!(
+            "SELECT count(*) AS n FROM spans WHERE {}",
+            chain(n, &|i| format!("span_id = 's{i}'"), " OR ")
+        )
+    };
+    // 1,000 operators: 1,001 terms joined by OR or +, or 500 comparisons joined by 499 ORs.
+    for sql in [ors(1_001), sums(1_001), ids(500)] {
+        let r = e.query(&sql, &SqlLimits::default());
+        assert!(r.is_ok(), "{}: {r:?}", &sql[..60]);
+    }
+    assert_eq!(
+        e.query(&sums(1_001), &SqlLimits::default()).unwrap().rows[0][0],
+        1_001
+    );
+    for sql in [ors(1_002), sums(5_000), ids(20_000)] {
+        refused(
+            &e,
+            &sql,
+            "write a list of values as `column IN (a, b, ...)`",
+        );
+    }
+    // A long IN list is no chain.
+    let list = (0..20_000)
+        .map(|i| format!("'s{i}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let r = e.query(
+        &format!("SELECT count(*) AS n FROM spans WHERE span_id IN ({list})"),
+        &SqlLimits::default(),
+    );
+    assert!(r.is_ok(), "{r:?}");
+}
