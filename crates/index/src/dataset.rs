@@ -252,6 +252,29 @@ impl Dataset {
         options: &OpenOptions,
         progress: &dyn BuildProgress,
     ) -> Result<Dataset, IndexError> {
+        match Dataset::open_once(paths, options, progress) {
+            // An index file that passed the size checks and turned out damaged when read:
+            // marked, so that opening again rebuilds that index (once: a marked index that
+            // fails again is not this).
+            Err(IndexError::Corrupt { path, message })
+                if crate::store::is_index_file(&path)
+                    && path
+                        .parent()
+                        .is_some_and(|d| crate::store::out_of_date_reason(d).is_none()) =>
+            {
+                let dir = path.parent().unwrap_or(&path);
+                crate::store::mark_out_of_date(dir, &damage_reason(&path, &message));
+                Dataset::open_once(paths, options, progress)
+            }
+            other => other,
+        }
+    }
+
+    fn open_once(
+        paths: &[PathBuf],
+        options: &OpenOptions,
+        progress: &dyn BuildProgress,
+    ) -> Result<Dataset, IndexError> {
         crate::cleanup::new_opening();
         let (sources, mut problems) = discover(paths)?;
         if options.strict {
@@ -768,10 +791,8 @@ impl Dataset {
             true => IndexError::Replaced {
                 path: seg.spans_path.clone(),
             },
-            false => IndexError::Corrupt {
-                path: seg.spans_path.clone(),
-                message,
-            },
+            // Checked by size at open, damaged within: the next open rebuilds it.
+            false => damaged(seg.spans_path.clone(), message),
         })
     }
 
@@ -969,7 +990,7 @@ impl Dataset {
             return;
         };
         if let Some(report) = self.reports.get(segment.file) {
-            let _ = std::fs::write(report.index_dir.join(crate::store::OUT_OF_DATE), b"");
+            crate::store::mark_out_of_date(&report.index_dir, "");
         }
     }
 
@@ -992,11 +1013,29 @@ impl Dataset {
     }
 }
 
+/// The error for an index file at `path` that opened and then would not read, whose index
+/// is marked out of date on the way, so that the next open rebuilds it.
+fn damaged(path: PathBuf, message: String) -> IndexError {
+    if let Some(dir) = path.parent() {
+        crate::store::mark_out_of_date(dir, &damage_reason(&path, &message));
+    }
+    IndexError::Damaged { path, message }
+}
+
+/// The rebuild reason of an index whose file at `path` would not read.
+fn damage_reason(path: &Path, message: &str) -> String {
+    format!(
+        "{} is damaged ({message})",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    )
+}
+
 /// How a failed read through gzip checkpoints is reported: damaged checkpoints are the
 /// index's fault; anything else is the `.gz` no longer reading as it did when indexed.
 fn gzip_read_error(e: GzipReadError) -> IndexError {
     match e {
-        GzipReadError::Checkpoints { path, message } => IndexError::Corrupt { path, message },
+        // Opening checked their size only; damaged within, the next open rebuilds them.
+        GzipReadError::Checkpoints { path, message } => damaged(path, message),
         GzipReadError::Source { path, message } => IndexError::GzipRead { path, message },
     }
 }

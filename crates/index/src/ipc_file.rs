@@ -15,7 +15,7 @@ use crate::IndexError;
 pub(crate) fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, IndexError> {
     let corrupt = |message: String| IndexError::Corrupt {
         path: path.to_path_buf(),
-        message,
+        message: one_line(&message),
     };
     let file = std::fs::File::open(path).map_err(|e| IndexError::Io {
         path: path.to_path_buf(),
@@ -28,6 +28,17 @@ pub(crate) fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, IndexError> 
         path: path.to_path_buf(),
         error: e,
     })?;
+    // Arrow's reader checks much of a damaged file, not all of it: it panics on some
+    // damaged lengths and types (a flipped byte in a trace table was enough).
+    crate::caught_panic::catching(|| decode(path, map)).unwrap_or_else(|panic| Err(corrupt(panic)))
+}
+
+/// The record batches of the IPC file `path`, mapped as `map`.
+fn decode(path: &Path, map: memmap2::Mmap) -> Result<Vec<RecordBatch>, IndexError> {
+    let corrupt = |message: String| IndexError::Corrupt {
+        path: path.to_path_buf(),
+        message: one_line(&message),
+    };
     let len = map.len();
     if len < 16 {
         return Err(corrupt(format!(
@@ -89,6 +100,12 @@ pub(crate) fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, IndexError> 
         batches.push(batch);
     }
     Ok(batches)
+}
+
+/// Arrow's messages for a damaged file span several lines (one per nesting level, with
+/// tabs): one line is what an error message is.
+fn one_line(text: &str) -> String {
+    halo_trace::one_line(text, usize::MAX)
 }
 
 #[cfg(test)]

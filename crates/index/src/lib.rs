@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 mod build;
+mod caught_panic;
 mod cleanup;
 mod dataset;
 mod file_hash;
@@ -79,6 +80,15 @@ pub enum IndexError {
     /// An index file is unreadable.
     #[error("{}: index is corrupt ({message}); run `halo index --rebuild`", path.display())]
     Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An index file that opened was found damaged when read; its index is marked out of
+    /// date, so the next open rebuilds it.
+    #[error("{}: index file is damaged ({message}); it is marked out of date: run the command again to rebuild it", path.display())]
+    Damaged {
         /// The file.
         path: PathBuf,
         /// What is wrong.

@@ -173,9 +173,7 @@ fn plan(source: &SourceFile, dir: &Path, options: &OpenOptions, fingerprint: &Fi
         Ok(_) if damage.is_some() => damage.unwrap_or_default(),
         Ok(_) if gzip_fault.is_some() => gzip_fault.unwrap_or_default(),
         Ok(_) if dir.join(crate::store::OUT_OF_DATE).exists() => {
-            "a read found the file changed where its size, time and sampled hashes did not \
-             show it (an edit in place, or a damaged inflated copy)"
-                .to_string()
+            crate::store::out_of_date_reason(dir).unwrap_or_default()
         }
         Ok(meta) if meta.fingerprint.same_as(fingerprint) => return Plan::Reuse(meta),
         Ok(meta)

@@ -24,8 +24,40 @@ pub const GZIP_CHECKPOINTS: &str = "gzip.checkpoints";
 /// Name of the inflated copy of a gzip source in an index directory.
 pub const GZIP_COPY: &str = "source.jsonl";
 /// Name of the marker a read leaves in an index directory when the source no longer holds
-/// what the index says, although its fingerprint matched: the next open rebuilds.
+/// what the index says, although its fingerprint matched, or an index file turned out
+/// damaged: the next open rebuilds. It holds the reason, or nothing for a changed source.
 pub const OUT_OF_DATE: &str = "out-of-date";
+
+/// Leaves the [`OUT_OF_DATE`] marker in `index_dir` with `reason` (empty: the source
+/// changed unseen). Best effort: an index that cannot be written to stays as it is.
+pub(crate) fn mark_out_of_date(index_dir: &Path, reason: &str) {
+    let _ = std::fs::write(index_dir.join(OUT_OF_DATE), reason);
+}
+
+/// Why the index in `dir` is marked out of date, if it is.
+pub(crate) fn out_of_date_reason(dir: &Path) -> Option<String> {
+    let marker = dir.join(OUT_OF_DATE);
+    if !marker.exists() {
+        return None;
+    }
+    let reason = std::fs::read_to_string(marker).unwrap_or_default();
+    Some(match reason.trim() {
+        "" => "a read found the file changed where its size, time and sampled hashes did not \
+               show it (an edit in place, or a damaged inflated copy)"
+            .to_string(),
+        given => given.to_string(),
+    })
+}
+
+/// Whether `path` is a file of an index (a table or the gzip checkpoints) rather than a
+/// source: it sits beside an index's `meta.json`.
+pub(crate) fn is_index_file(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    (name.ends_with(".arrow") || name == GZIP_CHECKPOINTS)
+        && path
+            .parent()
+            .is_some_and(|dir| dir.join("meta.json").is_file())
+}
 
 use halo_ingest::{Fingerprint, Problem, SourceKind};
 use serde::{Deserialize, Serialize};
