@@ -95,6 +95,9 @@ enum Stop {
     TokenBudget,
 }
 
+/// The longest error message a tool result carries.
+const MAX_ERROR_CHARS: usize = 4_000;
+
 struct ToolOutput {
     content: String,
     is_error: bool,
@@ -111,7 +114,9 @@ impl ToolOutput {
     }
     fn err(message: &str) -> Self {
         ToolOutput {
-            content: error_json(message),
+            // An error can quote what it was given (a 200 KB identifier in a query): cut,
+            // it stays valid JSON within any budget a turn leaves.
+            content: error_json(&halo_trace::clip(message, MAX_ERROR_CHARS)),
             is_error: true,
             final_answer: None,
         }
@@ -694,7 +699,13 @@ impl Agent {
             },
             "sql" => match parse_args::<tools::sql::SqlArgs>(&args) {
                 Ok(a) => match shared.sql.run(&shared.dataset, a).await {
-                    Ok(text) => ToolOutput::ok(tools::cap_text(text, tools::MAX_RESULT_CHARS)),
+                    // JSON, so never cut: rows are capped by the engine, but one column
+                    // name (a long expression without AS) can pass the cap alone.
+                    Ok(text) => ToolOutput::ok(tools::fit::guard(
+                        text,
+                        tools::MAX_RESULT_CHARS,
+                        "select fewer or shorter columns (name long expressions with AS) or fewer rows",
+                    )),
                     Err(e) => ToolOutput::err(&e),
                 },
                 Err(e) => ToolOutput::err(&e),

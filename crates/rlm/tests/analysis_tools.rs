@@ -286,3 +286,53 @@ async fn sql_rows_beyond_the_agent_limit_are_cut_and_say_so() {
     assert_eq!(r["truncated"], true, "{r}");
     assert!(r["truncation_note"].as_str().unwrap().contains("limit"));
 }
+
+/// A result over the cap because of one column's name, and an error that quotes a huge
+/// identifier, both reach the model as JSON it can read, within the cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_sql_results_and_errors_stay_valid_json() {
+    let data = planted_tool_error();
+    let ids: Vec<String> = (0..12_000).map(|i| format!("'{i:032}'")).collect();
+    let wide = format!(
+        "SELECT sum(CASE WHEN trace_id IN ({}) THEN 1 ELSE 0 END) FROM traces",
+        ids.join(", ")
+    );
+    let bad = format!("SELECT * FROM t{}", "x".repeat(200_000));
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply(Reply::turn(
+                Turn::new()
+                    .tool_call(
+                        "q1",
+                        "sql",
+                        &serde_json::json!({ "query": wide }).to_string(),
+                    )
+                    .tool_call(
+                        "q2",
+                        "sql",
+                        &serde_json::json!({ "query": bad }).to_string(),
+                    ),
+            ))
+            .reply(final_answer("c2", "# Report\nnothing")),
+    )
+    .await;
+    let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
+    let (_, outcome) = run_all(&engine, "x").await;
+    assert_eq!(outcome.status, RunStatus::Completed, "{:?}", outcome.error);
+    let sent = server.requests()[1].tool_results();
+    for (id, text) in &sent {
+        assert!(text.len() < 160_000, "{id}: {} bytes", text.len());
+        let json: serde_json::Value = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("{id}: not JSON ({e}): {}", &text[text.len() - 200..]));
+        match id.as_str() {
+            "q1" => {
+                assert_eq!(json["truncated"], true, "{json}");
+                assert!(
+                    json["truncation_note"].as_str().unwrap().contains("AS"),
+                    "{json}"
+                );
+            }
+            _ => assert!(json["error"].as_str().unwrap().ends_with('…'), "{json}"),
+        }
+    }
+}
