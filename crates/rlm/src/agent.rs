@@ -1169,7 +1169,7 @@ impl Agent {
 
     /// A report assembled from what the agent found, when the model could not
     /// write one.
-    fn fallback(&self, ending: Ending, reason: &str) -> AgentResult {
+    fn fallback(&mut self, ending: Ending, reason: &str) -> AgentResult {
         // A subagent's result goes to its parent as a tool result, which already says why
         // the subagent stopped (see `subagent`): only the root's is a report, with a
         // report's heading.
@@ -1213,6 +1213,20 @@ What follows is what was found so far, unedited._\n",
             s.push_str("\n---\n\n");
             s.push_str(f.trim());
             s.push('\n');
+        }
+        // A subagent that failed or ran out of budget ends with an item marked
+        // agent_finished too (what it hands back), so that a consumer can pair every
+        // subagent with its end. A cancelled run stops emitting instead.
+        if !self.is_root() && !matches!(ending, Ending::Cancelled) {
+            let id = self.next_item_id();
+            self.emit(
+                AgentItem::Message {
+                    id,
+                    role: "assistant".into(),
+                    content: s.trim_start().to_owned(),
+                },
+                ItemMark::AgentFinished,
+            );
         }
         AgentResult {
             answer: s,

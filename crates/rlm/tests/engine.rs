@@ -252,7 +252,7 @@ async fn a_failed_subagent_is_reported_to_its_parent_with_the_error_once() {
     )
     .await;
     let engine = Engine::new(config(&server.base_url()), data.dataset.clone()).unwrap();
-    let (_, outcome) = run_all(&engine, "q").await;
+    let (events, outcome) = run_all(&engine, "q").await;
     assert_eq!(outcome.status, RunStatus::Completed, "{:?}", outcome.error);
     let reqs = server.requests();
     let last_root = reqs.iter().rev().find(|r| is_root(r)).unwrap();
@@ -262,6 +262,15 @@ async fn a_failed_subagent_is_reported_to_its_parent_with_the_error_once() {
     assert!(result.starts_with("the subagent failed ("), "{result}");
     assert_eq!(result.matches("sub boom").count(), 1, "{result}");
     assert!(result.contains("Nothing was found"), "{result}");
+    // The failed subagent's stream still ends with an item marked agent_finished.
+    let ends: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::OutputItem(i) if i.agent.depth == 1 && i.agent_finished => Some(i),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ends.len(), 1, "{ends:?}");
 }
 
 #[tokio::test]
