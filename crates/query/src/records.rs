@@ -6,7 +6,7 @@ use halo_trace::{parse_line, RawSpan};
 use crate::QueryError;
 
 /// One span of a trace, as the index knows it (facts and heads, no full payloads).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[allow(missing_docs)]
 pub struct SpanRecord {
     pub segment: u32,

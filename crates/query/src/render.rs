@@ -13,6 +13,9 @@ use halo_trace::one_line;
 use crate::records::{find_trace, spans_of, SpanRecord};
 use crate::QueryError;
 
+/// The shortest head of an error message a span's line keeps, however tight the budget.
+const MIN_ERROR_CHARS: usize = 60;
+
 fn describe(s: &SpanRecord, detail: usize) -> String {
     let mut line = format!("{} {}", s.kind, s.name);
     if let Some(tool) = s.tool_name.as_deref().filter(|t| !s.name.contains(*t)) {
@@ -27,8 +30,13 @@ fn describe(s: &SpanRecord, detail: usize) -> String {
     line.push_str(&format!(" {:.0}ms", s.duration_ms));
     if s.is_error {
         line.push_str(" [ERROR]");
+        // Error spans are what the rendering keeps longest, so their message keeps a head
+        // at every level of detail.
         if let Some(e) = s.error_message.as_deref().or(s.error_type.as_deref()) {
-            line.push_str(&format!(" {}", one_line(e, detail * 2)));
+            line.push_str(&format!(
+                " {}",
+                one_line(e, (detail * 2).max(MIN_ERROR_CHARS))
+            ));
         }
     }
     if detail > 0 {
@@ -163,4 +171,29 @@ fn elide(header: &str, spans: &[SpanRecord], lines: Vec<String>, budget: usize) 
         out.push_str(&format!("  … {skipped} span(s) elided …\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_message_keeps_a_head_at_the_lowest_detail() {
+        let span = SpanRecord {
+            kind: "TOOL".into(),
+            name: "fetch_invoice".into(),
+            is_error: true,
+            error_message: Some(format!("boom: connection refused {}", "x".repeat(500))),
+            tool_args: Some("{\"id\": 7}".into()),
+            ..Default::default()
+        };
+        let tight = describe(&span, 0);
+        assert!(
+            tight.contains("[ERROR] boom: connection refused"),
+            "{tight}"
+        );
+        assert!(tight.len() < 150, "{tight}");
+        assert!(!tight.contains("args="), "{tight}");
+        assert!(describe(&span, 160).contains("args="));
+    }
 }
