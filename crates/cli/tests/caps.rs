@@ -235,3 +235,78 @@ fn one_span_of_thousands_of_attributes_shows_those_that_fit() {
         "{text}"
     );
 }
+
+/// Names and status messages are values like any other: a megabyte traceback in a status
+/// message is cut, so the span can be shown, and a summary of spans with megabyte names
+/// still fits its cap.
+#[test]
+fn long_names_and_status_messages_are_cut_like_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let traceback = "Traceback line\\n".repeat(70_000);
+    let mut lines = vec![Span::new("tb", "a", "").error(&traceback).line()];
+    for i in 0..80 {
+        let mut s = Span::new("names", &format!("s{i}"), "").error("boom");
+        s.name = format!("{i}-{}", "n".repeat(100_000));
+        lines.push(s.line());
+    }
+    let file = write(tmp.path(), "long.jsonl", &lines);
+    let f = file.to_str().unwrap();
+
+    let one = halo(tmp.path(), &["view", f, "tb", "--span", "a", "--json"]);
+    assert!(one.status.success(), "{}", stderr(&one));
+    let one = json(&one);
+    let message = one["spans"][0]["status"]["message"].as_str().unwrap();
+    assert!(message.len() < 20_000, "{} bytes", message.len());
+    assert!(
+        message.ends_with("[truncated: original 1050000 chars]"),
+        "{}",
+        &message[message.len() - 80..]
+    );
+
+    let out = halo(tmp.path(), &["view", f, "names", "--json"]);
+    assert!(stdout(&out).len() < 150_000, "{} bytes", stdout(&out).len());
+    let summary = &json(&out)["oversized"];
+    assert_eq!(summary["error_span_count"], 80);
+    let name = summary["largest_spans"][0]["name"].as_str().unwrap();
+    assert!(
+        name.ends_with("[truncated: original 100003 chars]"),
+        "{name:.80}"
+    );
+
+    // And a search names the span once per match, cut.
+    let found = halo(tmp.path(), &["search", f, "names", "boom", "--json"]);
+    assert!(
+        stdout(&found).len() < 200_000,
+        "{} bytes",
+        stdout(&found).len()
+    );
+}
+
+/// The page an oversized summary suggests is sized by spans as a view shows them (values
+/// capped at 4,096 characters), not by their raw size: it fits, and is not a fraction of
+/// what would.
+#[test]
+fn the_suggested_page_fits_and_is_not_needlessly_small() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big = "q".repeat(30_000);
+    let lines: Vec<String> = (0..300)
+        .map(|i| {
+            Span::new("fat", &format!("s{i:03}"), "")
+                .attrs(&format!(r#"{{"input.value":"{big}"}}"#))
+                .line()
+        })
+        .collect();
+    let file = write(tmp.path(), "fat.jsonl", &lines);
+    let f = file.to_str().unwrap();
+    let v = json(&halo(tmp.path(), &["view", f, "fat", "--json"]));
+    let limit = v["oversized"]["suggested_limit"].as_u64().unwrap();
+    // About 4.4 KB a span shown: some 30 fit in 90% of 150 KB; raw sizes said 4.
+    assert!(limit >= 20, "{limit}");
+    let page = halo(
+        tmp.path(),
+        &["view", f, "fat", "--limit", &limit.to_string(), "--json"],
+    );
+    let page = json(&page);
+    assert!(page["oversized"].is_null(), "{page:.300}");
+    assert_eq!(page["spans"].as_array().unwrap().len() as u64, limit);
+}

@@ -225,7 +225,8 @@ fn search(
             };
             result.matches.push(SearchMatch {
                 span_id: span.span_id.clone(),
-                span_name: span.name.clone(),
+                // Once per match: a megabyte name would be repeated in every one.
+                span_name: halo_trace::clip(&span.name, MAX_MATCH_CHARS).into_owned(),
                 span_kind: span.kind.clone(),
                 status: span.status_code.clone(),
                 matched,

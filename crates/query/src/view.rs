@@ -23,6 +23,8 @@ pub const OVERSIZED_BYTES: usize = 150_000;
 pub const MAX_SPANS_PER_VIEW: usize = 200;
 /// The shortest a value is cut to so that a single span fits [`OVERSIZED_BYTES`].
 const MIN_VALUE_CAP: usize = 256;
+/// Spans rendered to estimate the size of a view too large to render whole.
+const SIZE_SAMPLE: usize = 16;
 
 /// Arguments of `view_trace`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -191,12 +193,17 @@ pub struct TraceView {
 }
 
 fn cap_text(text: &str, cap: usize) -> serde_json::Value {
+    serde_json::Value::String(capped_string(text, cap))
+}
+
+/// `text` cut to `cap` characters, saying how long it was.
+fn capped_string(text: &str, cap: usize) -> String {
     let chars = text.chars().count();
     if chars <= cap {
-        return serde_json::Value::String(text.to_string());
+        return text.to_string();
     }
     let kept: String = text.chars().take(cap).collect();
-    serde_json::Value::String(format!("{kept}…[truncated: original {chars} chars]"))
+    format!("{kept}…[truncated: original {chars} chars]")
 }
 
 fn capped(value: &AttrValue<'_>, cap: usize) -> serde_json::Value {
@@ -226,7 +233,9 @@ fn span_view(ds: &Dataset, rec: &SpanRecord, cap: usize) -> Result<SpanView, Que
     Ok(SpanView {
         span_id: rec.span_id.clone(),
         parent_span_id: rec.parent_span_id.clone(),
-        name: rec.name.clone(),
+        // A name or status message can be a megabyte (a traceback): cut like any value,
+        // or a span holding one could never be shown.
+        name: capped_string(&rec.name, cap),
         kind: rec.otel_kind.clone(),
         span_kind: facts.kind.as_str().to_string(),
         start_time: format_rfc3339_nanos(rec.start_ns),
@@ -234,7 +243,7 @@ fn span_view(ds: &Dataset, rec: &SpanRecord, cap: usize) -> Result<SpanView, Que
         duration_ms: rec.duration_ms,
         status: StatusView {
             code: status_name(&rec.status_code),
-            message: span.status_message.to_string(),
+            message: capped_string(&span.status_message, cap),
         },
         service_name: rec.service_name.clone(),
         source: format!(
@@ -280,13 +289,18 @@ fn keep_attributes_that_fit(span: &mut SpanView, budget: usize) {
     span.omitted_attributes = Some(total - span.attributes.len());
 }
 
+/// A line of the oversized summary, its texts cut to [`MIN_VALUE_CAP`]: the summary of 70
+/// spans with megabyte names must itself fit.
 fn outline(s: &SpanRecord) -> SpanOutline {
     SpanOutline {
         span_id: s.span_id.clone(),
-        name: s.name.clone(),
+        name: capped_string(&s.name, MIN_VALUE_CAP),
         span_kind: s.kind.clone(),
         is_error: s.is_error,
-        error_message: s.error_message.clone(),
+        error_message: s
+            .error_message
+            .as_deref()
+            .map(|m| capped_string(m, MIN_VALUE_CAP)),
         bytes: s.byte_len,
     }
 }
@@ -306,7 +320,7 @@ fn oversized(
     let mut top: Vec<NameTally> = names
         .into_iter()
         .map(|(n, c)| NameTally {
-            name: n.to_string(),
+            name: capped_string(n, MIN_VALUE_CAP),
             count: c,
         })
         .collect();
@@ -372,7 +386,8 @@ fn build_view(
         hint,
     } = plan;
     let hint = hint.as_str();
-    // Estimate first from the raw sizes, so a 25,000-span trace is never rendered whole.
+    // Estimate first from the raw sizes, so a 25,000-span trace is never rendered whole;
+    // a page that looks too large is then measured on a sample of its spans as shown.
     let estimate: usize = shown
         .iter()
         .map(|s| (s.byte_len as usize).min(cap * 8) + 200)
@@ -389,8 +404,18 @@ fn build_view(
         values_cut_to: None,
     };
     if estimate > OVERSIZED_BYTES * 4 {
-        view.oversized = Some(oversized(all, &shown, estimate, hint));
-        return Ok(view);
+        // The page it suggests must come from the size spans have when shown (values
+        // capped), not from their raw size, or it is a fraction of what fits: a sample of
+        // them is rendered to say it.
+        let step = shown.len().div_ceil(SIZE_SAMPLE).max(1);
+        let sample: Vec<&SpanRecord> = shown.iter().step_by(step).copied().collect();
+        let (_, sample_bytes) = rendered(ds, &sample, cap)?;
+        let shown_estimate = sample_bytes / sample.len().max(1) * shown.len();
+        // Large as raw lines, small as shown: rendered whole below.
+        if shown_estimate > OVERSIZED_BYTES * 4 {
+            view.oversized = Some(oversized(all, &shown, shown_estimate, hint));
+            return Ok(view);
+        }
     }
     let ids: std::collections::HashSet<&str> = all.iter().map(|s| s.span_id.as_str()).collect();
     let mark_orphans = |spans: &mut Vec<SpanView>| {
