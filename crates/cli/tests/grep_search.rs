@@ -449,3 +449,28 @@ fn search_pages_past_its_cap_and_cuts_huge_matches() {
     assert!(context.len() < 1_100, "{}", context.len());
     assert!(context.contains(&format!("\"x{matched}y\"")), "{context}");
 }
+
+/// A match and its context are bounded as a search's are: `.*` over a line holding a
+/// 300 KB value lists its first 1,000 characters, and context past 2,000 is refused.
+#[test]
+fn grep_matches_and_context_are_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let huge = "z".repeat(300_000);
+    let line = Span::new("t", "a", "")
+        .attrs(&format!(r#"{{"input.value":"{huge}"}}"#))
+        .line();
+    let file = write(tmp.path(), "huge.jsonl", &[line]);
+    let f = file.to_str().unwrap();
+    let out = halo(tmp.path(), &["grep", f, "z+", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).len() < 10_000, "{} bytes", stdout(&out).len());
+    let j = json(&out);
+    let m = j["matches"][0]["match"].as_str().unwrap();
+    assert!(
+        m.ends_with("…[truncated: original 300000 chars]"),
+        "{m:.60}"
+    );
+    let wide = halo(tmp.path(), &["grep", f, "z+", "--context-chars", "100000"]);
+    assert_eq!(wide.status.code(), Some(1), "{}", stderr(&wide));
+    assert!(stderr(&wide).contains("2000"), "{}", stderr(&wide));
+}

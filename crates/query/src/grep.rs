@@ -68,13 +68,16 @@ pub struct GrepResult {
 
 /// The match, its context, and where the match starts in the context.
 fn around(line: &[u8], m: std::ops::Range<usize>, context: usize) -> (String, String, usize) {
-    let matched = String::from_utf8_lossy(&line[m.clone()]).into_owned();
+    let full = String::from_utf8_lossy(&line[m.clone()]);
+    // Cut like a search's match: `.*` on a line of a 50 MB value matched all of it.
+    let (matched, _) = crate::search::shown_match(&full, 0, full.len());
     let window = crate::context_window::context_window(line, m.clone(), context);
-    let before = String::from_utf8_lossy(&line[window.start..m.start]).len();
+    let before = String::from_utf8_lossy(&line[window.start..m.start]);
+    let after = String::from_utf8_lossy(&line[m.end..window.end]);
     (
-        matched,
-        String::from_utf8_lossy(&line[window]).into_owned(),
-        before,
+        matched.clone(),
+        format!("{before}{matched}{after}"),
+        before.len(),
     )
 }
 
@@ -117,6 +120,15 @@ pub fn grep(
     context_chars: usize,
     budget: ScanBudget,
 ) -> Result<GrepResult, QueryError> {
+    if context_chars > crate::search::MAX_CONTEXT_CHARS {
+        return Err(QueryError::BadArgument {
+            name: "context_chars".into(),
+            message: format!(
+                "{context_chars} is above {}",
+                crate::search::MAX_CONTEXT_CHARS
+            ),
+        });
+    }
     let regex = compile_regex(pattern)?;
     let limit = max_matches.max(1);
     // Lines are found with the prefilter, which is the pattern itself unless it has

@@ -159,7 +159,7 @@ struct Page {
 
 /// The match `json[start..end]` as a record holds it: cut to [`MAX_MATCH_CHARS`] with a
 /// marker, so that no single record outgrows an answer.
-fn shown_match(json: &str, start: usize, end: usize) -> (String, usize) {
+pub(crate) fn shown_match(json: &str, start: usize, end: usize) -> (String, usize) {
     let text = &json[start..end];
     let Some((cut, _)) = text.char_indices().nth(MAX_MATCH_CHARS) else {
         return (text.to_string(), end);
