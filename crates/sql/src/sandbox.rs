@@ -165,6 +165,6 @@ fn refusal(kind: &str) -> SqlError {
         _ => "only read-only queries are allowed",
     };
     SqlError::Refused(format!(
-        "{kind} is not allowed: {why}; write one SELECT (or WITH ... SELECT, EXPLAIN, DESCRIBE) over spans, traces, tool_calls, llm_calls, messages"
+        "{kind} is not allowed: {why}; write one SELECT (or WITH ... SELECT, EXPLAIN, DESCRIBE, SHOW TABLES) over spans, traces, tool_calls, llm_calls, messages"
     ))
 }

@@ -245,7 +245,7 @@ fn warn_problems(ds: &Dataset) {
         .problem_count()
         .saturating_sub(SHOWN_PROBLEMS.min(ds.problems().len()) as u64);
     if rest > 0 {
-        crate::errln!("halo: warning: {rest} more problem(s); `halo index --json` lists them");
+        crate::errln!("halo: warning: {rest} more problem(s); `halo index --json` lists the first 200 of each file");
     }
     for r in ds.reports() {
         if r.spans == 0 && r.skipped_lines > 1 && !r.gzip && is_pretty_printed_json(&r.path) {

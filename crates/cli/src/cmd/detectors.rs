@@ -16,7 +16,7 @@ pub(crate) struct DetectorArgs {
     /// a repeated-call loop.
     #[arg(long, value_name = "N", default_value_t = DiagnoseOptions::default().repeat_threshold)]
     pub(crate) repeat_threshold: usize,
-    /// Refusals in one run that make a refusal loop.
+    /// Refusals in one trace that make a refusal loop.
     #[arg(long, value_name = "N", default_value_t = DiagnoseOptions::default().refusal_loop_threshold)]
     pub(crate) refusal_loop_threshold: usize,
 }
