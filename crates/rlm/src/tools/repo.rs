@@ -272,6 +272,35 @@ impl RepoTools {
         Ok(canon)
     }
 
+    /// Whether `path` (inside the root) is ignored as the walks ignore it: by a
+    /// `.gitignore` in any directory from the root down to it, or `.git/info/exclude`.
+    fn ignored(&self, path: &Path) -> bool {
+        let Ok(rel) = path.strip_prefix(&self.root) else {
+            return false;
+        };
+        // Git's own files (a remote's URL can hold a token) are never listed either.
+        if rel.components().any(|c| c.as_os_str() == ".git") {
+            return true;
+        }
+        let mut dir = self.root.clone();
+        let mut files = vec![(self.root.clone(), self.root.join(".git/info/exclude"))];
+        files.push((dir.clone(), dir.join(".gitignore")));
+        for part in rel.parent().into_iter().flat_map(Path::components) {
+            dir.push(part);
+            files.push((dir.clone(), dir.join(".gitignore")));
+        }
+        files
+            .into_iter()
+            .filter(|(_, f)| f.is_file())
+            .any(|(base, file)| {
+                let mut builder = ignore::gitignore::GitignoreBuilder::new(&base);
+                builder.add(&file);
+                builder
+                    .build()
+                    .is_ok_and(|g| g.matched_path_or_any_parents(path, false).is_ignore())
+            })
+    }
+
     fn rel<'a>(&self, p: &'a Path) -> std::borrow::Cow<'a, str> {
         p.strip_prefix(&self.root).unwrap_or(p).to_string_lossy()
     }
@@ -406,6 +435,14 @@ impl RepoTools {
         let path = self.resolve(Some(&a.path))?;
         if !path.is_file() {
             return Err(format!("{:?} is not a file", a.path));
+        }
+        // What the listings hide (a `.env`, build output) is not read either: ignored
+        // files are where secrets sit, and this text goes to the model's provider.
+        if self.ignored(&path) {
+            return Err(format!(
+                "{:?} is ignored by the repository (.gitignore, or git's own files), and the code tools do not read ignored files",
+                a.path
+            ));
         }
         let size = std::fs::metadata(&path).map_or(0, |m| m.len());
         if size > READ_MAX_FILE_BYTES {
@@ -799,6 +836,17 @@ mod tests {
         );
         let glob = run("glob_files", serde_json::json!({"pattern": "**/*.py"})).unwrap();
         assert_eq!(glob, "src/agent.py");
+        // What the listings hide is not read either, at the root or below.
+        std::fs::write(root.join(".env"), "API_KEY=hunter2").unwrap();
+        std::fs::write(root.join("src/.gitignore"), "*.secret\n").unwrap();
+        std::fs::write(root.join("src/db.secret"), "password").unwrap();
+        std::fs::write(root.join(".gitignore"), "build/\n.env\n").unwrap();
+        std::fs::create_dir(root.join(".git")).unwrap();
+        std::fs::write(root.join(".git/config"), "url = https://token@host/r").unwrap();
+        for hidden in [".env", "build/gen.py", "src/db.secret", ".git/config"] {
+            let err = run("read_file", serde_json::json!({ "path": hidden })).unwrap_err();
+            assert!(err.contains("ignored"), "{hidden}: {err}");
+        }
         let read = run(
             "read_file",
             serde_json::json!({"path": "src/agent.py", "start_line": 2}),
