@@ -498,3 +498,26 @@ fn query_rows_carry_the_user_beside_the_session_and_project() {
     assert_eq!(row["session_id"], "s1");
     assert_eq!(row["project_id"], "p1");
 }
+
+/// A key given twice in a span's attributes has one value everywhere: the first, which the
+/// facts, filters and SQL read, and now the view too.
+#[test]
+fn a_repeated_attribute_key_reads_as_its_first_value_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let line = Span::new("dup", "a", "")
+        .attrs(r#"{"openinference.span.kind":"TOOL","tool.name":"first","tool.name":"second"}"#)
+        .line();
+    let file = write(tmp.path(), "dup.jsonl", &[line]);
+    let f = file.to_str().unwrap();
+    let v = json(&halo(tmp.path(), &["view", f, "dup", "--json"]));
+    assert_eq!(v["spans"][0]["attributes"]["tool.name"], "first", "{v}");
+    let count = |tool: &str| {
+        json(&halo(
+            tmp.path(),
+            &["count", f, "--tool-name", tool, "--json"],
+        ))["total"]
+            .clone()
+    };
+    assert_eq!(count("first"), 1);
+    assert_eq!(count("second"), 0);
+}

@@ -216,11 +216,21 @@ fn capped(value: &AttrValue<'_>, cap: usize) -> serde_json::Value {
     }
 }
 
+/// A span's attributes by key. A key given twice keeps its first value, as everything
+/// else reads it (the facts, SQL, filters, the export): collecting into a map would keep
+/// the last.
 fn attributes_view(attrs: &Attributes<'_>, cap: usize) -> BTreeMap<String, serde_json::Value> {
-    attrs
-        .iter()
-        .map(|(k, v)| (k.to_string(), capped(v, cap)))
-        .collect()
+    first_of_each_key(attrs.iter().map(|(k, v)| (k.to_string(), capped(v, cap))))
+}
+
+fn first_of_each_key(
+    pairs: impl Iterator<Item = (String, serde_json::Value)>,
+) -> BTreeMap<String, serde_json::Value> {
+    let mut map = BTreeMap::new();
+    for (k, v) in pairs {
+        map.entry(k).or_insert(v);
+    }
+    map
 }
 
 fn status_name(code: &str) -> String {
@@ -252,13 +262,12 @@ fn span_view(ds: &Dataset, rec: &SpanRecord, cap: usize) -> Result<SpanView, Que
             rec.line
         ),
         attributes: attributes_view(&span.attributes, cap),
-        resource: Some(
+        resource: Some(first_of_each_key(
             span.resource
                 .iter()
                 .filter(|(k, _)| &**k != "service.name")
-                .map(|(k, v)| (k.to_string(), capped(v, cap)))
-                .collect(),
-        ),
+                .map(|(k, v)| (k.to_string(), capped(v, cap))),
+        )),
         scope: (!span.scope_name.is_empty()).then(|| ScopeView {
             name: span.scope_name.to_string(),
             version: span.scope_version.to_string(),
