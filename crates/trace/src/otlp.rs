@@ -137,6 +137,25 @@ fn number_of(raw: &RawValue) -> Option<i64> {
     })
 }
 
+/// A span time: unsigned nanoseconds since 1970 in OTLP (a fixed64), held as `i64`, so
+/// up to 2262-04-11. Each way a value can be wrong gets its own message.
+fn time_of(raw: &RawValue, field: &str) -> Result<i64, ParseError> {
+    match number_of(raw) {
+        Some(n) if n >= 0 => Ok(n),
+        Some(_) => Err(ParseError::new(format!(
+            "{field} is negative (OTLP times are nanoseconds since 1970, unsigned)"
+        ))),
+        None => {
+            let text = raw.get().trim_matches('"');
+            let is_number = text.parse::<f64>().is_ok_and(f64::is_finite);
+            Err(ParseError::new(match is_number {
+                true => format!("{field} {text} is past 2262-04-11, the last time halo can hold"),
+                false => format!("{field} is not a number"),
+            }))
+        }
+    }
+}
+
 impl<'a> AnyValue<'a> {
     fn into_attr(self) -> AttrValue<'a> {
         if let Some(raw) = self.string_value {
@@ -320,10 +339,8 @@ fn span_of<'a>(
     if s.trace_id.is_empty() || s.span_id.is_empty() {
         return Err(ParseError::new("span has an empty traceId or spanId"));
     }
-    let start_ns = number_of(s.start_time_unix_nano)
-        .ok_or_else(|| ParseError::new("startTimeUnixNano is not a number"))?;
-    let end_ns = number_of(s.end_time_unix_nano)
-        .ok_or_else(|| ParseError::new("endTimeUnixNano is not a number"))?;
+    let start_ns = time_of(s.start_time_unix_nano, "startTimeUnixNano")?;
+    let end_ns = time_of(s.end_time_unix_nano, "endTimeUnixNano")?;
     let otel_kind = match s.kind {
         Some(k) => match number_of(k) {
             Some(n) => Cow::Borrowed(otel_kind_name(n)),
@@ -381,6 +398,38 @@ mod tests {
     use super::*;
 
     const LINE: &str = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},"scopeSpans":[{"scope":{"name":"sdk","version":"1"},"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","parentSpanId":"","name":"chat","kind":3,"startTimeUnixNano":"1544712660000000000","endTimeUnixNano":1544712661000000000,"attributes":[{"key":"gen_ai.usage.input_tokens","value":{"intValue":"12"}},{"key":"gen_ai.response.finish_reasons","value":{"arrayValue":{"values":[{"stringValue":"stop"}]}}},{"key":"meta","value":{"kvlistValue":{"values":[{"key":"a","value":{"doubleValue":1.5}}]}}}],"events":[{"name":"exception","attributes":[{"key":"exception.type","value":{"stringValue":"RateLimitError"}}]}],"status":{"code":2,"message":"429"}},{"spanId":"broken"}]}]}]}"#;
+
+    #[test]
+    fn a_time_out_of_range_is_named_for_what_is_wrong_with_it() {
+        let with_start = |start: &str| {
+            let line = LINE.replace(
+                r#""startTimeUnixNano":"1544712660000000000""#,
+                &format!(r#""startTimeUnixNano":{start}"#),
+            );
+            let out = parse_otlp_line(&line).unwrap();
+            match out.spans.len() {
+                1 => Ok(out.spans[0].0.start_ns),
+                _ => Err(out.problems[0].message.clone()),
+            }
+        };
+        assert_eq!(with_start("\"0\""), Ok(0));
+        assert_eq!(with_start("1.5e18"), Ok(1_500_000_000_000_000_000));
+        let negative = with_start("\"-5\"").unwrap_err();
+        assert!(
+            negative.starts_with("startTimeUnixNano is negative"),
+            "{negative}"
+        );
+        let far = with_start("\"99999999999999999999\"").unwrap_err();
+        assert!(
+            far.starts_with("startTimeUnixNano 99999999999999999999 is past 2262-04-11"),
+            "{far}"
+        );
+        let text = with_start("\"soon\"").unwrap_err();
+        assert!(
+            text.starts_with("startTimeUnixNano is not a number"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn reads_typed_values_events_and_ranges() {
