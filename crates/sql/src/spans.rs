@@ -422,12 +422,12 @@ fn write_value(out: &mut String, value: &AttrValue<'_>) {
         AttrValue::Int(i) => {
             let _ = write!(out, "{i}");
         }
-        // JSON has no NaN or infinity.
+        // JSON has no NaN or infinity: written as protobuf's JSON mapping names them.
         AttrValue::Float(f) => match serde_json::Number::from_f64(*f) {
             Some(n) => {
                 let _ = write!(out, "{n}");
             }
-            None => out.push_str("null"),
+            None => write_string(out, halo_trace::attr::non_finite_name(*f).unwrap_or("NaN")),
         },
         AttrValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         AttrValue::Null => out.push_str("null"),
@@ -514,7 +514,7 @@ mod tests {
         assert_eq!(v["a"], "esc é \"x\"");
         assert_eq!(v["i"], -3);
         assert!(text.contains(r#""f":2.0"#), "floats stay floats: {text}");
-        assert!(v["nan"].is_null());
+        assert_eq!(v["nan"], "NaN");
         assert_eq!(v["b"], true);
         assert_eq!(v["j"][1]["k"], 2);
         assert_eq!(v["odd"], "not json");

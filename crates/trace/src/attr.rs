@@ -131,13 +131,17 @@ impl<'a> AttrValue<'a> {
         }
     }
 
-    /// The value as a `serde_json::Value`, for rendering.
+    /// The value as a `serde_json::Value`, for rendering. JSON has no NaN or infinity: they
+    /// are the strings protobuf's JSON mapping writes for them (see [`non_finite_name`]).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             AttrValue::Str(s) => serde_json::Value::String(s.to_string()),
             AttrValue::RawStr(raw) => serde_json::Value::String(decode(raw).into_owned()),
             AttrValue::Int(i) => serde_json::Value::from(*i),
-            AttrValue::Float(f) => serde_json::Value::from(*f),
+            AttrValue::Float(f) => match non_finite_name(*f) {
+                Some(name) => serde_json::Value::String(name.to_string()),
+                None => serde_json::Value::from(*f),
+            },
             AttrValue::Bool(b) => serde_json::Value::Bool(*b),
             AttrValue::Null => serde_json::Value::Null,
             AttrValue::Json(j) => serde_json::from_str(j).unwrap_or(serde_json::Value::Null),
@@ -362,6 +366,17 @@ fn whole_f64_as_i64(f: f64) -> Option<i64> {
     (f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f)).then_some(f as i64)
 }
 
+/// The name of a float JSON cannot hold, as protobuf's JSON mapping writes it (`"NaN"`,
+/// `"Infinity"`, `"-Infinity"`), or `None` for a finite one.
+pub fn non_finite_name(f: f64) -> Option<&'static str> {
+    match f {
+        _ if f.is_nan() => Some("NaN"),
+        f64::INFINITY => Some("Infinity"),
+        f64::NEG_INFINITY => Some("-Infinity"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,5 +491,8 @@ mod tests {
         assert_eq!(AttrValue::Str("0.0012".into()).as_f64(), Some(0.0012));
         assert_eq!(AttrValue::Str("42".into()).as_i64(), Some(42));
         assert_eq!(AttrValue::Float(42.0).as_i64(), Some(42));
+        assert_eq!(AttrValue::Float(f64::NAN).to_json(), "NaN");
+        assert_eq!(AttrValue::Float(f64::NEG_INFINITY).to_json(), "-Infinity");
+        assert_eq!(AttrValue::Float(0.5).to_json(), 0.5);
     }
 }
