@@ -287,6 +287,9 @@ fn view_shows_spans_whose_parents_loop_and_deep_chains() {
         root_lines[1].contains("(its parents loop back to it)"),
         "{tree}"
     );
+    // Only the last top-level entry, the loop, is drawn as the last.
+    assert!(root_lines[0].starts_with("├─ "), "{tree}");
+    assert!(root_lines[1].starts_with("└─ "), "{tree}");
     assert!(!root_lines[1].contains("[y]"), "{tree}");
     assert!(tree.contains("1 loop of spans"), "{tree}");
 

@@ -415,10 +415,33 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
             _ => roots.push(i),
         }
     }
+    // Spans whose parents lead round in a loop are reached from no root. Each loop is
+    // shown from a span in it (found by following parents until one comes round again),
+    // with what hangs off the loop under it, so that no span of the page goes missing.
+    // Found before anything is written, so that only the very last top-level entry, root
+    // or loop, is drawn as the last.
+    let mut reached = vec![false; v.spans.len()];
+    for &r in &roots {
+        reach(&children, r, &mut reached);
+    }
+    let mut loop_starts = Vec::new();
+    for i in 0..v.spans.len() {
+        if reached[i] {
+            continue;
+        }
+        let mut on_path = vec![false; v.spans.len()];
+        let mut at = i;
+        while let Some(p) = parent[at].filter(|_| !on_path[at]) {
+            on_path[at] = true;
+            at = p;
+        }
+        reach(&children, at, &mut reached);
+        loop_starts.push(at);
+    }
     let mut seen = vec![false; v.spans.len()];
-    let n = roots.len();
-    let mut loops = 0;
-    for (k, r) in roots.into_iter().enumerate() {
+    let n = roots.len() + loop_starts.len();
+    let mut loops = loop_starts.len();
+    for (k, r) in roots.iter().copied().enumerate() {
         let s = &v.spans[r];
         let note = if s.parent_span_id == s.span_id {
             // A span that is its own parent is a loop of one.
@@ -434,22 +457,17 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
         };
         tree(&mut out, v, &children, &mut seen, r, k + 1 == n, &note);
     }
-    // Spans whose parents lead round in a loop are reached from no root. Each loop is
-    // shown from a span in it (found by following parents until one comes round again),
-    // with what hangs off the loop under it, so that no span of the page goes missing.
-    for i in 0..v.spans.len() {
-        if seen[i] {
-            continue;
-        }
-        let mut on_path = vec![false; v.spans.len()];
-        let mut at = i;
-        while let Some(p) = parent[at].filter(|_| !on_path[at]) {
-            on_path[at] = true;
-            at = p;
-        }
-        loops += 1;
-        let note = " (its parents loop back to it)";
-        tree(&mut out, v, &children, &mut seen, at, true, note);
+    for (k, at) in loop_starts.into_iter().enumerate() {
+        let last = roots.len() + k + 1 == n;
+        tree(
+            &mut out,
+            v,
+            &children,
+            &mut seen,
+            at,
+            last,
+            " (its parents loop back to it)",
+        );
     }
     if loops > 0 {
         let _ = writeln!(
@@ -471,6 +489,17 @@ pub(crate) fn trace_view(v: &TraceView) -> String {
         );
     }
     out
+}
+
+/// Marks span `i` and everything under it as reached (a loop of parents ends the walk:
+/// a span is taken once).
+fn reach(children: &[Vec<usize>], i: usize, reached: &mut [bool]) {
+    let mut stack = vec![i];
+    while let Some(i) = stack.pop() {
+        if !std::mem::replace(&mut reached[i], true) {
+            stack.extend(&children[i]);
+        }
+    }
 }
 
 /// Writes span `i` and everything under it, depth first, each span once (`seen`, which
