@@ -12,8 +12,9 @@ use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use futures::StreamExt;
 
-/// The stack of the query threads: DataFusion's default of 2 MiB took about 900 levels of
-/// expression before it overflowed; address space is reserved, not memory.
+/// The stack of the query threads, where statements are planned and run: tokio's default
+/// of 2 MiB took about 900 levels of expression before it overflowed; address space is
+/// reserved, not memory.
 const SQL_THREAD_STACK: usize = 32 << 20;
 use halo_index::Dataset;
 use serde::{Deserialize, Serialize};

@@ -15,17 +15,17 @@ use crate::SqlError;
 /// How deep an expression may nest before parsing stops (DataFusion's default is 50).
 const RECURSION_LIMIT: usize = 64;
 
-/// How many operators (`AND`, `OR`, `+`, `=`, ...) one statement may hold. A chain of
-/// them parses without recursion but makes an expression tree as deep as it is long, and
-/// DataFusion clones, plans and drops such trees recursively: a `WHERE` of 5,000 `OR`s
-/// overflowed the stack and aborted the whole process. Lists of values go in `IN (...)`,
-/// which has no such bound.
-pub(crate) const MAX_OPERATORS: usize = 1_000;
+/// How many binary operators (`AND`, `OR`, `=`, `+`, ...) one expression may chain at
+/// one level of parentheses. A chain parses without recursion but makes an expression tree
+/// as deep as it is long, which DataFusion clones, plans and drops recursively: a `WHERE`
+/// of 5,000 `OR`s overflowed the stack and aborted the process. Lists of values go in
+/// `IN (...)`, whose commas chain nothing.
+pub(crate) const MAX_CHAIN: usize = 1_000;
 
 /// Parses `sql` and returns its one statement if the sandbox allows it.
 pub(crate) fn checked_statement(sql: &str) -> Result<DfStatement, SqlError> {
     let dialect = GenericDialect {};
-    check_operators(sql, &dialect)?;
+    check_chains(sql, &dialect)?;
     let mut parser = DFParserBuilder::new(sql)
         .with_dialect(&dialect)
         .with_recursion_limit(RECURSION_LIMIT)
@@ -52,53 +52,135 @@ pub(crate) fn checked_statement(sql: &str) -> Result<DfStatement, SqlError> {
     Ok(statement)
 }
 
-/// Refuses a statement with more than [`MAX_OPERATORS`] operators, counted on its tokens
-/// (the tokenizer does not recurse, whatever the statement).
-fn check_operators(sql: &str, dialect: &GenericDialect) -> Result<(), SqlError> {
+/// Refuses a statement with an expression that chains more than [`MAX_CHAIN`] binary
+/// operators, counted on its tokens (the tokenizer does not recurse, whatever the
+/// statement). A chain ends at a comma, a clause or `CASE` keyword and a parenthesis; a
+/// sign (`-1`) and `NOT` are no link in it.
+fn check_chains(sql: &str, dialect: &GenericDialect) -> Result<(), SqlError> {
     // A statement that does not tokenize gets the parser's own, more precise message.
     let Ok(tokens) = Tokenizer::new(dialect, sql).tokenize() else {
         return Ok(());
     };
-    let operators = tokens.iter().filter(|t| is_operator(t)).count();
-    if operators > MAX_OPERATORS {
+    let longest = longest_chain(&tokens);
+    if longest > MAX_CHAIN {
         return Err(SqlError::Refused(format!(
-            "the query has {operators} operators (AND, OR, =, +, ...), more than the {MAX_OPERATORS} allowed: \
-             each one nests the expression a level deeper; write a list of values as `column IN (a, b, ...)`"
+            "an expression chains {longest} operators (AND, OR, =, +, ...), more than the {MAX_CHAIN} allowed: \
+             each one nests it a level deeper; write a list of values as `column IN (a, b, ...)`"
         )));
     }
     Ok(())
 }
 
-/// Binary and prefix operators. `*` is left out: it is mostly `SELECT *` and `count(*)`,
-/// and nobody writes a product of a thousand factors.
-fn is_operator(token: &Token) -> bool {
-    match token {
-        Token::Word(w) => matches!(
-            w.keyword,
-            Keyword::AND | Keyword::OR | Keyword::NOT | Keyword::LIKE | Keyword::ILIKE
-        ),
-        Token::Eq
-        | Token::DoubleEq
-        | Token::Neq
-        | Token::Lt
-        | Token::Gt
-        | Token::LtEq
-        | Token::GtEq
-        | Token::Spaceship
-        | Token::Plus
-        | Token::Minus
-        | Token::Div
-        | Token::Mod
-        | Token::StringConcat
-        | Token::Ampersand
-        | Token::Pipe
-        | Token::Caret
-        | Token::ShiftLeft
-        | Token::ShiftRight
-        | Token::Arrow
-        | Token::LongArrow => true,
-        _ => false,
+/// The most binary operators chained in one expression at one level of parentheses.
+fn longest_chain(tokens: &[Token]) -> usize {
+    // The chain so far at each open parenthesis, innermost last.
+    let mut chains = vec![0usize];
+    let mut longest = 0;
+    // Whether the last token ends an operand, so that a `+`, `-` or `*` after it is a
+    // binary operator rather than a sign or `count(*)`.
+    let mut after_operand = false;
+    for token in tokens {
+        let chain = chains.last_mut().expect("the outermost level stays");
+        match token {
+            Token::Whitespace(_) => continue,
+            Token::LParen => {
+                chains.push(0);
+                after_operand = false;
+            }
+            Token::RParen => {
+                if chains.len() > 1 {
+                    chains.pop();
+                }
+                after_operand = true;
+            }
+            Token::Comma | Token::SemiColon => {
+                *chain = 0;
+                after_operand = false;
+            }
+            Token::Word(w)
+                if matches!(
+                    w.keyword,
+                    Keyword::AND | Keyword::OR | Keyword::LIKE | Keyword::ILIKE
+                ) =>
+            {
+                *chain += 1;
+                after_operand = false;
+            }
+            Token::Word(w) if ends_a_chain(w.keyword) => {
+                *chain = 0;
+                after_operand = w.keyword == Keyword::END;
+            }
+            Token::Word(w) if matches!(w.keyword, Keyword::NOT | Keyword::IS) => {
+                after_operand = false;
+            }
+            Token::Plus | Token::Minus | Token::Mul => {
+                if after_operand {
+                    *chain += 1;
+                }
+                after_operand = false;
+            }
+            t if is_binary_operator(t) => {
+                *chain += 1;
+                after_operand = false;
+            }
+            _ => after_operand = true,
+        }
+        longest = longest.max(*chains.last().expect("the outermost level stays"));
     }
+    longest
+}
+
+/// Keywords that start a new expression: clauses, and the parts of a `CASE`.
+fn ends_a_chain(keyword: Keyword) -> bool {
+    matches!(
+        keyword,
+        Keyword::SELECT
+            | Keyword::FROM
+            | Keyword::WHERE
+            | Keyword::GROUP
+            | Keyword::HAVING
+            | Keyword::ORDER
+            | Keyword::LIMIT
+            | Keyword::OFFSET
+            | Keyword::UNION
+            | Keyword::EXCEPT
+            | Keyword::INTERSECT
+            | Keyword::JOIN
+            | Keyword::ON
+            | Keyword::USING
+            | Keyword::AS
+            | Keyword::CASE
+            | Keyword::WHEN
+            | Keyword::THEN
+            | Keyword::ELSE
+            | Keyword::END
+    )
+}
+
+/// Binary operators written as symbols, but for `+`, `-` and `*`, which are also signs
+/// and a star.
+fn is_binary_operator(token: &Token) -> bool {
+    matches!(
+        token,
+        Token::Eq
+            | Token::DoubleEq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq
+            | Token::Spaceship
+            | Token::Div
+            | Token::Mod
+            | Token::StringConcat
+            | Token::Ampersand
+            | Token::Pipe
+            | Token::Caret
+            | Token::ShiftLeft
+            | Token::ShiftRight
+            | Token::Arrow
+            | Token::LongArrow
+    )
 }
 
 fn parse_message(e: &datafusion::error::DataFusionError) -> String {

@@ -289,8 +289,8 @@ fn memory_the_engine_does_not_count_is_held_to_the_limit_too() {
 }
 
 /// Chains of operators make expression trees as deep as they are long, which DataFusion
-/// walks recursively: up to the bound they run (here on a test thread's small stack, in a
-/// debug build, the worst case), past it they are refused instead of overflowing the stack.
+/// walks recursively: up to the bound they run, past it they are refused instead of
+/// overflowing the stack. Many short expressions, signs and flat `CASE`s chain nothing.
 #[test]
 fn long_chains_of_operators_run_up_to_the_bound_and_are_refused_past_it() {
     let (_tmp, e) = engine();
@@ -304,36 +304,59 @@ fn long_chains_of_operators_run_up_to_the_bound_and_are_refused_past_it() {
         )
     };
     let sums = |n| format!("SELECT {} AS n", chain(n, &|_| "1".into(), " + "));
+    let products = |n| format!("SELECT {} AS n", chain(n, &|_| "1".into(), " * "));
     let ids = |n| {
         format!(
             "SELECT count(*) AS n FROM spans WHERE {}",
             chain(n, &|i| format!("span_id = 's{i}'"), " OR ")
         )
     };
-    // 1,000 operators: 1,001 terms joined by OR or +, or 500 comparisons joined by 499 ORs.
-    for sql in [ors(1_001), sums(1_001), ids(500)] {
-        let r = e.query(&sql, &SqlLimits::default());
-        assert!(r.is_ok(), "{}: {r:?}", &sql[..60]);
+    let runs = |sql: &str| {
+        let r = e.query(sql, &SqlLimits::default());
+        assert!(r.is_ok(), "{}: {r:?}", &sql[..80.min(sql.len())]);
+        r.unwrap()
+    };
+    // 1,000 operators in one chain: 1,001 terms joined by OR, + or *, or 500 comparisons
+    // joined by 499 ORs.
+    for sql in [ors(1_001), sums(1_001), products(1_001), ids(500)] {
+        runs(&sql);
     }
-    assert_eq!(
-        e.query(&sums(1_001), &SqlLimits::default()).unwrap().rows[0][0],
-        1_001
-    );
-    for sql in [ors(1_002), sums(5_000), ids(20_000)] {
+    assert_eq!(runs(&sums(1_001)).rows[0][0], 1_001);
+    for sql in [ors(1_002), sums(5_000), products(5_000), ids(20_000)] {
         refused(
             &e,
             &sql,
             "write a list of values as `column IN (a, b, ...)`",
         );
     }
-    // A long IN list is no chain.
-    let list = (0..20_000)
-        .map(|i| format!("'s{i}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let r = e.query(
-        &format!("SELECT count(*) AS n FROM spans WHERE span_id IN ({list})"),
-        &SqlLimits::default(),
-    );
-    assert!(r.is_ok(), "{r:?}");
+    // Lists, negative numbers, flat CASEs, many short expressions and negations chain
+    // nothing, however many there are.
+    let list = |f: &dyn Fn(usize) -> String| chain(20_000, f, ", ");
+    runs(&format!(
+        "SELECT count(*) AS n FROM spans WHERE span_id IN ({})",
+        list(&|i| format!("'s{i}'"))
+    ));
+    runs(&format!(
+        "SELECT count(*) AS n FROM spans WHERE duration_ms IN ({})",
+        list(&|i| format!("-{i}"))
+    ));
+    runs(&format!(
+        "SELECT CASE {} END AS c FROM spans",
+        chain(1_500, &|i| format!("WHEN tool_name = 't{i}' THEN {i}"), " ")
+    ));
+    runs(&format!(
+        "SELECT {} FROM spans LIMIT 1",
+        chain(1_500, &|i| format!("duration_ms = {i} AS c{i}"), ", ")
+    ));
+    runs(&chain(
+        300,
+        &|i| {
+            format!("SELECT count(*) AS n FROM spans WHERE name = 'x{i}' AND is_error OR duration_ms > {i}")
+        },
+        " UNION ALL ",
+    ));
+    runs(&format!(
+        "SELECT count(*) AS n FROM spans WHERE {}",
+        chain(600, &|_| "model IS NOT NULL".into(), " AND ")
+    ));
 }
