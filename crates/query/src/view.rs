@@ -412,14 +412,17 @@ fn build_view(
         oversized: None,
         values_cut_to: None,
     };
-    if estimate > OVERSIZED_BYTES * 4 {
-        // The page it suggests must come from the size spans have when shown (values
-        // capped), not from their raw size, or it is a fraction of what fits: a sample of
-        // them is rendered to say it.
-        let step = shown.len().div_ceil(SIZE_SAMPLE).max(1);
+    // A few spans are rendered whole below, whatever their raw size; for more, the page
+    // the summary suggests must come from the size spans have when shown (values capped),
+    // not from their raw size, or it is a fraction of what fits: a sample of them is
+    // rendered to say it. The raw estimate stands when the sample cannot be read.
+    if estimate > OVERSIZED_BYTES * 4 && shown.len() > SIZE_SAMPLE {
+        let step = shown.len().div_ceil(SIZE_SAMPLE);
         let sample: Vec<&SpanRecord> = shown.iter().step_by(step).copied().collect();
-        let (_, sample_bytes) = rendered(ds, &sample, cap)?;
-        let shown_estimate = sample_bytes / sample.len().max(1) * shown.len();
+        let shown_estimate = match rendered(ds, &sample, cap) {
+            Ok((_, bytes)) => (bytes / sample.len()).saturating_mul(shown.len()),
+            Err(_) => estimate,
+        };
         // Large as raw lines, small as shown: rendered whole below.
         if shown_estimate > OVERSIZED_BYTES * 4 {
             view.oversized = Some(oversized(all, &shown, shown_estimate, hint));
