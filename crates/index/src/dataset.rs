@@ -197,11 +197,19 @@ struct Segment {
     spans_path: PathBuf,
     /// The span table file of the index the dataset opened (it is read on first use).
     spans_identity: Option<FileIdentity>,
-    spans: OnceLock<Result<Arc<SpanTable>, String>>,
+    spans: OnceLock<Result<Arc<SpanTable>, SpanTableFailure>>,
 }
 
-/// The message a span table load keeps when its file was replaced during the read.
-const REPLACED: &str = "replaced while being read";
+/// Why a span table would not load, kept for every later use of the segment.
+#[derive(Debug, Clone)]
+enum SpanTableFailure {
+    /// The file was replaced while being read.
+    Replaced,
+    /// It opened and would not read; `marked` when its index was marked out of date then.
+    Damaged { message: String, marked: bool },
+    /// It could not be opened or mapped (no damage: the index is left as it is).
+    Unreadable(std::io::ErrorKind, String),
+}
 
 /// Location of one segment's data, for dataset-wide scans.
 #[derive(Debug, Clone)]
@@ -252,21 +260,19 @@ impl Dataset {
         options: &OpenOptions,
         progress: &dyn BuildProgress,
     ) -> Result<Dataset, IndexError> {
-        match Dataset::open_once(paths, options, progress) {
-            // An index file that passed the size checks and turned out damaged when read:
-            // marked, so that opening again rebuilds that index (once: a marked index that
-            // fails again is not this).
-            Err(IndexError::Corrupt { path, message })
-                if crate::store::is_index_file(&path)
-                    && path
-                        .parent()
-                        .is_some_and(|d| crate::store::out_of_date_reason(d).is_none()) =>
-            {
-                let dir = path.parent().unwrap_or(&path);
-                crate::store::mark_out_of_date(dir, &damage_reason(&path, &message));
-                Dataset::open_once(paths, options, progress)
+        // An index file that passed the size checks and turned out damaged when read at
+        // open (a trace table): marked, so that opening again rebuilds that index. Each
+        // pass marks another index or ends, so this ends.
+        loop {
+            match Dataset::open_once(paths, options, progress) {
+                Err(IndexError::Corrupt { path, message })
+                    if crate::store::is_index_file(&path)
+                        && path
+                            .parent()
+                            .is_some_and(|d| crate::store::out_of_date_reason(d).is_none())
+                        && mark_damaged(&path, &message) => {}
+                other => return other,
             }
-            other => other,
         }
     }
 
@@ -774,25 +780,39 @@ impl Dataset {
         let table = seg
             .spans
             .get_or_init(|| {
-                // The message alone: it is wrapped again, with the path, below.
-                let table = SpanTable::read(&seg.spans_path)
-                    .map(Arc::new)
-                    .map_err(|e| match e {
-                        IndexError::Corrupt { message, .. } => message,
-                        other => other.to_string(),
-                    });
-                match replaced() {
-                    true => Err(REPLACED.to_owned()),
-                    false => table,
+                let table = SpanTable::read(&seg.spans_path).map(Arc::new);
+                if replaced() {
+                    return Err(SpanTableFailure::Replaced);
                 }
+                // Marked here, once, while the file is still the one that failed: an error
+                // kept for later uses must not mark an index rebuilt since.
+                table.map_err(|e| match e {
+                    // Checked by size at open, damaged within: the next open rebuilds it.
+                    IndexError::Corrupt { message, .. } => SpanTableFailure::Damaged {
+                        marked: mark_damaged(&seg.spans_path, &message),
+                        message,
+                    },
+                    IndexError::Io { error, .. } => {
+                        SpanTableFailure::Unreadable(error.kind(), error.to_string())
+                    }
+                    other => {
+                        SpanTableFailure::Unreadable(std::io::ErrorKind::Other, other.to_string())
+                    }
+                })
             })
             .clone();
-        table.map_err(|message| match message == REPLACED {
-            true => IndexError::Replaced {
-                path: seg.spans_path.clone(),
+        let path = seg.spans_path.clone();
+        table.map_err(|failure| match failure {
+            SpanTableFailure::Replaced => IndexError::Replaced { path },
+            SpanTableFailure::Damaged { message, marked } => IndexError::Damaged {
+                path,
+                message,
+                marked,
             },
-            // Checked by size at open, damaged within: the next open rebuilds it.
-            false => damaged(seg.spans_path.clone(), message),
+            SpanTableFailure::Unreadable(kind, message) => IndexError::Io {
+                path,
+                error: std::io::Error::new(kind, message),
+            },
         })
     }
 
@@ -1013,13 +1033,11 @@ impl Dataset {
     }
 }
 
-/// The error for an index file at `path` that opened and then would not read, whose index
-/// is marked out of date on the way, so that the next open rebuilds it.
-fn damaged(path: PathBuf, message: String) -> IndexError {
-    if let Some(dir) = path.parent() {
-        crate::store::mark_out_of_date(dir, &damage_reason(&path, &message));
-    }
-    IndexError::Damaged { path, message }
+/// Marks the index holding the damaged file at `path` out of date, so that the next open
+/// rebuilds it; whether the mark was written.
+fn mark_damaged(path: &Path, message: &str) -> bool {
+    path.parent()
+        .is_some_and(|dir| crate::store::mark_out_of_date(dir, &damage_reason(path, message)))
 }
 
 /// The rebuild reason of an index whose file at `path` would not read.
@@ -1034,8 +1052,10 @@ fn damage_reason(path: &Path, message: &str) -> String {
 /// index's fault; anything else is the `.gz` no longer reading as it did when indexed.
 fn gzip_read_error(e: GzipReadError) -> IndexError {
     match e {
-        // Opening checked their size only; damaged within, the next open rebuilds them.
-        GzipReadError::Checkpoints { path, message } => damaged(path, message),
+        // Opening checks their size only, and `halo index` their checksum, which rebuilds
+        // damaged ones. (Not marked here: this error is kept and returned on every later
+        // read, and its I/O failures are no damage.)
+        GzipReadError::Checkpoints { path, message } => IndexError::Corrupt { path, message },
         GzipReadError::Source { path, message } => IndexError::GzipRead { path, message },
     }
 }

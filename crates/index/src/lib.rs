@@ -86,13 +86,18 @@ pub enum IndexError {
         message: String,
     },
     /// An index file that opened was found damaged when read; its index is marked out of
-    /// date, so the next open rebuilds it.
-    #[error("{}: index file is damaged ({message}); it is marked out of date: run the command again to rebuild it", path.display())]
+    /// date (when it could be written to), so the next open rebuilds it.
+    #[error("{}: index file is damaged ({message}); {}", path.display(), match marked {
+        true => "it is marked out of date: run the command again to rebuild it",
+        false => "run `halo index --rebuild`",
+    })]
     Damaged {
         /// The file.
         path: PathBuf,
         /// What is wrong.
         message: String,
+        /// Whether the index was marked out of date.
+        marked: bool,
     },
     /// The inflated copy of a gzip source, which dataset-wide scans read, could not be made
     /// (the disk is full, the directory is not writable, the `.gz` changed or is damaged).

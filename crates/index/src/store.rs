@@ -29,9 +29,9 @@ pub const GZIP_COPY: &str = "source.jsonl";
 pub const OUT_OF_DATE: &str = "out-of-date";
 
 /// Leaves the [`OUT_OF_DATE`] marker in `index_dir` with `reason` (empty: the source
-/// changed unseen). Best effort: an index that cannot be written to stays as it is.
-pub(crate) fn mark_out_of_date(index_dir: &Path, reason: &str) {
-    let _ = std::fs::write(index_dir.join(OUT_OF_DATE), reason);
+/// changed unseen); whether it could. An index that cannot be written to stays as it is.
+pub(crate) fn mark_out_of_date(index_dir: &Path, reason: &str) -> bool {
+    std::fs::write(index_dir.join(OUT_OF_DATE), reason).is_ok()
 }
 
 /// Why the index in `dir` is marked out of date, if it is.
