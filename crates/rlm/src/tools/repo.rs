@@ -272,33 +272,27 @@ impl RepoTools {
         Ok(canon)
     }
 
-    /// Whether `path` (inside the root) is ignored as the walks ignore it: by a
-    /// `.gitignore` in any directory from the root down to it, or `.git/info/exclude`.
+    /// Whether `path` (inside the root) is hidden from the listings: each directory on the
+    /// way down from the root is listed as the walks list it (`.gitignore` files here and
+    /// above the root, `.ignore`, git's excludes, negations and all) and must hold the next
+    /// step. One directory listing per level, however large the repository.
     fn ignored(&self, path: &Path) -> bool {
         let Ok(rel) = path.strip_prefix(&self.root) else {
             return false;
         };
-        // Git's own files (a remote's URL can hold a token) are never listed either.
-        if rel.components().any(|c| c.as_os_str() == ".git") {
-            return true;
-        }
         let mut dir = self.root.clone();
-        let mut files = vec![(self.root.clone(), self.root.join(".git/info/exclude"))];
-        files.push((dir.clone(), dir.join(".gitignore")));
-        for part in rel.parent().into_iter().flat_map(Path::components) {
-            dir.push(part);
-            files.push((dir.clone(), dir.join(".gitignore")));
+        for part in rel.components() {
+            let child = dir.join(part);
+            let listed = self
+                .walker(&dir, Some(1))
+                .flatten()
+                .any(|entry| entry.depth() == 1 && entry.path() == child);
+            if !listed {
+                return true;
+            }
+            dir = child;
         }
-        files
-            .into_iter()
-            .filter(|(_, f)| f.is_file())
-            .any(|(base, file)| {
-                let mut builder = ignore::gitignore::GitignoreBuilder::new(&base);
-                builder.add(&file);
-                builder
-                    .build()
-                    .is_ok_and(|g| g.matched_path_or_any_parents(path, false).is_ignore())
-            })
+        false
     }
 
     fn rel<'a>(&self, p: &'a Path) -> std::borrow::Cow<'a, str> {
@@ -847,6 +841,29 @@ mod tests {
             let err = run("read_file", serde_json::json!({ "path": hidden })).unwrap_err();
             assert!(err.contains("ignored"), "{hidden}: {err}");
         }
+        // A negation below lets a file back in, for the listings and for read_file alike.
+        std::fs::write(root.join("src/.gitignore"), "*.secret\n!kept.secret\n").unwrap();
+        std::fs::write(root.join("src/kept.secret"), "fine").unwrap();
+        let glob = run("glob_files", serde_json::json!({"pattern": "**/*.secret"})).unwrap();
+        assert_eq!(glob, "src/kept.secret");
+        assert!(run("read_file", serde_json::json!({"path": "src/kept.secret"})).is_ok());
+
+        // --repo-path a directory inside a repository: the .gitignore above it counts too.
+        let mono = tempfile::tempdir().unwrap();
+        std::fs::write(mono.path().join(".gitignore"), ".env\n").unwrap();
+        std::fs::create_dir(mono.path().join("agent")).unwrap();
+        std::fs::write(mono.path().join("agent/.env"), "API_KEY=hunter2").unwrap();
+        std::fs::write(mono.path().join("agent/main.py"), "run()").unwrap();
+        let inner = RepoTools::open(&mono.path().join("agent")).unwrap();
+        let err = inner
+            .run("read_file", &serde_json::json!({"path": ".env"}))
+            .unwrap()
+            .unwrap_err();
+        assert!(err.contains("ignored"), "{err}");
+        assert!(inner
+            .run("read_file", &serde_json::json!({"path": "main.py"}))
+            .unwrap()
+            .is_ok());
         let read = run(
             "read_file",
             serde_json::json!({"path": "src/agent.py", "start_line": 2}),
