@@ -11,6 +11,9 @@ thread_local! {
     static CATCHING: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Installs, on the first [`catching`], a hook that stays silent on this module's caught
+/// panics and hands every other to the hook before it. A hook set after that replaces it:
+/// the panics are still caught, only their message is printed again.
 static QUIET_HOOK: Once = Once::new();
 
 /// Runs `f`; a panic in it is returned as its message. Other threads' panics, and this

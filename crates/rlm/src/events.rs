@@ -11,7 +11,9 @@
 //!   "content", "is_error"}`. `final` is true on one item only: the run's
 //!   final answer (the root's verified report, always the last output item), as
 //!   in the reference. `agent_finished` marks the item that is an agent's answer:
-//!   a subagent's last message (its answer to the parent) and the root's report.
+//!   a subagent's last message (its answer to the parent; for one that failed or ran
+//!   out of budget, what it found, as its parent is told; a cancelled run has none)
+//!   and the root's report.
 //!   `partial` is true when that report is a partial one (the run ended before the
 //!   root wrote its own: budget, cancel, failure; `run_finished.status` says which;
 //!   added later in version 3, absent means false). Before version 3, `final` was

@@ -12,10 +12,6 @@ use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use futures::StreamExt;
 
-/// The stack of the query threads, where statements are planned and run: tokio's default
-/// of 2 MiB took about 900 levels of expression before it overflowed; address space is
-/// reserved, not memory.
-const SQL_THREAD_STACK: usize = 32 << 20;
 use halo_index::Dataset;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +19,11 @@ use crate::convert;
 use crate::sandbox;
 use crate::tables;
 use crate::SqlError;
+
+/// The stack of the query threads, where statements are planned and run: tokio's default
+/// of 2 MiB took about 900 levels of expression before it overflowed; address space is
+/// reserved, not memory.
+const SQL_THREAD_STACK: usize = 32 << 20;
 
 /// The version of [`SqlResult`]'s JSON layout.
 pub const SCHEMA_VERSION: u32 = 1;
