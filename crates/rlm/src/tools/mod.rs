@@ -186,9 +186,11 @@ pub(crate) fn error_json(message: &str) -> String {
     serde_json::json!({ "error": message }).to_string()
 }
 
-/// Parses tool arguments into `T`; the error text is meant for the model.
+/// Parses tool arguments into `T`; the error text is meant for the model, and names the
+/// argument at fault (`filters.model_names: invalid type: string "x", expected a
+/// sequence`), which serde alone does not for a wrong type or value.
 pub(crate) fn parse_args<T: DeserializeOwned>(args: &serde_json::Value) -> Result<T, String> {
-    serde_json::from_value(args.clone()).map_err(|e| format!("invalid arguments: {e}"))
+    serde_path_to_error::deserialize(args.clone()).map_err(|e| format!("invalid arguments: {e}"))
 }
 
 /// Parses tool arguments into `T`, refusing fields its schema does not have.
@@ -492,6 +494,18 @@ pub(crate) fn run_trace_tool(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wrong_type_or_value_names_the_argument() {
+        let bad = |args: serde_json::Value| parse_args_strict::<QueryArgs>(&args).unwrap_err();
+        let e = bad(serde_json::json!({"limit": 2, "offset": -3}));
+        assert!(e.starts_with("invalid arguments: offset: "), "{e}");
+        let e = bad(serde_json::json!({"filters": {"model_names": "gpt-5.4"}}));
+        assert!(
+            e.starts_with("invalid arguments: filters.model_names: "),
+            "{e}"
+        );
+    }
 
     #[test]
     fn a_long_context_item_comes_in_parts_that_make_it_whole() {
