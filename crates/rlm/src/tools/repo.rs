@@ -771,21 +771,84 @@ fn numbered_lines(label: &str, text: &str, (start, end): (usize, usize)) -> Resu
             "offset {start} is past the end: {label:?} has {total} lines"
         ));
     }
-    let mut out = format!("{label} (lines {start}-{} of {total})\n", end.min(total));
+    let end = end.min(total);
+    // Whole lines while they fit the output cap (a line longer than the cap alone is cut),
+    // so that the header names the lines shown and the rest can be asked for by offset.
+    let room = MAX_OUTPUT - 300;
+    let mut body = String::new();
+    let mut last = start.saturating_sub(1);
     for (i, line) in text
         .lines()
         .enumerate()
         .skip(start - 1)
-        .take(end - start + 1)
+        .take(end + 1 - start)
     {
-        let _ = writeln!(out, "{:>6}  {line}", i + 1);
+        let numbered = format!("{:>6}  {line}\n", i + 1);
+        if body.len() + numbered.len() > room {
+            if body.is_empty() {
+                body = cap_text(numbered, room);
+                body.push('\n');
+                last = i + 1;
+            }
+            break;
+        }
+        body.push_str(&numbered);
+        last = i + 1;
     }
-    Ok(cap_text(out, MAX_OUTPUT))
+    let mut out = format!("{label} (lines {start}-{last} of {total})\n{body}");
+    if last < end {
+        let _ = writeln!(
+            out,
+            "... [lines {}-{end} not shown: over the {MAX_OUTPUT}-byte output cap; read on with offset={}]",
+            last + 1,
+            last + 1
+        );
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_past_the_output_cap_names_the_lines_it_shows_and_where_to_go_on() {
+        let text: String = (1..=5_000)
+            .map(|i| format!("line {i:04} {}\n", "x".repeat(100)))
+            .collect();
+        let out = numbered_lines("big.py", &text, (1, 2_000)).unwrap();
+        assert!(out.len() <= MAX_OUTPUT, "{}", out.len());
+        let header = out.lines().next().unwrap();
+        let shown: usize = header
+            .trim_end_matches(" of 5000)")
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(shown > 300 && shown < 2_000, "{header}");
+        let last_line = out.lines().rev().nth(1).unwrap();
+        assert!(
+            last_line.contains(&format!("line {shown:04}")),
+            "{last_line}"
+        );
+        assert!(
+            out.trim_end()
+                .ends_with(&format!("read on with offset={}]", shown + 1)),
+            "{}",
+            &out[out.len() - 200..]
+        );
+        // A window that fits says so plainly.
+        let small = numbered_lines("big.py", &text, (10, 12)).unwrap();
+        assert!(
+            small.starts_with("big.py (lines 10-12 of 5000)\n"),
+            "{small}"
+        );
+        assert!(!small.contains("not shown"));
+        // One line longer than the cap is cut, and still counted as shown.
+        let one = numbered_lines("wide.txt", &"w".repeat(100_000), (1, 1)).unwrap();
+        assert!(one.starts_with("wide.txt (lines 1-1 of 1)") && one.len() <= MAX_OUTPUT);
+    }
 
     #[test]
     fn refs_and_paths_are_validated() {
