@@ -74,7 +74,22 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(error: E) -> Failure {
         let error = error.into();
         let code = classify(&error);
+        let error = match error.downcast_ref::<halo_query::QueryError>() {
+            // The library names the tool argument; here the user gave a flag.
+            Some(halo_query::QueryError::BadArgument { name, message }) => {
+                anyhow::anyhow!("invalid {}: {message}", flag_of(name))
+            }
+            _ => error,
+        };
         Failure { code, error }
+    }
+}
+
+/// The command-line flag of a query argument: `start_time_gte` is `--start-time-gte`.
+fn flag_of(argument: &str) -> String {
+    match argument {
+        "span_ids" => "--span".to_string(),
+        other => format!("--{}", other.replace('_', "-")),
     }
 }
 

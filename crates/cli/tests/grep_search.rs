@@ -193,8 +193,18 @@ fn grep_max_matches_still_counts_lines_on_otlp_data() {
         &["grep", f, pattern, "--max-matches", "3"],
     ));
     assert!(
-        text.contains("1 matching line(s) with 3 trace(s) (more exist; raise --max-matches)"),
+        text.contains(
+            "1 matching line(s) shown with 3 trace(s), of 2; raise --max-matches for more"
+        ),
         "{text}"
+    );
+    // A bad argument is named by its flag, as the user gave it.
+    let bad = halo(tmp.path(), &["count", f, "--start-time-gte", "soonish"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("invalid --start-time-gte: "),
+        "{}",
+        stderr(&bad)
     );
 }
 

@@ -688,16 +688,20 @@ pub(crate) fn grep(r: &GrepResult) -> String {
     } else {
         String::new()
     };
-    let _ = writeln!(
-        out,
-        "{} matching line(s){traces}{}",
-        r.listed_lines,
-        if r.truncated {
-            " (more exist; raise --max-matches)"
-        } else {
-            ""
-        }
-    );
+    if r.truncated {
+        // How many there are, as far as the scan went (it stops once it has enough).
+        let of = match r.scan.complete {
+            true => r.matching_lines.to_string(),
+            false => format!("at least {}", r.matching_lines),
+        };
+        let _ = writeln!(
+            out,
+            "{} matching line(s) shown{traces}, of {of}; raise --max-matches for more",
+            r.listed_lines
+        );
+    } else {
+        let _ = writeln!(out, "{} matching line(s){traces}", r.listed_lines);
+    }
     scan_note(&mut out, &Some(r.scan.clone()));
     out
 }
