@@ -44,7 +44,14 @@ found a verdict it names · 130 interrupted (Ctrl-C) · 143 an analysis run term
 
 /// Find the systemic failure modes in AI agent traces.
 #[derive(Debug, Parser)]
-#[command(name = "halo", version, about, after_help = AFTER_HELP, propagate_version = true)]
+#[command(
+    name = "halo",
+    version,
+    about,
+    after_help = AFTER_HELP,
+    propagate_version = true,
+    override_usage = "halo <COMMAND> [ARGS]\n       halo TRACE_PATH... [-p PROMPT] [run options]"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -9,6 +9,9 @@ use crate::render;
 
 /// Count the traces the filters select.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  halo count traces.jsonl --has-errors\n  halo count traces.jsonl --regex 'unexpected keyword' --model-name gpt-5.4-mini"
+)]
 pub(crate) struct CountArgs {
     #[command(flatten)]
     pub(crate) dataset: DatasetArgs,

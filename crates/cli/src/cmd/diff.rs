@@ -15,6 +15,9 @@ use crate::render;
 /// finding that vanished on too few traces to be significant), plus error rate, turns,
 /// tokens and durations.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  halo diff before.jsonl after.jsonl -o diff.md\n  halo diff runs/before/ runs/after/ --fail-on worse,new"
+)]
 pub(crate) struct DiffArgs {
     /// The run before the change: a trace file, or a directory read as one dataset (put a
     /// run of several files, rotated logs say, in one directory).

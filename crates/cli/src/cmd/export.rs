@@ -15,6 +15,9 @@ use crate::render;
 /// Write the SQL tables (traces, spans, tool_calls, llm_calls) as Parquet files, for DuckDB,
 /// Polars, Spark or a warehouse.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  halo export traces.jsonl --parquet out/\n  halo export runs/ --parquet out/ --json"
+)]
 pub(crate) struct ExportArgs {
     #[command(flatten)]
     pub(crate) dataset: DatasetArgs,

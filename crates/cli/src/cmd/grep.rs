@@ -11,16 +11,21 @@ use crate::render;
 
 /// Find a regex across every span of the dataset (bounded by --max-matches and --time-budget).
 #[derive(Debug, Args)]
-#[command(override_usage = "halo grep [OPTIONS] TRACE_PATH... PATTERN")]
+#[command(
+    override_usage = "halo grep [OPTIONS] TRACE_PATH... PATTERN",
+    after_help = "Examples:\n  \
+halo grep traces.jsonl 'context_length_exceeded'\n  \
+halo grep runs/ '(?i)rate.?limit' --max-matches 200 --json"
+)]
 pub(crate) struct GrepArgs {
     /// Trace files and directories (the dataset), then PATTERN.
     #[arg(required = true, num_args = 1.., value_name = "TRACE_PATH... PATTERN")]
     pub(crate) words: Vec<String>,
     /// Most matching lines to show.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, value_name = "N", default_value_t = 50)]
     pub(crate) max_matches: usize,
     /// Characters of context on each side.
-    #[arg(long, default_value_t = 80)]
+    #[arg(long, value_name = "CHARS", default_value_t = 80)]
     pub(crate) context_chars: usize,
     /// Stop after this many seconds and say the answer is partial.
     #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = super::number_args::parse_seconds, allow_negative_numbers = true)]

@@ -15,6 +15,9 @@ use crate::render;
 /// `query` or `grep` with a regex, `export`, SQL on `attributes` or `messages`) first makes
 /// an inflated copy beside the index, once.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  halo index traces.jsonl\n  halo index runs/ --index-dir ~/.cache/halo --json"
+)]
 pub(crate) struct IndexArgs {
     #[command(flatten)]
     pub(crate) dataset: DatasetArgs,

@@ -9,6 +9,9 @@ use crate::render;
 
 /// Summarize the dataset (or the traces the filters select).
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  halo overview traces.jsonl\n  halo overview traces.jsonl --has-errors --json"
+)]
 pub(crate) struct OverviewArgs {
     #[command(flatten)]
     pub(crate) dataset: DatasetArgs,

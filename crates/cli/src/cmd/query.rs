@@ -10,6 +10,9 @@ use crate::render;
 
 /// List the traces the filters select.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  halo query traces.jsonl --has-errors --sort duration --limit 20\n  halo query traces.jsonl --tool-name spotify__login --has-tool-errors --json\n  halo query runs/ --regex 'unexpected keyword' --start-time-gte 2026-04-23"
+)]
 pub(crate) struct QueryCmdArgs {
     #[command(flatten)]
     pub(crate) dataset: DatasetArgs,

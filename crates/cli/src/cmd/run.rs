@@ -75,16 +75,16 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "MODEL", value_parser = clap::builder::NonEmptyStringValueParser::new(), help_heading = "Models")]
     pub(crate) compaction_model: Option<String>,
     /// Deepest subagent level (0: the root works alone).
-    #[arg(long, default_value_t = 2, help_heading = "Agents")]
+    #[arg(long, value_name = "N", default_value_t = 2, help_heading = "Agents")]
     pub(crate) max_depth: u32,
     /// Model turns per agent; an agent that used them all gets one more request, with
     /// no tools but its answer, to write it.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Agents")]
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Agents")]
     pub(crate) max_turns: u32,
     /// Subagent model requests in flight at once, over the whole run (a subagent waiting
     /// on its tools or its own subagents holds no slot, so deep trees cannot deadlock);
     /// one turn starts at most max(this, 10) subagents.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Agents")]
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Agents")]
     pub(crate) max_parallel: u32,
     /// Source tree of the agent harness: read-only code tools (and git tools in a work tree).
     #[arg(long, value_name = "DIR", help_heading = "Agents")]
@@ -120,10 +120,10 @@ pub(crate) struct RunArgs {
     #[arg(long, help_heading = "Provider")]
     pub(crate) responses_api: bool,
     /// Sampling temperature (0 to 2); provider default when absent.
-    #[arg(long, value_parser = parse_temperature, help_heading = "Provider")]
+    #[arg(long, value_name = "T", value_parser = parse_temperature, help_heading = "Provider")]
     pub(crate) temperature: Option<f64>,
     /// Output token limit per model request; provider default when absent.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Provider")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Provider")]
     pub(crate) max_output_tokens: Option<u32>,
     /// Ask for several tool calls per model turn (without either flag, nothing is sent
     /// and the provider's default applies: several, for OpenAI).

@@ -9,23 +9,28 @@ use crate::render;
 
 /// Find a regex in one trace's raw span JSON.
 #[derive(Debug, Args)]
-#[command(override_usage = "halo search [OPTIONS] TRACE_PATH... TRACE_ID PATTERN")]
+#[command(
+    override_usage = "halo search [OPTIONS] TRACE_PATH... TRACE_ID PATTERN",
+    after_help = "Examples:\n  \
+halo search traces.jsonl TRACE_ID 'STATUS_CODE_ERROR|timeout'\n  \
+halo search traces.jsonl TRACE_ID 'unexpected keyword' --span SPAN_ID"
+)]
 pub(crate) struct SearchArgs {
     /// Trace files and directories (the dataset), then TRACE_ID and PATTERN.
     #[arg(required = true, num_args = 1.., value_name = "TRACE_PATH... TRACE_ID PATTERN")]
     pub(crate) words: Vec<String>,
-    /// Search only this span.
+    /// Search only this one span (to search several, search the trace, or once per span).
     #[arg(long = "span", value_name = "SPAN_ID")]
     pub(crate) span: Option<String>,
     /// Characters of context on each side.
-    #[arg(long, default_value_t = halo_query::DEFAULT_CONTEXT_CHARS)]
+    #[arg(long, value_name = "CHARS", default_value_t = halo_query::DEFAULT_CONTEXT_CHARS)]
     pub(crate) context_chars: usize,
     /// Most matches to show (at most 500; the total is always counted).
-    #[arg(long, default_value_t = halo_query::DEFAULT_MAX_MATCHES)]
+    #[arg(long, value_name = "N", default_value_t = halo_query::DEFAULT_MAX_MATCHES)]
     pub(crate) max_matches: usize,
     /// Matches to pass over first: the next page starts at the `--offset` the last one
     /// names.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub(crate) offset: usize,
     #[command(flatten)]
     pub(crate) options: DatasetOptions,

@@ -20,8 +20,11 @@ const MAX_CELL_CHARS: usize = 120;
 #[command(
     after_help = "Tables: traces (one row per trace), spans (one row per span), tool_calls and llm_calls \
 (views over spans), messages (one row per message of an LLM span, read from the source as the query runs; a filter on \
-trace_id parses only that trace's spans; `content` keeps a message's first 4,096 characters, `content_chars` counts them all). `halo sql TRACES \"DESCRIBE spans\"` lists a table's columns.\n\
-Example: halo sql traces.jsonl \"SELECT tool_name, count(*) AS failures FROM tool_calls WHERE is_error GROUP BY 1 ORDER BY 2 DESC\""
+trace_id parses only that trace's spans; `content` keeps a message's first 4,096 characters, `content_chars` counts them all).\n\n\
+Examples:\n  \
+halo sql traces.jsonl \"DESCRIBE spans\"\n  \
+halo sql traces.jsonl \"SELECT tool_name, count(*) FROM tool_calls WHERE is_error GROUP BY 1\"",
+    override_usage = "halo sql [OPTIONS] TRACE_PATH... QUERY"
 )]
 pub(crate) struct SqlArgs {
     /// Trace files and directories (the dataset), then the SQL query.

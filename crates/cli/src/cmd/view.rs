@@ -9,7 +9,15 @@ use crate::render;
 
 /// Show a trace's spans with their attributes (values capped like the agents see them).
 #[derive(Debug, Args)]
-#[command(override_usage = "halo view [OPTIONS] TRACE_PATH... TRACE_ID")]
+#[command(
+    override_usage = "halo view [OPTIONS] TRACE_PATH... TRACE_ID",
+    after_help = "Without --offset and --limit, every span is shown, or an outline of the trace when it is too \
+large to show at once (past 150,000 bytes of JSON), with the page size that fits.\n\n\
+Examples:\n  \
+halo view traces.jsonl TRACE_ID\n  \
+halo view traces.jsonl TRACE_ID --offset 200 --limit 100\n  \
+halo view traces.jsonl TRACE_ID --span SPAN_ID --json"
+)]
 pub(crate) struct ViewArgs {
     /// Trace files and directories (the dataset), then the TRACE_ID to show.
     #[arg(required = true, num_args = 1.., value_name = "TRACE_PATH... TRACE_ID")]
@@ -19,10 +27,10 @@ pub(crate) struct ViewArgs {
     #[arg(long = "span", value_name = "SPAN_ID")]
     pub(crate) spans: Vec<String>,
     /// Page through a large trace: spans to skip.
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub(crate) offset: Option<usize>,
     /// Page through a large trace: spans per page (at most 200).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub(crate) limit: Option<usize>,
     #[command(flatten)]
     pub(crate) options: DatasetOptions,
