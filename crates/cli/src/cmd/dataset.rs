@@ -38,7 +38,8 @@ pub(crate) struct DatasetOptions {
     /// Print machine-readable JSON (one documented, versioned schema per command).
     #[arg(long, global = true, help_heading = "Dataset options")]
     pub(crate) json: bool,
-    /// Print no progress and no warnings about skipped lines.
+    /// Print no progress and no warnings about skipped lines (and, in an analysis run, no
+    /// live log of the agents' steps on stderr).
     #[arg(long, short = 'q', global = true, help_heading = "Dataset options")]
     pub(crate) quiet: bool,
 }
