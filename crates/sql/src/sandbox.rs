@@ -79,6 +79,8 @@ fn longest_chain(tokens: &[Token]) -> usize {
     // Whether the last token ends an operand, so that a `+`, `-` or `*` after it is a
     // binary operator rather than a sign or `count(*)`.
     let mut after_operand = false;
+    // Whether the next AND is a BETWEEN's, which joins its bounds, not two conditions.
+    let mut between = false;
     for token in tokens {
         let chain = chains.last_mut().expect("the outermost level stays");
         match token {
@@ -97,6 +99,10 @@ fn longest_chain(tokens: &[Token]) -> usize {
                 *chain = 0;
                 after_operand = false;
             }
+            Token::Word(w) if w.keyword == Keyword::AND && between => {
+                between = false;
+                after_operand = false;
+            }
             Token::Word(w)
                 if matches!(
                     w.keyword,
@@ -110,7 +116,20 @@ fn longest_chain(tokens: &[Token]) -> usize {
                 *chain = 0;
                 after_operand = w.keyword == Keyword::END;
             }
-            Token::Word(w) if matches!(w.keyword, Keyword::NOT | Keyword::IS) => {
+            // A name, or a literal spelt as a word: an operand.
+            Token::Word(w)
+                if matches!(
+                    w.keyword,
+                    Keyword::NoKeyword | Keyword::NULL | Keyword::TRUE | Keyword::FALSE
+                ) || w.quote_style.is_some() =>
+            {
+                after_operand = true;
+            }
+            // Any other keyword (BETWEEN, NOT, IS, IN, DISTINCT, BY, ...) is followed by an
+            // operand, so a `-` after it is a sign. (A column named like a keyword is then
+            // counted short, never long.)
+            Token::Word(w) => {
+                between |= w.keyword == Keyword::BETWEEN;
                 after_operand = false;
             }
             Token::Plus | Token::Minus | Token::Mul => {

@@ -140,18 +140,23 @@ fn number_of(raw: &RawValue) -> Option<i64> {
 /// A span time: unsigned nanoseconds since 1970 in OTLP (a fixed64), held as `i64`, so
 /// up to 2262-04-11. Each way a value can be wrong gets its own message.
 fn time_of(raw: &RawValue, field: &str) -> Result<i64, ParseError> {
+    let negative = || {
+        ParseError::new(format!(
+            "{field} is negative (OTLP times are nanoseconds since 1970, unsigned)"
+        ))
+    };
     match number_of(raw) {
         Some(n) if n >= 0 => Ok(n),
-        Some(_) => Err(ParseError::new(format!(
-            "{field} is negative (OTLP times are nanoseconds since 1970, unsigned)"
-        ))),
+        Some(_) => Err(negative()),
         None => {
             let text = raw.get().trim_matches('"');
-            let is_number = text.parse::<f64>().is_ok_and(f64::is_finite);
-            Err(ParseError::new(match is_number {
-                true => format!("{field} {text} is past 2262-04-11, the last time halo can hold"),
-                false => format!("{field} is not a number"),
-            }))
+            match text.parse::<f64>().ok().filter(|f| f.is_finite()) {
+                Some(f) if f < 0.0 => Err(negative()),
+                Some(_) => Err(ParseError::new(format!(
+                    "{field} {text} is past 2262-04-11, the last time halo can hold"
+                ))),
+                None => Err(ParseError::new(format!("{field} is not a number"))),
+            }
         }
     }
 }
@@ -414,11 +419,13 @@ mod tests {
         };
         assert_eq!(with_start("\"0\""), Ok(0));
         assert_eq!(with_start("1.5e18"), Ok(1_500_000_000_000_000_000));
-        let negative = with_start("\"-5\"").unwrap_err();
-        assert!(
-            negative.starts_with("startTimeUnixNano is negative"),
-            "{negative}"
-        );
+        for below in ["\"-5\"", "\"-99999999999999999999\"", "-1e30"] {
+            let negative = with_start(below).unwrap_err();
+            assert!(
+                negative.starts_with("startTimeUnixNano is negative"),
+                "{below}: {negative}"
+            );
+        }
         let far = with_start("\"99999999999999999999\"").unwrap_err();
         assert!(
             far.starts_with("startTimeUnixNano 99999999999999999999 is past 2262-04-11"),
