@@ -520,6 +520,15 @@ fn corrupt_index_is_rebuilt() {
     }
 }
 
+/// Damages the footer of the Arrow file at `path` in place, keeping its size: opening
+/// (which checks sizes) trusts it, reading it fails.
+fn damage_footer(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let end = bytes.len() - 10;
+    bytes[end - 64..end].fill(0xff);
+    std::fs::write(path, bytes).unwrap();
+}
+
 /// A table that opens but will not read: the trace table is read at open, which rebuilds
 /// its index at once; the span table is read on first use, which fails once, saying to run
 /// the command again, and marks the index so that the next open rebuilds it.
@@ -532,13 +541,7 @@ fn a_table_damaged_within_is_rebuilt_at_once_or_on_the_next_open() {
     let dir = open(std::slice::from_ref(&file), &idx).unwrap().reports()[0]
         .index_dir
         .clone();
-    let damage_footer = |table: &str| {
-        let path = dir.join(table);
-        let mut bytes = std::fs::read(&path).unwrap();
-        let end = bytes.len() - 10;
-        bytes[end - 64..end].fill(0xff);
-        std::fs::write(&path, bytes).unwrap();
-    };
+    let damage_table = |table: &str| damage_footer(&dir.join(table));
     let rebuilt = |ds: &Dataset, table: &str| match &ds.reports()[0].action {
         IndexAction::Rebuilt { reason } => {
             assert!(reason.contains(&format!("{table} is damaged")), "{reason}")
@@ -546,13 +549,13 @@ fn a_table_damaged_within_is_rebuilt_at_once_or_on_the_next_open() {
         other => panic!("{table}: {other:?}"),
     };
 
-    damage_footer("seg-0000.traces.arrow");
+    damage_table("seg-0000.traces.arrow");
     let ds = open(std::slice::from_ref(&file), &idx).unwrap();
     rebuilt(&ds, "seg-0000.traces.arrow");
     assert_eq!(ds.traces().len(), 1);
     drop(ds);
 
-    damage_footer("seg-0000.spans.arrow");
+    damage_table("seg-0000.spans.arrow");
     let ds = open(std::slice::from_ref(&file), &idx).unwrap();
     assert_eq!(ds.reports()[0].action, IndexAction::Reused);
     let err = ds.span_table(0).unwrap_err();
@@ -579,11 +582,7 @@ fn a_table_damaged_within_is_rebuilt_at_once_or_on_the_next_open() {
     let dirs: Vec<PathBuf> = ds.reports().iter().map(|r| r.index_dir.clone()).collect();
     drop(ds);
     for d in &dirs {
-        let path = d.join("seg-0000.traces.arrow");
-        let mut bytes = std::fs::read(&path).unwrap();
-        let end = bytes.len() - 10;
-        bytes[end - 64..end].fill(0xff);
-        std::fs::write(&path, bytes).unwrap();
+        damage_footer(&d.join("seg-0000.traces.arrow"));
     }
     let ds = open(&both, &idx).unwrap();
     assert_eq!(ds.traces().len(), 2);
