@@ -4,28 +4,56 @@
 //! DML, no statements such as `SET`) applied to the plan, the third is the session itself,
 //! which has no table factories, no file formats, no URL tables and no disk for spilling.
 
+use std::ops::ControlFlow;
+
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{Expr, Statement, Visit, Visitor};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::SqlError;
 
 /// How deep an expression may nest before parsing stops (DataFusion's default is 50).
 const RECURSION_LIMIT: usize = 64;
 
-/// How many binary operators (`AND`, `OR`, `=`, `+`, ...) one expression may chain at
-/// one level of parentheses. A chain parses without recursion but makes an expression tree
-/// as deep as it is long, which DataFusion clones, plans and drops recursively: a `WHERE`
-/// of 5,000 `OR`s overflowed the stack and aborted the process. Lists of values go in
-/// `IN (...)`, whose commas chain nothing.
-pub(crate) const MAX_CHAIN: usize = 1_000;
+/// How deep expressions may nest, counting every level (operators, parentheses,
+/// functions, `CASE`, subqueries). A chain of operators (`a OR b OR ...`) parses without
+/// recursion but nests one level per operator, and DataFusion clones, plans and drops such
+/// trees recursively: a `WHERE` of 5,000 `OR`s overflowed the stack and aborted the
+/// process. Lists of values go in `IN (...)`, which nests nothing.
+pub(crate) const MAX_EXPRESSION_DEPTH: usize = 1_000;
 
-/// Parses `sql` and returns its one statement if the sandbox allows it.
+/// The longest query text taken. It bounds how deep a tree the parser can build (one
+/// level per operator), and so the stack that dropping a refused tree needs.
+pub(crate) const MAX_QUERY_BYTES: usize = 1 << 20;
+
+/// The stack of the thread that parses and checks a query: a refused tree as deep as
+/// [`MAX_QUERY_BYTES`] allows is dropped there, recursively. Address space, not memory.
+const PARSE_STACK: usize = 512 << 20;
+
+/// Parses `sql` and returns its one statement if the sandbox allows it. Parsed on a
+/// thread of its own, whose stack holds whatever tree the text can make, so that a
+/// refused one is dropped there; a statement returned nests at most
+/// [`MAX_EXPRESSION_DEPTH`] deep, which the query threads' stacks hold.
 pub(crate) fn checked_statement(sql: &str) -> Result<DfStatement, SqlError> {
+    if sql.len() > MAX_QUERY_BYTES {
+        return Err(SqlError::Refused(format!(
+            "the query is {} bytes, over the {MAX_QUERY_BYTES} allowed; write long lists of values as `column IN (a, b, ...)` or narrow the question",
+            sql.len()
+        )));
+    }
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("halo-sql-parse".into())
+            .stack_size(PARSE_STACK)
+            .spawn_scoped(scope, || parse_and_check(sql))
+            .map_err(|e| SqlError::Runtime(format!("cannot start the SQL parser: {e}")))?
+            .join()
+            .map_err(|_| SqlError::Runtime("the SQL parser failed".into()))?
+    })
+}
+
+fn parse_and_check(sql: &str) -> Result<DfStatement, SqlError> {
     let dialect = GenericDialect {};
-    check_chains(sql, &dialect)?;
     let mut parser = DFParserBuilder::new(sql)
         .with_dialect(&dialect)
         .with_recursion_limit(RECURSION_LIMIT)
@@ -48,158 +76,51 @@ pub(crate) fn checked_statement(sql: &str) -> Result<DfStatement, SqlError> {
         }
     }
     let statement = statements.pop_front().expect("one statement");
+    // First: what follows (and everything after this thread) walks the tree recursively.
+    check_depth(&statement)?;
     check(&statement)?;
     Ok(statement)
 }
 
-/// Refuses a statement with an expression that chains more than [`MAX_CHAIN`] binary
-/// operators, counted on its tokens (the tokenizer does not recurse, whatever the
-/// statement). A chain ends at a comma, a clause or `CASE` keyword and a parenthesis; a
-/// sign (`-1`) and `NOT` are no link in it.
-fn check_chains(sql: &str, dialect: &GenericDialect) -> Result<(), SqlError> {
-    // A statement that does not tokenize gets the parser's own, more precise message.
-    let Ok(tokens) = Tokenizer::new(dialect, sql).tokenize() else {
-        return Ok(());
+/// Refuses a statement whose expressions nest deeper than [`MAX_EXPRESSION_DEPTH`]. The
+/// walk stops one level past the bound, so it never recurses further itself.
+fn check_depth(statement: &DfStatement) -> Result<(), SqlError> {
+    let inner = match statement {
+        DfStatement::Statement(s) => s.as_ref(),
+        DfStatement::Explain(e) => return check_depth(&e.statement),
+        // Refused by `check` without being walked.
+        _ => return Ok(()),
     };
-    let longest = longest_chain(&tokens);
-    if longest > MAX_CHAIN {
+    let mut depth = Depth::default();
+    if inner.visit(&mut depth).is_break() {
         return Err(SqlError::Refused(format!(
-            "an expression chains {longest} operators (AND, OR, =, +, ...), more than the {MAX_CHAIN} allowed: \
-             each one nests it a level deeper; write a list of values as `column IN (a, b, ...)`"
+            "the query nests expressions more than {MAX_EXPRESSION_DEPTH} levels deep (each operator of a chain such as `a OR b OR ...` is a level); write a list of values as `column IN (a, b, ...)`"
         )));
     }
     Ok(())
 }
 
-/// The most binary operators chained in one expression at one level of parentheses.
-fn longest_chain(tokens: &[Token]) -> usize {
-    // The chain so far at each open parenthesis, innermost last.
-    let mut chains = vec![0usize];
-    let mut longest = 0;
-    // Whether the last token ends an operand, so that a `+`, `-` or `*` after it is a
-    // binary operator rather than a sign or `count(*)`.
-    let mut after_operand = false;
-    // Whether the next AND is a BETWEEN's, which joins its bounds, not two conditions.
-    let mut between = false;
-    for token in tokens {
-        let chain = chains.last_mut().expect("the outermost level stays");
-        match token {
-            Token::Whitespace(_) => continue,
-            Token::LParen => {
-                chains.push(0);
-                after_operand = false;
-            }
-            Token::RParen => {
-                if chains.len() > 1 {
-                    chains.pop();
-                }
-                after_operand = true;
-            }
-            Token::Comma | Token::SemiColon => {
-                *chain = 0;
-                after_operand = false;
-            }
-            Token::Word(w) if w.keyword == Keyword::AND && between => {
-                between = false;
-                after_operand = false;
-            }
-            Token::Word(w)
-                if matches!(
-                    w.keyword,
-                    Keyword::AND | Keyword::OR | Keyword::LIKE | Keyword::ILIKE
-                ) =>
-            {
-                *chain += 1;
-                after_operand = false;
-            }
-            Token::Word(w) if ends_a_chain(w.keyword) => {
-                *chain = 0;
-                after_operand = w.keyword == Keyword::END;
-            }
-            // A name, or a literal spelt as a word: an operand.
-            Token::Word(w)
-                if matches!(
-                    w.keyword,
-                    Keyword::NoKeyword | Keyword::NULL | Keyword::TRUE | Keyword::FALSE
-                ) || w.quote_style.is_some() =>
-            {
-                after_operand = true;
-            }
-            // Any other keyword (BETWEEN, NOT, IS, IN, DISTINCT, BY, ...) is followed by an
-            // operand, so a `-` after it is a sign. (A column named like a keyword is then
-            // counted short, never long.)
-            Token::Word(w) => {
-                between |= w.keyword == Keyword::BETWEEN;
-                after_operand = false;
-            }
-            Token::Plus | Token::Minus | Token::Mul => {
-                if after_operand {
-                    *chain += 1;
-                }
-                after_operand = false;
-            }
-            t if is_binary_operator(t) => {
-                *chain += 1;
-                after_operand = false;
-            }
-            _ => after_operand = true,
+/// How deep the walk is in expressions, for [`check_depth`].
+#[derive(Default)]
+struct Depth {
+    now: usize,
+}
+
+impl Visitor for Depth {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+        self.now += 1;
+        match self.now > MAX_EXPRESSION_DEPTH {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(()),
         }
-        longest = longest.max(*chains.last().expect("the outermost level stays"));
     }
-    longest
-}
 
-/// Keywords that start a new expression: clauses, and the parts of a `CASE`.
-fn ends_a_chain(keyword: Keyword) -> bool {
-    matches!(
-        keyword,
-        Keyword::SELECT
-            | Keyword::FROM
-            | Keyword::WHERE
-            | Keyword::GROUP
-            | Keyword::HAVING
-            | Keyword::ORDER
-            | Keyword::LIMIT
-            | Keyword::OFFSET
-            | Keyword::UNION
-            | Keyword::EXCEPT
-            | Keyword::INTERSECT
-            | Keyword::JOIN
-            | Keyword::ON
-            | Keyword::USING
-            | Keyword::AS
-            | Keyword::CASE
-            | Keyword::WHEN
-            | Keyword::THEN
-            | Keyword::ELSE
-            | Keyword::END
-    )
-}
-
-/// Binary operators written as symbols, but for `+`, `-` and `*`, which are also signs
-/// and a star.
-fn is_binary_operator(token: &Token) -> bool {
-    matches!(
-        token,
-        Token::Eq
-            | Token::DoubleEq
-            | Token::Neq
-            | Token::Lt
-            | Token::Gt
-            | Token::LtEq
-            | Token::GtEq
-            | Token::Spaceship
-            | Token::Div
-            | Token::Mod
-            | Token::StringConcat
-            | Token::Ampersand
-            | Token::Pipe
-            | Token::Caret
-            | Token::ShiftLeft
-            | Token::ShiftRight
-            | Token::Arrow
-            | Token::LongArrow
-    )
+    fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+        self.now -= 1;
+        ControlFlow::Continue(())
+    }
 }
 
 fn parse_message(e: &datafusion::error::DataFusionError) -> String {

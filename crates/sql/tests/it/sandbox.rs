@@ -290,9 +290,11 @@ fn memory_the_engine_does_not_count_is_held_to_the_limit_too() {
 
 /// Chains of operators make expression trees as deep as they are long, which DataFusion
 /// walks recursively: up to the bound they run, past it they are refused instead of
-/// overflowing the stack. Many short expressions, signs and flat `CASE`s chain nothing.
+/// overflowing the stack, however the depth is made (one chain, chains nested in
+/// parentheses, chains cut by CASEs, operands named like keywords). Lists, signs and flat
+/// `CASE`s nest nothing.
 #[test]
-fn long_chains_of_operators_run_up_to_the_bound_and_are_refused_past_it() {
+fn deep_expressions_run_up_to_the_bound_and_are_refused_past_it() {
     let (_tmp, e) = engine();
     let chain = |n: usize, term: &dyn Fn(usize) -> String, op: &str| {
         (0..n).map(term).collect::<Vec<_>>().join(op)
@@ -316,21 +318,54 @@ fn long_chains_of_operators_run_up_to_the_bound_and_are_refused_past_it() {
         assert!(r.is_ok(), "{}: {r:?}", &sql[..80.min(sql.len())]);
         r.unwrap()
     };
-    // 1,000 operators in one chain: 1,001 terms joined by OR, + or *, or 500 comparisons
-    // joined by 499 ORs.
-    for sql in [ors(1_001), sums(1_001), products(1_001), ids(500)] {
+    // Just under 1,000 levels: a chain of 990 operands, or 990 comparisons joined by OR.
+    for sql in [ors(990), sums(990), products(990), ids(990)] {
         runs(&sql);
     }
-    assert_eq!(runs(&sums(1_001)).rows[0][0], 1_001);
-    for sql in [ors(1_002), sums(5_000), products(5_000), ids(20_000)] {
+    assert_eq!(runs(&sums(990)).rows[0][0], 990);
+    let nested = format!(
+        "SELECT {} AS n",
+        (0..30).fold("1".to_string(), |inner, _| format!(
+            "({inner} + {})",
+            chain(999, &|_| "1".into(), " + ")
+        ))
+    );
+    let cut_by_cases = format!(
+        "SELECT {} AS n",
+        chain(
+            40_000,
+            &|i| if i % 900 == 0 {
+                "CASE WHEN true THEN 1 END".into()
+            } else {
+                "1".into()
+            },
+            " + "
+        )
+    );
+    let keyword_names = format!(
+        "SELECT {} AS x FROM (SELECT 1 AS id)",
+        chain(40_000, &|_| "id".into(), " + ")
+    );
+    for sql in [
+        ors(1_100),
+        sums(5_000),
+        products(5_000),
+        ids(20_000),
+        nested,
+        cut_by_cases,
+        keyword_names,
+    ] {
         refused(
             &e,
             &sql,
             "write a list of values as `column IN (a, b, ...)`",
         );
     }
-    // Lists, negative numbers, flat CASEs, many short expressions and negations chain
-    // nothing, however many there are.
+    refused(
+        &e,
+        &format!("SELECT '{}'", "x".repeat(2 << 20)),
+        "over the 1048576 allowed",
+    );
     let list = |f: &dyn Fn(usize) -> String| chain(20_000, f, ", ");
     runs(&format!(
         "SELECT count(*) AS n FROM spans WHERE span_id IN ({})",
@@ -359,7 +394,7 @@ fn long_chains_of_operators_run_up_to_the_bound_and_are_refused_past_it() {
         "SELECT count(*) AS n FROM spans WHERE {}",
         chain(600, &|_| "model IS NOT NULL".into(), " AND ")
     ));
-    // A BETWEEN's AND joins its bounds, and a sign after it is no operator: 900 ORs.
+    // 900 ORs of BETWEENs with negative bounds.
     runs(&format!(
         "SELECT count(*) AS n FROM spans WHERE {}",
         chain(901, &|i| format!("duration_ms BETWEEN -1 AND {i}"), " OR ")
