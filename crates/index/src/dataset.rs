@@ -261,16 +261,20 @@ impl Dataset {
         progress: &dyn BuildProgress,
     ) -> Result<Dataset, IndexError> {
         // An index file that passed the size checks and turned out damaged when read at
-        // open (a trace table): marked, so that opening again rebuilds that index. Each
-        // pass marks another index or ends, so this ends.
+        // open (a trace table): marked, so that opening again rebuilds that index. Marked
+        // already (by another process that found it first), it is opened again all the
+        // same: that process's build is waited for. Each index is tried again once, so
+        // this ends.
+        let mut tried_again = std::collections::HashSet::new();
         loop {
             match Dataset::open_once(paths, options, progress) {
                 Err(IndexError::Corrupt { path, message })
                     if crate::store::is_index_file(&path)
-                        && path
-                            .parent()
-                            .is_some_and(|d| crate::store::out_of_date_reason(d).is_none())
-                        && mark_damaged(&path, &message) => {}
+                        && tried_again.insert(path.parent().map(Path::to_path_buf))
+                        && path.parent().is_some_and(|d| {
+                            crate::store::out_of_date_reason(d).is_some()
+                                || mark_damaged(&path, &message)
+                        }) => {}
                 other => return other,
             }
         }

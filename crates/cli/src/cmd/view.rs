@@ -15,7 +15,7 @@ use crate::render;
 large to show at once (past 150,000 bytes of JSON), with the page size that fits.\n\n\
 Examples:\n  \
 halo view traces.jsonl TRACE_ID\n  \
-halo view traces.jsonl TRACE_ID --offset 200 --limit 100\n  \
+halo view traces.jsonl TRACE_ID --offset 20 --limit 10\n  \
 halo view traces.jsonl TRACE_ID --span SPAN_ID --json"
 )]
 pub(crate) struct ViewArgs {

@@ -272,6 +272,20 @@ impl RepoTools {
         Ok(canon)
     }
 
+    /// [`resolve`](Self::resolve), refusing a path the listings hide: what they hide (a
+    /// `.env`, build output, `.git`) is not read, searched or listed from either, for
+    /// ignored files are where secrets sit, and tool results go to the model's provider.
+    fn resolve_visible(&self, rel: Option<&str>) -> Result<PathBuf, String> {
+        let path = self.resolve(rel)?;
+        if self.ignored(&path) {
+            return Err(format!(
+                "{:?} is ignored by the repository (.gitignore, .ignore, git's excludes or git's own files), and the code tools do not read ignored files",
+                rel.unwrap_or_default()
+            ));
+        }
+        Ok(path)
+    }
+
     /// Whether `path` (inside the root) is hidden from the listings: each directory on the
     /// way down from the root is listed as the walks list it (`.gitignore` files here and
     /// above the root, `.ignore`, git's excludes, negations and all) and must hold the next
@@ -311,7 +325,7 @@ impl RepoTools {
     }
 
     fn tree(&self, a: RepoTreeArgs) -> Result<String, String> {
-        let start = self.resolve(a.path.as_deref())?;
+        let start = self.resolve_visible(a.path.as_deref())?;
         let depth = a.max_depth.unwrap_or(3).clamp(1, 12);
         let mut out = String::new();
         let mut n = 0usize;
@@ -379,7 +393,7 @@ impl RepoTools {
             ),
             None => None,
         };
-        let start = self.resolve(a.path.as_deref())?;
+        let start = self.resolve_visible(a.path.as_deref())?;
         let max = a.max_matches.unwrap_or(100).clamp(1, 1000);
         let mut out = String::new();
         let mut count = 0usize;
@@ -426,17 +440,9 @@ impl RepoTools {
     }
 
     fn read(&self, a: ReadFileArgs) -> Result<String, String> {
-        let path = self.resolve(Some(&a.path))?;
+        let path = self.resolve_visible(Some(&a.path))?;
         if !path.is_file() {
             return Err(format!("{:?} is not a file", a.path));
-        }
-        // What the listings hide (a `.env`, build output) is not read either: ignored
-        // files are where secrets sit, and this text goes to the model's provider.
-        if self.ignored(&path) {
-            return Err(format!(
-                "{:?} is ignored by the repository (.gitignore, or git's own files), and the code tools do not read ignored files",
-                a.path
-            ));
         }
         let size = std::fs::metadata(&path).map_or(0, |m| m.len());
         if size > READ_MAX_FILE_BYTES {
@@ -910,6 +916,22 @@ mod tests {
         let glob = run("glob_files", serde_json::json!({"pattern": "**/*.secret"})).unwrap();
         assert_eq!(glob, "src/kept.secret");
         assert!(run("read_file", serde_json::json!({"path": "src/kept.secret"})).is_ok());
+        // Nor are they searched or listed from, named as the place to start.
+        for (tool, args) in [
+            (
+                "grep_files",
+                serde_json::json!({"pattern": ".", "path": ".env"}),
+            ),
+            (
+                "grep_files",
+                serde_json::json!({"pattern": "url", "path": ".git"}),
+            ),
+            ("view_repo_tree", serde_json::json!({"path": ".git"})),
+            ("view_repo_tree", serde_json::json!({"path": "build"})),
+        ] {
+            let err = run(tool, args.clone()).unwrap_err();
+            assert!(err.contains("ignored"), "{tool} {args}: {err}");
+        }
 
         // --repo-path a directory inside a repository: the .gitignore above it counts too.
         let mono = tempfile::tempdir().unwrap();
