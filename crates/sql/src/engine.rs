@@ -21,9 +21,10 @@ use crate::tables;
 use crate::SqlError;
 
 /// The stack of the query threads, where statements are planned and run: tokio's default
-/// of 2 MiB took about 900 levels of expression before it overflowed; address space is
-/// reserved, not memory.
-const SQL_THREAD_STACK: usize = 32 << 20;
+/// of 2 MiB took about 900 levels of expression before it overflowed (the sandbox allows
+/// 1,000), in a debug build with DataFusion's recursion protection about 2,000. Four
+/// times that, and no more: it is address space, which a `ulimit -v` bounds.
+const SQL_THREAD_STACK: usize = 8 << 20;
 
 /// The version of [`SqlResult`]'s JSON layout.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -42,13 +42,21 @@ pub(crate) fn checked_statement(sql: &str) -> Result<DfStatement, SqlError> {
         )));
     }
     std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("halo-sql-parse".into())
-            .stack_size(PARSE_STACK)
-            .spawn_scoped(scope, || parse_and_check(sql))
-            .map_err(|e| SqlError::Runtime(format!("cannot start the SQL parser: {e}")))?
-            .join()
-            .map_err(|_| SqlError::Runtime("the SQL parser failed".into()))?
+        // Under a tight `ulimit -v` the large stack may not be had: a smaller one still
+        // holds any tree a query of a few hundred kilobytes makes, and without a thread
+        // the query is parsed here, as it was before there was one.
+        for stack in [PARSE_STACK, PARSE_STACK / 8] {
+            let spawned = std::thread::Builder::new()
+                .name("halo-sql-parse".into())
+                .stack_size(stack)
+                .spawn_scoped(scope, || parse_and_check(sql));
+            if let Ok(parser) = spawned {
+                return parser
+                    .join()
+                    .map_err(|_| SqlError::Runtime("the SQL parser failed".into()))?;
+            }
+        }
+        parse_and_check(sql)
     })
 }
 
