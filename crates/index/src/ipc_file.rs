@@ -13,10 +13,6 @@ use crate::IndexError;
 
 /// Reads every record batch of an IPC file through a memory map.
 pub(crate) fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, IndexError> {
-    let corrupt = |message: String| IndexError::Corrupt {
-        path: path.to_path_buf(),
-        message: one_line(&message),
-    };
     let file = std::fs::File::open(path).map_err(|e| IndexError::Io {
         path: path.to_path_buf(),
         error: e,
@@ -30,15 +26,13 @@ pub(crate) fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, IndexError> 
     })?;
     // Arrow's reader checks much of a damaged file, not all of it: it panics on some
     // damaged lengths and types (a flipped byte in a trace table was enough).
-    crate::caught_panic::catching(|| decode(path, map)).unwrap_or_else(|panic| Err(corrupt(panic)))
+    crate::caught_panic::catching(|| decode(path, map))
+        .unwrap_or_else(|panic| Err(corrupt(path, &panic)))
 }
 
 /// The record batches of the IPC file `path`, mapped as `map`.
 fn decode(path: &Path, map: memmap2::Mmap) -> Result<Vec<RecordBatch>, IndexError> {
-    let corrupt = |message: String| IndexError::Corrupt {
-        path: path.to_path_buf(),
-        message: one_line(&message),
-    };
+    let corrupt = |message: String| corrupt(path, &message);
     let len = map.len();
     if len < 16 {
         return Err(corrupt(format!(
@@ -102,10 +96,13 @@ fn decode(path: &Path, map: memmap2::Mmap) -> Result<Vec<RecordBatch>, IndexErro
     Ok(batches)
 }
 
-/// Arrow's messages for a damaged file span several lines (one per nesting level, with
-/// tabs): one line is what an error message is.
-fn one_line(text: &str) -> String {
-    halo_trace::one_line(text, usize::MAX)
+/// The error for the damaged IPC file `path`. Arrow's messages span several lines (one
+/// per nesting level, with tabs): one line is what an error message is.
+fn corrupt(path: &Path, message: &str) -> IndexError {
+    IndexError::Corrupt {
+        path: path.to_path_buf(),
+        message: halo_trace::one_line(message, usize::MAX),
+    }
 }
 
 #[cfg(test)]

@@ -120,15 +120,7 @@ pub fn grep(
     context_chars: usize,
     budget: ScanBudget,
 ) -> Result<GrepResult, QueryError> {
-    if context_chars > crate::search::MAX_CONTEXT_CHARS {
-        return Err(QueryError::BadArgument {
-            name: "context_chars".into(),
-            message: format!(
-                "{context_chars} is above {}",
-                crate::search::MAX_CONTEXT_CHARS
-            ),
-        });
-    }
+    crate::search::check_context(context_chars)?;
     let regex = compile_regex(pattern)?;
     let limit = max_matches.max(1);
     // Lines are found with the prefilter, which is the pattern itself unless it has

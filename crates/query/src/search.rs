@@ -135,16 +135,22 @@ fn ceil_char(s: &str, mut i: usize) -> usize {
 }
 
 fn check_bounds(context: usize, max: usize) -> Result<(), QueryError> {
-    if context > MAX_CONTEXT_CHARS {
-        return Err(QueryError::BadArgument {
-            name: "context_chars".into(),
-            message: format!("{context} is above {MAX_CONTEXT_CHARS}"),
-        });
-    }
+    check_context(context)?;
     if max == 0 || max > MAX_MATCHES {
         return Err(QueryError::BadArgument {
             name: "max_matches".into(),
             message: format!("{max} is outside 1..={MAX_MATCHES}"),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses context past [`MAX_CONTEXT_CHARS`] (search and grep alike).
+pub(crate) fn check_context(context: usize) -> Result<(), QueryError> {
+    if context > MAX_CONTEXT_CHARS {
+        return Err(QueryError::BadArgument {
+            name: "context_chars".into(),
+            message: format!("{context} is above {MAX_CONTEXT_CHARS}"),
         });
     }
     Ok(())

@@ -257,8 +257,8 @@ impl SqlEngine {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(self.threads)
                 .thread_name("halo-sql")
-                // Planning recurses over expression trees; the operator bound of the
-                // sandbox keeps them shallow enough for this, with room to spare.
+                // Planning recurses over expression trees; the sandbox's depth bound
+                // keeps them shallow enough for this, with room to spare.
                 .thread_stack_size(SQL_THREAD_STACK)
                 .enable_time()
                 .build()
